@@ -1,0 +1,328 @@
+//! Events: everything that happens, as one ordered stream per node.
+//!
+//! On the wire an event is one JSON object with a version `v`, the node's
+//! sequence number `seq`, a timestamp, the node name, the session (absent for
+//! node-level events) and a `kind` with its own fields:
+//!
+//! ```json
+//! {"v":1,"seq":7,"ts":"2026-11-25T19:30:00.123Z","node":"n1",
+//!  "session":"0193c2b6-7d3a-7c4e-9f00-1a2b3c4d5e6f","kind":"output","data":"hello\r\n"}
+//! ```
+
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use crate::ids::SessionId;
+use crate::spec::TermSize;
+use crate::state::SessionState;
+
+/// The event schema version carried in `v`.
+pub const EVENT_VERSION: u32 = 1;
+
+/// One event of a node's stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Schema version, [`EVENT_VERSION`].
+    pub v: u32,
+    /// Position in the node's stream: strictly increasing, without gaps.
+    pub seq: u64,
+    /// When the event was recorded (RFC 3339, UTC, milliseconds).
+    pub ts: String,
+    /// The node that recorded it.
+    pub node: String,
+    /// The session it concerns; absent for node-level events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionId>,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+impl Event {
+    /// A new event stamped with the current time.
+    pub fn new(seq: u64, node: impl Into<String>, session: Option<SessionId>, kind: EventKind) -> Self {
+        Event { v: EVENT_VERSION, seq, ts: timestamp(SystemTime::now()), node: node.into(), session, kind }
+    }
+
+    /// The snake_case kind name, as in the `kind` field.
+    pub fn kind_name(&self) -> &'static str {
+        self.kind.name()
+    }
+
+    /// A rough count of the bytes this event holds, for bounding buffers.
+    pub fn approx_size(&self) -> usize {
+        let payload = match &self.kind {
+            EventKind::Output(o) => o.bytes.len(),
+            _ => 64,
+        };
+        96 + self.node.len() + payload
+    }
+
+    /// One JSON line (no trailing newline).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("events always serialise: every field is plain data")
+    }
+}
+
+/// What happened, with the fields of that kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventKind {
+    /// The process runs.
+    SessionStarted {
+        /// Adapter name.
+        agent: String,
+        /// Program as resolved.
+        program: String,
+        /// Arguments.
+        args: Vec<String>,
+        /// Process id of the agent (leader of its own session and group).
+        pid: u32,
+        /// Working directory.
+        workdir: PathBuf,
+        /// Terminal size.
+        size: TermSize,
+        /// Label given by the caller.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label: Option<String>,
+    },
+    /// Bytes the agent wrote to its terminal.
+    Output(Output),
+    /// Input written to the agent. The content is not recorded (it may carry
+    /// secrets); only its form and length, and key names for keys.
+    Input {
+        /// `text`, `keys`, `paste` or `raw`.
+        via: InputVia,
+        /// Bytes written.
+        len: usize,
+        /// Key names, for `keys`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        keys: Vec<String>,
+    },
+    /// The terminal was resized.
+    Resized {
+        /// New size.
+        size: TermSize,
+    },
+    /// The session moved from one state to another.
+    StateChanged {
+        /// Previous state.
+        from: SessionState,
+        /// New state.
+        to: SessionState,
+        /// Why, in a few words.
+        reason: String,
+        /// A short excerpt of the screen that caused it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        excerpt: Option<String>,
+    },
+    /// The process has exited and every byte it wrote has been delivered.
+    Exited(ExitInfo),
+    /// Something went wrong on warden's side for this session or node.
+    Error {
+        /// What went wrong.
+        message: String,
+    },
+    /// Not a stream event: a marker a subscriber receives in place of events
+    /// it fell too far behind to get. `seq` is the last one missed.
+    Lagged {
+        /// How many events were missed.
+        missed: u64,
+    },
+    /// The on-disk transcript reached its size cap; later bytes are not stored.
+    TranscriptTruncated {
+        /// Bytes stored.
+        bytes: u64,
+    },
+}
+
+impl EventKind {
+    /// The snake_case name used in the `kind` field.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::SessionStarted { .. } => "session_started",
+            EventKind::Output(_) => "output",
+            EventKind::Input { .. } => "input",
+            EventKind::Resized { .. } => "resized",
+            EventKind::StateChanged { .. } => "state_changed",
+            EventKind::Exited(_) => "exited",
+            EventKind::Error { .. } => "error",
+            EventKind::Lagged { .. } => "lagged",
+            EventKind::TranscriptTruncated { .. } => "transcript_truncated",
+        }
+    }
+}
+
+/// How input reached the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputVia {
+    /// Text followed by the submit key.
+    Text,
+    /// Named keys.
+    Keys,
+    /// A (bracketed) paste.
+    Paste,
+    /// Raw bytes.
+    Raw,
+}
+
+/// How and why a process ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitInfo {
+    /// Exit code, when it exited normally.
+    pub code: Option<i32>,
+    /// Signal number, when a signal ended it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    /// `exited` (by itself), `stopped` (warden stopped it) or `failed`.
+    pub reason: String,
+}
+
+impl ExitInfo {
+    /// The status a shell would report: the code, or 128 + signal.
+    pub fn shell_code(&self) -> i32 {
+        match (self.code, self.signal) {
+            (Some(c), _) => c,
+            (None, Some(s)) => 128 + s,
+            (None, None) => 1,
+        }
+    }
+}
+
+/// A chunk of terminal output, exact bytes.
+///
+/// Serialises as `"data"`: the text (invalid UTF-8 replaced by U+FFFD) and,
+/// only when the bytes are not valid UTF-8, `"data_b64"`: the exact bytes in
+/// standard base64. Chunks are cut on character boundaries by warden, so valid
+/// UTF-8 output never gets split into two invalid halves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// The bytes.
+    pub bytes: Bytes,
+}
+
+impl Output {
+    /// The text, with invalid UTF-8 replaced.
+    pub fn text_lossy(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.bytes)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct OutputWire<'a> {
+    #[serde(borrow)]
+    data: std::borrow::Cow<'a, str>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    data_b64: Option<String>,
+}
+
+impl Serialize for Output {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (data, data_b64) = match std::str::from_utf8(&self.bytes) {
+            Ok(text) => (std::borrow::Cow::Borrowed(text), None),
+            Err(_) => (String::from_utf8_lossy(&self.bytes), Some(B64.encode(&self.bytes))),
+        };
+        OutputWire { data, data_b64 }.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Output {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let wire = OutputWire::deserialize(d)?;
+        let bytes = match wire.data_b64 {
+            Some(b) => B64.decode(b.as_bytes()).map_err(serde::de::Error::custom)?,
+            None => wire.data.into_owned().into_bytes(),
+        };
+        Ok(Output { bytes: Bytes::from(bytes) })
+    }
+}
+
+/// RFC 3339 UTC timestamp with milliseconds, e.g. `2026-11-25T19:30:00.123Z`.
+pub fn timestamp(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sid() -> SessionId {
+        "0193c2b6-7d3a-7c4e-9f00-1a2b3c4d5e6f".parse().expect("valid")
+    }
+
+    #[test]
+    fn output_serialises_as_text() {
+        let e = Event::new(7, "n1", Some(sid()), EventKind::Output(Output { bytes: Bytes::from_static(b"hello\r\n") }));
+        let json = e.to_json();
+        let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+        assert_eq!(v["v"], 1);
+        assert_eq!(v["seq"], 7);
+        assert_eq!(v["kind"], "output");
+        assert_eq!(v["data"], "hello\r\n");
+        assert_eq!(v["session"], "0193c2b6-7d3a-7c4e-9f00-1a2b3c4d5e6f");
+        assert!(v.get("data_b64").is_none());
+        let back: Event = serde_json::from_str(&json).expect("parses");
+        assert_eq!(back, e);
+    }
+
+    #[test]
+    fn invalid_utf8_output_round_trips_exactly() {
+        let raw = Bytes::from_static(b"ok \xff\xfe\x80 end");
+        let e = Event::new(1, "n", None, EventKind::Output(Output { bytes: raw.clone() }));
+        let json = e.to_json();
+        let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+        assert!(v["data"].as_str().expect("text").contains('\u{fffd}'));
+        assert!(v.get("session").is_none());
+        let back: Event = serde_json::from_str(&json).expect("parses");
+        match back.kind {
+            EventKind::Output(o) => assert_eq!(o.bytes, raw),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_kind_round_trips_and_names_agree() {
+        let kinds = vec![
+            EventKind::SessionStarted {
+                agent: "shell".into(),
+                program: "/bin/bash".into(),
+                args: vec!["-i".into()],
+                pid: 42,
+                workdir: "/tmp".into(),
+                size: TermSize::default(),
+                label: None,
+            },
+            EventKind::Input { via: InputVia::Keys, len: 1, keys: vec!["enter".into()] },
+            EventKind::Resized { size: TermSize { rows: 10, cols: 20 } },
+            EventKind::StateChanged { from: SessionState::Starting, to: SessionState::Ready, reason: "prompt".into(), excerpt: None },
+            EventKind::Exited(ExitInfo { code: Some(3), signal: None, reason: "exited".into() }),
+            EventKind::Error { message: "x".into() },
+            EventKind::Lagged { missed: 5 },
+            EventKind::TranscriptTruncated { bytes: 9 },
+        ];
+        for k in kinds {
+            let e = Event::new(1, "n", Some(sid()), k);
+            let v: serde_json::Value = serde_json::from_str(&e.to_json()).expect("json");
+            assert_eq!(v["kind"], e.kind_name());
+            assert_eq!(serde_json::from_value::<Event>(v).expect("parses"), e);
+        }
+    }
+
+    #[test]
+    fn exit_codes_follow_the_shell() {
+        assert_eq!(ExitInfo { code: Some(3), signal: None, reason: "exited".into() }.shell_code(), 3);
+        assert_eq!(ExitInfo { code: None, signal: Some(9), reason: "stopped".into() }.shell_code(), 137);
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_millis() {
+        let ts = timestamp(SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_500));
+        assert_eq!(ts, "1970-01-01T00:00:01.500Z");
+    }
+}
