@@ -15,11 +15,11 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 use crate::ids::SessionId;
 use crate::spec::TermSize;
 use crate::state::SessionState;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 
 /// The event schema version carried in `v`.
 pub const EVENT_VERSION: u32 = 1;
@@ -300,7 +300,12 @@ mod tests {
             },
             EventKind::Input { via: InputVia::Keys, len: 1, keys: vec!["enter".into()] },
             EventKind::Resized { size: TermSize { rows: 10, cols: 20 } },
-            EventKind::StateChanged { from: SessionState::Starting, to: SessionState::Ready, reason: "prompt".into(), excerpt: None },
+            EventKind::StateChanged {
+                from: SessionState::Starting,
+                to: SessionState::Ready,
+                reason: "prompt".into(),
+                excerpt: None,
+            },
             EventKind::Exited(ExitInfo { code: Some(3), signal: None, reason: "exited".into() }),
             EventKind::Error { message: "x".into() },
             EventKind::Lagged { missed: 5 },

@@ -50,9 +50,7 @@ impl FromStr for SessionId {
     type Err = InvalidSessionId;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Uuid::parse_str(s.trim())
-            .map(SessionId)
-            .map_err(|_| InvalidSessionId(s.chars().take(80).collect()))
+        Uuid::parse_str(s.trim()).map(SessionId).map_err(|_| InvalidSessionId(s.chars().take(80).collect()))
     }
 }
 

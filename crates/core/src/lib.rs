@@ -9,11 +9,13 @@
 
 pub mod event;
 pub mod ids;
+pub mod keys;
 pub mod spec;
 pub mod state;
 pub mod utf8;
 
-pub use event::{Event, EventKind, ExitInfo, InputVia, Output, EVENT_VERSION};
+pub use event::{EVENT_VERSION, Event, EventKind, ExitInfo, InputVia, Output};
 pub use ids::{InvalidSessionId, SessionId};
+pub use keys::UnknownKey;
 pub use spec::{RestartPolicy, SessionSpec, SpecError, TermSize};
-pub use state::{check_transition, IllegalTransition, SessionState};
+pub use state::{IllegalTransition, SessionState, check_transition};

@@ -112,16 +112,8 @@ pub struct IllegalTransition {
 
 /// Checks one move against [`TRANSITIONS`].
 pub fn check_transition(from: SessionState, to: SessionState) -> Result<(), IllegalTransition> {
-    let allowed = TRANSITIONS
-        .iter()
-        .find(|(f, _)| *f == from)
-        .map(|(_, to)| *to)
-        .unwrap_or(&[]);
-    if allowed.contains(&to) {
-        Ok(())
-    } else {
-        Err(IllegalTransition { from, to })
-    }
+    let allowed = TRANSITIONS.iter().find(|(f, _)| *f == from).map(|(_, to)| *to).unwrap_or(&[]);
+    if allowed.contains(&to) { Ok(()) } else { Err(IllegalTransition { from, to }) }
 }
 
 #[cfg(test)]
@@ -138,7 +130,8 @@ mod tests {
 
     #[test]
     fn the_happy_path_is_legal() {
-        let path = [Starting, Authenticating, Ready, Busy, Stalled, Busy, Blocked, Busy, Ready, Stopping, Exited, Starting];
+        let path =
+            [Starting, Authenticating, Ready, Busy, Stalled, Busy, Blocked, Busy, Ready, Stopping, Exited, Starting];
         for w in path.windows(2) {
             check_transition(w[0], w[1]).unwrap_or_else(|e| panic!("{e}"));
         }
@@ -146,7 +139,14 @@ mod tests {
 
     #[test]
     fn illegal_moves_are_rejected() {
-        for (from, to) in [(Exited, Busy), (Failed, Starting), (Stopping, Ready), (Ready, Stalled), (Busy, Busy), (Starting, Starting)] {
+        for (from, to) in [
+            (Exited, Busy),
+            (Failed, Starting),
+            (Stopping, Ready),
+            (Ready, Stalled),
+            (Busy, Busy),
+            (Starting, Starting),
+        ] {
             assert_eq!(check_transition(from, to), Err(IllegalTransition { from, to }));
         }
     }
