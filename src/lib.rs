@@ -1,1 +1,14 @@
-//! warden
+//! warden: a supervisor for interactive command-line coding agents running
+//! in pseudo-terminals.
+//!
+//! This facade re-exports the embedding API ([`Warden`]) and the crates
+//! behind it. See `docs/ARCHITECTURE.md` for the map.
+
+pub use warden_actors::{
+    BusLimits, EventBus, SessionError, StartError, Subscription, Warden, WardenConfig, default_node_name,
+};
+pub use warden_adapters as adapters;
+pub use warden_core as core;
+pub use warden_core::{Event, EventKind, ExitInfo, SessionFilter, SessionId, SessionInfo, SessionSpec, SessionState};
+
+pub mod cli;

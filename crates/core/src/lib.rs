@@ -9,6 +9,7 @@
 
 pub mod event;
 pub mod ids;
+pub mod info;
 pub mod keys;
 pub mod spec;
 pub mod state;
@@ -16,6 +17,7 @@ pub mod utf8;
 
 pub use event::{EVENT_VERSION, Event, EventKind, ExitInfo, InputVia, Output};
 pub use ids::{InvalidSessionId, SessionId};
+pub use info::{SessionFilter, SessionInfo};
 pub use keys::UnknownKey;
 pub use spec::{RestartPolicy, SessionSpec, SpecError, TermSize};
 pub use state::{IllegalTransition, SessionState, check_transition};

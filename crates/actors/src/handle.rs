@@ -1,0 +1,399 @@
+//! [`Warden`]: the embedding handle.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ractor::{Actor, ActorRef};
+use tracing::{info, info_span, warn};
+use warden_core::{
+    ExitInfo, InputVia, SessionFilter, SessionId, SessionInfo, SessionSpec, SessionState, TermSize, event, keys,
+};
+
+use crate::bus::{BusLimits, EventBus, Subscription};
+use crate::error::{SessionError, StartError};
+use crate::instance::{self, InstanceGuard};
+use crate::pty::PtyMsg;
+use crate::reactor::ReactorHandle;
+use crate::root::{Ctx, RootMsg, WardenSupervisor};
+use crate::sys;
+use crate::sys::spawn::{SpawnRequest, resolve_program};
+
+/// How long a call into the actor tree may take before it is an internal error.
+const CALL_TIMEOUT_MS: u64 = 30_000;
+
+/// Configuration of a warden instance.
+#[derive(Debug, Clone)]
+pub struct WardenConfig {
+    /// Node name carried by every event (default: the host name).
+    pub node: String,
+    /// Where transcripts, session records and instance locks live.
+    pub state_dir: PathBuf,
+    /// Event bus bounds.
+    pub bus: BusLimits,
+    /// Output bytes kept per session for redrawing a terminal.
+    pub output_ring_bytes: usize,
+    /// Write every session's output to `<state_dir>/sessions/<id>/transcript`.
+    pub transcripts: bool,
+    /// Cap of one transcript file.
+    pub transcript_max_bytes: u64,
+    /// Time between the polite signals (SIGHUP, SIGTERM) and SIGKILL.
+    pub stop_grace: Duration,
+    /// Become the subreaper of agents' orphans (Linux), so nothing an agent
+    /// started escapes to PID 1. Process-wide; an embedding service that
+    /// manages its own orphans can turn it off.
+    pub subreaper: bool,
+    /// Names of warden's environment variables passed to agents in addition
+    /// to [`crate::env::DEFAULT_PASSTHROUGH`].
+    pub env_passthrough: Vec<String>,
+    /// Most live sessions at once.
+    pub max_sessions: usize,
+    /// Ended sessions kept for `get`/`list`.
+    pub retain_exited: usize,
+}
+
+impl WardenConfig {
+    /// Defaults, with state kept in `state_dir`.
+    pub fn new(state_dir: impl Into<PathBuf>) -> Self {
+        WardenConfig {
+            node: default_node_name(),
+            state_dir: state_dir.into(),
+            bus: BusLimits::default(),
+            output_ring_bytes: 64 * 1024,
+            transcripts: true,
+            transcript_max_bytes: 1 << 30,
+            stop_grace: Duration::from_secs(3),
+            subreaper: true,
+            env_passthrough: Vec::new(),
+            max_sessions: 4096,
+            retain_exited: 1024,
+        }
+    }
+
+    /// `$XDG_STATE_HOME/warden`, or `~/.local/state/warden`.
+    pub fn default_state_dir() -> PathBuf {
+        if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+            return PathBuf::from(dir).join("warden");
+        }
+        match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+            Some(home) => PathBuf::from(home).join(".local/state/warden"),
+            None => std::env::temp_dir().join("warden-state"),
+        }
+    }
+}
+
+impl Default for WardenConfig {
+    fn default() -> Self {
+        Self::new(Self::default_state_dir())
+    }
+}
+
+/// The host name, or `node` when it cannot be read.
+pub fn default_node_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "node".into())
+}
+
+struct Inner {
+    config: WardenConfig,
+    bus: EventBus,
+    reactor: ReactorHandle,
+    root: ActorRef<RootMsg>,
+    instance: InstanceGuard,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Last handle gone without `shutdown`: end every agent now.
+        self.reactor.shutdown_now();
+        self.root.stop(Some("warden dropped".into()));
+    }
+}
+
+/// A running warden: supervises agent sessions in pseudo-terminals and
+/// reports everything they do as one ordered event stream.
+///
+/// Cheap to clone; every clone drives the same instance. Must be used inside
+/// a multi-threaded tokio runtime.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use warden_actors::{Warden, WardenConfig};
+/// use warden_core::{EventKind, SessionSpec};
+///
+/// let warden = Warden::start(WardenConfig::new("/tmp/warden-demo")).await?;
+/// let mut events = warden.subscribe(None);
+/// let session = warden.spawn(SessionSpec::new("shell", "bash").args(["--norc", "-i"])).await?;
+/// warden.send(session.id, "echo hello; exit 3").await?;
+/// while let Some(event) = events.recv().await {
+///     if let EventKind::Exited(exit) = &event.kind {
+///         assert_eq!(exit.code, Some(3));
+///         break;
+///     }
+/// }
+/// warden.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Warden {
+    inner: Arc<Inner>,
+}
+
+impl Warden {
+    /// Starts an instance: state directory, instance lock, sweep of agents
+    /// left by a warden that died, the PTY reactor and the actor tree.
+    pub async fn start(config: WardenConfig) -> Result<Warden, StartError> {
+        let state_dir = config.state_dir.clone();
+        let state_err = |source| StartError::StateDir { path: state_dir.clone(), source };
+        std::fs::create_dir_all(&state_dir).map_err(state_err)?;
+        let instance = instance::acquire(&state_dir).map_err(state_err)?;
+        instance::sweep_dead_instances(&state_dir, &instance.id);
+        if config.subreaper
+            && let Err(e) = sys::set_child_subreaper()
+        {
+            warn!(error = %e, "cannot become subreaper; orphans of agents will go to PID 1");
+        }
+        let reactor = ReactorHandle::start("warden-pty").map_err(|e| StartError::Runtime(e.to_string()))?;
+        let bus = EventBus::new(config.node.clone(), config.bus);
+        let ctx = Arc::new(Ctx {
+            reactor: reactor.clone(),
+            bus: bus.clone(),
+            ring_bytes: config.output_ring_bytes,
+            state_dir: state_dir.clone(),
+            transcripts: config.transcripts,
+            transcript_max_bytes: config.transcript_max_bytes,
+            max_sessions: config.max_sessions,
+            retain_exited: config.retain_exited,
+        });
+        let (root, _) =
+            Actor::spawn(None, WardenSupervisor, ctx).await.map_err(|e| StartError::Runtime(e.to_string()))?;
+        info!(node = %config.node, state_dir = %state_dir.display(), instance = %instance.id, "warden started");
+        Ok(Warden { inner: Arc::new(Inner { config, bus, reactor, root, instance }) })
+    }
+
+    /// The configuration this instance runs with.
+    pub fn config(&self) -> &WardenConfig {
+        &self.inner.config
+    }
+
+    /// The node name.
+    pub fn node(&self) -> &str {
+        &self.inner.config.node
+    }
+
+    /// The event bus (for publishing node-level events from embedding code).
+    pub fn bus(&self) -> &EventBus {
+        &self.inner.bus
+    }
+
+    /// Starts a session. Returns once the process runs; its output then
+    /// flows as events. If the spec has a task, it is typed in and submitted.
+    pub async fn spawn(&self, spec: SessionSpec) -> Result<SessionInfo, SessionError> {
+        spec.validate()?;
+        let id = SessionId::new();
+        let span = info_span!("spawn", session = %id, agent = %spec.agent);
+        let _enter = span.enter();
+        let workdir = match &spec.workdir {
+            Some(dir) => dir.clone(),
+            None => std::env::current_dir()
+                .map_err(|e| SessionError::BadWorkdir { path: ".".into(), reason: e.to_string() })?,
+        };
+        check_workdir(&workdir)?;
+        let env = crate::env::child_env(
+            std::env::vars_os(),
+            &self.inner.config.env_passthrough,
+            &spec.env,
+            &id.to_string(),
+            &self.inner.instance.id,
+        );
+        let path_var = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.to_string_lossy().into_owned());
+        let program = resolve_program(&spec.program, path_var.as_deref(), &workdir)
+            .ok_or_else(|| SessionError::ProgramNotFound { program: spec.program.clone() })?;
+        let info = SessionInfo {
+            id,
+            agent: spec.agent.clone(),
+            program: program.display().to_string(),
+            args: spec.args.clone(),
+            workdir: workdir.clone(),
+            pid: None,
+            state: SessionState::Starting,
+            size: spec.size,
+            label: spec.label.clone(),
+            created_at: event::timestamp(std::time::SystemTime::now()),
+            exit: None,
+        };
+        let req = SpawnRequest { program, args: spec.args, env, cwd: workdir, size: spec.size };
+        let info = self
+            .call(|reply| RootMsg::Spawn { info: Box::new(info), task: spec.task, req: Box::new(req), reply })
+            .await??;
+        info!(pid = ?info.pid, program = %info.program, "session spawned");
+        Ok(info)
+    }
+
+    /// Types `text` and submits it with Enter (carriage return).
+    pub async fn send(&self, id: SessionId, text: &str) -> Result<(), SessionError> {
+        let mut data = Vec::with_capacity(text.len() + 1);
+        data.extend_from_slice(text.as_bytes());
+        data.push(b'\r');
+        self.input(id, Bytes::from(data), InputVia::Text, Vec::new()).await
+    }
+
+    /// Sends named keys (`enter`, `ctrl+c`, `shift+tab`, …) in order.
+    pub async fn send_keys<S: AsRef<str>>(&self, id: SessionId, names: &[S]) -> Result<(), SessionError> {
+        let data = keys::keys_bytes(names)?;
+        let canonical =
+            names.iter().map(|n| keys::canonical_key_name(n.as_ref()).unwrap_or_else(|| n.as_ref().into())).collect();
+        self.input(id, Bytes::from(data), InputVia::Keys, canonical).await
+    }
+
+    /// Pastes text, wrapped in bracketed-paste markers when `bracketed`.
+    pub async fn paste(&self, id: SessionId, text: &str, bracketed: bool) -> Result<(), SessionError> {
+        let data = if bracketed { keys::bracketed_paste(text) } else { text.as_bytes().to_vec() };
+        self.input(id, Bytes::from(data), InputVia::Paste, Vec::new()).await
+    }
+
+    /// Writes raw bytes to the terminal.
+    pub async fn write(&self, id: SessionId, data: impl Into<Bytes>) -> Result<(), SessionError> {
+        self.input(id, data.into(), InputVia::Raw, Vec::new()).await
+    }
+
+    async fn input(&self, id: SessionId, data: Bytes, via: InputVia, keys: Vec<String>) -> Result<(), SessionError> {
+        let pty = self.lookup(id).await?;
+        call_pty(&pty, |reply| PtyMsg::Input { data, via, keys, reply }).await?
+    }
+
+    /// Resizes the terminal; the agent gets SIGWINCH.
+    pub async fn resize(&self, id: SessionId, rows: u16, cols: u16) -> Result<(), SessionError> {
+        let size = TermSize::new(rows, cols)?;
+        let pty = self.lookup(id).await?;
+        call_pty(&pty, |reply| PtyMsg::Resize { size, reply }).await?
+    }
+
+    /// The latest info of a session (live, or ended and still retained).
+    pub async fn get(&self, id: SessionId) -> Result<SessionInfo, SessionError> {
+        self.call(|reply| RootMsg::Get { id, reply }).await?
+    }
+
+    /// Sessions matching `filter`, oldest first.
+    pub async fn list(&self, filter: SessionFilter) -> Result<Vec<SessionInfo>, SessionError> {
+        self.call(|reply| RootMsg::List { filter, reply }).await
+    }
+
+    /// The most recent output of a session (up to the ring size), for redrawing.
+    pub async fn recent_output(&self, id: SessionId) -> Result<Vec<u8>, SessionError> {
+        let pty = self.lookup(id).await?;
+        call_pty(&pty, PtyMsg::RecentOutput).await
+    }
+
+    /// Waits until the session's process has exited and all its output was
+    /// published; returns how it ended.
+    pub async fn wait(&self, id: SessionId) -> Result<ExitInfo, SessionError> {
+        match self.lookup(id).await {
+            Ok(pty) => match pty.call(PtyMsg::WaitExit, None).await {
+                Ok(ractor::rpc::CallResult::Success(exit)) => Ok(exit),
+                // The actor ended while we waited: read what the root kept.
+                _ => self.ended(id).await,
+            },
+            Err(SessionError::Exited(_)) => self.ended(id).await,
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn ended(&self, id: SessionId) -> Result<ExitInfo, SessionError> {
+        let info = self.get(id).await?;
+        Ok(info.exit.unwrap_or_else(|| ExitInfo { code: None, signal: None, reason: info.state.as_str().into() }))
+    }
+
+    /// Stops a session: SIGHUP and SIGTERM to everything it started, SIGKILL
+    /// after the configured grace; returns once it has exited.
+    pub async fn stop(&self, id: SessionId) -> Result<ExitInfo, SessionError> {
+        self.stop_with_grace(id, self.inner.config.stop_grace).await
+    }
+
+    /// [`Warden::stop`] with an explicit grace period (zero: SIGKILL at once).
+    pub async fn stop_with_grace(&self, id: SessionId, grace: Duration) -> Result<ExitInfo, SessionError> {
+        match self.lookup(id).await {
+            Ok(pty) => {
+                pty.cast(PtyMsg::Stop { grace }).map_err(|e| SessionError::Internal(e.to_string()))?;
+                self.wait(id).await
+            }
+            Err(SessionError::Exited(_)) => self.ended(id).await,
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Stops every live session, in parallel; returns how many were stopped.
+    pub async fn stop_all(&self) -> usize {
+        let live = self.list(SessionFilter::live()).await.unwrap_or_default();
+        let mut set = tokio::task::JoinSet::new();
+        for info in &live {
+            let me = self.clone();
+            let id = info.id;
+            set.spawn(async move { me.stop(id).await });
+        }
+        let mut n = 0;
+        while let Some(r) = set.join_next().await {
+            if matches!(r, Ok(Ok(_))) {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Stops every session and the instance. Other clones become unusable.
+    pub async fn shutdown(&self) {
+        let _ = self.call(RootMsg::Close).await;
+        let stopped = self.stop_all().await;
+        self.inner.reactor.shutdown(self.inner.config.stop_grace).await;
+        self.inner.root.stop(Some("shutdown".into()));
+        info!(stopped, "warden shut down");
+    }
+
+    /// Subscribes to the node's events with `seq >= from_seq` (`None`: only
+    /// new ones). See [`Subscription`] for the `lagged` marker.
+    pub fn subscribe(&self, from_seq: Option<u64>) -> Subscription {
+        self.inner.bus.subscribe(from_seq)
+    }
+
+    async fn lookup(&self, id: SessionId) -> Result<ActorRef<PtyMsg>, SessionError> {
+        self.call(|reply| RootMsg::Lookup { id, reply }).await?
+    }
+
+    async fn call<T: Send + 'static>(
+        &self,
+        msg: impl FnOnce(ractor::RpcReplyPort<T>) -> RootMsg,
+    ) -> Result<T, SessionError> {
+        match self.inner.root.call(msg, Some(Duration::from_millis(CALL_TIMEOUT_MS))).await {
+            Ok(ractor::rpc::CallResult::Success(v)) => Ok(v),
+            Ok(ractor::rpc::CallResult::Timeout) => Err(SessionError::Internal("the supervisor did not answer".into())),
+            Ok(ractor::rpc::CallResult::SenderError) | Err(_) => Err(SessionError::ShuttingDown),
+        }
+    }
+}
+
+async fn call_pty<T: Send + 'static>(
+    pty: &ActorRef<PtyMsg>,
+    msg: impl FnOnce(ractor::RpcReplyPort<T>) -> PtyMsg,
+) -> Result<T, SessionError> {
+    match pty.call(msg, Some(Duration::from_millis(CALL_TIMEOUT_MS))).await {
+        Ok(ractor::rpc::CallResult::Success(v)) => Ok(v),
+        Ok(ractor::rpc::CallResult::Timeout) => Err(SessionError::Internal("the session did not answer".into())),
+        Ok(ractor::rpc::CallResult::SenderError) | Err(_) => {
+            Err(SessionError::Internal("the session ended while answering".into()))
+        }
+    }
+}
+
+fn check_workdir(dir: &Path) -> Result<(), SessionError> {
+    let bad = |reason: &str| SessionError::BadWorkdir { path: dir.to_path_buf(), reason: reason.into() };
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(bad("not a directory")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(bad("does not exist")),
+        Err(e) => Err(bad(&e.to_string())),
+    }
+}

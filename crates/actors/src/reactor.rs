@@ -1,0 +1,699 @@
+//! The PTY reactor: one dedicated thread that owns every PTY master, child
+//! and transcript of a warden instance.
+//!
+//! It blocks in `epoll_wait` (through mio), never on the async runtime. For
+//! each session it reads output until the kernel has no more, appends it to
+//! the transcript, and hands it to the session's sink (the `PtyActor`); it
+//! writes input, resizes, signals, and notices the child's exit through a
+//! pidfd. On exit it ends everything the session started, then keeps reading
+//! until the master reports EOF/EIO, so the last bytes a child printed always
+//! arrive before the exit is reported.
+//!
+//! One thread for all sessions instead of one per session keeps an idle
+//! session's cost to a few KiB, and it is also the thread that forks every
+//! child, so a child's parent-death signal (tied to the forking thread)
+//! fires exactly when this reactor, and so warden, goes away.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::process::{Child, ExitStatus};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
+use portable_pty::MasterPty;
+use tokio::sync::oneshot;
+use tracing::{debug, warn};
+use warden_core::{SessionId, TermSize};
+
+use crate::sys::spawn::{SpawnFailure, SpawnRequest, pty_size, spawn_on_pty};
+use crate::sys::{self, procs};
+use crate::transcript::Transcript;
+
+const WAKER: Token = Token(usize::MAX);
+/// Largest chunk handed to a sink at once.
+const CHUNK_MAX: usize = 64 * 1024;
+/// Reading pauses when this many bytes are delivered but not yet consumed…
+const FLOW_HIGH: usize = 8 * 1024 * 1024;
+/// …and resumes when the consumer is back under this.
+const FLOW_LOW: usize = 2 * 1024 * 1024;
+/// How long after the child's exit warden waits for EOF on the master
+/// beyond the kill grace, in case something escaped and holds the terminal.
+const EOF_SLACK: Duration = Duration::from_millis(500);
+/// How long an orphan is watched for reaping.
+const REAP_WATCH: Duration = Duration::from_secs(30);
+
+/// What the reactor tells a session's sink.
+#[derive(Debug)]
+pub(crate) enum IoEvent {
+    /// Bytes the child wrote.
+    Output(Bytes),
+    /// The transcript reached its cap after this many bytes.
+    TranscriptTruncated(u64),
+    /// The child exited and all its output has been delivered.
+    Exited { status: Option<ExitStatus>, stopped: bool },
+}
+
+/// Receives a session's [`IoEvent`]s on the reactor thread; must not block.
+pub(crate) type IoSink = Box<dyn FnMut(IoEvent) + Send>;
+
+/// Back-pressure between the reactor and a session's consumer: bytes handed
+/// over but not yet consumed. Past [`FLOW_HIGH`] the reactor stops reading
+/// that PTY (the kernel then blocks the child's writes) until the consumer
+/// is back under [`FLOW_LOW`].
+#[derive(Debug, Default)]
+pub(crate) struct FlowGate {
+    inflight: AtomicUsize,
+    paused: AtomicBool,
+}
+
+impl FlowGate {
+    /// The consumer took `n` bytes; true when the reactor must be told to resume.
+    pub(crate) fn consumed(&self, n: usize) -> bool {
+        let before = self.inflight.fetch_sub(n, Ordering::AcqRel);
+        before.saturating_sub(n) <= FLOW_LOW && self.paused.swap(false, Ordering::AcqRel)
+    }
+
+    /// Records `n` bytes handed over; true when reading must pause.
+    fn sent(&self, n: usize) -> bool {
+        let now = self.inflight.fetch_add(n, Ordering::AcqRel) + n;
+        if now <= FLOW_HIGH {
+            return false;
+        }
+        self.paused.store(true, Ordering::Release);
+        // The consumer may have drained below LOW between our add and the
+        // store; in that case it saw `paused == false` and will not resume us.
+        !(self.inflight.load(Ordering::Acquire) <= FLOW_LOW && self.paused.swap(false, Ordering::AcqRel))
+    }
+}
+
+/// Errors of operations on a running session.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum IoError {
+    #[error("the session's process has exited")]
+    Exited,
+    #[error("{0}")]
+    Os(String),
+}
+
+/// A request to start a child.
+pub(crate) struct SpawnJob {
+    pub id: SessionId,
+    pub req: SpawnRequest,
+    pub transcript: Option<(std::path::PathBuf, u64)>,
+    pub sink: IoSink,
+    pub flow: Arc<FlowGate>,
+}
+
+/// A started session, as the reactor knows it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Spawned {
+    pub key: u64,
+    pub pid: u32,
+}
+
+enum IoCmd {
+    Spawn(Box<SpawnJob>, oneshot::Sender<Result<Spawned, SpawnFailure>>),
+    Write { key: u64, data: Bytes, reply: oneshot::Sender<Result<(), IoError>> },
+    Resize { key: u64, size: TermSize, reply: oneshot::Sender<Result<(), IoError>> },
+    Stop { key: u64, grace: Duration },
+    Resume { key: u64 },
+    Shutdown { grace: Duration, reply: oneshot::Sender<()> },
+}
+
+/// A cheap, cloneable handle to the reactor thread.
+#[derive(Clone)]
+pub(crate) struct ReactorHandle {
+    tx: mpsc::Sender<IoCmd>,
+    waker: Arc<Waker>,
+}
+
+impl ReactorHandle {
+    /// Starts the reactor thread.
+    pub(crate) fn start(name: &str) -> io::Result<ReactorHandle> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let (tx, rx) = mpsc::channel();
+        let reactor = Reactor {
+            poll,
+            rx,
+            sessions: HashMap::new(),
+            next_key: 1,
+            buf: vec![0u8; 64 * 1024].into_boxed_slice(),
+            pending_kills: Vec::new(),
+            reap_watch: Vec::new(),
+            shutdown: None,
+        };
+        std::thread::Builder::new().name(name.into()).stack_size(256 * 1024).spawn(move || reactor.run())?;
+        Ok(ReactorHandle { tx, waker })
+    }
+
+    fn send(&self, cmd: IoCmd) -> bool {
+        if self.tx.send(cmd).is_err() {
+            return false;
+        }
+        self.waker.wake().is_ok()
+    }
+
+    pub(crate) async fn spawn(&self, job: SpawnJob) -> Result<Spawned, SpawnFailure> {
+        let (tx, rx) = oneshot::channel();
+        if !self.send(IoCmd::Spawn(Box::new(job), tx)) {
+            return Err(SpawnFailure::Pty("warden is shutting down".into()));
+        }
+        rx.await.unwrap_or_else(|_| Err(SpawnFailure::Pty("warden is shutting down".into())))
+    }
+
+    /// Queues a write now (so writes keep the order of the calls) and
+    /// returns a future that resolves once every byte is written.
+    pub(crate) fn write_queued(
+        &self,
+        key: u64,
+        data: Bytes,
+    ) -> impl std::future::Future<Output = Result<(), IoError>> + Send + 'static {
+        let (reply, rx) = oneshot::channel();
+        let sent = self.send(IoCmd::Write { key, data, reply });
+        async move {
+            if !sent {
+                return Err(IoError::Exited);
+            }
+            rx.await.unwrap_or(Err(IoError::Exited))
+        }
+    }
+
+    /// Ends the reactor without waiting (used when the last handle is dropped).
+    pub(crate) fn shutdown_now(&self) {
+        let (reply, _rx) = oneshot::channel();
+        self.send(IoCmd::Shutdown { grace: Duration::ZERO, reply });
+    }
+
+    pub(crate) async fn resize(&self, key: u64, size: TermSize) -> Result<(), IoError> {
+        let (reply, rx) = oneshot::channel();
+        if !self.send(IoCmd::Resize { key, size, reply }) {
+            return Err(IoError::Exited);
+        }
+        rx.await.unwrap_or(Err(IoError::Exited))
+    }
+
+    pub(crate) fn stop(&self, key: u64, grace: Duration) {
+        self.send(IoCmd::Stop { key, grace });
+    }
+
+    pub(crate) fn resume(&self, key: u64) {
+        self.send(IoCmd::Resume { key });
+    }
+
+    /// Stops every session (signals, grace, SIGKILL) and ends the thread.
+    pub(crate) async fn shutdown(&self, grace: Duration) {
+        let (reply, rx) = oneshot::channel();
+        if self.send(IoCmd::Shutdown { grace, reply }) {
+            let _ = rx.await;
+        }
+    }
+}
+
+struct PendingWrite {
+    data: Bytes,
+    offset: usize,
+    reply: oneshot::Sender<Result<(), IoError>>,
+}
+
+struct IoSession {
+    id: SessionId,
+    marker: Vec<u8>,
+    master: Box<dyn MasterPty + Send>,
+    fd: RawFd,
+    pidfd: Option<OwnedFd>,
+    child: Child,
+    pid: i32,
+    transcript: Option<Transcript>,
+    sink: IoSink,
+    flow: Arc<FlowGate>,
+    paused: bool,
+    eof: bool,
+    writes: VecDeque<PendingWrite>,
+    want_write: bool,
+    exit: Option<Option<ExitStatus>>,
+    stop_requested: bool,
+    grace: Duration,
+    eof_deadline: Option<Instant>,
+}
+
+/// Processes of a session still to be killed with SIGKILL at `at`.
+struct PendingKill {
+    leader: i32,
+    marker: Vec<u8>,
+    at: Instant,
+}
+
+struct Reactor {
+    poll: Poll,
+    rx: mpsc::Receiver<IoCmd>,
+    sessions: HashMap<u64, IoSession>,
+    next_key: u64,
+    buf: Box<[u8]>,
+    pending_kills: Vec<PendingKill>,
+    reap_watch: Vec<(i32, Instant)>,
+    shutdown: Option<(Instant, oneshot::Sender<()>)>,
+}
+
+fn master_token(key: u64) -> Token {
+    Token((key as usize) << 1)
+}
+
+fn pidfd_token(key: u64) -> Token {
+    Token(((key as usize) << 1) | 1)
+}
+
+impl Reactor {
+    fn run(mut self) {
+        let mut events = Events::with_capacity(256);
+        loop {
+            let timeout = self.next_timeout();
+            if let Err(e) = self.poll.poll(&mut events, timeout)
+                && e.kind() != io::ErrorKind::Interrupted
+            {
+                warn!(error = %e, "reactor poll failed");
+            }
+            for ev in events.iter() {
+                let token = ev.token();
+                if token == WAKER {
+                    continue;
+                }
+                let key = (token.0 >> 1) as u64;
+                if token.0 & 1 == 1 {
+                    self.on_pidfd(key);
+                } else {
+                    if ev.is_writable() {
+                        self.flush_writes(key);
+                    }
+                    if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                        self.pump(key);
+                    }
+                }
+            }
+            while let Ok(cmd) = self.rx.try_recv() {
+                self.on_cmd(cmd);
+            }
+            self.on_timers();
+            if let Some((deadline, _)) = &self.shutdown
+                && (self.sessions.is_empty() || Instant::now() >= *deadline)
+            {
+                break;
+            }
+        }
+        // Anything left now dies with this thread (parent-death signal);
+        // make it explicit and reap what we can.
+        let keys: Vec<u64> = self.sessions.keys().copied().collect();
+        for key in keys {
+            if let Some(s) = self.sessions.get(&key) {
+                kill_session_now(s.pid, &s.marker);
+            }
+            self.finalize(key);
+        }
+        if let Some((_, reply)) = self.shutdown.take() {
+            let _ = reply.send(());
+        }
+        debug!("reactor stopped");
+    }
+
+    fn next_timeout(&self) -> Option<Duration> {
+        let now = Instant::now();
+        let mut next: Option<Instant> = None;
+        let mut consider = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
+        for k in &self.pending_kills {
+            consider(k.at);
+        }
+        for s in self.sessions.values() {
+            if let Some(t) = s.eof_deadline {
+                consider(t);
+            }
+        }
+        if let Some((t, _)) = &self.shutdown {
+            consider(*t);
+        }
+        if !self.reap_watch.is_empty() {
+            consider(now + Duration::from_millis(50));
+        }
+        next.map(|t| t.saturating_duration_since(now))
+    }
+
+    fn on_cmd(&mut self, cmd: IoCmd) {
+        match cmd {
+            IoCmd::Spawn(job, reply) => self.spawn(*job, reply),
+            IoCmd::Write { key, data, reply } => match self.sessions.get_mut(&key) {
+                Some(s) if s.exit.is_none() && !s.eof => {
+                    s.writes.push_back(PendingWrite { data, offset: 0, reply });
+                    self.flush_writes(key);
+                }
+                _ => {
+                    let _ = reply.send(Err(IoError::Exited));
+                }
+            },
+            IoCmd::Resize { key, size, reply } => {
+                let r = match self.sessions.get(&key) {
+                    Some(s) if s.exit.is_none() => {
+                        s.master.resize(pty_size(size)).map_err(|e| IoError::Os(format!("resize failed: {e}")))
+                    }
+                    _ => Err(IoError::Exited),
+                };
+                let _ = reply.send(r);
+            }
+            IoCmd::Stop { key, grace } => self.stop(key, grace),
+            IoCmd::Resume { key } => {
+                if let Some(s) = self.sessions.get_mut(&key) {
+                    s.paused = false;
+                }
+                self.pump(key);
+            }
+            IoCmd::Shutdown { grace, reply } => {
+                if self.shutdown.is_some() {
+                    return;
+                }
+                let keys: Vec<u64> = self.sessions.keys().copied().collect();
+                for key in keys {
+                    self.stop(key, grace);
+                }
+                self.shutdown = Some((Instant::now() + grace + EOF_SLACK * 2, reply));
+            }
+        }
+    }
+
+    fn spawn(&mut self, job: SpawnJob, reply: oneshot::Sender<Result<Spawned, SpawnFailure>>) {
+        let SpawnJob { id, req, transcript, sink, flow } = job;
+        let span = tracing::info_span!("spawn", session = %id, program = %req.program.display());
+        let _enter = span.enter();
+        let started = Instant::now();
+        let spawned = match spawn_on_pty(&req) {
+            Ok(s) => s,
+            Err(e) => {
+                debug!(error = %e, "spawn failed");
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        let key = self.next_key;
+        self.next_key += 1;
+        let pid = spawned.child.id();
+        let Some(fd) = spawned.master.as_raw_fd() else {
+            let _ = reply.send(Err(SpawnFailure::Pty("PTY master has no fd".into())));
+            return;
+        };
+        let registry = self.poll.registry();
+        let reg = registry.register(&mut SourceFd(&fd), master_token(key), Interest::READABLE).and_then(|_| {
+            registry.register(&mut SourceFd(&spawned.pidfd.as_raw_fd()), pidfd_token(key), Interest::READABLE)
+        });
+        if let Err(e) = reg {
+            kill_session_now(pid as i32, &[]);
+            let _ = reply.send(Err(SpawnFailure::Pty(format!("epoll registration failed: {e}"))));
+            return;
+        }
+        let transcript = transcript.and_then(|(path, max)| match Transcript::create(&path, max) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                warn!(error = %e, path = %path.display(), "cannot create transcript");
+                None
+            }
+        });
+        self.sessions.insert(
+            key,
+            IoSession {
+                id,
+                marker: format!("{}={id}", crate::SESSION_ENV).into_bytes(),
+                master: spawned.master,
+                fd,
+                pidfd: Some(spawned.pidfd),
+                child: spawned.child,
+                pid: pid as i32,
+                transcript,
+                sink,
+                flow,
+                paused: false,
+                eof: false,
+                writes: VecDeque::new(),
+                want_write: false,
+                exit: None,
+                stop_requested: false,
+                grace: Duration::from_secs(2),
+                eof_deadline: None,
+            },
+        );
+        debug!(pid, key, micros = started.elapsed().as_micros() as u64, "spawned");
+        let _ = reply.send(Ok(Spawned { key, pid }));
+    }
+
+    /// Reads everything available from a session's master.
+    fn pump(&mut self, key: u64) {
+        let Some(s) = self.sessions.get_mut(&key) else { return };
+        if s.paused || s.eof {
+            return;
+        }
+        let mut acc = BytesMut::new();
+        loop {
+            match sys::read_fd(s.fd, &mut self.buf) {
+                Ok(0) => {
+                    s.eof = true;
+                    break;
+                }
+                Ok(n) => {
+                    acc.extend_from_slice(&self.buf[..n]);
+                    if acc.len() >= CHUNK_MAX && deliver(s, &mut acc) {
+                        break; // paused by back-pressure
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // EIO: every slave descriptor is closed.
+                    if e.raw_os_error() != Some(libc::EIO) {
+                        debug!(session = %s.id, error = %e, "master read error, treating as EOF");
+                    }
+                    s.eof = true;
+                    break;
+                }
+            }
+        }
+        if !acc.is_empty() {
+            deliver(s, &mut acc);
+        }
+        if s.eof {
+            self.on_eof(key);
+        }
+    }
+
+    fn on_eof(&mut self, key: u64) {
+        let Some(s) = self.sessions.get_mut(&key) else { return };
+        let _ = self.poll.registry().deregister(&mut SourceFd(&s.fd));
+        fail_writes(s);
+        if s.exit.is_some() {
+            self.finalize(key);
+        }
+    }
+
+    fn on_pidfd(&mut self, key: u64) {
+        let Some(s) = self.sessions.get_mut(&key) else { return };
+        let status = match s.child.try_wait() {
+            Ok(Some(status)) => Some(status),
+            Ok(None) => return, // spurious
+            Err(e) => {
+                warn!(session = %s.id, error = %e, "cannot read exit status");
+                None
+            }
+        };
+        if let Some(pidfd) = s.pidfd.take() {
+            let _ = self.poll.registry().deregister(&mut SourceFd(&pidfd.as_raw_fd()));
+        }
+        s.exit = Some(status);
+        debug!(session = %s.id, ?status, "child exited");
+        // End what the agent left behind: a polite signal now, SIGKILL after
+        // the grace. The terminal reaches EOF once they are gone.
+        let (pid, marker, grace) = (s.pid, s.marker.clone(), s.grace);
+        let members = procs::session_members(&procs::scan(), pid, &marker, sys::my_pid());
+        if !members.is_empty() {
+            debug!(session = %s.id, leftovers = members.len(), "ending processes the agent left behind");
+            for m in &members {
+                for sig in [libc::SIGHUP, libc::SIGTERM, libc::SIGCONT] {
+                    sys::signal_pid(m.pid, sig);
+                }
+            }
+            self.watch_for_reaping(&members);
+            self.schedule_kill(pid, marker, grace);
+        }
+        let s = self.sessions.get_mut(&key).expect("session present: looked up above");
+        if s.eof {
+            self.finalize(key);
+        } else {
+            s.eof_deadline = Some(Instant::now() + s.grace + EOF_SLACK);
+            self.pump(key);
+        }
+    }
+
+    fn stop(&mut self, key: u64, grace: Duration) {
+        let Some(s) = self.sessions.get_mut(&key) else { return };
+        s.stop_requested = true;
+        s.grace = grace;
+        if s.exit.is_some() {
+            return;
+        }
+        let (pid, marker) = (s.pid, s.marker.clone());
+        debug!(session = %s.id, grace_ms = grace.as_millis() as u64, "stopping");
+        if grace.is_zero() {
+            kill_session_now(pid, &marker);
+            return;
+        }
+        sys::signal_group(pid, libc::SIGHUP);
+        sys::signal_group(pid, libc::SIGTERM);
+        for m in procs::session_members(&procs::scan(), pid, &marker, sys::my_pid()) {
+            for sig in [libc::SIGHUP, libc::SIGTERM, libc::SIGCONT] {
+                sys::signal_pid(m.pid, sig);
+            }
+        }
+        self.schedule_kill(pid, marker, grace);
+    }
+
+    fn schedule_kill(&mut self, leader: i32, marker: Vec<u8>, grace: Duration) {
+        let at = Instant::now() + grace;
+        if let Some(k) = self.pending_kills.iter_mut().find(|k| k.leader == leader) {
+            k.at = k.at.min(at);
+        } else {
+            self.pending_kills.push(PendingKill { leader, marker, at });
+        }
+    }
+
+    fn watch_for_reaping(&mut self, members: &[procs::ProcInfo]) {
+        let me = sys::my_pid();
+        let until = Instant::now() + REAP_WATCH;
+        for m in members {
+            // A session's own leader is reaped through its `Child`, never here.
+            if self.sessions.values().any(|s| s.pid == m.pid) {
+                continue;
+            }
+            if m.ppid == me || members.iter().any(|o| o.pid == m.ppid) {
+                self.reap_watch.push((m.pid, until));
+            }
+        }
+    }
+
+    fn on_timers(&mut self) {
+        let now = Instant::now();
+        let due: Vec<PendingKill> = {
+            let (due, keep) = std::mem::take(&mut self.pending_kills).into_iter().partition(|k| k.at <= now);
+            self.pending_kills = keep;
+            due
+        };
+        for k in due {
+            let members = kill_session_now(k.leader, &k.marker);
+            self.watch_for_reaping(&members);
+        }
+        let overdue: Vec<u64> =
+            self.sessions.iter().filter(|(_, s)| s.eof_deadline.is_some_and(|t| t <= now)).map(|(k, _)| *k).collect();
+        for key in overdue {
+            if let Some(s) = self.sessions.get(&key) {
+                warn!(session = %s.id, "terminal still open after the agent exited and the grace passed; closing it");
+            }
+            self.pump(key);
+            self.finalize(key);
+        }
+        if !self.reap_watch.is_empty() {
+            self.reap_watch.retain(|(pid, until)| {
+                if sys::try_reap(*pid) {
+                    return false;
+                }
+                *until > now && std::path::Path::new(&format!("/proc/{pid}")).exists()
+            });
+        }
+    }
+
+    /// Reports the exit (after all output) and forgets the session.
+    fn finalize(&mut self, key: u64) {
+        let Some(mut s) = self.sessions.remove(&key) else { return };
+        let registry = self.poll.registry();
+        if !s.eof {
+            let _ = registry.deregister(&mut SourceFd(&s.fd));
+        }
+        if let Some(pidfd) = s.pidfd.take() {
+            let _ = registry.deregister(&mut SourceFd(&pidfd.as_raw_fd()));
+        }
+        fail_writes(&mut s);
+        let status = match s.exit {
+            Some(status) => status,
+            None => {
+                // Shutdown with the child still running: it was killed above.
+                s.child.wait().ok()
+            }
+        };
+        (s.sink)(IoEvent::Exited { status, stopped: s.stop_requested });
+        debug!(session = %s.id, "session closed in reactor");
+    }
+
+    fn flush_writes(&mut self, key: u64) {
+        let Some(s) = self.sessions.get_mut(&key) else { return };
+        while let Some(w) = s.writes.front_mut() {
+            match sys::write_fd(s.fd, &w.data[w.offset..]) {
+                Ok(n) => {
+                    w.offset += n;
+                    if w.offset >= w.data.len() {
+                        let w = s.writes.pop_front().expect("front exists");
+                        let _ = w.reply.send(Ok(()));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let err = if e.raw_os_error() == Some(libc::EIO) {
+                        IoError::Exited
+                    } else {
+                        IoError::Os(format!("write failed: {e}"))
+                    };
+                    for w in s.writes.drain(..) {
+                        let _ = w.reply.send(Err(err.clone()));
+                    }
+                    break;
+                }
+            }
+        }
+        let want = !s.writes.is_empty();
+        if want != s.want_write && !s.eof {
+            let interest = if want { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+            if let Err(e) = self.poll.registry().reregister(&mut SourceFd(&s.fd), master_token(key), interest) {
+                warn!(session = %s.id, error = %e, "cannot change interest");
+            }
+            s.want_write = want;
+        }
+    }
+}
+
+/// Hands `acc` to the sink; true when back-pressure paused the session.
+fn deliver(s: &mut IoSession, acc: &mut BytesMut) -> bool {
+    let chunk = std::mem::take(acc).freeze();
+    if let Some(t) = s.transcript.as_mut()
+        && let Some(bytes) = t.append(&chunk)
+    {
+        (s.sink)(IoEvent::TranscriptTruncated(bytes));
+    }
+    let n = chunk.len();
+    (s.sink)(IoEvent::Output(chunk));
+    if s.flow.sent(n) {
+        s.paused = true;
+    }
+    s.paused
+}
+
+fn fail_writes(s: &mut IoSession) {
+    for w in s.writes.drain(..) {
+        let _ = w.reply.send(Err(IoError::Exited));
+    }
+}
+
+/// SIGKILLs every process of the session led by `leader`; returns them.
+fn kill_session_now(leader: i32, marker: &[u8]) -> Vec<procs::ProcInfo> {
+    sys::signal_group(leader, libc::SIGKILL);
+    let members = procs::session_members(&procs::scan(), leader, marker, sys::my_pid());
+    for m in &members {
+        sys::signal_pid(m.pid, libc::SIGKILL);
+    }
+    members
+}

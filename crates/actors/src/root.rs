@@ -1,0 +1,223 @@
+//! The `WardenSupervisor`: the root of the tree and the session registry.
+//!
+//! It starts one `SessionSupervisor` per session, keeps the latest
+//! [`SessionInfo`] of every session (each session's PTY actor casts updates
+//! here, never calls), and answers lookups without calling any child, so no
+//! request can deadlock the root. Exited sessions are kept, up to a limit,
+//! so that callers can still read how they ended.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use tracing::{debug, warn};
+use warden_core::{EventKind, SessionFilter, SessionId, SessionInfo, SessionState};
+
+use crate::bus::EventBus;
+use crate::error::SessionError;
+use crate::pty::PtyMsg;
+use crate::reactor::ReactorHandle;
+use crate::session::{SessionArgs, SessionMsg, SessionSupervisor};
+use crate::sys::spawn::SpawnRequest;
+
+/// What every actor of an instance shares (immutable after start).
+pub(crate) struct Ctx {
+    pub reactor: ReactorHandle,
+    pub bus: EventBus,
+    pub ring_bytes: usize,
+    pub state_dir: PathBuf,
+    pub transcripts: bool,
+    pub transcript_max_bytes: u64,
+    pub max_sessions: usize,
+    pub retain_exited: usize,
+}
+
+/// Messages of the root supervisor.
+pub(crate) enum RootMsg {
+    /// Start a session.
+    Spawn {
+        info: Box<SessionInfo>,
+        task: Option<String>,
+        req: Box<SpawnRequest>,
+        reply: RpcReplyPort<Result<SessionInfo, SessionError>>,
+    },
+    /// The PTY actor of a live session.
+    Lookup { id: SessionId, reply: RpcReplyPort<Result<ActorRef<PtyMsg>, SessionError>> },
+    /// The latest info of a session.
+    Get { id: SessionId, reply: RpcReplyPort<Result<SessionInfo, SessionError>> },
+    /// Sessions matching a filter, oldest first.
+    List { filter: SessionFilter, reply: RpcReplyPort<Vec<SessionInfo>> },
+    /// A session's info changed.
+    Update(Box<SessionInfo>),
+    /// Refuse new sessions from now on.
+    Close(RpcReplyPort<()>),
+}
+
+struct Entry {
+    info: SessionInfo,
+    sup: Option<ActorRef<SessionMsg>>,
+    pty: Option<ActorRef<PtyMsg>>,
+}
+
+pub(crate) struct WardenSupervisor;
+
+pub(crate) struct RootState {
+    ctx: Arc<Ctx>,
+    sessions: HashMap<SessionId, Entry>,
+    by_actor: HashMap<ActorId, SessionId>,
+    order: VecDeque<SessionId>,
+    closed: bool,
+}
+
+impl RootState {
+    fn live_count(&self) -> usize {
+        self.sessions.values().filter(|e| e.sup.is_some()).count()
+    }
+
+    /// Forgets the oldest ended sessions beyond the retention limit.
+    fn trim(&mut self) {
+        let ended = self.sessions.values().filter(|e| e.sup.is_none()).count();
+        let mut excess = ended.saturating_sub(self.ctx.retain_exited);
+        if excess == 0 {
+            return;
+        }
+        let sessions = &mut self.sessions;
+        self.order.retain(|id| {
+            if excess > 0 && sessions.get(id).is_some_and(|e| e.sup.is_none()) {
+                sessions.remove(id);
+                excess -= 1;
+                false
+            } else {
+                true
+            }
+        });
+    }
+}
+
+impl Actor for WardenSupervisor {
+    type Msg = RootMsg;
+    type State = RootState;
+    type Arguments = Arc<Ctx>;
+
+    async fn pre_start(&self, _myself: ActorRef<RootMsg>, ctx: Arc<Ctx>) -> Result<RootState, ActorProcessingErr> {
+        Ok(RootState { ctx, sessions: HashMap::new(), by_actor: HashMap::new(), order: VecDeque::new(), closed: false })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<RootMsg>,
+        msg: RootMsg,
+        st: &mut RootState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            RootMsg::Spawn { info, task, req, reply } => {
+                if st.closed {
+                    let _ = reply.send(Err(SessionError::ShuttingDown));
+                    return Ok(());
+                }
+                if st.live_count() >= st.ctx.max_sessions {
+                    let _ = reply.send(Err(SessionError::TooManySessions { max: st.ctx.max_sessions }));
+                    return Ok(());
+                }
+                let id = info.id;
+                let args =
+                    SessionArgs { info: (*info).clone(), task, req: *req, ctx: st.ctx.clone(), root: myself.clone() };
+                match Actor::spawn_linked(None, SessionSupervisor, args, myself.get_cell()).await {
+                    Ok((sup, _)) => {
+                        let pty = match ractor::call_t!(sup, SessionMsg::GetPty, 10_000) {
+                            Ok(p) => Some(p),
+                            Err(e) => {
+                                warn!(session = %id, error = %e, "session supervisor did not answer");
+                                None
+                            }
+                        };
+                        st.by_actor.insert(sup.get_id(), id);
+                        st.order.push_back(id);
+                        st.sessions.insert(id, Entry { info: (*info).clone(), sup: Some(sup), pty });
+                        let _ = reply.send(Ok(*info));
+                    }
+                    Err(e) => {
+                        let err = match e {
+                            ractor::SpawnErr::StartupFailed(inner) => match inner.downcast::<SessionError>() {
+                                Ok(se) => *se,
+                                Err(other) => SessionError::Spawn(other.to_string()),
+                            },
+                            other => SessionError::Internal(other.to_string()),
+                        };
+                        debug!(session = %id, error = %err, "spawn failed");
+                        let _ = reply.send(Err(err));
+                    }
+                }
+            }
+            RootMsg::Lookup { id, reply } => {
+                let r = match st.sessions.get(&id) {
+                    None => Err(SessionError::UnknownSession(id)),
+                    Some(e) => match &e.pty {
+                        Some(pty) if e.info.state.is_live() => Ok(pty.clone()),
+                        _ => Err(SessionError::Exited(id)),
+                    },
+                };
+                let _ = reply.send(r);
+            }
+            RootMsg::Get { id, reply } => {
+                let r = st.sessions.get(&id).map(|e| e.info.clone()).ok_or(SessionError::UnknownSession(id));
+                let _ = reply.send(r);
+            }
+            RootMsg::List { filter, reply } => {
+                let list = st
+                    .order
+                    .iter()
+                    .filter_map(|id| st.sessions.get(id))
+                    .map(|e| &e.info)
+                    .filter(|i| filter.matches(i))
+                    .cloned()
+                    .collect();
+                let _ = reply.send(list);
+            }
+            RootMsg::Update(info) => {
+                if let Some(e) = st.sessions.get_mut(&info.id) {
+                    // Never move a finished session back to life.
+                    if !(e.info.state.is_terminal() && info.state.is_live()) {
+                        e.info = *info;
+                    }
+                }
+            }
+            RootMsg::Close(reply) => {
+                st.closed = true;
+                let _ = reply.send(());
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        _myself: ActorRef<RootMsg>,
+        evt: SupervisionEvent,
+        st: &mut RootState,
+    ) -> Result<(), ActorProcessingErr> {
+        let (cell, failure) = match evt {
+            SupervisionEvent::ActorTerminated(cell, _, _) => (cell, None),
+            SupervisionEvent::ActorFailed(cell, err) => (cell, Some(err.to_string())),
+            _ => return Ok(()),
+        };
+        let Some(id) = st.by_actor.remove(&cell.get_id()) else { return Ok(()) };
+        if let Some(e) = st.sessions.get_mut(&id) {
+            e.sup = None;
+            e.pty = None;
+            if e.info.state.is_live() {
+                // The session's actors ended without reporting an end.
+                let reason = failure.unwrap_or_else(|| "session supervisor stopped".into());
+                let from = e.info.state;
+                e.info.state = SessionState::Failed;
+                st.ctx.bus.publish(
+                    Some(id),
+                    EventKind::StateChanged { from, to: SessionState::Failed, reason, excerpt: None },
+                );
+            }
+        }
+        st.trim();
+        Ok(())
+    }
+}

@@ -1,0 +1,98 @@
+//! Thin, audited wrappers over the Unix calls warden needs (Linux).
+//!
+//! Everything `unsafe` in warden-actors lives below this module: spawning a
+//! child on a PTY with its own session, pidfds, signals, the `/proc` scan
+//! that finds every process a session started, and the subreaper bit.
+
+pub(crate) mod procs;
+pub(crate) mod spawn;
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// Opens a pidfd for `pid`: readable once the process has exited.
+pub(crate) fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this fd to us; nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Puts an fd in non-blocking mode.
+pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+    // SAFETY: fcntl on an fd we own, with integer arguments only.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Sends `sig` to one process; a process that is already gone is not an error.
+pub(crate) fn signal_pid(pid: i32, sig: i32) {
+    if pid > 1 {
+        // SAFETY: kill(2) with plain integers.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+/// Sends `sig` to a process group.
+pub(crate) fn signal_group(pgid: i32, sig: i32) {
+    if pgid > 1 {
+        // SAFETY: kill(2) with a negative pid addresses the group.
+        unsafe { libc::kill(-pgid, sig) };
+    }
+}
+
+/// Reaps `pid` if it has exited; true when it is gone (reaped, or not our child).
+pub(crate) fn try_reap(pid: i32) -> bool {
+    let mut status = 0;
+    // SAFETY: waitpid on one specific pid, WNOHANG, with a valid out pointer.
+    let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+    r == pid || (r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD))
+}
+
+/// Makes this process the reaper of orphaned descendants (Linux
+/// `PR_SET_CHILD_SUBREAPER`), so that processes an agent leaves behind are
+/// re-parented to warden, which kills and reaps them, instead of to PID 1.
+pub(crate) fn set_child_subreaper() -> io::Result<()> {
+    // SAFETY: prctl with integer arguments.
+    let r = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+}
+
+/// This process's pid.
+pub(crate) fn my_pid() -> i32 {
+    std::process::id() as i32
+}
+
+/// Takes an exclusive, non-blocking `flock` on a file; false if another
+/// process holds it.
+pub(crate) fn try_lock_exclusive(file: &std::fs::File) -> io::Result<bool> {
+    // SAFETY: flock on an fd owned by `file`.
+    let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if r == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EWOULDBLOCK) { Ok(false) } else { Err(e) }
+}
+
+/// `read(2)` on a raw fd.
+pub(crate) fn read_fd(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: the buffer is valid for `buf.len()` bytes of writes.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
+}
+
+/// `write(2)` on a raw fd.
+pub(crate) fn write_fd(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: the buffer is valid for `buf.len()` bytes of reads.
+    let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+    if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
+}

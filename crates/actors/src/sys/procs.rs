@@ -1,0 +1,123 @@
+//! Finding every process a session started, through `/proc`.
+//!
+//! A session's processes are found three ways, to a fixed point:
+//! 1. members of the agent's own session (`sid` = the agent's pid), which
+//!    covers job-control groups such as `cmd &` in an interactive shell;
+//! 2. descendants (by `ppid`) of anything found, which covers children that
+//!    called `setsid` themselves while their parent lives;
+//! 3. orphans re-parented to warden (it is their subreaper) whose environment
+//!    carries the session's marker (`WARDEN_SESSION_ID=<id>`), which covers
+//!    daemons that double-forked out of the session.
+
+use std::collections::HashSet;
+use std::io::Read;
+
+/// One line of `/proc/<pid>/stat`, the fields warden needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ProcInfo {
+    pub pid: i32,
+    pub ppid: i32,
+    pub pgrp: i32,
+    pub sid: i32,
+}
+
+/// Parses the part of `/proc/<pid>/stat` after the command name, which may
+/// itself contain spaces and parentheses.
+pub(crate) fn parse_stat(pid: i32, stat: &str) -> Option<ProcInfo> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_ascii_whitespace();
+    let _state = fields.next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    let pgrp = fields.next()?.parse().ok()?;
+    let sid = fields.next()?.parse().ok()?;
+    Some(ProcInfo { pid, ppid, pgrp, sid })
+}
+
+/// Every process visible in `/proc`.
+pub(crate) fn scan() -> Vec<ProcInfo> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let mut out = Vec::with_capacity(256);
+    let mut buf = String::with_capacity(512);
+    for entry in dir.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        buf.clear();
+        let path = format!("/proc/{pid}/stat");
+        if std::fs::File::open(&path).and_then(|mut f| f.read_to_string(&mut buf)).is_err() {
+            continue; // gone meanwhile
+        }
+        if let Some(info) = parse_stat(pid, &buf) {
+            out.push(info);
+        }
+    }
+    out
+}
+
+/// True when `/proc/<pid>/environ` contains the exact entry `marker`
+/// (`NAME=value`).
+pub(crate) fn environ_has(pid: i32, marker: &[u8]) -> bool {
+    match std::fs::read(format!("/proc/{pid}/environ")) {
+        Ok(env) => env.split(|b| *b == 0).any(|entry| entry == marker),
+        Err(_) => false,
+    }
+}
+
+/// The processes belonging to the session led by `leader`, excluding `me`.
+pub(crate) fn session_members(procs: &[ProcInfo], leader: i32, marker: &[u8], me: i32) -> Vec<ProcInfo> {
+    let mut found: HashSet<i32> = HashSet::new();
+    let mut members = Vec::new();
+    let mut changed = true;
+    let mut checked_env: HashSet<i32> = HashSet::new();
+    while changed {
+        changed = false;
+        for p in procs {
+            if p.pid == me || p.pid <= 1 || found.contains(&p.pid) {
+                continue;
+            }
+            let belongs = p.sid == leader
+                || p.pgrp == leader
+                || found.contains(&p.ppid)
+                || (p.ppid == me && checked_env.insert(p.pid) && environ_has(p.pid, marker));
+            if belongs {
+                found.insert(p.pid);
+                members.push(*p);
+                changed = true;
+            }
+        }
+    }
+    members
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stat_with_odd_command_names() {
+        let s = "1234 (a (weird) name) S 1 1234 1234 34816 1234 4194560 ...";
+        assert_eq!(parse_stat(1234, s), Some(ProcInfo { pid: 1234, ppid: 1, pgrp: 1234, sid: 1234 }));
+        assert_eq!(parse_stat(1, "garbage"), None);
+    }
+
+    #[test]
+    fn membership_follows_session_group_and_descendants() {
+        let me = 10;
+        let procs = [
+            ProcInfo { pid: 100, ppid: me, pgrp: 100, sid: 100 },  // leader
+            ProcInfo { pid: 101, ppid: 100, pgrp: 101, sid: 100 }, // job in own group
+            ProcInfo { pid: 102, ppid: 101, pgrp: 102, sid: 102 }, // setsid child of a member
+            ProcInfo { pid: 103, ppid: 102, pgrp: 102, sid: 102 }, // its child
+            ProcInfo { pid: 200, ppid: 1, pgrp: 200, sid: 200 },   // unrelated
+            ProcInfo { pid: me, ppid: 1, pgrp: me, sid: me },
+        ];
+        let mut pids: Vec<i32> =
+            session_members(&procs, 100, b"WARDEN_SESSION_ID=x", me).iter().map(|p| p.pid).collect();
+        pids.sort_unstable();
+        assert_eq!(pids, vec![100, 101, 102, 103]);
+    }
+
+    #[test]
+    fn scan_sees_this_process() {
+        let me = std::process::id() as i32;
+        assert!(scan().iter().any(|p| p.pid == me));
+    }
+}

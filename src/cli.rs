@@ -1,0 +1,50 @@
+//! The `warden` command line: argument parsing and printing only; the work
+//! is done by the library crates.
+
+pub mod run;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Exit status for errors of warden itself (bad arguments, bad workdir…),
+/// as `env`, `timeout` and `docker run` use it.
+pub const EXIT_WARDEN_ERROR: i32 = 125;
+/// Exit status when the agent program cannot be found.
+pub const EXIT_NOT_FOUND: i32 = 127;
+
+/// Supervisor for interactive command-line coding agents in pseudo-terminals.
+#[derive(Debug, Parser)]
+#[command(name = "warden", version, about, long_about = None)]
+pub struct Cli {
+    /// State directory (transcripts, session records, instance locks).
+    /// Default: $XDG_STATE_HOME/warden or ~/.local/state/warden.
+    #[arg(long, global = true, env = "WARDEN_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start one supervised agent session, type the task, show its terminal,
+    /// exit with its exit code.
+    Run(run::RunArgs),
+    /// List the named keys that `send_keys` and `keys:` responses accept.
+    Keys,
+}
+
+/// Parses arguments and runs; returns the process exit code.
+pub async fn main_with(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Run(args) => run::run(cli.state_dir, args).await,
+        Command::Keys => {
+            for name in warden_core::keys::key_names() {
+                println!("{name}");
+            }
+            0
+        }
+    }
+}
