@@ -27,8 +27,6 @@ use crate::root::RootMsg;
 pub(crate) enum PtyMsg {
     /// From the reactor.
     Io(IoEvent),
-    /// The process runs under reactor key `key`.
-    Attached { key: u64, pid: u32 },
     /// Write bytes to the terminal.
     Input { data: Bytes, via: InputVia, keys: Vec<String>, reply: RpcReplyPort<Result<(), SessionError>> },
     /// Resize the terminal.
@@ -151,7 +149,7 @@ impl Actor for PtyActor {
                 write_meta(&st.state_dir, &st.info);
                 myself.stop(Some("exited".into()));
             }
-            PtyMsg::Attached { key, pid } => {
+            PtyMsg::Io(IoEvent::Started { key, pid }) => {
                 st.key = Some(key);
                 st.info.pid = Some(pid);
                 st.bus.publish(

@@ -50,6 +50,8 @@ const REAP_WATCH: Duration = Duration::from_secs(30);
 /// What the reactor tells a session's sink.
 #[derive(Debug)]
 pub(crate) enum IoEvent {
+    /// The child runs; always the first event of a session.
+    Started { key: u64, pid: u32 },
     /// Bytes the child wrote.
     Output(Bytes),
     /// The transcript reached its cap after this many bytes.
@@ -80,7 +82,7 @@ impl FlowGate {
 
     /// Records `n` bytes handed over; true when reading must pause.
     fn sent(&self, n: usize) -> bool {
-        let now = self.inflight.fetch_add(n, Ordering::AcqRel) + n;
+        let now = self.inflight.fetch_add(n, Ordering::AcqRel).wrapping_add(n);
         if now <= FLOW_HIGH {
             return false;
         }
@@ -148,7 +150,13 @@ impl ReactorHandle {
             reap_watch: Vec::new(),
             shutdown: None,
         };
-        std::thread::Builder::new().name(name.into()).stack_size(256 * 1024).spawn(move || reactor.run())?;
+        std::thread::Builder::new().name(name.into()).stack_size(256 * 1024).spawn(move || {
+            // A bug here must not pass silently: every session depends on this
+            // thread, and its children die with it (parent-death signal).
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reactor.run())).is_err() {
+                tracing::error!("the PTY reactor panicked; every session of this warden has ended");
+            }
+        })?;
         Ok(ReactorHandle { tx, waker })
     }
 
@@ -418,6 +426,8 @@ impl Reactor {
                 None
             }
         });
+        let mut sink = sink;
+        sink(IoEvent::Started { key, pid });
         self.sessions.insert(
             key,
             IoSession {
@@ -674,11 +684,12 @@ fn deliver(s: &mut IoSession, acc: &mut BytesMut) -> bool {
     {
         (s.sink)(IoEvent::TranscriptTruncated(bytes));
     }
-    let n = chunk.len();
-    (s.sink)(IoEvent::Output(chunk));
-    if s.flow.sent(n) {
+    // Count the bytes before handing them over: the consumer may take them
+    // (and subtract) before this thread runs another instruction.
+    if s.flow.sent(chunk.len()) {
         s.paused = true;
     }
+    (s.sink)(IoEvent::Output(chunk));
     s.paused
 }
 

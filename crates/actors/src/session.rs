@@ -85,7 +85,8 @@ impl Actor for SessionSupervisor {
         let program = info.program.clone();
         match ctx.reactor.spawn(job).await {
             Ok(spawned) => {
-                pty.cast(PtyMsg::Attached { key: spawned.key, pid: spawned.pid })?;
+                // The reactor already told the PTY actor (`IoEvent::Started`,
+                // ahead of any output).
                 Ok(SessionSupState { id, pty, key: spawned.key, info, ctx, root })
             }
             Err(e) => {
