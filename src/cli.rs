@@ -1,6 +1,7 @@
 //! The `warden` command line: argument parsing and printing only; the work
 //! is done by the library crates.
 
+pub mod bench;
 pub mod run;
 
 use std::path::PathBuf;
@@ -34,12 +35,16 @@ pub enum Command {
     Run(run::RunArgs),
     /// List the named keys that `send_keys` and `keys:` responses accept.
     Keys,
+    /// Measure spawn latency, output throughput and memory per session
+    /// against bare PTY baselines, in one run (see docs/PERFORMANCE.md).
+    Bench(bench::BenchArgs),
 }
 
 /// Parses arguments and runs; returns the process exit code.
 pub async fn main_with(cli: Cli) -> i32 {
     match cli.command {
         Command::Run(args) => run::run(cli.state_dir, args).await,
+        Command::Bench(args) => bench::bench(args).await,
         Command::Keys => {
             for name in warden_core::keys::key_names() {
                 println!("{name}");
