@@ -51,6 +51,9 @@ pub struct WardenConfig {
     pub max_sessions: usize,
     /// Ended sessions kept for `get`/`list`.
     pub retain_exited: usize,
+    /// Git workspaces: base directory (default `<state_dir>/workspaces`),
+    /// commit identity, git and GitHub settings.
+    pub workspace: crate::workspace::WorkspaceConfig,
 }
 
 impl WardenConfig {
@@ -68,6 +71,7 @@ impl WardenConfig {
             env_passthrough: Vec::new(),
             max_sessions: 4096,
             retain_exited: 1024,
+            workspace: crate::workspace::WorkspaceConfig::default(),
         }
     }
 
@@ -104,6 +108,7 @@ struct Inner {
     reactor: ReactorHandle,
     root: ActorRef<RootMsg>,
     instance: InstanceGuard,
+    workspaces: crate::workspace::Workspaces,
 }
 
 impl Drop for Inner {
@@ -171,8 +176,11 @@ impl Warden {
         });
         let (root, _) =
             Actor::spawn(None, WardenSupervisor, ctx).await.map_err(|e| StartError::Runtime(e.to_string()))?;
+        let workspaces = crate::workspace::start(&config.workspace, &state_dir, bus.clone(), root.get_cell())
+            .await
+            .map_err(|e| StartError::Runtime(format!("workspaces: {e}")))?;
         info!(node = %config.node, state_dir = %state_dir.display(), instance = %instance.id, "warden started");
-        Ok(Warden { inner: Arc::new(Inner { config, bus, reactor, root, instance }) })
+        Ok(Warden { inner: Arc::new(Inner { config, bus, reactor, root, instance, workspaces }) })
     }
 
     /// The configuration this instance runs with.
@@ -183,6 +191,10 @@ impl Warden {
     /// The node name.
     pub fn node(&self) -> &str {
         &self.inner.config.node
+    }
+
+    pub(crate) fn workspaces(&self) -> &crate::workspace::Workspaces {
+        &self.inner.workspaces
     }
 
     /// The event bus (for publishing node-level events from embedding code).

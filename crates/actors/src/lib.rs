@@ -23,8 +23,10 @@ mod root;
 mod session;
 mod sys;
 pub mod transcript;
+pub mod workspace;
 
 pub use bus::{BusLimits, EventBus, Subscription};
 pub use env::{INSTANCE_ENV, SESSION_ENV};
 pub use error::{SessionError, StartError};
 pub use handle::{Warden, WardenConfig, default_node_name};
+pub use workspace::{WorkspaceConfig, WorkspaceError};

@@ -18,6 +18,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::ids::SessionId;
 use crate::spec::TermSize;
 use crate::state::SessionState;
+use crate::workspace::{BranchName, Step, WorkspaceId};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 
@@ -139,6 +140,76 @@ pub enum EventKind {
         /// Bytes stored.
         bytes: u64,
     },
+    /// Provisioning of a workspace started (node-level: no session).
+    WorkspaceProvisioning {
+        /// The workspace.
+        workspace: WorkspaceId,
+        /// Source repository (URL without userinfo, or path).
+        repo: String,
+        /// Branch the workspace will work on.
+        branch: BranchName,
+        /// Parent workspace, for worktrees.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        parent: Option<WorkspaceId>,
+    },
+    /// A workspace is ready for an agent.
+    WorkspaceReady {
+        /// The workspace.
+        workspace: WorkspaceId,
+        /// Its directory.
+        path: PathBuf,
+        /// Its branch.
+        branch: BranchName,
+        /// The branch it was created from.
+        base: String,
+    },
+    /// A commit was made in a workspace.
+    Committed {
+        /// The workspace.
+        workspace: WorkspaceId,
+        /// Commit id (hex).
+        commit: String,
+        /// Paths changed by the commit.
+        files: Vec<String>,
+    },
+    /// A workspace's branch was pushed.
+    Pushed {
+        /// The workspace.
+        workspace: WorkspaceId,
+        /// Remote name.
+        remote: String,
+        /// Branch pushed.
+        branch: BranchName,
+        /// Commit the remote branch now points at.
+        commit: String,
+    },
+    /// A pull request was opened from a workspace's branch.
+    PrCreated {
+        /// The workspace.
+        workspace: WorkspaceId,
+        /// Pull-request number.
+        number: u64,
+        /// Its web URL.
+        url: String,
+    },
+    /// A workspace's directory was removed.
+    WorkspaceCleaned {
+        /// The workspace.
+        workspace: WorkspaceId,
+        /// Whether uncommitted or unpushed work may have been discarded.
+        forced: bool,
+    },
+    /// A workspace step failed; the message is redacted.
+    WorkspaceFailed {
+        /// The workspace.
+        workspace: WorkspaceId,
+        /// The step that failed.
+        step: Step,
+        /// Stable error code.
+        code: String,
+        /// Redacted error message.
+        message: String,
+    },
 }
 
 impl EventKind {
@@ -154,6 +225,13 @@ impl EventKind {
             EventKind::Error { .. } => "error",
             EventKind::Lagged { .. } => "lagged",
             EventKind::TranscriptTruncated { .. } => "transcript_truncated",
+            EventKind::WorkspaceProvisioning { .. } => "workspace_provisioning",
+            EventKind::WorkspaceReady { .. } => "workspace_ready",
+            EventKind::Committed { .. } => "committed",
+            EventKind::Pushed { .. } => "pushed",
+            EventKind::PrCreated { .. } => "pr_created",
+            EventKind::WorkspaceCleaned { .. } => "workspace_cleaned",
+            EventKind::WorkspaceFailed { .. } => "workspace_failed",
         }
     }
 }
@@ -310,6 +388,24 @@ mod tests {
             EventKind::Error { message: "x".into() },
             EventKind::Lagged { missed: 5 },
             EventKind::TranscriptTruncated { bytes: 9 },
+            EventKind::WorkspaceProvisioning { workspace: ws(), repo: "/r.git".into(), branch: br(), parent: None },
+            EventKind::WorkspaceProvisioning {
+                workspace: ws(),
+                repo: "/r.git".into(),
+                branch: br(),
+                parent: Some(WorkspaceId::parse("p").expect("valid")),
+            },
+            EventKind::WorkspaceReady { workspace: ws(), path: "/w/w1".into(), branch: br(), base: "main".into() },
+            EventKind::Committed { workspace: ws(), commit: "abc".into(), files: vec!["g.txt".into()] },
+            EventKind::Pushed { workspace: ws(), remote: "origin".into(), branch: br(), commit: "abc".into() },
+            EventKind::PrCreated { workspace: ws(), number: 7, url: "https://x/pull/7".into() },
+            EventKind::WorkspaceCleaned { workspace: ws(), forced: false },
+            EventKind::WorkspaceFailed {
+                workspace: ws(),
+                step: Step::Push,
+                code: "network".into(),
+                message: "m".into(),
+            },
         ];
         for k in kinds {
             let e = Event::new(1, "n", Some(sid()), k);
@@ -317,6 +413,27 @@ mod tests {
             assert_eq!(v["kind"], e.kind_name());
             assert_eq!(serde_json::from_value::<Event>(v).expect("parses"), e);
         }
+    }
+
+    fn ws() -> WorkspaceId {
+        WorkspaceId::parse("w1").expect("valid")
+    }
+
+    fn br() -> BranchName {
+        BranchName::parse("feat/y").expect("valid")
+    }
+
+    #[test]
+    fn workspace_events_are_node_level_with_a_workspace_field() {
+        let e = Event::new(3, "n", None, EventKind::PrCreated { workspace: ws(), number: 7, url: "u".into() });
+        let v: serde_json::Value = serde_json::from_str(&e.to_json()).expect("json");
+        assert_eq!(v["kind"], "pr_created");
+        assert_eq!(v["workspace"], "w1");
+        assert_eq!(v["number"], 7);
+        assert!(v.get("session").is_none());
+        // An invalid branch in a received event is refused, not trusted.
+        let bad = r#"{"v":1,"seq":1,"ts":"t","node":"n","kind":"pushed","workspace":"w1","remote":"o","branch":"a..b","commit":"c"}"#;
+        assert!(serde_json::from_str::<Event>(bad).is_err());
     }
 
     #[test]

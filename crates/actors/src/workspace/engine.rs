@@ -1,0 +1,600 @@
+//! [`WorkspaceOps`]: every operation on one workspace, synchronous, meant to
+//! be owned by exactly one serial executor (in warden: the workspace's
+//! actor, running each call in `spawn_blocking`).
+//!
+//! Ordering rules the owner must keep:
+//! - all mutations of one workspace go through its own `WorkspaceOps`;
+//! - worktree add/remove (and fetch) of a parent go through the *parent's*
+//!   `WorkspaceOps` ([`WorkspaceOps::provision_worktree`],
+//!   [`WorkspaceOps::remove_worktree`]), because they write the shared
+//!   `.git`; a worktree's [`WorkspaceOps::cleanup`] therefore only checks
+//!   and answers [`CleanupOutcome::DelegateToParent`].
+
+use std::sync::Arc;
+
+use git2::Repository;
+
+use crate::workspace::context::{WorkspaceContext, traced};
+use crate::workspace::error::WorkspaceError;
+use crate::workspace::git_cli::url_has_password;
+use warden_core::EventKind;
+use warden_core::workspace::Step;
+
+use crate::workspace::EventSink;
+use crate::workspace::git;
+use crate::workspace::github;
+use crate::workspace::paths;
+use crate::workspace::registry::this_process;
+use warden_core::workspace::naming::{BranchName, WorkspaceId, branch_for_task};
+use warden_core::workspace::outcome::{
+    CleanupOutcome, CommitOutcome, DiffStat, FinalizeReport, PullRequest, PushOutcome, StepResult, WorkspaceStatus,
+};
+use warden_core::workspace::record::{WorkspaceRecord, WorkspaceState, now_ms};
+use warden_core::workspace::request::{
+    BranchSpec, CloneSpec, CommitRequest, FinalizeRequest, PrRequest, PushRequest, WorktreeSpec,
+};
+
+/// All operations on one workspace. Owns its `Repository` (`Send`, not
+/// `Sync`): exactly one executor may hold it.
+pub struct WorkspaceOps {
+    ctx: Arc<WorkspaceContext>,
+    record: WorkspaceRecord,
+    repo: Repository,
+}
+
+impl std::fmt::Debug for WorkspaceOps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkspaceOps").field("record", &self.record).finish_non_exhaustive()
+    }
+}
+
+fn parse_id(id: Option<&str>) -> Result<WorkspaceId, WorkspaceError> {
+    match id {
+        None => Ok(WorkspaceId::generate()),
+        Some(s) => WorkspaceId::parse(s).map_err(|source| WorkspaceError::InvalidName { name: s.to_owned(), source }),
+    }
+}
+
+fn resolve_branch(spec: &BranchSpec) -> Result<BranchName, WorkspaceError> {
+    match spec {
+        BranchSpec::Named { name } => {
+            BranchName::parse(name).map_err(|source| WorkspaceError::InvalidBranch { name: name.clone(), source })
+        }
+        BranchSpec::Task { task_id, role, summary } => Ok(branch_for_task(task_id, role, summary)),
+    }
+}
+
+fn step_result<T>(r: Result<T, WorkspaceError>) -> StepResult<T> {
+    match r {
+        Ok(value) => StepResult::Done { value },
+        Err(e) => StepResult::Failed { code: e.code().into(), message: e.to_string() },
+    }
+}
+
+impl WorkspaceOps {
+    /// Clone `spec.source` into `base_dir/<id>` and check out the work
+    /// branch. Local paths are cloned by libgit2; URLs (and shallow clones)
+    /// by `git`. The record goes `provisioning` → `ready` (or `failed`, with
+    /// the partial directory removed).
+    pub fn provision_clone(
+        ctx: Arc<WorkspaceContext>,
+        spec: &CloneSpec,
+        sink: EventSink<'_>,
+    ) -> Result<Self, WorkspaceError> {
+        let id = parse_id(spec.id.as_deref())?;
+        let c = Arc::clone(&ctx);
+        traced(&c, &id, "provision_clone", None, sink, |sink| {
+            let branch = resolve_branch(&spec.branch)?;
+            if url_has_password(&spec.source) {
+                return Err(WorkspaceError::Config {
+                    message: "credentials in the repository URL are refused; configure a token instead".into(),
+                });
+            }
+            let dir = paths::new_workspace_dir(&ctx.base_dir, &id)?;
+            let now = now_ms();
+            let mut record = WorkspaceRecord {
+                version: 1,
+                id: id.clone(),
+                path: dir.clone(),
+                repo: ctx.redactor.redact(&spec.source),
+                branch: branch.clone(),
+                base: spec.base.clone().unwrap_or_default(),
+                parent: None,
+                state: WorkspaceState::Provisioning,
+                created_at: now,
+                updated_at: now,
+                owner: Some(this_process()),
+                error: None,
+            };
+            ctx.registry.insert_new(&record)?;
+            pause_for_tests(&id);
+            sink(EventKind::WorkspaceProvisioning {
+                workspace: id.clone(),
+                repo: record.repo.clone(),
+                branch: branch.clone(),
+                parent: None,
+            });
+            let made = (|| -> Result<(Repository, String), WorkspaceError> {
+                let repo = clone_repo(&ctx, spec, &dir)?;
+                let (base_name, base_oid) = git::resolve_base(&repo, spec.base.as_deref())?;
+                git::checkout_new_branch(&repo, &branch, base_oid)?;
+                Ok((repo, base_name))
+            })()
+            .map_err(|e| e.redacted(&ctx.redactor));
+            match made {
+                Ok((repo, base_name)) => {
+                    record.path = paths::existing_workspace_dir(&ctx.base_dir, &dir)?;
+                    record.base = base_name;
+                    record.state = WorkspaceState::Ready;
+                    record.owner = None;
+                    record.updated_at = now_ms();
+                    ctx.registry.put(&record)?;
+                    sink(ready_event(&record));
+                    Ok(Self { ctx: Arc::clone(&ctx), record, repo })
+                }
+                Err(e) => {
+                    fail_provisioning(&ctx, &mut record, &e, sink);
+                    if dir.exists() {
+                        let _ = std::fs::remove_dir_all(&dir);
+                    }
+                    Err(e)
+                }
+            }
+        })
+    }
+
+    /// Open an existing `ready` workspace from the registry.
+    pub fn open(ctx: Arc<WorkspaceContext>, id: &WorkspaceId) -> Result<Self, WorkspaceError> {
+        let record =
+            ctx.registry.get(id)?.ok_or_else(|| WorkspaceError::NotFound { what: format!("workspace {id}") })?;
+        if record.state != WorkspaceState::Ready {
+            return Err(WorkspaceError::Conflict {
+                message: format!("workspace {id} is {:?}, not ready", record.state).to_lowercase(),
+            });
+        }
+        let dir = paths::existing_workspace_dir(&ctx.base_dir, &record.path)?;
+        let repo = Repository::open(&dir)?;
+        Ok(Self { ctx, record, repo })
+    }
+
+    /// Re-read this workspace's record (another process may have cleaned
+    /// it up); anything but `ready` is [`WorkspaceError::NotReady`].
+    pub fn check_current(&mut self) -> Result<(), WorkspaceError> {
+        let id = &self.record.id;
+        match self.ctx.registry.get(id)? {
+            Some(r) if r.state == WorkspaceState::Ready => {
+                self.record = r;
+                Ok(())
+            }
+            Some(r) => Err(WorkspaceError::NotReady { id: id.to_string(), state: r.state }),
+            None => Err(WorkspaceError::NotFound { what: format!("workspace {id}") }),
+        }
+    }
+
+    /// The shared context.
+    pub fn context(&self) -> &Arc<WorkspaceContext> {
+        &self.ctx
+    }
+
+    /// The registry record as last written by this workspace.
+    pub fn record(&self) -> &WorkspaceRecord {
+        &self.record
+    }
+
+    /// The workspace id.
+    pub fn id(&self) -> &WorkspaceId {
+        &self.record.id
+    }
+
+    /// Add a worktree of this workspace (run on *this* workspace's executor:
+    /// it writes the shared `.git`). Returns the new workspace's record;
+    /// open it with [`WorkspaceOps::open`] on its own executor.
+    pub fn provision_worktree(
+        &mut self,
+        spec: &WorktreeSpec,
+        sink: EventSink<'_>,
+    ) -> Result<WorkspaceRecord, WorkspaceError> {
+        let id = parse_id(spec.id.as_deref())?;
+        let ctx = Arc::clone(&self.ctx);
+        traced(&ctx, &id, "provision_worktree", None, sink, |sink| {
+            if self.record.is_worktree() {
+                return Err(WorkspaceError::Config {
+                    message: format!("workspace {} is a worktree; add worktrees to its parent", self.record.id),
+                });
+            }
+            let branch = resolve_branch(&spec.branch)?;
+            let dir = paths::new_workspace_dir(&ctx.base_dir, &id)?;
+            let now = now_ms();
+            let mut record = WorkspaceRecord {
+                version: 1,
+                id: id.clone(),
+                path: dir.clone(),
+                repo: self.record.repo.clone(),
+                branch: branch.clone(),
+                base: spec.base.clone().unwrap_or_default(),
+                parent: Some(self.record.id.clone()),
+                state: WorkspaceState::Provisioning,
+                created_at: now,
+                updated_at: now,
+                owner: Some(this_process()),
+                error: None,
+            };
+            ctx.registry.insert_new(&record)?;
+            pause_for_tests(&id);
+            sink(EventKind::WorkspaceProvisioning {
+                workspace: id.clone(),
+                repo: self.record.repo.clone(),
+                branch: branch.clone(),
+                parent: Some(self.record.id.clone()),
+            });
+            let made = (|| -> Result<String, WorkspaceError> {
+                let (base_name, base_oid) = git::resolve_base(&self.repo, spec.base.as_deref())?;
+                git::add_worktree(&self.repo, &id, &dir, &branch, base_oid)?;
+                Ok(base_name)
+            })()
+            .map_err(|e| e.redacted(&ctx.redactor));
+            match made {
+                Ok(base_name) => {
+                    record.path = paths::existing_workspace_dir(&ctx.base_dir, &dir)?;
+                    record.base = base_name;
+                    record.state = WorkspaceState::Ready;
+                    record.owner = None;
+                    record.updated_at = now_ms();
+                    ctx.registry.put(&record)?;
+                    sink(ready_event(&record));
+                    Ok(record)
+                }
+                Err(e) => {
+                    fail_provisioning(&ctx, &mut record, &e, sink);
+                    let _ = git::remove_worktree(&self.repo, &id, &dir);
+                    Err(e)
+                }
+            }
+        })
+    }
+
+    /// Changed files and unpushed commits. Read-only: never takes `index.lock`.
+    pub fn status(&mut self) -> Result<WorkspaceStatus, WorkspaceError> {
+        let ctx = Arc::clone(&self.ctx);
+        traced(&ctx, &self.record.id, "status", None, &mut |_| {}, |_| git::status(&self.repo))
+    }
+
+    /// Diff stat of the working tree against HEAD. Read-only.
+    pub fn diff_stat(&mut self) -> Result<DiffStat, WorkspaceError> {
+        let ctx = Arc::clone(&self.ctx);
+        traced(&ctx, &self.record.id, "diff_stat", None, &mut |_| {}, |_| git::diff_stat(&self.repo))
+    }
+
+    /// Commit all changes, or only `req.paths`. "Nothing to commit" is
+    /// `Ok(CommitOutcome::NothingToCommit)`.
+    pub fn commit(&mut self, req: &CommitRequest, sink: EventSink<'_>) -> Result<CommitOutcome, WorkspaceError> {
+        let ctx = Arc::clone(&self.ctx);
+        traced(&ctx, &self.record.id, "commit", Some(Step::Commit), sink, |sink| {
+            if req.message.trim().is_empty() {
+                return Err(WorkspaceError::Config { message: "commit message is empty".into() });
+            }
+            let paths = match &req.paths {
+                None => None,
+                Some(ps) => Some(
+                    ps.iter().map(|p| paths::relative_path_in(&self.record.path, p)).collect::<Result<Vec<_>, _>>()?,
+                ),
+            };
+            let author = req.author.as_ref().unwrap_or(&ctx.identity);
+            let outcome = git::commit(&self.repo, paths.as_deref(), &req.message, author)?;
+            if let CommitOutcome::Committed { commit, files } = &outcome {
+                sink(EventKind::Committed {
+                    workspace: self.record.id.clone(),
+                    commit: commit.clone(),
+                    files: files.clone(),
+                });
+            }
+            Ok(outcome)
+        })
+    }
+
+    /// Push the workspace branch to the remote and record it as upstream.
+    /// Never forces unless both the request and the configuration allow it
+    /// (then `--force-with-lease`).
+    pub fn push(&mut self, req: &PushRequest, sink: EventSink<'_>) -> Result<PushOutcome, WorkspaceError> {
+        let ctx = Arc::clone(&self.ctx);
+        traced(&ctx, &self.record.id, "push", Some(Step::Push), sink, |sink| {
+            if req.force && !ctx.allow_force_push {
+                return Err(WorkspaceError::Config {
+                    message: "force push is disabled by configuration (allow_force_push)".into(),
+                });
+            }
+            let remote = ctx.remote.as_str();
+            let url = git::push_url(&self.repo, remote)?;
+            if url_has_password(&url) {
+                return Err(WorkspaceError::Config {
+                    message: format!("remote {remote:?} has credentials in its URL; remove them and configure a token"),
+                });
+            }
+            let branch = &self.record.branch;
+            let commit = git::branch_head(&self.repo, branch)?.to_string();
+            let refspec = format!("{0}:{0}", branch.full_ref());
+            let mut args = vec!["push", "--porcelain"];
+            if req.force {
+                args.push("--force-with-lease");
+            }
+            args.extend([remote, refspec.as_str()]);
+            let out = ctx.git.run(&self.record.path, &args, Some(&url), &ctx.redactor)?;
+            git::set_upstream(&self.repo, branch, remote)?;
+            sink(EventKind::Pushed {
+                workspace: self.record.id.clone(),
+                remote: remote.to_owned(),
+                branch: branch.clone(),
+                commit: commit.clone(),
+            });
+            Ok(PushOutcome {
+                remote: remote.to_owned(),
+                branch: branch.clone(),
+                commit,
+                up_to_date: out.stdout.contains("[up to date]"),
+            })
+        })
+    }
+
+    /// `git fetch --prune` from the remote. On a parent with worktrees, run
+    /// it on the parent's executor (it writes shared refs).
+    pub fn fetch(&mut self, sink: EventSink<'_>) -> Result<(), WorkspaceError> {
+        let ctx = Arc::clone(&self.ctx);
+        traced(&ctx, &self.record.id, "fetch", Some(Step::Fetch), sink, |_| {
+            let url = git::push_url(&self.repo, &ctx.remote)?;
+            ctx.git.run(&self.record.path, &["fetch", "--prune", &ctx.remote], Some(&url), &ctx.redactor)?;
+            Ok(())
+        })
+    }
+
+    /// Open a pull request from the workspace branch.
+    pub fn create_pr(&mut self, req: &PrRequest, sink: EventSink<'_>) -> Result<PullRequest, WorkspaceError> {
+        let ctx = Arc::clone(&self.ctx);
+        traced(&ctx, &self.record.id, "create_pr", Some(Step::Pr), sink, |sink| {
+            let token = ctx.github_token.as_ref().ok_or_else(|| WorkspaceError::Config {
+                message: "no GitHub token; set github.token, GITHUB_TOKEN or GH_TOKEN".into(),
+            })?;
+            let slug = match &req.repo {
+                Some(s) => s.clone(),
+                None => {
+                    let url = git::push_url(&self.repo, &ctx.remote)?;
+                    github::parse_remote(&url).ok_or_else(|| WorkspaceError::Config {
+                        message: format!(
+                            "cannot tell the GitHub repository from remote {:?}; pass repo",
+                            ctx.redactor.redact(&url)
+                        ),
+                    })?
+                }
+            };
+            let base = req.base.as_deref().unwrap_or(&self.record.base);
+            let pr = github::create_pull_request(
+                &ctx.github,
+                token,
+                &slug,
+                self.record.branch.as_str(),
+                base,
+                req,
+                &ctx.redactor,
+            )?;
+            sink(EventKind::PrCreated { workspace: self.record.id.clone(), number: pr.number, url: pr.url.clone() });
+            Ok(pr)
+        })
+    }
+
+    fn guard_no_work(&self) -> Result<(), WorkspaceError> {
+        let st = git::status(&self.repo)?;
+        if !st.files.is_empty() {
+            return Err(WorkspaceError::Dirty { files: st.files.len() });
+        }
+        if st.unpushed > 0 {
+            return Err(WorkspaceError::Unpushed { commits: st.unpushed });
+        }
+        Ok(())
+    }
+
+    /// Remove this workspace. Refuses uncommitted or unpushed work unless
+    /// `force`. A clone is removed here (and refuses while it has live
+    /// worktrees); a worktree answers [`CleanupOutcome::DelegateToParent`].
+    /// After `Removed`, the owner should drop this `WorkspaceOps`.
+    pub fn cleanup(&mut self, force: bool, sink: EventSink<'_>) -> Result<CleanupOutcome, WorkspaceError> {
+        let ctx = Arc::clone(&self.ctx);
+        let id = self.record.id.clone();
+        traced(&ctx, &id, "cleanup", Some(Step::Cleanup), sink, |sink| {
+            if !force {
+                self.guard_no_work()?;
+            }
+            if let Some(parent) = &self.record.parent {
+                return Ok(CleanupOutcome::DelegateToParent { parent: parent.clone() });
+            }
+            let live: Vec<_> = ctx
+                .registry
+                .list()?
+                .into_iter()
+                .filter(|r| {
+                    r.parent.as_ref() == Some(&self.record.id)
+                        && matches!(r.state, WorkspaceState::Ready | WorkspaceState::Provisioning)
+                })
+                .map(|r| r.id.to_string())
+                .collect();
+            if !live.is_empty() {
+                return Err(WorkspaceError::Conflict {
+                    message: format!("workspace has live worktrees ({}); clean them up first", live.join(", ")),
+                });
+            }
+            let dir = paths::existing_workspace_dir(&ctx.base_dir, &self.record.path)?;
+            std::fs::remove_dir_all(&dir).map_err(|e| WorkspaceError::io(format!("removing {}", dir.display()), e))?;
+            self.record = ctx.registry.update(&self.record.id, |r| r.state = WorkspaceState::Cleaned)?;
+            sink(EventKind::WorkspaceCleaned { workspace: self.record.id.clone(), forced: force });
+            Ok(CleanupOutcome::Removed)
+        })
+    }
+
+    /// Remove worktree `child` of this workspace (run on *this* workspace's
+    /// executor, after the child's executor has stopped). Refuses
+    /// uncommitted or unpushed work unless `force`. The branch is kept.
+    pub fn remove_worktree(
+        &mut self,
+        child: &WorkspaceId,
+        force: bool,
+        sink: EventSink<'_>,
+    ) -> Result<(), WorkspaceError> {
+        let ctx = Arc::clone(&self.ctx);
+        traced(&ctx, child, "remove_worktree", Some(Step::Cleanup), sink, |sink| {
+            // Parent before child: the only order in which both are held.
+            let _child_lock = ctx.registry.lock_workspace(child)?;
+            let record = ctx
+                .registry
+                .get(child)?
+                .ok_or_else(|| WorkspaceError::NotFound { what: format!("workspace {child}") })?;
+            if record.parent.as_ref() != Some(&self.record.id) {
+                return Err(WorkspaceError::NotFound {
+                    what: format!("worktree {child} of workspace {}", self.record.id),
+                });
+            }
+            let present = record.path.exists();
+            if present {
+                let dir = paths::existing_workspace_dir(&ctx.base_dir, &record.path)?;
+                if !force && record.state == WorkspaceState::Ready {
+                    let child_repo = Repository::open(&dir)?;
+                    let st = git::status(&child_repo)?;
+                    if !st.files.is_empty() {
+                        return Err(WorkspaceError::Dirty { files: st.files.len() });
+                    }
+                    if st.unpushed > 0 {
+                        return Err(WorkspaceError::Unpushed { commits: st.unpushed });
+                    }
+                }
+            }
+            git::remove_worktree(&self.repo, child, &record.path)?;
+            ctx.registry.update(child, |r| r.state = WorkspaceState::Cleaned)?;
+            sink(EventKind::WorkspaceCleaned { workspace: child.clone(), forced: force });
+            Ok(())
+        })
+    }
+
+    /// Commit, then push, PR and cleanup as requested, in order; each step
+    /// runs only if the earlier ones succeeded. Never returns early: the
+    /// report says what each step did.
+    pub fn finalize(&mut self, req: &FinalizeRequest, sink: EventSink<'_>) -> FinalizeReport {
+        let commit = step_result(self.commit(&req.commit, &mut *sink));
+        let mut ok = !commit.is_failed();
+        let push = match (&req.push, ok) {
+            (None, _) => StepResult::skipped("not requested"),
+            (Some(_), false) => StepResult::skipped("an earlier step failed"),
+            (Some(p), true) => step_result(self.push(p, &mut *sink)),
+        };
+        ok &= !push.is_failed();
+        let pr = match (&req.pr, ok) {
+            (None, _) => StepResult::skipped("not requested"),
+            (Some(_), false) => StepResult::skipped("an earlier step failed"),
+            (Some(p), true) => step_result(self.create_pr(p, &mut *sink)),
+        };
+        ok &= !pr.is_failed();
+        let cleanup = match (req.cleanup, ok) {
+            (None, _) => StepResult::skipped("not requested"),
+            (Some(_), false) => StepResult::skipped("an earlier step failed"),
+            (Some(force), true) => step_result(self.cleanup(force, &mut *sink)),
+        };
+        FinalizeReport { commit, push, pr, cleanup }
+    }
+}
+
+fn clone_repo(ctx: &WorkspaceContext, spec: &CloneSpec, dir: &std::path::Path) -> Result<Repository, WorkspaceError> {
+    let local = is_local_source(&spec.source);
+    if local && spec.depth.is_none() {
+        return git::clone_local(&spec.source, dir, spec.base.as_deref());
+    }
+    let depth = spec.depth.map(|d| d.to_string());
+    // Shallow clones of local paths need file:// (git ignores depth for plain paths).
+    let source = if local && !spec.source.starts_with("file://") {
+        let abs = std::fs::canonicalize(&spec.source)
+            .map_err(|e| WorkspaceError::io(format!("resolving {}", spec.source), e))?;
+        format!("file://{}", abs.display())
+    } else {
+        spec.source.clone()
+    };
+    let dir_s = dir.to_string_lossy();
+    let mut args: Vec<&str> = vec!["clone"];
+    if let Some(d) = &depth {
+        args.extend(["--depth", d.as_str()]);
+    }
+    if let Some(b) = &spec.base {
+        args.extend(["--branch", b.as_str()]);
+    }
+    args.extend(["--", source.as_str(), dir_s.as_ref()]);
+    ctx.git.run(&ctx.base_dir, &args, Some(&source), &ctx.redactor)?;
+    Ok(Repository::open(dir)?)
+}
+
+/// A plain path or `file://` URL (not `scheme://`, not scp-like `host:path`).
+fn is_local_source(source: &str) -> bool {
+    if source.starts_with("file://") {
+        return true;
+    }
+    if source.contains("://") {
+        return false;
+    }
+    match source.find(':') {
+        Some(colon) => source[..colon].contains('/'),
+        None => true,
+    }
+}
+
+/// Test hook: with `WARDEN_TEST_PAUSE_AFTER_RECORD=<id>` in the environment,
+/// provisioning of workspace `<id>` stops for good right after its
+/// `provisioning` record is written, so that tests can kill warden at exactly
+/// that point. Has no effect for any other id.
+pub const PAUSE_AFTER_RECORD_ENV: &str = "WARDEN_TEST_PAUSE_AFTER_RECORD";
+
+fn pause_for_tests(id: &WorkspaceId) {
+    if std::env::var(PAUSE_AFTER_RECORD_ENV).is_ok_and(|v| v == id.as_str()) {
+        tracing::warn!(workspace = %id, "{PAUSE_AFTER_RECORD_ENV}: provisioning paused for good");
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
+fn ready_event(record: &WorkspaceRecord) -> EventKind {
+    EventKind::WorkspaceReady {
+        workspace: record.id.clone(),
+        path: record.path.clone(),
+        branch: record.branch.clone(),
+        base: record.base.clone(),
+    }
+}
+
+fn fail_provisioning(
+    ctx: &WorkspaceContext,
+    record: &mut WorkspaceRecord,
+    e: &WorkspaceError,
+    sink: &mut dyn FnMut(EventKind),
+) {
+    record.state = WorkspaceState::Failed;
+    record.owner = None;
+    record.error = Some(e.to_string());
+    record.updated_at = now_ms();
+    if let Err(re) = ctx.registry.put(record) {
+        tracing::error!(error = %re, "could not record failed provisioning");
+    }
+    sink(EventKind::WorkspaceFailed {
+        workspace: record.id.clone(),
+        step: Step::Provision,
+        code: e.code().into(),
+        message: e.to_string(),
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_local_source;
+
+    #[test]
+    fn local_sources() {
+        assert!(is_local_source("/srv/r.git"));
+        assert!(is_local_source("./r"));
+        assert!(is_local_source("file:///srv/r.git"));
+        assert!(is_local_source("dir/with:colon"));
+        assert!(!is_local_source("https://h/r.git"));
+        assert!(!is_local_source("git@h:o/r.git"));
+    }
+}

@@ -1,0 +1,194 @@
+//! The error type of every workspace operation.
+
+use std::path::PathBuf;
+
+use warden_core::workspace::naming::NamingError;
+use warden_core::workspace::record::WorkspaceState;
+use warden_core::workspace::redact::Redactor;
+
+/// Why a workspace operation failed. Messages are redacted before an error
+/// leaves the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkspaceError {
+    /// A branch name git would refuse.
+    #[error("invalid branch name {name:?}: {source}")]
+    InvalidBranch {
+        /// The name given.
+        name: String,
+        /// The rule it broke.
+        source: NamingError,
+    },
+    /// A workspace id or path argument that is not allowed.
+    #[error("invalid workspace name {name:?}: {source}")]
+    InvalidName {
+        /// The name given.
+        name: String,
+        /// The rule it broke.
+        source: NamingError,
+    },
+    /// A path that would leave `base_dir` (or the workspace).
+    #[error("path {path:?} escapes {root:?}; use a plain relative name")]
+    PathEscape {
+        /// The offending path.
+        path: PathBuf,
+        /// The directory it must stay in.
+        root: PathBuf,
+    },
+    /// Something does not exist.
+    #[error("{what} not found")]
+    NotFound {
+        /// What was looked up.
+        what: String,
+    },
+    /// Something already exists.
+    #[error("{what} already exists")]
+    AlreadyExists {
+        /// What exists.
+        what: String,
+    },
+    /// The workspace exists but is not usable (cleaned, interrupted, …).
+    #[error("workspace {id} is {}, not ready", state.as_str())]
+    NotReady {
+        /// The workspace.
+        id: String,
+        /// Its state.
+        state: WorkspaceState,
+    },
+    /// The workspace's actor is gone (warden is shutting down, or it failed).
+    #[error("workspace service unavailable: {message}")]
+    Unavailable {
+        /// What happened.
+        message: String,
+    },
+    /// Uncommitted changes block the operation.
+    #[error("workspace has {files} uncommitted change(s); commit them or pass force")]
+    Dirty {
+        /// Number of changed paths.
+        files: usize,
+    },
+    /// Unpushed commits block the operation.
+    #[error("workspace has {commits} unpushed commit(s); push them or pass force")]
+    Unpushed {
+        /// Number of commits not on any remote-tracking branch.
+        commits: usize,
+    },
+    /// A local git operation failed.
+    #[error("git: {message}")]
+    Git {
+        /// Redacted message.
+        message: String,
+    },
+    /// A network git operation (clone, fetch, push) failed.
+    #[error("network: {message}")]
+    Network {
+        /// Redacted message.
+        message: String,
+    },
+    /// A lock held by someone else, a rejected push, a branch checked out
+    /// elsewhere: retry later or resolve.
+    #[error("conflict: {message}")]
+    Conflict {
+        /// Redacted message.
+        message: String,
+    },
+    /// An external command took too long and was killed.
+    #[error("{what} timed out after {secs} s")]
+    Timeout {
+        /// What timed out.
+        what: String,
+        /// The limit.
+        secs: u64,
+    },
+    /// The GitHub API refused or failed.
+    #[error("github api: {message}")]
+    Github {
+        /// HTTP status, if a response arrived.
+        status: Option<u16>,
+        /// Redacted message.
+        message: String,
+    },
+    /// Missing or contradictory configuration (e.g. no token).
+    #[error("configuration: {message}")]
+    Config {
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// The registry in the state directory could not be used.
+    #[error("registry: {message}")]
+    Registry {
+        /// What went wrong.
+        message: String,
+    },
+    /// A file-system operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+impl WorkspaceError {
+    /// A stable, machine-readable code for protocols and events.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidBranch { .. } => "invalid_branch",
+            Self::InvalidName { .. } => "invalid_name",
+            Self::PathEscape { .. } => "path_escape",
+            Self::NotFound { .. } => "not_found",
+            Self::AlreadyExists { .. } => "already_exists",
+            Self::NotReady { .. } => "not_ready",
+            Self::Unavailable { .. } => "unavailable",
+            Self::Dirty { .. } => "dirty",
+            Self::Unpushed { .. } => "unpushed",
+            Self::Git { .. } => "git",
+            Self::Network { .. } => "network",
+            Self::Conflict { .. } => "conflict",
+            Self::Timeout { .. } => "timeout",
+            Self::Github { .. } => "github",
+            Self::Config { .. } => "config",
+            Self::Registry { .. } => "registry",
+            Self::Io { .. } => "io",
+        }
+    }
+
+    /// The same error with every free-text field passed through `r`.
+    pub fn redacted(self, r: &Redactor) -> Self {
+        match self {
+            Self::Git { message } => Self::Git { message: r.redact(&message) },
+            Self::Network { message } => Self::Network { message: r.redact(&message) },
+            Self::Conflict { message } => Self::Conflict { message: r.redact(&message) },
+            Self::Github { status, message } => Self::Github { status, message: r.redact(&message) },
+            Self::Config { message } => Self::Config { message: r.redact(&message) },
+            Self::Registry { message } => Self::Registry { message: r.redact(&message) },
+            Self::NotFound { what } => Self::NotFound { what: r.redact(&what) },
+            Self::AlreadyExists { what } => Self::AlreadyExists { what: r.redact(&what) },
+            Self::Timeout { what, secs } => Self::Timeout { what: r.redact(&what), secs },
+            Self::Io { context, source } => Self::Io {
+                context: r.redact(&context),
+                source: std::io::Error::new(source.kind(), r.redact(&source.to_string())),
+            },
+            other => other,
+        }
+    }
+
+    /// Wrap an IO error with what was being done.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Self::Io { context: context.into(), source }
+    }
+}
+
+impl From<git2::Error> for WorkspaceError {
+    fn from(e: git2::Error) -> Self {
+        let message = warden_core::workspace::redact::strip_url_userinfo(e.message());
+        match e.code() {
+            git2::ErrorCode::Locked | git2::ErrorCode::Modified | git2::ErrorCode::Conflict => {
+                Self::Conflict { message }
+            }
+            git2::ErrorCode::NotFound => Self::NotFound { what: message },
+            git2::ErrorCode::Exists => Self::AlreadyExists { what: message },
+            _ => Self::Git { message },
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! The crash-safe workspace registry in the state directory.
+//!
+//! Layout under `<state_dir>/workspace-registry/`: `<id>.json`, one file
+//! per workspace; `registry.lock` for cross-process exclusion of registry
+//! access; `locks/<id>.lock`, held by whichever process mutates workspace
+//! `<id>` (see [`Registry::lock_workspace`]).
+//!
+//! One file per workspace rather than one JSON file rewritten: a write
+//! touches only the record that changed (no global rewrite whose cost grows
+//! with the number of workspaces, no lost update between two writers of
+//! different records), and damage to one file (a disk error, a hand edit)
+//! costs one record, never the registry. Each write is temp file + fsync +
+//! rename + fsync of the directory, so a crash leaves either the old or the
+//! new record, never a torn one; stray temp files are removed by
+//! [`Registry::recover`].
+//!
+//! Every access takes an advisory `flock` on `workspaces.lock` (shared for
+//! reads, exclusive for writes and read-modify-write), so any number of
+//! `warden` processes and threads can share one state directory. Nothing is
+//! cached in memory: the files are the truth.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::workspace::error::WorkspaceError;
+use warden_core::workspace::naming::WorkspaceId;
+use warden_core::workspace::record::{ProcessIdentity, WorkspaceRecord, WorkspaceState, now_ms};
+
+/// What [`Registry::recover`] found at start-up.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RecoveryReport {
+    /// Records whose directory vanished; now marked `missing`.
+    pub missing: Vec<WorkspaceId>,
+    /// Records left in `provisioning` by a process that is gone; now marked
+    /// `interrupted`.
+    pub interrupted: Vec<WorkspaceId>,
+    /// Files that could not be parsed (left in place, renamed `*.corrupt`).
+    pub corrupt: Vec<PathBuf>,
+    /// Leftover temp files removed.
+    pub temp_files_removed: usize,
+}
+
+/// Handle on the registry in one state directory. Cheap; `Send + Sync`.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    records_dir: PathBuf,
+    lock_path: PathBuf,
+    workspace_locks: PathBuf,
+}
+
+/// An exclusive, cross-process hold on one workspace; released on drop.
+#[derive(Debug)]
+pub struct WorkspaceLock {
+    _file: File,
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl Registry {
+    /// Open (creating if needed) the registry under `state_dir`.
+    pub fn open(state_dir: &Path) -> Result<Self, WorkspaceError> {
+        let records_dir = state_dir.join("workspace-registry");
+        let workspace_locks = records_dir.join("locks");
+        fs::create_dir_all(&workspace_locks)
+            .map_err(|e| WorkspaceError::io(format!("creating {}", workspace_locks.display()), e))?;
+        Ok(Self { lock_path: records_dir.join("registry.lock"), records_dir, workspace_locks })
+    }
+
+    /// Wait for and take the exclusive lock of workspace `id`. Every
+    /// mutation of a workspace holds it (a parent's for worktree add/remove
+    /// and fetch), so that two warden processes on one state directory take
+    /// turns instead of interleaving.
+    pub fn lock_workspace(&self, id: &WorkspaceId) -> Result<WorkspaceLock, WorkspaceError> {
+        let path = self.workspace_locks.join(format!("{id}.lock"));
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| WorkspaceError::io(format!("opening {}", path.display()), e))?;
+        file.lock().map_err(|e| WorkspaceError::io(format!("locking {}", path.display()), e))?;
+        Ok(WorkspaceLock { _file: file })
+    }
+
+    fn lock(&self, exclusive: bool) -> Result<File, WorkspaceError> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&self.lock_path)
+            .map_err(|e| WorkspaceError::io(format!("opening {}", self.lock_path.display()), e))?;
+        let res = if exclusive { file.lock() } else { file.lock_shared() };
+        res.map_err(|e| WorkspaceError::io(format!("locking {}", self.lock_path.display()), e))?;
+        Ok(file)
+    }
+
+    fn record_path(&self, id: &WorkspaceId) -> PathBuf {
+        self.records_dir.join(format!("{id}.json"))
+    }
+
+    /// Insert or replace a record, atomically and durably.
+    pub fn put(&self, record: &WorkspaceRecord) -> Result<(), WorkspaceError> {
+        let _guard = self.lock(true)?;
+        self.write_locked(record)
+    }
+
+    /// Insert a record whose id must not exist yet.
+    pub fn insert_new(&self, record: &WorkspaceRecord) -> Result<(), WorkspaceError> {
+        let _guard = self.lock(true)?;
+        if self.record_path(&record.id).exists() {
+            return Err(WorkspaceError::AlreadyExists { what: format!("workspace {}", record.id) });
+        }
+        self.write_locked(record)
+    }
+
+    /// Read-modify-write one record under the exclusive lock.
+    pub fn update(
+        &self,
+        id: &WorkspaceId,
+        f: impl FnOnce(&mut WorkspaceRecord),
+    ) -> Result<WorkspaceRecord, WorkspaceError> {
+        let _guard = self.lock(true)?;
+        let mut record =
+            self.read_locked(id)?.ok_or_else(|| WorkspaceError::NotFound { what: format!("workspace {id}") })?;
+        f(&mut record);
+        record.updated_at = now_ms();
+        self.write_locked(&record)?;
+        Ok(record)
+    }
+
+    /// One record, if present.
+    pub fn get(&self, id: &WorkspaceId) -> Result<Option<WorkspaceRecord>, WorkspaceError> {
+        let _guard = self.lock(false)?;
+        self.read_locked(id)
+    }
+
+    /// All readable records, ordered by id. Unreadable files are skipped
+    /// here and reported by [`Registry::recover`].
+    pub fn list(&self) -> Result<Vec<WorkspaceRecord>, WorkspaceError> {
+        let _guard = self.lock(false)?;
+        let mut out: Vec<_> = self.record_files()?.into_iter().filter_map(|p| read_record(&p).ok()).collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    /// Delete a record (after cleanup, if the caller does not want a tombstone).
+    pub fn remove(&self, id: &WorkspaceId) -> Result<(), WorkspaceError> {
+        let _guard = self.lock(true)?;
+        match fs::remove_file(self.record_path(id)) {
+            Ok(()) => sync_dir(&self.records_dir),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(WorkspaceError::io(format!("removing record {id}"), e)),
+        }
+    }
+
+    /// Run at start-up: remove temp files, mark records whose directory is
+    /// gone as `missing`, report provisioning cut short by a dead process
+    /// and files that do not parse.
+    pub fn recover(&self) -> Result<RecoveryReport, WorkspaceError> {
+        let _guard = self.lock(true)?;
+        let mut report = RecoveryReport::default();
+        let entries = fs::read_dir(&self.records_dir)
+            .map_err(|e| WorkspaceError::io(format!("reading {}", self.records_dir.display()), e))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') && name.ends_with(".tmp") {
+                fs::remove_file(entry.path())
+                    .map_err(|e| WorkspaceError::io(format!("removing temp file {name}"), e))?;
+                report.temp_files_removed += 1;
+            }
+        }
+        for path in self.record_files()? {
+            let mut record = match read_record(&path) {
+                Ok(r) => r,
+                Err(_) => {
+                    let bad = path.with_extension("json.corrupt");
+                    fs::rename(&path, &bad)
+                        .map_err(|e| WorkspaceError::io(format!("setting aside {}", path.display()), e))?;
+                    report.corrupt.push(bad);
+                    continue;
+                }
+            };
+            let dir_exists = record.path.is_dir();
+            match record.state {
+                WorkspaceState::Provisioning if !record.owner.is_some_and(process_alive) => {
+                    record.state = WorkspaceState::Interrupted;
+                    record.owner = None;
+                    record.error = Some("provisioning was cut short: its process died".into());
+                    record.updated_at = now_ms();
+                    self.write_locked(&record)?;
+                    report.interrupted.push(record.id.clone());
+                }
+                WorkspaceState::Ready if !dir_exists => {
+                    record.state = WorkspaceState::Missing;
+                    record.updated_at = now_ms();
+                    self.write_locked(&record)?;
+                    report.missing.push(record.id.clone());
+                }
+                _ => {}
+            }
+        }
+        sync_dir(&self.records_dir)?;
+        Ok(report)
+    }
+
+    fn record_files(&self) -> Result<Vec<PathBuf>, WorkspaceError> {
+        let entries = fs::read_dir(&self.records_dir)
+            .map_err(|e| WorkspaceError::io(format!("reading {}", self.records_dir.display()), e))?;
+        Ok(entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.extension().is_some_and(|x| x == "json")
+                    && p.file_name().is_some_and(|n| !n.to_string_lossy().starts_with('.'))
+            })
+            .collect())
+    }
+
+    fn read_locked(&self, id: &WorkspaceId) -> Result<Option<WorkspaceRecord>, WorkspaceError> {
+        let path = self.record_path(id);
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| WorkspaceError::Registry {
+                message: format!("record {} is corrupt: {e}", path.display()),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(WorkspaceError::io(format!("reading {}", path.display()), e)),
+        }
+    }
+
+    fn write_locked(&self, record: &WorkspaceRecord) -> Result<(), WorkspaceError> {
+        let target = self.record_path(&record.id);
+        let tmp = self.records_dir.join(format!(
+            ".{}.{}.{}.tmp",
+            record.id,
+            std::process::id(),
+            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let json = serde_json::to_vec_pretty(record)
+            .map_err(|e| WorkspaceError::Registry { message: format!("encoding record: {e}") })?;
+        let io = |what: &str, e| WorkspaceError::io(format!("{what} {}", tmp.display()), e);
+        let mut f = File::create(&tmp).map_err(|e| io("creating", e))?;
+        f.write_all(&json).map_err(|e| io("writing", e))?;
+        f.sync_all().map_err(|e| io("syncing", e))?;
+        drop(f);
+        fs::rename(&tmp, &target).map_err(|e| io("renaming", e))?;
+        sync_dir(&self.records_dir)
+    }
+}
+
+fn read_record(path: &Path) -> Result<WorkspaceRecord, WorkspaceError> {
+    let bytes = fs::read(path).map_err(|e| WorkspaceError::io(format!("reading {}", path.display()), e))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| WorkspaceError::Registry { message: format!("record {} is corrupt: {e}", path.display()) })
+}
+
+fn sync_dir(dir: &Path) -> Result<(), WorkspaceError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| WorkspaceError::io(format!("syncing directory {}", dir.display()), e))
+}
+
+/// The identity of this process (pid + start time).
+pub fn this_process() -> ProcessIdentity {
+    let pid = std::process::id();
+    ProcessIdentity { pid, start: process_start(pid).unwrap_or(0) }
+}
+
+/// Whether `p` is still running (Linux: pid exists with the same start time).
+pub fn process_alive(p: ProcessIdentity) -> bool {
+    match process_start(p.pid) {
+        Some(start) => p.start == 0 || start == p.start,
+        None => false,
+    }
+}
+
+/// Start time of `pid` in clock ticks since boot, from `/proc/<pid>/stat`.
+fn process_start(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name start at field 3;
+    // starttime is field 22.
+    let after = stat.get(stat.rfind(')')? + 1..)?;
+    after.split_whitespace().nth(19)?.parse().ok()
+}

@@ -1,0 +1,185 @@
+//! Requests to the workspace engine: what to provision, commit, push, open.
+//!
+//! Pure data (serde).
+
+use serde::{Deserialize, Serialize};
+
+/// Name and e-mail used for commits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    /// Author/committer name.
+    pub name: String,
+    /// Author/committer e-mail.
+    pub email: String,
+}
+
+impl Default for Identity {
+    fn default() -> Self {
+        Self { name: "warden".into(), email: "warden@localhost".into() }
+    }
+}
+
+/// How the branch of a new workspace is chosen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "from", rename_all = "snake_case")]
+pub enum BranchSpec {
+    /// Exactly this name (validated by git's rules).
+    Named {
+        /// The branch name.
+        name: String,
+    },
+    /// `warden/<task-id>/<role>-<slug>` from the task context.
+    Task {
+        /// Task id.
+        task_id: String,
+        /// Agent role.
+        role: String,
+        /// Task summary (becomes the slug).
+        summary: String,
+    },
+}
+
+/// A new clone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloneSpec {
+    /// Workspace id; generated (UUID v7) when absent.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// URL or local path of the repository.
+    pub source: String,
+    /// Branch to work on.
+    pub branch: BranchSpec,
+    /// Base branch (default: the remote's default branch).
+    #[serde(default)]
+    pub base: Option<String>,
+    /// Shallow clone depth.
+    #[serde(default)]
+    pub depth: Option<u32>,
+}
+
+/// A new worktree of an existing workspace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorktreeSpec {
+    /// The parent workspace (a clone, not a worktree).
+    pub parent: String,
+    /// Workspace id; generated (UUID v7) when absent.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Branch to work on.
+    pub branch: BranchSpec,
+    /// Base branch (default: the parent's current branch).
+    #[serde(default)]
+    pub base: Option<String>,
+}
+
+/// What to provision: a new clone, or a worktree of an existing clone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ProvisionSpec {
+    /// Clone a repository.
+    Clone(CloneSpec),
+    /// Add a worktree to an existing workspace.
+    Worktree(WorktreeSpec),
+}
+
+/// What to commit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitRequest {
+    /// Commit message.
+    pub message: String,
+    /// Only these paths (relative to the workspace); all changes when absent.
+    #[serde(default)]
+    pub paths: Option<Vec<String>>,
+    /// Author/committer; the configured identity when absent.
+    #[serde(default)]
+    pub author: Option<Identity>,
+}
+
+/// How to push.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushRequest {
+    /// Force (as `--force-with-lease`); refused unless configuration allows.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// Finalize = commit, then optionally push, PR and cleanup, in that order;
+/// a step runs only if every earlier one succeeded.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinalizeRequest {
+    /// The commit.
+    pub commit: CommitRequest,
+    /// Push, if present.
+    #[serde(default)]
+    pub push: Option<PushRequest>,
+    /// Open a pull request, if present.
+    #[serde(default)]
+    pub pr: Option<PrRequest>,
+    /// Clean up afterwards; `Some(true)` forces.
+    #[serde(default)]
+    pub cleanup: Option<bool>,
+}
+
+/// `owner/name` of a GitHub repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepoSlug {
+    /// Host the remote points at (e.g. `github.com`).
+    pub host: String,
+    /// Owner (user or organisation).
+    pub owner: String,
+    /// Repository name, without `.git`.
+    pub name: String,
+}
+
+/// Parse `owner/repo` from a remote URL: `https://host/o/r(.git)`,
+/// `ssh://git@host[:port]/o/r(.git)` or `git@host:o/r(.git)`.
+pub fn parse_remote(url: &str) -> Option<RepoSlug> {
+    let url = url.trim();
+    let (host, path) = if let Some((scheme, rest)) = url.split_once("://") {
+        if !matches!(scheme, "https" | "http" | "ssh" | "git") {
+            return None;
+        }
+        let (authority, path) = rest.split_once('/')?;
+        let host = authority.rsplit('@').next()?;
+        let host = host.split(':').next()?;
+        (host, path)
+    } else {
+        // scp-like: [user@]host:path
+        let (left, path) = url.split_once(':')?;
+        if left.contains('/') {
+            return None;
+        }
+        (left.rsplit('@').next()?, path)
+    };
+    let path = path.trim_matches('/');
+    let path = path.strip_suffix(".git").unwrap_or(path);
+    let mut parts = path.split('/');
+    let (owner, name) = (parts.next()?, parts.next()?);
+    let ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if parts.next().is_some() || host.is_empty() || !ok(owner) || !ok(name) {
+        return None;
+    }
+    Some(RepoSlug { host: host.to_owned(), owner: owner.to_owned(), name: name.to_owned() })
+}
+
+/// What to open.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrRequest {
+    /// Title.
+    pub title: String,
+    /// Body (Markdown).
+    #[serde(default)]
+    pub body: Option<String>,
+    /// Target branch; defaults to the workspace's base.
+    #[serde(default)]
+    pub base: Option<String>,
+    /// Open as draft.
+    #[serde(default)]
+    pub draft: bool,
+    /// Labels to add after creation.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// Repository; defaults to the one parsed from the push remote.
+    #[serde(default)]
+    pub repo: Option<RepoSlug>,
+}
