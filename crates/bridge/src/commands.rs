@@ -1,0 +1,231 @@
+//! Serving commands: decode at the edge, authorise, call the `Warden`
+//! handle, reply. One loop reads every command and input subscription, so
+//! the rate limiter needs no lock; slow verbs run in their own tasks, and
+//! input verbs run in order so keystrokes are never reordered.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::{Client, Message, Subject, Subscriber};
+use futures::stream::SelectAll;
+use futures::{FutureExt, StreamExt};
+use serde_json::Value;
+use tokio::sync::watch;
+use tracing::{debug, warn};
+use warden_actors::Warden;
+use warden_core::{SessionId, SessionSpec};
+
+use crate::error::BridgeError;
+use crate::policy::{Policy, RateLimiter};
+use crate::protocol::{
+    AnyMode, ErrorCode, ListResult, Reply, Request, ResizeResult, SendInput, SendResult, SpawnArgs, SpawnResult,
+    StopResult, VERBS, WireError, decode_request,
+};
+use crate::subjects::{Incoming, Subjects};
+
+/// How long an in-order verb may take before the loop moves on.
+const INLINE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What command handlers need.
+pub(crate) struct CommandCtx {
+    pub warden: Warden,
+    pub client: Client,
+    pub subjects: Subjects,
+    pub policy: Policy,
+    pub max_request_bytes: usize,
+    /// `$SHELL` of the node, for the `shell` adapter.
+    pub shell: Option<String>,
+}
+
+/// Subscribes to this node's command subjects, the `any` subjects and raw input.
+pub(crate) async fn subscribe(ctx: &CommandCtx) -> Result<SelectAll<Subscriber>, BridgeError> {
+    let c = &ctx.client;
+    let sub = |e| BridgeError::nats("subscribing to command subjects", e);
+    let mut all = SelectAll::new();
+    all.push(c.subscribe(ctx.subjects.commands_wildcard()).await.map_err(sub)?);
+    for entry in VERBS {
+        let subject = ctx.subjects.any_command(entry.name);
+        match entry.any {
+            AnyMode::Queue => all.push(c.queue_subscribe(subject, ctx.subjects.any_queue_group()).await.map_err(sub)?),
+            AnyMode::Gather => all.push(c.subscribe(subject).await.map_err(sub)?),
+            AnyMode::No => {}
+        }
+    }
+    if ctx.policy.raw_input_allowed() {
+        all.push(c.subscribe(ctx.subjects.input_wildcard()).await.map_err(sub)?);
+    }
+    c.flush().await.map_err(|e| BridgeError::nats("flushing subscriptions", e))?;
+    Ok(all)
+}
+
+/// The serving loop; returns when `stop` turns true or the subscriptions end.
+pub(crate) async fn serve(
+    ctx: Arc<CommandCtx>,
+    mut subs: SelectAll<Subscriber>,
+    mut rate: RateLimiter,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let msg = tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            m = subs.next() => m,
+        };
+        let Some(msg) = msg else { break };
+        // A bug in a handler must not stop the node: contain panics per message.
+        let handled = std::panic::AssertUnwindSafe(handle(&ctx, &mut rate, msg)).catch_unwind().await;
+        if handled.is_err() {
+            warn!("a command handler panicked; the node keeps serving");
+        }
+    }
+    for s in subs.iter_mut() {
+        let _ = s.unsubscribe().await;
+    }
+}
+
+async fn handle(ctx: &Arc<CommandCtx>, rate: &mut RateLimiter, msg: Message) {
+    let Some(incoming) = ctx.subjects.parse_incoming(msg.subject.as_str()) else {
+        debug!(subject = %msg.subject, "message on an unexpected subject");
+        return;
+    };
+    let reply_to = msg.reply.clone();
+    if msg.payload.len() > ctx.max_request_bytes {
+        let e = WireError::new(
+            ErrorCode::TooLarge,
+            format!("request is {} bytes; this node accepts at most {}", msg.payload.len(), ctx.max_request_bytes),
+        );
+        return send_reply(ctx, reply_to, Reply::err(e, None)).await;
+    }
+    if !rate.try_take() {
+        let e = WireError::new(ErrorCode::RateLimited, "this node's request rate limit is exhausted; retry later");
+        return send_reply(ctx, reply_to, Reply::err(e, lenient_request_id(&msg.payload))).await;
+    }
+    match incoming {
+        Incoming::Input { session } => {
+            let result = match session.parse::<SessionId>() {
+                Ok(id) => ctx
+                    .warden
+                    .write(id, msg.payload.clone())
+                    .await
+                    .map(|()| serde_json::json!({"node": ctx.subjects.node(), "session": id}))
+                    .map_err(WireError::from),
+                Err(e) => Err(WireError::bad_request(e.to_string())),
+            };
+            if reply_to.is_some() {
+                send_reply(ctx, reply_to, reply_of(result, None)).await;
+            }
+        }
+        Incoming::Command { verb, any: _ } => {
+            let (entry, request) = match decode_request(verb, &msg.payload, ctx.max_request_bytes) {
+                Ok(d) => d,
+                Err(e) => return send_reply(ctx, reply_to, Reply::err(e, lenient_request_id(&msg.payload))).await,
+            };
+            let request_id = request.request_id();
+            if let Err(e) = ctx.policy.check_verb(entry) {
+                return send_reply(ctx, reply_to, Reply::err(e, request_id)).await;
+            }
+            if matches!(request, Request::SendToAgent(_) | Request::Resize(_)) {
+                let result = tokio::time::timeout(INLINE_TIMEOUT, execute(ctx, request))
+                    .await
+                    .unwrap_or_else(|_| Err(WireError::internal("the session did not answer in time")));
+                send_reply(ctx, reply_to, reply_of(result, request_id)).await;
+            } else {
+                let ctx = ctx.clone();
+                tokio::spawn(async move {
+                    let result = execute(&ctx, request).await;
+                    send_reply(&ctx, reply_to, reply_of(result, request_id)).await;
+                });
+            }
+        }
+    }
+}
+
+fn reply_of(result: Result<Value, WireError>, request_id: Option<String>) -> Reply {
+    match result {
+        Ok(v) => Reply::ok(v, request_id),
+        Err(e) => Reply::err(e, request_id),
+    }
+}
+
+/// The `request_id` of a request that failed to decode, when one can be read.
+fn lenient_request_id(payload: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        request_id: Option<String>,
+    }
+    serde_json::from_slice::<Id>(payload)
+        .ok()
+        .and_then(|i| i.request_id)
+        .filter(|r| r.len() <= crate::protocol::MAX_REQUEST_ID)
+}
+
+async fn send_reply(ctx: &CommandCtx, reply_to: Option<Subject>, reply: Reply) {
+    let Some(to) = reply_to else { return };
+    if let Err(e) = ctx.client.publish(to, reply.to_bytes().into()).await {
+        debug!(error = %e, "cannot send a reply");
+    }
+}
+
+fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, WireError> {
+    serde_json::to_value(v).map_err(|e| WireError::internal(e.to_string()))
+}
+
+/// Runs one request against the `Warden` handle.
+async fn execute(ctx: &CommandCtx, request: Request) -> Result<Value, WireError> {
+    let node = ctx.subjects.node().to_string();
+    let w = &ctx.warden;
+    match request {
+        Request::CreateTask(args) | Request::SpawnAgent(args) => {
+            let spec = spawn_spec(ctx, args)?;
+            let info = w.spawn(spec).await?;
+            to_value(&SpawnResult { node, session: info })
+        }
+        Request::SendToAgent(args) => {
+            match args.input()? {
+                SendInput::Text(t) => w.send(args.session, &t).await?,
+                SendInput::Keys(k) => w.send_keys(args.session, &k).await?,
+                SendInput::Paste { text, bracketed } => w.paste(args.session, &text, bracketed).await?,
+            }
+            to_value(&SendResult { node, session: args.session })
+        }
+        Request::ListAgents(args) => {
+            let agents = w.list(args.filter()).await?;
+            to_value(&ListResult { node, agents })
+        }
+        Request::StopAgent(args) => {
+            if args.all {
+                let stopped = w.stop_all().await;
+                return to_value(&StopResult { node, session: None, exit: None, stopped: Some(stopped) });
+            }
+            let id = args.session.ok_or_else(|| WireError::bad_request("give either `session` or `\"all\": true`"))?;
+            let exit = match args.grace_ms {
+                Some(ms) => w.stop_with_grace(id, Duration::from_millis(ms.min(600_000))).await?,
+                None => w.stop(id).await?,
+            };
+            to_value(&StopResult { node, session: Some(id), exit: Some(exit), stopped: None })
+        }
+        Request::Resize(args) => {
+            w.resize(args.session, args.rows, args.cols).await?;
+            let size = warden_core::TermSize { rows: args.rows, cols: args.cols };
+            to_value(&ResizeResult { node, session: args.session, size })
+        }
+    }
+}
+
+/// The session spec of a remote spawn, after every policy check.
+fn spawn_spec(ctx: &CommandCtx, args: SpawnArgs) -> Result<SessionSpec, WireError> {
+    let launch = warden_adapters::launch(&args.agent, ctx.shell.as_deref())
+        .map_err(|e| WireError::bad_request(e.to_string()))?;
+    ctx.policy.check_agent(&launch.agent)?;
+    ctx.policy.check_env(&args.env)?;
+    let workdir = ctx.policy.resolve_workdir(args.workdir.as_deref())?;
+    let mut spec = SessionSpec::new(launch.agent, launch.program);
+    spec.args = launch.args;
+    spec.env = launch.env;
+    spec.env.extend(args.env);
+    spec.workdir = Some(workdir);
+    spec.size = args.size.unwrap_or_default();
+    spec.task = args.task;
+    spec.label = args.label;
+    spec.validate().map_err(|e| WireError::bad_request(e.to_string()))?;
+    Ok(spec)
+}

@@ -1,0 +1,225 @@
+//! Connecting to NATS: credentials (token, user and password, nkey seed,
+//! creds file), TLS, and reconnecting forever with a growing back-off.
+//!
+//! Secrets live in [`Secret`], whose `Debug` and `Display` print
+//! `<redacted>`; URLs are shown without their user information. Nothing
+//! here logs a credential.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_nats::{Client, ConnectOptions, Event};
+use tracing::{debug, info, warn};
+
+use crate::error::BridgeError;
+
+/// A secret string (token, password, nkey seed). Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret, trimming surrounding whitespace (files end in newlines).
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into().trim().to_string())
+    }
+
+    /// Reads a secret from a file.
+    pub fn from_file(what: &'static str, path: &std::path::Path) -> Result<Self, BridgeError> {
+        std::fs::read_to_string(path).map(Secret::new).map_err(|e| BridgeError::Credentials {
+            what,
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    /// The secret itself, for handing to the NATS client only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// How to authenticate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum NatsAuth {
+    /// No credentials (or whatever the URL carries).
+    #[default]
+    None,
+    /// A token.
+    Token(Secret),
+    /// User and password.
+    UserPassword {
+        /// User name.
+        user: String,
+        /// Password.
+        password: Secret,
+    },
+    /// An nkey seed (`SU…`).
+    Nkey(Secret),
+    /// A `.creds` file (JWT and nkey seed).
+    CredsFile(PathBuf),
+}
+
+/// TLS settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// Extra root certificates (PEM).
+    pub ca: Option<PathBuf>,
+    /// Client certificate (PEM), with `key`.
+    pub cert: Option<PathBuf>,
+    /// Client key (PEM), with `cert`.
+    pub key: Option<PathBuf>,
+    /// Refuse to connect without TLS.
+    pub required: bool,
+    /// TLS before the NATS handshake (servers with `handshake_first`).
+    pub first: bool,
+}
+
+/// Everything needed to connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NatsOptions {
+    /// Server URL(s), comma-separated.
+    pub url: String,
+    /// Credentials.
+    pub auth: NatsAuth,
+    /// TLS.
+    pub tls: TlsOptions,
+    /// Connection name shown by the server.
+    pub name: Option<String>,
+    /// How long one connection attempt may take.
+    pub connect_timeout: Duration,
+}
+
+impl NatsOptions {
+    /// Options for `url` without credentials.
+    pub fn new(url: impl Into<String>) -> Self {
+        NatsOptions {
+            url: url.into(),
+            auth: NatsAuth::None,
+            tls: TlsOptions::default(),
+            name: None,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The URL(s) with user information (`user:pass@`, `token@`) removed.
+pub fn redact_url(url: &str) -> String {
+    url.split(',')
+        .map(|one| {
+            let one = one.trim();
+            let (scheme, rest) = match one.split_once("://") {
+                Some((s, r)) => (Some(s), r),
+                None => (None, one),
+            };
+            let rest = match rest.split_once('@') {
+                Some((_, host)) => format!("<redacted>@{host}"),
+                None => rest.to_string(),
+            };
+            match scheme {
+                Some(s) => format!("{s}://{rest}"),
+                None => rest,
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The reconnect back-off: at once, then 50 ms doubling to 5 s.
+pub fn reconnect_delay(attempt: usize) -> Duration {
+    if attempt == 0 {
+        return Duration::ZERO;
+    }
+    let exp = (attempt - 1).min(16) as u32;
+    Duration::from_millis(50u64.saturating_mul(1u64 << exp)).min(Duration::from_secs(5))
+}
+
+async fn options(opts: &NatsOptions) -> Result<ConnectOptions, BridgeError> {
+    let mut o = match &opts.auth {
+        NatsAuth::None => ConnectOptions::new(),
+        NatsAuth::Token(t) => ConnectOptions::with_token(t.expose().to_string()),
+        NatsAuth::UserPassword { user, password } => {
+            ConnectOptions::with_user_and_password(user.clone(), password.expose().to_string())
+        }
+        NatsAuth::Nkey(seed) => ConnectOptions::with_nkey(seed.expose().to_string()),
+        NatsAuth::CredsFile(path) => ConnectOptions::with_credentials_file(path).await.map_err(|e| {
+            BridgeError::Credentials { what: "NATS credentials", path: path.clone(), message: e.to_string() }
+        })?,
+    };
+    if let Some(ca) = &opts.tls.ca {
+        o = o.add_root_certificates(ca.clone());
+    }
+    match (&opts.tls.cert, &opts.tls.key) {
+        (Some(cert), Some(key)) => o = o.add_client_certificate(cert.clone(), key.clone()),
+        (None, None) => {}
+        _ => return Err(BridgeError::Invalid("a TLS client certificate needs both --tls-cert and --tls-key".into())),
+    }
+    if opts.tls.required || opts.tls.ca.is_some() || opts.tls.cert.is_some() {
+        o = o.require_tls(true);
+    }
+    if opts.tls.first {
+        o = o.tls_first();
+    }
+    if let Some(name) = &opts.name {
+        o = o.name(name);
+    }
+    Ok(o.connection_timeout(opts.connect_timeout)
+        .max_reconnects(None)
+        .reconnect_delay_callback(reconnect_delay)
+        .subscription_capacity(256 * 1024)
+        .event_callback(|event| async move {
+            match event {
+                Event::Disconnected => warn!("NATS connection lost; reconnecting"),
+                Event::Connected => info!("connected to NATS"),
+                Event::SlowConsumer(sid) => warn!(sid, "NATS subscription fell behind; messages were dropped"),
+                Event::ServerError(e) => warn!(error = %e, "NATS server error"),
+                Event::ClientError(e) => debug!(error = %e, "NATS client error"),
+                other => debug!(event = %other, "NATS event"),
+            }
+        }))
+}
+
+/// Connects once (failing fast on a bad URL or bad credentials); after that
+/// the client reconnects forever with [`reconnect_delay`], resubscribing
+/// and keeping publishes buffered while disconnected.
+pub async fn connect(opts: &NatsOptions) -> Result<Client, BridgeError> {
+    let url = redact_url(&opts.url);
+    let o = options(opts).await?;
+    o.connect(opts.url.as_str()).await.map_err(|e| BridgeError::Connect { url, message: e.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_and_urls_are_redacted() {
+        let s = Secret::new("s3cret\n");
+        assert_eq!(s.expose(), "s3cret");
+        assert_eq!(format!("{s} {s:?}"), "<redacted> <redacted>");
+        let auth = NatsAuth::UserPassword { user: "u".into(), password: s };
+        assert!(!format!("{auth:?}").contains("s3cret"));
+        assert_eq!(redact_url("nats://tok@h:4222,nats://h2:4222"), "nats://<redacted>@h:4222,nats://h2:4222");
+        assert_eq!(redact_url("u:p@h:1"), "<redacted>@h:1");
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(reconnect_delay(0), Duration::ZERO);
+        assert_eq!(reconnect_delay(1), Duration::from_millis(50));
+        assert_eq!(reconnect_delay(3), Duration::from_millis(200));
+        assert_eq!(reconnect_delay(1000), Duration::from_secs(5));
+    }
+}

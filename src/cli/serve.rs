@@ -1,0 +1,221 @@
+//! `warden serve`: a node that takes commands and publishes events over NATS.
+//! Also the NATS connection arguments shared with `warden ctl` and
+//! `warden events`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use warden_actors::{Warden, WardenConfig, default_node_name};
+use warden_bridge::connect::redact_url;
+use warden_bridge::subjects::{check_node_name, check_prefix, sanitize_node_name};
+use warden_bridge::{Bridge, BridgeConfig, BridgeSettings, NatsAuth, NatsOptions, Secret, TlsOptions};
+
+use super::EXIT_WARDEN_ERROR;
+
+/// How to reach NATS. Secrets come from environment variables or files,
+/// never from the command line: `WARDEN_NATS_TOKEN`, `WARDEN_NATS_PASSWORD`,
+/// `WARDEN_NATS_NKEY`, or the `--nats-*-file` options.
+#[derive(Debug, Args)]
+pub struct NatsArgs {
+    /// NATS server URL(s), comma-separated.
+    #[arg(long, env = "WARDEN_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats: String,
+    /// Subject prefix.
+    #[arg(long, env = "WARDEN_PREFIX", default_value = warden_bridge::subjects::DEFAULT_PREFIX)]
+    pub prefix: String,
+    /// File holding the NATS token (or set WARDEN_NATS_TOKEN).
+    #[arg(long, value_name = "FILE")]
+    pub nats_token_file: Option<PathBuf>,
+    /// NATS user name; the password comes from WARDEN_NATS_PASSWORD or --nats-password-file.
+    #[arg(long, env = "WARDEN_NATS_USER")]
+    pub nats_user: Option<String>,
+    /// File holding the NATS password.
+    #[arg(long, value_name = "FILE")]
+    pub nats_password_file: Option<PathBuf>,
+    /// File holding an nkey seed (or set WARDEN_NATS_NKEY).
+    #[arg(long, value_name = "FILE")]
+    pub nats_nkey_file: Option<PathBuf>,
+    /// NATS credentials file (.creds: JWT and nkey seed).
+    #[arg(long, value_name = "FILE", env = "WARDEN_NATS_CREDS")]
+    pub nats_creds: Option<PathBuf>,
+    /// Extra root certificate(s) for TLS (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// TLS client certificate (PEM), with --tls-key.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS client key (PEM), with --tls-cert.
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Refuse to connect without TLS.
+    #[arg(long)]
+    pub tls_required: bool,
+    /// Start TLS before the NATS handshake (servers with handshake_first).
+    #[arg(long)]
+    pub tls_first: bool,
+}
+
+fn env_secret(name: &str) -> Option<Secret> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty()).map(Secret::new)
+}
+
+impl NatsArgs {
+    /// The connection options, with secrets read from files or the environment.
+    pub fn options(&self, name: String) -> Result<NatsOptions, String> {
+        check_prefix(&self.prefix).map_err(|e| e.to_string())?;
+        let err = |e: warden_bridge::BridgeError| e.to_string();
+        let token = match &self.nats_token_file {
+            Some(f) => Some(Secret::from_file("the NATS token", f).map_err(err)?),
+            None => env_secret("WARDEN_NATS_TOKEN"),
+        };
+        let nkey = match &self.nats_nkey_file {
+            Some(f) => Some(Secret::from_file("the nkey seed", f).map_err(err)?),
+            None => env_secret("WARDEN_NATS_NKEY"),
+        };
+        let password = match &self.nats_password_file {
+            Some(f) => Some(Secret::from_file("the NATS password", f).map_err(err)?),
+            None => env_secret("WARDEN_NATS_PASSWORD"),
+        };
+        let mut methods = Vec::new();
+        if let Some(t) = token {
+            methods.push(NatsAuth::Token(t));
+        }
+        if let Some(user) = &self.nats_user {
+            let password =
+                password.ok_or("--nats-user needs a password in WARDEN_NATS_PASSWORD or --nats-password-file")?;
+            methods.push(NatsAuth::UserPassword { user: user.clone(), password });
+        }
+        if let Some(seed) = nkey {
+            methods.push(NatsAuth::Nkey(seed));
+        }
+        if let Some(creds) = &self.nats_creds {
+            methods.push(NatsAuth::CredsFile(creds.clone()));
+        }
+        if methods.len() > 1 {
+            return Err("give one NATS authentication method (token, user and password, nkey or creds file)".into());
+        }
+        let mut opts = NatsOptions::new(self.nats.clone());
+        opts.auth = methods.pop().unwrap_or_default();
+        opts.tls = TlsOptions {
+            ca: self.tls_ca.clone(),
+            cert: self.tls_cert.clone(),
+            key: self.tls_key.clone(),
+            required: self.tls_required,
+            first: self.tls_first,
+        };
+        opts.name = Some(name);
+        Ok(opts)
+    }
+}
+
+/// Arguments of `warden serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// NATS connection.
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    /// Node name (default: the host name, with dots replaced).
+    #[arg(long, env = "WARDEN_NODE")]
+    pub node: Option<String>,
+    /// Publish events to a JetStream stream through an outbox, for durable replay.
+    #[arg(long)]
+    pub jetstream: bool,
+    /// Configuration file (TOML, or JSON for other extensions).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Allow remote callers to start this agent type (repeatable; adds to the configuration).
+    #[arg(long = "allow-agent", value_name = "AGENT")]
+    pub allow_agent: Vec<String>,
+    /// A directory under which remote callers may start agents (repeatable; adds to the configuration).
+    #[arg(long = "workdir-root", value_name = "DIR")]
+    pub workdir_root: Vec<PathBuf>,
+}
+
+/// Runs the node until SIGINT or SIGTERM; returns the exit code.
+pub async fn serve(state_dir: Option<PathBuf>, args: ServeArgs) -> i32 {
+    match serve_inner(state_dir, args).await {
+        Ok(()) => 0,
+        Err(message) => {
+            eprintln!("warden: {message}");
+            EXIT_WARDEN_ERROR
+        }
+    }
+}
+
+async fn serve_inner(state_dir: Option<PathBuf>, args: ServeArgs) -> Result<(), String> {
+    let mut config = match &args.config {
+        Some(path) => BridgeConfig::from_file(path).map_err(|e| e.to_string())?,
+        None => BridgeConfig::default(),
+    };
+    if !args.allow_agent.is_empty() {
+        let mut agents = config.allow_agents.take().unwrap_or_default();
+        agents.extend(args.allow_agent.iter().cloned());
+        config.allow_agents = Some(agents);
+    }
+    for root in &args.workdir_root {
+        let abs = std::path::absolute(root).map_err(|e| format!("--workdir-root {}: {e}", root.display()))?;
+        config.workdir_roots.push(abs);
+    }
+    config.validate()?;
+    let node = match &args.node {
+        Some(n) => {
+            check_node_name(n).map_err(|e| e.to_string())?;
+            n.clone()
+        }
+        None => sanitize_node_name(&default_node_name()),
+    };
+    let opts = args.nats.options(format!("warden-{node}"))?;
+
+    let mut wc = WardenConfig::new(state_dir.unwrap_or_else(WardenConfig::default_state_dir));
+    wc.node = node.clone();
+    let warden = Warden::start(wc).await.map_err(|e| e.to_string())?;
+    let client = match warden_bridge::connect(&opts).await {
+        Ok(c) => c,
+        Err(e) => {
+            warden.shutdown().await;
+            return Err(e.to_string());
+        }
+    };
+    let settings = BridgeSettings {
+        prefix: args.nats.prefix.clone(),
+        jetstream: args.jetstream,
+        config,
+        default_root: None,
+        from_seq: 1,
+    };
+    let mut bridge = match Bridge::start(warden.clone(), client, settings).await {
+        Ok(b) => b,
+        Err(e) => {
+            warden.shutdown().await;
+            return Err(e.to_string());
+        }
+    };
+    eprintln!(
+        "warden: node {node} serving on {} (prefix {}, jetstream {})",
+        redact_url(&opts.url),
+        args.nats.prefix,
+        if args.jetstream { "on" } else { "off" }
+    );
+
+    wait_for_signal().await;
+    bridge.stop_commands().await;
+    warden.shutdown().await;
+    bridge.shutdown(Duration::from_secs(5)).await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        (Ok(mut int), Ok(mut term)) => {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
