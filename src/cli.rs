@@ -2,7 +2,11 @@
 //! is done by the library crates.
 
 pub mod bench;
+pub mod ctl;
+pub mod events;
 pub mod run;
+pub mod serve;
+pub mod workspace;
 
 use std::path::PathBuf;
 
@@ -38,6 +42,17 @@ pub enum Command {
     /// Measure spawn latency, output throughput and memory per session
     /// against bare PTY baselines, in one run (see docs/PERFORMANCE.md).
     Bench(bench::BenchArgs),
+    /// Git workspaces without a coordinator: provision, status, commit,
+    /// push, pr, finalize, cleanup, list (see docs/WORKSPACES.md).
+    Workspace(workspace::WorkspaceArgs),
+    /// Serve this node over NATS: take commands, publish events (see
+    /// docs/PROTOCOL.md).
+    Serve(serve::ServeArgs),
+    /// Send one command to a node (or any node) over NATS and print the reply.
+    Ctl(ctl::CtlArgs),
+    /// Follow nodes' events over NATS (live, or replayed from JetStream with
+    /// --since), as JSON lines with --json.
+    Events(events::EventsArgs),
 }
 
 /// Parses arguments and runs; returns the process exit code.
@@ -45,6 +60,10 @@ pub async fn main_with(cli: Cli) -> i32 {
     match cli.command {
         Command::Run(args) => run::run(cli.state_dir, args).await,
         Command::Bench(args) => bench::bench(args).await,
+        Command::Workspace(args) => workspace::workspace(cli.state_dir, args).await,
+        Command::Serve(args) => serve::serve(cli.state_dir, args).await,
+        Command::Ctl(args) => ctl::ctl(args).await,
+        Command::Events(args) => events::events(args).await,
         Command::Keys => {
             for name in warden_core::keys::key_names() {
                 println!("{name}");

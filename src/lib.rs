@@ -13,3 +13,7 @@ pub use warden_core as core;
 pub use warden_core::{Event, EventKind, ExitInfo, SessionFilter, SessionId, SessionInfo, SessionSpec, SessionState};
 
 pub mod cli;
+
+/// The README's examples, compiled as doctests so they cannot rot.
+#[doc = include_str!("../README.md")]
+mod readme {}

@@ -46,10 +46,7 @@ fn run_json_prints_events_and_exits_with_the_agents_code() {
 #[test]
 fn run_shows_the_terminal_and_exits_zero() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = warden(dir.path())
-        .args(["run", "--task", "echo plain-$((2*21)); exit 0"])
-        .output()
-        .expect("runs");
+    let out = warden(dir.path()).args(["run", "--task", "echo plain-$((2*21)); exit 0"]).output().expect("runs");
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("plain-42"));
 }

@@ -303,3 +303,44 @@ async fn paste_and_raw_writes_reach_the_program() {
     assert!(out.contains("033   [   2   0   0   ~   h   i 033   [   2   0   1   ~"), "{out}");
     w.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_that_left_the_session_dies_with_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let w = start_warden(&dir).await;
+    let mut sub = w.subscribe(Some(w.bus().next_seq()));
+    // `setsid` puts the sleep in a session of its own; its parent then exits,
+    // so it is re-parented to warden (the subreaper) and found by its marker.
+    let spec = SessionSpec::new("daemon", "sh").args(["-c", "setsid sleep 1000 & echo D=$!; sleep 0.3; exit 0"]);
+    let s = w.spawn(spec).await.expect("spawns");
+    let (out, exit) = wait_exit(&mut sub, s.id).await;
+    assert_eq!(exit.code, Some(0));
+    let daemon = find_number(&String::from_utf8_lossy(&out), "D").expect("daemon pid printed");
+    assert!(eventually(|| !alive(daemon)).await, "daemon {daemon} outlived its session");
+    w.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exited_is_the_last_event_of_a_session_and_spawn_reports_the_pid() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let w = start_warden(&dir).await;
+    let mut sub = w.subscribe(Some(w.bus().next_seq()));
+    for _ in 0..20 {
+        let s = w.spawn(SessionSpec::new("quick", "sh").args(["-c", "echo quick"])).await.expect("spawns");
+        assert!(s.pid.is_some(), "spawn reports the pid");
+        let (_, exit) = wait_exit(&mut sub, s.id).await;
+        assert_eq!(exit.code, Some(0));
+        // `get` goes through the root's mailbox, behind everything the
+        // session's end caused; then a sentinel marks the end of the stream.
+        assert_eq!(w.get(s.id).await.expect("retained").state, SessionState::Exited);
+        let sentinel = w.bus().publish(None, EventKind::Error { message: "sentinel".into() });
+        loop {
+            let e = sub.recv_timeout(TIMEOUT).await.expect("sentinel arrives");
+            if e.seq == sentinel {
+                break;
+            }
+            assert!(e.session != Some(s.id), "event after exited: {e:?}");
+        }
+    }
+    w.shutdown().await;
+}

@@ -34,10 +34,14 @@ pub(crate) fn acquire(state_dir: &Path) -> std::io::Result<InstanceGuard> {
     std::fs::create_dir_all(&dir)?;
     let id = uuid::Uuid::now_v7().to_string();
     let path = dir.join(format!("{id}.lock"));
-    let file = File::create(&path)?;
+    // Lock under a private name, then rename into place: a visible lock
+    // file is always held, so a concurrent sweep never takes it for dead.
+    let tmp = dir.join(format!(".{id}.tmp"));
+    let file = File::create(&tmp)?;
     if !sys::try_lock_exclusive(&file)? {
         return Err(std::io::Error::other("instance lock unexpectedly held"));
     }
+    std::fs::rename(&tmp, &path)?;
     Ok(InstanceGuard { id, path, _file: file })
 }
 
@@ -49,6 +53,15 @@ pub(crate) fn sweep_dead_instances(state_dir: &Path, me: &str) -> usize {
     for entry in entries.flatten() {
         let path = entry.path();
         let Some(id) = path.file_stem().and_then(|s| s.to_str()).map(str::to_owned) else { continue };
+        if path.extension().is_some_and(|e| e == "tmp") {
+            // A lock file whose owner died before renaming it into place.
+            if let Ok(file) = File::open(&path)
+                && let Ok(true) = sys::try_lock_exclusive(&file)
+            {
+                let _ = std::fs::remove_file(&path);
+            }
+            continue;
+        }
         if id == me || path.extension().is_none_or(|e| e != "lock") {
             continue;
         }

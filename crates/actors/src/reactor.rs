@@ -17,7 +17,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::process::{Child, ExitStatus};
+use std::process::ExitStatus;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
@@ -30,7 +30,7 @@ use tokio::sync::oneshot;
 use tracing::{debug, warn};
 use warden_core::{SessionId, TermSize};
 
-use crate::sys::spawn::{SpawnFailure, SpawnRequest, pty_size, spawn_on_pty};
+use crate::sys::spawn::{ChildProc, ChildStack, SpawnFailure, SpawnRequest, pty_size, spawn_on_pty};
 use crate::sys::{self, procs};
 use crate::transcript::Transcript;
 
@@ -146,6 +146,7 @@ impl ReactorHandle {
             sessions: HashMap::new(),
             next_key: 1,
             buf: vec![0u8; 64 * 1024].into_boxed_slice(),
+            stack: ChildStack::new(),
             pending_kills: Vec::new(),
             reap_watch: Vec::new(),
             shutdown: None,
@@ -235,7 +236,7 @@ struct IoSession {
     master: Box<dyn MasterPty + Send>,
     fd: RawFd,
     pidfd: Option<OwnedFd>,
-    child: Child,
+    child: ChildProc,
     pid: i32,
     transcript: Option<Transcript>,
     sink: IoSink,
@@ -263,6 +264,7 @@ struct Reactor {
     sessions: HashMap<u64, IoSession>,
     next_key: u64,
     buf: Box<[u8]>,
+    stack: ChildStack,
     pending_kills: Vec<PendingKill>,
     reap_watch: Vec<(i32, Instant)>,
     shutdown: Option<(Instant, oneshot::Sender<()>)>,
@@ -395,7 +397,7 @@ impl Reactor {
         let span = tracing::info_span!("spawn", session = %id, program = %req.program.display());
         let _enter = span.enter();
         let started = Instant::now();
-        let spawned = match spawn_on_pty(&req) {
+        let spawned = match spawn_on_pty(&req, &mut self.stack) {
             Ok(s) => s,
             Err(e) => {
                 debug!(error = %e, "spawn failed");
@@ -403,6 +405,7 @@ impl Reactor {
                 return;
             }
         };
+        let exec_micros = started.elapsed().as_micros() as u64;
         let key = self.next_key;
         self.next_key += 1;
         let pid = spawned.child.id();
@@ -451,7 +454,7 @@ impl Reactor {
                 eof_deadline: None,
             },
         );
-        debug!(pid, key, micros = started.elapsed().as_micros() as u64, "spawned");
+        debug!(pid, key, exec_micros, micros = started.elapsed().as_micros() as u64, "spawned");
         let _ = reply.send(Ok(Spawned { key, pid }));
     }
 

@@ -125,8 +125,12 @@ impl Actor for WardenSupervisor {
                     SessionArgs { info: (*info).clone(), task, req: *req, ctx: st.ctx.clone(), root: myself.clone() };
                 match Actor::spawn_linked(None, SessionSupervisor, args, myself.get_cell()).await {
                     Ok((sup, _)) => {
+                        let mut info = info;
                         let pty = match ractor::call_t!(sup, SessionMsg::GetPty, 10_000) {
-                            Ok(p) => Some(p),
+                            Ok((p, pid)) => {
+                                info.pid = Some(pid);
+                                Some(p)
+                            }
                             Err(e) => {
                                 warn!(session = %id, error = %e, "session supervisor did not answer");
                                 None
@@ -198,6 +202,19 @@ impl Actor for WardenSupervisor {
         st: &mut RootState,
     ) -> Result<(), ActorProcessingErr> {
         let (cell, failure) = match evt {
+            // The session's PTY actor stopped after the process exited: its
+            // final `Update` is queued behind this event (supervision events
+            // have a higher-priority channel) and will mark it exited.
+            SupervisionEvent::ActorTerminated(cell, _, Some(reason)) if reason == "exited" => {
+                if let Some(id) = st.by_actor.remove(&cell.get_id())
+                    && let Some(e) = st.sessions.get_mut(&id)
+                {
+                    e.sup = None;
+                    e.pty = None;
+                }
+                st.trim();
+                return Ok(());
+            }
             SupervisionEvent::ActorTerminated(cell, _, _) => (cell, None),
             SupervisionEvent::ActorFailed(cell, err) => (cell, Some(err.to_string())),
             _ => return Ok(()),

@@ -21,8 +21,8 @@ use crate::sys::spawn::{SpawnFailure, SpawnRequest};
 
 /// Messages of the [`SessionSupervisor`].
 pub(crate) enum SessionMsg {
-    /// The session's PTY actor.
-    GetPty(RpcReplyPort<ActorRef<PtyMsg>>),
+    /// The session's PTY actor and the agent's pid.
+    GetPty(RpcReplyPort<(ActorRef<PtyMsg>, u32)>),
 }
 
 pub(crate) struct SessionArgs {
@@ -39,6 +39,7 @@ pub(crate) struct SessionSupState {
     id: SessionId,
     pty: ActorRef<PtyMsg>,
     key: u64,
+    pid: u32,
     info: SessionInfo,
     ctx: Arc<Ctx>,
     root: ActorRef<RootMsg>,
@@ -87,7 +88,7 @@ impl Actor for SessionSupervisor {
             Ok(spawned) => {
                 // The reactor already told the PTY actor (`IoEvent::Started`,
                 // ahead of any output).
-                Ok(SessionSupState { id, pty, key: spawned.key, info, ctx, root })
+                Ok(SessionSupState { id, pty, key: spawned.key, pid: spawned.pid, info, ctx, root })
             }
             Err(e) => {
                 pty.stop(None);
@@ -104,7 +105,7 @@ impl Actor for SessionSupervisor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             SessionMsg::GetPty(reply) => {
-                let _ = reply.send(st.pty.clone());
+                let _ = reply.send((st.pty.clone(), st.pid));
             }
         }
         Ok(())

@@ -1,7 +1,7 @@
 //! warden-core: the pure domain of warden.
 //!
 //! Identifiers, session specs and the session state machine, events, named
-//! keys and small stream utilities. This crate does no IO, spawns nothing and
+//! keys, small stream utilities and the pure part of git workspaces. This crate does no IO, spawns nothing and
 //! holds no locks: everything here is plain data and functions, tested by
 //! unit and property tests next to the code.
 
@@ -11,13 +11,18 @@ pub mod event;
 pub mod ids;
 pub mod info;
 pub mod keys;
+pub mod restart;
+pub mod screen;
 pub mod spec;
 pub mod state;
 pub mod utf8;
+pub mod workspace;
 
 pub use event::{EVENT_VERSION, Event, EventKind, ExitInfo, InputVia, Output};
 pub use ids::{InvalidSessionId, SessionId};
 pub use info::{SessionFilter, SessionInfo};
 pub use keys::UnknownKey;
+pub use screen::{normalize as normalize_screen, screen_hash};
 pub use spec::{RestartPolicy, SessionSpec, SpecError, TermSize};
 pub use state::{IllegalTransition, SessionState, check_transition};
+pub use workspace::{BranchName, Step, WorkspaceId, WorkspaceRecord, WorkspaceState};
