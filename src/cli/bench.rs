@@ -34,6 +34,9 @@ pub struct BenchArgs {
     /// Idle-session counts for the memory benchmark.
     #[arg(long, value_delimiter = ',', default_value = "100,1000")]
     pub sessions: Vec<usize>,
+    /// Keep transcripts during the spawn and memory parts (warden's default).
+    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+    pub transcripts: String,
     /// Only these parts: spawn, throughput, memory (default: all).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
@@ -55,15 +58,16 @@ type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 async fn run(args: BenchArgs) -> BenchResult<()> {
     let want = |part: &str| args.only.is_empty() || args.only.iter().any(|o| o == part);
     println!("warden bench on {} ({} cores)", warden_actors::default_node_name(), cores());
+    let transcripts = args.transcripts == "on";
     if want("spawn") {
-        spawn_latency(args.spawns).await?;
+        spawn_latency(args.spawns, transcripts).await?;
     }
     if want("throughput") {
         throughput(args.mbytes, args.rounds).await?;
     }
     if want("memory") {
         for n in &args.sessions {
-            memory(*n).await?;
+            memory(*n, transcripts).await?;
         }
     }
     Ok(())
@@ -95,9 +99,9 @@ fn sorted(mut v: Vec<f64>) -> Vec<f64> {
 }
 
 /// Spawn → first output byte, warden vs bare, alternating.
-async fn spawn_latency(n: usize) -> BenchResult<()> {
+async fn spawn_latency(n: usize, transcripts: bool) -> BenchResult<()> {
     let dir = tempfile::tempdir()?;
-    let warden = start(dir.path(), true).await?;
+    let warden = start(dir.path(), transcripts).await?;
     let program = "/bin/echo";
     let mut w_ms = Vec::with_capacity(n);
     let mut b_ms = Vec::with_capacity(n);
@@ -111,7 +115,8 @@ async fn spawn_latency(n: usize) -> BenchResult<()> {
     warden.shutdown().await;
     let (w, b) = (sorted(w_ms), sorted(b_ms));
     println!();
-    println!("spawn → first output byte ({n} spawns each, `{program} x`, alternating)");
+    let t = if transcripts { "on" } else { "off" };
+    println!("spawn → first output byte ({n} spawns each, `{program} x`, alternating; transcripts {t})");
     println!("| | median | p99 |");
     println!("|---|---|---|");
     println!("| bare openpty + fork/exec + read | {:.3} ms | {:.3} ms |", percentile(&b, 0.5), percentile(&b, 0.99));
@@ -286,9 +291,9 @@ fn rss_kib() -> u64 {
 }
 
 /// Resident memory of warden per idle session, and spawn/stop times.
-async fn memory(n: usize) -> BenchResult<()> {
+async fn memory(n: usize, transcripts: bool) -> BenchResult<()> {
     let dir = tempfile::tempdir()?;
-    let warden = start(dir.path(), true).await?;
+    let warden = start(dir.path(), transcripts).await?;
     // Let the runtime and allocator settle with one session first.
     let warm = warden.spawn(SessionSpec::new("idle", "sh").args(["-c", "read x"])).await?;
     warden.stop(warm.id).await?;

@@ -54,8 +54,16 @@ pub(crate) fn sweep_dead_instances(state_dir: &Path, me: &str) -> usize {
         let path = entry.path();
         let Some(id) = path.file_stem().and_then(|s| s.to_str()).map(str::to_owned) else { continue };
         if path.extension().is_some_and(|e| e == "tmp") {
-            // A lock file whose owner died before renaming it into place.
-            if let Ok(file) = File::open(&path)
+            // A lock file whose owner died before renaming it into place. A
+            // young one may be between its creation and its flock: leave it.
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > std::time::Duration::from_secs(60));
+            if old
+                && let Ok(file) = File::open(&path)
                 && let Ok(true) = sys::try_lock_exclusive(&file)
             {
                 let _ = std::fs::remove_file(&path);

@@ -146,7 +146,7 @@ impl Actor for PtyActor {
                     let _ = w.send(exit.clone());
                 }
                 let _ = st.root.cast(RootMsg::Update(Box::new(st.info.clone())));
-                write_meta(&st.state_dir, &st.info);
+                write_meta(&st.reactor, &st.state_dir, &st.info);
                 myself.stop(Some("exited".into()));
             }
             PtyMsg::Io(IoEvent::Started { key, pid }) => {
@@ -165,7 +165,7 @@ impl Actor for PtyActor {
                     },
                 );
                 let _ = st.root.cast(RootMsg::Update(Box::new(st.info.clone())));
-                write_meta(&st.state_dir, &st.info);
+                write_meta(&st.reactor, &st.state_dir, &st.info);
                 if let Some(task) = st.task.take() {
                     let mut data = task.into_bytes();
                     data.push(b'\r');
@@ -257,23 +257,13 @@ fn io_error(id: SessionId, e: IoError) -> SessionError {
     }
 }
 
-/// Writes `session.json` next to the transcript, atomically, off the runtime.
-fn write_meta(state_dir: &Option<std::path::PathBuf>, info: &SessionInfo) {
+/// Writes `session.json` next to the transcript, atomically, on the writer thread.
+fn write_meta(reactor: &ReactorHandle, state_dir: &Option<std::path::PathBuf>, info: &SessionInfo) {
     let Some(dir) = state_dir else { return };
     let dir = crate::transcript::session_dir(dir, &info.id);
-    let json = match serde_json::to_vec_pretty(info) {
-        Ok(j) => j,
-        Err(_) => return,
-    };
-    tokio::task::spawn_blocking(move || {
-        let tmp = dir.join("session.json.tmp");
-        let res = std::fs::create_dir_all(&dir)
-            .and_then(|_| std::fs::write(&tmp, &json))
-            .and_then(|_| std::fs::rename(&tmp, dir.join("session.json")));
-        if let Err(e) = res {
-            warn!(dir = %dir.display(), error = %e, "cannot write session.json");
-        }
-    });
+    if let Ok(json) = serde_json::to_vec_pretty(info) {
+        reactor.transcripts().write_meta(dir, json);
+    }
 }
 
 /// The last N bytes of output, for redrawing a terminal.

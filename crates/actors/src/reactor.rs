@@ -32,7 +32,7 @@ use warden_core::{SessionId, TermSize};
 
 use crate::sys::spawn::{ChildProc, ChildStack, SpawnFailure, SpawnRequest, pty_size, spawn_on_pty};
 use crate::sys::{self, procs};
-use crate::transcript::Transcript;
+use crate::transcript::TranscriptWriter;
 
 const WAKER: Token = Token(usize::MAX);
 /// Largest chunk handed to a sink at once.
@@ -44,6 +44,9 @@ const FLOW_LOW: usize = 2 * 1024 * 1024;
 /// How long after the child's exit warden waits for EOF on the master
 /// beyond the kill grace, in case something escaped and holds the terminal.
 const EOF_SLACK: Duration = Duration::from_millis(500);
+/// Least time between two `/proc` sweeps: stops and exits that arrive
+/// meanwhile share one scan.
+const SWEEP_INTERVAL: Duration = Duration::from_millis(20);
 /// How long an orphan is watched for reaping.
 const REAP_WATCH: Duration = Duration::from_secs(30);
 
@@ -109,6 +112,8 @@ pub(crate) struct SpawnJob {
     pub transcript: Option<(std::path::PathBuf, u64)>,
     pub sink: IoSink,
     pub flow: Arc<FlowGate>,
+    /// Told once if the transcript reaches its cap (from the writer thread).
+    pub on_transcript_truncated: Box<dyn FnOnce(u64) + Send>,
 }
 
 /// A started session, as the reactor knows it.
@@ -132,6 +137,7 @@ enum IoCmd {
 pub(crate) struct ReactorHandle {
     tx: mpsc::Sender<IoCmd>,
     waker: Arc<Waker>,
+    transcripts: TranscriptWriter,
 }
 
 impl ReactorHandle {
@@ -140,7 +146,9 @@ impl ReactorHandle {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let (tx, rx) = mpsc::channel();
+        let transcripts = TranscriptWriter::start()?;
         let reactor = Reactor {
+            transcripts: transcripts.clone(),
             poll,
             rx,
             sessions: HashMap::new(),
@@ -148,6 +156,8 @@ impl ReactorHandle {
             buf: vec![0u8; 64 * 1024].into_boxed_slice(),
             stack: ChildStack::new(),
             pending_kills: Vec::new(),
+            sweeps: Vec::new(),
+            last_sweep: None,
             reap_watch: Vec::new(),
             shutdown: None,
         };
@@ -158,7 +168,12 @@ impl ReactorHandle {
                 tracing::error!("the PTY reactor panicked; every session of this warden has ended");
             }
         })?;
-        Ok(ReactorHandle { tx, waker })
+        Ok(ReactorHandle { tx, waker, transcripts })
+    }
+
+    /// The thread that writes transcripts and session records.
+    pub(crate) fn transcripts(&self) -> &TranscriptWriter {
+        &self.transcripts
     }
 
     fn send(&self, cmd: IoCmd) -> bool {
@@ -238,7 +253,7 @@ struct IoSession {
     pidfd: Option<OwnedFd>,
     child: ChildProc,
     pid: i32,
-    transcript: Option<Transcript>,
+    transcript: bool,
     sink: IoSink,
     flow: Arc<FlowGate>,
     paused: bool,
@@ -251,6 +266,19 @@ struct IoSession {
     eof_deadline: Option<Instant>,
 }
 
+/// A request to signal every process of a session, run in a batch: one
+/// `/proc` scan per reactor iteration serves every stop, exit and kill that
+/// iteration produced (a scan reads every process's `stat`, so one scan per
+/// session would make stopping N sessions cost O(N²)).
+struct Sweep {
+    leader: i32,
+    marker: Vec<u8>,
+    /// SIGKILL now; otherwise SIGHUP + SIGTERM + SIGCONT and, if `then_kill`
+    /// is set, SIGKILL for what is left after that long.
+    kill: bool,
+    then_kill: Option<Duration>,
+}
+
 /// Processes of a session still to be killed with SIGKILL at `at`.
 struct PendingKill {
     leader: i32,
@@ -259,6 +287,7 @@ struct PendingKill {
 }
 
 struct Reactor {
+    transcripts: TranscriptWriter,
     poll: Poll,
     rx: mpsc::Receiver<IoCmd>,
     sessions: HashMap<u64, IoSession>,
@@ -266,6 +295,8 @@ struct Reactor {
     buf: Box<[u8]>,
     stack: ChildStack,
     pending_kills: Vec<PendingKill>,
+    sweeps: Vec<Sweep>,
+    last_sweep: Option<Instant>,
     reap_watch: Vec<(i32, Instant)>,
     shutdown: Option<(Instant, oneshot::Sender<()>)>,
 }
@@ -309,6 +340,9 @@ impl Reactor {
                 self.on_cmd(cmd);
             }
             self.on_timers();
+            if self.last_sweep.is_none_or(|t| t.elapsed() >= SWEEP_INTERVAL) {
+                self.run_sweeps();
+            }
             if let Some((deadline, _)) = &self.shutdown
                 && (self.sessions.is_empty() || Instant::now() >= *deadline)
             {
@@ -318,10 +352,12 @@ impl Reactor {
         // Anything left now dies with this thread (parent-death signal);
         // make it explicit and reap what we can.
         let keys: Vec<u64> = self.sessions.keys().copied().collect();
+        for s in self.sessions.values() {
+            sys::signal_group(s.pid, libc::SIGKILL);
+            self.sweeps.push(Sweep { leader: s.pid, marker: s.marker.clone(), kill: true, then_kill: None });
+        }
+        self.run_sweeps();
         for key in keys {
-            if let Some(s) = self.sessions.get(&key) {
-                kill_session_now(s.pid, &s.marker);
-            }
             self.finalize(key);
         }
         if let Some((_, reply)) = self.shutdown.take() {
@@ -347,6 +383,9 @@ impl Reactor {
         }
         if !self.reap_watch.is_empty() {
             consider(now + Duration::from_millis(50));
+        }
+        if !self.sweeps.is_empty() {
+            consider(self.last_sweep.map_or(now, |t| t + SWEEP_INTERVAL));
         }
         next.map(|t| t.saturating_duration_since(now))
     }
@@ -393,7 +432,7 @@ impl Reactor {
     }
 
     fn spawn(&mut self, job: SpawnJob, reply: oneshot::Sender<Result<Spawned, SpawnFailure>>) {
-        let SpawnJob { id, req, transcript, sink, flow } = job;
+        let SpawnJob { id, req, transcript, sink, flow, on_transcript_truncated } = job;
         let span = tracing::info_span!("spawn", session = %id, program = %req.program.display());
         let _enter = span.enter();
         let started = Instant::now();
@@ -418,17 +457,15 @@ impl Reactor {
             registry.register(&mut SourceFd(&spawned.pidfd.as_raw_fd()), pidfd_token(key), Interest::READABLE)
         });
         if let Err(e) = reg {
-            kill_session_now(pid as i32, &[]);
+            sys::signal_group(pid as i32, libc::SIGKILL);
+            self.sweeps.push(Sweep { leader: pid as i32, marker: Vec::new(), kill: true, then_kill: None });
             let _ = reply.send(Err(SpawnFailure::Pty(format!("epoll registration failed: {e}"))));
             return;
         }
-        let transcript = transcript.and_then(|(path, max)| match Transcript::create(&path, max) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                warn!(error = %e, path = %path.display(), "cannot create transcript");
-                None
-            }
-        });
+        let has_transcript = transcript.is_some();
+        if let Some((path, max)) = transcript {
+            self.transcripts.open(key, path, max, on_transcript_truncated);
+        }
         let mut sink = sink;
         sink(IoEvent::Started { key, pid });
         self.sessions.insert(
@@ -441,7 +478,7 @@ impl Reactor {
                 pidfd: Some(spawned.pidfd),
                 child: spawned.child,
                 pid: pid as i32,
-                transcript,
+                transcript: has_transcript,
                 sink,
                 flow,
                 paused: false,
@@ -473,7 +510,7 @@ impl Reactor {
                 }
                 Ok(n) => {
                     acc.extend_from_slice(&self.buf[..n]);
-                    if acc.len() >= CHUNK_MAX && deliver(s, &mut acc) {
+                    if acc.len() >= CHUNK_MAX && deliver(key, s, &mut acc, &self.transcripts) {
                         break; // paused by back-pressure
                     }
                 }
@@ -490,7 +527,7 @@ impl Reactor {
             }
         }
         if !acc.is_empty() {
-            deliver(s, &mut acc);
+            deliver(key, s, &mut acc, &self.transcripts);
         }
         if s.eof {
             self.on_eof(key);
@@ -523,19 +560,7 @@ impl Reactor {
         debug!(session = %s.id, ?status, "child exited");
         // End what the agent left behind: a polite signal now, SIGKILL after
         // the grace. The terminal reaches EOF once they are gone.
-        let (pid, marker, grace) = (s.pid, s.marker.clone(), s.grace);
-        let members = procs::session_members(&procs::scan(), pid, &marker, sys::my_pid());
-        if !members.is_empty() {
-            debug!(session = %s.id, leftovers = members.len(), "ending processes the agent left behind");
-            for m in &members {
-                for sig in [libc::SIGHUP, libc::SIGTERM, libc::SIGCONT] {
-                    sys::signal_pid(m.pid, sig);
-                }
-            }
-            self.watch_for_reaping(&members);
-            self.schedule_kill(pid, marker, grace);
-        }
-        let s = self.sessions.get_mut(&key).expect("session present: looked up above");
+        self.sweeps.push(Sweep { leader: s.pid, marker: s.marker.clone(), kill: false, then_kill: Some(s.grace) });
         if s.eof {
             self.finalize(key);
         } else {
@@ -554,17 +579,43 @@ impl Reactor {
         let (pid, marker) = (s.pid, s.marker.clone());
         debug!(session = %s.id, grace_ms = grace.as_millis() as u64, "stopping");
         if grace.is_zero() {
-            kill_session_now(pid, &marker);
+            sys::signal_group(pid, libc::SIGKILL);
+            self.sweeps.push(Sweep { leader: pid, marker, kill: true, then_kill: None });
             return;
         }
+        // The agent's own group at once; the rest of its session in this
+        // iteration's sweep.
         sys::signal_group(pid, libc::SIGHUP);
         sys::signal_group(pid, libc::SIGTERM);
-        for m in procs::session_members(&procs::scan(), pid, &marker, sys::my_pid()) {
-            for sig in [libc::SIGHUP, libc::SIGTERM, libc::SIGCONT] {
-                sys::signal_pid(m.pid, sig);
+        self.sweeps.push(Sweep { leader: pid, marker, kill: false, then_kill: Some(grace) });
+    }
+
+    /// Runs every queued sweep against one scan of `/proc`.
+    fn run_sweeps(&mut self) {
+        if self.sweeps.is_empty() {
+            return;
+        }
+        let sweeps = std::mem::take(&mut self.sweeps);
+        self.last_sweep = Some(Instant::now());
+        let leaders: std::collections::HashSet<i32> = self.sessions.values().map(|s| s.pid).collect();
+        let mut snapshot = procs::Snapshot::take(sys::my_pid(), &leaders);
+        for sw in sweeps {
+            let members = snapshot.session_members(sw.leader, &sw.marker);
+            let signals: &[i32] =
+                if sw.kill { &[libc::SIGKILL] } else { &[libc::SIGHUP, libc::SIGTERM, libc::SIGCONT] };
+            for m in &members {
+                for sig in signals {
+                    sys::signal_pid(m.pid, *sig);
+                }
+            }
+            if !members.is_empty() {
+                debug!(leader = sw.leader, members = members.len(), kill = sw.kill, "signalled a session's processes");
+                self.watch_for_reaping(&members);
+                if let Some(grace) = sw.then_kill {
+                    self.schedule_kill(sw.leader, sw.marker, grace);
+                }
             }
         }
-        self.schedule_kill(pid, marker, grace);
     }
 
     fn schedule_kill(&mut self, leader: i32, marker: Vec<u8>, grace: Duration) {
@@ -598,8 +649,8 @@ impl Reactor {
             due
         };
         for k in due {
-            let members = kill_session_now(k.leader, &k.marker);
-            self.watch_for_reaping(&members);
+            sys::signal_group(k.leader, libc::SIGKILL);
+            self.sweeps.push(Sweep { leader: k.leader, marker: k.marker, kill: true, then_kill: None });
         }
         let overdue: Vec<u64> =
             self.sessions.iter().filter(|(_, s)| s.eof_deadline.is_some_and(|t| t <= now)).map(|(k, _)| *k).collect();
@@ -638,8 +689,15 @@ impl Reactor {
                 s.child.wait().ok()
             }
         };
-        (s.sink)(IoEvent::Exited { status, stopped: s.stop_requested });
+        let exited = IoEvent::Exited { status, stopped: s.stop_requested };
         debug!(session = %s.id, "session closed in reactor");
+        if s.transcript {
+            // Reported once the writer has written everything before it.
+            let mut sink = s.sink;
+            self.transcripts.close(key, Box::new(move || sink(exited)));
+        } else {
+            (s.sink)(exited);
+        }
     }
 
     fn flush_writes(&mut self, key: u64) {
@@ -679,13 +737,12 @@ impl Reactor {
     }
 }
 
-/// Hands `acc` to the sink; true when back-pressure paused the session.
-fn deliver(s: &mut IoSession, acc: &mut BytesMut) -> bool {
+/// Hands `acc` to the transcript writer and the sink; true when
+/// back-pressure paused the session.
+fn deliver(key: u64, s: &mut IoSession, acc: &mut BytesMut, transcripts: &TranscriptWriter) -> bool {
     let chunk = std::mem::take(acc).freeze();
-    if let Some(t) = s.transcript.as_mut()
-        && let Some(bytes) = t.append(&chunk)
-    {
-        (s.sink)(IoEvent::TranscriptTruncated(bytes));
+    if s.transcript {
+        transcripts.append(key, chunk.clone());
     }
     // Count the bytes before handing them over: the consumer may take them
     // (and subtract) before this thread runs another instruction.
@@ -700,14 +757,4 @@ fn fail_writes(s: &mut IoSession) {
     for w in s.writes.drain(..) {
         let _ = w.reply.send(Err(IoError::Exited));
     }
-}
-
-/// SIGKILLs every process of the session led by `leader`; returns them.
-fn kill_session_now(leader: i32, marker: &[u8]) -> Vec<procs::ProcInfo> {
-    sys::signal_group(leader, libc::SIGKILL);
-    let members = procs::session_members(&procs::scan(), leader, marker, sys::my_pid());
-    for m in &members {
-        sys::signal_pid(m.pid, libc::SIGKILL);
-    }
-    members
 }

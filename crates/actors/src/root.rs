@@ -121,18 +121,26 @@ impl Actor for WardenSupervisor {
                     return Ok(());
                 }
                 let id = info.id;
-                let args =
-                    SessionArgs { info: (*info).clone(), task, req: *req, ctx: st.ctx.clone(), root: myself.clone() };
+                let (started, started_rx) = tokio::sync::oneshot::channel();
+                let args = SessionArgs {
+                    info: (*info).clone(),
+                    task,
+                    req: *req,
+                    ctx: st.ctx.clone(),
+                    root: myself.clone(),
+                    started,
+                };
                 match Actor::spawn_linked(None, SessionSupervisor, args, myself.get_cell()).await {
                     Ok((sup, _)) => {
                         let mut info = info;
-                        let pty = match ractor::call_t!(sup, SessionMsg::GetPty, 10_000) {
+                        // Sent before `pre_start` returned, so it is ready now.
+                        let pty = match started_rx.await {
                             Ok((p, pid)) => {
                                 info.pid = Some(pid);
                                 Some(p)
                             }
-                            Err(e) => {
-                                warn!(session = %id, error = %e, "session supervisor did not answer");
+                            Err(_) => {
+                                warn!(session = %id, "session supervisor started without reporting its process");
                                 None
                             }
                         };

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tracing::{error, info_span};
 use warden_core::{EventKind, SessionId, SessionInfo, SessionState};
 
@@ -19,11 +19,9 @@ use crate::reactor::{FlowGate, IoEvent, SpawnJob};
 use crate::root::{Ctx, RootMsg};
 use crate::sys::spawn::{SpawnFailure, SpawnRequest};
 
-/// Messages of the [`SessionSupervisor`].
-pub(crate) enum SessionMsg {
-    /// The session's PTY actor and the agent's pid.
-    GetPty(RpcReplyPort<(ActorRef<PtyMsg>, u32)>),
-}
+/// Messages of the [`SessionSupervisor`]: none yet; it only supervises
+/// (stall detection and auto-response actors join it in a later issue).
+pub(crate) enum SessionMsg {}
 
 pub(crate) struct SessionArgs {
     pub info: SessionInfo,
@@ -31,6 +29,9 @@ pub(crate) struct SessionArgs {
     pub req: SpawnRequest,
     pub ctx: Arc<Ctx>,
     pub root: ActorRef<RootMsg>,
+    /// Told the PTY actor and the agent's pid once the process runs (before
+    /// `pre_start` returns, so even an agent that exits at once is reported).
+    pub started: tokio::sync::oneshot::Sender<(ActorRef<PtyMsg>, u32)>,
 }
 
 pub(crate) struct SessionSupervisor;
@@ -39,7 +40,6 @@ pub(crate) struct SessionSupState {
     id: SessionId,
     pty: ActorRef<PtyMsg>,
     key: u64,
-    pid: u32,
     info: SessionInfo,
     ctx: Arc<Ctx>,
     root: ActorRef<RootMsg>,
@@ -55,7 +55,7 @@ impl Actor for SessionSupervisor {
         myself: ActorRef<SessionMsg>,
         args: SessionArgs,
     ) -> Result<SessionSupState, ActorProcessingErr> {
-        let SessionArgs { info, task, req, ctx, root } = args;
+        let SessionArgs { info, task, req, ctx, root, started } = args;
         let id = info.id;
         let span = info_span!("session", session = %id, agent = %info.agent);
         let _enter = span.enter();
@@ -72,6 +72,7 @@ impl Actor for SessionSupervisor {
         };
         let (pty, _) = Actor::spawn_linked(None, PtyActor, pty_args, myself.get_cell()).await?;
         let sink_ref = pty.clone();
+        let truncated_ref = pty.clone();
         let job = SpawnJob {
             id,
             transcript: ctx
@@ -82,13 +83,17 @@ impl Actor for SessionSupervisor {
                 let _ = sink_ref.cast(PtyMsg::Io(ev));
             }),
             flow,
+            on_transcript_truncated: Box::new(move |bytes| {
+                let _ = truncated_ref.cast(PtyMsg::Io(IoEvent::TranscriptTruncated(bytes)));
+            }),
         };
         let program = info.program.clone();
         match ctx.reactor.spawn(job).await {
             Ok(spawned) => {
                 // The reactor already told the PTY actor (`IoEvent::Started`,
                 // ahead of any output).
-                Ok(SessionSupState { id, pty, key: spawned.key, pid: spawned.pid, info, ctx, root })
+                let _ = started.send((pty.clone(), spawned.pid));
+                Ok(SessionSupState { id, pty, key: spawned.key, info, ctx, root })
             }
             Err(e) => {
                 pty.stop(None);
@@ -101,14 +106,9 @@ impl Actor for SessionSupervisor {
         &self,
         _myself: ActorRef<SessionMsg>,
         msg: SessionMsg,
-        st: &mut SessionSupState,
+        _st: &mut SessionSupState,
     ) -> Result<(), ActorProcessingErr> {
-        match msg {
-            SessionMsg::GetPty(reply) => {
-                let _ = reply.send((st.pty.clone(), st.pid));
-            }
-        }
-        Ok(())
+        match msg {}
     }
 
     async fn handle_supervisor_evt(

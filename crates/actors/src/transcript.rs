@@ -54,3 +54,120 @@ impl Transcript {
         None
     }
 }
+
+/// Told once, with the bytes stored, when a transcript reaches its cap.
+type TruncateNotice = Box<dyn FnOnce(u64) + Send>;
+
+/// What the writer thread does, in order.
+enum TranscriptCmd {
+    Open {
+        key: u64,
+        path: PathBuf,
+        max: u64,
+        on_truncate: Box<dyn FnOnce(u64) + Send>,
+    },
+    Append {
+        key: u64,
+        data: bytes::Bytes,
+    },
+    /// Close the file, then run `then` (which reports the session's exit, so
+    /// that a transcript is complete once its session's `exited` is out).
+    Close {
+        key: u64,
+        then: Box<dyn FnOnce() + Send>,
+    },
+    /// Write `session.json` in `dir` atomically (temp file + rename).
+    Meta {
+        dir: PathBuf,
+        json: Vec<u8>,
+    },
+}
+
+fn write_meta_now(dir: &Path, json: &[u8]) {
+    let tmp = dir.join("session.json.tmp");
+    let res = std::fs::create_dir_all(dir)
+        .and_then(|_| std::fs::write(&tmp, json))
+        .and_then(|_| std::fs::rename(&tmp, dir.join("session.json")));
+    if let Err(e) = res {
+        tracing::warn!(dir = %dir.display(), error = %e, "cannot write session.json");
+    }
+}
+
+/// A thread that writes every transcript, so that the reactor never waits on
+/// the disk. Its queue is bounded: a disk slower than the terminals slows the
+/// reactor (and so, through the kernel, the agents) instead of losing bytes.
+/// It also writes the sessions' `session.json` records, so that all of a
+/// session's file work happens on one thread, in order.
+#[derive(Clone)]
+pub(crate) struct TranscriptWriter {
+    tx: std::sync::mpsc::SyncSender<TranscriptCmd>,
+}
+
+/// Commands queued at most (each `Append` holds one chunk, ≤ 64 KiB).
+const WRITER_QUEUE: usize = 256;
+
+impl TranscriptWriter {
+    pub(crate) fn start() -> std::io::Result<TranscriptWriter> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<TranscriptCmd>(WRITER_QUEUE);
+        std::thread::Builder::new().name("warden-transcripts".into()).stack_size(256 * 1024).spawn(move || {
+            let mut files: std::collections::HashMap<u64, (Transcript, Option<TruncateNotice>)> =
+                std::collections::HashMap::new();
+            for cmd in rx {
+                match cmd {
+                    TranscriptCmd::Open { key, path, max, on_truncate } => match Transcript::create(&path, max) {
+                        Ok(t) => {
+                            files.insert(key, (t, Some(on_truncate)));
+                        }
+                        Err(e) => tracing::warn!(error = %e, path = %path.display(), "cannot create transcript"),
+                    },
+                    TranscriptCmd::Append { key, data } => {
+                        if let Some((t, notify)) = files.get_mut(&key)
+                            && let Some(bytes) = t.append(&data)
+                            && let Some(notify) = notify.take()
+                        {
+                            notify(bytes);
+                        }
+                    }
+                    TranscriptCmd::Close { key, then } => {
+                        files.remove(&key);
+                        then();
+                    }
+                    TranscriptCmd::Meta { dir, json } => write_meta_now(&dir, &json),
+                }
+            }
+        })?;
+        Ok(TranscriptWriter { tx })
+    }
+
+    pub(crate) fn open(&self, key: u64, path: PathBuf, max: u64, on_truncate: TruncateNotice) {
+        let _ = self.tx.send(TranscriptCmd::Open { key, path, max, on_truncate });
+    }
+
+    pub(crate) fn append(&self, key: u64, data: bytes::Bytes) {
+        let _ = self.tx.send(TranscriptCmd::Append { key, data });
+    }
+
+    /// Writes a session record without blocking the caller (an actor): when
+    /// the queue is full, the write goes to a blocking-pool thread instead.
+    pub(crate) fn write_meta(&self, dir: PathBuf, json: Vec<u8>) {
+        use std::sync::mpsc::TrySendError;
+        match self.tx.try_send(TranscriptCmd::Meta { dir, json }) {
+            Ok(()) => {}
+            Err(TrySendError::Full(TranscriptCmd::Meta { dir, json }))
+            | Err(TrySendError::Disconnected(TranscriptCmd::Meta { dir, json })) => {
+                tokio::task::spawn_blocking(move || write_meta_now(&dir, &json));
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Closes the transcript and then runs `then`; runs `then` at once if the
+    /// writer is gone.
+    pub(crate) fn close(&self, key: u64, then: Box<dyn FnOnce() + Send>) {
+        if let Err(std::sync::mpsc::SendError(TranscriptCmd::Close { then, .. })) =
+            self.tx.send(TranscriptCmd::Close { key, then })
+        {
+            then();
+        }
+    }
+}

@@ -9,7 +9,7 @@
 //!    carries the session's marker (`WARDEN_SESSION_ID=<id>`), which covers
 //!    daemons that double-forked out of the session.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 
 /// One line of `/proc/<pid>/stat`, the fields warden needs.
@@ -61,30 +61,91 @@ pub(crate) fn environ_has(pid: i32, marker: &[u8]) -> bool {
     }
 }
 
-/// The processes belonging to the session led by `leader`, excluding `me`.
-pub(crate) fn session_members(procs: &[ProcInfo], leader: i32, marker: &[u8], me: i32) -> Vec<ProcInfo> {
-    let mut found: HashSet<i32> = HashSet::new();
-    let mut members = Vec::new();
-    let mut changed = true;
-    let mut checked_env: HashSet<i32> = HashSet::new();
-    while changed {
-        changed = false;
-        for p in procs {
-            if p.pid == me || p.pid <= 1 || found.contains(&p.pid) {
+/// One scan of `/proc`, indexed for finding the processes of many sessions
+/// (a reactor iteration may need dozens: every stop, exit and kill since the
+/// last scan shares one snapshot).
+pub(crate) struct Snapshot {
+    procs: Vec<ProcInfo>,
+    by_sid: HashMap<i32, Vec<usize>>,
+    by_pgrp: HashMap<i32, Vec<usize>>,
+    children: HashMap<i32, Vec<usize>>,
+    /// Processes re-parented to `me`, other than known session leaders.
+    orphans: Vec<usize>,
+    /// The `WARDEN_SESSION_ID=…` entry of each orphan, read at most once.
+    markers: HashMap<i32, Option<Vec<u8>>>,
+    me: i32,
+}
+
+impl Snapshot {
+    /// Scans `/proc`. `leaders` are the agents warden started itself: they
+    /// are found through their session id, so their environment is never read.
+    pub(crate) fn take(me: i32, leaders: &HashSet<i32>) -> Snapshot {
+        Snapshot::from_procs(scan(), me, leaders)
+    }
+
+    pub(crate) fn from_procs(procs: Vec<ProcInfo>, me: i32, leaders: &HashSet<i32>) -> Snapshot {
+        let mut by_sid: HashMap<i32, Vec<usize>> = HashMap::new();
+        let mut by_pgrp: HashMap<i32, Vec<usize>> = HashMap::new();
+        let mut children: HashMap<i32, Vec<usize>> = HashMap::new();
+        let mut orphans = Vec::new();
+        for (i, p) in procs.iter().enumerate() {
+            if p.pid == me || p.pid <= 1 {
                 continue;
             }
-            let belongs = p.sid == leader
-                || p.pgrp == leader
-                || found.contains(&p.ppid)
-                || (p.ppid == me && checked_env.insert(p.pid) && environ_has(p.pid, marker));
-            if belongs {
-                found.insert(p.pid);
-                members.push(*p);
-                changed = true;
+            by_sid.entry(p.sid).or_default().push(i);
+            by_pgrp.entry(p.pgrp).or_default().push(i);
+            children.entry(p.ppid).or_default().push(i);
+            if p.ppid == me && !leaders.contains(&p.pid) {
+                orphans.push(i);
             }
         }
+        Snapshot { procs, by_sid, by_pgrp, children, orphans, markers: HashMap::new(), me }
     }
-    members
+
+    fn marker_of(&mut self, pid: i32) -> Option<&[u8]> {
+        self.markers.entry(pid).or_insert_with(|| session_marker(pid)).as_deref()
+    }
+
+    /// The processes belonging to the session led by `leader` whose marker
+    /// entry is `marker` (`WARDEN_SESSION_ID=<id>`).
+    pub(crate) fn session_members(&mut self, leader: i32, marker: &[u8]) -> Vec<ProcInfo> {
+        let mut seen: HashSet<usize> = HashSet::new();
+        let mut queue: Vec<usize> = Vec::new();
+        for list in [self.by_sid.get(&leader), self.by_pgrp.get(&leader)].into_iter().flatten() {
+            queue.extend(list.iter().copied());
+        }
+        if !marker.is_empty() {
+            let orphans = self.orphans.clone();
+            for i in orphans {
+                let pid = self.procs[i].pid;
+                if self.marker_of(pid) == Some(marker) {
+                    queue.push(i);
+                }
+            }
+        }
+        let mut members = Vec::new();
+        while let Some(i) = queue.pop() {
+            if !seen.insert(i) {
+                continue;
+            }
+            let p = self.procs[i];
+            if p.pid == self.me {
+                continue;
+            }
+            members.push(p);
+            if let Some(kids) = self.children.get(&p.pid) {
+                queue.extend(kids.iter().copied());
+            }
+        }
+        members
+    }
+}
+
+/// The `WARDEN_SESSION_ID=…` entry of a process's environment, if any.
+fn session_marker(pid: i32) -> Option<Vec<u8>> {
+    let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let prefix = format!("{}=", crate::env::SESSION_ENV);
+    env.split(|b| *b == 0).find(|e| e.starts_with(prefix.as_bytes())).map(<[u8]>::to_vec)
 }
 
 #[cfg(test)]
@@ -109,8 +170,8 @@ mod tests {
             ProcInfo { pid: 200, ppid: 1, pgrp: 200, sid: 200 },   // unrelated
             ProcInfo { pid: me, ppid: 1, pgrp: me, sid: me },
         ];
-        let mut pids: Vec<i32> =
-            session_members(&procs, 100, b"WARDEN_SESSION_ID=x", me).iter().map(|p| p.pid).collect();
+        let mut snap = Snapshot::from_procs(procs.to_vec(), me, &HashSet::from([100]));
+        let mut pids: Vec<i32> = snap.session_members(100, b"WARDEN_SESSION_ID=x").iter().map(|p| p.pid).collect();
         pids.sort_unstable();
         assert_eq!(pids, vec![100, 101, 102, 103]);
     }
