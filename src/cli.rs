@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod ctl;
 pub mod events;
+pub mod print;
 pub mod run;
 pub mod serve;
 pub mod workspace;

@@ -68,14 +68,7 @@ async fn events_inner(args: EventsArgs) -> Result<i32, String> {
     let stdout = std::io::stdout();
     while let Some(event) = stream.next().await {
         let mut out = stdout.lock();
-        let written = if args.json {
-            writeln!(out, "{}", event.to_json())
-        } else if let EventKind::Output(o) = &event.kind {
-            out.write_all(&o.bytes)
-        } else {
-            let session = event.session.map(|s| s.to_string()).unwrap_or_else(|| "-".into());
-            writeln!(out, "\r\n# {} {} {} {}", event.seq, event.node, session, event.kind_name())
-        };
+        let written = super::print::write_event(&mut out, &event, args.json, true);
         if written.and_then(|_| out.flush()).is_err() {
             return Ok(0); // stdout closed
         }

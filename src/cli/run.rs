@@ -110,13 +110,7 @@ async fn run_inner(state_dir: Option<PathBuf>, args: RunArgs) -> Result<i32, (i3
             continue;
         }
         let mut out = stdout.lock();
-        let written = if args.json {
-            writeln!(out, "{}", event.to_json())
-        } else if let EventKind::Output(o) = &event.kind {
-            out.write_all(&o.bytes)
-        } else {
-            Ok(())
-        };
+        let written = super::print::write_event(&mut out, &event, args.json, false);
         if let EventKind::Exited(exit) = &event.kind {
             code = Some(exit.shell_code());
         }
