@@ -418,3 +418,74 @@ fn token_auth_refuses_the_wrong_token_and_never_logs_it() {
     }
     assert!(log.contains("connected to NATS") || log.contains("serving"), "{log}");
 }
+
+fn git(dir: &std::path::Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `provision_workspace` and `finalize_workspace` over NATS: a clone of a
+/// repository inside the node's roots, a commit pushed to it; sources
+/// outside the roots are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workspaces_are_provisioned_and_finalized_remotely() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = NatsServer::start(&dir.path().join("js"));
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(&root).expect("root");
+    let remote_repo = root.join("remote.git");
+    git(&root, &["init", "-q", "--bare", "-b", "main", "remote.git"]);
+    let seed = dir.path().join("seed");
+    git(dir.path(), &["init", "-q", "-b", "main", "seed"]);
+    std::fs::write(seed.join("README"), "hi\n").expect("seed file");
+    git(&seed, &["add", "README"]);
+    git(&seed, &["commit", "-q", "-m", "init"]);
+    git(&seed, &["push", "-q", remote_repo.to_str().expect("utf8"), "main"]);
+    let outside = dir.path().join("outside.git");
+    git(dir.path(), &["init", "-q", "--bare", "outside.git"]);
+
+    let node = Node::start(dir.path(), &server, "ws", shell_config(&root), false).await;
+    let r = remote(&server).await;
+    let reply = r
+        .request(
+            "ws",
+            "provision_workspace",
+            &serde_json::json!({"repo": "remote.git", "branch": {"from": "named", "name": "feat/remote"}, "id": "w1"}),
+        )
+        .await
+        .expect("reply");
+    let provisioned: warden_bridge::protocol::ProvisionWorkspaceResult = result(&reply);
+    assert_eq!(provisioned.workspace.branch.to_string(), "feat/remote");
+    std::fs::write(std::path::Path::new(&provisioned.workspace.path).join("g.txt"), "g\n").expect("write");
+    let reply = r
+        .request(
+            "ws",
+            "finalize_workspace",
+            &serde_json::json!({"workspace": "w1", "commit": {"message": "add g"}, "push": {}}),
+        )
+        .await
+        .expect("reply");
+    let finalized: warden_bridge::protocol::FinalizeWorkspaceResult = result(&reply);
+    assert_eq!(finalized.workspace, "w1");
+    let shown =
+        Command::new("git").args(["show", "feat/remote:g.txt"]).current_dir(&remote_repo).output().expect("git");
+    assert_eq!(String::from_utf8_lossy(&shown.stdout), "g\n", "the pushed branch has the file");
+
+    let bad = serde_json::json!({"repo": outside.to_str().expect("utf8"), "branch": {"from": "named", "name": "x"}});
+    assert_eq!(code_of(&r, "ws", "provision_workspace", bad.to_string().as_bytes()).await, "forbidden");
+    let ext = serde_json::json!({"repo": "ext::sh -c id", "branch": {"from": "named", "name": "x"}});
+    assert_eq!(code_of(&r, "ws", "provision_workspace", ext.to_string().as_bytes()).await, "forbidden");
+    let unknown = serde_json::json!({"workspace": "nope", "commit": {"message": "m"}});
+    assert_eq!(code_of(&r, "ws", "finalize_workspace", unknown.to_string().as_bytes()).await, "unknown_workspace");
+    let bad_branch = serde_json::json!({"repo": "remote.git", "branch": {"from": "named", "name": "a..b"}});
+    assert_eq!(code_of(&r, "ws", "provision_workspace", bad_branch.to_string().as_bytes()).await, "bad_request");
+    node.stop().await;
+}

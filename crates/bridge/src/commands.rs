@@ -18,8 +18,8 @@ use warden_core::{SessionId, SessionSpec};
 use crate::error::BridgeError;
 use crate::policy::{Policy, RateLimiter};
 use crate::protocol::{
-    AnyMode, ErrorCode, ListResult, Reply, Request, ResizeResult, SendInput, SendResult, SpawnArgs, SpawnResult,
-    StopResult, VERBS, WireError, decode_request,
+    AnyMode, ErrorCode, FinalizeWorkspaceResult, ListResult, ProvisionWorkspaceResult, Reply, Request, ResizeResult,
+    SendInput, SendResult, SpawnArgs, SpawnResult, StopResult, VERBS, WireError, decode_request,
 };
 use crate::subjects::{Incoming, Subjects};
 
@@ -202,6 +202,36 @@ async fn execute(ctx: &CommandCtx, request: Request) -> Result<Value, WireError>
                 None => w.stop(id).await?,
             };
             to_value(&StopResult { node, session: Some(id), exit: Some(exit), stopped: None })
+        }
+        Request::ProvisionWorkspace(args) => {
+            use warden_core::workspace::{CloneSpec, ProvisionSpec, WorktreeSpec};
+            let spec = match (args.repo, args.parent) {
+                (Some(repo), None) => ProvisionSpec::Clone(CloneSpec {
+                    id: args.id,
+                    source: ctx.policy.check_repo_source(&repo)?,
+                    branch: args.branch,
+                    base: args.base,
+                    depth: args.depth,
+                }),
+                (None, Some(parent)) => {
+                    ProvisionSpec::Worktree(WorktreeSpec { parent, id: args.id, branch: args.branch, base: args.base })
+                }
+                _ => return Err(WireError::bad_request("give exactly one of `repo` (clone) and `parent` (worktree)")),
+            };
+            let workspace = w.provision_workspace(spec).await?;
+            to_value(&ProvisionWorkspaceResult { node, workspace })
+        }
+        Request::FinalizeWorkspace(args) => {
+            let id = warden_core::workspace::WorkspaceId::parse(&args.workspace)
+                .map_err(|e| WireError::bad_request(e.to_string()))?;
+            let req = warden_core::workspace::FinalizeRequest {
+                commit: args.commit,
+                push: args.push,
+                pr: args.pr,
+                cleanup: args.cleanup,
+            };
+            let report = w.finalize_workspace(&id, req).await?;
+            to_value(&FinalizeWorkspaceResult { node, workspace: args.workspace, report })
         }
         Request::Resize(args) => {
             w.resize(args.session, args.rows, args.cols).await?;

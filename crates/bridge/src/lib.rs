@@ -150,7 +150,9 @@ impl Bridge {
                 BridgeError::Invalid(format!("cannot create the default workdir root {}: {e}", default_root.display()))
             })?;
         }
-        let policy = policy::Policy::new(&settings.config, &default_root).map_err(BridgeError::Invalid)?;
+        // Remote agents may also work in the node's git workspaces.
+        let default_roots = [default_root.clone(), warden.workspace_base_dir().to_path_buf()];
+        let policy = policy::Policy::new(&settings.config, &default_roots).map_err(BridgeError::Invalid)?;
         let stats = Arc::new(Stats::default());
         let (stop, stop_rx) = watch::channel(false);
         let (drain, drain_rx) = watch::channel(None);

@@ -24,7 +24,7 @@ impl Policy {
     /// The policy of `config`. `default_root` is used when the config names
     /// no roots; every root must exist (it is canonicalised here, so
     /// symlinks cannot move it later).
-    pub fn new(config: &BridgeConfig, default_root: &Path) -> Result<Self, String> {
+    pub fn new(config: &BridgeConfig, default_roots: &[PathBuf]) -> Result<Self, String> {
         let allow_verbs = match &config.allow_verbs {
             Some(list) => VERBS
                 .iter()
@@ -37,11 +37,8 @@ impl Policy {
             Some(list) => list.iter().map(|a| a.trim().to_ascii_lowercase()).collect(),
             None => warden_adapters::KNOWN_AGENTS.iter().filter(|a| **a != "shell").map(|a| a.to_string()).collect(),
         };
-        let configured: Vec<PathBuf> = if config.workdir_roots.is_empty() {
-            vec![default_root.to_path_buf()]
-        } else {
-            config.workdir_roots.clone()
-        };
+        let configured: Vec<PathBuf> =
+            if config.workdir_roots.is_empty() { default_roots.to_vec() } else { config.workdir_roots.clone() };
         let mut roots = Vec::new();
         for root in configured {
             let canonical = std::fs::canonicalize(&root)
@@ -81,6 +78,42 @@ impl Policy {
         } else {
             Err(WireError::forbidden(format!("agent type `{agent}` is not allowed for remote callers on this node")))
         }
+    }
+
+    /// Where a remote caller may clone from: a network URL (`https://`,
+    /// `http://`, `ssh://`, `git://`, or scp-style `user@host:path`), or a
+    /// path on this node inside the allowed roots. Anything else (`file://`
+    /// elsewhere, `ext::`, `fd::`, option-like names) is `forbidden`.
+    pub fn check_repo_source(&self, repo: &str) -> Result<String, WireError> {
+        let repo = repo.trim();
+        if repo.is_empty() {
+            return Err(WireError::bad_request("`repo` is empty"));
+        }
+        if repo.starts_with('-') || repo.contains("::") || repo.chars().any(char::is_control) {
+            return Err(WireError::forbidden(format!("repository source `{repo}` is not allowed")));
+        }
+        let lower = repo.to_ascii_lowercase();
+        if ["https://", "http://", "ssh://", "git://"].iter().any(|p| lower.starts_with(p)) {
+            return Ok(repo.to_string());
+        }
+        let scp_like = !repo.starts_with('/')
+            && !repo.contains("://")
+            && repo.split_once(':').is_some_and(|(host, _)| host.contains('@') && !host.contains('/'));
+        if scp_like {
+            return Ok(repo.to_string());
+        }
+        let path = repo.strip_prefix("file://").unwrap_or(repo);
+        if path.contains("://") {
+            return Err(WireError::forbidden(format!("repository source `{repo}` is not allowed")));
+        }
+        let resolved = self.resolve_workdir(Some(Path::new(path))).map_err(|e| {
+            if e.code == ErrorCode::Forbidden {
+                WireError::forbidden(format!("repository path {path} is outside the allowed roots of this node"))
+            } else {
+                e
+            }
+        })?;
+        Ok(resolved.display().to_string())
     }
 
     /// The working directory for a request: inside an allowed root after
@@ -170,7 +203,7 @@ mod tests {
     use std::time::Duration;
 
     fn policy(config: &BridgeConfig, root: &Path) -> Policy {
-        Policy::new(config, root).expect("policy")
+        Policy::new(config, &[root.to_path_buf()]).expect("policy")
     }
 
     #[test]
@@ -189,6 +222,25 @@ mod tests {
         assert!(p.check_verb(lookup_verb("list_coding_agents").expect("verb")).is_ok());
         assert_eq!(p.check_verb(lookup_verb("spawn_agent").expect("verb")).expect_err("no").code, ErrorCode::Forbidden);
         assert!(!p.raw_input_allowed());
+    }
+
+    #[test]
+    fn repository_sources_are_urls_or_paths_inside_the_roots() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("repo.git")).expect("repo dir");
+        std::fs::create_dir_all(dir.path().join("outside.git")).expect("outside");
+        let p = policy(&BridgeConfig::default(), &root);
+        for ok in ["https://github.com/a/b.git", "ssh://git@host/x.git", "git@github.com:a/b.git", "git://h/x"] {
+            assert_eq!(p.check_repo_source(ok).expect(ok), ok);
+        }
+        let inside = p.check_repo_source("repo.git").expect("relative path inside the root");
+        assert!(inside.ends_with("repo.git"));
+        let outside = dir.path().join("outside.git");
+        for bad in [outside.to_str().expect("utf8"), "ext::sh -c touch% /tmp/x", "-uhelp", "fd::3", "../outside.git"] {
+            assert_eq!(p.check_repo_source(bad).expect_err(bad).code, ErrorCode::Forbidden, "{bad}");
+        }
+        assert_eq!(p.check_repo_source(" ").expect_err("empty").code, ErrorCode::BadRequest);
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub enum ErrorCode {
     UnknownVerb,
     /// No session has this id on this node.
     UnknownSession,
+    /// No workspace has this id on this node.
+    UnknownWorkspace,
     /// The node's configuration refuses this verb, agent type, directory…
     Forbidden,
     /// The request conflicts with the session's state (e.g. it has exited).
@@ -43,10 +45,11 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 9] = [
+    pub const ALL: [ErrorCode; 10] = [
         ErrorCode::BadRequest,
         ErrorCode::UnknownVerb,
         ErrorCode::UnknownSession,
+        ErrorCode::UnknownWorkspace,
         ErrorCode::Forbidden,
         ErrorCode::Conflict,
         ErrorCode::TooLarge,
@@ -61,6 +64,7 @@ impl ErrorCode {
             ErrorCode::BadRequest => "bad_request",
             ErrorCode::UnknownVerb => "unknown_verb",
             ErrorCode::UnknownSession => "unknown_session",
+            ErrorCode::UnknownWorkspace => "unknown_workspace",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::Conflict => "conflict",
             ErrorCode::TooLarge => "too_large",
@@ -127,6 +131,21 @@ impl From<warden_actors::SessionError> for WireError {
     }
 }
 
+impl From<warden_actors::WorkspaceError> for WireError {
+    fn from(e: warden_actors::WorkspaceError) -> Self {
+        // The message is already redacted by the workspace layer.
+        let code = match e.code() {
+            "not_found" => ErrorCode::UnknownWorkspace,
+            "invalid_branch" | "invalid_name" | "config" => ErrorCode::BadRequest,
+            "path_escape" => ErrorCode::Forbidden,
+            "already_exists" | "not_ready" | "dirty" | "unpushed" | "conflict" => ErrorCode::Conflict,
+            "unavailable" | "network" | "timeout" | "github" => ErrorCode::Unavailable,
+            _ => ErrorCode::Internal,
+        };
+        WireError::new(code, e.to_string())
+    }
+}
+
 /// A reply: `{"v":1,"ok":true,"result":…}` or `{"v":1,"ok":false,"error":…}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -178,6 +197,10 @@ pub enum Verb {
     StopAgent,
     /// Resize a session's terminal.
     Resize,
+    /// Clone a repository (or add a worktree) as a workspace.
+    ProvisionWorkspace,
+    /// Commit, then optionally push, open a pull request and clean up.
+    FinalizeWorkspace,
 }
 
 /// How a verb may be addressed to `<prefix>.any.cmd.<verb>`.
@@ -222,6 +245,8 @@ pub const VERBS: &[VerbEntry] = &[
     entry("list_agents", Verb::ListAgents, AnyMode::Gather),
     entry("stop_agent", Verb::StopAgent, AnyMode::No),
     entry("resize", Verb::Resize, AnyMode::No),
+    entry("provision_workspace", Verb::ProvisionWorkspace, AnyMode::No),
+    entry("finalize_workspace", Verb::FinalizeWorkspace, AnyMode::No),
     alias("start_coding_task", "create_task", Verb::CreateTask, AnyMode::Queue),
     alias("spawn_coding_agent", "spawn_agent", Verb::SpawnAgent, AnyMode::Queue),
     alias("send_to_coding_agent", "send_to_agent", Verb::SendToAgent, AnyMode::No),
@@ -231,8 +256,7 @@ pub const VERBS: &[VerbEntry] = &[
 
 /// Verbs of the protocol that this version does not serve yet: they reply
 /// `unknown_verb`, never a fake success.
-pub const PLANNED_VERBS: &[&str] =
-    &["snapshot", "confirm", "classify", "add_rules", "clear_rules", "provision_workspace", "finalize_workspace"];
+pub const PLANNED_VERBS: &[&str] = &["snapshot", "confirm", "classify", "add_rules", "clear_rules"];
 
 /// The table row of a verb name.
 pub fn lookup_verb(name: &str) -> Option<&'static VerbEntry> {
@@ -244,6 +268,63 @@ impl VerbEntry {
     pub fn canonical(&self) -> &'static str {
         self.alias_of.unwrap_or(self.name)
     }
+}
+
+/// Arguments of `provision_workspace`: a clone of `repo`, or a worktree of
+/// the workspace `parent` (exactly one of the two).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisionWorkspaceArgs {
+    /// Protocol version (1 when given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v: Option<u32>,
+    /// The caller's id for this request, echoed in the reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Repository to clone: an `https://`, `ssh://`, `git://` or scp-style
+    /// URL, or a path on the node inside its allowed roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo: Option<String>,
+    /// Existing workspace to add a worktree to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// Workspace id; generated when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The branch: `{"from":"named","name":"feat/x"}` or
+    /// `{"from":"task","task_id":…,"role":…,"summary":…}`.
+    pub branch: warden_core::workspace::BranchSpec,
+    /// Base branch (default: the remote's default, or the parent's branch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+    /// Shallow clone depth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<u32>,
+}
+
+/// Arguments of `finalize_workspace`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinalizeWorkspaceArgs {
+    /// Protocol version (1 when given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v: Option<u32>,
+    /// The caller's id for this request, echoed in the reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The workspace id.
+    pub workspace: String,
+    /// The commit.
+    pub commit: warden_core::workspace::CommitRequest,
+    /// Push, if present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push: Option<warden_core::workspace::PushRequest>,
+    /// Open a pull request, if present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pr: Option<warden_core::workspace::PrRequest>,
+    /// Clean up afterwards; `true` forces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleanup: Option<bool>,
 }
 
 /// Arguments of `spawn_agent` and `create_task`.
@@ -463,6 +544,10 @@ pub enum Request {
     StopAgent(StopArgs),
     /// `resize`.
     Resize(ResizeArgs),
+    /// `provision_workspace`.
+    ProvisionWorkspace(ProvisionWorkspaceArgs),
+    /// `finalize_workspace`.
+    FinalizeWorkspace(FinalizeWorkspaceArgs),
 }
 
 impl Request {
@@ -473,6 +558,8 @@ impl Request {
             Request::ListAgents(a) => (a.v, a.request_id.as_ref()),
             Request::StopAgent(a) => (a.v, a.request_id.as_ref()),
             Request::Resize(a) => (a.v, a.request_id.as_ref()),
+            Request::ProvisionWorkspace(a) => (a.v, a.request_id.as_ref()),
+            Request::FinalizeWorkspace(a) => (a.v, a.request_id.as_ref()),
         }
     }
 
@@ -519,6 +606,8 @@ pub fn decode_request(
         Verb::ListAgents => Request::ListAgents(serde_json::from_slice(payload).map_err(json)?),
         Verb::StopAgent => Request::StopAgent(serde_json::from_slice(payload).map_err(json)?),
         Verb::Resize => Request::Resize(serde_json::from_slice(payload).map_err(json)?),
+        Verb::ProvisionWorkspace => Request::ProvisionWorkspace(serde_json::from_slice(payload).map_err(json)?),
+        Verb::FinalizeWorkspace => Request::FinalizeWorkspace(serde_json::from_slice(payload).map_err(json)?),
     };
     let (v, request_id) = request.common();
     if let Some(v) = v
@@ -601,6 +690,28 @@ pub struct ResizeResult {
     pub session: SessionId,
     /// The new size.
     pub size: TermSize,
+}
+
+/// The result of `provision_workspace`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisionWorkspaceResult {
+    /// The node.
+    pub node: String,
+    /// The workspace as recorded.
+    pub workspace: warden_core::workspace::WorkspaceRecord,
+}
+
+/// The result of `finalize_workspace`: one result per step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinalizeWorkspaceResult {
+    /// The node.
+    pub node: String,
+    /// The workspace id.
+    pub workspace: String,
+    /// Commit, push, pull request and cleanup, in order.
+    pub report: warden_core::workspace::FinalizeReport,
 }
 
 /// The heartbeat a node publishes on `<prefix>.<node>.heartbeat`.

@@ -11,8 +11,8 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 use warden_bridge::BridgeConfig;
 use warden_bridge::protocol::{
-    ErrorCode, Heartbeat, ListResult, Reply, ResizeResult, SendResult, SpawnResult, StopResult, VERBS, Verb,
-    decode_request, lookup_verb,
+    ErrorCode, FinalizeWorkspaceResult, Heartbeat, ListResult, ProvisionWorkspaceResult, Reply, ResizeResult,
+    SendResult, SpawnResult, StopResult, VERBS, Verb, decode_request, lookup_verb,
 };
 use warden_core::Event;
 
@@ -94,6 +94,14 @@ fn every_json_example_in_protocol_md_parses() {
                             ),
                             Verb::Resize => typed(
                                 serde_json::from_value::<ResizeResult>(result.clone()).and_then(serde_json::to_value),
+                            ),
+                            Verb::ProvisionWorkspace => typed(
+                                serde_json::from_value::<ProvisionWorkspaceResult>(result.clone())
+                                    .and_then(serde_json::to_value),
+                            ),
+                            Verb::FinalizeWorkspace => typed(
+                                serde_json::from_value::<FinalizeWorkspaceResult>(result.clone())
+                                    .and_then(serde_json::to_value),
                             ),
                         };
                         assert_eq!(back, result, "line {line}: result is not what warden would send");

@@ -143,6 +143,12 @@ impl Warden {
     }
 
     /// The registry record of a workspace.
+    /// The directory that holds every workspace of this instance.
+    pub fn workspace_base_dir(&self) -> &std::path::Path {
+        self.workspaces().ctx.base_dir()
+    }
+
+    /// One workspace's record.
     pub async fn workspace(&self, id: &WorkspaceId) -> Result<WorkspaceRecord, WorkspaceError> {
         self.record_of(id).await
     }
