@@ -1,6 +1,7 @@
 //! The `warden` command line: argument parsing and printing only; the work
 //! is done by the library crates.
 
+pub mod adapters;
 pub mod bench;
 pub mod ctl;
 pub mod events;
@@ -54,6 +55,10 @@ pub enum Command {
     /// Follow nodes' events over NATS (live, or replayed from JetStream with
     /// --since), as JSON lines with --json.
     Events(events::EventsArgs),
+    /// List the agent adapters: installed (path, version), credentials present
+    /// (presence only), install hint; `explain` classifies a captured screen
+    /// (see docs/ADAPTERS.md).
+    Adapters(adapters::AdaptersArgs),
 }
 
 /// Parses arguments and runs; returns the process exit code.
@@ -65,6 +70,7 @@ pub async fn main_with(cli: Cli) -> i32 {
         Command::Serve(args) => serve::serve(cli.state_dir, args).await,
         Command::Ctl(args) => ctl::ctl(args).await,
         Command::Events(args) => events::events(args).await,
+        Command::Adapters(args) => adapters::adapters(args).await,
         Command::Keys => {
             for name in warden_core::keys::key_names() {
                 println!("{name}");

@@ -17,6 +17,7 @@ pub mod env;
 pub mod error;
 mod handle;
 mod instance;
+pub mod preflight;
 mod pty;
 mod reactor;
 mod root;

@@ -1,0 +1,130 @@
+//! `fake-agent`: a scriptable stand-in for the agent CLIs warden supervises, so
+//! tests can drive every adapter through a whole life (ready → busy → blocking
+//! prompt → busy → done → exit) without the real programs or a network.
+//!
+//! ```text
+//! fake-agent --persona claude|codex|gemini|aider|pi|shell  (--script FILE | --script-inline 'STEP; STEP; …')
+//! ```
+//!
+//! A persona draws screens like its CLI does (clear + cursor moves + colours +
+//! box drawing for the TUIs, lines below lines for aider and shell), and those
+//! screens are recognised by the rules in `crates/adapters/manifests/<persona>.toml`.
+//! The terminal is put in raw mode (signals kept, so Ctrl-C still interrupts) and
+//! restored on exit.
+//!
+//! A script has one step per line (`#` starts a comment), or `;` between steps
+//! with `--script-inline` (`\;` for a literal semicolon):
+//!
+//! | step | what it does |
+//! |---|---|
+//! | `screen NAME` | draw the persona's screen: `ready`, `busy`, `permission`, `trust`, `login`, `done`, `unreachable`, `exited` (aider adds `analytics`; not every persona has every screen, e.g. pi has no `permission`) |
+//! | `print TEXT` | print a line; `\n \r \t \e \\ \;` escapes, `{input}` is the last line read |
+//! | `sleep MS` | wait |
+//! | `spinner MS` | animate the spinner line for MS (the busy screen's own line, or one below) while nothing else changes |
+//! | `expect-line` | read a line (Enter ends it) and keep it as `{input}` |
+//! | `expect-key KEY` | read keys until KEY arrives: a warden key name (`enter`, `down`, `escape`, `ctrl+c`, …) or one character (`y`) |
+//! | `echo-input [on\|off]` | echo what is typed at the cursor, like an input box |
+//! | `title TEXT` | set the terminal title (OSC 0) |
+//! | `exit CODE` | exit with CODE (0–255); the end of the script exits 0 |
+//! | `freeze [spinner]` | stop forever, with the spinner still turning if asked |
+//! | `ignore-input [MS]` | read and discard everything, forever or for MS |
+//!
+//! A whole life with a permission prompt:
+//!
+//! ```text
+//! fake-agent --persona claude --script-inline \
+//!   'screen ready; expect-line; screen busy; spinner 300; screen permission;
+//!    expect-key enter; screen busy; spinner 300; screen done; expect-key ctrl+d;
+//!    screen exited; exit 0'
+//! ```
+//!
+//! A bad script or option exits with status 2 and a message on stderr before
+//! anything is drawn; stdin closing while a step waits for input exits 1.
+
+#[path = "../fake_agent/claude_codex.rs"]
+mod claude_codex;
+#[path = "../fake_agent/gemini_pi.rs"]
+mod gemini_pi;
+#[path = "../fake_agent/personas.rs"]
+mod personas;
+#[path = "../fake_agent/run.rs"]
+mod run;
+#[path = "../fake_agent/screens.rs"]
+mod screens;
+#[path = "../fake_agent/script.rs"]
+mod script;
+#[path = "../fake_agent/term.rs"]
+mod term;
+#[cfg(test)]
+#[path = "../fake_agent/tests.rs"]
+mod tests;
+
+use std::process::ExitCode;
+
+use run::{End, Player};
+use screens::Persona;
+use script::Step;
+
+const USAGE: &str = "usage: fake-agent [--persona NAME] (--script FILE | --script-inline 'STEP; STEP; ...')";
+
+/// The parsed command line.
+struct Args {
+    persona: &'static Persona,
+    steps: Vec<Step>,
+}
+
+fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
+    let mut persona = "shell".to_owned();
+    let mut steps = None;
+    while let Some(arg) = argv.next() {
+        let mut value = |flag: &str| argv.next().ok_or_else(|| format!("{flag} needs a value; {USAGE}"));
+        match arg.as_str() {
+            "--persona" => persona = value("--persona")?,
+            "--script" => {
+                let path = value("--script")?;
+                let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read script {path}: {e}"))?;
+                steps = Some(script::parse_lines(&text).map_err(|e| format!("{path}: {e}"))?);
+            }
+            "--script-inline" => {
+                let text = value("--script-inline")?;
+                steps = Some(script::parse_inline(&text).map_err(|e| format!("inline script: {e}"))?);
+            }
+            "-h" | "--help" => return Err(USAGE.to_owned()),
+            other => return Err(format!("unknown argument `{other}`; {USAGE}")),
+        }
+    }
+    let persona = Persona::named(&persona)?;
+    let steps = steps.ok_or_else(|| format!("no script given; {USAGE}"))?;
+    // Every screen the script names must exist before anything is drawn.
+    for (i, step) in steps.iter().enumerate() {
+        if let Step::Screen(name) = step {
+            persona.screen(name).map_err(|e| format!("script step {}: {e}", i + 1))?;
+        }
+    }
+    Ok(Args { persona, steps })
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("fake-agent: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let raw = term::RawMode::enter();
+    let mut player = Player::new(args.persona, term::columns());
+    let end = player.play(&args.steps);
+    drop(raw);
+    match end {
+        Ok(End::Exit(code)) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Ok(End::InputClosed) => {
+            eprintln!("fake-agent: input closed while waiting for it");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("fake-agent: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

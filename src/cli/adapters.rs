@@ -1,0 +1,215 @@
+//! `warden adapters`: which agent CLIs are installed, their versions and whether
+//! credentials look present (preflight); `warden adapters explain`: what an adapter
+//! reads from a captured screen, and why.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+use warden_actors::preflight::{self, AuthReport, AuthStatus, PreflightEnv, PreflightReport};
+use warden_adapters::{Registry, ScreenView, Verdict};
+
+use super::EXIT_WARDEN_ERROR;
+
+/// Arguments of `warden adapters`.
+#[derive(Debug, Args)]
+pub struct AdaptersArgs {
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// An adapter manifest (TOML, one adapter per file) that overrides a built-in or
+    /// defines a generic adapter; repeat for more files.
+    #[arg(long = "config", value_name = "FILE", global = true)]
+    pub config: Vec<PathBuf>,
+    /// Without a subcommand: list every adapter.
+    #[command(subcommand)]
+    pub command: Option<AdaptersCmd>,
+}
+
+/// Subcommands of `warden adapters`.
+#[derive(Debug, Subcommand)]
+pub enum AdaptersCmd {
+    /// Classify a captured screen (text as `tmux capture-pane -p` prints it) with an
+    /// adapter's rules and print the verdict with its provenance.
+    Explain(ExplainArgs),
+}
+
+/// Arguments of `warden adapters explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// Adapter name or alias.
+    #[arg(long)]
+    pub agent: String,
+    /// Screen text file.
+    #[arg(long, value_name = "FILE")]
+    pub screen: PathBuf,
+    /// Screen width in columns (default: the widest line).
+    #[arg(long)]
+    pub cols: Option<u16>,
+}
+
+/// Runs `warden adapters`; returns the exit code.
+pub async fn adapters(args: AdaptersArgs) -> i32 {
+    let registry = match preflight::registry_from_files(&args.config) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("warden: {e}");
+            return EXIT_WARDEN_ERROR;
+        }
+    };
+    match &args.command {
+        None => list(&registry, args.json).await,
+        Some(AdaptersCmd::Explain(e)) => explain(&registry, e, args.json),
+    }
+}
+
+async fn list(registry: &Registry, json: bool) -> i32 {
+    let env = PreflightEnv::from_process(registry);
+    let reports = preflight::preflight_report(registry, &env).await;
+    if json {
+        return print_json(&reports);
+    }
+    let rows: Vec<[String; 5]> = reports
+        .iter()
+        .map(|r| {
+            [
+                r.name.clone(),
+                if r.installed { "yes".into() } else { "no".into() },
+                r.version.clone().unwrap_or_else(|| "-".into()),
+                auth_cell(&r.auth),
+                where_cell(r),
+            ]
+        })
+        .collect();
+    let header = ["NAME", "INSTALLED", "VERSION", "AUTH", "PATH / INSTALL"].map(String::from);
+    print!("{}", table(&header, &rows));
+    0
+}
+
+fn auth_cell(auth: &AuthReport) -> String {
+    let seen: Vec<String> = auth.env.iter().cloned().chain(auth.login_files.iter().cloned()).collect();
+    match auth.status {
+        AuthStatus::Present => format!("present ({})", seen.join(", ")),
+        AuthStatus::Absent => "absent".into(),
+        AuthStatus::Unknown => "unknown".into(),
+    }
+}
+
+fn where_cell(r: &PreflightReport) -> String {
+    match &r.path {
+        Some(p) => p.clone(),
+        None => format!("install: {}", r.install_hint),
+    }
+}
+
+/// Left-aligned columns, two spaces apart; the last column is not padded.
+fn table<const N: usize>(header: &[String; N], rows: &[[String; N]]) -> String {
+    let mut widths = [0usize; N];
+    for row in std::iter::once(header).chain(rows) {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(header).chain(rows) {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == N {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn explain(registry: &Registry, args: &ExplainArgs, json: bool) -> i32 {
+    let Some(adapter) = registry.get(&args.agent) else {
+        let name: String = args.agent.chars().take(64).collect();
+        eprintln!("warden: unknown agent type `{name}`; known agent types: {}", registry.names().join(", "));
+        return EXIT_WARDEN_ERROR;
+    };
+    let bytes = match std::fs::read(&args.screen) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("warden: cannot read screen file {}: {e}", args.screen.display());
+            return EXIT_WARDEN_ERROR;
+        }
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let mut view = ScreenView::text(&text);
+    if let Some(cols) = args.cols {
+        view = view.with_cols(cols);
+    }
+    let verdict = adapter.classify(&view);
+    if json {
+        return print_json(&json!({
+            "agent": adapter.name,
+            "screen": args.screen.display().to_string(),
+            "state": verdict.state.label(),
+            "verdict": verdict,
+        }));
+    }
+    print!("{}", explain_text(&adapter.name, &verdict));
+    0
+}
+
+fn explain_text(agent: &str, v: &Verdict) -> String {
+    let mut out = format!("agent:    {agent}\nstate:    {}\n", v.state.label());
+    match &v.provenance {
+        Some(p) => {
+            out.push_str(&format!("rule:     {}\nregion:   {}\nevidence: {:?}\n", p.rule, p.region, p.evidence));
+        }
+        None => out.push_str("rule:     (none: no rule recognises this screen; it changes no state)\n"),
+    }
+    out.push_str(&format!("loading:  {}\n", v.loading));
+    if let Some(l) = &v.login {
+        out.push_str(&format!("login:    {} (rule {})\n", l.kind, l.provenance.rule));
+        if let Some(url) = &l.url {
+            out.push_str(&format!("  url:    {url}\n"));
+        }
+        if let Some(code) = &l.code {
+            out.push_str(&format!("  code:   {code}\n"));
+        }
+        out.push_str(&format!("  what:   {}\n", l.instructions));
+    }
+    if let Some(b) = &v.blocking {
+        out.push_str(&format!("prompt:   {} (rule {}): {:?}\n", b.kind, b.provenance.rule, b.prompt));
+        let answer = b.response.as_ref().map_or_else(|| "none".to_string(), ToString::to_string);
+        out.push_str(&format!(
+            "  answer: {answer} (safe: {}, from preset {}, once: {})\n",
+            b.safe,
+            b.min_preset.as_str(),
+            b.once
+        ));
+    }
+    out
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> i32 {
+    match serde_json::to_string_pretty(value) {
+        Ok(s) => {
+            println!("{s}");
+            0
+        }
+        Err(e) => {
+            eprintln!("warden: cannot encode JSON: {e}");
+            EXIT_WARDEN_ERROR
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align_columns() {
+        let header = ["A", "BB"].map(String::from);
+        let rows = [["long".to_string(), "x".to_string()]];
+        assert_eq!(table(&header, &rows), "A     BB\nlong  x\n");
+    }
+}
