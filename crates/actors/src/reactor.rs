@@ -18,7 +18,6 @@ use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::process::ExitStatus;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
@@ -30,26 +29,22 @@ use tokio::sync::oneshot;
 use tracing::{debug, warn};
 use warden_core::{SessionId, TermSize};
 
+use crate::sys;
 use crate::sys::spawn::{ChildProc, ChildStack, SpawnFailure, SpawnRequest, pty_size, spawn_on_pty};
-use crate::sys::{self, procs};
 use crate::transcript::TranscriptWriter;
+
+mod cleanup;
+mod flow;
+
+use cleanup::{PendingKill, SWEEP_INTERVAL, Sweep};
+pub(crate) use flow::FlowGate;
 
 const WAKER: Token = Token(usize::MAX);
 /// Largest chunk handed to a sink at once.
 const CHUNK_MAX: usize = 64 * 1024;
-/// Reading pauses when this many bytes are delivered but not yet consumed…
-const FLOW_HIGH: usize = 8 * 1024 * 1024;
-/// …and resumes when the consumer is back under this.
-const FLOW_LOW: usize = 2 * 1024 * 1024;
 /// How long after the child's exit warden waits for EOF on the master
 /// beyond the kill grace, in case something escaped and holds the terminal.
 const EOF_SLACK: Duration = Duration::from_millis(500);
-/// Least time between two `/proc` sweeps: stops and exits that arrive
-/// meanwhile share one scan.
-const SWEEP_INTERVAL: Duration = Duration::from_millis(20);
-/// How long an orphan is watched for reaping.
-const REAP_WATCH: Duration = Duration::from_secs(30);
-
 /// What the reactor tells a session's sink.
 #[derive(Debug)]
 pub(crate) enum IoEvent {
@@ -65,36 +60,6 @@ pub(crate) enum IoEvent {
 
 /// Receives a session's [`IoEvent`]s on the reactor thread; must not block.
 pub(crate) type IoSink = Box<dyn FnMut(IoEvent) + Send>;
-
-/// Back-pressure between the reactor and a session's consumer: bytes handed
-/// over but not yet consumed. Past [`FLOW_HIGH`] the reactor stops reading
-/// that PTY (the kernel then blocks the child's writes) until the consumer
-/// is back under [`FLOW_LOW`].
-#[derive(Debug, Default)]
-pub(crate) struct FlowGate {
-    inflight: AtomicUsize,
-    paused: AtomicBool,
-}
-
-impl FlowGate {
-    /// The consumer took `n` bytes; true when the reactor must be told to resume.
-    pub(crate) fn consumed(&self, n: usize) -> bool {
-        let before = self.inflight.fetch_sub(n, Ordering::AcqRel);
-        before.saturating_sub(n) <= FLOW_LOW && self.paused.swap(false, Ordering::AcqRel)
-    }
-
-    /// Records `n` bytes handed over; true when reading must pause.
-    fn sent(&self, n: usize) -> bool {
-        let now = self.inflight.fetch_add(n, Ordering::AcqRel).wrapping_add(n);
-        if now <= FLOW_HIGH {
-            return false;
-        }
-        self.paused.store(true, Ordering::Release);
-        // The consumer may have drained below LOW between our add and the
-        // store; in that case it saw `paused == false` and will not resume us.
-        !(self.inflight.load(Ordering::Acquire) <= FLOW_LOW && self.paused.swap(false, Ordering::AcqRel))
-    }
-}
 
 /// Errors of operations on a running session.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -264,26 +229,6 @@ struct IoSession {
     stop_requested: bool,
     grace: Duration,
     eof_deadline: Option<Instant>,
-}
-
-/// A request to signal every process of a session, run in a batch: one
-/// `/proc` scan per reactor iteration serves every stop, exit and kill that
-/// iteration produced (a scan reads every process's `stat`, so one scan per
-/// session would make stopping N sessions cost O(N²)).
-struct Sweep {
-    leader: i32,
-    marker: Vec<u8>,
-    /// SIGKILL now; otherwise SIGHUP + SIGTERM + SIGCONT and, if `then_kill`
-    /// is set, SIGKILL for what is left after that long.
-    kill: bool,
-    then_kill: Option<Duration>,
-}
-
-/// Processes of a session still to be killed with SIGKILL at `at`.
-struct PendingKill {
-    leader: i32,
-    marker: Vec<u8>,
-    at: Instant,
 }
 
 struct Reactor {
@@ -588,57 +533,6 @@ impl Reactor {
         sys::signal_group(pid, libc::SIGHUP);
         sys::signal_group(pid, libc::SIGTERM);
         self.sweeps.push(Sweep { leader: pid, marker, kill: false, then_kill: Some(grace) });
-    }
-
-    /// Runs every queued sweep against one scan of `/proc`.
-    fn run_sweeps(&mut self) {
-        if self.sweeps.is_empty() {
-            return;
-        }
-        let sweeps = std::mem::take(&mut self.sweeps);
-        self.last_sweep = Some(Instant::now());
-        let leaders: std::collections::HashSet<i32> = self.sessions.values().map(|s| s.pid).collect();
-        let mut snapshot = procs::Snapshot::take(sys::my_pid(), &leaders);
-        for sw in sweeps {
-            let members = snapshot.session_members(sw.leader, &sw.marker);
-            let signals: &[i32] =
-                if sw.kill { &[libc::SIGKILL] } else { &[libc::SIGHUP, libc::SIGTERM, libc::SIGCONT] };
-            for m in &members {
-                for sig in signals {
-                    sys::signal_pid(m.pid, *sig);
-                }
-            }
-            if !members.is_empty() {
-                debug!(leader = sw.leader, members = members.len(), kill = sw.kill, "signalled a session's processes");
-                self.watch_for_reaping(&members);
-                if let Some(grace) = sw.then_kill {
-                    self.schedule_kill(sw.leader, sw.marker, grace);
-                }
-            }
-        }
-    }
-
-    fn schedule_kill(&mut self, leader: i32, marker: Vec<u8>, grace: Duration) {
-        let at = Instant::now() + grace;
-        if let Some(k) = self.pending_kills.iter_mut().find(|k| k.leader == leader) {
-            k.at = k.at.min(at);
-        } else {
-            self.pending_kills.push(PendingKill { leader, marker, at });
-        }
-    }
-
-    fn watch_for_reaping(&mut self, members: &[procs::ProcInfo]) {
-        let me = sys::my_pid();
-        let until = Instant::now() + REAP_WATCH;
-        for m in members {
-            // A session's own leader is reaped through its `Child`, never here.
-            if self.sessions.values().any(|s| s.pid == m.pid) {
-                continue;
-            }
-            if m.ppid == me || members.iter().any(|o| o.pid == m.ppid) {
-                self.reap_watch.push((m.pid, until));
-            }
-        }
     }
 
     fn on_timers(&mut self) {

@@ -1,0 +1,88 @@
+//! Ending what sessions leave behind: batched `/proc` sweeps, SIGKILL after
+//! the grace, reaping re-parented orphans.
+
+use std::time::{Duration, Instant};
+
+use tracing::debug;
+
+use super::Reactor;
+use crate::sys::{self, procs};
+
+/// Least time between two `/proc` sweeps: stops and exits that arrive
+/// meanwhile share one scan.
+pub(super) const SWEEP_INTERVAL: Duration = Duration::from_millis(20);
+/// How long an orphan is watched for reaping.
+pub(super) const REAP_WATCH: Duration = Duration::from_secs(30);
+
+/// A request to signal every process of a session, run in a batch: one
+/// `/proc` scan per reactor iteration serves every stop, exit and kill that
+/// iteration produced (a scan reads every process's `stat`, so one scan per
+/// session would make stopping N sessions cost O(N²)).
+pub(super) struct Sweep {
+    pub(super) leader: i32,
+    pub(super) marker: Vec<u8>,
+    /// SIGKILL now; otherwise SIGHUP + SIGTERM + SIGCONT and, if `then_kill`
+    /// is set, SIGKILL for what is left after that long.
+    pub(super) kill: bool,
+    pub(super) then_kill: Option<Duration>,
+}
+
+/// Processes of a session still to be killed with SIGKILL at `at`.
+pub(super) struct PendingKill {
+    pub(super) leader: i32,
+    pub(super) marker: Vec<u8>,
+    pub(super) at: Instant,
+}
+
+impl Reactor {
+    /// Runs every queued sweep against one scan of `/proc`.
+    pub(super) fn run_sweeps(&mut self) {
+        if self.sweeps.is_empty() {
+            return;
+        }
+        let sweeps = std::mem::take(&mut self.sweeps);
+        self.last_sweep = Some(Instant::now());
+        let leaders: std::collections::HashSet<i32> = self.sessions.values().map(|s| s.pid).collect();
+        let mut snapshot = procs::Snapshot::take(sys::my_pid(), &leaders);
+        for sw in sweeps {
+            let members = snapshot.session_members(sw.leader, &sw.marker);
+            let signals: &[i32] =
+                if sw.kill { &[libc::SIGKILL] } else { &[libc::SIGHUP, libc::SIGTERM, libc::SIGCONT] };
+            for m in &members {
+                for sig in signals {
+                    sys::signal_pid(m.pid, *sig);
+                }
+            }
+            if !members.is_empty() {
+                debug!(leader = sw.leader, members = members.len(), kill = sw.kill, "signalled a session's processes");
+                self.watch_for_reaping(&members);
+                if let Some(grace) = sw.then_kill {
+                    self.schedule_kill(sw.leader, sw.marker, grace);
+                }
+            }
+        }
+    }
+
+    pub(super) fn schedule_kill(&mut self, leader: i32, marker: Vec<u8>, grace: Duration) {
+        let at = Instant::now() + grace;
+        if let Some(k) = self.pending_kills.iter_mut().find(|k| k.leader == leader) {
+            k.at = k.at.min(at);
+        } else {
+            self.pending_kills.push(PendingKill { leader, marker, at });
+        }
+    }
+
+    pub(super) fn watch_for_reaping(&mut self, members: &[procs::ProcInfo]) {
+        let me = sys::my_pid();
+        let until = Instant::now() + REAP_WATCH;
+        for m in members {
+            // A session's own leader is reaped through its `Child`, never here.
+            if self.sessions.values().any(|s| s.pid == m.pid) {
+                continue;
+            }
+            if m.ppid == me || members.iter().any(|o| o.pid == m.ppid) {
+                self.reap_watch.push((m.pid, until));
+            }
+        }
+    }
+}
