@@ -14,6 +14,7 @@ pub mod keys;
 pub mod restart;
 pub mod screen;
 pub mod spec;
+pub mod stall;
 pub mod state;
 pub mod utf8;
 pub mod workspace;
