@@ -91,29 +91,9 @@ impl WorkspaceOps {
                 });
             }
             let dir = paths::new_workspace_dir(&ctx.base_dir, &id)?;
-            let now = now_ms();
-            let mut record = WorkspaceRecord {
-                version: 1,
-                id: id.clone(),
-                path: dir.clone(),
-                repo: ctx.redactor.redact(&spec.source),
-                branch: branch.clone(),
-                base: spec.base.clone().unwrap_or_default(),
-                parent: None,
-                state: WorkspaceState::Provisioning,
-                created_at: now,
-                updated_at: now,
-                owner: Some(this_process()),
-                error: None,
-            };
-            ctx.registry.insert_new(&record)?;
-            pause_for_tests(&id);
-            sink(EventKind::WorkspaceProvisioning {
-                workspace: id.clone(),
-                repo: record.repo.clone(),
-                branch: branch.clone(),
-                parent: None,
-            });
+            let repo_shown = ctx.redactor.redact(&spec.source);
+            let mut record =
+                begin_provisioning(&ctx, &id, &dir, repo_shown, &branch, spec.base.as_deref(), None, sink)?;
             let made = (|| -> Result<(Repository, String), WorkspaceError> {
                 let repo = clone_repo(&ctx, spec, &dir)?;
                 let (base_name, base_oid) = git::resolve_base(&repo, spec.base.as_deref())?;
@@ -123,13 +103,7 @@ impl WorkspaceOps {
             .map_err(|e| e.redacted(&ctx.redactor));
             match made {
                 Ok((repo, base_name)) => {
-                    record.path = paths::existing_workspace_dir(&ctx.base_dir, &dir)?;
-                    record.base = base_name;
-                    record.state = WorkspaceState::Ready;
-                    record.owner = None;
-                    record.updated_at = now_ms();
-                    ctx.registry.put(&record)?;
-                    sink(ready_event(&record));
+                    mark_ready(&ctx, &mut record, &dir, base_name, sink)?;
                     Ok(Self { ctx: Arc::clone(&ctx), record, repo })
                 }
                 Err(e) => {
@@ -204,29 +178,10 @@ impl WorkspaceOps {
             }
             let branch = resolve_branch(&spec.branch)?;
             let dir = paths::new_workspace_dir(&ctx.base_dir, &id)?;
-            let now = now_ms();
-            let mut record = WorkspaceRecord {
-                version: 1,
-                id: id.clone(),
-                path: dir.clone(),
-                repo: self.record.repo.clone(),
-                branch: branch.clone(),
-                base: spec.base.clone().unwrap_or_default(),
-                parent: Some(self.record.id.clone()),
-                state: WorkspaceState::Provisioning,
-                created_at: now,
-                updated_at: now,
-                owner: Some(this_process()),
-                error: None,
-            };
-            ctx.registry.insert_new(&record)?;
-            pause_for_tests(&id);
-            sink(EventKind::WorkspaceProvisioning {
-                workspace: id.clone(),
-                repo: self.record.repo.clone(),
-                branch: branch.clone(),
-                parent: Some(self.record.id.clone()),
-            });
+            let parent = Some(self.record.id.clone());
+            let repo_shown = self.record.repo.clone();
+            let mut record =
+                begin_provisioning(&ctx, &id, &dir, repo_shown, &branch, spec.base.as_deref(), parent, sink)?;
             let made = (|| -> Result<String, WorkspaceError> {
                 let (base_name, base_oid) = git::resolve_base(&self.repo, spec.base.as_deref())?;
                 git::add_worktree(&self.repo, &id, &dir, &branch, base_oid)?;
@@ -235,13 +190,7 @@ impl WorkspaceOps {
             .map_err(|e| e.redacted(&ctx.redactor));
             match made {
                 Ok(base_name) => {
-                    record.path = paths::existing_workspace_dir(&ctx.base_dir, &dir)?;
-                    record.base = base_name;
-                    record.state = WorkspaceState::Ready;
-                    record.owner = None;
-                    record.updated_at = now_ms();
-                    ctx.registry.put(&record)?;
-                    sink(ready_event(&record));
+                    mark_ready(&ctx, &mut record, &dir, base_name, sink)?;
                     Ok(record)
                 }
                 Err(e) => {
@@ -544,6 +493,63 @@ fn is_local_source(source: &str) -> bool {
 /// `provisioning` record is written, so that tests can kill warden at exactly
 /// that point. Has no effect for any other id.
 pub const PAUSE_AFTER_RECORD_ENV: &str = "WARDEN_TEST_PAUSE_AFTER_RECORD";
+
+/// Records a workspace as `provisioning` (so a crash leaves a trace) and
+/// announces it; the directory is made afterwards.
+#[allow(clippy::too_many_arguments)]
+fn begin_provisioning(
+    ctx: &WorkspaceContext,
+    id: &WorkspaceId,
+    dir: &std::path::Path,
+    repo: String,
+    branch: &BranchName,
+    base: Option<&str>,
+    parent: Option<WorkspaceId>,
+    sink: EventSink<'_>,
+) -> Result<WorkspaceRecord, WorkspaceError> {
+    let now = now_ms();
+    let record = WorkspaceRecord {
+        version: 1,
+        id: id.clone(),
+        path: dir.to_path_buf(),
+        repo,
+        branch: branch.clone(),
+        base: base.unwrap_or_default().to_string(),
+        parent,
+        state: WorkspaceState::Provisioning,
+        created_at: now,
+        updated_at: now,
+        owner: Some(this_process()),
+        error: None,
+    };
+    ctx.registry.insert_new(&record)?;
+    pause_for_tests(id);
+    sink(EventKind::WorkspaceProvisioning {
+        workspace: id.clone(),
+        repo: record.repo.clone(),
+        branch: branch.clone(),
+        parent: record.parent.clone(),
+    });
+    Ok(record)
+}
+
+/// Records a provisioned workspace as `ready` and announces it.
+fn mark_ready(
+    ctx: &WorkspaceContext,
+    record: &mut WorkspaceRecord,
+    dir: &std::path::Path,
+    base: String,
+    sink: EventSink<'_>,
+) -> Result<(), WorkspaceError> {
+    record.path = paths::existing_workspace_dir(&ctx.base_dir, dir)?;
+    record.base = base;
+    record.state = WorkspaceState::Ready;
+    record.owner = None;
+    record.updated_at = now_ms();
+    ctx.registry.put(record)?;
+    sink(ready_event(record));
+    Ok(())
+}
 
 fn pause_for_tests(id: &WorkspaceId) {
     if std::env::var(PAUSE_AFTER_RECORD_ENV).is_ok_and(|v| v == id.as_str()) {
