@@ -55,7 +55,7 @@ impl Reactor {
             }
             if !members.is_empty() {
                 debug!(leader = sw.leader, members = members.len(), kill = sw.kill, "signalled a session's processes");
-                self.watch_for_reaping(&members);
+                self.watch_for_reaping(&members, &leaders);
                 if let Some(grace) = sw.then_kill {
                     self.schedule_kill(sw.leader, sw.marker, grace);
                 }
@@ -72,12 +72,13 @@ impl Reactor {
         }
     }
 
-    pub(super) fn watch_for_reaping(&mut self, members: &[procs::ProcInfo]) {
+    /// Watches re-parented members for reaping; `leaders` are the live
+    /// sessions' own agents, which are reaped through their `ChildProc`.
+    fn watch_for_reaping(&mut self, members: &[procs::ProcInfo], leaders: &std::collections::HashSet<i32>) {
         let me = sys::my_pid();
         let until = Instant::now() + REAP_WATCH;
         for m in members {
-            // A session's own leader is reaped through its `Child`, never here.
-            if self.sessions.values().any(|s| s.pid == m.pid) {
+            if leaders.contains(&m.pid) {
                 continue;
             }
             if m.ppid == me || members.iter().any(|o| o.pid == m.ppid) {
