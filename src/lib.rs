@@ -10,7 +10,10 @@ pub use warden_actors::{
 };
 pub use warden_adapters as adapters;
 pub use warden_core as core;
-pub use warden_core::{Event, EventKind, ExitInfo, SessionFilter, SessionId, SessionInfo, SessionSpec, SessionState};
+pub use warden_core::{
+    Delivery, Event, EventKind, ExitInfo, PendingConfirmation, Reply, ResponseRule, ScreenSnapshot, SessionFilter,
+    SessionId, SessionInfo, SessionSpec, SessionState, StallSpec, SupervisionLevel,
+};
 
 pub mod cli;
 

@@ -48,6 +48,17 @@ pub enum SessionError {
     /// warden is shutting down and takes no new work.
     #[error("warden is shutting down")]
     ShuttingDown,
+    /// No pending confirmation has this id.
+    #[error("session {session} has no pending confirmation `{id}`")]
+    UnknownConfirmation {
+        /// The session.
+        session: SessionId,
+        /// The id asked for.
+        id: String,
+    },
+    /// A rule that cannot be used.
+    #[error("invalid rule: {0}")]
+    BadRule(String),
     /// An internal failure (a supervisor did not answer in time, …).
     #[error("internal error: {0}")]
     Internal(String),

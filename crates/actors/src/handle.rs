@@ -8,7 +8,8 @@ use bytes::Bytes;
 use ractor::{Actor, ActorRef};
 use tracing::{info, info_span, warn};
 use warden_core::{
-    ExitInfo, InputVia, SessionFilter, SessionId, SessionInfo, SessionSpec, SessionState, TermSize, event, keys,
+    Delivery, ExitInfo, InputVia, PendingConfirmation, Reply, ResponseRule, ScreenSnapshot, SessionFilter, SessionId,
+    SessionInfo, SessionSpec, SessionState, TermSize, event, keys,
 };
 
 use crate::bus::{BusLimits, EventBus, Subscription};
@@ -54,6 +55,19 @@ pub struct WardenConfig {
     /// Git workspaces: base directory (default `<state_dir>/workspaces`),
     /// commit identity, git and GitHub settings.
     pub workspace: crate::workspace::WorkspaceConfig,
+    /// The adapters sessions are read with (built-in ones, plus generic ones
+    /// from the user's manifests).
+    pub adapters: Arc<warden_adapters::Registry>,
+    /// Asked about stalls the adapter does not recognise (none by default).
+    pub classifier: Option<Arc<dyn crate::classifier::StallClassifier>>,
+    /// How long `send` waits for the screen to show input taken.
+    pub input_ack_timeout: Duration,
+}
+
+impl std::fmt::Debug for dyn crate::classifier::StallClassifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StallClassifier({})", self.name())
+    }
 }
 
 impl WardenConfig {
@@ -72,6 +86,9 @@ impl WardenConfig {
             max_sessions: 4096,
             retain_exited: 1024,
             workspace: crate::workspace::WorkspaceConfig::default(),
+            adapters: Arc::new(warden_adapters::Registry::builtin().clone()),
+            classifier: None,
+            input_ack_timeout: Duration::from_secs(3),
         }
     }
 
@@ -238,20 +255,118 @@ impl Warden {
             created_at: event::timestamp(std::time::SystemTime::now()),
             exit: None,
         };
+        let adapter = Arc::new(self.adapter_for(&spec.agent, &info.program));
+        let mut stall = spec.stall.config();
+        if spec.stall.ladder.is_none() && adapter.name == "shell" {
+            // A shell has nothing to nudge or resume: report, and leave the rest to the caller.
+            stall.ladder = vec![warden_core::stall::EscalationStep::Notify];
+        }
+        let bad_rule = |e: String| SessionError::Spec(warden_core::SpecError::BadRule(e));
+        let loading = spec
+            .loading
+            .iter()
+            .map(|p| {
+                regex::RegexBuilder::new(p)
+                    .multi_line(true)
+                    .size_limit(1 << 20)
+                    .build()
+                    .map_err(|e| bad_rule(format!("loading pattern: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let seq = std::sync::atomic::AtomicU64::new(0);
+        let rules = crate::shared::compile_rules(&spec.rules, "session", &seq).map_err(bad_rule)?;
+        // A shell's line discipline buffers typed-ahead input: type the task at
+        // once. A TUI gets it when it first shows it is ready.
+        let (task_now, task_on_ready) =
+            if adapter.name == "shell" || adapter.rules.is_empty() { (spec.task, None) } else { (None, spec.task) };
+        let config = crate::shared::SessionConfig {
+            supervision: spec.supervision,
+            preset: spec.preset,
+            stall,
+            stall_enabled: !spec.stall.disabled,
+            loading,
+            task_on_ready: std::sync::Mutex::new(task_on_ready),
+            input_ack_timeout: self.inner.config.input_ack_timeout,
+        };
+        let shared = Arc::new(crate::shared::SessionShared::new(
+            info,
+            adapter,
+            config,
+            rules,
+            self.inner.bus.clone(),
+            self.inner.root.clone(),
+            spec.restart,
+            spec.restart_limits.unwrap_or_default(),
+        ));
+        shared.rule_seq.store(seq.into_inner(), std::sync::atomic::Ordering::Relaxed);
         let req = SpawnRequest { program, args: spec.args, env, cwd: workdir, size: spec.size };
+        let classifier = self.inner.config.classifier.clone();
         let info = self
-            .call(|reply| RootMsg::Spawn { info: Box::new(info), task: spec.task, req: Box::new(req), reply })
+            .call(|reply| RootMsg::Spawn { shared, task: task_now, req: Box::new(req), classifier, reply })
             .await??;
         info!(pid = ?info.pid, program = %info.program, "session spawned");
         Ok(info)
     }
 
-    /// Types `text` and submits it with Enter (carriage return).
-    pub async fn send(&self, id: SessionId, text: &str) -> Result<(), SessionError> {
+    /// Types `text` and submits it the adapter's way (text and Enter, or a
+    /// bracketed paste and a separate Enter for TUIs), then waits until the
+    /// screen shows the input taken (the agent turned busy, or the input line
+    /// cleared) or [`WardenConfig::input_ack_timeout`] passed. Just before
+    /// writing it re-reads the screen: if a blocking prompt appeared, nothing
+    /// is written and the input is reported undelivered, so the prompt does
+    /// not swallow the keystrokes. Emits `input_delivered` or `input_undelivered`.
+    pub async fn send(&self, id: SessionId, text: &str) -> Result<Delivery, SessionError> {
+        crate::ack::send_acknowledged(self, id, text).await
+    }
+
+    /// Types `text` and a carriage return without waiting for the screen.
+    pub async fn send_nowait(&self, id: SessionId, text: &str) -> Result<(), SessionError> {
         let mut data = Vec::with_capacity(text.len() + 1);
         data.extend_from_slice(text.as_bytes());
         data.push(b'\r');
         self.input(id, Bytes::from(data), InputVia::Text, Vec::new()).await
+    }
+
+    /// The session's screen now: text, cursor, title.
+    pub async fn snapshot(&self, id: SessionId) -> Result<ScreenSnapshot, SessionError> {
+        Ok(self.session(id).await?.screen.snapshot())
+    }
+
+    /// What the session's adapter reads on its screen now (state, provenance,
+    /// login, blocking prompt), without changing anything.
+    pub async fn classify(&self, id: SessionId) -> Result<warden_adapters::Verdict, SessionError> {
+        let s = self.session(id).await?;
+        Ok(s.classify_now())
+    }
+
+    /// Prompts of the session waiting for a caller's answer.
+    pub async fn pending_confirmations(&self, id: SessionId) -> Result<Vec<PendingConfirmation>, SessionError> {
+        Ok(self.session(id).await?.pending())
+    }
+
+    /// Answers a pending confirmation: sends `reply`, or the suggested answer when `None`.
+    pub async fn confirm(&self, id: SessionId, confirmation: &str, reply: Option<Reply>) -> Result<(), SessionError> {
+        let s = self.session(id).await?;
+        crate::respond::confirm(&s, confirmation, Some(reply)).await
+    }
+
+    /// Declines a pending confirmation: nothing is sent; the prompt stays for a person.
+    pub async fn decline(&self, id: SessionId, confirmation: &str) -> Result<(), SessionError> {
+        let s = self.session(id).await?;
+        crate::respond::confirm(&s, confirmation, None).await
+    }
+
+    /// Adds auto-response rules to a running session; returns their ids.
+    pub async fn add_rules(&self, id: SessionId, rules: Vec<ResponseRule>) -> Result<Vec<String>, SessionError> {
+        let s = self.session(id).await?;
+        crate::respond::add_rules(&s, rules)
+    }
+
+    /// Removes the caller's rules (given at spawn or added since) from a
+    /// session; the adapter's built-in rules stay. Returns how many were removed.
+    pub async fn clear_rules(&self, id: SessionId) -> Result<usize, SessionError> {
+        let s = self.session(id).await?;
+        Ok(crate::respond::clear_rules(&s))
     }
 
     /// Sends named keys (`enter`, `ctrl+c`, `shift+tab`, …) in order.
@@ -273,9 +388,55 @@ impl Warden {
         self.input(id, data.into(), InputVia::Raw, Vec::new()).await
     }
 
-    async fn input(&self, id: SessionId, data: Bytes, via: InputVia, keys: Vec<String>) -> Result<(), SessionError> {
+    pub(crate) async fn input(
+        &self,
+        id: SessionId,
+        data: Bytes,
+        via: InputVia,
+        keys: Vec<String>,
+    ) -> Result<(), SessionError> {
         let pty = self.lookup(id).await?;
         call_pty(&pty, |reply| PtyMsg::Input { data, via, keys, reply }).await?
+    }
+
+    /// The adapter a session of `agent` is read with: a known adapter, or a
+    /// bare one (no rules: every screen is `unknown`) named after the agent.
+    fn adapter_for(&self, agent: &str, program: &str) -> warden_adapters::Adapter {
+        if let Some(a) = self.inner.config.adapters.get(agent) {
+            return a.clone();
+        }
+        let name: String =
+            agent.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').take(64).collect();
+        let name = if name.is_empty() { "custom".to_string() } else { name };
+        let toml = format!("name = {name:?}\nprogram = {program:?}\n");
+        warden_adapters::parse_manifest(&toml).and_then(|m| warden_adapters::Adapter::from_manifest(&m)).unwrap_or_else(
+            |_| {
+                self.inner
+                    .config
+                    .adapters
+                    .get("shell")
+                    .cloned()
+                    .unwrap_or_else(|| warden_adapters::Registry::builtin().adapters()[0].clone())
+            },
+        )
+    }
+
+    pub(crate) async fn session(&self, id: SessionId) -> Result<Arc<crate::shared::SessionShared>, SessionError> {
+        self.call(|reply| RootMsg::Lookup { id, reply }).await?
+    }
+
+    /// Test support: makes the session's `stall_detector` or `auto_responder`
+    /// panic on its next message (the supervisor restarts it).
+    #[cfg(feature = "fault-injection")]
+    pub async fn inject_fault(&self, id: SessionId, actor: &str) -> Result<(), SessionError> {
+        let s = self.session(id).await?;
+        match actor {
+            "stall_detector" => s.fault_detector.store(true, std::sync::atomic::Ordering::Release),
+            "auto_responder" => s.fault_responder.store(true, std::sync::atomic::Ordering::Release),
+            other => return Err(SessionError::Internal(format!("no actor `{other}` to fault"))),
+        }
+        s.screen.poke();
+        Ok(())
     }
 
     /// Resizes the terminal; the agent gets SIGWINCH.
@@ -304,12 +465,15 @@ impl Warden {
     /// Waits until the session's process has exited and all its output was
     /// published; returns how it ended.
     pub async fn wait(&self, id: SessionId) -> Result<ExitInfo, SessionError> {
-        match self.lookup(id).await {
-            Ok(pty) => match pty.call(PtyMsg::WaitExit, None).await {
-                Ok(ractor::rpc::CallResult::Success(exit)) => Ok(exit),
-                // The actor ended while we waited: read what the root kept.
-                _ => self.ended(id).await,
-            },
+        match self.session(id).await {
+            Ok(shared) => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                shared.wait_exit(tx.into());
+                match rx.await {
+                    Ok(exit) => Ok(exit),
+                    Err(_) => self.ended(id).await,
+                }
+            }
             Err(SessionError::Exited(_)) => self.ended(id).await,
             Err(e) => Err(e),
         }
@@ -328,9 +492,17 @@ impl Warden {
 
     /// [`Warden::stop`] with an explicit grace period (zero: SIGKILL at once).
     pub async fn stop_with_grace(&self, id: SessionId, grace: Duration) -> Result<ExitInfo, SessionError> {
-        match self.lookup(id).await {
-            Ok(pty) => {
-                pty.cast(PtyMsg::Stop { grace }).map_err(|e| SessionError::Internal(e.to_string()))?;
+        match self.session(id).await {
+            Ok(shared) => {
+                match shared.pty() {
+                    Some(pty) => {
+                        pty.cast(PtyMsg::Stop { grace }).map_err(|e| SessionError::Internal(e.to_string()))?;
+                    }
+                    // Between two lives of a restart: end it where it is.
+                    None => {
+                        let _ = shared.sup_cast(crate::session::SessionMsg::StopBetweenLives);
+                    }
+                }
                 self.wait(id).await
             }
             Err(SessionError::Exited(_)) => self.ended(id).await,
@@ -372,7 +544,8 @@ impl Warden {
     }
 
     async fn lookup(&self, id: SessionId) -> Result<ActorRef<PtyMsg>, SessionError> {
-        self.call(|reply| RootMsg::Lookup { id, reply }).await?
+        let shared = self.session(id).await?;
+        shared.pty().ok_or(SessionError::Exited(id))
     }
 
     async fn call<T: Send + 'static>(

@@ -2,8 +2,10 @@
 //!
 //! ```text
 //! WardenSupervisor (root: session registry)
-//! └── SessionSupervisor (one per session)
-//!     └── PtyActor (state, output ring, input, exit)
+//! └── SessionSupervisor (one per session; restart policy)
+//!     ├── PtyActor (one per process: output, input, exit)
+//!     ├── StallDetector (screen state, settle timers, stalls, escalation)
+//!     └── AutoResponder (rules, pending confirmations, loop guard)
 //! PTY reactor thread (every PTY master, child, pidfd and transcript)
 //! EventBus (ordered, sequenced, bounded replay, lag markers)
 //! ```
@@ -12,7 +14,10 @@
 
 #![warn(missing_docs)]
 
+mod ack;
 pub mod bus;
+pub mod classifier;
+mod detector;
 pub mod env;
 pub mod error;
 mod handle;
@@ -20,13 +25,17 @@ mod instance;
 pub mod preflight;
 mod pty;
 mod reactor;
+mod respond;
 mod root;
 mod session;
+mod shared;
 mod sys;
+mod term_shim;
 pub mod transcript;
 pub mod workspace;
 
 pub use bus::{BusLimits, EventBus, Subscription};
+pub use classifier::{ClassifyFuture, StallClassifier, StallContext};
 pub use env::{INSTANCE_ENV, SESSION_ENV};
 pub use error::{SessionError, StartError};
 pub use handle::{Warden, WardenConfig, default_node_name};

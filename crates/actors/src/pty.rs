@@ -14,14 +14,13 @@ use bytes::Bytes;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tracing::{debug, warn};
 use warden_core::{
-    EventKind, ExitInfo, InputVia, Output, SessionId, SessionInfo, SessionState, TermSize, check_transition,
-    utf8::Utf8Carry,
+    EventKind, ExitInfo, InputVia, Output, SessionId, SessionInfo, SessionState, TermSize, utf8::Utf8Carry,
 };
 
 use crate::bus::EventBus;
 use crate::error::SessionError;
 use crate::reactor::{FlowGate, IoError, IoEvent, ReactorHandle};
-use crate::root::RootMsg;
+use crate::shared::SessionShared;
 
 /// Messages of the [`PtyActor`].
 pub(crate) enum PtyMsg {
@@ -29,12 +28,12 @@ pub(crate) enum PtyMsg {
     Io(IoEvent),
     /// Write bytes to the terminal.
     Input { data: Bytes, via: InputVia, keys: Vec<String>, reply: RpcReplyPort<Result<(), SessionError>> },
+    /// Write bytes to the terminal, without an answer (warden's own typing).
+    Write { data: Bytes, via: InputVia, keys: Vec<String> },
     /// Resize the terminal.
     Resize { size: TermSize, reply: RpcReplyPort<Result<(), SessionError>> },
     /// Stop the process: polite signals, then SIGKILL after `grace`.
     Stop { grace: Duration },
-    /// Answered with the exit once the process has exited and all output is out.
-    WaitExit(RpcReplyPort<ExitInfo>),
     /// The last output bytes (for redrawing a terminal).
     RecentOutput(RpcReplyPort<Vec<u8>>),
     /// The write of an input finished (internal).
@@ -43,53 +42,51 @@ pub(crate) enum PtyMsg {
 
 /// Arguments of a [`PtyActor`].
 pub(crate) struct PtyArgs {
-    pub info: SessionInfo,
+    pub shared: Arc<SessionShared>,
     pub task: Option<String>,
     pub reactor: ReactorHandle,
-    pub bus: EventBus,
-    pub root: ActorRef<RootMsg>,
     pub flow: Arc<FlowGate>,
-    pub ring_bytes: usize,
+    pub ring: OutputRing,
     pub state_dir: Option<std::path::PathBuf>,
 }
 
-/// The PTY actor of one session.
+/// The PTY actor of one process of a session (a restart starts a new one).
 pub(crate) struct PtyActor;
 
 pub(crate) struct PtyState {
     id: SessionId,
     key: Option<u64>,
-    info: SessionInfo,
+    shared: Arc<SessionShared>,
     task: Option<String>,
     reactor: ReactorHandle,
     bus: EventBus,
-    root: ActorRef<RootMsg>,
     flow: Arc<FlowGate>,
-    ring: OutputRing,
+    ring: Option<OutputRing>,
     carry: Utf8Carry,
-    waiters: Vec<RpcReplyPort<ExitInfo>>,
     state_dir: Option<std::path::PathBuf>,
+    stopping: bool,
 }
 
 impl PtyState {
-    fn transition(&mut self, to: SessionState, reason: &str) {
-        let from = self.info.state;
-        if let Err(e) = check_transition(from, to) {
-            debug!(session = %self.id, error = %e, "transition skipped");
-            return;
-        }
-        self.info.state = to;
-        self.bus
-            .publish(Some(self.id), EventKind::StateChanged { from, to, reason: reason.to_string(), excerpt: None });
-        let _ = self.root.cast(RootMsg::Update(Box::new(self.info.clone())));
-    }
-
     fn emit_output(&mut self, bytes: Bytes) {
         if bytes.is_empty() {
             return;
         }
-        self.ring.push(&bytes);
+        if let Some(ring) = &mut self.ring {
+            ring.push(&bytes);
+        }
         self.bus.publish(Some(self.id), EventKind::Output(Output { bytes }));
+    }
+}
+
+impl PtyState {
+    /// The session is over: the last event, the waiters, the record.
+    fn end(&mut self, exit: ExitInfo, myself: &ActorRef<PtyMsg>) {
+        self.bus.publish(Some(self.id), EventKind::Exited(exit.clone()));
+        self.shared.finish(exit);
+        self.shared.screen.poke();
+        write_meta(&self.reactor, &self.state_dir, &self.shared.info());
+        myself.stop(Some("exited".into()));
     }
 }
 
@@ -100,18 +97,17 @@ impl Actor for PtyActor {
 
     async fn pre_start(&self, _myself: ActorRef<PtyMsg>, args: PtyArgs) -> Result<PtyState, ActorProcessingErr> {
         Ok(PtyState {
-            id: args.info.id,
+            id: args.shared.id,
             key: None,
-            info: args.info,
+            bus: args.shared.bus.clone(),
+            shared: args.shared,
             task: args.task,
             reactor: args.reactor,
-            bus: args.bus,
-            root: args.root,
             flow: args.flow,
-            ring: OutputRing::new(args.ring_bytes),
+            ring: Some(args.ring),
             carry: Utf8Carry::new(),
-            waiters: Vec::new(),
             state_dir: args.state_dir,
+            stopping: false,
         })
     }
 
@@ -119,6 +115,7 @@ impl Actor for PtyActor {
         match msg {
             PtyMsg::Io(IoEvent::Output(bytes)) => {
                 let n = bytes.len();
+                st.shared.screen.push(&bytes);
                 let text = st.carry.push(bytes);
                 st.emit_output(text);
                 if st.flow.consumed(n)
@@ -136,54 +133,80 @@ impl Actor for PtyActor {
                 let exit = ExitInfo {
                     code: status.and_then(|s| s.code()),
                     signal: status.and_then(|s| s.signal()),
-                    reason: if stopped { "stopped" } else { "exited" }.to_string(),
+                    reason: if stopped || st.stopping { "stopped" } else { "exited" }.to_string(),
                 };
-                debug!(session = %st.id, ?exit, "session exited");
-                st.info.exit = Some(exit.clone());
-                st.transition(SessionState::Exited, &exit.reason);
-                st.bus.publish(Some(st.id), EventKind::Exited(exit.clone()));
-                for w in st.waiters.drain(..) {
-                    let _ = w.send(exit.clone());
+                debug!(session = %st.id, ?exit, "process exited");
+                st.shared.set_pty(None);
+                let ring = st.ring.take();
+                match st.shared.process_ended(&exit, stopped || st.stopping) {
+                    crate::shared::AfterExit::Restart { after, attempt, reason } => {
+                        st.bus.publish(
+                            Some(st.id),
+                            EventKind::Restarting {
+                                attempt,
+                                delay_ms: after.as_millis() as u64,
+                                reason: reason.clone(),
+                            },
+                        );
+                        st.shared.transition(SessionState::Starting, &format!("restarting: {reason}"), None, None);
+                        st.shared.screen.poke();
+                        let _ = st.shared.sup_cast(crate::session::SessionMsg::Respawn { after, ring });
+                        myself.stop(Some("restart".into()));
+                    }
+                    crate::shared::AfterExit::End(exit) => {
+                        st.shared.update_info(|i| i.exit = Some(exit.clone()));
+                        st.shared.transition(SessionState::Exited, &exit.reason, None, None);
+                        st.end(exit, &myself);
+                    }
+                    crate::shared::AfterExit::GiveUp { exit, reason } => {
+                        warn!(session = %st.id, %reason, "restart policy gave up");
+                        st.shared.update_info(|i| i.exit = Some(exit.clone()));
+                        st.bus.publish(Some(st.id), EventKind::Error { message: reason.clone() });
+                        st.shared.transition(SessionState::Failed, &reason, None, None);
+                        st.end(exit, &myself);
+                    }
                 }
-                let _ = st.root.cast(RootMsg::Update(Box::new(st.info.clone())));
-                write_meta(&st.reactor, &st.state_dir, &st.info);
-                myself.stop(Some("exited".into()));
             }
             PtyMsg::Io(IoEvent::Started { key, pid }) => {
                 st.key = Some(key);
-                st.info.pid = Some(pid);
+                let info = st.shared.update_info(|i| i.pid = Some(pid));
                 st.bus.publish(
                     Some(st.id),
                     EventKind::SessionStarted {
-                        agent: st.info.agent.clone(),
-                        program: st.info.program.clone(),
-                        args: st.info.args.clone(),
+                        agent: info.agent.clone(),
+                        program: info.program.clone(),
+                        args: info.args.clone(),
                         pid,
-                        workdir: st.info.workdir.clone(),
-                        size: st.info.size,
-                        label: st.info.label.clone(),
+                        workdir: info.workdir.clone(),
+                        size: info.size,
+                        label: info.label.clone(),
                     },
                 );
-                let _ = st.root.cast(RootMsg::Update(Box::new(st.info.clone())));
-                write_meta(&st.reactor, &st.state_dir, &st.info);
+                write_meta(&st.reactor, &st.state_dir, &info);
                 if let Some(task) = st.task.take() {
                     let mut data = task.into_bytes();
                     data.push(b'\r');
                     start_write(&myself, st, Bytes::from(data), InputVia::Text, Vec::new(), None);
+                    st.shared.notify_input();
                 }
             }
             PtyMsg::Input { data, via, keys, reply } => {
-                if st.info.state.is_terminal() || st.key.is_none() {
+                if st.shared.state().is_terminal() || st.key.is_none() {
                     let _ = reply.send(Err(SessionError::Exited(st.id)));
                 } else {
                     start_write(&myself, st, data, via, keys, Some(reply));
+                }
+            }
+            PtyMsg::Write { data, via, keys } => {
+                if st.key.is_some() && st.shared.state().is_live() {
+                    start_write(&myself, st, data, via, keys, None);
                 }
             }
             PtyMsg::InputDone { via, len, keys } => {
                 st.bus.publish(Some(st.id), EventKind::Input { via, len, keys });
             }
             PtyMsg::Resize { size, reply } => {
-                let Some(key) = st.key.filter(|_| st.info.state.is_live()) else {
+                let Some(key) = st.key.filter(|_| st.shared.state().is_live()) else {
                     let _ = reply.send(Err(SessionError::Exited(st.id)));
                     return Ok(());
                 };
@@ -193,26 +216,21 @@ impl Actor for PtyActor {
                 tokio::spawn(async move {
                     let _ = reply.send(reactor.resize(key, size).await.map_err(|e| io_error(id, e)));
                 });
-                st.info.size = size;
+                st.shared.screen.resize(size);
+                st.shared.update_info(|i| i.size = size);
                 st.bus.publish(Some(st.id), EventKind::Resized { size });
-                let _ = st.root.cast(RootMsg::Update(Box::new(st.info.clone())));
             }
             PtyMsg::Stop { grace } => {
-                if st.info.state.is_live() {
-                    st.transition(SessionState::Stopping, "stop requested");
+                if st.shared.state().is_live() {
+                    st.stopping = true;
+                    st.shared.transition(SessionState::Stopping, "stop requested", None, None);
                     if let Some(key) = st.key {
                         st.reactor.stop(key, grace);
                     }
                 }
             }
-            PtyMsg::WaitExit(reply) => match &st.info.exit {
-                Some(exit) => {
-                    let _ = reply.send(exit.clone());
-                }
-                None => st.waiters.push(reply),
-            },
             PtyMsg::RecentOutput(reply) => {
-                let _ = reply.send(st.ring.to_vec());
+                let _ = reply.send(st.ring.as_ref().map(|r| r.to_vec()).unwrap_or_default());
             }
         }
         Ok(())

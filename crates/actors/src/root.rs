@@ -15,10 +15,11 @@ use tracing::{debug, warn};
 use warden_core::{EventKind, SessionFilter, SessionId, SessionInfo, SessionState};
 
 use crate::bus::EventBus;
+use crate::classifier::StallClassifier;
 use crate::error::SessionError;
-use crate::pty::PtyMsg;
 use crate::reactor::ReactorHandle;
 use crate::session::{SessionArgs, SessionMsg, SessionSupervisor};
+use crate::shared::SessionShared;
 use crate::sys::spawn::SpawnRequest;
 
 /// What every actor of an instance shares (immutable after start).
@@ -37,13 +38,14 @@ pub(crate) struct Ctx {
 pub(crate) enum RootMsg {
     /// Start a session.
     Spawn {
-        info: Box<SessionInfo>,
+        shared: Arc<SessionShared>,
         task: Option<String>,
         req: Box<SpawnRequest>,
+        classifier: Option<Arc<dyn StallClassifier>>,
         reply: RpcReplyPort<Result<SessionInfo, SessionError>>,
     },
-    /// The PTY actor of a live session.
-    Lookup { id: SessionId, reply: RpcReplyPort<Result<ActorRef<PtyMsg>, SessionError>> },
+    /// The shared state of a live session.
+    Lookup { id: SessionId, reply: RpcReplyPort<Result<Arc<SessionShared>, SessionError>> },
     /// The latest info of a session.
     Get { id: SessionId, reply: RpcReplyPort<Result<SessionInfo, SessionError>> },
     /// Sessions matching a filter, oldest first.
@@ -57,7 +59,7 @@ pub(crate) enum RootMsg {
 struct Entry {
     info: SessionInfo,
     sup: Option<ActorRef<SessionMsg>>,
-    pty: Option<ActorRef<PtyMsg>>,
+    shared: Option<Arc<SessionShared>>,
 }
 
 pub(crate) struct WardenSupervisor;
@@ -111,7 +113,7 @@ impl Actor for WardenSupervisor {
         st: &mut RootState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            RootMsg::Spawn { info, task, req, reply } => {
+            RootMsg::Spawn { shared, task, req, classifier, reply } => {
                 if st.closed {
                     let _ = reply.send(Err(SessionError::ShuttingDown));
                     return Ok(());
@@ -120,34 +122,27 @@ impl Actor for WardenSupervisor {
                     let _ = reply.send(Err(SessionError::TooManySessions { max: st.ctx.max_sessions }));
                     return Ok(());
                 }
-                let id = info.id;
+                let id = shared.id;
                 let (started, started_rx) = tokio::sync::oneshot::channel();
-                let args = SessionArgs {
-                    info: (*info).clone(),
-                    task,
-                    req: *req,
-                    ctx: st.ctx.clone(),
-                    root: myself.clone(),
-                    started,
-                };
+                let args =
+                    SessionArgs { shared: shared.clone(), task, req: *req, ctx: st.ctx.clone(), classifier, started };
+                let _ = &myself;
                 match Actor::spawn_linked(None, SessionSupervisor, args, myself.get_cell()).await {
                     Ok((sup, _)) => {
-                        let mut info = info;
                         // Sent before `pre_start` returned, so it is ready now.
-                        let pty = match started_rx.await {
-                            Ok((p, pid)) => {
-                                info.pid = Some(pid);
-                                Some(p)
-                            }
+                        let info = match started_rx.await {
+                            Ok(pid) => shared.update_info(|i| {
+                                i.pid.get_or_insert(pid);
+                            }),
                             Err(_) => {
                                 warn!(session = %id, "session supervisor started without reporting its process");
-                                None
+                                shared.info()
                             }
                         };
                         st.by_actor.insert(sup.get_id(), id);
                         st.order.push_back(id);
-                        st.sessions.insert(id, Entry { info: (*info).clone(), sup: Some(sup), pty });
-                        let _ = reply.send(Ok(*info));
+                        st.sessions.insert(id, Entry { info: info.clone(), sup: Some(sup), shared: Some(shared) });
+                        let _ = reply.send(Ok(info));
                     }
                     Err(e) => {
                         let err = match e {
@@ -165,8 +160,8 @@ impl Actor for WardenSupervisor {
             RootMsg::Lookup { id, reply } => {
                 let r = match st.sessions.get(&id) {
                     None => Err(SessionError::UnknownSession(id)),
-                    Some(e) => match &e.pty {
-                        Some(pty) if e.info.state.is_live() => Ok(pty.clone()),
+                    Some(e) => match &e.shared {
+                        Some(shared) if e.info.state.is_live() => Ok(shared.clone()),
                         _ => Err(SessionError::Exited(id)),
                     },
                 };
@@ -218,7 +213,7 @@ impl Actor for WardenSupervisor {
                     && let Some(e) = st.sessions.get_mut(&id)
                 {
                     e.sup = None;
-                    e.pty = None;
+                    e.shared = None;
                 }
                 st.trim();
                 return Ok(());
@@ -230,7 +225,7 @@ impl Actor for WardenSupervisor {
         let Some(id) = st.by_actor.remove(&cell.get_id()) else { return Ok(()) };
         if let Some(e) = st.sessions.get_mut(&id) {
             e.sup = None;
-            e.pty = None;
+            e.shared = None;
             if e.info.state.is_live() {
                 // The session's actors ended without reporting an end.
                 let reason = failure.unwrap_or_else(|| "session supervisor stopped".into());
@@ -238,7 +233,7 @@ impl Actor for WardenSupervisor {
                 e.info.state = SessionState::Failed;
                 st.ctx.bus.publish(
                     Some(id),
-                    EventKind::StateChanged { from, to: SessionState::Failed, reason, excerpt: None },
+                    EventKind::StateChanged { from, to: SessionState::Failed, reason, excerpt: None, provenance: None },
                 );
             }
         }

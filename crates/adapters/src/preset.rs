@@ -13,58 +13,9 @@
 //! environment (`[presets.<name>]`); [`crate::Adapter::launch`] applies them. The preset is
 //! also the bar an automatic answer must clear (a rule's `min_preset`).
 
-use std::fmt;
-
 use serde::Serialize;
 
-/// How much an agent may do without asking. Ordered: `readonly < standard < permissive
-/// < autonomous`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ApprovalPreset {
-    /// Read and plan only.
-    Readonly,
-    /// Read freely; ask before writing or running commands.
-    #[default]
-    Standard,
-    /// Read and write freely; ask before running commands.
-    Permissive,
-    /// Everything without asking (for sandboxes).
-    Autonomous,
-}
-
-impl ApprovalPreset {
-    /// Every preset, least to most permissive.
-    pub const ALL: [ApprovalPreset; 4] =
-        [ApprovalPreset::Readonly, ApprovalPreset::Standard, ApprovalPreset::Permissive, ApprovalPreset::Autonomous];
-
-    /// The name (`readonly`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ApprovalPreset::Readonly => "readonly",
-            ApprovalPreset::Standard => "standard",
-            ApprovalPreset::Permissive => "permissive",
-            ApprovalPreset::Autonomous => "autonomous",
-        }
-    }
-
-    /// Parses a name (case-insensitive; `read-only`, `yolo` accepted).
-    pub fn parse(s: &str) -> Option<ApprovalPreset> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "readonly" | "read-only" | "read_only" => Some(ApprovalPreset::Readonly),
-            "standard" | "default" => Some(ApprovalPreset::Standard),
-            "permissive" => Some(ApprovalPreset::Permissive),
-            "autonomous" | "yolo" => Some(ApprovalPreset::Autonomous),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for ApprovalPreset {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use warden_core::supervise::ApprovalPreset;
 
 /// How a file is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -144,24 +144,7 @@ impl fmt::Display for PromptKind {
     }
 }
 
-/// Why a detector said what it said.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Provenance {
-    /// Adapter name.
-    pub adapter: String,
-    /// Rule id.
-    pub rule: String,
-    /// The region the rule looked at (`bottom:3`).
-    pub region: String,
-    /// The matched text: the line the match starts on, trimmed, at most 200 characters.
-    pub evidence: String,
-}
-
-impl fmt::Display for Provenance {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{} in {}: {:?}", self.adapter, self.rule, self.region, self.evidence)
-    }
-}
+pub use warden_core::supervise::Provenance;
 
 /// An automatic answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

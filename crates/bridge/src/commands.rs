@@ -181,7 +181,9 @@ async fn execute(ctx: &CommandCtx, request: Request) -> Result<Value, WireError>
         }
         Request::SendToAgent(args) => {
             match args.input()? {
-                SendInput::Text(t) => w.send(args.session, &t).await?,
+                SendInput::Text(t) => {
+                    w.send(args.session, &t).await?;
+                }
                 SendInput::Keys(k) => w.send_keys(args.session, &k).await?,
                 SendInput::Paste { text, bracketed } => w.paste(args.session, &text, bracketed).await?,
             }

@@ -123,7 +123,9 @@ impl From<warden_actors::SessionError> for WireError {
         let code = match &e {
             E::UnknownSession(_) => ErrorCode::UnknownSession,
             E::Exited(_) => ErrorCode::Conflict,
-            E::BadWorkdir { .. } | E::Spec(_) | E::UnknownKey(_) => ErrorCode::BadRequest,
+            E::BadWorkdir { .. } | E::Spec(_) | E::UnknownKey(_) | E::BadRule(_) | E::UnknownConfirmation { .. } => {
+                ErrorCode::BadRequest
+            }
             E::ProgramNotFound { .. } | E::TooManySessions { .. } | E::ShuttingDown => ErrorCode::Unavailable,
             E::Spawn(_) | E::Io(_) | E::Internal(_) => ErrorCode::Internal,
         };

@@ -17,7 +17,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::ids::SessionId;
 use crate::spec::TermSize;
+use crate::stall::{Classification, EscalationStep};
 use crate::state::SessionState;
+use crate::supervise::Provenance;
 use crate::workspace::{BranchName, Step, WorkspaceId};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -121,6 +123,9 @@ pub enum EventKind {
         /// A short excerpt of the screen that caused it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         excerpt: Option<String>,
+        /// The adapter rule that decided, with its evidence (screen-driven changes).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        provenance: Option<Provenance>,
     },
     /// The process has exited and every byte it wrote has been delivered.
     Exited(ExitInfo),
@@ -199,6 +204,148 @@ pub enum EventKind {
         /// Whether uncommitted or unpushed work may have been discarded.
         forced: bool,
     },
+    /// The agent asks for a login before it can work.
+    LoginRequired {
+        /// `oauth`, `api_key`, `choose_method`, … as the adapter names it.
+        login_kind: String,
+        /// The sign-in URL on screen, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
+        /// A device code on screen, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<String>,
+        /// What a person should do.
+        instructions: String,
+        /// The sign-in choices on screen.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        choices: Vec<String>,
+        /// Rule and evidence.
+        provenance: Provenance,
+    },
+    /// A prompt that needs an answer is on screen.
+    BlockingPrompt {
+        /// `permission`, `trust`, `update`, `tos`, `usage_limit`, `provider_unreachable`, …
+        prompt_kind: String,
+        /// The prompt's text.
+        prompt: String,
+        /// The choices on screen.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        choices: Vec<String>,
+        /// Whether the adapter says it is safe to answer without asking.
+        safe: bool,
+        /// The answer the adapter suggests, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        suggested: Option<String>,
+        /// Rule and evidence.
+        provenance: Provenance,
+    },
+    /// The agent finished its turn: the completion signal held through the settle time.
+    TaskComplete {
+        /// Rule and evidence.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        provenance: Option<Provenance>,
+    },
+    /// A busy agent's screen made no progress for the stall window.
+    Stalled {
+        /// Milliseconds since the last progress.
+        idle_ms: u64,
+        /// The window that elapsed.
+        window_ms: u64,
+        /// A spinner kept moving while nothing else did.
+        spinner_only: bool,
+        /// The bottom of the screen.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        excerpt: Option<String>,
+    },
+    /// What a stall was classified as, and by whom.
+    StallClassified {
+        /// The answer.
+        answer: Classification,
+        /// `adapter` or the classifier's name.
+        source: String,
+        /// The next window, when the answer was `still_working`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next_window_ms: Option<u64>,
+    },
+    /// One step of the escalation ladder of a persisting stall.
+    Escalated {
+        /// 0-based position on the ladder.
+        index: usize,
+        /// The step taken.
+        step: EscalationStep,
+    },
+    /// warden answered a prompt by itself.
+    AutoResponded {
+        /// The rule that fired.
+        rule: String,
+        /// Where the rule comes from: `session`, `runtime`, `adapter`, `confirmation`.
+        source: String,
+        /// The matched screen text.
+        matched: String,
+        /// What was sent: the text, or `keys:a,b`.
+        sent: String,
+    },
+    /// A prompt waits for a caller's answer (`confirm`).
+    ConfirmationPending {
+        /// Id to answer with.
+        id: String,
+        /// The prompt kind.
+        prompt_kind: String,
+        /// The prompt's text.
+        prompt: String,
+        /// The choices on screen.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        choices: Vec<String>,
+        /// The suggested answer, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        suggested: Option<String>,
+        /// Why it was not answered automatically.
+        reason: String,
+        /// The rule that recognised it, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rule: Option<String>,
+    },
+    /// A pending confirmation was answered, declined or went away.
+    ConfirmationResolved {
+        /// Its id.
+        id: String,
+        /// `answered`, `declined` or `gone` (the prompt left the screen).
+        outcome: String,
+        /// What was sent, when answered.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sent: Option<String>,
+    },
+    /// Input was taken by the agent: the screen showed it.
+    InputDelivered {
+        /// Number of the input within the session.
+        input: u64,
+        /// What showed it.
+        evidence: String,
+    },
+    /// Input was written but the screen did not show it taken within the timeout.
+    InputUndelivered {
+        /// Number of the input within the session.
+        input: u64,
+        /// Why it counts as undelivered.
+        reason: String,
+    },
+    /// The agent process is restarted by the restart policy.
+    Restarting {
+        /// Restart number within the policy's window.
+        attempt: u32,
+        /// Back-off before the new process starts.
+        delay_ms: u64,
+        /// Why.
+        reason: String,
+    },
+    /// One of warden's own actors of the session failed and was restarted
+    /// (the agent, its terminal and its output are untouched).
+    ActorRestarted {
+        /// `stall_detector` or `auto_responder`.
+        actor: String,
+        /// The failure.
+        reason: String,
+    },
     /// A workspace step failed; the message is redacted.
     WorkspaceFailed {
         /// The workspace.
@@ -232,6 +379,19 @@ impl EventKind {
             EventKind::PrCreated { .. } => "pr_created",
             EventKind::WorkspaceCleaned { .. } => "workspace_cleaned",
             EventKind::WorkspaceFailed { .. } => "workspace_failed",
+            EventKind::LoginRequired { .. } => "login_required",
+            EventKind::BlockingPrompt { .. } => "blocking_prompt",
+            EventKind::TaskComplete { .. } => "task_complete",
+            EventKind::Stalled { .. } => "stalled",
+            EventKind::StallClassified { .. } => "stall_classified",
+            EventKind::Escalated { .. } => "escalated",
+            EventKind::AutoResponded { .. } => "auto_responded",
+            EventKind::ConfirmationPending { .. } => "confirmation_pending",
+            EventKind::ConfirmationResolved { .. } => "confirmation_resolved",
+            EventKind::InputDelivered { .. } => "input_delivered",
+            EventKind::InputUndelivered { .. } => "input_undelivered",
+            EventKind::Restarting { .. } => "restarting",
+            EventKind::ActorRestarted { .. } => "actor_restarted",
         }
     }
 }
@@ -383,7 +543,20 @@ mod tests {
                 to: SessionState::Ready,
                 reason: "prompt".into(),
                 excerpt: None,
+                provenance: Some(Provenance {
+                    adapter: "shell".into(),
+                    rule: "prompt".into(),
+                    region: "bottom:1".into(),
+                    evidence: "$".into(),
+                }),
             },
+            EventKind::AutoResponded {
+                rule: "r1".into(),
+                source: "session".into(),
+                matched: "y/N".into(),
+                sent: "y".into(),
+            },
+            EventKind::Escalated { index: 1, step: EscalationStep::Keys { keys: vec!["escape".into()] } },
             EventKind::Exited(ExitInfo { code: Some(3), signal: None, reason: "exited".into() }),
             EventKind::Error { message: "x".into() },
             EventKind::Lagged { missed: 5 },

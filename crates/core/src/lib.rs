@@ -15,6 +15,7 @@ pub mod restart;
 pub mod screen;
 pub mod spec;
 pub mod stall;
+pub mod supervise;
 pub mod state;
 pub mod utf8;
 pub mod workspace;
@@ -25,5 +26,9 @@ pub use info::{SessionFilter, SessionInfo};
 pub use keys::UnknownKey;
 pub use screen::{normalize as normalize_screen, screen_hash};
 pub use spec::{RestartPolicy, SessionSpec, SpecError, TermSize};
+pub use supervise::{
+    ApprovalPreset, Delivery, PendingConfirmation, Provenance, Reply, ResponseRule, ScreenSnapshot, StallSpec,
+    SupervisionLevel,
+};
 pub use state::{IllegalTransition, SessionState, check_transition};
 pub use workspace::{BranchName, Step, WorkspaceId, WorkspaceRecord, WorkspaceState};

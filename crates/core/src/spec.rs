@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::supervise::{ApprovalPreset, ResponseRule, StallSpec, SupervisionLevel};
+
 /// Terminal size in character cells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TermSize {
@@ -81,12 +83,33 @@ pub struct SessionSpec {
     /// Restart policy for the agent process.
     #[serde(default)]
     pub restart: RestartPolicy,
+    /// Limits of the restart policy (default: 3 restarts in 60 s, back-off
+    /// from 1 s doubling to 30 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_limits: Option<crate::restart::RestartLimits>,
     /// The task typed into the agent once it runs, if any.
     #[serde(default)]
     pub task: Option<String>,
     /// A free-form label for humans and coordinators.
     #[serde(default)]
     pub label: Option<String>,
+    /// What warden may answer by itself.
+    #[serde(default)]
+    pub supervision: SupervisionLevel,
+    /// The approval preset the agent runs with: the bar an adapter's built-in
+    /// answer must clear to be sent without asking (default `standard`).
+    #[serde(default)]
+    pub preset: ApprovalPreset,
+    /// The session's own auto-response rules (on top of the adapter's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<ResponseRule>,
+    /// Extra loading patterns (regular expressions): while one matches the
+    /// bottom of the screen the agent counts as working.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub loading: Vec<String>,
+    /// Stall detection settings.
+    #[serde(default)]
+    pub stall: StallSpec,
 }
 
 impl SessionSpec {
@@ -100,8 +123,14 @@ impl SessionSpec {
             workdir: None,
             size: TermSize::default(),
             restart: RestartPolicy::default(),
+            restart_limits: None,
             task: None,
             label: None,
+            supervision: SupervisionLevel::default(),
+            preset: ApprovalPreset::default(),
+            rules: Vec::new(),
+            loading: Vec::new(),
+            stall: StallSpec::default(),
         }
     }
 
@@ -142,6 +171,30 @@ impl SessionSpec {
     /// Sets the label.
     pub fn label(mut self, label: impl Into<String>) -> Self {
         self.label = Some(label.into());
+        self
+    }
+
+    /// Adds an auto-response rule.
+    pub fn rule(mut self, rule: ResponseRule) -> Self {
+        self.rules.push(rule);
+        self
+    }
+
+    /// Sets the supervision level.
+    pub fn supervision(mut self, level: SupervisionLevel) -> Self {
+        self.supervision = level;
+        self
+    }
+
+    /// Sets the stall window.
+    pub fn stall_window(mut self, window: std::time::Duration) -> Self {
+        self.stall.window_ms = Some(window.as_millis().min(u128::from(u64::MAX)) as u64);
+        self
+    }
+
+    /// Sets the restart policy.
+    pub fn restart(mut self, policy: RestartPolicy) -> Self {
+        self.restart = policy;
         self
     }
 
@@ -193,6 +246,9 @@ pub enum SpecError {
     /// An environment variable name that is empty or contains `=`.
     #[error("invalid environment variable name `{0}`")]
     BadEnvName(String),
+    /// A rule or loading pattern that is not a valid regular expression, or too many of them.
+    #[error("invalid rule: {0}")]
+    BadRule(String),
 }
 
 #[cfg(test)]

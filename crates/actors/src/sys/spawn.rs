@@ -13,6 +13,7 @@ use portable_pty::{MasterPty, PtySize, native_pty_system};
 use warden_core::TermSize;
 
 /// What to start.
+#[derive(Clone)]
 pub(crate) struct SpawnRequest {
     pub program: PathBuf,
     pub args: Vec<String>,

@@ -1,0 +1,90 @@
+//! Acknowledged input: `Warden::send` says `delivered` only when the screen
+//! shows the input taken.
+//!
+//! Evidence, read from the screen after the write (never from warden's own
+//! bookkeeping): the adapter reads the screen as busy (or loading), or the
+//! cursor's line no longer holds the typed text (the input box or the shell
+//! line was submitted and cleared). Neither within the timeout: undelivered.
+//! Just before writing, the screen is read again: a blocking prompt that
+//! appeared meanwhile would take the keystrokes as its answer, so nothing is
+//! written and the input is undelivered.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use tracing::{debug, info_span};
+use warden_adapters::{PromptKind, ScreenState};
+use warden_core::{Delivery, EventKind, InputVia, SessionId};
+
+use crate::error::SessionError;
+use crate::handle::Warden;
+use crate::shared::{SessionShared, View};
+
+pub(crate) async fn send_acknowledged(w: &Warden, id: SessionId, text: &str) -> Result<Delivery, SessionError> {
+    let shared = w.session(id).await?;
+    let span = info_span!("send", session = %id, len = text.len());
+    let _enter = span.enter();
+    let input = shared.next_input();
+    let before = shared.screen.view();
+    let verdict = shared.classify_view(&before);
+    if let ScreenState::Blocked(kind) = verdict.state
+        && kind != PromptKind::Login
+    {
+        let reason = format!("not written: a {kind} prompt is on screen and would take the input; answer it first");
+        return Ok(undelivered(&shared, input, reason));
+    }
+    let plan = shared.adapter.input_plan(text);
+    let mut screen_rx = shared.screen.watch();
+    w.input(id, Bytes::from(plan.first), InputVia::Text, Vec::new()).await?;
+    if let Some((delay_ms, then)) = plan.then {
+        tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+        w.input(id, Bytes::from(then), InputVia::Keys, vec!["enter".into()]).await?;
+    }
+    shared.notify_input();
+    let needle: String =
+        text.lines().rev().map(str::trim).find(|l| !l.is_empty()).unwrap_or_default().chars().take(40).collect();
+    let deadline = Instant::now() + shared.config.input_ack_timeout;
+    loop {
+        let view = shared.screen.view();
+        if let Some(evidence) = taken(&shared, &before, &view, &needle) {
+            debug!(input, %evidence, "input delivered");
+            shared.bus.publish(Some(id), EventKind::InputDelivered { input, evidence: evidence.clone() });
+            return Ok(Delivery { input, delivered: true, detail: evidence });
+        }
+        if !shared.state().is_live() {
+            return Ok(undelivered(&shared, input, "the session ended".into()));
+        }
+        let wait = tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), screen_rx.changed()).await;
+        match wait {
+            Ok(Ok(())) => continue,
+            _ => break,
+        }
+    }
+    let reason =
+        format!("the screen did not show the input taken within {} ms", shared.config.input_ack_timeout.as_millis());
+    Ok(undelivered(&shared, input, reason))
+}
+
+fn taken(shared: &SessionShared, before: &View, now: &View, needle: &str) -> Option<String> {
+    if now.text == before.text && now.cursor == before.cursor {
+        return None;
+    }
+    let verdict = shared.classify_view(now);
+    if verdict.state == ScreenState::Busy || verdict.loading {
+        let rule = verdict.provenance.map(|p| p.rule).unwrap_or_else(|| "loading".into());
+        return Some(format!("the agent turned busy ({rule})"));
+    }
+    if needle.is_empty() {
+        return Some("the screen changed".into());
+    }
+    if !now.cursor_line().contains(needle) {
+        return Some("the input line was submitted and cleared".into());
+    }
+    None
+}
+
+fn undelivered(shared: &SessionShared, input: u64, reason: String) -> Delivery {
+    debug!(input, %reason, "input undelivered");
+    shared.bus.publish(Some(shared.id), EventKind::InputUndelivered { input, reason: reason.clone() });
+    Delivery { input, delivered: false, detail: reason }
+}

@@ -1,0 +1,483 @@
+//! The `StallDetector`: the session's state as the screen shows it.
+//!
+//! It reads the screen after output (at most every [`EVAL_INTERVAL`] during a
+//! burst, at once after a quiet spell), asks the adapter what it shows, and
+//! moves the session: `busy` at once, `blocked`/`authenticating` at once with
+//! a `blocking_prompt`/`login_required` event, `ready` only after the
+//! adapter's settle time *and* a fresh look when the timer fires (so
+//! decorative redraws after the prompt neither block nor fake it), with
+//! `task_complete` when a busy turn ends. While busy it feeds the
+//! [`StallTracker`]: no progress of the normalised screen for the window is a
+//! `stalled` event, then a classification (adapter heuristics, then the
+//! pluggable classifier with a timeout), then one escalation step per further
+//! window.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tracing::{debug, info, warn};
+use warden_adapters::{PromptKind, ScreenState, Verdict};
+use warden_core::stall::{Classification, EscalationStep, Observation, StallEvent, StallTracker};
+use warden_core::{EventKind, InputVia, Provenance, SessionState, screen_hash};
+
+use crate::classifier::{StallClassifier, StallContext};
+use crate::shared::{SessionShared, View};
+
+/// Shortest time between two looks at the screen during an output burst.
+pub(crate) const EVAL_INTERVAL: Duration = Duration::from_millis(5);
+
+pub(crate) enum DetectorMsg {
+    /// The screen changed (or the process state did).
+    Wake,
+    /// A timer fired.
+    Tick,
+    /// warden typed input into the agent: it should turn busy.
+    InputSent,
+    /// A classifier answered about the stall reported at `stall_no`.
+    Classified { stall_no: u64, answer: Option<Classification>, source: String },
+}
+
+pub(crate) struct DetectorArgs {
+    pub shared: Arc<SessionShared>,
+    pub classifier: Option<Arc<dyn StallClassifier>>,
+    pub sup: ActorRef<crate::session::SessionMsg>,
+}
+
+pub(crate) struct StallDetector;
+
+pub(crate) struct DetectorState {
+    shared: Arc<SessionShared>,
+    classifier: Option<Arc<dyn StallClassifier>>,
+    sup: ActorRef<crate::session::SessionMsg>,
+    origin: Instant,
+    tracker: StallTracker,
+    last_eval: Option<Instant>,
+    wake_queued: Arc<AtomicBool>,
+    forwarder: Option<tokio::task::JoinHandle<()>>,
+    timer: Option<(Instant, tokio::task::JoinHandle<()>)>,
+    /// The screen looked ready since then (settle running), with the rule.
+    ready_since: Option<(Instant, Option<Provenance>)>,
+    /// A busy turn (or a typed task) is waiting for its end.
+    turn_open: bool,
+    last_blocking: Option<(String, String)>,
+    last_login: Option<String>,
+    stall_no: u64,
+    compacted: bool,
+}
+
+impl DetectorState {
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    fn settle(&self) -> Duration {
+        Duration::from_millis(self.shared.adapter.ready_settle_ms)
+    }
+
+    /// Looks at the screen and acts on what the adapter says.
+    fn evaluate(&mut self) {
+        let view = self.shared.screen.view();
+        let verdict = self.shared.classify_view(&view);
+        self.last_eval = Some(Instant::now());
+        self.compacted = false;
+        let now = self.now();
+        if self.shared.config.stall_enabled {
+            let obs = Observation { now, screen_hash: screen_hash(&view.text), loading: verdict.loading };
+            if let Some(StallEvent::Resumed) = self.tracker.observe(obs)
+                && self.shared.state() == SessionState::Stalled
+            {
+                self.shared.transition(SessionState::Busy, "progress after a stall", None, None);
+            }
+        }
+        if !self.shared.state().is_live() {
+            return;
+        }
+        self.apply(&view, &verdict);
+    }
+
+    fn apply(&mut self, view: &View, verdict: &Verdict) {
+        let prov = verdict.provenance.clone();
+        if !matches!(verdict.state, ScreenState::Blocked(_) | ScreenState::LoginRequired) {
+            self.last_blocking = None;
+            self.last_login = None;
+        }
+        match verdict.state {
+            ScreenState::Busy => {
+                self.ready_since = None;
+                self.turn_open = true;
+                let reason = prov.as_ref().map_or("working".to_string(), |p| format!("working ({})", p.rule));
+                self.shared.transition(SessionState::Busy, &reason, None, prov);
+                self.tracker.set_busy(true, self.now());
+            }
+            ScreenState::Ready | ScreenState::TaskComplete => {
+                if self.ready_since.is_none() {
+                    self.ready_since = Some((Instant::now(), prov));
+                }
+            }
+            ScreenState::LoginRequired | ScreenState::Blocked(PromptKind::Login) => {
+                self.ready_since = None;
+                self.tracker.set_busy(false, self.now());
+                let login = verdict.login.clone();
+                let key = login.as_ref().map(|l| l.provenance.evidence.clone()).unwrap_or_default();
+                if self.last_login.as_deref() != Some(key.as_str()) {
+                    self.last_login = Some(key);
+                    self.shared.transition(SessionState::Authenticating, "login required", Some(view.excerpt(6)), prov);
+                    let event = match (login, &verdict.blocking) {
+                        (Some(l), _) => EventKind::LoginRequired {
+                            login_kind: l.kind,
+                            url: l.url,
+                            code: l.code,
+                            instructions: l.instructions,
+                            choices: l.choices.into_iter().map(|c| c.label).collect(),
+                            provenance: l.provenance,
+                        },
+                        (None, Some(b)) => EventKind::LoginRequired {
+                            login_kind: "login".into(),
+                            url: b.url.clone(),
+                            code: None,
+                            instructions: b.prompt.clone(),
+                            choices: b.choices.iter().map(|c| c.label.clone()).collect(),
+                            provenance: b.provenance.clone(),
+                        },
+                        (None, None) => return,
+                    };
+                    info!(session = %self.shared.id, "login required");
+                    self.shared.bus.publish(Some(self.shared.id), event);
+                }
+            }
+            ScreenState::Blocked(kind) => {
+                self.ready_since = None;
+                self.tracker.set_busy(false, self.now());
+                if let Some(b) = &verdict.blocking {
+                    let key = (b.provenance.rule.clone(), b.provenance.evidence.clone());
+                    if self.last_blocking.as_ref() != Some(&key) {
+                        self.last_blocking = Some(key);
+                        self.shared.transition(
+                            SessionState::Blocked,
+                            &format!("{kind} prompt"),
+                            Some(view.excerpt(6)),
+                            prov,
+                        );
+                        info!(session = %self.shared.id, kind = %kind, rule = %b.provenance.rule, "blocking prompt");
+                        self.shared.bus.publish(
+                            Some(self.shared.id),
+                            EventKind::BlockingPrompt {
+                                prompt_kind: kind.as_str().to_string(),
+                                prompt: b.prompt.clone(),
+                                choices: b.choices.iter().map(|c| c.label.clone()).collect(),
+                                safe: b.safe,
+                                suggested: b.response.as_ref().map(describe_response),
+                                provenance: b.provenance.clone(),
+                            },
+                        );
+                    }
+                }
+            }
+            ScreenState::Unknown | ScreenState::Exited => {}
+        }
+    }
+
+    /// Commits a ready candidate whose settle time passed, if the screen still agrees.
+    fn settle_ready(&mut self) {
+        let Some((since, _)) = &self.ready_since else { return };
+        if since.elapsed() < self.settle() {
+            return;
+        }
+        let view = self.shared.screen.view();
+        let verdict = self.shared.classify_view(&view);
+        if !matches!(verdict.state, ScreenState::Ready | ScreenState::TaskComplete) {
+            self.ready_since = None;
+            return;
+        }
+        self.ready_since = None;
+        self.tracker.set_busy(false, self.now());
+        let prov = verdict.provenance.clone();
+        let moved = self.shared.transition(SessionState::Ready, "ready", None, prov.clone());
+        if self.turn_open && (moved || verdict.state == ScreenState::TaskComplete) {
+            self.turn_open = false;
+            self.shared.bus.publish(Some(self.shared.id), EventKind::TaskComplete { provenance: prov });
+        }
+        let task = self.shared.config.task_on_ready.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task {
+            self.type_text(&task);
+        }
+    }
+
+    fn type_text(&mut self, text: &str) {
+        let plan = self.shared.adapter.input_plan(text);
+        self.shared.write_plan(plan, InputVia::Text);
+        self.input_sent();
+    }
+
+    fn input_sent(&mut self) {
+        self.turn_open = true;
+        self.ready_since = None;
+        if self.shared.state().is_live() {
+            self.shared.transition(SessionState::Busy, "input sent", None, None);
+            self.tracker.set_busy(true, self.now());
+        }
+    }
+
+    fn poll_stall(&mut self, myself: &ActorRef<DetectorMsg>) {
+        if !self.shared.config.stall_enabled || !self.shared.state().is_live() {
+            return;
+        }
+        let now = self.now();
+        match self.tracker.poll(now) {
+            Some(StallEvent::Stalled { idle, window, spinner_only }) => {
+                self.stall_no += 1;
+                let view = self.shared.screen.view();
+                warn!(session = %self.shared.id, idle_ms = idle.as_millis() as u64, spinner_only, "stalled");
+                self.shared.transition(SessionState::Stalled, "no progress", Some(view.excerpt(3)), None);
+                self.shared.bus.publish(
+                    Some(self.shared.id),
+                    EventKind::Stalled {
+                        idle_ms: idle.as_millis() as u64,
+                        window_ms: window.as_millis() as u64,
+                        spinner_only,
+                        excerpt: Some(view.excerpt(3)),
+                    },
+                );
+                self.classify_stall(myself, &view);
+            }
+            Some(StallEvent::Escalate { index, step }) => {
+                self.shared.bus.publish(Some(self.shared.id), EventKind::Escalated { index, step: step.clone() });
+                self.escalate(step);
+            }
+            _ => {}
+        }
+    }
+
+    /// Adapter heuristics first; then the pluggable classifier, with a timeout.
+    fn classify_stall(&mut self, myself: &ActorRef<DetectorMsg>, view: &View) {
+        let verdict = self.shared.classify_view(view);
+        let heuristic = match verdict.state {
+            ScreenState::Blocked(PromptKind::Login) | ScreenState::LoginRequired => {
+                Some(Classification::WaitingForInput)
+            }
+            ScreenState::Blocked(_) => Some(Classification::BlockingPrompt),
+            ScreenState::TaskComplete => Some(Classification::TaskComplete),
+            ScreenState::Ready => Some(Classification::WaitingForInput),
+            _ => None,
+        };
+        if let Some(answer) = heuristic {
+            self.take_answer(answer, "adapter".into());
+            return;
+        }
+        let Some(classifier) = self.classifier.clone() else { return };
+        let ctx = StallContext {
+            session: self.shared.id,
+            agent: self.shared.adapter.name.clone(),
+            screen: view.text.clone(),
+            title: view.title.clone(),
+        };
+        let me = myself.clone();
+        let stall_no = self.stall_no;
+        let timeout = classifier.timeout();
+        tokio::spawn(async move {
+            let source = classifier.name().to_string();
+            let answer = tokio::time::timeout(timeout, classifier.classify(ctx)).await.ok().flatten();
+            let _ = me.cast(DetectorMsg::Classified { stall_no, answer, source });
+        });
+    }
+
+    fn take_answer(&mut self, answer: Classification, source: String) {
+        let now = self.now();
+        self.tracker.classified(answer, now);
+        let next_window_ms =
+            (answer == Classification::StillWorking).then(|| self.tracker.current_window().as_millis() as u64);
+        self.shared.bus.publish(Some(self.shared.id), EventKind::StallClassified { answer, source, next_window_ms });
+        if answer == Classification::StillWorking {
+            self.tracker.set_busy(true, now);
+            self.shared.transition(SessionState::Busy, "classified still working", None, None);
+        }
+    }
+
+    fn escalate(&mut self, step: EscalationStep) {
+        match step {
+            EscalationStep::Notify => {}
+            EscalationStep::Keys { keys } => match warden_core::keys::keys_bytes(&keys) {
+                Ok(bytes) => self.shared.write_raw(bytes, InputVia::Keys, keys),
+                Err(e) => warn!(session = %self.shared.id, error = %e, "escalation keys"),
+            },
+            EscalationStep::Nudge { text } => {
+                let plan = self.shared.adapter.input_plan(&text);
+                self.shared.write_plan(plan, InputVia::Text);
+            }
+            EscalationStep::RestartResume => {
+                let _ = self.sup.cast(crate::session::SessionMsg::RestartAgent { reason: "stalled".into() });
+            }
+            EscalationStep::Fail => {
+                let _ = self.sup.cast(crate::session::SessionMsg::Fail {
+                    reason: "stalled: every escalation step was taken".into(),
+                });
+            }
+        }
+    }
+
+    /// Arms the single timer for the earliest thing that needs a look.
+    fn rearm(&mut self, myself: &ActorRef<DetectorMsg>) {
+        let mut next: Option<Instant> = None;
+        let mut consider = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
+        if let Some((since, _)) = &self.ready_since {
+            consider(*since + self.settle());
+        }
+        if self.shared.config.stall_enabled
+            && let Some(d) = self.tracker.deadline()
+        {
+            consider(self.origin + d);
+        }
+        if !self.compacted {
+            consider(self.last_eval.unwrap_or_else(Instant::now) + crate::shared::COMPACT_AFTER);
+        }
+        let Some(at) = next else { return };
+        if let Some((t, h)) = &self.timer {
+            if *t == at && !h.is_finished() {
+                return;
+            }
+            h.abort();
+        }
+        let me = myself.clone();
+        let handle = tokio::spawn(async move {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+            let _ = me.cast(DetectorMsg::Tick);
+        });
+        self.timer = Some((at, handle));
+    }
+}
+
+fn describe_response(r: &warden_adapters::Response) -> String {
+    match r {
+        warden_adapters::Response::Text(t) => t.clone(),
+        warden_adapters::Response::Keys(k) => format!("keys:{}", k.join(",")),
+    }
+}
+
+impl Actor for StallDetector {
+    type Msg = DetectorMsg;
+    type State = DetectorState;
+    type Arguments = DetectorArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<DetectorMsg>,
+        args: DetectorArgs,
+    ) -> Result<DetectorState, ActorProcessingErr> {
+        let origin = Instant::now();
+        let tracker = StallTracker::new(args.shared.config.stall.clone(), Duration::ZERO);
+        let wake_queued = Arc::new(AtomicBool::new(false));
+        let forwarder = spawn_forwarder(&args.shared, myself.clone(), wake_queued.clone(), || DetectorMsg::Wake);
+        let mut st = DetectorState {
+            shared: args.shared,
+            classifier: args.classifier,
+            sup: args.sup,
+            origin,
+            tracker,
+            last_eval: None,
+            wake_queued,
+            forwarder: Some(forwarder),
+            timer: None,
+            ready_since: None,
+            turn_open: false,
+            last_blocking: None,
+            last_login: None,
+            stall_no: 0,
+            compacted: false,
+        };
+        // A restarted detector picks up where the screen is.
+        if matches!(st.shared.state(), SessionState::Busy | SessionState::Stalled) {
+            st.turn_open = true;
+            st.tracker.set_busy(true, Duration::ZERO);
+        }
+        let _ = myself.cast(DetectorMsg::Wake);
+        Ok(st)
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<DetectorMsg>,
+        st: &mut DetectorState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(f) = st.forwarder.take() {
+            f.abort();
+        }
+        if let Some((_, t)) = st.timer.take() {
+            t.abort();
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<DetectorMsg>,
+        msg: DetectorMsg,
+        st: &mut DetectorState,
+    ) -> Result<(), ActorProcessingErr> {
+        crate::session::maybe_fault(&st.shared.fault_detector, "stall_detector");
+        match msg {
+            DetectorMsg::Wake => {
+                st.wake_queued.store(false, Ordering::Release);
+                let due = st.last_eval.is_none_or(|t| t.elapsed() >= EVAL_INTERVAL);
+                if due {
+                    st.evaluate();
+                } else if st.timer.as_ref().is_none_or(|(t, _)| *t > Instant::now() + EVAL_INTERVAL) {
+                    // Trailing look at the end of the burst.
+                    let me = myself.clone();
+                    let at = st.last_eval.map_or_else(Instant::now, |t| t + EVAL_INTERVAL);
+                    if let Some((_, h)) = st.timer.take() {
+                        h.abort();
+                    }
+                    let h = tokio::spawn(async move {
+                        tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+                        let _ = me.cast(DetectorMsg::Tick);
+                    });
+                    st.timer = Some((at, h));
+                    return Ok(());
+                }
+            }
+            DetectorMsg::Tick => {
+                st.timer = None;
+                if st.last_eval.is_none_or(|t| t.elapsed() >= EVAL_INTERVAL) {
+                    st.evaluate();
+                }
+                st.settle_ready();
+                st.poll_stall(&myself);
+                if !st.compacted && st.shared.screen.compact_if_idle() {
+                    debug!(session = %st.shared.id, "screen compacted");
+                    st.compacted = true;
+                } else if st.last_eval.is_some_and(|t| t.elapsed() >= crate::shared::COMPACT_AFTER) {
+                    st.compacted = true;
+                }
+            }
+            DetectorMsg::InputSent => st.input_sent(),
+            DetectorMsg::Classified { stall_no, answer, source } => {
+                if stall_no == st.stall_no
+                    && let Some(answer) = answer
+                {
+                    st.take_answer(answer, source);
+                }
+            }
+        }
+        st.rearm(&myself);
+        Ok(())
+    }
+}
+
+/// Forwards screen changes to an actor as one queued message at a time.
+pub(crate) fn spawn_forwarder<M: ractor::Message>(
+    shared: &Arc<SessionShared>,
+    actor: ActorRef<M>,
+    queued: Arc<AtomicBool>,
+    msg: fn() -> M,
+) -> tokio::task::JoinHandle<()> {
+    let mut rx = shared.screen.watch();
+    tokio::spawn(async move {
+        while rx.changed().await.is_ok() {
+            if !queued.swap(true, Ordering::AcqRel) && actor.cast(msg()).is_err() {
+                break;
+            }
+        }
+    })
+}
