@@ -328,8 +328,10 @@ impl Warden {
     }
 
     /// The session's screen now: text, cursor, title.
+    /// Works for ended sessions too (their final screen), while they are retained.
     pub async fn snapshot(&self, id: SessionId) -> Result<ScreenSnapshot, SessionError> {
-        Ok(self.session(id).await?.screen.snapshot())
+        let shared = self.call(|reply| RootMsg::Shared { id, reply }).await??;
+        Ok(shared.screen.snapshot())
     }
 
     /// What the session's adapter reads on its screen now (state, provenance,

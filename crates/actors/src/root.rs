@@ -46,6 +46,8 @@ pub(crate) enum RootMsg {
     },
     /// The shared state of a live session.
     Lookup { id: SessionId, reply: RpcReplyPort<Result<Arc<SessionShared>, SessionError>> },
+    /// The shared state of a session, live or ended (snapshots after the end).
+    Shared { id: SessionId, reply: RpcReplyPort<Result<Arc<SessionShared>, SessionError>> },
     /// The latest info of a session.
     Get { id: SessionId, reply: RpcReplyPort<Result<SessionInfo, SessionError>> },
     /// Sessions matching a filter, oldest first.
@@ -167,6 +169,13 @@ impl Actor for WardenSupervisor {
                 };
                 let _ = reply.send(r);
             }
+            RootMsg::Shared { id, reply } => {
+                let r = match st.sessions.get(&id) {
+                    None => Err(SessionError::UnknownSession(id)),
+                    Some(e) => e.shared.clone().ok_or(SessionError::Exited(id)),
+                };
+                let _ = reply.send(r);
+            }
             RootMsg::Get { id, reply } => {
                 let r = st.sessions.get(&id).map(|e| e.info.clone()).ok_or(SessionError::UnknownSession(id));
                 let _ = reply.send(r);
@@ -213,7 +222,10 @@ impl Actor for WardenSupervisor {
                     && let Some(e) = st.sessions.get_mut(&id)
                 {
                     e.sup = None;
-                    e.shared = None;
+                    // Kept (its screen compacted) so the final screen can still be read.
+                    if let Some(shared) = &e.shared {
+                        shared.screen.compact_now();
+                    }
                 }
                 st.trim();
                 return Ok(());

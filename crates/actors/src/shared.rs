@@ -204,6 +204,13 @@ impl ScreenCell {
         }
     }
 
+    /// Compacts the screen now (the session ended).
+    pub(crate) fn compact_now(&self) {
+        let mut g = self.parsed();
+        g.screen.compact();
+        g.pending = Vec::new();
+    }
+
     /// Compacts the screen when no output came for [`COMPACT_AFTER`]
     /// (an idle session then holds a few hundred bytes of screen).
     pub(crate) fn compact_if_idle(&self) -> bool {
