@@ -287,6 +287,7 @@ impl Warden {
             loading,
             task_on_ready: std::sync::Mutex::new(task_on_ready),
             input_ack_timeout: self.inner.config.input_ack_timeout,
+            loop_guard: spec.loop_guard,
         };
         let shared = Arc::new(crate::shared::SessionShared::new(
             info,

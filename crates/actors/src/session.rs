@@ -284,10 +284,11 @@ impl Actor for SessionSupervisor {
         st: &mut SessionSupState,
     ) -> Result<(), ActorProcessingErr> {
         match evt {
-            SupervisionEvent::ActorTerminated(cell, _, reason) if is(st.pty.as_ref().map(|a| a.get_id()), &cell) => {
-                if reason.as_deref() != Some("restart") {
-                    myself.stop(reason);
-                }
+            // A PTY actor that ended for a restart is replaced by `Respawn`.
+            SupervisionEvent::ActorTerminated(cell, _, reason)
+                if is(st.pty.as_ref().map(|a| a.get_id()), &cell) && reason.as_deref() != Some("restart") =>
+            {
+                myself.stop(reason);
             }
             SupervisionEvent::ActorFailed(cell, err) if is(st.pty.as_ref().map(|a| a.get_id()), &cell) => {
                 error!(session = %st.id, error = %err, "PTY actor failed; killing the session");

@@ -243,6 +243,7 @@ pub(crate) struct SessionConfig {
     /// The task to type once the agent is first ready (TUI adapters).
     pub task_on_ready: Mutex<Option<String>>,
     pub input_ack_timeout: Duration,
+    pub loop_guard: warden_core::LoopGuard,
 }
 
 /// Everything the actors of one session and the handle share.

@@ -1,7 +1,9 @@
 //! Serving commands: decode at the edge, authorise, call the `Warden`
 //! handle, reply. One loop reads every command and input subscription, so
-//! the rate limiter needs no lock; slow verbs run in their own tasks, and
-//! input verbs run in order so keystrokes are never reordered.
+//! the rate limiter needs no lock. Commands that act on one session's
+//! terminal or supervision run in that session's lane ([`SessionLanes`]),
+//! in arrival order, so keystrokes are never reordered; other verbs run in
+//! their own tasks. Nothing that waits runs in the loop itself.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,15 +18,18 @@ use warden_actors::Warden;
 use warden_core::{SessionId, SessionSpec};
 
 use crate::error::BridgeError;
+use crate::lanes::{MAX_LANE_DEPTH, SessionLanes};
 use crate::policy::{Policy, RateLimiter};
 use crate::protocol::{
-    AnyMode, ErrorCode, FinalizeWorkspaceResult, ListResult, ProvisionWorkspaceResult, Reply, Request, ResizeResult,
-    SendInput, SendResult, SpawnArgs, SpawnResult, StopResult, VERBS, WireError, decode_request,
+    AddRulesResult, AnyMode, ClassifyResult, ClearRulesResult, ConfirmResult, ErrorCode, FinalizeWorkspaceResult,
+    ListResult, PendingConfirmationsResult, ProvisionWorkspaceResult, Reply, Request, ResizeResult, SendInput,
+    SendResult, SnapshotResult, SpawnArgs, SpawnResult, StopResult, VERBS, WireError, decode_request,
 };
 use crate::subjects::{Incoming, Subjects};
 
-/// How long an in-order verb may take before the loop moves on.
-const INLINE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a job in a session's lane may take before it is answered
+/// `internal` and the lane moves on (`stop_agent` is bounded by its grace).
+const LANE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What command handlers need.
 pub(crate) struct CommandCtx {
@@ -65,6 +70,7 @@ pub(crate) async fn serve(
     mut rate: RateLimiter,
     mut stop: watch::Receiver<bool>,
 ) {
+    let mut lanes = SessionLanes::default();
     loop {
         let msg = tokio::select! {
             _ = stop.wait_for(|s| *s) => break,
@@ -72,7 +78,7 @@ pub(crate) async fn serve(
         };
         let Some(msg) = msg else { break };
         // A bug in a handler must not stop the node: contain panics per message.
-        let handled = std::panic::AssertUnwindSafe(handle(&ctx, &mut rate, msg)).catch_unwind().await;
+        let handled = std::panic::AssertUnwindSafe(handle(&ctx, &mut rate, &mut lanes, msg)).catch_unwind().await;
         if handled.is_err() {
             warn!("a command handler panicked; the node keeps serving");
         }
@@ -82,7 +88,7 @@ pub(crate) async fn serve(
     }
 }
 
-async fn handle(ctx: &Arc<CommandCtx>, rate: &mut RateLimiter, msg: Message) {
+async fn handle(ctx: &Arc<CommandCtx>, rate: &mut RateLimiter, lanes: &mut SessionLanes, msg: Message) {
     let Some(incoming) = ctx.subjects.parse_incoming(msg.subject.as_str()) else {
         debug!(subject = %msg.subject, "message on an unexpected subject");
         return;
@@ -100,20 +106,32 @@ async fn handle(ctx: &Arc<CommandCtx>, rate: &mut RateLimiter, msg: Message) {
         return send_reply(ctx, reply_to, Reply::err(e, lenient_request_id(&msg.payload))).await;
     }
     match incoming {
-        Incoming::Input { session } => {
-            let result = match session.parse::<SessionId>() {
-                Ok(id) => ctx
-                    .warden
-                    .write(id, msg.payload.clone())
-                    .await
-                    .map(|()| serde_json::json!({"node": ctx.subjects.node(), "session": id}))
-                    .map_err(WireError::from),
-                Err(e) => Err(WireError::bad_request(e.to_string())),
-            };
-            if reply_to.is_some() {
-                send_reply(ctx, reply_to, reply_of(result, None)).await;
+        Incoming::Input { session } => match session.parse::<SessionId>() {
+            Ok(id) if !lanes.has_room(id) => {
+                if reply_to.is_some() {
+                    send_reply(ctx, reply_to, Reply::err(lane_full(id), None)).await;
+                }
             }
-        }
+            Ok(id) => {
+                let ctx = ctx.clone();
+                lanes.run(id, async move {
+                    let result = ctx
+                        .warden
+                        .write(id, msg.payload.clone())
+                        .await
+                        .map(|()| serde_json::json!({"node": ctx.subjects.node(), "session": id}))
+                        .map_err(WireError::from);
+                    if reply_to.is_some() {
+                        send_reply(&ctx, reply_to, reply_of(result, None)).await;
+                    }
+                });
+            }
+            Err(e) => {
+                if reply_to.is_some() {
+                    send_reply(ctx, reply_to, Reply::err(WireError::bad_request(e.to_string()), None)).await;
+                }
+            }
+        },
         Incoming::Command { verb, any: _ } => {
             let (entry, request) = match decode_request(verb, &msg.payload, ctx.max_request_bytes) {
                 Ok(d) => d,
@@ -123,20 +141,65 @@ async fn handle(ctx: &Arc<CommandCtx>, rate: &mut RateLimiter, msg: Message) {
             if let Err(e) = ctx.policy.check_verb(entry) {
                 return send_reply(ctx, reply_to, Reply::err(e, request_id)).await;
             }
-            if matches!(request, Request::SendToAgent(_) | Request::Resize(_)) {
-                let result = tokio::time::timeout(INLINE_TIMEOUT, execute(ctx, request))
-                    .await
-                    .unwrap_or_else(|_| Err(WireError::internal("the session did not answer in time")));
-                send_reply(ctx, reply_to, reply_of(result, request_id)).await;
-            } else {
-                let ctx = ctx.clone();
-                tokio::spawn(async move {
-                    let result = execute(&ctx, request).await;
+            let lane = lane_of(&request);
+            if let Some((session, _)) = lane
+                && !lanes.has_room(session)
+            {
+                return send_reply(ctx, reply_to, Reply::err(lane_full(session), request_id)).await;
+            }
+            let ctx = ctx.clone();
+            match lane {
+                Some((session, bounded)) => lanes.run(session, async move {
+                    let result = if bounded {
+                        tokio::time::timeout(LANE_TIMEOUT, execute(&ctx, request))
+                            .await
+                            .unwrap_or_else(|_| Err(WireError::internal("the session did not answer in time")))
+                    } else {
+                        execute(&ctx, request).await
+                    };
                     send_reply(&ctx, reply_to, reply_of(result, request_id)).await;
-                });
+                }),
+                None => {
+                    tokio::spawn(async move {
+                        let result = execute(&ctx, request).await;
+                        send_reply(&ctx, reply_to, reply_of(result, request_id)).await;
+                    });
+                }
             }
         }
     }
+}
+
+/// The lane of a request that acts on one session's terminal or
+/// supervision (input, size, answers, rules, stop), and whether
+/// [`LANE_TIMEOUT`] bounds it; `None` for the others, which run on their
+/// own (reads of a session's state, spawns, lists, workspaces).
+fn lane_of(request: &Request) -> Option<(SessionId, bool)> {
+    match request {
+        Request::SendToAgent(a) => Some((a.session, true)),
+        Request::Resize(a) => Some((a.session, true)),
+        Request::Confirm(a) => Some((a.session, true)),
+        Request::Decline(a) => Some((a.session, true)),
+        Request::AddRules(a) => Some((a.session, true)),
+        Request::ClearRules(a) => Some((a.session, true)),
+        // Stopping waits for the grace period the caller chose.
+        Request::StopAgent(a) => a.session.map(|id| (id, false)),
+        Request::CreateTask(_)
+        | Request::SpawnAgent(_)
+        | Request::ListAgents(_)
+        | Request::ProvisionWorkspace(_)
+        | Request::FinalizeWorkspace(_)
+        | Request::Snapshot(_)
+        | Request::Classify(_)
+        | Request::PendingConfirmations(_) => None,
+    }
+}
+
+fn lane_full(session: SessionId) -> WireError {
+    WireError::new(
+        ErrorCode::Unavailable,
+        format!("too many commands are waiting for session {session} (at most {MAX_LANE_DEPTH}); retry later"),
+    )
 }
 
 fn reply_of(result: Result<Value, WireError>, request_id: Option<String>) -> Reply {
@@ -180,14 +243,18 @@ async fn execute(ctx: &CommandCtx, request: Request) -> Result<Value, WireError>
             to_value(&SpawnResult { node, session: info })
         }
         Request::SendToAgent(args) => {
-            match args.input()? {
-                SendInput::Text(t) => {
-                    w.send(args.session, &t).await?;
+            let delivery = match args.input()? {
+                SendInput::Text(t) => Some(w.send(args.session, &t).await?),
+                SendInput::Keys(k) => {
+                    w.send_keys(args.session, &k).await?;
+                    None
                 }
-                SendInput::Keys(k) => w.send_keys(args.session, &k).await?,
-                SendInput::Paste { text, bracketed } => w.paste(args.session, &text, bracketed).await?,
-            }
-            to_value(&SendResult { node, session: args.session })
+                SendInput::Paste { text, bracketed } => {
+                    w.paste(args.session, &text, bracketed).await?;
+                    None
+                }
+            };
+            to_value(&SendResult { node, session: args.session, delivery })
         }
         Request::ListAgents(args) => {
             let agents = w.list(args.filter()).await?;
@@ -240,6 +307,34 @@ async fn execute(ctx: &CommandCtx, request: Request) -> Result<Value, WireError>
             let size = warden_core::TermSize { rows: args.rows, cols: args.cols };
             to_value(&ResizeResult { node, session: args.session, size })
         }
+        Request::Snapshot(args) => {
+            let screen = w.snapshot(args.session).await?;
+            to_value(&SnapshotResult { node, session: args.session, screen })
+        }
+        Request::Classify(args) => {
+            let verdict = w.classify(args.session).await?.into();
+            to_value(&ClassifyResult { node, session: args.session, verdict })
+        }
+        Request::PendingConfirmations(args) => {
+            let pending = w.pending_confirmations(args.session).await?;
+            to_value(&PendingConfirmationsResult { node, session: args.session, pending })
+        }
+        Request::Confirm(args) => {
+            w.confirm(args.session, &args.id, args.reply).await?;
+            to_value(&ConfirmResult { node, session: args.session, id: args.id, outcome: "answered".into() })
+        }
+        Request::Decline(args) => {
+            w.decline(args.session, &args.id).await?;
+            to_value(&ConfirmResult { node, session: args.session, id: args.id, outcome: "declined".into() })
+        }
+        Request::AddRules(args) => {
+            let ids = w.add_rules(args.session, args.rules).await?;
+            to_value(&AddRulesResult { node, session: args.session, ids })
+        }
+        Request::ClearRules(args) => {
+            let removed = w.clear_rules(args.session).await?;
+            to_value(&ClearRulesResult { node, session: args.session, removed })
+        }
     }
 }
 
@@ -258,6 +353,13 @@ fn spawn_spec(ctx: &CommandCtx, args: SpawnArgs) -> Result<SessionSpec, WireErro
     spec.size = args.size.unwrap_or_default();
     spec.task = args.task;
     spec.label = args.label;
+    spec.supervision = args.supervision.unwrap_or_default();
+    spec.preset = args.preset.unwrap_or_default();
+    spec.rules = args.rules;
+    spec.loading = args.loading;
+    spec.stall = args.stall.unwrap_or_default();
+    spec.restart = args.restart.unwrap_or_default();
+    spec.restart_limits = args.restart_limits.map(|l| l.limits());
     spec.validate().map_err(|e| WireError::bad_request(e.to_string()))?;
     Ok(spec)
 }

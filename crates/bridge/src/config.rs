@@ -204,7 +204,7 @@ mod tests {
         std::fs::write(&j, r#"{"allow_agent":["shell"]}"#).expect("write");
         let e = BridgeConfig::from_file(&j).expect_err("typo");
         assert!(e.to_string().contains("allow_agent"), "{e}");
-        std::fs::write(&j, r#"{"allow_verbs":["snapshot"]}"#).expect("write");
+        std::fs::write(&j, r#"{"allow_verbs":["frobnicate"]}"#).expect("write");
         assert!(BridgeConfig::from_file(&j).is_err());
         assert_eq!(default_stream_name("acme.warden"), "WARDEN_EVENTS_ACME_WARDEN");
     }

@@ -29,6 +29,7 @@ pub mod config;
 pub mod connect;
 pub mod error;
 pub mod jetstream;
+mod lanes;
 pub mod policy;
 pub mod protocol;
 pub mod publish;

@@ -108,14 +108,19 @@ pub(crate) async fn heartbeat(
             _ = tick.tick() => {}
             _ = stop.wait_for(|s| *s) => break,
         }
-        let sessions = warden.list(SessionFilter::live()).await.map(|l| l.len()).unwrap_or(0);
+        let live = warden.list(SessionFilter::live()).await.unwrap_or_default();
+        let mut pending_confirmations = 0;
+        for session in &live {
+            // A session that ended meanwhile has none left.
+            pending_confirmations += warden.pending_confirmations(session.id).await.map(|p| p.len()).unwrap_or(0);
+        }
         let hb = Heartbeat {
             v: PROTOCOL_VERSION,
             node: subjects.node().to_string(),
             ts: warden_core::event::timestamp(std::time::SystemTime::now()),
             seq: warden.bus().next_seq().saturating_sub(1),
-            sessions,
-            pending_confirmations: 0,
+            sessions: live.len(),
+            pending_confirmations,
             max_sessions: warden.config().max_sessions,
             load1: load_average(),
             uptime_ms: started.elapsed().as_millis().try_into().unwrap_or(u64::MAX),

@@ -11,8 +11,9 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 use warden_bridge::BridgeConfig;
 use warden_bridge::protocol::{
-    ErrorCode, FinalizeWorkspaceResult, Heartbeat, ListResult, ProvisionWorkspaceResult, Reply, ResizeResult,
-    SendResult, SpawnResult, StopResult, VERBS, Verb, decode_request, lookup_verb,
+    AddRulesResult, ClassifyResult, ClearRulesResult, ConfirmResult, ErrorCode, FinalizeWorkspaceResult, Heartbeat,
+    ListResult, PendingConfirmationsResult, ProvisionWorkspaceResult, Reply, ResizeResult, SendResult, SnapshotResult,
+    SpawnResult, StopResult, VERBS, Verb, decode_request, lookup_verb,
 };
 use warden_core::Event;
 
@@ -39,6 +40,11 @@ fn blocks(doc: &str) -> Vec<(String, String, usize)> {
     out
 }
 
+/// The typed result, serialised again.
+fn round_trip<T: serde::de::DeserializeOwned + serde::Serialize>(result: &Value) -> Result<Value, serde_json::Error> {
+    serde_json::from_value::<T>(result.clone()).and_then(serde_json::to_value)
+}
+
 fn same_json<T: serde::Serialize>(typed: &T, original: &Value, line: usize) {
     let again = serde_json::to_value(typed).expect("serialises");
     assert_eq!(&again, original, "line {line}: the example is not what warden would send");
@@ -49,6 +55,7 @@ fn every_json_example_in_protocol_md_parses() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/PROTOCOL.md");
     let doc = std::fs::read_to_string(path).expect("docs/PROTOCOL.md");
     let mut requested = BTreeSet::new();
+    let mut replied = BTreeSet::new();
     let mut codes = BTreeSet::new();
     let mut kinds = BTreeSet::new();
     let all = blocks(&doc);
@@ -76,34 +83,23 @@ fn every_json_example_in_protocol_md_parses() {
                         assert!(reply.ok && reply.error.is_none(), "line {line}: a success reply");
                         let result = reply.result.expect("result");
                         let entry = lookup_verb(verb).unwrap_or_else(|| panic!("line {line}: unknown verb {verb}"));
-                        let typed = |r: Result<Value, serde_json::Error>| {
-                            r.unwrap_or_else(|e| panic!("line {line}: {verb} result: {e}"))
-                        };
                         let back = match entry.verb {
-                            Verb::CreateTask | Verb::SpawnAgent => typed(
-                                serde_json::from_value::<SpawnResult>(result.clone()).and_then(serde_json::to_value),
-                            ),
-                            Verb::SendToAgent => typed(
-                                serde_json::from_value::<SendResult>(result.clone()).and_then(serde_json::to_value),
-                            ),
-                            Verb::ListAgents => typed(
-                                serde_json::from_value::<ListResult>(result.clone()).and_then(serde_json::to_value),
-                            ),
-                            Verb::StopAgent => typed(
-                                serde_json::from_value::<StopResult>(result.clone()).and_then(serde_json::to_value),
-                            ),
-                            Verb::Resize => typed(
-                                serde_json::from_value::<ResizeResult>(result.clone()).and_then(serde_json::to_value),
-                            ),
-                            Verb::ProvisionWorkspace => typed(
-                                serde_json::from_value::<ProvisionWorkspaceResult>(result.clone())
-                                    .and_then(serde_json::to_value),
-                            ),
-                            Verb::FinalizeWorkspace => typed(
-                                serde_json::from_value::<FinalizeWorkspaceResult>(result.clone())
-                                    .and_then(serde_json::to_value),
-                            ),
-                        };
+                            Verb::CreateTask | Verb::SpawnAgent => round_trip::<SpawnResult>(&result),
+                            Verb::SendToAgent => round_trip::<SendResult>(&result),
+                            Verb::ListAgents => round_trip::<ListResult>(&result),
+                            Verb::StopAgent => round_trip::<StopResult>(&result),
+                            Verb::Resize => round_trip::<ResizeResult>(&result),
+                            Verb::ProvisionWorkspace => round_trip::<ProvisionWorkspaceResult>(&result),
+                            Verb::FinalizeWorkspace => round_trip::<FinalizeWorkspaceResult>(&result),
+                            Verb::Snapshot => round_trip::<SnapshotResult>(&result),
+                            Verb::Classify => round_trip::<ClassifyResult>(&result),
+                            Verb::PendingConfirmations => round_trip::<PendingConfirmationsResult>(&result),
+                            Verb::Confirm | Verb::Decline => round_trip::<ConfirmResult>(&result),
+                            Verb::AddRules => round_trip::<AddRulesResult>(&result),
+                            Verb::ClearRules => round_trip::<ClearRulesResult>(&result),
+                        }
+                        .unwrap_or_else(|e| panic!("line {line}: {verb} result: {e}"));
+                        replied.insert(entry.canonical());
                         assert_eq!(back, result, "line {line}: result is not what warden would send");
                     }
                 }
@@ -129,11 +125,35 @@ fn every_json_example_in_protocol_md_parses() {
     }
     for e in VERBS.iter().filter(|e| e.alias_of.is_none()) {
         assert!(requested.contains(e.name), "PROTOCOL.md has no request example for {}", e.name);
+        assert!(replied.contains(e.name), "PROTOCOL.md has no reply example for {}", e.name);
     }
     for c in ErrorCode::ALL {
         assert!(codes.contains(c.as_str()), "PROTOCOL.md has no example of error code {}", c.as_str());
     }
-    for k in ["session_started", "output", "input", "resized", "state_changed", "exited", "error", "lagged"] {
+    let main_kinds = [
+        "session_started",
+        "output",
+        "input",
+        "resized",
+        "state_changed",
+        "exited",
+        "error",
+        "lagged",
+        "login_required",
+        "blocking_prompt",
+        "task_complete",
+        "stalled",
+        "stall_classified",
+        "escalated",
+        "auto_responded",
+        "confirmation_pending",
+        "confirmation_resolved",
+        "input_delivered",
+        "input_undelivered",
+        "restarting",
+        "actor_restarted",
+    ];
+    for k in main_kinds {
         assert!(kinds.contains(k), "PROTOCOL.md has no example of event kind {k}");
     }
 }

@@ -17,6 +17,7 @@ pub mod spec;
 pub mod stall;
 pub mod supervise;
 pub mod state;
+pub mod term;
 pub mod utf8;
 pub mod workspace;
 
@@ -27,8 +28,9 @@ pub use keys::UnknownKey;
 pub use screen::{normalize as normalize_screen, screen_hash};
 pub use spec::{RestartPolicy, SessionSpec, SpecError, TermSize};
 pub use supervise::{
-    ApprovalPreset, Delivery, PendingConfirmation, Provenance, Reply, ResponseRule, ScreenSnapshot, StallSpec,
+    ApprovalPreset, Delivery, LoopGuard, PendingConfirmation, Provenance, Reply, ResponseRule, ScreenSnapshot, StallSpec,
     SupervisionLevel,
 };
 pub use state::{IllegalTransition, SessionState, check_transition};
+pub use term::Screen;
 pub use workspace::{BranchName, Step, WorkspaceId, WorkspaceRecord, WorkspaceState};

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::supervise::{ApprovalPreset, ResponseRule, StallSpec, SupervisionLevel};
+use crate::supervise::{ApprovalPreset, LoopGuard, ResponseRule, StallSpec, SupervisionLevel};
 
 /// Terminal size in character cells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +110,9 @@ pub struct SessionSpec {
     /// Stall detection settings.
     #[serde(default)]
     pub stall: StallSpec,
+    /// The auto-responder's loop guard.
+    #[serde(default)]
+    pub loop_guard: LoopGuard,
 }
 
 impl SessionSpec {
@@ -131,6 +134,7 @@ impl SessionSpec {
             rules: Vec::new(),
             loading: Vec::new(),
             stall: StallSpec::default(),
+            loop_guard: LoopGuard::default(),
         }
     }
 

@@ -208,6 +208,23 @@ impl ResponseRule {
     }
 }
 
+/// The auto-responder's loop guard: a rule that answered `max_answers` times
+/// within `window_ms` asks a caller (a pending confirmation) instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoopGuard {
+    /// Answers allowed within the window (default 3).
+    pub max_answers: u32,
+    /// The window (default 30000).
+    pub window_ms: u64,
+}
+
+impl Default for LoopGuard {
+    fn default() -> Self {
+        LoopGuard { max_answers: 3, window_ms: 30_000 }
+    }
+}
+
 /// Stall detection settings of one session; absent fields take the defaults
 /// of [`StallConfig`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,45 @@
+//! The wire protocol: verbs, typed requests, replies, error codes and the
+//! heartbeat. `docs/PROTOCOL.md` describes the same types for coordinators,
+//! and a test parses its examples into these types.
+//!
+//! Everything from the network is decoded here, at the edge, into typed
+//! values: [`decode_request`] never panics, bounds what it reads and names
+//! what was wrong.
+//!
+//! - [`verbs`]: the verb table (names, legacy aliases, how `any` treats them);
+//! - [`request`]: the arguments of the session and workspace verbs;
+//! - [`supervision`]: the arguments of the supervision verbs and the
+//!   supervision fields of a spawn, with their limits;
+//! - [`decode`]: from subject token and bytes to a checked [`Request`];
+//! - [`error`]: error codes and [`WireError`];
+//! - [`reply`]: the reply envelope and the typed results of every verb;
+//! - [`heartbeat`]: the node's heartbeat.
+
+pub mod decode;
+pub mod error;
+pub mod heartbeat;
+pub mod reply;
+pub mod request;
+pub mod supervision;
+pub mod verbs;
+
+/// The protocol version carried in `v`.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+pub use decode::{MAX_REQUEST_ID, Request, decode_request};
+pub use error::{ErrorCode, WireError};
+pub use heartbeat::Heartbeat;
+pub use reply::{
+    AddRulesResult, ClassifyResult, ClearRulesResult, ConfirmResult, FinalizeWorkspaceResult, ListResult,
+    PendingConfirmationsResult, ProvisionWorkspaceResult, Reply, ResizeResult, SendResult, SnapshotResult, SpawnResult,
+    StopResult, WireChoice, WireLogin, WirePrompt, WireVerdict,
+};
+pub use request::{
+    FinalizeWorkspaceArgs, KeyList, ListArgs, ProvisionWorkspaceArgs, ResizeArgs, SendArgs, SendInput, SpawnArgs,
+    StopArgs,
+};
+pub use supervision::{
+    AddRulesArgs, ConfirmArgs, DeclineArgs, MAX_LADDER_STEPS, MAX_LOADING_PATTERNS, MAX_MS, MAX_PATTERN_BYTES,
+    MAX_RESTARTS, MAX_RULES, RestartLimitsArgs, SessionArgs,
+};
+pub use verbs::{AnyMode, PLANNED_VERBS, VERBS, Verb, VerbEntry, lookup_verb};

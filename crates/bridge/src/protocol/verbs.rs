@@ -1,0 +1,130 @@
+//! The verb table: every verb name a node answers, its legacy aliases, and
+//! how `<prefix>.any.cmd.<verb>` treats it.
+
+/// The verbs this node serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verb {
+    /// Start a task: an agent with a task (workspace provisioning comes later).
+    CreateTask,
+    /// Start an agent.
+    SpawnAgent,
+    /// Type text, press keys or paste into a session.
+    SendToAgent,
+    /// List sessions.
+    ListAgents,
+    /// Stop a session (or all).
+    StopAgent,
+    /// Resize a session's terminal.
+    Resize,
+    /// Clone a repository (or add a worktree) as a workspace.
+    ProvisionWorkspace,
+    /// Commit, then optionally push, open a pull request and clean up.
+    FinalizeWorkspace,
+    /// A session's screen as text.
+    Snapshot,
+    /// What the session's adapter reads on its screen now.
+    Classify,
+    /// The prompts of a session waiting for an answer.
+    PendingConfirmations,
+    /// Answer a pending confirmation.
+    Confirm,
+    /// Decline a pending confirmation (nothing is typed).
+    Decline,
+    /// Add auto-response rules to a running session.
+    AddRules,
+    /// Remove a session's caller rules.
+    ClearRules,
+}
+
+/// How a verb may be addressed to `<prefix>.any.cmd.<verb>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnyMode {
+    /// Not on `any`.
+    No,
+    /// On `any` in a queue group: exactly one node answers.
+    Queue,
+    /// On `any` without a queue group: every node answers (scatter-gather).
+    Gather,
+}
+
+/// One row of the verb table.
+#[derive(Debug, Clone, Copy)]
+pub struct VerbEntry {
+    /// The name in subjects.
+    pub name: &'static str,
+    /// What it does.
+    pub verb: Verb,
+    /// How `any` treats it.
+    pub any: AnyMode,
+    /// The canonical name when this is a legacy alias.
+    pub alias_of: Option<&'static str>,
+}
+
+const fn entry(name: &'static str, verb: Verb, any: AnyMode) -> VerbEntry {
+    VerbEntry { name, verb, any, alias_of: None }
+}
+
+const fn alias(name: &'static str, of: &'static str, verb: Verb, any: AnyMode) -> VerbEntry {
+    VerbEntry { name, verb, any, alias_of: Some(of) }
+}
+
+/// The verb table: every verb name this node answers, the only place that
+/// maps names to verbs. A new verb is one row here, one
+/// [`Request`](super::Request) variant and one arm in the bridge's
+/// dispatcher (the compiler finds the last two).
+pub const VERBS: &[VerbEntry] = &[
+    entry("create_task", Verb::CreateTask, AnyMode::Queue),
+    entry("spawn_agent", Verb::SpawnAgent, AnyMode::Queue),
+    entry("send_to_agent", Verb::SendToAgent, AnyMode::No),
+    entry("list_agents", Verb::ListAgents, AnyMode::Gather),
+    entry("stop_agent", Verb::StopAgent, AnyMode::No),
+    entry("resize", Verb::Resize, AnyMode::No),
+    entry("provision_workspace", Verb::ProvisionWorkspace, AnyMode::No),
+    entry("finalize_workspace", Verb::FinalizeWorkspace, AnyMode::No),
+    entry("snapshot", Verb::Snapshot, AnyMode::No),
+    entry("classify", Verb::Classify, AnyMode::No),
+    entry("pending_confirmations", Verb::PendingConfirmations, AnyMode::No),
+    entry("confirm", Verb::Confirm, AnyMode::No),
+    entry("decline", Verb::Decline, AnyMode::No),
+    entry("add_rules", Verb::AddRules, AnyMode::No),
+    entry("clear_rules", Verb::ClearRules, AnyMode::No),
+    alias("start_coding_task", "create_task", Verb::CreateTask, AnyMode::Queue),
+    alias("spawn_coding_agent", "spawn_agent", Verb::SpawnAgent, AnyMode::Queue),
+    alias("send_to_coding_agent", "send_to_agent", Verb::SendToAgent, AnyMode::No),
+    alias("list_coding_agents", "list_agents", Verb::ListAgents, AnyMode::Gather),
+    alias("stop_coding_agent", "stop_agent", Verb::StopAgent, AnyMode::No),
+];
+
+/// Verbs of the protocol that this version does not serve yet: they reply
+/// `unknown_verb`, never a fake success. Empty now: every verb of the
+/// protocol is served.
+pub const PLANNED_VERBS: &[&str] = &[];
+
+/// The table row of a verb name.
+pub fn lookup_verb(name: &str) -> Option<&'static VerbEntry> {
+    VERBS.iter().find(|e| e.name == name)
+}
+
+impl VerbEntry {
+    /// The canonical name (the alias target for legacy names).
+    pub fn canonical(&self) -> &'static str {
+        self.alias_of.unwrap_or(self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_verb_is_listed_once_and_aliases_point_at_verbs() {
+        let mut names: Vec<_> = VERBS.iter().map(|e| e.name).chain(PLANNED_VERBS.iter().copied()).collect();
+        let n = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), n);
+        for e in VERBS {
+            assert!(lookup_verb(e.canonical()).is_some_and(|c| c.verb == e.verb && c.alias_of.is_none()));
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! Cells, grapheme clusters, row rendering and the scrollback text.
+//!
+//! A cell is one `u32`: the low 21 bits hold a code point (or, with [`CLUSTER`], an index
+//! into [`Clusters`]), the high bits hold the wide-character flags. `0` is an empty cell,
+//! which is not the same as a written space: like vt100, a written space is text and an
+//! empty cell is not.
+
+use unicode_width::UnicodeWidthStr as _;
+
+/// The cell holds the first half of a wide character.
+pub(super) const WIDE: u32 = 1 << 31;
+/// The cell is the (empty) second half of a wide character.
+pub(super) const CONT: u32 = 1 << 30;
+/// The payload is an index into [`Clusters`] rather than a code point.
+pub(super) const CLUSTER: u32 = 1 << 29;
+/// Code point or cluster index.
+pub(super) const PAYLOAD: u32 = (1 << 21) - 1;
+const CONTENT: u32 = CLUSTER | PAYLOAD;
+
+/// Longest cluster text (in bytes) to which vt100 still appends a combining character.
+const CLUSTER_APPEND_LIMIT: usize = 18;
+/// Most clusters the table may hold (indices must fit in [`PAYLOAD`]).
+const CLUSTER_MAX: usize = PAYLOAD as usize;
+
+pub(super) fn has_contents(v: u32) -> bool {
+    v & CONTENT != 0
+}
+
+pub(super) fn is_wide(v: u32) -> bool {
+    v & WIDE != 0
+}
+
+pub(super) fn is_cont(v: u32) -> bool {
+    v & CONT != 0
+}
+
+/// Text of cells that hold more than one code point (a base plus combining marks).
+///
+/// Only the active, unpacked grid refers to it; packed grids store the text inline. It is
+/// garbage-collected by the owner when it grows (see `Term::collect_clusters`).
+pub(super) struct Clusters {
+    strings: Vec<Box<str>>,
+    /// Length at which the owner should collect garbage before interning more.
+    pub(super) gc_at: usize,
+}
+
+/// Table length below which no garbage is collected.
+const CLUSTER_GC_MIN: usize = 64;
+
+impl Default for Clusters {
+    fn default() -> Clusters {
+        Clusters { strings: Vec::new(), gc_at: CLUSTER_GC_MIN }
+    }
+}
+
+impl Clusters {
+    pub(super) fn get(&self, v: u32) -> &str {
+        self.strings.get((v & PAYLOAD) as usize).map_or("", |s| s)
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.strings.len()
+    }
+
+    /// Stores `s` and returns its cell payload (with [`CLUSTER`]), or `None` when full.
+    pub(super) fn intern(&mut self, s: &str) -> Option<u32> {
+        if self.strings.len() >= CLUSTER_MAX {
+            return None;
+        }
+        let idx = u32::try_from(self.strings.len()).ok()?;
+        self.strings.push(s.into());
+        Some(CLUSTER | idx)
+    }
+
+    /// Replaces the table with `strings` (used by garbage collection).
+    pub(super) fn replace(&mut self, strings: Vec<Box<str>>) {
+        self.gc_at = (strings.len() * 2).max(CLUSTER_GC_MIN);
+        self.strings = strings;
+    }
+
+    pub(super) fn clear(&mut self) {
+        *self = Clusters::default();
+    }
+
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.strings.capacity() * std::mem::size_of::<Box<str>>() + self.strings.iter().map(|s| s.len()).sum::<usize>()
+    }
+}
+
+/// Pushes the text of cell `v` (nothing for an empty cell).
+fn push_cell(out: &mut String, v: u32, clusters: &Clusters) {
+    if v & CLUSTER != 0 {
+        out.push_str(clusters.get(v));
+    } else if let Some(c) = char::from_u32(v & PAYLOAD) {
+        out.push(c);
+    }
+}
+
+/// Pushes the UTF-8 text of cell `v` onto a byte buffer.
+fn push_cell_bytes(out: &mut Vec<u8>, v: u32, clusters: &Clusters) {
+    if v & CLUSTER != 0 {
+        out.extend_from_slice(clusters.get(v).as_bytes());
+    } else if let Some(c) = char::from_u32(v & PAYLOAD) {
+        out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+    }
+}
+
+/// Makes a `String` of bytes that [`render_row`] wrote (always valid UTF-8).
+pub(super) fn into_string(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// The cell text of `v` as an owned string (for appending a combining mark).
+pub(super) fn cell_string(v: u32, clusters: &Clusters) -> String {
+    let mut s = String::new();
+    if has_contents(v) {
+        push_cell(&mut s, v, clusters);
+    }
+    s
+}
+
+/// Appends the zero-width character `c` to cell `v`, as vt100's `Cell::append` does:
+/// nothing once the text reaches 18 bytes, a leading space for an empty cell, and U+FE0F
+/// (emoji presentation) recomputes the wide flag from the text's width.
+pub(super) fn append(v: u32, c: char, clusters: &mut Clusters) -> u32 {
+    let mut s = cell_string(v, clusters);
+    if s.len() >= CLUSTER_APPEND_LIMIT {
+        return v;
+    }
+    if s.is_empty() {
+        s.push(' ');
+    }
+    s.push(c);
+    let mut flags = v & (WIDE | CONT);
+    if c == '\u{FE0F}' {
+        if s.width() > 1 {
+            flags |= WIDE;
+        } else {
+            flags &= !WIDE;
+        }
+    }
+    match clusters.intern(&s) {
+        Some(payload) => payload | flags,
+        None => v,
+    }
+}
+
+/// Writes the UTF-8 text of one row the way vt100's `Row::write_contents` does: empty
+/// cells before a non-empty one become spaces, trailing empty cells are dropped, the cell
+/// after a wide one is skipped. Returns whether anything was written.
+pub(super) fn render_row(out: &mut Vec<u8>, row: &[u32], clusters: &Clusters) -> bool {
+    let end = row.iter().rposition(|&v| has_contents(v)).map_or(0, |p| p + 1);
+    let row = &row[..end];
+    if row.iter().fold(0, |acc, &v| acc | v) < 0x80 {
+        // Only ASCII and empty cells (no flags): one byte per cell.
+        out.extend(row.iter().map(|&v| if v == 0 { b' ' } else { v as u8 }));
+        return end != 0;
+    }
+    let mut next_col = 0usize;
+    let mut skip = false;
+    for (col, &v) in row.iter().enumerate() {
+        if skip {
+            skip = false;
+            continue;
+        }
+        skip = is_wide(v);
+        if has_contents(v) {
+            out.resize(out.len() + (col - next_col.min(col)), b' ');
+            if v < 0x80 {
+                // Plain ASCII: no flags, no cluster.
+                out.push(v as u8);
+            } else {
+                push_cell_bytes(out, v, clusters);
+            }
+            next_col = col + if skip { 2 } else { 1 };
+        }
+    }
+    next_col != 0
+}
+
+/// Most recent text that scrolled off the top of the main screen.
+#[derive(Default)]
+pub(super) struct Scrollback {
+    /// At least the last [`SCROLLBACK_CAP`] bytes of the text (all of it if shorter),
+    /// always valid UTF-8.
+    text: Vec<u8>,
+    prev_wrapped: bool,
+    /// Whether older text was dropped from the front of `text`.
+    dropped: bool,
+}
+
+/// How much scrollback text [`Scrollback::text`] returns.
+pub(super) const SCROLLBACK_CAP: usize = 4096;
+/// Trim the buffer when it passes this length (amortises the front removal).
+const SCROLLBACK_TRIM_AT: usize = SCROLLBACK_CAP + SCROLLBACK_CAP / 2;
+
+impl Scrollback {
+    /// Adds one row that scrolled off. Rows that soft-wrapped are joined to the next one
+    /// without a newline, as in the screen text.
+    pub(super) fn push_row(&mut self, row: &[u32], wrapped: bool, clusters: &Clusters) {
+        let wrote = render_row(&mut self.text, row, clusters);
+        if !wrote && self.prev_wrapped {
+            self.text.push(b'\n');
+        }
+        if !wrapped {
+            self.text.push(b'\n');
+        }
+        self.prev_wrapped = wrapped;
+        if self.text.len() > SCROLLBACK_TRIM_AT {
+            self.keep_last(SCROLLBACK_CAP);
+        }
+    }
+
+    /// The last [`SCROLLBACK_CAP`] bytes, from the first line start in their first half if
+    /// there is one. Depends only on those bytes, which the buffer always holds.
+    pub(super) fn text(&self) -> String {
+        let mut start = self.text.len().saturating_sub(SCROLLBACK_CAP);
+        while !is_char_start(&self.text, start) {
+            start += 1;
+        }
+        if (start > 0 || self.dropped)
+            && let Some(nl) = self.text[start..].iter().position(|&b| b == b'\n').filter(|&nl| nl < SCROLLBACK_CAP / 2)
+        {
+            start += nl + 1;
+        }
+        let mut end = self.text.len();
+        while end > start && self.text[end - 1] == b'\n' {
+            end -= 1;
+        }
+        into_string(self.text[start..end].to_vec())
+    }
+
+    pub(super) fn clear(&mut self) {
+        *self = Scrollback::default();
+    }
+
+    pub(super) fn shrink(&mut self) {
+        self.keep_last(SCROLLBACK_CAP);
+        self.text.shrink_to_fit();
+    }
+
+    /// Drops all but the last `n` bytes (rounded to a char boundary).
+    fn keep_last(&mut self, n: usize) {
+        let mut cut = self.text.len().saturating_sub(n);
+        while !is_char_start(&self.text, cut) {
+            cut += 1;
+        }
+        self.text.drain(..cut);
+        self.dropped |= cut > 0;
+    }
+
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.text.capacity()
+    }
+}
+
+/// Whether `i` is the start of a character in UTF-8 `bytes` (or their end).
+fn is_char_start(bytes: &[u8], i: usize) -> bool {
+    bytes.get(i).is_none_or(|&b| b & 0xC0 != 0x80)
+}

@@ -1,0 +1,566 @@
+//! Unit tests of the screen model, one group per kind of operation. The differential
+//! tests against vt100 are in `tests/term_captures.rs` and `tests/term_props.rs`.
+
+use super::*;
+
+fn screen(rows: u16, cols: u16, input: &str) -> Screen {
+    let mut s = Screen::new(rows, cols);
+    s.process(input.as_bytes());
+    s
+}
+
+// ----- printing and wrapping -----
+
+#[test]
+fn prints_text_and_moves_the_cursor() {
+    let s = screen(3, 10, "hello");
+    assert_eq!(s.text(), "hello");
+    assert_eq!(s.cursor(), (0, 5));
+    assert_eq!(s.row_text(0), "hello");
+    assert_eq!(s.row_text(1), "");
+    assert_eq!(s.row_text(99), "");
+}
+
+#[test]
+fn wrap_is_deferred_until_the_next_character() {
+    let mut s = screen(3, 5, "abcde");
+    assert_eq!(s.cursor(), (0, 5), "pending wrap: column equals the width");
+    s.process(b"f");
+    assert_eq!(s.cursor(), (1, 1));
+    // A soft-wrapped row is joined to the next without a newline, as in vt100.
+    assert_eq!(s.text(), "abcdef");
+    assert_eq!(s.row_text(0), "abcde");
+    assert_eq!(s.row_text(1), "f");
+}
+
+#[test]
+fn carriage_return_in_pending_wrap_does_not_wrap() {
+    let s = screen(3, 5, "abcde\r\nx");
+    assert_eq!(s.text(), "abcde\nx");
+    assert_eq!(s.cursor(), (1, 1));
+}
+
+#[test]
+fn written_spaces_are_text_but_erased_cells_are_not() {
+    let s = screen(2, 10, "a  \x1b[5Gb\x1b[7G   ");
+    assert_eq!(s.text(), "a   b    ");
+    let s = screen(2, 10, "abc\x1b[K");
+    assert_eq!(s.text(), "abc");
+}
+
+#[test]
+fn long_ascii_runs_wrap_and_scroll() {
+    let s = screen(2, 4, "0123456789");
+    assert_eq!(s.text(), "456789");
+    assert_eq!(s.row_text(0), "4567");
+    assert_eq!(s.row_text(1), "89");
+    assert_eq!(s.cursor(), (1, 2));
+    assert_eq!(s.scrollback(), "0123");
+}
+
+#[test]
+fn autowrap_off_overwrites_the_last_column() {
+    let s = screen(2, 5, "\x1b[?7labcdefgh");
+    assert_eq!(s.text(), "abcdh");
+    assert_eq!(s.cursor(), (0, 4));
+    let s = screen(2, 5, "\x1b[?7labcdefgh\x1b[?7hij");
+    assert_eq!(s.text(), "abcdij");
+}
+
+#[test]
+fn wide_characters_take_two_columns() {
+    let s = screen(2, 6, "a中b");
+    assert_eq!(s.text(), "a中b");
+    assert_eq!(s.cursor(), (0, 4));
+    // A wide character that does not fit moves to the next row.
+    let s = screen(2, 6, "abcde中");
+    assert_eq!(s.row_text(0), "abcde");
+    assert_eq!(s.row_text(1), "中");
+    // Overwriting one half of a wide character clears the other half.
+    let s = screen(2, 6, "中文\x1b[1;2Hx");
+    assert_eq!(s.text(), " x文");
+    let s = screen(2, 6, "中文\x1b[1;1Hx");
+    assert_eq!(s.text(), "x 文");
+}
+
+#[test]
+fn combining_marks_join_the_previous_cell() {
+    let s = screen(2, 10, "e\u{301}x");
+    assert_eq!(s.text(), "e\u{301}x");
+    assert_eq!(s.cursor(), (0, 2));
+    // At the left margin there is nothing to combine with.
+    let s = screen(2, 10, "\u{301}a");
+    assert_eq!(s.text(), "a");
+    // U+FE0F asks for emoji presentation: a narrow symbol becomes wide.
+    let s = screen(2, 10, "\u{26a0}\u{fe0f}x");
+    assert_eq!(s.text(), "\u{26a0}\u{fe0f}x");
+    assert_eq!(s.cursor(), (0, 3));
+}
+
+#[test]
+fn cluster_table_is_collected() {
+    let mut s = Screen::new(2, 10);
+    for i in 0..10_000 {
+        s.process(format!("\r{}e\u{301}\u{302}", i % 7).as_bytes());
+    }
+    assert_eq!(s.text(), "3e\u{301}\u{302}");
+    assert!(s.heap_bytes() < 4096, "{} bytes", s.heap_bytes());
+}
+
+#[test]
+fn replacement_and_c1_characters_are_dropped_like_vt100() {
+    let s = screen(2, 10, "a\u{fffd}b\u{85}c\x7fd");
+    assert_eq!(s.text(), "abcd");
+}
+
+// ----- UTF-8 -----
+
+#[test]
+fn utf8_split_across_calls() {
+    let bytes = "é─😀中".as_bytes();
+    for split in 0..=bytes.len() {
+        let mut s = Screen::new(2, 20);
+        s.process(&bytes[..split]);
+        s.process(&bytes[split..]);
+        assert_eq!(s.text(), "é─😀中", "split at {split}");
+    }
+    let mut s = Screen::new(2, 20);
+    for b in bytes {
+        s.process(std::slice::from_ref(b));
+    }
+    assert_eq!(s.text(), "é─😀中");
+}
+
+#[test]
+fn invalid_utf8_is_dropped() {
+    let s = screen(2, 20, "");
+    drop(s);
+    let mut s = Screen::new(2, 20);
+    s.process(b"a\xffb\xe2\x94c\xc3\x1b[Kd\xed\xa0\x80e\xf0\x9f\x98");
+    s.process(b"f");
+    assert_eq!(s.text(), "abcdef");
+}
+
+// ----- control characters -----
+
+#[test]
+fn backspace_tab_and_line_feeds() {
+    let s = screen(4, 20, "abc\x08\x08x\ty\x0bz\x0cw\x07");
+    assert_eq!(s.text(), "axc     y\n         z\n          w");
+    let s = screen(2, 10, "\t\t\t\tx");
+    assert_eq!(s.text(), "         x", "tab stops at the last column");
+    assert_eq!(screen(2, 10, "\x08\x08").cursor(), (0, 0));
+}
+
+#[test]
+fn line_feed_keeps_the_column() {
+    assert_eq!(screen(3, 10, "ab\ncd").text(), "ab\n  cd");
+}
+
+// ----- cursor movement -----
+
+#[test]
+fn relative_moves_clamp_at_the_edges() {
+    let mut s = screen(5, 10, "\x1b[3;4H");
+    assert_eq!(s.cursor(), (2, 3));
+    s.process(b"\x1b[A");
+    assert_eq!(s.cursor(), (1, 3));
+    s.process(b"\x1b[99B");
+    assert_eq!(s.cursor(), (4, 3));
+    s.process(b"\x1b[2C");
+    assert_eq!(s.cursor(), (4, 5));
+    s.process(b"\x1b[0D");
+    assert_eq!(s.cursor(), (4, 4), "0 means 1");
+    s.process(b"\x1b[65535C");
+    assert_eq!(s.cursor(), (4, 9));
+    s.process(b"\x1b[2F");
+    assert_eq!(s.cursor(), (2, 0));
+    s.process(b"\x1b[E");
+    assert_eq!(s.cursor(), (3, 0));
+    s.process(b"\x1b[99999999A");
+    assert_eq!(s.cursor(), (0, 0));
+}
+
+#[test]
+fn absolute_moves() {
+    let mut s = screen(5, 10, "\x1b[H");
+    assert_eq!(s.cursor(), (0, 0));
+    s.process(b"\x1b[4;7f");
+    assert_eq!(s.cursor(), (3, 6));
+    s.process(b"\x1b[2G");
+    assert_eq!(s.cursor(), (3, 1));
+    s.process(b"\x1b[5`");
+    assert_eq!(s.cursor(), (3, 4));
+    s.process(b"\x1b[2d");
+    assert_eq!(s.cursor(), (1, 4));
+    s.process(b"\x1b[99;99H");
+    assert_eq!(s.cursor(), (4, 9));
+    s.process(b"\x1b[;3H");
+    assert_eq!(s.cursor(), (0, 2));
+}
+
+#[test]
+fn origin_mode_is_relative_to_the_scroll_region() {
+    let mut s = screen(6, 10, "\x1b[2;4r\x1b[?6h");
+    assert_eq!(s.cursor(), (1, 0));
+    s.process(b"\x1b[2;3H");
+    assert_eq!(s.cursor(), (2, 2));
+    s.process(b"\x1b[9;1H");
+    assert_eq!(s.cursor(), (3, 0), "clamped to the region");
+    s.process(b"\x1b[?6l");
+    assert_eq!(s.cursor(), (0, 0));
+}
+
+// ----- erasing -----
+
+#[test]
+fn erase_in_display() {
+    let base = "11111\r\n22222\r\n33333\x1b[2;3H";
+    assert_eq!(screen(3, 5, &format!("{base}\x1b[J")).text(), "11111\n22");
+    assert_eq!(screen(3, 5, &format!("{base}\x1b[0J")).text(), "11111\n22");
+    assert_eq!(screen(3, 5, &format!("{base}\x1b[1J")).text(), "\n   22\n33333");
+    assert_eq!(screen(3, 5, &format!("{base}\x1b[2J")).text(), "");
+    assert_eq!(screen(3, 5, &format!("{base}\x1b[2J")).cursor(), (1, 2), "ED does not move the cursor");
+    assert_eq!(screen(3, 5, &format!("{base}\x1b[?2J")).text(), "");
+    assert_eq!(screen(3, 5, &format!("{base}\x1b[5J")).text(), "11111\n22222\n33333", "unknown mode");
+}
+
+#[test]
+fn erase_in_line_and_characters() {
+    let base = "abcdefgh\x1b[4G";
+    assert_eq!(screen(2, 8, &format!("{base}\x1b[K")).text(), "abc");
+    assert_eq!(screen(2, 8, &format!("{base}\x1b[1K")).text(), "    efgh");
+    assert_eq!(screen(2, 8, &format!("{base}\x1b[2K")).text(), "");
+    assert_eq!(screen(2, 8, &format!("{base}\x1b[2X")).text(), "abc  fgh");
+    assert_eq!(screen(2, 8, &format!("{base}\x1b[99X")).text(), "abc");
+}
+
+#[test]
+fn erase_scrollback() {
+    let mut s = screen(2, 5, "a\r\nb\r\nc\r\nd");
+    assert_eq!(s.scrollback(), "a\nb");
+    s.process(b"\x1b[3J");
+    assert_eq!(s.scrollback(), "");
+    assert_eq!(s.text(), "c\nd", "ED 3 leaves the screen");
+}
+
+// ----- inserting and deleting -----
+
+#[test]
+fn insert_and_delete_characters() {
+    assert_eq!(screen(2, 8, "abcdefgh\x1b[3G\x1b[2@").text(), "ab  cdef");
+    assert_eq!(screen(2, 8, "abcdefgh\x1b[3G\x1b[2P").text(), "abefgh");
+    assert_eq!(screen(2, 8, "abcdefgh\x1b[3G\x1b[99P").text(), "ab");
+    assert_eq!(screen(2, 8, "abcdefgh\x1b[3G\x1b[@").cursor(), (0, 2));
+}
+
+#[test]
+fn insert_and_delete_lines() {
+    let base = "1\r\n2\r\n3\r\n4\x1b[2;1H";
+    assert_eq!(screen(4, 5, &format!("{base}\x1b[L")).text(), "1\n\n2\n3");
+    assert_eq!(screen(4, 5, &format!("{base}\x1b[2M")).text(), "1\n4");
+    assert_eq!(screen(4, 5, &format!("{base}\x1b[99L")).text(), "1");
+    // Within a scroll region only.
+    assert_eq!(screen(4, 5, &format!("{base}\x1b[1;3r\x1b[2;1H\x1b[L")).text(), "1\n\n2\n4");
+    assert_eq!(screen(4, 5, &format!("{base}\x1b[1;2r\x1b[4;1H\x1b[L")).text(), "1\n2\n3\n4");
+}
+
+// ----- scrolling -----
+
+#[test]
+fn scroll_up_and_down() {
+    let base = "1\r\n2\r\n3\r\n4";
+    assert_eq!(screen(4, 5, &format!("{base}\x1b[S")).text(), "2\n3\n4");
+    assert_eq!(screen(4, 5, &format!("{base}\x1b[2T")).text(), "\n\n1\n2");
+    assert_eq!(screen(4, 5, &format!("{base}\x1b[2;3r\x1b[S")).text(), "1\n3\n\n4");
+    assert_eq!(screen(4, 5, &format!("{base}\x1b[2;3r\x1b[T")).text(), "1\n\n2\n4");
+}
+
+#[test]
+fn scroll_region_limits_line_feeds() {
+    let s = screen(4, 5, "top\x1b[2;3r\x1b[4;1Hbot\x1b[2;1Ha\r\nb\r\nc");
+    assert_eq!(s.text(), "top\nb\nc\nbot");
+    assert_eq!(s.cursor(), (2, 1));
+    assert_eq!(s.scrollback(), "", "a region below row 0 keeps nothing");
+    // DECSTBM homes the cursor to the region's top; an empty region resets it.
+    assert_eq!(screen(4, 5, "\x1b[3;4r").cursor(), (2, 0));
+    assert_eq!(screen(4, 5, "\x1b[3;4r\x1b[3;3r").cursor(), (0, 0));
+}
+
+#[test]
+fn reverse_index_scrolls_down_at_the_top() {
+    let s = screen(3, 5, "1\r\n2\r\n3\x1b[H\x1bM");
+    assert_eq!(s.text(), "\n1\n2");
+    assert_eq!(s.cursor(), (0, 0));
+    let s = screen(3, 5, "1\r\n2\r\n3\x1b[2;1H\x1bMx");
+    assert_eq!(s.text(), "x\n2\n3");
+}
+
+#[test]
+fn index_and_next_line() {
+    let s = screen(2, 5, "ab\x1bDc\x1bEd");
+    assert_eq!(s.text(), "  c\nd");
+    assert_eq!(s.scrollback(), "ab");
+}
+
+// ----- saving the cursor -----
+
+#[test]
+fn save_and_restore_cursor() {
+    let s = screen(4, 10, "\x1b[2;3H\x1b7\x1b[4;9Hx\x1b8y");
+    assert_eq!(s.cursor(), (1, 3));
+    let s = screen(4, 10, "\x1b[2;3H\x1b[s\x1b[4;9Hx\x1b[uy");
+    assert_eq!(s.cursor(), (1, 3));
+    // With parameters, `CSI s` is DECSLRM (not supported), not a save.
+    let s = screen(4, 10, "\x1b[2;3H\x1b[s\x1b[4;9H\x1b[1;5s\x1b[u");
+    assert_eq!(s.cursor(), (1, 2));
+}
+
+// ----- alternate screen -----
+
+#[test]
+fn alternate_screen_1049_saves_and_clears() {
+    let mut s = screen(3, 10, "main\x1b[2;3H\x1b[?1049h");
+    assert!(s.alternate_screen());
+    assert_eq!(s.text(), "");
+    s.process(b"\x1b[3;1Halt\r\n\r\n");
+    assert_eq!(s.scrollback(), "", "the alternate screen keeps no scrollback");
+    s.process(b"\x1b[?1049l");
+    assert!(!s.alternate_screen());
+    assert_eq!(s.text(), "main");
+    assert_eq!(s.cursor(), (1, 2));
+    // Entering again starts from a cleared screen.
+    s.process(b"\x1b[?1049h");
+    assert_eq!(s.text(), "");
+}
+
+#[test]
+fn alternate_screen_47_keeps_its_contents() {
+    let mut s = screen(3, 10, "main\x1b[?47halt\x1b[?47l");
+    assert_eq!(s.text(), "main");
+    s.process(b"\x1b[?47h");
+    assert_eq!(s.text(), "alt");
+    assert_eq!(s.cursor(), (0, 3), "each screen has its own cursor");
+    // 1047 clears the alternate screen when leaving it.
+    s.process(b"\x1b[?1047l\x1b[?1047h");
+    assert_eq!(s.text(), "");
+}
+
+// ----- modes, title -----
+
+#[test]
+fn modes() {
+    let mut s = Screen::default();
+    assert_eq!(s.size(), (40, 120));
+    assert!(s.cursor_visible());
+    assert!(!s.bracketed_paste());
+    s.process(b"\x1b[?25l\x1b[?2004h");
+    assert!(!s.cursor_visible());
+    assert!(s.bracketed_paste());
+    s.process(b"\x1b[?2004l");
+    assert!(!s.bracketed_paste());
+    s.process(b"\x1b[?25;2004h");
+    assert!(s.cursor_visible());
+    assert!(s.bracketed_paste());
+}
+
+#[test]
+fn title_from_osc_0_and_2() {
+    let mut s = Screen::new(2, 10);
+    s.process(b"\x1b]0;first\x07");
+    assert_eq!(s.title(), "first");
+    s.process(b"\x1b]2;second\x1b\\x");
+    assert_eq!(s.title(), "second");
+    assert_eq!(s.text(), "x");
+    s.process(b"\x1b]1;icon\x07\x1b]8;;http://x\x07");
+    assert_eq!(s.title(), "second", "other OSCs are ignored");
+    s.process(b"\x1b]0;a;b\x07");
+    assert_eq!(s.title(), "a;b");
+    s.process(format!("\x1b]2;{}\x07", "é".repeat(1000)).as_bytes());
+    assert_eq!(s.title().len(), 1024);
+    // Split across calls.
+    s.process(b"\x1b]0;sp");
+    s.process(b"lit\x07");
+    assert_eq!(s.title(), "split");
+}
+
+#[test]
+fn reset_clears_everything_but_the_title() {
+    let s = screen(3, 10, "\x1b]0;t\x07a\r\nb\x1b[?25l\x1b[?2004h\x1b[2;3r\x1b[?1049hx\x1bc");
+    assert_eq!(s.text(), "");
+    assert_eq!(s.cursor(), (0, 0));
+    assert!(!s.alternate_screen());
+    assert!(s.cursor_visible());
+    assert!(!s.bracketed_paste());
+    assert_eq!(s.title(), "t");
+    let s = screen(3, 10, "\x1b[2;3r\x1bc1\r\n2\r\n3\r\n4");
+    assert_eq!(s.text(), "2\n3\n4", "the scroll region is reset");
+}
+
+#[test]
+fn unsupported_sequences_are_ignored() {
+    let s = screen(
+        2,
+        30,
+        "\x1b[1;31ma\x1b[38;2;1;2;3mb\x1b[0m\x1b[?1000h\x1b[?1006h\x1b[>1u\x1b[=1;1u\x1b[?u\
+         \x1bP1$qm\x1b\\\x1b_apc\x1b\\\x1b^pm\x1b\\\x1b(B\x1b)0\x1b=\x1b>\x1b[ q\x1b[!p\x1b[8;50;50tc",
+    );
+    assert_eq!(s.text(), "abc");
+    assert_eq!(s.cursor(), (0, 3));
+}
+
+#[test]
+fn repeat_last_character() {
+    assert_eq!(screen(2, 10, "ab\x1b[3b").text(), "abbbb");
+    assert_eq!(screen(2, 10, "中\x1b[2b").text(), "中中中");
+    assert_eq!(screen(2, 10, "\x1b[3b").text(), "", "nothing printed yet");
+}
+
+// ----- resizing -----
+
+#[test]
+fn resize_keeps_text_and_clamps_the_cursor() {
+    let mut s = screen(3, 10, "abcdefghij\r\n12");
+    s.resize(3, 5);
+    assert_eq!(s.size(), (3, 5));
+    assert_eq!(s.text(), "abcde\n12");
+    s.resize(3, 20);
+    assert_eq!(s.text(), "abcde\n12");
+    s.process(b"\x1b[1;99H");
+    assert_eq!(s.cursor(), (0, 19));
+    s.resize(0, 0);
+    assert_eq!(s.size(), (1, 1), "clamped to at least 1x1");
+}
+
+#[test]
+fn resize_keeps_the_cursor_row_in_view() {
+    // Shorter: blank rows below the cursor go first, then rows scroll off the top.
+    let mut s = screen(5, 10, "1\r\n2\r\n3\r\n4");
+    s.resize(2, 10);
+    assert_eq!(s.text(), "3\n4");
+    assert_eq!(s.cursor(), (1, 1));
+    assert_eq!(s.scrollback(), "1\n2");
+    // Taller again: as many blank rows at the top as scrolled off (like vt100).
+    s.resize(5, 10);
+    assert_eq!(s.text(), "\n\n3\n4");
+    assert_eq!(s.cursor(), (3, 1));
+    // With nothing scrolled off, rows are added at the bottom.
+    let mut s = screen(2, 10, "1\r\n2");
+    s.resize(4, 10);
+    assert_eq!(s.text(), "1\n2");
+    assert_eq!(s.cursor(), (1, 1));
+}
+
+#[test]
+fn resize_applies_to_the_hidden_screen_too() {
+    let mut s = screen(3, 10, "main text\x1b[?1049halt");
+    s.resize(3, 4);
+    assert_eq!(s.text(), "alt");
+    s.process(b"\x1b[?1049l");
+    assert_eq!(s.text(), "main");
+}
+
+// ----- scrollback -----
+
+#[test]
+fn scrollback_keeps_the_last_4_kib_of_main_screen_lines() {
+    let mut s = Screen::new(3, 20);
+    for i in 0..2000 {
+        s.process(format!("line {i}\r\n").as_bytes());
+    }
+    let sb = s.scrollback();
+    assert!(sb.len() <= 4096 && sb.len() > 3000, "{} bytes", sb.len());
+    assert!(sb.starts_with("line "), "starts at a line: {:?}", &sb[..20]);
+    assert!(sb.ends_with("line 1997"));
+    assert_eq!(s.text(), "line 1998\nline 1999");
+}
+
+#[test]
+fn scrollback_joins_soft_wrapped_rows() {
+    let s = screen(2, 4, "abcdefgh\r\nx\r\ny\r\nz");
+    assert_eq!(s.scrollback(), "abcdefgh\nx");
+}
+
+// ----- version -----
+
+#[test]
+fn version_changes_with_text_cursor_and_title() {
+    let mut s = Screen::new(3, 10);
+    let mut last = s.version();
+    for input in [&b"a"[..], b"\r", b"\x1b[2;2H", b"\x1b]0;t\x07", "é".as_bytes(), b"\x1b[K", b"\n"] {
+        s.process(input);
+        assert_ne!(s.version(), last, "after {input:?}");
+        last = s.version();
+    }
+    s.process(b"\x1b[31m\x1b]0;t\x07\x1b[?1000h");
+    assert_eq!(s.version(), last, "colours, the same title and mouse modes change nothing");
+}
+
+// ----- compact form -----
+
+#[test]
+fn compact_screen_costs_little_and_keeps_working() {
+    let mut s = Screen::new(40, 120);
+    s.process(b"\x1b]0;bash\x07user@host:~/repo$ ls\r\nCargo.toml  src\r\nuser@host:~/repo$ ");
+    let active = s.heap_bytes();
+    assert!((19_000..24_000).contains(&active), "active screen holds {active} bytes");
+    let (text, cursor) = (s.text(), s.cursor());
+    s.compact();
+    assert!(s.is_compact());
+    let compact = s.heap_bytes();
+    assert!(compact < 1024, "compact screen holds {compact} bytes");
+    assert_eq!(s.text(), text);
+    assert_eq!(s.cursor(), cursor);
+    assert_eq!(s.row_text(1), "Cargo.toml  src");
+    assert_eq!(s.title(), "bash");
+    s.process(b"ls");
+    assert!(!s.is_compact());
+    assert_eq!(s.text(), format!("{text}ls"));
+}
+
+#[test]
+fn compact_round_trip_is_exact() {
+    // Wide characters, clusters, written spaces, soft wraps, the hidden main screen.
+    let input = "a中b e\u{301} \u{26a0}\u{fe0f}  x\x1b[5Gy\r\n0123456789abcdefghij\x1b[?1049h\x1b[2;3Halt 字\u{308}";
+    let more = "\x1b[H\x1b[2@z\x1b[?1049l\x1b[Kq\x1b[3;1H   ";
+    let mut plain = Screen::new(4, 12);
+    plain.process(input.as_bytes());
+    plain.process(more.as_bytes());
+    let mut compacted = Screen::new(4, 12);
+    compacted.process(input.as_bytes());
+    compacted.compact();
+    assert_eq!(compacted.text(), screen(4, 12, input).text());
+    compacted.process(more.as_bytes());
+    assert_eq!(compacted.text(), plain.text());
+    assert_eq!(compacted.cursor(), plain.cursor());
+    compacted.compact();
+    compacted.resize(3, 8);
+    plain.resize(3, 8);
+    assert_eq!(compacted.text(), plain.text());
+    assert_eq!(compacted.scrollback(), plain.scrollback());
+}
+
+#[test]
+fn screen_can_move_between_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Screen>();
+}
+
+#[test]
+fn debug_shows_the_state() {
+    let s = screen(2, 3, "\x1b]0;t\x07x");
+    let debug = format!("{s:?}");
+    assert!(debug.starts_with("Screen {"), "{debug}");
+    assert!(debug.contains("cursor: (0, 1)"), "{debug}");
+}
+
+#[test]
+fn ascii_run_length() {
+    assert_eq!(ascii_run(b""), 0);
+    assert_eq!(ascii_run(b"abc\rdef"), 3);
+    assert_eq!(ascii_run(&[b'x'; 40]), 40);
+    let mut long = vec![b'y'; 37];
+    long[33] = 0x1b;
+    assert_eq!(ascii_run(&long), 33);
+    assert_eq!(ascii_run(b"~\x7f"), 1);
+}
