@@ -3,6 +3,7 @@
 
 pub mod adapters;
 pub mod bench;
+mod bench_prompt;
 pub mod ctl;
 pub mod events;
 pub mod print;

@@ -46,7 +46,10 @@ fn run_json_prints_events_and_exits_with_the_agents_code() {
 #[test]
 fn run_shows_the_terminal_and_exits_zero() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = warden(dir.path()).args(["run", "--task", "echo plain-$((2*21)); exit 0"]).output().expect("runs");
+    let out = warden(dir.path())
+        .args(["run", "--agent", "shell", "--task", "echo plain-$((2*21)); exit 0"])
+        .output()
+        .expect("runs");
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("plain-42"));
 }
@@ -57,8 +60,8 @@ fn bad_input_gives_one_line_errors_without_panics() {
     let cases: [(&[&str], i32, &str); 4] = [
         (&["run", "--agent", "nope", "--task", "x"], 125, "unknown agent type `nope`"),
         (&["run", "--program", "/definitely/not/a/program", "--task", "x"], 127, "not found"),
-        (&["run", "--workdir", "/definitely/not/here", "--task", "x"], 125, "does not exist"),
-        (&["run", "--env", "NOEQUALS", "--task", "x"], 125, "NAME=VALUE"),
+        (&["run", "--agent", "shell", "--workdir", "/definitely/not/here", "--task", "x"], 125, "does not exist"),
+        (&["run", "--agent", "shell", "--env", "NOEQUALS", "--task", "x"], 125, "NAME=VALUE"),
     ];
     for (args, code, needle) in cases {
         let out = warden(dir.path()).args(args).output().expect("runs");
@@ -87,7 +90,14 @@ fn keys_lists_the_named_keys() {
 fn sigkill_of_warden_leaves_no_agent_behind() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut child = warden(dir.path())
-        .args(["run", "--json", "--task", "sleep 1000 & echo BG=$!; echo READY-$((1+1)); sleep 1000"])
+        .args([
+            "run",
+            "--agent",
+            "shell",
+            "--json",
+            "--task",
+            "sleep 1000 & echo BG=$!; echo READY-$((1+1)); sleep 1000",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -37,9 +37,22 @@ pub struct BenchArgs {
     /// Keep transcripts during the spawn and memory parts (warden's default).
     #[arg(long, default_value = "on", value_parser = ["on", "off"])]
     pub transcripts: String,
-    /// Only these parts: spawn, throughput, memory (default: all).
+    /// Only these parts: spawn, throughput, memory, prompt, stall, detect (default: all).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
+    /// Memory part: each idle session first prints a prompt (screen and
+    /// observer actors exist; measured after the screens were compacted).
+    #[arg(long)]
+    pub idle_prompt: bool,
+    /// Prompts answered per case for the prompt-answer latency benchmark.
+    #[arg(long, default_value_t = 200)]
+    pub prompts: usize,
+    /// Internal: run as the prompting program of the latency benchmark.
+    #[arg(long, hide = true)]
+    pub probe_prompts: Option<usize>,
+    /// Internal: KB of ANSI-coloured output the probe prints before each prompt.
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub probe_ansi_kb: usize,
 }
 
 /// Runs the benchmarks; returns the exit code.
@@ -53,9 +66,12 @@ pub async fn bench(args: BenchArgs) -> i32 {
     }
 }
 
-type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+pub(crate) type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 async fn run(args: BenchArgs) -> BenchResult<()> {
+    if let Some(n) = args.probe_prompts {
+        return super::bench_prompt::probe(n, args.probe_ansi_kb);
+    }
     let want = |part: &str| args.only.is_empty() || args.only.iter().any(|o| o == part);
     println!("warden bench on {} ({} cores)", warden_actors::default_node_name(), cores());
     let transcripts = args.transcripts == "on";
@@ -67,8 +83,17 @@ async fn run(args: BenchArgs) -> BenchResult<()> {
     }
     if want("memory") {
         for n in &args.sessions {
-            memory(*n, transcripts).await?;
+            memory(*n, transcripts, args.idle_prompt).await?;
         }
+    }
+    if want("prompt") {
+        super::bench_prompt::prompt_latency(args.prompts).await?;
+    }
+    if want("stall") {
+        super::bench_prompt::stall_precision(20).await?;
+    }
+    if want("detect") {
+        super::bench_prompt::detection_cost();
     }
     Ok(())
 }
@@ -85,7 +110,7 @@ async fn start(dir: &std::path::Path, transcripts: bool) -> BenchResult<Warden> 
     Ok(Warden::start(config).await?)
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -93,7 +118,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[idx.min(sorted.len() - 1)]
 }
 
-fn sorted(mut v: Vec<f64>) -> Vec<f64> {
+pub(crate) fn sorted(mut v: Vec<f64>) -> Vec<f64> {
     v.sort_by(|a, b| a.total_cmp(b));
     v
 }
@@ -291,7 +316,10 @@ fn rss_kib() -> u64 {
 }
 
 /// Resident memory of warden per idle session, and spawn/stop times.
-async fn memory(n: usize, transcripts: bool) -> BenchResult<()> {
+///
+/// `prompted`: each session first prints a prompt (so its screen and observer
+/// actors exist), then idles; measured after the screens were compacted.
+async fn memory(n: usize, transcripts: bool, prompted: bool) -> BenchResult<()> {
     let dir = tempfile::tempdir()?;
     let warden = start(dir.path(), transcripts).await?;
     // Let the runtime and allocator settle with one session first.
@@ -300,7 +328,8 @@ async fn memory(n: usize, transcripts: bool) -> BenchResult<()> {
     let before = rss_kib();
     let t0 = Instant::now();
     let mut set = tokio::task::JoinSet::new();
-    let spec = SessionSpec::new("idle", "sh").args(["-c", "read x"]);
+    let script = if prompted { "printf 'ready> '; read x" } else { "read x" };
+    let spec = SessionSpec::new("idle", "sh").args(["-c", script]);
     for _ in 0..n {
         let w = warden.clone();
         let spec = spec.clone();
@@ -310,8 +339,10 @@ async fn memory(n: usize, transcripts: bool) -> BenchResult<()> {
         r??;
     }
     let spawn_secs = t0.elapsed().as_secs_f64();
-    // Idle: every child is blocked on `read`, nothing flows.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Idle: every child is blocked on `read`, nothing flows (a prompted
+    // session's screen is compacted after 2 s without output).
+    let settle = if prompted { 2_600 } else { 300 };
+    tokio::time::sleep(Duration::from_millis(settle)).await;
     let after = rss_kib();
     let t1 = Instant::now();
     let stopped = warden.stop_all().await;
@@ -319,7 +350,7 @@ async fn memory(n: usize, transcripts: bool) -> BenchResult<()> {
     warden.shutdown().await;
     let per = (after.saturating_sub(before)) as f64 / n as f64;
     println!();
-    println!("idle sessions: {n} (`sh -c 'read x'`; warden's own RSS, children excluded)");
+    println!("idle sessions: {n} (`sh -c '{script}'`; warden's own RSS, children excluded)");
     println!("| sessions | RSS before | RSS after | per session | spawn all | stop all |");
     println!("|---|---|---|---|---|---|");
     println!(

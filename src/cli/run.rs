@@ -1,22 +1,59 @@
 //! `warden run`: one supervised session in this process.
+//!
+//! The flags become a [`SessionSpec`] through the adapter ([`launch`], [`options`]);
+//! the session's events are printed as they come (the terminal's bytes on stdout, or
+//! JSON lines), supervision events as short notes on stderr ([`super::print::note`]),
+//! pending confirmations answered from the terminal ([`confirm`]); a login screen or an
+//! unusable provider ends the run with its own exit status ([`outcome`]).
 
-use std::io::Write;
+mod confirm;
+mod launch;
+mod options;
+mod outcome;
+mod watch;
+
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
 use warden_actors::{SessionError, Warden, WardenConfig};
-use warden_core::{EventKind, SessionSpec};
+
+pub use outcome::{EXIT_LOGIN_REQUIRED, EXIT_PROVIDER, EXIT_STALLED, EXIT_TIMEOUT};
 
 use super::{EXIT_NOT_FOUND, EXIT_WARDEN_ERROR};
+use launch::{FileOutcome, SelectEnv, SpecRequest};
+use options::{RawSupervision, one_line};
+use watch::{Watch, print_screen};
+
+const EXIT_HELP: &str = "\
+Exit status:
+  the agent's own (128+N when signal N ended it), or
+  121  the agent asks for a login (its URL or sign-in choices are printed)
+  122  the agent cannot work: its provider is unreachable, its usage limit is
+       reached, or the provider answered with an error
+  123  the agent stalled and every step of the escalation ladder was taken
+  124  --timeout passed; the agent was stopped
+  125  warden failed (bad arguments, working directory, adapter file)
+  127  the program was not found";
 
 /// Arguments of `warden run`.
 #[derive(Debug, Args)]
+#[command(after_help = EXIT_HELP)]
 pub struct RunArgs {
-    /// Agent type (adapter): shell.
-    #[arg(long, default_value = "shell")]
-    pub agent: String,
-    /// Task typed into the agent once it runs.
+    /// Agent type (adapter): claude, codex, gemini, aider, pi, shell, or a generic
+    /// adapter from --adapter-file. Without it warden chooses from what is installed
+    /// (the --subscription hint, then a CLI that is installed and logged in, then one
+    /// that is installed, in the order claude, codex, gemini, aider, pi; the shell when
+    /// none is) and names its choice on stderr. With --program and no --agent: shell.
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Which subscription to prefer when choosing the agent: anthropic-subscription,
+    /// openai-subscription or google-subscription.
+    #[arg(long, value_name = "HINT", env = "WARDEN_SUBSCRIPTION")]
+    pub subscription: Option<String>,
+    /// The task: given to the agent the way its CLI takes one (an argument, or typed
+    /// in once it is ready).
     #[arg(long)]
     pub task: Option<String>,
     /// Working directory of the agent (must exist).
@@ -25,22 +62,60 @@ pub struct RunArgs {
     /// Print one JSON event per line instead of the terminal.
     #[arg(long)]
     pub json: bool,
-    /// Program to run instead of the adapter's.
+    /// Program to run instead of the adapter's; it gets only the arguments after `--`,
+    /// and the task is typed in.
     #[arg(long)]
     pub program: Option<String>,
     /// Extra environment for the agent, NAME=VALUE (repeatable).
     #[arg(long = "env", value_name = "NAME=VALUE")]
     pub env: Vec<String>,
+    /// Answer a prompt: when REGEX matches the screen, send RESPONSE (typed and
+    /// submitted; `keys:down,enter` sends keys). Repeatable.
+    #[arg(long = "rule", value_name = "REGEX=RESPONSE")]
+    pub rules: Vec<String>,
+    /// While REGEX matches the bottom three lines of the screen the agent counts as
+    /// working (a spinner), so the longer stall window applies. Repeatable.
+    #[arg(long = "loading", value_name = "REGEX")]
+    pub loading: Vec<String>,
+    /// Stall window: a working agent whose screen makes no progress this long is
+    /// reported stalled (default 8000; 0 turns stall detection off).
+    #[arg(long, value_name = "MS")]
+    pub stall_ms: Option<String>,
+    /// Restart the agent when it exits: never (default), on-failure or always; at most
+    /// 3 restarts in 60 s, with a growing back-off.
+    #[arg(long, value_name = "POLICY")]
+    pub restart: Option<String>,
+    /// What warden answers by itself: autonomous (default: safe prompts), confirm
+    /// (every answer waits for you) or notify (nothing is typed).
+    #[arg(long, value_name = "LEVEL")]
+    pub supervision: Option<String>,
+    /// Approval preset: readonly, standard (default), permissive or autonomous, as the
+    /// CLI's flags and environment. Only when this flag is given are the preset's config
+    /// files (e.g. .claude/settings.local.json) written into the working directory, and
+    /// never over a file of yours.
+    #[arg(long, value_name = "PRESET")]
+    pub preset: Option<String>,
+    /// After the session ends, print its final screen: plain text after the terminal
+    /// output, or with --json one last line {"kind":"screen",…}.
+    #[arg(long)]
+    pub screen: bool,
+    /// Stop the agent and fail (status 124) when the session runs longer than this.
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<String>,
+    /// A generic adapter (or an override of a built-in) from a TOML manifest shaped
+    /// like the built-in ones; see docs/ADAPTERS.md. Repeatable.
+    #[arg(long = "adapter-file", value_name = "FILE")]
+    pub adapter_files: Vec<PathBuf>,
     /// Terminal rows (default: this terminal's, or 40).
     #[arg(long)]
-    pub rows: Option<u16>,
+    pub rows: Option<String>,
     /// Terminal columns (default: this terminal's, or 120).
     #[arg(long)]
-    pub cols: Option<u16>,
+    pub cols: Option<String>,
     /// Node name carried by events (default: host name).
     #[arg(long)]
     pub node: Option<String>,
-    /// Arguments for the program (after `--`).
+    /// Arguments for the agent's program (after `--`).
     #[arg(last = true)]
     pub args: Vec<String>,
 }
@@ -63,80 +138,150 @@ fn session_error_code(e: &SessionError) -> i32 {
     }
 }
 
-async fn run_inner(state_dir: Option<PathBuf>, args: RunArgs) -> Result<i32, (i32, String)> {
-    let fail = |m: String| (EXIT_WARDEN_ERROR, m);
-    let shell = std::env::var("SHELL").ok();
-    let launch = warden_adapters::launch(&args.agent, shell.as_deref()).map_err(|e| fail(e.to_string()))?;
-    let (term_rows, term_cols) = terminal_size().unwrap_or((40, 120));
-    let mut spec = SessionSpec::new(launch.agent, args.program.clone().unwrap_or(launch.program));
-    spec.args = if args.program.is_some() { args.args.clone() } else { [launch.args, args.args.clone()].concat() };
-    spec.env = launch.env;
-    for kv in &args.env {
-        let (k, v) = kv.split_once('=').ok_or_else(|| fail(format!("--env expects NAME=VALUE, got `{kv}`")))?;
-        spec.env.insert(k.to_string(), v.to_string());
-    }
-    spec.workdir = args.workdir.clone();
-    spec.size = warden_core::TermSize { rows: args.rows.unwrap_or(term_rows), cols: args.cols.unwrap_or(term_cols) };
-    spec.task = args.task.clone();
+/// A prepared session: what to spawn and how to read it.
+struct Prepared {
+    spec: warden_core::SessionSpec,
+    adapter: warden_adapters::Adapter,
+    config: WardenConfig,
+    display_name: String,
+    login_hint: String,
+    timeout: Option<Duration>,
+}
 
+async fn run_inner(state_dir: Option<PathBuf>, args: RunArgs) -> Result<i32, (i32, String)> {
+    let prepared = prepare(state_dir, &args).map_err(|m| (EXIT_WARDEN_ERROR, m))?;
+    let warden = Warden::start(prepared.config).await.map_err(|e| (EXIT_WARDEN_ERROR, one_line(&e.to_string())))?;
+    let mut events = warden.subscribe(Some(warden.bus().next_seq()));
+    let info = match warden.spawn(prepared.spec).await {
+        Ok(info) => info,
+        Err(e) => {
+            warden.shutdown().await;
+            return Err((session_error_code(&e), one_line(&e.to_string())));
+        }
+    };
+    let id = info.id;
+    let watch = Watch {
+        json: args.json,
+        adapter: prepared.adapter,
+        agent: prepared.display_name,
+        login_hint: prepared.login_hint,
+        timeout: prepared.timeout,
+    };
+    let result = watch.run(&warden, id, &mut events).await;
+    if args.screen {
+        print_screen(&warden, id, args.json, result.output_ended_mid_line).await;
+    }
+    warden.shutdown().await;
+    if let Some(ending) = result.ending {
+        eprintln!("warden: {}", ending.message);
+        return Ok(ending.code);
+    }
+    Ok(result.code.unwrap_or(EXIT_WARDEN_ERROR))
+}
+
+/// Parses the flags, chooses the adapter, writes the preset's files.
+fn prepare(state_dir: Option<PathBuf>, args: &RunArgs) -> Result<Prepared, String> {
+    let sup = options::parse(&RawSupervision {
+        rules: &args.rules,
+        loading: &args.loading,
+        stall_ms: args.stall_ms.as_deref(),
+        restart: args.restart.as_deref(),
+        supervision: args.supervision.as_deref(),
+        preset: args.preset.as_deref(),
+        timeout: args.timeout.as_deref(),
+    })?;
+    let mut env = Vec::with_capacity(args.env.len());
+    for kv in &args.env {
+        let (k, v) = kv.split_once('=').ok_or_else(|| format!("--env expects NAME=VALUE, got `{kv}`"))?;
+        env.push((k.to_string(), v.to_string()));
+    }
+    let workdir = match &args.workdir {
+        Some(dir) => {
+            check_workdir(dir)?;
+            dir.clone()
+        }
+        None => std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?,
+    };
+    let registry = launch::registry(&args.adapter_files)?;
+    let agent = match (&args.agent, &args.program) {
+        (Some(agent), _) => agent.clone(),
+        (None, Some(_)) => "shell".to_string(),
+        (None, None) => {
+            let facts = launch::facts(&registry, &SelectEnv::from_process(&registry));
+            let choice = launch::choose(&facts, args.subscription.as_deref());
+            eprintln!("warden: agent {} ({})", choice.agent, choice.reason);
+            choice.agent
+        }
+    };
+    let adapter = launch::adapter(&registry, &agent)?.clone();
+    let shell = std::env::var("SHELL").ok();
+    let (mut spec, plan) = launch::spec(
+        &adapter,
+        &SpecRequest {
+            task: args.task.as_deref(),
+            program: args.program.as_deref(),
+            extra_args: &args.args,
+            shell: shell.as_deref(),
+            supervision: &sup,
+        },
+    );
+    spec.env.extend(env);
+    spec.workdir = args.workdir.clone();
+    let (term_rows, term_cols) = terminal_size().unwrap_or((40, 120));
+    spec.size = warden_core::TermSize {
+        rows: cells("--rows", args.rows.as_deref())?.unwrap_or(term_rows),
+        cols: cells("--cols", args.cols.as_deref())?.unwrap_or(term_cols),
+    };
+    spec.validate().map_err(|e| e.to_string())?;
+    if sup.preset_explicit && !plan.files.is_empty() {
+        for outcome in launch::write_files(&workdir, &plan.files)? {
+            match outcome {
+                FileOutcome::Written(p) => eprintln!("warden: wrote {p} (preset {})", sup.preset),
+                FileOutcome::Kept(p) => {
+                    eprintln!("warden: kept your {p}; preset {} is applied through flags only", sup.preset)
+                }
+                FileOutcome::Unchanged(_) => {}
+            }
+        }
+    }
     let mut config = WardenConfig::new(state_dir.unwrap_or_else(WardenConfig::default_state_dir));
     if let Some(node) = args.node.clone() {
         config.node = node;
     }
-    let warden = Warden::start(config).await.map_err(|e| fail(e.to_string()))?;
-    let mut events = warden.subscribe(Some(warden.bus().next_seq()));
-    let info = match warden.spawn(spec).await {
-        Ok(info) => info,
-        Err(e) => {
-            warden.shutdown().await;
-            return Err((session_error_code(&e), e.to_string()));
-        }
-    };
-    let id = info.id;
-
-    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    let stdout = std::io::stdout();
-    let mut code = None;
-    let mut stopping = false;
-    while code.is_none() {
-        let event = tokio::select! {
-            e = events.recv() => e,
-            _ = recv_signal(&mut sigint), if !stopping => { stopping = true; stop_in_background(&warden, id); continue }
-            _ = recv_signal(&mut sigterm), if !stopping => { stopping = true; stop_in_background(&warden, id); continue }
-        };
-        let Some(event) = event else { break };
-        if event.session.is_some_and(|s| s != id) {
-            continue;
-        }
-        let mut out = stdout.lock();
-        let written = super::print::write_event(&mut out, &event, args.json, false);
-        if let EventKind::Exited(exit) = &event.kind {
-            code = Some(exit.shell_code());
-        }
-        if written.and_then(|_| out.flush()).is_err() {
-            // stdout closed (e.g. piped into `head`): stop the agent and leave.
-            stop_in_background(&warden, id);
-        }
-    }
-    warden.shutdown().await;
-    Ok(code.unwrap_or(EXIT_WARDEN_ERROR))
+    config.env_passthrough = plan.passthrough_env.clone();
+    config.adapters = Arc::new(registry);
+    Ok(Prepared {
+        spec,
+        adapter: adapter.clone(),
+        config,
+        display_name: adapter.display_name.clone(),
+        login_hint: launch::login_hint(&adapter),
+        timeout: sup.timeout,
+    })
 }
 
-async fn recv_signal(sig: &mut Option<tokio::signal::unix::Signal>) {
-    match sig {
-        Some(s) => {
-            s.recv().await;
+/// A terminal dimension in cells (1..=4096).
+fn cells(flag: &str, value: Option<&str>) -> Result<Option<u16>, String> {
+    let Some(text) = value else { return Ok(None) };
+    match text.trim().parse::<u16>() {
+        Ok(n) if (1..=warden_core::TermSize::MAX).contains(&n) => Ok(Some(n)),
+        _ => {
+            let shown: String = text.chars().take(40).collect();
+            Err(format!("{flag} expects a number of cells from 1 to {}, got `{shown}`", warden_core::TermSize::MAX))
         }
-        None => std::future::pending().await,
     }
 }
 
-fn stop_in_background(warden: &Warden, id: warden_core::SessionId) {
-    let w = warden.clone();
-    tokio::spawn(async move {
-        let _ = w.stop_with_grace(id, Duration::from_secs(2)).await;
-    });
+/// The same check (and message) as the session's, made before anything is chosen or
+/// written.
+fn check_workdir(dir: &std::path::Path) -> Result<(), String> {
+    let bad = |reason: &str| format!("working directory {} is not usable: {reason}", dir.display());
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(bad("not a directory")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(bad("does not exist")),
+        Err(e) => Err(bad(&e.to_string())),
+    }
 }
 
 /// Rows and columns of the terminal on stdout, if it is one.

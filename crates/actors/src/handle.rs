@@ -126,6 +126,8 @@ struct Inner {
     root: ActorRef<RootMsg>,
     instance: InstanceGuard,
     workspaces: crate::workspace::Workspaces,
+    /// Adapters by agent name, shared by every session of that agent.
+    adapters: std::sync::Mutex<std::collections::HashMap<String, Arc<warden_adapters::Adapter>>>,
 }
 
 impl Drop for Inner {
@@ -197,7 +199,8 @@ impl Warden {
             .await
             .map_err(|e| StartError::Runtime(format!("workspaces: {e}")))?;
         info!(node = %config.node, state_dir = %state_dir.display(), instance = %instance.id, "warden started");
-        Ok(Warden { inner: Arc::new(Inner { config, bus, reactor, root, instance, workspaces }) })
+        let adapters = std::sync::Mutex::new(std::collections::HashMap::new());
+        Ok(Warden { inner: Arc::new(Inner { config, bus, reactor, root, instance, workspaces, adapters }) })
     }
 
     /// The configuration this instance runs with.
@@ -255,7 +258,7 @@ impl Warden {
             created_at: event::timestamp(std::time::SystemTime::now()),
             exit: None,
         };
-        let adapter = Arc::new(self.adapter_for(&spec.agent, &info.program));
+        let adapter = self.shared_adapter(&spec.agent, &info.program);
         let mut stall = spec.stall.config();
         if spec.stall.ladder.is_none() && adapter.name == "shell" {
             // A shell has nothing to nudge or resume: report, and leave the rest to the caller.
@@ -400,6 +403,25 @@ impl Warden {
     ) -> Result<(), SessionError> {
         let pty = self.lookup(id).await?;
         call_pty(&pty, |reply| PtyMsg::Input { data, via, keys, reply }).await?
+    }
+
+    /// The adapter of `agent`, compiled once and shared by its sessions (at most
+    /// 256 distinct names are cached; more are compiled per session).
+    fn shared_adapter(&self, agent: &str, program: &str) -> Arc<warden_adapters::Adapter> {
+        let key = if self.inner.config.adapters.get(agent).is_some() {
+            agent.to_string()
+        } else {
+            format!("{agent}\0{program}")
+        };
+        let mut cache = self.inner.adapters.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(a) = cache.get(&key) {
+            return a.clone();
+        }
+        let a = Arc::new(self.adapter_for(agent, program));
+        if cache.len() < 256 {
+            cache.insert(key, a.clone());
+        }
+        a
     }
 
     /// The adapter a session of `agent` is read with: a known adapter, or a

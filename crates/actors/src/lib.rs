@@ -30,7 +30,6 @@ mod root;
 mod session;
 mod shared;
 mod sys;
-mod term_shim;
 pub mod transcript;
 pub mod workspace;
 

@@ -116,6 +116,7 @@ impl Actor for PtyActor {
             PtyMsg::Io(IoEvent::Output(bytes)) => {
                 let n = bytes.len();
                 st.shared.screen.push(&bytes);
+                st.shared.want_observers();
                 let text = st.carry.push(bytes);
                 st.emit_output(text);
                 if st.flow.consumed(n)
@@ -184,6 +185,8 @@ impl Actor for PtyActor {
                 );
                 write_meta(&st.reactor, &st.state_dir, &info);
                 if let Some(task) = st.task.take() {
+                    // Its echo must not look like a prompt to the caller's rules.
+                    crate::respond::note_typed(&st.shared, &task);
                     let mut data = task.into_bytes();
                     data.push(b'\r');
                     start_write(&myself, st, Bytes::from(data), InputVia::Text, Vec::new(), None);

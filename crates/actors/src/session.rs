@@ -50,6 +50,8 @@ pub(crate) enum SessionMsg {
     Fail { reason: String },
     /// Stop requested while no process runs (between two lives of a restart).
     StopBetweenLives,
+    /// Start the StallDetector and AutoResponder (first output, input or rule).
+    StartObservers,
 }
 
 pub(crate) struct SessionArgs {
@@ -146,6 +148,21 @@ impl SessionSupState {
         Ok(())
     }
 
+    async fn start_observers(&mut self, myself: &ActorRef<SessionMsg>) -> Result<(), ActorProcessingErr> {
+        if self.detector.is_none() {
+            self.start_detector(myself).await?;
+            if self.shared.take_input_waiting()
+                && let Some(d) = &self.detector
+            {
+                let _ = d.cast(DetectorMsg::InputSent);
+            }
+        }
+        if self.responder.is_none() {
+            self.start_responder(myself).await?;
+        }
+        Ok(())
+    }
+
     fn fail(&mut self, reason: &str) {
         if let Some(key) = self.key {
             self.ctx.reactor.stop(key, Duration::ZERO);
@@ -184,9 +201,14 @@ impl Actor for SessionSupervisor {
             actor_restarts: RestartStrategy::new(RestartPolicy::Always, RestartLimits::for_actors(), Duration::ZERO),
             origin: Instant::now(),
         };
-        // Observers first, so they see the first byte.
-        st.start_detector(&myself).await?;
-        st.start_responder(&myself).await?;
+        // Observers start with the first output (the PTY actor asks), or now
+        // when the session has work for them from the start: a silent session
+        // costs no observer actors.
+        let eager = st.task.is_some() || !st.shared.lock_rules().is_empty() || st.shared.has_task_on_ready();
+        if eager {
+            st.shared.observers_started();
+            st.start_observers(&myself).await?;
+        }
         match st.start_process(&myself, None).await {
             Ok(pid) => {
                 let _ = started.send(pid);
@@ -257,6 +279,11 @@ impl Actor for SessionSupervisor {
                     info!(session = %st.id, %reason, "restarting the agent on request");
                     st.shared.restarting.store(true, Ordering::Release);
                     st.ctx.reactor.stop(key, Duration::from_secs(2));
+                }
+            }
+            SessionMsg::StartObservers => {
+                if let Err(e) = st.start_observers(&myself).await {
+                    st.fail(&format!("cannot start the session's observers: {e}"));
                 }
             }
             SessionMsg::StopBetweenLives => {

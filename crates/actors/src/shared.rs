@@ -12,13 +12,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::term_shim::Screen;
 use ractor::{ActorRef, RpcReplyPort};
 use regex::Regex;
 use tokio::sync::watch;
 use warden_adapters::{Adapter, ApprovalPreset, InputPlan, ScreenView, Verdict};
 use warden_core::restart::{Decision, Ending, RestartLimits, RestartStrategy};
 use warden_core::stall::StallConfig;
+use warden_core::term::Screen;
 use warden_core::{
     EventKind, ExitInfo, InputVia, PendingConfirmation, Provenance, RestartPolicy, ScreenSnapshot, SessionId,
     SessionInfo, SessionState, SupervisionLevel, TermSize, check_transition,
@@ -55,7 +55,9 @@ pub(crate) struct ScreenCell {
 }
 
 struct ScreenInner {
-    screen: Screen,
+    /// Created by the first byte or the first look (a silent session has none).
+    screen: Option<Box<Screen>>,
+    size: TermSize,
     pending: Vec<u8>,
     bytes: u64,
     last_output: Instant,
@@ -109,11 +111,19 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+impl ScreenInner {
+    fn screen(&mut self) -> &mut Screen {
+        let size = self.size;
+        self.screen.get_or_insert_with(|| Box::new(Screen::new(size.rows, size.cols)))
+    }
+}
+
 impl ScreenCell {
     pub(crate) fn new(size: TermSize) -> Self {
         ScreenCell {
             inner: Mutex::new(ScreenInner {
-                screen: Screen::new(size.rows, size.cols),
+                screen: None,
+                size,
                 pending: Vec::new(),
                 bytes: 0,
                 last_output: Instant::now(),
@@ -131,7 +141,7 @@ impl ScreenCell {
             g.last_output = Instant::now();
             if g.pending.len() > PENDING_MAX {
                 let pending = std::mem::take(&mut g.pending);
-                g.screen.process(&pending);
+                g.screen().process(&pending);
             }
         }
         self.changed.send_modify(|v| *v += 1);
@@ -141,8 +151,10 @@ impl ScreenCell {
         {
             let mut g = lock(&self.inner);
             let pending = std::mem::take(&mut g.pending);
-            g.screen.process(&pending);
-            g.screen.resize(size.rows, size.cols);
+            g.size = size;
+            let screen = g.screen();
+            screen.process(&pending);
+            screen.resize(size.rows, size.cols);
         }
         self.changed.send_modify(|v| *v += 1);
     }
@@ -159,9 +171,10 @@ impl ScreenCell {
 
     fn parsed(&self) -> MutexGuard<'_, ScreenInner> {
         let mut g = lock(&self.inner);
+        g.screen();
         if !g.pending.is_empty() {
             let pending = std::mem::take(&mut g.pending);
-            g.screen.process(&pending);
+            g.screen().process(&pending);
             // Keep the allocation for the next burst, unless it grew large.
             if pending.capacity() <= 64 * 1024 {
                 let mut pending = pending;
@@ -174,32 +187,32 @@ impl ScreenCell {
 
     /// Parses what is pending and returns the screen as detectors read it.
     pub(crate) fn view(&self) -> View {
-        let g = self.parsed();
-        let (_, cols) = g.screen.size();
+        let mut g = self.parsed();
+        let (_, cols) = g.screen().size();
         View {
-            text: g.screen.text(),
-            scrollback: g.screen.scrollback(),
-            title: g.screen.title().to_string(),
-            cursor: g.screen.cursor(),
+            text: g.screen().text(),
+            scrollback: g.screen().scrollback(),
+            title: g.screen().title().to_string(),
+            cursor: g.screen().cursor(),
             cols,
-            scrolled: g.screen.scrolled(),
+            scrolled: g.screen().scrolled(),
         }
     }
 
     /// The snapshot callers get.
     pub(crate) fn snapshot(&self) -> ScreenSnapshot {
-        let g = self.parsed();
-        let (rows, cols) = g.screen.size();
-        let (cursor_row, cursor_col) = g.screen.cursor();
+        let mut g = self.parsed();
+        let (rows, cols) = g.screen().size();
+        let (cursor_row, cursor_col) = g.screen().cursor();
         ScreenSnapshot {
             rows,
             cols,
-            text: g.screen.text(),
+            text: g.screen().text(),
             cursor_row,
             cursor_col,
-            cursor_visible: g.screen.cursor_visible(),
-            title: g.screen.title().to_string(),
-            alternate_screen: g.screen.alternate_screen(),
+            cursor_visible: g.screen().cursor_visible(),
+            title: g.screen().title().to_string(),
+            alternate_screen: g.screen().alternate_screen(),
             bytes: g.bytes,
         }
     }
@@ -207,7 +220,7 @@ impl ScreenCell {
     /// Compacts the screen now (the session ended).
     pub(crate) fn compact_now(&self) {
         let mut g = self.parsed();
-        g.screen.compact();
+        g.screen().compact();
         g.pending = Vec::new();
     }
 
@@ -215,8 +228,8 @@ impl ScreenCell {
     /// (an idle session then holds a few hundred bytes of screen).
     pub(crate) fn compact_if_idle(&self) -> bool {
         let mut g = self.parsed();
-        if g.last_output.elapsed() >= COMPACT_AFTER && !g.screen.is_compact() {
-            g.screen.compact();
+        if g.last_output.elapsed() >= COMPACT_AFTER && !g.screen().is_compact() {
+            g.screen().compact();
             g.pending = Vec::new();
             return true;
         }
@@ -275,6 +288,11 @@ pub(crate) struct SessionShared {
     waiters: Mutex<Vec<RpcReplyPort<ExitInfo>>>,
     sup: Mutex<Option<ActorRef<SessionMsg>>>,
     detector: Mutex<Option<ActorRef<DetectorMsg>>>,
+    /// Whether the observer actors were asked for (they start with the first
+    /// output, input or rule: a session that never prints costs none).
+    observers_started: AtomicBool,
+    /// warden typed input before the detector ran.
+    input_waiting: AtomicBool,
     /// Fault injection for tests: the next message makes the actor panic.
     pub fault_detector: AtomicBool,
     pub fault_responder: AtomicBool,
@@ -309,6 +327,8 @@ impl SessionShared {
             input_seq: AtomicU64::new(0),
             memory: Mutex::new(crate::respond::Memory::default()),
             restarting: AtomicBool::new(false),
+            observers_started: AtomicBool::new(false),
+            input_waiting: AtomicBool::new(false),
             restart: Mutex::new(RestartStrategy::new(restart, limits, Duration::ZERO)),
             origin: Instant::now(),
             exit: Mutex::new(None),
@@ -460,9 +480,34 @@ impl SessionShared {
 
     /// Tells the detector that warden typed input (the agent should turn busy).
     pub(crate) fn notify_input(&self) {
-        if let Some(d) = lock(&self.detector).as_ref() {
-            let _ = d.cast(DetectorMsg::InputSent);
+        self.want_observers();
+        match lock(&self.detector).as_ref() {
+            Some(d) => {
+                let _ = d.cast(DetectorMsg::InputSent);
+            }
+            None => self.input_waiting.store(true, Ordering::Release),
         }
+    }
+
+    pub(crate) fn has_task_on_ready(&self) -> bool {
+        lock(&self.config.task_on_ready).is_some()
+    }
+
+    /// Takes the note that input was typed before the detector ran.
+    pub(crate) fn take_input_waiting(&self) -> bool {
+        self.input_waiting.swap(false, Ordering::AcqRel)
+    }
+
+    /// Asks the supervisor for the observer actors, once.
+    pub(crate) fn want_observers(&self) {
+        if !self.observers_started.load(Ordering::Acquire) && !self.observers_started.swap(true, Ordering::AcqRel) {
+            self.sup_cast(SessionMsg::StartObservers);
+        }
+    }
+
+    /// Marks the observers as started (when the supervisor starts them itself).
+    pub(crate) fn observers_started(&self) {
+        self.observers_started.store(true, Ordering::Release);
     }
 
     /// Decides what the end of the agent process means for the session.

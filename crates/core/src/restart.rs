@@ -92,7 +92,7 @@ pub enum Decision {
     },
     /// Too many restarts: give up with this reason.
     GiveUp {
-        /// Human-readable reason, e.g. "4 restarts within 60s".
+        /// Human-readable reason, e.g. "3 restarts within 60s already, the limit; giving up".
         reason: String,
     },
 }
@@ -152,8 +152,8 @@ impl RestartStrategy {
         if self.history.len() as u32 >= self.limits.max_restarts {
             return Decision::GiveUp {
                 reason: format!(
-                    "{} restarts within {}s; giving up",
-                    self.history.len() + 1,
+                    "{} restarts within {}s already, the limit; giving up",
+                    self.history.len(),
                     self.limits.window.as_secs()
                 ),
             };
@@ -230,7 +230,7 @@ mod tests {
         }
         assert_eq!(delays, vec![s(1), s(2), s(4)]);
         match st.on_end(Ending::Failure, s(4)) {
-            Decision::GiveUp { reason } => assert!(reason.contains("4 restarts within 60s"), "{reason}"),
+            Decision::GiveUp { reason } => assert!(reason.contains("3 restarts within 60s already"), "{reason}"),
             other => panic!("{other:?}"),
         }
     }

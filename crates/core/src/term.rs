@@ -57,13 +57,17 @@ pub struct Screen {
 
 impl Screen {
     /// A blank screen of `rows` × `cols` (each at least 1), cursor at the top left.
+    /// It starts compact: the cell grid is allocated by the first byte, so a
+    /// session that never prints costs no grid.
     pub fn new(rows: u16, cols: u16) -> Screen {
-        Screen {
+        let mut s = Screen {
             parser: vte::Parser::new(),
             term: Term::new(rows.max(1), cols.max(1)),
             ground: true,
             utf8: Utf8::default(),
-        }
+        };
+        s.compact();
+        s
     }
 
     /// Processes output bytes: any bytes, split anywhere.
@@ -207,6 +211,13 @@ impl Screen {
     /// Whether bracketed paste is on (mode 2004).
     pub fn bracketed_paste(&self) -> bool {
         self.term.bracketed_paste
+    }
+
+    /// How many rows have scrolled off the top of the main screen so far (never
+    /// reset, not even by `ESC c`): row `r` of the screen is line `scrolled() + r`
+    /// of everything the program printed, a stable name for a line as it moves up.
+    pub fn scrolled(&self) -> u64 {
+        self.term.scrollback.pushed()
     }
 
     /// Text of the most recent rows that scrolled off the top of the main screen (not the

@@ -187,6 +187,8 @@ pub(super) struct Scrollback {
     prev_wrapped: bool,
     /// Whether older text was dropped from the front of `text`.
     dropped: bool,
+    /// Rows pushed so far (never reset: it numbers lines for callers).
+    pushed: u64,
 }
 
 /// How much scrollback text [`Scrollback::text`] returns.
@@ -198,6 +200,7 @@ impl Scrollback {
     /// Adds one row that scrolled off. Rows that soft-wrapped are joined to the next one
     /// without a newline, as in the screen text.
     pub(super) fn push_row(&mut self, row: &[u32], wrapped: bool, clusters: &Clusters) {
+        self.pushed += 1;
         let wrote = render_row(&mut self.text, row, clusters);
         if !wrote && self.prev_wrapped {
             self.text.push(b'\n');
@@ -231,7 +234,12 @@ impl Scrollback {
     }
 
     pub(super) fn clear(&mut self) {
-        *self = Scrollback::default();
+        *self = Scrollback { pushed: self.pushed, ..Scrollback::default() };
+    }
+
+    /// Rows that scrolled off so far, including cleared ones.
+    pub(super) fn pushed(&self) -> u64 {
+        self.pushed
     }
 
     pub(super) fn shrink(&mut self) {

@@ -291,8 +291,10 @@ impl Term {
     /// RIS: everything back to the initial state except the title.
     pub(super) fn reset(&mut self) {
         let title = std::mem::take(&mut self.title);
+        let mut scrollback = std::mem::take(&mut self.scrollback);
+        scrollback.clear();
         // RIS is an escape sequence: the parser is in its ground state after it.
-        *self = Term { title, version: self.version, stop: true, ..Term::new(self.rows, self.cols) };
+        *self = Term { title, scrollback, version: self.version, stop: true, ..Term::new(self.rows, self.cols) };
     }
 
     /// Resizes both grids as vt100's `Screen::set_size` does.

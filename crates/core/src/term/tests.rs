@@ -564,3 +564,14 @@ fn ascii_run_length() {
     assert_eq!(ascii_run(&long), 33);
     assert_eq!(ascii_run(b"~\x7f"), 1);
 }
+
+#[test]
+fn scrolled_counts_rows_that_left_the_top_and_survives_clears() {
+    let mut s = Screen::new(2, 10);
+    s.process(b"a\r\nb\r\nc\r\nd");
+    assert_eq!(s.scrolled(), 2);
+    s.process(b"\x1b[3J\x1bc");
+    assert_eq!(s.scrolled(), 2);
+    s.process(b"\x1b[?1049hx\r\ny\r\nz");
+    assert_eq!(s.scrolled(), 2, "the alternate screen does not scroll the main one");
+}

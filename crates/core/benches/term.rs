@@ -1,0 +1,177 @@
+//! Throughput of the screen model (`warden_core::term::Screen`) against vt100 0.18.
+//!
+//! `cargo bench -p warden-core --bench term`. Each workload is at least 20 MB, fed in
+//! 4 KiB chunks to a 40×120 screen; both parsers run alternately, five times each, and
+//! the table shows the median MB/s.
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Instant;
+
+use warden_core::term::Screen;
+
+const ROWS: u16 = 40;
+const COLS: u16 = 120;
+const CHUNK: usize = 4096;
+const MIN_BYTES: usize = 20 * 1000 * 1000;
+const RUNS: usize = 5;
+
+/// A deterministic pseudo-random sequence (xorshift).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+const WORDS: &[&str] = &[
+    "request", "handled", "in", "ms", "path", "user", "session", "cache", "miss", "hit", "retry", "upstream",
+    "latency", "bytes", "ok", "error", "timeout", "worker", "queue", "commit",
+];
+
+fn words(rng: &mut Rng, len: usize) -> String {
+    let mut s = String::new();
+    while s.len() < len {
+        if !s.is_empty() {
+            s.push(' ');
+        }
+        s.push_str(WORDS[(rng.next() % WORDS.len() as u64) as usize]);
+    }
+    s.truncate(len);
+    s
+}
+
+fn coloured_log_lines() -> Vec<u8> {
+    let mut rng = Rng(1);
+    let mut out = String::new();
+    let mut i = 0u64;
+    while out.len() < MIN_BYTES {
+        let colour = 1 + rng.next() % 6;
+        let len = 30 + (rng.next() % 60) as usize;
+        out.push_str(&format!("\x1b[3{colour}m{:>8} INFO\x1b[0m {}\r\n", i, words(&mut rng, len)));
+        i += 1;
+    }
+    out.into_bytes()
+}
+
+fn tui_redraws() -> Vec<u8> {
+    let mut rng = Rng(2);
+    let mut out = String::new();
+    while out.len() < MIN_BYTES {
+        out.push_str("\x1b[H\x1b[2J");
+        for r in 1..=ROWS {
+            let colour = rng.next() % 256;
+            out.push_str(&format!("\x1b[{r};1H\x1b[38;5;{colour}m{}", words(&mut rng, 110)));
+        }
+    }
+    out.into_bytes()
+}
+
+fn plain_lines() -> Vec<u8> {
+    let mut rng = Rng(3);
+    let mut out = String::new();
+    while out.len() < MIN_BYTES {
+        let len = 20 + (rng.next() % 90) as usize;
+        out.push_str(&words(&mut rng, len));
+        out.push_str("\r\n");
+    }
+    out.into_bytes()
+}
+
+fn real_captures() -> Vec<u8> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../adapters/tests/screens");
+    let mut files = Vec::new();
+    for cli in std::fs::read_dir(&dir).expect("screens dir exists") {
+        let cli = cli.expect("dir entry").path();
+        for file in std::fs::read_dir(&cli).into_iter().flatten() {
+            let file = file.expect("dir entry").path();
+            if file.extension().is_some_and(|e| e == "raw") {
+                files.push(file);
+            }
+        }
+    }
+    files.sort();
+    let mut one = Vec::new();
+    for file in &files {
+        one.extend(std::fs::read(file).expect("read capture"));
+        // Each capture starts on a fresh terminal.
+        one.extend_from_slice(b"\x1b[?1049l\x1bc");
+    }
+    let mut out = Vec::new();
+    while out.len() < MIN_BYTES {
+        out.extend_from_slice(&one);
+    }
+    out
+}
+
+/// Makes the input of one workload.
+type Workload = fn() -> Vec<u8>;
+
+fn run_ours(input: &[u8]) -> f64 {
+    let start = Instant::now();
+    let mut screen = Screen::new(ROWS, COLS);
+    for chunk in input.chunks(CHUNK) {
+        screen.process(black_box(chunk));
+    }
+    black_box(screen.cursor());
+    start.elapsed().as_secs_f64()
+}
+
+fn run_vt100(input: &[u8]) -> f64 {
+    let start = Instant::now();
+    let rows = std::num::NonZeroU16::new(ROWS).expect("rows");
+    let cols = std::num::NonZeroU16::new(COLS).expect("cols");
+    let mut parser = vt100::Parser::new(rows, cols, 0);
+    for chunk in input.chunks(CHUNK) {
+        parser.process(black_box(chunk));
+    }
+    black_box(parser.screen().cursor_position());
+    start.elapsed().as_secs_f64()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    // `cargo test --benches` runs this too; keep it quick there.
+    if std::env::args().any(|a| a == "--test") {
+        let mut s = Screen::new(ROWS, COLS);
+        s.process(&tui_redraws()[..100_000]);
+        return;
+    }
+    let workloads: [(&str, Workload); 4] = [
+        ("coloured log lines", coloured_log_lines),
+        ("full-screen TUI redraws", tui_redraws),
+        ("plain text lines", plain_lines),
+        ("real captures (.raw)", real_captures),
+    ];
+    println!("{ROWS}x{COLS} screen, {CHUNK}-byte chunks, median of {RUNS} runs");
+    println!("| workload | MB | Screen MB/s | vt100 MB/s | ratio |");
+    println!("|---|---:|---:|---:|---:|");
+    for (name, make) in workloads {
+        let input = make();
+        let mb = input.len() as f64 / 1e6;
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for _ in 0..RUNS {
+            ours.push(mb / run_ours(&input));
+            theirs.push(mb / run_vt100(&input));
+        }
+        let (ours, theirs) = (median(ours), median(theirs));
+        println!("| {name} | {mb:.1} | {ours:.0} | {theirs:.0} | {:.1}× |", ours / theirs);
+    }
+    let mut screen = Screen::new(ROWS, COLS);
+    screen.process(&tui_redraws()[..200_000]);
+    let active = screen.heap_bytes();
+    screen.compact();
+    println!(
+        "\nheap after a TUI redraw: {active} bytes active, {} bytes compact; size_of::<Screen>() = {} bytes",
+        screen.heap_bytes(),
+        std::mem::size_of::<Screen>()
+    );
+}

@@ -1,0 +1,257 @@
+//! Watching one session: its events printed as they come, supervision notes,
+//! pending confirmations answered from the terminal, the ending verdicts (a login or
+//! provider screen that stays, a stall that gave up, `--timeout`), and the final screen.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use warden_actors::Warden;
+use warden_core::{EventKind, SessionId};
+
+use super::confirm::Confirmations;
+use super::options::one_line;
+use super::outcome::{self, Ending, Trigger};
+
+/// How the run is watched.
+pub(super) struct Watch {
+    /// JSON lines instead of the terminal.
+    pub json: bool,
+    /// The session's adapter (to read its final screen).
+    pub adapter: warden_adapters::Adapter,
+    /// The adapter's display name, for messages.
+    pub agent: String,
+    /// What a person does to log in.
+    pub login_hint: String,
+    /// `--timeout`.
+    pub timeout: Option<Duration>,
+}
+
+/// How the watch ended.
+pub(super) struct WatchResult {
+    /// The agent's exit status, when it exited.
+    pub code: Option<i32>,
+    /// Why warden ended the run, if it did.
+    pub ending: Option<Ending>,
+    /// The terminal output did not end with a newline.
+    pub output_ended_mid_line: bool,
+}
+
+/// What woke the event loop.
+enum Wake {
+    Event(Option<Arc<warden_core::Event>>),
+    Line(String),
+    Timeout,
+    Signal,
+    /// A login or provider screen was shown for [`outcome::SETTLE`].
+    Settled,
+}
+
+/// An ending waiting for its screen to stay.
+struct Candidate {
+    trigger: Trigger,
+    ending: Ending,
+    at: tokio::time::Instant,
+}
+
+impl Watch {
+    pub(super) async fn run(
+        &self,
+        warden: &Warden,
+        id: SessionId,
+        events: &mut warden_actors::Subscription,
+    ) -> WatchResult {
+        let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+        let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let deadline = self.timeout.map(|t| tokio::time::Instant::now() + t);
+        let mut confirmations = Confirmations::new(std::io::stdin().is_terminal());
+        let stdout = std::io::stdout();
+        let mut result = WatchResult { code: None, ending: None, output_ended_mid_line: false };
+        let mut stopping = false;
+        let mut stdout_open = true;
+        let mut candidate: Option<Candidate> = None;
+        loop {
+            let settle_at = candidate.as_ref().map(|c| c.at);
+            let wake = tokio::select! {
+                e = events.recv() => Wake::Event(e),
+                line = confirmations.next_line() => Wake::Line(line),
+                _ = sleep_until(deadline), if !stopping => Wake::Timeout,
+                _ = sleep_until(settle_at), if !stopping => Wake::Settled,
+                _ = recv_signal(&mut sigint), if !stopping => Wake::Signal,
+                _ = recv_signal(&mut sigterm), if !stopping => Wake::Signal,
+            };
+            let event = match wake {
+                Wake::Event(Some(e)) => e,
+                Wake::Event(None) => break,
+                Wake::Line(line) => {
+                    let note = confirmations.answer(warden, id, &line).await;
+                    eprintln!("warden: {note}");
+                    if let Some(hint) = confirmations.hint() {
+                        eprintln!("warden: {hint}");
+                    }
+                    continue;
+                }
+                Wake::Timeout => {
+                    let secs = self.timeout.map_or(0.0, |t| t.as_secs_f64());
+                    result.ending = Some(outcome::timed_out(secs));
+                    stopping = true;
+                    stop_in_background(warden, id);
+                    continue;
+                }
+                Wake::Signal => {
+                    stopping = true;
+                    stop_in_background(warden, id);
+                    continue;
+                }
+                Wake::Settled => {
+                    let Some(c) = candidate.take() else { continue };
+                    // Still on screen? Then it is what the agent shows, not a passing frame.
+                    if warden.classify(id).await.is_ok_and(|v| c.trigger.still_shown(&v)) {
+                        result.ending = Some(c.ending);
+                        stopping = true;
+                        stop_in_background(warden, id);
+                    }
+                    continue;
+                }
+            };
+            if event.session.is_some_and(|s| s != id) {
+                continue;
+            }
+            if stdout_open {
+                let mut out = stdout.lock();
+                let written = crate::cli::print::write_event(&mut out, &event, self.json, false);
+                if written.and_then(|_| out.flush()).is_err() {
+                    // stdout closed (e.g. piped into `head`): stop the agent and leave.
+                    stdout_open = false;
+                    stopping = true;
+                    stop_in_background(warden, id);
+                }
+            }
+            match &event.kind {
+                EventKind::Output(o) => {
+                    if let Some(last) = o.bytes.last() {
+                        result.output_ended_mid_line = *last != b'\n';
+                    }
+                }
+                EventKind::Exited(exit) => {
+                    result.code = Some(exit.shell_code());
+                    // An agent that exits on a login or provider screen ended on it.
+                    if result.ending.is_none()
+                        && let Some(c) = candidate.take()
+                        && self.final_screen_shows(warden, id, c.trigger).await
+                    {
+                        result.ending = Some(c.ending);
+                    }
+                    break;
+                }
+                EventKind::ConfirmationPending { id: cid, suggested, .. } => {
+                    confirmations.push(cid, suggested.is_some());
+                    if let Some(note) = crate::cli::print::note(&event) {
+                        eprintln!("warden: {note}");
+                    }
+                    if let Some(hint) = confirmations.hint() {
+                        eprintln!("warden: {hint}");
+                    }
+                }
+                EventKind::ConfirmationResolved { id: cid, .. } => {
+                    confirmations.resolved(cid);
+                    self.note(&event);
+                }
+                kind => {
+                    let ending = outcome::ending_for(kind, &self.agent, &self.login_hint);
+                    if ending.is_none() {
+                        // (An ending has its own message, once the session has ended, after its events.)
+                        self.note(&event);
+                    }
+                    if stopping {
+                        continue;
+                    }
+                    match ending {
+                        Some((trigger, ending)) if trigger.immediate() => {
+                            result.ending = Some(ending);
+                            stopping = true;
+                            stop_in_background(warden, id);
+                        }
+                        Some((trigger, ending)) => {
+                            // A later screen of the same kind (a URL after the choices) says more.
+                            let at = candidate
+                                .as_ref()
+                                .filter(|c| c.trigger == trigger)
+                                .map_or_else(|| tokio::time::Instant::now() + outcome::SETTLE, |c| c.at);
+                            candidate = Some(Candidate { trigger, ending, at });
+                        }
+                        None => {}
+                    }
+                }
+            }
+        }
+        result
+    }
+
+    /// Whether the final screen of the ended session still shows `trigger`.
+    async fn final_screen_shows(&self, warden: &Warden, id: SessionId, trigger: Trigger) -> bool {
+        let Ok(snapshot) = warden.snapshot(id).await else { return false };
+        let view = warden_adapters::ScreenView::text(&snapshot.text).with_cols(snapshot.cols);
+        trigger.still_shown(&self.adapter.classify(&view))
+    }
+
+    /// A supervision note on stderr, in terminal mode (JSON mode has the event itself).
+    fn note(&self, event: &warden_core::Event) {
+        if !self.json
+            && let Some(note) = crate::cli::print::note(event)
+        {
+            eprintln!("warden: {note}");
+        }
+    }
+}
+
+/// Prints the session's final screen: its text (without the blank rows at the bottom),
+/// or one JSON line with every field of the snapshot.
+pub(super) async fn print_screen(warden: &Warden, id: SessionId, json: bool, mid_line: bool) {
+    let snapshot = match warden.snapshot(id).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("warden: cannot read the final screen: {}", one_line(&e.to_string()));
+            return;
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let written = if json {
+        let mut line = serde_json::json!({ "kind": "screen", "session": id.to_string() });
+        if let (Some(map), Ok(serde_json::Value::Object(fields))) =
+            (line.as_object_mut(), serde_json::to_value(&snapshot))
+        {
+            map.extend(fields);
+        }
+        writeln!(out, "{line}")
+    } else {
+        // The rows below the last one with text are left out.
+        let text = snapshot.text.trim_end_matches(char::is_whitespace);
+        let sep = if mid_line { "\n" } else { "" };
+        writeln!(out, "{sep}{text}")
+    };
+    let _ = written.and_then(|_| out.flush());
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn recv_signal(sig: &mut Option<tokio::signal::unix::Signal>) {
+    match sig {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+fn stop_in_background(warden: &Warden, id: SessionId) {
+    let w = warden.clone();
+    tokio::spawn(async move {
+        let _ = w.stop_with_grace(id, Duration::from_secs(2)).await;
+    });
+}
