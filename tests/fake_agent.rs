@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use warden::{EventKind, SessionSpec};
+use warden::{EventKind, SessionSpec, SupervisionLevel};
 
 const FAKE: &str = env!("CARGO_BIN_EXE_fake-agent");
 
@@ -17,7 +17,9 @@ async fn a_persona_screen_is_drawn_with_real_escapes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let w = start_warden(&dir).await;
     let mut sub = w.subscribe(Some(w.bus().next_seq()));
-    let s = w.spawn(fake("claude", "screen trust; expect-key enter; exit 0")).await.expect("spawns");
+    // Warden only watches here (the trust prompt is answered by the test, not by the adapter's rule).
+    let spec = fake("claude", "screen trust; expect-key enter; exit 0").supervision(SupervisionLevel::Notify);
+    let s = w.spawn(spec).await.expect("spawns");
     let text = wait_output(&mut sub, s.id, "Yes, I trust this folder").await;
     assert!(text.contains("Is this a project you created or one you trust?"), "{text:?}");
     // Cleared and positioned like the TUI, with a full-width rule.

@@ -245,11 +245,7 @@ pub(crate) fn detection_cost() {
         let hash = time(&|| {
             std::hint::black_box(warden_core::screen_hash(text));
         });
-        println!(
-            "| {agent} | {} | {} | {classify:.1} µs | {hash:.1} µs |",
-            text.len(),
-            verdict.state.label(),
-        );
+        println!("| {agent} | {} | {} | {classify:.1} µs | {hash:.1} µs |", text.len(), verdict.state.label(),);
     }
 }
 

@@ -2,18 +2,24 @@
 //! shows the input taken.
 //!
 //! Evidence, read from the screen after the write (never from warden's own
-//! bookkeeping): the adapter reads the screen as busy (or loading), or the
-//! cursor's line no longer holds the typed text (the input box or the shell
-//! line was submitted and cleared). Neither within the timeout: undelivered.
-//! Just before writing, the screen is read again: a blocking prompt that
-//! appeared meanwhile would take the keystrokes as its answer, so nothing is
-//! written and the input is undelivered.
+//! bookkeeping), compared with the screen just before it:
+//! - the agent turned busy (or loading) when it was not before;
+//! - the typed text shows on the screen more often than before (it was echoed
+//!   or recorded in the transcript) and the cursor's line no longer holds it
+//!   (the input box or the shell line was submitted and cleared);
+//! - the agent was at its ready prompt and no longer is.
+//!
+//! A screen that merely changes (a spinner turning, a clock) proves nothing:
+//! an agent that works on and never reads the input leaves it undelivered
+//! after the timeout. Just before writing, the screen is read again: a
+//! blocking prompt that appeared meanwhile would take the keystrokes as its
+//! answer, so nothing is written and the input is undelivered.
 
 use std::time::Instant;
 
 use bytes::Bytes;
 use tracing::{debug, info_span};
-use warden_adapters::{PromptKind, ScreenState};
+use warden_adapters::{PromptKind, ScreenState, Verdict};
 use warden_core::{Delivery, EventKind, InputVia, SessionId};
 
 use crate::error::SessionError;
@@ -33,6 +39,7 @@ pub(crate) async fn send_acknowledged(w: &Warden, id: SessionId, text: &str) -> 
         let reason = format!("not written: a {kind} prompt is on screen and would take the input; answer it first");
         return Ok(undelivered(&shared, input, reason));
     }
+    crate::respond::note_typed(&shared, text);
     let plan = shared.adapter.input_plan(text);
     let mut screen_rx = shared.screen.watch();
     w.input(id, Bytes::from(plan.first), InputVia::Text, Vec::new()).await?;
@@ -46,7 +53,7 @@ pub(crate) async fn send_acknowledged(w: &Warden, id: SessionId, text: &str) -> 
     let deadline = Instant::now() + shared.config.input_ack_timeout;
     loop {
         let view = shared.screen.view();
-        if let Some(evidence) = taken(&shared, &before, &view, &needle) {
+        if let Some(evidence) = taken(&shared, (&before, &verdict), &view, &needle) {
             debug!(input, %evidence, "input delivered");
             shared.bus.publish(Some(id), EventKind::InputDelivered { input, evidence: evidence.clone() });
             return Ok(Delivery { input, delivered: true, detail: evidence });
@@ -65,20 +72,27 @@ pub(crate) async fn send_acknowledged(w: &Warden, id: SessionId, text: &str) -> 
     Ok(undelivered(&shared, input, reason))
 }
 
-fn taken(shared: &SessionShared, before: &View, now: &View, needle: &str) -> Option<String> {
+/// What on `now` shows the input taken, compared with the screen before the write.
+fn taken(shared: &SessionShared, (before, was): (&View, &Verdict), now: &View, needle: &str) -> Option<String> {
     if now.text == before.text && now.cursor == before.cursor {
         return None;
     }
     let verdict = shared.classify_view(now);
-    if verdict.state == ScreenState::Busy || verdict.loading {
+    let busy = |v: &Verdict| v.state == ScreenState::Busy || v.loading;
+    if busy(&verdict) && !busy(was) {
         let rule = verdict.provenance.map(|p| p.rule).unwrap_or_else(|| "loading".into());
         return Some(format!("the agent turned busy ({rule})"));
     }
     if needle.is_empty() {
         return Some("the screen changed".into());
     }
-    if !now.cursor_line().contains(needle) {
+    if now.text.matches(needle).count() > before.text.matches(needle).count() && !now.cursor_line().contains(needle) {
         return Some("the input line was submitted and cleared".into());
+    }
+    let at_prompt = |v: &Verdict| matches!(v.state, ScreenState::Ready | ScreenState::TaskComplete);
+    if at_prompt(was) && !at_prompt(&verdict) && !busy(was) {
+        let rule = was.provenance.as_ref().map(|p| p.rule.clone()).unwrap_or_default();
+        return Some(format!("the agent left its ready prompt ({rule})"));
     }
     None
 }

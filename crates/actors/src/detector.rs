@@ -1,16 +1,26 @@
 //! The `StallDetector`: the session's state as the screen shows it.
 //!
 //! It reads the screen after output (at most every [`EVAL_INTERVAL`] during a
-//! burst, at once after a quiet spell), asks the adapter what it shows, and
-//! moves the session: `busy` at once, `blocked`/`authenticating` at once with
-//! a `blocking_prompt`/`login_required` event, `ready` only after the
-//! adapter's settle time *and* a fresh look when the timer fires (so
-//! decorative redraws after the prompt neither block nor fake it), with
-//! `task_complete` when a busy turn ends. While busy it feeds the
-//! [`StallTracker`]: no progress of the normalised screen for the window is a
-//! `stalled` event, then a classification (adapter heuristics, then the
+//! burst, and always once more after the burst, so the last screen of a burst
+//! is never missed), asks the adapter what it shows, and moves the session:
+//! `busy` at once, `blocked`/`authenticating` at once with a
+//! `blocking_prompt`/`login_required` event, `ready` only after the adapter's
+//! settle time *and* a fresh look when the timer fires (so decorative redraws
+//! after the prompt neither block nor fake it), with `task_complete` when a
+//! busy turn ends.
+//!
+//! While busy it feeds the [`StallTracker`]: no progress of the normalised
+//! screen for the window (the longer loading window while a spinner is up) is
+//! a `stalled` event, then a classification (adapter heuristics, then the
 //! pluggable classifier with a timeout), then one escalation step per further
-//! window.
+//! window. A stalled session stays `stalled` while only its spinner turns;
+//! progress moves it back to `busy`. Between two lives of a restart (no
+//! process) nothing is read from the screen: it is the last one of the process
+//! that ended. Each new process starts with a clean slate: no open turn, the
+//! tracker disarmed until the agent works again. When the restart was the
+//! ladder's `restart_resume` step, the stall clock stops until the new process
+//! runs, and the ladder goes on from the next step if the restarted agent
+//! stalls again before it reaches its ready prompt.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -65,6 +75,16 @@ pub(crate) struct DetectorState {
     last_login: Option<String>,
     stall_no: u64,
     compacted: bool,
+    /// Output came that was not looked at yet (the look was deferred to the end of the burst).
+    dirty: bool,
+    /// The process the detector last saw (a new pid is a restart).
+    pid: Option<u32>,
+    /// Ladder steps already taken in this stall, across a `restart_resume` restart.
+    ladder_from: usize,
+    /// A `restart_resume` step asked for a restart: the ladder goes on from `ladder_from`.
+    resuming: bool,
+    /// A stall was reported and is not over (no progress, no classification since).
+    in_stall: bool,
 }
 
 impl DetectorState {
@@ -76,8 +96,59 @@ impl DetectorState {
         Duration::from_millis(self.shared.adapter.ready_settle_ms)
     }
 
+    /// The tracker for the ladder from step `from` on (steps are numbered in the full ladder).
+    fn fresh_tracker(&mut self, from: usize) {
+        let mut cfg = self.shared.config.stall.clone();
+        cfg.ladder = cfg.ladder.split_off(from.min(cfg.ladder.len()));
+        self.tracker = StallTracker::new(cfg, self.now());
+        self.ladder_from = from;
+        self.in_stall = false;
+    }
+
+    /// Arms the tracker: the agent works.
+    fn arm(&mut self) {
+        self.tracker.set_busy(true, self.now());
+    }
+
+    /// Disarms the tracker (ready, blocked, asking for a login): any stall is over.
+    fn disarm(&mut self) {
+        self.tracker.set_busy(false, self.now());
+        self.in_stall = false;
+    }
+
+    /// A new process of the session (a restart) starts with a clean slate.
+    fn check_process(&mut self) {
+        let pid = self.shared.info().pid;
+        if pid == self.pid {
+            return;
+        }
+        let first = self.pid.is_none();
+        self.pid = pid;
+        if first {
+            return;
+        }
+        debug!(session = %self.shared.id, ?pid, resuming = self.resuming, "new process");
+        self.turn_open = false;
+        self.ready_since = None;
+        self.last_blocking = None;
+        self.last_login = None;
+        let from = if std::mem::take(&mut self.resuming) { self.ladder_from } else { 0 };
+        self.fresh_tracker(from);
+    }
+
+    /// No process runs (between two lives of a restart): the screen is the last
+    /// one of a process that ended, and says nothing about the next one.
+    fn between_lives(&self) -> bool {
+        self.shared.pty().is_none()
+    }
+
     /// Looks at the screen and acts on what the adapter says.
     fn evaluate(&mut self) {
+        self.dirty = false;
+        if self.between_lives() {
+            self.last_eval = Some(Instant::now());
+            return;
+        }
         let view = self.shared.screen.view();
         let verdict = self.shared.classify_view(&view);
         self.last_eval = Some(Instant::now());
@@ -85,10 +156,11 @@ impl DetectorState {
         let now = self.now();
         if self.shared.config.stall_enabled {
             let obs = Observation { now, screen_hash: screen_hash(&view.text), loading: verdict.loading };
-            if let Some(StallEvent::Resumed) = self.tracker.observe(obs)
-                && self.shared.state() == SessionState::Stalled
-            {
-                self.shared.transition(SessionState::Busy, "progress after a stall", None, None);
+            if let Some(StallEvent::Resumed) = self.tracker.observe(obs) {
+                self.in_stall = false;
+                if self.shared.state() == SessionState::Stalled {
+                    self.shared.transition(SessionState::Busy, "progress after a stall", None, None);
+                }
             }
         }
         if !self.shared.state().is_live() {
@@ -107,9 +179,13 @@ impl DetectorState {
             ScreenState::Busy => {
                 self.ready_since = None;
                 self.turn_open = true;
-                let reason = prov.as_ref().map_or("working".to_string(), |p| format!("working ({})", p.rule));
-                self.shared.transition(SessionState::Busy, &reason, None, prov);
-                self.tracker.set_busy(true, self.now());
+                // A stalled agent whose spinner still turns is still stalled: only
+                // progress (the tracker's `Resumed`) or a classification ends the stall.
+                if !self.in_stall {
+                    let reason = prov.as_ref().map_or("working".to_string(), |p| format!("working ({})", p.rule));
+                    self.shared.transition(SessionState::Busy, &reason, None, prov);
+                }
+                self.arm();
             }
             ScreenState::Ready | ScreenState::TaskComplete => {
                 if self.ready_since.is_none() {
@@ -118,7 +194,7 @@ impl DetectorState {
             }
             ScreenState::LoginRequired | ScreenState::Blocked(PromptKind::Login) => {
                 self.ready_since = None;
-                self.tracker.set_busy(false, self.now());
+                self.disarm();
                 let login = verdict.login.clone();
                 let key = login.as_ref().map(|l| l.provenance.evidence.clone()).unwrap_or_default();
                 if self.last_login.as_deref() != Some(key.as_str()) {
@@ -149,7 +225,7 @@ impl DetectorState {
             }
             ScreenState::Blocked(kind) => {
                 self.ready_since = None;
-                self.tracker.set_busy(false, self.now());
+                self.disarm();
                 if let Some(b) = &verdict.blocking {
                     let key = (b.provenance.rule.clone(), b.provenance.evidence.clone());
                     if self.last_blocking.as_ref() != Some(&key) {
@@ -181,6 +257,10 @@ impl DetectorState {
 
     /// Commits a ready candidate whose settle time passed, if the screen still agrees.
     fn settle_ready(&mut self) {
+        if self.between_lives() {
+            self.ready_since = None;
+            return;
+        }
         let Some((since, _)) = &self.ready_since else { return };
         if since.elapsed() < self.settle() {
             return;
@@ -192,7 +272,11 @@ impl DetectorState {
             return;
         }
         self.ready_since = None;
-        self.tracker.set_busy(false, self.now());
+        if self.ladder_from > 0 {
+            // The agent came back to its prompt: a later stall climbs the whole ladder again.
+            self.fresh_tracker(0);
+        }
+        self.disarm();
         let prov = verdict.provenance.clone();
         let moved = self.shared.transition(SessionState::Ready, "ready", None, prov.clone());
         if self.turn_open && (moved || verdict.state == ScreenState::TaskComplete) {
@@ -206,6 +290,7 @@ impl DetectorState {
     }
 
     fn type_text(&mut self, text: &str) {
+        crate::respond::note_typed(&self.shared, text);
         let plan = self.shared.adapter.input_plan(text);
         self.shared.write_plan(plan, InputVia::Text);
         self.input_sent();
@@ -216,18 +301,21 @@ impl DetectorState {
         self.ready_since = None;
         if self.shared.state().is_live() {
             self.shared.transition(SessionState::Busy, "input sent", None, None);
-            self.tracker.set_busy(true, self.now());
+            self.arm();
         }
     }
 
     fn poll_stall(&mut self, myself: &ActorRef<DetectorMsg>) {
-        if !self.shared.config.stall_enabled || !self.shared.state().is_live() {
+        // Between the ladder's restart and the new process, the stall clock stops.
+        if !self.shared.config.stall_enabled || !self.shared.state().is_live() || self.resuming || self.between_lives()
+        {
             return;
         }
         let now = self.now();
         match self.tracker.poll(now) {
             Some(StallEvent::Stalled { idle, window, spinner_only }) => {
                 self.stall_no += 1;
+                self.in_stall = true;
                 let view = self.shared.screen.view();
                 warn!(session = %self.shared.id, idle_ms = idle.as_millis() as u64, spinner_only, "stalled");
                 self.shared.transition(SessionState::Stalled, "no progress", Some(view.excerpt(3)), None);
@@ -243,7 +331,12 @@ impl DetectorState {
                 self.classify_stall(myself, &view);
             }
             Some(StallEvent::Escalate { index, step }) => {
+                let index = self.ladder_from + index;
                 self.shared.bus.publish(Some(self.shared.id), EventKind::Escalated { index, step: step.clone() });
+                if step == EscalationStep::RestartResume {
+                    self.resuming = true;
+                    self.ladder_from = index + 1;
+                }
                 self.escalate(step);
             }
             _ => {}
@@ -285,12 +378,15 @@ impl DetectorState {
 
     fn take_answer(&mut self, answer: Classification, source: String) {
         let now = self.now();
+        // Whatever the answer, this stall is decided: still working waits a longer
+        // window, anything else leaves it to the screen.
         self.tracker.classified(answer, now);
+        self.in_stall = false;
         let next_window_ms =
             (answer == Classification::StillWorking).then(|| self.tracker.current_window().as_millis() as u64);
         self.shared.bus.publish(Some(self.shared.id), EventKind::StallClassified { answer, source, next_window_ms });
         if answer == Classification::StillWorking {
-            self.tracker.set_busy(true, now);
+            self.arm();
             self.shared.transition(SessionState::Busy, "classified still working", None, None);
         }
     }
@@ -303,6 +399,7 @@ impl DetectorState {
                 Err(e) => warn!(session = %self.shared.id, error = %e, "escalation keys"),
             },
             EscalationStep::Nudge { text } => {
+                crate::respond::note_typed(&self.shared, &text);
                 let plan = self.shared.adapter.input_plan(&text);
                 self.shared.write_plan(plan, InputVia::Text);
             }
@@ -310,9 +407,11 @@ impl DetectorState {
                 let _ = self.sup.cast(crate::session::SessionMsg::RestartAgent { reason: "stalled".into() });
             }
             EscalationStep::Fail => {
-                let _ = self.sup.cast(crate::session::SessionMsg::Fail {
-                    reason: "stalled: every escalation step was taken".into(),
-                });
+                let reason = "stalled: every escalation step was taken";
+                // Failed first, then the process is killed: its exit must not win the race
+                // and end the session as merely exited.
+                self.shared.transition(SessionState::Failed, reason, None, None);
+                let _ = self.sup.cast(crate::session::SessionMsg::Fail { reason: reason.into() });
             }
         }
     }
@@ -321,10 +420,15 @@ impl DetectorState {
     fn rearm(&mut self, myself: &ActorRef<DetectorMsg>) {
         let mut next: Option<Instant> = None;
         let mut consider = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
+        if self.dirty {
+            // The trailing look at the end of a burst.
+            consider(self.last_eval.map_or_else(Instant::now, |t| t + EVAL_INTERVAL));
+        }
         if let Some((since, _)) = &self.ready_since {
             consider(*since + self.settle());
         }
         if self.shared.config.stall_enabled
+            && !self.resuming
             && let Some(d) = self.tracker.deadline()
         {
             consider(self.origin + d);
@@ -385,11 +489,17 @@ impl Actor for StallDetector {
             last_login: None,
             stall_no: 0,
             compacted: false,
+            dirty: false,
+            pid: None,
+            ladder_from: 0,
+            resuming: false,
+            in_stall: false,
         };
+        st.pid = st.shared.info().pid;
         // A restarted detector picks up where the screen is.
         if matches!(st.shared.state(), SessionState::Busy | SessionState::Stalled) {
             st.turn_open = true;
-            st.tracker.set_busy(true, Duration::ZERO);
+            st.arm();
         }
         let _ = myself.cast(DetectorMsg::Wake);
         Ok(st)
@@ -416,30 +526,18 @@ impl Actor for StallDetector {
         st: &mut DetectorState,
     ) -> Result<(), ActorProcessingErr> {
         crate::session::maybe_fault(&st.shared.fault_detector, "stall_detector");
+        st.check_process();
         match msg {
             DetectorMsg::Wake => {
                 st.wake_queued.store(false, Ordering::Release);
-                let due = st.last_eval.is_none_or(|t| t.elapsed() >= EVAL_INTERVAL);
-                if due {
+                st.dirty = true;
+                if st.last_eval.is_none_or(|t| t.elapsed() >= EVAL_INTERVAL) {
                     st.evaluate();
-                } else if st.timer.as_ref().is_none_or(|(t, _)| *t > Instant::now() + EVAL_INTERVAL) {
-                    // Trailing look at the end of the burst.
-                    let me = myself.clone();
-                    let at = st.last_eval.map_or_else(Instant::now, |t| t + EVAL_INTERVAL);
-                    if let Some((_, h)) = st.timer.take() {
-                        h.abort();
-                    }
-                    let h = tokio::spawn(async move {
-                        tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
-                        let _ = me.cast(DetectorMsg::Tick);
-                    });
-                    st.timer = Some((at, h));
-                    return Ok(());
                 }
             }
             DetectorMsg::Tick => {
                 st.timer = None;
-                if st.last_eval.is_none_or(|t| t.elapsed() >= EVAL_INTERVAL) {
+                if st.dirty && st.last_eval.is_none_or(|t| t.elapsed() >= EVAL_INTERVAL) {
                     st.evaluate();
                 }
                 st.settle_ready();

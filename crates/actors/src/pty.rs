@@ -134,7 +134,14 @@ impl Actor for PtyActor {
                 let exit = ExitInfo {
                     code: status.and_then(|s| s.code()),
                     signal: status.and_then(|s| s.signal()),
-                    reason: if stopped || st.stopping { "stopped" } else { "exited" }.to_string(),
+                    reason: if st.shared.state() == SessionState::Failed {
+                        "failed"
+                    } else if stopped || st.stopping {
+                        "stopped"
+                    } else {
+                        "exited"
+                    }
+                    .to_string(),
                 };
                 debug!(session = %st.id, ?exit, "process exited");
                 st.shared.set_pty(None);

@@ -3,22 +3,37 @@
 //!
 //! Rules: the caller's (given at spawn, added at run time) and the adapter's
 //! built-in blocking-prompt rules. Each look at the screen (right after
-//! output, at most every [`EVAL_INTERVAL`] during a burst) finds the
+//! output; wakes coalesce while a look runs, so a burst costs one look per
+//! look's duration, not one per chunk) finds the
 //! bottom-most match of each caller rule and the adapter's blocking prompt.
 //! A match is answered once: it is *latched* by its identity (rule, absolute
 //! line, matched text) until it leaves the screen, so the echo of the answer
 //! or a redraw of the same dialog does not answer it again; a new prompt on
-//! another line is a new match. The supervision level decides what happens to
-//! a match: `autonomous` answers safe ones (and built-in ones the approval
-//! preset allows) and makes the others pending confirmations, `confirm` makes
-//! every suggested answer a pending confirmation, `notify` types nothing.
-//! `once` rules answer at most once per session; the loop guard stops a rule
-//! that answered [`LOOP_LIMIT`] times within [`LOOP_WINDOW`] and asks instead.
+//! another line is a new match. The absolute line follows the screen's
+//! content as it scrolls: the screen model's scroll count when it moves,
+//! else the shift of the rows between two looks (so a prompt that output
+//! pushed up is still the same prompt). A caller's match that lies inside
+//! the echo of text warden typed (a task, a `send`, a nudge, an answer) is
+//! warden's own words, not a question, and is skipped.
 //!
-//! Its memory (latches, history, pending confirmations) lives in the shared
-//! session state, so a restarted responder does not answer a prompt twice.
+//! The supervision level decides what happens to a match: `autonomous`
+//! answers safe ones (and built-in ones the approval preset allows) and makes
+//! the others pending confirmations, `confirm` makes every prompt a pending
+//! confirmation, `notify` types nothing. A caller's rule that answers the
+//! very line the adapter reads as its prompt takes precedence over the
+//! adapter's built-in answer (one answer per prompt). A prompt without a
+//! suggested answer is still a pending confirmation (the caller gives the
+//! answer). `once` rules answer at most once per session; the loop guard
+//! (`SessionSpec.loop_guard`, default 3 answers within 30 s) stops a rule that
+//! answered that often and asks instead.
+//!
+//! Its memory (latches, history, typed text, pending confirmations) lives in
+//! the shared session state, so a restarted responder does not answer a
+//! prompt twice. A new process of the session (a restart) starts with no
+//! latches: its prompts are new ones. Between two lives nothing is answered.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -28,14 +43,12 @@ use tracing::{info, warn};
 use warden_adapters::{PromptKind, Response};
 use warden_core::{EventKind, InputVia, PendingConfirmation, Reply, ResponseRule, SupervisionLevel};
 
-use crate::detector::{EVAL_INTERVAL, spawn_forwarder};
+use crate::detector::spawn_forwarder;
 use crate::error::SessionError;
 use crate::shared::{SessionShared, View, compile_rules, truncate_chars};
 
-/// Answers by one rule within [`LOOP_WINDOW`] before the loop guard asks instead.
-pub(crate) const LOOP_LIMIT: usize = 3;
-/// The loop guard's window.
-pub(crate) const LOOP_WINDOW: Duration = Duration::from_secs(30);
+/// Texts warden typed that are remembered to recognise their echo.
+const TYPED_KEPT: usize = 8;
 
 /// What the responder remembers (kept in the shared session state).
 #[derive(Default)]
@@ -47,6 +60,79 @@ pub(crate) struct Memory {
     /// `once` rules that answered.
     once_done: HashSet<String>,
     pending_seq: u64,
+    /// Lines of text warden typed, most recent last.
+    typed: VecDeque<String>,
+    /// Rows of the last look (hashes), to follow content that scrolls.
+    rows: Vec<u64>,
+    /// The screen model's scroll count at the last look.
+    model_scrolled: u64,
+    /// Lines the content moved up since the first look.
+    shift: u64,
+    /// The process of the last look (a new one has answered nothing yet).
+    pid: Option<u32>,
+    /// When each adapter prompt was first seen (a TUI's dialog is answered only
+    /// once it has been up for [`TUI_ANSWER_DELAY`]).
+    first_seen: HashMap<Latch, Instant>,
+    /// When each adapter prompt was answered (one still up, unchanged,
+    /// [`TUI_REANSWER_AFTER`] later is answered again; the loop guard bounds it).
+    answered_at: HashMap<Latch, Instant>,
+}
+
+/// How long a TUI's dialog must be on screen before a built-in answer is sent:
+/// Ink-style TUIs ignore keys that arrive while a dialog is still mounting
+/// (seen with Claude Code's trust dialog: keys 10 ms and 100 ms after it was
+/// drawn were dropped, 300 ms after they worked).
+pub(crate) const TUI_ANSWER_DELAY: Duration = Duration::from_millis(400);
+/// A built-in answer whose dialog is still there this long after is sent again.
+pub(crate) const TUI_REANSWER_AFTER: Duration = Duration::from_millis(1500);
+
+impl Memory {
+    /// Follows the content between two looks; returns the absolute line of row 0.
+    fn track_scroll(&mut self, view: &View) -> u64 {
+        let rows: Vec<u64> = view.text.split('\n').map(row_hash).collect();
+        let moved = if view.scrolled > self.model_scrolled {
+            view.scrolled - self.model_scrolled
+        } else {
+            row_shift(&self.rows, &rows)
+        };
+        self.model_scrolled = view.scrolled;
+        self.shift += moved;
+        self.rows = rows;
+        self.shift
+    }
+}
+
+fn row_hash(row: &str) -> u64 {
+    let row = row.trim_end();
+    if row.is_empty() {
+        return 0;
+    }
+    let mut h = std::hash::DefaultHasher::new();
+    row.hash(&mut h);
+    h.finish() | 1
+}
+
+/// How many lines the rows moved up from `prev` to `now`: the shift that
+/// lines up the most non-blank rows, when it lines up at least two of them and
+/// at least half of the rows that could have moved (else 0: no scroll, or a
+/// new screen).
+fn row_shift(prev: &[u64], now: &[u64]) -> u64 {
+    let mut at: HashMap<u64, Vec<usize>> = HashMap::new();
+    for (j, h) in prev.iter().enumerate().filter(|(_, h)| **h != 0) {
+        at.entry(*h).or_default().push(j);
+    }
+    let mut votes = vec![0usize; prev.len().max(1)];
+    for (i, h) in now.iter().enumerate().filter(|(_, h)| **h != 0) {
+        // The nearest few earlier positions of the same row (rules and blank-ish rows repeat).
+        for j in at.get(h).into_iter().flatten().filter(|j| **j >= i).take(8) {
+            votes[j - i] += 1;
+        }
+    }
+    let Some((d, best)) = votes.iter().enumerate().skip(1).max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0))) else {
+        return 0;
+    };
+    let movable = prev.iter().skip(d).filter(|h| **h != 0).count();
+    if *best > votes[0] && *best >= 2 && 2 * best >= movable { d as u64 } else { 0 }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -67,6 +153,8 @@ struct Candidate {
     prompt_kind: String,
     prompt: String,
     choices: Vec<String>,
+    /// The screen line it is on, trimmed (at most 200 characters).
+    on_line: String,
 }
 
 #[derive(Clone)]
@@ -95,7 +183,6 @@ impl Sent {
 
 pub(crate) enum ResponderMsg {
     Wake,
-    Tick,
 }
 
 pub(crate) struct ResponderArgs {
@@ -106,10 +193,12 @@ pub(crate) struct AutoResponder;
 
 pub(crate) struct ResponderState {
     shared: Arc<SessionShared>,
+    me: ActorRef<ResponderMsg>,
+    /// A look scheduled for a dialog that is not old enough yet.
+    later: Option<tokio::task::JoinHandle<()>>,
     last_eval: Option<Instant>,
     wake_queued: Arc<AtomicBool>,
     forwarder: Option<tokio::task::JoinHandle<()>>,
-    timer: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl ResponderState {
@@ -118,13 +207,44 @@ impl ResponderState {
         if !self.shared.state().is_live() {
             return;
         }
+        // Between two lives of a restart nothing can be answered: the screen is the last
+        // one of the process that ended.
+        if self.shared.pty().is_none() {
+            return;
+        }
         let view = self.shared.screen.view();
-        let candidates = self.candidates(&view);
         let level = self.shared.config.supervision;
+        let guard = self.shared.config.loop_guard;
+        let loop_window = Duration::from_millis(guard.window_ms);
         let mut mem = self.shared.lock_memory();
+        let pid = self.shared.info().pid;
+        if mem.pid != pid {
+            // A new process: what the old one asked is gone (its confirmations too).
+            mem.pid = pid;
+            mem.latched.clear();
+        }
+        let top = mem.track_scroll(&view);
+        let candidates = self.candidates(&view, top, &mem.typed);
         // Matches that left the screen are forgotten, and so are their pending confirmations.
         let live: HashSet<&Latch> = candidates.iter().map(|c| &c.latch).collect();
         mem.latched.retain(|l| live.contains(l));
+        mem.first_seen.retain(|l, _| live.contains(l));
+        mem.answered_at.retain(|l, _| live.contains(l));
+        // A dialog still up, unchanged, well after its answer did not take it: answer again.
+        let now = Instant::now();
+        let stale: Vec<Latch> = mem
+            .answered_at
+            .iter()
+            .filter(|(_, at)| now.duration_since(**at) >= TUI_REANSWER_AFTER)
+            .map(|(l, _)| l.clone())
+            .collect();
+        for l in stale {
+            mem.answered_at.remove(&l);
+            mem.latched.remove(&l);
+            mem.once_done.remove(&l.rule);
+        }
+        let tui = matches!(self.shared.adapter.input, warden_adapters::InputStyle::Paste { .. });
+        let mut wake_at: Option<Instant> = None;
         let gone: Vec<PendingConfirmation> = {
             let mut pending = self.shared.lock_pending();
             let (keep, gone) = pending.drain(..).partition(|p| mem.latched.iter().any(|l| pending_matches(p, l)));
@@ -137,28 +257,51 @@ impl ResponderState {
                 EventKind::ConfirmationResolved { id: p.id, outcome: "gone".into(), sent: None },
             );
         }
+        // Lines a caller's rule answered in this look: the adapter does not answer them again.
+        let mut answered_lines: Vec<String> = Vec::new();
         for c in candidates {
             if mem.latched.contains(&c.latch) || (c.once && mem.once_done.contains(&c.latch.rule)) {
                 continue;
             }
+            if tui && c.source == "adapter" && level == SupervisionLevel::Autonomous && c.safe {
+                let seen = *mem.first_seen.entry(c.latch.clone()).or_insert(now);
+                let ready_at = seen + TUI_ANSWER_DELAY;
+                if now < ready_at {
+                    wake_at = Some(wake_at.map_or(ready_at, |w| w.min(ready_at)));
+                    continue;
+                }
+            }
             mem.latched.insert(c.latch.clone());
-            let Some(reply) = c.reply.clone() else { continue };
             if level == SupervisionLevel::Notify {
+                continue;
+            }
+            if c.source == "adapter" && answered_lines.contains(&c.on_line) {
+                info!(session = %self.shared.id, rule = %c.latch.rule, "answered by a caller's rule");
                 continue;
             }
             let now = Instant::now();
             let history = mem.history.entry(c.latch.rule.clone()).or_default();
-            while history.front().is_some_and(|t| now.duration_since(*t) > LOOP_WINDOW) {
+            while history.front().is_some_and(|t| now.duration_since(*t) > loop_window) {
                 history.pop_front();
             }
-            let looping = history.len() >= LOOP_LIMIT;
-            let automatic = level == SupervisionLevel::Autonomous && c.safe && !looping;
-            if automatic {
+            let looping = history.len() >= guard.max_answers as usize;
+            let automatic = level == SupervisionLevel::Autonomous && c.safe && !looping && c.reply.is_some();
+            if let (true, Some(reply)) = (automatic, &c.reply) {
                 history.push_back(now);
                 if c.once {
                     mem.once_done.insert(c.latch.rule.clone());
                 }
-                self.send(&reply);
+                if let Sent::Reply(Reply::Text(t)) | Sent::Builtin(Response::Text(t)) = reply {
+                    remember_typed(&mut mem, t);
+                }
+                self.send(reply);
+                if c.source != "adapter" {
+                    answered_lines.push(c.on_line.clone());
+                } else if tui {
+                    mem.answered_at.insert(c.latch.clone(), now);
+                    let again = now + TUI_REANSWER_AFTER;
+                    wake_at = Some(wake_at.map_or(again, |w| w.min(again)));
+                }
                 info!(session = %self.shared.id, rule = %c.latch.rule, sent = %reply.describe(), "auto-responded");
                 self.shared.bus.publish(
                     Some(self.shared.id),
@@ -170,8 +313,10 @@ impl ResponderState {
                     },
                 );
             } else {
-                let reason = if looping {
-                    format!("loop guard: rule answered {} times within {}s", history.len(), LOOP_WINDOW.as_secs())
+                let reason = if c.reply.is_none() {
+                    "no suggested answer; give one".into()
+                } else if looping {
+                    format!("loop guard: rule answered {} times within {} ms", history.len(), guard.window_ms)
                 } else if level == SupervisionLevel::Confirm {
                     "supervision level is confirm".into()
                 } else {
@@ -184,12 +329,12 @@ impl ResponderState {
                     prompt_kind: c.prompt_kind.clone(),
                     prompt: c.prompt.clone(),
                     choices: c.choices.clone(),
-                    suggested: Some(reply.reply()),
+                    suggested: c.reply.as_ref().map(Sent::reply),
                     reason: reason.clone(),
                     rule: Some(format!("{}#{}#{}", c.latch.rule, c.latch.line, c.latch.matched)),
                 };
                 self.shared.lock_pending().push(pending);
-                warn!(session = %self.shared.id, rule = %c.latch.rule, %reason, "confirmation pending");
+                info!(session = %self.shared.id, rule = %c.latch.rule, %reason, "confirmation pending");
                 self.shared.bus.publish(
                     Some(self.shared.id),
                     EventKind::ConfirmationPending {
@@ -197,25 +342,41 @@ impl ResponderState {
                         prompt_kind: c.prompt_kind,
                         prompt: c.prompt,
                         choices: c.choices,
-                        suggested: Some(reply.describe()),
+                        suggested: c.reply.as_ref().map(Sent::describe),
                         reason,
                         rule: Some(c.latch.rule),
                     },
                 );
             }
         }
+        drop(mem);
+        if let Some(at) = wake_at {
+            if let Some(l) = self.later.take() {
+                l.abort();
+            }
+            let me = self.me.clone();
+            self.later = Some(tokio::spawn(async move {
+                tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+                let _ = me.cast(ResponderMsg::Wake);
+            }));
+        }
     }
 
-    fn candidates(&self, view: &View) -> Vec<Candidate> {
+    /// What the rules recognise on `view`, whose row 0 is absolute line `top`.
+    fn candidates(&self, view: &View, top: u64, typed: &VecDeque<String>) -> Vec<Candidate> {
         let mut out = Vec::new();
         let rules = self.shared.lock_rules().clone();
         for rule in &rules {
-            let Some(m) = rule.regex.find_iter(&view.text).last() else { continue };
+            // The bottom-most match that is not the echo of something warden typed.
+            let Some(m) = rule.regex.find_iter(&view.text).filter(|m| !inside_typed(&view.text, m, typed)).last()
+            else {
+                continue;
+            };
             let row = view.text[..m.start()].matches('\n').count() as u64;
             let matched = truncate_chars(m.as_str(), 200);
             let line = line_at(&view.text, m.start());
             out.push(Candidate {
-                latch: Latch { rule: rule.id.clone(), line: view.scrolled + row, matched: matched.clone() },
+                latch: Latch { rule: rule.id.clone(), line: top + row, matched: matched.clone() },
                 source: rule.source,
                 matched,
                 reply: Some(Sent::Reply(rule.spec.reply.clone())),
@@ -224,6 +385,7 @@ impl ResponderState {
                 prompt_kind: "rule".into(),
                 prompt: truncate_chars(line.trim(), 400),
                 choices: Vec::new(),
+                on_line: line.trim().chars().take(200).collect(),
             });
         }
         let verdict = self.shared.classify_view(view);
@@ -237,20 +399,31 @@ impl ResponderState {
             )
         {
             let safe = b.may_auto_answer(self.shared.config.preset);
+            let evidence = b.provenance.evidence.clone();
+            // The row the prompt's evidence is on (the bottom-most line that reads so).
+            let row = view
+                .text
+                .split('\n')
+                .enumerate()
+                .filter(|(_, l)| !evidence.is_empty() && l.trim().starts_with(evidence.as_str()))
+                .map(|(i, _)| i as u64)
+                .last()
+                .unwrap_or(0);
             out.push(Candidate {
                 latch: Latch {
                     rule: format!("{}/{}", b.provenance.adapter, b.provenance.rule),
-                    line: view.scrolled,
-                    matched: b.provenance.evidence.clone(),
+                    line: top + row,
+                    matched: evidence.clone(),
                 },
                 source: "adapter",
-                matched: b.provenance.evidence.clone(),
+                matched: evidence.clone(),
                 reply: b.response.clone().map(Sent::Builtin),
                 safe,
                 once: b.once,
                 prompt_kind: b.kind.as_str().to_string(),
                 prompt: truncate_chars(&b.prompt, 400),
                 choices: b.choices.iter().map(|c| c.label.clone()).collect(),
+                on_line: evidence,
             });
         }
         out
@@ -276,6 +449,26 @@ fn line_at(text: &str, at: usize) -> &str {
     let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
     let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
     &text[start..end]
+}
+
+/// Whether match `m` lies inside an echo of a line warden typed.
+fn inside_typed(text: &str, m: &regex::Match<'_>, typed: &VecDeque<String>) -> bool {
+    typed.iter().any(|t| text.match_indices(t.as_str()).any(|(at, _)| m.start() >= at && m.end() <= at + t.len()))
+}
+
+fn remember_typed(mem: &mut Memory, text: &str) {
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if mem.typed.len() >= TYPED_KEPT {
+            mem.typed.pop_front();
+        }
+        mem.typed.push_back(line.to_string());
+    }
+}
+
+/// Records text warden types into the session, so that the responder does
+/// not take its echo for the agent's question.
+pub(crate) fn note_typed(shared: &SessionShared, text: &str) {
+    remember_typed(&mut shared.lock_memory(), text);
 }
 
 fn pending_matches(p: &PendingConfirmation, l: &Latch) -> bool {
@@ -311,10 +504,11 @@ impl Actor for AutoResponder {
         let _ = myself.cast(ResponderMsg::Wake);
         Ok(ResponderState {
             shared: args.shared,
+            me: myself.clone(),
+            later: None,
             last_eval: None,
             wake_queued,
             forwarder: Some(forwarder),
-            timer: None,
         })
     }
 
@@ -326,15 +520,15 @@ impl Actor for AutoResponder {
         if let Some(f) = st.forwarder.take() {
             f.abort();
         }
-        if let Some(t) = st.timer.take() {
-            t.abort();
+        if let Some(l) = st.later.take() {
+            l.abort();
         }
         Ok(())
     }
 
     async fn handle(
         &self,
-        myself: ActorRef<ResponderMsg>,
+        _myself: ActorRef<ResponderMsg>,
         msg: ResponderMsg,
         st: &mut ResponderState,
     ) -> Result<(), ActorProcessingErr> {
@@ -342,22 +536,8 @@ impl Actor for AutoResponder {
         match msg {
             ResponderMsg::Wake => {
                 st.wake_queued.store(false, Ordering::Release);
-                match st.last_eval {
-                    Some(t) if t.elapsed() < EVAL_INTERVAL => {
-                        if st.timer.as_ref().is_none_or(|h| h.is_finished()) {
-                            let me = myself.clone();
-                            let at = t + EVAL_INTERVAL;
-                            st.timer = Some(tokio::spawn(async move {
-                                tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
-                                let _ = me.cast(ResponderMsg::Tick);
-                            }));
-                        }
-                    }
-                    _ => st.evaluate(),
-                }
-            }
-            ResponderMsg::Tick => {
-                st.timer = None;
+                // No throttle: wakes coalesce while a look runs (one queued
+                // wake at most), and a timer would cost a millisecond tick.
                 st.evaluate();
             }
         }
@@ -376,22 +556,22 @@ pub(crate) async fn confirm(
     let pending = {
         let mut pending = shared.lock_pending();
         let at = pending.iter().position(|p| p.id == id).ok_or_else(unknown)?;
-        match &reply {
-            Some(r) => {
-                if r.is_none() && pending[at].suggested.is_none() {
-                    return Err(SessionError::BadRule("this prompt has no suggested answer; give one".into()));
-                }
-                if let Some(Reply::Keys(keys)) = r {
-                    warden_core::keys::keys_bytes(keys)?;
-                }
+        if let Some(r) = &reply {
+            if r.is_none() && pending[at].suggested.is_none() {
+                return Err(SessionError::BadRule("this prompt has no suggested answer; give one".into()));
             }
-            None => {}
+            if let Some(Reply::Keys(keys)) = r {
+                warden_core::keys::keys_bytes(keys)?;
+            }
         }
         pending.remove(at)
     };
     match reply {
         Some(r) => {
             let Some(r) = r.or(pending.suggested.clone()) else { return Err(unknown()) };
+            if let Reply::Text(t) = &r {
+                note_typed(shared, t);
+            }
             send_reply(shared, &r);
             shared.bus.publish(
                 Some(shared.id),
@@ -433,4 +613,60 @@ pub(crate) fn clear_rules(shared: &Arc<SessionShared>) -> usize {
     let n = all.len();
     all.clear();
     n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(text: &str) -> Vec<u64> {
+        text.split('\n').map(row_hash).collect()
+    }
+
+    #[test]
+    fn output_that_scrolls_is_followed() {
+        let before: Vec<String> = (1..=5).map(|i| format!("n={i}")).chain(["Proceed? [y/N] ".into()]).collect();
+        let after: Vec<String> =
+            (3..=5).map(|i| format!("n={i}")).chain(["Proceed? [y/N] y".into(), "got-y".into(), "$ ".into()]).collect();
+        assert_eq!(row_shift(&rows(&before.join("\n")), &rows(&after.join("\n"))), 2);
+    }
+
+    #[test]
+    fn a_screen_that_stays_or_is_replaced_does_not_scroll() {
+        let dialog = "╭──╮\n│ Allow execution of: 'rm'? │\n│ 1. Allow once │\n╰──╯";
+        assert_eq!(row_shift(&rows(dialog), &rows(dialog)), 0);
+        assert_eq!(row_shift(&rows(dialog), &rows("something\nelse\nentirely")), 0);
+        // One line that happens to repeat higher up is not a scroll.
+        assert_eq!(row_shift(&rows("a\nb\nc\n────\nd"), &rows("────\nx\ny\nz\nw")), 0);
+        assert_eq!(row_shift(&[], &rows("a\nb")), 0);
+        // Blank rows are not evidence.
+        assert_eq!(row_shift(&rows("\n\n\nq"), &rows("\nq\n\n\n")), 0);
+    }
+
+    #[test]
+    fn the_echo_of_typed_text_is_not_a_question() {
+        let typed: VecDeque<String> = [r#"read -p "Proceed? [y/N] " a; exit 0"#.to_string()].into();
+        let re = regex::Regex::new(r"Proceed\? \[y/N\]").expect("regex");
+        let echo = "$ read -p \"Proceed? [y/N] \" a; exit 0\n";
+        let m = re.find(echo).expect("match");
+        assert!(inside_typed(echo, &m, &typed));
+        let prompt = format!("{echo}Proceed? [y/N] ");
+        let last = re.find_iter(&prompt).last().expect("match");
+        assert!(!inside_typed(&prompt, &last, &typed));
+        // A short answer typed earlier does not hide a longer match.
+        let y: VecDeque<String> = ["y".to_string()].into();
+        assert!(!inside_typed(&prompt, &last, &y));
+    }
+
+    #[test]
+    fn typed_text_is_kept_by_lines_and_bounded() {
+        let mut mem = Memory::default();
+        remember_typed(&mut mem, "first line\n\n  second  \n");
+        assert_eq!(mem.typed, VecDeque::from(["first line".to_string(), "second".to_string()]));
+        for i in 0..20 {
+            remember_typed(&mut mem, &format!("t{i}"));
+        }
+        assert_eq!(mem.typed.len(), TYPED_KEPT);
+        assert_eq!(mem.typed.back().map(String::as_str), Some("t19"));
+    }
 }

@@ -163,12 +163,14 @@ impl SessionSupState {
         Ok(())
     }
 
+    /// Fails the session, then kills its process (in that order, so the exit
+    /// cannot end the session as merely `exited`).
     fn fail(&mut self, reason: &str) {
+        self.ctx.bus.publish(Some(self.id), EventKind::Error { message: reason.to_string() });
+        self.shared.transition(SessionState::Failed, reason, None, None);
         if let Some(key) = self.key {
             self.ctx.reactor.stop(key, Duration::ZERO);
         }
-        self.ctx.bus.publish(Some(self.id), EventKind::Error { message: reason.to_string() });
-        self.shared.transition(SessionState::Failed, reason, None, None);
     }
 }
 

@@ -282,6 +282,8 @@ pub(crate) struct SessionShared {
     pub restarting: AtomicBool,
     /// The restart policy's history for the agent process.
     restart: Mutex<RestartStrategy>,
+    /// Restarts asked for by a stall escalation (counted even under `never`).
+    forced_restart: Mutex<RestartStrategy>,
     origin: Instant,
     /// How the session ended, once it has.
     exit: Mutex<Option<ExitInfo>>,
@@ -330,6 +332,7 @@ impl SessionShared {
             observers_started: AtomicBool::new(false),
             input_waiting: AtomicBool::new(false),
             restart: Mutex::new(RestartStrategy::new(restart, limits, Duration::ZERO)),
+            forced_restart: Mutex::new(RestartStrategy::new(RestartPolicy::Always, limits, Duration::ZERO)),
             origin: Instant::now(),
             exit: Mutex::new(None),
             waiters: Mutex::new(Vec::new()),
@@ -521,17 +524,12 @@ impl SessionShared {
             Ending::Failure
         };
         let now = self.origin.elapsed();
-        let mut strategy = lock(&self.restart);
         let decision = if forced {
-            // An escalation asked for this restart: it counts toward the limit.
-            let mut forced_strategy =
-                RestartStrategy::new(RestartPolicy::Always, RestartLimits::default(), Duration::ZERO);
-            std::mem::swap(&mut *strategy, &mut forced_strategy);
-            let d = strategy.on_end(Ending::Failure, now);
-            std::mem::swap(&mut *strategy, &mut forced_strategy);
-            d
+            // An escalation asked for this restart: it has its own history and
+            // limit, whatever the session's policy.
+            lock(&self.forced_restart).on_end(Ending::Failure, now)
         } else {
-            strategy.on_end(ending, now)
+            lock(&self.restart).on_end(ending, now)
         };
         let what = match (exit.code, exit.signal) {
             _ if forced => "restart requested by the stall escalation".to_string(),
@@ -551,7 +549,9 @@ impl SessionShared {
 
     /// A new process of the session runs.
     pub(crate) fn process_started(&self) {
-        lock(&self.restart).on_started(self.origin.elapsed());
+        let now = self.origin.elapsed();
+        lock(&self.restart).on_started(now);
+        lock(&self.forced_restart).on_started(now);
     }
 
     /// Records the end and answers every waiter.

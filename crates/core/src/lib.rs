@@ -15,8 +15,8 @@ pub mod restart;
 pub mod screen;
 pub mod spec;
 pub mod stall;
-pub mod supervise;
 pub mod state;
+pub mod supervise;
 pub mod term;
 pub mod utf8;
 pub mod workspace;
@@ -27,10 +27,10 @@ pub use info::{SessionFilter, SessionInfo};
 pub use keys::UnknownKey;
 pub use screen::{normalize as normalize_screen, screen_hash};
 pub use spec::{RestartPolicy, SessionSpec, SpecError, TermSize};
-pub use supervise::{
-    ApprovalPreset, Delivery, LoopGuard, PendingConfirmation, Provenance, Reply, ResponseRule, ScreenSnapshot, StallSpec,
-    SupervisionLevel,
-};
 pub use state::{IllegalTransition, SessionState, check_transition};
+pub use supervise::{
+    ApprovalPreset, Delivery, LoopGuard, PendingConfirmation, Provenance, Reply, ResponseRule, ScreenSnapshot,
+    StallSpec, SupervisionLevel,
+};
 pub use term::Screen;
 pub use workspace::{BranchName, Step, WorkspaceId, WorkspaceRecord, WorkspaceState};

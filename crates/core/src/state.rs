@@ -4,7 +4,9 @@
 //! starting → (authenticating | blocked)* → ready → busy ⇄ ready … → stopping → exited
 //! ```
 //! with `stalled` and `blocked` reachable from `busy`, and `failed` for warden-side
-//! errors. `exited → starting` is the restart edge used by restart policies.
+//! errors. A restart policy moves a session whose process ended from any live
+//! state back to `starting` (the session goes on; `exited` is only its real end);
+//! `exited → starting` is kept for restarting an ended session.
 //! Every legal move is listed in one table ([`TRANSITIONS`]); anything else is
 //! rejected by [`check_transition`].
 
@@ -89,11 +91,11 @@ pub const TRANSITIONS: &[(SessionState, &[SessionState])] = {
     use SessionState::*;
     &[
         (Starting, &[Authenticating, Ready, Busy, Blocked, Stopping, Exited, Failed]),
-        (Authenticating, &[Ready, Busy, Blocked, Stopping, Exited, Failed]),
-        (Ready, &[Busy, Blocked, Authenticating, Stopping, Exited, Failed]),
-        (Busy, &[Ready, Blocked, Stalled, Authenticating, Stopping, Exited, Failed]),
-        (Blocked, &[Ready, Busy, Authenticating, Stalled, Stopping, Exited, Failed]),
-        (Stalled, &[Ready, Busy, Blocked, Authenticating, Stopping, Exited, Failed]),
+        (Authenticating, &[Starting, Ready, Busy, Blocked, Stopping, Exited, Failed]),
+        (Ready, &[Starting, Busy, Blocked, Authenticating, Stopping, Exited, Failed]),
+        (Busy, &[Starting, Ready, Blocked, Stalled, Authenticating, Stopping, Exited, Failed]),
+        (Blocked, &[Starting, Ready, Busy, Authenticating, Stalled, Stopping, Exited, Failed]),
+        (Stalled, &[Starting, Ready, Busy, Blocked, Authenticating, Stopping, Exited, Failed]),
         (Stopping, &[Exited, Failed]),
         (Exited, &[Starting]),
         (Failed, &[]),
