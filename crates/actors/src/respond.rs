@@ -193,6 +193,8 @@ pub(crate) struct AutoResponder;
 
 pub(crate) struct ResponderState {
     shared: Arc<SessionShared>,
+    /// Whether the adapter has rules for blocking prompts at all.
+    adapter_prompts: bool,
     me: ActorRef<ResponderMsg>,
     /// A look scheduled for a dialog that is not old enough yet.
     later: Option<tokio::task::JoinHandle<()>>,
@@ -205,6 +207,11 @@ impl ResponderState {
     fn evaluate(&mut self) {
         self.last_eval = Some(Instant::now());
         if !self.shared.state().is_live() {
+            return;
+        }
+        // Nothing to recognise (no caller rules, an adapter without prompt
+        // rules): leave the screen to the detector.
+        if !self.adapter_prompts && self.shared.lock_rules().is_empty() {
             return;
         }
         // Between two lives of a restart nothing can be answered: the screen is the last
@@ -502,7 +509,10 @@ impl Actor for AutoResponder {
         let wake_queued = Arc::new(AtomicBool::new(false));
         let forwarder = spawn_forwarder(&args.shared, myself.clone(), wake_queued.clone(), || ResponderMsg::Wake);
         let _ = myself.cast(ResponderMsg::Wake);
+        let adapter_prompts =
+            args.shared.adapter.rules.iter().any(|r| r.state == warden_adapters::Detection::Blocking);
         Ok(ResponderState {
+            adapter_prompts,
             shared: args.shared,
             me: myself.clone(),
             later: None,
