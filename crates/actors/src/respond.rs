@@ -509,8 +509,7 @@ impl Actor for AutoResponder {
         let wake_queued = Arc::new(AtomicBool::new(false));
         let forwarder = spawn_forwarder(&args.shared, myself.clone(), wake_queued.clone(), || ResponderMsg::Wake);
         let _ = myself.cast(ResponderMsg::Wake);
-        let adapter_prompts =
-            args.shared.adapter.rules.iter().any(|r| r.state == warden_adapters::Detection::Blocking);
+        let adapter_prompts = args.shared.adapter.rules.iter().any(|r| r.state == warden_adapters::Detection::Blocking);
         Ok(ResponderState {
             adapter_prompts,
             shared: args.shared,
