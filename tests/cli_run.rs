@@ -648,3 +648,21 @@ fn bad_flags_are_one_line_errors() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+#[test]
+fn memory_instructions_are_appended_to_the_agents_memory_file() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let work = tempfile::tempdir().expect("workdir");
+    std::fs::write(work.path().join("CLAUDE.md"), "# mine\n").expect("seed");
+    let workdir = work.path().to_string_lossy().into_owned();
+    let extra = ["--workdir", workdir.as_str(), "--memory", "Run the tests before you commit."];
+    let out = fake_run(state.path(), "claude", "print hello; exit 0", &extra);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let memory = std::fs::read_to_string(work.path().join("CLAUDE.md")).expect("memory file");
+    assert!(memory.starts_with("# mine\n") && memory.contains("Run the tests before you commit."), "{memory:?}");
+    assert!(stderr(&out).contains("appended the instructions to CLAUDE.md"), "{}", stderr(&out));
+    // A shell has no memory file: a one-line error, nothing started.
+    let out = output(warden(state.path()).args(["run", "--agent", "shell", "--memory", "x", "--task", "exit 0"]));
+    assert_eq!(out.status.code(), Some(125));
+    assert!(stderr(&out).contains("has no memory file"), "{}", stderr(&out));
+}

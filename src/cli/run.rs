@@ -102,6 +102,10 @@ pub struct RunArgs {
     /// Stop the agent and fail (status 124) when the session runs longer than this.
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<String>,
+    /// Instructions appended to the agent's memory file in the working directory
+    /// (CLAUDE.md, AGENTS.md, GEMINI.md, .aider.conventions.md) before it starts.
+    #[arg(long, value_name = "TEXT")]
+    pub memory: Option<String>,
     /// A generic adapter (or an override of a built-in) from a TOML manifest shaped
     /// like the built-in ones; see docs/ADAPTERS.md. Repeatable.
     #[arg(long = "adapter-file", value_name = "FILE")]
@@ -242,6 +246,18 @@ fn prepare(state_dir: Option<PathBuf>, args: &RunArgs) -> Result<Prepared, Strin
                 }
                 FileOutcome::Unchanged(_) => {}
             }
+        }
+    }
+    if let Some(text) = args.memory.as_deref().filter(|t| !t.trim().is_empty()) {
+        match adapter.memory_file(text, true) {
+            Some(file) => {
+                for outcome in launch::write_files(&workdir, std::slice::from_ref(&file))? {
+                    if let FileOutcome::Written(p) = outcome {
+                        eprintln!("warden: appended the instructions to {p}");
+                    }
+                }
+            }
+            None => return Err(format!("agent {} has no memory file; --memory cannot be used with it", adapter.name)),
         }
     }
     let mut config = WardenConfig::new(state_dir.unwrap_or_else(WardenConfig::default_state_dir));
