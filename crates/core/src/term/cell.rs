@@ -179,58 +179,172 @@ pub(super) fn render_row(out: &mut Vec<u8>, row: &[u32], clusters: &Clusters) ->
 }
 
 /// Most recent text that scrolled off the top of the main screen.
+///
+/// Rows are not rendered as they scroll off: the newest ones are kept as raw cells in a
+/// small ring (`ring`), and rendered into `text` only when the ring is full, when the
+/// screen is compacted, or (into a copy) when the text is asked for. Rows older than
+/// enough ring rows to fill [`SCROLLBACK_CAP`] can never be seen again and are dropped
+/// without being rendered. Rows holding grapheme clusters are rendered at once (after the
+/// ring), so the ring never refers to the cluster table.
 #[derive(Default)]
 pub(super) struct Scrollback {
-    /// At least the last [`SCROLLBACK_CAP`] bytes of the text (all of it if shorter),
-    /// always valid UTF-8.
+    /// Text of the rows before the ring: at least the last [`SCROLLBACK_CAP`] bytes of it
+    /// (all of it if shorter), always valid UTF-8.
     text: Vec<u8>,
+    /// Whether the last row rendered into `text` (or dropped) soft-wrapped.
     prev_wrapped: bool,
-    /// Whether older text was dropped from the front of `text`.
+    /// Whether older text was dropped from the front of `text` (or never rendered).
     dropped: bool,
     /// Rows pushed so far (never reset: it numbers lines for callers).
     pushed: u64,
+    /// Slot storage of the ring; slots past `ring_len` keep their buffers for reuse.
+    slots: Vec<RingRow>,
+    /// Index in `slots` of the oldest ring row.
+    ring_head: usize,
+    /// Rows in the ring.
+    ring_len: usize,
+    /// Sum of the ring rows' [`RingRow::min_bytes`].
+    ring_min_bytes: usize,
+}
+
+/// One scrolled-off row not rendered yet.
+#[derive(Default)]
+struct RingRow {
+    /// The row's cells up to its last non-empty one; never a cluster.
+    cells: Vec<u32>,
+    wrapped: bool,
+    /// A lower bound of the bytes rendering the row appends to the text.
+    min_bytes: usize,
 }
 
 /// How much scrollback text [`Scrollback::text`] returns.
 pub(super) const SCROLLBACK_CAP: usize = 4096;
 /// Trim the buffer when it passes this length (amortises the front removal).
 const SCROLLBACK_TRIM_AT: usize = SCROLLBACK_CAP + SCROLLBACK_CAP / 2;
+/// Most rows the ring holds (it usually holds fewer: enough to fill [`SCROLLBACK_CAP`]).
+const RING_MAX: usize = 128;
+
+/// Appends the text of one scrolled-off row to `out`, joining a soft-wrapped row to the
+/// next without a newline, as in the screen text.
+fn append_row(out: &mut Vec<u8>, prev_wrapped: &mut bool, row: &[u32], wrapped: bool, clusters: &Clusters) {
+    let wrote = render_row(out, row, clusters);
+    if !wrote && *prev_wrapped {
+        out.push(b'\n');
+    }
+    if !wrapped {
+        out.push(b'\n');
+    }
+    *prev_wrapped = wrapped;
+}
 
 impl Scrollback {
     /// Adds one row that scrolled off. Rows that soft-wrapped are joined to the next one
     /// without a newline, as in the screen text.
     pub(super) fn push_row(&mut self, row: &[u32], wrapped: bool, clusters: &Clusters) {
         self.pushed += 1;
-        let wrote = render_row(&mut self.text, row, clusters);
-        if !wrote && self.prev_wrapped {
-            self.text.push(b'\n');
+        let end = row.iter().rposition(|&v| has_contents(v)).map_or(0, |p| p + 1);
+        let row = &row[..end];
+        let bits = row.iter().fold(0, |acc, &v| acc | v);
+        if bits & CLUSTER != 0 {
+            self.flush_ring();
+            self.render_into_text(row, wrapped, clusters);
+            return;
         }
-        if !wrapped {
-            self.text.push(b'\n');
+        // Without wide flags no cell is skipped, so every column up to the last non-empty
+        // cell renders as at least one byte (exactly one for ASCII); a wide flag can hide
+        // the following cell, so count only the newline then.
+        let min_bytes = if bits & WIDE == 0 { end } else { 0 } + usize::from(!wrapped);
+        if self.ring_len == RING_MAX {
+            self.evict_oldest();
         }
-        self.prev_wrapped = wrapped;
+        if self.ring_len == self.slots.len() {
+            // The ring is contiguous from `ring_head` to the end of `slots` only if it
+            // starts at 0 here; rotate so that a new slot can go at the end.
+            self.slots.rotate_left(self.ring_head);
+            self.ring_head = 0;
+            self.slots.push(RingRow::default());
+        }
+        let idx = (self.ring_head + self.ring_len) % self.slots.len();
+        let slot = &mut self.slots[idx];
+        slot.cells.clear();
+        slot.cells.extend_from_slice(row);
+        slot.wrapped = wrapped;
+        slot.min_bytes = min_bytes;
+        self.ring_len += 1;
+        self.ring_min_bytes += min_bytes;
+        // Drop the oldest rows that the newer ones are sure to push out of the window.
+        while self.ring_len > 1 && self.ring_min_bytes - self.slots[self.ring_head].min_bytes >= SCROLLBACK_CAP {
+            let oldest = self.pop_oldest();
+            self.text.clear();
+            self.dropped = true;
+            self.prev_wrapped = self.slots[oldest].wrapped;
+        }
+    }
+
+    /// Removes the oldest ring row and returns its slot index (its data stays there until
+    /// the next push reuses it).
+    fn pop_oldest(&mut self) -> usize {
+        let oldest = self.ring_head;
+        self.ring_min_bytes -= self.slots[oldest].min_bytes;
+        self.ring_head = (self.ring_head + 1) % self.slots.len();
+        self.ring_len -= 1;
+        oldest
+    }
+
+    /// Renders the oldest ring row into `text`.
+    fn evict_oldest(&mut self) {
+        let oldest = self.pop_oldest();
+        let cells = std::mem::take(&mut self.slots[oldest].cells);
+        // Ring rows hold no clusters, so an empty table renders them.
+        self.render_into_text(&cells, self.slots[oldest].wrapped, &Clusters::default());
+        self.slots[oldest].cells = cells;
+    }
+
+    /// Renders every ring row into `text`.
+    fn flush_ring(&mut self) {
+        while self.ring_len > 0 {
+            self.evict_oldest();
+        }
+        self.ring_head = 0;
+    }
+
+    fn render_into_text(&mut self, row: &[u32], wrapped: bool, clusters: &Clusters) {
+        append_row(&mut self.text, &mut self.prev_wrapped, row, wrapped, clusters);
         if self.text.len() > SCROLLBACK_TRIM_AT {
             self.keep_last(SCROLLBACK_CAP);
         }
     }
 
     /// The last [`SCROLLBACK_CAP`] bytes, from the first line start in their first half if
-    /// there is one. Depends only on those bytes, which the buffer always holds.
+    /// there is one. Depends only on those bytes, which `text` and the ring always hold.
     pub(super) fn text(&self) -> String {
-        let mut start = self.text.len().saturating_sub(SCROLLBACK_CAP);
-        while !is_char_start(&self.text, start) {
+        let mut all;
+        let bytes = if self.ring_len == 0 {
+            &self.text
+        } else {
+            all = self.text.clone();
+            let mut prev_wrapped = self.prev_wrapped;
+            let clusters = Clusters::default();
+            for i in 0..self.ring_len {
+                let slot = &self.slots[(self.ring_head + i) % self.slots.len()];
+                append_row(&mut all, &mut prev_wrapped, &slot.cells, slot.wrapped, &clusters);
+            }
+            &all
+        };
+        let mut start = bytes.len().saturating_sub(SCROLLBACK_CAP);
+        while !is_char_start(bytes, start) {
             start += 1;
         }
         if (start > 0 || self.dropped)
-            && let Some(nl) = self.text[start..].iter().position(|&b| b == b'\n').filter(|&nl| nl < SCROLLBACK_CAP / 2)
+            && let Some(nl) = bytes[start..].iter().position(|&b| b == b'\n').filter(|&nl| nl < SCROLLBACK_CAP / 2)
         {
             start += nl + 1;
         }
-        let mut end = self.text.len();
-        while end > start && self.text[end - 1] == b'\n' {
+        let mut end = bytes.len();
+        while end > start && bytes[end - 1] == b'\n' {
             end -= 1;
         }
-        into_string(self.text[start..end].to_vec())
+        into_string(bytes[start..end].to_vec())
     }
 
     pub(super) fn clear(&mut self) {
@@ -242,7 +356,10 @@ impl Scrollback {
         self.pushed
     }
 
+    /// Renders the ring and frees it, and trims the text to what [`Scrollback::text`] needs.
     pub(super) fn shrink(&mut self) {
+        self.flush_ring();
+        self.slots = Vec::new();
         self.keep_last(SCROLLBACK_CAP);
         self.text.shrink_to_fit();
     }
@@ -259,10 +376,123 @@ impl Scrollback {
 
     pub(super) fn heap_bytes(&self) -> usize {
         self.text.capacity()
+            + self.slots.capacity() * std::mem::size_of::<RingRow>()
+            + self.slots.iter().map(|s| s.cells.capacity() * std::mem::size_of::<u32>()).sum::<usize>()
     }
 }
 
 /// Whether `i` is the start of a character in UTF-8 `bytes` (or their end).
 fn is_char_start(bytes: &[u8], i: usize) -> bool {
     bytes.get(i).is_none_or(|&b| b & 0xC0 != 0x80)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The scrollback as it was before the ring: every row rendered at once.
+    #[derive(Default)]
+    struct Eager {
+        text: Vec<u8>,
+        prev_wrapped: bool,
+        dropped: bool,
+    }
+
+    impl Eager {
+        fn push_row(&mut self, row: &[u32], wrapped: bool, clusters: &Clusters) {
+            append_row(&mut self.text, &mut self.prev_wrapped, row, wrapped, clusters);
+            if self.text.len() > SCROLLBACK_TRIM_AT {
+                self.keep_last(SCROLLBACK_CAP);
+            }
+        }
+
+        fn keep_last(&mut self, n: usize) {
+            let mut cut = self.text.len().saturating_sub(n);
+            while !is_char_start(&self.text, cut) {
+                cut += 1;
+            }
+            self.text.drain(..cut);
+            self.dropped |= cut > 0;
+        }
+
+        fn text(&self) -> String {
+            let mut start = self.text.len().saturating_sub(SCROLLBACK_CAP);
+            while !is_char_start(&self.text, start) {
+                start += 1;
+            }
+            if (start > 0 || self.dropped)
+                && let Some(nl) =
+                    self.text[start..].iter().position(|&b| b == b'\n').filter(|&nl| nl < SCROLLBACK_CAP / 2)
+            {
+                start += nl + 1;
+            }
+            let mut end = self.text.len();
+            while end > start && self.text[end - 1] == b'\n' {
+                end -= 1;
+            }
+            into_string(self.text[start..end].to_vec())
+        }
+    }
+
+    #[test]
+    fn lazy_scrollback_matches_eager_rendering() {
+        let mut clusters = Clusters::default();
+        let cluster = clusters.intern("e\u{301}").expect("room");
+        let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut rand = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for round in 0..40 {
+            let (mut lazy, mut eager) = (Scrollback::default(), Eager::default());
+            let cols = 1 + rand(130) as usize;
+            // Rounds differ in how long and how exotic the rows are.
+            let fill = 1 + rand(cols as u64);
+            let exotic = rand(4);
+            let mut pushes = 0u64;
+            for step in 0..3000 {
+                let len = rand(fill + 1) as usize;
+                let mut row = vec![0u32; cols];
+                let mut c = 0;
+                while c < len.min(cols) {
+                    let kind = if exotic == 0 { 0 } else { rand(40) };
+                    match kind {
+                        0..=30 => row[c] = if rand(8) == 0 { 0 } else { u32::from(b'a') + rand(26) as u32 },
+                        31..=33 => row[c] = 'é' as u32,
+                        34..=35 if c + 1 < cols => {
+                            row[c] = '中' as u32 | WIDE;
+                            row[c + 1] = CONT;
+                            c += 1;
+                        }
+                        36 => row[c] = WIDE,
+                        37 if exotic == 3 => row[c] = cluster,
+                        _ => row[c] = u32::from(b' '),
+                    }
+                    c += 1;
+                }
+                let wrapped = rand(3) == 0;
+                lazy.push_row(&row, wrapped, &clusters);
+                eager.push_row(&row, wrapped, &clusters);
+                pushes += 1;
+                if rand(50) == 0 || step == 2999 {
+                    assert_eq!(lazy.text(), eager.text(), "round {round} step {step}");
+                }
+                if rand(500) == 0 {
+                    lazy.shrink();
+                    eager.keep_last(SCROLLBACK_CAP);
+                    assert_eq!(lazy.text(), eager.text(), "round {round} step {step} after shrink");
+                }
+                if rand(1000) == 0 {
+                    lazy.clear();
+                    eager = Eager::default();
+                }
+            }
+            assert_eq!(lazy.pushed(), pushes);
+            lazy.shrink();
+            assert!(lazy.heap_bytes() <= SCROLLBACK_CAP, "round {round}: {}", lazy.heap_bytes());
+            assert_eq!(lazy.text(), eager.text(), "round {round} at the end");
+        }
+    }
 }
