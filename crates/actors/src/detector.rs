@@ -196,7 +196,12 @@ impl DetectorState {
                 self.ready_since = None;
                 self.disarm();
                 let login = verdict.login.clone();
-                let key = login.as_ref().map(|l| l.provenance.evidence.clone()).unwrap_or_default();
+                // One event per login screen: the same rule and URL while the
+                // status text around it changes is the same login.
+                let key = login
+                    .as_ref()
+                    .map(|l| format!("{}#{}", l.provenance.rule, l.url.as_deref().unwrap_or_default()))
+                    .unwrap_or_default();
                 if self.last_login.as_deref() != Some(key.as_str()) {
                     self.last_login = Some(key);
                     self.shared.transition(SessionState::Authenticating, "login required", Some(view.excerpt(6)), prov);
