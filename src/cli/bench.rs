@@ -37,7 +37,7 @@ pub struct BenchArgs {
     /// Keep transcripts during the spawn and memory parts (warden's default).
     #[arg(long, default_value = "on", value_parser = ["on", "off"])]
     pub transcripts: String,
-    /// Only these parts: spawn, throughput, memory, prompt, stall, detect (default: all).
+    /// Only these parts: spawn, throughput, memory, prompt, stall (default: all).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Memory part: each idle session first prints a prompt (screen and
@@ -91,9 +91,6 @@ async fn run(args: BenchArgs) -> BenchResult<()> {
     }
     if want("stall") {
         super::bench_prompt::stall_precision(20).await?;
-    }
-    if want("detect") {
-        super::bench_prompt::detection_cost();
     }
     Ok(())
 }

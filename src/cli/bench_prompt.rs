@@ -1,5 +1,6 @@
-//! `warden bench --only prompt,detect`: how fast a prompt is answered, and
-//! what reading a screen costs.
+//! `warden bench --only prompt,stall`: how fast a prompt is answered, and how
+//! soon a stall is reported. (What reading a screen costs is measured by
+//! `cargo run --release -p warden-adapters --example detect_bench`.)
 //!
 //! Prompt → answer: a probe program (this binary, `bench --probe-prompts N`)
 //! prints `Proceed? [y/N] `, notes the time, reads the answer line and notes
@@ -209,44 +210,6 @@ pub(crate) async fn stall_precision(n: usize) -> BenchResult<()> {
         v.last().copied().unwrap_or(f64::NAN)
     );
     Ok(())
-}
-
-/// What the adapters' detectors cost on real 120×40 screens.
-pub(crate) fn detection_cost() {
-    let screens: [(&str, &str); 6] = [
-        ("claude", include_str!("../../crates/adapters/tests/screens/claude/trust-folder.txt")),
-        ("claude", include_str!("../../crates/adapters/tests/screens/claude/ready-fake-key.txt")),
-        ("codex", include_str!("../../crates/adapters/tests/screens/codex/busy-working.txt")),
-        ("gemini", include_str!("../../crates/adapters/tests/screens/gemini/ready.txt")),
-        ("aider", include_str!("../../crates/adapters/tests/screens/aider/ready.txt")),
-        ("shell", "$ ls\nCargo.toml  README.md  src\n$ "),
-    ];
-    let registry = warden_adapters::Registry::builtin();
-    println!();
-    println!("detection cost: every detector of the adapter on one real screen (median of 2000 calls)");
-    println!("| adapter | screen bytes | verdict | classify | normalise + hash |");
-    println!("|---|---|---|---|---|");
-    for (agent, text) in screens {
-        let Some(adapter) = registry.get(agent) else { continue };
-        let view = warden_adapters::ScreenView::text(text).with_cols(120);
-        let verdict = adapter.classify(&view);
-        let time = |f: &dyn Fn()| {
-            let mut v = Vec::with_capacity(2000);
-            for _ in 0..2000 {
-                let t = Instant::now();
-                f();
-                v.push(t.elapsed().as_secs_f64() * 1e6);
-            }
-            percentile(&sorted(v), 0.5)
-        };
-        let classify = time(&|| {
-            std::hint::black_box(adapter.classify(&view));
-        });
-        let hash = time(&|| {
-            std::hint::black_box(warden_core::screen_hash(text));
-        });
-        println!("| {agent} | {} | {} | {classify:.1} µs | {hash:.1} µs |", text.len(), verdict.state.label(),);
-    }
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tracing::{debug, info, warn};
 use warden_adapters::{PromptKind, ScreenState, Verdict};
 use warden_core::stall::{Classification, EscalationStep, Observation, StallEvent, StallTracker};
-use warden_core::{EventKind, InputVia, Provenance, SessionState, screen_hash};
+use warden_core::{EventKind, Provenance, Reply, SessionState, screen_hash};
 
 use crate::classifier::{StallClassifier, StallContext};
 use crate::shared::{SessionShared, View};
@@ -118,7 +118,7 @@ impl DetectorState {
 
     /// A new process of the session (a restart) starts with a clean slate.
     fn check_process(&mut self) {
-        let pid = self.shared.info().pid;
+        let pid = self.shared.pid();
         if pid == self.pid {
             return;
         }
@@ -295,9 +295,7 @@ impl DetectorState {
     }
 
     fn type_text(&mut self, text: &str) {
-        crate::respond::note_typed(&self.shared, text);
-        let plan = self.shared.adapter.input_plan(text);
-        self.shared.write_plan(plan, InputVia::Text);
+        crate::respond::type_reply(&self.shared, &Reply::Text(text.to_string()));
         self.input_sent();
     }
 
@@ -399,15 +397,8 @@ impl DetectorState {
     fn escalate(&mut self, step: EscalationStep) {
         match step {
             EscalationStep::Notify => {}
-            EscalationStep::Keys { keys } => match warden_core::keys::keys_bytes(&keys) {
-                Ok(bytes) => self.shared.write_raw(bytes, InputVia::Keys, keys),
-                Err(e) => warn!(session = %self.shared.id, error = %e, "escalation keys"),
-            },
-            EscalationStep::Nudge { text } => {
-                crate::respond::note_typed(&self.shared, &text);
-                let plan = self.shared.adapter.input_plan(&text);
-                self.shared.write_plan(plan, InputVia::Text);
-            }
+            EscalationStep::Keys { keys } => crate::respond::type_reply(&self.shared, &Reply::Keys(keys)),
+            EscalationStep::Nudge { text } => crate::respond::type_reply(&self.shared, &Reply::Text(text)),
             EscalationStep::RestartResume => {
                 let _ = self.sup.cast(crate::session::SessionMsg::RestartAgent { reason: "stalled".into() });
             }
@@ -500,7 +491,7 @@ impl Actor for StallDetector {
             resuming: false,
             in_stall: false,
         };
-        st.pid = st.shared.info().pid;
+        st.pid = st.shared.pid();
         // A restarted detector picks up where the screen is.
         if matches!(st.shared.state(), SessionState::Busy | SessionState::Stalled) {
             st.turn_open = true;

@@ -258,7 +258,7 @@ impl Warden {
             created_at: event::timestamp(std::time::SystemTime::now()),
             exit: None,
         };
-        let adapter = self.shared_adapter(&spec.agent, &info.program);
+        let adapter = self.shared_adapter(&spec.agent);
         let mut stall = spec.stall.config();
         if spec.stall.ladder.is_none() && adapter.name == "shell" {
             // A shell has nothing to nudge or resume: report, and leave the rest to the caller.
@@ -407,43 +407,19 @@ impl Warden {
 
     /// The adapter of `agent`, compiled once and shared by its sessions (at most
     /// 256 distinct names are cached; more are compiled per session).
-    fn shared_adapter(&self, agent: &str, program: &str) -> Arc<warden_adapters::Adapter> {
-        let key = if self.inner.config.adapters.get(agent).is_some() {
-            agent.to_string()
-        } else {
-            format!("{agent}\0{program}")
-        };
+    fn shared_adapter(&self, agent: &str) -> Arc<warden_adapters::Adapter> {
         let mut cache = self.inner.adapters.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(a) = cache.get(&key) {
+        if let Some(a) = cache.get(agent) {
             return a.clone();
         }
-        let a = Arc::new(self.adapter_for(agent, program));
+        let a = Arc::new(match self.inner.config.adapters.get(agent) {
+            Some(known) => known.clone(),
+            None => bare_adapter(agent),
+        });
         if cache.len() < 256 {
-            cache.insert(key, a.clone());
+            cache.insert(agent.to_string(), a.clone());
         }
         a
-    }
-
-    /// The adapter a session of `agent` is read with: a known adapter, or a
-    /// bare one (no rules: every screen is `unknown`) named after the agent.
-    fn adapter_for(&self, agent: &str, program: &str) -> warden_adapters::Adapter {
-        if let Some(a) = self.inner.config.adapters.get(agent) {
-            return a.clone();
-        }
-        let name: String =
-            agent.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').take(64).collect();
-        let name = if name.is_empty() { "custom".to_string() } else { name };
-        let toml = format!("name = {name:?}\nprogram = {program:?}\n");
-        warden_adapters::parse_manifest(&toml).and_then(|m| warden_adapters::Adapter::from_manifest(&m)).unwrap_or_else(
-            |_| {
-                self.inner
-                    .config
-                    .adapters
-                    .get("shell")
-                    .cloned()
-                    .unwrap_or_else(|| warden_adapters::Registry::builtin().adapters()[0].clone())
-            },
-        )
     }
 
     pub(crate) async fn session(&self, id: SessionId) -> Result<Arc<crate::shared::SessionShared>, SessionError> {
@@ -585,6 +561,17 @@ impl Warden {
     }
 }
 
+/// The adapter of an agent no manifest knows: no rules, so every screen is
+/// `unknown` and changes no state (named after the agent, in `[A-Za-z0-9_-]`).
+fn bare_adapter(agent: &str) -> warden_adapters::Adapter {
+    let name: String = agent.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').take(64).collect();
+    let name = if name.is_empty() { "custom" } else { name.as_str() };
+    let toml = format!("name = \"{name}\"\nprogram = \"{name}\"\n");
+    warden_adapters::parse_manifest(&toml)
+        .and_then(|m| warden_adapters::Adapter::from_manifest(&m))
+        .unwrap_or_else(|_| warden_adapters::Registry::builtin().adapters()[0].clone())
+}
+
 async fn call_pty<T: Send + 'static>(
     pty: &ActorRef<PtyMsg>,
     msg: impl FnOnce(ractor::RpcReplyPort<T>) -> PtyMsg,
@@ -605,5 +592,18 @@ fn check_workdir(dir: &Path) -> Result<(), SessionError> {
         Ok(_) => Err(bad("not a directory")),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(bad("does not exist")),
         Err(e) => Err(bad(&e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bare_adapter;
+
+    #[test]
+    fn unknown_agents_get_a_bare_adapter_named_after_them() {
+        let a = bare_adapter("my tool!");
+        assert_eq!(a.name, "mytool");
+        assert!(a.rules.is_empty());
+        assert_eq!(bare_adapter("").name, "custom");
     }
 }

@@ -224,7 +224,7 @@ impl ResponderState {
         let guard = self.shared.config.loop_guard;
         let loop_window = Duration::from_millis(guard.window_ms);
         let mut mem = self.shared.lock_memory();
-        let pid = self.shared.info().pid;
+        let pid = self.shared.pid();
         if mem.pid != pid {
             // A new process: what the old one asked is gone (its confirmations too).
             mem.pid = pid;
@@ -372,8 +372,8 @@ impl ResponderState {
     /// What the rules recognise on `view`, whose row 0 is absolute line `top`.
     fn candidates(&self, view: &View, top: u64, typed: &VecDeque<String>) -> Vec<Candidate> {
         let mut out = Vec::new();
-        let rules = self.shared.lock_rules().clone();
-        for rule in &rules {
+        let rules = self.shared.lock_rules();
+        for rule in rules.iter() {
             // The bottom-most match that is not the echo of something warden typed.
             let Some(m) = rule.regex.find_iter(&view.text).filter(|m| !inside_typed(&view.text, m, typed)).last()
             else {
@@ -395,6 +395,7 @@ impl ResponderState {
                 on_line: line.trim().chars().take(200).collect(),
             });
         }
+        drop(rules);
         let verdict = self.shared.classify_view(view);
         if let Some(b) = verdict.blocking
             && !matches!(
@@ -480,6 +481,17 @@ pub(crate) fn note_typed(shared: &SessionShared, text: &str) {
 
 fn pending_matches(p: &PendingConfirmation, l: &Latch) -> bool {
     p.rule.as_deref() == Some(format!("{}#{}#{}", l.rule, l.line, l.matched).as_str())
+}
+
+/// Types what warden sends on its own behalf (a confirmed answer, a task, a
+/// nudge, escalation keys), remembering typed text so that its echo never
+/// looks like a prompt to the caller's rules. Not for use while the
+/// responder's memory is locked (the responder notes its own answers).
+pub(crate) fn type_reply(shared: &SessionShared, reply: &Reply) {
+    if let Reply::Text(t) = reply {
+        note_typed(shared, t);
+    }
+    send_reply(shared, reply);
 }
 
 /// Types a reply: text the adapter's way, keys as they are.
@@ -578,10 +590,7 @@ pub(crate) async fn confirm(
     match reply {
         Some(r) => {
             let Some(r) = r.or(pending.suggested.clone()) else { return Err(unknown()) };
-            if let Reply::Text(t) = &r {
-                note_typed(shared, t);
-            }
-            send_reply(shared, &r);
+            type_reply(shared, &r);
             shared.bus.publish(
                 Some(shared.id),
                 EventKind::ConfirmationResolved {

@@ -347,6 +347,11 @@ impl SessionShared {
         lock(&self.info).clone()
     }
 
+    /// The current process's pid (without copying the whole info).
+    pub(crate) fn pid(&self) -> Option<u32> {
+        lock(&self.info).pid
+    }
+
     pub(crate) fn state(&self) -> SessionState {
         *self.state_tx.borrow()
     }

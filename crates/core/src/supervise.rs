@@ -256,7 +256,7 @@ impl StallSpec {
         let loading_window = self
             .loading_window_ms
             .map(Duration::from_millis)
-            .unwrap_or_else(|| if self.window_ms.is_some() { (window * 8).max(window) } else { d.loading_window })
+            .unwrap_or_else(|| if self.window_ms.is_some() { window * 8 } else { d.loading_window })
             .max(window);
         StallConfig { window, max_window, loading_window, ladder: self.ladder.clone().unwrap_or(d.ladder) }
     }
