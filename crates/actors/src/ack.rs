@@ -20,46 +20,47 @@ use std::time::Instant;
 use bytes::Bytes;
 use tracing::{debug, info_span};
 use warden_adapters::{PromptKind, ScreenState, Verdict};
-use warden_core::{Delivery, EventKind, InputVia, SessionId};
+use warden_core::{Delivery, EventKind, InputVia};
 
 use crate::error::SessionError;
-use crate::handle::Warden;
-use crate::shared::{SessionShared, View};
+use crate::screen_cell::View;
+use crate::session_core::SessionCore;
 
-pub(crate) async fn send_acknowledged(w: &Warden, id: SessionId, text: &str) -> Result<Delivery, SessionError> {
-    let shared = w.session(id).await?;
+/// Types `text` the adapter's way and waits for the screen to show it taken.
+pub(crate) async fn send_acknowledged(core: &SessionCore, text: &str) -> Result<Delivery, SessionError> {
+    let id = core.id;
     let span = info_span!("send", session = %id, len = text.len());
     let _enter = span.enter();
-    let input = shared.next_input();
-    let before = shared.screen.view();
-    let verdict = shared.classify_view(&before);
+    let input = core.next_input();
+    let before = core.screen.view();
+    let verdict = core.classify_view(&before);
     if let ScreenState::Blocked(kind) = verdict.state
         && kind != PromptKind::Login
     {
         let reason = format!("not written: a {kind} prompt is on screen and would take the input; answer it first");
-        return Ok(undelivered(&shared, input, reason));
+        return Ok(undelivered(core, input, reason));
     }
-    crate::respond::note_typed(&shared, text);
-    let plan = shared.adapter.input_plan(text);
-    let mut screen_rx = shared.screen.watch();
-    w.input(id, Bytes::from(plan.first), InputVia::Text, Vec::new()).await?;
+    crate::respond::note_typed(core, text);
+    let plan = core.adapter.input_plan(text);
+    let mut screen_rx = core.screen.watch();
+    core.typist.input(Bytes::from(plan.first), InputVia::Text, Vec::new()).await?;
     if let Some((delay_ms, then)) = plan.then {
         tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
-        w.input(id, Bytes::from(then), InputVia::Keys, vec!["enter".into()]).await?;
+        core.typist.input(Bytes::from(then), InputVia::Keys, vec!["enter".into()]).await?;
     }
-    shared.notify_input();
+    core.notify_input();
     let needle: String =
         text.lines().rev().map(str::trim).find(|l| !l.is_empty()).unwrap_or_default().chars().take(40).collect();
-    let deadline = Instant::now() + shared.config.input_ack_timeout;
+    let deadline = Instant::now() + core.config.input_ack_timeout;
     loop {
-        let view = shared.screen.view();
-        if let Some(evidence) = taken(&shared, (&before, &verdict), &view, &needle) {
+        let view = core.screen.view();
+        if let Some(evidence) = taken(core, (&before, &verdict), &view, &needle) {
             debug!(input, %evidence, "input delivered");
-            shared.bus.publish(Some(id), EventKind::InputDelivered { input, evidence: evidence.clone() });
+            core.bus.publish(Some(id), EventKind::InputDelivered { input, evidence: evidence.clone() });
             return Ok(Delivery { input, delivered: true, detail: evidence });
         }
-        if !shared.state().is_live() {
-            return Ok(undelivered(&shared, input, "the session ended".into()));
+        if !core.state().is_live() {
+            return Ok(undelivered(core, input, "the session ended".into()));
         }
         let wait = tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), screen_rx.changed()).await;
         match wait {
@@ -68,16 +69,16 @@ pub(crate) async fn send_acknowledged(w: &Warden, id: SessionId, text: &str) -> 
         }
     }
     let reason =
-        format!("the screen did not show the input taken within {} ms", shared.config.input_ack_timeout.as_millis());
-    Ok(undelivered(&shared, input, reason))
+        format!("the screen did not show the input taken within {} ms", core.config.input_ack_timeout.as_millis());
+    Ok(undelivered(core, input, reason))
 }
 
 /// What on `now` shows the input taken, compared with the screen before the write.
-fn taken(shared: &SessionShared, (before, was): (&View, &Verdict), now: &View, needle: &str) -> Option<String> {
+fn taken(core: &SessionCore, (before, was): (&View, &Verdict), now: &View, needle: &str) -> Option<String> {
     if now.text == before.text && now.cursor == before.cursor {
         return None;
     }
-    let verdict = shared.classify_view(now);
+    let verdict = core.classify_view(now);
     let busy = |v: &Verdict| v.state == ScreenState::Busy || v.loading;
     if busy(&verdict) && !busy(was) {
         let rule = verdict.provenance.map(|p| p.rule).unwrap_or_else(|| "loading".into());
@@ -97,8 +98,8 @@ fn taken(shared: &SessionShared, (before, was): (&View, &Verdict), now: &View, n
     None
 }
 
-fn undelivered(shared: &SessionShared, input: u64, reason: String) -> Delivery {
+fn undelivered(core: &SessionCore, input: u64, reason: String) -> Delivery {
     debug!(input, %reason, "input undelivered");
-    shared.bus.publish(Some(shared.id), EventKind::InputUndelivered { input, reason: reason.clone() });
+    core.bus.publish(Some(core.id), EventKind::InputUndelivered { input, reason: reason.clone() });
     Delivery { input, delivered: false, detail: reason }
 }

@@ -33,26 +33,17 @@ use warden_core::stall::{Classification, EscalationStep, Observation, StallEvent
 use warden_core::{EventKind, Provenance, Reply, SessionState, screen_hash};
 
 use crate::classifier::{StallClassifier, StallContext};
-use crate::shared::{SessionShared, View};
+use crate::msg::{DetectorMsg, SessionMsg};
+use crate::screen_cell::View;
+use crate::session_core::SessionCore as SessionShared;
 
 /// Shortest time between two looks at the screen during an output burst.
 pub(crate) const EVAL_INTERVAL: Duration = Duration::from_millis(5);
 
-pub(crate) enum DetectorMsg {
-    /// The screen changed (or the process state did).
-    Wake,
-    /// A timer fired.
-    Tick,
-    /// warden typed input into the agent: it should turn busy.
-    InputSent,
-    /// A classifier answered about the stall reported at `stall_no`.
-    Classified { stall_no: u64, answer: Option<Classification>, source: String },
-}
-
 pub(crate) struct DetectorArgs {
     pub shared: Arc<SessionShared>,
     pub classifier: Option<Arc<dyn StallClassifier>>,
-    pub sup: ActorRef<crate::session::SessionMsg>,
+    pub sup: ActorRef<SessionMsg>,
 }
 
 pub(crate) struct StallDetector;
@@ -60,7 +51,7 @@ pub(crate) struct StallDetector;
 pub(crate) struct DetectorState {
     shared: Arc<SessionShared>,
     classifier: Option<Arc<dyn StallClassifier>>,
-    sup: ActorRef<crate::session::SessionMsg>,
+    sup: ActorRef<SessionMsg>,
     origin: Instant,
     tracker: StallTracker,
     last_eval: Option<Instant>,
@@ -288,7 +279,7 @@ impl DetectorState {
             self.turn_open = false;
             self.shared.bus.publish(Some(self.shared.id), EventKind::TaskComplete { provenance: prov });
         }
-        let task = self.shared.config.task_on_ready.lock().ok().and_then(|mut t| t.take());
+        let task = self.shared.typist.take_task_on_ready();
         if let Some(task) = task {
             self.type_text(&task);
         }
@@ -400,14 +391,14 @@ impl DetectorState {
             EscalationStep::Keys { keys } => crate::respond::type_reply(&self.shared, &Reply::Keys(keys)),
             EscalationStep::Nudge { text } => crate::respond::type_reply(&self.shared, &Reply::Text(text)),
             EscalationStep::RestartResume => {
-                let _ = self.sup.cast(crate::session::SessionMsg::RestartAgent { reason: "stalled".into() });
+                let _ = self.sup.cast(SessionMsg::RestartAgent { reason: "stalled".into() });
             }
             EscalationStep::Fail => {
                 let reason = "stalled: every escalation step was taken";
                 // Failed first, then the process is killed: its exit must not win the race
                 // and end the session as merely exited.
                 self.shared.transition(SessionState::Failed, reason, None, None);
-                let _ = self.sup.cast(crate::session::SessionMsg::Fail { reason: reason.into() });
+                let _ = self.sup.cast(SessionMsg::Fail { reason: reason.into() });
             }
         }
     }
@@ -430,7 +421,7 @@ impl DetectorState {
             consider(self.origin + d);
         }
         if !self.compacted {
-            consider(self.last_eval.unwrap_or_else(Instant::now) + crate::shared::COMPACT_AFTER);
+            consider(self.last_eval.unwrap_or_else(Instant::now) + crate::screen_cell::COMPACT_AFTER);
         }
         let Some(at) = next else { return };
         if let Some((t, h)) = &self.timer {
@@ -521,7 +512,8 @@ impl Actor for StallDetector {
         msg: DetectorMsg,
         st: &mut DetectorState,
     ) -> Result<(), ActorProcessingErr> {
-        crate::session::maybe_fault(&st.shared.fault_detector, "stall_detector");
+        #[cfg(feature = "test-hooks")]
+        crate::session_core::SessionCore::maybe_fault(&st.shared.faults.detector, "stall_detector");
         st.check_process();
         match msg {
             DetectorMsg::Wake => {
@@ -541,7 +533,7 @@ impl Actor for StallDetector {
                 if !st.compacted && st.shared.screen.compact_if_idle() {
                     debug!(session = %st.shared.id, "screen compacted");
                     st.compacted = true;
-                } else if st.last_eval.is_some_and(|t| t.elapsed() >= crate::shared::COMPACT_AFTER) {
+                } else if st.last_eval.is_some_and(|t| t.elapsed() >= crate::screen_cell::COMPACT_AFTER) {
                     st.compacted = true;
                 }
             }

@@ -15,9 +15,14 @@ use warden_core::{
 use crate::bus::{BusLimits, EventBus, Subscription};
 use crate::error::{SessionError, StartError};
 use crate::instance::{self, InstanceGuard};
-use crate::pty::PtyMsg;
+use crate::context::Ctx;
+use crate::msg::{PtyMsg, SessionMsg};
 use crate::reactor::ReactorHandle;
-use crate::root::{Ctx, RootMsg, WardenSupervisor};
+use crate::restarts::Restarts;
+use crate::root::{RootMsg, WardenSupervisor};
+use crate::rules::RuleBook;
+use crate::session_core::{CoreParts, SessionConfig, SessionCore};
+use crate::typist::{Typist, call_pty};
 use crate::sys;
 use crate::sys::spawn::{SpawnRequest, resolve_program};
 
@@ -265,48 +270,34 @@ impl Warden {
             stall.ladder = vec![warden_core::stall::EscalationStep::Notify];
         }
         let bad_rule = |e: String| SessionError::Spec(warden_core::SpecError::BadRule(e));
-        let loading = spec
-            .loading
-            .iter()
-            .map(|p| {
-                regex::RegexBuilder::new(p)
-                    .multi_line(true)
-                    .size_limit(1 << 20)
-                    .build()
-                    .map_err(|e| bad_rule(format!("loading pattern: {e}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let seq = std::sync::atomic::AtomicU64::new(0);
-        let rules = crate::shared::compile_rules(&spec.rules, "session", &seq).map_err(bad_rule)?;
+        let loading = crate::rules::compile_loading(&spec.loading).map_err(bad_rule)?;
+        let rules = RuleBook::compile(&spec.rules).map_err(bad_rule)?;
         // A shell's line discipline buffers typed-ahead input: type the task at
         // once. A TUI gets it when it first shows it is ready.
         let (task_now, task_on_ready) =
             if adapter.name == "shell" || adapter.rules.is_empty() { (spec.task, None) } else { (None, spec.task) };
-        let config = crate::shared::SessionConfig {
+        let config = SessionConfig {
             supervision: spec.supervision,
             preset: spec.preset,
             stall,
             stall_enabled: !spec.stall.disabled,
             loading,
-            task_on_ready: std::sync::Mutex::new(task_on_ready),
             input_ack_timeout: self.inner.config.input_ack_timeout,
             loop_guard: spec.loop_guard,
         };
-        let shared = Arc::new(crate::shared::SessionShared::new(
+        let core = Arc::new(SessionCore::new(CoreParts {
             info,
             adapter,
             config,
             rules,
-            self.inner.bus.clone(),
-            self.inner.root.clone(),
-            spec.restart,
-            spec.restart_limits.unwrap_or_default(),
-        ));
-        shared.rule_seq.store(seq.into_inner(), std::sync::atomic::Ordering::Relaxed);
+            typist: Typist::new(id, task_on_ready),
+            restarts: Restarts::new(spec.restart, spec.restart_limits.unwrap_or_default()),
+            bus: self.inner.bus.clone(),
+        }));
         let req = SpawnRequest { program, args: spec.args, env, cwd: workdir, size: spec.size };
         let classifier = self.inner.config.classifier.clone();
         let info = self
-            .call(|reply| RootMsg::Spawn { shared, task: task_now, req: Box::new(req), classifier, reply })
+            .call(|reply| RootMsg::Spawn { core, task: task_now, req: Box::new(req), classifier, reply })
             .await??;
         info!(pid = ?info.pid, program = %info.program, "session spawned");
         Ok(info)
@@ -320,7 +311,8 @@ impl Warden {
     /// is written and the input is reported undelivered, so the prompt does
     /// not swallow the keystrokes. Emits `input_delivered` or `input_undelivered`.
     pub async fn send(&self, id: SessionId, text: &str) -> Result<Delivery, SessionError> {
-        crate::ack::send_acknowledged(self, id, text).await
+        let core = self.session(id).await?;
+        crate::ack::send_acknowledged(&core, text).await
     }
 
     /// Types `text` and a carriage return without waiting for the screen.
@@ -334,8 +326,8 @@ impl Warden {
     /// The session's screen now: text, cursor, title.
     /// Works for ended sessions too (their final screen), while they are retained.
     pub async fn snapshot(&self, id: SessionId) -> Result<ScreenSnapshot, SessionError> {
-        let shared = self.call(|reply| RootMsg::Shared { id, reply }).await??;
-        Ok(shared.screen.snapshot())
+        let core = self.call(|reply| RootMsg::Core { id, reply }).await??;
+        Ok(core.screen.snapshot())
     }
 
     /// What the session's adapter reads on its screen now (state, provenance,
@@ -365,14 +357,16 @@ impl Warden {
     /// Adds auto-response rules to a running session; returns their ids.
     pub async fn add_rules(&self, id: SessionId, rules: Vec<ResponseRule>) -> Result<Vec<String>, SessionError> {
         let s = self.session(id).await?;
-        crate::respond::add_rules(&s, rules)
+        let ids = s.rules.add(&rules)?;
+        s.screen.poke();
+        Ok(ids)
     }
 
     /// Removes the caller's rules (given at spawn or added since) from a
     /// session; the adapter's built-in rules stay. Returns how many were removed.
     pub async fn clear_rules(&self, id: SessionId) -> Result<usize, SessionError> {
         let s = self.session(id).await?;
-        Ok(crate::respond::clear_rules(&s))
+        Ok(s.rules.clear())
     }
 
     /// Sends named keys (`enter`, `ctrl+c`, `shift+tab`, …) in order.
@@ -401,8 +395,7 @@ impl Warden {
         via: InputVia,
         keys: Vec<String>,
     ) -> Result<(), SessionError> {
-        let pty = self.lookup(id).await?;
-        call_pty(&pty, |reply| PtyMsg::Input { data, via, keys, reply }).await?
+        self.session(id).await?.typist.input(data, via, keys).await
     }
 
     /// The adapter of `agent`, compiled once and shared by its sessions (at most
@@ -422,18 +415,18 @@ impl Warden {
         a
     }
 
-    pub(crate) async fn session(&self, id: SessionId) -> Result<Arc<crate::shared::SessionShared>, SessionError> {
+    pub(crate) async fn session(&self, id: SessionId) -> Result<Arc<SessionCore>, SessionError> {
         self.call(|reply| RootMsg::Lookup { id, reply }).await?
     }
 
     /// Test support: makes the session's `stall_detector` or `auto_responder`
     /// panic on its next message (the supervisor restarts it).
-    #[cfg(feature = "fault-injection")]
+    #[cfg(feature = "test-hooks")]
     pub async fn inject_fault(&self, id: SessionId, actor: &str) -> Result<(), SessionError> {
         let s = self.session(id).await?;
         match actor {
-            "stall_detector" => s.fault_detector.store(true, std::sync::atomic::Ordering::Release),
-            "auto_responder" => s.fault_responder.store(true, std::sync::atomic::Ordering::Release),
+            "stall_detector" => s.faults.detector.store(true, std::sync::atomic::Ordering::Release),
+            "auto_responder" => s.faults.responder.store(true, std::sync::atomic::Ordering::Release),
             other => return Err(SessionError::Internal(format!("no actor `{other}` to fault"))),
         }
         s.screen.poke();
@@ -467,9 +460,9 @@ impl Warden {
     /// published; returns how it ended.
     pub async fn wait(&self, id: SessionId) -> Result<ExitInfo, SessionError> {
         match self.session(id).await {
-            Ok(shared) => {
+            Ok(core) => {
                 let (tx, rx) = tokio::sync::oneshot::channel();
-                shared.wait_exit(tx.into());
+                core.wait_exit(tx.into());
                 match rx.await {
                     Ok(exit) => Ok(exit),
                     Err(_) => self.ended(id).await,
@@ -494,14 +487,14 @@ impl Warden {
     /// [`Warden::stop`] with an explicit grace period (zero: SIGKILL at once).
     pub async fn stop_with_grace(&self, id: SessionId, grace: Duration) -> Result<ExitInfo, SessionError> {
         match self.session(id).await {
-            Ok(shared) => {
-                match shared.pty() {
+            Ok(core) => {
+                match core.pty() {
                     Some(pty) => {
                         pty.cast(PtyMsg::Stop { grace }).map_err(|e| SessionError::Internal(e.to_string()))?;
                     }
                     // Between two lives of a restart: end it where it is.
                     None => {
-                        let _ = shared.sup_cast(crate::session::SessionMsg::StopBetweenLives);
+                        let _ = core.sup_cast(SessionMsg::StopBetweenLives);
                     }
                 }
                 self.wait(id).await
@@ -545,8 +538,8 @@ impl Warden {
     }
 
     async fn lookup(&self, id: SessionId) -> Result<ActorRef<PtyMsg>, SessionError> {
-        let shared = self.session(id).await?;
-        shared.pty().ok_or(SessionError::Exited(id))
+        let core = self.session(id).await?;
+        core.pty().ok_or(SessionError::Exited(id))
     }
 
     async fn call<T: Send + 'static>(
@@ -570,19 +563,6 @@ fn bare_adapter(agent: &str) -> warden_adapters::Adapter {
     warden_adapters::parse_manifest(&toml)
         .and_then(|m| warden_adapters::Adapter::from_manifest(&m))
         .unwrap_or_else(|_| warden_adapters::Registry::builtin().adapters()[0].clone())
-}
-
-async fn call_pty<T: Send + 'static>(
-    pty: &ActorRef<PtyMsg>,
-    msg: impl FnOnce(ractor::RpcReplyPort<T>) -> PtyMsg,
-) -> Result<T, SessionError> {
-    match pty.call(msg, Some(Duration::from_millis(CALL_TIMEOUT_MS))).await {
-        Ok(ractor::rpc::CallResult::Success(v)) => Ok(v),
-        Ok(ractor::rpc::CallResult::Timeout) => Err(SessionError::Internal("the session did not answer".into())),
-        Ok(ractor::rpc::CallResult::SenderError) | Err(_) => {
-            Err(SessionError::Internal("the session ended while answering".into()))
-        }
-    }
 }
 
 fn check_workdir(dir: &Path) -> Result<(), SessionError> {

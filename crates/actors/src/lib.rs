@@ -17,20 +17,29 @@
 mod ack;
 pub mod bus;
 pub mod classifier;
+mod context;
 mod detector;
 pub mod env;
 pub mod error;
+mod excerpt;
 mod handle;
 mod instance;
+mod msg;
 pub mod preflight;
 mod pty;
 mod reactor;
 mod respond;
+mod restarts;
+mod ring;
 mod root;
+mod rules;
+mod screen_cell;
 mod session;
-mod shared;
+mod session_core;
+mod sync;
 mod sys;
 pub mod transcript;
+mod typist;
 pub mod workspace;
 
 pub use bus::{BusLimits, EventBus, Subscription};
@@ -39,3 +48,6 @@ pub use env::{INSTANCE_ENV, SESSION_ENV};
 pub use error::{SessionError, StartError};
 pub use handle::{Warden, WardenConfig, default_node_name};
 pub use workspace::{WorkspaceConfig, WorkspaceError};
+
+#[cfg(test)]
+mod module_graph;

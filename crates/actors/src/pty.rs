@@ -5,44 +5,27 @@
 //! terminal, the UTF-8 carry, the exit. It turns reactor events into bus
 //! events, in order, and turns callers' input into reactor writes.
 
-use std::collections::VecDeque;
 use std::os::unix::process::ExitStatusExt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tracing::{debug, warn};
 use warden_core::{
-    EventKind, ExitInfo, InputVia, Output, SessionId, SessionInfo, SessionState, TermSize, utf8::Utf8Carry,
+    EventKind, ExitInfo, InputVia, Output, SessionId, SessionInfo, SessionState, utf8::Utf8Carry,
 };
 
 use crate::bus::EventBus;
 use crate::error::SessionError;
 use crate::reactor::{FlowGate, IoError, IoEvent, ReactorHandle};
-use crate::shared::SessionShared;
-
-/// Messages of the [`PtyActor`].
-pub(crate) enum PtyMsg {
-    /// From the reactor.
-    Io(IoEvent),
-    /// Write bytes to the terminal.
-    Input { data: Bytes, via: InputVia, keys: Vec<String>, reply: RpcReplyPort<Result<(), SessionError>> },
-    /// Write bytes to the terminal, without an answer (warden's own typing).
-    Write { data: Bytes, via: InputVia, keys: Vec<String> },
-    /// Resize the terminal.
-    Resize { size: TermSize, reply: RpcReplyPort<Result<(), SessionError>> },
-    /// Stop the process: polite signals, then SIGKILL after `grace`.
-    Stop { grace: Duration },
-    /// The last output bytes (for redrawing a terminal).
-    RecentOutput(RpcReplyPort<Vec<u8>>),
-    /// The write of an input finished (internal).
-    InputDone { via: InputVia, len: usize, keys: Vec<String> },
-}
+use crate::msg::{PtyMsg, SessionMsg};
+use crate::restarts::AfterExit;
+use crate::ring::OutputRing;
+use crate::session_core::SessionCore;
 
 /// Arguments of a [`PtyActor`].
 pub(crate) struct PtyArgs {
-    pub shared: Arc<SessionShared>,
+    pub core: Arc<SessionCore>,
     pub task: Option<String>,
     pub reactor: ReactorHandle,
     pub flow: Arc<FlowGate>,
@@ -56,7 +39,7 @@ pub(crate) struct PtyActor;
 pub(crate) struct PtyState {
     id: SessionId,
     key: Option<u64>,
-    shared: Arc<SessionShared>,
+    core: Arc<SessionCore>,
     task: Option<String>,
     reactor: ReactorHandle,
     bus: EventBus,
@@ -83,9 +66,9 @@ impl PtyState {
     /// The session is over: the last event, the waiters, the record.
     fn end(&mut self, exit: ExitInfo, myself: &ActorRef<PtyMsg>) {
         self.bus.publish(Some(self.id), EventKind::Exited(exit.clone()));
-        self.shared.finish(exit);
-        self.shared.screen.poke();
-        write_meta(&self.reactor, &self.state_dir, &self.shared.info());
+        self.core.finish(exit);
+        self.core.screen.poke();
+        write_meta(&self.reactor, &self.state_dir, &self.core.info());
         myself.stop(Some("exited".into()));
     }
 }
@@ -97,10 +80,10 @@ impl Actor for PtyActor {
 
     async fn pre_start(&self, _myself: ActorRef<PtyMsg>, args: PtyArgs) -> Result<PtyState, ActorProcessingErr> {
         Ok(PtyState {
-            id: args.shared.id,
+            id: args.core.id,
             key: None,
-            bus: args.shared.bus.clone(),
-            shared: args.shared,
+            bus: args.core.bus.clone(),
+            core: args.core,
             task: args.task,
             reactor: args.reactor,
             flow: args.flow,
@@ -115,8 +98,8 @@ impl Actor for PtyActor {
         match msg {
             PtyMsg::Io(IoEvent::Output(bytes)) => {
                 let n = bytes.len();
-                st.shared.screen.push(&bytes);
-                st.shared.want_observers();
+                st.core.screen.push(&bytes);
+                st.core.want_observers();
                 let text = st.carry.push(bytes);
                 st.emit_output(text);
                 if st.flow.consumed(n)
@@ -134,7 +117,7 @@ impl Actor for PtyActor {
                 let exit = ExitInfo {
                     code: status.and_then(|s| s.code()),
                     signal: status.and_then(|s| s.signal()),
-                    reason: if st.shared.state() == SessionState::Failed {
+                    reason: if st.core.state() == SessionState::Failed {
                         "failed"
                     } else if stopped || st.stopping {
                         "stopped"
@@ -144,10 +127,10 @@ impl Actor for PtyActor {
                     .to_string(),
                 };
                 debug!(session = %st.id, ?exit, "process exited");
-                st.shared.set_pty(None);
+                st.core.typist.attach(None);
                 let ring = st.ring.take();
-                match st.shared.process_ended(&exit, stopped || st.stopping) {
-                    crate::shared::AfterExit::Restart { after, attempt, reason } => {
+                match st.core.restarts.process_ended(&exit, stopped || st.stopping) {
+                    AfterExit::Restart { after, attempt, reason } => {
                         st.bus.publish(
                             Some(st.id),
                             EventKind::Restarting {
@@ -156,28 +139,28 @@ impl Actor for PtyActor {
                                 reason: reason.clone(),
                             },
                         );
-                        st.shared.transition(SessionState::Starting, &format!("restarting: {reason}"), None, None);
-                        st.shared.screen.poke();
-                        let _ = st.shared.sup_cast(crate::session::SessionMsg::Respawn { after, ring });
+                        st.core.transition(SessionState::Starting, &format!("restarting: {reason}"), None, None);
+                        st.core.screen.poke();
+                        let _ = st.core.sup_cast(SessionMsg::Respawn { after, ring });
                         myself.stop(Some("restart".into()));
                     }
-                    crate::shared::AfterExit::End(exit) => {
-                        st.shared.update_info(|i| i.exit = Some(exit.clone()));
-                        st.shared.transition(SessionState::Exited, &exit.reason, None, None);
+                    AfterExit::End(exit) => {
+                        st.core.update_info(|i| i.exit = Some(exit.clone()));
+                        st.core.transition(SessionState::Exited, &exit.reason, None, None);
                         st.end(exit, &myself);
                     }
-                    crate::shared::AfterExit::GiveUp { exit, reason } => {
+                    AfterExit::GiveUp { exit, reason } => {
                         warn!(session = %st.id, %reason, "restart policy gave up");
-                        st.shared.update_info(|i| i.exit = Some(exit.clone()));
+                        st.core.update_info(|i| i.exit = Some(exit.clone()));
                         st.bus.publish(Some(st.id), EventKind::Error { message: reason.clone() });
-                        st.shared.transition(SessionState::Failed, &reason, None, None);
+                        st.core.transition(SessionState::Failed, &reason, None, None);
                         st.end(exit, &myself);
                     }
                 }
             }
             PtyMsg::Io(IoEvent::Started { key, pid }) => {
                 st.key = Some(key);
-                let info = st.shared.update_info(|i| i.pid = Some(pid));
+                let info = st.core.update_info(|i| i.pid = Some(pid));
                 st.bus.publish(
                     Some(st.id),
                     EventKind::SessionStarted {
@@ -193,22 +176,22 @@ impl Actor for PtyActor {
                 write_meta(&st.reactor, &st.state_dir, &info);
                 if let Some(task) = st.task.take() {
                     // Its echo must not look like a prompt to the caller's rules.
-                    crate::respond::note_typed(&st.shared, &task);
+                    crate::respond::note_typed(&st.core, &task);
                     let mut data = task.into_bytes();
                     data.push(b'\r');
                     start_write(&myself, st, Bytes::from(data), InputVia::Text, Vec::new(), None);
-                    st.shared.notify_input();
+                    st.core.notify_input();
                 }
             }
             PtyMsg::Input { data, via, keys, reply } => {
-                if st.shared.state().is_terminal() || st.key.is_none() {
+                if st.core.state().is_terminal() || st.key.is_none() {
                     let _ = reply.send(Err(SessionError::Exited(st.id)));
                 } else {
                     start_write(&myself, st, data, via, keys, Some(reply));
                 }
             }
             PtyMsg::Write { data, via, keys } => {
-                if st.key.is_some() && st.shared.state().is_live() {
+                if st.key.is_some() && st.core.state().is_live() {
                     start_write(&myself, st, data, via, keys, None);
                 }
             }
@@ -216,7 +199,7 @@ impl Actor for PtyActor {
                 st.bus.publish(Some(st.id), EventKind::Input { via, len, keys });
             }
             PtyMsg::Resize { size, reply } => {
-                let Some(key) = st.key.filter(|_| st.shared.state().is_live()) else {
+                let Some(key) = st.key.filter(|_| st.core.state().is_live()) else {
                     let _ = reply.send(Err(SessionError::Exited(st.id)));
                     return Ok(());
                 };
@@ -226,14 +209,14 @@ impl Actor for PtyActor {
                 tokio::spawn(async move {
                     let _ = reply.send(reactor.resize(key, size).await.map_err(|e| io_error(id, e)));
                 });
-                st.shared.screen.resize(size);
-                st.shared.update_info(|i| i.size = size);
+                st.core.screen.resize(size);
+                st.core.update_info(|i| i.size = size);
                 st.bus.publish(Some(st.id), EventKind::Resized { size });
             }
             PtyMsg::Stop { grace } => {
-                if st.shared.state().is_live() {
+                if st.core.state().is_live() {
                     st.stopping = true;
-                    st.shared.transition(SessionState::Stopping, "stop requested", None, None);
+                    st.core.transition(SessionState::Stopping, "stop requested", None, None);
                     if let Some(key) = st.key {
                         st.reactor.stop(key, grace);
                     }
@@ -291,50 +274,5 @@ fn write_meta(reactor: &ReactorHandle, state_dir: &Option<std::path::PathBuf>, i
     let dir = crate::transcript::session_dir(dir, &info.id);
     if let Ok(json) = serde_json::to_vec_pretty(info) {
         reactor.transcripts().write_meta(dir, json);
-    }
-}
-
-/// The last N bytes of output, for redrawing a terminal.
-pub(crate) struct OutputRing {
-    buf: VecDeque<u8>,
-    cap: usize,
-}
-
-impl OutputRing {
-    pub(crate) fn new(cap: usize) -> Self {
-        OutputRing { buf: VecDeque::new(), cap }
-    }
-
-    pub(crate) fn push(&mut self, data: &[u8]) {
-        if self.cap == 0 {
-            return;
-        }
-        let data = if data.len() > self.cap { &data[data.len() - self.cap..] } else { data };
-        let overflow = (self.buf.len() + data.len()).saturating_sub(self.cap);
-        self.buf.drain(..overflow);
-        self.buf.extend(data);
-    }
-
-    pub(crate) fn to_vec(&self) -> Vec<u8> {
-        let (a, b) = self.buf.as_slices();
-        [a, b].concat()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::OutputRing;
-
-    #[test]
-    fn ring_keeps_the_last_bytes() {
-        let mut r = OutputRing::new(5);
-        r.push(b"abc");
-        r.push(b"defg");
-        assert_eq!(r.to_vec(), b"cdefg");
-        r.push(b"0123456789");
-        assert_eq!(r.to_vec(), b"56789");
-        let mut none = OutputRing::new(0);
-        none.push(b"x");
-        assert!(none.to_vec().is_empty());
     }
 }

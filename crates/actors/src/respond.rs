@@ -41,11 +41,14 @@ use std::time::{Duration, Instant};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tracing::{info, warn};
 use warden_adapters::{PromptKind, Response};
-use warden_core::{EventKind, InputVia, PendingConfirmation, Reply, ResponseRule, SupervisionLevel};
+use warden_core::{EventKind, InputVia, PendingConfirmation, Reply, SupervisionLevel};
 
 use crate::detector::spawn_forwarder;
 use crate::error::SessionError;
-use crate::shared::{SessionShared, View, compile_rules, truncate_chars};
+use crate::excerpt::truncate_chars;
+use crate::msg::ResponderMsg;
+use crate::screen_cell::View;
+use crate::session_core::SessionCore as SessionShared;
 
 /// Texts warden typed that are remembered to recognise their echo.
 const TYPED_KEPT: usize = 8;
@@ -179,10 +182,6 @@ impl Sent {
             Sent::Builtin(Response::Keys(k)) => Reply::Keys(k.clone()),
         }
     }
-}
-
-pub(crate) enum ResponderMsg {
-    Wake,
 }
 
 pub(crate) struct ResponderArgs {
@@ -553,7 +552,8 @@ impl Actor for AutoResponder {
         msg: ResponderMsg,
         st: &mut ResponderState,
     ) -> Result<(), ActorProcessingErr> {
-        crate::session::maybe_fault(&st.shared.fault_responder, "auto_responder");
+        #[cfg(feature = "test-hooks")]
+        crate::session_core::SessionCore::maybe_fault(&st.shared.faults.responder, "auto_responder");
         match msg {
             ResponderMsg::Wake => {
                 st.wake_queued.store(false, Ordering::Release);
@@ -608,29 +608,6 @@ pub(crate) async fn confirm(
         }
     }
     Ok(())
-}
-
-/// Adds caller rules at run time.
-pub(crate) fn add_rules(shared: &Arc<SessionShared>, rules: Vec<ResponseRule>) -> Result<Vec<String>, SessionError> {
-    let compiled = compile_rules(&rules, "runtime", &shared.rule_seq).map_err(SessionError::BadRule)?;
-    let ids = compiled.iter().map(|r| r.id.clone()).collect();
-    {
-        let mut all = shared.lock_rules();
-        if all.len() + compiled.len() > 1024 {
-            return Err(SessionError::BadRule("a session holds at most 1024 rules".into()));
-        }
-        all.extend(compiled);
-    }
-    shared.screen.poke();
-    Ok(ids)
-}
-
-/// Removes every caller rule.
-pub(crate) fn clear_rules(shared: &Arc<SessionShared>) -> usize {
-    let mut all = shared.lock_rules();
-    let n = all.len();
-    all.clear();
-    n
 }
 
 #[cfg(test)]

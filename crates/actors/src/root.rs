@@ -1,67 +1,52 @@
 //! The `WardenSupervisor`: the root of the tree and the session registry.
 //!
-//! It starts one `SessionSupervisor` per session, keeps the latest
-//! [`SessionInfo`] of every session (each session's PTY actor casts updates
-//! here, never calls), and answers lookups without calling any child, so no
+//! It starts one `SessionSupervisor` per session, keeps every session's
+//! core (where the one [`SessionInfo`] of the session lives, read here under
+//! its short lock), and answers lookups without calling any child, so no
 //! request can deadlock the root. Exited sessions are kept, up to a limit,
-//! so that callers can still read how they ended.
+//! so that callers can still read how they ended and their final screen.
 
 use std::collections::{HashMap, VecDeque};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tracing::{debug, warn};
-use warden_core::{EventKind, SessionFilter, SessionId, SessionInfo, SessionState};
+use warden_core::{SessionFilter, SessionId, SessionInfo, SessionState};
 
-use crate::bus::EventBus;
 use crate::classifier::StallClassifier;
+use crate::context::Ctx;
 use crate::error::SessionError;
-use crate::reactor::ReactorHandle;
-use crate::session::{SessionArgs, SessionMsg, SessionSupervisor};
-use crate::shared::SessionShared;
+use crate::msg::SessionMsg;
+use crate::session::{SessionArgs, SessionSupervisor};
+use crate::session_core::SessionCore;
 use crate::sys::spawn::SpawnRequest;
-
-/// What every actor of an instance shares (immutable after start).
-pub(crate) struct Ctx {
-    pub reactor: ReactorHandle,
-    pub bus: EventBus,
-    pub ring_bytes: usize,
-    pub state_dir: PathBuf,
-    pub transcripts: bool,
-    pub transcript_max_bytes: u64,
-    pub max_sessions: usize,
-    pub retain_exited: usize,
-}
 
 /// Messages of the root supervisor.
 pub(crate) enum RootMsg {
     /// Start a session.
     Spawn {
-        shared: Arc<SessionShared>,
+        core: Arc<SessionCore>,
         task: Option<String>,
         req: Box<SpawnRequest>,
         classifier: Option<Arc<dyn StallClassifier>>,
         reply: RpcReplyPort<Result<SessionInfo, SessionError>>,
     },
-    /// The shared state of a live session.
-    Lookup { id: SessionId, reply: RpcReplyPort<Result<Arc<SessionShared>, SessionError>> },
-    /// The shared state of a session, live or ended (snapshots after the end).
-    Shared { id: SessionId, reply: RpcReplyPort<Result<Arc<SessionShared>, SessionError>> },
+    /// The core of a live session.
+    Lookup { id: SessionId, reply: RpcReplyPort<Result<Arc<SessionCore>, SessionError>> },
+    /// The core of a session, live or ended (snapshots after the end).
+    Core { id: SessionId, reply: RpcReplyPort<Result<Arc<SessionCore>, SessionError>> },
     /// The latest info of a session.
     Get { id: SessionId, reply: RpcReplyPort<Result<SessionInfo, SessionError>> },
     /// Sessions matching a filter, oldest first.
     List { filter: SessionFilter, reply: RpcReplyPort<Vec<SessionInfo>> },
-    /// A session's info changed.
-    Update(Box<SessionInfo>),
     /// Refuse new sessions from now on.
     Close(RpcReplyPort<()>),
 }
 
 struct Entry {
-    info: SessionInfo,
+    core: Arc<SessionCore>,
+    /// The session's supervisor, while it runs.
     sup: Option<ActorRef<SessionMsg>>,
-    shared: Option<Arc<SessionShared>>,
 }
 
 pub(crate) struct WardenSupervisor;
@@ -115,7 +100,7 @@ impl Actor for WardenSupervisor {
         st: &mut RootState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            RootMsg::Spawn { shared, task, req, classifier, reply } => {
+            RootMsg::Spawn { core, task, req, classifier, reply } => {
                 if st.closed {
                     let _ = reply.send(Err(SessionError::ShuttingDown));
                     return Ok(());
@@ -124,26 +109,26 @@ impl Actor for WardenSupervisor {
                     let _ = reply.send(Err(SessionError::TooManySessions { max: st.ctx.max_sessions }));
                     return Ok(());
                 }
-                let id = shared.id;
+                let id = core.id;
                 let (started, started_rx) = tokio::sync::oneshot::channel();
                 let args =
-                    SessionArgs { shared: shared.clone(), task, req: *req, ctx: st.ctx.clone(), classifier, started };
+                    SessionArgs { core: core.clone(), task, req: *req, ctx: st.ctx.clone(), classifier, started };
                 let _ = &myself;
                 match Actor::spawn_linked(None, SessionSupervisor, args, myself.get_cell()).await {
                     Ok((sup, _)) => {
                         // Sent before `pre_start` returned, so it is ready now.
                         let info = match started_rx.await {
-                            Ok(pid) => shared.update_info(|i| {
+                            Ok(pid) => core.update_info(|i| {
                                 i.pid.get_or_insert(pid);
                             }),
                             Err(_) => {
                                 warn!(session = %id, "session supervisor started without reporting its process");
-                                shared.info()
+                                core.info()
                             }
                         };
                         st.by_actor.insert(sup.get_id(), id);
                         st.order.push_back(id);
-                        st.sessions.insert(id, Entry { info: info.clone(), sup: Some(sup), shared: Some(shared) });
+                        st.sessions.insert(id, Entry { core, sup: Some(sup) });
                         let _ = reply.send(Ok(info));
                     }
                     Err(e) => {
@@ -162,22 +147,17 @@ impl Actor for WardenSupervisor {
             RootMsg::Lookup { id, reply } => {
                 let r = match st.sessions.get(&id) {
                     None => Err(SessionError::UnknownSession(id)),
-                    Some(e) => match &e.shared {
-                        Some(shared) if e.info.state.is_live() => Ok(shared.clone()),
-                        _ => Err(SessionError::Exited(id)),
-                    },
+                    Some(e) if e.sup.is_some() && e.core.state().is_live() => Ok(e.core.clone()),
+                    Some(_) => Err(SessionError::Exited(id)),
                 };
                 let _ = reply.send(r);
             }
-            RootMsg::Shared { id, reply } => {
-                let r = match st.sessions.get(&id) {
-                    None => Err(SessionError::UnknownSession(id)),
-                    Some(e) => e.shared.clone().ok_or(SessionError::Exited(id)),
-                };
+            RootMsg::Core { id, reply } => {
+                let r = st.sessions.get(&id).map(|e| e.core.clone()).ok_or(SessionError::UnknownSession(id));
                 let _ = reply.send(r);
             }
             RootMsg::Get { id, reply } => {
-                let r = st.sessions.get(&id).map(|e| e.info.clone()).ok_or(SessionError::UnknownSession(id));
+                let r = st.sessions.get(&id).map(|e| e.core.info()).ok_or(SessionError::UnknownSession(id));
                 let _ = reply.send(r);
             }
             RootMsg::List { filter, reply } => {
@@ -185,19 +165,10 @@ impl Actor for WardenSupervisor {
                     .order
                     .iter()
                     .filter_map(|id| st.sessions.get(id))
-                    .map(|e| &e.info)
-                    .filter(|i| filter.matches(i))
-                    .cloned()
+                    .filter(|e| e.core.info_matches(|i| filter.matches(i)))
+                    .map(|e| e.core.info())
                     .collect();
                 let _ = reply.send(list);
-            }
-            RootMsg::Update(info) => {
-                if let Some(e) = st.sessions.get_mut(&info.id) {
-                    // Never move a finished session back to life.
-                    if !(e.info.state.is_terminal() && info.state.is_live()) {
-                        e.info = *info;
-                    }
-                }
             }
             RootMsg::Close(reply) => {
                 st.closed = true;
@@ -214,18 +185,15 @@ impl Actor for WardenSupervisor {
         st: &mut RootState,
     ) -> Result<(), ActorProcessingErr> {
         let (cell, failure) = match evt {
-            // The session's PTY actor stopped after the process exited: its
-            // final `Update` is queued behind this event (supervision events
-            // have a higher-priority channel) and will mark it exited.
+            // The session ended after its process exited (the core already
+            // says so).
             SupervisionEvent::ActorTerminated(cell, _, Some(reason)) if reason == "exited" => {
                 if let Some(id) = st.by_actor.remove(&cell.get_id())
                     && let Some(e) = st.sessions.get_mut(&id)
                 {
                     e.sup = None;
                     // Kept (its screen compacted) so the final screen can still be read.
-                    if let Some(shared) = &e.shared {
-                        shared.screen.compact_now();
-                    }
+                    e.core.screen.compact_now();
                 }
                 st.trim();
                 return Ok(());
@@ -237,17 +205,12 @@ impl Actor for WardenSupervisor {
         let Some(id) = st.by_actor.remove(&cell.get_id()) else { return Ok(()) };
         if let Some(e) = st.sessions.get_mut(&id) {
             e.sup = None;
-            e.shared = None;
-            if e.info.state.is_live() {
+            if e.core.state().is_live() {
                 // The session's actors ended without reporting an end.
                 let reason = failure.unwrap_or_else(|| "session supervisor stopped".into());
-                let from = e.info.state;
-                e.info.state = SessionState::Failed;
-                st.ctx.bus.publish(
-                    Some(id),
-                    EventKind::StateChanged { from, to: SessionState::Failed, reason, excerpt: None, provenance: None },
-                );
+                e.core.transition(SessionState::Failed, &reason, None, None);
             }
+            e.core.screen.compact_now();
         }
         st.trim();
         Ok(())

@@ -17,10 +17,9 @@
 //! - the `StallDetector` or `AutoResponder` failing restarts that actor only
 //!   (one-for-one, with an intensity limit); the PTY, the process and the
 //!   output are untouched, and the screen and the responder's memory live in
-//!   the shared session state, so nothing is lost or answered twice.
+//!   the core session state, so nothing is lost or answered twice.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
@@ -29,33 +28,19 @@ use warden_core::restart::{Decision, Ending, RestartLimits, RestartStrategy};
 use warden_core::{EventKind, RestartPolicy, SessionId, SessionState};
 
 use crate::classifier::StallClassifier;
-use crate::detector::{DetectorArgs, DetectorMsg, StallDetector};
+use crate::detector::{DetectorArgs, StallDetector};
 use crate::error::SessionError;
-use crate::pty::{OutputRing, PtyActor, PtyArgs, PtyMsg};
+use crate::msg::{DetectorMsg, PtyMsg, ResponderMsg, SessionMsg};
+use crate::pty::{PtyActor, PtyArgs};
+use crate::ring::OutputRing;
 use crate::reactor::{FlowGate, IoEvent, SpawnJob};
-use crate::respond::{AutoResponder, ResponderArgs, ResponderMsg};
-use crate::root::Ctx;
-use crate::shared::SessionShared;
+use crate::respond::{AutoResponder, ResponderArgs};
+use crate::context::Ctx;
+use crate::session_core::SessionCore;
 use crate::sys::spawn::{SpawnFailure, SpawnRequest};
 
-/// Messages of the [`SessionSupervisor`].
-pub(crate) enum SessionMsg {
-    /// The process ended and the restart policy starts a new one after `after`.
-    Respawn { after: Duration, ring: Option<OutputRing> },
-    /// The back-off passed: start the new process.
-    DoRespawn { ring: Option<OutputRing> },
-    /// Restart the agent now (stall escalation).
-    RestartAgent { reason: String },
-    /// Fail the session and kill the process (stall escalation).
-    Fail { reason: String },
-    /// Stop requested while no process runs (between two lives of a restart).
-    StopBetweenLives,
-    /// Start the StallDetector and AutoResponder (first output, input or rule).
-    StartObservers,
-}
-
 pub(crate) struct SessionArgs {
-    pub shared: Arc<SessionShared>,
+    pub core: Arc<SessionCore>,
     pub task: Option<String>,
     pub req: SpawnRequest,
     pub ctx: Arc<Ctx>,
@@ -69,7 +54,7 @@ pub(crate) struct SessionSupervisor;
 
 pub(crate) struct SessionSupState {
     id: SessionId,
-    shared: Arc<SessionShared>,
+    core: Arc<SessionCore>,
     pty: Option<ActorRef<PtyMsg>>,
     detector: Option<ActorRef<DetectorMsg>>,
     responder: Option<ActorRef<ResponderMsg>>,
@@ -91,7 +76,7 @@ impl SessionSupState {
     ) -> Result<u32, ActorProcessingErr> {
         let flow = Arc::new(FlowGate::default());
         let pty_args = PtyArgs {
-            shared: self.shared.clone(),
+            core: self.core.clone(),
             task: self.task.clone(),
             reactor: self.ctx.reactor.clone(),
             flow: flow.clone(),
@@ -115,17 +100,17 @@ impl SessionSupState {
                 let _ = truncated_ref.cast(PtyMsg::Io(IoEvent::TranscriptTruncated(bytes)));
             }),
         };
-        let program = self.shared.info().program;
-        self.shared.set_pty(Some(pty.clone()));
+        let program = self.core.info().program;
+        self.core.typist.attach(Some(pty.clone()));
         match self.ctx.reactor.spawn(job).await {
             Ok(spawned) => {
                 self.key = Some(spawned.key);
                 self.pty = Some(pty);
-                self.shared.process_started();
+                self.core.restarts.process_started();
                 Ok(spawned.pid)
             }
             Err(e) => {
-                self.shared.set_pty(None);
+                self.core.typist.attach(None);
                 pty.stop(None);
                 Err(Box::new(spawn_error(e, &program)))
             }
@@ -134,15 +119,17 @@ impl SessionSupState {
 
     async fn start_detector(&mut self, myself: &ActorRef<SessionMsg>) -> Result<(), ActorProcessingErr> {
         let args =
-            DetectorArgs { shared: self.shared.clone(), classifier: self.classifier.clone(), sup: myself.clone() };
+            DetectorArgs { shared: self.core.clone(), classifier: self.classifier.clone(), sup: myself.clone() };
         let (d, _) = Actor::spawn_linked(None, StallDetector, args, myself.get_cell()).await?;
-        self.shared.set_detector(Some(d.clone()));
+        if self.core.link_detector(Some(d.clone())) {
+            let _ = d.cast(DetectorMsg::InputSent);
+        }
         self.detector = Some(d);
         Ok(())
     }
 
     async fn start_responder(&mut self, myself: &ActorRef<SessionMsg>) -> Result<(), ActorProcessingErr> {
-        let args = ResponderArgs { shared: self.shared.clone() };
+        let args = ResponderArgs { shared: self.core.clone() };
         let (r, _) = Actor::spawn_linked(None, AutoResponder, args, myself.get_cell()).await?;
         self.responder = Some(r);
         Ok(())
@@ -151,11 +138,6 @@ impl SessionSupState {
     async fn start_observers(&mut self, myself: &ActorRef<SessionMsg>) -> Result<(), ActorProcessingErr> {
         if self.detector.is_none() {
             self.start_detector(myself).await?;
-            if self.shared.take_input_waiting()
-                && let Some(d) = &self.detector
-            {
-                let _ = d.cast(DetectorMsg::InputSent);
-            }
         }
         if self.responder.is_none() {
             self.start_responder(myself).await?;
@@ -167,7 +149,7 @@ impl SessionSupState {
     /// cannot end the session as merely `exited`).
     fn fail(&mut self, reason: &str) {
         self.ctx.bus.publish(Some(self.id), EventKind::Error { message: reason.to_string() });
-        self.shared.transition(SessionState::Failed, reason, None, None);
+        self.core.transition(SessionState::Failed, reason, None, None);
         if let Some(key) = self.key {
             self.ctx.reactor.stop(key, Duration::ZERO);
         }
@@ -184,14 +166,14 @@ impl Actor for SessionSupervisor {
         myself: ActorRef<SessionMsg>,
         args: SessionArgs,
     ) -> Result<SessionSupState, ActorProcessingErr> {
-        let SessionArgs { shared, task, req, ctx, classifier, started } = args;
-        let id = shared.id;
-        let span = info_span!("session", session = %id, agent = %shared.adapter.name);
+        let SessionArgs { core, task, req, ctx, classifier, started } = args;
+        let id = core.id;
+        let span = info_span!("session", session = %id, agent = %core.adapter.name);
         let _enter = span.enter();
-        shared.set_sup(myself.clone());
+        core.link_supervisor(myself.clone());
         let mut st = SessionSupState {
             id,
-            shared,
+            core,
             pty: None,
             detector: None,
             responder: None,
@@ -206,9 +188,9 @@ impl Actor for SessionSupervisor {
         // Observers start with the first output (the PTY actor asks), or now
         // when the session has work for them from the start: a silent session
         // costs no observer actors.
-        let eager = st.task.is_some() || !st.shared.lock_rules().is_empty() || st.shared.has_task_on_ready();
+        let eager = st.task.is_some() || !st.core.rules.is_empty() || st.core.typist.has_task_on_ready();
         if eager {
-            st.shared.observers_started();
+            st.core.observers_started();
             st.start_observers(&myself).await?;
         }
         match st.start_process(&myself, None).await {
@@ -233,7 +215,7 @@ impl Actor for SessionSupervisor {
         _myself: ActorRef<SessionMsg>,
         st: &mut SessionSupState,
     ) -> Result<(), ActorProcessingErr> {
-        st.shared.set_detector(None);
+        st.core.link_detector(None);
         if let Some(d) = st.detector.take() {
             d.stop(None);
         }
@@ -253,33 +235,29 @@ impl Actor for SessionSupervisor {
             SessionMsg::Respawn { after, ring } => {
                 st.pty = None;
                 st.key = None;
-                let me = myself.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(after).await;
-                    let _ = me.cast(SessionMsg::DoRespawn { ring });
-                });
+                myself.send_after(after, move || SessionMsg::DoRespawn { ring });
             }
             SessionMsg::DoRespawn { ring } => {
-                if st.shared.state() != SessionState::Starting {
+                if st.core.state() != SessionState::Starting {
                     // Stopped or failed during the back-off.
                     return Ok(());
                 }
                 info!(session = %st.id, "restarting the agent");
                 if let Err(e) = st.start_process(&myself, ring).await {
                     let reason = format!("restart failed: {e}");
-                    st.shared.transition(SessionState::Failed, &reason, None, None);
+                    st.core.transition(SessionState::Failed, &reason, None, None);
                     let exit = warden_core::ExitInfo { code: None, signal: None, reason: "failed".into() };
                     st.ctx.bus.publish(Some(st.id), EventKind::Exited(exit.clone()));
-                    st.shared.finish(exit);
+                    st.core.finish(exit);
                     myself.stop(Some("exited".into()));
                 }
             }
             SessionMsg::RestartAgent { reason } => {
                 if let Some(key) = st.key
-                    && st.shared.state().is_live()
+                    && st.core.state().is_live()
                 {
                     info!(session = %st.id, %reason, "restarting the agent on request");
-                    st.shared.restarting.store(true, Ordering::Release);
+                    st.core.restarts.force();
                     st.ctx.reactor.stop(key, Duration::from_secs(2));
                 }
             }
@@ -289,12 +267,12 @@ impl Actor for SessionSupervisor {
                 }
             }
             SessionMsg::StopBetweenLives => {
-                if st.pty.is_none() && st.shared.state().is_live() {
+                if st.pty.is_none() && st.core.state().is_live() {
                     let exit = warden_core::ExitInfo { code: None, signal: None, reason: "stopped".into() };
-                    st.shared.update_info(|i| i.exit = Some(exit.clone()));
-                    st.shared.transition(SessionState::Exited, "stopped during a restart", None, None);
+                    st.core.update_info(|i| i.exit = Some(exit.clone()));
+                    st.core.transition(SessionState::Exited, "stopped during a restart", None, None);
                     st.ctx.bus.publish(Some(st.id), EventKind::Exited(exit.clone()));
-                    st.shared.finish(exit);
+                    st.core.finish(exit);
                     myself.stop(Some("exited".into()));
                 }
             }
@@ -362,13 +340,6 @@ impl Actor for SessionSupervisor {
 
 fn is(id: Option<ractor::ActorId>, cell: &ractor::ActorCell) -> bool {
     id == Some(cell.get_id())
-}
-
-/// Test-only fault injection: panics once when the flag is set.
-pub(crate) fn maybe_fault(flag: &AtomicBool, actor: &str) {
-    if flag.swap(false, Ordering::AcqRel) {
-        panic!("fault injected into {actor}");
-    }
 }
 
 /// Maps an OS spawn failure to the caller's error.

@@ -1,0 +1,134 @@
+//! Restart bookkeeping of the agent process: the session's restart policy,
+//! the separate budget of restarts a stall escalation asks for, and what the
+//! end of a process means for the session. The decisions themselves are
+//! [`warden_core::restart`]'s; this module only keeps their history.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use warden_core::restart::{Decision, Ending, RestartLimits, RestartStrategy};
+use warden_core::{ExitInfo, RestartPolicy};
+
+use crate::sync::lock;
+
+/// What the end of the agent process means.
+#[derive(Debug)]
+pub(crate) enum AfterExit {
+    /// Start it again after `after`.
+    Restart { after: Duration, attempt: u32, reason: String },
+    /// The session ends with this exit.
+    End(ExitInfo),
+    /// The restart policy gave up: the session fails.
+    GiveUp { exit: ExitInfo, reason: String },
+}
+
+/// The restart history of one session.
+pub(crate) struct Restarts {
+    origin: Instant,
+    inner: Mutex<Book>,
+}
+
+struct Book {
+    /// The session's policy.
+    policy: RestartStrategy,
+    /// Restarts asked for by a stall escalation (counted even under `never`).
+    forced: RestartStrategy,
+    /// A forced restart is in progress (the process is being stopped for it).
+    forcing: bool,
+}
+
+impl Restarts {
+    pub(crate) fn new(policy: RestartPolicy, limits: RestartLimits) -> Restarts {
+        Restarts {
+            origin: Instant::now(),
+            inner: Mutex::new(Book {
+                policy: RestartStrategy::new(policy, limits, Duration::ZERO),
+                forced: RestartStrategy::new(RestartPolicy::Always, limits, Duration::ZERO),
+                forcing: false,
+            }),
+        }
+    }
+
+    /// A stall escalation asked to restart the process: its end is a restart.
+    pub(crate) fn force(&self) {
+        lock(&self.inner).forcing = true;
+    }
+
+    /// A new process of the session runs.
+    pub(crate) fn process_started(&self) {
+        let now = self.origin.elapsed();
+        let mut b = lock(&self.inner);
+        b.policy.on_started(now);
+        b.forced.on_started(now);
+    }
+
+    /// Decides what the end of the agent process means for the session.
+    /// `requested`: a caller stopped it.
+    pub(crate) fn process_ended(&self, exit: &ExitInfo, requested: bool) -> AfterExit {
+        let now = self.origin.elapsed();
+        let (forced, decision) = {
+            let mut b = lock(&self.inner);
+            let forced = std::mem::take(&mut b.forcing);
+            let decision = if forced {
+                // An escalation asked for this restart: it has its own history
+                // and limit, whatever the session's policy.
+                b.forced.on_end(Ending::Failure, now)
+            } else {
+                let ending = if requested {
+                    Ending::Requested
+                } else if exit.code == Some(0) {
+                    Ending::Success
+                } else {
+                    Ending::Failure
+                };
+                b.policy.on_end(ending, now)
+            };
+            (forced, decision)
+        };
+        let what = match (exit.code, exit.signal) {
+            _ if forced => "restart requested by the stall escalation".to_string(),
+            (Some(c), _) => format!("exited with code {c}"),
+            (None, Some(sig)) => format!("killed by signal {sig}"),
+            _ => "ended".to_string(),
+        };
+        match decision {
+            Decision::Stay => AfterExit::End(exit.clone()),
+            Decision::Restart { after, attempt } => AfterExit::Restart { after, attempt, reason: what },
+            Decision::GiveUp { reason } => AfterExit::GiveUp {
+                exit: ExitInfo { code: exit.code, signal: exit.signal, reason: "failed".into() },
+                reason: format!("{what}; {reason}"),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exit(code: i32) -> ExitInfo {
+        ExitInfo { code: Some(code), signal: None, reason: "exited".into() }
+    }
+
+    #[test]
+    fn never_ends_the_session_but_a_forced_restart_restarts() {
+        let r = Restarts::new(RestartPolicy::Never, RestartLimits::default());
+        r.process_started();
+        assert!(matches!(r.process_ended(&exit(1), false), AfterExit::End(_)));
+        r.force();
+        match r.process_ended(&exit(1), false) {
+            AfterExit::Restart { reason, .. } => assert!(reason.contains("stall escalation")),
+            other => panic!("expected a restart, got {other:?}"),
+        }
+        // The force is used up by that end.
+        assert!(matches!(r.process_ended(&exit(1), false), AfterExit::End(_)));
+    }
+
+    #[test]
+    fn a_requested_stop_under_on_failure_ends_the_session() {
+        let r = Restarts::new(RestartPolicy::OnFailure, RestartLimits::default());
+        r.process_started();
+        assert!(matches!(r.process_ended(&exit(143), true), AfterExit::End(_)));
+        assert!(matches!(r.process_ended(&exit(1), false), AfterExit::Restart { .. }));
+    }
+}

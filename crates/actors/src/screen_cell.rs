@@ -1,0 +1,207 @@
+//! The session's screen: the parsed terminal and the output bytes waiting to
+//! be parsed into it.
+//!
+//! The screen lives in the session core, not in an actor, so that a
+//! `StallDetector` or `AutoResponder` that fails and is restarted (or
+//! hibernates and wakes) finds it intact. The PTY actor only appends output
+//! bytes to a pending buffer (a copy, under a short lock); whoever reads the
+//! screen next parses what is pending. That keeps parsing off the output
+//! path: a session printing at full speed is parsed on the observers' tasks,
+//! in parallel, and only when someone looks.
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use warden_adapters::ScreenView;
+use warden_core::term::Screen;
+use warden_core::{ScreenSnapshot, TermSize};
+
+use crate::excerpt::truncate_chars;
+use crate::sync::lock;
+
+/// Pending bytes beyond which the PTY actor parses them itself (back-pressure
+/// on a producer that outruns the screen).
+const PENDING_MAX: usize = 4 << 20;
+
+/// How long a screen must be idle before it is compacted.
+pub(crate) const COMPACT_AFTER: Duration = Duration::from_secs(2);
+
+/// The screen and what is waiting to be parsed into it.
+pub(crate) struct ScreenCell {
+    inner: Mutex<ScreenInner>,
+    /// Bumped for every output chunk (and resize); observers wait on it.
+    changed: watch::Sender<u64>,
+}
+
+struct ScreenInner {
+    /// Created by the first byte or the first look (a silent session has none).
+    screen: Option<Box<Screen>>,
+    size: TermSize,
+    pending: Vec<u8>,
+    bytes: u64,
+    last_output: Instant,
+}
+
+/// A parsed screen at one moment, as detectors read it.
+#[derive(Debug, Clone)]
+pub(crate) struct View {
+    pub text: String,
+    pub scrollback: String,
+    pub title: String,
+    pub cursor: (u16, u16),
+    pub cols: u16,
+    /// Lines scrolled off the top so far (absolute line = scrolled + row).
+    pub scrolled: u64,
+}
+
+impl View {
+    pub(crate) fn screen_view(&self) -> ScreenView<'_> {
+        ScreenView {
+            text: &self.text,
+            scrollback: &self.scrollback,
+            title: &self.title,
+            cursor: self.cursor,
+            cols: self.cols,
+        }
+    }
+
+    /// The cursor's row.
+    pub(crate) fn cursor_line(&self) -> &str {
+        self.text.split('\n').nth(usize::from(self.cursor.0)).unwrap_or("")
+    }
+
+    /// The last `n` non-empty lines, for event excerpts (at most 400 chars).
+    pub(crate) fn excerpt(&self, n: usize) -> String {
+        let lines: Vec<&str> = self.text.lines().filter(|l| !l.trim().is_empty()).collect();
+        let tail = lines[lines.len().saturating_sub(n)..].join("\n");
+        truncate_chars(&tail, 400)
+    }
+}
+
+impl ScreenInner {
+    fn screen(&mut self) -> &mut Screen {
+        let size = self.size;
+        self.screen.get_or_insert_with(|| Box::new(Screen::new(size.rows, size.cols)))
+    }
+}
+
+impl ScreenCell {
+    pub(crate) fn new(size: TermSize) -> Self {
+        ScreenCell {
+            inner: Mutex::new(ScreenInner {
+                screen: None,
+                size,
+                pending: Vec::new(),
+                bytes: 0,
+                last_output: Instant::now(),
+            }),
+            changed: watch::Sender::new(0),
+        }
+    }
+
+    /// Queues output bytes for the screen.
+    pub(crate) fn push(&self, data: &[u8]) {
+        {
+            let mut g = lock(&self.inner);
+            g.pending.extend_from_slice(data);
+            g.bytes += data.len() as u64;
+            g.last_output = Instant::now();
+            if g.pending.len() > PENDING_MAX {
+                let pending = std::mem::take(&mut g.pending);
+                g.screen().process(&pending);
+            }
+        }
+        self.changed.send_modify(|v| *v += 1);
+    }
+
+    pub(crate) fn resize(&self, size: TermSize) {
+        {
+            let mut g = lock(&self.inner);
+            let pending = std::mem::take(&mut g.pending);
+            g.size = size;
+            let screen = g.screen();
+            screen.process(&pending);
+            screen.resize(size.rows, size.cols);
+        }
+        self.changed.send_modify(|v| *v += 1);
+    }
+
+    /// A receiver that sees every later change.
+    pub(crate) fn watch(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// Wakes the observers without output (e.g. the process exited).
+    pub(crate) fn poke(&self) {
+        self.changed.send_modify(|v| *v += 1);
+    }
+
+    fn parsed(&self) -> MutexGuard<'_, ScreenInner> {
+        let mut g = lock(&self.inner);
+        g.screen();
+        if !g.pending.is_empty() {
+            let pending = std::mem::take(&mut g.pending);
+            g.screen().process(&pending);
+            // Keep the allocation for the next burst, unless it grew large.
+            if pending.capacity() <= 64 * 1024 {
+                let mut pending = pending;
+                pending.clear();
+                g.pending = pending;
+            }
+        }
+        g
+    }
+
+    /// Parses what is pending and returns the screen as detectors read it.
+    pub(crate) fn view(&self) -> View {
+        let mut g = self.parsed();
+        let (_, cols) = g.screen().size();
+        View {
+            text: g.screen().text(),
+            scrollback: g.screen().scrollback(),
+            title: g.screen().title().to_string(),
+            cursor: g.screen().cursor(),
+            cols,
+            scrolled: g.screen().scrolled(),
+        }
+    }
+
+    /// The snapshot callers get.
+    pub(crate) fn snapshot(&self) -> ScreenSnapshot {
+        let mut g = self.parsed();
+        let (rows, cols) = g.screen().size();
+        let (cursor_row, cursor_col) = g.screen().cursor();
+        ScreenSnapshot {
+            rows,
+            cols,
+            text: g.screen().text(),
+            cursor_row,
+            cursor_col,
+            cursor_visible: g.screen().cursor_visible(),
+            title: g.screen().title().to_string(),
+            alternate_screen: g.screen().alternate_screen(),
+            bytes: g.bytes,
+        }
+    }
+
+    /// Compacts the screen now (the session ended).
+    pub(crate) fn compact_now(&self) {
+        let mut g = self.parsed();
+        g.screen().compact();
+        g.pending = Vec::new();
+    }
+
+    /// Compacts the screen when no output came for [`COMPACT_AFTER`]
+    /// (an idle session then holds a few hundred bytes of screen).
+    pub(crate) fn compact_if_idle(&self) -> bool {
+        let mut g = self.parsed();
+        if g.last_output.elapsed() >= COMPACT_AFTER && !g.screen().is_compact() {
+            g.screen().compact();
+            g.pending = Vec::new();
+            return true;
+        }
+        false
+    }
+}
+

@@ -1,0 +1,344 @@
+//! The session core: one session's identity, its immutable configuration,
+//! the one [`SessionInfo`] and every state transition, plus the parts the
+//! session's actors share, each with its own owner module:
+//!
+//! | part | module | what it holds |
+//! |---|---|---|
+//! | [`ScreenCell`] | `screen_cell` | the parsed screen and the bytes waiting to be parsed |
+//! | [`RuleBook`] | `rules` | the caller's compiled auto-response rules |
+//! | [`Typist`] | `typist` | the link to the PTY actor; everything warden types |
+//! | [`Restarts`] | `restarts` | the restart policy's history |
+//! | pending confirmations, responder memory | here | what the auto-responder decided, kept across its restarts |
+//! | links | here | the session supervisor and detector, once they run |
+//!
+//! The root supervisor keeps an `Arc<SessionCore>` per session and reads the
+//! info from it (there is no second copy). An actor that fails and is
+//! restarted, or an observer that hibernates, finds everything here intact.
+//!
+//! **Lock order.** `memory → rules → pending`, and `record → bus` (a
+//! transition publishes under the record lock, so the stream has the true
+//! order). Every other lock (the screen's, the typist's, the restarts', the
+//! links') is a leaf: taken alone, never while another of these is held.
+//! No lock is held across an `.await`.
+
+#[cfg(feature = "test-hooks")]
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use ractor::{ActorRef, RpcReplyPort};
+use regex::Regex;
+use tokio::sync::watch;
+use tracing::warn;
+use warden_adapters::{Adapter, ApprovalPreset, InputPlan, Verdict};
+use warden_core::stall::StallConfig;
+use warden_core::{
+    EventKind, ExitInfo, InputVia, PendingConfirmation, Provenance, SessionId, SessionInfo, SessionState,
+    SupervisionLevel, check_transition,
+};
+
+use crate::bus::EventBus;
+use crate::excerpt::{bottom_lines, truncate_chars};
+use crate::msg::{DetectorMsg, PtyMsg, SessionMsg};
+use crate::restarts::Restarts;
+use crate::rules::{CompiledRule, RuleBook};
+use crate::screen_cell::{ScreenCell, View};
+use crate::sync::lock;
+use crate::typist::Typist;
+
+/// What the session was configured with. Immutable after spawn.
+pub(crate) struct SessionConfig {
+    pub supervision: SupervisionLevel,
+    pub preset: ApprovalPreset,
+    pub stall: StallConfig,
+    pub stall_enabled: bool,
+    pub loading: Vec<Regex>,
+    pub input_ack_timeout: Duration,
+    pub loop_guard: warden_core::LoopGuard,
+}
+
+/// What the core is built from (all of it known before the session starts).
+pub(crate) struct CoreParts {
+    pub info: SessionInfo,
+    pub adapter: Arc<Adapter>,
+    pub config: SessionConfig,
+    pub rules: RuleBook,
+    pub typist: Typist,
+    pub restarts: Restarts,
+    pub bus: EventBus,
+}
+
+/// The session's record: its info, how it ended, who waits for the end.
+struct Record {
+    info: SessionInfo,
+    exit: Option<ExitInfo>,
+    waiters: Vec<RpcReplyPort<ExitInfo>>,
+}
+
+/// Links to the session's actors, which start after the core.
+#[derive(Default)]
+struct Links {
+    sup: Option<ActorRef<SessionMsg>>,
+    detector: Option<ActorRef<DetectorMsg>>,
+    /// Whether the observer actors run or were asked for (they start with
+    /// the first output, input or rule: a session that never prints costs none).
+    observers: bool,
+    /// warden typed input while no detector ran (it turns the agent busy).
+    input_waiting: bool,
+}
+
+/// Test hooks: the next message makes the actor panic.
+#[cfg(feature = "test-hooks")]
+#[derive(Default)]
+pub(crate) struct Faults {
+    pub detector: AtomicBool,
+    pub responder: AtomicBool,
+}
+
+/// One session's core. See the module documentation.
+pub(crate) struct SessionCore {
+    pub id: SessionId,
+    pub adapter: Arc<Adapter>,
+    pub config: SessionConfig,
+    pub bus: EventBus,
+    pub screen: ScreenCell,
+    pub rules: RuleBook,
+    pub typist: Typist,
+    pub restarts: Restarts,
+    record: Mutex<Record>,
+    state_tx: watch::Sender<SessionState>,
+    /// Pending confirmations, oldest first.
+    pending: Mutex<Vec<PendingConfirmation>>,
+    /// The auto-responder's memory (latches, loop-guard history, typed text).
+    memory: Mutex<crate::respond::Memory>,
+    links: Mutex<Links>,
+    #[cfg(feature = "test-hooks")]
+    pub faults: Faults,
+}
+
+impl SessionCore {
+    pub(crate) fn new(parts: CoreParts) -> SessionCore {
+        let CoreParts { info, adapter, config, rules, typist, restarts, bus } = parts;
+        SessionCore {
+            id: info.id,
+            screen: ScreenCell::new(info.size),
+            state_tx: watch::Sender::new(info.state),
+            record: Mutex::new(Record { info, exit: None, waiters: Vec::new() }),
+            adapter,
+            config,
+            bus,
+            rules,
+            typist,
+            restarts,
+            pending: Mutex::new(Vec::new()),
+            memory: Mutex::new(crate::respond::Memory::default()),
+            links: Mutex::new(Links::default()),
+            #[cfg(feature = "test-hooks")]
+            faults: Faults::default(),
+        }
+    }
+
+    /// The session's info now.
+    pub(crate) fn info(&self) -> SessionInfo {
+        lock(&self.record).info.clone()
+    }
+
+    /// Whether the info matches `f` (without copying it).
+    pub(crate) fn info_matches(&self, f: impl FnOnce(&SessionInfo) -> bool) -> bool {
+        f(&lock(&self.record).info)
+    }
+
+    /// The current process's pid.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        lock(&self.record).info.pid
+    }
+
+    pub(crate) fn state(&self) -> SessionState {
+        *self.state_tx.borrow()
+    }
+
+    /// Changes the info (never the state: that is [`SessionCore::transition`]).
+    pub(crate) fn update_info(&self, f: impl FnOnce(&mut SessionInfo)) -> SessionInfo {
+        let mut g = lock(&self.record);
+        let state = g.info.state;
+        f(&mut g.info);
+        g.info.state = state;
+        g.info.clone()
+    }
+
+    /// Moves the session to `to` if the state machine allows it, publishing
+    /// `state_changed` (under the lock, so the stream has the true order).
+    /// Returns whether it moved. Asking for the state the session is in is a
+    /// no-op; an illegal transition is logged with both states and dropped.
+    pub(crate) fn transition(
+        &self,
+        to: SessionState,
+        reason: &str,
+        excerpt: Option<String>,
+        provenance: Option<Provenance>,
+    ) -> bool {
+        let mut g = lock(&self.record);
+        let from = g.info.state;
+        if from == to {
+            return false;
+        }
+        if let Err(e) = check_transition(from, to) {
+            warn!(session = %self.id, %from, %to, %reason, error = %e, "illegal state transition dropped");
+            return false;
+        }
+        g.info.state = to;
+        self.bus.publish(
+            Some(self.id),
+            EventKind::StateChanged { from, to, reason: reason.to_string(), excerpt, provenance },
+        );
+        self.state_tx.send_replace(to);
+        true
+    }
+
+    /// The adapter's verdict on the screen now, with the session's own
+    /// loading patterns applied.
+    pub(crate) fn classify_view(&self, view: &View) -> Verdict {
+        let mut verdict = self.adapter.classify(&view.screen_view());
+        if !self.config.loading.is_empty() {
+            let bottom = bottom_lines(&view.text, 3);
+            if let Some(re) = self.config.loading.iter().find(|re| re.is_match(bottom)) {
+                verdict.loading = true;
+                if verdict.state == warden_adapters::ScreenState::Unknown {
+                    verdict.state = warden_adapters::ScreenState::Busy;
+                    verdict.provenance = Some(Provenance {
+                        adapter: self.adapter.name.clone(),
+                        rule: "session-loading".into(),
+                        region: "bottom:3".into(),
+                        evidence: truncate_chars(re.find(bottom).map(|m| m.as_str()).unwrap_or_default().trim(), 200),
+                    });
+                }
+            }
+        }
+        verdict
+    }
+
+    pub(crate) fn classify_now(&self) -> Verdict {
+        let view = self.screen.view();
+        self.classify_view(&view)
+    }
+
+    /// The pending confirmations now.
+    pub(crate) fn pending(&self) -> Vec<PendingConfirmation> {
+        lock(&self.pending).clone()
+    }
+
+    pub(crate) fn lock_rules(&self) -> MutexGuard<'_, Vec<CompiledRule>> {
+        self.rules.lock()
+    }
+
+    pub(crate) fn lock_pending(&self) -> MutexGuard<'_, Vec<PendingConfirmation>> {
+        lock(&self.pending)
+    }
+
+    pub(crate) fn lock_memory(&self) -> MutexGuard<'_, crate::respond::Memory> {
+        lock(&self.memory)
+    }
+
+    /// The PTY actor of the running process (none between two lives).
+    pub(crate) fn pty(&self) -> Option<ActorRef<PtyMsg>> {
+        self.typist.pty()
+    }
+
+    /// See [`Typist::write_raw`].
+    pub(crate) fn write_raw(&self, data: Vec<u8>, via: InputVia, keys: Vec<String>) {
+        self.typist.write_raw(data, via, keys);
+    }
+
+    /// See [`Typist::write_plan`].
+    pub(crate) fn write_plan(&self, plan: InputPlan, via: InputVia) {
+        self.typist.write_plan(plan, via);
+    }
+
+    /// The session supervisor runs.
+    pub(crate) fn link_supervisor(&self, sup: ActorRef<SessionMsg>) {
+        lock(&self.links).sup = Some(sup);
+    }
+
+    /// Casts to the session supervisor; false when it does not run.
+    pub(crate) fn sup_cast(&self, msg: SessionMsg) -> bool {
+        let sup = lock(&self.links).sup.clone();
+        sup.is_some_and(|s| s.cast(msg).is_ok())
+    }
+
+    /// The detector started (`Some`) or stopped (`None`). Returns whether
+    /// input was typed while none ran (the new detector must know).
+    pub(crate) fn link_detector(&self, d: Option<ActorRef<DetectorMsg>>) -> bool {
+        let mut links = lock(&self.links);
+        let started = d.is_some();
+        links.detector = d;
+        started && std::mem::take(&mut links.input_waiting)
+    }
+
+    /// Tells the detector that warden typed input (the agent should turn busy).
+    pub(crate) fn notify_input(&self) {
+        self.want_observers();
+        let detector = {
+            let mut links = lock(&self.links);
+            if links.detector.is_none() {
+                links.input_waiting = true;
+            }
+            links.detector.clone()
+        };
+        if let Some(d) = detector {
+            let _ = d.cast(DetectorMsg::InputSent);
+        }
+    }
+
+    /// Asks the supervisor for the observer actors, once.
+    pub(crate) fn want_observers(&self) {
+        let ask = {
+            let mut links = lock(&self.links);
+            !std::mem::replace(&mut links.observers, true)
+        };
+        if ask {
+            self.sup_cast(SessionMsg::StartObservers);
+        }
+    }
+
+    /// Marks the observers as started (when the supervisor starts them itself).
+    pub(crate) fn observers_started(&self) {
+        lock(&self.links).observers = true;
+    }
+
+    /// Records the end and answers every waiter.
+    pub(crate) fn finish(&self, exit: ExitInfo) {
+        let waiters = {
+            let mut g = lock(&self.record);
+            g.exit = Some(exit.clone());
+            std::mem::take(&mut g.waiters)
+        };
+        for w in waiters {
+            let _ = w.send(exit.clone());
+        }
+    }
+
+    /// Answers `reply` when the session has ended (at once if it has).
+    pub(crate) fn wait_exit(&self, reply: RpcReplyPort<ExitInfo>) {
+        let mut g = lock(&self.record);
+        match g.exit.clone() {
+            Some(e) => {
+                drop(g);
+                let _ = reply.send(e);
+            }
+            None => g.waiters.push(reply),
+        }
+    }
+
+    /// The number of the next acknowledged send.
+    pub(crate) fn next_input(&self) -> u64 {
+        self.typist.next_input()
+    }
+
+    /// Test hook: panics once when the flag is set.
+    #[cfg(feature = "test-hooks")]
+    pub(crate) fn maybe_fault(flag: &AtomicBool, actor: &str) {
+        if flag.swap(false, Ordering::AcqRel) {
+            panic!("fault injected into {actor}");
+        }
+    }
+}
