@@ -17,6 +17,7 @@
 mod ack;
 pub mod bus;
 pub mod classifier;
+mod decide;
 mod detector;
 pub mod env;
 pub mod error;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use ractor::{ActorRef, RpcReplyPort};
 use regex::Regex;
 use tokio::sync::watch;
-use warden_adapters::{Adapter, ApprovalPreset, InputPlan, ScreenView, Verdict};
+use warden_adapters::{Adapter, ApprovalPreset, InputPlan, Verdict};
 use warden_core::restart::{Decision, Ending, RestartLimits, RestartStrategy};
 use warden_core::stall::StallConfig;
 use warden_core::term::Screen;
@@ -63,48 +63,7 @@ struct ScreenInner {
     last_output: Instant,
 }
 
-/// A parsed screen at one moment, as detectors read it.
-#[derive(Debug, Clone)]
-pub(crate) struct View {
-    pub text: String,
-    pub scrollback: String,
-    pub title: String,
-    pub cursor: (u16, u16),
-    pub cols: u16,
-    /// Lines scrolled off the top so far (absolute line = scrolled + row).
-    pub scrolled: u64,
-}
-
-impl View {
-    pub(crate) fn screen_view(&self) -> ScreenView<'_> {
-        ScreenView {
-            text: &self.text,
-            scrollback: &self.scrollback,
-            title: &self.title,
-            cursor: self.cursor,
-            cols: self.cols,
-        }
-    }
-
-    /// The cursor's row.
-    pub(crate) fn cursor_line(&self) -> &str {
-        self.text.split('\n').nth(usize::from(self.cursor.0)).unwrap_or("")
-    }
-
-    /// The last `n` non-empty lines, for event excerpts (at most 400 chars).
-    pub(crate) fn excerpt(&self, n: usize) -> String {
-        let lines: Vec<&str> = self.text.lines().filter(|l| !l.trim().is_empty()).collect();
-        let tail = lines[lines.len().saturating_sub(n)..].join("\n");
-        truncate_chars(&tail, 400)
-    }
-}
-
-pub(crate) fn truncate_chars(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
-    }
-}
+pub(crate) use crate::decide::view::{View, truncate_chars};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock leaves plain data behind; keep going.
@@ -237,14 +196,7 @@ impl ScreenCell {
     }
 }
 
-/// A caller's rule, compiled.
-#[derive(Debug, Clone)]
-pub(crate) struct CompiledRule {
-    pub id: String,
-    pub source: &'static str,
-    pub regex: Regex,
-    pub spec: warden_core::ResponseRule,
-}
+pub(crate) use crate::decide::respond::CompiledRule;
 
 /// What the session was configured with (immutable after spawn).
 pub(crate) struct SessionConfig {
