@@ -27,7 +27,6 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use warden_adapters::{Adapter, ApprovalPreset, InputStyle, Registry};
@@ -128,7 +127,16 @@ impl Session {
             .iter()
             .map(|r| ResponseRule::parse_cli(r).unwrap_or_else(|e| panic!("rule {r}: {e}")))
             .collect();
-        let rules = crate::shared::compile_rules(&specs, "session", &AtomicU64::new(0)).expect("rules compile");
+        let rules = specs
+            .into_iter()
+            .enumerate()
+            .map(|(i, spec)| CompiledRule {
+                id: format!("rule-{}", i + 1),
+                source: "session",
+                regex: regex::RegexBuilder::new(&spec.pattern).multi_line(true).build().expect("rule compiles"),
+                spec,
+            })
+            .collect();
         let state = SessionState::Starting;
         let detector = DetectorMemory::new(&detect_config(&setup.stall, adapter), Some(1), state, Duration::ZERO);
         Session {
@@ -747,4 +755,20 @@ fn every_capture_reads_through_the_terminal_as_captured() {
         }
     }
     assert!(seen.values().all(|n| *n >= 10), "{seen:?}");
+}
+
+/// The policies stay pure: no module of `decide` names an actor, a lock or
+/// anything else of the crate outside `decide`.
+#[test]
+fn the_policies_import_no_actor() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/decide");
+    for name in ["mod.rs", "view.rs", "detect.rs", "respond.rs"] {
+        let text = std::fs::read_to_string(dir.join(name)).expect("source");
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            let outside = code.match_indices("crate::").any(|(at, _)| !code[at..].starts_with("crate::decide"));
+            let forbidden = ["ractor", "SessionShared", "Mutex", "tokio"].iter().any(|w| code.contains(w));
+            assert!(!outside && !forbidden, "decide/{name}:{}: {line}", n + 1);
+        }
+    }
 }
