@@ -22,8 +22,8 @@ use tracing::{debug, info_span};
 use warden_adapters::{PromptKind, ScreenState, Verdict};
 use warden_core::{Delivery, EventKind, InputVia};
 
+use crate::decide::view::View;
 use crate::error::SessionError;
-use crate::screen_cell::View;
 use crate::session_core::SessionCore;
 
 /// Types `text` the adapter's way and waits for the screen to show it taken.
@@ -40,7 +40,7 @@ pub(crate) async fn send_acknowledged(core: &SessionCore, text: &str) -> Result<
         let reason = format!("not written: a {kind} prompt is on screen and would take the input; answer it first");
         return Ok(undelivered(core, input, reason));
     }
-    crate::respond::note_typed(core, text);
+    core.note_typed(text);
     let plan = core.adapter.input_plan(text);
     let mut screen_rx = core.screen.watch();
     core.typist.input(Bytes::from(plan.first), InputVia::Text, Vec::new()).await?;

@@ -1,26 +1,18 @@
 //! The `StallDetector`: the session's state as the screen shows it.
 //!
-//! It reads the screen after output (at most every [`EVAL_INTERVAL`] during a
-//! burst, and always once more after the burst, so the last screen of a burst
-//! is never missed), asks the adapter what it shows, and moves the session:
-//! `busy` at once, `blocked`/`authenticating` at once with a
-//! `blocking_prompt`/`login_required` event, `ready` only after the adapter's
-//! settle time *and* a fresh look when the timer fires (so decorative redraws
-//! after the prompt neither block nor fake it), with `task_complete` when a
-//! busy turn ends.
-//!
-//! While busy it feeds the [`StallTracker`]: no progress of the normalised
-//! screen for the window (the longer loading window while a spinner is up) is
-//! a `stalled` event, then a classification (adapter heuristics, then the
-//! pluggable classifier with a timeout), then one escalation step per further
-//! window. A stalled session stays `stalled` while only its spinner turns;
-//! progress moves it back to `busy`. Between two lives of a restart (no
-//! process) nothing is read from the screen: it is the last one of the process
-//! that ended. Each new process starts with a clean slate: no open turn, the
-//! tracker disarmed until the agent works again. When the restart was the
-//! ladder's `restart_resume` step, the stall clock stops until the new process
-//! runs, and the ladder goes on from the next step if the restarted agent
-//! stalls again before it reaches its ready prompt.
+//! The decisions (busy, ready after the settle time, blocked, login
+//! required, task complete, stalled, classification and the escalation
+//! ladder) are the policy in [`crate::decide::detect`]; this actor gathers
+//! its inputs and carries its effects out. It reads the screen after output
+//! (at most every [`EVAL_INTERVAL`] during a burst, and always once more
+//! after the burst, so the last screen of a burst is never missed), keeps
+//! one timer for the earliest deadline (the end of a settle time, the stall
+//! tracker's, the trailing look of a burst, compaction of an idle screen),
+//! types what the policy asks, asks the pluggable classifier with its
+//! timeout, and asks the session supervisor for a restart or a failure.
+//! Between two lives of a restart nothing is read from the screen: it is the
+//! last one of the process that ended. Each new process starts with a clean
+//! slate (see [`DetectorMemory::process`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,13 +20,13 @@ use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tracing::{debug, info, warn};
-use warden_adapters::{PromptKind, ScreenState, Verdict};
-use warden_core::stall::{Classification, EscalationStep, Observation, StallEvent, StallTracker};
-use warden_core::{EventKind, Provenance, Reply, SessionState, screen_hash};
+use warden_core::{EventKind, Reply};
 
 use crate::classifier::{StallClassifier, StallContext};
+use crate::decide::detect::{DetectConfig, DetectorMemory, Effect, Moment};
+use crate::decide::view::Look;
 use crate::msg::{DetectorMsg, SessionMsg};
-use crate::screen_cell::View;
+use crate::screen_cell::COMPACT_AFTER;
 use crate::session_core::SessionCore as SessionShared;
 
 /// Shortest time between two looks at the screen during an output burst.
@@ -53,354 +45,126 @@ pub(crate) struct DetectorState {
     classifier: Option<Arc<dyn StallClassifier>>,
     sup: ActorRef<SessionMsg>,
     origin: Instant,
-    tracker: StallTracker,
+    /// What the policy remembers.
+    memory: DetectorMemory,
     last_eval: Option<Instant>,
     wake_queued: Arc<AtomicBool>,
     forwarder: Option<tokio::task::JoinHandle<()>>,
     timer: Option<(Instant, tokio::task::JoinHandle<()>)>,
-    /// The screen looked ready since then (settle running), with the rule.
-    ready_since: Option<(Instant, Option<Provenance>)>,
-    /// A busy turn (or a typed task) is waiting for its end.
-    turn_open: bool,
-    last_blocking: Option<(String, String)>,
-    last_login: Option<String>,
-    stall_no: u64,
     compacted: bool,
     /// Output came that was not looked at yet (the look was deferred to the end of the burst).
     dirty: bool,
-    /// The process the detector last saw (a new pid is a restart).
-    pid: Option<u32>,
-    /// Ladder steps already taken in this stall, across a `restart_resume` restart.
-    ladder_from: usize,
-    /// A `restart_resume` step asked for a restart: the ladder goes on from `ladder_from`.
-    resuming: bool,
-    /// A stall was reported and is not over (no progress, no classification since).
-    in_stall: bool,
+}
+
+/// The detector's configuration, read from the session.
+fn config(shared: &SessionShared) -> DetectConfig<'_> {
+    DetectConfig {
+        stall: &shared.config.stall,
+        stall_enabled: shared.config.stall_enabled,
+        settle: Duration::from_millis(shared.adapter.ready_settle_ms),
+    }
+}
+
+/// One look at the session's screen.
+fn look(shared: &SessionShared) -> Look {
+    let view = shared.screen.view();
+    let verdict = shared.classify_view(&view);
+    Look { view, verdict }
 }
 
 impl DetectorState {
-    fn now(&self) -> Duration {
-        self.origin.elapsed()
-    }
-
-    fn settle(&self) -> Duration {
-        Duration::from_millis(self.shared.adapter.ready_settle_ms)
-    }
-
-    /// The tracker for the ladder from step `from` on (steps are numbered in the full ladder).
-    fn fresh_tracker(&mut self, from: usize) {
-        let mut cfg = self.shared.config.stall.clone();
-        cfg.ladder = cfg.ladder.split_off(from.min(cfg.ladder.len()));
-        self.tracker = StallTracker::new(cfg, self.now());
-        self.ladder_from = from;
-        self.in_stall = false;
-    }
-
-    /// Arms the tracker: the agent works.
-    fn arm(&mut self) {
-        self.tracker.set_busy(true, self.now());
-    }
-
-    /// Disarms the tracker (ready, blocked, asking for a login): any stall is over.
-    fn disarm(&mut self) {
-        self.tracker.set_busy(false, self.now());
-        self.in_stall = false;
+    fn moment(&self) -> Moment {
+        Moment { now: self.origin.elapsed(), state: self.shared.state(), running: self.shared.typist.pty().is_some() }
     }
 
     /// A new process of the session (a restart) starts with a clean slate.
     fn check_process(&mut self) {
-        let pid = self.shared.pid();
-        if pid == self.pid {
-            return;
+        let shared = &self.shared;
+        let now = self.origin.elapsed();
+        if self.memory.process(&config(shared), shared.pid(), now) {
+            debug!(session = %shared.id, pid = ?shared.pid(), resuming = self.memory.resuming(), "new process");
         }
-        let first = self.pid.is_none();
-        self.pid = pid;
-        if first {
-            return;
-        }
-        debug!(session = %self.shared.id, ?pid, resuming = self.resuming, "new process");
-        self.turn_open = false;
-        self.ready_since = None;
-        self.last_blocking = None;
-        self.last_login = None;
-        let from = if std::mem::take(&mut self.resuming) { self.ladder_from } else { 0 };
-        self.fresh_tracker(from);
-    }
-
-    /// No process runs (between two lives of a restart): the screen is the last
-    /// one of a process that ended, and says nothing about the next one.
-    fn between_lives(&self) -> bool {
-        self.shared.pty().is_none()
     }
 
     /// Looks at the screen and acts on what the adapter says.
-    fn evaluate(&mut self) {
+    fn evaluate(&mut self, myself: &ActorRef<DetectorMsg>) {
         self.dirty = false;
-        if self.between_lives() {
-            self.last_eval = Some(Instant::now());
-            return;
-        }
-        let view = self.shared.screen.view();
-        let verdict = self.shared.classify_view(&view);
+        let m = self.moment();
+        let shared = self.shared.clone();
+        let effects = self.memory.observe(m, &config(&shared), || look(&shared));
         self.last_eval = Some(Instant::now());
-        self.compacted = false;
-        let now = self.now();
-        if self.shared.config.stall_enabled {
-            let obs = Observation { now, screen_hash: screen_hash(&view.text), loading: verdict.loading };
-            if let Some(StallEvent::Resumed) = self.tracker.observe(obs) {
-                self.in_stall = false;
-                if self.shared.state() == SessionState::Stalled {
-                    self.shared.transition(SessionState::Busy, "progress after a stall", None, None);
-                }
-            }
+        if m.running {
+            self.compacted = false;
         }
-        if !self.shared.state().is_live() {
-            return;
-        }
-        self.apply(&view, &verdict);
+        self.carry_out(myself, effects);
     }
 
-    fn apply(&mut self, view: &View, verdict: &Verdict) {
-        let prov = verdict.provenance.clone();
-        if !matches!(verdict.state, ScreenState::Blocked(_) | ScreenState::LoginRequired) {
-            self.last_blocking = None;
-            self.last_login = None;
-        }
-        match verdict.state {
-            ScreenState::Busy => {
-                self.ready_since = None;
-                self.turn_open = true;
-                // A stalled agent whose spinner still turns is still stalled: only
-                // progress (the tracker's `Resumed`) or a classification ends the stall.
-                if !self.in_stall {
-                    let reason = prov.as_ref().map_or("working".to_string(), |p| format!("working ({})", p.rule));
-                    self.shared.transition(SessionState::Busy, &reason, None, prov);
+    /// The clock reached a deadline: settle a ready screen, poll the stall tracker.
+    fn tick(&mut self, myself: &ActorRef<DetectorMsg>) {
+        let m = self.moment();
+        let shared = self.shared.clone();
+        let effects = self.memory.tick(m, &config(&shared), || look(&shared));
+        self.carry_out(myself, effects);
+    }
+
+    fn input_sent(&mut self, myself: &ActorRef<DetectorMsg>) {
+        let effects = self.memory.input_sent(self.moment());
+        self.carry_out(myself, effects);
+    }
+
+    /// Performs the policy's effects, in order.
+    fn carry_out(&mut self, myself: &ActorRef<DetectorMsg>, effects: Vec<Effect>) {
+        let shared = self.shared.clone();
+        for effect in effects {
+            match effect {
+                Effect::Transition(t) => {
+                    shared.transition(t.to, &t.reason, t.excerpt, t.provenance);
                 }
-                self.arm();
-            }
-            ScreenState::Ready | ScreenState::TaskComplete => {
-                if self.ready_since.is_none() {
-                    self.ready_since = Some((Instant::now(), prov));
+                Effect::Publish(event) => {
+                    match &event {
+                        EventKind::LoginRequired { .. } => info!(session = %shared.id, "login required"),
+                        EventKind::BlockingPrompt { prompt_kind, provenance, .. } => {
+                            info!(session = %shared.id, kind = %prompt_kind, rule = %provenance.rule, "blocking prompt")
+                        }
+                        EventKind::Stalled { idle_ms, spinner_only, .. } => {
+                            warn!(session = %shared.id, idle_ms, spinner_only, "stalled")
+                        }
+                        _ => {}
+                    }
+                    shared.bus.publish(Some(shared.id), event);
                 }
-            }
-            ScreenState::LoginRequired | ScreenState::Blocked(PromptKind::Login) => {
-                self.ready_since = None;
-                self.disarm();
-                let login = verdict.login.clone();
-                // One event per login screen: the same rule and URL while the
-                // status text around it changes is the same login.
-                let key = login
-                    .as_ref()
-                    .map(|l| format!("{}#{}", l.provenance.rule, l.url.as_deref().unwrap_or_default()))
-                    .unwrap_or_default();
-                if self.last_login.as_deref() != Some(key.as_str()) {
-                    self.last_login = Some(key);
-                    self.shared.transition(SessionState::Authenticating, "login required", Some(view.excerpt(6)), prov);
-                    let event = match (login, &verdict.blocking) {
-                        (Some(l), _) => EventKind::LoginRequired {
-                            login_kind: l.kind,
-                            url: l.url,
-                            code: l.code,
-                            instructions: l.instructions,
-                            choices: l.choices.into_iter().map(|c| c.label).collect(),
-                            provenance: l.provenance,
-                        },
-                        (None, Some(b)) => EventKind::LoginRequired {
-                            login_kind: "login".into(),
-                            url: b.url.clone(),
-                            code: None,
-                            instructions: b.prompt.clone(),
-                            choices: b.choices.iter().map(|c| c.label.clone()).collect(),
-                            provenance: b.provenance.clone(),
-                        },
-                        (None, None) => return,
-                    };
-                    info!(session = %self.shared.id, "login required");
-                    self.shared.bus.publish(Some(self.shared.id), event);
-                }
-            }
-            ScreenState::Blocked(kind) => {
-                self.ready_since = None;
-                self.disarm();
-                if let Some(b) = &verdict.blocking {
-                    let key = (b.provenance.rule.clone(), b.provenance.evidence.clone());
-                    if self.last_blocking.as_ref() != Some(&key) {
-                        self.last_blocking = Some(key);
-                        self.shared.transition(
-                            SessionState::Blocked,
-                            &format!("{kind} prompt"),
-                            Some(view.excerpt(6)),
-                            prov,
-                        );
-                        info!(session = %self.shared.id, kind = %kind, rule = %b.provenance.rule, "blocking prompt");
-                        self.shared.bus.publish(
-                            Some(self.shared.id),
-                            EventKind::BlockingPrompt {
-                                prompt_kind: kind.as_str().to_string(),
-                                prompt: b.prompt.clone(),
-                                choices: b.choices.iter().map(|c| c.label.clone()).collect(),
-                                safe: b.safe,
-                                suggested: b.response.as_ref().map(describe_response),
-                                provenance: b.provenance.clone(),
-                            },
-                        );
+                Effect::Type(reply) => shared.type_reply(&reply),
+                Effect::TypeWaitingTask => {
+                    let task = shared.typist.take_task_on_ready();
+                    if let Some(task) = task {
+                        shared.type_reply(&Reply::Text(task));
+                        self.input_sent(myself);
                     }
                 }
-            }
-            ScreenState::Unknown | ScreenState::Exited => {}
-        }
-    }
-
-    /// Commits a ready candidate whose settle time passed, if the screen still agrees.
-    fn settle_ready(&mut self) {
-        if self.between_lives() {
-            self.ready_since = None;
-            return;
-        }
-        let Some((since, _)) = &self.ready_since else { return };
-        if since.elapsed() < self.settle() {
-            return;
-        }
-        let view = self.shared.screen.view();
-        let verdict = self.shared.classify_view(&view);
-        if !matches!(verdict.state, ScreenState::Ready | ScreenState::TaskComplete) {
-            self.ready_since = None;
-            return;
-        }
-        self.ready_since = None;
-        if self.ladder_from > 0 {
-            // The agent came back to its prompt: a later stall climbs the whole ladder again.
-            self.fresh_tracker(0);
-        }
-        self.disarm();
-        let prov = verdict.provenance.clone();
-        let moved = self.shared.transition(SessionState::Ready, "ready", None, prov.clone());
-        if self.turn_open && (moved || verdict.state == ScreenState::TaskComplete) {
-            self.turn_open = false;
-            self.shared.bus.publish(Some(self.shared.id), EventKind::TaskComplete { provenance: prov });
-        }
-        let task = self.shared.typist.take_task_on_ready();
-        if let Some(task) = task {
-            self.type_text(&task);
-        }
-    }
-
-    fn type_text(&mut self, text: &str) {
-        crate::respond::type_reply(&self.shared, &Reply::Text(text.to_string()));
-        self.input_sent();
-    }
-
-    fn input_sent(&mut self) {
-        self.turn_open = true;
-        self.ready_since = None;
-        if self.shared.state().is_live() {
-            self.shared.transition(SessionState::Busy, "input sent", None, None);
-            self.arm();
-        }
-    }
-
-    fn poll_stall(&mut self, myself: &ActorRef<DetectorMsg>) {
-        // Between the ladder's restart and the new process, the stall clock stops.
-        if !self.shared.config.stall_enabled || !self.shared.state().is_live() || self.resuming || self.between_lives()
-        {
-            return;
-        }
-        let now = self.now();
-        match self.tracker.poll(now) {
-            Some(StallEvent::Stalled { idle, window, spinner_only }) => {
-                self.stall_no += 1;
-                self.in_stall = true;
-                let view = self.shared.screen.view();
-                warn!(session = %self.shared.id, idle_ms = idle.as_millis() as u64, spinner_only, "stalled");
-                self.shared.transition(SessionState::Stalled, "no progress", Some(view.excerpt(3)), None);
-                self.shared.bus.publish(
-                    Some(self.shared.id),
-                    EventKind::Stalled {
-                        idle_ms: idle.as_millis() as u64,
-                        window_ms: window.as_millis() as u64,
-                        spinner_only,
-                        excerpt: Some(view.excerpt(3)),
-                    },
-                );
-                self.classify_stall(myself, &view);
-            }
-            Some(StallEvent::Escalate { index, step }) => {
-                let index = self.ladder_from + index;
-                self.shared.bus.publish(Some(self.shared.id), EventKind::Escalated { index, step: step.clone() });
-                if step == EscalationStep::RestartResume {
-                    self.resuming = true;
-                    self.ladder_from = index + 1;
+                Effect::ClassifyStall { stall_no, screen, title } => {
+                    self.ask_classifier(myself, stall_no, screen, title)
                 }
-                self.escalate(step);
+                Effect::RestartAgent { reason } => {
+                    let _ = self.sup.cast(SessionMsg::RestartAgent { reason });
+                }
+                Effect::Fail { reason } => {
+                    let _ = self.sup.cast(SessionMsg::Fail { reason });
+                }
             }
-            _ => {}
         }
     }
 
-    /// Adapter heuristics first; then the pluggable classifier, with a timeout.
-    fn classify_stall(&mut self, myself: &ActorRef<DetectorMsg>, view: &View) {
-        let verdict = self.shared.classify_view(view);
-        let heuristic = match verdict.state {
-            ScreenState::Blocked(PromptKind::Login) | ScreenState::LoginRequired => {
-                Some(Classification::WaitingForInput)
-            }
-            ScreenState::Blocked(_) => Some(Classification::BlockingPrompt),
-            ScreenState::TaskComplete => Some(Classification::TaskComplete),
-            ScreenState::Ready => Some(Classification::WaitingForInput),
-            _ => None,
-        };
-        if let Some(answer) = heuristic {
-            self.take_answer(answer, "adapter".into());
-            return;
-        }
+    /// Asks the pluggable classifier, with its timeout; the answer comes back as a message.
+    fn ask_classifier(&self, myself: &ActorRef<DetectorMsg>, stall_no: u64, screen: String, title: String) {
         let Some(classifier) = self.classifier.clone() else { return };
-        let ctx = StallContext {
-            session: self.shared.id,
-            agent: self.shared.adapter.name.clone(),
-            screen: view.text.clone(),
-            title: view.title.clone(),
-        };
+        let ctx = StallContext { session: self.shared.id, agent: self.shared.adapter.name.clone(), screen, title };
         let me = myself.clone();
-        let stall_no = self.stall_no;
         let timeout = classifier.timeout();
         tokio::spawn(async move {
             let source = classifier.name().to_string();
             let answer = tokio::time::timeout(timeout, classifier.classify(ctx)).await.ok().flatten();
             let _ = me.cast(DetectorMsg::Classified { stall_no, answer, source });
         });
-    }
-
-    fn take_answer(&mut self, answer: Classification, source: String) {
-        let now = self.now();
-        // Whatever the answer, this stall is decided: still working waits a longer
-        // window, anything else leaves it to the screen.
-        self.tracker.classified(answer, now);
-        self.in_stall = false;
-        let next_window_ms =
-            (answer == Classification::StillWorking).then(|| self.tracker.current_window().as_millis() as u64);
-        self.shared.bus.publish(Some(self.shared.id), EventKind::StallClassified { answer, source, next_window_ms });
-        if answer == Classification::StillWorking {
-            self.arm();
-            self.shared.transition(SessionState::Busy, "classified still working", None, None);
-        }
-    }
-
-    fn escalate(&mut self, step: EscalationStep) {
-        match step {
-            EscalationStep::Notify => {}
-            EscalationStep::Keys { keys } => crate::respond::type_reply(&self.shared, &Reply::Keys(keys)),
-            EscalationStep::Nudge { text } => crate::respond::type_reply(&self.shared, &Reply::Text(text)),
-            EscalationStep::RestartResume => {
-                let _ = self.sup.cast(SessionMsg::RestartAgent { reason: "stalled".into() });
-            }
-            EscalationStep::Fail => {
-                let reason = "stalled: every escalation step was taken";
-                // Failed first, then the process is killed: its exit must not win the race
-                // and end the session as merely exited.
-                self.shared.transition(SessionState::Failed, reason, None, None);
-                let _ = self.sup.cast(SessionMsg::Fail { reason: reason.into() });
-            }
-        }
     }
 
     /// Arms the single timer for the earliest thing that needs a look.
@@ -411,17 +175,11 @@ impl DetectorState {
             // The trailing look at the end of a burst.
             consider(self.last_eval.map_or_else(Instant::now, |t| t + EVAL_INTERVAL));
         }
-        if let Some((since, _)) = &self.ready_since {
-            consider(*since + self.settle());
-        }
-        if self.shared.config.stall_enabled
-            && !self.resuming
-            && let Some(d) = self.tracker.deadline()
-        {
+        if let Some(d) = self.memory.next_deadline(&config(&self.shared)) {
             consider(self.origin + d);
         }
         if !self.compacted {
-            consider(self.last_eval.unwrap_or_else(Instant::now) + crate::screen_cell::COMPACT_AFTER);
+            consider(self.last_eval.unwrap_or_else(Instant::now) + COMPACT_AFTER);
         }
         let Some(at) = next else { return };
         if let Some((t, h)) = &self.timer {
@@ -439,13 +197,6 @@ impl DetectorState {
     }
 }
 
-fn describe_response(r: &warden_adapters::Response) -> String {
-    match r {
-        warden_adapters::Response::Text(t) => t.clone(),
-        warden_adapters::Response::Keys(k) => format!("keys:{}", k.join(",")),
-    }
-}
-
 impl Actor for StallDetector {
     type Msg = DetectorMsg;
     type State = DetectorState;
@@ -457,37 +208,23 @@ impl Actor for StallDetector {
         args: DetectorArgs,
     ) -> Result<DetectorState, ActorProcessingErr> {
         let origin = Instant::now();
-        let tracker = StallTracker::new(args.shared.config.stall.clone(), Duration::ZERO);
+        // A restarted detector picks up where the session is.
+        let memory = DetectorMemory::new(&config(&args.shared), args.shared.pid(), args.shared.state(), Duration::ZERO);
         let wake_queued = Arc::new(AtomicBool::new(false));
-        let forwarder = spawn_forwarder(&args.shared, myself.clone(), wake_queued.clone(), || DetectorMsg::Wake);
-        let mut st = DetectorState {
+        let forwarder = args.shared.screen.forward_changes(myself.clone(), wake_queued.clone(), || DetectorMsg::Wake);
+        let st = DetectorState {
             shared: args.shared,
             classifier: args.classifier,
             sup: args.sup,
             origin,
-            tracker,
+            memory,
             last_eval: None,
             wake_queued,
             forwarder: Some(forwarder),
             timer: None,
-            ready_since: None,
-            turn_open: false,
-            last_blocking: None,
-            last_login: None,
-            stall_no: 0,
             compacted: false,
             dirty: false,
-            pid: None,
-            ladder_from: 0,
-            resuming: false,
-            in_stall: false,
         };
-        st.pid = st.shared.pid();
-        // A restarted detector picks up where the screen is.
-        if matches!(st.shared.state(), SessionState::Busy | SessionState::Stalled) {
-            st.turn_open = true;
-            st.arm();
-        }
         let _ = myself.cast(DetectorMsg::Wake);
         Ok(st)
     }
@@ -513,57 +250,38 @@ impl Actor for StallDetector {
         st: &mut DetectorState,
     ) -> Result<(), ActorProcessingErr> {
         #[cfg(feature = "test-hooks")]
-        crate::session_core::SessionCore::maybe_fault(&st.shared.faults.detector, "stall_detector");
+        SessionShared::maybe_fault(&st.shared.faults.detector, "stall_detector");
         st.check_process();
         match msg {
             DetectorMsg::Wake => {
                 st.wake_queued.store(false, Ordering::Release);
                 st.dirty = true;
                 if st.last_eval.is_none_or(|t| t.elapsed() >= EVAL_INTERVAL) {
-                    st.evaluate();
+                    st.evaluate(&myself);
                 }
             }
             DetectorMsg::Tick => {
                 st.timer = None;
                 if st.dirty && st.last_eval.is_none_or(|t| t.elapsed() >= EVAL_INTERVAL) {
-                    st.evaluate();
+                    st.evaluate(&myself);
                 }
-                st.settle_ready();
-                st.poll_stall(&myself);
+                st.tick(&myself);
                 if !st.compacted && st.shared.screen.compact_if_idle() {
                     debug!(session = %st.shared.id, "screen compacted");
                     st.compacted = true;
-                } else if st.last_eval.is_some_and(|t| t.elapsed() >= crate::screen_cell::COMPACT_AFTER) {
+                } else if st.last_eval.is_some_and(|t| t.elapsed() >= COMPACT_AFTER) {
                     st.compacted = true;
                 }
             }
-            DetectorMsg::InputSent => st.input_sent(),
+            DetectorMsg::InputSent => st.input_sent(&myself),
             DetectorMsg::Classified { stall_no, answer, source } => {
-                if stall_no == st.stall_no
-                    && let Some(answer) = answer
-                {
-                    st.take_answer(answer, source);
+                if let Some(answer) = answer {
+                    let effects = st.memory.classified(st.moment(), stall_no, answer, source);
+                    st.carry_out(&myself, effects);
                 }
             }
         }
         st.rearm(&myself);
         Ok(())
     }
-}
-
-/// Forwards screen changes to an actor as one queued message at a time.
-pub(crate) fn spawn_forwarder<M: ractor::Message>(
-    shared: &Arc<SessionShared>,
-    actor: ActorRef<M>,
-    queued: Arc<AtomicBool>,
-    msg: fn() -> M,
-) -> tokio::task::JoinHandle<()> {
-    let mut rx = shared.screen.watch();
-    tokio::spawn(async move {
-        while rx.changed().await.is_ok() {
-            if !queued.swap(true, Ordering::AcqRel) && actor.cast(msg()).is_err() {
-                break;
-            }
-        }
-    })
 }

@@ -1,4 +1,8 @@
 //! [`Warden`]: the embedding handle.
+//!
+//! Sessions here; workspaces in [`workspaces`].
+
+mod workspaces;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,18 +17,18 @@ use warden_core::{
 };
 
 use crate::bus::{BusLimits, EventBus, Subscription};
+use crate::context::Ctx;
 use crate::error::{SessionError, StartError};
 use crate::instance::{self, InstanceGuard};
-use crate::context::Ctx;
 use crate::msg::{PtyMsg, SessionMsg};
 use crate::reactor::ReactorHandle;
 use crate::restarts::Restarts;
 use crate::root::{RootMsg, WardenSupervisor};
 use crate::rules::RuleBook;
 use crate::session_core::{CoreParts, SessionConfig, SessionCore};
-use crate::typist::{Typist, call_pty};
 use crate::sys;
 use crate::sys::spawn::{SpawnRequest, resolve_program};
+use crate::typist::{Typist, call_pty};
 
 /// How long a call into the actor tree may take before it is an internal error.
 const CALL_TIMEOUT_MS: u64 = 30_000;
@@ -296,9 +300,8 @@ impl Warden {
         }));
         let req = SpawnRequest { program, args: spec.args, env, cwd: workdir, size: spec.size };
         let classifier = self.inner.config.classifier.clone();
-        let info = self
-            .call(|reply| RootMsg::Spawn { core, task: task_now, req: Box::new(req), classifier, reply })
-            .await??;
+        let info =
+            self.call(|reply| RootMsg::Spawn { core, task: task_now, req: Box::new(req), classifier, reply }).await??;
         info!(pid = ?info.pid, program = %info.program, "session spawned");
         Ok(info)
     }
@@ -345,13 +348,13 @@ impl Warden {
     /// Answers a pending confirmation: sends `reply`, or the suggested answer when `None`.
     pub async fn confirm(&self, id: SessionId, confirmation: &str, reply: Option<Reply>) -> Result<(), SessionError> {
         let s = self.session(id).await?;
-        crate::respond::confirm(&s, confirmation, Some(reply)).await
+        crate::confirm::confirm(&s, confirmation, Some(reply)).await
     }
 
     /// Declines a pending confirmation: nothing is sent; the prompt stays for a person.
     pub async fn decline(&self, id: SessionId, confirmation: &str) -> Result<(), SessionError> {
         let s = self.session(id).await?;
-        crate::respond::confirm(&s, confirmation, None).await
+        crate::confirm::confirm(&s, confirmation, None).await
     }
 
     /// Adds auto-response rules to a running session; returns their ids.
@@ -488,7 +491,7 @@ impl Warden {
     pub async fn stop_with_grace(&self, id: SessionId, grace: Duration) -> Result<ExitInfo, SessionError> {
         match self.session(id).await {
             Ok(core) => {
-                match core.pty() {
+                match core.typist.pty() {
                     Some(pty) => {
                         pty.cast(PtyMsg::Stop { grace }).map_err(|e| SessionError::Internal(e.to_string()))?;
                     }
@@ -539,7 +542,7 @@ impl Warden {
 
     async fn lookup(&self, id: SessionId) -> Result<ActorRef<PtyMsg>, SessionError> {
         let core = self.session(id).await?;
-        core.pty().ok_or(SessionError::Exited(id))
+        core.typist.pty().ok_or(SessionError::Exited(id))
     }
 
     async fn call<T: Send + 'static>(

@@ -17,11 +17,12 @@
 mod ack;
 pub mod bus;
 pub mod classifier;
+mod confirm;
 mod context;
+mod decide;
 mod detector;
 pub mod env;
 pub mod error;
-mod excerpt;
 mod handle;
 mod instance;
 mod msg;

@@ -15,11 +15,7 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     collect(&src, &mut files);
-    let modules: BTreeSet<String> = files
-        .iter()
-        .filter_map(|f| top_module(&src, f))
-        .filter(|m| m != "lib")
-        .collect();
+    let modules: BTreeSet<String> = files.iter().filter_map(|f| top_module(&src, f)).filter(|m| m != "lib").collect();
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for file in &files {
         let Some(from) = top_module(&src, file) else { continue };
@@ -141,16 +137,14 @@ fn the_modules_of_warden_actors_form_no_import_cycle() {
 
 #[test]
 fn the_cycle_finder_finds_cycles() {
-    let g: BTreeMap<String, BTreeSet<String>> = [
-        ("a", vec!["b"]),
-        ("b", vec!["c"]),
-        ("c", vec!["a"]),
-        ("d", vec!["a"]),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.into_iter().map(String::from).collect()))
-    .collect();
+    let g: BTreeMap<String, BTreeSet<String>> =
+        [("a", vec!["b"]), ("b", vec!["c"]), ("c", vec!["a"]), ("d", vec!["a"])]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.into_iter().map(String::from).collect()))
+            .collect();
     assert_eq!(cycles(&g), vec![vec!["a".to_string(), "b".into(), "c".into()]]);
-    assert_eq!(referenced("use crate::{msg::PtyMsg, sync::lock};\nlet x = crate::bus::EventBus;"), 
-        ["bus", "msg", "sync"].into_iter().map(String::from).collect());
+    assert_eq!(
+        referenced("use crate::{msg::PtyMsg, sync::lock};\nlet x = crate::bus::EventBus;"),
+        ["bus", "msg", "sync"].into_iter().map(String::from).collect()
+    );
 }

@@ -11,14 +11,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tracing::{debug, warn};
-use warden_core::{
-    EventKind, ExitInfo, InputVia, Output, SessionId, SessionInfo, SessionState, utf8::Utf8Carry,
-};
+use warden_core::{EventKind, ExitInfo, InputVia, Output, SessionId, SessionInfo, SessionState, utf8::Utf8Carry};
 
 use crate::bus::EventBus;
 use crate::error::SessionError;
-use crate::reactor::{FlowGate, IoError, IoEvent, ReactorHandle};
 use crate::msg::{PtyMsg, SessionMsg};
+use crate::reactor::{FlowGate, IoError, IoEvent, ReactorHandle};
 use crate::restarts::AfterExit;
 use crate::ring::OutputRing;
 use crate::session_core::SessionCore;
@@ -176,7 +174,7 @@ impl Actor for PtyActor {
                 write_meta(&st.reactor, &st.state_dir, &info);
                 if let Some(task) = st.task.take() {
                     // Its echo must not look like a prompt to the caller's rules.
-                    crate::respond::note_typed(&st.core, &task);
+                    st.core.note_typed(&task);
                     let mut data = task.into_bytes();
                     data.push(b'\r');
                     start_write(&myself, st, Bytes::from(data), InputVia::Text, Vec::new(), None);

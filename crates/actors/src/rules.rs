@@ -7,8 +7,9 @@ use std::sync::{Mutex, MutexGuard};
 use regex::Regex;
 use warden_core::{Reply, ResponseRule};
 
+pub(crate) use crate::decide::respond::CompiledRule;
+use crate::decide::view::truncate_chars;
 use crate::error::SessionError;
-use crate::excerpt::truncate_chars;
 use crate::sync::lock;
 
 /// Most rules one call may give.
@@ -17,15 +18,6 @@ pub(crate) const MAX_RULES_PER_CALL: usize = 256;
 pub(crate) const MAX_RULES_PER_SESSION: usize = 1024;
 /// Longest rule pattern, in bytes.
 pub(crate) const MAX_PATTERN_BYTES: usize = 4096;
-
-/// A caller's rule, compiled.
-#[derive(Debug, Clone)]
-pub(crate) struct CompiledRule {
-    pub id: String,
-    pub source: &'static str,
-    pub regex: Regex,
-    pub spec: ResponseRule,
-}
 
 /// The session's caller rules and the counter that names rules without an id.
 pub(crate) struct RuleBook {

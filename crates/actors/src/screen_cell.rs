@@ -9,15 +9,15 @@
 //! path: a session printing at full speed is parsed on the observers' tasks,
 //! in parallel, and only when someone looks.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
-use warden_adapters::ScreenView;
 use warden_core::term::Screen;
 use warden_core::{ScreenSnapshot, TermSize};
 
-use crate::excerpt::truncate_chars;
+use crate::decide::view::View;
 use crate::sync::lock;
 
 /// Pending bytes beyond which the PTY actor parses them itself (back-pressure
@@ -41,42 +41,6 @@ struct ScreenInner {
     pending: Vec<u8>,
     bytes: u64,
     last_output: Instant,
-}
-
-/// A parsed screen at one moment, as detectors read it.
-#[derive(Debug, Clone)]
-pub(crate) struct View {
-    pub text: String,
-    pub scrollback: String,
-    pub title: String,
-    pub cursor: (u16, u16),
-    pub cols: u16,
-    /// Lines scrolled off the top so far (absolute line = scrolled + row).
-    pub scrolled: u64,
-}
-
-impl View {
-    pub(crate) fn screen_view(&self) -> ScreenView<'_> {
-        ScreenView {
-            text: &self.text,
-            scrollback: &self.scrollback,
-            title: &self.title,
-            cursor: self.cursor,
-            cols: self.cols,
-        }
-    }
-
-    /// The cursor's row.
-    pub(crate) fn cursor_line(&self) -> &str {
-        self.text.split('\n').nth(usize::from(self.cursor.0)).unwrap_or("")
-    }
-
-    /// The last `n` non-empty lines, for event excerpts (at most 400 chars).
-    pub(crate) fn excerpt(&self, n: usize) -> String {
-        let lines: Vec<&str> = self.text.lines().filter(|l| !l.trim().is_empty()).collect();
-        let tail = lines[lines.len().saturating_sub(n)..].join("\n");
-        truncate_chars(&tail, 400)
-    }
 }
 
 impl ScreenInner {
@@ -130,6 +94,25 @@ impl ScreenCell {
     /// A receiver that sees every later change.
     pub(crate) fn watch(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
+    }
+
+    /// Casts `msg()` to `actor` after every change of the screen, with at
+    /// most one such message queued at a time (`queued` is set while one is;
+    /// the actor clears it when it handles the message).
+    pub(crate) fn forward_changes<M: ractor::Message>(
+        &self,
+        actor: ractor::ActorRef<M>,
+        queued: Arc<AtomicBool>,
+        msg: fn() -> M,
+    ) -> tokio::task::JoinHandle<()> {
+        let mut rx = self.watch();
+        tokio::spawn(async move {
+            while rx.changed().await.is_ok() {
+                if !queued.swap(true, Ordering::AcqRel) && actor.cast(msg()).is_err() {
+                    break;
+                }
+            }
+        })
     }
 
     /// Wakes the observers without output (e.g. the process exited).
@@ -204,4 +187,3 @@ impl ScreenCell {
         false
     }
 }
-

@@ -28,14 +28,14 @@ use warden_core::restart::{Decision, Ending, RestartLimits, RestartStrategy};
 use warden_core::{EventKind, RestartPolicy, SessionId, SessionState};
 
 use crate::classifier::StallClassifier;
+use crate::context::Ctx;
 use crate::detector::{DetectorArgs, StallDetector};
 use crate::error::SessionError;
 use crate::msg::{DetectorMsg, PtyMsg, ResponderMsg, SessionMsg};
 use crate::pty::{PtyActor, PtyArgs};
-use crate::ring::OutputRing;
 use crate::reactor::{FlowGate, IoEvent, SpawnJob};
 use crate::respond::{AutoResponder, ResponderArgs};
-use crate::context::Ctx;
+use crate::ring::OutputRing;
 use crate::session_core::SessionCore;
 use crate::sys::spawn::{SpawnFailure, SpawnRequest};
 
@@ -118,8 +118,7 @@ impl SessionSupState {
     }
 
     async fn start_detector(&mut self, myself: &ActorRef<SessionMsg>) -> Result<(), ActorProcessingErr> {
-        let args =
-            DetectorArgs { shared: self.core.clone(), classifier: self.classifier.clone(), sup: myself.clone() };
+        let args = DetectorArgs { shared: self.core.clone(), classifier: self.classifier.clone(), sup: myself.clone() };
         let (d, _) = Actor::spawn_linked(None, StallDetector, args, myself.get_cell()).await?;
         if self.core.link_detector(Some(d.clone())) {
             let _ = d.cast(DetectorMsg::InputSent);

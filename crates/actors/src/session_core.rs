@@ -30,19 +30,20 @@ use ractor::{ActorRef, RpcReplyPort};
 use regex::Regex;
 use tokio::sync::watch;
 use tracing::warn;
-use warden_adapters::{Adapter, ApprovalPreset, InputPlan, Verdict};
+use warden_adapters::{Adapter, ApprovalPreset, Verdict};
 use warden_core::stall::StallConfig;
 use warden_core::{
-    EventKind, ExitInfo, InputVia, PendingConfirmation, Provenance, SessionId, SessionInfo, SessionState,
+    EventKind, ExitInfo, InputVia, PendingConfirmation, Provenance, Reply, SessionId, SessionInfo, SessionState,
     SupervisionLevel, check_transition,
 };
 
 use crate::bus::EventBus;
-use crate::excerpt::{bottom_lines, truncate_chars};
-use crate::msg::{DetectorMsg, PtyMsg, SessionMsg};
+use crate::decide::respond::{CompiledRule, Memory as ResponderMemory};
+use crate::decide::view::{View, bottom_lines, truncate_chars};
+use crate::msg::{DetectorMsg, SessionMsg};
 use crate::restarts::Restarts;
-use crate::rules::{CompiledRule, RuleBook};
-use crate::screen_cell::{ScreenCell, View};
+use crate::rules::RuleBook;
+use crate::screen_cell::ScreenCell;
 use crate::sync::lock;
 use crate::typist::Typist;
 
@@ -110,7 +111,7 @@ pub(crate) struct SessionCore {
     /// Pending confirmations, oldest first.
     pending: Mutex<Vec<PendingConfirmation>>,
     /// The auto-responder's memory (latches, loop-guard history, typed text).
-    memory: Mutex<crate::respond::Memory>,
+    memory: Mutex<ResponderMemory>,
     links: Mutex<Links>,
     #[cfg(feature = "test-hooks")]
     pub faults: Faults,
@@ -131,7 +132,7 @@ impl SessionCore {
             typist,
             restarts,
             pending: Mutex::new(Vec::new()),
-            memory: Mutex::new(crate::respond::Memory::default()),
+            memory: Mutex::new(ResponderMemory::default()),
             links: Mutex::new(Links::default()),
             #[cfg(feature = "test-hooks")]
             faults: Faults::default(),
@@ -235,23 +236,8 @@ impl SessionCore {
         lock(&self.pending)
     }
 
-    pub(crate) fn lock_memory(&self) -> MutexGuard<'_, crate::respond::Memory> {
+    pub(crate) fn lock_memory(&self) -> MutexGuard<'_, ResponderMemory> {
         lock(&self.memory)
-    }
-
-    /// The PTY actor of the running process (none between two lives).
-    pub(crate) fn pty(&self) -> Option<ActorRef<PtyMsg>> {
-        self.typist.pty()
-    }
-
-    /// See [`Typist::write_raw`].
-    pub(crate) fn write_raw(&self, data: Vec<u8>, via: InputVia, keys: Vec<String>) {
-        self.typist.write_raw(data, via, keys);
-    }
-
-    /// See [`Typist::write_plan`].
-    pub(crate) fn write_plan(&self, plan: InputPlan, via: InputVia) {
-        self.typist.write_plan(plan, via);
     }
 
     /// The session supervisor runs.
@@ -326,6 +312,38 @@ impl SessionCore {
                 let _ = reply.send(e);
             }
             None => g.waiters.push(reply),
+        }
+    }
+
+    /// Records text warden types into the session, so that the responder
+    /// does not take its echo for the agent's question.
+    pub(crate) fn note_typed(&self, text: &str) {
+        self.lock_memory().note_typed(text);
+    }
+
+    /// Types what warden sends on its own behalf (a confirmed answer, a
+    /// task, a nudge, escalation keys), remembering typed text so that its
+    /// echo never looks like a prompt to the caller's rules. Not for use
+    /// while the responder's memory is locked (the responder notes its own
+    /// answers).
+    pub(crate) fn type_reply(&self, reply: &Reply) {
+        if let Reply::Text(t) = reply {
+            self.note_typed(t);
+        }
+        self.send_reply(reply);
+    }
+
+    /// Types a reply: text the adapter's way, keys as they are.
+    pub(crate) fn send_reply(&self, reply: &Reply) {
+        match reply {
+            Reply::Text(t) => {
+                let plan = self.adapter.input_plan(t);
+                self.typist.write_plan(plan, InputVia::Text);
+            }
+            Reply::Keys(keys) => match warden_core::keys::keys_bytes(keys) {
+                Ok(bytes) => self.typist.write_raw(bytes, InputVia::Keys, keys.clone()),
+                Err(e) => warn!(session = %self.id, error = %e, "reply keys"),
+            },
         }
     }
 

@@ -35,7 +35,7 @@ use warden_core::EventKind;
 use crate::bus::EventBus;
 
 mod actor;
-mod api;
+
 pub mod context;
 pub mod engine;
 pub mod error;
@@ -53,6 +53,7 @@ pub use git_cli::GitCli;
 pub use github::GithubConfig;
 pub use registry::RecoveryReport;
 
+pub(crate) use actor::WorkspaceMsg;
 pub(crate) use supervisor::WorkspaceSupMsg;
 use supervisor::{WorkspaceSupArgs, WorkspaceSupervisor};
 

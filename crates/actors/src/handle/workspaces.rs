@@ -15,12 +15,12 @@ use warden_core::workspace::{
     PullRequest, PushOutcome, PushRequest, StepResult, WorkspaceId, WorkspaceRecord, WorkspaceState, WorkspaceStatus,
 };
 
-use crate::handle::Warden;
-use crate::workspace::actor::WorkspaceMsg;
+use super::Warden;
+use crate::workspace::WorkspaceMsg;
+use crate::workspace::WorkspaceSupMsg;
 use crate::workspace::engine::WorkspaceOps;
 use crate::workspace::error::WorkspaceError;
 use crate::workspace::registry::{RecoveryReport, process_alive};
-use crate::workspace::supervisor::WorkspaceSupMsg;
 
 /// How long the workspace supervisor may take to answer (it never does long work).
 const SUP_TIMEOUT: Duration = Duration::from_secs(30);
