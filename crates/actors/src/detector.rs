@@ -30,7 +30,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tracing::{debug, info, warn};
 use warden_adapters::{PromptKind, ScreenState, Verdict};
 use warden_core::stall::{Classification, EscalationStep, Observation, StallEvent, StallTracker};
-use warden_core::{EventKind, Provenance, Reply, SessionState, screen_hash};
+use warden_core::{EventKind, LoginKind, Provenance, Reply, SessionState, screen_hash};
 
 use crate::classifier::{StallClassifier, StallContext};
 use crate::shared::{SessionShared, View};
@@ -215,7 +215,7 @@ impl DetectorState {
                             provenance: l.provenance,
                         },
                         (None, Some(b)) => EventKind::LoginRequired {
-                            login_kind: "login".into(),
+                            login_kind: LoginKind::Login,
                             url: b.url.clone(),
                             code: None,
                             instructions: b.prompt.clone(),
@@ -245,11 +245,11 @@ impl DetectorState {
                         self.shared.bus.publish(
                             Some(self.shared.id),
                             EventKind::BlockingPrompt {
-                                prompt_kind: kind.as_str().to_string(),
+                                prompt_kind: kind,
                                 prompt: b.prompt.clone(),
                                 choices: b.choices.iter().map(|c| c.label.clone()).collect(),
                                 safe: b.safe,
-                                suggested: b.response.as_ref().map(describe_response),
+                                suggested: b.response.as_ref().map(Reply::describe),
                                 provenance: b.provenance.clone(),
                             },
                         );
@@ -448,13 +448,6 @@ impl DetectorState {
     }
 }
 
-fn describe_response(r: &warden_adapters::Response) -> String {
-    match r {
-        warden_adapters::Response::Text(t) => t.clone(),
-        warden_adapters::Response::Keys(k) => format!("keys:{}", k.join(",")),
-    }
-}
-
 impl Actor for StallDetector {
     type Msg = DetectorMsg;
     type State = DetectorState;
@@ -521,7 +514,7 @@ impl Actor for StallDetector {
         msg: DetectorMsg,
         st: &mut DetectorState,
     ) -> Result<(), ActorProcessingErr> {
-        crate::session::maybe_fault(&st.shared.fault_detector, "stall_detector");
+        crate::session::maybe_fault(&st.shared.fault_detector, warden_core::ActorKind::StallDetector);
         st.check_process();
         match msg {
             DetectorMsg::Wake => {

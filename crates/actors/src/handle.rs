@@ -134,7 +134,7 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // Last handle gone without `shutdown`: end every agent now.
         self.reactor.shutdown_now();
-        self.root.stop(Some("warden dropped".into()));
+        self.root.stop(crate::stop::StopReason::Dropped.reason());
     }
 }
 
@@ -277,7 +277,8 @@ impl Warden {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let seq = std::sync::atomic::AtomicU64::new(0);
-        let rules = crate::shared::compile_rules(&spec.rules, "session", &seq).map_err(bad_rule)?;
+        let rules =
+            crate::shared::compile_rules(&spec.rules, warden_core::RuleSource::Session, &seq).map_err(bad_rule)?;
         // A shell's line discipline buffers typed-ahead input: type the task at
         // once. A TUI gets it when it first shows it is ready.
         let (task_now, task_on_ready) =
@@ -429,12 +430,13 @@ impl Warden {
     /// Test support: makes the session's `stall_detector` or `auto_responder`
     /// panic on its next message (the supervisor restarts it).
     #[cfg(feature = "fault-injection")]
-    pub async fn inject_fault(&self, id: SessionId, actor: &str) -> Result<(), SessionError> {
+    pub async fn inject_fault(&self, id: SessionId, actor: warden_core::ActorKind) -> Result<(), SessionError> {
         let s = self.session(id).await?;
         match actor {
-            "stall_detector" => s.fault_detector.store(true, std::sync::atomic::Ordering::Release),
-            "auto_responder" => s.fault_responder.store(true, std::sync::atomic::Ordering::Release),
-            other => return Err(SessionError::Internal(format!("no actor `{other}` to fault"))),
+            warden_core::ActorKind::StallDetector => s.fault_detector.store(true, std::sync::atomic::Ordering::Release),
+            warden_core::ActorKind::AutoResponder => {
+                s.fault_responder.store(true, std::sync::atomic::Ordering::Release)
+            }
         }
         s.screen.poke();
         Ok(())
@@ -482,7 +484,11 @@ impl Warden {
 
     async fn ended(&self, id: SessionId) -> Result<ExitInfo, SessionError> {
         let info = self.get(id).await?;
-        Ok(info.exit.unwrap_or_else(|| ExitInfo { code: None, signal: None, reason: info.state.as_str().into() }))
+        Ok(info.exit.unwrap_or_else(|| ExitInfo {
+            code: None,
+            signal: None,
+            reason: warden_core::ExitReason::of_state(info.state),
+        }))
     }
 
     /// Stops a session: SIGHUP and SIGTERM to everything it started, SIGKILL
@@ -534,7 +540,7 @@ impl Warden {
         let _ = self.call(RootMsg::Close).await;
         let stopped = self.stop_all().await;
         self.inner.reactor.shutdown(self.inner.config.stop_grace).await;
-        self.inner.root.stop(Some("shutdown".into()));
+        self.inner.root.stop(crate::stop::StopReason::Shutdown.reason());
         info!(stopped, "warden shut down");
     }
 

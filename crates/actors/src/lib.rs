@@ -29,6 +29,7 @@ mod respond;
 mod root;
 mod session;
 mod shared;
+mod stop;
 mod sys;
 pub mod transcript;
 pub mod workspace;

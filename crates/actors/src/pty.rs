@@ -14,13 +14,14 @@ use bytes::Bytes;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tracing::{debug, warn};
 use warden_core::{
-    EventKind, ExitInfo, InputVia, Output, SessionId, SessionInfo, SessionState, TermSize, utf8::Utf8Carry,
+    EventKind, ExitInfo, ExitReason, InputVia, Output, SessionId, SessionInfo, SessionState, TermSize, utf8::Utf8Carry,
 };
 
 use crate::bus::EventBus;
 use crate::error::SessionError;
 use crate::reactor::{FlowGate, IoError, IoEvent, ReactorHandle};
 use crate::shared::SessionShared;
+use crate::stop::StopReason;
 
 /// Messages of the [`PtyActor`].
 pub(crate) enum PtyMsg {
@@ -86,7 +87,7 @@ impl PtyState {
         self.shared.finish(exit);
         self.shared.screen.poke();
         write_meta(&self.reactor, &self.state_dir, &self.shared.info());
-        myself.stop(Some("exited".into()));
+        myself.stop(StopReason::Exited.reason());
     }
 }
 
@@ -135,13 +136,12 @@ impl Actor for PtyActor {
                     code: status.and_then(|s| s.code()),
                     signal: status.and_then(|s| s.signal()),
                     reason: if st.shared.state() == SessionState::Failed {
-                        "failed"
+                        ExitReason::Failed
                     } else if stopped || st.stopping {
-                        "stopped"
+                        ExitReason::Stopped
                     } else {
-                        "exited"
-                    }
-                    .to_string(),
+                        ExitReason::Exited
+                    },
                 };
                 debug!(session = %st.id, ?exit, "process exited");
                 st.shared.set_pty(None);
@@ -159,11 +159,11 @@ impl Actor for PtyActor {
                         st.shared.transition(SessionState::Starting, &format!("restarting: {reason}"), None, None);
                         st.shared.screen.poke();
                         let _ = st.shared.sup_cast(crate::session::SessionMsg::Respawn { after, ring });
-                        myself.stop(Some("restart".into()));
+                        myself.stop(StopReason::Restart.reason());
                     }
                     crate::shared::AfterExit::End(exit) => {
                         st.shared.update_info(|i| i.exit = Some(exit.clone()));
-                        st.shared.transition(SessionState::Exited, &exit.reason, None, None);
+                        st.shared.transition(SessionState::Exited, exit.reason.as_str(), None, None);
                         st.end(exit, &myself);
                     }
                     crate::shared::AfterExit::GiveUp { exit, reason } => {

@@ -40,8 +40,11 @@ use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tracing::{info, warn};
-use warden_adapters::{PromptKind, Response};
-use warden_core::{EventKind, InputVia, PendingConfirmation, Reply, ResponseRule, SupervisionLevel};
+use warden_adapters::PromptKind;
+use warden_core::{
+    ActorKind, ConfirmationKind, ConfirmationOutcome, EventKind, InputVia, PendingConfirmation, PromptMatch, Reply,
+    ResponseRule, RuleSource, SupervisionLevel,
+};
 
 use crate::detector::spawn_forwarder;
 use crate::error::SessionError;
@@ -135,22 +138,18 @@ fn row_shift(prev: &[u64], now: &[u64]) -> u64 {
     if *best > votes[0] && *best >= 2 && 2 * best >= movable { d as u64 } else { 0 }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Latch {
-    rule: String,
-    line: u64,
-    matched: String,
-}
+/// A prompt's identity on screen (rule, absolute line, matched text).
+type Latch = PromptMatch;
 
 /// One thing on screen a rule recognised.
 struct Candidate {
     latch: Latch,
-    source: &'static str,
+    source: RuleSource,
     matched: String,
     reply: Option<Sent>,
     safe: bool,
     once: bool,
-    prompt_kind: String,
+    prompt_kind: ConfirmationKind,
     prompt: String,
     choices: Vec<String>,
     /// The screen line it is on, trimmed (at most 200 characters).
@@ -160,23 +159,17 @@ struct Candidate {
 #[derive(Clone)]
 enum Sent {
     Reply(Reply),
-    Builtin(Response),
+    Builtin(Reply),
 }
 
 impl Sent {
     fn describe(&self) -> String {
-        match self {
-            Sent::Reply(r) => r.describe(),
-            Sent::Builtin(Response::Text(t)) => t.clone(),
-            Sent::Builtin(Response::Keys(k)) => format!("keys:{}", k.join(",")),
-        }
+        self.reply().describe()
     }
 
     fn reply(&self) -> Reply {
         match self {
-            Sent::Reply(r) => r.clone(),
-            Sent::Builtin(Response::Text(t)) => Reply::Text(t.clone()),
-            Sent::Builtin(Response::Keys(k)) => Reply::Keys(k.clone()),
+            Sent::Reply(r) | Sent::Builtin(r) => r.clone(),
         }
     }
 }
@@ -261,7 +254,7 @@ impl ResponderState {
         for p in gone {
             self.shared.bus.publish(
                 Some(self.shared.id),
-                EventKind::ConfirmationResolved { id: p.id, outcome: "gone".into(), sent: None },
+                EventKind::ConfirmationResolved { id: p.id, outcome: ConfirmationOutcome::Gone, sent: None },
             );
         }
         // Lines a caller's rule answered in this look: the adapter does not answer them again.
@@ -270,7 +263,7 @@ impl ResponderState {
             if mem.latched.contains(&c.latch) || (c.once && mem.once_done.contains(&c.latch.rule)) {
                 continue;
             }
-            if tui && c.source == "adapter" && level == SupervisionLevel::Autonomous && c.safe {
+            if tui && c.source == RuleSource::Adapter && level == SupervisionLevel::Autonomous && c.safe {
                 let seen = *mem.first_seen.entry(c.latch.clone()).or_insert(now);
                 let ready_at = seen + TUI_ANSWER_DELAY;
                 if now < ready_at {
@@ -282,7 +275,7 @@ impl ResponderState {
             if level == SupervisionLevel::Notify {
                 continue;
             }
-            if c.source == "adapter" && answered_lines.contains(&c.on_line) {
+            if c.source == RuleSource::Adapter && answered_lines.contains(&c.on_line) {
                 info!(session = %self.shared.id, rule = %c.latch.rule, "answered by a caller's rule");
                 continue;
             }
@@ -298,11 +291,11 @@ impl ResponderState {
                 if c.once {
                     mem.once_done.insert(c.latch.rule.clone());
                 }
-                if let Sent::Reply(Reply::Text(t)) | Sent::Builtin(Response::Text(t)) = reply {
+                if let Sent::Reply(Reply::Text(t)) | Sent::Builtin(Reply::Text(t)) = reply {
                     remember_typed(&mut mem, t);
                 }
                 self.send(reply);
-                if c.source != "adapter" {
+                if c.source != RuleSource::Adapter {
                     answered_lines.push(c.on_line.clone());
                 } else if tui {
                     mem.answered_at.insert(c.latch.clone(), now);
@@ -314,7 +307,7 @@ impl ResponderState {
                     Some(self.shared.id),
                     EventKind::AutoResponded {
                         rule: c.latch.rule.clone(),
-                        source: c.source.to_string(),
+                        source: c.source,
                         matched: c.matched.clone(),
                         sent: reply.describe(),
                     },
@@ -333,12 +326,13 @@ impl ResponderState {
                 let id = format!("c{}", mem.pending_seq);
                 let pending = PendingConfirmation {
                     id: id.clone(),
-                    prompt_kind: c.prompt_kind.clone(),
+                    prompt_kind: c.prompt_kind,
                     prompt: c.prompt.clone(),
                     choices: c.choices.clone(),
                     suggested: c.reply.as_ref().map(Sent::reply),
                     reason: reason.clone(),
-                    rule: Some(format!("{}#{}#{}", c.latch.rule, c.latch.line, c.latch.matched)),
+                    rule: Some(c.latch.rule.clone()),
+                    on_screen: Some(c.latch.clone()),
                 };
                 self.shared.lock_pending().push(pending);
                 info!(session = %self.shared.id, rule = %c.latch.rule, %reason, "confirmation pending");
@@ -389,7 +383,7 @@ impl ResponderState {
                 reply: Some(Sent::Reply(rule.spec.reply.clone())),
                 safe: rule.spec.safe,
                 once: rule.spec.once,
-                prompt_kind: "rule".into(),
+                prompt_kind: ConfirmationKind::Rule,
                 prompt: truncate_chars(line.trim(), 400),
                 choices: Vec::new(),
                 on_line: line.trim().chars().take(200).collect(),
@@ -423,12 +417,12 @@ impl ResponderState {
                     line: top + row,
                     matched: evidence.clone(),
                 },
-                source: "adapter",
+                source: RuleSource::Adapter,
                 matched: evidence.clone(),
                 reply: b.response.clone().map(Sent::Builtin),
                 safe,
                 once: b.once,
-                prompt_kind: b.kind.as_str().to_string(),
+                prompt_kind: b.kind.into(),
                 prompt: truncate_chars(&b.prompt, 400),
                 choices: b.choices.iter().map(|c| c.label.clone()).collect(),
                 on_line: evidence,
@@ -442,8 +436,8 @@ impl ResponderState {
             Sent::Builtin(r) => {
                 let bytes = self.shared.adapter.response_bytes(r);
                 let keys = match r {
-                    Response::Keys(k) => k.clone(),
-                    Response::Text(_) => Vec::new(),
+                    Reply::Keys(k) => k.clone(),
+                    Reply::Text(_) => Vec::new(),
                 };
                 let via = if keys.is_empty() { InputVia::Text } else { InputVia::Keys };
                 self.shared.write_raw(bytes, via, keys);
@@ -480,7 +474,7 @@ pub(crate) fn note_typed(shared: &SessionShared, text: &str) {
 }
 
 fn pending_matches(p: &PendingConfirmation, l: &Latch) -> bool {
-    p.rule.as_deref() == Some(format!("{}#{}#{}", l.rule, l.line, l.matched).as_str())
+    p.on_screen.as_ref() == Some(l)
 }
 
 /// Types what warden sends on its own behalf (a confirmed answer, a task, a
@@ -553,7 +547,7 @@ impl Actor for AutoResponder {
         msg: ResponderMsg,
         st: &mut ResponderState,
     ) -> Result<(), ActorProcessingErr> {
-        crate::session::maybe_fault(&st.shared.fault_responder, "auto_responder");
+        crate::session::maybe_fault(&st.shared.fault_responder, ActorKind::AutoResponder);
         match msg {
             ResponderMsg::Wake => {
                 st.wake_queued.store(false, Ordering::Release);
@@ -595,7 +589,7 @@ pub(crate) async fn confirm(
                 Some(shared.id),
                 EventKind::ConfirmationResolved {
                     id: pending.id,
-                    outcome: "answered".into(),
+                    outcome: ConfirmationOutcome::Answered,
                     sent: Some(r.describe()),
                 },
             );
@@ -603,7 +597,7 @@ pub(crate) async fn confirm(
         None => {
             shared.bus.publish(
                 Some(shared.id),
-                EventKind::ConfirmationResolved { id: pending.id, outcome: "declined".into(), sent: None },
+                EventKind::ConfirmationResolved { id: pending.id, outcome: ConfirmationOutcome::Declined, sent: None },
             );
         }
     }
@@ -612,7 +606,7 @@ pub(crate) async fn confirm(
 
 /// Adds caller rules at run time.
 pub(crate) fn add_rules(shared: &Arc<SessionShared>, rules: Vec<ResponseRule>) -> Result<Vec<String>, SessionError> {
-    let compiled = compile_rules(&rules, "runtime", &shared.rule_seq).map_err(SessionError::BadRule)?;
+    let compiled = compile_rules(&rules, RuleSource::Runtime, &shared.rule_seq).map_err(SessionError::BadRule)?;
     let ids = compiled.iter().map(|r| r.id.clone()).collect();
     {
         let mut all = shared.lock_rules();

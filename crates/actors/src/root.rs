@@ -20,6 +20,7 @@ use crate::error::SessionError;
 use crate::reactor::ReactorHandle;
 use crate::session::{SessionArgs, SessionMsg, SessionSupervisor};
 use crate::shared::SessionShared;
+use crate::stop::StopReason;
 use crate::sys::spawn::SpawnRequest;
 
 /// What every actor of an instance shares (immutable after start).
@@ -217,7 +218,7 @@ impl Actor for WardenSupervisor {
             // The session's PTY actor stopped after the process exited: its
             // final `Update` is queued behind this event (supervision events
             // have a higher-priority channel) and will mark it exited.
-            SupervisionEvent::ActorTerminated(cell, _, Some(reason)) if reason == "exited" => {
+            SupervisionEvent::ActorTerminated(cell, _, reason) if StopReason::Exited.is(reason.as_deref()) => {
                 if let Some(id) = st.by_actor.remove(&cell.get_id())
                     && let Some(e) = st.sessions.get_mut(&id)
                 {

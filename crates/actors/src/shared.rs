@@ -20,8 +20,8 @@ use warden_core::restart::{Decision, Ending, RestartLimits, RestartStrategy};
 use warden_core::stall::StallConfig;
 use warden_core::term::Screen;
 use warden_core::{
-    EventKind, ExitInfo, InputVia, PendingConfirmation, Provenance, RestartPolicy, ScreenSnapshot, SessionId,
-    SessionInfo, SessionState, SupervisionLevel, TermSize, check_transition,
+    EventKind, ExitInfo, ExitReason, InputVia, PendingConfirmation, Provenance, RestartPolicy, RuleSource,
+    ScreenSnapshot, SessionId, SessionInfo, SessionState, SupervisionLevel, TermSize, check_transition,
 };
 
 use crate::bus::EventBus;
@@ -241,7 +241,7 @@ impl ScreenCell {
 #[derive(Debug, Clone)]
 pub(crate) struct CompiledRule {
     pub id: String,
-    pub source: &'static str,
+    pub source: RuleSource,
     pub regex: Regex,
     pub spec: warden_core::ResponseRule,
 }
@@ -546,7 +546,7 @@ impl SessionShared {
             Decision::Stay => AfterExit::End(exit.clone()),
             Decision::Restart { after, attempt } => AfterExit::Restart { after, attempt, reason: what },
             Decision::GiveUp { reason } => AfterExit::GiveUp {
-                exit: ExitInfo { code: exit.code, signal: exit.signal, reason: "failed".into() },
+                exit: ExitInfo { code: exit.code, signal: exit.signal, reason: ExitReason::Failed },
                 reason: format!("{what}; {reason}"),
             },
         }
@@ -599,7 +599,7 @@ pub(crate) fn bottom_lines(text: &str, n: usize) -> &str {
 /// Compiles a caller's rules, giving ids to those without.
 pub(crate) fn compile_rules(
     rules: &[warden_core::ResponseRule],
-    source: &'static str,
+    source: RuleSource,
     seq: &AtomicU64,
 ) -> Result<Vec<CompiledRule>, String> {
     if rules.len() > 256 {
@@ -643,11 +643,11 @@ mod tests {
     fn rules_compile_with_ids_and_typed_errors() {
         let seq = AtomicU64::new(0);
         let rules = vec![warden_core::ResponseRule::new("y/N", warden_core::Reply::Text("y".into()))];
-        let c = compile_rules(&rules, "session", &seq).expect("compiles");
+        let c = compile_rules(&rules, RuleSource::Session, &seq).expect("compiles");
         assert_eq!(c[0].id, "rule-1");
         let bad = vec![warden_core::ResponseRule::new("(", warden_core::Reply::Text("y".into()))];
-        assert!(compile_rules(&bad, "session", &seq).is_err());
+        assert!(compile_rules(&bad, RuleSource::Session, &seq).is_err());
         let keys = vec![warden_core::ResponseRule::new("x", warden_core::Reply::Keys(vec!["nokey".into()]))];
-        assert!(compile_rules(&keys, "session", &seq).is_err());
+        assert!(compile_rules(&keys, RuleSource::Session, &seq).is_err());
     }
 }

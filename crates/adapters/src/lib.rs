@@ -44,8 +44,8 @@ pub use registry::{BUILTIN_MANIFESTS, Registry};
 pub use rule::{Hit, Rule};
 pub use select::{AuthFact, PreflightFacts, Probe, SelectError, Selection, Strategy, select};
 pub use verdict::{BlockingPrompt, Detection, LoginInfo, Provenance, ScreenState, Signal, Verdict};
-pub use warden_core::{LoginKind, PromptKind, Reply};
 pub use view::{Choice, Region, ScreenView};
+pub use warden_core::{LoginKind, PromptKind, Reply};
 
 /// How to start an agent.
 #[derive(Debug, Clone, PartialEq, Eq)]

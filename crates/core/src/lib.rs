@@ -21,8 +21,8 @@ pub mod state;
 pub mod supervise;
 pub mod term;
 pub mod utf8;
-pub mod workspace;
 mod wire;
+pub mod workspace;
 
 pub use event::{ActorKind, EVENT_VERSION, Event, EventKind, InputVia, Output};
 pub use exit::{ExitInfo, ExitReason};
@@ -34,8 +34,8 @@ pub use screen::{normalize as normalize_screen, screen_hash};
 pub use spec::{RestartPolicy, SessionSpec, SpecError, TermSize};
 pub use state::{IllegalTransition, SessionState, check_transition};
 pub use supervise::{
-    ApprovalPreset, Delivery, LoopGuard, PendingConfirmation, Provenance, Reply, ResponseRule, RuleSource, ScreenSnapshot,
-    StallSpec, SupervisionLevel,
+    ApprovalPreset, Delivery, LoopGuard, PendingConfirmation, Provenance, Reply, ResponseRule, RuleSource,
+    ScreenSnapshot, StallSpec, SupervisionLevel,
 };
 pub use term::Screen;
 pub use workspace::{BranchName, Step, WorkspaceErrorCode, WorkspaceId, WorkspaceRecord, WorkspaceState};
