@@ -333,6 +333,7 @@ async fn confirm_supervision_waits_for_the_caller() {
     assert_eq!(pending.pending.len(), 1, "{pending:?}");
     assert_eq!(pending.pending[0].id, first);
     assert_eq!(pending.pending[0].suggested, Some(warden::Reply::Text("y".into())));
+    assert_eq!(pending.pending[0].rule.as_deref(), Some("deploy"), "the rule's id, as in the event");
     let deadline = Instant::now() + T;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());

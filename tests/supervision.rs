@@ -16,7 +16,7 @@ use common::{TIMEOUT, alive, shell_spec, start_warden};
 use warden::actors::{ClassifyFuture, StallClassifier, StallContext};
 use warden::core::restart::RestartLimits;
 use warden::core::stall::{Classification, EscalationStep};
-use warden::core::{InputVia, RestartPolicy};
+use warden::core::{ActorKind, InputVia, RestartPolicy};
 use warden::{
     EventKind, Reply, ResponseRule, SessionId, SessionSpec, SessionState, Subscription, Warden, WardenConfig,
 };
@@ -557,14 +557,14 @@ async fn faulted_observers_come_back_and_no_byte_is_lost() {
     let pid = i32::try_from(s.pid.expect("pid")).expect("pid fits");
     let mut ev = Watch::new(sub, s.id);
     ev.output_until("n=20 ").await;
-    w.inject_fault(s.id, "stall_detector").await.expect("fault");
-    w.inject_fault(s.id, "auto_responder").await.expect("fault");
+    w.inject_fault(s.id, ActorKind::StallDetector).await.expect("fault");
+    w.inject_fault(s.id, ActorKind::AutoResponder).await.expect("fault");
     let mut restarted = BTreeSet::new();
     while restarted.len() < 2 {
         if let EventKind::ActorRestarted { actor, .. } =
             ev.until("actor restarts", |k| matches!(k, EventKind::ActorRestarted { .. })).await
         {
-            restarted.insert(actor);
+            restarted.insert(actor.as_str());
         }
     }
     let restarted_at = ev.seen.len();

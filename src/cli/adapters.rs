@@ -178,7 +178,11 @@ fn explain_text(agent: &str, v: &Verdict) -> String {
     }
     if let Some(b) = &v.blocking {
         out.push_str(&format!("prompt:   {} (rule {}): {:?}\n", b.kind, b.provenance.rule, b.prompt));
-        let answer = b.response.as_ref().map_or_else(|| "none".to_string(), ToString::to_string);
+        let answer = match &b.response {
+            None => "none".to_string(),
+            Some(warden_core::Reply::Text(t)) => format!("{t:?}"),
+            Some(keys) => keys.to_string(),
+        };
         out.push_str(&format!(
             "  answer: {answer} (safe: {}, from preset {}, once: {})\n",
             b.safe,

@@ -127,7 +127,7 @@ mod tests {
     fn notes_for_supervision_events_only() {
         let auto = event(EventKind::AutoResponded {
             rule: "rule-1".into(),
-            source: "session".into(),
+            source: warden_core::RuleSource::Session,
             matched: "Proceed? [y/N]".into(),
             sent: "y".into(),
         });
@@ -140,7 +140,7 @@ mod tests {
         assert_eq!(note(&err).as_deref(), Some("error: x\x1b[2J"), "warden's own messages are kept");
         let prompt = event(EventKind::ConfirmationPending {
             id: "c1".into(),
-            prompt_kind: "rule".into(),
+            prompt_kind: warden_core::ConfirmationKind::Rule,
             prompt: "Go?\x1b[2J".into(),
             choices: vec![],
             suggested: Some("y".into()),

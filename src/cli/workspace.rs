@@ -15,7 +15,8 @@ use serde::Serialize;
 use warden_actors::{Warden, WardenConfig, WorkspaceError};
 use warden_core::workspace::{
     BranchSpec, CloneSpec, CommitOutcome, CommitRequest, FinalizeReport, FinalizeRequest, Identity, PrRequest,
-    ProvisionSpec, PushRequest, RepoSlug, Secret, StepResult, WorkspaceId, WorkspaceRecord, WorktreeSpec,
+    ProvisionSpec, PushRequest, RepoSlug, Secret, StepResult, WorkspaceErrorCode, WorkspaceId, WorkspaceRecord,
+    WorktreeSpec,
 };
 
 use super::EXIT_WARDEN_ERROR;
@@ -410,7 +411,7 @@ fn finalize_lines(r: &FinalizeReport) -> String {
 }
 
 fn first_failure(r: &FinalizeReport) -> Option<String> {
-    let steps: [(&str, Option<(&String, &String)>); 4] = [
+    let steps: [(&str, Option<(&WorkspaceErrorCode, &String)>); 4] = [
         ("commit", failed(&r.commit)),
         ("push", failed(&r.push)),
         ("pr", failed(&r.pr)),
@@ -419,7 +420,7 @@ fn first_failure(r: &FinalizeReport) -> Option<String> {
     steps.into_iter().find_map(|(name, f)| f.map(|(_, message)| format!("finalize: {name} failed: {message}")))
 }
 
-fn failed<T>(s: &StepResult<T>) -> Option<(&String, &String)> {
+fn failed<T>(s: &StepResult<T>) -> Option<(&WorkspaceErrorCode, &String)> {
     match s {
         StepResult::Failed { code, message } => Some((code, message)),
         _ => None,

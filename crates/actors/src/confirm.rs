@@ -1,6 +1,6 @@
 //! Answering and declining the pending confirmations of a session.
 
-use warden_core::{EventKind, Reply};
+use warden_core::{ConfirmationOutcome, EventKind, Reply};
 
 use crate::decide::view::truncate_chars;
 use crate::error::SessionError;
@@ -31,7 +31,7 @@ pub(crate) async fn confirm(core: &SessionCore, id: &str, reply: Option<Option<R
                 Some(core.id),
                 EventKind::ConfirmationResolved {
                     id: pending.id,
-                    outcome: "answered".into(),
+                    outcome: ConfirmationOutcome::Answered,
                     sent: Some(r.describe()),
                 },
             );
@@ -39,7 +39,7 @@ pub(crate) async fn confirm(core: &SessionCore, id: &str, reply: Option<Option<R
         None => {
             core.bus.publish(
                 Some(core.id),
-                EventKind::ConfirmationResolved { id: pending.id, outcome: "declined".into(), sent: None },
+                EventKind::ConfirmationResolved { id: pending.id, outcome: ConfirmationOutcome::Declined, sent: None },
             );
         }
     }

@@ -250,7 +250,7 @@ impl Actor for StallDetector {
         st: &mut DetectorState,
     ) -> Result<(), ActorProcessingErr> {
         #[cfg(feature = "test-hooks")]
-        SessionShared::maybe_fault(&st.shared.faults.detector, "stall_detector");
+        SessionShared::maybe_fault(&st.shared.faults.detector, warden_core::ActorKind::StallDetector);
         st.check_process();
         match msg {
             DetectorMsg::Wake => {

@@ -12,8 +12,8 @@ use bytes::Bytes;
 use ractor::{Actor, ActorRef};
 use tracing::{info, info_span, warn};
 use warden_core::{
-    Delivery, ExitInfo, InputVia, PendingConfirmation, Reply, ResponseRule, ScreenSnapshot, SessionFilter, SessionId,
-    SessionInfo, SessionSpec, SessionState, TermSize, event, keys,
+    Delivery, ExitInfo, ExitReason, InputVia, PendingConfirmation, Reply, ResponseRule, ScreenSnapshot, SessionFilter,
+    SessionId, SessionInfo, SessionSpec, SessionState, TermSize, event, keys,
 };
 
 use crate::bus::{BusLimits, EventBus, Subscription};
@@ -26,6 +26,7 @@ use crate::restarts::Restarts;
 use crate::root::{RootMsg, WardenSupervisor};
 use crate::rules::RuleBook;
 use crate::session_core::{CoreParts, SessionConfig, SessionCore};
+use crate::stop::StopReason;
 use crate::sys;
 use crate::sys::spawn::{SpawnRequest, resolve_program};
 use crate::typist::{Typist, call_pty};
@@ -143,7 +144,7 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // Last handle gone without `shutdown`: end every agent now.
         self.reactor.shutdown_now();
-        self.root.stop(Some("warden dropped".into()));
+        self.root.stop(StopReason::Dropped.reason());
     }
 }
 
@@ -425,13 +426,13 @@ impl Warden {
     /// Test support: makes the session's `stall_detector` or `auto_responder`
     /// panic on its next message (the supervisor restarts it).
     #[cfg(feature = "test-hooks")]
-    pub async fn inject_fault(&self, id: SessionId, actor: &str) -> Result<(), SessionError> {
+    pub async fn inject_fault(&self, id: SessionId, actor: warden_core::ActorKind) -> Result<(), SessionError> {
         let s = self.session(id).await?;
-        match actor {
-            "stall_detector" => s.faults.detector.store(true, std::sync::atomic::Ordering::Release),
-            "auto_responder" => s.faults.responder.store(true, std::sync::atomic::Ordering::Release),
-            other => return Err(SessionError::Internal(format!("no actor `{other}` to fault"))),
-        }
+        let flag = match actor {
+            warden_core::ActorKind::StallDetector => &s.faults.detector,
+            warden_core::ActorKind::AutoResponder => &s.faults.responder,
+        };
+        flag.store(true, std::sync::atomic::Ordering::Release);
         s.screen.poke();
         Ok(())
     }
@@ -478,7 +479,7 @@ impl Warden {
 
     async fn ended(&self, id: SessionId) -> Result<ExitInfo, SessionError> {
         let info = self.get(id).await?;
-        Ok(info.exit.unwrap_or_else(|| ExitInfo { code: None, signal: None, reason: info.state.as_str().into() }))
+        Ok(info.exit.unwrap_or_else(|| ExitInfo { code: None, signal: None, reason: ExitReason::of_state(info.state) }))
     }
 
     /// Stops a session: SIGHUP and SIGTERM to everything it started, SIGKILL
@@ -530,7 +531,7 @@ impl Warden {
         let _ = self.call(RootMsg::Close).await;
         let stopped = self.stop_all().await;
         self.inner.reactor.shutdown(self.inner.config.stop_grace).await;
-        self.inner.root.stop(Some("shutdown".into()));
+        self.inner.root.stop(StopReason::Shutdown.reason());
         info!(stopped, "warden shut down");
     }
 

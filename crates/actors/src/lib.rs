@@ -37,6 +37,7 @@ mod rules;
 mod screen_cell;
 mod session;
 mod session_core;
+mod stop;
 mod sync;
 mod sys;
 pub mod transcript;

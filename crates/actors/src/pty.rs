@@ -11,7 +11,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tracing::{debug, warn};
-use warden_core::{EventKind, ExitInfo, InputVia, Output, SessionId, SessionInfo, SessionState, utf8::Utf8Carry};
+use warden_core::{
+    EventKind, ExitInfo, ExitReason, InputVia, Output, SessionId, SessionInfo, SessionState, utf8::Utf8Carry,
+};
 
 use crate::bus::EventBus;
 use crate::error::SessionError;
@@ -20,6 +22,7 @@ use crate::reactor::{FlowGate, IoError, IoEvent, ReactorHandle};
 use crate::restarts::AfterExit;
 use crate::ring::OutputRing;
 use crate::session_core::SessionCore;
+use crate::stop::StopReason;
 
 /// Arguments of a [`PtyActor`].
 pub(crate) struct PtyArgs {
@@ -67,7 +70,7 @@ impl PtyState {
         self.core.finish(exit);
         self.core.screen.poke();
         write_meta(&self.reactor, &self.state_dir, &self.core.info());
-        myself.stop(Some("exited".into()));
+        myself.stop(StopReason::Exited.reason());
     }
 }
 
@@ -116,13 +119,12 @@ impl Actor for PtyActor {
                     code: status.and_then(|s| s.code()),
                     signal: status.and_then(|s| s.signal()),
                     reason: if st.core.state() == SessionState::Failed {
-                        "failed"
+                        ExitReason::Failed
                     } else if stopped || st.stopping {
-                        "stopped"
+                        ExitReason::Stopped
                     } else {
-                        "exited"
-                    }
-                    .to_string(),
+                        ExitReason::Exited
+                    },
                 };
                 debug!(session = %st.id, ?exit, "process exited");
                 st.core.typist.attach(None);
@@ -140,11 +142,11 @@ impl Actor for PtyActor {
                         st.core.transition(SessionState::Starting, &format!("restarting: {reason}"), None, None);
                         st.core.screen.poke();
                         let _ = st.core.sup_cast(SessionMsg::Respawn { after, ring });
-                        myself.stop(Some("restart".into()));
+                        myself.stop(StopReason::Restart.reason());
                     }
                     AfterExit::End(exit) => {
                         st.core.update_info(|i| i.exit = Some(exit.clone()));
-                        st.core.transition(SessionState::Exited, &exit.reason, None, None);
+                        st.core.transition(SessionState::Exited, exit.reason.as_str(), None, None);
                         st.end(exit, &myself);
                     }
                     AfterExit::GiveUp { exit, reason } => {

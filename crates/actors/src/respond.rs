@@ -20,8 +20,7 @@ use std::time::Instant;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tracing::info;
-use warden_adapters::Response;
-use warden_core::{EventKind, InputVia};
+use warden_core::{ConfirmationOutcome, EventKind, InputVia, Reply};
 
 use crate::decide::respond::{Answer, Effect, Input, RespondConfig};
 use crate::decide::view::Look;
@@ -98,7 +97,7 @@ impl ResponderState {
                     if gone {
                         shared.bus.publish(
                             Some(shared.id),
-                            EventKind::ConfirmationResolved { id, outcome: "gone".into(), sent: None },
+                            EventKind::ConfirmationResolved { id, outcome: ConfirmationOutcome::Gone, sent: None },
                         );
                     }
                 }
@@ -133,8 +132,8 @@ fn send(shared: &SessionShared, answer: &Answer) {
         Answer::Builtin(r) => {
             let bytes = shared.adapter.response_bytes(r);
             let keys = match r {
-                Response::Keys(k) => k.clone(),
-                Response::Text(_) => Vec::new(),
+                Reply::Keys(k) => k.clone(),
+                Reply::Text(_) => Vec::new(),
             };
             let via = if keys.is_empty() { InputVia::Text } else { InputVia::Keys };
             shared.typist.write_raw(bytes, via, keys);
@@ -189,7 +188,7 @@ impl Actor for AutoResponder {
         st: &mut ResponderState,
     ) -> Result<(), ActorProcessingErr> {
         #[cfg(feature = "test-hooks")]
-        SessionShared::maybe_fault(&st.shared.faults.responder, "auto_responder");
+        SessionShared::maybe_fault(&st.shared.faults.responder, warden_core::ActorKind::AutoResponder);
         match msg {
             ResponderMsg::Wake => {
                 st.wake_queued.store(false, Ordering::Release);

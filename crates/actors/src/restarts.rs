@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use warden_core::restart::{Decision, Ending, RestartLimits, RestartStrategy};
-use warden_core::{ExitInfo, RestartPolicy};
+use warden_core::{ExitInfo, ExitReason, RestartPolicy};
 
 use crate::sync::lock;
 
@@ -95,7 +95,7 @@ impl Restarts {
             Decision::Stay => AfterExit::End(exit.clone()),
             Decision::Restart { after, attempt } => AfterExit::Restart { after, attempt, reason: what },
             Decision::GiveUp { reason } => AfterExit::GiveUp {
-                exit: ExitInfo { code: exit.code, signal: exit.signal, reason: "failed".into() },
+                exit: ExitInfo { code: exit.code, signal: exit.signal, reason: ExitReason::Failed },
                 reason: format!("{what}; {reason}"),
             },
         }
@@ -107,7 +107,7 @@ mod tests {
     use super::*;
 
     fn exit(code: i32) -> ExitInfo {
-        ExitInfo { code: Some(code), signal: None, reason: "exited".into() }
+        ExitInfo { code: Some(code), signal: None, reason: ExitReason::Exited }
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::error::SessionError;
 use crate::msg::SessionMsg;
 use crate::session::{SessionArgs, SessionSupervisor};
 use crate::session_core::SessionCore;
+use crate::stop::StopReason;
 use crate::sys::spawn::SpawnRequest;
 
 /// Messages of the root supervisor.
@@ -187,7 +188,7 @@ impl Actor for WardenSupervisor {
         let (cell, failure) = match evt {
             // The session ended after its process exited (the core already
             // says so).
-            SupervisionEvent::ActorTerminated(cell, _, Some(reason)) if reason == "exited" => {
+            SupervisionEvent::ActorTerminated(cell, _, reason) if StopReason::Exited.is(reason.as_deref()) => {
                 if let Some(id) = st.by_actor.remove(&cell.get_id())
                     && let Some(e) = st.sessions.get_mut(&id)
                 {

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use regex::Regex;
-use warden_core::{Reply, ResponseRule};
+use warden_core::{Reply, ResponseRule, RuleSource};
 
 pub(crate) use crate::decide::respond::CompiledRule;
 use crate::decide::view::truncate_chars;
@@ -29,7 +29,7 @@ impl RuleBook {
     /// Compiles the spawn-time rules.
     pub(crate) fn compile(rules: &[ResponseRule]) -> Result<RuleBook, String> {
         let seq = AtomicU64::new(0);
-        let compiled = compile_rules(rules, "session", &seq)?;
+        let compiled = compile_rules(rules, RuleSource::Session, &seq)?;
         Ok(RuleBook { rules: Mutex::new(compiled), seq })
     }
 
@@ -45,7 +45,7 @@ impl RuleBook {
 
     /// Adds rules at run time; returns their ids.
     pub(crate) fn add(&self, rules: &[ResponseRule]) -> Result<Vec<String>, SessionError> {
-        let compiled = compile_rules(rules, "runtime", &self.seq).map_err(SessionError::BadRule)?;
+        let compiled = compile_rules(rules, RuleSource::Runtime, &self.seq).map_err(SessionError::BadRule)?;
         let ids = compiled.iter().map(|r| r.id.clone()).collect();
         let mut all = self.lock();
         if all.len() + compiled.len() > MAX_RULES_PER_SESSION {
@@ -67,7 +67,7 @@ impl RuleBook {
 /// Compiles a caller's rules, giving ids to those without.
 pub(crate) fn compile_rules(
     rules: &[ResponseRule],
-    source: &'static str,
+    source: RuleSource,
     seq: &AtomicU64,
 ) -> Result<Vec<CompiledRule>, String> {
     if rules.len() > MAX_RULES_PER_CALL {
@@ -118,12 +118,12 @@ mod tests {
     fn rules_compile_with_ids_and_typed_errors() {
         let seq = AtomicU64::new(0);
         let rules = vec![ResponseRule::new("y/N", Reply::Text("y".into()))];
-        let c = compile_rules(&rules, "session", &seq).expect("compiles");
+        let c = compile_rules(&rules, RuleSource::Session, &seq).expect("compiles");
         assert_eq!(c[0].id, "rule-1");
         let bad = vec![ResponseRule::new("(", Reply::Text("y".into()))];
-        assert!(compile_rules(&bad, "session", &seq).is_err());
+        assert!(compile_rules(&bad, RuleSource::Session, &seq).is_err());
         let keys = vec![ResponseRule::new("x", Reply::Keys(vec!["nokey".into()]))];
-        assert!(compile_rules(&keys, "session", &seq).is_err());
+        assert!(compile_rules(&keys, RuleSource::Session, &seq).is_err());
     }
 
     #[test]

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tracing::{error, info, info_span, warn};
 use warden_core::restart::{Decision, Ending, RestartLimits, RestartStrategy};
-use warden_core::{EventKind, RestartPolicy, SessionId, SessionState};
+use warden_core::{ActorKind, EventKind, ExitReason, RestartPolicy, SessionId, SessionState};
 
 use crate::classifier::StallClassifier;
 use crate::context::Ctx;
@@ -37,6 +37,7 @@ use crate::reactor::{FlowGate, IoEvent, SpawnJob};
 use crate::respond::{AutoResponder, ResponderArgs};
 use crate::ring::OutputRing;
 use crate::session_core::SessionCore;
+use crate::stop::StopReason;
 use crate::sys::spawn::{SpawnFailure, SpawnRequest};
 
 pub(crate) struct SessionArgs {
@@ -245,10 +246,10 @@ impl Actor for SessionSupervisor {
                 if let Err(e) = st.start_process(&myself, ring).await {
                     let reason = format!("restart failed: {e}");
                     st.core.transition(SessionState::Failed, &reason, None, None);
-                    let exit = warden_core::ExitInfo { code: None, signal: None, reason: "failed".into() };
+                    let exit = warden_core::ExitInfo { code: None, signal: None, reason: ExitReason::Failed };
                     st.ctx.bus.publish(Some(st.id), EventKind::Exited(exit.clone()));
                     st.core.finish(exit);
-                    myself.stop(Some("exited".into()));
+                    myself.stop(StopReason::Exited.reason());
                 }
             }
             SessionMsg::RestartAgent { reason } => {
@@ -267,12 +268,12 @@ impl Actor for SessionSupervisor {
             }
             SessionMsg::StopBetweenLives => {
                 if st.pty.is_none() && st.core.state().is_live() {
-                    let exit = warden_core::ExitInfo { code: None, signal: None, reason: "stopped".into() };
+                    let exit = warden_core::ExitInfo { code: None, signal: None, reason: ExitReason::Stopped };
                     st.core.update_info(|i| i.exit = Some(exit.clone()));
                     st.core.transition(SessionState::Exited, "stopped during a restart", None, None);
                     st.ctx.bus.publish(Some(st.id), EventKind::Exited(exit.clone()));
                     st.core.finish(exit);
-                    myself.stop(Some("exited".into()));
+                    myself.stop(StopReason::Exited.reason());
                 }
             }
             SessionMsg::Fail { reason } => {
@@ -292,33 +293,32 @@ impl Actor for SessionSupervisor {
         match evt {
             // A PTY actor that ended for a restart is replaced by `Respawn`.
             SupervisionEvent::ActorTerminated(cell, _, reason)
-                if is(st.pty.as_ref().map(|a| a.get_id()), &cell) && reason.as_deref() != Some("restart") =>
+                if is(st.pty.as_ref().map(|a| a.get_id()), &cell) && !StopReason::Restart.is(reason.as_deref()) =>
             {
                 myself.stop(reason);
             }
             SupervisionEvent::ActorFailed(cell, err) if is(st.pty.as_ref().map(|a| a.get_id()), &cell) => {
                 error!(session = %st.id, error = %err, "PTY actor failed; killing the session");
                 st.fail(&format!("PTY actor failed: {err}"));
-                myself.stop(Some("pty actor failed".into()));
+                myself.stop(StopReason::PtyFailed.reason());
             }
             SupervisionEvent::ActorFailed(cell, err)
                 if is(st.detector.as_ref().map(|a| a.get_id()), &cell)
                     || is(st.responder.as_ref().map(|a| a.get_id()), &cell) =>
             {
                 let which = if is(st.detector.as_ref().map(|a| a.get_id()), &cell) {
-                    "stall_detector"
+                    ActorKind::StallDetector
                 } else {
-                    "auto_responder"
+                    ActorKind::AutoResponder
                 };
-                warn!(session = %st.id, actor = which, error = %err, "actor failed; restarting it");
+                warn!(session = %st.id, actor = %which, error = %err, "actor failed; restarting it");
                 let now = st.origin.elapsed();
                 match st.actor_restarts.on_end(Ending::Failure, now) {
                     Decision::Restart { .. } => {
-                        st.ctx.bus.publish(
-                            Some(st.id),
-                            EventKind::ActorRestarted { actor: which.into(), reason: err.to_string() },
-                        );
-                        let r = if which == "stall_detector" {
+                        st.ctx
+                            .bus
+                            .publish(Some(st.id), EventKind::ActorRestarted { actor: which, reason: err.to_string() });
+                        let r = if which == ActorKind::StallDetector {
                             st.start_detector(&myself).await
                         } else {
                             st.start_responder(&myself).await

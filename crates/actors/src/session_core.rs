@@ -354,7 +354,7 @@ impl SessionCore {
 
     /// Test hook: panics once when the flag is set.
     #[cfg(feature = "test-hooks")]
-    pub(crate) fn maybe_fault(flag: &AtomicBool, actor: &str) {
+    pub(crate) fn maybe_fault(flag: &AtomicBool, actor: warden_core::ActorKind) {
         if flag.swap(false, Ordering::AcqRel) {
             panic!("fault injected into {actor}");
         }

@@ -9,12 +9,13 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use warden_core::{LoginKind, PromptKind, Reply};
 
 use crate::manifest::{Manifest, PresetSpec};
 use crate::preset::{ApprovalPreset, WorkspaceFile, WriteMode, is_relative_path};
 use crate::rule::{Hit, Rule};
 use crate::select::Probe;
-use crate::verdict::{BlockingPrompt, Detection, LoginInfo, PromptKind, Response, ScreenState, Signal, Verdict};
+use crate::verdict::{BlockingPrompt, Detection, LoginInfo, ScreenState, Signal, Verdict};
 use crate::view::{Prepared, ScreenView, choices_in};
 use crate::{AgentLaunch, ManifestError};
 
@@ -231,7 +232,7 @@ impl Adapter {
             hit.rule.description.clone()
         };
         LoginInfo {
-            kind: if hit.rule.kind.is_empty() { "unknown".into() } else { hit.rule.kind.clone() },
+            kind: hit.rule.login_kind.unwrap_or(LoginKind::Unknown),
             url,
             code: hit.code,
             instructions,
@@ -428,10 +429,10 @@ impl Adapter {
     /// The bytes of an automatic answer: keys as their escape sequences; text typed
     /// and submitted as [`Adapter::input_plan`] does, flattened (delays dropped: answers
     /// are short and typed, not pasted).
-    pub fn response_bytes(&self, response: &Response) -> Vec<u8> {
+    pub fn response_bytes(&self, response: &Reply) -> Vec<u8> {
         match response {
-            Response::Keys(keys) => warden_core::keys::keys_bytes(keys).unwrap_or_default(),
-            Response::Text(t) => {
+            Reply::Keys(keys) => warden_core::keys::keys_bytes(keys).unwrap_or_default(),
+            Reply::Text(t) => {
                 let submit = match &self.input {
                     InputStyle::Paste { submit, .. } | InputStyle::Text { submit } => submit,
                 };

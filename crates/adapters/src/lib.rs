@@ -43,10 +43,9 @@ pub use preset::{ApprovalPreset, WorkspaceFile, WriteMode};
 pub use registry::{BUILTIN_MANIFESTS, Registry};
 pub use rule::{Hit, Rule};
 pub use select::{AuthFact, PreflightFacts, Probe, SelectError, Selection, Strategy, select};
-pub use verdict::{
-    BlockingPrompt, Detection, LoginInfo, PromptKind, Provenance, Response, ScreenState, Signal, Verdict,
-};
+pub use verdict::{BlockingPrompt, Detection, LoginInfo, Provenance, ScreenState, Signal, Verdict};
 pub use view::{Choice, Region, ScreenView};
+pub use warden_core::{LoginKind, PromptKind, Reply};
 
 /// How to start an agent.
 #[derive(Debug, Clone, PartialEq, Eq)]

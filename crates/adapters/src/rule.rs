@@ -6,7 +6,9 @@ use regex::{Regex, RegexBuilder};
 use crate::ManifestError;
 use crate::manifest::RuleSpec;
 use crate::preset::ApprovalPreset;
-use crate::verdict::{Detection, PromptKind, Provenance, Response};
+use warden_core::{LoginKind, PromptKind, Reply};
+
+use crate::verdict::{Detection, Provenance};
 use crate::view::{Prepared, Region};
 
 /// Largest compiled size of one user regex (bytes); guards against patterns that would
@@ -22,6 +24,8 @@ pub struct Rule {
     pub state: Detection,
     /// Prompt type (blocking rules).
     pub prompt_kind: Option<PromptKind>,
+    /// Login type (login rules).
+    pub login_kind: Option<LoginKind>,
     /// Sub-kind as written.
     pub kind: String,
     pattern: Regex,
@@ -35,7 +39,7 @@ pub struct Rule {
     pub url: bool,
     code: Option<Regex>,
     /// Automatic answer.
-    pub response: Option<Response>,
+    pub response: Option<Reply>,
     /// Answer once per session.
     pub once: bool,
     /// Safe to answer automatically.
@@ -95,12 +99,22 @@ impl Rule {
             }
             _ => None,
         };
+        let login_kind = match state {
+            Detection::Login => {
+                let k = if spec.kind.is_empty() { "unknown" } else { spec.kind.as_str() };
+                Some(LoginKind::parse(k).ok_or_else(|| {
+                    let all: Vec<_> = LoginKind::ALL.iter().map(|k| k.as_str()).collect();
+                    err(format!("unknown login kind `{k}`; kinds: {}", all.join(", ")))
+                })?)
+            }
+            _ => None,
+        };
         let region = match &spec.region {
             Some(r) => Region::parse(r).map_err(err)?,
             None => Region::Screen,
         };
         let response = match &spec.response {
-            Some(r) => Some(Response::parse(r).map_err(|e| err(format!("bad response {r:?}: {e}")))?),
+            Some(r) => Some(Reply::parse_checked(r).map_err(|e| err(format!("bad response {r:?}: {e}")))?),
             None => None,
         };
         let min_preset = match &spec.min_preset {
@@ -123,6 +137,7 @@ impl Rule {
             id: spec.id.clone(),
             state,
             prompt_kind,
+            login_kind,
             kind: spec.kind.clone(),
             pattern: build(&spec.pattern, adapter, &spec.id)?,
             also: spec.also.iter().map(|p| build(p, adapter, &spec.id)).collect::<Result<_, _>>()?,

@@ -1,9 +1,7 @@
 //! What detectors say about a screen, and why (provenance).
 
-use std::fmt;
-
 use serde::Serialize;
-use warden_core::SessionState;
+use warden_core::{LoginKind, PromptKind, Reply, SessionState};
 
 use crate::preset::ApprovalPreset;
 use crate::view::Choice;
@@ -67,115 +65,7 @@ impl Detection {
     }
 }
 
-/// The type of a blocking prompt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PromptKind {
-    /// May the agent run a command / edit a file?
-    Permission,
-    /// Do you trust this folder?
-    Trust,
-    /// An update is available.
-    Update,
-    /// Terms, risk acceptance, notices to acknowledge.
-    Tos,
-    /// Choose a model.
-    ModelSelect,
-    /// Choose a project/directory.
-    ProjectSelect,
-    /// A setup question (theme, analytics, .gitignore, API key use).
-    Config,
-    /// A login step (choose a method, paste a key).
-    Login,
-    /// The account is out of quota or rate-limited.
-    UsageLimit,
-    /// The provider cannot be reached (DNS, connection refused, offline).
-    ProviderUnreachable,
-    /// The provider answered with an error (overloaded, 5xx, stream stalled).
-    ProviderError,
-    /// A prompt of no known type.
-    Unknown,
-}
-
-impl PromptKind {
-    /// Every kind.
-    pub const ALL: [PromptKind; 12] = [
-        PromptKind::Permission,
-        PromptKind::Trust,
-        PromptKind::Update,
-        PromptKind::Tos,
-        PromptKind::ModelSelect,
-        PromptKind::ProjectSelect,
-        PromptKind::Config,
-        PromptKind::Login,
-        PromptKind::UsageLimit,
-        PromptKind::ProviderUnreachable,
-        PromptKind::ProviderError,
-        PromptKind::Unknown,
-    ];
-
-    /// The wire name (`provider_unreachable`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PromptKind::Permission => "permission",
-            PromptKind::Trust => "trust",
-            PromptKind::Update => "update",
-            PromptKind::Tos => "tos",
-            PromptKind::ModelSelect => "model_select",
-            PromptKind::ProjectSelect => "project_select",
-            PromptKind::Config => "config",
-            PromptKind::Login => "login",
-            PromptKind::UsageLimit => "usage_limit",
-            PromptKind::ProviderUnreachable => "provider_unreachable",
-            PromptKind::ProviderError => "provider_error",
-            PromptKind::Unknown => "unknown",
-        }
-    }
-
-    /// Parses the wire name.
-    pub fn parse(s: &str) -> Option<PromptKind> {
-        PromptKind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-}
-
-impl fmt::Display for PromptKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 pub use warden_core::supervise::Provenance;
-
-/// An automatic answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "type", content = "value", rename_all = "snake_case")]
-pub enum Response {
-    /// Text, typed and submitted the adapter's way.
-    Text(String),
-    /// Canonical key names, sent in order (`["down", "enter"]`).
-    Keys(Vec<String>),
-}
-
-impl Response {
-    /// Parses `keys:down,enter` (names checked against the key table) or plain text.
-    pub fn parse(s: &str) -> Result<Response, String> {
-        let t = s.trim_start();
-        if t.len() >= 5 && t[..5].eq_ignore_ascii_case("keys:") {
-            warden_core::keys::parse_key_list(t).map(Response::Keys).map_err(|e| e.to_string())
-        } else {
-            Ok(Response::Text(s.to_string()))
-        }
-    }
-}
-
-impl fmt::Display for Response {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Response::Text(t) => write!(f, "{t:?}"),
-            Response::Keys(k) => write!(f, "keys:{}", k.join(",")),
-        }
-    }
-}
 
 /// A simple detection: ready, busy, task complete, exit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -190,7 +80,7 @@ pub struct Signal {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LoginInfo {
     /// `oauth`, `api_key`, `cli_auth`, `choices`, `device_code`, …
-    pub kind: String,
+    pub kind: LoginKind,
     /// The sign-in URL shown on screen, wrapped lines joined.
     pub url: Option<String>,
     /// A device / one-time code shown on screen.
@@ -213,7 +103,7 @@ pub struct BlockingPrompt {
     /// Menu items, when visible.
     pub choices: Vec<Choice>,
     /// The rule's automatic answer, if it has one.
-    pub response: Option<Response>,
+    pub response: Option<Reply>,
     /// Whether answering automatically is safe at all.
     pub safe: bool,
     /// Lowest approval preset that may answer automatically.

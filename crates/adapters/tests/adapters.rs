@@ -233,6 +233,10 @@ fn manifest_errors_are_clear() {
     );
     assert!(e.contains("unknown prompt kind `nap`"), "{e}");
     let e = err(
+        "name = \"x\"\nprogram = \"x\"\n[[rules]]\nid = \"r\"\nstate = \"login\"\nkind = \"magic_link\"\npattern = \"a\"\n",
+    );
+    assert!(e.contains("unknown login kind `magic_link`") && e.contains("device_code"), "{e}");
+    let e = err(
         "name = \"x\"\nprogram = \"x\"\n[[rules]]\nid = \"r\"\nstate = \"ready\"\npattern = \"a\"\nresponse = \"keys:down,jump\"\n",
     );
     assert!(e.contains("bad response") && e.contains("jump"), "{e}");

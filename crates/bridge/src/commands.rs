@@ -321,11 +321,21 @@ async fn execute(ctx: &CommandCtx, request: Request) -> Result<Value, WireError>
         }
         Request::Confirm(args) => {
             w.confirm(args.session, &args.id, args.reply).await?;
-            to_value(&ConfirmResult { node, session: args.session, id: args.id, outcome: "answered".into() })
+            to_value(&ConfirmResult {
+                node,
+                session: args.session,
+                id: args.id,
+                outcome: warden_core::ConfirmationOutcome::Answered,
+            })
         }
         Request::Decline(args) => {
             w.decline(args.session, &args.id).await?;
-            to_value(&ConfirmResult { node, session: args.session, id: args.id, outcome: "declined".into() })
+            to_value(&ConfirmResult {
+                node,
+                session: args.session,
+                id: args.id,
+                outcome: warden_core::ConfirmationOutcome::Declined,
+            })
         }
         Request::AddRules(args) => {
             let ids = w.add_rules(args.session, args.rules).await?;

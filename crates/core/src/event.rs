@@ -15,12 +15,15 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub use crate::exit::{ExitInfo, ExitReason};
 use crate::ids::SessionId;
+use crate::prompt::{ConfirmationKind, ConfirmationOutcome, LoginKind, PromptKind};
 use crate::spec::TermSize;
 use crate::stall::{Classification, EscalationStep};
 use crate::state::SessionState;
-use crate::supervise::Provenance;
-use crate::workspace::{BranchName, Step, WorkspaceId};
+use crate::supervise::{Provenance, RuleSource};
+use crate::wire::wire_enum;
+use crate::workspace::{BranchName, Step, WorkspaceErrorCode, WorkspaceId};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 
@@ -206,8 +209,8 @@ pub enum EventKind {
     },
     /// The agent asks for a login before it can work.
     LoginRequired {
-        /// `oauth`, `api_key`, `choose_method`, … as the adapter names it.
-        login_kind: String,
+        /// `oauth`, `api_key`, `cli_auth`, … (see [`LoginKind`]).
+        login_kind: LoginKind,
         /// The sign-in URL on screen, if any.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         url: Option<String>,
@@ -225,7 +228,7 @@ pub enum EventKind {
     /// A prompt that needs an answer is on screen.
     BlockingPrompt {
         /// `permission`, `trust`, `update`, `tos`, `usage_limit`, `provider_unreachable`, …
-        prompt_kind: String,
+        prompt_kind: PromptKind,
         /// The prompt's text.
         prompt: String,
         /// The choices on screen.
@@ -278,8 +281,8 @@ pub enum EventKind {
     AutoResponded {
         /// The rule that fired.
         rule: String,
-        /// Where the rule comes from: `session`, `runtime`, `adapter`, `confirmation`.
-        source: String,
+        /// Where the rule comes from: `session`, `runtime` or `adapter`.
+        source: RuleSource,
         /// The matched screen text.
         matched: String,
         /// What was sent: the text, or `keys:a,b`.
@@ -289,8 +292,8 @@ pub enum EventKind {
     ConfirmationPending {
         /// Id to answer with.
         id: String,
-        /// The prompt kind.
-        prompt_kind: String,
+        /// The prompt kind, or `rule` for a caller's rule.
+        prompt_kind: ConfirmationKind,
         /// The prompt's text.
         prompt: String,
         /// The choices on screen.
@@ -310,7 +313,7 @@ pub enum EventKind {
         /// Its id.
         id: String,
         /// `answered`, `declined` or `gone` (the prompt left the screen).
-        outcome: String,
+        outcome: ConfirmationOutcome,
         /// What was sent, when answered.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sent: Option<String>,
@@ -342,7 +345,7 @@ pub enum EventKind {
     /// (the agent, its terminal and its output are untouched).
     ActorRestarted {
         /// `stall_detector` or `auto_responder`.
-        actor: String,
+        actor: ActorKind,
         /// The failure.
         reason: String,
     },
@@ -353,7 +356,7 @@ pub enum EventKind {
         /// The step that failed.
         step: Step,
         /// Stable error code.
-        code: String,
+        code: WorkspaceErrorCode,
         /// Redacted error message.
         message: String,
     },
@@ -396,6 +399,17 @@ impl EventKind {
     }
 }
 
+wire_enum! {
+    /// One of warden's own observers of a session, which is restarted when it
+    /// fails (`actor` of `actor_restarted`).
+    pub enum ActorKind {
+        /// Reads the screen: states, prompts, logins, stalls.
+        StallDetector = "stall_detector",
+        /// Answers prompts and keeps pending confirmations.
+        AutoResponder = "auto_responder",
+    }
+}
+
 /// How input reached the agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -408,29 +422,6 @@ pub enum InputVia {
     Paste,
     /// Raw bytes.
     Raw,
-}
-
-/// How and why a process ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExitInfo {
-    /// Exit code, when it exited normally.
-    pub code: Option<i32>,
-    /// Signal number, when a signal ended it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signal: Option<i32>,
-    /// `exited` (by itself), `stopped` (warden stopped it) or `failed`.
-    pub reason: String,
-}
-
-impl ExitInfo {
-    /// The status a shell would report: the code, or 128 + signal.
-    pub fn shell_code(&self) -> i32 {
-        match (self.code, self.signal) {
-            (Some(c), _) => c,
-            (None, Some(s)) => 128 + s,
-            (None, None) => 1,
-        }
-    }
 }
 
 /// A chunk of terminal output, exact bytes.
@@ -552,12 +543,12 @@ mod tests {
             },
             EventKind::AutoResponded {
                 rule: "r1".into(),
-                source: "session".into(),
+                source: RuleSource::Session,
                 matched: "y/N".into(),
                 sent: "y".into(),
             },
             EventKind::Escalated { index: 1, step: EscalationStep::Keys { keys: vec!["escape".into()] } },
-            EventKind::Exited(ExitInfo { code: Some(3), signal: None, reason: "exited".into() }),
+            EventKind::Exited(ExitInfo { code: Some(3), signal: None, reason: ExitReason::Exited }),
             EventKind::Error { message: "x".into() },
             EventKind::Lagged { missed: 5 },
             EventKind::TranscriptTruncated { bytes: 9 },
@@ -576,7 +567,7 @@ mod tests {
             EventKind::WorkspaceFailed {
                 workspace: ws(),
                 step: Step::Push,
-                code: "network".into(),
+                code: WorkspaceErrorCode::Network,
                 message: "m".into(),
             },
         ];
@@ -610,9 +601,62 @@ mod tests {
     }
 
     #[test]
-    fn exit_codes_follow_the_shell() {
-        assert_eq!(ExitInfo { code: Some(3), signal: None, reason: "exited".into() }.shell_code(), 3);
-        assert_eq!(ExitInfo { code: None, signal: Some(9), reason: "stopped".into() }.shell_code(), 137);
+    fn actor_kinds_travel_as_documented() {
+        crate::wire::tests::round_trips(ActorKind::ALL, |a| a.as_str(), &["stall_detector", "auto_responder"]);
+    }
+
+    #[test]
+    fn fixed_fields_travel_as_their_documented_strings() {
+        let p = Provenance { adapter: "a".into(), rule: "r".into(), region: "screen".into(), evidence: "e".into() };
+        let kinds = [
+            EventKind::LoginRequired {
+                login_kind: LoginKind::Oauth,
+                url: None,
+                code: None,
+                instructions: "sign in".into(),
+                choices: Vec::new(),
+                provenance: p.clone(),
+            },
+            EventKind::BlockingPrompt {
+                prompt_kind: PromptKind::ProviderUnreachable,
+                prompt: "?".into(),
+                choices: Vec::new(),
+                safe: false,
+                suggested: None,
+                provenance: p,
+            },
+            EventKind::ConfirmationPending {
+                id: "c1".into(),
+                prompt_kind: ConfirmationKind::Rule,
+                prompt: "?".into(),
+                choices: Vec::new(),
+                suggested: None,
+                reason: "r".into(),
+                rule: None,
+            },
+            EventKind::ConfirmationResolved { id: "c1".into(), outcome: ConfirmationOutcome::Gone, sent: None },
+            EventKind::ActorRestarted { actor: ActorKind::AutoResponder, reason: "x".into() },
+            EventKind::AutoResponded {
+                rule: "r".into(),
+                source: RuleSource::Adapter,
+                matched: "m".into(),
+                sent: "keys:enter".into(),
+            },
+        ];
+        let expected = [
+            ("login_kind", "oauth"),
+            ("prompt_kind", "provider_unreachable"),
+            ("prompt_kind", "rule"),
+            ("outcome", "gone"),
+            ("actor", "auto_responder"),
+            ("source", "adapter"),
+        ];
+        for (k, (field, value)) in kinds.into_iter().zip(expected) {
+            let e = Event::new(1, "n", Some(sid()), k);
+            let v: serde_json::Value = serde_json::from_str(&e.to_json()).expect("json");
+            assert_eq!(v[field], value, "{}", e.kind_name());
+            assert_eq!(serde_json::from_value::<Event>(v).expect("parses"), e);
+        }
     }
 
     #[test]

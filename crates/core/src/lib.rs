@@ -8,9 +8,11 @@
 #![warn(missing_docs)]
 
 pub mod event;
+pub mod exit;
 pub mod ids;
 pub mod info;
 pub mod keys;
+pub mod prompt;
 pub mod restart;
 pub mod screen;
 pub mod spec;
@@ -19,18 +21,21 @@ pub mod state;
 pub mod supervise;
 pub mod term;
 pub mod utf8;
+mod wire;
 pub mod workspace;
 
-pub use event::{EVENT_VERSION, Event, EventKind, ExitInfo, InputVia, Output};
+pub use event::{ActorKind, EVENT_VERSION, Event, EventKind, InputVia, Output};
+pub use exit::{ExitInfo, ExitReason};
 pub use ids::{InvalidSessionId, SessionId};
 pub use info::{SessionFilter, SessionInfo};
 pub use keys::UnknownKey;
+pub use prompt::{ConfirmationKind, ConfirmationOutcome, LoginKind, PromptKind, PromptMatch};
 pub use screen::{normalize as normalize_screen, screen_hash};
 pub use spec::{RestartPolicy, SessionSpec, SpecError, TermSize};
 pub use state::{IllegalTransition, SessionState, check_transition};
 pub use supervise::{
-    ApprovalPreset, Delivery, LoopGuard, PendingConfirmation, Provenance, Reply, ResponseRule, ScreenSnapshot,
-    StallSpec, SupervisionLevel,
+    ApprovalPreset, Delivery, LoopGuard, PendingConfirmation, Provenance, Reply, ResponseRule, RuleSource,
+    ScreenSnapshot, StallSpec, SupervisionLevel,
 };
 pub use term::Screen;
-pub use workspace::{BranchName, Step, WorkspaceId, WorkspaceRecord, WorkspaceState};
+pub use workspace::{BranchName, Step, WorkspaceErrorCode, WorkspaceId, WorkspaceRecord, WorkspaceState};

@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::keys::UnknownKey;
+use crate::prompt::{ConfirmationKind, PromptMatch};
 use crate::stall::{EscalationStep, StallConfig};
+use crate::wire::wire_enum;
 
 /// How much an agent may do without asking. Ordered: `readonly < standard < permissive
 /// < autonomous`.
@@ -132,6 +135,7 @@ pub enum Reply {
 
 impl Reply {
     /// Parses the command-line form: `keys:down,enter` sends keys, anything else is text.
+    /// Key names are not checked here (sending them is).
     pub fn parse(s: &str) -> Reply {
         match s.strip_prefix("keys:") {
             Some(keys) => {
@@ -141,12 +145,42 @@ impl Reply {
         }
     }
 
-    /// A short description for events: the text, or `keys:a,b`.
-    pub fn describe(&self) -> String {
-        match self {
-            Reply::Text(t) => t.clone(),
-            Reply::Keys(k) => format!("keys:{}", k.join(",")),
+    /// Parses the manifest form: `keys:down,enter` (prefix in any case, names checked
+    /// against the key table and made canonical) sends keys, anything else is text.
+    pub fn parse_checked(s: &str) -> Result<Reply, UnknownKey> {
+        let t = s.trim_start();
+        match t.get(..5) {
+            Some(prefix) if prefix.eq_ignore_ascii_case("keys:") => crate::keys::parse_key_list(t).map(Reply::Keys),
+            _ => Ok(Reply::Text(s.to_string())),
         }
+    }
+
+    /// A short description for events: the text, or `keys:a,b` (the [`fmt::Display`] form).
+    pub fn describe(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// The one rendering of a reply as text: the text itself, or `keys:a,b`
+/// (the form [`Reply::parse`] reads back).
+impl fmt::Display for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reply::Text(t) => f.write_str(t),
+            Reply::Keys(k) => write!(f, "keys:{}", k.join(",")),
+        }
+    }
+}
+
+wire_enum! {
+    /// Where a rule comes from (`source` of `auto_responded`).
+    pub enum RuleSource {
+        /// The session's spec (given at spawn).
+        Session = "session",
+        /// Added at run time (`add_rules`).
+        Runtime = "runtime",
+        /// The adapter's built-in rules.
+        Adapter = "adapter",
     }
 }
 
@@ -303,7 +337,7 @@ pub struct PendingConfirmation {
     /// Id to answer with.
     pub id: String,
     /// The prompt kind (`permission`, `trust`, …, or `rule` for a caller's rule).
-    pub prompt_kind: String,
+    pub prompt_kind: ConfirmationKind,
     /// The prompt's text.
     pub prompt: String,
     /// The choices on screen.
@@ -314,9 +348,13 @@ pub struct PendingConfirmation {
     pub suggested: Option<Reply>,
     /// Why it was not answered automatically.
     pub reason: String,
-    /// The rule that recognised it.
+    /// The rule that recognised it (as in `confirmation_pending`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
+    /// Which prompt on screen it is, for the node that holds it (not sent: a
+    /// received confirmation has none).
+    #[serde(skip)]
+    pub on_screen: Option<PromptMatch>,
 }
 
 #[cfg(test)]
@@ -334,6 +372,42 @@ mod tests {
         assert_eq!(r.reply, Reply::Keys(vec!["down".into(), "enter".into()]));
         assert!(matches!(ResponseRule::parse_cli("no equals"), Err(RuleSpecError::MissingEquals(_))));
         assert!(matches!(ResponseRule::parse_cli("=y"), Err(RuleSpecError::EmptyPattern(_))));
+    }
+
+    #[test]
+    fn replies_render_keys_in_one_form() {
+        assert_eq!(Reply::Keys(vec!["down".into(), "enter".into()]).to_string(), "keys:down,enter");
+        assert_eq!(Reply::Text("y".into()).to_string(), "y");
+        assert_eq!(Reply::parse(&Reply::Keys(vec!["down".into()]).to_string()), Reply::Keys(vec!["down".into()]));
+        assert_eq!(Reply::parse_checked(" KEYS: Down, enter"), Ok(Reply::Keys(vec!["down".into(), "enter".into()])));
+        assert_eq!(Reply::parse_checked("y"), Ok(Reply::Text("y".into())));
+        assert!(Reply::parse_checked("keys:down,jump").is_err());
+    }
+
+    #[test]
+    fn rule_sources_travel_as_documented() {
+        crate::wire::tests::round_trips(RuleSource::ALL, |s| s.as_str(), &["session", "runtime", "adapter"]);
+    }
+
+    #[test]
+    fn pending_confirmations_keep_their_identity_to_themselves() {
+        let p = PendingConfirmation {
+            id: "c1".into(),
+            prompt_kind: ConfirmationKind::Rule,
+            prompt: "Proceed? [y/N]".into(),
+            choices: Vec::new(),
+            suggested: Some(Reply::Text("y".into())),
+            reason: "supervision level is confirm".into(),
+            rule: Some("proceed".into()),
+            on_screen: Some(PromptMatch { rule: "proceed".into(), line: 4, matched: "Proceed? [y/N]".into() }),
+        };
+        let json = serde_json::to_string(&p).expect("json");
+        assert_eq!(
+            json,
+            r#"{"id":"c1","prompt_kind":"rule","prompt":"Proceed? [y/N]","suggested":{"type":"text","value":"y"},"reason":"supervision level is confirm","rule":"proceed"}"#
+        );
+        let back: PendingConfirmation = serde_json::from_str(&json).expect("parses");
+        assert_eq!(back, PendingConfirmation { on_screen: None, ..p });
     }
 
     #[test]

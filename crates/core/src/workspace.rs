@@ -9,12 +9,14 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod error_code;
 pub mod naming;
 pub mod outcome;
 pub mod record;
 pub mod redact;
 pub mod request;
 
+pub use error_code::WorkspaceErrorCode;
 pub use naming::{BranchName, NamingError, WorkspaceId, branch_for_task, slugify, validate_branch_name};
 pub use outcome::{
     ChangeKind, CleanupOutcome, CommitOutcome, DiffStat, FileChange, FileStat, FinalizeReport, PullRequest,

@@ -95,16 +95,16 @@ pub fn ending_for(kind: &EventKind, agent: &str, login_hint: &str) -> Option<(Tr
         }
         EventKind::BlockingPrompt { prompt_kind, prompt, .. } => {
             let prompt = clean(prompt);
-            let message = match prompt_kind.as_str() {
-                "provider_unreachable" => format!(
+            let message = match prompt_kind {
+                PromptKind::ProviderUnreachable => format!(
                     "{agent} cannot reach its provider: {prompt}\n  check the network (DNS, proxy) and the \
                      provider's status, then run warden again"
                 ),
-                "usage_limit" => format!(
+                PromptKind::UsageLimit => format!(
                     "{agent} hit its usage limit: {prompt}\n  try again when the limit resets, or use another \
                      agent (--agent)"
                 ),
-                "provider_error" => {
+                PromptKind::ProviderError => {
                     format!("{agent}'s provider answered with an error: {prompt}\n  try again later")
                 }
                 _ => return None,
@@ -147,7 +147,7 @@ mod tests {
     #[test]
     fn logins_end_with_the_url_choices_and_what_to_do() {
         let kind = EventKind::LoginRequired {
-            login_kind: "oauth".into(),
+            login_kind: warden_core::LoginKind::Oauth,
             url: Some(format!("https://auth.example/x?{}", "a".repeat(400))),
             code: None,
             instructions: "sign in".into(),
@@ -166,7 +166,7 @@ mod tests {
     #[test]
     fn provider_trouble_ends_other_prompts_do_not() {
         let prompt = |kind: &str| EventKind::BlockingPrompt {
-            prompt_kind: kind.into(),
+            prompt_kind: PromptKind::parse(kind).expect("a prompt kind"),
             prompt: "Can't reach\x1b the API".into(),
             choices: vec![],
             safe: false,

@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use warden_adapters::{PromptKind, Response, ScreenState, Verdict};
+use warden_adapters::{LoginKind, PromptKind, ScreenState, Verdict};
 use warden_core::stall::{Classification, EscalationStep, Observation, StallConfig, StallEvent, StallTracker};
 use warden_core::{EventKind, Provenance, Reply, SessionState, check_transition, screen_hash};
 
@@ -265,11 +265,11 @@ impl DetectorMemory {
                 self.last_blocking = Some(key);
                 d.transition(SessionState::Blocked, &format!("{kind} prompt"), Some(view.excerpt(6)), prov);
                 d.publish(EventKind::BlockingPrompt {
-                    prompt_kind: kind.as_str().to_string(),
+                    prompt_kind: kind,
                     prompt: b.prompt.clone(),
                     choices: b.choices.iter().map(|c| c.label.clone()).collect(),
                     safe: b.safe,
-                    suggested: b.response.as_ref().map(describe_response),
+                    suggested: b.response.as_ref().map(Reply::describe),
                     provenance: b.provenance.clone(),
                 });
             }
@@ -456,7 +456,7 @@ fn login_event(verdict: &Verdict) -> Option<EventKind> {
             provenance: l.provenance.clone(),
         }),
         (None, Some(b)) => Some(EventKind::LoginRequired {
-            login_kind: "login".into(),
+            login_kind: LoginKind::Login,
             url: b.url.clone(),
             code: None,
             instructions: b.prompt.clone(),
@@ -464,12 +464,5 @@ fn login_event(verdict: &Verdict) -> Option<EventKind> {
             provenance: b.provenance.clone(),
         }),
         (None, None) => None,
-    }
-}
-
-pub(crate) fn describe_response(r: &Response) -> String {
-    match r {
-        Response::Text(t) => t.clone(),
-        Response::Keys(k) => format!("keys:{}", k.join(",")),
     }
 }

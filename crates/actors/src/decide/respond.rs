@@ -27,10 +27,11 @@ use std::time::{Duration, Instant};
 
 use regex::Regex;
 use tracing::info;
-use warden_adapters::{ApprovalPreset, PromptKind, Response};
-use warden_core::{EventKind, LoopGuard, PendingConfirmation, Reply, SupervisionLevel};
+use warden_adapters::{ApprovalPreset, PromptKind};
+use warden_core::{
+    ConfirmationKind, EventKind, LoopGuard, PendingConfirmation, PromptMatch, Reply, RuleSource, SupervisionLevel,
+};
 
-use super::detect::describe_response;
 use super::view::{Look, View, truncate_chars};
 
 /// Texts warden typed that are remembered to recognise their echo.
@@ -44,14 +45,11 @@ pub(crate) const TUI_ANSWER_DELAY: Duration = Duration::from_millis(400);
 /// A built-in answer whose dialog is still there this long after is sent again.
 pub(crate) const TUI_REANSWER_AFTER: Duration = Duration::from_millis(1500);
 
-/// The rule source of the adapter's built-in prompts.
-const ADAPTER: &str = "adapter";
-
 /// A caller's rule, compiled.
 #[derive(Debug, Clone)]
 pub(crate) struct CompiledRule {
     pub id: String,
-    pub source: &'static str,
+    pub source: RuleSource,
     pub regex: Regex,
     pub spec: warden_core::ResponseRule,
 }
@@ -85,24 +83,21 @@ pub(crate) enum Answer {
     /// A caller rule's reply.
     Reply(Reply),
     /// The adapter's built-in answer (typed the adapter's way).
-    Builtin(Response),
+    Builtin(Reply),
 }
 
 impl Answer {
     /// The answer as events show it (`y`, `keys:down,enter`).
     pub(crate) fn describe(&self) -> String {
         match self {
-            Answer::Reply(r) => r.describe(),
-            Answer::Builtin(r) => describe_response(r),
+            Answer::Reply(r) | Answer::Builtin(r) => r.describe(),
         }
     }
 
     /// The answer as a reply (what a pending confirmation suggests).
     pub(crate) fn reply(&self) -> Reply {
         match self {
-            Answer::Reply(r) => r.clone(),
-            Answer::Builtin(Response::Text(t)) => Reply::Text(t.clone()),
-            Answer::Builtin(Response::Keys(k)) => Reply::Keys(k.clone()),
+            Answer::Reply(r) | Answer::Builtin(r) => r.clone(),
         }
     }
 }
@@ -153,29 +148,18 @@ pub(crate) struct Memory {
     answered_at: HashMap<Latch, Instant>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Latch {
-    rule: String,
-    line: u64,
-    matched: String,
-}
-
-impl Latch {
-    /// The identity a pending confirmation carries (`rule#line#matched`).
-    fn identity(&self) -> String {
-        format!("{}#{}#{}", self.rule, self.line, self.matched)
-    }
-}
+/// A match on screen, latched by its identity (rule, absolute line, matched text).
+type Latch = PromptMatch;
 
 /// One thing on screen a rule recognised.
 struct Candidate {
     latch: Latch,
-    source: &'static str,
+    source: RuleSource,
     matched: String,
     reply: Option<Answer>,
     safe: bool,
     once: bool,
-    prompt_kind: String,
+    prompt_kind: ConfirmationKind,
     prompt: String,
     choices: Vec<String>,
     /// The screen line it is on, trimmed (at most 200 characters).
@@ -237,9 +221,8 @@ impl Memory {
             self.latched.remove(&l);
             self.once_done.remove(&l.rule);
         }
-        let latched: HashSet<String> = self.latched.iter().map(Latch::identity).collect();
         for p in pending {
-            if !p.rule.as_ref().is_some_and(|r| latched.contains(r)) {
+            if !p.on_screen.as_ref().is_some_and(|m| self.latched.contains(m)) {
                 out.push(Effect::Forget { id: p.id.clone() });
             }
         }
@@ -251,7 +234,7 @@ impl Memory {
             if self.latched.contains(&c.latch) || (c.once && self.once_done.contains(&c.latch.rule)) {
                 continue;
             }
-            if cfg.tui && c.source == ADAPTER && level == SupervisionLevel::Autonomous && c.safe {
+            if cfg.tui && c.source == RuleSource::Adapter && level == SupervisionLevel::Autonomous && c.safe {
                 let seen = *self.first_seen.entry(c.latch.clone()).or_insert(now);
                 let ready_at = seen + TUI_ANSWER_DELAY;
                 if now < ready_at {
@@ -263,7 +246,7 @@ impl Memory {
             if level == SupervisionLevel::Notify {
                 continue;
             }
-            if c.source == ADAPTER && answered_lines.contains(&c.on_line) {
+            if c.source == RuleSource::Adapter && answered_lines.contains(&c.on_line) {
                 info!(rule = %c.latch.rule, "answered by a caller's rule");
                 continue;
             }
@@ -279,12 +262,12 @@ impl Memory {
                     if c.once {
                         self.once_done.insert(c.latch.rule.clone());
                     }
-                    if let Answer::Reply(Reply::Text(t)) | Answer::Builtin(Response::Text(t)) = &reply {
+                    if let Answer::Reply(Reply::Text(t)) | Answer::Builtin(Reply::Text(t)) = &reply {
                         self.note_typed(t);
                     }
                     let sent = reply.describe();
                     out.push(Effect::Send(reply));
-                    if c.source != ADAPTER {
+                    if c.source != RuleSource::Adapter {
                         answered_lines.push(c.on_line);
                     } else if cfg.tui {
                         self.answered_at.insert(c.latch.clone(), now);
@@ -293,7 +276,7 @@ impl Memory {
                     }
                     out.push(Effect::Publish(EventKind::AutoResponded {
                         rule: c.latch.rule,
-                        source: c.source.to_string(),
+                        source: c.source,
                         matched: c.matched,
                         sent,
                     }));
@@ -316,12 +299,13 @@ impl Memory {
                     let id = format!("c{}", self.pending_seq);
                     out.push(Effect::Ask(PendingConfirmation {
                         id: id.clone(),
-                        prompt_kind: c.prompt_kind.clone(),
+                        prompt_kind: c.prompt_kind,
                         prompt: c.prompt.clone(),
                         choices: c.choices.clone(),
                         suggested: reply.as_ref().map(Answer::reply),
                         reason: reason.clone(),
-                        rule: Some(c.latch.identity()),
+                        rule: Some(c.latch.rule.clone()),
+                        on_screen: Some(c.latch.clone()),
                     }));
                     out.push(Effect::Publish(EventKind::ConfirmationPending {
                         id,
@@ -367,7 +351,7 @@ fn candidates(
             reply: Some(Answer::Reply(rule.spec.reply.clone())),
             safe: rule.spec.safe,
             once: rule.spec.once,
-            prompt_kind: "rule".into(),
+            prompt_kind: ConfirmationKind::Rule,
             prompt: truncate_chars(line.trim(), 400),
             choices: Vec::new(),
             on_line: line.trim().chars().take(200).collect(),
@@ -394,12 +378,12 @@ fn candidates(
                 line: top + row,
                 matched: evidence.clone(),
             },
-            source: ADAPTER,
+            source: RuleSource::Adapter,
             matched: evidence.clone(),
             reply: b.response.clone().map(Answer::Builtin),
             safe: b.may_auto_answer(preset),
             once: b.once,
-            prompt_kind: b.kind.as_str().to_string(),
+            prompt_kind: ConfirmationKind::Prompt(b.kind),
             prompt: truncate_chars(&b.prompt, 400),
             choices: b.choices.iter().map(|c| c.label.clone()).collect(),
             on_line: evidence,

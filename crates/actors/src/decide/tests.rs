@@ -132,7 +132,7 @@ impl Session {
             .enumerate()
             .map(|(i, spec)| CompiledRule {
                 id: format!("rule-{}", i + 1),
-                source: "session",
+                source: warden_core::RuleSource::Session,
                 regex: regex::RegexBuilder::new(&spec.pattern).multi_line(true).build().expect("rule compiles"),
                 spec,
             })
@@ -726,7 +726,7 @@ fn a_callers_rule_takes_precedence_over_the_builtin_answer() {
 #[test]
 fn every_reply_is_described_as_events_show_it() {
     assert_eq!(Answer::Reply(Reply::Keys(vec!["down".into(), "enter".into()])).describe(), "keys:down,enter");
-    assert_eq!(Answer::Builtin(warden_adapters::Response::Text("y".into())).reply(), Reply::Text("y".into()));
+    assert_eq!(Answer::Builtin(Reply::Text("y".into())).reply(), Reply::Text("y".into()));
 }
 
 /// Every captured screen, of every adapter, goes through both policies

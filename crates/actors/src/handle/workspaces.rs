@@ -204,7 +204,7 @@ impl Warden {
             let parent = parent.clone();
             report.cleanup = match self.remove_worktree(&parent, id, force).await {
                 Ok(()) => StepResult::Done { value: CleanupOutcome::Removed },
-                Err(e) => StepResult::Failed { code: e.code().into(), message: e.to_string() },
+                Err(e) => StepResult::Failed { code: e.code(), message: e.to_string() },
             };
         }
         Ok(report)

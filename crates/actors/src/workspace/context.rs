@@ -159,12 +159,12 @@ pub(crate) fn traced<T>(
     match &result {
         Ok(_) => tracing::info!(elapsed_ms, "finished"),
         Err(e) => {
-            tracing::info!(elapsed_ms, code = e.code(), error = %e, "failed");
+            tracing::info!(elapsed_ms, code = e.code().as_str(), error = %e, "failed");
             if let Some(step) = step {
                 sink(EventKind::WorkspaceFailed {
                     workspace: id.clone(),
                     step,
-                    code: e.code().into(),
+                    code: e.code(),
                     message: e.to_string(),
                 });
             }

@@ -67,7 +67,7 @@ fn resolve_branch(spec: &BranchSpec) -> Result<BranchName, WorkspaceError> {
 fn step_result<T>(r: Result<T, WorkspaceError>) -> StepResult<T> {
     match r {
         Ok(value) => StepResult::Done { value },
-        Err(e) => StepResult::Failed { code: e.code().into(), message: e.to_string() },
+        Err(e) => StepResult::Failed { code: e.code(), message: e.to_string() },
     }
 }
 
@@ -585,7 +585,7 @@ fn fail_provisioning(
     sink(EventKind::WorkspaceFailed {
         workspace: record.id.clone(),
         step: Step::Provision,
-        code: e.code().into(),
+        code: e.code(),
         message: e.to_string(),
     });
 }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use warden_core::workspace::WorkspaceErrorCode;
 use warden_core::workspace::naming::NamingError;
 use warden_core::workspace::record::WorkspaceState;
 use warden_core::workspace::redact::Redactor;
@@ -131,25 +132,26 @@ pub enum WorkspaceError {
 
 impl WorkspaceError {
     /// A stable, machine-readable code for protocols and events.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> WorkspaceErrorCode {
+        use WorkspaceErrorCode as C;
         match self {
-            Self::InvalidBranch { .. } => "invalid_branch",
-            Self::InvalidName { .. } => "invalid_name",
-            Self::PathEscape { .. } => "path_escape",
-            Self::NotFound { .. } => "not_found",
-            Self::AlreadyExists { .. } => "already_exists",
-            Self::NotReady { .. } => "not_ready",
-            Self::Unavailable { .. } => "unavailable",
-            Self::Dirty { .. } => "dirty",
-            Self::Unpushed { .. } => "unpushed",
-            Self::Git { .. } => "git",
-            Self::Network { .. } => "network",
-            Self::Conflict { .. } => "conflict",
-            Self::Timeout { .. } => "timeout",
-            Self::Github { .. } => "github",
-            Self::Config { .. } => "config",
-            Self::Registry { .. } => "registry",
-            Self::Io { .. } => "io",
+            Self::InvalidBranch { .. } => C::InvalidBranch,
+            Self::InvalidName { .. } => C::InvalidName,
+            Self::PathEscape { .. } => C::PathEscape,
+            Self::NotFound { .. } => C::NotFound,
+            Self::AlreadyExists { .. } => C::AlreadyExists,
+            Self::NotReady { .. } => C::NotReady,
+            Self::Unavailable { .. } => C::Unavailable,
+            Self::Dirty { .. } => C::Dirty,
+            Self::Unpushed { .. } => C::Unpushed,
+            Self::Git { .. } => C::Git,
+            Self::Network { .. } => C::Network,
+            Self::Conflict { .. } => C::Conflict,
+            Self::Timeout { .. } => C::Timeout,
+            Self::Github { .. } => C::Github,
+            Self::Config { .. } => C::Config,
+            Self::Registry { .. } => C::Registry,
+            Self::Io { .. } => C::Io,
         }
     }
 

@@ -2,6 +2,7 @@
 //! the embedding API's errors.
 
 use serde::{Deserialize, Serialize};
+use warden_core::WorkspaceErrorCode;
 
 /// Stable error codes of replies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -110,35 +111,94 @@ impl WireError {
     }
 }
 
+// Every library error that can reach a remote caller maps to a code here, by an
+// exhaustive `match` (no `_ =>`): a new variant does not compile until it is given
+// its code.
+
 impl From<warden_actors::SessionError> for WireError {
     fn from(e: warden_actors::SessionError) -> Self {
-        use warden_actors::SessionError as E;
-        let code = match &e {
-            E::UnknownSession(_) => ErrorCode::UnknownSession,
-            E::UnknownConfirmation { .. } => ErrorCode::UnknownConfirmation,
-            E::Exited(_) => ErrorCode::Conflict,
-            // An invalid rule is an invalid request: the message names the
-            // rule and what is wrong with it.
-            E::BadWorkdir { .. } | E::Spec(_) | E::UnknownKey(_) | E::BadRule(_) => ErrorCode::BadRequest,
-            E::ProgramNotFound { .. } | E::TooManySessions { .. } | E::ShuttingDown => ErrorCode::Unavailable,
-            E::Spawn(_) | E::Io(_) | E::Internal(_) => ErrorCode::Internal,
-        };
-        WireError::new(code, e.to_string())
+        WireError::new(session_code(&e), e.to_string())
+    }
+}
+
+/// The code of a session error.
+fn session_code(e: &warden_actors::SessionError) -> ErrorCode {
+    use warden_actors::SessionError as E;
+    match e {
+        E::UnknownSession(_) => ErrorCode::UnknownSession,
+        E::UnknownConfirmation { .. } => ErrorCode::UnknownConfirmation,
+        E::Exited(_) => ErrorCode::Conflict,
+        // An invalid rule is an invalid request: the message names the
+        // rule and what is wrong with it.
+        E::BadWorkdir { .. } | E::Spec(_) | E::UnknownKey(_) | E::BadRule(_) => ErrorCode::BadRequest,
+        E::ProgramNotFound { .. } | E::TooManySessions { .. } | E::ShuttingDown => ErrorCode::Unavailable,
+        E::Spawn(_) | E::Io(_) | E::Internal(_) => ErrorCode::Internal,
     }
 }
 
 impl From<warden_actors::WorkspaceError> for WireError {
     fn from(e: warden_actors::WorkspaceError) -> Self {
         // The message is already redacted by the workspace layer.
-        let code = match e.code() {
-            "not_found" => ErrorCode::UnknownWorkspace,
-            "invalid_branch" | "invalid_name" | "config" => ErrorCode::BadRequest,
-            "path_escape" => ErrorCode::Forbidden,
-            "already_exists" | "not_ready" | "dirty" | "unpushed" | "conflict" => ErrorCode::Conflict,
-            "unavailable" | "network" | "timeout" | "github" => ErrorCode::Unavailable,
-            _ => ErrorCode::Internal,
+        WireError::new(workspace_code(e.code()), e.to_string())
+    }
+}
+
+/// The reply code of a workspace failure's code.
+fn workspace_code(code: WorkspaceErrorCode) -> ErrorCode {
+    use WorkspaceErrorCode as W;
+    match code {
+        W::NotFound => ErrorCode::UnknownWorkspace,
+        W::InvalidBranch | W::InvalidName | W::Config => ErrorCode::BadRequest,
+        W::PathEscape => ErrorCode::Forbidden,
+        W::AlreadyExists | W::NotReady | W::Dirty | W::Unpushed | W::Conflict => ErrorCode::Conflict,
+        W::Unavailable | W::Network | W::Timeout | W::Github => ErrorCode::Unavailable,
+        W::Git | W::Registry | W::Io => ErrorCode::Internal,
+    }
+}
+
+impl From<warden_adapters::AdapterError> for WireError {
+    fn from(e: warden_adapters::AdapterError) -> Self {
+        use warden_adapters::AdapterError as E;
+        let code = match &e {
+            E::UnknownAgent { .. } => ErrorCode::BadRequest,
         };
         WireError::new(code, e.to_string())
+    }
+}
+
+impl From<warden_adapters::SelectError> for WireError {
+    fn from(e: warden_adapters::SelectError) -> Self {
+        use warden_adapters::SelectError as E;
+        // No agent to run on this node (now): the caller may try another node or later.
+        let code = match &e {
+            E::NotInstalled { .. } | E::CoolingDown(_) | E::NoneAvailable { .. } => ErrorCode::Unavailable,
+        };
+        WireError::new(code, e.to_string())
+    }
+}
+
+impl From<warden_core::SpecError> for WireError {
+    fn from(e: warden_core::SpecError) -> Self {
+        use warden_core::SpecError as E;
+        let code = match &e {
+            E::EmptyProgram | E::BadSize { .. } | E::NulByte(_) | E::BadEnvName(_) | E::BadRule(_) => {
+                ErrorCode::BadRequest
+            }
+        };
+        WireError::new(code, e.to_string())
+    }
+}
+
+impl From<warden_core::workspace::NamingError> for WireError {
+    fn from(e: warden_core::workspace::NamingError) -> Self {
+        // Every naming rule is about a name the caller gave.
+        WireError::bad_request(e.to_string())
+    }
+}
+
+impl From<warden_core::UnknownKey> for WireError {
+    fn from(e: warden_core::UnknownKey) -> Self {
+        WireError::bad_request(e.to_string())
     }
 }
 
@@ -165,6 +225,42 @@ mod tests {
             assert_eq!(wire.code, code, "{text}");
             assert_eq!(wire.message, text);
         }
+    }
+
+    #[test]
+    fn workspace_errors_map_to_codes() {
+        use warden_actors::WorkspaceError as E;
+        let cases = [
+            (E::NotFound { what: "workspace w1".into() }, ErrorCode::UnknownWorkspace),
+            (E::Dirty { files: 2 }, ErrorCode::Conflict),
+            (E::Unpushed { commits: 1 }, ErrorCode::Conflict),
+            (E::Network { message: "unreachable".into() }, ErrorCode::Unavailable),
+            (E::Timeout { what: "git push".into(), secs: 5 }, ErrorCode::Unavailable),
+            (E::PathEscape { path: "../x".into(), root: "/w".into() }, ErrorCode::Forbidden),
+            (E::Config { message: "no token".into() }, ErrorCode::BadRequest),
+            (E::Git { message: "bad object".into() }, ErrorCode::Internal),
+            (E::Registry { message: "unreadable".into() }, ErrorCode::Internal),
+        ];
+        for (e, code) in cases {
+            let text = e.to_string();
+            let wire = WireError::from(e);
+            assert_eq!((wire.code, wire.message.as_str()), (code, text.as_str()));
+        }
+        // Every workspace code has a reply code; only warden-side failures are `internal`.
+        let internal: Vec<_> =
+            WorkspaceErrorCode::ALL.iter().filter(|c| workspace_code(**c) == ErrorCode::Internal).collect();
+        assert_eq!(internal, [&WorkspaceErrorCode::Git, &WorkspaceErrorCode::Registry, &WorkspaceErrorCode::Io]);
+    }
+
+    #[test]
+    fn launch_and_spec_errors_map_to_codes() {
+        let unknown = warden_adapters::launch("nope", None).expect_err("unknown agent");
+        assert_eq!(WireError::from(unknown).code, ErrorCode::BadRequest);
+        let none = warden_adapters::SelectError::NoneAvailable { cooling: String::new(), hints: "x".into() };
+        assert_eq!(WireError::from(none).code, ErrorCode::Unavailable);
+        assert_eq!(WireError::from(warden_core::SpecError::EmptyProgram).code, ErrorCode::BadRequest);
+        let bad = warden_core::workspace::WorkspaceId::parse("a/../b").expect_err("refused");
+        assert_eq!(WireError::from(bad).code, ErrorCode::BadRequest);
     }
 
     #[test]

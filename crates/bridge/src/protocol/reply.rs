@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 use warden_core::supervise::Reply as Answer;
 use warden_core::{
-    ApprovalPreset, Delivery, ExitInfo, PendingConfirmation, Provenance, ScreenSnapshot, SessionId, SessionInfo,
-    SessionState, TermSize,
+    ApprovalPreset, ConfirmationOutcome, Delivery, ExitInfo, LoginKind, PendingConfirmation, PromptKind, Provenance,
+    ScreenSnapshot, SessionId, SessionInfo, SessionState, TermSize,
 };
 
 use super::PROTOCOL_VERSION;
@@ -164,7 +164,7 @@ pub struct WireVerdict {
     pub state: String,
     /// For `blocked`: the prompt kind (`permission`, `trust`, `update`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prompt_kind: Option<String>,
+    pub prompt_kind: Option<PromptKind>,
     /// The session state this screen means, when it means one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_state: Option<SessionState>,
@@ -185,8 +185,8 @@ pub struct WireVerdict {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WireLogin {
-    /// `oauth`, `api_key`, `choose_method`, … as the adapter names it.
-    pub login_kind: String,
+    /// `oauth`, `api_key`, `cli_auth`, … (see [`LoginKind`]).
+    pub login_kind: LoginKind,
     /// The sign-in URL on screen, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
@@ -207,7 +207,7 @@ pub struct WireLogin {
 #[serde(deny_unknown_fields)]
 pub struct WirePrompt {
     /// `permission`, `trust`, `update`, `tos`, `usage_limit`, …
-    pub prompt_kind: String,
+    pub prompt_kind: PromptKind,
     /// The prompt's text.
     pub prompt: String,
     /// The choices on screen.
@@ -251,7 +251,7 @@ impl From<warden_adapters::Verdict> for WireVerdict {
             S::Ready => ("ready", None),
             S::Busy => ("busy", None),
             S::LoginRequired => ("login_required", None),
-            S::Blocked(kind) => ("blocked", Some(kind.as_str().to_string())),
+            S::Blocked(kind) => ("blocked", Some(kind)),
             S::TaskComplete => ("task_complete", None),
             S::Exited => ("exited", None),
         };
@@ -273,13 +273,10 @@ impl From<warden_adapters::Verdict> for WireVerdict {
                 provenance: l.provenance,
             }),
             blocking: v.blocking.map(|b| WirePrompt {
-                prompt_kind: b.kind.as_str().to_string(),
+                prompt_kind: b.kind,
                 prompt: b.prompt,
                 choices: choices(b.choices),
-                suggested: b.response.map(|r| match r {
-                    warden_adapters::Response::Text(t) => Answer::Text(t),
-                    warden_adapters::Response::Keys(k) => Answer::Keys(k),
-                }),
+                suggested: b.response,
                 safe: b.safe,
                 min_preset: b.min_preset,
                 once: b.once,
@@ -315,7 +312,7 @@ pub struct ConfirmResult {
     pub id: String,
     /// `answered` or `declined`; the `confirmation_resolved` event says
     /// what was sent.
-    pub outcome: String,
+    pub outcome: ConfirmationOutcome,
 }
 
 /// Result of `add_rules`.

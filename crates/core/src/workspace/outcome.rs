@@ -140,7 +140,7 @@ pub enum StepResult<T> {
     /// The step failed (redacted).
     Failed {
         /// Stable error code.
-        code: String,
+        code: crate::workspace::WorkspaceErrorCode,
         /// Message.
         message: String,
     },
