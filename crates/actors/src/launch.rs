@@ -441,6 +441,9 @@ pub fn write_file(workdir: &Path, file: &WorkspaceFile) -> Result<FileOutcome, L
         return Err(LaunchError::FileOutside { path: file.path.clone() });
     }
     let path = workdir.join(&file.path);
+    if !stays_inside(workdir, &file.path) {
+        return Err(LaunchError::FileOutside { path: file.path.clone() });
+    }
     let fail = |action: &'static str| {
         let path = path.clone();
         move |source| LaunchError::WriteFile { action, path, source }
@@ -463,6 +466,27 @@ pub fn write_file(workdir: &Path, file: &WorkspaceFile) -> Result<FileOutcome, L
         }
     }
     Ok(FileOutcome::Written)
+}
+
+/// Whether every part of `relative` that already exists under `workdir` resolves
+/// inside it: a symbolic link (in a cloned repository, say) cannot lead a write out of
+/// the working directory.
+fn stays_inside(workdir: &Path, relative: &str) -> bool {
+    let Ok(root) = std::fs::canonicalize(workdir) else { return false };
+    let mut at = workdir.to_path_buf();
+    for part in relative.split('/') {
+        at.push(part);
+        match std::fs::canonicalize(&at) {
+            Ok(real) if real.starts_with(&root) => {}
+            Ok(_) => return false,
+            // Not there yet: it is created as a plain directory or file.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return std::fs::symlink_metadata(&at).is_err();
+            }
+            Err(_) => return false,
+        }
+    }
+    true
 }
 
 #[cfg(test)]
@@ -509,10 +533,7 @@ mod tests {
         assert_eq!(paths(&p), [(FileSource::Memory, ".aider.conventions.md")]);
         let p = plan(builtin("claude"), &AgentRequest { preset: Some(ApprovalPreset::Readonly), ..memory }, None)
             .expect("plan");
-        assert_eq!(
-            paths(&p),
-            [(FileSource::Preset, ".claude/settings.local.json"), (FileSource::Memory, "CLAUDE.md")]
-        );
+        assert_eq!(paths(&p), [(FileSource::Preset, ".claude/settings.local.json"), (FileSource::Memory, "CLAUDE.md")]);
         let e = plan(builtin("shell"), &AgentRequest::named("shell").memory("x"), None).expect_err("no memory file");
         assert!(matches!(e, LaunchError::NoMemoryFile { ref agent } if agent == "shell"), "{e}");
         assert!(plan(builtin("shell"), &AgentRequest::named("shell").memory("  "), None).is_ok(), "blank: ignored");
@@ -525,7 +546,10 @@ mod tests {
         assert_eq!(p.spec.env.get("DISABLE_AUTOUPDATER").map(String::as_str), Some("0"));
         assert_eq!(p.spec.env.get("X").map(String::as_str), Some("1"));
         let shell = plan(builtin("shell"), &AgentRequest::named("shell"), Some("/bin/zsh")).expect("plan");
-        assert_eq!((shell.spec.program.as_str(), shell.spec.args.clone()), ("/bin/zsh", vec!["-f".to_string(), "-i".into()]));
+        assert_eq!(
+            (shell.spec.program.as_str(), shell.spec.args.clone()),
+            ("/bin/zsh", vec!["-f".to_string(), "-i".into()])
+        );
         let bad = AgentRequest { size: TermSize { rows: 0, cols: 1 }, ..AgentRequest::named("shell") };
         assert!(matches!(plan(builtin("shell"), &bad, None), Err(LaunchError::Session(SessionError::Spec(_)))));
     }
@@ -540,7 +564,8 @@ mod tests {
     #[test]
     fn files_never_replace_a_users_file() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let file = |path: &str, contents: &str, mode| WorkspaceFile { path: path.into(), contents: contents.into(), mode };
+        let file =
+            |path: &str, contents: &str, mode| WorkspaceFile { path: path.into(), contents: contents.into(), mode };
         let write = |f: &WorkspaceFile| write_file(dir.path(), f).expect("writes");
         assert_eq!(write(&file(".x/settings.json", "{}\n", WriteMode::Replace)), FileOutcome::Written);
         assert_eq!(write(&file(".x/settings.json", "{}\n", WriteMode::Replace)), FileOutcome::Unchanged);
@@ -551,16 +576,26 @@ mod tests {
         assert_eq!(std::fs::read_to_string(dir.path().join("M.md")).expect("read"), "one\n\ntwo\n");
         let outside = write_file(dir.path(), &file("../escape", "x", WriteMode::Replace));
         assert!(matches!(outside, Err(LaunchError::FileOutside { .. })));
+        // Links that lead out of the working directory are not followed; links inside it are.
+        let elsewhere = tempfile::tempdir().expect("tempdir");
+        std::os::unix::fs::symlink(elsewhere.path(), dir.path().join(".out")).expect("link");
+        std::os::unix::fs::symlink(dir.path().join(".x"), dir.path().join(".in")).expect("link");
+        std::os::unix::fs::symlink(elsewhere.path().join("dangling"), dir.path().join("D.md")).expect("link");
+        for path in [".out/settings.json", "D.md"] {
+            let e = write_file(dir.path(), &file(path, "x", WriteMode::Append)).expect_err(path);
+            assert!(matches!(e, LaunchError::FileOutside { .. }), "{path}: {e}");
+        }
+        assert_eq!(write(&file(".in/new.json", "{}", WriteMode::Replace)), FileOutcome::Written);
+        assert!(dir.path().join(".x/new.json").exists());
+        assert_eq!(std::fs::read_dir(elsewhere.path()).expect("read").count(), 0, "nothing written outside");
     }
 
     #[test]
     fn a_missing_workdir_is_refused_before_anything_is_written() {
         let dir = tempfile::tempdir().expect("tempdir");
         let missing = dir.path().join("missing");
-        let files = [(
-            FileSource::Preset,
-            WorkspaceFile { path: "a".into(), contents: "x".into(), mode: WriteMode::Replace },
-        )];
+        let files =
+            [(FileSource::Preset, WorkspaceFile { path: "a".into(), contents: "x".into(), mode: WriteMode::Replace })];
         let e = prepare_workdir(&missing, &files).expect_err("missing");
         assert!(e.to_string().ends_with("is not usable: does not exist"), "{e}");
         assert!(!missing.exists());
