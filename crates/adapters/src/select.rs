@@ -303,10 +303,7 @@ mod tests {
         assert_eq!(s.agent, "codex");
         assert!(s.reason.contains("installed"), "{}", s.reason);
         let fixed = Strategy::Fixed("claude".into());
-        assert!(matches!(
-            select_or_fallback(&fixed, &none, &[], Some("shell")),
-            Err(SelectError::NotInstalled { .. })
-        ));
+        assert!(matches!(select_or_fallback(&fixed, &none, &[], Some("shell")), Err(SelectError::NotInstalled { .. })));
     }
 
     #[test]
