@@ -9,7 +9,7 @@
 //! preflight takes about as long as the slowest `--version`.
 //!
 //! What to probe comes from each manifest's `[preflight]` ([`warden_adapters::Probe`]);
-//! the facts go to [`warden_adapters::select`].
+//! the facts go to [`warden_adapters::select()`].
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -121,7 +121,7 @@ pub struct AuthReport {
 }
 
 impl AuthReport {
-    /// The single fact [`warden_adapters::select`] works with: the first variable, else
+    /// The single fact [`warden_adapters::select()`] works with: the first variable, else
     /// the first login file.
     pub fn fact(&self) -> AuthFact {
         match (self.status, self.env.first(), self.login_files.first()) {
@@ -155,7 +155,7 @@ pub struct PreflightReport {
 }
 
 impl PreflightReport {
-    /// The facts [`warden_adapters::select`] chooses from.
+    /// The facts [`warden_adapters::select()`] chooses from.
     pub fn facts(&self) -> PreflightFacts {
         PreflightFacts {
             name: self.name.clone(),
