@@ -148,6 +148,7 @@ fn launch_failure(e: &LaunchError) -> (i32, String) {
         }
         LaunchError::Session(_)
         | LaunchError::UnknownAgent { .. }
+        | LaunchError::NoFallback
         | LaunchError::Select(_)
         | LaunchError::FileOutside { .. }
         | LaunchError::WriteFile { .. } => (EXIT_WARDEN_ERROR, one_line(&e.to_string())),

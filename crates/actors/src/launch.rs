@@ -227,6 +227,9 @@ pub enum LaunchError {
         /// The names this node knows, comma-separated.
         known: String,
     },
+    /// The fallback adapter was asked for, and no adapter is marked `fallback`.
+    #[error("no adapter is marked `fallback = true`; name an agent")]
+    NoFallback,
     /// No agent was named and none could be chosen.
     #[error(transparent)]
     Select(#[from] SelectError),
@@ -392,11 +395,8 @@ async fn choose<'r>(
     match choice {
         AgentChoice::Named(name) => Ok((adapter_named(registry, name)?, None)),
         AgentChoice::Fallback => {
-            let name = fallback().ok_or_else(|| LaunchError::UnknownAgent {
-                name: "(fallback)".into(),
-                known: registry.names().join(", "),
-            })?;
-            Ok((adapter_named(registry, &name)?, None))
+            let adapter = registry.fallback().ok_or(LaunchError::NoFallback)?;
+            Ok((adapter, None))
         }
         AgentChoice::Selected(strategy) => {
             let probed = Arc::clone(registry);

@@ -367,9 +367,10 @@ fn agent_request(ctx: &CommandCtx, args: SpawnArgs) -> Result<AgentRequest, Wire
 fn launch_error(e: LaunchError) -> WireError {
     match e {
         LaunchError::Session(e) => WireError::from(e),
-        LaunchError::UnknownAgent { .. } | LaunchError::Select(_) | LaunchError::NoMemoryFile { .. } => {
-            WireError::bad_request(e.to_string())
-        }
+        LaunchError::UnknownAgent { .. }
+        | LaunchError::NoFallback
+        | LaunchError::Select(_)
+        | LaunchError::NoMemoryFile { .. } => WireError::bad_request(e.to_string()),
         LaunchError::FileOutside { .. } => WireError::forbidden(e.to_string()),
         LaunchError::WriteFile { .. } => WireError::internal(e.to_string()),
     }
