@@ -1,13 +1,13 @@
 //! `warden run`: one supervised session in this process.
 //!
-//! The flags become a [`SessionSpec`] through the adapter ([`launch`], [`options`]);
+//! The flags become an [`AgentRequest`] ([`options`]) started by
+//! [`Warden::spawn_agent`], the launch path the NATS bridge uses too;
 //! the session's events are printed as they come (the terminal's bytes on stdout, or
 //! JSON lines), supervision events as short notes on stderr ([`super::print::note`]),
 //! pending confirmations answered from the terminal ([`confirm`]); a login screen or an
 //! unusable provider ends the run with its own exit status ([`outcome`]).
 
 mod confirm;
-mod launch;
 mod options;
 mod outcome;
 mod watch;
@@ -17,12 +17,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use warden_actors::{SessionError, Warden, WardenConfig};
+use warden_actors::preflight;
+use warden_actors::{
+    AgentRequest, FileOutcome, FileSource, LaunchError, LaunchedAgent, SessionError, Warden, WardenConfig,
+};
+use warden_adapters::{Registry, Strategy};
+use warden_core::ApprovalPreset;
 
 pub use outcome::{EXIT_LOGIN_REQUIRED, EXIT_PROVIDER, EXIT_STALLED, EXIT_TIMEOUT};
 
 use super::{EXIT_NOT_FOUND, EXIT_WARDEN_ERROR};
-use launch::{FileOutcome, SelectEnv, SpecRequest};
 use options::{RawSupervision, one_line};
 use watch::{Watch, print_screen};
 
@@ -135,20 +139,29 @@ pub async fn run(state_dir: Option<PathBuf>, args: RunArgs) -> i32 {
     }
 }
 
-fn session_error_code(e: &SessionError) -> i32 {
+/// The exit status and the one-line message of a launch that failed.
+fn launch_failure(e: &LaunchError) -> (i32, String) {
     match e {
-        SessionError::ProgramNotFound { .. } => EXIT_NOT_FOUND,
-        _ => EXIT_WARDEN_ERROR,
+        LaunchError::Session(SessionError::ProgramNotFound { .. }) => (EXIT_NOT_FOUND, one_line(&e.to_string())),
+        LaunchError::NoMemoryFile { agent } => {
+            (EXIT_WARDEN_ERROR, format!("agent {agent} has no memory file; --memory cannot be used with it"))
+        }
+        LaunchError::Session(_)
+        | LaunchError::UnknownAgent { .. }
+        | LaunchError::NoFallback
+        | LaunchError::Select(_)
+        | LaunchError::FileOutside { .. }
+        | LaunchError::WriteFile { .. } => (EXIT_WARDEN_ERROR, one_line(&e.to_string())),
     }
 }
 
-/// A prepared session: what to spawn and how to read it.
+/// The parsed flags: what to start, with which warden.
 struct Prepared {
-    spec: warden_core::SessionSpec,
-    adapter: warden_adapters::Adapter,
+    request: AgentRequest,
+    /// The preset the notes name (the flags' preset, `standard` by default).
+    request_preset: ApprovalPreset,
     config: WardenConfig,
-    display_name: String,
-    login_hint: String,
+    registry: Arc<Registry>,
     timeout: Option<Duration>,
 }
 
@@ -156,19 +169,24 @@ async fn run_inner(state_dir: Option<PathBuf>, args: RunArgs) -> Result<i32, (i3
     let prepared = prepare(state_dir, &args).map_err(|m| (EXIT_WARDEN_ERROR, m))?;
     let warden = Warden::start(prepared.config).await.map_err(|e| (EXIT_WARDEN_ERROR, one_line(&e.to_string())))?;
     let mut events = warden.subscribe(Some(warden.bus().next_seq()));
-    let info = match warden.spawn(prepared.spec).await {
-        Ok(info) => info,
+    let launched = match warden.spawn_agent(prepared.request).await {
+        Ok(launched) => launched,
         Err(e) => {
             warden.shutdown().await;
-            return Err((session_error_code(&e), one_line(&e.to_string())));
+            return Err(launch_failure(&e));
         }
     };
-    let id = info.id;
+    print_launch_notes(&launched, prepared.request_preset);
+    let id = launched.session.id;
+    let Some(adapter) = prepared.registry.get(&launched.session.agent).cloned() else {
+        warden.shutdown().await;
+        return Err((EXIT_WARDEN_ERROR, format!("agent {} has no adapter", launched.session.agent)));
+    };
     let watch = Watch {
         json: args.json,
-        adapter: prepared.adapter,
-        agent: prepared.display_name,
-        login_hint: prepared.login_hint,
+        agent: adapter.display_name.clone(),
+        login_hint: adapter.login_hint(),
+        adapter,
         timeout: prepared.timeout,
     };
     let result = watch.run(&warden, id, &mut events).await;
@@ -182,8 +200,8 @@ async fn run_inner(state_dir: Option<PathBuf>, args: RunArgs) -> Result<i32, (i3
     }
     Ok(result.code.unwrap_or(EXIT_WARDEN_ERROR))
 }
-
-/// Parses the flags, chooses the adapter, writes the preset's files.
+/// Parses the flags into the request and the warden's configuration; nothing is
+/// chosen, written or started yet.
 fn prepare(state_dir: Option<PathBuf>, args: &RunArgs) -> Result<Prepared, String> {
     let sup = options::parse(&RawSupervision {
         rules: &args.rules,
@@ -194,86 +212,59 @@ fn prepare(state_dir: Option<PathBuf>, args: &RunArgs) -> Result<Prepared, Strin
         preset: args.preset.as_deref(),
         timeout: args.timeout.as_deref(),
     })?;
-    let mut env = Vec::with_capacity(args.env.len());
+    let mut request = match (&args.agent, &args.program) {
+        (Some(agent), _) => AgentRequest::named(agent.clone()),
+        (None, Some(_)) => AgentRequest::fallback(),
+        (None, None) => AgentRequest::selected(Strategy::Heuristic { subscription_hint: args.subscription.clone() }),
+    };
     for kv in &args.env {
         let (k, v) = kv.split_once('=').ok_or_else(|| format!("--env expects NAME=VALUE, got `{kv}`"))?;
-        env.push((k.to_string(), v.to_string()));
+        request.env.insert(k.to_string(), v.to_string());
     }
-    let workdir = match &args.workdir {
-        Some(dir) => {
-            check_workdir(dir)?;
-            dir.clone()
-        }
-        None => std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?,
-    };
-    let registry = launch::registry(&args.adapter_files)?;
-    let agent = match (&args.agent, &args.program) {
-        (Some(agent), _) => agent.clone(),
-        (None, Some(_)) => "shell".to_string(),
-        (None, None) => {
-            let facts = launch::facts(&registry, &SelectEnv::from_process(&registry));
-            let choice = launch::choose(&facts, args.subscription.as_deref());
-            eprintln!("warden: agent {} ({})", choice.agent, choice.reason);
-            choice.agent
-        }
-    };
-    let adapter = launch::adapter(&registry, &agent)?.clone();
-    let shell = std::env::var("SHELL").ok();
-    let (mut spec, plan) = launch::spec(
-        &adapter,
-        &SpecRequest {
-            task: args.task.as_deref(),
-            program: args.program.as_deref(),
-            extra_args: &args.args,
-            shell: shell.as_deref(),
-            supervision: &sup,
-        },
-    );
-    spec.env.extend(env);
-    spec.workdir = args.workdir.clone();
+    if let Some(dir) = &args.workdir {
+        check_workdir(dir)?;
+    }
+    let registry = Arc::new(preflight::registry_from_files(&args.adapter_files).map_err(|e| one_line(&e.to_string()))?);
     let (term_rows, term_cols) = terminal_size().unwrap_or((40, 120));
-    spec.size = warden_core::TermSize {
+    request.size = warden_core::TermSize {
         rows: cells("--rows", args.rows.as_deref())?.unwrap_or(term_rows),
         cols: cells("--cols", args.cols.as_deref())?.unwrap_or(term_cols),
     };
-    spec.validate().map_err(|e| e.to_string())?;
-    if sup.preset_explicit && !plan.files.is_empty() {
-        for outcome in launch::write_files(&workdir, &plan.files)? {
-            match outcome {
-                FileOutcome::Written(p) => eprintln!("warden: wrote {p} (preset {})", sup.preset),
-                FileOutcome::Kept(p) => {
-                    eprintln!("warden: kept your {p}; preset {} is applied through flags only", sup.preset)
-                }
-                FileOutcome::Unchanged(_) => {}
-            }
-        }
-    }
-    if let Some(text) = args.memory.as_deref().filter(|t| !t.trim().is_empty()) {
-        match adapter.memory_file(text, true) {
-            Some(file) => {
-                for outcome in launch::write_files(&workdir, std::slice::from_ref(&file))? {
-                    if let FileOutcome::Written(p) = outcome {
-                        eprintln!("warden: appended the instructions to {p}");
-                    }
-                }
-            }
-            None => return Err(format!("agent {} has no memory file; --memory cannot be used with it", adapter.name)),
-        }
-    }
+    request.task = args.task.clone();
+    request.preset = sup.preset_explicit.then_some(sup.preset);
+    request.memory = args.memory.clone();
+    request.program = args.program.clone();
+    request.args = args.args.clone();
+    request.workdir = args.workdir.clone();
+    request.supervision = sup.level;
+    request.rules = sup.rules;
+    request.loading = sup.loading;
+    request.stall = sup.stall;
+    request.restart = sup.restart;
     let mut config = WardenConfig::new(state_dir.unwrap_or_else(WardenConfig::default_state_dir));
     if let Some(node) = args.node.clone() {
         config.node = node;
     }
-    config.env_passthrough = plan.passthrough_env.clone();
-    config.adapters = Arc::new(registry);
-    Ok(Prepared {
-        spec,
-        adapter: adapter.clone(),
-        config,
-        display_name: adapter.display_name.clone(),
-        login_hint: launch::login_hint(&adapter),
-        timeout: sup.timeout,
-    })
+    config.adapters = Arc::clone(&registry);
+    Ok(Prepared { request, request_preset: sup.preset, config, registry, timeout: sup.timeout })
+}
+
+/// The short notes on stderr: the agent chosen and why, the files written or kept.
+fn print_launch_notes(launched: &LaunchedAgent, preset: ApprovalPreset) {
+    if let Some(choice) = &launched.selection {
+        eprintln!("warden: agent {} ({})", choice.agent, choice.reason);
+    }
+    for file in &launched.files {
+        let p = &file.path;
+        match (file.source, file.outcome) {
+            (FileSource::Preset, FileOutcome::Written) => eprintln!("warden: wrote {p} (preset {preset})"),
+            (FileSource::Preset, FileOutcome::Kept) => {
+                eprintln!("warden: kept your {p}; preset {preset} is applied through flags only")
+            }
+            (FileSource::Memory, FileOutcome::Written) => eprintln!("warden: appended the instructions to {p}"),
+            (_, FileOutcome::Unchanged) | (FileSource::Memory, FileOutcome::Kept) => {}
+        }
+    }
 }
 
 /// A terminal dimension in cells (1..=4096).

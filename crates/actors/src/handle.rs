@@ -270,17 +270,18 @@ impl Warden {
         };
         let adapter = self.shared_adapter(&spec.agent);
         let mut stall = spec.stall.config();
-        if spec.stall.ladder.is_none() && adapter.name == "shell" {
-            // A shell has nothing to nudge or resume: report, and leave the rest to the caller.
-            stall.ladder = vec![warden_core::stall::EscalationStep::Notify];
+        if spec.stall.ladder.is_none()
+            && let Some(ladder) = &adapter.stall_ladder
+        {
+            stall.ladder = ladder.clone();
         }
         let bad_rule = |e: String| SessionError::Spec(warden_core::SpecError::BadRule(e));
         let loading = crate::rules::compile_loading(&spec.loading).map_err(bad_rule)?;
         let rules = RuleBook::compile(&spec.rules).map_err(bad_rule)?;
-        // A shell's line discipline buffers typed-ahead input: type the task at
-        // once. A TUI gets it when it first shows it is ready.
+        // A program that reads typed-ahead input (a shell) gets the task at once;
+        // a TUI gets it when it first shows it is ready.
         let (task_now, task_on_ready) =
-            if adapter.name == "shell" || adapter.rules.is_empty() { (spec.task, None) } else { (None, spec.task) };
+            if adapter.type_ahead || adapter.rules.is_empty() { (spec.task, None) } else { (None, spec.task) };
         let config = SessionConfig {
             supervision: spec.supervision,
             preset: spec.preset,

@@ -25,6 +25,7 @@ pub mod env;
 pub mod error;
 mod handle;
 mod instance;
+pub mod launch;
 mod msg;
 pub mod preflight;
 mod pty;
@@ -49,6 +50,7 @@ pub use classifier::{ClassifyFuture, StallClassifier, StallContext};
 pub use env::{INSTANCE_ENV, SESSION_ENV};
 pub use error::{SessionError, StartError};
 pub use handle::{Warden, WardenConfig, default_node_name};
+pub use launch::{AgentChoice, AgentRequest, FileOutcome, FileSource, LaunchError, LaunchFile, LaunchedAgent};
 pub use workspace::{WorkspaceConfig, WorkspaceError};
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 //! preflight takes about as long as the slowest `--version`.
 //!
 //! What to probe comes from each manifest's `[preflight]` ([`warden_adapters::Probe`]);
-//! the facts go to [`warden_adapters::select`].
+//! the facts go to [`warden_adapters::select()`].
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -121,7 +121,7 @@ pub struct AuthReport {
 }
 
 impl AuthReport {
-    /// The single fact [`warden_adapters::select`] works with: the first variable, else
+    /// The single fact [`warden_adapters::select()`] works with: the first variable, else
     /// the first login file.
     pub fn fact(&self) -> AuthFact {
         match (self.status, self.env.first(), self.login_files.first()) {
@@ -155,7 +155,7 @@ pub struct PreflightReport {
 }
 
 impl PreflightReport {
-    /// The facts [`warden_adapters::select`] chooses from.
+    /// The facts [`warden_adapters::select()`] chooses from.
     pub fn facts(&self) -> PreflightFacts {
         PreflightFacts {
             name: self.name.clone(),
@@ -166,6 +166,33 @@ impl PreflightReport {
             install_hint: self.install_hint.clone(),
         }
     }
+}
+
+/// What choosing an agent needs to know about each adapter of `registry`: installed
+/// (its binary on `PATH`) and whether credentials look present. Unlike
+/// [`preflight_report`], no `--version` is run: nothing is started just to choose. Reads
+/// the filesystem (PATH lookups, login files): call it off the async workers.
+pub fn selection_facts(registry: &Registry, env: &PreflightEnv) -> Vec<PreflightFacts> {
+    registry
+        .adapters()
+        .iter()
+        .map(|a| {
+            let path = probe_binary(a, env.shell.as_deref()).and_then(|b| find_on_path(&b, env.path.as_deref()));
+            let auth = auth_report(
+                &a.probe,
+                |name| env.credentials_set.contains(name),
+                |file| expand_home(file, env.home.as_deref()).is_some_and(|p| p.exists()),
+            );
+            PreflightFacts {
+                name: a.name.clone(),
+                installed: path.is_some(),
+                path: path.map(|p| p.display().to_string()),
+                version: None,
+                auth: auth.fact(),
+                install_hint: a.probe.install_hint.clone(),
+            }
+        })
+        .collect()
 }
 
 /// Probes every adapter of `registry` in parallel; one [`PreflightFacts`] per adapter, in
@@ -476,6 +503,21 @@ mod tests {
         let facts = preflight(Registry::builtin(), &env).await;
         assert_eq!(facts.len(), Registry::builtin().adapters().len());
         assert_eq!(facts[0].auth, AuthFact::LoginFile("~/.claude/.credentials.json".into()));
+    }
+
+    #[test]
+    fn selection_facts_see_binaries_and_logins_without_running_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // A `--version` that would hang: selection never runs it.
+        script(dir.path(), "claude", "exec sleep 30");
+        std::fs::create_dir_all(dir.path().join(".codex")).expect("mkdir");
+        std::fs::write(dir.path().join(".codex/auth.json"), "{}").expect("write");
+        let facts = selection_facts(Registry::builtin(), &env_for(dir.path(), Duration::from_secs(30)));
+        let by = |n: &str| facts.iter().find(|f| f.name == n).expect(n);
+        assert!(by("claude").installed && by("claude").version.is_none());
+        assert_eq!(by("claude").auth, AuthFact::None);
+        assert_eq!(by("codex").auth, AuthFact::EnvVar("OPENAI_API_KEY".into()));
+        assert_eq!(by("shell").path.as_deref(), Some("/bin/sh"));
     }
 
     #[test]

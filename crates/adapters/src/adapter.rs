@@ -12,7 +12,7 @@ use serde::Serialize;
 use warden_core::{LoginKind, PromptKind, Reply};
 
 use crate::manifest::{Manifest, PresetSpec};
-use crate::preset::{ApprovalPreset, WorkspaceFile, WriteMode, is_relative_path};
+use crate::preset::{ApprovalPreset, PresetFiles, WorkspaceFile, WriteMode, is_relative_path};
 use crate::rule::{Hit, Rule};
 use crate::select::Probe;
 use crate::verdict::{BlockingPrompt, Detection, LoginInfo, ScreenState, Signal, Verdict};
@@ -66,6 +66,12 @@ pub struct LaunchRequest<'a> {
     pub task: Option<&'a str>,
     /// Approval preset; `None` adds nothing.
     pub preset: Option<ApprovalPreset>,
+    /// Whether the preset's config files are part of the plan (its flags and
+    /// environment always are).
+    pub preset_files: PresetFiles,
+    /// The caller's extra arguments: after the adapter's and the preset's, before
+    /// the ones that carry the task.
+    pub extra_args: &'a [String],
     /// The caller's `$SHELL` (for `program = "$SHELL"`).
     pub shell: Option<&'a str>,
     /// Instructions for the agent's memory file.
@@ -124,6 +130,13 @@ pub struct Adapter {
     pub probe: Probe,
     /// Memory file path and the arguments that make the CLI read it.
     pub memory: Option<(String, Vec<String>)>,
+    /// The program reads typed-ahead input: a typed task goes in at once, not when
+    /// the agent first looks ready (manifest `type_ahead`).
+    pub type_ahead: bool,
+    /// Escalation steps when the session names none (manifest `stall_ladder`).
+    pub stall_ladder: Option<Vec<warden_core::stall::EscalationStep>>,
+    /// Chosen when no agent is named and none is installed (manifest `fallback`).
+    pub fallback: bool,
     /// Presets.
     pub presets: BTreeMap<ApprovalPreset, PresetSpec>,
     /// Rules, highest priority first (declaration order among equals).
@@ -207,6 +220,9 @@ impl Adapter {
             input,
             probe,
             memory,
+            type_ahead: m.type_ahead.unwrap_or(false),
+            stall_ladder: m.stall_ladder.clone(),
+            fallback: m.fallback.unwrap_or(false),
             presets,
             rules,
             manifest: m.clone(),
@@ -353,11 +369,13 @@ impl Adapter {
         if let Some(preset) = req.preset.and_then(|p| self.presets.get(&p)) {
             args.extend(preset.args.iter().cloned());
             env.extend(preset.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-            files.extend(preset.files.iter().map(|f| WorkspaceFile {
-                path: f.path.clone(),
-                contents: f.contents.clone(),
-                mode: WriteMode::Replace,
-            }));
+            if req.preset_files == PresetFiles::Write {
+                files.extend(preset.files.iter().map(|f| WorkspaceFile {
+                    path: f.path.clone(),
+                    contents: f.contents.clone(),
+                    mode: WriteMode::Replace,
+                }));
+            }
         }
         if let Some(content) = req.memory
             && let Some(file) = self.memory_file(content, req.memory_append)
@@ -367,6 +385,7 @@ impl Adapter {
                 args.extend(margs.iter().cloned());
             }
         }
+        args.extend(req.extra_args.iter().cloned());
         let mut send_task = None;
         if let Some(task) = req.task.filter(|t| !t.trim().is_empty()) {
             match &self.task {
@@ -395,6 +414,18 @@ impl Adapter {
     pub fn agent_launch(&self, shell: Option<&str>) -> AgentLaunch {
         let plan = self.launch(&LaunchRequest { shell, ..Default::default() });
         AgentLaunch { agent: plan.agent, program: plan.program, args: plan.args, env: plan.env }
+    }
+
+    /// How a person gets the agent past a login: run the CLI once in a terminal, or
+    /// set one of its credential variables.
+    pub fn login_hint(&self) -> String {
+        let program = self.probe.binary.as_deref().unwrap_or(&self.program);
+        let vars = &self.probe.auth_env;
+        match vars.len() {
+            0 => format!("log in by running `{program}` once in a terminal"),
+            1 => format!("log in by running `{program}` once in a terminal, or set {}", vars[0]),
+            _ => format!("log in by running `{program}` once in a terminal, or set one of {}", vars.join(", ")),
+        }
     }
 
     /// The memory file holding `content`, or `None` when the CLI has none.

@@ -39,10 +39,10 @@ use std::collections::BTreeMap;
 
 pub use adapter::{Adapter, InputPlan, InputStyle, LaunchPlan, LaunchRequest, TaskStyle};
 pub use manifest::{Manifest, parse_manifest, parse_manifest_from};
-pub use preset::{ApprovalPreset, WorkspaceFile, WriteMode};
+pub use preset::{ApprovalPreset, PresetFiles, WorkspaceFile, WriteMode};
 pub use registry::{BUILTIN_MANIFESTS, Registry};
 pub use rule::{Hit, Rule};
-pub use select::{AuthFact, PreflightFacts, Probe, SelectError, Selection, Strategy, select};
+pub use select::{AuthFact, PreflightFacts, Probe, SelectError, Selection, Strategy, select, select_or_fallback};
 pub use verdict::{BlockingPrompt, Detection, LoginInfo, Provenance, ScreenState, Signal, Verdict};
 pub use view::{Choice, Region, ScreenView};
 pub use warden_core::{LoginKind, PromptKind, Reply};

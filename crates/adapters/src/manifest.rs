@@ -43,6 +43,17 @@ pub struct Manifest {
     pub task: Option<String>,
     /// The flag that carries the task when `task = "flag"`.
     pub task_flag: Option<String>,
+    /// The program reads input typed ahead of its prompt (a shell's line discipline
+    /// buffers it): a task that is typed in is typed at once, not when the screen first
+    /// looks ready. Default `false`.
+    pub type_ahead: Option<bool>,
+    /// The escalation steps taken while a stall persists, when the session names none
+    /// (default: warden's ladder). A shell has nothing to nudge or resume:
+    /// `stall_ladder = [{ step = "notify" }]`.
+    pub stall_ladder: Option<Vec<warden_core::stall::EscalationStep>>,
+    /// Chosen when the caller names no agent and no agent CLI is installed, or names a
+    /// program but no agent (the shell). Default `false`.
+    pub fallback: Option<bool>,
     /// How typed input is submitted.
     pub input: Option<InputSpec>,
     /// What preflight probes.
@@ -220,6 +231,9 @@ impl Manifest {
             ready_settle_ms,
             task,
             task_flag,
+            type_ahead,
+            stall_ladder,
+            fallback,
             input,
             preflight,
             memory

@@ -27,6 +27,19 @@ pub enum WriteMode {
     Append,
 }
 
+/// Whether a launch plan carries the preset's config files. A caller that applies
+/// the default preset without being asked for one leaves them out (the flags carry the
+/// same policy), so that nothing lands in a working directory unasked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PresetFiles {
+    /// The files are part of the plan.
+    #[default]
+    Write,
+    /// Only the preset's flags and environment.
+    Skip,
+}
+
 /// A file for the caller to write into the workspace before the agent starts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WorkspaceFile {

@@ -98,6 +98,14 @@ impl Registry {
         &self.adapters
     }
 
+    /// The adapter started when no agent is named and none can be chosen (manifest
+    /// `fallback = true`; the shell among the built-ins). The first one marked wins:
+    /// built-ins come first, so an adapter that `extends` the shell under a new name
+    /// does not take the role over.
+    pub fn fallback(&self) -> Option<&Adapter> {
+        self.adapters.iter().find(|a| a.fallback)
+    }
+
     /// Canonical names, built-ins first.
     pub fn names(&self) -> Vec<&str> {
         self.adapters.iter().map(|a| a.name.as_str()).collect()

@@ -172,7 +172,7 @@ pub fn select(strategy: &Strategy, facts: &[PreflightFacts], cooling_down: &[&st
         Strategy::Heuristic { subscription_hint } => {
             let rank = |n: &str| PREFERENCE.iter().position(|p| *p == n).unwrap_or(PREFERENCE.len());
             let mut candidates: Vec<&PreflightFacts> =
-                facts.iter().filter(|f| f.installed && f.name != "shell" && rank(&f.name) < PREFERENCE.len()).collect();
+                facts.iter().filter(|f| f.installed && rank(&f.name) < PREFERENCE.len()).collect();
             candidates.sort_by_key(|f| rank(&f.name));
             let usable: Vec<&PreflightFacts> = candidates.iter().copied().filter(|f| !cooling(&f.name)).collect();
             if let Some(hint) = subscription_hint.as_deref()
@@ -216,6 +216,30 @@ pub fn select(strategy: &Strategy, facts: &[PreflightFacts], cooling_down: &[&st
                 hints: if hints.is_empty() { PREFERENCE.join(", ") } else { hints.join("; ") },
             })
         }
+    }
+}
+
+/// [`select`] for a caller that always starts something: when the heuristic finds no
+/// usable agent CLI, the `fallback` adapter (the registry's, see
+/// [`crate::Registry::fallback`]: the shell) is chosen, and the reason says why. Errors
+/// of a [`Strategy::Fixed`] stand, and so does [`SelectError::NoneAvailable`] when there
+/// is no fallback.
+pub fn select_or_fallback(
+    strategy: &Strategy,
+    facts: &[PreflightFacts],
+    cooling_down: &[&str],
+    fallback: Option<&str>,
+) -> Result<Selection, SelectError> {
+    match (select(strategy, facts, cooling_down), strategy, fallback) {
+        (Err(SelectError::NoneAvailable { cooling, .. }), Strategy::Heuristic { .. }, Some(agent)) => {
+            let reason = if cooling.is_empty() {
+                "no agent CLI is installed on PATH".to_string()
+            } else {
+                "every installed agent CLI is cooling down after its usage limit".to_string()
+            };
+            Ok(Selection { agent: agent.to_string(), reason })
+        }
+        (result, _, _) => result,
     }
 }
 
@@ -265,6 +289,21 @@ mod tests {
         assert!(e.to_string().contains("cooling down"));
         let e = select(&h(None), &[fact("claude", false, AuthFact::None)], &[]).expect_err("none");
         assert!(e.to_string().contains("install claude"));
+    }
+
+    #[test]
+    fn the_fallback_is_taken_when_nothing_is_installed() {
+        let h = Strategy::Heuristic { subscription_hint: None };
+        let none = [fact("claude", false, AuthFact::None), fact("shell", true, AuthFact::Unknown)];
+        let s = select_or_fallback(&h, &none, &[], Some("shell")).expect("fallback");
+        assert_eq!((s.agent.as_str(), s.reason.as_str()), ("shell", "no agent CLI is installed on PATH"));
+        assert!(select_or_fallback(&h, &none, &[], None).is_err(), "no fallback adapter");
+        let codex = [fact("claude", false, AuthFact::None), fact("codex", true, AuthFact::None)];
+        let s = select_or_fallback(&h, &codex, &[], Some("shell")).expect("codex");
+        assert_eq!(s.agent, "codex");
+        assert!(s.reason.contains("installed"), "{}", s.reason);
+        let fixed = Strategy::Fixed("claude".into());
+        assert!(matches!(select_or_fallback(&fixed, &none, &[], Some("shell")), Err(SelectError::NotInstalled { .. })));
     }
 
     #[test]

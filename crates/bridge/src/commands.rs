@@ -15,7 +15,8 @@ use serde_json::Value;
 use tokio::sync::watch;
 use tracing::{debug, warn};
 use warden_actors::Warden;
-use warden_core::{SessionId, SessionSpec};
+use warden_actors::launch::{self, AgentRequest, LaunchError};
+use warden_core::SessionId;
 
 use crate::error::BridgeError;
 use crate::lanes::{MAX_LANE_DEPTH, SessionLanes};
@@ -38,8 +39,6 @@ pub(crate) struct CommandCtx {
     pub subjects: Subjects,
     pub policy: Policy,
     pub max_request_bytes: usize,
-    /// `$SHELL` of the node, for the `shell` adapter.
-    pub shell: Option<String>,
 }
 
 /// Subscribes to this node's command subjects, the `any` subjects and raw input.
@@ -238,9 +237,9 @@ async fn execute(ctx: &CommandCtx, request: Request) -> Result<Value, WireError>
     let w = &ctx.warden;
     match request {
         Request::CreateTask(args) | Request::SpawnAgent(args) => {
-            let spec = spawn_spec(ctx, args)?;
-            let info = w.spawn(spec).await?;
-            to_value(&SpawnResult { node, session: info })
+            let req = agent_request(ctx, args)?;
+            let launched = w.spawn_agent(req).await.map_err(launch_error)?;
+            to_value(&SpawnResult { node, session: launched.session })
         }
         Request::SendToAgent(args) => {
             let delivery = match args.input()? {
@@ -348,28 +347,41 @@ async fn execute(ctx: &CommandCtx, request: Request) -> Result<Value, WireError>
     }
 }
 
-/// The session spec of a remote spawn, after every policy check.
-fn spawn_spec(ctx: &CommandCtx, args: SpawnArgs) -> Result<SessionSpec, WireError> {
-    let launch = warden_adapters::launch(&args.agent, ctx.shell.as_deref())
-        .map_err(|e| WireError::bad_request(e.to_string()))?;
-    ctx.policy.check_agent(&launch.agent)?;
+/// The launch request of a remote spawn, after every policy check: the
+/// agent type (resolved to its canonical name through the node's adapters),
+/// the environment and the working directory. The launch itself is
+/// [`Warden::spawn_agent`], the path `warden run` takes too.
+fn agent_request(ctx: &CommandCtx, args: SpawnArgs) -> Result<AgentRequest, WireError> {
+    let adapter = launch::adapter_named(&ctx.warden.config().adapters, &args.agent).map_err(launch_error)?;
+    ctx.policy.check_agent(&adapter.name)?;
     ctx.policy.check_env(&args.env)?;
     let workdir = ctx.policy.resolve_workdir(args.workdir.as_deref())?;
-    let mut spec = SessionSpec::new(launch.agent, launch.program);
-    spec.args = launch.args;
-    spec.env = launch.env;
-    spec.env.extend(args.env);
-    spec.workdir = Some(workdir);
-    spec.size = args.size.unwrap_or_default();
-    spec.task = args.task;
-    spec.label = args.label;
-    spec.supervision = args.supervision.unwrap_or_default();
-    spec.preset = args.preset.unwrap_or_default();
-    spec.rules = args.rules;
-    spec.loading = args.loading;
-    spec.stall = args.stall.unwrap_or_default();
-    spec.restart = args.restart.unwrap_or_default();
-    spec.restart_limits = args.restart_limits.map(|l| l.limits());
-    spec.validate().map_err(|e| WireError::bad_request(e.to_string()))?;
-    Ok(spec)
+    let mut req = AgentRequest::named(adapter.name.clone());
+    req.task = args.task;
+    req.preset = args.preset;
+    req.memory = args.memory;
+    req.env = args.env;
+    req.workdir = Some(workdir);
+    req.size = args.size.unwrap_or_default();
+    req.label = args.label;
+    req.supervision = args.supervision.unwrap_or_default();
+    req.rules = args.rules;
+    req.loading = args.loading;
+    req.stall = args.stall.unwrap_or_default();
+    req.restart = args.restart.unwrap_or_default();
+    req.restart_limits = args.restart_limits.map(|l| l.limits());
+    Ok(req)
+}
+
+/// The wire error of a launch that failed.
+fn launch_error(e: LaunchError) -> WireError {
+    match e {
+        LaunchError::Session(e) => WireError::from(e),
+        LaunchError::UnknownAgent { .. }
+        | LaunchError::NoFallback
+        | LaunchError::Select(_)
+        | LaunchError::NoMemoryFile { .. } => WireError::bad_request(e.to_string()),
+        LaunchError::FileOutside { .. } => WireError::forbidden(e.to_string()),
+        LaunchError::WriteFile { .. } => WireError::internal(e.to_string()),
+    }
 }

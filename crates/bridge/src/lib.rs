@@ -202,7 +202,6 @@ impl Bridge {
             subjects: subjects.clone(),
             policy,
             max_request_bytes: settings.config.max_request_bytes,
-            shell: std::env::var("SHELL").ok(),
         });
         let subs = commands::subscribe(&ctx).await?;
         let mut command_tasks = JoinSet::new();

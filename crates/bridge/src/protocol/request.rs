@@ -70,6 +70,9 @@ pub struct FinalizeWorkspaceArgs {
     pub cleanup: Option<bool>,
 }
 
+/// The most bytes of `memory` a spawn may carry.
+pub const MAX_MEMORY_BYTES: usize = 64 * 1024;
+
 /// Arguments of `spawn_agent` and `create_task`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -102,11 +105,18 @@ pub struct SpawnArgs {
     /// What warden may answer by itself: `autonomous` (default), `confirm`, `notify`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub supervision: Option<SupervisionLevel>,
-    /// The approval preset: the bar an adapter's built-in answer must clear
-    /// to be sent without asking (`readonly`, `standard` (default),
-    /// `permissive`, `autonomous`).
+    /// The approval preset (`readonly`, `standard` (default), `permissive`,
+    /// `autonomous`): the CLI's flags and environment for it, its config files
+    /// written into the working directory when the preset is given (never
+    /// over a different file there), and the bar an adapter's built-in answer
+    /// must clear to be sent without asking.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preset: Option<ApprovalPreset>,
+    /// Instructions appended to the agent's memory file (`CLAUDE.md`,
+    /// `AGENTS.md`, …) in the working directory before it starts; at most
+    /// [`MAX_MEMORY_BYTES`]. `bad_request` for an agent without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
     /// The session's own auto-response rules (at most [`super::MAX_RULES`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<ResponseRule>,
@@ -130,6 +140,14 @@ impl SpawnArgs {
     /// Regular expressions are compiled by the session, which answers
     /// `bad_request` naming the pattern that does not compile.
     pub fn check(&self) -> Result<(), WireError> {
+        if let Some(memory) = &self.memory
+            && memory.len() > MAX_MEMORY_BYTES
+        {
+            return Err(WireError::bad_request(format!(
+                "`memory` is {} bytes; at most {MAX_MEMORY_BYTES}",
+                memory.len()
+            )));
+        }
         super::supervision::check_rules(&self.rules)?;
         super::supervision::check_loading(&self.loading)?;
         if let Some(stall) = &self.stall {
