@@ -153,7 +153,7 @@ impl Screen {
 
 /// Row increments (line feeds and soft wraps) of parsing `dropped` (no ESC) with the
 /// cursor in column `col` of a `cols`-wide screen with autowrap, or `None` when unsure.
-fn dropped_rows(dropped: &[u8], col: u16, cols: u16) -> Option<u64> {
+pub(super) fn dropped_rows(dropped: &[u8], col: u16, cols: u16) -> Option<u64> {
     let tabs = memchr(b'\t', dropped).is_some();
     let mut feeds = memchr2_iter(0x0B, 0x0C, dropped).count() as u64;
     let mut wraps = 0u64;

@@ -750,3 +750,47 @@ fn flood_with_emoji_presentation_is_skipped_only_where_it_cannot_matter() {
     assert_eq!(s.skippable_prefix(&long), 0);
     assert_eq!(flood_agrees((10, 20), b"", &long), 0);
 }
+
+/// What dropping `data[..cut]` would give without the checks: the rest parsed, the
+/// counters advanced by the rows the dropped part scrolls.
+fn dropped_blindly(size: (u16, u16), prior: &[u8], data: &[u8], cut: usize) -> Screen {
+    let mut s = Screen::new(size.0, size.1);
+    s.process(prior);
+    let rows = flood::dropped_rows(&data[..cut], s.cursor().1, size.1).expect("a sure count");
+    s.term.skip_rows(rows);
+    s.process(&data[cut..]);
+    s
+}
+
+#[test]
+fn flood_checks_are_needed() {
+    let need = needed(5);
+    // U+FE0F after a TAB widens the cell before it, which holds something else in each
+    // path: the columns, and so the wraps, differ.
+    let prior = b"\r\n1234567\xe2\x9a\xa0\x1b[H";
+    let mut data = b"zz\r\nzz\r\nzz".to_vec();
+    let cut = data.len();
+    data.extend_from_slice("\r\n\t\u{fe0f}yyyyyyyyyyyy".as_bytes());
+    data.extend_from_slice(&log_lines(need, 20));
+    assert_eq!(screen(5, 20, "").skippable_prefix(&data), 0);
+    let mut full = screen(5, 20, std::str::from_utf8(prior).expect("utf-8"));
+    full.process(&data);
+    assert_ne!(dropped_blindly((5, 20), prior, &data, cut).scrolled(), full.scrolled());
+    // Nothing printed after the cut: REP repeats another character.
+    let mut data = b"q".to_vec();
+    data.extend(b"\r\n".repeat(need + 1));
+    let mut full = screen(5, 20, "z");
+    full.process(&data);
+    let mut blind = dropped_blindly((5, 20), b"z", &data, 1);
+    assert_eq!(observable(&blind), observable(&full));
+    full.process(b"\x1b[b");
+    blind.process(b"\x1b[b");
+    assert_ne!(full.text(), blind.text());
+    // Too few rows after the cut to fill the scrollback window: it shows the dropped rows.
+    let mut data = log_lines(100, 20);
+    let cut = data.len() - 2;
+    data.extend_from_slice(&log_lines(100, 20));
+    let mut full = Screen::new(5, 20);
+    full.process(&data);
+    assert_ne!(dropped_blindly((5, 20), b"", &data, cut).scrollback(), full.scrollback());
+}
