@@ -101,7 +101,7 @@ impl Screen {
         }
         let (head, flood) = data.split_at(start);
         self.process(head);
-        match self.plan_skip(flood) {
+        match self.plan_plain(flood) {
             Some(skip) => {
                 self.term.skip_rows(skip.rows);
                 self.process(&flood[skip.bytes..]);
@@ -117,10 +117,18 @@ impl Screen {
     /// The prefix of `data` that can be dropped in the current state, if any (see the
     /// module documentation for why each condition is needed).
     pub(super) fn plan_skip(&self, data: &[u8]) -> Option<Skip> {
+        if data.len() < lines_needed(self.term.rows) {
+            return None;
+        }
+        self.plan_plain(&data[..memchr(ESC, data).unwrap_or(data.len())])
+    }
+
+    /// [`plan_skip`](Screen::plan_skip) for input without ESC.
+    fn plan_plain(&self, plain: &[u8]) -> Option<Skip> {
         let (rows, cols) = (self.term.rows, self.term.cols);
         let need = lines_needed(rows);
         // Every line feed is a byte: a short input cannot qualify.
-        if data.len() < need
+        if plain.len() < need
             || !self.ground
             || self.utf8.need != 0
             || self.term.alt_active
@@ -129,7 +137,10 @@ impl Screen {
         {
             return None;
         }
-        let plain = &data[..memchr(ESC, data).unwrap_or(data.len())];
+        // A quick count first: most inputs that fail, fail here.
+        if count(plain, b'\n') < need {
+            return None;
+        }
         // The latest cut: a CR before the `need`-th line feed from the end.
         let last_needed = memrchr_iter(b'\n', plain).nth(need - 1)?;
         let cut = memrchr(b'\r', &plain[..last_needed])?;
@@ -155,19 +166,27 @@ impl Screen {
 /// cursor in column `col` of a `cols`-wide screen with autowrap, or `None` when unsure.
 pub(super) fn dropped_rows(dropped: &[u8], col: u16, cols: u16) -> Option<u64> {
     let tabs = memchr(b'\t', dropped).is_some();
-    let mut feeds = memchr2_iter(0x0B, 0x0C, dropped).count() as u64;
+    let feeds = count(dropped, b'\n') + memchr2_iter(0x0B, 0x0C, dropped).count();
     let mut wraps = 0u64;
     let (mut seg_start, mut seg_col) = (0, col);
-    for i in memchr2_iter(b'\r', b'\n', dropped) {
-        if dropped[i] == b'\n' {
-            feeds += 1;
-        } else {
-            wraps += segment_wraps(&dropped[seg_start..i], seg_col, cols, tabs)?;
-            (seg_start, seg_col) = (i + 1, 0);
-        }
+    for cr in memchr_iter(b'\r', dropped) {
+        wraps += segment_wraps(&dropped[seg_start..cr], seg_col, cols, tabs)?;
+        (seg_start, seg_col) = (cr + 1, 0);
     }
     wraps += segment_wraps(&dropped[seg_start..], seg_col, cols, tabs)?;
-    Some(feeds + wraps)
+    Some(feeds as u64 + wraps)
+}
+
+/// How many times `byte` occurs in `data` (a loop the compiler vectorises: faster than
+/// iterating over matches when they are frequent).
+fn count(data: &[u8], byte: u8) -> usize {
+    let mut chunks = data.chunks_exact(128);
+    let mut n = 0;
+    for chunk in &mut chunks {
+        // At most 128 matches: fits in a u8.
+        n += usize::from(chunk.iter().fold(0u8, |acc, &b| acc + u8::from(b == byte)));
+    }
+    n + chunks.remainder().iter().filter(|&&b| b == byte).count()
 }
 
 /// Soft wraps of parsing `seg` (no CR, no ESC) from column `col`, or `None` when unsure.
