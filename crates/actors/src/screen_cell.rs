@@ -73,7 +73,7 @@ impl ScreenCell {
             g.last_output = Instant::now();
             if g.pending.len() > PENDING_MAX {
                 let pending = std::mem::take(&mut g.pending);
-                g.screen().process(&pending);
+                g.screen().process_flood(&pending);
             }
         }
         self.changed.send_modify(|v| *v += 1);
@@ -85,7 +85,7 @@ impl ScreenCell {
             let pending = std::mem::take(&mut g.pending);
             g.size = size;
             let screen = g.screen();
-            screen.process(&pending);
+            screen.process_flood(&pending);
             screen.resize(size.rows, size.cols);
         }
         self.changed.send_modify(|v| *v += 1);
@@ -125,7 +125,7 @@ impl ScreenCell {
         g.screen();
         if !g.pending.is_empty() {
             let pending = std::mem::take(&mut g.pending);
-            g.screen().process(&pending);
+            g.screen().process_flood(&pending);
             // Keep the allocation for the next burst, unless it grew large.
             if pending.capacity() <= 64 * 1024 {
                 let mut pending = pending;

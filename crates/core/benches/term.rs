@@ -2,7 +2,8 @@
 //!
 //! `cargo bench -p warden-core --bench term`. Each workload is at least 20 MB, fed in
 //! 4 KiB chunks to a 40×120 screen; both parsers run alternately, five times each, and
-//! the table shows the median MB/s.
+//! the table shows the median MB/s. A second table compares `process` with
+//! `process_flood` on 8 MB of plain log lines handed over in calls of several sizes.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -15,6 +16,8 @@ const COLS: u16 = 120;
 const CHUNK: usize = 4096;
 const MIN_BYTES: usize = 20 * 1000 * 1000;
 const RUNS: usize = 5;
+/// Size of the plain flood in the `process_flood` table.
+const FLOOD_BYTES: usize = 8 * 1000 * 1000;
 
 /// A deterministic pseudo-random sequence (xorshift).
 struct Rng(u64);
@@ -133,6 +136,50 @@ fn run_vt100(input: &[u8]) -> f64 {
     start.elapsed().as_secs_f64()
 }
 
+/// Seconds to feed `input` in `chunk`-byte calls of `process` or `process_flood`.
+fn run_flood(input: &[u8], chunk: usize, flood: bool) -> f64 {
+    let start = Instant::now();
+    let mut screen = Screen::new(ROWS, COLS);
+    for part in input.chunks(chunk) {
+        if flood {
+            screen.process_flood(black_box(part));
+        } else {
+            screen.process(black_box(part));
+        }
+    }
+    black_box(screen.cursor());
+    start.elapsed().as_secs_f64()
+}
+
+/// Plain log lines without escapes, skipped (`process_flood`) or parsed in full: what a
+/// session printing a build log or `cat` of a big file costs when the output piles up
+/// between two looks at the screen.
+fn flood_table() {
+    let mut input = plain_lines();
+    input.truncate(FLOOD_BYTES);
+    let mb = input.len() as f64 / 1e6;
+    println!("\nplain log lines without escapes, {mb:.1} MB, {ROWS}x{COLS}, median of {RUNS} runs");
+    println!("| bytes per call | process MB/s | process_flood MB/s | ratio |");
+    println!("|---:|---:|---:|---:|");
+    for chunk in [FLOOD_BYTES, 1 << 20, 256 << 10, 64 << 10, CHUNK] {
+        let (mut full, mut skip) = (Vec::new(), Vec::new());
+        for _ in 0..RUNS {
+            full.push(mb / run_flood(&input, chunk, false));
+            skip.push(mb / run_flood(&input, chunk, true));
+        }
+        let (full, skip) = (median(full), median(skip));
+        println!("| {chunk} | {full:.0} | {skip:.0} | {:.1}× |", skip / full);
+    }
+    let screen = Screen::new(ROWS, COLS);
+    let mut times = Vec::new();
+    for _ in 0..RUNS {
+        let start = Instant::now();
+        black_box(screen.skippable_prefix(black_box(&input)));
+        times.push(mb / start.elapsed().as_secs_f64());
+    }
+    println!("\nthe check alone (`skippable_prefix` on all {mb:.1} MB): {:.0} MB/s", median(times));
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -144,6 +191,7 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         let mut s = Screen::new(ROWS, COLS);
         s.process(&tui_redraws()[..100_000]);
+        s.process_flood(&plain_lines()[..200_000]);
         return;
     }
     let workloads: [(&str, Workload); 4] = [
@@ -166,6 +214,7 @@ fn main() {
         let (ours, theirs) = (median(ours), median(theirs));
         println!("| {name} | {mb:.1} | {ours:.0} | {theirs:.0} | {:.1}× |", ours / theirs);
     }
+    flood_table();
     let mut screen = Screen::new(ROWS, COLS);
     screen.process(&tui_redraws()[..200_000]);
     let active = screen.heap_bytes();

@@ -30,6 +30,7 @@
 
 mod cell;
 mod dispatch;
+mod flood;
 mod grid;
 mod pack;
 mod state;

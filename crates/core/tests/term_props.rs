@@ -1,5 +1,6 @@
 //! Property tests of the screen model: generated terminal output compared with vt100,
-//! compaction round trips, and arbitrary bytes (which must never panic).
+//! compaction round trips, skipping plain floods, and arbitrary bytes (which must never
+//! panic).
 
 mod term_support;
 
@@ -257,6 +258,149 @@ proptest! {
             prop_assert!(row < rows && col <= cols.max(2));
             prop_assert!(screen.text().lines().count() <= usize::from(rows));
             prop_assert!(screen.title().len() <= 1024);
+        }
+    }
+}
+
+// ----- skipping plain floods -----
+
+/// Line feeds `Screen::process_flood` wants after the part it skips: two screenfuls and
+/// the 4 KiB scrollback window at one byte a row.
+fn flood_lines_needed(rows: u16) -> usize {
+    2 * usize::from(rows) + 4096 + 1
+}
+
+/// One line of plain output (no ESC): text with wide characters, combining marks, tabs,
+/// the C0 and C1 bytes the screen ignores, invalid UTF-8, lines long enough to wrap, and
+/// line ends that are `\r\n`, `\n`, `\r` or missing.
+fn flood_line() -> impl Strategy<Value = Vec<u8>> {
+    // Text without U+FE0F, with which a long line stops the skip (the wraps are unsure).
+    let unicode = prop::collection::vec(
+        prop_oneof![
+            8 => (0x20u8..0x7f).prop_map(char::from),
+            2 => prop::sample::select(vec!['é', '─', '中', '字', '😀', '한', '\t']),
+            1 => prop::sample::select(vec!['\u{301}', '\u{200D}', '\u{FFFD}', '\u{85}', '\u{AD}', '\u{1160}']),
+        ],
+        1..40,
+    )
+    .prop_map(|chars| chars.into_iter().collect::<String>().into_bytes());
+    let body = prop_oneof![
+        6 => "[ -~]{0,30}".prop_map(String::into_bytes),
+        3 => unicode.clone(),
+        2 => ("[ -~]{1,8}", 10usize..80).prop_map(|(s, n)| s.repeat(n).into_bytes()),
+        2 => prop::collection::vec(unicode, 1..12).prop_map(|parts| parts.concat()),
+        1 => text(),
+        1 => prop::collection::vec(
+            prop::sample::select(vec![b'\t', 0x08, 0x07, 0x0e, 0x0f, 0x9b, 0x7f, 0xe4, 0xb8, b'\n', 0x0b, 0x0c, b'a', b' ']),
+            1..20,
+        ),
+    ];
+    let end = prop_oneof![12 => Just("\r\n"), 1 => Just("\n"), 1 => Just("\r"), 1 => Just("")];
+    (body, end).prop_map(|(mut line, end)| {
+        line.extend_from_slice(end.as_bytes());
+        line
+    })
+}
+
+/// Filler lines `from..from + n`: short, so that the thousands of them a case needs stay
+/// cheap, and different, so that the scrollback shows where each came from.
+fn filler(out: &mut Vec<u8>, from: usize, n: usize) {
+    for i in from..from + n {
+        if i % 16 == 0 {
+            out.extend_from_slice(i.to_string().as_bytes());
+        } else {
+            out.push(b'a' + (i % 26) as u8);
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Everything a caller can read from a screen but `scrolled()`, and `scrolled()`.
+fn observable(s: &Screen) -> (String, u64) {
+    let rows: Vec<String> = (0..s.size().0).map(|r| s.row_text(r)).collect();
+    let seen = format!(
+        "text={:?}\nrows={rows:?}\ncursor={:?}\nscrollback={:?}\ntitle={:?} alt={} visible={} paste={} size={:?}",
+        s.text(),
+        s.cursor(),
+        s.scrollback(),
+        s.title(),
+        s.alternate_screen(),
+        s.cursor_visible(),
+        s.bracketed_paste(),
+        s.size(),
+    );
+    (seen, s.scrolled())
+}
+
+proptest! {
+    #![proptest_config(config(2000))]
+
+    /// From any state the generated sequences reach, `process_flood` gives exactly what
+    /// `process` gives on a plain flood (text, rows, cursor, scrollback, title, modes and
+    /// `scrolled()`), also after more output, a REP and resizes; dropping only the
+    /// `skippable_prefix` gives the same but for `scrolled()`, which it leaves lower.
+    #[test]
+    fn flood_skip_changes_nothing(
+        size in size(),
+        mut prior in prop::collection::vec(step(), 0..30),
+        settle in any::<bool>(),
+        head in prop::option::of(step()),
+        early in prop::collection::vec(flood_line(), 0..20),
+        near_cut in prop::collection::vec(flood_line(), 0..10),
+        late in prop::collection::vec(flood_line(), 0..10),
+        (before, around, last) in (0usize..300, -15i64..15, 0usize..60),
+        after in prop::collection::vec(step(), 0..8),
+    ) {
+        if settle {
+            // Back to a state where skipping is allowed (else most cases would not skip).
+            prior.push(Step::Bytes(b"\x18\x1b[r\x1b[?6l\x1b[?7h\x1b[?1049l".to_vec()));
+        }
+        let need = flood_lines_needed(size.0);
+        let mut flood = early.concat();
+        filler(&mut flood, 0, before);
+        flood.extend(near_cut.concat());
+        let middle = (need as i64 + around).max(0) as usize;
+        filler(&mut flood, before, middle.saturating_sub(last + late.len()));
+        flood.extend(late.concat());
+        filler(&mut flood, before + middle, last);
+        let mut data = match &head {
+            Some(Step::Bytes(b)) => b.clone(),
+            _ => Vec::new(),
+        };
+        data.extend_from_slice(&flood);
+
+        let mut full = run_ours(size, &prior, 0, None);
+        let mut fast = run_ours(size, &prior, 0, None);
+        let skip = fast.skippable_prefix(&data);
+        if skip > 0 {
+            let mut dropped = run_ours(size, &prior, 0, None);
+            dropped.process(&data[skip..]);
+            full.process(&data);
+            prop_assert_eq!(observable(&dropped).0, observable(&full).0);
+            prop_assert!(dropped.scrolled() <= full.scrolled());
+        } else {
+            full.process(&data);
+        }
+        let skipped = fast.process_flood(&data);
+        prop_assert_eq!(observable(&fast), observable(&full), "skipped {} of {} bytes", skipped, data.len());
+        if !data.contains(&0x1b) {
+            prop_assert_eq!(skip, skipped);
+        }
+
+        // More output, then a REP (the last printed character) and a taller screen (the
+        // rows scrolled off come back as blank rows).
+        let rep = Step::Bytes(b"x\x1b[5b".to_vec());
+        let taller = Step::Resize(size.0.saturating_add(200), size.1);
+        for (n, step) in after.iter().chain([&rep, &taller]).enumerate() {
+            for s in [&mut full, &mut fast] {
+                match step {
+                    Step::Bytes(b) => s.process(b),
+                    Step::Resize(r, c) => s.resize(*r, *c),
+                }
+            }
+            if n + 2 >= after.len() {
+                prop_assert_eq!(observable(&fast), observable(&full), "after {:?}", step);
+            }
         }
     }
 }

@@ -351,6 +351,12 @@ impl Scrollback {
         *self = Scrollback { pushed: self.pushed, ..Scrollback::default() };
     }
 
+    /// Counts `count` rows as pushed without storing them (their text could not be seen:
+    /// the caller pushes enough rows after them to fill the window).
+    pub(super) fn skip(&mut self, count: u64) {
+        self.pushed = self.pushed.saturating_add(count);
+    }
+
     /// Rows that scrolled off so far, including cleared ones.
     pub(super) fn pushed(&self) -> u64 {
         self.pushed

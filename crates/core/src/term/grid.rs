@@ -581,6 +581,12 @@ impl Grid {
         self.pos = Pos { row: self.top, col: 0 };
     }
 
+    /// Whether a line feed at the bottom row scrolls the whole screen: no scroll region
+    /// is set and origin mode is off.
+    pub(super) fn scrolls_whole_screen(&self) -> bool {
+        self.top == 0 && self.bottom == self.rows - 1 && !self.origin
+    }
+
     pub(super) fn set_origin(&mut self, origin: bool) {
         self.origin = origin;
         self.set_pos(0, 0);

@@ -73,7 +73,7 @@ impl Term {
 
     /// Prints a character that came through the parser (vt100 drops U+FFFD and C1).
     pub(super) fn print_char(&mut self, c: char) {
-        if c == '\u{FFFD}' || ('\u{80}'..'\u{A0}').contains(&c) {
+        if is_dropped(c) {
             return;
         }
         self.put_char(c);
@@ -92,10 +92,7 @@ impl Term {
     /// Writes one character: vt100's `WrappedScreen::text`, including wide characters,
     /// combining marks appended to the previous cell, and emoji presentation widening it.
     pub(super) fn put_char(&mut self, c: char) {
-        let width = match c.width() {
-            None if u32::from(c) < 256 => return,
-            width => width.unwrap_or(1).min(2) as u16,
-        };
+        let Some(width) = char_width(c) else { return };
         if width > self.cols {
             return;
         }
@@ -231,6 +228,14 @@ impl Term {
         grid.scroll_up(count, &mut sink);
     }
 
+    /// Counts `count` rows as scrolled off the main screen without storing them: what
+    /// parsing a skipped part of a flood would have added to the counters (see `flood`).
+    pub(super) fn skip_rows(&mut self, count: u64) {
+        self.scrollback.skip(count);
+        self.unbounded = self.unbounded.saturating_add(usize::try_from(count).unwrap_or(usize::MAX));
+        self.bump();
+    }
+
     /// ED 3: forget the scrollback (only the main screen has one).
     pub(super) fn erase_scrollback(&mut self) {
         if self.grid_is_main {
@@ -326,5 +331,20 @@ impl Term {
             + self.clusters.heap_bytes()
             + self.scrollback.heap_bytes()
             + self.title.capacity()
+    }
+}
+
+/// Whether a decoded character is dropped before it reaches the screen (vt100 drops
+/// U+FFFD and the C1 controls).
+pub(super) fn is_dropped(c: char) -> bool {
+    c == '\u{FFFD}' || ('\u{80}'..'\u{A0}').contains(&c)
+}
+
+/// Columns a printed character takes as vt100 counts them (0 for a combining one), or
+/// `None` for one it ignores.
+pub(super) fn char_width(c: char) -> Option<u16> {
+    match c.width() {
+        None if u32::from(c) < 256 => None,
+        width => Some(width.unwrap_or(1).min(2) as u16),
     }
 }

@@ -575,3 +575,222 @@ fn scrolled_counts_rows_that_left_the_top_and_survives_clears() {
     s.process(b"\x1b[?1049hx\r\ny\r\nz");
     assert_eq!(s.scrolled(), 2, "the alternate screen does not scroll the main one");
 }
+
+// ----- skipping plain floods -----
+
+/// `n` plain log lines ending in `\r\n`, of varying length (up to `width` bytes).
+fn log_lines(n: usize, width: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let line = format!("{i:>6} request handled in {}ms path=/api/{}", i % 97, "x".repeat(i % 23));
+        out.extend_from_slice(&line.as_bytes()[..line.len().min(width)]);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// Line feeds a flood must still hold after the skipped part on a screen of `rows`.
+fn needed(rows: u16) -> usize {
+    2 * usize::from(rows) + cell::SCROLLBACK_CAP + 1
+}
+
+/// Everything a caller can read from a screen.
+fn observable(s: &Screen) -> String {
+    let rows: Vec<String> = (0..s.size().0).map(|r| s.row_text(r)).collect();
+    format!(
+        "text={:?} rows={rows:?} cursor={:?} scrollback={:?} title={:?} alt={} visible={} paste={} size={:?} scrolled={}",
+        s.text(),
+        s.cursor(),
+        s.scrollback(),
+        s.title(),
+        s.alternate_screen(),
+        s.cursor_visible(),
+        s.bracketed_paste(),
+        s.size(),
+        s.scrolled()
+    )
+}
+
+/// Feeds `prior` then `data` to two screens, one with `process`, one with `process_flood`,
+/// checks that they agree (also after a REP and a taller resize, which read the last
+/// printed character and the rows scrolled off), and returns the bytes skipped.
+fn flood_agrees(size: (u16, u16), prior: &[u8], data: &[u8]) -> usize {
+    let mut full = Screen::new(size.0, size.1);
+    full.process(prior);
+    let mut fast = Screen::new(size.0, size.1);
+    fast.process(prior);
+    let version = fast.version();
+    full.process(data);
+    let skipped = fast.process_flood(data);
+    assert_eq!(observable(&fast), observable(&full), "skipped {skipped} bytes");
+    assert_eq!(fast.version() == version, full.version() == version, "the version moves when the text does");
+    for s in [&mut full, &mut fast] {
+        s.process(b"\x1b[3b");
+        s.resize(size.0.saturating_add(300), size.1);
+    }
+    assert_eq!(observable(&fast), observable(&full), "after REP and resize");
+    skipped
+}
+
+#[test]
+fn flood_of_plain_lines_is_skipped_to_its_end() {
+    let data = log_lines(20_000, 200);
+    let s = screen(40, 120, "$ cat big.log\r\nstill on this line");
+    let skip = s.skippable_prefix(&data);
+    // Only the lines the kept part needs remain (about 60 bytes each).
+    assert!(skip > 0 && data.len() - skip < needed(40) * 64, "skipped {skip} of {}", data.len());
+    assert_eq!(&data[skip..skip + 2], b"\r\n", "the kept part starts at a CR");
+    assert_eq!(flood_agrees((40, 120), b"$ cat big.log\r\nstill on this line", &data), skip);
+    // The cursor may be anywhere, even waiting to wrap.
+    let prior = format!("\x1b[5;1H{}", "w".repeat(120));
+    assert!(flood_agrees((40, 120), prior.as_bytes(), &data) > 0);
+}
+
+#[test]
+fn flood_counts_wrapped_rows_exactly() {
+    // Long lines that wrap, tabs, wide characters, a line without CR, C0 and C1 bytes that
+    // the screen ignores, invalid UTF-8.
+    let mut data = Vec::new();
+    for i in 0..6000 {
+        match i % 9 {
+            0 => data.extend_from_slice("x".repeat(i % 400).as_bytes()),
+            1 => data.extend_from_slice("\tcol\t\t中文字 — wide 😀 ".repeat(i % 13).as_bytes()),
+            2 => data.extend_from_slice(b"bell\x07 so\x0e si\x0f c1\x9b[31m del\x7f bad\xe4\xb8 end"),
+            3 => data.extend_from_slice(b"lf only\n"),
+            4 => data.extend_from_slice(b"vt\x0bff\x0cback\x08\x08space"),
+            5 => data.extend_from_slice("e\u{301} combining \u{20e3}".as_bytes()),
+            _ => data.extend_from_slice(format!("line {i}").as_bytes()),
+        }
+        data.extend_from_slice(b"\r\n");
+    }
+    data.extend_from_slice(&log_lines(needed(10), 40));
+    for size in [(10, 37), (10, 8), (1, 1), (3, 2)] {
+        assert!(flood_agrees(size, b"prompt> ", &data) > 0, "{size:?}");
+    }
+}
+
+#[test]
+fn flood_after_escape_sequences_is_skipped_from_the_last_one() {
+    let mut data = b"\x1b[1;32mcoloured\x1b[0m and then\r\n".to_vec();
+    data.extend_from_slice(&log_lines(10_000, 80));
+    let s = Screen::new(24, 80);
+    assert_eq!(s.skippable_prefix(&data), 0, "an ESC in the prefix");
+    assert!(flood_agrees((24, 80), b"", &data) > data.len() / 2);
+    // An unterminated title before the flood: nothing is skipped, the title takes it.
+    let mut titled = b"\x1b]0;never ends".to_vec();
+    titled.extend_from_slice(&log_lines(10_000, 80));
+    assert_eq!(flood_agrees((24, 80), b"", &titled), 0);
+}
+
+#[test]
+fn flood_is_not_skipped_in_states_it_does_not_model() {
+    let data = log_lines(10_000, 80);
+    for prior in [
+        "\x1b[2;10r",   // a scroll region
+        "\x1b[?6h",     // origin mode
+        "\x1b[?1049h",  // the alternate screen
+        "\x1b[?7l",     // no autowrap
+        "\x1b[",        // inside an escape sequence
+        "\x1b]0;title", // inside a string
+    ] {
+        assert_eq!(screen(24, 80, prior).skippable_prefix(&data), 0, "{prior:?}");
+        assert_eq!(flood_agrees((24, 80), prior.as_bytes(), &data), 0, "{prior:?}");
+    }
+    // Sequences that leave a simple state behind are fine.
+    let prior = "\x1b[2;10r\x1b[r\x1b[?1049h\x1b[?1049l\x1b[?7l\x1b[?7h\x1b]0;t\x07\u{4e2d}\x1b[1D";
+    assert!(screen(24, 80, prior).skippable_prefix(&data) > 0);
+    assert!(flood_agrees((24, 80), prior.as_bytes(), &data) > 0);
+    // A partial UTF-8 character.
+    let mut s = Screen::new(24, 80);
+    s.process(b"\xe4\xb8");
+    assert_eq!(s.skippable_prefix(&data), 0);
+    assert_eq!(flood_agrees((24, 80), b"\xe4\xb8", &data), 0);
+}
+
+#[test]
+fn flood_needs_enough_lines_after_the_cut() {
+    let s = Screen::new(24, 80);
+    let need = needed(24);
+    assert_eq!(s.skippable_prefix(&log_lines(need - 1, 80)), 0, "too few line feeds");
+    // Exactly enough: only the first line's text can go.
+    let data = log_lines(need, 80);
+    let first_cr = data.iter().position(|&b| b == b'\r').expect("a CR");
+    assert_eq!(s.skippable_prefix(&data), first_cr);
+    assert_eq!(flood_agrees((24, 80), b"", &data), first_cr);
+    // Lines ending in LF only never put the cursor in column 0.
+    let lf_only: Vec<u8> = log_lines(10_000, 80).into_iter().filter(|&b| b != b'\r').collect();
+    assert_eq!(s.skippable_prefix(&lf_only), 0, "no CR");
+    assert_eq!(flood_agrees((24, 80), b"", &lf_only), 0);
+    // Nothing printed after the cut: REP would repeat a different character.
+    let mut blank = log_lines(100, 80);
+    blank.extend(b"\r\n".repeat(need + 10));
+    assert_eq!(s.skippable_prefix(&blank), 0, "no text kept");
+    assert_eq!(flood_agrees((24, 80), b"", &blank), 0);
+}
+
+#[test]
+fn flood_with_emoji_presentation_is_skipped_only_where_it_cannot_matter() {
+    let s = Screen::new(10, 20);
+    let need = needed(10);
+    // U+FE0F can widen a cell written before the cut: not in the first screenfuls kept.
+    let mut near_cut = log_lines(100, 20);
+    near_cut.extend_from_slice("\t\u{fe0f}\r\n".as_bytes());
+    near_cut.extend_from_slice(&log_lines(need - 5, 20));
+    assert_eq!(s.skippable_prefix(&near_cut), 0);
+    assert_eq!(flood_agrees((10, 20), "\u{26a0}".as_bytes(), &near_cut), 0);
+    // In a short dropped line it cannot make a row wrap.
+    let mut short = "\u{26a0}\u{fe0f} ok\r\n".repeat(50).into_bytes();
+    short.extend_from_slice(&log_lines(need + 10, 20));
+    assert!(s.skippable_prefix(&short) > 0);
+    assert!(flood_agrees((10, 20), b"", &short) > 0);
+    // In a dropped line long enough to wrap the count would be unsure.
+    let mut long = "\u{26a0}\u{fe0f}".repeat(30).into_bytes();
+    long.extend_from_slice(b"\r\n");
+    long.extend_from_slice(&log_lines(need + 10, 20));
+    assert_eq!(s.skippable_prefix(&long), 0);
+    assert_eq!(flood_agrees((10, 20), b"", &long), 0);
+}
+
+/// What dropping `data[..cut]` would give without the checks: the rest parsed, the
+/// counters advanced by the rows the dropped part scrolls.
+fn dropped_blindly(size: (u16, u16), prior: &[u8], data: &[u8], cut: usize) -> Screen {
+    let mut s = Screen::new(size.0, size.1);
+    s.process(prior);
+    let rows = flood::dropped_rows(&data[..cut], s.cursor().1, size.1).expect("a sure count");
+    s.term.skip_rows(rows);
+    s.process(&data[cut..]);
+    s
+}
+
+#[test]
+fn flood_checks_are_needed() {
+    let need = needed(5);
+    // U+FE0F after a TAB widens the cell before it, which holds something else in each
+    // path: the columns, and so the wraps, differ.
+    let prior = b"\r\n1234567\xe2\x9a\xa0\x1b[H";
+    let mut data = b"zz\r\nzz\r\nzz".to_vec();
+    let cut = data.len();
+    data.extend_from_slice("\r\n\t\u{fe0f}yyyyyyyyyyyy".as_bytes());
+    data.extend_from_slice(&log_lines(need, 20));
+    assert_eq!(screen(5, 20, "").skippable_prefix(&data), 0);
+    let mut full = screen(5, 20, std::str::from_utf8(prior).expect("utf-8"));
+    full.process(&data);
+    assert_ne!(dropped_blindly((5, 20), prior, &data, cut).scrolled(), full.scrolled());
+    // Nothing printed after the cut: REP repeats another character.
+    let mut data = b"q".to_vec();
+    data.extend(b"\r\n".repeat(need + 1));
+    let mut full = screen(5, 20, "z");
+    full.process(&data);
+    let mut blind = dropped_blindly((5, 20), b"z", &data, 1);
+    assert_eq!(observable(&blind), observable(&full));
+    full.process(b"\x1b[b");
+    blind.process(b"\x1b[b");
+    assert_ne!(full.text(), blind.text());
+    // Too few rows after the cut to fill the scrollback window: it shows the dropped rows.
+    let mut data = log_lines(100, 20);
+    let cut = data.len() - 2;
+    data.extend_from_slice(&log_lines(100, 20));
+    let mut full = Screen::new(5, 20);
+    full.process(&data);
+    assert_ne!(dropped_blindly((5, 20), b"", &data, cut).scrollback(), full.scrollback());
+}
