@@ -28,6 +28,7 @@ use crate::decide::view::Look;
 use crate::msg::{DetectorMsg, SessionMsg};
 use crate::screen_cell::COMPACT_AFTER;
 use crate::session_core::SessionCore as SessionShared;
+use crate::stop::StopReason;
 
 /// Shortest time between two looks at the screen during an output burst.
 pub(crate) const EVAL_INTERVAL: Duration = Duration::from_millis(5);
@@ -50,7 +51,7 @@ pub(crate) struct DetectorState {
     last_eval: Option<Instant>,
     wake_queued: Arc<AtomicBool>,
     forwarder: Option<tokio::task::JoinHandle<()>>,
-    timer: Option<(Instant, tokio::task::JoinHandle<()>)>,
+    timer: Option<(Instant, tokio::task::JoinHandle<Result<(), ractor::MessagingErr<DetectorMsg>>>)>,
     compacted: bool,
     /// Output came that was not looked at yet (the look was deferred to the end of the burst).
     dirty: bool,
@@ -167,6 +168,20 @@ impl DetectorState {
         });
     }
 
+    /// Whether the observers may sleep: the screen is idle and compacted,
+    /// nothing is armed (no settle time, no stall window, no look owed), no
+    /// classifier is asked, the responder has nothing scheduled, and a
+    /// process runs (between two lives the supervisor is busy restarting).
+    fn may_hibernate(&self) -> bool {
+        self.compacted
+            && !self.dirty
+            && self.shared.typist.pty().is_some()
+            && self.shared.state().is_live()
+            && self.memory.next_deadline(&config(&self.shared)).is_none()
+            && !self.memory.awaits_classification()
+            && self.shared.lock_memory().is_quiet()
+    }
+
     /// Arms the single timer for the earliest thing that needs a look.
     fn rearm(&mut self, myself: &ActorRef<DetectorMsg>) {
         let mut next: Option<Instant> = None;
@@ -188,11 +203,7 @@ impl DetectorState {
             }
             h.abort();
         }
-        let me = myself.clone();
-        let handle = tokio::spawn(async move {
-            tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
-            let _ = me.cast(DetectorMsg::Tick);
-        });
+        let handle = myself.send_after(at.saturating_duration_since(Instant::now()), || DetectorMsg::Tick);
         self.timer = Some((at, handle));
     }
 }
@@ -207,9 +218,16 @@ impl Actor for StallDetector {
         myself: ActorRef<DetectorMsg>,
         args: DetectorArgs,
     ) -> Result<DetectorState, ActorProcessingErr> {
-        let origin = Instant::now();
-        // A restarted detector picks up where the session is.
-        let memory = DetectorMemory::new(&config(&args.shared), args.shared.pid(), args.shared.state(), Duration::ZERO);
+        // The session's clock: memory kept across hibernation stays true.
+        let origin = args.shared.origin;
+        // A detector waking from hibernation takes its memory back; a
+        // restarted one picks up where the session is.
+        let memory = match args.shared.take_detector_memory() {
+            Some(memory) => memory,
+            None => {
+                DetectorMemory::new(&config(&args.shared), args.shared.pid(), args.shared.state(), origin.elapsed())
+            }
+        };
         let wake_queued = Arc::new(AtomicBool::new(false));
         let forwarder = args.shared.screen.forward_changes(myself.clone(), wake_queued.clone(), || DetectorMsg::Wake);
         let st = DetectorState {
@@ -271,6 +289,17 @@ impl Actor for StallDetector {
                     st.compacted = true;
                 } else if st.last_eval.is_some_and(|t| t.elapsed() >= COMPACT_AFTER) {
                     st.compacted = true;
+                }
+                if st.may_hibernate() {
+                    debug!(session = %st.shared.id, "observers hibernate");
+                    let version = st.shared.screen.version();
+                    let memory = std::mem::replace(
+                        &mut st.memory,
+                        DetectorMemory::new(&config(&st.shared), None, st.shared.state(), Duration::ZERO),
+                    );
+                    st.shared.hibernate(memory, version);
+                    myself.stop(StopReason::Hibernate.reason());
+                    return Ok(());
                 }
             }
             DetectorMsg::InputSent => st.input_sent(&myself),

@@ -438,6 +438,13 @@ impl Warden {
         Ok(())
     }
 
+    /// Test support: whether the session's observer actors (stall detector,
+    /// auto-responder) run, or hibernate.
+    #[cfg(feature = "test-hooks")]
+    pub async fn observers_awake(&self, id: SessionId) -> Result<bool, SessionError> {
+        Ok(self.session(id).await?.observers_awake())
+    }
+
     /// Resizes the terminal; the agent gets SIGWINCH.
     pub async fn resize(&self, id: SessionId, rows: u16, cols: u16) -> Result<(), SessionError> {
         let size = TermSize::new(rows, cols)?;

@@ -39,7 +39,7 @@ pub(crate) struct ResponderState {
     adapter_prompts: bool,
     me: ActorRef<ResponderMsg>,
     /// A look scheduled for a dialog that is not old enough yet.
-    later: Option<tokio::task::JoinHandle<()>>,
+    later: Option<tokio::task::JoinHandle<Result<(), ractor::MessagingErr<ResponderMsg>>>>,
     last_eval: Option<Instant>,
     wake_queued: Arc<AtomicBool>,
     forwarder: Option<tokio::task::JoinHandle<()>>,
@@ -115,11 +115,8 @@ impl ResponderState {
                     if let Some(l) = self.later.take() {
                         l.abort();
                     }
-                    let me = self.me.clone();
-                    self.later = Some(tokio::spawn(async move {
-                        tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
-                        let _ = me.cast(ResponderMsg::Wake);
-                    }));
+                    let after = at.saturating_duration_since(Instant::now());
+                    self.later = Some(self.me.send_after(after, || ResponderMsg::Wake));
                 }
             }
         }

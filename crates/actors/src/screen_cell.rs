@@ -91,6 +91,11 @@ impl ScreenCell {
         self.changed.send_modify(|v| *v += 1);
     }
 
+    /// The number of changes so far (output chunks, resizes, pokes).
+    pub(crate) fn version(&self) -> u64 {
+        *self.changed.borrow()
+    }
+
     /// A receiver that sees every later change.
     pub(crate) fn watch(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()

@@ -297,6 +297,23 @@ impl Actor for SessionSupervisor {
             {
                 myself.stop(reason);
             }
+            // The detector went to sleep (its memory is in the core): the
+            // responder sleeps with it, and both wake with the next output,
+            // input or rule.
+            SupervisionEvent::ActorTerminated(cell, _, reason)
+                if is(st.detector.as_ref().map(|a| a.get_id()), &cell)
+                    && StopReason::Hibernate.is(reason.as_deref()) =>
+            {
+                st.detector = None;
+                if let Some(r) = st.responder.take() {
+                    r.stop(StopReason::Hibernate.reason());
+                }
+                if st.core.observers_asleep()
+                    && let Err(e) = st.start_observers(&myself).await
+                {
+                    st.fail(&format!("cannot wake the session's observers: {e}"));
+                }
+            }
             SupervisionEvent::ActorFailed(cell, err) if is(st.pty.as_ref().map(|a| a.get_id()), &cell) => {
                 error!(session = %st.id, error = %err, "PTY actor failed; killing the session");
                 st.fail(&format!("PTY actor failed: {err}"));

@@ -24,7 +24,7 @@
 #[cfg(feature = "test-hooks")]
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ractor::{ActorRef, RpcReplyPort};
 use regex::Regex;
@@ -38,6 +38,7 @@ use warden_core::{
 };
 
 use crate::bus::EventBus;
+use crate::decide::detect::DetectorMemory;
 use crate::decide::respond::{CompiledRule, Memory as ResponderMemory};
 use crate::decide::view::{View, bottom_lines, truncate_chars};
 use crate::msg::{DetectorMsg, SessionMsg};
@@ -86,6 +87,9 @@ struct Links {
     observers: bool,
     /// warden typed input while no detector ran (it turns the agent busy).
     input_waiting: bool,
+    /// The detector's memory while the observers hibernate, with the screen
+    /// version it was taken at.
+    hibernated: Option<(DetectorMemory, u64)>,
 }
 
 /// Test hooks: the next message makes the actor panic.
@@ -99,6 +103,9 @@ pub(crate) struct Faults {
 /// One session's core. See the module documentation.
 pub(crate) struct SessionCore {
     pub id: SessionId,
+    /// When the session was created: the zero of the observers' clocks, so
+    /// that their memory stays true across their restarts and hibernation.
+    pub origin: Instant,
     pub adapter: Arc<Adapter>,
     pub config: SessionConfig,
     pub bus: EventBus,
@@ -122,6 +129,7 @@ impl SessionCore {
         let CoreParts { info, adapter, config, rules, typist, restarts, bus } = parts;
         SessionCore {
             id: info.id,
+            origin: Instant::now(),
             screen: ScreenCell::new(info.size),
             state_tx: watch::Sender::new(info.state),
             record: Mutex::new(Record { info, exit: None, waiters: Vec::new() }),
@@ -284,6 +292,42 @@ impl SessionCore {
         if ask {
             self.sup_cast(SessionMsg::StartObservers);
         }
+    }
+
+    /// The observers go to sleep: the detector leaves its memory here. The
+    /// observers are stopped next; nothing is lost, and the next output,
+    /// input or rule starts them again (see [`SessionCore::wake_observers`]).
+    pub(crate) fn hibernate(&self, memory: DetectorMemory, version: u64) {
+        let mut links = lock(&self.links);
+        // From now on input waits for the next detector (see `notify_input`).
+        links.detector = None;
+        links.hibernated = Some((memory, version));
+    }
+
+    /// The observers were stopped for hibernation. Returns whether they must
+    /// start again at once (the screen changed since the detector decided, or
+    /// input was typed meanwhile).
+    pub(crate) fn observers_asleep(&self) -> bool {
+        let mut links = lock(&self.links);
+        links.observers = false;
+        links.detector = None;
+        let version = links.hibernated.as_ref().map(|(_, v)| *v);
+        let wake = links.input_waiting || version != Some(self.screen.version());
+        if wake {
+            links.observers = true;
+        }
+        wake
+    }
+
+    /// The detector's memory left at hibernation, if the observers slept.
+    pub(crate) fn take_detector_memory(&self) -> Option<DetectorMemory> {
+        lock(&self.links).hibernated.take().map(|(m, _)| m)
+    }
+
+    /// Whether the observer actors run (or were asked for).
+    #[cfg(feature = "test-hooks")]
+    pub(crate) fn observers_awake(&self) -> bool {
+        lock(&self.links).observers
     }
 
     /// Marks the observers as started (when the supervisor starts them itself).

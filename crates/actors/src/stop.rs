@@ -15,6 +15,8 @@ pub(crate) enum StopReason {
     Dropped,
     /// `Warden::shutdown`.
     Shutdown,
+    /// An observer went to sleep: its session is idle with nothing armed.
+    Hibernate,
 }
 
 impl StopReason {
@@ -26,6 +28,7 @@ impl StopReason {
             StopReason::PtyFailed => "pty actor failed",
             StopReason::Dropped => "warden dropped",
             StopReason::Shutdown => "shutdown",
+            StopReason::Hibernate => "hibernate",
         }
     }
 
@@ -46,8 +49,14 @@ mod tests {
 
     #[test]
     fn reasons_are_recognised_by_their_supervisors() {
-        let all =
-            [StopReason::Exited, StopReason::Restart, StopReason::PtyFailed, StopReason::Dropped, StopReason::Shutdown];
+        let all = [
+            StopReason::Exited,
+            StopReason::Restart,
+            StopReason::PtyFailed,
+            StopReason::Dropped,
+            StopReason::Shutdown,
+            StopReason::Hibernate,
+        ];
         for r in all {
             let given = r.reason();
             assert!(r.is(given.as_deref()));

@@ -416,6 +416,12 @@ impl DetectorMemory {
 
     /// When the policy next needs the clock: the end of a settle time or the
     /// stall tracker's deadline.
+    /// Whether a reported stall is not over yet (its classification or
+    /// progress is awaited).
+    pub(crate) fn awaits_classification(&self) -> bool {
+        self.in_stall
+    }
+
     pub(crate) fn next_deadline(&self, cfg: &DetectConfig<'_>) -> Option<Duration> {
         let settle = self.ready_since.as_ref().map(|(since, _)| *since + cfg.settle);
         let stall = if cfg.stall_enabled && !self.resuming { self.tracker.deadline() } else { None };

@@ -167,6 +167,13 @@ struct Candidate {
 }
 
 impl Memory {
+    /// Whether the responder has nothing scheduled: no dialog waiting for its
+    /// answer delay, no answer waiting to be checked. A quiet responder may
+    /// hibernate; the next change of the screen wakes it.
+    pub(crate) fn is_quiet(&self) -> bool {
+        self.answered_at.is_empty() && self.first_seen.keys().all(|l| self.latched.contains(l))
+    }
+
     /// Records text warden types into the session, so that its echo is not
     /// taken for the agent's question.
     pub(crate) fn note_typed(&mut self, text: &str) {
