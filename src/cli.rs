@@ -3,7 +3,6 @@
 
 pub mod adapters;
 pub mod bench;
-mod bench_prompt;
 pub mod ctl;
 pub mod events;
 pub mod print;
@@ -60,6 +59,17 @@ pub enum Command {
     /// (presence only), install hint; `explain` classifies a captured screen
     /// (see docs/ADAPTERS.md).
     Adapters(adapters::AdaptersArgs),
+}
+
+impl Cli {
+    /// The log filter when `WARDEN_LOG` does not set one: `warn`, but `off`
+    /// for `bench`, whose output is tables only.
+    pub fn default_log_filter(&self) -> &'static str {
+        match self.command {
+            Command::Bench(_) => "off",
+            _ => "warn",
+        }
+    }
 }
 
 /// Parses arguments and runs; returns the process exit code.

@@ -6,7 +6,9 @@ use tracing_subscriber::EnvFilter;
 fn main() {
     let cli = warden::cli::Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("WARDEN_LOG").unwrap_or_else(|_| EnvFilter::new("warn")))
+        .with_env_filter(
+            EnvFilter::try_from_env("WARDEN_LOG").unwrap_or_else(|_| EnvFilter::new(cli.default_log_filter())),
+        )
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();

@@ -1,23 +1,22 @@
-//! `warden bench`: side-by-side measurements of warden and bare PTY baselines.
+//! `warden bench`: arguments, and printing the tables of the `warden-bench`
+//! crate, which measures warden against bare PTY baselines.
 //!
-//! Every number is measured in the same run as its baseline, alternating the
-//! two, so that the ratios hold on a shared, noisy machine:
-//! - spawn → first output byte: `Warden::spawn` + the first `output` event
-//!   reaching a subscriber, versus `openpty` + fork/exec + a blocking read;
-//! - throughput: a session printing N MB delivered to an in-process
-//!   subscriber, versus a bare read loop on a PTY master;
-//! - memory: warden's own resident memory per idle session (children are
-//!   other processes and not counted) and the time to spawn and stop them.
+//! The output is tables only (the binary installs no log output for bench
+//! unless `WARDEN_LOG` asks for it). The memory part runs in a fresh
+//! process: unless it is all this process does (`--only memory` with one
+//! session count), it re-executes this binary once per session count.
 
-use std::io::Read;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use clap::Args;
-use portable_pty::{PtySize, native_pty_system};
-use warden_actors::{Warden, WardenConfig};
-use warden_core::{EventKind, SessionSpec};
+use warden_bench::memory::{MemoryOptions, MemoryReport};
+use warden_bench::prompt::ProbeCommand;
+use warden_bench::spawn::SpawnOptions;
+use warden_bench::throughput::ThroughputOptions;
+use warden_bench::{BenchError, Part};
+
+/// Sessions of the stall-precision part.
+const STALL_SESSIONS: usize = 20;
 
 /// Arguments of `warden bench`.
 #[derive(Debug, Args)]
@@ -39,7 +38,7 @@ pub struct BenchArgs {
     pub transcripts: String,
     /// Only these parts: spawn, throughput, memory, prompt, stall (default: all).
     #[arg(long, value_delimiter = ',')]
-    pub only: Vec<String>,
+    pub only: Vec<Part>,
     /// Memory part: each idle session first prints a prompt (screen and
     /// observer actors exist; measured after the screens were compacted).
     #[arg(long)]
@@ -53,6 +52,10 @@ pub struct BenchArgs {
     /// Internal: KB of ANSI-coloured output the probe prints before each prompt.
     #[arg(long, hide = true, default_value_t = 0)]
     pub probe_ansi_kb: usize,
+    /// Internal: run the memory part for one session count in this (fresh)
+    /// process and print its report as one JSON line.
+    #[arg(long, hide = true)]
+    pub memory_child: Option<usize>,
 }
 
 /// Runs the benchmarks; returns the exit code.
@@ -66,292 +69,70 @@ pub async fn bench(args: BenchArgs) -> i32 {
     }
 }
 
-pub(crate) type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
-
-async fn run(args: BenchArgs) -> BenchResult<()> {
-    if let Some(n) = args.probe_prompts {
-        return super::bench_prompt::probe(n, args.probe_ansi_kb);
-    }
-    let want = |part: &str| args.only.is_empty() || args.only.iter().any(|o| o == part);
-    println!("warden bench on {} ({} cores)", warden_actors::default_node_name(), cores());
+async fn run(args: BenchArgs) -> Result<(), BenchError> {
     let transcripts = args.transcripts == "on";
-    if want("spawn") {
-        spawn_latency(args.spawns, transcripts).await?;
+    let memory = |sessions| MemoryOptions { sessions, transcripts, idle_prompt: args.idle_prompt };
+    if let Some(n) = args.probe_prompts {
+        return warden_bench::prompt::probe(
+            n,
+            args.probe_ansi_kb,
+            &mut std::io::stdin().lock(),
+            &mut std::io::stdout(),
+        );
     }
-    if want("throughput") {
-        throughput(args.mbytes, args.rounds).await?;
+    if let Some(n) = args.memory_child {
+        println!("{}", warden_bench::memory::measure(&memory(n)).await?.to_json_line());
+        return Ok(());
     }
-    if want("memory") {
-        for n in &args.sessions {
-            memory(*n, transcripts, args.idle_prompt).await?;
-        }
-    }
-    if want("prompt") {
-        super::bench_prompt::prompt_latency(args.prompts).await?;
-    }
-    if want("stall") {
-        super::bench_prompt::stall_precision(20).await?;
-    }
-    Ok(())
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-}
-
-async fn start(dir: &std::path::Path, transcripts: bool) -> BenchResult<Warden> {
-    let mut config = WardenConfig::new(dir);
-    config.transcripts = transcripts;
-    config.stop_grace = Duration::from_millis(500);
-    config.retain_exited = 16;
-    Ok(Warden::start(config).await?)
-}
-
-pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
-}
-
-pub(crate) fn sorted(mut v: Vec<f64>) -> Vec<f64> {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v
-}
-
-/// Spawn → first output byte, warden vs bare, alternating.
-async fn spawn_latency(n: usize, transcripts: bool) -> BenchResult<()> {
-    let dir = tempfile::tempdir()?;
-    let warden = start(dir.path(), transcripts).await?;
-    let program = "/bin/echo";
-    let mut w_ms = Vec::with_capacity(n);
-    let mut b_ms = Vec::with_capacity(n);
-    // Warm both paths up once.
-    bare_first_byte(program)?;
-    warden_first_byte(&warden, program).await?;
-    for _ in 0..n {
-        b_ms.push(bare_first_byte(program)?.as_secs_f64() * 1e3);
-        w_ms.push(warden_first_byte(&warden, program).await?.as_secs_f64() * 1e3);
-    }
-    warden.shutdown().await;
-    let (w, b) = (sorted(w_ms), sorted(b_ms));
-    println!();
-    let t = if transcripts { "on" } else { "off" };
-    println!("spawn → first output byte ({n} spawns each, `{program} x`, alternating; transcripts {t})");
-    println!("| | median | p99 |");
-    println!("|---|---|---|");
-    println!("| bare openpty + fork/exec + read | {:.3} ms | {:.3} ms |", percentile(&b, 0.5), percentile(&b, 0.99));
-    println!("| warden spawn → output event | {:.3} ms | {:.3} ms |", percentile(&w, 0.5), percentile(&w, 0.99));
-    println!(
-        "| ratio warden / bare | {:.2} | {:.2} |",
-        percentile(&w, 0.5) / percentile(&b, 0.5),
-        percentile(&w, 0.99) / percentile(&b, 0.99)
-    );
-    Ok(())
-}
-
-async fn warden_first_byte(warden: &Warden, program: &str) -> BenchResult<Duration> {
-    let mut sub = warden.subscribe(Some(warden.bus().next_seq()));
-    let t0 = Instant::now();
-    let info = warden.spawn(SessionSpec::new("bench", program).args(["x"])).await?;
-    let mut first = None;
-    loop {
-        let e = sub.recv_timeout(Duration::from_secs(10)).await.ok_or("no event within 10 s")?;
-        if e.session != Some(info.id) {
-            continue;
-        }
-        match &e.kind {
-            EventKind::Output(o) if first.is_none() && !o.bytes.is_empty() => first = Some(t0.elapsed()),
-            EventKind::Exited(_) => break,
-            _ => {}
-        }
-    }
-    first.ok_or_else(|| "no output".into())
-}
-
-/// openpty, fork/exec the program as a session leader on the slave, block
-/// until the first byte; then drain and reap.
-fn bare_first_byte(program: &str) -> BenchResult<Duration> {
-    let t0 = Instant::now();
-    let pair = native_pty_system().openpty(PtySize { rows: 40, cols: 120, pixel_width: 0, pixel_height: 0 })?;
-    let tty = pair.master.tty_name().ok_or("no tty name")?;
-    let slave = std::fs::OpenOptions::new().read(true).write(true).open(&tty)?;
-    let mut cmd = Command::new(program);
-    cmd.arg("x")
-        .stdin(Stdio::from(slave.try_clone()?))
-        .stdout(Stdio::from(slave.try_clone()?))
-        .stderr(Stdio::from(slave));
-    // SAFETY: only async-signal-safe calls in the forked child.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            libc::ioctl(0, libc::TIOCSCTTY as _, 0);
-            Ok(())
-        });
-    }
-    let mut child = cmd.spawn()?;
-    drop(cmd);
-    drop(pair.slave);
-    let mut reader = pair.master.try_clone_reader()?;
-    let mut buf = [0u8; 4096];
-    let n = reader.read(&mut buf)?;
-    let elapsed = t0.elapsed();
-    if n == 0 {
-        return Err("bare child printed nothing".into());
-    }
-    while reader.read(&mut buf).map(|n| n > 0).unwrap_or(false) {}
-    child.wait()?;
-    Ok(elapsed)
-}
-
-const LINE: &str = "warden throughput line 0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-
-fn producer_args(bytes: usize) -> Vec<String> {
-    vec!["-c".into(), format!("yes '{LINE}' | head -c {bytes}")]
-}
-
-/// N MB through warden to a subscriber vs a bare read loop, alternating.
-async fn throughput(mbytes: usize, rounds: usize) -> BenchResult<()> {
-    let bytes = mbytes * 1_000_000;
-    let dir = tempfile::tempdir()?;
-    let quiet_dir = tempfile::tempdir()?;
-    // Transcripts on is warden's default path, with every byte on disk; the
-    // run without transcripts shows what the disk costs.
-    let warden = start(dir.path(), true).await?;
-    let quiet = start(quiet_dir.path(), false).await?;
-    let mut w_rates = Vec::new();
-    let mut q_rates = Vec::new();
-    let mut b_rates = Vec::new();
-    for _ in 0..rounds {
-        b_rates.push(bare_throughput(bytes)?);
-        w_rates.push(warden_throughput(&warden, bytes).await?);
-        q_rates.push(warden_throughput(&quiet, bytes).await?);
-    }
-    warden.shutdown().await;
-    quiet.shutdown().await;
-    let (w, q, b) = (sorted(w_rates), sorted(q_rates), sorted(b_rates));
-    let (wm, qm, bm) = (percentile(&w, 0.5), percentile(&q, 0.5), percentile(&b, 0.5));
-    println!();
-    println!("output throughput ({mbytes} MB of text per run, {rounds} runs each, alternating; MB = 10^6 bytes)");
-    println!("| | median | runs |");
-    println!("|---|---|---|");
-    println!("| bare read loop on the PTY master | {bm:.1} MB/s | {} |", fmt_list(&b));
-    println!("| warden → in-process subscriber (transcript on) | {wm:.1} MB/s | {} |", fmt_list(&w));
-    println!("| warden → in-process subscriber (transcript off) | {qm:.1} MB/s | {} |", fmt_list(&q));
-    println!("| ratio warden / bare (transcript on) | {:.3} | |", wm / bm);
-    println!("| ratio warden / bare (transcript off) | {:.3} | |", qm / bm);
-    Ok(())
-}
-
-fn fmt_list(v: &[f64]) -> String {
-    v.iter().map(|x| format!("{x:.1}")).collect::<Vec<_>>().join(", ")
-}
-
-async fn warden_throughput(warden: &Warden, bytes: usize) -> BenchResult<f64> {
-    let mut sub = warden.subscribe(Some(warden.bus().next_seq()));
-    let t0 = Instant::now();
-    let info = warden.spawn(SessionSpec::new("bench", "sh").args(producer_args(bytes))).await?;
-    let mut got = 0usize;
-    let mut chunks = 0usize;
-    loop {
-        let e = sub.recv_timeout(Duration::from_secs(60)).await.ok_or("no event within 60 s")?;
-        if e.session != Some(info.id) {
-            continue;
-        }
-        match &e.kind {
-            EventKind::Output(o) => {
-                got += o.bytes.len();
-                chunks += 1;
+    let parts = Part::selected(&args.only);
+    println!("{}", warden_bench::header());
+    let exe = std::env::current_exe()?;
+    for part in &parts {
+        match part {
+            Part::Spawn => {
+                let options = SpawnOptions { spawns: args.spawns, transcripts };
+                print(warden_bench::spawn::measure(&options).await?);
             }
-            EventKind::Lagged { missed } => return Err(format!("subscriber lagged by {missed}").into()),
-            EventKind::Exited(_) => break,
-            _ => {}
+            Part::Throughput => {
+                let options = ThroughputOptions { mbytes: args.mbytes, rounds: args.rounds };
+                print(warden_bench::throughput::measure(&options).await?);
+            }
+            Part::Memory if parts.len() == 1 && args.sessions.len() == 1 => {
+                // Nothing ran before in this process: it is fresh.
+                print(warden_bench::memory::measure(&memory(args.sessions[0])).await?);
+            }
+            Part::Memory => {
+                for &n in &args.sessions {
+                    print(in_fresh_process(&exe, &memory(n)).await?);
+                }
+            }
+            Part::Prompt => {
+                let probe = ProbeCommand { program: exe.clone(), args: probe_args };
+                print(warden_bench::prompt::measure(&probe, args.prompts).await?);
+            }
+            Part::Stall => print(warden_bench::stall::measure(STALL_SESSIONS).await?),
         }
     }
-    let secs = t0.elapsed().as_secs_f64();
-    if got < bytes {
-        return Err(format!("received {got} of {bytes} bytes").into());
-    }
-    if std::env::var_os("WARDEN_BENCH_VERBOSE").is_some() {
-        eprintln!("warden run: {chunks} output events, {} bytes each on average", got / chunks.max(1));
-    }
-    Ok(got as f64 / secs / 1e6)
-}
-
-fn bare_throughput(bytes: usize) -> BenchResult<f64> {
-    let t0 = Instant::now();
-    let pair = native_pty_system().openpty(PtySize { rows: 40, cols: 120, pixel_width: 0, pixel_height: 0 })?;
-    let mut cmd = portable_pty::CommandBuilder::new("sh");
-    cmd.args(producer_args(bytes));
-    let mut child = pair.slave.spawn_command(cmd)?;
-    drop(pair.slave);
-    let mut reader = pair.master.try_clone_reader()?;
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut got = 0usize;
-    loop {
-        match reader.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got += n,
-        }
-    }
-    let secs = t0.elapsed().as_secs_f64();
-    child.wait()?;
-    if got < bytes {
-        return Err(format!("bare loop received {got} of {bytes} bytes").into());
-    }
-    Ok(got as f64 / secs / 1e6)
-}
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// Resident memory of warden per idle session, and spawn/stop times.
-///
-/// `prompted`: each session first prints a prompt (so its screen and observer
-/// actors exist), then idles; measured after the screens were compacted.
-async fn memory(n: usize, transcripts: bool, prompted: bool) -> BenchResult<()> {
-    let dir = tempfile::tempdir()?;
-    let warden = start(dir.path(), transcripts).await?;
-    // Let the runtime and allocator settle with one session first.
-    let warm = warden.spawn(SessionSpec::new("idle", "sh").args(["-c", "read x"])).await?;
-    warden.stop(warm.id).await?;
-    let before = rss_kib();
-    let t0 = Instant::now();
-    let mut set = tokio::task::JoinSet::new();
-    let script = if prompted { "printf 'ready> '; read x" } else { "read x" };
-    let spec = SessionSpec::new("idle", "sh").args(["-c", script]);
-    for _ in 0..n {
-        let w = warden.clone();
-        let spec = spec.clone();
-        set.spawn(async move { w.spawn(spec).await });
-    }
-    while let Some(r) = set.join_next().await {
-        r??;
-    }
-    let spawn_secs = t0.elapsed().as_secs_f64();
-    // Idle: every child is blocked on `read`, nothing flows (a prompted
-    // session's screen is compacted after 2 s without output).
-    let settle = if prompted { 2_600 } else { 300 };
-    tokio::time::sleep(Duration::from_millis(settle)).await;
-    let after = rss_kib();
-    let t1 = Instant::now();
-    let stopped = warden.stop_all().await;
-    let stop_secs = t1.elapsed().as_secs_f64();
-    warden.shutdown().await;
-    let per = (after.saturating_sub(before)) as f64 / n as f64;
-    println!();
-    println!("idle sessions: {n} (`sh -c '{script}'`; warden's own RSS, children excluded)");
-    println!("| sessions | RSS before | RSS after | per session | spawn all | stop all |");
-    println!("|---|---|---|---|---|---|");
-    println!(
-        "| {n} | {before} KiB | {after} KiB | {per:.1} KiB | {spawn_secs:.3} s | {stop_secs:.3} s ({stopped} stopped) |"
-    );
     Ok(())
+}
+
+fn print(report: impl std::fmt::Display) {
+    println!("\n{report}");
+}
+
+/// The arguments that make this binary run the prompt probe.
+fn probe_args(prompts: usize, ansi_kb: usize) -> Vec<String> {
+    let (prompts, ansi_kb) = (prompts.to_string(), ansi_kb.to_string());
+    ["bench", "--probe-prompts", &prompts, "--probe-ansi-kb", &ansi_kb].map(String::from).to_vec()
+}
+
+/// The memory part for one session count, in a new process of this binary.
+async fn in_fresh_process(exe: &std::path::Path, options: &MemoryOptions) -> Result<MemoryReport, BenchError> {
+    let mut child = Command::new(exe);
+    child.args(["bench", "--memory-child", &options.sessions.to_string()]);
+    child.args(["--transcripts", if options.transcripts { "on" } else { "off" }]);
+    if options.idle_prompt {
+        child.arg("--idle-prompt");
+    }
+    warden_bench::memory::in_fresh_process(child).await
 }

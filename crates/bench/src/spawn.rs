@@ -1,0 +1,105 @@
+//! Spawn → first output byte: `Warden::spawn` until the first `output` event
+//! reaches a subscriber, versus `openpty` + fork/exec + a blocking read
+//! (the bare baseline), alternating the two.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use warden_actors::Warden;
+use warden_core::{EventKind, SessionSpec};
+
+use crate::stats::{percentile, sorted};
+use crate::{BenchError, bare_spawn, start_warden};
+
+/// The program spawned on both sides (with the argument `x`).
+pub const PROGRAM: &str = "/bin/echo";
+const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the spawn part measures.
+#[derive(Debug, Clone)]
+pub struct SpawnOptions {
+    /// Spawns measured per side.
+    pub spawns: usize,
+    /// Whether warden keeps transcripts (its default).
+    pub transcripts: bool,
+}
+
+/// Spawn latencies of both sides, in milliseconds, sorted.
+#[derive(Debug, Clone)]
+pub struct SpawnReport {
+    /// The options measured.
+    pub options: SpawnOptions,
+    /// Bare `openpty` + fork/exec + read.
+    pub bare_ms: Vec<f64>,
+    /// Warden spawn → first `output` event.
+    pub warden_ms: Vec<f64>,
+}
+
+/// Measures `options.spawns` spawns per side, alternating, after one warm-up each.
+pub async fn measure(options: &SpawnOptions) -> Result<SpawnReport, BenchError> {
+    let n = options.spawns;
+    let dir = tempfile::tempdir()?;
+    let warden = start_warden(dir.path(), options.transcripts).await?;
+    let result = alternate(&warden, n).await;
+    warden.shutdown().await;
+    let (bare, w) = result?;
+    Ok(SpawnReport { options: options.clone(), bare_ms: sorted(bare), warden_ms: sorted(w) })
+}
+
+async fn alternate(warden: &Warden, n: usize) -> Result<(Vec<f64>, Vec<f64>), BenchError> {
+    let mut w_ms = Vec::with_capacity(n);
+    let mut b_ms = Vec::with_capacity(n);
+    bare_spawn::first_byte(PROGRAM)?;
+    warden_first_byte(warden, PROGRAM).await?;
+    for _ in 0..n {
+        b_ms.push(bare_spawn::first_byte(PROGRAM)?.as_secs_f64() * 1e3);
+        w_ms.push(warden_first_byte(warden, PROGRAM).await?.as_secs_f64() * 1e3);
+    }
+    Ok((b_ms, w_ms))
+}
+
+async fn warden_first_byte(warden: &Warden, program: &str) -> Result<Duration, BenchError> {
+    let mut sub = warden.subscribe(Some(warden.bus().next_seq()));
+    let t0 = Instant::now();
+    let info = warden.spawn(SessionSpec::new("bench", program).args(["x"])).await?;
+    let mut first = None;
+    loop {
+        let e = sub.recv_timeout(EVENT_TIMEOUT).await.ok_or(BenchError::timeout(EVENT_TIMEOUT))?;
+        if e.session != Some(info.id) {
+            continue;
+        }
+        match &e.kind {
+            EventKind::Output(o) if first.is_none() && !o.bytes.is_empty() => first = Some(t0.elapsed()),
+            EventKind::Exited(_) => break,
+            _ => {}
+        }
+    }
+    first.ok_or_else(|| BenchError::Run("the warden session printed nothing".into()))
+}
+
+impl fmt::Display for SpawnReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (b, w) = (&self.bare_ms, &self.warden_ms);
+        let t = if self.options.transcripts { "on" } else { "off" };
+        writeln!(
+            f,
+            "spawn → first output byte ({} spawns each, `{PROGRAM} x`, alternating; transcripts {t})",
+            self.options.spawns
+        )?;
+        writeln!(f, "| | median | p99 |")?;
+        writeln!(f, "|---|---|---|")?;
+        writeln!(
+            f,
+            "| bare openpty + fork/exec + read | {:.3} ms | {:.3} ms |",
+            percentile(b, 0.5),
+            percentile(b, 0.99)
+        )?;
+        writeln!(f, "| warden spawn → output event | {:.3} ms | {:.3} ms |", percentile(w, 0.5), percentile(w, 0.99))?;
+        write!(
+            f,
+            "| ratio warden / bare | {:.2} | {:.2} |",
+            percentile(w, 0.5) / percentile(b, 0.5),
+            percentile(w, 0.99) / percentile(b, 0.99)
+        )
+    }
+}

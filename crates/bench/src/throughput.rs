@@ -1,0 +1,170 @@
+//! Output throughput: a session printing N MB delivered to an in-process
+//! subscriber (transcript on, as by default, and off), versus a bare read
+//! loop on a PTY master, alternating.
+
+use std::fmt;
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use portable_pty::{CommandBuilder, native_pty_system};
+use warden_actors::Warden;
+use warden_core::{EventKind, SessionSpec};
+
+use crate::stats::{percentile, sorted};
+use crate::{BARE_PTY_SIZE, BenchError, start_warden};
+
+const LINE: &str = "warden throughput line 0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+const EVENT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What the throughput part measures.
+#[derive(Debug, Clone)]
+pub struct ThroughputOptions {
+    /// Megabytes (10^6 bytes) printed per run.
+    pub mbytes: usize,
+    /// Runs per side.
+    pub rounds: usize,
+}
+
+/// Rates of every run in MB/s, sorted.
+#[derive(Debug, Clone)]
+pub struct ThroughputReport {
+    /// The options measured.
+    pub options: ThroughputOptions,
+    /// Bare read loop on the PTY master.
+    pub bare: Vec<f64>,
+    /// Warden to an in-process subscriber, transcript on.
+    pub transcript_on: Vec<f64>,
+    /// Warden to an in-process subscriber, transcript off.
+    pub transcript_off: Vec<f64>,
+}
+
+impl ThroughputReport {
+    /// Median warden rate (transcript on) over the median bare rate.
+    pub fn ratio_transcript_on(&self) -> f64 {
+        percentile(&self.transcript_on, 0.5) / percentile(&self.bare, 0.5)
+    }
+
+    /// Median warden rate (transcript off) over the median bare rate.
+    pub fn ratio_transcript_off(&self) -> f64 {
+        percentile(&self.transcript_off, 0.5) / percentile(&self.bare, 0.5)
+    }
+}
+
+fn producer_args(bytes: usize) -> Vec<String> {
+    vec!["-c".into(), format!("yes '{LINE}' | head -c {bytes}")]
+}
+
+/// Runs `options.rounds` rounds of bare, warden with transcript, warden without.
+pub async fn measure(options: &ThroughputOptions) -> Result<ThroughputReport, BenchError> {
+    let dir = tempfile::tempdir()?;
+    let quiet_dir = tempfile::tempdir()?;
+    // Transcripts on is warden's default path, with every byte on disk; the
+    // run without transcripts shows what the disk costs.
+    let warden = start_warden(dir.path(), true).await?;
+    let quiet = match start_warden(quiet_dir.path(), false).await {
+        Ok(quiet) => quiet,
+        Err(e) => {
+            warden.shutdown().await;
+            return Err(e);
+        }
+    };
+    let result = rounds(&warden, &quiet, options).await;
+    warden.shutdown().await;
+    quiet.shutdown().await;
+    let (bare, on, off) = result?;
+    Ok(ThroughputReport {
+        options: options.clone(),
+        bare: sorted(bare),
+        transcript_on: sorted(on),
+        transcript_off: sorted(off),
+    })
+}
+
+type Rates = (Vec<f64>, Vec<f64>, Vec<f64>);
+
+async fn rounds(warden: &Warden, quiet: &Warden, options: &ThroughputOptions) -> Result<Rates, BenchError> {
+    let bytes = options.mbytes * 1_000_000;
+    let (mut b, mut w, mut q) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..options.rounds {
+        b.push(bare_throughput(bytes)?);
+        w.push(warden_throughput(warden, bytes).await?);
+        q.push(warden_throughput(quiet, bytes).await?);
+    }
+    Ok((b, w, q))
+}
+
+async fn warden_throughput(warden: &Warden, bytes: usize) -> Result<f64, BenchError> {
+    let mut sub = warden.subscribe(Some(warden.bus().next_seq()));
+    let t0 = Instant::now();
+    let info = warden.spawn(SessionSpec::new("bench", "sh").args(producer_args(bytes))).await?;
+    let mut got = 0usize;
+    let mut chunks = 0usize;
+    loop {
+        let e = sub.recv_timeout(EVENT_TIMEOUT).await.ok_or(BenchError::timeout(EVENT_TIMEOUT))?;
+        if e.session != Some(info.id) {
+            continue;
+        }
+        match &e.kind {
+            EventKind::Output(o) => {
+                got += o.bytes.len();
+                chunks += 1;
+            }
+            EventKind::Lagged { missed } => return Err(BenchError::Run(format!("subscriber lagged by {missed}"))),
+            EventKind::Exited(_) => break,
+            _ => {}
+        }
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    if got < bytes {
+        return Err(BenchError::Run(format!("received {got} of {bytes} bytes")));
+    }
+    tracing::debug!(chunks, average_bytes = got / chunks.max(1), "warden throughput run");
+    Ok(got as f64 / secs / 1e6)
+}
+
+fn bare_throughput(bytes: usize) -> Result<f64, BenchError> {
+    let t0 = Instant::now();
+    let pair = native_pty_system().openpty(BARE_PTY_SIZE).map_err(BenchError::pty)?;
+    let mut cmd = CommandBuilder::new("sh");
+    cmd.args(producer_args(bytes));
+    let mut child = pair.slave.spawn_command(cmd).map_err(BenchError::pty)?;
+    drop(pair.slave);
+    let mut reader = pair.master.try_clone_reader().map_err(BenchError::pty)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut got = 0usize;
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    child.wait()?;
+    if got < bytes {
+        return Err(BenchError::Run(format!("bare loop received {got} of {bytes} bytes")));
+    }
+    Ok(got as f64 / secs / 1e6)
+}
+
+fn fmt_list(v: &[f64]) -> String {
+    v.iter().map(|x| format!("{x:.1}")).collect::<Vec<_>>().join(", ")
+}
+
+impl fmt::Display for ThroughputReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ThroughputOptions { mbytes, rounds } = self.options;
+        let (b, w, q) = (&self.bare, &self.transcript_on, &self.transcript_off);
+        let (wm, qm, bm) = (percentile(w, 0.5), percentile(q, 0.5), percentile(b, 0.5));
+        writeln!(
+            f,
+            "output throughput ({mbytes} MB of text per run, {rounds} runs each, alternating; MB = 10^6 bytes)"
+        )?;
+        writeln!(f, "| | median | runs |")?;
+        writeln!(f, "|---|---|---|")?;
+        writeln!(f, "| bare read loop on the PTY master | {bm:.1} MB/s | {} |", fmt_list(b))?;
+        writeln!(f, "| warden → in-process subscriber (transcript on) | {wm:.1} MB/s | {} |", fmt_list(w))?;
+        writeln!(f, "| warden → in-process subscriber (transcript off) | {qm:.1} MB/s | {} |", fmt_list(q))?;
+        writeln!(f, "| ratio warden / bare (transcript on) | {:.3} | |", self.ratio_transcript_on())?;
+        write!(f, "| ratio warden / bare (transcript off) | {:.3} | |", self.ratio_transcript_off())
+    }
+}
