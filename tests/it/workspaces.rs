@@ -1,7 +1,6 @@
 //! Git workspaces end to end: real repositories (a local bare repository as
 //! the remote), the `Warden` embedding API and the `warden` binary.
 
-#[path = "workspaces/servers.rs"]
 mod servers;
 
 use std::error::Error;

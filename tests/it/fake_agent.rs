@@ -1,9 +1,8 @@
 //! The fake agent under warden: it draws its persona's screens, waits for the
 //! keys it is told to, animates its spinner, and exits with the status asked.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use warden::{EventKind, SessionSpec, SupervisionLevel};
 
 const FAKE: &str = env!("CARGO_BIN_EXE_fake-agent");

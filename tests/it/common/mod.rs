@@ -2,6 +2,8 @@
 //! events with timeouts (never sleeping and hoping), process checks.
 #![allow(dead_code)]
 
+pub mod nats;
+
 use std::time::{Duration, Instant};
 
 use warden::{EventKind, ExitInfo, SessionId, SessionSpec, Subscription, Warden, WardenConfig};

@@ -7,11 +7,10 @@
 //! learned from `crates/adapters/tests/screens/`); each session is read with
 //! the built-in adapter of the same name.
 
-mod common;
 
 use std::time::Instant;
 
-use common::{TIMEOUT, start_warden};
+use crate::common::{TIMEOUT, start_warden};
 use warden::{EventKind, ExitInfo, Reply, ResponseRule, SessionId, SessionSpec, SessionState, Subscription, Warden};
 
 const FAKE: &str = env!("CARGO_BIN_EXE_fake-agent");

@@ -5,14 +5,13 @@
 //! drawing the screens of the real CLIs; windows are a few hundred ms so the
 //! suite stays fast, and every wait is on an event, with a timeout.
 
-mod common;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{TIMEOUT, alive, shell_spec, start_warden};
+use crate::common::{TIMEOUT, alive, shell_spec, start_warden};
 use warden::actors::{ClassifyFuture, StallClassifier, StallContext};
 use warden::core::restart::RestartLimits;
 use warden::core::stall::{Classification, EscalationStep};

@@ -1,8 +1,7 @@
 //! Sessions in real pseudo-terminals, driven through the embedding handle.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use warden::{EventKind, SessionError, SessionFilter, SessionSpec, SessionState};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,7 +3,6 @@
 //! login and provider screens, agent selection, presets, and generic adapters from a
 //! TOML file. The binary runs as a real process, its agents in real PTYs.
 
-mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -12,7 +11,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::TIMEOUT;
+use crate::common::TIMEOUT;
 use serde_json::Value;
 
 const WARDEN: &str = env!("CARGO_BIN_EXE_warden");

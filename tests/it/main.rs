@@ -1,0 +1,16 @@
+//! The integration tests of the `warden` package, built as one test binary
+//! (`autotests = false` in the root `Cargo.toml`): each module was once its
+//! own binary, and each linked git2 and async-nats again.
+
+mod common;
+
+mod adapters_cli;
+mod adapters_life;
+mod bridge;
+mod bridge_supervision;
+mod cli;
+mod cli_run;
+mod fake_agent;
+mod sessions;
+mod supervision;
+mod workspaces;
