@@ -1,6 +1,5 @@
 //! The `warden` command line, run as a real process.
 
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;

@@ -1,6 +1,5 @@
 //! Sessions in real pseudo-terminals, driven through the embedding handle.
 
-
 use crate::common::*;
 use warden::{EventKind, SessionError, SessionFilter, SessionSpec, SessionState};
 
