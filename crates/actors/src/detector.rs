@@ -521,6 +521,7 @@ impl Actor for StallDetector {
         msg: DetectorMsg,
         st: &mut DetectorState,
     ) -> Result<(), ActorProcessingErr> {
+        #[cfg(feature = "test-hooks")]
         crate::session::maybe_fault(&st.shared.fault_detector, "stall_detector");
         st.check_process();
         match msg {

@@ -428,7 +428,7 @@ impl Warden {
 
     /// Test support: makes the session's `stall_detector` or `auto_responder`
     /// panic on its next message (the supervisor restarts it).
-    #[cfg(feature = "fault-injection")]
+    #[cfg(feature = "test-hooks")]
     pub async fn inject_fault(&self, id: SessionId, actor: &str) -> Result<(), SessionError> {
         let s = self.session(id).await?;
         match actor {

@@ -553,6 +553,7 @@ impl Actor for AutoResponder {
         msg: ResponderMsg,
         st: &mut ResponderState,
     ) -> Result<(), ActorProcessingErr> {
+        #[cfg(feature = "test-hooks")]
         crate::session::maybe_fault(&st.shared.fault_responder, "auto_responder");
         match msg {
             ResponderMsg::Wake => {

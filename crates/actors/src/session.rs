@@ -20,7 +20,7 @@
 //!   the shared session state, so nothing is lost or answered twice.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
@@ -365,7 +365,8 @@ fn is(id: Option<ractor::ActorId>, cell: &ractor::ActorCell) -> bool {
 }
 
 /// Test-only fault injection: panics once when the flag is set.
-pub(crate) fn maybe_fault(flag: &AtomicBool, actor: &str) {
+#[cfg(feature = "test-hooks")]
+pub(crate) fn maybe_fault(flag: &std::sync::atomic::AtomicBool, actor: &str) {
     if flag.swap(false, Ordering::AcqRel) {
         panic!("fault injected into {actor}");
     }

@@ -296,7 +296,9 @@ pub(crate) struct SessionShared {
     /// warden typed input before the detector ran.
     input_waiting: AtomicBool,
     /// Fault injection for tests: the next message makes the actor panic.
+    #[cfg(feature = "test-hooks")]
     pub fault_detector: AtomicBool,
+    #[cfg(feature = "test-hooks")]
     pub fault_responder: AtomicBool,
 }
 
@@ -338,7 +340,9 @@ impl SessionShared {
             waiters: Mutex::new(Vec::new()),
             sup: Mutex::new(None),
             detector: Mutex::new(None),
+            #[cfg(feature = "test-hooks")]
             fault_detector: AtomicBool::new(false),
+            #[cfg(feature = "test-hooks")]
             fault_responder: AtomicBool::new(false),
         }
     }
