@@ -4,6 +4,8 @@
 //! This facade re-exports the embedding API ([`Warden`]) and the crates
 //! behind it. See `docs/ARCHITECTURE.md` for the map.
 
+#![deny(unsafe_code)]
+
 pub use warden_actors as actors;
 pub use warden_actors::{
     BusLimits, EventBus, SessionError, StartError, Subscription, Warden, WardenConfig, default_node_name,

@@ -12,6 +12,8 @@
 //!
 //! Start with [`Warden`].
 
+// `unsafe` only in `sys` (and below): spawning, pidfds, signals, flock, fd IO.
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 mod ack;
@@ -29,6 +31,7 @@ mod respond;
 mod root;
 mod session;
 mod shared;
+#[allow(unsafe_code)]
 mod sys;
 pub mod transcript;
 pub mod workspace;

@@ -41,12 +41,16 @@
 //! A bad script or option exits with status 2 and a message on stderr before
 //! anything is drawn; stdin closing while a step waits for input exits 1.
 
+#![deny(unsafe_code)]
+
 mod claude_codex;
 mod gemini_pi;
 mod personas;
 mod run;
 mod screens;
 mod script;
+// Raw mode (termios), the window size and poll(2) on stdin.
+#[allow(unsafe_code)]
 mod term;
 #[cfg(test)]
 mod tests;

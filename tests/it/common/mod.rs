@@ -2,6 +2,8 @@
 //! events with timeouts (never sleeping and hoping), process checks.
 #![allow(dead_code)]
 
+// SIGTERM to the nats-server, so it can flush JetStream (libc::kill).
+#[allow(unsafe_code)]
 pub mod nats;
 
 use std::time::{Duration, Instant};
