@@ -19,8 +19,6 @@ use std::time::Duration;
 use clap::Args;
 use warden_actors::{SessionError, Warden, WardenConfig};
 
-pub use outcome::{EXIT_LOGIN_REQUIRED, EXIT_PROVIDER, EXIT_STALLED, EXIT_TIMEOUT};
-
 use super::{EXIT_NOT_FOUND, EXIT_WARDEN_ERROR};
 use launch::{FileOutcome, SelectEnv, SpecRequest};
 use options::{RawSupervision, one_line};
