@@ -2,10 +2,14 @@
 //! is done by the library crates.
 
 pub mod adapters;
+// `pre_exec` (setsid, TIOCSCTTY) for the bare-PTY baseline.
+#[allow(unsafe_code)]
 pub mod bench;
 pub mod ctl;
 pub mod events;
 pub mod print;
+// TIOCGWINSZ on stdout for the terminal's size.
+#[allow(unsafe_code)]
 pub mod run;
 pub mod serve;
 pub mod workspace;

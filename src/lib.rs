@@ -2,7 +2,11 @@
 //! in pseudo-terminals.
 //!
 //! This facade re-exports the embedding API ([`Warden`]) and the crates
-//! behind it. See `docs/ARCHITECTURE.md` for the map.
+//! behind it. The command line is not part of it: it is private to the
+//! `warden` binary (`src/main.rs`, `src/cli/`). See `docs/ARCHITECTURE.md`
+//! for the map.
+
+#![forbid(unsafe_code)]
 
 pub use warden_actors as actors;
 pub use warden_actors::{
@@ -14,8 +18,6 @@ pub use warden_core::{
     Delivery, Event, EventKind, ExitInfo, PendingConfirmation, Reply, ResponseRule, ScreenSnapshot, SessionFilter,
     SessionId, SessionInfo, SessionSpec, SessionState, StallSpec, SupervisionLevel,
 };
-
-pub mod cli;
 
 /// The README's examples, compiled as doctests so they cannot rot.
 #[doc = include_str!("../README.md")]

@@ -1,10 +1,16 @@
-//! The `warden` binary.
+//! The `warden` binary: the command line (`cli`, private to the binary) on
+//! top of the `warden` library.
+
+// `unsafe` only in the `cli` modules marked `#[allow(unsafe_code)]`.
+#![deny(unsafe_code)]
+
+mod cli;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 fn main() {
-    let cli = warden::cli::Cli::parse();
+    let cli = cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("WARDEN_LOG").unwrap_or_else(|_| EnvFilter::new(cli.default_log_filter())),
@@ -16,10 +22,10 @@ fn main() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("warden: cannot start the async runtime: {e}");
-            std::process::exit(warden::cli::EXIT_WARDEN_ERROR);
+            std::process::exit(cli::EXIT_WARDEN_ERROR);
         }
     };
-    let code = runtime.block_on(warden::cli::main_with(cli));
+    let code = runtime.block_on(cli::main_with(cli));
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     std::process::exit(code);
 }

@@ -24,8 +24,6 @@ use warden_actors::{
 use warden_adapters::{Registry, Strategy};
 use warden_core::ApprovalPreset;
 
-pub use outcome::{EXIT_LOGIN_REQUIRED, EXIT_PROVIDER, EXIT_STALLED, EXIT_TIMEOUT};
-
 use super::{EXIT_NOT_FOUND, EXIT_WARDEN_ERROR};
 use options::{RawSupervision, one_line};
 use watch::{Watch, print_screen};

@@ -10,6 +10,29 @@
 //! is on the output hot path, must never wait, and must give every publisher
 //! one total order. The lock covers a counter, a ring push and a broadcast
 //! send (no IO, no await), so it is held for well under a microsecond.
+//!
+//! Only warden's own actors publish: [`EventBus::publish`] is crate-internal,
+//! so what an embedder (the bridge, the CLI, a coordinator) holds through
+//! [`Warden::bus`](crate::Warden::bus) is subscribe-only and cannot forge an
+//! event, such as an `exited` for a session that still runs:
+//!
+//! ```compile_fail
+//! # fn forge(warden: warden_actors::Warden, id: warden_core::SessionId) {
+//! let forged = warden_core::EventKind::Error { message: "forged".into() };
+//! warden.bus().publish(Some(id), forged);
+//! # }
+//! ```
+//!
+//! Reading is open to everyone:
+//!
+//! ```no_run
+//! # async fn read(warden: warden_actors::Warden) {
+//! let mut events = warden.bus().subscribe(Some(warden.bus().next_seq()));
+//! while let Some(event) = events.recv().await {
+//!     println!("{} {}", event.seq, event.kind_name());
+//! }
+//! # }
+//! ```
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -48,6 +71,10 @@ struct Shared {
 }
 
 /// The node's event bus. Cheap to clone.
+///
+/// Outside `warden-actors` it is subscribe-only ([`EventBus::subscribe`],
+/// [`EventBus::next_seq`], [`EventBus::oldest_seq`]); publishing belongs to
+/// the actors.
 #[derive(Clone)]
 pub struct EventBus {
     shared: Arc<Shared>,
@@ -55,7 +82,7 @@ pub struct EventBus {
 
 impl EventBus {
     /// A bus for `node`.
-    pub fn new(node: impl Into<String>, limits: BusLimits) -> Self {
+    pub(crate) fn new(node: impl Into<String>, limits: BusLimits) -> Self {
         let (tx, _) = broadcast::channel(limits.subscriber_capacity.max(16));
         let ring = Ring { next_seq: 1, events: VecDeque::new(), bytes: 0 };
         EventBus { shared: Arc::new(Shared { node: node.into(), limits, ring: Mutex::new(ring), tx }) }
@@ -72,8 +99,9 @@ impl EventBus {
         self.shared.ring.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records an event and returns its `seq`.
-    pub fn publish(&self, session: Option<SessionId>, kind: EventKind) -> u64 {
+    /// Records an event and returns its `seq`. Crate-internal: only warden's
+    /// actors publish.
+    pub(crate) fn publish(&self, session: Option<SessionId>, kind: EventKind) -> u64 {
         let mut ring = self.ring();
         let seq = ring.next_seq;
         ring.next_seq += 1;
@@ -89,6 +117,14 @@ impl EventBus {
         // No receiver is fine: events stay in the replay buffer.
         let _ = self.shared.tx.send(event);
         seq
+    }
+
+    /// Test hook: publishes a synthetic event, for tests and benchmarks of the
+    /// bus and its consumers (lag markers, replay, NATS throughput). Only with
+    /// the `test-hooks` feature, which release builds never enable.
+    #[cfg(feature = "test-hooks")]
+    pub fn inject(&self, session: Option<SessionId>, kind: EventKind) -> u64 {
+        self.publish(session, kind)
     }
 
     /// The `seq` the next event will get.

@@ -227,7 +227,7 @@ impl Warden {
         &self.inner.workspaces
     }
 
-    /// The event bus (for publishing node-level events from embedding code).
+    /// The event bus, subscribe-only: publishing stays inside warden's actors.
     pub fn bus(&self) -> &EventBus {
         &self.inner.bus
     }

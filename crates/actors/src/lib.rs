@@ -12,6 +12,8 @@
 //!
 //! Start with [`Warden`].
 
+// `unsafe` only in `sys` (and below): spawning, pidfds, signals, flock, fd IO.
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 mod ack;
@@ -40,6 +42,7 @@ mod session;
 mod session_core;
 mod stop;
 mod sync;
+#[allow(unsafe_code)]
 mod sys;
 pub mod transcript;
 mod typist;

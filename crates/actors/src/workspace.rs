@@ -47,7 +47,9 @@ pub mod registry;
 mod supervisor;
 
 pub use context::{WorkspaceConfig, WorkspaceContext};
-pub use engine::{PAUSE_AFTER_RECORD_ENV, WorkspaceOps};
+#[cfg(feature = "test-hooks")]
+pub use engine::PAUSE_AFTER_RECORD_ENV;
+pub use engine::WorkspaceOps;
 pub use error::WorkspaceError;
 pub use git_cli::GitCli;
 pub use github::GithubConfig;

@@ -24,6 +24,7 @@
 //! assert_eq!(claude.response_bytes(prompt.response.as_ref().expect("answer")), b"\x1b[B\r");
 //! ```
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod adapter;

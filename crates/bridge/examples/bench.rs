@@ -84,7 +84,7 @@ async fn events_rate(warden: &Warden, url: &str, node: &str, n: u64) -> Result<f
     let w = warden.clone();
     let producer = tokio::spawn(async move {
         for i in 0..n {
-            w.bus().publish(None, EventKind::Error { message: format!("bench event {i}") });
+            w.bus().inject(None, EventKind::Error { message: format!("bench event {i}") });
             if i % 1024 == 0 {
                 tokio::task::yield_now().await;
             }

@@ -5,6 +5,7 @@
 //! holds no locks: everything here is plain data and functions, tested by
 //! unit and property tests next to the code.
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod event;

@@ -491,7 +491,9 @@ fn is_local_source(source: &str) -> bool {
 /// Test hook: with `WARDEN_TEST_PAUSE_AFTER_RECORD=<id>` in the environment,
 /// provisioning of workspace `<id>` stops for good right after its
 /// `provisioning` record is written, so that tests can kill warden at exactly
-/// that point. Has no effect for any other id.
+/// that point. Has no effect for any other id. Only with the `test-hooks`
+/// feature: a default build never reads the variable.
+#[cfg(feature = "test-hooks")]
 pub const PAUSE_AFTER_RECORD_ENV: &str = "WARDEN_TEST_PAUSE_AFTER_RECORD";
 
 /// Records a workspace as `provisioning` (so a crash leaves a trace) and
@@ -523,6 +525,7 @@ fn begin_provisioning(
         error: None,
     };
     ctx.registry.insert_new(&record)?;
+    #[cfg(feature = "test-hooks")]
     pause_for_tests(id);
     sink(EventKind::WorkspaceProvisioning {
         workspace: id.clone(),
@@ -551,6 +554,7 @@ fn mark_ready(
     Ok(())
 }
 
+#[cfg(feature = "test-hooks")]
 fn pause_for_tests(id: &WorkspaceId) {
     if std::env::var(PAUSE_AFTER_RECORD_ENV).is_ok_and(|v| v == id.as_str()) {
         tracing::warn!(workspace = %id, "{PAUSE_AFTER_RECORD_ENV}: provisioning paused for good");

@@ -196,11 +196,9 @@ fn kill_group(pid: u32) {
     let Ok(pgid) = libc::pid_t::try_from(pid) else {
         return;
     };
-    // SAFETY: killpg has no memory-safety preconditions; the child is not
-    // yet reaped, so its pid (= process-group id) cannot have been reused.
-    unsafe {
-        libc::killpg(pgid, libc::SIGKILL);
-    }
+    // The child is not yet reaped, so its pid (= process-group id) cannot
+    // have been reused.
+    crate::sys::signal_group(pgid, libc::SIGKILL);
 }
 
 #[cfg(test)]

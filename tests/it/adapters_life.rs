@@ -3,18 +3,14 @@
 //! prompt, answered (by a confirmation, or by a caller's rule), busy again,
 //! done (`task_complete` after the settle time), and the exit with its code.
 //!
-//! The fake agent draws the screens the real CLIs draw (`src/fake_agent/`,
+//! The fake agent draws the screens the real CLIs draw (`crates/fake-agent/src/`,
 //! learned from `crates/adapters/tests/screens/`); each session is read with
 //! the built-in adapter of the same name.
 
-mod common;
-
 use std::time::Instant;
 
-use common::{TIMEOUT, start_warden};
+use crate::common::{TIMEOUT, fake_agent, start_warden};
 use warden::{EventKind, ExitInfo, Reply, ResponseRule, SessionId, SessionSpec, SessionState, Subscription, Warden};
-
-const FAKE: &str = env!("CARGO_BIN_EXE_fake-agent");
 
 /// How the agent's blocking prompt gets its answer.
 enum Answer {
@@ -129,7 +125,7 @@ async fn live(life: Life) {
     let dir = tempfile::tempdir().expect("tempdir");
     let w: Warden = start_warden(&dir).await;
     let sub = w.subscribe(Some(w.bus().next_seq()));
-    let mut spec = SessionSpec::new(life.persona, FAKE)
+    let mut spec = SessionSpec::new(life.persona, fake_agent())
         .args(["--persona", life.persona, "--script-inline", &life.script()])
         .size(40, 120);
     if let Answer::Rule(rule) = &life.answer {

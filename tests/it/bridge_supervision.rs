@@ -7,9 +7,8 @@
 //! Prompts are printed with `printf '%s? …' Word` so that the command line
 //! the shell echoes never matches a rule: only the prompt itself does.
 
-mod common;
-#[path = "common/nats.rs"]
-mod nats;
+use crate::common;
+use crate::common::nats;
 
 use std::time::{Duration, Instant};
 

@@ -1,15 +1,11 @@
 //! The fake agent under warden: it draws its persona's screens, waits for the
 //! keys it is told to, animates its spinner, and exits with the status asked.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use warden::{EventKind, SessionSpec, SupervisionLevel};
 
-const FAKE: &str = env!("CARGO_BIN_EXE_fake-agent");
-
 fn fake(persona: &str, script: &str) -> SessionSpec {
-    SessionSpec::new(persona, FAKE).args(["--persona", persona, "--script-inline", script]).size(40, 120)
+    SessionSpec::new(persona, fake_agent()).args(["--persona", persona, "--script-inline", script]).size(40, 120)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,7 +126,7 @@ async fn ignore_input_swallows_what_is_sent() {
 
 #[test]
 fn a_bad_script_exits_2_with_a_message() {
-    let out = std::process::Command::new(FAKE)
+    let out = std::process::Command::new(fake_agent())
         .args(["--persona", "aider", "--script-inline", "screen ready; sleep soon"])
         .output()
         .expect("runs");

@@ -3,8 +3,6 @@
 //! login and provider screens, agent selection, presets, and generic adapters from a
 //! TOML file. The binary runs as a real process, its agents in real PTYs.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::Path;
@@ -12,11 +10,10 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::TIMEOUT;
+use crate::common::{TIMEOUT, fake_agent};
 use serde_json::Value;
 
 const WARDEN: &str = env!("CARGO_BIN_EXE_warden");
-const FAKE: &str = env!("CARGO_BIN_EXE_fake-agent");
 
 /// `warden --state-dir <dir>`, stdin from /dev/null.
 fn warden(state: &Path) -> Command {
@@ -326,7 +323,7 @@ fn pending_confirmations_are_answered_from_a_terminal() {
 /// `warden run --agent <persona> --program fake-agent --json -- <script>`.
 fn fake_run(state: &Path, persona: &str, script: &str, extra: &[&str]) -> Output {
     let mut cmd = warden(state);
-    cmd.args(["run", "--agent", persona, "--program", FAKE, "--json"]).args(extra);
+    cmd.args(["run", "--agent", persona, "--program", fake_agent(), "--json"]).args(extra);
     cmd.args(["--", "--persona", persona, "--script-inline", script]);
     output(&mut cmd)
 }

@@ -7,9 +7,7 @@
 //! (`$0`, argv, environment, the files in its working directory) into a file
 //! outside that directory, then exits.
 
-mod common;
-#[path = "common/nats.rs"]
-mod nats;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,7 +15,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use nats::NatsServer;
+use crate::common::nats::NatsServer;
 use serde_json::{Value, json};
 use warden::{SessionId, Warden, WardenConfig};
 use warden_adapters::{ApprovalPreset, Registry};

@@ -1,18 +1,16 @@
 //! The session's supervision actors end to end: auto-response rules, stall
 //! detection, acknowledged input, restarts (real PTYs and processes).
 //!
-//! Most scenarios are played by the fake agent (`src/bin/fake-agent.rs`),
+//! Most scenarios are played by the fake agent (`crates/fake-agent`),
 //! drawing the screens of the real CLIs; windows are a few hundred ms so the
 //! suite stays fast, and every wait is on an event, with a timeout.
-
-mod common;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{TIMEOUT, alive, shell_spec, start_warden};
+use crate::common::{TIMEOUT, alive, fake_agent, shell_spec, start_warden};
 use warden::actors::{ClassifyFuture, StallClassifier, StallContext};
 use warden::core::restart::RestartLimits;
 use warden::core::stall::{Classification, EscalationStep};
@@ -20,8 +18,6 @@ use warden::core::{ActorKind, InputVia, RestartPolicy};
 use warden::{
     EventKind, Reply, ResponseRule, SessionId, SessionSpec, SessionState, Subscription, Warden, WardenConfig,
 };
-
-const FAKE: &str = env!("CARGO_BIN_EXE_fake-agent");
 
 /// Kinds of the session's events until it exits (`exited` included).
 async fn kinds_until_exit(sub: &mut warden::Subscription, id: warden::SessionId) -> Vec<EventKind> {
@@ -41,7 +37,7 @@ async fn kinds_until_exit(sub: &mut warden::Subscription, id: warden::SessionId)
 
 /// A fake agent playing `script` as `persona`, read with the adapter of the same name.
 fn fake(persona: &str, script: &str) -> SessionSpec {
-    SessionSpec::new(persona, FAKE).args(["--persona", persona, "--script-inline", script]).size(40, 120)
+    SessionSpec::new(persona, fake_agent()).args(["--persona", persona, "--script-inline", script]).size(40, 120)
 }
 
 async fn start_with(dir: &tempfile::TempDir, configure: impl FnOnce(&mut WardenConfig)) -> Warden {

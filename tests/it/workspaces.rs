@@ -1,7 +1,6 @@
 //! Git workspaces end to end: real repositories (a local bare repository as
 //! the remote), the `Warden` embedding API and the `warden` binary.
 
-#[path = "workspaces/servers.rs"]
 mod servers;
 
 use std::error::Error;
@@ -877,8 +876,9 @@ async fn sigkill_mid_provisioning_of_ten() -> TestResult {
     let remote = bare_remote(tmp.path());
     let state = tmp.path().join("state");
     // k6 stops for good right after its `provisioning` record is written.
+    // The test binary runs itself; names are `<module>::<test>` in the one `it` binary.
     let mut child = Command::new(std::env::current_exe()?)
-        .args(["--exact", "sigkill_child_provisioner", "--nocapture", "--test-threads", "1"])
+        .args(["--exact", "workspaces::sigkill_child_provisioner", "--nocapture", "--test-threads", "1"])
         .env(CHILD_REMOTE, &remote)
         .env(CHILD_ROOT, tmp.path())
         .env(warden::actors::workspace::PAUSE_AFTER_RECORD_ENV, "k6")

@@ -1,12 +1,10 @@
 //! The `warden` command line, run as a real process.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 
-use common::{TIMEOUT, alive, eventually, find_number};
+use crate::common::{TIMEOUT, alive, eventually, find_number};
 
 fn warden(state: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_warden"));

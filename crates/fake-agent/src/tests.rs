@@ -1,7 +1,7 @@
 //! Every persona's screens are recognised by its adapter's rules, and the
 //! command line refuses what it cannot play.
 
-use warden::adapters::{Registry, ScreenState, ScreenView};
+use warden_adapters::{Registry, ScreenState, ScreenView};
 
 use super::parse_args;
 use super::personas::PERSONAS;

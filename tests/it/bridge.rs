@@ -1,9 +1,8 @@
 //! The NATS bridge against a real `nats-server`: the CLI flow, two nodes
 //! and a coordinator, bad input, a server restart with JetStream, token auth.
 
-mod common;
-#[path = "common/nats.rs"]
-mod nats;
+use crate::common;
+use crate::common::nats;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -4,7 +4,7 @@ use std::io;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use warden::core::keys::key_bytes;
+use warden_core::keys::key_bytes;
 
 use super::screens::{Persona, Screen, styled};
 use super::script::Step;

@@ -3,14 +3,10 @@
 //! session core), and the next output, input or rule wakes them with
 //! nothing lost.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{TIMEOUT, shell_spec, start_warden, wait_output};
+use crate::common::{TIMEOUT, fake_agent, shell_spec, start_warden, wait_output};
 use warden::{EventKind, Reply, ResponseRule, SessionId, SessionSpec, Warden};
-
-const FAKE: &str = env!("CARGO_BIN_EXE_fake-agent");
 
 /// Waits (bounded) until the session's observers sleep.
 async fn until_asleep(w: &Warden, id: SessionId) {
@@ -57,7 +53,7 @@ async fn a_login_screen_is_reported_once_across_hibernation() {
     let dir = tempfile::tempdir().expect("tempdir");
     let w = start_warden(&dir).await;
     let mut sub = w.subscribe(None);
-    let spec = SessionSpec::new("codex", FAKE)
+    let spec = SessionSpec::new("codex", fake_agent())
         .args(["--persona", "codex", "--script-inline", "screen login; expect-line; screen login; sleep 300; exit 0"])
         .size(40, 120);
     let s = w.spawn(spec).await.expect("spawn");

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use warden::core::keys::{canonical_key_name, key_bytes};
+use warden_core::keys::{canonical_key_name, key_bytes};
 
 /// One step of a scenario.
 #[derive(Debug, Clone, PartialEq, Eq)]

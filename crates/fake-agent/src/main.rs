@@ -41,22 +41,18 @@
 //! A bad script or option exits with status 2 and a message on stderr before
 //! anything is drawn; stdin closing while a step waits for input exits 1.
 
-#[path = "../fake_agent/claude_codex.rs"]
+#![deny(unsafe_code)]
+
 mod claude_codex;
-#[path = "../fake_agent/gemini_pi.rs"]
 mod gemini_pi;
-#[path = "../fake_agent/personas.rs"]
 mod personas;
-#[path = "../fake_agent/run.rs"]
 mod run;
-#[path = "../fake_agent/screens.rs"]
 mod screens;
-#[path = "../fake_agent/script.rs"]
 mod script;
-#[path = "../fake_agent/term.rs"]
+// Raw mode (termios), the window size and poll(2) on stdin.
+#[allow(unsafe_code)]
 mod term;
 #[cfg(test)]
-#[path = "../fake_agent/tests.rs"]
 mod tests;
 
 use std::process::ExitCode;

@@ -2,6 +2,10 @@
 //! events with timeouts (never sleeping and hoping), process checks.
 #![allow(dead_code)]
 
+// SIGTERM to the nats-server, so it can flush JetStream (libc::kill).
+#[allow(unsafe_code)]
+pub mod nats;
+
 use std::time::{Duration, Instant};
 
 use warden::{EventKind, ExitInfo, SessionId, SessionSpec, Subscription, Warden, WardenConfig};
@@ -96,4 +100,49 @@ pub fn find_number(text: &str, name: &str) -> Option<i32> {
         let digits: String = text[at + key.len()..].chars().take_while(|c| c.is_ascii_digit()).collect();
         digits.parse().ok()
     })
+}
+
+/// The path of the `fake-agent` binary, built (or found up to date) once per test run.
+///
+/// The fake agent is its own unpublished crate (`crates/fake-agent`), so that
+/// `cargo install` of warden never installs it. Cargo only gives a test
+/// `CARGO_BIN_EXE_<name>` for binaries of the test's own package, and stable
+/// Cargo has no artifact dependencies, so this helper asks the cargo that
+/// built the tests (`env!("CARGO")`) to build `warden-fake-agent` into the
+/// same target directory and profile as this test binary
+/// (`target/<profile>/deps/it-…` → `target/<profile>/fake-agent`). Cargo has
+/// released its build lock by the time tests run; when the binary is already
+/// fresh (`cargo test --workspace` built it) this is a quick no-op, and a
+/// `cargo test -p warden` after an edit of the fake agent still runs the new one.
+pub fn fake_agent() -> &'static str {
+    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATH.get_or_init(build_fake_agent)
+}
+
+fn build_fake_agent() -> String {
+    let exe = std::env::current_exe().expect("the test binary knows its path");
+    let profile_dir =
+        exe.parent().and_then(std::path::Path::parent).expect("the test binary is in <target>/<profile>/deps");
+    let target_dir = profile_dir.parent().expect("the profile directory is in a target directory");
+    let mut cargo = std::process::Command::new(env!("CARGO"));
+    cargo
+        .args(["build", "--quiet", "--package", "warden-fake-agent", "--bin", "fake-agent", "--manifest-path"])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+        .arg("--target-dir")
+        .arg(target_dir);
+    match profile_dir.file_name().and_then(|name| name.to_str()) {
+        Some("debug") => {}
+        Some("release") => {
+            cargo.arg("--release");
+        }
+        Some(profile) => {
+            cargo.args(["--profile", profile]);
+        }
+        None => panic!("no profile directory above {}", exe.display()),
+    }
+    let status = cargo.status().expect("cargo runs to build fake-agent");
+    assert!(status.success(), "cargo build -p warden-fake-agent failed: {status}");
+    let path = profile_dir.join("fake-agent");
+    assert!(path.is_file(), "fake-agent not at {} after building it", path.display());
+    path.into_os_string().into_string().expect("the target directory's path is UTF-8")
 }

@@ -1,8 +1,6 @@
 //! Sessions in real pseudo-terminals, driven through the embedding handle.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use warden::{EventKind, SessionError, SessionFilter, SessionSpec, SessionState};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,7 +204,7 @@ async fn a_lagging_subscriber_is_told_how_much_it_missed() {
     let first = w.bus().next_seq();
     let mut slow = w.subscribe(Some(first));
     for i in 0..100 {
-        w.bus().publish(None, EventKind::Error { message: format!("e{i}") });
+        w.bus().inject(None, EventKind::Error { message: format!("e{i}") });
     }
     // The slow subscriber is far behind: it must get a `lagged` marker, then
     // continue in order without a silent gap.
@@ -333,7 +331,7 @@ async fn exited_is_the_last_event_of_a_session_and_spawn_reports_the_pid() {
         // `get` goes through the root's mailbox, behind everything the
         // session's end caused; then a sentinel marks the end of the stream.
         assert_eq!(w.get(s.id).await.expect("retained").state, SessionState::Exited);
-        let sentinel = w.bus().publish(None, EventKind::Error { message: "sentinel".into() });
+        let sentinel = w.bus().inject(None, EventKind::Error { message: "sentinel".into() });
         loop {
             let e = sub.recv_timeout(TIMEOUT).await.expect("sentinel arrives");
             if e.seq == sentinel {

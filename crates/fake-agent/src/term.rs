@@ -16,12 +16,12 @@ impl RawMode {
     /// Puts stdin in raw mode (no echo, no line editing, no output processing;
     /// signals kept so Ctrl-C still interrupts). Does nothing when stdin is not a terminal.
     pub fn enter() -> RawMode {
-        // SAFETY: isatty and tcgetattr only read the descriptor's state into
-        // a zeroed termios we own.
+        if !std::io::IsTerminal::is_terminal(&io::stdin()) {
+            return RawMode { saved: None };
+        }
+        // SAFETY: tcgetattr only reads the descriptor's state into a zeroed
+        // termios we own; tcsetattr reads the copy we pass.
         unsafe {
-            if libc::isatty(0) != 1 {
-                return RawMode { saved: None };
-            }
             let mut saved: libc::termios = std::mem::zeroed();
             if libc::tcgetattr(0, &mut saved) != 0 {
                 return RawMode { saved: None };
