@@ -2,8 +2,6 @@
 //! is done by the library crates.
 
 pub mod adapters;
-// `pre_exec` (setsid, TIOCSCTTY) for the bare-PTY baseline.
-#[allow(unsafe_code)]
 pub mod bench;
 pub mod ctl;
 pub mod events;

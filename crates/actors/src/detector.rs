@@ -39,6 +39,9 @@ pub(crate) struct DetectorArgs {
     pub sup: ActorRef<SessionMsg>,
 }
 
+/// A `send_after` of the detector's `Tick`.
+type Timer = tokio::task::JoinHandle<Result<(), ractor::MessagingErr<DetectorMsg>>>;
+
 pub(crate) struct StallDetector;
 
 pub(crate) struct DetectorState {
@@ -51,7 +54,7 @@ pub(crate) struct DetectorState {
     last_eval: Option<Instant>,
     wake_queued: Arc<AtomicBool>,
     forwarder: Option<tokio::task::JoinHandle<()>>,
-    timer: Option<(Instant, tokio::task::JoinHandle<Result<(), ractor::MessagingErr<DetectorMsg>>>)>,
+    timer: Option<(Instant, Timer)>,
     compacted: bool,
     /// Output came that was not looked at yet (the look was deferred to the end of the burst).
     dirty: bool,

@@ -454,7 +454,7 @@ fn escalate(step: EscalationStep, d: &mut Decisions) {
 fn login_event(verdict: &Verdict) -> Option<EventKind> {
     match (&verdict.login, &verdict.blocking) {
         (Some(l), _) => Some(EventKind::LoginRequired {
-            login_kind: l.kind.clone(),
+            login_kind: l.kind,
             url: l.url.clone(),
             code: l.code.clone(),
             instructions: l.instructions.clone(),
