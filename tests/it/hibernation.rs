@@ -26,7 +26,9 @@ async fn an_idle_prompt_hibernates_and_the_next_question_is_still_answered() {
     let s = w.spawn(spec).await.expect("spawn");
     wait_output(&mut sub, s.id, "$ ").await;
     until_asleep(&w, s.id).await;
-    w.send_nowait(s.id, "read -p 'Proceed? [y/N] ' a; echo got-$a").await.expect("send");
+    // `send` notes what warden typed, so the echo of the command line is
+    // not taken for the question.
+    w.send(s.id, "read -p 'Proceed? [y/N] ' a; echo got-$a").await.expect("send");
     let text = wait_output(&mut sub, s.id, "got-y").await;
     assert!(text.contains("got-y"), "{text}");
     assert!(w.observers_awake(s.id).await.expect("live"), "input and output woke the observers");

@@ -363,6 +363,7 @@ impl Warden {
     pub async fn add_rules(&self, id: SessionId, rules: Vec<ResponseRule>) -> Result<Vec<String>, SessionError> {
         let s = self.session(id).await?;
         let ids = s.rules.add(&rules)?;
+        s.want_observers();
         s.screen.poke();
         Ok(ids)
     }

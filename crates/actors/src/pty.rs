@@ -99,8 +99,7 @@ impl Actor for PtyActor {
         match msg {
             PtyMsg::Io(IoEvent::Output(bytes)) => {
                 let n = bytes.len();
-                st.core.screen.push(&bytes);
-                st.core.want_observers();
+                st.core.output_arrived(&bytes);
                 let text = st.carry.push(bytes);
                 st.emit_output(text);
                 if st.flow.consumed(n)

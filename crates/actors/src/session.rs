@@ -84,7 +84,7 @@ impl SessionSupState {
             ring: ring.unwrap_or_else(|| OutputRing::new(self.ctx.ring_bytes)),
             state_dir: self.ctx.transcripts.then(|| self.ctx.state_dir.clone()),
         };
-        let (pty, _) = Actor::spawn_linked(None, PtyActor, pty_args, myself.get_cell()).await?;
+        let (pty, _) = Box::pin(Actor::spawn_linked(None, PtyActor, pty_args, myself.get_cell())).await?;
         let sink_ref = pty.clone();
         let truncated_ref = pty.clone();
         let job = SpawnJob {
@@ -103,7 +103,7 @@ impl SessionSupState {
         };
         let program = self.core.info().program;
         self.core.typist.attach(Some(pty.clone()));
-        match self.ctx.reactor.spawn(job).await {
+        match Box::pin(self.ctx.reactor.spawn(job)).await {
             Ok(spawned) => {
                 self.key = Some(spawned.key);
                 self.pty = Some(pty);
@@ -120,7 +120,7 @@ impl SessionSupState {
 
     async fn start_detector(&mut self, myself: &ActorRef<SessionMsg>) -> Result<(), ActorProcessingErr> {
         let args = DetectorArgs { shared: self.core.clone(), classifier: self.classifier.clone(), sup: myself.clone() };
-        let (d, _) = Actor::spawn_linked(None, StallDetector, args, myself.get_cell()).await?;
+        let (d, _) = Box::pin(Actor::spawn_linked(None, StallDetector, args, myself.get_cell())).await?;
         if self.core.link_detector(Some(d.clone())) {
             let _ = d.cast(DetectorMsg::InputSent);
         }
@@ -130,7 +130,7 @@ impl SessionSupState {
 
     async fn start_responder(&mut self, myself: &ActorRef<SessionMsg>) -> Result<(), ActorProcessingErr> {
         let args = ResponderArgs { shared: self.core.clone() };
-        let (r, _) = Actor::spawn_linked(None, AutoResponder, args, myself.get_cell()).await?;
+        let (r, _) = Box::pin(Actor::spawn_linked(None, AutoResponder, args, myself.get_cell())).await?;
         self.responder = Some(r);
         Ok(())
     }

@@ -283,6 +283,27 @@ impl SessionCore {
         }
     }
 
+    /// Whether anything reads the screen by itself: the adapter's rules, the
+    /// caller's rules, loading patterns, or a task waiting for the ready
+    /// prompt. A session with none of these (an agent no manifest knows,
+    /// with no rules) needs no observers until warden types into it or a
+    /// rule is added: its screen is parsed only when someone looks.
+    pub(crate) fn screen_is_watched(&self) -> bool {
+        !self.adapter.rules.is_empty()
+            || !self.config.loading.is_empty()
+            || self.typist.has_task_on_ready()
+            || !self.rules.is_empty()
+    }
+
+    /// Output of the agent: queued for the screen; the observers start with
+    /// the first output of a watched screen.
+    pub(crate) fn output_arrived(&self, data: &[u8]) {
+        self.screen.push(data);
+        if self.screen_is_watched() {
+            self.want_observers();
+        }
+    }
+
     /// Asks the supervisor for the observer actors, once.
     pub(crate) fn want_observers(&self) {
         let ask = {

@@ -1,6 +1,9 @@
 //! Output throughput: a session printing N MB delivered to an in-process
 //! subscriber (transcript on, as by default, and off), versus a bare read
-//! loop on a PTY master, alternating.
+//! loop on a PTY master, alternating. The `bench` agent has no adapter
+//! rules, so nothing watches its screen; the `shell` agent's screen is
+//! watched (its adapter has a rule), so that row has the stall detector and
+//! the auto-responder looking at the screen while it floods.
 
 use std::fmt;
 use std::io::Read;
@@ -36,12 +39,20 @@ pub struct ThroughputReport {
     pub transcript_on: Vec<f64>,
     /// Warden to an in-process subscriber, transcript off.
     pub transcript_off: Vec<f64>,
+    /// Warden to an in-process subscriber, transcript on, the screen watched
+    /// by the session's observers (the `shell` adapter).
+    pub watched: Vec<f64>,
 }
 
 impl ThroughputReport {
     /// Median warden rate (transcript on) over the median bare rate.
     pub fn ratio_transcript_on(&self) -> f64 {
         percentile(&self.transcript_on, 0.5) / percentile(&self.bare, 0.5)
+    }
+
+    /// Median warden rate (transcript on, observers watching) over the median bare rate.
+    pub fn ratio_watched(&self) -> f64 {
+        percentile(&self.watched, 0.5) / percentile(&self.bare, 0.5)
     }
 
     /// Median warden rate (transcript off) over the median bare rate.
@@ -71,32 +82,34 @@ pub async fn measure(options: &ThroughputOptions) -> Result<ThroughputReport, Be
     let result = rounds(&warden, &quiet, options).await;
     warden.shutdown().await;
     quiet.shutdown().await;
-    let (bare, on, off) = result?;
+    let (bare, on, off, watched) = result?;
     Ok(ThroughputReport {
         options: options.clone(),
         bare: sorted(bare),
         transcript_on: sorted(on),
         transcript_off: sorted(off),
+        watched: sorted(watched),
     })
 }
 
-type Rates = (Vec<f64>, Vec<f64>, Vec<f64>);
+type Rates = (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>);
 
 async fn rounds(warden: &Warden, quiet: &Warden, options: &ThroughputOptions) -> Result<Rates, BenchError> {
     let bytes = options.mbytes * 1_000_000;
-    let (mut b, mut w, mut q) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut b, mut w, mut q, mut s) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..options.rounds {
         b.push(bare_throughput(bytes)?);
-        w.push(warden_throughput(warden, bytes).await?);
-        q.push(warden_throughput(quiet, bytes).await?);
+        w.push(warden_throughput(warden, "bench", bytes).await?);
+        q.push(warden_throughput(quiet, "bench", bytes).await?);
+        s.push(warden_throughput(warden, "shell", bytes).await?);
     }
-    Ok((b, w, q))
+    Ok((b, w, q, s))
 }
 
-async fn warden_throughput(warden: &Warden, bytes: usize) -> Result<f64, BenchError> {
+async fn warden_throughput(warden: &Warden, agent: &str, bytes: usize) -> Result<f64, BenchError> {
     let mut sub = warden.subscribe(Some(warden.bus().next_seq()));
     let t0 = Instant::now();
-    let info = warden.spawn(SessionSpec::new("bench", "sh").args(producer_args(bytes))).await?;
+    let info = warden.spawn(SessionSpec::new(agent, "sh").args(producer_args(bytes))).await?;
     let mut got = 0usize;
     let mut chunks = 0usize;
     loop {
@@ -153,8 +166,8 @@ fn fmt_list(v: &[f64]) -> String {
 impl fmt::Display for ThroughputReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ThroughputOptions { mbytes, rounds } = self.options;
-        let (b, w, q) = (&self.bare, &self.transcript_on, &self.transcript_off);
-        let (wm, qm, bm) = (percentile(w, 0.5), percentile(q, 0.5), percentile(b, 0.5));
+        let (b, w, q, s) = (&self.bare, &self.transcript_on, &self.transcript_off, &self.watched);
+        let (wm, qm, bm, sm) = (percentile(w, 0.5), percentile(q, 0.5), percentile(b, 0.5), percentile(s, 0.5));
         writeln!(
             f,
             "output throughput ({mbytes} MB of text per run, {rounds} runs each, alternating; MB = 10^6 bytes)"
@@ -164,7 +177,13 @@ impl fmt::Display for ThroughputReport {
         writeln!(f, "| bare read loop on the PTY master | {bm:.1} MB/s | {} |", fmt_list(b))?;
         writeln!(f, "| warden → in-process subscriber (transcript on) | {wm:.1} MB/s | {} |", fmt_list(w))?;
         writeln!(f, "| warden → in-process subscriber (transcript off) | {qm:.1} MB/s | {} |", fmt_list(q))?;
+        writeln!(
+            f,
+            "| warden → subscriber (transcript on, screen watched: shell adapter) | {sm:.1} MB/s | {} |",
+            fmt_list(s)
+        )?;
         writeln!(f, "| ratio warden / bare (transcript on) | {:.3} | |", self.ratio_transcript_on())?;
+        writeln!(f, "| ratio warden / bare (transcript on, screen watched) | {:.3} | |", self.ratio_watched())?;
         write!(f, "| ratio warden / bare (transcript off) | {:.3} | |", self.ratio_transcript_off())
     }
 }
