@@ -56,6 +56,8 @@ pub(crate) struct DetectorState {
     forwarder: Option<tokio::task::JoinHandle<()>>,
     timer: Option<(Instant, Timer)>,
     compacted: bool,
+    /// The screen's version at the last look (output after it was not seen).
+    seen_version: u64,
     /// Output came that was not looked at yet (the look was deferred to the end of the burst).
     dirty: bool,
 }
@@ -93,6 +95,7 @@ impl DetectorState {
     /// Looks at the screen and acts on what the adapter says.
     fn evaluate(&mut self, myself: &ActorRef<DetectorMsg>) {
         self.dirty = false;
+        self.seen_version = self.shared.screen.version();
         let m = self.moment();
         let shared = self.shared.clone();
         let effects = self.memory.observe(m, &config(&shared), || look(&shared));
@@ -178,6 +181,7 @@ impl DetectorState {
     fn may_hibernate(&self) -> bool {
         self.compacted
             && !self.dirty
+            && self.shared.screen.version() == self.seen_version
             && self.shared.typist.pty().is_some()
             && self.shared.state().is_live()
             && self.memory.next_deadline(&config(&self.shared)).is_none()
@@ -199,7 +203,10 @@ impl DetectorState {
         if !self.compacted {
             consider(self.last_eval.unwrap_or_else(Instant::now) + COMPACT_AFTER);
         }
-        let Some(at) = next else { return };
+        // Idle and awake with nothing armed (hibernation was refused, e.g. the
+        // responder had an answer to check): look again later whether the
+        // observers may sleep.
+        let at = next.unwrap_or_else(|| Instant::now() + COMPACT_AFTER);
         if let Some((t, h)) = &self.timer {
             if *t == at && !h.is_finished() {
                 return;
@@ -244,6 +251,7 @@ impl Actor for StallDetector {
             forwarder: Some(forwarder),
             timer: None,
             compacted: false,
+            seen_version: 0,
             dirty: false,
         };
         let _ = myself.cast(DetectorMsg::Wake);
@@ -295,7 +303,7 @@ impl Actor for StallDetector {
                 }
                 if st.may_hibernate() {
                     debug!(session = %st.shared.id, "observers hibernate");
-                    let version = st.shared.screen.version();
+                    let version = st.seen_version;
                     let memory = std::mem::replace(
                         &mut st.memory,
                         DetectorMemory::new(&config(&st.shared), None, st.shared.state(), Duration::ZERO),
@@ -305,7 +313,10 @@ impl Actor for StallDetector {
                     return Ok(());
                 }
             }
-            DetectorMsg::InputSent => st.input_sent(&myself),
+            DetectorMsg::InputSent => {
+                st.shared.input_seen();
+                st.input_sent(&myself);
+            }
             DetectorMsg::Classified { stall_no, answer, source } => {
                 if let Some(answer) = answer {
                     let effects = st.memory.classified(st.moment(), stall_no, answer, source);

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tracing::{debug, warn};
-use warden_core::{SessionFilter, SessionId, SessionInfo, SessionState};
+use warden_core::{ExitInfo, ExitReason, SessionFilter, SessionId, SessionInfo, SessionState};
 
 use crate::classifier::StallClassifier;
 use crate::context::Ctx;
@@ -166,8 +166,7 @@ impl Actor for WardenSupervisor {
                     .order
                     .iter()
                     .filter_map(|id| st.sessions.get(id))
-                    .filter(|e| e.core.info_matches(|i| filter.matches(i)))
-                    .map(|e| e.core.info())
+                    .filter_map(|e| e.core.info_if(|i| filter.matches(i)))
                     .collect();
                 let _ = reply.send(list);
             }
@@ -211,6 +210,8 @@ impl Actor for WardenSupervisor {
                 let reason = failure.unwrap_or_else(|| "session supervisor stopped".into());
                 e.core.transition(SessionState::Failed, &reason, None, None);
             }
+            // Whoever waits for its end is answered (`wait`, `stop`).
+            e.core.finish_if_open(ExitInfo { code: None, signal: None, reason: ExitReason::Failed });
             e.core.screen.compact_now();
         }
         st.trim();

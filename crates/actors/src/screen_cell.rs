@@ -27,6 +27,13 @@ use crate::sync::lock;
 /// 4 MiB, ~1.2× at 256 KiB), so the output path pays little for it.
 const PENDING_MAX: usize = 4 << 20;
 
+/// Pending bytes of a screen nobody watches beyond which what a plain flood
+/// scrolled out of sight is dropped unparsed (`Screen::skip_prefix`: exact,
+/// the scroll count included). When nothing can be dropped (escape
+/// sequences, too few lines), the next try waits for twice as much, up to
+/// [`PENDING_MAX`], where everything is parsed.
+const UNWATCHED_TRIM: usize = 1 << 20;
+
 /// How long a screen must be idle before it is compacted.
 pub(crate) const COMPACT_AFTER: Duration = Duration::from_secs(2);
 
@@ -44,6 +51,8 @@ struct ScreenInner {
     pending: Vec<u8>,
     bytes: u64,
     last_output: Instant,
+    /// When an unwatched screen's pending bytes are next trimmed.
+    trim_at: usize,
 }
 
 impl ScreenInner {
@@ -62,14 +71,17 @@ impl ScreenCell {
                 pending: Vec::new(),
                 bytes: 0,
                 last_output: Instant::now(),
+                trim_at: UNWATCHED_TRIM,
             }),
             changed: watch::Sender::new(0),
         }
     }
 
     /// Queues output bytes for the screen; parses them at once when more
-    /// than [`PENDING_MAX`] bytes wait.
-    pub(crate) fn push(&self, data: &[u8]) {
+    /// than [`PENDING_MAX`] bytes wait. For a screen nobody `watched`, drops
+    /// what a plain flood scrolled away once [`UNWATCHED_TRIM`] bytes wait, so
+    /// an idle session does not keep megabytes nobody will read.
+    pub(crate) fn push(&self, data: &[u8], watched: bool) {
         {
             let mut g = lock(&self.inner);
             g.pending.extend_from_slice(data);
@@ -78,6 +90,14 @@ impl ScreenCell {
             if g.pending.len() > PENDING_MAX {
                 let pending = std::mem::take(&mut g.pending);
                 g.screen().process_flood(&pending);
+                g.trim_at = UNWATCHED_TRIM;
+            } else if !watched && g.pending.len() > g.trim_at {
+                let inner = &mut *g;
+                let size = inner.size;
+                let screen = inner.screen.get_or_insert_with(|| Box::new(Screen::new(size.rows, size.cols)));
+                let dropped = screen.skip_prefix(&inner.pending);
+                inner.pending.drain(..dropped);
+                inner.trim_at = if dropped > 0 { UNWATCHED_TRIM } else { inner.pending.len().saturating_mul(2) };
             }
         }
         self.changed.send_modify(|v| *v += 1);
@@ -194,5 +214,47 @@ impl ScreenCell {
             return true;
         }
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log(from: usize, lines: usize) -> Vec<u8> {
+        (from..from + lines)
+            .flat_map(|i| format!("build step {i:06} compiling crate number {i}\r\n").into_bytes())
+            .collect()
+    }
+
+    #[test]
+    fn an_unwatched_flood_is_trimmed_unparsed_and_reads_the_same() {
+        let size = TermSize::new(24, 80).expect("valid size");
+        let cell = ScreenCell::new(size);
+        let mut reference = Screen::new(24, 80);
+        let mut peak = 0;
+        // 64 KiB chunks, as the reactor hands them over.
+        for chunk in (0..60).map(|c| log(c * 1200, 1200)) {
+            reference.process(&chunk);
+            cell.push(&chunk, false);
+            peak = peak.max(lock(&cell.inner).pending.len());
+        }
+        assert!(peak <= UNWATCHED_TRIM + 128 * 1024, "pending grew to {peak} bytes");
+        assert!(lock(&cell.inner).bytes > 3 << 20, "the flood was more than the bound");
+        let view = cell.view();
+        assert_eq!(view.text, reference.text());
+        assert_eq!(view.scrollback, reference.scrollback());
+        assert_eq!(view.scrolled, reference.scrolled());
+        assert_eq!(view.cursor, reference.cursor());
+    }
+
+    #[test]
+    fn a_watched_screen_keeps_its_output_for_the_observers() {
+        let cell = ScreenCell::new(TermSize::new(24, 80).expect("valid size"));
+        for chunk in (0..20).map(|c| log(c * 1200, 1200)) {
+            cell.push(&chunk, true);
+        }
+        assert!(lock(&cell.inner).pending.len() > UNWATCHED_TRIM, "the observers parse it, not the output path");
+        assert!(cell.view().text.contains("023999"));
     }
 }

@@ -15,9 +15,10 @@
 //! info from it (there is no second copy). An actor that fails and is
 //! restarted, or an observer that hibernates, finds everything here intact.
 //!
-//! **Lock order.** `memory → rules → pending`, and `record → bus` (a
-//! transition publishes under the record lock, so the stream has the true
-//! order). Every other lock (the screen's, the typist's, the restarts', the
+//! **Lock order.** `memory → rules → pending → record → bus`: the responder
+//! reads the pid under its locks, and a transition publishes under the
+//! record lock, so the stream has the true order. Every other lock (the
+//! screen's and its change counter, the typist's, the restarts', the
 //! links') is a leaf: taken alone, never while another of these is held.
 //! No lock is held across an `.await`.
 
@@ -87,6 +88,10 @@ struct Links {
     observers: bool,
     /// warden typed input while no detector ran (it turns the agent busy).
     input_waiting: bool,
+    /// `InputSent` messages cast to a detector, and handled by one: a
+    /// difference when a detector stops means some were lost with its mailbox.
+    inputs_sent: u64,
+    inputs_seen: u64,
     /// The detector's memory while the observers hibernate, with the screen
     /// version it was taken at.
     hibernated: Option<(DetectorMemory, u64)>,
@@ -150,11 +155,6 @@ impl SessionCore {
     /// The session's info now.
     pub(crate) fn info(&self) -> SessionInfo {
         lock(&self.record).info.clone()
-    }
-
-    /// Whether the info matches `f` (without copying it).
-    pub(crate) fn info_matches(&self, f: impl FnOnce(&SessionInfo) -> bool) -> bool {
-        f(&lock(&self.record).info)
     }
 
     /// The current process's pid.
@@ -265,22 +265,46 @@ impl SessionCore {
         let mut links = lock(&self.links);
         let started = d.is_some();
         links.detector = d;
-        started && std::mem::take(&mut links.input_waiting)
+        if !started {
+            return false;
+        }
+        // Input typed while none ran, or cast to one that failed before
+        // handling it: the new detector is told (the caller casts one
+        // `InputSent`, counted here).
+        let waiting = std::mem::take(&mut links.input_waiting) || links.inputs_sent != links.inputs_seen;
+        if waiting {
+            links.inputs_seen = links.inputs_sent;
+            links.inputs_sent += 1;
+        }
+        waiting
     }
 
-    /// Tells the detector that warden typed input (the agent should turn busy).
+    /// Tells the detector that warden typed input (the agent should turn busy),
+    /// and wakes the observers if they sleep.
     pub(crate) fn notify_input(&self) {
-        self.want_observers();
-        let detector = {
+        let (ask, detector) = {
             let mut links = lock(&self.links);
-            if links.detector.is_none() {
-                links.input_waiting = true;
+            let ask = !std::mem::replace(&mut links.observers, true);
+            let detector = links.detector.clone();
+            match detector {
+                Some(_) => links.inputs_sent += 1,
+                None => links.input_waiting = true,
             }
-            links.detector.clone()
+            (ask, detector)
         };
-        if let Some(d) = detector {
-            let _ = d.cast(DetectorMsg::InputSent);
+        if ask {
+            self.sup_cast(SessionMsg::StartObservers);
         }
+        if let Some(d) = detector
+            && d.cast(DetectorMsg::InputSent).is_err()
+        {
+            lock(&self.links).input_waiting = true;
+        }
+    }
+
+    /// The detector handled an `InputSent`.
+    pub(crate) fn input_seen(&self) {
+        lock(&self.links).inputs_seen += 1;
     }
 
     /// Whether anything reads the screen by itself: the adapter's rules, the
@@ -298,8 +322,9 @@ impl SessionCore {
     /// Output of the agent: queued for the screen; the observers start with
     /// the first output of a watched screen.
     pub(crate) fn output_arrived(&self, data: &[u8]) {
-        self.screen.push(data);
-        if self.screen_is_watched() {
+        let watched = self.screen_is_watched();
+        self.screen.push(data, watched);
+        if watched {
             self.want_observers();
         }
     }
@@ -318,25 +343,40 @@ impl SessionCore {
     /// The observers go to sleep: the detector leaves its memory here. The
     /// observers are stopped next; nothing is lost, and the next output,
     /// input or rule starts them again (see [`SessionCore::wake_observers`]).
-    pub(crate) fn hibernate(&self, memory: DetectorMemory, version: u64) {
+    /// `seen` is the screen's version at the detector's last look.
+    pub(crate) fn hibernate(&self, memory: DetectorMemory, seen: u64) {
         let mut links = lock(&self.links);
-        // From now on input waits for the next detector (see `notify_input`).
+        // From now on input waits for the next detector (see `notify_input`);
+        // an `InputSent` still in the stopping detector's mailbox is lost
+        // with it, so it is noted as waiting.
         links.detector = None;
-        links.hibernated = Some((memory, version));
+        if links.inputs_sent != links.inputs_seen {
+            links.inputs_seen = links.inputs_sent;
+            links.input_waiting = true;
+        }
+        links.hibernated = Some((memory, seen));
     }
 
-    /// The observers were stopped for hibernation. Returns whether they must
-    /// start again at once (the screen changed since the detector decided, or
-    /// input was typed meanwhile).
+    /// The observers were stopped for hibernation. Returns whether the caller
+    /// must start them again at once: the screen changed since the
+    /// detector's last look, or input was typed meanwhile (unless someone
+    /// already asked for them).
     pub(crate) fn observers_asleep(&self) -> bool {
+        let seen = {
+            let mut links = lock(&self.links);
+            links.observers = false;
+            links.detector = None;
+            links.hibernated.as_ref().map(|(_, v)| *v)
+        };
+        // Read without the links lock (the screen's lock is a leaf); output
+        // after this asks for the observers itself (`observers` is false now).
+        let now = self.screen.version();
         let mut links = lock(&self.links);
-        links.observers = false;
-        links.detector = None;
-        let version = links.hibernated.as_ref().map(|(_, v)| *v);
-        let wake = links.input_waiting || version != Some(self.screen.version());
-        if wake {
-            links.observers = true;
+        if links.observers {
+            return false;
         }
+        let wake = links.input_waiting || seen != Some(now);
+        links.observers = wake;
         wake
     }
 
@@ -354,6 +394,20 @@ impl SessionCore {
     /// Marks the observers as started (when the supervisor starts them itself).
     pub(crate) fn observers_started(&self) {
         lock(&self.links).observers = true;
+    }
+
+    /// Records an end if none was recorded (the session's actors stopped
+    /// without one) and answers every waiter.
+    pub(crate) fn finish_if_open(&self, exit: ExitInfo) {
+        if lock(&self.record).exit.is_none() {
+            self.finish(exit);
+        }
+    }
+
+    /// The info, if it matches `f` (one look under the lock).
+    pub(crate) fn info_if(&self, f: impl FnOnce(&SessionInfo) -> bool) -> Option<SessionInfo> {
+        let g = lock(&self.record);
+        f(&g.info).then(|| g.info.clone())
     }
 
     /// Records the end and answers every waiter.

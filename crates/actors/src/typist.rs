@@ -57,8 +57,14 @@ impl Typist {
 
     /// Writes an adapter's input plan: the first part now, the submit key after its delay.
     pub(crate) fn write_plan(&self, plan: InputPlan, via: InputVia) {
-        self.write_raw(plan.first, via, Vec::new());
-        if let (Some((delay_ms, then)), Some(pty)) = (plan.then, self.pty()) {
+        // One read of the link: the submit key goes to the process that got
+        // the text, or nowhere.
+        let Some(pty) = self.pty() else {
+            debug!(session = %self.id, "no terminal to write to");
+            return;
+        };
+        let _ = pty.cast(PtyMsg::Write { data: Bytes::from(plan.first), via, keys: Vec::new() });
+        if let Some((delay_ms, then)) = plan.then {
             let then = Bytes::from(then);
             pty.send_after(Duration::from_millis(delay_ms), move || PtyMsg::Write {
                 data: then,

@@ -383,6 +383,16 @@ proptest! {
         }
         let skipped = fast.process_flood(&data);
         prop_assert_eq!(observable(&fast), observable(&full), "skipped {} of {} bytes", skipped, data.len());
+        // Dropping with `skip_prefix` and parsing the rest later, in two parts, is
+        // exact too (the scroll count included).
+        let mut queued = run_ours(size, &prior, 0, None);
+        let dropped = queued.skip_prefix(&data);
+        prop_assert_eq!(dropped, skip);
+        let rest = &data[dropped..];
+        let (a, b) = rest.split_at(rest.len() / 2);
+        queued.process(a);
+        queued.process(b);
+        prop_assert_eq!(observable(&queued), observable(&full), "skip_prefix dropped {} bytes", dropped);
         if !data.contains(&0x1b) {
             prop_assert_eq!(skip, skipped);
         }

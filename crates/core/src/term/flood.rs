@@ -78,6 +78,22 @@ impl Screen {
         self.plan_skip(data).map_or(0, |skip| skip.bytes)
     }
 
+    /// Takes what [`process_flood`](Screen::process_flood) would skip from the front of
+    /// `data` without parsing anything: advances [`scrolled`](Screen::scrolled) by the
+    /// rows those bytes would have scrolled and returns how many leading bytes the caller
+    /// drops. Processing the rest of `data` afterwards (now, or with more bytes appended
+    /// later) then gives exactly what processing all of `data` gives. For output queued
+    /// while nobody looks: it bounds the queue without parsing it.
+    pub fn skip_prefix(&mut self, data: &[u8]) -> usize {
+        match self.plan_skip(data) {
+            Some(skip) => {
+                self.term.skip_rows(skip.rows);
+                skip.bytes
+            }
+            None => 0,
+        }
+    }
+
     /// Processes output bytes like [`process`](Screen::process), but skips parsing the
     /// part of a plain-text flood that cannot be seen any more: text, cursor, scrollback,
     /// title, modes and [`scrolled`](Screen::scrolled) come out exactly as `process` gives
