@@ -29,7 +29,7 @@ use warden_core::{
 };
 
 use crate::error::SessionError;
-use crate::handle::Warden;
+use crate::handle::{Warden, check_workdir};
 use crate::preflight::{self, PreflightEnv};
 
 /// Which adapter starts the agent.
@@ -421,16 +421,6 @@ fn prepare_workdir(workdir: &Path, files: &[(FileSource, WorkspaceFile)]) -> Res
         out.push(LaunchFile { path: file.path.clone(), source: *source, outcome });
     }
     Ok(out)
-}
-
-fn check_workdir(dir: &Path) -> Result<(), SessionError> {
-    let bad = |reason: &str| SessionError::BadWorkdir { path: dir.to_path_buf(), reason: reason.into() };
-    match std::fs::metadata(dir) {
-        Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => Err(bad("not a directory")),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(bad("does not exist")),
-        Err(e) => Err(bad(&e.to_string())),
-    }
 }
 
 /// Writes one file into `workdir`. A file that is there with other contents is never
