@@ -42,6 +42,10 @@ pub struct ThroughputReport {
     /// Warden to an in-process subscriber, transcript on, the screen watched
     /// by the session's observers (the `shell` adapter).
     pub watched: Vec<f64>,
+    /// CPU time of this whole process (all threads) per MB delivered, in ms,
+    /// for bare, transcript on, transcript off and watched, each sorted: far
+    /// less noisy than wall-clock rates on a shared machine.
+    pub cpu_ms_per_mb: [Vec<f64>; 4],
 }
 
 impl ThroughputReport {
@@ -82,28 +86,56 @@ pub async fn measure(options: &ThroughputOptions) -> Result<ThroughputReport, Be
     let result = rounds(&warden, &quiet, options).await;
     warden.shutdown().await;
     quiet.shutdown().await;
-    let (bare, on, off, watched) = result?;
+    let (bare, on, off, watched, cpu) = result?;
     Ok(ThroughputReport {
         options: options.clone(),
         bare: sorted(bare),
         transcript_on: sorted(on),
         transcript_off: sorted(off),
         watched: sorted(watched),
+        cpu_ms_per_mb: cpu.map(sorted),
     })
 }
 
-type Rates = (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>);
+type Rates = (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, [Vec<f64>; 4]);
+
+/// CPU time (user + system, all threads) this process used so far, in ms.
+fn cpu_ms() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime is the 12th, stime the 13th.
+    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    // USER_HZ is 100 on Linux.
+    (ticks(11) + ticks(12)) * 10.0
+}
+
+/// Runs `f`, returning its rate and the CPU ms per MB it cost.
+async fn with_cpu<F: std::future::Future<Output = Result<f64, BenchError>>>(
+    bytes: usize,
+    f: F,
+) -> Result<(f64, f64), BenchError> {
+    let c0 = cpu_ms();
+    let rate = f.await?;
+    Ok((rate, (cpu_ms() - c0) / (bytes as f64 / 1e6)))
+}
 
 async fn rounds(warden: &Warden, quiet: &Warden, options: &ThroughputOptions) -> Result<Rates, BenchError> {
     let bytes = options.mbytes * 1_000_000;
     let (mut b, mut w, mut q, mut s) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut cpu: [Vec<f64>; 4] = Default::default();
     for _ in 0..options.rounds {
-        b.push(bare_throughput(bytes)?);
-        w.push(warden_throughput(warden, "bench", bytes).await?);
-        q.push(warden_throughput(quiet, "bench", bytes).await?);
-        s.push(warden_throughput(warden, "shell", bytes).await?);
+        let runs = [
+            with_cpu(bytes, async { bare_throughput(bytes) }).await?,
+            with_cpu(bytes, warden_throughput(warden, "bench", bytes)).await?,
+            with_cpu(bytes, warden_throughput(quiet, "bench", bytes)).await?,
+            with_cpu(bytes, warden_throughput(warden, "shell", bytes)).await?,
+        ];
+        for (i, (rate, ms)) in runs.into_iter().enumerate() {
+            [&mut b, &mut w, &mut q, &mut s][i].push(rate);
+            cpu[i].push(ms);
+        }
     }
-    Ok((b, w, q, s))
+    Ok((b, w, q, s, cpu))
 }
 
 async fn warden_throughput(warden: &Warden, agent: &str, bytes: usize) -> Result<f64, BenchError> {
@@ -184,6 +216,15 @@ impl fmt::Display for ThroughputReport {
         )?;
         writeln!(f, "| ratio warden / bare (transcript on) | {:.3} | |", self.ratio_transcript_on())?;
         writeln!(f, "| ratio warden / bare (transcript on, screen watched) | {:.3} | |", self.ratio_watched())?;
+        let c = |i: usize| percentile(&self.cpu_ms_per_mb[i], 0.5);
+        writeln!(
+            f,
+            "| CPU of this process per MB (bare / on / off / watched) | {:.2} / {:.2} / {:.2} / {:.2} ms | |",
+            c(0),
+            c(1),
+            c(2),
+            c(3)
+        )?;
         write!(f, "| ratio warden / bare (transcript off) | {:.3} | |", self.ratio_transcript_off())
     }
 }
