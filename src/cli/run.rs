@@ -220,7 +220,8 @@ fn prepare(state_dir: Option<PathBuf>, args: &RunArgs) -> Result<Prepared, Strin
         request.env.insert(k.to_string(), v.to_string());
     }
     if let Some(dir) = &args.workdir {
-        check_workdir(dir)?;
+        // The session's own check, before anything is chosen or written.
+        warden_actors::check_workdir(dir).map_err(|e| e.to_string())?;
     }
     let registry = Arc::new(preflight::registry_from_files(&args.adapter_files).map_err(|e| one_line(&e.to_string()))?);
     let (term_rows, term_cols) = terminal_size().unwrap_or((40, 120));
@@ -274,18 +275,6 @@ fn cells(flag: &str, value: Option<&str>) -> Result<Option<u16>, String> {
             let shown: String = text.chars().take(40).collect();
             Err(format!("{flag} expects a number of cells from 1 to {}, got `{shown}`", warden_core::TermSize::MAX))
         }
-    }
-}
-
-/// The same check (and message) as the session's, made before anything is chosen or
-/// written.
-fn check_workdir(dir: &std::path::Path) -> Result<(), String> {
-    let bad = |reason: &str| format!("working directory {} is not usable: {reason}", dir.display());
-    match std::fs::metadata(dir) {
-        Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => Err(bad("not a directory")),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(bad("does not exist")),
-        Err(e) => Err(bad(&e.to_string())),
     }
 }
 

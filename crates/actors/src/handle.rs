@@ -578,8 +578,9 @@ fn bare_adapter(agent: &str) -> warden_adapters::Adapter {
         .unwrap_or_else(|_| warden_adapters::Registry::builtin().adapters()[0].clone())
 }
 
-/// A typed error unless `dir` is an existing directory.
-pub(crate) fn check_workdir(dir: &Path) -> Result<(), SessionError> {
+/// A typed error ([`SessionError::BadWorkdir`]) unless `dir` is an existing
+/// directory: the check every session's working directory passes.
+pub fn check_workdir(dir: &Path) -> Result<(), SessionError> {
     let bad = |reason: &str| SessionError::BadWorkdir { path: dir.to_path_buf(), reason: reason.into() };
     match std::fs::metadata(dir) {
         Ok(m) if m.is_dir() => Ok(()),

@@ -54,7 +54,7 @@ impl ResponderState {
         }
         // Nothing to recognise (no caller rules, an adapter without prompt
         // rules): leave the screen to the detector.
-        if !self.adapter_prompts && shared.lock_rules().is_empty() {
+        if !self.adapter_prompts && shared.rules.lock().is_empty() {
             return;
         }
         // Between two lives of a restart nothing can be answered: the screen is the last
@@ -73,7 +73,7 @@ impl ResponderState {
         let effects = {
             // Lock order: memory, rules, pending.
             let mut mem = shared.lock_memory();
-            let rules = shared.lock_rules();
+            let rules = shared.rules.lock();
             let pending = shared.lock_pending();
             let input = Input { now: Instant::now(), pid: shared.pid(), look: &look, rules: &rules, pending: &pending };
             mem.look(&input, &cfg)

@@ -40,7 +40,7 @@ use warden_core::{
 
 use crate::bus::EventBus;
 use crate::decide::detect::DetectorMemory;
-use crate::decide::respond::{CompiledRule, Memory as ResponderMemory};
+use crate::decide::respond::Memory as ResponderMemory;
 use crate::decide::view::{View, bottom_lines, truncate_chars};
 use crate::msg::{DetectorMsg, SessionMsg};
 use crate::restarts::Restarts;
@@ -236,10 +236,6 @@ impl SessionCore {
         lock(&self.pending).clone()
     }
 
-    pub(crate) fn lock_rules(&self) -> MutexGuard<'_, Vec<CompiledRule>> {
-        self.rules.lock()
-    }
-
     pub(crate) fn lock_pending(&self) -> MutexGuard<'_, Vec<PendingConfirmation>> {
         lock(&self.pending)
     }
@@ -399,9 +395,7 @@ impl SessionCore {
     /// Records an end if none was recorded (the session's actors stopped
     /// without one) and answers every waiter.
     pub(crate) fn finish_if_open(&self, exit: ExitInfo) {
-        if lock(&self.record).exit.is_none() {
-            self.finish(exit);
-        }
+        self.settle(exit, true);
     }
 
     /// The info, if it matches `f` (one look under the lock).
@@ -412,8 +406,17 @@ impl SessionCore {
 
     /// Records the end and answers every waiter.
     pub(crate) fn finish(&self, exit: ExitInfo) {
+        self.settle(exit, false);
+    }
+
+    /// Records `exit` (unless `only_if_open` and one is recorded) and answers
+    /// the waiters, deciding under one lock.
+    fn settle(&self, exit: ExitInfo, only_if_open: bool) {
         let waiters = {
             let mut g = lock(&self.record);
+            if only_if_open && g.exit.is_some() {
+                return;
+            }
             g.exit = Some(exit.clone());
             std::mem::take(&mut g.waiters)
         };

@@ -31,8 +31,9 @@ pub use ids::{InvalidSessionId, SessionId};
 pub use info::{SessionFilter, SessionInfo};
 pub use keys::UnknownKey;
 pub use prompt::{ConfirmationKind, ConfirmationOutcome, LoginKind, PromptKind, PromptMatch};
+pub use restart::RestartPolicy;
 pub use screen::{normalize as normalize_screen, screen_hash};
-pub use spec::{RestartPolicy, SessionSpec, SpecError, TermSize};
+pub use spec::{SessionSpec, SpecError, TermSize};
 pub use state::{IllegalTransition, SessionState, check_transition};
 pub use supervise::{
     ApprovalPreset, Delivery, LoopGuard, PendingConfirmation, Provenance, Reply, ResponseRule, RuleSource,

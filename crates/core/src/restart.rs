@@ -18,7 +18,18 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::spec::RestartPolicy;
+/// What happens when the agent process exits by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    /// The session ends with the process (the default).
+    #[default]
+    Never,
+    /// Restart when the process exits non-zero or by a signal.
+    OnFailure,
+    /// Restart whenever the process exits.
+    Always,
+}
 
 /// Limits of a restart strategy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::restart::{RestartLimits, RestartPolicy};
 use crate::supervise::{ApprovalPreset, LoopGuard, ResponseRule, StallSpec, SupervisionLevel};
 
 /// Terminal size in character cells.
@@ -43,19 +44,6 @@ impl Default for TermSize {
     }
 }
 
-/// What happens when the agent process exits by itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RestartPolicy {
-    /// The session ends with the process (the default).
-    #[default]
-    Never,
-    /// Restart when the process exits non-zero or by a signal.
-    OnFailure,
-    /// Restart whenever the process exits.
-    Always,
-}
-
 /// A request to start one agent session.
 ///
 /// `agent` names the adapter (`shell`, `claude`, …); `program` and `args`, when
@@ -86,7 +74,7 @@ pub struct SessionSpec {
     /// Limits of the restart policy (default: 3 restarts in 60 s, back-off
     /// from 1 s doubling to 30 s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub restart_limits: Option<crate::restart::RestartLimits>,
+    pub restart_limits: Option<RestartLimits>,
     /// The task typed into the agent once it runs, if any.
     #[serde(default)]
     pub task: Option<String>,
