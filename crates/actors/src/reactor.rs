@@ -42,6 +42,13 @@ pub(crate) use flow::FlowGate;
 const WAKER: Token = Token(usize::MAX);
 /// Largest chunk handed to a sink at once.
 const CHUNK_MAX: usize = 64 * 1024;
+/// Transcript bytes a session gathers before they go to the writer thread
+/// at once: a flood arrives in ~4 KiB reads, and one write (and one wake of
+/// the writer) per read cost more than the copy.
+const TRANSCRIPT_BATCH: usize = 256 * 1024;
+/// How long gathered transcript bytes may wait for more before they go to
+/// the writer anyway; a session's exit always sends them first.
+const TRANSCRIPT_LINGER: Duration = Duration::from_millis(5);
 /// How long after the child's exit warden waits for EOF on the master
 /// beyond the kill grace, in case something escaped and holds the terminal.
 const EOF_SLACK: Duration = Duration::from_millis(500);
@@ -123,6 +130,7 @@ impl ReactorHandle {
             pending_kills: Vec::new(),
             sweeps: Vec::new(),
             last_sweep: None,
+            transcript_due: None,
             reap_watch: Vec::new(),
             shutdown: None,
         };
@@ -219,6 +227,8 @@ struct IoSession {
     child: ChildProc,
     pid: i32,
     transcript: bool,
+    /// Output not yet handed to the transcript writer (≤ [`TRANSCRIPT_BATCH`]).
+    tlog: BytesMut,
     sink: IoSink,
     flow: Arc<FlowGate>,
     paused: bool,
@@ -242,6 +252,8 @@ struct Reactor {
     pending_kills: Vec<PendingKill>,
     sweeps: Vec<Sweep>,
     last_sweep: Option<Instant>,
+    /// When gathered transcript bytes must go to the writer.
+    transcript_due: Option<Instant>,
     reap_watch: Vec<(i32, Instant)>,
     shutdown: Option<(Instant, oneshot::Sender<()>)>,
 }
@@ -285,6 +297,12 @@ impl Reactor {
                 self.on_cmd(cmd);
             }
             self.on_timers();
+            if self.transcript_due.is_some_and(|t| Instant::now() >= t) {
+                self.transcript_due = None;
+                for (key, s) in self.sessions.iter_mut() {
+                    flush_transcript(*key, s, &self.transcripts);
+                }
+            }
             if self.last_sweep.is_none_or(|t| t.elapsed() >= SWEEP_INTERVAL) {
                 self.run_sweeps();
             }
@@ -325,6 +343,9 @@ impl Reactor {
         }
         if let Some((t, _)) = &self.shutdown {
             consider(*t);
+        }
+        if let Some(t) = self.transcript_due {
+            consider(t);
         }
         if !self.reap_watch.is_empty() {
             consider(now + Duration::from_millis(50));
@@ -424,6 +445,7 @@ impl Reactor {
                 child: spawned.child,
                 pid: pid as i32,
                 transcript: has_transcript,
+                tlog: BytesMut::new(),
                 sink,
                 flow,
                 paused: false,
@@ -455,7 +477,8 @@ impl Reactor {
                 }
                 Ok(n) => {
                     acc.extend_from_slice(&self.buf[..n]);
-                    if acc.len() >= CHUNK_MAX && deliver(key, s, &mut acc, &self.transcripts) {
+                    if acc.len() >= CHUNK_MAX && deliver(key, s, &mut acc, &self.transcripts, &mut self.transcript_due)
+                    {
                         break; // paused by back-pressure
                     }
                 }
@@ -472,7 +495,7 @@ impl Reactor {
             }
         }
         if !acc.is_empty() {
-            deliver(key, s, &mut acc, &self.transcripts);
+            deliver(key, s, &mut acc, &self.transcripts, &mut self.transcript_due);
         }
         if s.eof {
             self.on_eof(key);
@@ -586,6 +609,7 @@ impl Reactor {
         let exited = IoEvent::Exited { status, stopped: s.stop_requested };
         debug!(session = %s.id, "session closed in reactor");
         if s.transcript {
+            flush_transcript(key, &mut s, &self.transcripts);
             // Reported once the writer has written everything before it.
             let mut sink = s.sink;
             self.transcripts.close(key, Box::new(move || sink(exited)));
@@ -633,10 +657,22 @@ impl Reactor {
 
 /// Hands `acc` to the transcript writer and the sink; true when
 /// back-pressure paused the session.
-fn deliver(key: u64, s: &mut IoSession, acc: &mut BytesMut, transcripts: &TranscriptWriter) -> bool {
+fn deliver(
+    key: u64,
+    s: &mut IoSession,
+    acc: &mut BytesMut,
+    transcripts: &TranscriptWriter,
+    transcript_due: &mut Option<Instant>,
+) -> bool {
     let chunk = std::mem::take(acc).freeze();
     if s.transcript {
-        transcripts.append(key, chunk.clone());
+        if s.tlog.is_empty() && transcript_due.is_none() {
+            *transcript_due = Some(Instant::now() + TRANSCRIPT_LINGER);
+        }
+        s.tlog.extend_from_slice(&chunk);
+        if s.tlog.len() >= TRANSCRIPT_BATCH {
+            flush_transcript(key, s, transcripts);
+        }
     }
     // Count the bytes before handing them over: the consumer may take them
     // (and subtract) before this thread runs another instruction.
@@ -645,6 +681,13 @@ fn deliver(key: u64, s: &mut IoSession, acc: &mut BytesMut, transcripts: &Transc
     }
     (s.sink)(IoEvent::Output(chunk));
     s.paused
+}
+
+/// Hands a session's gathered transcript bytes to the writer thread.
+fn flush_transcript(key: u64, s: &mut IoSession, transcripts: &TranscriptWriter) {
+    if !s.tlog.is_empty() {
+        transcripts.append(key, std::mem::take(&mut s.tlog).freeze());
+    }
 }
 
 fn fail_writes(s: &mut IoSession) {

@@ -103,8 +103,9 @@ pub(crate) struct TranscriptWriter {
     tx: std::sync::mpsc::SyncSender<TranscriptCmd>,
 }
 
-/// Commands queued at most (each `Append` holds one chunk, ≤ 64 KiB).
-const WRITER_QUEUE: usize = 256;
+/// Commands queued at most (each `Append` holds one batch, ≤ ~320 KiB: the
+/// reactor gathers up to 256 KiB plus one chunk), so at most ~20 MiB waits.
+const WRITER_QUEUE: usize = 64;
 
 impl TranscriptWriter {
     pub(crate) fn start() -> std::io::Result<TranscriptWriter> {
