@@ -49,13 +49,14 @@ pub enum Command {
     /// Git workspaces without a coordinator: provision, status, commit,
     /// push, pr, finalize, cleanup, list (see docs/WORKSPACES.md).
     Workspace(workspace::WorkspaceArgs),
-    /// Serve this node over NATS: take commands, publish events (see
-    /// docs/PROTOCOL.md).
+    /// Serve this node on its local socket, and over NATS with --nats: take
+    /// commands, publish events (see docs/PROTOCOL.md).
     Serve(serve::ServeArgs),
-    /// Send one command to a node (or any node) over NATS and print the reply.
+    /// Send one command to the local node, or with --nats to a node (or any
+    /// node) over NATS, and print the reply.
     Ctl(ctl::CtlArgs),
-    /// Follow nodes' events over NATS (live, or replayed from JetStream with
-    /// --since), as JSON lines with --json.
+    /// Follow the local node's events, or with --nats nodes' events over NATS
+    /// (live, or replayed with --since), as JSON lines with --json.
     Events(events::EventsArgs),
     /// List the agent adapters: installed (path, version), credentials present
     /// (presence only), install hint; `explain` classifies a captured screen
@@ -81,8 +82,8 @@ pub async fn main_with(cli: Cli) -> i32 {
         Command::Bench(args) => bench::bench(args).await,
         Command::Workspace(args) => workspace::workspace(cli.state_dir, args).await,
         Command::Serve(args) => serve::serve(cli.state_dir, args).await,
-        Command::Ctl(args) => ctl::ctl(args).await,
-        Command::Events(args) => events::events(args).await,
+        Command::Ctl(args) => ctl::ctl(cli.state_dir, args).await,
+        Command::Events(args) => events::events(cli.state_dir, args).await,
         Command::Adapters(args) => adapters::adapters(args).await,
         Command::Keys => {
             for name in warden_core::keys::key_names() {

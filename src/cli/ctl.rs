@@ -1,5 +1,5 @@
-//! `warden ctl`: send one command to a node (or to any node) over NATS and
-//! print the reply JSON.
+//! `warden ctl`: send one command to the local node (its socket) or, with
+//! `--nats`, to a node (or any node) over NATS, and print the reply JSON.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use serde_json::{Map, Value, json};
 use warden_bridge::Remote;
+use warden_bridge::local::LocalClient;
 use warden_bridge::protocol::{AnyMode, Reply, lookup_verb};
 
 use super::EXIT_WARDEN_ERROR;
@@ -18,6 +19,10 @@ pub struct CtlArgs {
     /// NATS connection.
     #[command(flatten)]
     pub nats: NatsArgs,
+    /// The local node's socket, used when no NATS server is named
+    /// (default: <state-dir>/run/warden.sock).
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
     /// Node to command, or `any`: one node takes `spawn_agent`/`create_task`,
     /// every node answers `list_agents`.
     #[arg(long, default_value = "any")]
@@ -214,8 +219,12 @@ fn request(verb: &CtlVerb) -> Result<(String, Vec<u8>), String> {
 
 /// Sends the command and prints the reply; 0 when `ok`, 1 when the node
 /// refused, 125 when no reply came.
-pub async fn ctl(args: CtlArgs) -> i32 {
-    match ctl_inner(args).await {
+pub async fn ctl(state_dir: Option<PathBuf>, args: CtlArgs) -> i32 {
+    let result = match args.nats.nats {
+        Some(_) => ctl_inner(args).await,
+        None => ctl_local(state_dir, args).await,
+    };
+    match result {
         Ok(code) => code,
         Err(message) => {
             eprintln!("warden: {message}");
@@ -229,6 +238,25 @@ fn reply_code(raw: &[u8]) -> i32 {
         Ok(r) if r.ok => 0,
         _ => 1,
     }
+}
+
+/// The local socket named by `--socket`, or the state directory's.
+pub fn socket_path(state_dir: Option<PathBuf>, socket: Option<PathBuf>) -> PathBuf {
+    socket.unwrap_or_else(|| {
+        warden_bridge::local::default_socket_path(
+            &state_dir.unwrap_or_else(warden_actors::WardenConfig::default_state_dir),
+        )
+    })
+}
+
+async fn ctl_local(state_dir: Option<PathBuf>, args: CtlArgs) -> Result<i32, String> {
+    let (verb, payload) = request(&args.verb)?;
+    let timeout = Duration::try_from_secs_f64(args.timeout).map_err(|e| format!("--timeout: {e}"))?;
+    let path = socket_path(state_dir, args.socket);
+    let client = LocalClient::connect(&path, timeout).await.map_err(|e| e.to_string())?;
+    let raw = client.request_raw(&verb, payload.into()).await.map_err(|e| e.to_string())?;
+    println!("{}", String::from_utf8_lossy(&raw));
+    Ok(reply_code(&raw))
 }
 
 async fn ctl_inner(args: CtlArgs) -> Result<i32, String> {

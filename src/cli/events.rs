@@ -1,15 +1,22 @@
-//! `warden events`: follow the events of nodes over NATS, live or replayed
-//! from JetStream, in the same JSON shape as `warden run --json`.
+//! `warden events`: follow the local node's events (its socket), or with
+//! `--nats` nodes' events over NATS, live or replayed, in the same JSON
+//! shape as `warden run --json`.
 
 use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 use futures::StreamExt;
+use warden_bridge::local::{LocalClient, LocalMsg, LocalSubscribe};
 use warden_bridge::{FollowOptions, follow_events};
-use warden_core::{EventKind, SessionId};
+use warden_core::{Event, EventKind, SessionId, SessionInfo};
 
 use super::EXIT_WARDEN_ERROR;
 use super::serve::NatsArgs;
+
+/// How long the already-exited check waits for the node.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Arguments of `warden events`.
 #[derive(Debug, Args)]
@@ -17,13 +24,18 @@ pub struct EventsArgs {
     /// NATS connection.
     #[command(flatten)]
     pub nats: NatsArgs,
+    /// The local node's socket, used when no NATS server is named
+    /// (default: <state-dir>/run/warden.sock).
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
     /// Only this node's events.
     #[arg(long)]
     pub node: Option<String>,
     /// Only this session's events.
     #[arg(long)]
     pub session: Option<SessionId>,
-    /// Replay from the JetStream stream, starting at this `seq`, then follow.
+    /// Replay from this `seq` (JetStream over NATS; the node's replay buffer
+    /// on the local socket), then follow.
     #[arg(long, value_name = "SEQ")]
     pub since: Option<u64>,
     /// JetStream stream name (default: from the prefix).
@@ -32,15 +44,19 @@ pub struct EventsArgs {
     /// Print one JSON event per line.
     #[arg(long)]
     pub json: bool,
-    /// Stop after the `exited` event of --session.
+    /// Stop after the `exited` event of --session; at once if it has exited already.
     #[arg(long, requires = "session")]
     pub until_exit: bool,
 }
 
 /// Follows events until interrupted (or the session exits, with
 /// `--until-exit`); returns the exit code.
-pub async fn events(args: EventsArgs) -> i32 {
-    match events_inner(args).await {
+pub async fn events(state_dir: Option<PathBuf>, args: EventsArgs) -> i32 {
+    let result = match args.nats.nats {
+        Some(_) => events_nats(args).await,
+        None => events_local(state_dir, args).await,
+    };
+    match result {
         Ok(code) => code,
         Err(message) => {
             eprintln!("warden: {message}");
@@ -49,7 +65,74 @@ pub async fn events(args: EventsArgs) -> i32 {
     }
 }
 
-async fn events_inner(args: EventsArgs) -> Result<i32, String> {
+/// What printing one event means for the loop.
+enum Next {
+    Go,
+    Done,
+}
+
+fn print_event(args: &EventsArgs, event: &Event) -> Next {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let written = super::print::write_event(&mut out, event, args.json, true);
+    if written.and_then(|_| out.flush()).is_err() {
+        return Next::Done; // stdout closed
+    }
+    if args.until_exit && event.session == args.session && matches!(event.kind, EventKind::Exited(_)) {
+        return Next::Done;
+    }
+    Next::Go
+}
+
+/// The node and the session's record in a `list_agents` reply, if it is there.
+fn session_in_reply(raw: &[u8], id: SessionId) -> Option<(String, SessionInfo)> {
+    let reply: serde_json::Value = serde_json::from_slice(raw).ok()?;
+    let result = reply.get("result")?;
+    let node = result.get("node")?.as_str()?.to_string();
+    let agents = result.get("agents")?.as_array()?;
+    let info = agents
+        .iter()
+        .filter_map(|a| serde_json::from_value::<SessionInfo>(a.clone()).ok())
+        .find(|info| info.id == id)?;
+    Some((node, info))
+}
+
+/// With `--until-exit` and no `--since` (a replay shows the real `exited`
+/// event), a session that has already ended: says so (as the `exited` line
+/// its event would have printed, with `seq` 0: it comes from the session's
+/// record, not the stream) and ends.
+fn already_exited(args: &EventsArgs, found: Option<(String, SessionInfo)>) -> bool {
+    let Some((node, exit)) = found.and_then(|(node, info)| info.exit.map(|e| (node, e))) else { return false };
+    print_event(args, &Event::new(0, node, args.session, EventKind::Exited(exit)));
+    true
+}
+
+async fn events_local(state_dir: Option<PathBuf>, args: EventsArgs) -> Result<i32, String> {
+    let path = super::ctl::socket_path(state_dir, args.socket.clone());
+    let client = LocalClient::connect(&path, LOOKUP_TIMEOUT).await.map_err(|e| e.to_string())?;
+    let what = LocalSubscribe { session: args.session, since: args.since, events: true, output: false };
+    let mut rx = client.subscribe(what).await.map_err(|e| e.to_string())?;
+    eprintln!("warden: following the node on {}", path.display());
+    if args.until_exit
+        && args.since.is_none()
+        && let Some(id) = args.session
+    {
+        let raw = client.request_raw("list_agents", "{}".into()).await.map_err(|e| e.to_string())?;
+        if already_exited(&args, session_in_reply(&raw, id)) {
+            return Ok(0);
+        }
+    }
+    while let Some(msg) = rx.recv().await {
+        let LocalMsg::Event(json) = msg else { continue };
+        let Ok(event) = serde_json::from_slice::<Event>(&json) else { continue };
+        if let Next::Done = print_event(&args, &event) {
+            return Ok(0);
+        }
+    }
+    Err("the connection to the local node ended".into())
+}
+
+async fn events_nats(args: EventsArgs) -> Result<i32, String> {
     if let Some(node) = &args.node {
         warden_bridge::subjects::check_node_name(node).map_err(|e| e.to_string())?;
     }
@@ -65,14 +148,23 @@ async fn events_inner(args: EventsArgs) -> Result<i32, String> {
     let mut stream = follow_events(&client, &follow).await.map_err(|e| e.to_string())?;
     let filter = warden_bridge::subjects::events_filter(&follow.prefix, follow.node.as_deref(), follow.session);
     eprintln!("warden: following {filter}{}", args.since.map(|s| format!(" from seq {s}")).unwrap_or_default());
-    let stdout = std::io::stdout();
-    while let Some(event) = stream.next().await {
-        let mut out = stdout.lock();
-        let written = super::print::write_event(&mut out, &event, args.json, true);
-        if written.and_then(|_| out.flush()).is_err() {
-            return Ok(0); // stdout closed
+    if args.until_exit
+        && args.since.is_none()
+        && let Some(id) = args.session
+    {
+        // Subscribed first, then asked: an exit in between is in the stream.
+        let remote = warden_bridge::Remote::new(client.clone(), args.nats.prefix.clone(), LOOKUP_TIMEOUT);
+        let replies = match &args.node {
+            Some(node) => remote.request_raw(node, "list_agents", "{}".into()).await.map(|r| vec![r]),
+            None => remote.gather_raw("list_agents", "{}".into(), Duration::from_millis(300)).await,
         }
-        if args.until_exit && event.session == args.session && matches!(event.kind, EventKind::Exited(_)) {
+        .unwrap_or_default();
+        if already_exited(&args, replies.iter().find_map(|r| session_in_reply(r, id))) {
+            return Ok(0);
+        }
+    }
+    while let Some(event) = stream.next().await {
+        if let Next::Done = print_event(&args, &event) {
             return Ok(0);
         }
     }

@@ -1,6 +1,6 @@
-//! `warden serve`: a node that takes commands and publishes events over NATS.
-//! Also the NATS connection arguments shared with `warden ctl` and
-//! `warden events`.
+//! `warden serve`: a node that takes commands and publishes events on its
+//! local socket, and over NATS with `--nats`. Also the NATS connection
+//! arguments shared with `warden ctl` and `warden events`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::Args;
 use warden_actors::{Warden, WardenConfig, default_node_name};
 use warden_bridge::connect::redact_url;
+use warden_bridge::local::{LocalServer, LocalSettings};
 use warden_bridge::subjects::{check_node_name, check_prefix, sanitize_node_name};
 use warden_bridge::{Bridge, BridgeConfig, BridgeSettings, NatsAuth, NatsOptions, Secret, TlsOptions};
 
@@ -18,9 +19,11 @@ use super::EXIT_WARDEN_ERROR;
 /// `WARDEN_NATS_NKEY`, or the `--nats-*-file` options.
 #[derive(Debug, Args)]
 pub struct NatsArgs {
-    /// NATS server URL(s), comma-separated.
-    #[arg(long, env = "WARDEN_NATS_URL", default_value = "nats://127.0.0.1:4222")]
-    pub nats: String,
+    /// NATS server URL(s), comma-separated (e.g. nats://127.0.0.1:4222).
+    /// Without it, the node's local socket is used (`warden serve` without
+    /// it serves only the local socket).
+    #[arg(long, env = "WARDEN_NATS_URL")]
+    pub nats: Option<String>,
     /// Subject prefix.
     #[arg(long, env = "WARDEN_PREFIX", default_value = warden_bridge::subjects::DEFAULT_PREFIX)]
     pub prefix: String,
@@ -95,7 +98,8 @@ impl NatsArgs {
         if methods.len() > 1 {
             return Err("give one NATS authentication method (token, user and password, nkey or creds file)".into());
         }
-        let mut opts = NatsOptions::new(self.nats.clone());
+        let url = self.nats.clone().ok_or("no NATS server named (--nats URL or WARDEN_NATS_URL)")?;
+        let mut opts = NatsOptions::new(url);
         opts.auth = methods.pop().unwrap_or_default();
         opts.tls = TlsOptions {
             ca: self.tls_ca.clone(),
@@ -130,6 +134,9 @@ pub struct ServeArgs {
     /// A directory under which remote callers may start agents (repeatable; adds to the configuration).
     #[arg(long = "workdir-root", value_name = "DIR")]
     pub workdir_root: Vec<PathBuf>,
+    /// The local socket (default: <state-dir>/run/warden.sock), always served.
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
 }
 
 /// Runs the node until SIGINT or SIGTERM; returns the exit code.
@@ -165,43 +172,65 @@ async fn serve_inner(state_dir: Option<PathBuf>, args: ServeArgs) -> Result<(), 
         }
         None => sanitize_node_name(&default_node_name()),
     };
-    let opts = args.nats.options(format!("warden-{node}"))?;
+    let opts = match &args.nats.nats {
+        Some(_) => Some(args.nats.options(format!("warden-{node}"))?),
+        None => None,
+    };
 
     let mut wc = WardenConfig::new(state_dir.unwrap_or_else(WardenConfig::default_state_dir));
     wc.node = node.clone();
+    let socket = args.socket.clone().unwrap_or_else(|| warden_bridge::local::default_socket_path(&wc.state_dir));
     let warden = Warden::start(wc).await.map_err(|e| e.to_string())?;
-    let client = match warden_bridge::connect(&opts).await {
-        Ok(c) => c,
+    let local = LocalSettings { socket, config: config.clone(), default_root: None };
+    let local = match LocalServer::start(warden.clone(), local).await {
+        Ok(l) => l,
         Err(e) => {
             warden.shutdown().await;
             return Err(e.to_string());
         }
     };
-    let settings = BridgeSettings {
-        prefix: args.nats.prefix.clone(),
-        jetstream: args.jetstream,
-        config,
-        default_root: None,
-        from_seq: 1,
-    };
-    let mut bridge = match Bridge::start(warden.clone(), client, settings).await {
-        Ok(b) => b,
-        Err(e) => {
-            warden.shutdown().await;
-            return Err(e.to_string());
+    let mut bridge = None;
+    if let Some(opts) = &opts {
+        let started = async {
+            let client = warden_bridge::connect(opts).await?;
+            let settings = BridgeSettings {
+                prefix: args.nats.prefix.clone(),
+                jetstream: args.jetstream,
+                config,
+                default_root: None,
+                from_seq: 1,
+            };
+            Bridge::start(warden.clone(), client, settings).await
+        };
+        match started.await {
+            Ok(b) => bridge = Some(b),
+            Err(e) => {
+                local.shutdown().await;
+                warden.shutdown().await;
+                return Err(e.to_string());
+            }
         }
-    };
-    eprintln!(
-        "warden: node {node} serving on {} (prefix {}, jetstream {})",
-        redact_url(&opts.url),
-        args.nats.prefix,
-        if args.jetstream { "on" } else { "off" }
-    );
+    }
+    match &opts {
+        Some(opts) => eprintln!(
+            "warden: node {node} serving on {} (prefix {}, jetstream {}) and on {}",
+            redact_url(&opts.url),
+            args.nats.prefix,
+            if args.jetstream { "on" } else { "off" },
+            local.path().display()
+        ),
+        None => eprintln!("warden: node {node} serving on {} (no NATS: add --nats URL)", local.path().display()),
+    }
 
     wait_for_signal().await;
-    bridge.stop_commands().await;
+    if let Some(bridge) = &mut bridge {
+        bridge.stop_commands().await;
+    }
+    local.shutdown().await;
     warden.shutdown().await;
-    bridge.shutdown(Duration::from_secs(5)).await;
+    if let Some(bridge) = bridge {
+        bridge.shutdown(Duration::from_secs(5)).await;
+    }
     Ok(())
 }
 

@@ -17,6 +17,7 @@ mod cli_run;
 mod fake_agent;
 mod hibernation;
 mod launch_parity;
+mod local_socket;
 mod sessions;
 mod supervision;
 mod workspaces;

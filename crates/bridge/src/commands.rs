@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::{Client, Message, Subject, Subscriber};
+use futures::future::BoxFuture;
 use futures::stream::SelectAll;
 use futures::{FutureExt, StreamExt};
 use serde_json::Value;
@@ -35,15 +36,16 @@ const LANE_TIMEOUT: Duration = Duration::from_secs(10);
 /// What command handlers need.
 pub(crate) struct CommandCtx {
     pub warden: Warden,
-    pub client: Client,
+    /// The NATS connection replies go out on; `None` on a node served only
+    /// over the local socket.
+    pub client: Option<Client>,
     pub subjects: Subjects,
     pub policy: Policy,
     pub max_request_bytes: usize,
 }
 
 /// Subscribes to this node's command subjects, the `any` subjects and raw input.
-pub(crate) async fn subscribe(ctx: &CommandCtx) -> Result<SelectAll<Subscriber>, BridgeError> {
-    let c = &ctx.client;
+pub(crate) async fn subscribe(ctx: &CommandCtx, c: &Client) -> Result<SelectAll<Subscriber>, BridgeError> {
     let sub = |e| BridgeError::nats("subscribing to command subjects", e);
     let mut all = SelectAll::new();
     all.push(c.subscribe(ctx.subjects.commands_wildcard()).await.map_err(sub)?);
@@ -92,79 +94,119 @@ async fn handle(ctx: &Arc<CommandCtx>, rate: &mut RateLimiter, lanes: &mut Sessi
         debug!(subject = %msg.subject, "message on an unexpected subject");
         return;
     };
-    let reply_to = msg.reply.clone();
+    let respond = msg.reply.clone().and_then(|to| nats_responder(ctx, to));
     if msg.payload.len() > ctx.max_request_bytes {
-        let e = WireError::new(
-            ErrorCode::TooLarge,
-            format!("request is {} bytes; this node accepts at most {}", msg.payload.len(), ctx.max_request_bytes),
-        );
-        return send_reply(ctx, reply_to, Reply::err(e, None)).await;
+        return respond_with(respond, Reply::err(too_large(ctx, msg.payload.len()), None)).await;
     }
     if !rate.try_take() {
         let e = WireError::new(ErrorCode::RateLimited, "this node's request rate limit is exhausted; retry later");
-        return send_reply(ctx, reply_to, Reply::err(e, lenient_request_id(&msg.payload))).await;
+        return respond_with(respond, Reply::err(e, lenient_request_id(&msg.payload))).await;
     }
     match incoming {
-        Incoming::Input { session } => match session.parse::<SessionId>() {
-            Ok(id) if !lanes.has_room(id) => {
-                if reply_to.is_some() {
-                    send_reply(ctx, reply_to, Reply::err(lane_full(id), None)).await;
-                }
+        Incoming::Input { session } => run_input(ctx, lanes, session, msg.payload, respond).await,
+        Incoming::Command { verb, any: _ } => run_command(ctx, lanes, verb, &msg.payload, respond).await,
+    }
+}
+
+/// Where a reply goes: a NATS reply subject or a local connection. `None`
+/// when the caller asked for no reply.
+pub(crate) type Respond = Option<Box<dyn FnOnce(Reply) -> BoxFuture<'static, ()> + Send>>;
+
+/// Sends `reply` where `respond` says, if anywhere.
+pub(crate) async fn respond_with(respond: Respond, reply: Reply) {
+    if let Some(r) = respond {
+        r(reply).await;
+    }
+}
+
+fn nats_responder(ctx: &Arc<CommandCtx>, to: Subject) -> Respond {
+    let client = ctx.client.clone()?;
+    Some(Box::new(move |reply: Reply| {
+        async move {
+            if let Err(e) = client.publish(to, reply.to_bytes().into()).await {
+                debug!(error = %e, "cannot send a reply");
             }
-            Ok(id) => {
-                let ctx = ctx.clone();
-                lanes.run(id, async move {
-                    let result = ctx
-                        .warden
-                        .write(id, msg.payload.clone())
-                        .await
-                        .map(|()| serde_json::json!({"node": ctx.subjects.node(), "session": id}))
-                        .map_err(WireError::from);
-                    if reply_to.is_some() {
-                        send_reply(&ctx, reply_to, reply_of(result, None)).await;
-                    }
-                });
-            }
-            Err(e) => {
-                if reply_to.is_some() {
-                    send_reply(ctx, reply_to, Reply::err(WireError::bad_request(e.to_string()), None)).await;
-                }
-            }
-        },
-        Incoming::Command { verb, any: _ } => {
-            let (entry, request) = match decode_request(verb, &msg.payload, ctx.max_request_bytes) {
-                Ok(d) => d,
-                Err(e) => return send_reply(ctx, reply_to, Reply::err(e, lenient_request_id(&msg.payload))).await,
-            };
-            let request_id = request.request_id();
-            if let Err(e) = ctx.policy.check_verb(entry) {
-                return send_reply(ctx, reply_to, Reply::err(e, request_id)).await;
-            }
-            let lane = lane_of(&request);
-            if let Some((session, _)) = lane
-                && !lanes.has_room(session)
-            {
-                return send_reply(ctx, reply_to, Reply::err(lane_full(session), request_id)).await;
-            }
+        }
+        .boxed()
+    }))
+}
+
+/// The error of a request over the node's size limit.
+pub(crate) fn too_large(ctx: &CommandCtx, len: usize) -> WireError {
+    WireError::new(
+        ErrorCode::TooLarge,
+        format!("request is {len} bytes; this node accepts at most {}", ctx.max_request_bytes),
+    )
+}
+
+/// Writes raw input into a session's terminal, in the session's lane; the
+/// same for every transport.
+pub(crate) async fn run_input(
+    ctx: &Arc<CommandCtx>,
+    lanes: &mut SessionLanes,
+    session: &str,
+    payload: bytes::Bytes,
+    respond: Respond,
+) {
+    match session.parse::<SessionId>() {
+        Ok(id) if !lanes.has_room(id) => respond_with(respond, Reply::err(lane_full(id), None)).await,
+        Ok(id) => {
             let ctx = ctx.clone();
-            match lane {
-                Some((session, bounded)) => lanes.run(session, async move {
-                    let result = if bounded {
-                        tokio::time::timeout(LANE_TIMEOUT, execute(&ctx, request))
-                            .await
-                            .unwrap_or_else(|_| Err(WireError::internal("the session did not answer in time")))
-                    } else {
-                        execute(&ctx, request).await
-                    };
-                    send_reply(&ctx, reply_to, reply_of(result, request_id)).await;
-                }),
-                None => {
-                    tokio::spawn(async move {
-                        let result = execute(&ctx, request).await;
-                        send_reply(&ctx, reply_to, reply_of(result, request_id)).await;
-                    });
-                }
-            }
+            lanes.run(id, async move {
+                let result = ctx
+                    .warden
+                    .write(id, payload)
+                    .await
+                    .map(|()| serde_json::json!({"node": ctx.subjects.node(), "session": id}))
+                    .map_err(WireError::from);
+                respond_with(respond, reply_of(result, None)).await;
+            });
+        }
+        Err(e) => respond_with(respond, Reply::err(WireError::bad_request(e.to_string()), None)).await,
+    }
+}
+
+/// Decodes, authorises and runs one command — in its session's lane when it
+/// acts on one session's terminal, on its own task otherwise — and replies;
+/// the same for every transport.
+pub(crate) async fn run_command(
+    ctx: &Arc<CommandCtx>,
+    lanes: &mut SessionLanes,
+    verb: &str,
+    payload: &[u8],
+    respond: Respond,
+) {
+    let (entry, request) = match decode_request(verb, payload, ctx.max_request_bytes) {
+        Ok(d) => d,
+        Err(e) => return respond_with(respond, Reply::err(e, lenient_request_id(payload))).await,
+    };
+    let request_id = request.request_id();
+    if let Err(e) = ctx.policy.check_verb(entry) {
+        return respond_with(respond, Reply::err(e, request_id)).await;
+    }
+    let lane = lane_of(&request);
+    if let Some((session, _)) = lane
+        && !lanes.has_room(session)
+    {
+        return respond_with(respond, Reply::err(lane_full(session), request_id)).await;
+    }
+    let ctx = ctx.clone();
+    match lane {
+        Some((session, bounded)) => lanes.run(session, async move {
+            let result = if bounded {
+                tokio::time::timeout(LANE_TIMEOUT, execute(&ctx, request))
+                    .await
+                    .unwrap_or_else(|_| Err(WireError::internal("the session did not answer in time")))
+            } else {
+                execute(&ctx, request).await
+            };
+            respond_with(respond, reply_of(result, request_id)).await;
+        }),
+        None => {
+            tokio::spawn(async move {
+                let result = execute(&ctx, request).await;
+                respond_with(respond, reply_of(result, request_id)).await;
+            });
         }
     }
 }
@@ -218,13 +260,6 @@ fn lenient_request_id(payload: &[u8]) -> Option<String> {
         .ok()
         .and_then(|i| i.request_id)
         .filter(|r| r.len() <= crate::protocol::MAX_REQUEST_ID)
-}
-
-async fn send_reply(ctx: &CommandCtx, reply_to: Option<Subject>, reply: Reply) {
-    let Some(to) = reply_to else { return };
-    if let Err(e) = ctx.client.publish(to, reply.to_bytes().into()).await {
-        debug!(error = %e, "cannot send a reply");
-    }
 }
 
 fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, WireError> {

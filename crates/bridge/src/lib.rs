@@ -1,5 +1,6 @@
-//! warden-bridge: the NATS bridge. Remote coordinators command warden nodes
-//! and subscribe to their events.
+//! warden-bridge: the NATS bridge, and the same protocol on a local Unix
+//! socket ([`local`]). Remote coordinators command warden nodes and
+//! subscribe to their events.
 //!
 //! The bridge is one more client of the embedding API: it decodes requests
 //! at the edge ([`protocol`]), authorises them ([`policy`]), calls the
@@ -31,6 +32,7 @@ pub mod connect;
 pub mod error;
 pub mod jetstream;
 mod lanes;
+pub mod local;
 pub mod policy;
 pub mod protocol;
 pub mod publish;
@@ -82,6 +84,26 @@ impl Default for BridgeSettings {
             from_seq: 1,
         }
     }
+}
+
+/// The authorisation policy of a node, the same for every transport: the
+/// configuration, with `<state_dir>/work` (created) as the workdir root when
+/// it names none, and the node's git workspaces.
+pub fn node_policy(
+    warden: &Warden,
+    config: &BridgeConfig,
+    default_root: Option<PathBuf>,
+) -> Result<policy::Policy, BridgeError> {
+    config.validate().map_err(BridgeError::Invalid)?;
+    let default_root = default_root.unwrap_or_else(|| warden.config().state_dir.join("work"));
+    if config.workdir_roots.is_empty() {
+        std::fs::create_dir_all(&default_root).map_err(|e| {
+            BridgeError::Invalid(format!("cannot create the default workdir root {}: {e}", default_root.display()))
+        })?;
+    }
+    // Remote agents may also work in the node's git workspaces.
+    let default_roots = [default_root, warden.workspace_base_dir().to_path_buf()];
+    policy::Policy::new(config, &default_roots).map_err(BridgeError::Invalid)
 }
 
 /// Counters of a running bridge.
@@ -142,19 +164,7 @@ impl Bridge {
     ) -> Result<Bridge, BridgeError> {
         let subjects =
             Subjects::new(&settings.prefix, warden.node()).map_err(|e| BridgeError::Invalid(e.to_string()))?;
-        settings.config.validate().map_err(BridgeError::Invalid)?;
-        let default_root = match settings.default_root.clone() {
-            Some(root) => root,
-            None => warden.config().state_dir.join("work"),
-        };
-        if settings.config.workdir_roots.is_empty() {
-            std::fs::create_dir_all(&default_root).map_err(|e| {
-                BridgeError::Invalid(format!("cannot create the default workdir root {}: {e}", default_root.display()))
-            })?;
-        }
-        // Remote agents may also work in the node's git workspaces.
-        let default_roots = [default_root.clone(), warden.workspace_base_dir().to_path_buf()];
-        let policy = policy::Policy::new(&settings.config, &default_roots).map_err(BridgeError::Invalid)?;
+        let policy = node_policy(&warden, &settings.config, settings.default_root.clone())?;
         let stats = Arc::new(Stats::default());
         let (stop, stop_rx) = watch::channel(false);
         let (drain, drain_rx) = watch::channel(None);
@@ -199,12 +209,12 @@ impl Bridge {
 
         let ctx = Arc::new(commands::CommandCtx {
             warden: warden.clone(),
-            client: client.clone(),
+            client: Some(client.clone()),
             subjects: subjects.clone(),
             policy,
             max_request_bytes: settings.config.max_request_bytes,
         });
-        let subs = commands::subscribe(&ctx).await?;
+        let subs = commands::subscribe(&ctx, &client).await?;
         let mut command_tasks = JoinSet::new();
         let rate = policy::RateLimiter::new(&settings.config.rate_limit);
         command_tasks.spawn(commands::serve(ctx, subs, rate, stop_rx.clone()));

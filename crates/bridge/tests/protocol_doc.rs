@@ -2,7 +2,7 @@
 //!
 //! Examples are fenced blocks whose info string is `json <tag>`:
 //! `request:<verb>`, `reply` (an error), `reply:<verb>`, `event`,
-//! `heartbeat`, `config`. Replies, events and heartbeats must also
+//! `heartbeat`, `config`, `frame` (a local socket frame header). Replies, events and heartbeats must also
 //! re-serialise to the same JSON, so the examples show exactly what warden
 //! sends.
 
@@ -114,6 +114,11 @@ fn every_json_example_in_protocol_md_parses() {
                 let hb: Heartbeat =
                     serde_json::from_value(value.clone()).unwrap_or_else(|e| panic!("line {line}: heartbeat: {e}"));
                 same_json(&hb, &value, line);
+            }
+            ("frame", None) => {
+                let header: warden_bridge::local::frame::Header =
+                    serde_json::from_value(value.clone()).unwrap_or_else(|e| panic!("line {line}: frame: {e}"));
+                same_json(&header, &value, line);
             }
             ("config", None) => {
                 let config: BridgeConfig =

@@ -1,0 +1,292 @@
+//! Serving the protocol on a Unix socket: the same verbs, replies and
+//! events as over NATS, for one machine's user, with no server to install.
+//!
+//! Every command goes through the bridge's own dispatcher
+//! ([`crate::commands::run_command`]): decoding, the node's policy, the
+//! per-session lanes and the `Warden` calls are shared with NATS, only the
+//! way a reply travels differs. Replies and events leave on one socket, but
+//! a connection's replies are written before its queued events and output,
+//! so a flooding session cannot hold up an answer.
+
+use std::collections::HashMap;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::FutureExt;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::{JoinHandle, JoinSet};
+use tracing::{debug, info, warn};
+use warden_actors::Warden;
+use warden_core::{EventKind, SessionId};
+
+use super::frame::{FrameError, Header, read_frame, write_frame};
+use crate::commands::{CommandCtx, Respond, respond_with, run_command, run_input, too_large};
+use crate::lanes::SessionLanes;
+use crate::protocol::{ErrorCode, Reply, WireError};
+use crate::subjects::{DEFAULT_PREFIX, Subjects};
+use crate::{BridgeConfig, BridgeError};
+
+/// Connections served at once; more are closed at accept.
+pub const MAX_CONNECTIONS: usize = 256;
+/// Subscriptions one connection may hold.
+pub const MAX_SUBSCRIPTIONS: usize = 64;
+/// Replies queued for one connection before its commands wait.
+const REPLY_QUEUE: usize = 256;
+/// Event and output frames queued for one connection before its
+/// subscriptions wait (and, if it stays slow, lag on the bus).
+const DATA_QUEUE: usize = 64;
+
+/// The socket a node serves by default: `<state_dir>/run/warden.sock`.
+pub fn default_socket_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("run").join("warden.sock")
+}
+
+/// How the local socket is served.
+#[derive(Debug, Clone)]
+pub struct LocalSettings {
+    /// The socket's path (see [`default_socket_path`]).
+    pub socket: PathBuf,
+    /// The node's configuration: the same policy as over NATS.
+    pub config: BridgeConfig,
+    /// Root for working directories when the configuration names none.
+    pub default_root: Option<PathBuf>,
+}
+
+/// A node serving the protocol on a Unix socket; stops on [`LocalServer::shutdown`].
+pub struct LocalServer {
+    path: PathBuf,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl LocalServer {
+    /// Binds the socket (its directory `0700`, the socket `0600`, so only the
+    /// node's user can reach it; every connection's peer is checked too) and
+    /// serves until shut down. A socket left by a dead node is replaced; one a
+    /// live node answers on is an error.
+    pub async fn start(warden: Warden, settings: LocalSettings) -> Result<LocalServer, BridgeError> {
+        let policy = crate::node_policy(&warden, &settings.config, settings.default_root.clone())?;
+        let path = settings.socket.clone();
+        let listener = bind(&path)?;
+        let owner = std::fs::metadata(&path)
+            .map_err(|e| BridgeError::Invalid(format!("cannot read {}: {e}", path.display())))?
+            .uid();
+        let subjects = Subjects::new(DEFAULT_PREFIX, warden.node()).map_err(|e| BridgeError::Invalid(e.to_string()))?;
+        let ctx = Arc::new(CommandCtx {
+            warden,
+            client: None,
+            subjects,
+            policy,
+            max_request_bytes: settings.config.max_request_bytes,
+        });
+        let (stop, stop_rx) = watch::channel(false);
+        info!(socket = %path.display(), "serving the protocol on the local socket");
+        let task = tokio::spawn(accept_loop(ctx, listener, owner, stop_rx));
+        Ok(LocalServer { path, stop, task })
+    }
+
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stops accepting, closes every connection and removes the socket.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn bind(path: &Path) -> Result<UnixListener, BridgeError> {
+    let invalid = |what: &str, e: std::io::Error| BridgeError::Invalid(format!("{what} {}: {e}", path.display()));
+    if let Some(dir) = path.parent() {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| invalid("cannot create", e))?;
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(BridgeError::Invalid(format!(
+                "a warden node already serves {} (stop it first, or give this one another --state-dir)",
+                path.display()
+            )));
+        }
+        std::fs::remove_file(path).map_err(|e| invalid("cannot remove the stale socket", e))?;
+    }
+    let listener = UnixListener::bind(path).map_err(|e| invalid("cannot listen on", e))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| invalid("cannot restrict", e))?;
+    Ok(listener)
+}
+
+async fn accept_loop(ctx: Arc<CommandCtx>, listener: UnixListener, owner: u32, mut stop: watch::Receiver<bool>) {
+    let mut conns = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+            a = listener.accept() => a,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                warn!(error = %e, "local socket accept failed");
+                continue;
+            }
+        };
+        if conns.len() >= MAX_CONNECTIONS {
+            debug!("too many local connections; closing a new one");
+            continue;
+        }
+        let ctx = ctx.clone();
+        let stop = stop.clone();
+        conns.spawn(async move {
+            // A bug in one connection must not stop the node.
+            if std::panic::AssertUnwindSafe(connection(ctx, stream, owner, stop)).catch_unwind().await.is_err() {
+                warn!("a local connection's handler panicked; the node keeps serving");
+            }
+        });
+    }
+    conns.shutdown().await;
+}
+
+type Out = (Header, Bytes);
+
+fn responder(tx: &mpsc::Sender<Out>, id: u64) -> Respond {
+    let tx = tx.clone();
+    Some(Box::new(move |reply: Reply| {
+        async move {
+            let _ = tx.send((Header::Reply { id }, reply.to_bytes().into())).await;
+        }
+        .boxed()
+    }))
+}
+
+async fn connection(ctx: Arc<CommandCtx>, stream: UnixStream, owner: u32, mut stop: watch::Receiver<bool>) {
+    let peer = stream.peer_cred().map(|c| c.uid());
+    let (mut rd, mut wr) = stream.into_split();
+    if peer.as_ref().ok() != Some(&owner) {
+        warn!(peer = ?peer, owner, "refusing a local connection from another user");
+        let e = WireError::new(ErrorCode::Forbidden, "this socket serves only the user that runs the node");
+        let _ = write_frame(&mut wr, &Header::Reply { id: 0 }, &Reply::err(e, None).to_bytes()).await;
+        return;
+    }
+    let (reply_tx, reply_rx) = mpsc::channel::<Out>(REPLY_QUEUE);
+    let (data_tx, data_rx) = mpsc::channel::<Out>(DATA_QUEUE);
+    let writer = tokio::spawn(write_loop(wr, reply_rx, data_rx));
+    let mut lanes = SessionLanes::default();
+    let mut subs: HashMap<u64, JoinHandle<()>> = HashMap::new();
+    loop {
+        let frame = tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            f = read_frame(&mut rd, ctx.max_request_bytes) => f,
+        };
+        let frame = match frame {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            Err(FrameError::BadHeader(e)) => {
+                let e = WireError::bad_request(format!("bad frame header: {e}"));
+                respond_with(responder(&reply_tx, 0), Reply::err(e, None)).await;
+                continue;
+            }
+            Err(FrameError::TooLarge { body, .. }) => {
+                // The stream is out of step now: answer and close.
+                respond_with(responder(&reply_tx, 0), Reply::err(too_large(&ctx, body), None)).await;
+                break;
+            }
+            Err(FrameError::Io(e)) => {
+                debug!(error = %e, "local connection ended");
+                break;
+            }
+        };
+        match frame.header {
+            Header::Cmd { id, verb } => {
+                run_command(&ctx, &mut lanes, &verb, &frame.body, responder(&reply_tx, id)).await
+            }
+            Header::Input { id, session, ack } => {
+                let respond = if ack { responder(&reply_tx, id) } else { None };
+                run_input(&ctx, &mut lanes, &session, frame.body, respond).await
+            }
+            Header::Subscribe { id, session, since, events, output } => {
+                subs.retain(|_, t| !t.is_finished());
+                let reply = if subs.len() >= MAX_SUBSCRIPTIONS || subs.contains_key(&id) {
+                    Reply::err(
+                        WireError::bad_request(format!(
+                            "subscription {id} exists, or this connection holds {MAX_SUBSCRIPTIONS} already"
+                        )),
+                        None,
+                    )
+                } else {
+                    let sub = ctx.warden.subscribe(since.or(Some(ctx.warden.bus().next_seq())));
+                    subs.insert(id, tokio::spawn(forward(sub, id, session, events, output, data_tx.clone())));
+                    Reply::ok(serde_json::json!({"node": ctx.subjects.node(), "subscription": id}), None)
+                };
+                respond_with(responder(&reply_tx, id), reply).await;
+            }
+            Header::Unsubscribe { id } => {
+                if let Some(t) = subs.remove(&id) {
+                    t.abort();
+                }
+                respond_with(responder(&reply_tx, id), Reply::ok(serde_json::json!({"subscription": id}), None)).await;
+            }
+            Header::Reply { id } | Header::Event { sub: id } | Header::Output { sub: id, .. } => {
+                let e = WireError::bad_request("a client sends `cmd`, `input`, `subscribe` or `unsubscribe` frames");
+                respond_with(responder(&reply_tx, id), Reply::err(e, None)).await;
+            }
+        }
+    }
+    for (_, t) in subs {
+        t.abort();
+    }
+    drop(reply_tx);
+    drop(data_tx);
+    let _ = writer.await;
+}
+
+/// Sends a subscription's events and output to the connection's writer.
+async fn forward(
+    mut sub: warden_actors::Subscription,
+    id: u64,
+    session: Option<SessionId>,
+    events: bool,
+    output: bool,
+    tx: mpsc::Sender<Out>,
+) {
+    while let Some(event) = sub.recv().await {
+        // Markers without a session (a subscriber's `lagged`) concern every subscription.
+        if session.is_some() && event.session.is_some() && event.session != session {
+            continue;
+        }
+        if output
+            && let (EventKind::Output(o), Some(s)) = (&event.kind, event.session)
+            && tx.send((Header::Output { sub: id, session: s, seq: event.seq }, o.bytes.clone())).await.is_err()
+        {
+            return;
+        }
+        if events && tx.send((Header::Event { sub: id }, Bytes::from(event.to_json()))).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Writes a connection's frames: replies first, then events and output.
+async fn write_loop(
+    mut wr: tokio::net::unix::OwnedWriteHalf,
+    mut replies: mpsc::Receiver<Out>,
+    mut data: mpsc::Receiver<Out>,
+) {
+    loop {
+        let (header, body) = tokio::select! {
+            biased;
+            Some(r) = replies.recv() => r,
+            Some(d) = data.recv() => d,
+            else => break,
+        };
+        if let Err(e) = write_frame(&mut wr, &header, &body).await {
+            debug!(error = %e, "local connection closed while writing");
+            break;
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! The protocol on the local Unix socket: `warden serve` with no NATS,
+//! `warden ctl` and `warden events` against it, the same replies as over
+//! NATS, and a socket only its user can reach.
+
+use crate::common;
+use crate::common::nats::{NatsServer, Proc};
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+use warden_bridge::local::{LocalClient, LocalMsg, LocalSubscribe, default_socket_path};
+use warden_bridge::protocol::{Reply, SpawnResult};
+use warden_bridge::{NatsOptions, Remote};
+
+const T: Duration = common::TIMEOUT;
+
+fn warden_cmd(state: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_warden"));
+    cmd.arg("--state-dir").arg(state).env_remove("WARDEN_LOG").env_remove("WARDEN_NATS_URL");
+    cmd
+}
+
+fn serve(state: &Path, extra: &[&str]) -> Proc {
+    let mut p = Proc::spawn({
+        let mut c = warden_cmd(state);
+        c.args(["serve", "--node", "local1", "--allow-agent", "shell"]).args(extra);
+        c
+    });
+    p.wait_stderr("serving on", T);
+    p
+}
+
+fn reply_of(out: &std::process::Output) -> Reply {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "reply JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// `warden serve` without NATS; `ctl spawn_agent`, `ctl list_agents` and
+/// `events --until-exit` reach it through the socket, by default.
+#[test]
+fn serve_without_nats_answers_ctl_and_events_on_the_socket() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let mut node = serve(&state, &[]);
+
+    let socket = default_socket_path(&state);
+    let mode = std::fs::metadata(&socket).expect("socket").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the socket is its user's only");
+    let dir_mode = std::fs::metadata(socket.parent().expect("dir")).expect("dir").permissions().mode();
+    assert_eq!(dir_mode & 0o777, 0o700, "and so is its directory");
+
+    let out = warden_cmd(&state)
+        .args(["ctl", "spawn_agent", "--agent", "shell", "--task", "echo local-hi; exit 3"])
+        .output()
+        .expect("ctl");
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let reply = reply_of(&out);
+    let spawned: SpawnResult = serde_json::from_value(reply.result.expect("result")).expect("spawn result");
+    assert_eq!(spawned.node, "local1");
+    let id = spawned.session.id.to_string();
+
+    // Follows to the exit (the session may end before or after this starts).
+    let out = warden_cmd(&state).args(["events", "--session", &id, "--json", "--until-exit"]).output().expect("events");
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let last: Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().expect("a line")).expect("JSON line");
+    assert_eq!(last["kind"], "exited");
+    assert_eq!(last["code"], 3);
+
+    // Once more, now that the session has certainly ended: returns at once
+    // with its exit instead of waiting for ever.
+    let t0 = std::time::Instant::now();
+    let out = warden_cmd(&state).args(["events", "--session", &id, "--json", "--until-exit"]).output().expect("events");
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(t0.elapsed() < T, "returned");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\"exited\"") && text.contains("\"code\":3"), "{text}");
+
+    let out = warden_cmd(&state).args(["ctl", "list_agents"]).output().expect("ctl");
+    assert_eq!(out.status.code(), Some(0));
+    let reply = reply_of(&out);
+    assert!(reply.ok);
+    let agents = reply.result.expect("result")["agents"].clone();
+    assert!(agents.as_array().expect("agents").iter().any(|a| a["id"] == Value::String(id.clone())), "{agents}");
+
+    assert_eq!(node.terminate(T), Some(0));
+    assert!(!socket.exists(), "the socket is removed on a clean stop");
+}
+
+/// A second node on the same socket is refused; nothing answers on a
+/// socket whose node is gone, and `ctl` says what to do.
+#[test]
+fn one_node_per_socket_and_a_clear_error_without_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let out = warden_cmd(&state).args(["ctl", "list_agents"]).output().expect("ctl");
+    assert_eq!(out.status.code(), Some(125));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("warden serve") && err.contains("--nats"), "{err}");
+
+    let mut first = serve(&state, &[]);
+    let socket = dir.path().join("shared.sock");
+    let mut a = serve(&dir.path().join("a"), &["--socket", socket.to_str().expect("utf-8")]);
+    let out = warden_cmd(&dir.path().join("b"))
+        .args(["serve", "--node", "b", "--socket", socket.to_str().expect("utf-8")])
+        .output()
+        .expect("serve");
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already serves"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(a.terminate(T), Some(0));
+    assert_eq!(first.terminate(T), Some(0));
+}
+
+/// A malformed request gets the same error reply over the socket as over
+/// NATS, from the same node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_get_the_same_reply_on_both_transports() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = NatsServer::start(&dir.path().join("nats"));
+    let state = dir.path().join("state");
+    let mut node = serve(&state, &["--nats", &server.url()]);
+
+    let local = LocalClient::connect(&default_socket_path(&state), T).await.expect("local");
+    let client = warden_bridge::connect(&NatsOptions::new(server.url())).await.expect("nats");
+    let remote = Remote::new(client, warden_bridge::subjects::DEFAULT_PREFIX, T);
+    let cases: &[(&str, &[u8])] = &[
+        ("spawn_agent", b"{"),
+        ("spawn_agent", br#"{"agent":"shell","bogus":1}"#),
+        ("send_to_agent", br#"{"session":"not-an-id","text":"x"}"#),
+        ("create_task", br#"{"agent":"shell"}"#),
+        ("snapshot", b"\xff\xfe"),
+        ("no_such_verb", b"{}"),
+    ];
+    for (verb, payload) in cases {
+        let over_socket = local.request_raw(verb, payload.to_vec().into()).await.expect("local reply");
+        let over_nats = remote.request_raw("local1", verb, payload.to_vec().into()).await.expect("nats reply");
+        let (a, b): (Value, Value) =
+            (serde_json::from_slice(&over_socket).expect("json"), serde_json::from_slice(&over_nats).expect("json"));
+        assert_eq!(a, b, "{verb} {:?}", String::from_utf8_lossy(payload));
+        assert_eq!(a["ok"], false, "{a}");
+    }
+
+    // Output and events of a session over the socket.
+    let raw = local
+        .request_raw("spawn_agent", br#"{"agent":"shell","task":"echo sock-out; exit 0"}"#.to_vec().into())
+        .await
+        .expect("spawn");
+    let reply: Reply = serde_json::from_slice(&raw).expect("reply");
+    let spawned: SpawnResult = serde_json::from_value(reply.result.expect("result")).expect("spawned");
+    let mut rx = local
+        .subscribe(LocalSubscribe { session: Some(spawned.session.id), since: Some(1), events: true, output: true })
+        .await
+        .expect("subscribe");
+    let (mut out, mut exited) = (Vec::new(), false);
+    while !exited {
+        match tokio::time::timeout(T, rx.recv()).await.expect("in time").expect("open") {
+            LocalMsg::Output { bytes, .. } => out.extend_from_slice(&bytes),
+            LocalMsg::Event(json) => exited = serde_json::from_slice::<Value>(&json).expect("json")["kind"] == "exited",
+        }
+    }
+    assert!(String::from_utf8_lossy(&out).contains("sock-out"), "{}", String::from_utf8_lossy(&out));
+
+    // `events --until-exit` over NATS for a session that has already ended
+    // returns with its exit (it used to wait for ever).
+    let id = spawned.session.id.to_string();
+    let mut events = Proc::spawn({
+        let mut c = warden_cmd(&state);
+        c.args(["events", "--nats", &server.url(), "--node", "local1", "--session", &id, "--json", "--until-exit"]);
+        c
+    });
+    let line: Value = serde_json::from_str(&events.next_stdout(T)).expect("JSON line");
+    assert_eq!(line["kind"], "exited");
+    assert_eq!(line["session"], Value::String(id));
+    assert_eq!(events.wait_exit(T), Some(0), "it ends by itself");
+    drop(local);
+    assert_eq!(node.terminate(T), Some(0));
+}
+
+/// Another user cannot reach the socket (run as root: the test connects as
+/// `nobody`).
+#[test]
+fn another_user_is_refused() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let mut node = serve(&state, &[]);
+    let socket = default_socket_path(&state);
+    let me = rustix_uid();
+    if me == 0 {
+        // Let `nobody` reach the binary and the socket's path; the socket's own
+        // modes (and the node's peer check) must still refuse it.
+        for p in [dir.path(), state.as_path()] {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+        let out = warden_cmd(&state)
+            .args(["ctl", "--socket", socket.to_str().expect("utf-8"), "list_agents"])
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .expect("ctl as nobody");
+        assert_eq!(out.status.code(), Some(125), "stdout: {}", String::from_utf8_lossy(&out.stdout));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("ermission denied"), "{err}");
+    } else {
+        let mode = std::fs::metadata(&socket).expect("socket").permissions().mode();
+        assert_eq!(mode & 0o077, 0, "no access for group or others");
+    }
+    assert_eq!(node.terminate(T), Some(0));
+}
+
+fn rustix_uid() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX)
+}
