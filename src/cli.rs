@@ -10,6 +10,7 @@ pub mod print;
 #[allow(unsafe_code)]
 pub mod run;
 pub mod serve;
+pub mod top;
 pub mod workspace;
 
 use std::path::PathBuf;
@@ -58,6 +59,9 @@ pub enum Command {
     /// Follow the local node's events, or with --nats nodes' events over NATS
     /// (live, or replayed with --since), as JSON lines with --json.
     Events(events::EventsArgs),
+    /// Every session of the local node (or, with --nats, of every node),
+    /// kept current: answer confirmations, send keys, stop, attach.
+    Top(top::TopArgs),
     /// List the agent adapters: installed (path, version), credentials present
     /// (presence only), install hint; `explain` classifies a captured screen
     /// (see docs/ADAPTERS.md).
@@ -69,7 +73,7 @@ impl Cli {
     /// for `bench`, whose output is tables only.
     pub fn default_log_filter(&self) -> &'static str {
         match self.command {
-            Command::Bench(_) => "off",
+            Command::Bench(_) | Command::Top(_) => "off",
             _ => "warn",
         }
     }
@@ -85,6 +89,7 @@ pub async fn main_with(cli: Cli) -> i32 {
         Command::Ctl(args) => ctl::ctl(cli.state_dir, args).await,
         Command::Events(args) => events::events(cli.state_dir, args).await,
         Command::Adapters(args) => adapters::adapters(args).await,
+        Command::Top(args) => top::top(cli.state_dir, args).await,
         Command::Keys => {
             for name in warden_core::keys::key_names() {
                 println!("{name}");

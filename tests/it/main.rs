@@ -20,4 +20,5 @@ mod launch_parity;
 mod local_socket;
 mod sessions;
 mod supervision;
+mod top;
 mod workspaces;

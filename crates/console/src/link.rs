@@ -1,0 +1,111 @@
+//! How a console reaches nodes: the local node's socket, or every node on a
+//! NATS server. Only the documented protocol: `list_agents`,
+//! `pending_confirmations`, `confirm`, `decline`, `send_to_agent`,
+//! `stop_agent`, and the event stream.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use warden_bridge::local::{LocalClient, LocalMsg, LocalSubscribe};
+use warden_bridge::protocol::Reply;
+use warden_bridge::{FollowOptions, Remote, follow_events};
+use warden_core::{Event, SessionInfo};
+
+use crate::ConsoleError;
+
+/// Events buffered between the stream and the screen.
+const EVENT_QUEUE: usize = 4096;
+
+/// A way to the nodes.
+#[derive(Clone)]
+pub enum Link {
+    /// The local node's socket.
+    Local(Arc<LocalClient>),
+    /// Every node on a NATS server, under a subject prefix.
+    Nats {
+        /// Requests.
+        remote: Arc<Remote>,
+        /// Events.
+        client: warden_bridge::async_nats::Client,
+        /// Subject prefix.
+        prefix: String,
+    },
+}
+
+fn parse_reply(raw: &[u8]) -> Result<Reply, ConsoleError> {
+    serde_json::from_slice(raw).map_err(|e| ConsoleError::Protocol(format!("a reply that does not parse: {e}")))
+}
+
+impl Link {
+    /// Sends `verb` to `node`; the reply, `ok` or not.
+    pub async fn command(&self, node: &str, verb: &str, body: serde_json::Value) -> Result<Reply, ConsoleError> {
+        let payload = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+        let raw = match self {
+            Link::Local(c) => c.request_raw(verb, payload).await?,
+            Link::Nats { remote, .. } => remote.request_raw(node, verb, payload).await?,
+        };
+        parse_reply(&raw)
+    }
+
+    /// Every session of every node that answers: `(node, record)`.
+    pub async fn list(&self) -> Result<Vec<(String, SessionInfo)>, ConsoleError> {
+        let raws = match self {
+            Link::Local(c) => vec![c.request_raw("list_agents", Bytes::from_static(b"{}")).await?],
+            Link::Nats { remote, .. } => {
+                remote.gather_raw("list_agents", Bytes::from_static(b"{}"), Duration::from_millis(300)).await?
+            }
+        };
+        let mut out = Vec::new();
+        for raw in raws {
+            let reply = parse_reply(&raw)?;
+            let Some(result) = reply.result.filter(|_| reply.ok) else { continue };
+            let node = result.get("node").and_then(|n| n.as_str()).unwrap_or("?").to_string();
+            let agents = result.get("agents").and_then(|a| a.as_array()).cloned().unwrap_or_default();
+            for a in agents {
+                if let Ok(info) = serde_json::from_value::<SessionInfo>(a) {
+                    out.push((node.clone(), info));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The live event stream of every node (no output), from now on.
+    pub async fn events(&self) -> Result<mpsc::Receiver<Event>, ConsoleError> {
+        let (tx, rx) = mpsc::channel(EVENT_QUEUE);
+        match self {
+            Link::Local(c) => {
+                let mut sub = c.subscribe(LocalSubscribe { events: true, ..Default::default() }).await?;
+                tokio::spawn(async move {
+                    while let Some(msg) = sub.recv().await {
+                        if let LocalMsg::Event(json) = msg
+                            && let Ok(event) = serde_json::from_slice::<Event>(&json)
+                            && tx.send(event).await.is_err()
+                        {
+                            break;
+                        }
+                    }
+                });
+            }
+            Link::Nats { client, prefix, .. } => {
+                let follow =
+                    FollowOptions { prefix: prefix.clone(), node: None, session: None, since: None, stream: None };
+                let mut stream = follow_events(client, &follow).await?;
+                tokio::spawn(async move {
+                    while let Some(event) = stream.next().await {
+                        if matches!(event.kind, warden_core::EventKind::Output(_)) {
+                            continue;
+                        }
+                        if tx.send(event).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        }
+        Ok(rx)
+    }
+}
