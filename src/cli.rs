@@ -2,6 +2,7 @@
 //! is done by the library crates.
 
 pub mod adapters;
+pub mod attach;
 pub mod bench;
 pub mod ctl;
 pub mod events;
@@ -59,6 +60,9 @@ pub enum Command {
     /// Follow the local node's events, or with --nats nodes' events over NATS
     /// (live, or replayed with --since), as JSON lines with --json.
     Events(events::EventsArgs),
+    /// This terminal on a running session: its screen now, then live; typing
+    /// reaches the agent; ctrl+] detaches and leaves it running.
+    Attach(attach::AttachArgs),
     /// Every session of the local node (or, with --nats, of every node),
     /// kept current: answer confirmations, send keys, stop, attach.
     Top(top::TopArgs),
@@ -73,7 +77,7 @@ impl Cli {
     /// for `bench`, whose output is tables only.
     pub fn default_log_filter(&self) -> &'static str {
         match self.command {
-            Command::Bench(_) | Command::Top(_) => "off",
+            Command::Bench(_) | Command::Top(_) | Command::Attach(_) => "off",
             _ => "warn",
         }
     }
@@ -90,6 +94,7 @@ pub async fn main_with(cli: Cli) -> i32 {
         Command::Events(args) => events::events(cli.state_dir, args).await,
         Command::Adapters(args) => adapters::adapters(args).await,
         Command::Top(args) => top::top(cli.state_dir, args).await,
+        Command::Attach(args) => attach::attach(cli.state_dir, args).await,
         Command::Keys => {
             for name in warden_core::keys::key_names() {
                 println!("{name}");

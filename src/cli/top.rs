@@ -41,7 +41,47 @@ pub async fn top(state_dir: Option<PathBuf>, args: TopArgs) -> i32 {
     }
 }
 
+/// `warden [--state-dir D] attach` with this `top`'s way to the nodes.
+fn attach_command(state_dir: Option<PathBuf>, args: &TopArgs) -> Option<Vec<String>> {
+    let exe = std::env::current_exe().ok()?;
+    let mut cmd = vec![exe.display().to_string()];
+    if let Some(dir) = state_dir {
+        cmd.extend(["--state-dir".to_string(), dir.display().to_string()]);
+    }
+    cmd.push("attach".into());
+    let n = &args.nats;
+    match &n.nats {
+        Some(url) => {
+            cmd.extend(["--nats".to_string(), url.clone(), "--prefix".to_string(), n.prefix.clone()]);
+            let files = [
+                ("--nats-token-file", &n.nats_token_file),
+                ("--nats-password-file", &n.nats_password_file),
+                ("--nats-nkey-file", &n.nats_nkey_file),
+                ("--nats-creds", &n.nats_creds),
+                ("--tls-ca", &n.tls_ca),
+                ("--tls-cert", &n.tls_cert),
+                ("--tls-key", &n.tls_key),
+            ];
+            for (flag, file) in files {
+                if let Some(f) = file {
+                    cmd.extend([flag.to_string(), f.display().to_string()]);
+                }
+            }
+            if let Some(user) = &n.nats_user {
+                cmd.extend(["--nats-user".to_string(), user.clone()]);
+            }
+        }
+        None => {
+            if let Some(socket) = &args.socket {
+                cmd.extend(["--socket".to_string(), socket.display().to_string()]);
+            }
+        }
+    }
+    Some(cmd)
+}
+
 async fn top_inner(state_dir: Option<PathBuf>, args: TopArgs) -> Result<(), String> {
+    let state_dir_arg = state_dir.clone();
     let link = match &args.nats.nats {
         Some(_) => {
             let opts = args.nats.options("warden-top".into())?;
@@ -54,6 +94,6 @@ async fn top_inner(state_dir: Option<PathBuf>, args: TopArgs) -> Result<(), Stri
             Link::Local(Arc::new(LocalClient::connect(&path, REPLY_TIMEOUT).await.map_err(|e| e.to_string())?))
         }
     };
-    let opts = TopOptions { filter: args.filter, attach: None };
+    let opts = TopOptions { filter: args.filter.clone(), attach: attach_command(state_dir_arg, &args) };
     run_top(link, opts).await.map_err(|e| e.to_string())
 }

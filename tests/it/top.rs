@@ -187,3 +187,79 @@ fn top_degrades_at_small_sizes() {
     tmux.keys(&["q"]);
     assert_eq!(node.terminate(T), Some(0));
 }
+
+/// `warden attach` on a local node: the current screen appears, typed text
+/// reaches the agent, the pane's size reaches it, the detach key returns to
+/// the shell with the agent still running; a second attach sees the same
+/// screen but only watches, and `--take` takes the keyboard over.
+#[test]
+fn attach_draws_the_screen_types_and_detaches() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let mut node = Proc::spawn({
+        let mut c = warden_cmd(&state);
+        c.args(["serve", "--allow-agent", "shell"]);
+        c
+    });
+    node.wait_stderr("serving on", T);
+    let ctl = |args: &[&str]| -> Value {
+        let out = warden_cmd(&state).arg("ctl").args(args).output().expect("ctl");
+        let reply: Value = serde_json::from_slice(&out.stdout).expect("reply");
+        assert_eq!(reply["ok"], true, "{reply}");
+        reply["result"].clone()
+    };
+    let spawned = ctl(&["spawn_agent", "--agent", "shell", "--label", "att"]);
+    let id = spawned["session"]["id"].as_str().expect("id").to_string();
+    ctl(&["send_to_agent", "--session", &id, "--text", "echo before-$((20+1))"]);
+    let t0 = Instant::now();
+    while !ctl(&["raw", "snapshot", &json!({"session": id}).to_string()]).to_string().contains("before-21") {
+        assert!(t0.elapsed() < T, "the shell never ran the first command");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let shell = "env PS1='outer$ ' bash --norc --noprofile";
+    let tmux = Tmux::start("attach", 100, 30, shell);
+    tmux.wait_for(&["outer$"], T);
+    let attach = format!("{} --state-dir {} attach {id}", env!("CARGO_BIN_EXE_warden"), state.display());
+    tmux.keys(&[&attach, "Enter"]);
+    tmux.wait_for(&["before-21"], T);
+    tmux.keys(&["echo typed-$((6*7)); stty size", "Enter"]);
+    let (screen, _) = tmux.wait_for(&["typed-42", "30 100"], T);
+    assert!(!screen.contains("outer$ echo typed"), "typed into the agent, not the outer shell:\n{screen}");
+
+    tmux.keys(&["C-]"]);
+    tmux.wait_for(&["detached", "keeps running"], T);
+    let listed = ctl(&["list_agents"]);
+    let me =
+        listed["agents"].as_array().expect("agents").iter().find(|a| a["id"] == Value::String(id.clone())).cloned();
+    assert!(me.is_some_and(|a| a["exit"].is_null()), "the agent still runs: {listed}");
+    // The outer terminal is in cooked mode again: a command runs there.
+    tmux.keys(&["echo outer-$((1+1))", "Enter"]);
+    tmux.wait_for(&["outer-2"], T);
+
+    // Back in: this terminal types; a second one sees the same screen but
+    // only watches; a third takes the keyboard over with --take.
+    tmux.keys(&[&attach, "Enter"]);
+    tmux.wait_for(&["typed-42", "30 100"], T);
+    let watcher = Tmux::start("attach2", 100, 30, &attach);
+    watcher.wait_for(&["before-21", "typed-42"], T);
+    watcher.keys(&["echo from-watcher", "Enter"]);
+    tmux.keys(&["echo from-writer-$((2*5))", "Enter"]);
+    watcher.wait_for(&["from-writer-10"], T);
+    let snap = ctl(&["raw", "snapshot", &json!({"session": id}).to_string()]).to_string();
+    assert!(!snap.contains("from-watcher"), "a watcher's keys do not reach the agent: {snap}");
+
+    let taker = Tmux::start("attach3", 100, 30, &format!("{attach} --take"));
+    taker.wait_for(&["from-writer-10"], T);
+    taker.keys(&["echo taken-$((3*3))", "Enter"]);
+    tmux.wait_for(&["taken-9"], T);
+    tmux.keys(&["echo old-writer", "Enter"]);
+    taker.keys(&["echo new-writer-$((4*4))", "Enter"]);
+    tmux.wait_for(&["new-writer-16"], T);
+    let snap = ctl(&["raw", "snapshot", &json!({"session": id}).to_string()]).to_string();
+    assert!(!snap.contains("old-writer"), "the old writer only watches now: {snap}");
+    for t in [&tmux, &watcher, &taker] {
+        t.keys(&["C-]"]);
+    }
+    assert_eq!(node.terminate(T), Some(0));
+}

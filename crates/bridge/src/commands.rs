@@ -23,11 +23,15 @@ use crate::error::BridgeError;
 use crate::lanes::{MAX_LANE_DEPTH, SessionLanes};
 use crate::policy::{Policy, RateLimiter};
 use crate::protocol::{
-    AddRulesResult, AnyMode, ClassifyResult, ClearRulesResult, ConfirmResult, ErrorCode, FinalizeWorkspaceResult,
-    ListResult, PendingConfirmationsResult, ProvisionWorkspaceResult, Reply, Request, ResizeResult, SendInput,
-    SendResult, SnapshotResult, SpawnArgs, SpawnResult, StopResult, VERBS, WireError, decode_request,
+    AddRulesResult, AnyMode, AttachResult, ClassifyResult, ClearRulesResult, ConfirmResult, DetachResult, ErrorCode,
+    FinalizeWorkspaceResult, ListResult, PendingConfirmationsResult, ProvisionWorkspaceResult, Reply, Request,
+    ResizeResult, SendInput, SendResult, SnapshotResult, SpawnArgs, SpawnResult, StopResult, VERBS, WireError,
+    decode_request,
 };
 use crate::subjects::{Incoming, Subjects};
+
+/// Header naming the attached terminal that sends raw input on NATS.
+pub const CLIENT_HEADER: &str = "Warden-Client";
 
 /// How long a job in a session's lane may take before it is answered
 /// `internal` and the lane moves on (`stop_agent` is bounded by its grace).
@@ -42,6 +46,59 @@ pub(crate) struct CommandCtx {
     pub subjects: Subjects,
     pub policy: Policy,
     pub max_request_bytes: usize,
+    /// Which attached terminal holds each session's keyboard.
+    pub keyboards: Keyboards,
+}
+
+/// Sessions whose keyboard an attached terminal holds (`attach`/`detach`).
+#[derive(Debug, Default)]
+pub(crate) struct Keyboards {
+    holders: std::sync::Mutex<std::collections::HashMap<SessionId, String>>,
+}
+
+/// Sessions with a keyboard holder kept at most; beyond it the oldest
+/// entries go (a holder that vanished without `detach` holds nothing for ever).
+const MAX_KEYBOARDS: usize = 4096;
+
+impl Keyboards {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<SessionId, String>> {
+        self.holders.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Gives `client` the keyboard when nobody holds it, it holds it
+    /// already, or it takes it; returns whether it holds it, and who does.
+    pub(crate) fn attach(&self, session: SessionId, client: &str, take: bool) -> (bool, String) {
+        let mut holders = self.lock();
+        if holders.len() >= MAX_KEYBOARDS && !holders.contains_key(&session) {
+            // Session ids are time-ordered: the smallest is the oldest.
+            if let Some(oldest) = holders.keys().min().copied() {
+                holders.remove(&oldest);
+            }
+        }
+        let holder = holders.entry(session).or_insert_with(|| client.to_string());
+        if take {
+            client.clone_into(holder);
+        }
+        (holder == client, holder.clone())
+    }
+
+    /// Lets go of the keyboard if `client` holds it.
+    pub(crate) fn detach(&self, session: SessionId, client: &str) -> bool {
+        let mut holders = self.lock();
+        if holders.get(&session).is_some_and(|h| h == client) {
+            holders.remove(&session);
+            return true;
+        }
+        false
+    }
+
+    /// Whether raw input naming `client` (or none) may reach the session.
+    pub(crate) fn may_type(&self, session: SessionId, client: Option<&str>) -> bool {
+        match client {
+            None => true,
+            Some(c) => self.lock().get(&session).is_none_or(|h| h == c),
+        }
+    }
 }
 
 /// Subscribes to this node's command subjects, the `any` subjects and raw input.
@@ -103,7 +160,10 @@ async fn handle(ctx: &Arc<CommandCtx>, rate: &mut RateLimiter, lanes: &mut Sessi
         return respond_with(respond, Reply::err(e, lenient_request_id(&msg.payload))).await;
     }
     match incoming {
-        Incoming::Input { session } => run_input(ctx, lanes, session, msg.payload, respond).await,
+        Incoming::Input { session } => {
+            let client = msg.headers.as_ref().and_then(|h| h.get(CLIENT_HEADER)).map(|v| v.as_str().to_string());
+            run_input(ctx, lanes, session, client.as_deref(), msg.payload, respond).await
+        }
         Incoming::Command { verb, any: _ } => run_command(ctx, lanes, verb, &msg.payload, respond).await,
     }
 }
@@ -145,11 +205,19 @@ pub(crate) async fn run_input(
     ctx: &Arc<CommandCtx>,
     lanes: &mut SessionLanes,
     session: &str,
+    client: Option<&str>,
     payload: bytes::Bytes,
     respond: Respond,
 ) {
     match session.parse::<SessionId>() {
         Ok(id) if !lanes.has_room(id) => respond_with(respond, Reply::err(lane_full(id), None)).await,
+        Ok(id) if !ctx.keyboards.may_type(id, client) => {
+            let e = WireError::new(
+                ErrorCode::Conflict,
+                "another attached terminal holds this session's keyboard (attach with --take to take it over)",
+            );
+            respond_with(respond, Reply::err(e, None)).await
+        }
         Ok(id) => {
             let ctx = ctx.clone();
             lanes.run(id, async move {
@@ -223,6 +291,8 @@ fn lane_of(request: &Request) -> Option<(SessionId, bool)> {
         Request::Decline(a) => Some((a.session, true)),
         Request::AddRules(a) => Some((a.session, true)),
         Request::ClearRules(a) => Some((a.session, true)),
+        Request::Attach(a) => Some((a.session, true)),
+        Request::Detach(a) => Some((a.session, true)),
         // Stopping waits for the grace period the caller chose.
         Request::StopAgent(a) => a.session.map(|id| (id, false)),
         Request::CreateTask(_)
@@ -342,8 +412,9 @@ async fn execute(ctx: &CommandCtx, request: Request) -> Result<Value, WireError>
             to_value(&ResizeResult { node, session: args.session, size })
         }
         Request::Snapshot(args) => {
+            let seq = w.bus().next_seq().checked_sub(1);
             let screen = w.snapshot(args.session).await?;
-            to_value(&SnapshotResult { node, session: args.session, screen })
+            to_value(&SnapshotResult { node, session: args.session, screen, seq })
         }
         Request::Classify(args) => {
             let verdict = w.classify(args.session).await?.into();
@@ -378,6 +449,18 @@ async fn execute(ctx: &CommandCtx, request: Request) -> Result<Value, WireError>
         Request::ClearRules(args) => {
             let removed = w.clear_rules(args.session).await?;
             to_value(&ClearRulesResult { node, session: args.session, removed })
+        }
+        Request::Attach(args) => {
+            w.get(args.session).await?; // an unknown session is `not_found`
+            let (writer, holder) = ctx.keyboards.attach(args.session, &args.client, args.take);
+            if writer {
+                debug!(session = %args.session, client = %args.client, take = args.take, "keyboard taken");
+            }
+            to_value(&AttachResult { node, session: args.session, writer, holder })
+        }
+        Request::Detach(args) => {
+            let released = ctx.keyboards.detach(args.session, &args.client);
+            to_value(&DetachResult { node, session: args.session, released })
         }
     }
 }

@@ -45,6 +45,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub use async_nats;
+pub use commands::CLIENT_HEADER;
 pub use config::BridgeConfig;
 pub use connect::{NatsAuth, NatsOptions, Secret, TlsOptions, connect};
 pub use error::BridgeError;
@@ -213,6 +214,7 @@ impl Bridge {
             subjects: subjects.clone(),
             policy,
             max_request_bytes: settings.config.max_request_bytes,
+            keyboards: Default::default(),
         });
         let subs = commands::subscribe(&ctx, &client).await?;
         let mut command_tasks = JoinSet::new();

@@ -11,9 +11,9 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 use warden_bridge::BridgeConfig;
 use warden_bridge::protocol::{
-    AddRulesResult, ClassifyResult, ClearRulesResult, ConfirmResult, ErrorCode, FinalizeWorkspaceResult, Heartbeat,
-    ListResult, PendingConfirmationsResult, ProvisionWorkspaceResult, Reply, ResizeResult, SendResult, SnapshotResult,
-    SpawnResult, StopResult, VERBS, Verb, decode_request, lookup_verb,
+    AddRulesResult, AttachResult, ClassifyResult, ClearRulesResult, ConfirmResult, DetachResult, ErrorCode,
+    FinalizeWorkspaceResult, Heartbeat, ListResult, PendingConfirmationsResult, ProvisionWorkspaceResult, Reply,
+    ResizeResult, SendResult, SnapshotResult, SpawnResult, StopResult, VERBS, Verb, decode_request, lookup_verb,
 };
 use warden_core::Event;
 
@@ -97,6 +97,8 @@ fn every_json_example_in_protocol_md_parses() {
                             Verb::Confirm | Verb::Decline => round_trip::<ConfirmResult>(&result),
                             Verb::AddRules => round_trip::<AddRulesResult>(&result),
                             Verb::ClearRules => round_trip::<ClearRulesResult>(&result),
+                            Verb::Attach => round_trip::<AttachResult>(&result),
+                            Verb::Detach => round_trip::<DetachResult>(&result),
                         }
                         .unwrap_or_else(|e| panic!("line {line}: {verb} result: {e}"));
                         replied.insert(entry.canonical());

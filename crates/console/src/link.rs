@@ -9,15 +9,33 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::mpsc;
+use warden_bridge::CLIENT_HEADER;
 use warden_bridge::local::{LocalClient, LocalMsg, LocalSubscribe};
 use warden_bridge::protocol::Reply;
-use warden_bridge::{FollowOptions, Remote, follow_events};
-use warden_core::{Event, SessionInfo};
+use warden_bridge::publish::SEQ_HEADER;
+use warden_bridge::{FollowOptions, Remote, Subjects, follow_events};
+use warden_core::{Event, EventKind, SessionId, SessionInfo};
 
 use crate::ConsoleError;
 
 /// Events buffered between the stream and the screen.
 const EVENT_QUEUE: usize = 4096;
+/// Output chunks buffered between the stream and an attached terminal.
+const OUTPUT_QUEUE: usize = 1024;
+
+/// What an attached terminal receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttachMsg {
+    /// Output, with its event `seq`.
+    Output {
+        /// The output event's `seq` (0 when the transport did not say).
+        seq: u64,
+        /// The bytes.
+        bytes: Bytes,
+    },
+    /// The session ended, with its exit code if it had one.
+    Exited(Option<i32>),
+}
 
 /// A way to the nodes.
 #[derive(Clone)]
@@ -71,6 +89,90 @@ impl Link {
             }
         }
         Ok(out)
+    }
+
+    /// One session's raw output and its end, from now on.
+    pub async fn attach_stream(
+        &self,
+        node: &str,
+        session: SessionId,
+    ) -> Result<mpsc::Receiver<AttachMsg>, ConsoleError> {
+        let (tx, rx) = mpsc::channel(OUTPUT_QUEUE);
+        match self {
+            Link::Local(c) => {
+                let what = LocalSubscribe { session: Some(session), since: None, events: true, output: true };
+                let mut sub = c.subscribe(what).await?;
+                tokio::spawn(async move {
+                    while let Some(msg) = sub.recv().await {
+                        let out = match msg {
+                            LocalMsg::Output { seq, bytes, .. } => AttachMsg::Output { seq, bytes },
+                            LocalMsg::Event(json) => match serde_json::from_slice::<Event>(&json) {
+                                Ok(Event { kind: EventKind::Exited(exit), .. }) => AttachMsg::Exited(exit.code),
+                                _ => continue,
+                            },
+                        };
+                        let end = matches!(out, AttachMsg::Exited(_));
+                        if tx.send(out).await.is_err() || end {
+                            break;
+                        }
+                    }
+                });
+            }
+            Link::Nats { client, prefix, .. } => {
+                let subjects = Subjects::new(prefix, node).map_err(|e| ConsoleError::Protocol(e.to_string()))?;
+                let nats = |e: warden_bridge::async_nats::SubscribeError| ConsoleError::Protocol(e.to_string());
+                let mut out = client.subscribe(subjects.output(session)).await.map_err(nats)?;
+                let mut exited = client.subscribe(subjects.event(Some(session), "exited")).await.map_err(nats)?;
+                client.flush().await.map_err(|e| ConsoleError::Protocol(e.to_string()))?;
+                tokio::spawn(async move {
+                    loop {
+                        let msg = tokio::select! {
+                            m = out.next() => match m {
+                                Some(m) => {
+                                    let seq = m
+                                        .headers
+                                        .as_ref()
+                                        .and_then(|h| h.get(SEQ_HEADER))
+                                        .and_then(|v| v.as_str().parse().ok())
+                                        .unwrap_or(0);
+                                    AttachMsg::Output { seq, bytes: m.payload }
+                                }
+                                None => break,
+                            },
+                            m = exited.next() => match m {
+                                Some(m) => match serde_json::from_slice::<Event>(&m.payload) {
+                                    Ok(Event { kind: EventKind::Exited(exit), .. }) => AttachMsg::Exited(exit.code),
+                                    _ => continue,
+                                },
+                                None => break,
+                            },
+                        };
+                        let end = matches!(msg, AttachMsg::Exited(_));
+                        if tx.send(msg).await.is_err() || end {
+                            break;
+                        }
+                    }
+                });
+            }
+        }
+        Ok(rx)
+    }
+
+    /// Writes raw bytes (keystrokes) to a session's terminal as the attached
+    /// terminal `me`, without waiting for the write.
+    pub async fn input(&self, node: &str, session: SessionId, me: &str, bytes: Bytes) -> Result<(), ConsoleError> {
+        match self {
+            Link::Local(c) => Ok(c.write_input(session, Some(me), bytes).await?),
+            Link::Nats { client, prefix, .. } => {
+                let subjects = Subjects::new(prefix, node).map_err(|e| ConsoleError::Protocol(e.to_string()))?;
+                let mut headers = warden_bridge::async_nats::HeaderMap::new();
+                headers.insert(CLIENT_HEADER, me);
+                client
+                    .publish_with_headers(subjects.input(session), headers, bytes)
+                    .await
+                    .map_err(|e| ConsoleError::Protocol(e.to_string()))
+            }
+        }
     }
 
     /// The live event stream of every node (no output), from now on.

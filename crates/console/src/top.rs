@@ -28,9 +28,9 @@ const PENDING_AT_START: usize = 200;
 pub struct TopOptions {
     /// The initial filter.
     pub filter: String,
-    /// The command that attaches to a session, its id appended (e.g. the
-    /// running `warden` with `attach` and the link's options); `None`: the
-    /// attach key only says how.
+    /// The command that attaches to a session, `--node NODE` (over NATS) and
+    /// its id appended (e.g. the running `warden` with `attach` and the
+    /// link's options); `None`: the attach key only says how.
     pub attach: Option<Vec<String>>,
 }
 
@@ -295,10 +295,19 @@ impl App {
             self.status = format!("attach with: warden attach {id}");
             return Ok(());
         };
+        let node = match (&self.link, self.board.get(id)) {
+            (Link::Nats { .. }, Some(row)) => Some(row.node.clone()),
+            _ => None,
+        };
         ratatui::restore();
         let status = tokio::task::spawn_blocking(move || {
             let (program, args) = cmd.split_first().map(|(p, a)| (p.clone(), a.to_vec())).unwrap_or_default();
-            std::process::Command::new(program).args(args).arg(id.to_string()).status()
+            let mut c = std::process::Command::new(program);
+            c.args(args);
+            if let Some(node) = node {
+                c.arg("--node").arg(node);
+            }
+            c.arg(id.to_string()).status()
         })
         .await;
         *terminal = ratatui::try_init()?;

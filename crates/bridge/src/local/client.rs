@@ -174,9 +174,15 @@ impl LocalClient {
         self.exchange(Header::Cmd { id, verb: verb.into() }, id, payload).await
     }
 
-    /// Writes raw bytes to a session's terminal without waiting.
-    pub async fn write_input(&self, session: SessionId, bytes: Bytes) -> Result<(), BridgeError> {
-        let header = Header::Input { id: self.id(), session: session.to_string(), ack: false };
+    /// Writes raw bytes to a session's terminal without waiting, as the
+    /// attached terminal `client` when given.
+    pub async fn write_input(&self, session: SessionId, client: Option<&str>, bytes: Bytes) -> Result<(), BridgeError> {
+        let header = Header::Input {
+            id: self.id(),
+            session: session.to_string(),
+            ack: false,
+            client: client.map(str::to_string),
+        };
         self.tx
             .send((header, bytes))
             .await

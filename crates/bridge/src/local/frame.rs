@@ -33,6 +33,10 @@ pub enum Header {
         /// Reply once written.
         #[serde(default)]
         ack: bool,
+        /// The attached terminal sending it (see `attach`): refused unless
+        /// it holds the session's keyboard.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client: Option<String>,
     },
     /// Client → node: follow the node's events and/or raw output.
     Subscribe {

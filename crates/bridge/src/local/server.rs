@@ -81,6 +81,7 @@ impl LocalServer {
             subjects,
             policy,
             max_request_bytes: settings.config.max_request_bytes,
+            keyboards: Default::default(),
         });
         let (stop, stop_rx) = watch::channel(false);
         info!(socket = %path.display(), "serving the protocol on the local socket");
@@ -205,9 +206,9 @@ async fn connection(ctx: Arc<CommandCtx>, stream: UnixStream, owner: u32, mut st
             Header::Cmd { id, verb } => {
                 run_command(&ctx, &mut lanes, &verb, &frame.body, responder(&reply_tx, id)).await
             }
-            Header::Input { id, session, ack } => {
+            Header::Input { id, session, ack, client } => {
                 let respond = if ack { responder(&reply_tx, id) } else { None };
-                run_input(&ctx, &mut lanes, &session, frame.body, respond).await
+                run_input(&ctx, &mut lanes, &session, client.as_deref(), frame.body, respond).await
             }
             Header::Subscribe { id, session, since, events, output } => {
                 subs.retain(|_, t| !t.is_finished());

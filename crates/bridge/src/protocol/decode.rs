@@ -2,6 +2,7 @@
 //! panics; bounds what it reads; names what was wrong.
 
 use super::PROTOCOL_VERSION;
+use super::attach::{AttachArgs, DetachArgs};
 use super::error::{ErrorCode, WireError};
 use super::request::{
     FinalizeWorkspaceArgs, ListArgs, ProvisionWorkspaceArgs, ResizeArgs, SendArgs, SpawnArgs, StopArgs,
@@ -42,6 +43,10 @@ pub enum Request {
     AddRules(AddRulesArgs),
     /// `clear_rules`.
     ClearRules(SessionArgs),
+    /// `attach`.
+    Attach(AttachArgs),
+    /// `detach`.
+    Detach(DetachArgs),
 }
 
 impl Request {
@@ -60,6 +65,8 @@ impl Request {
             Request::Confirm(a) => (a.v, a.request_id.as_ref()),
             Request::Decline(a) => (a.v, a.request_id.as_ref()),
             Request::AddRules(a) => (a.v, a.request_id.as_ref()),
+            Request::Attach(a) => (a.v, a.request_id.as_ref()),
+            Request::Detach(a) => (a.v, a.request_id.as_ref()),
         }
     }
 
@@ -115,6 +122,16 @@ pub fn decode_request(
         Verb::Decline => Request::Decline(serde_json::from_slice(payload).map_err(json)?),
         Verb::AddRules => Request::AddRules(serde_json::from_slice(payload).map_err(json)?),
         Verb::ClearRules => Request::ClearRules(serde_json::from_slice(payload).map_err(json)?),
+        Verb::Attach => {
+            let a: AttachArgs = serde_json::from_slice(payload).map_err(json)?;
+            super::attach::check_client_id(&a.client)?;
+            Request::Attach(a)
+        }
+        Verb::Detach => {
+            let a: DetachArgs = serde_json::from_slice(payload).map_err(json)?;
+            super::attach::check_client_id(&a.client)?;
+            Request::Detach(a)
+        }
     };
     let (v, request_id) = request.common();
     if let Some(v) = v

@@ -15,6 +15,7 @@
 //! - [`reply`]: the reply envelope and the typed results of every verb;
 //! - [`heartbeat`]: the node's heartbeat.
 
+pub mod attach;
 pub mod decode;
 pub mod error;
 pub mod heartbeat;
@@ -26,6 +27,7 @@ pub mod verbs;
 /// The protocol version carried in `v`.
 pub const PROTOCOL_VERSION: u32 = 1;
 
+pub use attach::{AttachArgs, AttachResult, DetachArgs, DetachResult, MAX_CLIENT_ID, check_client_id};
 pub use decode::{MAX_REQUEST_ID, Request, decode_request};
 pub use error::{ErrorCode, WireError};
 pub use heartbeat::Heartbeat;

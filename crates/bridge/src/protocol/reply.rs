@@ -141,6 +141,12 @@ pub struct SnapshotResult {
     pub session: SessionId,
     /// Its screen now (the final screen of an ended session).
     pub screen: ScreenSnapshot,
+    /// The last event `seq` of the node's stream before the snapshot was
+    /// taken: output events after it may not be on this screen yet (a
+    /// terminal attaching draws the snapshot, then output with a higher
+    /// `seq`; a few bytes may show twice, none go missing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
 }
 
 /// Result of `classify`.

@@ -34,6 +34,10 @@ pub enum Verb {
     AddRules,
     /// Remove a session's caller rules.
     ClearRules,
+    /// An attached terminal asks for a session's keyboard.
+    Attach,
+    /// An attached terminal leaves a session's keyboard.
+    Detach,
 }
 
 /// How a verb may be addressed to `<prefix>.any.cmd.<verb>`.
@@ -88,6 +92,8 @@ pub const VERBS: &[VerbEntry] = &[
     entry("decline", Verb::Decline, AnyMode::No),
     entry("add_rules", Verb::AddRules, AnyMode::No),
     entry("clear_rules", Verb::ClearRules, AnyMode::No),
+    entry("attach", Verb::Attach, AnyMode::No),
+    entry("detach", Verb::Detach, AnyMode::No),
     alias("start_coding_task", "create_task", Verb::CreateTask, AnyMode::Queue),
     alias("spawn_coding_agent", "spawn_agent", Verb::SpawnAgent, AnyMode::Queue),
     alias("send_to_coding_agent", "send_to_agent", Verb::SendToAgent, AnyMode::No),

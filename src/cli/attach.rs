@@ -1,0 +1,83 @@
+//! `warden attach SESSION`: this terminal on a running session of the local
+//! node, or with `--nats` of node `--node`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use warden_bridge::Remote;
+use warden_bridge::local::LocalClient;
+use warden_console::attach::detach_byte;
+use warden_console::{AttachEnd, AttachOptions, Link, run_attach};
+use warden_core::SessionId;
+
+use super::EXIT_WARDEN_ERROR;
+use super::serve::NatsArgs;
+
+/// How long a command from `attach` waits for its reply.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Arguments of `warden attach`.
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// The session (full id).
+    pub session: SessionId,
+    /// NATS connection; without --nats, the local node.
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    /// The node the session runs on (with --nats).
+    #[arg(long, default_value = "")]
+    pub node: String,
+    /// The local node's socket (default: <state-dir>/run/warden.sock).
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// The key that detaches and leaves the agent running.
+    #[arg(long, default_value = "ctrl+]")]
+    pub detach_key: String,
+    /// Take the keyboard from another attached terminal (which then watches).
+    #[arg(long)]
+    pub take: bool,
+}
+
+/// Attaches until the detach key or the session's end; returns the exit
+/// code: 0 when detached, the session's code when it ended.
+pub async fn attach(state_dir: Option<PathBuf>, args: AttachArgs) -> i32 {
+    match attach_inner(state_dir, args).await {
+        Ok(AttachEnd::Detached) => 0,
+        Ok(AttachEnd::Exited(code)) => code.unwrap_or(0),
+        Err(message) => {
+            eprintln!("warden: {message}");
+            EXIT_WARDEN_ERROR
+        }
+    }
+}
+
+async fn attach_inner(state_dir: Option<PathBuf>, args: AttachArgs) -> Result<AttachEnd, String> {
+    let detach = detach_byte(&args.detach_key).ok_or_else(|| {
+        format!("--detach-key {}: give ctrl+<letter> or ctrl+] (ctrl+[ ctrl+\\ ctrl+^ ctrl+_)", args.detach_key)
+    })?;
+    let link = match &args.nats.nats {
+        Some(_) => {
+            if args.node.is_empty() {
+                return Err("with --nats, give the session's node: --node NAME".into());
+            }
+            let opts = args.nats.options("warden-attach".into())?;
+            let client = warden_bridge::connect(&opts).await.map_err(|e| e.to_string())?;
+            let remote = Arc::new(Remote::new(client.clone(), args.nats.prefix.clone(), REPLY_TIMEOUT));
+            Link::Nats { remote, client, prefix: args.nats.prefix.clone() }
+        }
+        None => {
+            let path = super::ctl::socket_path(state_dir, args.socket.clone());
+            Link::Local(Arc::new(LocalClient::connect(&path, REPLY_TIMEOUT).await.map_err(|e| e.to_string())?))
+        }
+    };
+    let opts = AttachOptions {
+        node: args.node,
+        session: args.session,
+        detach_byte: detach,
+        detach_name: args.detach_key,
+        take: args.take,
+    };
+    run_attach(link, opts).await.map_err(|e| e.to_string())
+}
