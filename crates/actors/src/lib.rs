@@ -44,6 +44,7 @@ mod stop;
 mod sync;
 #[allow(unsafe_code)]
 mod sys;
+mod terminals;
 pub mod transcript;
 mod typist;
 pub mod workspace;
@@ -54,6 +55,7 @@ pub use env::{INSTANCE_ENV, SESSION_ENV};
 pub use error::{SessionError, StartError};
 pub use handle::{Warden, WardenConfig, check_workdir, default_node_name};
 pub use launch::{AgentChoice, AgentRequest, FileOutcome, FileSource, LaunchError, LaunchFile, LaunchedAgent};
+pub use terminals::TerminalAttachment;
 pub use workspace::{WorkspaceConfig, WorkspaceError};
 
 #[cfg(test)]
