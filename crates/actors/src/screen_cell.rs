@@ -176,6 +176,7 @@ impl ScreenCell {
             cursor: g.screen().cursor(),
             cols,
             scrolled: g.screen().scrolled(),
+            command: g.screen().command_status(),
         }
     }
 
