@@ -198,6 +198,7 @@ async fn run_inner(state_dir: Option<PathBuf>, args: RunArgs) -> Result<i32, (i3
         adapter,
         timeout: prepared.timeout,
         on_complete: prepared.on_complete,
+        has_task: args.task.as_deref().is_some_and(|t| !t.trim().is_empty()),
     };
     let console = if interactive {
         match Console::open(ConsoleOptions::default()) {

@@ -2,7 +2,10 @@
 //!
 //! Sessions here; workspaces in [`workspaces`].
 
+mod terminal;
 mod workspaces;
+
+pub use terminal::TerminalAttachment;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -455,8 +458,8 @@ impl Warden {
     /// A terminal now shows the session and answers its queries itself: until the
     /// returned guard is dropped, warden does not answer them (a reply never comes
     /// twice). The terminal's replies reach the agent like keystrokes ([`Warden::write`]).
-    pub async fn attach_terminal(&self, id: SessionId) -> Result<crate::TerminalAttachment, SessionError> {
-        Ok(crate::TerminalAttachment::new(self.session(id).await?))
+    pub async fn attach_terminal(&self, id: SessionId) -> Result<TerminalAttachment, SessionError> {
+        Ok(TerminalAttachment::new(self.session(id).await?))
     }
 
     /// Resizes the terminal; the agent gets SIGWINCH.

@@ -7,13 +7,10 @@
 //! NATS) has no terminal to answer, so the PTY actor answers from the screen model. A
 //! person's terminal showing the session answers by itself, and its replies reach the
 //! agent with the person's keystrokes; then warden must stay silent, or every reply
-//! would come twice. [`Terminals`] is the switch, [`TerminalAttachment`] the guard a
-//! client holds while its terminal shows the session.
+//! would come twice. [`Terminals`] is the switch; `TerminalAttachment` (in `handle`)
+//! is the guard a client holds while its terminal shows the session.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-use crate::session_core::SessionCore;
 
 /// The session's attached terminals, and whether warden answers queries without one.
 #[derive(Debug)]
@@ -33,39 +30,12 @@ impl Terminals {
         self.answer_detached && self.attached.load(Ordering::Acquire) == 0
     }
 
-    fn attach(&self) {
+    pub(crate) fn attach(&self) {
         self.attached.fetch_add(1, Ordering::AcqRel);
     }
 
-    fn detach(&self) {
+    pub(crate) fn detach(&self) {
         let _ = self.attached.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
-    }
-}
-
-/// A terminal shows the session and answers its queries; while this guard lives,
-/// warden does not answer them. Dropping it hands the answering back to warden.
-pub struct TerminalAttachment {
-    core: Arc<SessionCore>,
-}
-
-impl std::fmt::Debug for TerminalAttachment {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TerminalAttachment").field("session", &self.core.id).finish()
-    }
-}
-
-impl TerminalAttachment {
-    pub(crate) fn new(core: Arc<SessionCore>) -> Self {
-        core.terminals.attach();
-        tracing::debug!(session = %core.id, "terminal attached");
-        TerminalAttachment { core }
-    }
-}
-
-impl Drop for TerminalAttachment {
-    fn drop(&mut self) {
-        self.core.terminals.detach();
-        tracing::debug!(session = %self.core.id, "terminal detached");
     }
 }
 

@@ -10,17 +10,17 @@ use bytes::Bytes;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::time::Instant;
 use warden_core::TermSize;
-use warden_core::term::Screen;
+use warden_core::term::{Query, QueryScanner, Screen};
 
 use crate::input::{Piece, split};
 use crate::raw::RawMode;
-use crate::reader::{Chunk, Reader, drain_replies};
+use crate::reader::{Chunk, Reader, attributes_replies, drain_replies};
 use crate::status::{clear_status, draw_status};
 
 /// How long a note stays on the status line.
 const NOTE_FOR: Duration = Duration::from_secs(4);
 /// How long the restore waits for the terminal's pending replies.
-const DRAIN_FOR: Duration = Duration::from_millis(500);
+const DRAIN_FOR: Duration = Duration::from_secs(1);
 
 /// Why a console cannot be opened.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +78,11 @@ pub struct Console {
     drawn: bool,
     pending: VecDeque<ConsoleInput>,
     closed: bool,
+    /// Device-attributes queries in the output, and replies to them passed on: the
+    /// difference is still on its way when the console closes (see `drain_replies`).
+    queries: QueryScanner,
+    attributes_asked: usize,
+    attributes_answered: usize,
 }
 
 impl Console {
@@ -114,6 +119,9 @@ impl Console {
             drawn: false,
             pending: VecDeque::new(),
             closed: false,
+            queries: QueryScanner::new(),
+            attributes_asked: 0,
+            attributes_answered: 0,
         })
     }
 
@@ -126,6 +134,9 @@ impl Console {
     pub fn show(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.screen.process(bytes);
         self.raw.track(self.screen.modes());
+        let mut asked = 0;
+        self.queries.feed(bytes, |_, q| asked += usize::from(q == Query::PrimaryAttributes));
+        self.attributes_asked += asked;
         let mut out = io::stdout().lock();
         out.write_all(bytes)?;
         if self.status_text().is_some() {
@@ -162,6 +173,7 @@ impl Console {
             tokio::select! {
                 chunk = self.reader.recv() => match chunk {
                     Some(Chunk::Bytes(bytes)) => {
+                        self.attributes_answered += attributes_replies(&bytes);
                         for piece in split(&bytes, self.detach, self.question.is_some()) {
                             self.pending.push_back(match piece {
                                 Piece::Keys(k) => ConsoleInput::Keys(Bytes::from(k)),
@@ -219,7 +231,8 @@ impl Console {
             return;
         }
         self.closed = true;
-        self.reader.stop();
+        let unread = self.reader.stop();
+        let owed = self.attributes_asked.saturating_sub(self.attributes_answered + unread);
         let mut bytes = Vec::new();
         if self.drawn {
             bytes.extend(clear_status(self.size.rows, &self.screen.row_text(self.size.rows.saturating_sub(1))));
@@ -229,7 +242,7 @@ impl Console {
             let mut out = io::stdout().lock();
             let _ = out.write_all(&bytes).and_then(|_| out.flush());
         }
-        drain_replies(DRAIN_FOR);
+        drain_replies(DRAIN_FOR, owed);
         if let Err(e) = self.raw.leave() {
             tracing::warn!(error = %e, "cannot restore the terminal's settings");
         }

@@ -41,17 +41,28 @@ impl Reader {
         self.rx.recv().await
     }
 
-    /// Tells the thread to stop and waits for it.
-    pub(crate) fn stop(&mut self) {
+    /// Tells the thread to stop and waits for it; returns how many device-attributes
+    /// replies were among the chunks it read that nobody took.
+    pub(crate) fn stop(&mut self) -> usize {
         if let Some(wake) = self.wake.take() {
             let _ = rustix::io::write(&wake, &[1]);
         }
         // The thread may wait for room in the channel: make room until it ends.
         self.rx.close();
-        while self.rx.try_recv().is_ok() {}
+        let mut replies = 0;
+        let mut drop_chunks = |rx: &mut mpsc::Receiver<Chunk>| {
+            while let Ok(chunk) = rx.try_recv() {
+                if let Chunk::Bytes(b) = chunk {
+                    replies += attributes_replies(&b);
+                }
+            }
+        };
+        drop_chunks(&mut self.rx);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        drop_chunks(&mut self.rx);
+        replies
     }
 }
 
@@ -104,8 +115,11 @@ fn read_loop(wake: &OwnedFd, tx: &mpsc::Sender<Chunk>) {
 /// Asks the terminal for its device attributes (`CSI c`) and reads stdin until the
 /// answer came, or `timeout` passed, throwing everything away. Terminals answer in
 /// order, so once that answer is in, every reply to a query the program sent before
-/// is in too, and none is left for the shell to read as typed input.
-pub(crate) fn drain_replies(timeout: Duration) {
+/// is in too, and none is left for the shell to read as typed input. `owed`: how
+/// many device-attributes replies to the program's own queries are still to come
+/// (they look the same as ours, which is the last).
+pub(crate) fn drain_replies(timeout: Duration, owed: usize) {
+    let wanted = owed + 1;
     let stdout = io::stdout();
     if rustix::io::write(stdout.as_fd(), b"\x1b[c").is_err() {
         return;
@@ -113,6 +127,7 @@ pub(crate) fn drain_replies(timeout: Duration) {
     let stdin = io::stdin();
     let fd = stdin.as_fd();
     let deadline = Instant::now() + timeout;
+    // What was read, up to a bound (a person typing meanwhile is thrown away too).
     let mut seen = Vec::new();
     let mut buf = [0u8; 1024];
     loop {
@@ -133,12 +148,8 @@ pub(crate) fn drain_replies(timeout: Duration) {
             Ok(0) => return,
             Ok(n) => {
                 seen.extend_from_slice(&buf[..n]);
-                if has_attributes_reply(&seen) {
+                if attributes_replies(&seen) >= wanted || seen.len() > 64 * 1024 {
                     return;
-                }
-                // Keep only a tail long enough to hold a reply split between reads.
-                if seen.len() > 256 {
-                    seen.drain(..seen.len() - 64);
                 }
             }
             Err(Errno::INTR | Errno::AGAIN) => {}
@@ -147,32 +158,35 @@ pub(crate) fn drain_replies(timeout: Duration) {
     }
 }
 
-/// Whether `bytes` hold a primary device-attributes reply: `ESC [ ? digits;… c`.
-pub(crate) fn has_attributes_reply(bytes: &[u8]) -> bool {
+/// How many primary device-attributes replies (`ESC [ ? digits;… c`) `bytes` hold.
+pub(crate) fn attributes_replies(bytes: &[u8]) -> usize {
+    let mut n = 0;
     let mut i = 0;
     while i + 3 <= bytes.len() {
         if bytes[i..].starts_with(b"\x1b[?") {
             let rest = &bytes[i + 3..];
             let params = rest.iter().take_while(|b| b.is_ascii_digit() || **b == b';').count();
             if params > 0 && rest.get(params) == Some(&b'c') {
-                return true;
+                n += 1;
+                i += 3 + params + 1;
+                continue;
             }
         }
         i += 1;
     }
-    false
+    n
 }
 
 #[cfg(test)]
 mod tests {
-    use super::has_attributes_reply;
+    use super::attributes_replies;
 
     #[test]
-    fn finds_the_attributes_reply_among_other_replies() {
-        assert!(has_attributes_reply(b"\x1b[?1;2c"));
-        assert!(has_attributes_reply(b"\x1b[12;1R\x1b]11;rgb:0/0/0\x07\x1b[?62;22c"));
-        assert!(!has_attributes_reply(b"\x1b[12;1R"));
-        assert!(!has_attributes_reply(b"\x1b[?1;2"));
-        assert!(!has_attributes_reply(b"\x1b[?c"));
+    fn counts_the_attributes_replies_among_other_replies() {
+        assert_eq!(attributes_replies(b"\x1b[?1;2c"), 1);
+        assert_eq!(attributes_replies(b"\x1b[12;1R\x1b[?1;2c\x1b]11;rgb:0/0/0\x07\x1b[?62;22c"), 2);
+        assert_eq!(attributes_replies(b"\x1b[12;1R"), 0);
+        assert_eq!(attributes_replies(b"\x1b[?1;2"), 0);
+        assert_eq!(attributes_replies(b"\x1b[?c"), 0);
     }
 }

@@ -34,6 +34,8 @@ pub(super) struct Watch {
     pub timeout: Option<Duration>,
     /// `--on-complete`.
     pub on_complete: OnComplete,
+    /// A task was given (`--on-complete` is about it; without one, nothing completes).
+    pub has_task: bool,
 }
 
 /// How the watch ended.
@@ -89,6 +91,7 @@ impl Watch {
         let stdout = std::io::stdout();
         let mut result = WatchResult { code: None, ending: None, output_ended_mid_line: false, completed: None };
         let mut input_open = true;
+        let mut task_done = false;
         let mut stopping = false;
         let mut stdout_open = true;
         let mut candidate: Option<Candidate> = None;
@@ -233,8 +236,13 @@ impl Watch {
                     }
                 }
                 EventKind::TaskComplete { status, .. } => {
-                    self.note(&event, &mut console);
-                    if self.on_complete == OnComplete::Exit && !stopping {
+                    // At a terminal every command the person runs completes a turn: only
+                    // the task's completion (the first) is worth a note there.
+                    if console.is_none() || !task_done {
+                        self.note(&event, &mut console);
+                    }
+                    task_done = true;
+                    if self.on_complete == OnComplete::Exit && self.has_task && !stopping {
                         result.completed = Some(status.unwrap_or(0));
                         stopping = true;
                         stop_in_background(warden, id);
