@@ -206,7 +206,7 @@ fn a_pending_confirmation_is_answered_on_the_status_line() {
         warden_cmd(state.path())
     ));
     let screen = t.wait_for("the question on the status line", |s| s.contains("waits for you"));
-    let last = screen.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or_default();
+    let last = screen.lines().rfind(|l| !l.trim().is_empty()).unwrap_or_default();
     assert!(last.contains("waits for you: y sends the suggestion"), "on the bottom line:\n{screen}");
     t.keys("y");
     let screen = t.wait_for("the answer", |s| s.contains("got-y"));

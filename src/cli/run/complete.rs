@@ -43,6 +43,6 @@ mod tests {
         assert_eq!(OnComplete::parse(None, false), Ok(OnComplete::Exit));
         assert_eq!(OnComplete::parse(Some(" EXIT "), true), Ok(OnComplete::Exit));
         assert_eq!(OnComplete::parse(Some("stay"), false), Ok(OnComplete::Stay));
-        assert!(OnComplete::parse(Some("later"), false).unwrap_err().contains("exit or stay"));
+        assert!(OnComplete::parse(Some("later"), false).expect_err("refused").contains("exit or stay"));
     }
 }
