@@ -262,3 +262,54 @@ fn a_shell_task_ends_the_run_with_the_commands_status() {
     assert_eq!(out.status.code(), Some(125));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--on-complete expects exit or stay"));
 }
+
+/// The pid a shell wrote to `file`, once it is there.
+fn pid_in(t: &Tmux, file: &std::path::Path) -> String {
+    t.wait_for("the pid file", |_| std::fs::read_to_string(file).is_ok_and(|p| p.ends_with('\n')));
+    std::fs::read_to_string(file).expect("pid").trim().to_string()
+}
+
+fn kill(signal: &str, pid: &str) {
+    let status = std::process::Command::new("kill").args([signal, pid]).status().expect("kill runs");
+    assert!(status.success(), "kill {signal} {pid}");
+}
+
+#[test]
+fn sigterm_to_warden_and_sigkill_of_the_agent_leave_the_terminal_as_it_was() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let pids = tempfile::tempdir().expect("tempdir");
+    let t = Tmux::start(100, 30);
+    let tui = r"raw \e[?1049h\e[?25l\e[?1000h; print frozen; freeze";
+    let restored = |t: &Tmux, screen: &str| {
+        assert_eq!(t.display("#{alternate_on}#{cursor_flag}#{mouse_any_flag}#{mouse_button_flag}"), "0100", "{screen}");
+    };
+
+    // warden itself is told to stop.
+    let warden_pid = pids.path().join("warden.pid");
+    t.line(&format!(
+        "sh -c 'echo $$ > {}; exec {} run --program {} -- --script-inline \"{tui}\"'; echo rc=$?",
+        warden_pid.display(),
+        warden_cmd(state.path()),
+        fake_agent()
+    ));
+    let pid = pid_in(&t, &warden_pid);
+    t.wait_for("the agent's alternate screen", |s| s.contains("frozen") && t.display("#{alternate_on}") == "1");
+    kill("-TERM", &pid);
+    let screen = t.wait_for("warden's end", |s| s.lines().any(|l| l.starts_with("rc=")));
+    restored(&t, &screen);
+
+    // The agent is killed.
+    t.line("clear");
+    let agent_pid = pids.path().join("agent.pid");
+    t.line(&format!(
+        "{} run --program sh -- -c 'echo $$ > {}; exec {} --script-inline \"{tui}\"'; echo rc=$?",
+        warden_cmd(state.path()),
+        agent_pid.display(),
+        fake_agent()
+    ));
+    let pid = pid_in(&t, &agent_pid);
+    t.wait_for("the agent's alternate screen", |s| s.contains("frozen") && t.display("#{alternate_on}") == "1");
+    kill("-KILL", &pid);
+    let screen = t.wait_for("warden's end", |s| s.contains("rc=137"));
+    restored(&t, &screen);
+}
