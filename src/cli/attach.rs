@@ -8,7 +8,6 @@ use std::time::Duration;
 use clap::Args;
 use warden_bridge::Remote;
 use warden_bridge::local::LocalClient;
-use warden_console::attach::detach_byte;
 use warden_console::{AttachEnd, AttachOptions, Link, run_attach};
 use warden_core::SessionId;
 
@@ -33,7 +32,7 @@ pub struct AttachArgs {
     #[arg(long, value_name = "PATH")]
     pub socket: Option<PathBuf>,
     /// The key that detaches and leaves the agent running.
-    #[arg(long, default_value = "ctrl+]")]
+    #[arg(long, default_value = warden_console::DEFAULT_DETACH_KEY)]
     pub detach_key: String,
     /// Take the keyboard from another attached terminal (which then watches).
     #[arg(long)]
@@ -54,7 +53,7 @@ pub async fn attach(state_dir: Option<PathBuf>, args: AttachArgs) -> i32 {
 }
 
 async fn attach_inner(state_dir: Option<PathBuf>, args: AttachArgs) -> Result<AttachEnd, String> {
-    let detach = detach_byte(&args.detach_key).ok_or_else(|| {
+    let detach = warden_console::detach_key_byte(&args.detach_key).ok_or_else(|| {
         format!("--detach-key {}: give ctrl+<letter> or ctrl+] (ctrl+[ ctrl+\\ ctrl+^ ctrl+_)", args.detach_key)
     })?;
     let link = match &args.nats.nats {

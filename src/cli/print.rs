@@ -65,6 +65,7 @@ pub fn note(event: &Event) -> Option<String> {
             };
             format!("stall escalation step {}: {what}", index + 1)
         }
+        EventKind::TaskComplete { status: Some(status), .. } => format!("task complete (status {status})"),
         EventKind::TaskComplete { .. } => "task complete".to_string(),
         EventKind::ConfirmationPending { id, prompt_kind, prompt, suggested, .. } => {
             let suggested = suggested.as_ref().map(|s| format!(" — suggested: {}", clean(s))).unwrap_or_default();

@@ -7,6 +7,7 @@
 //! pending confirmations answered from the terminal ([`confirm`]); a login screen or an
 //! unusable provider ends the run with its own exit status ([`outcome`]).
 
+mod complete;
 mod confirm;
 mod options;
 mod outcome;
@@ -25,7 +26,9 @@ use warden_adapters::{Registry, Strategy};
 use warden_core::ApprovalPreset;
 
 use super::{EXIT_NOT_FOUND, EXIT_WARDEN_ERROR};
+use complete::OnComplete;
 use options::{RawSupervision, one_line};
+use warden_console::{Console, ConsoleOptions};
 use watch::{Watch, print_screen};
 
 const EXIT_HELP: &str = "\
@@ -121,6 +124,11 @@ pub struct RunArgs {
     /// Node name carried by events (default: host name).
     #[arg(long)]
     pub node: Option<String>,
+    /// When the agent has finished its task: exit (stop it and exit with the task's
+    /// status: a shell's command status, else 0) or stay (keep the session). Default:
+    /// stay when you are at the terminal (interactive), exit otherwise.
+    #[arg(long, value_name = "WHAT")]
+    pub on_complete: Option<String>,
     /// Arguments for the agent's program (after `--`).
     #[arg(last = true)]
     pub args: Vec<String>,
@@ -161,10 +169,13 @@ struct Prepared {
     config: WardenConfig,
     registry: Arc<Registry>,
     timeout: Option<Duration>,
+    on_complete: OnComplete,
 }
 
 async fn run_inner(state_dir: Option<PathBuf>, args: RunArgs) -> Result<i32, (i32, String)> {
-    let prepared = prepare(state_dir, &args).map_err(|m| (EXIT_WARDEN_ERROR, m))?;
+    // A person at the terminal: raw mode, keystrokes to the agent (docs/TERMINAL.md).
+    let interactive = !args.json && Console::available();
+    let prepared = prepare(state_dir, &args, interactive).map_err(|m| (EXIT_WARDEN_ERROR, m))?;
     let warden = Warden::start(prepared.config).await.map_err(|e| (EXIT_WARDEN_ERROR, one_line(&e.to_string())))?;
     let mut events = warden.subscribe(Some(warden.bus().next_seq()));
     let launched = match warden.spawn_agent(prepared.request).await {
@@ -186,8 +197,26 @@ async fn run_inner(state_dir: Option<PathBuf>, args: RunArgs) -> Result<i32, (i3
         login_hint: adapter.login_hint(),
         adapter,
         timeout: prepared.timeout,
+        on_complete: prepared.on_complete,
+        has_task: args.task.as_deref().is_some_and(|t| !t.trim().is_empty()),
     };
-    let result = watch.run(&warden, id, &mut events).await;
+    let console = if interactive {
+        match Console::open(ConsoleOptions::default()) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("warden: {e}; running without keyboard input");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    // The terminal answers the agent's queries itself (warden does not: config).
+    let _attached = match &console {
+        Some(_) => warden.attach_terminal(id).await.ok(),
+        None => None,
+    };
+    let result = watch.run(&warden, id, &mut events, console).await;
     if args.screen {
         print_screen(&warden, id, args.json, result.output_ended_mid_line).await;
     }
@@ -196,11 +225,15 @@ async fn run_inner(state_dir: Option<PathBuf>, args: RunArgs) -> Result<i32, (i3
         eprintln!("warden: {}", ending.message);
         return Ok(ending.code);
     }
+    if let Some(code) = result.completed {
+        return Ok(code);
+    }
     Ok(result.code.unwrap_or(EXIT_WARDEN_ERROR))
 }
 /// Parses the flags into the request and the warden's configuration; nothing is
 /// chosen, written or started yet.
-fn prepare(state_dir: Option<PathBuf>, args: &RunArgs) -> Result<Prepared, String> {
+fn prepare(state_dir: Option<PathBuf>, args: &RunArgs, interactive: bool) -> Result<Prepared, String> {
+    let on_complete = OnComplete::parse(args.on_complete.as_deref(), interactive)?;
     let sup = options::parse(&RawSupervision {
         rules: &args.rules,
         loading: &args.loading,
@@ -245,7 +278,9 @@ fn prepare(state_dir: Option<PathBuf>, args: &RunArgs) -> Result<Prepared, Strin
         config.node = node;
     }
     config.adapters = Arc::clone(&registry);
-    Ok(Prepared { request, request_preset: sup.preset, config, registry, timeout: sup.timeout })
+    // An attached terminal answers the agent's queries; warden must not answer too.
+    config.answer_terminal_queries = !interactive;
+    Ok(Prepared { request, request_preset: sup.preset, config, registry, timeout: sup.timeout, on_complete })
 }
 
 /// The short notes on stderr: the agent chosen and why, the files written or kept.

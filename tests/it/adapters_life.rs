@@ -200,7 +200,7 @@ async fn live(life: Life) {
     // here once it read the answer: its script waits for it.)
     let (done_at, done) =
         ev.after(answer_at, "the task's completion", |k| matches!(k, EventKind::TaskComplete { .. })).await;
-    let EventKind::TaskComplete { provenance: Some(p) } = &done else { panic!("{who}: {done:?}") };
+    let EventKind::TaskComplete { provenance: Some(p), .. } = &done else { panic!("{who}: {done:?}") };
     assert_eq!(p.adapter, who);
     let title = w.snapshot(s.id).await.expect("snapshot").title;
     if life.done_rule == "turn-complete-title" && title.is_empty() {

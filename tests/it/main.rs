@@ -20,5 +20,6 @@ mod launch_parity;
 mod local_socket;
 mod sessions;
 mod supervision;
+mod terminal;
 mod top;
 mod workspaces;

@@ -397,7 +397,7 @@ async fn completion_is_detected_through_decorative_redraws() {
     assert!(at > done_at, "completed before the finished screen (the mid-turn composer faked it): {}", ev.log());
     assert!(at < marker_at, "the redraws held the completion back until they stopped: {}", ev.log());
     assert!(
-        matches!(&ev.seen[at], EventKind::TaskComplete { provenance: Some(p) } if p.rule == "turn-complete"),
+        matches!(&ev.seen[at], EventKind::TaskComplete { provenance: Some(p), .. } if p.rule == "turn-complete"),
         "{:?}",
         ev.seen[at]
     );

@@ -2,7 +2,10 @@
 //!
 //! Sessions here; workspaces in [`workspaces`].
 
+mod terminal;
 mod workspaces;
+
+pub use terminal::TerminalAttachment;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -72,6 +75,10 @@ pub struct WardenConfig {
     pub classifier: Option<Arc<dyn crate::classifier::StallClassifier>>,
     /// How long `send` waits for the screen to show input taken.
     pub input_ack_timeout: Duration,
+    /// Answer the terminal queries of sessions no terminal is attached to (device
+    /// attributes, cursor position, colours, size) from the screen model (default on).
+    /// A terminal attached with [`Warden::attach_terminal`] answers by itself.
+    pub answer_terminal_queries: bool,
 }
 
 impl std::fmt::Debug for dyn crate::classifier::StallClassifier {
@@ -99,6 +106,7 @@ impl WardenConfig {
             adapters: Arc::new(warden_adapters::Registry::builtin().clone()),
             classifier: None,
             input_ack_timeout: Duration::from_secs(3),
+            answer_terminal_queries: true,
         }
     }
 
@@ -290,6 +298,7 @@ impl Warden {
             loading,
             input_ack_timeout: self.inner.config.input_ack_timeout,
             loop_guard: spec.loop_guard,
+            answer_queries: self.inner.config.answer_terminal_queries,
         };
         let core = Arc::new(SessionCore::new(CoreParts {
             info,
@@ -444,6 +453,13 @@ impl Warden {
     #[cfg(feature = "test-hooks")]
     pub async fn observers_awake(&self, id: SessionId) -> Result<bool, SessionError> {
         Ok(self.session(id).await?.observers_awake())
+    }
+
+    /// A terminal now shows the session and answers its queries itself: until the
+    /// returned guard is dropped, warden does not answer them (a reply never comes
+    /// twice). The terminal's replies reach the agent like keystrokes ([`Warden::write`]).
+    pub async fn attach_terminal(&self, id: SessionId) -> Result<TerminalAttachment, SessionError> {
+        Ok(TerminalAttachment::new(self.session(id).await?))
     }
 
     /// Resizes the terminal; the agent gets SIGWINCH.

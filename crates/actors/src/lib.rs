@@ -44,6 +44,7 @@ mod stop;
 mod sync;
 #[allow(unsafe_code)]
 mod sys;
+mod terminals;
 pub mod transcript;
 mod typist;
 pub mod workspace;
@@ -52,7 +53,7 @@ pub use bus::{BusLimits, EventBus, Subscription};
 pub use classifier::{ClassifyFuture, StallClassifier, StallContext};
 pub use env::{INSTANCE_ENV, SESSION_ENV};
 pub use error::{SessionError, StartError};
-pub use handle::{Warden, WardenConfig, check_workdir, default_node_name};
+pub use handle::{TerminalAttachment, Warden, WardenConfig, check_workdir, default_node_name};
 pub use launch::{AgentChoice, AgentRequest, FileOutcome, FileSource, LaunchError, LaunchFile, LaunchedAgent};
 pub use workspace::{WorkspaceConfig, WorkspaceError};
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tracing::{debug, warn};
+use warden_core::term::QueryScanner;
 use warden_core::{
     EventKind, ExitInfo, ExitReason, InputVia, Output, SessionId, SessionInfo, SessionState, utf8::Utf8Carry,
 };
@@ -49,6 +50,8 @@ pub(crate) struct PtyState {
     carry: Utf8Carry,
     state_dir: Option<std::path::PathBuf>,
     stopping: bool,
+    /// Terminal queries in the output, answered while no terminal is attached.
+    queries: QueryScanner,
 }
 
 impl PtyState {
@@ -92,6 +95,7 @@ impl Actor for PtyActor {
             carry: Utf8Carry::new(),
             state_dir: args.state_dir,
             stopping: false,
+            queries: QueryScanner::new(),
         })
     }
 
@@ -99,7 +103,11 @@ impl Actor for PtyActor {
         match msg {
             PtyMsg::Io(IoEvent::Output(bytes)) => {
                 let n = bytes.len();
-                st.core.output_arrived(&bytes);
+                if st.core.terminals.warden_answers() {
+                    answer_queries(st, &bytes);
+                } else {
+                    st.core.output_arrived(&bytes);
+                }
                 let text = st.carry.push(bytes);
                 st.emit_output(text);
                 if st.flow.consumed(n)
@@ -226,6 +234,40 @@ impl Actor for PtyActor {
             }
         }
         Ok(())
+    }
+}
+
+/// Pushes `bytes` to the screen and answers the terminal queries among them, each
+/// from the screen as it was just after the query (a cursor-position reply has the
+/// cursor there). Replies go straight to the PTY: they are the terminal's, not
+/// input, so they make no `input` event and do not count as a turn.
+fn answer_queries(st: &mut PtyState, bytes: &[u8]) {
+    let found = st.queries.scan(bytes);
+    if found.is_empty() {
+        st.core.output_arrived(bytes);
+        return;
+    }
+    let mut replies = Vec::new();
+    let mut from = 0;
+    for (end, query) in found {
+        if end > from {
+            st.core.output_arrived(&bytes[from..end]);
+        }
+        from = end;
+        replies.extend_from_slice(&query.reply(&st.core.screen.reply_context()));
+        debug!(session = %st.id, ?query, "answered a terminal query");
+    }
+    if from < bytes.len() {
+        st.core.output_arrived(&bytes[from..]);
+    }
+    if let Some(key) = st.key {
+        let id = st.id;
+        let pending = st.reactor.write_queued(key, Bytes::from(replies));
+        tokio::spawn(async move {
+            if let Err(e) = pending.await {
+                debug!(session = %id, error = ?e, "terminal reply not written");
+            }
+        });
     }
 }
 

@@ -176,7 +176,16 @@ impl ScreenCell {
             cursor: g.screen().cursor(),
             cols,
             scrolled: g.screen().scrolled(),
+            command: g.screen().command_status(),
         }
+    }
+
+    /// What a terminal's reply to a query is made from: the size and the cursor after
+    /// everything pushed so far (parses what is pending).
+    pub(crate) fn reply_context(&self) -> warden_core::term::ReplyContext {
+        let mut g = self.parsed();
+        let screen = g.screen();
+        warden_core::term::ReplyContext { size: screen.size(), cursor: screen.cursor() }
     }
 
     /// The snapshot callers get.

@@ -10,6 +10,7 @@
 //! | [`Restarts`] | `restarts` | the restart policy's history |
 //! | pending confirmations, responder memory | here | what the auto-responder decided, kept across its restarts |
 //! | links | here | the session supervisor and detector, once they run |
+//! | [`Terminals`] | `terminals` | attached terminals: who answers terminal queries |
 //!
 //! The root supervisor keeps an `Arc<SessionCore>` per session and reads the
 //! info from it (there is no second copy). An actor that fails and is
@@ -47,6 +48,7 @@ use crate::restarts::Restarts;
 use crate::rules::RuleBook;
 use crate::screen_cell::ScreenCell;
 use crate::sync::lock;
+use crate::terminals::Terminals;
 use crate::typist::Typist;
 
 /// What the session was configured with. Immutable after spawn.
@@ -58,6 +60,8 @@ pub(crate) struct SessionConfig {
     pub loading: Vec<Regex>,
     pub input_ack_timeout: Duration,
     pub loop_guard: warden_core::LoopGuard,
+    /// Warden answers terminal queries while no terminal is attached.
+    pub answer_queries: bool,
 }
 
 /// What the core is built from (all of it known before the session starts).
@@ -118,6 +122,7 @@ pub(crate) struct SessionCore {
     pub rules: RuleBook,
     pub typist: Typist,
     pub restarts: Restarts,
+    pub terminals: Terminals,
     record: Mutex<Record>,
     state_tx: watch::Sender<SessionState>,
     /// Pending confirmations, oldest first.
@@ -136,6 +141,7 @@ impl SessionCore {
             id: info.id,
             origin: Instant::now(),
             screen: ScreenCell::new(info.size),
+            terminals: Terminals::new(config.answer_queries),
             state_tx: watch::Sender::new(info.state),
             record: Mutex::new(Record { info, exit: None, waiters: Vec::new() }),
             adapter,

@@ -358,13 +358,13 @@ impl Adapter {
 
     /// How to start this agent for `req`.
     pub fn launch(&self, req: &LaunchRequest<'_>) -> LaunchPlan {
-        let (program, mut args) = if self.program == "$SHELL" {
+        let (program, mut args, mut env) = if self.program == "$SHELL" {
             let l = crate::shell_launch(req.shell);
-            (l.program, l.args)
+            (l.program, l.args, l.env)
         } else {
-            (self.program.clone(), self.args.clone())
+            (self.program.clone(), self.args.clone(), BTreeMap::new())
         };
-        let mut env = self.env.clone();
+        env.extend(self.env.iter().map(|(k, v)| (k.clone(), v.clone())));
         let mut files = Vec::new();
         if let Some(preset) = req.preset.and_then(|p| self.presets.get(&p)) {
             args.extend(preset.args.iter().cloned());

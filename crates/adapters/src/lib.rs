@@ -108,6 +108,10 @@ pub enum ManifestError {
 /// Names of the built-in adapters.
 pub const KNOWN_AGENTS: &[&str] = &["claude", "codex", "gemini", "aider", "pi", "shell"];
 
+/// The bash prompt hook of the `shell` adapter (`PROMPT_COMMAND`): prints the last
+/// command's exit status as `OSC 133 ; D ; status`.
+pub const SHELL_STATUS_HOOK: &str = r#"printf '\033]133;D;%s\007' "$?""#;
+
 /// How the `shell` adapter starts a shell: `$SHELL` when it is a shell
 /// warden knows how to make interactive without rc files, else `bash`.
 /// Interactive, so job control puts background jobs in their own groups
@@ -122,11 +126,18 @@ pub(crate) fn shell_launch(env_shell: Option<&str>) -> AgentLaunch {
         "sh" | "dash" | "ksh" | "mksh" => (shell, &["-i"]),
         _ => ("bash", &["--noprofile", "--norc", "-i"]),
     };
+    let mut env = BTreeMap::new();
+    if program.rsplit('/').next() == Some("bash") {
+        // The prompt hook: before each prompt, the last command's exit status as the
+        // semantic-prompt mark `OSC 133 ; D ; status` (terminals show nothing for it),
+        // which the screen model records and a task's completion reports.
+        env.insert("PROMPT_COMMAND".to_string(), SHELL_STATUS_HOOK.to_string());
+    }
     AgentLaunch {
         agent: "shell".into(),
         program: program.into(),
         args: args.iter().map(|s| s.to_string()).collect(),
-        env: BTreeMap::new(),
+        env,
     }
 }
 

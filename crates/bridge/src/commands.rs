@@ -51,9 +51,18 @@ pub(crate) struct CommandCtx {
 }
 
 /// Sessions whose keyboard an attached terminal holds (`attach`/`detach`).
+/// The holder's terminal also answers the agent's terminal queries: while
+/// it holds the keyboard, the node does not ([`Warden::attach_terminal`]).
 #[derive(Debug, Default)]
 pub(crate) struct Keyboards {
-    holders: std::sync::Mutex<std::collections::HashMap<SessionId, String>>,
+    holders: std::sync::Mutex<std::collections::HashMap<SessionId, Holder>>,
+}
+
+#[derive(Debug)]
+struct Holder {
+    client: String,
+    /// Dropped with the holder: the node answers terminal queries again.
+    _terminal: Option<warden_actors::TerminalAttachment>,
 }
 
 /// Sessions with a keyboard holder kept at most; beyond it the oldest
@@ -61,13 +70,19 @@ pub(crate) struct Keyboards {
 const MAX_KEYBOARDS: usize = 4096;
 
 impl Keyboards {
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<SessionId, String>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<SessionId, Holder>> {
         self.holders.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Gives `client` the keyboard when nobody holds it, it holds it
     /// already, or it takes it; returns whether it holds it, and who does.
-    pub(crate) fn attach(&self, session: SessionId, client: &str, take: bool) -> (bool, String) {
+    pub(crate) fn attach(
+        &self,
+        session: SessionId,
+        client: &str,
+        take: bool,
+        terminal: Option<warden_actors::TerminalAttachment>,
+    ) -> (bool, String) {
         let mut holders = self.lock();
         if holders.len() >= MAX_KEYBOARDS && !holders.contains_key(&session) {
             // Session ids are time-ordered: the smallest is the oldest.
@@ -75,17 +90,20 @@ impl Keyboards {
                 holders.remove(&oldest);
             }
         }
-        let holder = holders.entry(session).or_insert_with(|| client.to_string());
-        if take {
-            client.clone_into(holder);
+        let new = Holder { client: client.to_string(), _terminal: terminal };
+        let holder = holders.entry(session).or_insert(new);
+        // (When the entry existed, `new` and its attachment were dropped above
+        // unless this is a take-over.)
+        if take && holder.client != client {
+            holder.client = client.to_string();
         }
-        (holder == client, holder.clone())
+        (holder.client == client, holder.client.clone())
     }
 
     /// Lets go of the keyboard if `client` holds it.
     pub(crate) fn detach(&self, session: SessionId, client: &str) -> bool {
         let mut holders = self.lock();
-        if holders.get(&session).is_some_and(|h| h == client) {
+        if holders.get(&session).is_some_and(|h| h.client == client) {
             holders.remove(&session);
             return true;
         }
@@ -96,7 +114,7 @@ impl Keyboards {
     pub(crate) fn may_type(&self, session: SessionId, client: Option<&str>) -> bool {
         match client {
             None => true,
-            Some(c) => self.lock().get(&session).is_none_or(|h| h == c),
+            Some(c) => self.lock().get(&session).is_none_or(|h| h.client == c),
         }
     }
 }
@@ -452,7 +470,9 @@ async fn execute(ctx: &CommandCtx, request: Request) -> Result<Value, WireError>
         }
         Request::Attach(args) => {
             w.get(args.session).await?; // an unknown session is `not_found`
-            let (writer, holder) = ctx.keyboards.attach(args.session, &args.client, args.take);
+            // Ended sessions have no terminal to answer for.
+            let terminal = w.attach_terminal(args.session).await.ok();
+            let (writer, holder) = ctx.keyboards.attach(args.session, &args.client, args.take, terminal);
             if writer {
                 debug!(session = %args.session, client = %args.client, take = args.take, "keyboard taken");
             }

@@ -16,7 +16,7 @@ use warden_bridge::publish::SEQ_HEADER;
 use warden_bridge::{FollowOptions, Remote, Subjects, follow_events};
 use warden_core::{Event, EventKind, SessionId, SessionInfo};
 
-use crate::ConsoleError;
+use crate::LinkError;
 
 /// Events buffered between the stream and the screen.
 const EVENT_QUEUE: usize = 4096;
@@ -53,13 +53,13 @@ pub enum Link {
     },
 }
 
-fn parse_reply(raw: &[u8]) -> Result<Reply, ConsoleError> {
-    serde_json::from_slice(raw).map_err(|e| ConsoleError::Protocol(format!("a reply that does not parse: {e}")))
+fn parse_reply(raw: &[u8]) -> Result<Reply, LinkError> {
+    serde_json::from_slice(raw).map_err(|e| LinkError::Protocol(format!("a reply that does not parse: {e}")))
 }
 
 impl Link {
     /// Sends `verb` to `node`; the reply, `ok` or not.
-    pub async fn command(&self, node: &str, verb: &str, body: serde_json::Value) -> Result<Reply, ConsoleError> {
+    pub async fn command(&self, node: &str, verb: &str, body: serde_json::Value) -> Result<Reply, LinkError> {
         let payload = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
         let raw = match self {
             Link::Local(c) => c.request_raw(verb, payload).await?,
@@ -69,7 +69,7 @@ impl Link {
     }
 
     /// Every session of every node that answers: `(node, record)`.
-    pub async fn list(&self) -> Result<Vec<(String, SessionInfo)>, ConsoleError> {
+    pub async fn list(&self) -> Result<Vec<(String, SessionInfo)>, LinkError> {
         let raws = match self {
             Link::Local(c) => vec![c.request_raw("list_agents", Bytes::from_static(b"{}")).await?],
             Link::Nats { remote, .. } => {
@@ -92,11 +92,7 @@ impl Link {
     }
 
     /// One session's raw output and its end, from now on.
-    pub async fn attach_stream(
-        &self,
-        node: &str,
-        session: SessionId,
-    ) -> Result<mpsc::Receiver<AttachMsg>, ConsoleError> {
+    pub async fn attach_stream(&self, node: &str, session: SessionId) -> Result<mpsc::Receiver<AttachMsg>, LinkError> {
         let (tx, rx) = mpsc::channel(OUTPUT_QUEUE);
         match self {
             Link::Local(c) => {
@@ -119,11 +115,11 @@ impl Link {
                 });
             }
             Link::Nats { client, prefix, .. } => {
-                let subjects = Subjects::new(prefix, node).map_err(|e| ConsoleError::Protocol(e.to_string()))?;
-                let nats = |e: warden_bridge::async_nats::SubscribeError| ConsoleError::Protocol(e.to_string());
+                let subjects = Subjects::new(prefix, node).map_err(|e| LinkError::Protocol(e.to_string()))?;
+                let nats = |e: warden_bridge::async_nats::SubscribeError| LinkError::Protocol(e.to_string());
                 let mut out = client.subscribe(subjects.output(session)).await.map_err(nats)?;
                 let mut exited = client.subscribe(subjects.event(Some(session), "exited")).await.map_err(nats)?;
-                client.flush().await.map_err(|e| ConsoleError::Protocol(e.to_string()))?;
+                client.flush().await.map_err(|e| LinkError::Protocol(e.to_string()))?;
                 tokio::spawn(async move {
                     loop {
                         let msg = tokio::select! {
@@ -160,23 +156,23 @@ impl Link {
 
     /// Writes raw bytes (keystrokes) to a session's terminal as the attached
     /// terminal `me`, without waiting for the write.
-    pub async fn input(&self, node: &str, session: SessionId, me: &str, bytes: Bytes) -> Result<(), ConsoleError> {
+    pub async fn input(&self, node: &str, session: SessionId, me: &str, bytes: Bytes) -> Result<(), LinkError> {
         match self {
             Link::Local(c) => Ok(c.write_input(session, Some(me), bytes).await?),
             Link::Nats { client, prefix, .. } => {
-                let subjects = Subjects::new(prefix, node).map_err(|e| ConsoleError::Protocol(e.to_string()))?;
+                let subjects = Subjects::new(prefix, node).map_err(|e| LinkError::Protocol(e.to_string()))?;
                 let mut headers = warden_bridge::async_nats::HeaderMap::new();
                 headers.insert(CLIENT_HEADER, me);
                 client
                     .publish_with_headers(subjects.input(session), headers, bytes)
                     .await
-                    .map_err(|e| ConsoleError::Protocol(e.to_string()))
+                    .map_err(|e| LinkError::Protocol(e.to_string()))
             }
         }
     }
 
     /// The live event stream of every node (no output), from now on.
-    pub async fn events(&self) -> Result<mpsc::Receiver<Event>, ConsoleError> {
+    pub async fn events(&self) -> Result<mpsc::Receiver<Event>, LinkError> {
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
         match self {
             Link::Local(c) => {

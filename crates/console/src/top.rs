@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tracing::debug;
 use warden_core::SessionId;
 
-use crate::ConsoleError;
+use crate::LinkError;
 use crate::board::{Board, Pending};
 use crate::link::Link;
 
@@ -59,7 +59,7 @@ struct App {
 }
 
 /// Runs `top` until the user quits; the terminal is restored on every way out.
-pub async fn run_top(link: Link, opts: TopOptions) -> Result<(), ConsoleError> {
+pub async fn run_top(link: Link, opts: TopOptions) -> Result<(), LinkError> {
     let mut board = Board::default();
     let now = Instant::now();
     // Subscribe first, then list: nothing that happens in between is missed.
@@ -107,7 +107,7 @@ impl App {
         &mut self,
         terminal: &mut ratatui::DefaultTerminal,
         events: &mut mpsc::Receiver<warden_core::Event>,
-    ) -> Result<(), ConsoleError> {
+    ) -> Result<(), LinkError> {
         let mut keys = EventStream::new();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let (status_tx, mut status_rx) = mpsc::channel::<String>(64);
@@ -290,7 +290,7 @@ impl App {
     }
 
     /// Leaves the screen to the attach command, then comes back.
-    async fn attach(&mut self, terminal: &mut ratatui::DefaultTerminal, id: SessionId) -> Result<(), ConsoleError> {
+    async fn attach(&mut self, terminal: &mut ratatui::DefaultTerminal, id: SessionId) -> Result<(), LinkError> {
         let Some(cmd) = self.opts.attach.clone() else {
             self.status = format!("attach with: warden attach {id}");
             return Ok(());

@@ -247,6 +247,10 @@ pub enum EventKind {
         /// Rule and evidence.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         provenance: Option<Provenance>,
+        /// The exit status of the command the turn ran, where the agent reports one
+        /// (a shell's prompt hook: `OSC 133 ; D ; status`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<i32>,
     },
     /// A busy agent's screen made no progress for the stall window.
     Stalled {

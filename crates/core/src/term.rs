@@ -32,7 +32,9 @@ mod cell;
 mod dispatch;
 mod flood;
 mod grid;
+pub mod modes;
 mod pack;
+pub mod query;
 mod state;
 
 use std::fmt;
@@ -40,6 +42,19 @@ use std::fmt;
 use cell::{Clusters, into_string, render_row};
 use grid::Grid;
 use state::Term;
+
+pub use modes::{Mode, TermModes};
+pub use query::{Query, QueryScanner, ReplyContext};
+
+/// The exit status a shell reported for its last command (`OSC 133 ; D ; status`, the
+/// semantic-prompt mark a prompt hook prints), and how many commands it reported so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandStatus {
+    /// How many `OSC 133 ; D` marks the screen has seen (a later mark has a larger count).
+    pub count: u64,
+    /// The status the mark carried, if it carried a number.
+    pub code: Option<i32>,
+}
 
 /// A terminal screen that keeps text only (no colours/attributes).
 ///
@@ -202,6 +217,20 @@ impl Screen {
     /// The last window title set with OSC 0 or OSC 2 (at most 1 KiB).
     pub fn title(&self) -> &str {
         &self.term.title
+    }
+
+    /// The modes the output turned on that a terminal showing it must turn off again
+    /// (alternate screen, hidden cursor, mouse, focus, bracketed paste, keyboard protocols).
+    pub fn modes(&self) -> TermModes {
+        let mut modes = self.term.modes;
+        modes.alternate_screen = self.term.alt_active;
+        modes.cursor_hidden = self.term.hide_cursor;
+        modes
+    }
+
+    /// The last command status a shell reported (`OSC 133 ; D ; status`).
+    pub fn command_status(&self) -> Option<CommandStatus> {
+        self.term.command
     }
 
     /// Whether the alternate screen is shown (modes 47, 1047, 1049).

@@ -28,6 +28,8 @@
 //! | `exit CODE` | exit with CODE (0–255); the end of the script exits 0 |
 //! | `freeze [spinner]` | stop forever, with the spinner still turning if asked |
 //! | `ignore-input [MS]` | read and discard everything, forever or for MS |
+//! | `raw TEXT` | write TEXT as it is, no line break (`\e[?1049h` enters the alternate screen, `\e[6n` asks the cursor position) |
+//! | `expect-reply MS` | wait up to MS for a terminal reply on stdin; `{input}` is it (ESC shown as `^[`) or `none` |
 //!
 //! A whole life with a permission prompt:
 //!

@@ -66,6 +66,28 @@ impl Player {
                     term::out(format!("\r\n{text}").as_bytes())?;
                     self.after_text();
                 }
+                Step::Raw(bytes) => term::out(bytes.as_bytes())?,
+                Step::ExpectReply(ms) => {
+                    let until = Instant::now() + Duration::from_millis(*ms);
+                    self.input = loop {
+                        match self.keys.next(Some(until)) {
+                            Read::Key(mut k) if k.first() == Some(&0x1b) => {
+                                // An OSC reply comes as `ESC ]` and then its body, up to BEL or ST.
+                                if k == b"\x1b]" {
+                                    while !(k.ends_with(b"\x07") || k.ends_with(b"\x1b\\")) {
+                                        match self.keys.next(Some(until)) {
+                                            Read::Key(more) => k.extend_from_slice(&more),
+                                            Read::Timeout | Read::Eof => break,
+                                        }
+                                    }
+                                }
+                                break String::from_utf8_lossy(&k).replace('\x1b', "^[");
+                            }
+                            Read::Key(_) => {}
+                            Read::Timeout | Read::Eof => break "none".to_string(),
+                        }
+                    };
+                }
                 Step::Title(title) => term::out(format!("\x1b]0;{title}\x07").as_bytes())?,
                 Step::Sleep(ms) => sleep(Duration::from_millis(*ms)),
                 Step::Spinner(ms) => self.spin(Some(Instant::now() + Duration::from_millis(*ms)))?,

@@ -33,6 +33,12 @@ pub enum Step {
     },
     /// Read and discard all input, forever or for this many milliseconds.
     IgnoreInput(Option<u64>),
+    /// Write bytes as they are (escapes decoded), without a line break: terminal modes
+    /// and queries.
+    Raw(String),
+    /// Wait up to this many milliseconds for a terminal reply (an escape sequence on
+    /// stdin); `{input}` becomes it with ESC shown as `^[`, or `none`.
+    ExpectReply(u64),
 }
 
 /// A step that could not be parsed, with its 1-based position in the script.
@@ -113,6 +119,8 @@ fn parse_step(line: &str) -> Result<Step, String> {
         }
         "print" => Ok(Step::Print(decode_escapes(rest)?)),
         "title" => Ok(Step::Title(decode_escapes(rest)?)),
+        "raw" => Ok(Step::Raw(decode_escapes(rest)?)),
+        "expect-reply" => Ok(Step::ExpectReply(millis(word, rest)?)),
         "sleep" => Ok(Step::Sleep(millis(word, rest)?)),
         "spinner" => Ok(Step::Spinner(millis(word, rest)?)),
         "expect-line" => no_arg(Step::ExpectLine),
@@ -142,7 +150,7 @@ fn parse_step(line: &str) -> Result<Step, String> {
         }
         _ => Err(format!(
             "unknown step `{word}`; steps: screen, print, sleep, spinner, expect-line, expect-key, \
-             echo-input, title, exit, freeze, ignore-input"
+             echo-input, title, raw, expect-reply, exit, freeze, ignore-input"
         )),
     }
 }

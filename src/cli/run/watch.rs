@@ -1,14 +1,21 @@
 //! Watching one session: its events printed as they come, supervision notes,
 //! pending confirmations answered from the terminal, the ending verdicts (a login or
-//! provider screen that stays, a stall that gave up, `--timeout`), and the final screen.
+//! provider screen that stays, a stall that gave up, `--timeout`), what happens when
+//! the task is complete (`--on-complete`), and the final screen.
+//!
+//! With a [`Console`] (a person at the terminal) the output goes through it, the
+//! person's keystrokes and the terminal's replies go to the agent, resizes follow, and
+//! notes and pending confirmations appear on the console's status line.
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
 use warden_actors::Warden;
+use warden_console::{Console, ConsoleInput};
 use warden_core::{EventKind, SessionId};
 
+use super::complete::OnComplete;
 use super::confirm::Confirmations;
 use super::options::one_line;
 use super::outcome::{self, Ending, Trigger};
@@ -25,6 +32,10 @@ pub(super) struct Watch {
     pub login_hint: String,
     /// `--timeout`.
     pub timeout: Option<Duration>,
+    /// `--on-complete`.
+    pub on_complete: OnComplete,
+    /// A task was given (`--on-complete` is about it; without one, nothing completes).
+    pub has_task: bool,
 }
 
 /// How the watch ended.
@@ -35,12 +46,15 @@ pub(super) struct WatchResult {
     pub ending: Option<Ending>,
     /// The terminal output did not end with a newline.
     pub output_ended_mid_line: bool,
+    /// The task completed and the run ends with this status (`--on-complete exit`).
+    pub completed: Option<i32>,
 }
 
 /// What woke the event loop.
 enum Wake {
     Event(Option<Arc<warden_core::Event>>),
     Line(String),
+    Input(ConsoleInput),
     Timeout,
     Signal,
     /// A login or provider screen was shown for [`outcome::SETTLE`].
@@ -55,18 +69,29 @@ struct Candidate {
 }
 
 impl Watch {
+    /// Watches until the session ends. A `console` is closed (the terminal restored)
+    /// before this returns.
     pub(super) async fn run(
         &self,
         warden: &Warden,
         id: SessionId,
         events: &mut warden_actors::Subscription,
+        mut console: Option<Console>,
     ) -> WatchResult {
         let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
         let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        // The terminal going away ends an interactive run like SIGTERM.
+        let mut sighup = match console {
+            Some(_) => tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok(),
+            None => None,
+        };
         let deadline = self.timeout.map(|t| tokio::time::Instant::now() + t);
-        let mut confirmations = Confirmations::new(std::io::stdin().is_terminal());
+        // With a console, answers come as y/n on its status line, not as typed lines.
+        let mut confirmations = Confirmations::new(console.is_none() && std::io::stdin().is_terminal());
         let stdout = std::io::stdout();
-        let mut result = WatchResult { code: None, ending: None, output_ended_mid_line: false };
+        let mut result = WatchResult { code: None, ending: None, output_ended_mid_line: false, completed: None };
+        let mut input_open = true;
+        let mut task_done = false;
         let mut stopping = false;
         let mut stdout_open = true;
         let mut candidate: Option<Candidate> = None;
@@ -75,10 +100,12 @@ impl Watch {
             let wake = tokio::select! {
                 e = events.recv() => Wake::Event(e),
                 line = confirmations.next_line() => Wake::Line(line),
+                input = next_input(&mut console), if input_open => Wake::Input(input),
                 _ = sleep_until(deadline), if !stopping => Wake::Timeout,
                 _ = sleep_until(settle_at), if !stopping => Wake::Settled,
                 _ = recv_signal(&mut sigint), if !stopping => Wake::Signal,
                 _ = recv_signal(&mut sigterm), if !stopping => Wake::Signal,
+                _ = recv_signal(&mut sighup), if !stopping => Wake::Signal,
             };
             let event = match wake {
                 Wake::Event(Some(e)) => e,
@@ -88,6 +115,38 @@ impl Watch {
                     eprintln!("warden: {note}");
                     if let Some(hint) = confirmations.hint() {
                         eprintln!("warden: {hint}");
+                    }
+                    continue;
+                }
+                Wake::Input(input) => {
+                    match input {
+                        ConsoleInput::Keys(bytes) => {
+                            // The agent may be on its way out; what it cannot take is dropped.
+                            if let Err(e) = warden.write(id, bytes).await {
+                                tracing::debug!(error = %e, "keystrokes not delivered");
+                            }
+                        }
+                        ConsoleInput::Resize(size) => {
+                            if let Err(e) = warden.resize(id, size.rows, size.cols).await {
+                                tracing::debug!(error = %e, "resize not delivered");
+                            }
+                        }
+                        ConsoleInput::Answer(yes) => {
+                            let line = if yes { "" } else { "n" };
+                            let note = confirmations.answer(warden, id, line).await;
+                            if let Some(c) = console.as_mut() {
+                                c.ask(question(&confirmations));
+                                c.note(note);
+                            }
+                        }
+                        ConsoleInput::Detach => {}
+                        ConsoleInput::Closed => {
+                            input_open = false;
+                            if !stopping {
+                                stopping = true;
+                                stop_in_background(warden, id);
+                            }
+                        }
                     }
                     continue;
                 }
@@ -117,7 +176,16 @@ impl Watch {
             if event.session.is_some_and(|s| s != id) {
                 continue;
             }
-            if stdout_open {
+            if let Some(c) = console.as_mut() {
+                if let EventKind::Output(o) = &event.kind
+                    && stdout_open
+                    && c.show(&o.bytes).is_err()
+                {
+                    stdout_open = false;
+                    stopping = true;
+                    stop_in_background(warden, id);
+                }
+            } else if stdout_open {
                 let mut out = stdout.lock();
                 let written = crate::cli::print::write_event(&mut out, &event, self.json, false);
                 if written.and_then(|_| out.flush()).is_err() {
@@ -135,6 +203,9 @@ impl Watch {
                 }
                 EventKind::Exited(exit) => {
                     result.code = Some(exit.shell_code());
+                    if let Some(c) = console.as_mut() {
+                        c.ask(None);
+                    }
                     // An agent that exits on a login or provider screen ended on it.
                     if result.ending.is_none()
                         && let Some(c) = candidate.take()
@@ -146,6 +217,10 @@ impl Watch {
                 }
                 EventKind::ConfirmationPending { id: cid, suggested, .. } => {
                     confirmations.push(cid, suggested.is_some());
+                    if let Some(c) = console.as_mut() {
+                        c.ask(question(&confirmations));
+                        continue;
+                    }
                     if let Some(note) = crate::cli::print::note(&event) {
                         eprintln!("warden: {note}");
                     }
@@ -155,13 +230,29 @@ impl Watch {
                 }
                 EventKind::ConfirmationResolved { id: cid, .. } => {
                     confirmations.resolved(cid);
-                    self.note(&event);
+                    self.note(&event, &mut console);
+                    if let Some(c) = console.as_mut() {
+                        c.ask(question(&confirmations));
+                    }
+                }
+                EventKind::TaskComplete { status, .. } => {
+                    // At a terminal every command the person runs completes a turn: only
+                    // the task's completion (the first) is worth a note there.
+                    if console.is_none() || !task_done {
+                        self.note(&event, &mut console);
+                    }
+                    task_done = true;
+                    if self.on_complete == OnComplete::Exit && self.has_task && !stopping {
+                        result.completed = Some(status.unwrap_or(0));
+                        stopping = true;
+                        stop_in_background(warden, id);
+                    }
                 }
                 kind => {
                     let ending = outcome::ending_for(kind, &self.agent, &self.login_hint);
                     if ending.is_none() {
                         // (An ending has its own message, once the session has ended, after its events.)
-                        self.note(&event);
+                        self.note(&event, &mut console);
                     }
                     if stopping {
                         continue;
@@ -172,6 +263,8 @@ impl Watch {
                             stopping = true;
                             stop_in_background(warden, id);
                         }
+                        // A person at the terminal signs in or answers by themselves.
+                        Some(_) if console.is_some() => {}
                         Some((trigger, ending)) => {
                             // A later screen of the same kind (a URL after the choices) says more.
                             let at = candidate
@@ -185,6 +278,8 @@ impl Watch {
                 }
             }
         }
+        // The terminal is restored before anything else is printed.
+        drop(console);
         result
     }
 
@@ -195,12 +290,16 @@ impl Watch {
         trigger.still_shown(&self.adapter.classify(&view))
     }
 
-    /// A supervision note on stderr, in terminal mode (JSON mode has the event itself).
-    fn note(&self, event: &warden_core::Event) {
-        if !self.json
-            && let Some(note) = crate::cli::print::note(event)
-        {
-            eprintln!("warden: {note}");
+    /// A supervision note on stderr, in terminal mode (JSON mode has the event itself);
+    /// on the status line of a console.
+    fn note(&self, event: &warden_core::Event, console: &mut Option<Console>) {
+        if self.json {
+            return;
+        }
+        let Some(note) = crate::cli::print::note(event) else { return };
+        match console {
+            Some(c) => c.note(format!("warden: {note}")),
+            None => eprintln!("warden: {note}"),
         }
     }
 }
@@ -231,6 +330,21 @@ pub(super) async fn print_screen(warden: &Warden, id: SessionId, json: bool, mid
         writeln!(out, "{sep}{text}")
     };
     let _ = written.and_then(|_| out.flush());
+}
+
+/// The status-line question for the oldest pending confirmation.
+fn question(confirmations: &Confirmations) -> Option<String> {
+    let (id, suggested) = confirmations.front()?;
+    let accept = if suggested { "y sends the suggestion, " } else { "" };
+    Some(format!("warden: {id} waits for you: {accept}n declines (or answer on the agent's screen)"))
+}
+
+/// The console's next input; pending forever without a console.
+async fn next_input(console: &mut Option<Console>) -> ConsoleInput {
+    match console {
+        Some(c) => c.next().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

@@ -114,6 +114,9 @@ pub(crate) struct DetectorMemory {
     resuming: bool,
     /// A stall was reported and is not over (no progress, no classification since).
     in_stall: bool,
+    /// How many command statuses the screen had reported at the last ready prompt: a
+    /// larger count at the next one is the status of the command the turn ran.
+    commands_seen: u64,
 }
 
 impl DetectorMemory {
@@ -132,6 +135,7 @@ impl DetectorMemory {
             ladder_from: 0,
             resuming: false,
             in_stall: false,
+            commands_seen: 0,
         };
         if matches!(state, SessionState::Busy | SessionState::Stalled) {
             mem.turn_open = true;
@@ -311,9 +315,13 @@ impl DetectorMemory {
         self.disarm(m.now);
         let prov = verdict.provenance.clone();
         let moved = d.transition(SessionState::Ready, "ready", None, prov.clone());
+        let command = look.view.command.filter(|c| c.count > self.commands_seen);
+        if let Some(c) = command {
+            self.commands_seen = c.count;
+        }
         if self.turn_open && (moved || verdict.state == ScreenState::TaskComplete) {
             self.turn_open = false;
-            d.publish(EventKind::TaskComplete { provenance: prov });
+            d.publish(EventKind::TaskComplete { provenance: prov, status: command.and_then(|c| c.code) });
         }
         d.effects.push(Effect::TypeWaitingTask);
     }

@@ -316,6 +316,7 @@ fn view_of(screen: &mut Screen) -> View {
         cursor: screen.cursor(),
         cols: screen.size().1,
         scrolled: screen.scrolled(),
+        command: screen.command_status(),
     }
 }
 

@@ -13,6 +13,8 @@ pub(crate) struct View {
     pub cols: u16,
     /// Lines scrolled off the top so far (absolute line = scrolled + row).
     pub scrolled: u64,
+    /// The last command status a shell reported on this screen.
+    pub command: Option<warden_core::term::CommandStatus>,
 }
 
 impl View {

@@ -4,7 +4,9 @@
 //! agrees with it. A few xterm sequences vt100 lacks are handled too: IND (`ESC D`), NEL
 //! (`ESC E`), SCOSC/SCORC (`CSI s`, `CSI u` without parameters), DECAWM (mode 7) and
 //! mode 1047.
-//! Everything else (SGR, mouse and keyboard modes, DCS, APC, other OSC) is ignored.
+//! Mouse, focus, bracketed-paste and keyboard-protocol modes are recorded (`modes.rs`) but
+//! change no text; a shell's `OSC 133 ; D ; status` is recorded as its last command status.
+//! Everything else (SGR, DCS, APC, other OSC) is ignored.
 
 use vte::Params;
 
@@ -71,6 +73,18 @@ impl vte::Perform for Term {
             }
             (None, 's') if no_params(params) => grid.save(),
             (None, 'u') if no_params(params) => grid.restore(),
+            (Some(&marker @ (b'>' | b'<' | b'=')), 'u') => {
+                let values: Vec<u16> = params.iter().map(|p| p.first().copied().unwrap_or(0)).take(4).collect();
+                self.modes.kitty(marker, &values);
+                return;
+            }
+            (Some(b'>'), 'm') => {
+                let (resource, value) = two_raw(params);
+                if resource == 4 {
+                    self.modes.modify_other_keys = value > 0;
+                }
+                return;
+            }
             (Some(b'?'), 'h' | 'l') => {
                 let mut moved = false;
                 for param in params {
@@ -101,6 +115,14 @@ impl vte::Perform for Term {
             }
             b'M' => self.grid.row_dec_scroll(1),
             b'c' => self.reset(),
+            b'=' => {
+                self.modes.app_keypad = true;
+                return;
+            }
+            b'>' => {
+                self.modes.app_keypad = false;
+                return;
+            }
             _ => return,
         }
         self.bump();
@@ -110,6 +132,12 @@ impl vte::Perform for Term {
         // After BEL the parser is in its ground state; after ESC it is not (ST follows).
         if bell_terminated {
             self.stop = true;
+        }
+        if let [b"133", b"D", rest @ ..] = params {
+            let code = rest.first().and_then(|c| std::str::from_utf8(c).ok()).and_then(|c| c.trim().parse().ok());
+            let count = self.command.map_or(1, |c| c.count.wrapping_add(1));
+            self.command = Some(super::CommandStatus { count, code });
+            return;
         }
         if let [b"0" | b"2", rest @ ..] = params {
             if rest.is_empty() {
@@ -139,6 +167,11 @@ impl Term {
     /// One DECSET (`on`) or DECRST parameter; returns whether the text or the cursor
     /// position may have changed.
     fn set_mode(&mut self, param: &[u16], on: bool) -> bool {
+        if let [n] = param
+            && let Some(mode) = super::modes::Mode::from_number(*n)
+        {
+            self.modes.set(mode, on);
+        }
         match param {
             [6] => self.grid.set_origin(on),
             // DECAWM; vt100 ignores it and always wraps.
@@ -187,6 +220,12 @@ fn two(params: &Params, default1: u16, default2: u16) -> (u16, u16) {
     };
     let a = next(default1);
     (a, next(default2))
+}
+
+/// The first two parameters as given (0 when absent).
+fn two_raw(params: &Params) -> (u16, u16) {
+    let mut iter = params.iter().map(|p| p.first().copied().unwrap_or(0));
+    (iter.next().unwrap_or(0), iter.next().unwrap_or(0))
 }
 
 fn no_params(params: &Params) -> bool {

@@ -24,6 +24,10 @@ pub(super) struct Term {
     pub(super) autowrap: bool,
     pub(super) hide_cursor: bool,
     pub(super) bracketed_paste: bool,
+    /// Input modes and keyboard protocols a terminal must undo (see `modes.rs`).
+    pub(super) modes: super::modes::TermModes,
+    /// The last command status a shell reported (`OSC 133 ; D ; status`), and how many it reported.
+    pub(super) command: Option<super::CommandStatus>,
     /// Last printed character, for REP.
     last_char: Option<char>,
     /// Rows that scrolled off the main grid, as vt100 counts them for resizing.
@@ -48,6 +52,8 @@ impl Term {
             autowrap: true,
             hide_cursor: false,
             bracketed_paste: false,
+            modes: super::modes::TermModes::default(),
+            command: None,
             last_char: None,
             unbounded: 0,
             title: String::new(),
@@ -299,7 +305,9 @@ impl Term {
         let mut scrollback = std::mem::take(&mut self.scrollback);
         scrollback.clear();
         // RIS is an escape sequence: the parser is in its ground state after it.
-        *self = Term { title, scrollback, version: self.version, stop: true, ..Term::new(self.rows, self.cols) };
+        let command = self.command;
+        *self =
+            Term { title, scrollback, command, version: self.version, stop: true, ..Term::new(self.rows, self.cols) };
     }
 
     /// Resizes both grids as vt100's `Screen::set_size` does.

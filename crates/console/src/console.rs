@@ -1,0 +1,283 @@
+//! [`Console`]: the terminal on stdin/stdout in raw mode, what the person does, what
+//! the session shows, and the restore that always runs.
+
+use std::collections::VecDeque;
+use std::io::{self, IsTerminal, Write};
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::time::Instant;
+use warden_core::TermSize;
+use warden_core::term::{Query, QueryScanner, Screen};
+
+use crate::input::{Piece, split};
+use crate::raw::RawMode;
+use crate::reader::{Chunk, Reader, attributes_replies, drain_replies};
+use crate::status::{clear_status, draw_status};
+
+/// How long a note stays on the status line.
+const NOTE_FOR: Duration = Duration::from_secs(4);
+/// How long the restore waits for the terminal's pending replies.
+const DRAIN_FOR: Duration = Duration::from_secs(1);
+
+/// Why a console cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    /// Stdin or stdout is not a terminal.
+    #[error("stdin and stdout must both be a terminal")]
+    NotATerminal,
+    /// The terminal could not be set up.
+    #[error("cannot set up the terminal: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// How a console behaves.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConsoleOptions {
+    /// The byte that detaches (see [`crate::detach_key_byte`]); `None`: no detach key,
+    /// every byte goes to the session.
+    pub detach_key: Option<u8>,
+}
+
+/// What the person did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsoleInput {
+    /// Bytes for the session: keystrokes, pastes, and the terminal's replies to the
+    /// session's queries.
+    Keys(Bytes),
+    /// The terminal has a new size.
+    Resize(TermSize),
+    /// The detach key.
+    Detach,
+    /// `y` (true) or `n` (false) while a question is on the status line.
+    Answer(bool),
+    /// The terminal went away.
+    Closed,
+}
+
+/// The person's terminal, in raw mode until the console is dropped.
+///
+/// Dropping it (or [`Console::close`]) restores the terminal: the status line is taken
+/// away, the modes the session's output turned on are turned off, the terminal's
+/// replies still on their way are read and dropped, and the saved settings come back.
+/// A panic restores the modes and the settings from its hook.
+pub struct Console {
+    raw: RawMode,
+    reader: Reader,
+    winch: Option<Signal>,
+    /// What the terminal shows, as far as the session's output goes: for the cursor,
+    /// the bottom row and the modes to undo.
+    screen: Screen,
+    size: TermSize,
+    detach: Option<u8>,
+    question: Option<String>,
+    note: Option<(String, Instant)>,
+    /// The status line is on the terminal now.
+    drawn: bool,
+    pending: VecDeque<ConsoleInput>,
+    closed: bool,
+    /// Device-attributes queries in the output, and replies to them passed on: the
+    /// difference is still on its way when the console closes (see `drain_replies`).
+    queries: QueryScanner,
+    attributes_asked: usize,
+    attributes_answered: usize,
+}
+
+impl Console {
+    /// Whether stdin and stdout are both terminals (a console can be opened).
+    pub fn available() -> bool {
+        io::stdin().is_terminal() && io::stdout().is_terminal()
+    }
+
+    /// Puts the terminal into raw mode. Needs a tokio runtime (for SIGWINCH).
+    pub fn open(options: ConsoleOptions) -> Result<Console, ConsoleError> {
+        if !Console::available() {
+            return Err(ConsoleError::NotATerminal);
+        }
+        let size = terminal_size().unwrap_or(TermSize { rows: 24, cols: 80 });
+        let winch = signal(SignalKind::window_change()).ok();
+        let raw = RawMode::enter()?;
+        let reader = match Reader::spawn() {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = raw.leave();
+                return Err(e.into());
+            }
+        };
+        tracing::debug!(rows = size.rows, cols = size.cols, "console open");
+        Ok(Console {
+            raw,
+            reader,
+            winch,
+            screen: Screen::new(size.rows, size.cols),
+            size,
+            detach: options.detach_key,
+            question: None,
+            note: None,
+            drawn: false,
+            pending: VecDeque::new(),
+            closed: false,
+            queries: QueryScanner::new(),
+            attributes_asked: 0,
+            attributes_answered: 0,
+        })
+    }
+
+    /// The terminal's size.
+    pub fn size(&self) -> TermSize {
+        self.size
+    }
+
+    /// Shows the session's output.
+    pub fn show(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.screen.process(bytes);
+        self.raw.track(self.screen.modes());
+        let mut asked = 0;
+        self.queries.feed(bytes, |_, q| asked += usize::from(q == Query::PrimaryAttributes));
+        self.attributes_asked += asked;
+        let mut out = io::stdout().lock();
+        out.write_all(bytes)?;
+        if self.status_text().is_some() {
+            // The output may have written over the status line or scrolled it away.
+            let text = self.status_text().unwrap_or_default().to_string();
+            out.write_all(&draw_status(self.size.rows, self.size.cols, &text))?;
+            self.drawn = true;
+        }
+        out.flush()
+    }
+
+    /// Puts a question on the status line (a pending confirmation); `y` and `n` typed
+    /// alone answer it ([`ConsoleInput::Answer`]). `None` takes it away.
+    pub fn ask(&mut self, question: Option<String>) {
+        self.question = question;
+        self.redraw();
+    }
+
+    /// Shows a short note on the status line for a few seconds (a question stays in
+    /// front of it).
+    pub fn note(&mut self, text: String) {
+        self.note = Some((text, Instant::now() + NOTE_FOR));
+        self.redraw();
+    }
+
+    /// What the person does next. Cancel-safe: nothing read is lost when the future is
+    /// dropped.
+    pub async fn next(&mut self) -> ConsoleInput {
+        loop {
+            if let Some(input) = self.pending.pop_front() {
+                return input;
+            }
+            let note_ends = self.note.as_ref().map(|(_, until)| *until);
+            tokio::select! {
+                chunk = self.reader.recv() => match chunk {
+                    Some(Chunk::Bytes(bytes)) => {
+                        self.attributes_answered += attributes_replies(&bytes);
+                        for piece in split(&bytes, self.detach, self.question.is_some()) {
+                            self.pending.push_back(match piece {
+                                Piece::Keys(k) => ConsoleInput::Keys(Bytes::from(k)),
+                                Piece::Detach => ConsoleInput::Detach,
+                                Piece::Answer(yes) => ConsoleInput::Answer(yes),
+                            });
+                        }
+                    }
+                    Some(Chunk::Closed) | None => return ConsoleInput::Closed,
+                },
+                _ = recv_signal(&mut self.winch) => {
+                    if let Some(size) = terminal_size().filter(|s| *s != self.size) {
+                        self.size = size;
+                        self.screen.resize(size.rows, size.cols);
+                        self.redraw();
+                        return ConsoleInput::Resize(size);
+                    }
+                }
+                _ = sleep_until(note_ends) => {
+                    self.note = None;
+                    self.redraw();
+                }
+            }
+        }
+    }
+
+    /// Restores the terminal now (what dropping the console does).
+    pub fn close(mut self) {
+        self.restore();
+    }
+
+    fn status_text(&self) -> Option<&str> {
+        self.question.as_deref().or_else(|| self.note.as_ref().map(|(t, _)| t.as_str()))
+    }
+
+    /// Draws the status line, or takes it away, as the question and note say.
+    fn redraw(&mut self) {
+        let bytes = match self.status_text().map(draw_status_for(self.size)) {
+            Some(bytes) => {
+                self.drawn = true;
+                bytes
+            }
+            None if self.drawn => {
+                self.drawn = false;
+                clear_status(self.size.rows, &self.screen.row_text(self.size.rows.saturating_sub(1)))
+            }
+            None => return,
+        };
+        let mut out = io::stdout().lock();
+        let _ = out.write_all(&bytes).and_then(|_| out.flush());
+    }
+
+    fn restore(&mut self) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        let unread = self.reader.stop();
+        let owed = self.attributes_asked.saturating_sub(self.attributes_answered + unread);
+        let mut bytes = Vec::new();
+        if self.drawn {
+            bytes.extend(clear_status(self.size.rows, &self.screen.row_text(self.size.rows.saturating_sub(1))));
+        }
+        bytes.extend(self.screen.modes().restore());
+        {
+            let mut out = io::stdout().lock();
+            let _ = out.write_all(&bytes).and_then(|_| out.flush());
+        }
+        drain_replies(DRAIN_FOR, owed);
+        if let Err(e) = self.raw.leave() {
+            tracing::warn!(error = %e, "cannot restore the terminal's settings");
+        }
+        tracing::debug!(modes = ?self.screen.modes(), "console closed; terminal restored");
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        self.restore();
+    }
+}
+
+fn draw_status_for(size: TermSize) -> impl Fn(&str) -> Vec<u8> {
+    move |text| draw_status(size.rows, size.cols, text)
+}
+
+/// The size of the terminal on stdout.
+fn terminal_size() -> Option<TermSize> {
+    let ws = rustix::termios::tcgetwinsize(io::stdout().as_fd()).ok()?;
+    TermSize::new(ws.ws_row, ws.ws_col).ok()
+}
+
+async fn recv_signal(sig: &mut Option<Signal>) {
+    match sig {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

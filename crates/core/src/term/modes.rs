@@ -1,0 +1,273 @@
+//! The terminal modes a program turned on that a person's terminal must have turned off
+//! again when the program is gone: the alternate screen, a hidden cursor, mouse
+//! reporting, bracketed paste, focus reporting, application cursor keys and keypad, and
+//! the keyboard protocols (kitty's `CSI > flags u` stack, xterm's modifyOtherKeys).
+//!
+//! [`Screen`](super::Screen) records them as it parses ([`Screen::modes`](super::Screen::modes));
+//! [`TermModes::restore`] is what to write to the terminal to undo them.
+
+/// A DEC private mode (`CSI ? n h` / `CSI ? n l`) warden tracks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Mode {
+    /// 1: DECCKM, application cursor keys.
+    AppCursor,
+    /// 9: X10 mouse reporting.
+    MouseX10,
+    /// 1000: mouse button reporting.
+    MouseButtons,
+    /// 1001: highlight mouse tracking.
+    MouseHighlight,
+    /// 1002: mouse motion while a button is held.
+    MouseDrag,
+    /// 1003: all mouse motion.
+    MouseMotion,
+    /// 1004: focus in/out reporting.
+    Focus,
+    /// 1005: UTF-8 mouse coordinates.
+    MouseUtf8,
+    /// 1006: SGR mouse coordinates.
+    MouseSgr,
+    /// 1007: alternate scroll (wheel as arrow keys).
+    AlternateScroll,
+    /// 1015: urxvt mouse coordinates.
+    MouseUrxvt,
+    /// 1016: SGR mouse coordinates in pixels.
+    MouseSgrPixels,
+    /// 2004: bracketed paste.
+    BracketedPaste,
+}
+
+impl Mode {
+    /// Every tracked mode, in the order they are turned off.
+    pub const ALL: [Mode; 13] = [
+        Mode::MouseX10,
+        Mode::MouseButtons,
+        Mode::MouseHighlight,
+        Mode::MouseDrag,
+        Mode::MouseMotion,
+        Mode::MouseUtf8,
+        Mode::MouseSgr,
+        Mode::MouseUrxvt,
+        Mode::MouseSgrPixels,
+        Mode::AlternateScroll,
+        Mode::Focus,
+        Mode::BracketedPaste,
+        Mode::AppCursor,
+    ];
+
+    /// The mode of a DEC private mode number, if it is tracked.
+    pub fn from_number(n: u16) -> Option<Mode> {
+        Some(match n {
+            1 => Mode::AppCursor,
+            9 => Mode::MouseX10,
+            1000 => Mode::MouseButtons,
+            1001 => Mode::MouseHighlight,
+            1002 => Mode::MouseDrag,
+            1003 => Mode::MouseMotion,
+            1004 => Mode::Focus,
+            1005 => Mode::MouseUtf8,
+            1006 => Mode::MouseSgr,
+            1007 => Mode::AlternateScroll,
+            1015 => Mode::MouseUrxvt,
+            1016 => Mode::MouseSgrPixels,
+            2004 => Mode::BracketedPaste,
+            _ => return None,
+        })
+    }
+
+    /// The DEC private mode number.
+    pub fn number(self) -> u16 {
+        match self {
+            Mode::AppCursor => 1,
+            Mode::MouseX10 => 9,
+            Mode::MouseButtons => 1000,
+            Mode::MouseHighlight => 1001,
+            Mode::MouseDrag => 1002,
+            Mode::MouseMotion => 1003,
+            Mode::Focus => 1004,
+            Mode::MouseUtf8 => 1005,
+            Mode::MouseSgr => 1006,
+            Mode::AlternateScroll => 1007,
+            Mode::MouseUrxvt => 1015,
+            Mode::MouseSgrPixels => 1016,
+            Mode::BracketedPaste => 2004,
+        }
+    }
+
+    fn bit(self) -> u16 {
+        1 << (self as u8)
+    }
+}
+
+/// How deep kitty's keyboard-mode stack may be counted (kitty keeps at most 256 entries
+/// per screen; a pop of more than are pushed empties it).
+const KITTY_DEPTH_CAP: u16 = 256;
+
+/// What a program turned on, as far as a terminal must undo it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TermModes {
+    bits: u16,
+    /// The alternate screen is shown.
+    pub alternate_screen: bool,
+    /// The cursor is hidden (DECTCEM off).
+    pub cursor_hidden: bool,
+    /// Application keypad (`ESC =`).
+    pub app_keypad: bool,
+    /// Entries pushed on kitty's keyboard-mode stack (`CSI > flags u`) and not popped.
+    pub kitty_pushed: u16,
+    /// Kitty keyboard flags set in place (`CSI = flags ; mode u`) to something other than 0.
+    pub kitty_set: bool,
+    /// xterm's modifyOtherKeys (`CSI > 4 ; n m`, n > 0).
+    pub modify_other_keys: bool,
+}
+
+impl TermModes {
+    /// Whether `mode` is on.
+    pub fn is_on(&self, mode: Mode) -> bool {
+        self.bits & mode.bit() != 0
+    }
+
+    /// Turns `mode` on or off.
+    pub fn set(&mut self, mode: Mode, on: bool) {
+        if on {
+            self.bits |= mode.bit();
+        } else {
+            self.bits &= !mode.bit();
+        }
+    }
+
+    /// Whether anything is on that [`restore`](TermModes::restore) would undo.
+    pub fn any(&self) -> bool {
+        *self != TermModes::default()
+    }
+
+    /// A kitty keyboard sequence: `CSI > flags u` pushes, `CSI < n u` pops `n` (default 1),
+    /// `CSI = flags ; mode u` sets the current entry.
+    pub fn kitty(&mut self, marker: u8, params: &[u16]) {
+        match marker {
+            b'>' => self.kitty_pushed = (self.kitty_pushed + 1).min(KITTY_DEPTH_CAP),
+            b'<' => {
+                let n = params.first().copied().filter(|&n| n > 0).unwrap_or(1);
+                self.kitty_pushed = self.kitty_pushed.saturating_sub(n);
+            }
+            b'=' => {
+                let flags = params.first().copied().unwrap_or(0);
+                let mode = params.get(1).copied().unwrap_or(1);
+                // Mode 1 replaces the flags, 2 sets bits, 3 clears bits.
+                match mode {
+                    1 => self.kitty_set = flags != 0,
+                    2 if flags != 0 => self.kitty_set = true,
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The bytes that turn off everything that is on, in an order that works from any
+    /// state: leave the alternate screen first (its cursor is the saved one), then the
+    /// input modes, then show the cursor. Empty when nothing is on.
+    pub fn restore(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        if self.alternate_screen {
+            out.extend_from_slice(b"\x1b[?1049l");
+        }
+        for mode in Mode::ALL {
+            if self.is_on(mode) {
+                out.extend_from_slice(format!("\x1b[?{}l", mode.number()).as_bytes());
+            }
+        }
+        if self.kitty_pushed > 0 {
+            out.extend_from_slice(format!("\x1b[<{}u", self.kitty_pushed).as_bytes());
+        }
+        if self.kitty_set {
+            out.extend_from_slice(b"\x1b[=0;1u");
+        }
+        if self.modify_other_keys {
+            out.extend_from_slice(b"\x1b[>4m");
+        }
+        if self.app_keypad {
+            out.extend_from_slice(b"\x1b>");
+        }
+        if self.cursor_hidden {
+            out.extend_from_slice(b"\x1b[?25h");
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Screen;
+    use super::*;
+
+    fn modes_after(bytes: &[u8]) -> TermModes {
+        let mut s = Screen::new(10, 40);
+        s.process(bytes);
+        s.modes()
+    }
+
+    #[test]
+    fn what_is_turned_on_is_turned_off() {
+        let cases: &[(&[u8], &[u8])] = &[
+            (b"plain", b""),
+            (b"\x1b[?1049h", b"\x1b[?1049l"),
+            (b"\x1b[?47h", b"\x1b[?1049l"),
+            (b"\x1b[?1049h\x1b[?1049l", b""),
+            (b"\x1b[?25l", b"\x1b[?25h"),
+            (b"\x1b[?25l\x1b[?25h", b""),
+            (b"\x1b[?1000;1006h", b"\x1b[?1000l\x1b[?1006l"),
+            (b"\x1b[?1003h\x1b[?1004h\x1b[?2004h", b"\x1b[?1003l\x1b[?1004l\x1b[?2004l"),
+            (b"\x1b[?1h\x1b=", b"\x1b[?1l\x1b>"),
+            (b"\x1b[>1u\x1b[>3u", b"\x1b[<2u"),
+            (b"\x1b[>1u\x1b[<u", b""),
+            (b"\x1b[>1u\x1b[<5u", b""),
+            (b"\x1b[=5;1u", b"\x1b[=0;1u"),
+            (b"\x1b[>4;2m", b"\x1b[>4m"),
+            (b"\x1b[>4;0m", b""),
+            // RIS resets every mode.
+            (b"\x1b[?1049h\x1b[?1000h\x1b[?25l\x1bc", b""),
+            (b"\x1b[?1049h\x1b[?25l\x1b[?1000h\x1b[>1u", b"\x1b[?1049l\x1b[?1000l\x1b[<1u\x1b[?25h"),
+        ];
+        for (input, want) in cases {
+            let got = modes_after(input).restore();
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(want),
+                "after {:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+
+    #[test]
+    fn restoring_leaves_nothing_on() {
+        let on = modes_after(b"\x1b[?1049h\x1b[?25l\x1b[?1002;1006;1004;2004;1h\x1b=\x1b[>1u\x1b[>4;1m\x1b[=3u");
+        assert!(on.any());
+        let mut s = Screen::new(10, 40);
+        s.process(b"\x1b[?1049h\x1b[?25l\x1b[?1002;1006;1004;2004;1h\x1b=\x1b[>1u\x1b[>4;1m\x1b[=3u");
+        s.process(&on.restore());
+        assert!(!s.modes().any(), "{:?}", s.modes());
+    }
+
+    #[test]
+    fn a_shell_reports_its_command_status() {
+        let mut s = Screen::new(10, 40);
+        assert_eq!(s.command_status(), None);
+        s.process(b"\x1b]133;D;0\x07$ false\r\n\x1b]133;D;1\x1b\\$ ");
+        assert_eq!(s.command_status(), Some(super::super::CommandStatus { count: 2, code: Some(1) }));
+        s.process(b"\x1b]133;D\x07\x1bc");
+        assert_eq!(s.command_status(), Some(super::super::CommandStatus { count: 3, code: None }), "kept by RIS");
+        assert_eq!(s.text(), "", "the marks print nothing");
+    }
+
+    #[test]
+    fn kitty_depth_is_bounded() {
+        let mut m = TermModes::default();
+        for _ in 0..1000 {
+            m.kitty(b'>', &[1]);
+        }
+        assert_eq!(m.kitty_pushed, KITTY_DEPTH_CAP);
+    }
+}

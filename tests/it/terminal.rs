@@ -1,0 +1,315 @@
+//! A person's terminal: terminal queries answered by warden for detached sessions
+//! (and not while a terminal is attached), and `warden run` in a real terminal (tmux):
+//! keystrokes, ctrl+c, resizes, and the terminal left as it was.
+
+use crate::common::*;
+use warden::SessionSpec;
+
+/// The fake agent asks for the cursor position after printing `abc` and prints what came back.
+fn cpr_agent() -> SessionSpec {
+    SessionSpec::new("fake", fake_agent()).args([
+        "--persona",
+        "shell",
+        "--script-inline",
+        r"raw abc\e[6n; expect-reply 1500; print reply={input}; raw \e]11\;?\e\\ ; expect-reply 1500; print colour={input}; exit 0",
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_detached_session_gets_its_terminal_queries_answered() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let w = start_warden(&dir).await;
+    let mut sub = w.subscribe(Some(w.bus().next_seq()));
+    let s = w.spawn(cpr_agent()).await.expect("spawns");
+    let (bytes, exit) = wait_exit(&mut sub, s.id).await;
+    let text = String::from_utf8_lossy(&bytes);
+    assert_eq!(exit.code, Some(0), "{text}");
+    // Row 1, column 4: just after `abc`, where the cursor was when it asked.
+    assert!(text.contains("reply=^[[1;4R"), "{text:?}");
+    assert!(text.contains("colour=^[]11;rgb:0000/0000/0000"), "{text:?}");
+    w.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attached_terminal_answers_instead_of_warden() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let w = start_warden(&dir).await;
+    let mut sub = w.subscribe(Some(w.bus().next_seq()));
+    let spec = SessionSpec::new("fake", fake_agent()).args([
+        "--persona",
+        "shell",
+        "--script-inline",
+        r"print started; expect-line; raw \e[6n; expect-reply 3000; print reply={input}; exit 0",
+    ]);
+    let s = w.spawn(spec).await.expect("spawns");
+    wait_output(&mut sub, s.id, "started").await;
+    let attachment = w.attach_terminal(s.id).await.expect("attaches");
+    w.write(s.id, &b"go\r"[..]).await.expect("typed");
+    // Warden stays silent; the "terminal" (this test) answers, once.
+    wait_output(&mut sub, s.id, "\x1b[6n").await;
+    w.write(s.id, &b"\x1b[7;7R"[..]).await.expect("the terminal's reply");
+    let (bytes, _) = wait_exit(&mut sub, s.id).await;
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.contains("reply=^[[7;7R"), "only the attached terminal's reply: {text:?}");
+    drop(attachment);
+    w.shutdown().await;
+}
+
+/// A tmux server of its own (its own socket) with one pane running a plain bash.
+struct Tmux {
+    socket: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Tmux {
+    /// A `cols` × `rows` pane with a bash prompt `shell$ `.
+    fn start(cols: u16, rows: u16) -> Tmux {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let socket = dir.path().join("tmux.sock").to_string_lossy().into_owned();
+        let path = std::env::var("PATH").unwrap_or_default();
+        let shell = format!(
+            "env -i PATH={path} HOME={} TERM=xterm-256color PS1='shell$ ' bash --norc --noprofile",
+            dir.path().display()
+        );
+        let t = Tmux { socket, _dir: dir };
+        t.run(&["new-session", "-d", "-s", "t", "-x", &cols.to_string(), "-y", &rows.to_string(), &shell]);
+        t.wait_for("the shell's prompt", |screen| screen.contains("shell$"));
+        t
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux runs (apt-get install tmux; scripts/test installs it)");
+        assert!(out.status.success(), "tmux {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Types `text` literally, then Enter.
+    fn line(&self, text: &str) {
+        self.run(&["send-keys", "-t", "t", "-l", text]);
+        self.run(&["send-keys", "-t", "t", "Enter"]);
+    }
+
+    fn keys(&self, keys: &str) {
+        self.run(&["send-keys", "-t", "t", keys]);
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-t", "t", "-p"])
+    }
+
+    fn display(&self, format: &str) -> String {
+        self.run(&["display-message", "-t", "t", "-p", format]).trim().to_string()
+    }
+
+    /// Looks at the pane until `done` holds, or fails after [`TIMEOUT`].
+    fn wait_for(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        loop {
+            let screen = self.screen();
+            if done(&screen) {
+                return screen;
+            }
+            assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}; the pane:\n{screen}");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("tmux").arg("-S").arg(&self.socket).arg("kill-server").output();
+    }
+}
+
+const WARDEN: &str = env!("CARGO_BIN_EXE_warden");
+
+fn warden_cmd(state: &std::path::Path) -> String {
+    format!("{WARDEN} --state-dir {}", state.display())
+}
+
+#[test]
+fn after_a_tui_agent_exits_the_terminal_is_as_it_was() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let t = Tmux::start(100, 30);
+    // Alternate screen, hidden cursor, mouse, paste, focus and keyboard modes; then
+    // the queries whose replies used to end up at the shell prompt; then it exits.
+    let script = r"raw \e[?1049h\e[?25l\e[?1000h\e[?1006h\e[?2004h\e[?1004h\e[>1u; print in-the-alternate-screen; raw \e[6n\e[c\e]11\;?\e\\ ; exit 0";
+    t.line(&format!(
+        "{} run --program {} -- --script-inline '{script}'; echo rc=$?",
+        warden_cmd(state.path()),
+        fake_agent()
+    ));
+    let screen = t.wait_for("the run's end", |s| s.contains("rc=0"));
+    assert_eq!(t.display("#{alternate_on}"), "0", "out of the alternate screen:\n{screen}");
+    assert_eq!(t.display("#{cursor_flag}"), "1", "the cursor is visible");
+    assert_eq!(t.display("#{mouse_any_flag}#{mouse_button_flag}#{mouse_sgr_flag}"), "000", "mouse off");
+    // Nothing was typed into the shell: the prompt after the run is empty, and a
+    // command typed now runs as typed.
+    let after: Vec<&str> = screen.lines().skip_while(|l| !l.contains("rc=0")).skip(1).collect();
+    assert_eq!(after.first().map(|l| l.trim_end()), Some("shell$"), "{screen}");
+    t.line("echo clean-$((1+1))");
+    let screen = t.wait_for("the next command", |s| s.contains("clean-2"));
+    for garbage in ["1R", "[?1;2c", "rgb:", "^["] {
+        assert!(!screen.contains(garbage), "{garbage:?} reached the shell:\n{screen}");
+    }
+}
+
+#[test]
+fn an_interactive_shell_gets_keys_ctrl_c_and_resizes_and_the_terminal_is_cooked_after() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let t = Tmux::start(100, 30);
+    t.line(&format!("{} run --agent shell --env 'PS1=inner$ '; echo rc=$?", warden_cmd(state.path())));
+    t.wait_for("the agent's prompt", |s| s.contains("inner$"));
+    t.line("echo typed-$((6*7))");
+    t.wait_for("the command's output", |s| s.contains("typed-42"));
+    // ctrl+c reaches the agent's foreground job, not warden.
+    t.line("sleep 100");
+    t.wait_for("the sleep", |s| s.lines().any(|l| l.trim_end() == "inner$ sleep 100"));
+    t.keys("C-c");
+    t.line("echo status=$?");
+    let screen = t.wait_for("the interrupted sleep's status", |s| s.contains("status=130"));
+    assert!(!screen.lines().any(|l| l.starts_with("rc=")), "warden still runs:\n{screen}");
+    // A resize of the pane reaches the agent's terminal.
+    t.run(&["resize-window", "-t", "t", "-x", "90", "-y", "20"]);
+    t.wait_for("the smaller pane", |_| t.display("#{pane_width}x#{pane_height}") == "90x20");
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        t.line("echo size=$(stty size | tr ' ' x)");
+        let seen = t.wait_for("stty's answer", |s| s.matches("size=").count() >= 2 || s.contains("size=20x90"));
+        if seen.contains("size=20x90") {
+            break;
+        }
+        // SIGWINCH is asynchronous: ask again until the new size arrived.
+        assert!(std::time::Instant::now() < deadline, "the agent never saw 20x90:\n{seen}");
+        t.line("clear");
+        t.wait_for("a cleared pane", |s| !s.contains("size="));
+    }
+    t.line("exit");
+    t.wait_for("the run's end", |s| s.contains("rc=0"));
+    t.line("stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e echo -e -icanon -e -echo | sort | tr '\\n' ,; echo");
+    let screen = t.wait_for("stty's modes", |s| s.contains("echo,") || s.contains("-echo,"));
+    assert!(screen.contains("echo,icanon,"), "cooked mode again:\n{screen}");
+}
+
+#[test]
+fn a_pending_confirmation_is_answered_on_the_status_line() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let t = Tmux::start(100, 30);
+    let task = r#"read -p "Proceed? [y/N] " a; echo got-$a"#;
+    t.line(&format!(
+        "{} run --agent shell --env 'PS1=inner$ ' --supervision confirm --rule 'Proceed\\? \\[y/N\\]=y' --task '{task}'; echo rc=$?",
+        warden_cmd(state.path())
+    ));
+    let screen = t.wait_for("the question on the status line", |s| s.contains("waits for you"));
+    let last = screen.lines().rfind(|l| !l.trim().is_empty()).unwrap_or_default();
+    assert!(last.contains("waits for you: y sends the suggestion"), "on the bottom line:\n{screen}");
+    t.keys("y");
+    let screen = t.wait_for("the answer", |s| s.contains("got-y"));
+    assert!(!screen.lines().any(|l| l.starts_with("rc=")), "the session stays (interactive default):\n{screen}");
+    t.line("exit");
+    t.wait_for("the run's end", |s| s.contains("rc=0"));
+}
+
+/// `warden run` with stdin from /dev/null (nobody at the terminal), to its end.
+fn run_detached(state: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let mut child = std::process::Command::new(WARDEN)
+        .arg("--state-dir")
+        .arg(state)
+        .args(args)
+        .env_remove("WARDEN_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("warden starts");
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while child.try_wait().expect("waits").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!("warden did not end (it waited for ever): {}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+#[test]
+fn a_shell_task_ends_the_run_with_the_commands_status() {
+    let state = tempfile::tempdir().expect("tempdir");
+    // The shell stays at its prompt after the command: the run used to wait for ever.
+    let out = run_detached(state.path(), &["run", "--agent", "shell", "--task", "sh -c 'exit 3'"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("warden: task complete (status 3)"), "{err}");
+    let out = run_detached(state.path(), &["run", "--agent", "shell", "--json", "--task", "true"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let done = stdout.lines().find(|l| l.contains(r#""kind":"task_complete""#)).expect("task_complete");
+    assert!(done.contains(r#""status":0"#), "{done}");
+    // `stay` keeps the session: here until --timeout stops it.
+    let out = run_detached(
+        state.path(),
+        &["run", "--agent", "shell", "--on-complete", "stay", "--timeout", "1", "--task", "true"],
+    );
+    assert_eq!(out.status.code(), Some(124), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run_detached(state.path(), &["run", "--agent", "shell", "--on-complete", "later", "--task", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--on-complete expects exit or stay"));
+}
+
+/// The pid a shell wrote to `file`, once it is there.
+fn pid_in(t: &Tmux, file: &std::path::Path) -> String {
+    t.wait_for("the pid file", |_| std::fs::read_to_string(file).is_ok_and(|p| p.ends_with('\n')));
+    std::fs::read_to_string(file).expect("pid").trim().to_string()
+}
+
+fn kill(signal: &str, pid: &str) {
+    let status = std::process::Command::new("kill").args([signal, pid]).status().expect("kill runs");
+    assert!(status.success(), "kill {signal} {pid}");
+}
+
+#[test]
+fn sigterm_to_warden_and_sigkill_of_the_agent_leave_the_terminal_as_it_was() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let pids = tempfile::tempdir().expect("tempdir");
+    let t = Tmux::start(100, 30);
+    let tui = r"raw \e[?1049h\e[?25l\e[?1000h; print frozen; freeze";
+    let restored = |t: &Tmux, screen: &str| {
+        assert_eq!(t.display("#{alternate_on}#{cursor_flag}#{mouse_any_flag}#{mouse_button_flag}"), "0100", "{screen}");
+    };
+
+    // warden itself is told to stop.
+    let warden_pid = pids.path().join("warden.pid");
+    t.line(&format!(
+        "sh -c 'echo $$ > {}; exec {} run --program {} -- --script-inline \"{tui}\"'; echo rc=$?",
+        warden_pid.display(),
+        warden_cmd(state.path()),
+        fake_agent()
+    ));
+    let pid = pid_in(&t, &warden_pid);
+    t.wait_for("the agent's alternate screen", |s| s.contains("frozen") && t.display("#{alternate_on}") == "1");
+    kill("-TERM", &pid);
+    let screen = t.wait_for("warden's end", |s| s.lines().any(|l| l.starts_with("rc=")));
+    restored(&t, &screen);
+
+    // The agent is killed.
+    t.line("clear");
+    let agent_pid = pids.path().join("agent.pid");
+    t.line(&format!(
+        "{} run --program sh -- -c 'echo $$ > {}; exec {} --script-inline \"{tui}\"'; echo rc=$?",
+        warden_cmd(state.path()),
+        agent_pid.display(),
+        fake_agent()
+    ));
+    let pid = pid_in(&t, &agent_pid);
+    t.wait_for("the agent's alternate screen", |s| s.contains("frozen") && t.display("#{alternate_on}") == "1");
+    kill("-KILL", &pid);
+    let screen = t.wait_for("warden's end", |s| s.contains("rc=137"));
+    restored(&t, &screen);
+}
