@@ -10,6 +10,7 @@ mod adapters_cli;
 mod adapters_life;
 mod bridge;
 mod bridge_supervision;
+mod budgets;
 mod cli;
 // Kills processes by pid and opens a PTY for `warden run` (libc).
 #[allow(unsafe_code)]

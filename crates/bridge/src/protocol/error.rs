@@ -131,6 +131,8 @@ fn session_code(e: &warden_actors::SessionError) -> ErrorCode {
         // An invalid rule is an invalid request: the message names the
         // rule and what is wrong with it.
         E::BadWorkdir { .. } | E::Spec(_) | E::UnknownKey(_) | E::BadRule(_) => ErrorCode::BadRequest,
+        // Over a budget: the message names it (`rule_compiled_bytes`, …).
+        E::OverBudget(_) => ErrorCode::TooLarge,
         E::ProgramNotFound { .. } | E::TooManySessions { .. } | E::ShuttingDown => ErrorCode::Unavailable,
         E::Spawn(_) | E::Io(_) | E::Internal(_) => ErrorCode::Internal,
     }
