@@ -150,7 +150,8 @@ fn workspace_code(code: WorkspaceErrorCode) -> ErrorCode {
     use WorkspaceErrorCode as W;
     match code {
         W::NotFound => ErrorCode::UnknownWorkspace,
-        W::InvalidBranch | W::InvalidName | W::Config => ErrorCode::BadRequest,
+        // A base branch or remote the request names that the repository lacks.
+        W::InvalidBranch | W::InvalidName | W::Config | W::RefNotFound => ErrorCode::BadRequest,
         W::PathEscape => ErrorCode::Forbidden,
         W::AlreadyExists | W::NotReady | W::Dirty | W::Unpushed | W::Conflict => ErrorCode::Conflict,
         W::Unavailable | W::Network | W::Timeout | W::Github => ErrorCode::Unavailable,
@@ -183,9 +184,12 @@ impl From<warden_core::SpecError> for WireError {
     fn from(e: warden_core::SpecError) -> Self {
         use warden_core::SpecError as E;
         let code = match &e {
-            E::EmptyProgram | E::BadSize { .. } | E::NulByte(_) | E::BadEnvName(_) | E::BadRule(_) => {
-                ErrorCode::BadRequest
-            }
+            E::EmptyProgram
+            | E::BadSize { .. }
+            | E::NulByte(_)
+            | E::BadEnvName(_)
+            | E::BadRule(_)
+            | E::ControlChar(_) => ErrorCode::BadRequest,
         };
         WireError::new(code, e.to_string())
     }
