@@ -6,11 +6,10 @@
 
 mod cli;
 
-use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 fn main() {
-    let cli = cli::Cli::parse();
+    let cli = cli::usage::parse_or_exit();
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("WARDEN_LOG").unwrap_or_else(|_| EnvFilter::new(cli.default_log_filter())),

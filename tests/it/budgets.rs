@@ -25,15 +25,16 @@ fn rss(pid: u32) -> u64 {
     kb * 1024
 }
 
-struct Node {
-    serve: Proc,
+/// A `warden serve` in a child process (shell allowed under its temp dir), and a client.
+pub(crate) struct Node {
+    pub(crate) serve: Proc,
     remote: Remote,
     _nats: NatsServer,
     _dir: tempfile::TempDir,
 }
 
 impl Node {
-    async fn start() -> Node {
+    pub(crate) async fn start() -> Node {
         let dir = tempfile::tempdir().expect("tempdir");
         let nats = NatsServer::start(&dir.path().join("js"));
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_warden"));
@@ -51,11 +52,11 @@ impl Node {
         Node { serve, remote: Remote::new(client, "warden", T), _nats: nats, _dir: dir }
     }
 
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.serve.child.id()
     }
 
-    async fn request(&self, verb: &str, body: Value) -> Reply {
+    pub(crate) async fn request(&self, verb: &str, body: Value) -> Reply {
         self.remote.request("budget", verb, &body).await.expect("a reply")
     }
 

@@ -12,6 +12,7 @@ mod bridge;
 mod bridge_supervision;
 mod budgets;
 mod cli;
+mod cli_errors;
 // Kills processes by pid and opens a PTY for `warden run` (libc).
 #[allow(unsafe_code)]
 mod cli_run;
