@@ -206,7 +206,12 @@ fn compile_pattern(pattern: &str, budgets: &Budgets, room: usize) -> Result<(Pat
         .configure(config)
         .build(pattern)
         .map_err(|e| {
-            if e.size_limit().is_some() { over_rule() } else { PatternError::Syntax(format!("{}: {e}", shown())) }
+            if e.size_limit().is_some() {
+                return over_rule();
+            }
+            // The parser's own message (as the `regex` crate shows it), else the builder's.
+            let why = e.syntax_error().map(|s| s.to_string()).unwrap_or_else(|| e.to_string());
+            PatternError::Syntax(format!("{}: {why}", shown()))
         })?;
     let heap = re.memory_usage();
     if heap > limit {
