@@ -2,6 +2,7 @@
 //! the remote), the `Warden` embedding API and the `warden` binary.
 
 mod edge;
+mod redaction;
 mod servers;
 
 use std::error::Error;
