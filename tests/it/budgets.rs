@@ -35,6 +35,11 @@ pub(crate) struct Node {
 
 impl Node {
     pub(crate) async fn start() -> Node {
+        Node::start_with(&[]).await
+    }
+
+    /// With extra `serve` arguments.
+    pub(crate) async fn start_with(extra: &[&str]) -> Node {
         let dir = tempfile::tempdir().expect("tempdir");
         let nats = NatsServer::start(&dir.path().join("js"));
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_warden"));
@@ -45,11 +50,17 @@ impl Node {
             .env_remove("WARDEN_NATS_URL")
             .current_dir(dir.path())
             .args(["serve", "--nats", &nats.url(), "--node", "budget", "--allow-agent", "shell"])
-            .args(["--workdir-root", dir.path().to_str().expect("utf-8 path")]);
+            .args(["--workdir-root", dir.path().to_str().expect("utf-8 path")])
+            .args(extra);
         let mut serve = Proc::spawn(cmd);
         serve.wait_stderr("serving on", T);
         let client = warden_bridge::connect(&NatsOptions::new(nats.url())).await.expect("connects");
         Node { serve, remote: Remote::new(client, "warden", T), _nats: nats, _dir: dir }
+    }
+
+    /// The node's workdir root (its temp dir).
+    pub(crate) fn root(&self) -> &std::path::Path {
+        self._dir.path()
     }
 
     pub(crate) fn pid(&self) -> u32 {

@@ -17,6 +17,7 @@ mod cli_errors;
 #[allow(unsafe_code)]
 mod cli_run;
 mod fake_agent;
+mod fuzz_verbs;
 mod hibernation;
 mod launch_parity;
 mod sessions;
