@@ -59,6 +59,14 @@ async fn a_missing_base_is_named_once_and_failed_records_are_kept_by_retention()
         let wire = WireError::from(err);
         assert_eq!(wire.code, ErrorCode::BadRequest, "{wire:?}");
     }
+    // The same through the `git` program (a shallow clone).
+    let mut shallow = clone_with_base(&remote, "shallow", "nosuch");
+    if let ProvisionSpec::Clone(c) = &mut shallow {
+        c.depth = Some(1);
+    }
+    let err = w.provision_workspace(shallow).await.expect_err("base");
+    assert_eq!(err.code(), WorkspaceErrorCode::RefNotFound, "{err}");
+    assert_eq!(WireError::from(err).code, ErrorCode::BadRequest);
     let registry = Registry::open(&tmp.path().join("state"))?;
     let failed: Vec<String> =
         registry.list()?.into_iter().filter(|r| r.state == WorkspaceState::Failed).map(|r| r.id.to_string()).collect();
