@@ -300,7 +300,7 @@ mod tests {
         let mut r = Redactor::new();
         r.add(&Secret::new("ghp_abcdef123456"));
         let b64 = B64.encode(b"ghp_abcdef123456");
-        for whole in [format!("token=ghp_abcdef123456 done\n"), format!("auth {b64} done\n")] {
+        for whole in ["token=ghp_abcdef123456 done\n".to_string(), format!("auth {b64} done\n")] {
             for cut in 1..whole.len() {
                 let mut s = StreamRedactor::new(r.clone());
                 let mut out = s.push(&whole[..cut]);
