@@ -203,3 +203,22 @@ proptest! {
         check(verb, &bytes)?;
     }
 }
+
+/// Control characters in a task, label or working directory are refused by
+/// the decoder itself, before anything runs (issue 14, finding 7).
+#[test]
+fn control_characters_in_spawn_fields_are_bad_requests_at_the_edge() {
+    for verb in ["spawn_agent", "create_task"] {
+        for (field, value) in
+            [("task", "\u{3}"), ("task", "echo \u{1b}[2J"), ("task", "a\rb"), ("label", "a\nb"), ("workdir", "a\u{0}b")]
+        {
+            let mut body = json!({"agent": "shell", "task": "echo ok"});
+            body[field] = Value::from(value);
+            let e = decode_request(verb, body.to_string().as_bytes(), 1 << 16).expect_err("refused");
+            assert_eq!(e.code, ErrorCode::BadRequest, "{verb} {field} {value:?}: {e}");
+            assert!(e.message.contains("control character"), "{e}");
+        }
+        let ok = json!({"agent": "shell", "task": "echo a\tb\nexit 0"});
+        decode_request(verb, ok.to_string().as_bytes(), 1 << 16).expect("newlines and tabs are text");
+    }
+}
