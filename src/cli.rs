@@ -9,6 +9,7 @@ pub mod print;
 // TIOCGWINSZ on stdout for the terminal's size.
 #[allow(unsafe_code)]
 pub mod run;
+pub mod secrets;
 pub mod serve;
 pub mod usage;
 pub mod workspace;
