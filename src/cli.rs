@@ -10,8 +10,10 @@ pub mod print;
 // TIOCGWINSZ on stdout for the terminal's size.
 #[allow(unsafe_code)]
 pub mod run;
+pub mod secrets;
 pub mod serve;
 pub mod top;
+pub mod usage;
 pub mod workspace;
 
 use std::path::PathBuf;
@@ -74,11 +76,13 @@ pub enum Command {
 
 impl Cli {
     /// The log filter when `WARDEN_LOG` does not set one: `warn`, but `off`
-    /// for `bench`, whose output is tables only.
+    /// for `bench`, whose output is tables only. The NATS client's own logs
+    /// are off: warden logs the connection's events itself, and reports a
+    /// failed connection in its one error line.
     pub fn default_log_filter(&self) -> &'static str {
         match self.command {
             Command::Bench(_) | Command::Top(_) | Command::Attach(_) => "off",
-            _ => "warn",
+            _ => "warn,async_nats=off",
         }
     }
 }

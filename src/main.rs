@@ -6,17 +6,18 @@
 
 mod cli;
 
-use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 fn main() {
-    let cli = cli::Cli::parse();
+    let cli = cli::usage::parse_or_exit();
+    cli::secrets::remember_env();
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("WARDEN_LOG").unwrap_or_else(|_| EnvFilter::new(cli.default_log_filter())),
         )
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
+        // Log lines never show a secret this process knows, in any encoding.
+        .with_writer(cli::secrets::stderr)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

@@ -80,6 +80,9 @@ impl NatsArgs {
             Some(f) => Some(Secret::from_file("the NATS password", f).map_err(err)?),
             None => env_secret("WARDEN_NATS_PASSWORD"),
         };
+        for s in [&token, &nkey, &password].into_iter().flatten() {
+            super::secrets::remember(s.expose());
+        }
         let mut methods = Vec::new();
         if let Some(t) = token {
             methods.push(NatsAuth::Token(t));

@@ -10,11 +10,14 @@ mod adapters_cli;
 mod adapters_life;
 mod bridge;
 mod bridge_supervision;
+mod budgets;
 mod cli;
+mod cli_errors;
 // Kills processes by pid and opens a PTY for `warden run` (libc).
 #[allow(unsafe_code)]
 mod cli_run;
 mod fake_agent;
+mod fuzz_verbs;
 mod hibernation;
 mod launch_parity;
 mod local_socket;

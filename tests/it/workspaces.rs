@@ -1,6 +1,8 @@
 //! Git workspaces end to end: real repositories (a local bare repository as
 //! the remote), the `Warden` embedding API and the `warden` binary.
 
+mod edge;
+mod redaction;
 mod servers;
 
 use std::error::Error;

@@ -59,6 +59,9 @@ pub enum SessionError {
     /// A rule that cannot be used.
     #[error("invalid rule: {0}")]
     BadRule(String),
+    /// The request is over one of the node's budgets (named in the error).
+    #[error(transparent)]
+    OverBudget(#[from] crate::budget::BudgetError),
     /// An internal failure (a supervisor did not answer in time, …).
     #[error("internal error: {0}")]
     Internal(String),

@@ -19,6 +19,7 @@ use warden_core::{
     SessionId, SessionInfo, SessionSpec, SessionState, TermSize, event, keys,
 };
 
+use crate::budget::{Budget, BudgetError};
 use crate::bus::{BusLimits, EventBus, Subscription};
 use crate::context::Ctx;
 use crate::error::{SessionError, StartError};
@@ -79,6 +80,9 @@ pub struct WardenConfig {
     /// attributes, cursor position, colours, size) from the screen model (default on).
     /// A terminal attached with [`Warden::attach_terminal`] answers by itself.
     pub answer_terminal_queries: bool,
+    /// Budgets of what callers can make the node hold (rules, patterns,
+    /// pending confirmations, screen size).
+    pub budgets: crate::budget::Budgets,
 }
 
 impl std::fmt::Debug for dyn crate::classifier::StallClassifier {
@@ -107,6 +111,7 @@ impl WardenConfig {
             classifier: None,
             input_ack_timeout: Duration::from_secs(3),
             answer_terminal_queries: true,
+            budgets: crate::budget::Budgets::default(),
         }
     }
 
@@ -146,6 +151,8 @@ struct Inner {
     workspaces: crate::workspace::Workspaces,
     /// Adapters by agent name, shared by every session of that agent.
     adapters: std::sync::Mutex<std::collections::HashMap<String, Arc<warden_adapters::Adapter>>>,
+    /// Compiled rule memory charged by every session ([`crate::budget::Budgets::node_rule_bytes`]).
+    rule_memory: crate::budget::RuleMemory,
 }
 
 impl Drop for Inner {
@@ -218,7 +225,10 @@ impl Warden {
             .map_err(|e| StartError::Runtime(format!("workspaces: {e}")))?;
         info!(node = %config.node, state_dir = %state_dir.display(), instance = %instance.id, "warden started");
         let adapters = std::sync::Mutex::new(std::collections::HashMap::new());
-        Ok(Warden { inner: Arc::new(Inner { config, bus, reactor, root, instance, workspaces, adapters }) })
+        let rule_memory = crate::budget::RuleMemory::new(config.budgets.node_rule_bytes);
+        Ok(Warden {
+            inner: Arc::new(Inner { config, bus, reactor, root, instance, workspaces, adapters, rule_memory }),
+        })
     }
 
     /// The configuration this instance runs with.
@@ -283,9 +293,9 @@ impl Warden {
         {
             stall.ladder = ladder.clone();
         }
-        let bad_rule = |e: String| SessionError::Spec(warden_core::SpecError::BadRule(e));
-        let loading = crate::rules::compile_loading(&spec.loading).map_err(bad_rule)?;
-        let rules = RuleBook::compile(&spec.rules).map_err(bad_rule)?;
+        let budgets = self.inner.config.budgets;
+        self.check_screen(spec.size)?;
+        let rules = RuleBook::compile(&spec.rules, &spec.loading, budgets, self.inner.rule_memory.clone())?;
         // A program that reads typed-ahead input (a shell) gets the task at once;
         // a TUI gets it when it first shows it is ready.
         let (task_now, task_on_ready) =
@@ -295,7 +305,6 @@ impl Warden {
             preset: spec.preset,
             stall,
             stall_enabled: !spec.stall.disabled,
-            loading,
             input_ack_timeout: self.inner.config.input_ack_timeout,
             loop_guard: spec.loop_guard,
             answer_queries: self.inner.config.answer_terminal_queries,
@@ -465,8 +474,21 @@ impl Warden {
     /// Resizes the terminal; the agent gets SIGWINCH.
     pub async fn resize(&self, id: SessionId, rows: u16, cols: u16) -> Result<(), SessionError> {
         let size = TermSize::new(rows, cols)?;
+        self.check_screen(size)?;
         let pty = self.lookup(id).await?;
         call_pty(&pty, |reply| PtyMsg::Resize { size, reply }).await?
+    }
+
+    /// Refuses a screen larger than [`crate::budget::Budgets::screen_cells`].
+    fn check_screen(&self, size: TermSize) -> Result<(), SessionError> {
+        let limit = self.inner.config.budgets.screen_cells;
+        let cells = usize::from(size.rows) * usize::from(size.cols);
+        if cells > limit {
+            return Err(BudgetError::new(Budget::ScreenCells, limit)
+                .about(format!("{}x{} is {cells} cells", size.rows, size.cols))
+                .into());
+        }
+        Ok(())
     }
 
     /// The latest info of a session (live, or ended and still retained).

@@ -285,6 +285,10 @@ pub fn plan(adapter: &Adapter, req: &AgentRequest, shell: Option<&str>) -> Resul
         return Err(LaunchError::NoMemoryFile { agent: adapter.name.clone() });
     }
     let task = req.task.as_deref().filter(|t| !t.trim().is_empty());
+    // Checked whether the task is typed or passed as an argument.
+    if let Some(t) = task {
+        warden_core::text::check_task("task", t).map_err(|e| SessionError::from(warden_core::SpecError::from(e)))?;
+    }
     let launch = adapter.launch(&LaunchRequest {
         task,
         preset: Some(req.preset.unwrap_or_default()),

@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 mod ack;
+pub mod budget;
 pub mod bus;
 pub mod classifier;
 mod confirm;
@@ -49,6 +50,7 @@ pub mod transcript;
 mod typist;
 pub mod workspace;
 
+pub use budget::{Budget, BudgetError, Budgets};
 pub use bus::{BusLimits, EventBus, Subscription};
 pub use classifier::{ClassifyFuture, StallClassifier, StallContext};
 pub use env::{INSTANCE_ENV, SESSION_ENV};

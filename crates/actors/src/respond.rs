@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use tracing::info;
+use tracing::{info, warn};
 use warden_core::{ConfirmationOutcome, EventKind, InputVia, Reply};
 
 use crate::decide::respond::{Answer, Effect, Input, RespondConfig};
@@ -102,8 +102,15 @@ impl ResponderState {
                     }
                 }
                 Effect::Ask(pending) => {
+                    let cap = shared.rules.budgets().pending_confirmations;
+                    let mut all = shared.lock_pending();
+                    if all.len() >= cap {
+                        // A screen of many prompts cannot grow the session without bound.
+                        warn!(session = %shared.id, id = %pending.id, cap, "confirmation not kept: over the budget pending_confirmations");
+                        continue;
+                    }
                     info!(session = %shared.id, rule = ?pending.rule, reason = %pending.reason, "confirmation pending");
-                    shared.lock_pending().push(pending);
+                    all.push(pending);
                 }
                 Effect::Publish(event) => {
                     if let EventKind::AutoResponded { rule, sent, .. } = &event {

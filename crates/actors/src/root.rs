@@ -192,8 +192,10 @@ impl Actor for WardenSupervisor {
                     && let Some(e) = st.sessions.get_mut(&id)
                 {
                     e.sup = None;
-                    // Kept (its screen compacted) so the final screen can still be read.
+                    // Kept (its screen compacted) so the final screen can still be read;
+                    // its rules and patterns are given back.
                     e.core.screen.compact_now();
+                    e.core.rules.release();
                 }
                 st.trim();
                 return Ok(());
@@ -213,6 +215,7 @@ impl Actor for WardenSupervisor {
             // Whoever waits for its end is answered (`wait`, `stop`).
             e.core.finish_if_open(ExitInfo { code: None, signal: None, reason: ExitReason::Failed });
             e.core.screen.compact_now();
+            e.core.rules.release();
         }
         st.trim();
         Ok(())

@@ -19,7 +19,7 @@
 //! **Lock order.** `memory → rules → pending → record → bus`: the responder
 //! reads the pid under its locks, and a transition publishes under the
 //! record lock, so the stream has the true order. Every other lock (the
-//! screen's and its change counter, the typist's, the restarts', the
+//! rule book's loading patterns, the screen's and its change counter, the typist's, the restarts', the
 //! links') is a leaf: taken alone, never while another of these is held.
 //! No lock is held across an `.await`.
 
@@ -29,7 +29,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use ractor::{ActorRef, RpcReplyPort};
-use regex::Regex;
 use tokio::sync::watch;
 use tracing::warn;
 use warden_adapters::{Adapter, ApprovalPreset, Verdict};
@@ -57,7 +56,6 @@ pub(crate) struct SessionConfig {
     pub preset: ApprovalPreset,
     pub stall: StallConfig,
     pub stall_enabled: bool,
-    pub loading: Vec<Regex>,
     pub input_ack_timeout: Duration,
     pub loop_guard: warden_core::LoopGuard,
     /// Warden answers terminal queries while no terminal is attached.
@@ -214,9 +212,10 @@ impl SessionCore {
     /// loading patterns applied.
     pub(crate) fn classify_view(&self, view: &View) -> Verdict {
         let mut verdict = self.adapter.classify(&view.screen_view());
-        if !self.config.loading.is_empty() {
+        let loading = self.rules.loading();
+        if !loading.is_empty() {
             let bottom = bottom_lines(&view.text, 3);
-            if let Some(re) = self.config.loading.iter().find(|re| re.is_match(bottom)) {
+            if let Some(re) = loading.iter().find(|re| re.is_match(bottom)) {
                 verdict.loading = true;
                 if verdict.state == warden_adapters::ScreenState::Unknown {
                     verdict.state = warden_adapters::ScreenState::Busy;
@@ -224,7 +223,10 @@ impl SessionCore {
                         adapter: self.adapter.name.clone(),
                         rule: "session-loading".into(),
                         region: "bottom:3".into(),
-                        evidence: truncate_chars(re.find(bottom).map(|m| m.as_str()).unwrap_or_default().trim(), 200),
+                        evidence: truncate_chars(
+                            re.find(bottom).map(|m| &bottom[m.range()]).unwrap_or_default().trim(),
+                            200,
+                        ),
                     });
                 }
             }
@@ -316,7 +318,7 @@ impl SessionCore {
     /// rule is added: its screen is parsed only when someone looks.
     pub(crate) fn screen_is_watched(&self) -> bool {
         !self.adapter.rules.is_empty()
-            || !self.config.loading.is_empty()
+            || !self.rules.loading().is_empty()
             || self.typist.has_task_on_ready()
             || !self.rules.is_empty()
     }

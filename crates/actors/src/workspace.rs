@@ -53,7 +53,7 @@ pub use engine::WorkspaceOps;
 pub use error::WorkspaceError;
 pub use git_cli::GitCli;
 pub use github::GithubConfig;
-pub use registry::RecoveryReport;
+pub use registry::{RecoveryReport, Retention};
 
 pub(crate) use actor::WorkspaceMsg;
 pub(crate) use supervisor::WorkspaceSupMsg;

@@ -21,6 +21,7 @@ pub mod stall;
 pub mod state;
 pub mod supervise;
 pub mod term;
+pub mod text;
 pub mod utf8;
 mod wire;
 pub mod workspace;

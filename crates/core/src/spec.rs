@@ -214,6 +214,16 @@ impl SessionSpec {
         {
             return Err(SpecError::NulByte("working directory"));
         }
+        if let Some(dir) = &self.workdir {
+            crate::text::check_name("working directory", &dir.to_string_lossy())?;
+        }
+        crate::text::check_name("agent", &self.agent)?;
+        if let Some(label) = &self.label {
+            crate::text::check_name("label", label)?;
+        }
+        if let Some(task) = &self.task {
+            crate::text::check_task("task", task)?;
+        }
         Ok(())
     }
 }
@@ -241,6 +251,9 @@ pub enum SpecError {
     /// A rule or loading pattern that is not a valid regular expression, or too many of them.
     #[error("invalid rule: {0}")]
     BadRule(String),
+    /// A control character in a name, path or task.
+    #[error(transparent)]
+    ControlChar(#[from] crate::text::ControlChar),
 }
 
 #[cfg(test)]

@@ -107,9 +107,7 @@ pub fn parse(raw: &RawSupervision<'_>) -> Result<Supervision, String> {
     };
     let timeout = match raw.timeout {
         None => None,
-        Some(text) => Some(parse_seconds(text).ok_or_else(|| {
-            format!("--timeout expects a number of seconds greater than 0 (e.g. 30 or 2.5), got `{}`", shown(text))
-        })?),
+        Some(text) => Some(parse_seconds(text)?),
     };
     Ok(Supervision {
         rules,
@@ -124,11 +122,23 @@ pub fn parse(raw: &RawSupervision<'_>) -> Result<Supervision, String> {
 }
 
 /// Seconds as a positive finite number, optionally with an `s` suffix.
-fn parse_seconds(text: &str) -> Option<Duration> {
+fn parse_seconds(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let t = t.strip_suffix('s').unwrap_or(t);
-    let secs: f64 = t.parse().ok()?;
-    (secs.is_finite() && secs > 0.0 && secs <= MAX_TIMEOUT_SECS).then(|| Duration::from_secs_f64(secs))
+    let secs: f64 = t.parse().unwrap_or(f64::NAN);
+    if !secs.is_finite() || secs <= 0.0 {
+        return Err(format!(
+            "--timeout expects a number of seconds greater than 0 (e.g. 30 or 2.5), got `{}`",
+            shown(text)
+        ));
+    }
+    if secs > MAX_TIMEOUT_SECS {
+        return Err(format!(
+            "--timeout `{}` is too long: at most {MAX_TIMEOUT_SECS:.0} seconds (a year); omit it to wait without a limit",
+            shown(text)
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 /// At most 80 characters of a user's value, for an error message.
@@ -216,12 +226,20 @@ mod tests {
             RawSupervision { timeout: Some("0"), ..raw() },
             RawSupervision { timeout: Some("NaN"), ..raw() },
             RawSupervision { timeout: Some("1e300"), ..raw() },
+            RawSupervision { timeout: Some("1000000000"), ..raw() },
         ];
         for c in cases {
             let e = parse(&c).expect_err("refused");
             assert_eq!(e.lines().count(), 1, "{e}");
             assert!(e.starts_with("--"), "{e}");
         }
+    }
+
+    #[test]
+    fn a_timeout_too_long_says_so() {
+        let e = parse(&RawSupervision { timeout: Some("1000000000"), ..raw() }).expect_err("too long");
+        assert!(e.contains("too long") && e.contains("31536000"), "{e}");
+        assert!(!e.contains("greater than 0"), "{e}");
     }
 
     #[test]

@@ -25,7 +25,6 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::time::{Duration, Instant};
 
-use regex::Regex;
 use tracing::info;
 use warden_adapters::{ApprovalPreset, PromptKind};
 use warden_core::{
@@ -45,12 +44,16 @@ pub(crate) const TUI_ANSWER_DELAY: Duration = Duration::from_millis(400);
 /// A built-in answer whose dialog is still there this long after is sent again.
 pub(crate) const TUI_REANSWER_AFTER: Duration = Duration::from_millis(1500);
 
+/// A compiled pattern of a caller (a rule's or a loading pattern), built
+/// within its budgets by the session's rule book.
+pub(crate) type Pattern = regex_automata::meta::Regex;
+
 /// A caller's rule, compiled.
 #[derive(Debug, Clone)]
 pub(crate) struct CompiledRule {
     pub id: String,
     pub source: RuleSource,
-    pub regex: Regex,
+    pub regex: Pattern,
     pub spec: warden_core::ResponseRule,
 }
 
@@ -349,7 +352,7 @@ fn candidates(
             continue;
         };
         let row = text[..m.start()].matches('\n').count() as u64;
-        let matched = truncate_chars(m.as_str(), 200);
+        let matched = truncate_chars(&text[m.range()], 200);
         let line = line_at(text, m.start());
         out.push(Candidate {
             latch: Latch { rule: rule.id.clone(), line: top + row, matched: matched.clone() },
@@ -439,7 +442,7 @@ fn line_at(text: &str, at: usize) -> &str {
 }
 
 /// Whether match `m` lies inside an echo of a line warden typed.
-fn inside_typed(text: &str, m: &regex::Match<'_>, typed: &VecDeque<String>) -> bool {
+fn inside_typed(text: &str, m: &regex_automata::Match, typed: &VecDeque<String>) -> bool {
     typed.iter().any(|t| text.match_indices(t.as_str()).any(|(at, _)| m.start() >= at && m.end() <= at + t.len()))
 }
 
@@ -474,7 +477,7 @@ mod tests {
     #[test]
     fn the_echo_of_typed_text_is_not_a_question() {
         let typed: VecDeque<String> = [r#"read -p "Proceed? [y/N] " a; exit 0"#.to_string()].into();
-        let re = regex::Regex::new(r"Proceed\? \[y/N\]").expect("regex");
+        let re = Pattern::new(r"Proceed\? \[y/N\]").expect("regex");
         let echo = "$ read -p \"Proceed? [y/N] \" a; exit 0\n";
         let m = re.find(echo).expect("match");
         assert!(inside_typed(echo, &m, &typed));

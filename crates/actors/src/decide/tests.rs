@@ -133,7 +133,10 @@ impl Session {
             .map(|(i, spec)| CompiledRule {
                 id: format!("rule-{}", i + 1),
                 source: warden_core::RuleSource::Session,
-                regex: regex::RegexBuilder::new(&spec.pattern).multi_line(true).build().expect("rule compiles"),
+                regex: respond::Pattern::builder()
+                    .syntax(regex_automata::util::syntax::Config::new().multi_line(true))
+                    .build(&spec.pattern)
+                    .expect("rule compiles"),
                 spec,
             })
             .collect();

@@ -14,7 +14,7 @@ use crate::workspace::github::GithubConfig;
 use crate::workspace::paths;
 use crate::workspace::registry::{RecoveryReport, Registry};
 use warden_core::workspace::naming::WorkspaceId;
-use warden_core::workspace::record::WorkspaceState;
+use warden_core::workspace::record::{WorkspaceState, now_ms};
 use warden_core::workspace::redact::{Redactor, Secret};
 use warden_core::workspace::request::Identity;
 
@@ -35,6 +35,8 @@ pub struct WorkspaceConfig {
     pub allow_force_push: bool,
     /// Remote name (default `origin`).
     pub remote: String,
+    /// How many `failed`/`interrupted` records are kept, and for how long.
+    pub retention: crate::workspace::registry::Retention,
 }
 
 impl Default for WorkspaceConfig {
@@ -46,6 +48,7 @@ impl Default for WorkspaceConfig {
             github: GithubConfig::default(),
             allow_force_push: false,
             remote: "origin".into(),
+            retention: crate::workspace::registry::Retention::default(),
         }
     }
 }
@@ -62,6 +65,7 @@ pub struct WorkspaceContext {
     pub(crate) allow_force_push: bool,
     pub(crate) remote: String,
     pub(crate) redactor: Redactor,
+    pub(crate) retention: crate::workspace::registry::Retention,
 }
 
 impl WorkspaceContext {
@@ -87,6 +91,7 @@ impl WorkspaceContext {
             allow_force_push: cfg.allow_force_push,
             remote: cfg.remote,
             redactor,
+            retention: cfg.retention,
         }))
     }
 
@@ -105,9 +110,34 @@ impl WorkspaceContext {
         &self.redactor
     }
 
-    /// Start-up recovery of the registry (see [`Registry::recover`]).
+    /// Start-up recovery of the registry (see [`Registry::recover`]), then
+    /// the retention policy applied.
     pub fn recover(&self) -> Result<RecoveryReport, WorkspaceError> {
-        self.registry.recover()
+        let report = self.registry.recover()?;
+        self.prune();
+        Ok(report)
+    }
+
+    /// Applies the retention policy to `failed` and `interrupted` records:
+    /// forgets those past it, with what is left of their directories (only
+    /// inside the base directory). Best effort: a failure is logged.
+    pub fn prune(&self) {
+        let gone = match self.registry.prune(&self.retention, now_ms()) {
+            Ok(gone) => gone,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot apply the workspace retention policy");
+                return;
+            }
+        };
+        for record in gone {
+            tracing::info!(workspace = %record.id, state = record.state.as_str(), "workspace record past retention forgotten");
+            if std::fs::symlink_metadata(&record.path).is_ok()
+                && let Ok(dir) = paths::existing_workspace_dir(&self.base_dir, &record.path)
+                && let Err(e) = std::fs::remove_dir_all(&dir)
+            {
+                tracing::warn!(workspace = %record.id, error = %e, "cannot remove the directory of a forgotten workspace");
+            }
+        }
     }
 
     /// Remove what is left of a workspace that is not usable (provisioning

@@ -25,7 +25,7 @@ use crate::workspace::git;
 use crate::workspace::github;
 use crate::workspace::paths;
 use crate::workspace::registry::this_process;
-use warden_core::workspace::naming::{BranchName, WorkspaceId, branch_for_task};
+use warden_core::workspace::naming::{BranchName, NamingError, WorkspaceId, branch_for_task};
 use warden_core::workspace::outcome::{
     CleanupOutcome, CommitOutcome, DiffStat, FinalizeReport, PullRequest, PushOutcome, StepResult, WorkspaceStatus,
 };
@@ -64,6 +64,48 @@ fn resolve_branch(spec: &BranchSpec) -> Result<BranchName, WorkspaceError> {
     }
 }
 
+/// Checks a base branch before any git call: no control character, and a
+/// valid branch name by git's own rules (`refs/heads/<base>` must be a valid
+/// reference name; revision expressions like `a~1` are not branch names).
+fn check_base(base: Option<&str>) -> Result<(), WorkspaceError> {
+    let Some(base) = base else { return Ok(()) };
+    let invalid = |source| WorkspaceError::InvalidBranch { name: base.to_owned(), source };
+    warden_core::workspace::naming::validate_branch_name(base).map_err(invalid)?;
+    if !git2::Reference::is_valid_name(&format!("refs/heads/{base}")) {
+        return Err(invalid(NamingError::BadBoundary("is not a valid git reference name")));
+    }
+    Ok(())
+}
+
+/// Checks a repository path or URL: no control character.
+fn check_source(source: &str) -> Result<(), WorkspaceError> {
+    if let Some(ch) = source.chars().find(|c| c.is_control()) {
+        return Err(WorkspaceError::InvalidName {
+            name: "repository".into(),
+            source: NamingError::ForbiddenChar { ch },
+        });
+    }
+    Ok(())
+}
+
+/// Runs git work that must end in a recorded outcome: a panic inside a
+/// library (libgit2's bindings unwrap on some inputs) becomes an error, so
+/// the record is marked `failed` instead of staying `provisioning`.
+fn unpanicked<T>(what: &str, f: impl FnOnce() -> Result<T, WorkspaceError>) -> Result<T, WorkspaceError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(what, panic = %why, "git work panicked");
+            Err(WorkspaceError::Git { message: format!("{what} failed inside git: {why}") })
+        }
+    }
+}
+
 fn step_result<T>(r: Result<T, WorkspaceError>) -> StepResult<T> {
     match r {
         Ok(value) => StepResult::Done { value },
@@ -85,6 +127,8 @@ impl WorkspaceOps {
         let c = Arc::clone(&ctx);
         traced(&c, &id, "provision_clone", None, sink, |sink| {
             let branch = resolve_branch(&spec.branch)?;
+            check_base(spec.base.as_deref())?;
+            check_source(&spec.source)?;
             if url_has_password(&spec.source) {
                 return Err(WorkspaceError::Config {
                     message: "credentials in the repository URL are refused; configure a token instead".into(),
@@ -94,12 +138,12 @@ impl WorkspaceOps {
             let repo_shown = ctx.redactor.redact(&spec.source);
             let mut record =
                 begin_provisioning(&ctx, &id, &dir, repo_shown, &branch, spec.base.as_deref(), None, sink)?;
-            let made = (|| -> Result<(Repository, String), WorkspaceError> {
+            let made = unpanicked("provisioning", || {
                 let repo = clone_repo(&ctx, spec, &dir)?;
                 let (base_name, base_oid) = git::resolve_base(&repo, spec.base.as_deref())?;
                 git::checkout_new_branch(&repo, &branch, base_oid)?;
                 Ok((repo, base_name))
-            })()
+            })
             .map_err(|e| e.redacted(&ctx.redactor));
             match made {
                 Ok((repo, base_name)) => {
@@ -177,16 +221,17 @@ impl WorkspaceOps {
                 });
             }
             let branch = resolve_branch(&spec.branch)?;
+            check_base(spec.base.as_deref())?;
             let dir = paths::new_workspace_dir(&ctx.base_dir, &id)?;
             let parent = Some(self.record.id.clone());
             let repo_shown = self.record.repo.clone();
             let mut record =
                 begin_provisioning(&ctx, &id, &dir, repo_shown, &branch, spec.base.as_deref(), parent, sink)?;
-            let made = (|| -> Result<String, WorkspaceError> {
+            let made = unpanicked("provisioning", || {
                 let (base_name, base_oid) = git::resolve_base(&self.repo, spec.base.as_deref())?;
                 git::add_worktree(&self.repo, &id, &dir, &branch, base_oid)?;
                 Ok(base_name)
-            })()
+            })
             .map_err(|e| e.redacted(&ctx.redactor));
             match made {
                 Ok(base_name) => {
@@ -586,6 +631,8 @@ fn fail_provisioning(
     if let Err(re) = ctx.registry.put(record) {
         tracing::error!(error = %re, "could not record failed provisioning");
     }
+    // Failed records do not pile up: the retention policy forgets the oldest.
+    ctx.prune();
     sink(EventKind::WorkspaceFailed {
         workspace: record.id.clone(),
         step: Step::Provision,

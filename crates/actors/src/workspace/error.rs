@@ -36,13 +36,19 @@ pub enum WorkspaceError {
         root: PathBuf,
     },
     /// Something does not exist.
-    #[error("{what} not found")]
+    #[error("{}", with_suffix(what, "not found"))]
     NotFound {
         /// What was looked up.
         what: String,
     },
+    /// A branch, commit or remote the request names is not in the repository.
+    #[error("{}", with_suffix(what, "not found in the repository"))]
+    RefNotFound {
+        /// What was looked up.
+        what: String,
+    },
     /// Something already exists.
-    #[error("{what} already exists")]
+    #[error("{}", with_suffix(what, "already exists"))]
     AlreadyExists {
         /// What exists.
         what: String,
@@ -139,6 +145,7 @@ impl WorkspaceError {
             Self::InvalidName { .. } => C::InvalidName,
             Self::PathEscape { .. } => C::PathEscape,
             Self::NotFound { .. } => C::NotFound,
+            Self::RefNotFound { .. } => C::RefNotFound,
             Self::AlreadyExists { .. } => C::AlreadyExists,
             Self::NotReady { .. } => C::NotReady,
             Self::Unavailable { .. } => C::Unavailable,
@@ -165,6 +172,7 @@ impl WorkspaceError {
             Self::Config { message } => Self::Config { message: r.redact(&message) },
             Self::Registry { message } => Self::Registry { message: r.redact(&message) },
             Self::NotFound { what } => Self::NotFound { what: r.redact(&what) },
+            Self::RefNotFound { what } => Self::RefNotFound { what: r.redact(&what) },
             Self::AlreadyExists { what } => Self::AlreadyExists { what: r.redact(&what) },
             Self::Timeout { what, secs } => Self::Timeout { what: r.redact(&what), secs },
             Self::Io { context, source } => Self::Io {
@@ -181,6 +189,13 @@ impl WorkspaceError {
     }
 }
 
+/// `what` followed by `suffix`, unless a library's message already says it
+/// (git2's read "reference 'refs/heads/x' not found").
+fn with_suffix(what: &str, suffix: &str) -> String {
+    let said = ["not found", "already exists", "does not exist", "cannot locate", "could not find"];
+    if said.iter().any(|s| what.contains(s)) { what.to_owned() } else { format!("{what} {suffix}") }
+}
+
 impl From<git2::Error> for WorkspaceError {
     fn from(e: git2::Error) -> Self {
         let message = warden_core::workspace::redact::strip_url_userinfo(e.message());
@@ -188,7 +203,9 @@ impl From<git2::Error> for WorkspaceError {
             git2::ErrorCode::Locked | git2::ErrorCode::Modified | git2::ErrorCode::Conflict => {
                 Self::Conflict { message }
             }
-            git2::ErrorCode::NotFound => Self::NotFound { what: message },
+            // Whatever git2 cannot find is inside a repository (a ref, an
+            // object, a remote), never a workspace record.
+            git2::ErrorCode::NotFound => Self::RefNotFound { what: message },
             git2::ErrorCode::Exists => Self::AlreadyExists { what: message },
             _ => Self::Git { message },
         }

@@ -68,7 +68,7 @@ pub fn resolve_base(repo: &Repository, base: Option<&str>) -> Result<(String, Oi
             }
             let obj = repo
                 .revparse_single(name)
-                .map_err(|_| WorkspaceError::NotFound { what: format!("base branch {name:?}") })?;
+                .map_err(|_| WorkspaceError::RefNotFound { what: format!("base branch {name:?}") })?;
             Ok((name.to_owned(), obj.peel_to_commit()?.id()))
         }
     }
@@ -300,7 +300,7 @@ pub fn commit(
 
 /// URL used to push to `remote` (`pushurl`, else `url`).
 pub fn push_url(repo: &Repository, remote: &str) -> Result<String, WorkspaceError> {
-    let r = repo.find_remote(remote).map_err(|_| WorkspaceError::NotFound { what: format!("remote {remote:?}") })?;
+    let r = repo.find_remote(remote).map_err(|_| WorkspaceError::RefNotFound { what: format!("remote {remote:?}") })?;
     let url = r.pushurl().ok().flatten().or_else(|| r.url().ok());
     url.map(str::to_owned).ok_or_else(|| WorkspaceError::Config { message: format!("remote {remote:?} has no url") })
 }

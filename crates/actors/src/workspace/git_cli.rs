@@ -148,6 +148,10 @@ impl GitCli {
             return Ok(GitOutput { stdout, stderr });
         }
         let message = summarise(&stderr, &redactor.redact(&stdout), status.code());
+        // `git clone --branch nosuch`: the request named what the remote lacks.
+        if stderr.contains("not found in upstream") || stderr.contains("couldn't find remote ref") {
+            return Err(WorkspaceError::RefNotFound { what: message });
+        }
         if stdout.contains("[rejected]") || stderr.contains("[rejected]") || stderr.contains("non-fast-forward") {
             Err(WorkspaceError::Conflict { message })
         } else {

@@ -28,6 +28,23 @@ use crate::workspace::error::WorkspaceError;
 use warden_core::workspace::naming::WorkspaceId;
 use warden_core::workspace::record::{ProcessIdentity, WorkspaceRecord, WorkspaceState, now_ms};
 
+/// How long records of workspaces that never became usable (`failed`,
+/// `interrupted`) are kept: the newest `keep` of them, none older than
+/// `max_age`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Most `failed` and `interrupted` records kept.
+    pub keep: usize,
+    /// Oldest such record kept (by its last update).
+    pub max_age: std::time::Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention { keep: 64, max_age: std::time::Duration::from_secs(7 * 24 * 3600) }
+    }
+}
+
 /// What [`Registry::recover`] found at start-up.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RecoveryReport {
@@ -154,6 +171,36 @@ impl Registry {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(WorkspaceError::io(format!("removing record {id}"), e)),
         }
+    }
+
+    /// Forgets `failed` and `interrupted` records beyond the newest
+    /// `retention.keep`, and those not updated for `retention.max_age`;
+    /// returns the records forgotten (their directories are the caller's).
+    pub fn prune(&self, retention: &Retention, now_ms: u64) -> Result<Vec<WorkspaceRecord>, WorkspaceError> {
+        let _guard = self.lock(true)?;
+        let mut ended: Vec<WorkspaceRecord> = self
+            .record_files()?
+            .into_iter()
+            .filter_map(|p| read_record(&p).ok())
+            .filter(|r| matches!(r.state, WorkspaceState::Failed | WorkspaceState::Interrupted))
+            .collect();
+        // Newest first; the tail past `keep` goes, and anything too old.
+        ended.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then_with(|| b.id.cmp(&a.id)));
+        let max_age = u64::try_from(retention.max_age.as_millis()).unwrap_or(u64::MAX);
+        let mut gone = Vec::new();
+        for (i, r) in ended.into_iter().enumerate() {
+            if i >= retention.keep || now_ms.saturating_sub(r.updated_at) > max_age {
+                match fs::remove_file(self.record_path(&r.id)) {
+                    Ok(()) => gone.push(r),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(WorkspaceError::io(format!("removing record {}", r.id), e)),
+                }
+            }
+        }
+        if !gone.is_empty() {
+            sync_dir(&self.records_dir)?;
+        }
+        Ok(gone)
     }
 
     /// Run at start-up: remove temp files, mark records whose directory is
@@ -283,4 +330,48 @@ fn process_start(pid: u32) -> Option<u64> {
     // starttime is field 22.
     let after = stat.get(stat.rfind(')')? + 1..)?;
     after.split_whitespace().nth(19)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use warden_core::workspace::naming::BranchName;
+
+    fn record(id: &str, state: WorkspaceState, updated_at: u64) -> WorkspaceRecord {
+        WorkspaceRecord {
+            version: 1,
+            id: WorkspaceId::parse(id).expect("id"),
+            path: PathBuf::from(format!("/nonexistent/{id}")),
+            repo: "r".into(),
+            branch: BranchName::parse("b").expect("branch"),
+            base: String::new(),
+            parent: None,
+            state,
+            created_at: updated_at,
+            updated_at,
+            owner: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn prune_keeps_the_newest_failed_and_interrupted_records_within_their_age() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let reg = Registry::open(dir.path()).expect("opens");
+        let day = 24 * 3600 * 1000;
+        let now = 100 * day;
+        reg.put(&record("ready-old", WorkspaceState::Ready, 0)).expect("put");
+        reg.put(&record("failed-old", WorkspaceState::Failed, now - 30 * day)).expect("put");
+        reg.put(&record("interrupted-old", WorkspaceState::Interrupted, now - 8 * day)).expect("put");
+        for i in 0..4 {
+            reg.put(&record(&format!("failed-{i}"), WorkspaceState::Failed, now - 1000 + i)).expect("put");
+        }
+        let retention = Retention { keep: 3, max_age: Duration::from_secs(7 * 24 * 3600) };
+        let gone: Vec<String> =
+            reg.prune(&retention, now).expect("prunes").into_iter().map(|r| r.id.to_string()).collect();
+        let left: Vec<String> = reg.list().expect("list").into_iter().map(|r| r.id.to_string()).collect();
+        assert_eq!(left, vec!["failed-1", "failed-2", "failed-3", "ready-old"], "gone: {gone:?}");
+        assert_eq!(gone.len(), 3);
+    }
 }

@@ -131,6 +131,8 @@ fn session_code(e: &warden_actors::SessionError) -> ErrorCode {
         // An invalid rule is an invalid request: the message names the
         // rule and what is wrong with it.
         E::BadWorkdir { .. } | E::Spec(_) | E::UnknownKey(_) | E::BadRule(_) => ErrorCode::BadRequest,
+        // Over a budget: the message names it (`rule_compiled_bytes`, …).
+        E::OverBudget(_) => ErrorCode::TooLarge,
         E::ProgramNotFound { .. } | E::TooManySessions { .. } | E::ShuttingDown => ErrorCode::Unavailable,
         E::Spawn(_) | E::Io(_) | E::Internal(_) => ErrorCode::Internal,
     }
@@ -148,7 +150,8 @@ fn workspace_code(code: WorkspaceErrorCode) -> ErrorCode {
     use WorkspaceErrorCode as W;
     match code {
         W::NotFound => ErrorCode::UnknownWorkspace,
-        W::InvalidBranch | W::InvalidName | W::Config => ErrorCode::BadRequest,
+        // A base branch or remote the request names that the repository lacks.
+        W::InvalidBranch | W::InvalidName | W::Config | W::RefNotFound => ErrorCode::BadRequest,
         W::PathEscape => ErrorCode::Forbidden,
         W::AlreadyExists | W::NotReady | W::Dirty | W::Unpushed | W::Conflict => ErrorCode::Conflict,
         W::Unavailable | W::Network | W::Timeout | W::Github => ErrorCode::Unavailable,
@@ -181,9 +184,12 @@ impl From<warden_core::SpecError> for WireError {
     fn from(e: warden_core::SpecError) -> Self {
         use warden_core::SpecError as E;
         let code = match &e {
-            E::EmptyProgram | E::BadSize { .. } | E::NulByte(_) | E::BadEnvName(_) | E::BadRule(_) => {
-                ErrorCode::BadRequest
-            }
+            E::EmptyProgram
+            | E::BadSize { .. }
+            | E::NulByte(_)
+            | E::BadEnvName(_)
+            | E::BadRule(_)
+            | E::ControlChar(_) => ErrorCode::BadRequest,
         };
         WireError::new(code, e.to_string())
     }

@@ -148,6 +148,19 @@ impl SpawnArgs {
                 memory.len()
             )));
         }
+        // At the edge, as `send_to_agent` does: a task is text (newlines and
+        // tabs only), names and paths carry no control character.
+        let refuse = |e: warden_core::text::ControlChar| WireError::bad_request(e.to_string());
+        if let Some(task) = &self.task {
+            warden_core::text::check_task("task", task).map_err(refuse)?;
+        }
+        warden_core::text::check_name("agent", &self.agent).map_err(refuse)?;
+        if let Some(label) = &self.label {
+            warden_core::text::check_name("label", label).map_err(refuse)?;
+        }
+        if let Some(dir) = &self.workdir {
+            warden_core::text::check_name("workdir", &dir.to_string_lossy()).map_err(refuse)?;
+        }
         super::supervision::check_rules(&self.rules)?;
         super::supervision::check_loading(&self.loading)?;
         if let Some(stall) = &self.stall {

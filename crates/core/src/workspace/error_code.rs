@@ -15,6 +15,9 @@ wire_enum! {
         PathEscape = "path_escape",
         /// Something does not exist.
         NotFound = "not_found",
+        /// A branch, commit or remote the request names is not in the
+        /// repository.
+        RefNotFound = "ref_not_found",
         /// Something already exists.
         AlreadyExists = "already_exists",
         /// The workspace exists but is not usable.
@@ -58,6 +61,7 @@ mod tests {
                 "invalid_name",
                 "path_escape",
                 "not_found",
+                "ref_not_found",
                 "already_exists",
                 "not_ready",
                 "unavailable",

@@ -5,7 +5,7 @@
 use std::fmt;
 
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
+use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE as B64_URL};
 
 /// Placeholder written where a secret was.
 pub const REDACTED: &str = "***";
@@ -32,8 +32,15 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Replaces registered secrets (and their Basic-auth base64 forms) and any
+/// Replaces registered secrets, in every encoding they travel in, and any
 /// URL userinfo (`scheme://user:pass@host` → `scheme://***@host`).
+///
+/// The encodings of each secret: itself; percent-encoded (upper- and
+/// lower-case hex); base64, standard and URL-safe, padded or not, at any of
+/// the three byte alignments it can have inside a longer encoded text (so
+/// `x-access-token:<token>` in a Basic header, or a JSON body that carries
+/// the token, is caught too). Only the characters that depend on the secret
+/// alone are matched, so the needle is found whatever surrounds it.
 #[derive(Clone, Default)]
 pub struct Redactor {
     needles: Vec<String>,
@@ -41,9 +48,12 @@ pub struct Redactor {
 
 impl fmt::Debug for Redactor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Redactor({} secrets)", self.needles.len())
+        write!(f, "Redactor({} needles)", self.needles.len())
     }
 }
+
+/// Shortest encoded needle kept: shorter ones would mask ordinary text.
+const MIN_ENCODED_NEEDLE: usize = 8;
 
 impl Redactor {
     /// A redactor that knows no secrets (it still strips URL userinfo).
@@ -58,15 +68,34 @@ impl Redactor {
         if s.len() < 4 {
             return;
         }
-        for needle in
-            [s.to_owned(), base64(format!("x-access-token:{s}").as_bytes()), base64(format!(":{s}").as_bytes())]
-        {
-            if !self.needles.contains(&needle) {
+        // The whole Basic-auth forms first (longest: fully hidden), then
+        // the secret and its encodings wherever they sit.
+        let mut forms =
+            vec![base64(format!("x-access-token:{s}").as_bytes()), base64(format!(":{s}").as_bytes()), s.to_owned()];
+        let encoded = percent_encode(s, false);
+        if encoded != s {
+            forms.push(percent_encode(s, true));
+            forms.push(encoded);
+        }
+        for engine in [&B64, &B64_URL] {
+            for align in 0..3 {
+                if let Some(core) = base64_core(engine, s.as_bytes(), align) {
+                    forms.push(core);
+                }
+            }
+        }
+        for needle in forms {
+            if !needle.is_empty() && !self.needles.contains(&needle) {
                 self.needles.push(needle);
             }
         }
         // Longest first so a secret that contains another is fully hidden.
         self.needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    }
+
+    /// Whether no secret is registered.
+    pub fn is_empty(&self) -> bool {
+        self.needles.is_empty()
     }
 
     /// `text` with every secret and URL userinfo replaced by `***`.
@@ -79,6 +108,99 @@ impl Redactor {
         }
         out
     }
+
+    /// Bytes at the end of `text` that could be the start of a secret
+    /// (a proper prefix of a needle): a stream holds them back until the
+    /// next chunk shows whether the secret follows.
+    fn partial_tail(&self, text: &str) -> usize {
+        let mut longest = 0;
+        for needle in &self.needles {
+            let most = needle.len().saturating_sub(1).min(text.len());
+            for len in (longest + 1..=most).rev() {
+                let start = text.len() - len;
+                if text.is_char_boundary(start) && needle.as_bytes().starts_with(&text.as_bytes()[start..]) {
+                    longest = len;
+                    break;
+                }
+            }
+        }
+        longest
+    }
+}
+
+/// Redacts text that arrives in chunks (a process's output, a body read in
+/// parts): a secret split across two chunks is still hidden. The end of a
+/// chunk that could begin a secret is held back until the next chunk (or
+/// [`StreamRedactor::finish`]); anything else passes at once.
+#[derive(Debug, Clone)]
+pub struct StreamRedactor {
+    redactor: Redactor,
+    held: String,
+}
+
+impl StreamRedactor {
+    /// A stream redactor for the secrets of `redactor`.
+    pub fn new(redactor: Redactor) -> Self {
+        StreamRedactor { redactor, held: String::new() }
+    }
+
+    /// The next chunk; returns what may be shown now.
+    pub fn push(&mut self, chunk: &str) -> String {
+        if self.redactor.is_empty() {
+            return chunk.to_owned();
+        }
+        let mut text = std::mem::take(&mut self.held);
+        text.push_str(chunk);
+        let clean = self.redact_needles(&text);
+        let keep = self.redactor.partial_tail(&clean);
+        let (now, later) = clean.split_at(clean.len() - keep);
+        self.held = later.to_owned();
+        now.to_owned()
+    }
+
+    /// The end of the stream: whatever was held back.
+    pub fn finish(&mut self) -> String {
+        std::mem::take(&mut self.held)
+    }
+
+    fn redact_needles(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for needle in &self.redactor.needles {
+            if out.contains(needle.as_str()) {
+                out = out.replace(needle.as_str(), REDACTED);
+            }
+        }
+        out
+    }
+}
+
+/// The base64 characters of `secret` (with `align` bytes before it in the
+/// encoded text) that depend on the secret's bytes alone; `None` when too
+/// short to be a safe needle.
+fn base64_core(engine: &base64::engine::GeneralPurpose, secret: &[u8], align: usize) -> Option<String> {
+    let mut input = vec![0u8; align];
+    input.extend_from_slice(secret);
+    let encoded = engine.encode(&input);
+    let from = (8 * align).div_ceil(6);
+    let to = (8 * (align + secret.len())) / 6;
+    let core = encoded.get(from..to)?;
+    (core.len() >= MIN_ENCODED_NEEDLE).then(|| core.to_owned())
+}
+
+/// `text` percent-encoded (everything but RFC 3986's unreserved
+/// characters), with lower- or upper-case hex digits.
+fn percent_encode(text: &str, lower: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else if lower {
+            out.push_str(&format!("%{b:02x}"));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Replace the userinfo of every `scheme://userinfo@host` in `text`.
@@ -132,6 +254,66 @@ mod tests {
         let out = r.redact(&format!("token ghp_abcdef123456 and Basic {basic}"));
         assert_eq!(out, "token *** and Basic ***");
         assert_eq!(format!("{:?}", Secret::new("x")), "Secret(***)");
+    }
+
+    /// Every encoding of a secret warden knows, in a corpus of the texts it
+    /// could be embedded in.
+    #[test]
+    fn a_corpus_of_encoded_secrets_is_redacted() {
+        use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+        for secret in ["ghp_abcdef123456XYZ", "p@ss w/rd+?=&%:ü~", "nats-token-0123456789", "A~/~?>>~"] {
+            let mut r = Redactor::new();
+            r.add(&Secret::new(secret));
+            let b = secret.as_bytes();
+            // (an encoded text, the characters of it that only the secret determines)
+            let mut forms: Vec<(String, String)> = [percent_encode(secret, false), percent_encode(secret, true)]
+                .into_iter()
+                .chain([secret.to_owned()])
+                .map(|f| (f.clone(), f))
+                .collect();
+            for prefix in ["", ":", "x:", "x-access-token:", "user:", "{\"token\":\""] {
+                let align = prefix.len() % 3;
+                for tail in [&b"\"}"[..], b""] {
+                    let mut data = prefix.as_bytes().to_vec();
+                    data.extend_from_slice(b);
+                    data.extend_from_slice(tail);
+                    for (engine, alphabet) in
+                        [(&B64, &B64), (&B64_URL, &B64_URL), (&STANDARD_NO_PAD, &B64), (&URL_SAFE_NO_PAD, &B64_URL)]
+                    {
+                        let core = base64_core(alphabet, b, align).expect("long enough");
+                        forms.push((engine.encode(&data), core));
+                    }
+                }
+            }
+            for (form, core) in forms {
+                let text = format!("error body: {{\"message\":\"bad credentials {form}\"}} end");
+                let out = r.redact(&text);
+                assert!(out.contains(REDACTED), "{secret:?}: {form} not redacted: {out}");
+                assert!(!out.contains(&core), "{secret:?}: {core} of {form} left: {out}");
+                assert!(out.starts_with("error body:") && out.ends_with("end"), "{out}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_secret_split_across_chunks_is_redacted_and_plain_text_is_not_held() {
+        let mut r = Redactor::new();
+        r.add(&Secret::new("ghp_abcdef123456"));
+        let b64 = B64.encode(b"ghp_abcdef123456");
+        for whole in ["token=ghp_abcdef123456 done\n".to_string(), format!("auth {b64} done\n")] {
+            for cut in 1..whole.len() {
+                let mut s = StreamRedactor::new(r.clone());
+                let mut out = s.push(&whole[..cut]);
+                out.push_str(&s.push(&whole[cut..]));
+                out.push_str(&s.finish());
+                assert!(out.contains(REDACTED) && !out.contains("abcdef"), "cut {cut}: {out}");
+                assert!(out.ends_with(" done\n"), "cut {cut}: {out}");
+            }
+        }
+        let mut s = StreamRedactor::new(r);
+        assert_eq!(s.push("hello $ "), "hello $ ", "nothing that could start a secret is held");
+        assert_eq!(s.push("gh"), "", "the start of a secret is held");
+        assert_eq!(s.push("ost\n"), "ghost\n");
     }
 
     #[test]
