@@ -9,6 +9,7 @@
 use std::process::Command;
 
 use clap::Args;
+use warden_bench::attach::AttachOptions;
 use warden_bench::memory::{MemoryOptions, MemoryReport};
 use warden_bench::prompt::ProbeCommand;
 use warden_bench::spawn::SpawnOptions;
@@ -36,7 +37,13 @@ pub struct BenchArgs {
     /// Keep transcripts during the spawn and memory parts (warden's default).
     #[arg(long, default_value = "on", value_parser = ["on", "off"])]
     pub transcripts: String,
-    /// Only these parts: spawn, throughput, memory, prompt, stall (default: all).
+    /// Megabytes the agent prints while a terminal is attached (attach part).
+    #[arg(long, default_value_t = 50)]
+    pub attach_mbytes: usize,
+    /// Attach part: measure over this NATS server too (nats://…), besides the local socket.
+    #[arg(long, value_name = "URL")]
+    pub nats: Option<String>,
+    /// Only these parts: spawn, throughput, memory, prompt, stall, attach (default: all).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<Part>,
     /// Memory part: each idle session first prints a prompt (screen and
@@ -111,6 +118,10 @@ async fn run(args: BenchArgs) -> Result<(), BenchError> {
                 print(warden_bench::prompt::measure(&probe, args.prompts).await?);
             }
             Part::Stall => print(warden_bench::stall::measure(STALL_SESSIONS).await?),
+            Part::Attach => {
+                let options = AttachOptions { mbytes: args.attach_mbytes, nats: args.nats.clone() };
+                print(warden_bench::attach::measure(&options).await?);
+            }
         }
     }
     Ok(())

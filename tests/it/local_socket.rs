@@ -224,3 +224,20 @@ fn rustix_uid() -> u32 {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX)
 }
+
+/// An attached terminal, as `warden attach` keeps it (snapshot, then output
+/// with a higher `seq`), ends up showing exactly the node's `snapshot` after
+/// a flood, over the local socket and over NATS, and keystrokes typed during
+/// the flood come back (the timing is `warden bench --only attach`'s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attached_terminal_ends_equal_to_the_snapshot_after_a_flood() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = NatsServer::start(&dir.path().join("nats"));
+    let options = warden_bench::attach::AttachOptions { mbytes: 3, nats: Some(server.url()) };
+    let report = warden_bench::attach::measure(&options).await.expect("the attach part runs");
+    assert_eq!(report.runs.len(), 2, "{report}");
+    for run in &report.runs {
+        assert!(run.screen_equals_snapshot, "{}: the terminal differs from the snapshot\n{report}", run.transport);
+        assert!(!run.echo_ms.is_empty(), "{}: no keystroke came back\n{report}", run.transport);
+    }
+}

@@ -12,6 +12,7 @@
 //! | memory per idle session | [`memory`] | — (warden's own RSS; run in a fresh process, see [`memory::in_fresh_process`]) |
 //! | prompt → answer latency | [`prompt`] | a loop on the PTY master that answers the raw bytes |
 //! | stall precision | [`stall`] | — (lateness after the configured window) |
+//! | an attached terminal during a flood | [`attach`] | — (keystroke → echo; final screen = snapshot) |
 //! | git workspaces | [`workspace`] | `git worktree add` |
 //!
 //! Statistics shared by the parts are in [`stats`]; which parts run is a
@@ -31,6 +32,7 @@
 // The only module allowed `unsafe`: the bare spawn baseline forks a session
 // leader itself (`setsid` + `TIOCSCTTY` in `pre_exec`), as a terminal
 // emulator would, to measure the floor warden's spawn is compared with.
+pub mod attach;
 #[allow(unsafe_code)]
 mod bare_spawn;
 mod error;

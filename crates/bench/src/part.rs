@@ -15,11 +15,13 @@ pub enum Part {
     Prompt,
     /// Stall precision ([`crate::stall`]).
     Stall,
+    /// An attached terminal during a flood ([`crate::attach`]).
+    Attach,
 }
 
 impl Part {
     /// Every part, in the order they run.
-    pub const ALL: [Part; 5] = [Part::Spawn, Part::Throughput, Part::Memory, Part::Prompt, Part::Stall];
+    pub const ALL: [Part; 6] = [Part::Spawn, Part::Throughput, Part::Memory, Part::Prompt, Part::Stall, Part::Attach];
 
     /// The part's name on the command line.
     pub fn name(self) -> &'static str {
@@ -29,6 +31,7 @@ impl Part {
             Part::Memory => "memory",
             Part::Prompt => "prompt",
             Part::Stall => "stall",
+            Part::Attach => "attach",
         }
     }
 
@@ -46,7 +49,7 @@ impl std::fmt::Display for Part {
 
 /// A part name that is not one of [`Part::ALL`].
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("unknown part {0:?} (expected spawn, throughput, memory, prompt or stall)")]
+#[error("unknown part {0:?} (expected spawn, throughput, memory, prompt, stall or attach)")]
 pub struct UnknownPart(pub String);
 
 impl FromStr for Part {
