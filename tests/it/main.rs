@@ -19,4 +19,5 @@ mod hibernation;
 mod launch_parity;
 mod sessions;
 mod supervision;
+mod tasks;
 mod workspaces;

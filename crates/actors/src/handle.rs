@@ -2,6 +2,7 @@
 //!
 //! Sessions here; workspaces in [`workspaces`].
 
+mod tasks;
 mod workspaces;
 
 use std::path::{Path, PathBuf};
@@ -72,6 +73,8 @@ pub struct WardenConfig {
     pub classifier: Option<Arc<dyn crate::classifier::StallClassifier>>,
     /// How long `send` waits for the screen to show input taken.
     pub input_ack_timeout: Duration,
+    /// Tasks: retention of scratch directories and records.
+    pub tasks: crate::task::TaskConfig,
 }
 
 impl std::fmt::Debug for dyn crate::classifier::StallClassifier {
@@ -99,6 +102,7 @@ impl WardenConfig {
             adapters: Arc::new(warden_adapters::Registry::builtin().clone()),
             classifier: None,
             input_ack_timeout: Duration::from_secs(3),
+            tasks: crate::task::TaskConfig::default(),
         }
     }
 
@@ -136,6 +140,7 @@ struct Inner {
     root: ActorRef<RootMsg>,
     instance: InstanceGuard,
     workspaces: crate::workspace::Workspaces,
+    tasks: crate::task::Tasks,
     /// Adapters by agent name, shared by every session of that agent.
     adapters: std::sync::Mutex<std::collections::HashMap<String, Arc<warden_adapters::Adapter>>>,
 }
@@ -209,8 +214,20 @@ impl Warden {
             .await
             .map_err(|e| StartError::Runtime(format!("workspaces: {e}")))?;
         info!(node = %config.node, state_dir = %state_dir.display(), instance = %instance.id, "warden started");
+        let tasks = crate::task::Tasks::start(&config, &bus).map_err(|e| StartError::Runtime(format!("tasks: {e}")))?;
         let adapters = std::sync::Mutex::new(std::collections::HashMap::new());
-        Ok(Warden { inner: Arc::new(Inner { config, bus, reactor, root, instance, workspaces, adapters }) })
+        let warden = Warden { inner: Arc::new(Inner { config, bus, reactor, root, instance, workspaces, tasks, adapters }) };
+        warden.recover_tasks().await;
+        Ok(warden)
+    }
+
+    pub(crate) fn tasks(&self) -> &crate::task::Tasks {
+        &self.inner.tasks
+    }
+
+    /// A handle that does not keep the instance alive (for task actors).
+    pub(crate) fn downgrade(&self) -> WeakWarden {
+        WeakWarden(Arc::downgrade(&self.inner))
     }
 
     /// The configuration this instance runs with.
@@ -537,6 +554,8 @@ impl Warden {
 
     /// Stops every session and the instance. Other clones become unusable.
     pub async fn shutdown(&self) {
+        // Agents that end now do not end their tasks: the records stay for the next start.
+        self.inner.tasks.closing.store(true, std::sync::atomic::Ordering::Release);
         let _ = self.call(RootMsg::Close).await;
         let stopped = self.stop_all().await;
         self.inner.reactor.shutdown(self.inner.config.stop_grace).await;
@@ -564,6 +583,17 @@ impl Warden {
             Ok(ractor::rpc::CallResult::Timeout) => Err(SessionError::Internal("the supervisor did not answer".into())),
             Ok(ractor::rpc::CallResult::SenderError) | Err(_) => Err(SessionError::ShuttingDown),
         }
+    }
+}
+
+/// A [`Warden`] that does not keep the instance alive.
+#[derive(Clone)]
+pub(crate) struct WeakWarden(std::sync::Weak<Inner>);
+
+impl WeakWarden {
+    /// The handle, while the instance lives.
+    pub(crate) fn upgrade(&self) -> Option<Warden> {
+        self.0.upgrade().map(|inner| Warden { inner })
     }
 }
 

@@ -44,6 +44,7 @@ mod stop;
 mod sync;
 #[allow(unsafe_code)]
 mod sys;
+pub mod task;
 pub mod transcript;
 mod typist;
 pub mod workspace;
@@ -53,6 +54,7 @@ pub use classifier::{ClassifyFuture, StallClassifier, StallContext};
 pub use env::{INSTANCE_ENV, SESSION_ENV};
 pub use error::{SessionError, StartError};
 pub use handle::{Warden, WardenConfig, check_workdir, default_node_name};
+pub use task::{TaskConfig, TaskError};
 pub use launch::{AgentChoice, AgentRequest, FileOutcome, FileSource, LaunchError, LaunchFile, LaunchedAgent};
 pub use workspace::{WorkspaceConfig, WorkspaceError};
 

@@ -28,6 +28,10 @@
 //! | `exit CODE` | exit with CODE (0–255); the end of the script exits 0 |
 //! | `freeze [spinner]` | stop forever, with the spinner still turning if asked |
 //! | `ignore-input [MS]` | read and discard everything, forever or for MS |
+//! | `first-run FILE N` | first run in this directory (FILE absent): create FILE, play the next N steps; later runs skip them |
+//!
+//! Arguments after `--` are ignored (an adapter's preset flags and task, when a
+//! manifest runs the fake agent in place of its CLI).
 //!
 //! A whole life with a permission prompt:
 //!
@@ -86,6 +90,8 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
                 steps = Some(script::parse_inline(&text).map_err(|e| format!("inline script: {e}"))?);
             }
             "-h" | "--help" => return Err(USAGE.to_owned()),
+            // What an adapter adds after its own arguments (preset flags, the task) is not ours.
+            "--" => break,
             other => return Err(format!("unknown argument `{other}`; {USAGE}")),
         }
     }

@@ -39,6 +39,11 @@ impl TaskId {
         TaskId(Uuid::now_v7())
     }
 
+    /// The 32 hex digits without hyphens, for workspace ids.
+    pub fn as_simple(&self) -> String {
+        self.0.simple().to_string()
+    }
+
     /// The first 8 hex digits, for branch names and directory names.
     pub fn short(&self) -> String {
         self.0.simple().to_string().chars().take(8).collect()

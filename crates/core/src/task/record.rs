@@ -208,7 +208,7 @@ mod tests {
     #[test]
     fn filters_combine() {
         let mut spec = TaskSpec::new("claude", "x");
-        spec.repo = Some(super::super::RepoSpec { source: "/r.git".into(), base: None, branch: None });
+        spec.repo = Some(super::super::RepoSpec { source: "/r.git".into(), ..Default::default() });
         let r = TaskRecord::new(TaskId::new(), "n", spec, 100);
         assert!(TaskFilter::default().matches(&r));
         let f = TaskFilter { agent: Some("claude".into()), repo: Some("/r.git".into()), since_ms: Some(100), ..Default::default() };

@@ -65,6 +65,10 @@ pub struct RepoSpec {
     /// gets `<branch>-<agent>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,
+    /// `owner/name` of the GitHub repository pull requests go to, when the
+    /// remote's URL does not say (a local path, a mirror).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pr_repo: Option<String>,
 }
 
 /// One agent of a task and its own part of the work.
@@ -278,7 +282,7 @@ mod tests {
         let mut bad = ok.clone();
         bad.finalize = FinalizeMode::Push;
         assert!(matches!(bad.validate(), Err(TaskSpecError::FinalizeWithoutRepo { .. })));
-        bad.repo = Some(RepoSpec { source: "/r.git".into(), base: None, branch: Some("a..b".into()) });
+        bad.repo = Some(RepoSpec { source: "/r.git".into(), branch: Some("a..b".into()), ..Default::default() });
         assert!(matches!(bad.validate(), Err(TaskSpecError::BadBranch { .. })));
         let mut bad = ok.clone();
         bad.agents.clear();

@@ -1,0 +1,937 @@
+//! `TaskActor`: one per task. Its handlers only decide and record; every
+//! long step (waiting for a slot, provisioning, launching, stopping,
+//! finalizing) runs in a spawned future that reports back as a message, so
+//! a `pause` or `cancel` is served at once whatever the task is doing.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::sync::OwnedSemaphorePermit;
+use tracing::{Instrument, debug, info, info_span, warn};
+use warden_adapters::Strategy;
+use warden_core::task::{
+    ChangeSource, CleanupPolicy, FinalizeMode, SessionSignal, StatusChange, StatusReason, TaskRecord, TaskStatus,
+    parse_reset, signal_of_event,
+};
+use warden_core::workspace::{
+    BranchSpec, CloneSpec, CommitOutcome, CommitRequest, FinalizeRequest, PrRequest, ProvisionSpec, PushRequest,
+    RepoSlug, StepResult, WorkspaceId, WorkspaceState, WorktreeSpec, branch_for_task, now_ms,
+};
+use warden_core::{Event, EventKind, SessionId, SessionInfo};
+
+use super::{TaskError, TaskIndex, TaskConfig, place, resume};
+use super::registry::RegistryWriter;
+use crate::bus::EventBus;
+use crate::error::SessionError;
+use crate::handle::WeakWarden;
+use crate::launch::{AgentRequest, LaunchError};
+use crate::workspace::WorkspaceError;
+
+/// How often a launch that meets a full node retries, and how many times.
+const SLOT_RETRY: Duration = Duration::from_millis(100);
+const SLOT_RETRIES: u32 = 600;
+
+/// What a caller asks of a running task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Control {
+    Pause,
+    Resume,
+    Cancel,
+}
+
+/// Where one agent works.
+#[derive(Debug, Clone)]
+pub(crate) struct Place {
+    workdir: PathBuf,
+    workspace: Option<WorkspaceId>,
+    branch: Option<String>,
+}
+
+/// One agent's finalize, as it went.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Finalized {
+    commit: Option<String>,
+    pushed: bool,
+    pr_url: Option<String>,
+    /// `step: message` of the step that failed.
+    failed: Option<String>,
+}
+
+/// The task actor's messages.
+pub(crate) enum TaskMsg {
+    Begin,
+    Slots(OwnedSemaphorePermit),
+    Placed(Result<Vec<Place>, (StatusReason, String)>),
+    Launched { index: usize, result: Result<(SessionInfo, Option<String>), String> },
+    Event(Arc<Event>),
+    /// The router fell behind: look at the sessions again.
+    Recheck,
+    Exited { session: SessionId, ok: bool },
+    Done(Vec<Finalized>),
+    Control(Control, RpcReplyPort<Result<TaskRecord, TaskError>>),
+    Timeout,
+    IdleTick,
+    UsageReset(u32),
+    /// Start the agents again in their workspaces (recovery with `resume_on_restart`).
+    Recover,
+}
+
+/// What the actor starts from.
+pub(crate) struct TaskArgs {
+    pub record: TaskRecord,
+    pub warden: WeakWarden,
+    pub bus: EventBus,
+    pub index: Arc<TaskIndex>,
+    pub writer: RegistryWriter,
+    pub slots: Arc<tokio::sync::Semaphore>,
+    pub parent_lock: Arc<tokio::sync::Mutex<()>>,
+    pub patterns: Arc<Vec<String>>,
+    pub config: TaskConfig,
+    pub closing: Arc<std::sync::atomic::AtomicBool>,
+    pub max_slots: usize,
+}
+
+/// Where one agent is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Run {
+    Idle,
+    Starting,
+    Live(SessionId),
+    /// Its work is done (task complete); it is being stopped.
+    Finishing(SessionId),
+    /// Stopped on purpose (pause, cancel, restart, limits).
+    Stopping(SessionId),
+    Ended { ok: bool },
+}
+
+/// What the task does once every agent has stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Intent {
+    /// Finalize if every agent ended well, else fail.
+    Finish,
+    Pause,
+    Restart,
+    End(TaskStatus, StatusReason, ChangeSource),
+}
+
+pub(crate) struct TaskActor;
+
+pub(crate) struct TaskState {
+    a: TaskArgs,
+    runs: Vec<Run>,
+    places: Option<Vec<Place>>,
+    permit: Option<OwnedSemaphorePermit>,
+    intent: Intent,
+    usage_gen: u32,
+    timers_armed: bool,
+    /// Whether the next launch is a resume.
+    resumed: bool,
+    waiting_replies: Vec<RpcReplyPort<Result<TaskRecord, TaskError>>>,
+    /// Why an agent could not be started.
+    launch_failure: Option<String>,
+}
+
+/// Starts the actor of a task.
+pub(crate) async fn start_actor(args: TaskArgs) -> Result<ActorRef<TaskMsg>, TaskError> {
+    let (actor, _) = Actor::spawn(None, TaskActor, args).await.map_err(|_| TaskError::ShuttingDown)?;
+    Ok(actor)
+}
+
+impl Actor for TaskActor {
+    type Msg = TaskMsg;
+    type State = TaskState;
+    type Arguments = TaskArgs;
+
+    async fn pre_start(&self, myself: ActorRef<TaskMsg>, a: TaskArgs) -> Result<TaskState, ActorProcessingErr> {
+        a.index.set_actor(a.record.id, Some(myself));
+        let n = a.record.agents.len();
+        let places = a.record.agents.iter().all(|x| x.workdir.is_some()).then(|| {
+            a.record
+                .agents
+                .iter()
+                .map(|x| Place {
+                    workdir: x.workdir.clone().unwrap_or_default(),
+                    workspace: x.workspace.as_deref().and_then(|w| WorkspaceId::parse(w).ok()),
+                    branch: x.branch.clone(),
+                })
+                .collect()
+        });
+        Ok(TaskState {
+            a,
+            runs: vec![Run::Idle; n],
+            places,
+            permit: None,
+            intent: Intent::Finish,
+            usage_gen: 0,
+            timers_armed: false,
+            resumed: false,
+            waiting_replies: Vec::new(),
+            launch_failure: None,
+        })
+    }
+
+    async fn post_stop(&self, _myself: ActorRef<TaskMsg>, st: &mut TaskState) -> Result<(), ActorProcessingErr> {
+        st.a.index.set_actor(st.a.record.id, None);
+        Ok(())
+    }
+
+    async fn handle(&self, myself: ActorRef<TaskMsg>, msg: TaskMsg, st: &mut TaskState) -> Result<(), ActorProcessingErr> {
+        let span = info_span!("task", task = %st.a.record.id);
+        let _e = span.enter();
+        if st.a.closing.load(Ordering::Acquire) && !matches!(msg, TaskMsg::Control(..)) {
+            // warden shuts down: the record stays as it is for the next start.
+            return Ok(());
+        }
+        match msg {
+            TaskMsg::Begin => st.want_slots(&myself),
+            TaskMsg::Recover => {
+                st.resumed = true;
+                st.want_slots(&myself);
+            }
+            TaskMsg::Slots(permit) => {
+                if st.record().status.is_terminal() {
+                    return Ok(());
+                }
+                st.permit = Some(permit);
+                if st.places.is_some() {
+                    st.launch_all(&myself);
+                } else {
+                    st.set(TaskStatus::Provisioning, StatusReason::Provisioning, None, ChangeSource::Task, None);
+                    st.provision(&myself);
+                }
+            }
+            TaskMsg::Placed(result) => {
+                if st.record().status != TaskStatus::Provisioning {
+                    return Ok(());
+                }
+                match result {
+                    Ok(places) => {
+                        for (i, p) in places.iter().enumerate() {
+                            let agent = &mut st.a.record.agents[i];
+                            agent.workdir = Some(p.workdir.clone());
+                            agent.workspace = p.workspace.as_ref().map(|w| w.to_string());
+                            agent.branch = p.branch.clone();
+                        }
+                        st.places = Some(places);
+                        st.persist();
+                        st.launch_all(&myself);
+                    }
+                    Err((reason, detail)) => {
+                        st.permit = None;
+                        st.end(&myself, TaskStatus::Failed, reason, Some(detail), ChangeSource::Task);
+                    }
+                }
+            }
+            TaskMsg::Launched { index, result } => st.launched(&myself, index, result),
+            TaskMsg::Event(event) => st.on_event(&myself, &event),
+            TaskMsg::Exited { session, ok } => st.exited(&myself, session, ok),
+            TaskMsg::Recheck => st.recheck(&myself),
+            TaskMsg::Done(results) => st.finalized(&myself, results),
+            TaskMsg::Control(control, reply) => st.control(&myself, control, reply),
+            TaskMsg::Timeout => st.limit(&myself, StatusReason::Timeout),
+            TaskMsg::IdleTick => st.idle_tick(&myself),
+            TaskMsg::UsageReset(generation) => {
+                let r = st.record();
+                if generation == st.usage_gen && r.status == TaskStatus::Waiting && r.reason == StatusReason::UsageLimit {
+                    info!("usage limit reset: starting the agent again");
+                    st.intent = Intent::Restart;
+                    st.stop_live();
+                    st.check_all_stopped(&myself);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl TaskState {
+    fn record(&self) -> &TaskRecord {
+        &self.a.record
+    }
+
+    fn persist(&mut self) {
+        self.a.record.updated_at = now_ms();
+        let dropped = self.a.index.put(self.a.record.clone(), self.a.config.max_records);
+        self.a.writer.put(&self.a.record);
+        for id in dropped {
+            self.a.writer.remove(id);
+        }
+    }
+
+    /// Records and publishes a status change; `false` when it is not legal now.
+    fn set(
+        &mut self,
+        status: TaskStatus,
+        reason: StatusReason,
+        detail: Option<String>,
+        source: ChangeSource,
+        seq: Option<u64>,
+    ) -> bool {
+        let r = &self.a.record;
+        if r.status == status && r.reason == reason {
+            return false;
+        }
+        let change = StatusChange { status, at: now_ms(), reason, detail: detail.clone(), source, seq };
+        match self.a.record.apply(change) {
+            Some(from) => {
+                info!(%from, to = %status, %reason, "task status");
+                self.persist();
+                self.a.bus.publish(
+                    None,
+                    EventKind::TaskStatus { task: self.a.record.id, from, to: status, reason, detail, source },
+                );
+                true
+            }
+            None => {
+                debug!(from = %self.a.record.status, to = %status, "illegal task transition skipped");
+                false
+            }
+        }
+    }
+
+    /// Ends the task: records the final status, answers waiting callers,
+    /// prunes scratch directories, stops the actor.
+    fn end(
+        &mut self,
+        myself: &ActorRef<TaskMsg>,
+        status: TaskStatus,
+        reason: StatusReason,
+        detail: Option<String>,
+        source: ChangeSource,
+    ) {
+        self.permit = None;
+        self.set(status, reason, detail, source, None);
+        self.answer_waiting();
+        if self.a.record.scratch.is_some() {
+            let base = self.a.warden.upgrade().map(|w| w.workspace_base_dir().to_path_buf());
+            let live = self.a.index.live_scratch();
+            let (count, bytes) = (self.a.config.scratch_max_count, self.a.config.scratch_max_bytes);
+            if let Some(base) = base {
+                tokio::task::spawn_blocking(move || place::prune_scratch(&base, &live, count, bytes));
+            }
+        }
+        myself.stop(None);
+    }
+
+    fn answer_waiting(&mut self) {
+        for reply in self.waiting_replies.drain(..) {
+            let _ = reply.send(Ok(self.a.record.clone()));
+        }
+    }
+
+    fn want_slots(&mut self, myself: &ActorRef<TaskMsg>) {
+        let n = u32::try_from(self.runs.len().min(self.a.max_slots).max(1)).unwrap_or(1);
+        match Arc::clone(&self.a.slots).try_acquire_many_owned(n) {
+            Ok(permit) => {
+                let _ = myself.cast(TaskMsg::Slots(permit));
+            }
+            Err(_) => {
+                if self.record().status != TaskStatus::Queued {
+                    self.set(TaskStatus::Queued, StatusReason::Capacity, None, ChangeSource::Task, None);
+                } else {
+                    self.a.record.reason = StatusReason::Capacity;
+                    self.persist();
+                }
+                let slots = Arc::clone(&self.a.slots);
+                let me = myself.clone();
+                tokio::spawn(async move {
+                    if let Ok(permit) = slots.acquire_many_owned(n).await {
+                        let _ = me.cast(TaskMsg::Slots(permit));
+                    }
+                });
+            }
+        }
+    }
+
+    fn provision(&mut self, myself: &ActorRef<TaskMsg>) {
+        let Some(warden) = self.a.warden.upgrade() else { return };
+        let record = self.a.record.clone();
+        let patterns = Arc::clone(&self.a.patterns);
+        let parent_lock = Arc::clone(&self.a.parent_lock);
+        let me = myself.clone();
+        let span = info_span!("provision", task = %record.id);
+        tokio::spawn(
+            async move {
+                let result = provision(&warden, &record, &patterns, &parent_lock).await;
+                let _ = me.cast(TaskMsg::Placed(result));
+            }
+            .instrument(span),
+        );
+    }
+
+    fn launch_all(&mut self, myself: &ActorRef<TaskMsg>) {
+        if self.places.is_none() {
+            return;
+        }
+        self.intent = Intent::Finish;
+        for i in 0..self.runs.len() {
+            if matches!(self.runs[i], Run::Idle | Run::Ended { .. }) {
+                self.launch(myself, i);
+            }
+        }
+    }
+
+    fn launch(&mut self, myself: &ActorRef<TaskMsg>, index: usize) {
+        let (Some(warden), Some(places)) = (self.a.warden.upgrade(), &self.places) else { return };
+        let Some(place) = places.get(index).cloned() else { return };
+        self.runs[index] = Run::Starting;
+        let spec = &self.a.record.spec;
+        let agent = &spec.agents[index];
+        let mut req = if agent.is_auto() {
+            AgentRequest::selected(Strategy::Heuristic { subscription_hint: None })
+        } else {
+            AgentRequest::named(agent.agent.clone())
+        };
+        req.task = Some(spec.task_of(index).to_owned());
+        req.preset = spec.preset;
+        req.memory = spec.memory.clone();
+        req.workdir = Some(place.workdir);
+        req.restart = spec.restart;
+        req.label = Some(spec.label.clone().unwrap_or_else(|| format!("task {}", self.a.record.id.short())));
+        if self.resumed {
+            req = resume::resume_request(req);
+        }
+        let task = self.a.record.id;
+        let index_map = Arc::clone(&self.a.index);
+        let me = myself.clone();
+        tokio::spawn(
+            async move {
+                let result = launch(&warden, req, task, &index_map).await;
+                let _ = me.cast(TaskMsg::Launched { index, result });
+            }
+            .instrument(info_span!("launch", %task, agent = index)),
+        );
+    }
+
+    fn launched(&mut self, myself: &ActorRef<TaskMsg>, index: usize, result: Result<(SessionInfo, Option<String>), String>) {
+        match result {
+            Ok((info, reason)) => {
+                let session = info.id;
+                let agent = &mut self.a.record.agents[index];
+                agent.agent = info.agent.clone();
+                agent.session = Some(session);
+                agent.done = false;
+                if reason.is_some() {
+                    agent.selection_reason = reason;
+                }
+                if self.record().status.is_terminal() || self.intent != Intent::Finish {
+                    // Cancelled or paused while it started: stop it again.
+                    self.runs[index] = Run::Stopping(session);
+                    self.stop_session(session);
+                    return;
+                }
+                self.runs[index] = Run::Live(session);
+                let reason = if self.resumed { StatusReason::Resumed } else { StatusReason::AgentStarted };
+                if !self.set(TaskStatus::Running, reason, None, ChangeSource::Task, None) {
+                    self.persist();
+                }
+                if let Some(exit) = &info.exit {
+                    let _ = myself.cast(TaskMsg::Exited { session, ok: exit.code == Some(0) });
+                }
+                self.arm_timers(myself);
+            }
+            Err(detail) => {
+                warn!(agent = index, %detail, "the agent could not be started");
+                self.runs[index] = Run::Ended { ok: false };
+                self.intent = Intent::End(TaskStatus::Failed, StatusReason::LaunchFailed, ChangeSource::Task);
+                self.a.record.detail = Some(detail.clone());
+                self.launch_failure = Some(detail);
+                self.stop_live();
+                self.check_all_stopped(myself);
+            }
+        }
+    }
+
+    fn arm_timers(&mut self, myself: &ActorRef<TaskMsg>) {
+        if self.timers_armed {
+            return;
+        }
+        self.timers_armed = true;
+        let limits = self.a.record.spec.limits;
+        if let Some(ms) = limits.timeout_ms {
+            myself.send_after(Duration::from_millis(ms), || TaskMsg::Timeout);
+        }
+        if let Some(ms) = limits.idle_timeout_ms {
+            myself.send_after(Duration::from_millis((ms / 4).max(50)), || TaskMsg::IdleTick);
+        }
+    }
+
+    fn agent_of(&self, session: SessionId) -> Option<usize> {
+        self.runs.iter().position(|r| matches!(r, Run::Live(s) | Run::Finishing(s) | Run::Stopping(s) if *s == session))
+    }
+
+    fn on_event(&mut self, myself: &ActorRef<TaskMsg>, event: &Event) {
+        let Some(session) = event.session else { return };
+        let Some(index) = self.agent_of(session) else { return };
+        let Some(signal) = signal_of_event(&event.kind) else { return };
+        match signal {
+            SessionSignal::Exited(ok) => self.exited(myself, session, ok),
+            SessionSignal::Complete => {
+                if let Run::Live(s) = self.runs[index] {
+                    info!(agent = index, "agent reported its task complete");
+                    self.a.record.agents[index].done = true;
+                    self.runs[index] = Run::Finishing(s);
+                    self.stop_session(s);
+                }
+            }
+            other => {
+                if !matches!(self.runs[index], Run::Live(_)) || self.intent != Intent::Finish {
+                    return;
+                }
+                let Some((to, reason)) = other.status_from(self.record().status) else { return };
+                let mut detail = None;
+                if let SessionSignal::UsageLimit(prompt) = &other {
+                    let reset = parse_reset(prompt, now_ms());
+                    detail = Some(match reset {
+                        Some(d) => format!("resets in {} s", d.as_secs().max(1)),
+                        None => "no reset time on screen; resume the task when the limit is lifted".to_string(),
+                    });
+                    if let Some(d) = reset
+                        && !(self.record().status == TaskStatus::Waiting && self.record().reason == StatusReason::UsageLimit)
+                    {
+                        self.usage_gen += 1;
+                        let generation = self.usage_gen;
+                        myself.send_after(d + Duration::from_millis(200), move || TaskMsg::UsageReset(generation));
+                    }
+                }
+                self.set(to, reason, detail, ChangeSource::Session, Some(event.seq));
+            }
+        }
+    }
+
+    fn exited(&mut self, myself: &ActorRef<TaskMsg>, session: SessionId, ok: bool) {
+        let Some(index) = self.agent_of(session) else { return };
+        self.a.index.set_session(session, None);
+        self.runs[index] = match self.runs[index] {
+            Run::Finishing(_) => Run::Ended { ok: true },
+            Run::Stopping(_) => Run::Ended { ok: true },
+            _ => {
+                self.a.record.agents[index].done = ok;
+                Run::Ended { ok }
+            }
+        };
+        if !ok && self.intent == Intent::Finish {
+            // One agent failed: the task fails; the others are stopped.
+            self.intent = Intent::End(TaskStatus::Failed, StatusReason::AgentFailed, ChangeSource::Session);
+            self.stop_live();
+        }
+        self.check_all_stopped(myself);
+    }
+
+    /// Asks for every live session whether it has ended (after the router lagged).
+    fn recheck(&mut self, myself: &ActorRef<TaskMsg>) {
+        let Some(w) = self.a.warden.upgrade() else { return };
+        for r in &self.runs {
+            if let Run::Live(s) | Run::Finishing(s) | Run::Stopping(s) = *r {
+                let (w, me) = (w.clone(), myself.clone());
+                tokio::spawn(async move {
+                    if let Ok(info) = w.get(s).await
+                        && let Some(exit) = info.exit
+                    {
+                        let _ = me.cast(TaskMsg::Exited { session: s, ok: exit.code == Some(0) });
+                    }
+                });
+            }
+        }
+    }
+
+    fn stop_session(&self, session: SessionId) {
+        if let Some(w) = self.a.warden.upgrade() {
+            let me_index = Arc::clone(&self.a.index);
+            let actor = me_index.actor(self.a.record.id);
+            tokio::spawn(async move {
+                let ok = match w.stop(session).await {
+                    Ok(exit) => exit.code == Some(0),
+                    Err(_) => false,
+                };
+                if let Some(actor) = actor {
+                    let _ = actor.cast(TaskMsg::Exited { session, ok });
+                }
+            });
+        }
+    }
+
+    /// Stops every live agent on purpose.
+    fn stop_live(&mut self) {
+        for i in 0..self.runs.len() {
+            if let Run::Live(s) = self.runs[i] {
+                self.runs[i] = Run::Stopping(s);
+                self.stop_session(s);
+            }
+        }
+    }
+
+    /// Once no agent runs, carries out the intent.
+    fn check_all_stopped(&mut self, myself: &ActorRef<TaskMsg>) {
+        if self.runs.iter().any(|r| !matches!(r, Run::Ended { .. } | Run::Idle)) {
+            return;
+        }
+        match self.intent {
+            Intent::Finish => {
+                let all_ok = self.runs.iter().all(|r| matches!(r, Run::Ended { ok: true }));
+                if !all_ok {
+                    self.end(myself, TaskStatus::Failed, StatusReason::AgentFailed, None, ChangeSource::Session);
+                    return;
+                }
+                let reason = if self.a.record.agents.iter().all(|a| a.done) { StatusReason::TaskComplete } else { StatusReason::AgentExited };
+                self.permit = None;
+                self.set(TaskStatus::Finalizing, reason, None, ChangeSource::Session, None);
+                self.finalize(myself);
+            }
+            Intent::Pause => {
+                self.permit = None;
+                self.set(TaskStatus::Waiting, StatusReason::Paused, None, ChangeSource::Caller, None);
+                self.runs.iter_mut().for_each(|r| *r = Run::Idle);
+                self.answer_waiting();
+            }
+            Intent::Restart => {
+                self.resumed = true;
+                self.runs.iter_mut().for_each(|r| *r = Run::Idle);
+                self.launch_all(myself);
+            }
+            Intent::End(status, reason, source) => {
+                let detail = self.launch_failure.take();
+                self.end(myself, status, reason, detail, source);
+            }
+        }
+    }
+
+    fn finalize(&mut self, myself: &ActorRef<TaskMsg>) {
+        let Some(warden) = self.a.warden.upgrade() else { return };
+        let record = self.a.record.clone();
+        let me = myself.clone();
+        tokio::spawn(
+            async move {
+                let results = finalize(&warden, &record).await;
+                let _ = me.cast(TaskMsg::Done(results));
+            }
+            .instrument(info_span!("finalize", task = %self.a.record.id)),
+        );
+    }
+
+    fn finalized(&mut self, myself: &ActorRef<TaskMsg>, results: Vec<Finalized>) {
+        let mut failed = Vec::new();
+        for (i, f) in results.into_iter().enumerate() {
+            let agent = &mut self.a.record.agents[i];
+            agent.commit = f.commit.clone();
+            agent.pushed = f.pushed;
+            agent.pr_url = f.pr_url.clone();
+            if self.a.record.spec.finalize != FinalizeMode::None && f.failed.is_none() {
+                self.a.bus.publish(
+                    None,
+                    EventKind::TaskFinalized {
+                        task: self.a.record.id,
+                        agent: agent.agent.clone(),
+                        branch: agent.branch.clone(),
+                        commit: f.commit,
+                        pushed: f.pushed,
+                        pr_url: f.pr_url,
+                    },
+                );
+            }
+            if let Some(e) = f.failed {
+                failed.push(format!("{}: {e}", agent.agent));
+            }
+        }
+        if failed.is_empty() {
+            self.end(myself, TaskStatus::Completed, StatusReason::Finalized, None, ChangeSource::Task);
+        } else {
+            self.end(myself, TaskStatus::Failed, StatusReason::FinalizeFailed, Some(failed.join("; ")), ChangeSource::Task);
+        }
+    }
+
+    fn control(&mut self, myself: &ActorRef<TaskMsg>, control: Control, reply: RpcReplyPort<Result<TaskRecord, TaskError>>) {
+        let status = self.record().status;
+        let not_now = |action| Err(TaskError::NotNow { task: self.a.record.id, status, action });
+        let live = matches!(status, TaskStatus::Running | TaskStatus::Waiting | TaskStatus::Stalled);
+        match control {
+            Control::Pause if live && self.intent == Intent::Finish && !(status == TaskStatus::Waiting && self.record().reason == StatusReason::Paused) => {
+                self.intent = Intent::Pause;
+                self.waiting_replies.push(reply);
+                self.stop_live();
+                self.check_all_stopped(myself);
+            }
+            Control::Pause => {
+                let _ = reply.send(not_now("paused"));
+            }
+            Control::Resume
+                if (status == TaskStatus::Waiting && self.runs.iter().all(|r| matches!(r, Run::Idle | Run::Ended { .. })))
+                    || (status == TaskStatus::Waiting && self.record().reason == StatusReason::UsageLimit)
+                    || status == TaskStatus::Failed && self.places.is_some() =>
+            {
+                if status == TaskStatus::Waiting && self.record().reason == StatusReason::UsageLimit {
+                    self.intent = Intent::Restart;
+                    self.set(TaskStatus::Running, StatusReason::Resumed, None, ChangeSource::Caller, None);
+                    self.stop_live();
+                    self.check_all_stopped(myself);
+                } else {
+                    self.resumed = true;
+                    self.intent = Intent::Finish;
+                    if status == TaskStatus::Failed {
+                        self.set(TaskStatus::Queued, StatusReason::Resumed, None, ChangeSource::Caller, None);
+                    }
+                    self.want_slots(myself);
+                }
+                let _ = reply.send(Ok(self.a.record.clone()));
+            }
+            Control::Resume => {
+                let _ = reply.send(not_now("resumed"));
+            }
+            Control::Cancel if status.is_terminal() || status == TaskStatus::Finalizing => {
+                let _ = reply.send(not_now("cancelled"));
+            }
+            Control::Cancel => {
+                self.intent = Intent::End(TaskStatus::Cancelled, StatusReason::Cancelled, ChangeSource::Caller);
+                self.waiting_replies.push(reply);
+                self.stop_live();
+                if self.runs.iter().any(|r| matches!(r, Run::Starting)) {
+                    // It ends once the starting agent is up and stopped again.
+                    return;
+                }
+                self.check_all_stopped(myself);
+            }
+        }
+    }
+
+    fn limit(&mut self, myself: &ActorRef<TaskMsg>, reason: StatusReason) {
+        let status = self.record().status;
+        if status.is_terminal() || status == TaskStatus::Finalizing || self.intent != Intent::Finish {
+            return;
+        }
+        info!(%reason, "task limit reached; stopping its agents");
+        self.intent = Intent::End(TaskStatus::Failed, reason, ChangeSource::Task);
+        self.stop_live();
+        self.check_all_stopped(myself);
+    }
+
+    fn idle_tick(&mut self, myself: &ActorRef<TaskMsg>) {
+        let Some(idle) = self.record().spec.limits.idle_timeout_ms.map(Duration::from_millis) else { return };
+        if self.record().status.is_terminal() {
+            return;
+        }
+        let now = Instant::now();
+        let live: Vec<SessionId> = self.runs.iter().filter_map(|r| if let Run::Live(s) = r { Some(*s) } else { None }).collect();
+        let quiet = !live.is_empty()
+            && live.iter().all(|s| self.a.index.last_output(*s).is_some_and(|t| now.duration_since(t) >= idle));
+        if quiet {
+            self.limit(myself, StatusReason::IdleTimeout);
+        } else {
+            myself.send_after((idle / 4).max(Duration::from_millis(50)), || TaskMsg::IdleTick);
+        }
+    }
+}
+
+/// Prepares where each agent works: a worktree of the repository's parent
+/// clone (created once, fetched for later tasks), a scratch directory, or the
+/// given directory.
+async fn provision(
+    warden: &crate::Warden,
+    record: &TaskRecord,
+    patterns: &[String],
+    parent_lock: &tokio::sync::Mutex<()>,
+) -> Result<Vec<Place>, (StatusReason, String)> {
+    let fail = |e: String| (StatusReason::ProvisionFailed, e);
+    let spec = &record.spec;
+    let n = spec.agents.len();
+    let Some(repo) = &spec.repo else {
+        let dir = match &spec.workdir {
+            Some(dir) => dir.clone(),
+            None => {
+                let base = warden.workspace_base_dir().to_path_buf();
+                let id = record.id;
+                tokio::task::spawn_blocking(move || place::make_scratch(&base, id))
+                    .await
+                    .map_err(|e| fail(e.to_string()))?
+                    .map_err(|e| fail(format!("cannot create the scratch directory: {e}")))?
+            }
+        };
+        let mut places = Vec::with_capacity(n);
+        for i in 0..n {
+            let workdir = if n > 1 && spec.workdir.is_none() { dir.join(i.to_string()) } else { dir.clone() };
+            std::fs::create_dir_all(&workdir).map_err(|e| fail(e.to_string()))?;
+            places.push(Place { workdir, workspace: None, branch: None });
+        }
+        return Ok(places);
+    };
+    let parent = place::parent_id(&repo.source);
+    let parent_record = {
+        let _guard = parent_lock.lock().await;
+        let existing = match warden.workspace(&parent).await {
+            Ok(r) => Some(r),
+            Err(WorkspaceError::NotFound { .. }) => None,
+            Err(e) => return Err(fail(e.to_string())),
+        };
+        match existing {
+            Some(r) if r.state == WorkspaceState::Ready => {
+                warden.fetch_workspace(&parent).await.map_err(|e| fail(format!("fetch: {e}")))?;
+                r
+            }
+            other => {
+                if let Some(r) = other {
+                    // Left over from an earlier clone that did not end ready: start again.
+                    let _ = warden.discard_workspace(&r.id).await;
+                    let ctx = Arc::clone(&warden.workspaces().ctx);
+                    let id = r.id.clone();
+                    let _ = tokio::task::spawn_blocking(move || ctx.registry().remove(&id)).await;
+                }
+                warden
+                    .provision_workspace(ProvisionSpec::Clone(CloneSpec {
+                        id: Some(parent.to_string()),
+                        source: repo.source.clone(),
+                        branch: BranchSpec::Named { name: "warden/parent".into() },
+                        base: repo.base.clone(),
+                        depth: None,
+                    }))
+                    .await
+                    .map_err(|e| fail(e.to_string()))?
+            }
+        }
+    };
+    let base = repo.base.clone().unwrap_or_else(|| parent_record.base.clone());
+    let mut places = Vec::with_capacity(n);
+    for i in 0..n {
+        let agent = &spec.agents[i].agent;
+        let branch = match &repo.branch {
+            Some(b) if n == 1 => b.clone(),
+            Some(b) => format!("{b}-{agent}{i}"),
+            None => {
+                let role = if n == 1 { agent.clone() } else { format!("{agent}{i}") };
+                branch_for_task(&record.id.short(), &role, &spec.description).to_string()
+            }
+        };
+        let ws = warden
+            .provision_workspace(ProvisionSpec::Worktree(WorktreeSpec {
+                parent: parent.to_string(),
+                id: Some(format!("t-{}-{i}", record.id.as_simple())),
+                branch: BranchSpec::Named { name: branch.clone() },
+                base: Some(format!("origin/{base}")),
+            }))
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        if !spec.commit_instruction_files {
+            let (dir, patterns) = (ws.path.clone(), patterns.to_vec());
+            tokio::task::spawn_blocking(move || place::exclude_locally(&dir, &patterns))
+                .await
+                .map_err(|e| fail(e.to_string()))?
+                .map_err(|e| fail(format!("cannot write the local git exclude: {e}")))?;
+        }
+        places.push(Place { workdir: ws.path.clone(), workspace: Some(ws.id.clone()), branch: Some(branch) });
+    }
+    Ok(places)
+}
+
+/// Starts one agent through the one launch path; registers its session for
+/// the router before anything else can happen to it. A node that is full
+/// (sessions of other callers) is waited for.
+async fn launch(
+    warden: &crate::Warden,
+    req: AgentRequest,
+    task: warden_core::task::TaskId,
+    index: &TaskIndex,
+) -> Result<(SessionInfo, Option<String>), String> {
+    let mut tries = 0;
+    let launched = loop {
+        match warden.spawn_agent(req.clone()).await {
+            Err(LaunchError::Session(SessionError::TooManySessions { .. })) if tries < SLOT_RETRIES => {
+                tries += 1;
+                tokio::time::sleep(SLOT_RETRY).await;
+            }
+            Err(e) => return Err(e.to_string()),
+            Ok(l) => break l,
+        }
+    };
+    let id = launched.session.id;
+    index.set_session(id, Some(task));
+    // It may have ended before the router knew it: ask once.
+    let info = warden.get(id).await.unwrap_or(launched.session);
+    Ok((info, launched.selection.map(|s| format!("{}: {}", s.agent, s.reason))))
+}
+
+/// Commits, pushes and opens pull requests as the task asks, one agent's
+/// workspace after another (each through its workspace actor).
+async fn finalize(warden: &crate::Warden, record: &TaskRecord) -> Vec<Finalized> {
+    let spec = &record.spec;
+    let mode = spec.finalize;
+    let mut out = Vec::with_capacity(record.agents.len());
+    for agent in &record.agents {
+        let mut f = Finalized::default();
+        let ws = agent.workspace.as_deref().and_then(|w| WorkspaceId::parse(w).ok());
+        let (Some(ws), true) = (ws, mode != FinalizeMode::None) else {
+            out.push(f);
+            continue;
+        };
+        let mut message = spec.summary();
+        if spec.description.trim() != message {
+            message.push_str("\n\n");
+            message.push_str(spec.description.trim());
+        }
+        message.push_str(&format!("\n\nwarden task {}", record.id));
+        let pushing = matches!(mode, FinalizeMode::Push | FinalizeMode::Pr);
+        let repo = spec.repo.as_ref();
+        let base = match repo.and_then(|r| r.base.clone()) {
+            Some(b) => Some(b),
+            None => warden.workspace(&ws).await.ok().map(|r| r.base.trim_start_matches("origin/").to_owned()),
+        };
+        let pr_repo = repo.and_then(|r| r.pr_repo.as_deref()).and_then(|s| s.split_once('/')).map(|(o, n)| RepoSlug {
+            host: "github.com".into(),
+            owner: o.into(),
+            name: n.into(),
+        });
+        let req = FinalizeRequest {
+            commit: CommitRequest { message, ..Default::default() },
+            push: pushing.then(PushRequest::default),
+            pr: (mode == FinalizeMode::Pr).then(|| PrRequest {
+                title: spec.summary(),
+                body: Some(format!("{}\n\nOpened by warden for task {}.", spec.description.trim(), record.id)),
+                base,
+                repo: pr_repo,
+                ..Default::default()
+            }),
+            cleanup: (pushing && spec.cleanup == CleanupPolicy::OnSuccess).then_some(false),
+        };
+        match warden.finalize_workspace(&ws, req).await {
+            Ok(report) => {
+                match &report.commit {
+                    StepResult::Done { value: CommitOutcome::Committed { commit, .. } } => f.commit = Some(commit.clone()),
+                    StepResult::Done { value: CommitOutcome::NothingToCommit } => {}
+                    StepResult::Failed { message, .. } => f.failed = Some(format!("commit: {message}")),
+                    StepResult::Skipped { .. } => {}
+                }
+                if let StepResult::Done { value } = &report.push {
+                    f.pushed = true;
+                    f.commit.get_or_insert(value.commit.clone());
+                }
+                if let StepResult::Done { value } = &report.pr {
+                    f.pr_url = Some(value.url.clone());
+                }
+                for (step, failed) in [
+                    ("push", report.push.is_failed()),
+                    ("pr", report.pr.is_failed()),
+                    ("cleanup", report.cleanup.is_failed()),
+                ] {
+                    if failed && f.failed.is_none() {
+                        let message = match step {
+                            "push" => step_message(&report.push),
+                            "pr" => step_message(&report.pr),
+                            _ => step_message(&report.cleanup),
+                        };
+                        f.failed = Some(format!("{step}: {message}"));
+                    }
+                }
+            }
+            Err(e) => f.failed = Some(format!("finalize: {e}")),
+        }
+        out.push(f);
+    }
+    out
+}
+
+fn step_message<T>(step: &StepResult<T>) -> String {
+    match step {
+        StepResult::Failed { message, .. } => message.clone(),
+        _ => String::new(),
+    }
+}
