@@ -69,7 +69,10 @@ fn shell_task(remote: &Path, branch: &str, script: &str, finalize: FinalizeMode)
 
 /// Waits until the task has ended.
 async fn wait_end(w: &Warden, id: TaskId) -> TaskRecord {
-    tokio::time::timeout(TIMEOUT, w.wait_task(id)).await.expect("the task ends in time").expect("known task")
+    match tokio::time::timeout(TIMEOUT, w.wait_task(id)).await {
+        Ok(r) => r.expect("known task"),
+        Err(_) => panic!("the task did not end in time: {:?}", w.task(id)),
+    }
 }
 
 /// The statuses a task went through, from its record.
@@ -305,7 +308,12 @@ async fn a_usage_limit_waits_for_its_reset_and_resumes_by_itself() -> TestResult
     let started = Instant::now();
     let id = w.create_task(spec).await?;
     let done = wait_end(&w, id).await;
-    assert_eq!(done.status, TaskStatus::Completed, "{done:?}");
+    if done.status != TaskStatus::Completed {
+        let sid = done.agents[0].session.ok_or("session")?;
+        let t = fs::read(tmp.path().join(format!("state/sessions/{sid}/transcript"))).unwrap_or_default();
+        let info = w.get(sid).await;
+        panic!("{done:?}\n{info:?}\n{}", String::from_utf8_lossy(&t[t.len().saturating_sub(1500)..]));
+    }
     let waited = done.history.iter().find(|c| c.reason == StatusReason::UsageLimit).ok_or("waited")?;
     assert_eq!(waited.status, TaskStatus::Waiting);
     assert_eq!(waited.detail.as_deref(), Some("resets in 3 s"));

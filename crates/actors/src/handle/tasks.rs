@@ -112,6 +112,10 @@ impl Warden {
 
     async fn control(&self, id: TaskId, control: Control) -> Result<TaskRecord, TaskError> {
         let record = self.task(id)?;
+        if record.status.is_terminal() && control != Control::Resume {
+            let action = if control == Control::Pause { "paused" } else { "cancelled" };
+            return Err(TaskError::NotNow { task: id, status: record.status, action });
+        }
         let Some(actor) = self.tasks().index.actor(id) else {
             let action = match control {
                 Control::Pause => "paused",

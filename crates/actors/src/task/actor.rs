@@ -329,12 +329,7 @@ impl TaskState {
                 let _ = myself.cast(TaskMsg::Slots(permit));
             }
             Err(_) => {
-                if self.record().status != TaskStatus::Queued {
-                    self.set(TaskStatus::Queued, StatusReason::Capacity, None, ChangeSource::Task, None);
-                } else {
-                    self.a.record.reason = StatusReason::Capacity;
-                    self.persist();
-                }
+                self.set(TaskStatus::Queued, StatusReason::Capacity, None, ChangeSource::Task, None);
                 let slots = Arc::clone(&self.a.slots);
                 let me = myself.clone();
                 tokio::spawn(async move {
@@ -505,15 +500,13 @@ impl TaskState {
     fn exited(&mut self, myself: &ActorRef<TaskMsg>, session: SessionId, ok: bool) {
         let Some(index) = self.agent_of(session) else { return };
         self.a.index.set_session(session, None);
-        self.runs[index] = match self.runs[index] {
-            Run::Finishing(_) => Run::Ended { ok: true },
-            Run::Stopping(_) => Run::Ended { ok: true },
-            _ => {
-                self.a.record.agents[index].done = ok;
-                Run::Ended { ok }
-            }
-        };
-        if !ok && self.intent == Intent::Finish {
+        // An agent stopped on purpose ended well whatever its status.
+        let on_purpose = matches!(self.runs[index], Run::Finishing(_) | Run::Stopping(_));
+        if !on_purpose {
+            self.a.record.agents[index].done = ok;
+        }
+        self.runs[index] = Run::Ended { ok: ok || on_purpose };
+        if !ok && !on_purpose && self.intent == Intent::Finish {
             // One agent failed: the task fails; the others are stopped.
             self.intent = Intent::End(TaskStatus::Failed, StatusReason::AgentFailed, ChangeSource::Session);
             self.stop_live();

@@ -135,7 +135,7 @@ pub struct StatusChange {
 pub fn check_task_transition(from: TaskStatus, to: TaskStatus) -> bool {
     use TaskStatus::*;
     match from {
-        Queued => matches!(to, Provisioning | Running | Failed | Cancelled),
+        Queued => matches!(to, Queued | Provisioning | Running | Failed | Cancelled),
         Provisioning => matches!(to, Queued | Running | Waiting | Failed | Cancelled),
         Running => matches!(to, Waiting | Stalled | Finalizing | Queued | Failed | Cancelled),
         Waiting => matches!(to, Waiting | Running | Stalled | Finalizing | Queued | Failed | Cancelled),
