@@ -386,6 +386,19 @@ impl TaskState {
         req.workdir = Some(place.workdir);
         req.restart = spec.restart;
         req.label = Some(spec.label.clone().unwrap_or_else(|| format!("task {}", self.a.record.id.short())));
+        let tuning = &spec.session;
+        req.env = tuning.env.clone();
+        if let Some(size) = tuning.size {
+            req.size = size;
+        }
+        if let Some(level) = tuning.supervision {
+            req.supervision = level;
+        }
+        req.rules = tuning.rules.clone();
+        req.loading = tuning.loading.clone();
+        if let Some(stall) = &tuning.stall {
+            req.stall = stall.clone();
+        }
         if self.resumed {
             req = resume::resume_request(req);
         }

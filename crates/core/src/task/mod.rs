@@ -20,7 +20,7 @@ pub mod usage;
 
 pub use record::{MAX_HISTORY, TaskAgentRecord, TaskFilter, TaskRecord};
 pub use spec::{
-    CleanupPolicy, FinalizeMode, MAX_AGENTS, RepoSpec, TaskAgent, TaskLimits, TaskSpec, TaskSpecError,
+    CleanupPolicy, FinalizeMode, MAX_AGENTS, RepoSpec, SessionTuning, TaskAgent, TaskLimits, TaskSpec, TaskSpecError,
 };
 pub use status::{
     ChangeSource, SessionSignal, StatusChange, StatusReason, TaskStatus, check_task_transition, signal_of_event,

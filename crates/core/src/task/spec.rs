@@ -102,6 +102,31 @@ pub struct TaskLimits {
     pub idle_timeout_ms: Option<u64>,
 }
 
+/// How the agents' sessions are supervised (the fields a `spawn_agent`
+/// takes beside the agent and its task).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionTuning {
+    /// Extra environment for the agents.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub env: std::collections::BTreeMap<String, String>,
+    /// Terminal size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<crate::spec::TermSize>,
+    /// What warden may answer by itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supervision: Option<crate::supervise::SupervisionLevel>,
+    /// The sessions' own auto-response rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<crate::supervise::ResponseRule>,
+    /// Extra loading patterns.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub loading: Vec<String>,
+    /// Stall detection settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stall: Option<crate::supervise::StallSpec>,
+}
+
 /// A task as a caller asks for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -147,6 +172,9 @@ pub struct TaskSpec {
     /// A label for people and coordinators.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+    /// How the agents' sessions are supervised.
+    #[serde(default)]
+    pub session: SessionTuning,
 }
 
 impl TaskSpec {
@@ -166,6 +194,7 @@ impl TaskSpec {
             commit_instruction_files: false,
             resume_on_restart: false,
             label: None,
+            session: SessionTuning::default(),
         }
     }
 
