@@ -20,4 +20,5 @@ mod launch_parity;
 mod sessions;
 mod supervision;
 mod tasks;
+mod tasks_nats;
 mod workspaces;

@@ -1,7 +1,7 @@
 //! Git workspaces end to end: real repositories (a local bare repository as
 //! the remote), the `Warden` embedding API and the `warden` binary.
 
-mod servers;
+pub(crate) mod servers;
 
 use std::error::Error;
 use std::fs;
