@@ -352,3 +352,77 @@ async fn pause_resume_and_cancel() -> TestResult {
     w.shutdown().await;
     Ok(())
 }
+
+// ---------------------------------------------------------------- crash safety
+
+const CHILD_ROOT: &str = "WARDEN_TEST_TASK_CHILD_ROOT";
+
+/// Child mode of `sigkill_with_three_running_tasks`: starts three tasks (the
+/// third resumes on restart), writes `ready` once they all work, and waits to
+/// be killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_child_with_tasks() {
+    let Some(root) = std::env::var_os(CHILD_ROOT) else { return };
+    let root = PathBuf::from(root);
+    let remote = root.join("remote.git");
+    let w = Warden::start(config(&root)).await.expect("warden starts");
+    let script = "if [ -e w.txt ]; then echo resumed > r.txt; exit 0; fi; echo work > w.txt; sleep 600";
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let mut spec = shell_task(&remote, &format!("crash/{i}"), script, FinalizeMode::Commit);
+        spec.resume_on_restart = i == 2;
+        ids.push(w.create_task(spec).await.expect("created"));
+    }
+    let working = crate::common::eventually(|| {
+        ids.iter().all(|id| {
+            w.task(*id).is_ok_and(|r| {
+                r.status == TaskStatus::Running && r.agents[0].workdir.as_ref().is_some_and(|d| d.join("w.txt").exists())
+            })
+        })
+    })
+    .await;
+    assert!(working);
+    fs::write(root.join("ready"), ids.iter().map(|i| format!("{i}\n")).collect::<String>()).expect("marker");
+    tokio::time::sleep(Duration::from_secs(600)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_with_three_running_tasks() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    bare_remote(tmp.path());
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["--exact", "tasks::sigkill_child_with_tasks", "--nocapture", "--test-threads", "1"])
+        .env(CHILD_ROOT, tmp.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let marker = tmp.path().join("ready");
+    let ready = crate::common::eventually(|| marker.exists()).await
+        || crate::common::eventually(|| marker.exists()).await;
+    child.kill()?; // SIGKILL
+    child.wait()?;
+    assert!(ready, "the child started its three tasks");
+    let ids: Vec<TaskId> = fs::read_to_string(&marker)?.lines().map(|l| l.parse()).collect::<Result<_, _>>()?;
+
+    let w = Warden::start(config(tmp.path())).await?;
+    for id in &ids[..2] {
+        let r = w.task(*id)?;
+        assert_eq!((r.status, r.reason), (TaskStatus::Failed, StatusReason::NodeRestarted), "{r:?}");
+        let dir = r.agents[0].workdir.clone().ok_or("workdir")?;
+        assert_eq!(fs::read_to_string(dir.join("w.txt"))?, "work\n", "the agent's changes are on disk");
+    }
+    // The third resumes by its policy, in the same workspace, and finishes.
+    let done = wait_end(&w, ids[2]).await;
+    assert_eq!(done.status, TaskStatus::Completed, "{done:?}");
+    assert!(done.history.iter().any(|c| c.reason == StatusReason::NodeRestarted));
+    let dir = done.agents[0].workdir.clone().ok_or("workdir")?;
+    assert_eq!(git(&dir, &["show", "--name-only", "--format=", "HEAD"]).lines().count(), 2, "w.txt and r.txt");
+    // A failed task can be resumed by a caller.
+    let resumed = w.resume_task(ids[0]).await?;
+    assert_eq!(resumed.status, TaskStatus::Queued);
+    let done = wait_end(&w, ids[0]).await;
+    assert_eq!(done.status, TaskStatus::Completed, "{done:?}");
+    w.shutdown().await;
+    Ok(())
+}
