@@ -10,6 +10,7 @@ pub mod print;
 #[allow(unsafe_code)]
 pub mod run;
 pub mod serve;
+pub mod task;
 pub mod workspace;
 
 use std::path::PathBuf;
@@ -54,6 +55,9 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Send one command to a node (or any node) over NATS and print the reply.
     Ctl(ctl::CtlArgs),
+    /// Tasks on a running node over NATS: create (fan-out with several
+    /// --agent), list, show, pause, resume, cancel (see docs/TASKS.md).
+    Task(task::TaskArgs),
     /// Follow nodes' events over NATS (live, or replayed from JetStream with
     /// --since), as JSON lines with --json.
     Events(events::EventsArgs),
@@ -82,6 +86,7 @@ pub async fn main_with(cli: Cli) -> i32 {
         Command::Workspace(args) => workspace::workspace(cli.state_dir, args).await,
         Command::Serve(args) => serve::serve(cli.state_dir, args).await,
         Command::Ctl(args) => ctl::ctl(args).await,
+        Command::Task(args) => task::task(args).await,
         Command::Events(args) => events::events(args).await,
         Command::Adapters(args) => adapters::adapters(args).await,
         Command::Keys => {

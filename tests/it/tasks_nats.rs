@@ -114,3 +114,71 @@ async fn a_claude_like_task_over_nats_waits_for_a_confirmation_and_opens_a_pr() 
     warden.shutdown().await;
     bridge.shutdown(Duration::from_secs(5)).await;
 }
+
+/// `warden serve` + `warden task create|show|list|cancel`: a fan-out task of
+/// two agents, each in its own worktree of the same parent on its own branch.
+#[test]
+fn cli_task_commands_against_a_serving_node_with_fan_out() {
+    use crate::common::nats::Proc;
+    use std::process::Command;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = NatsServer::start(&dir.path().join("js"));
+    let url = server.url();
+    let remote_repo = bare_remote(dir.path());
+    let cmd = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_warden"));
+        c.arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .env_remove("WARDEN_LOG")
+            .env_remove("WARDEN_NATS_TOKEN")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", "T")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com");
+        c
+    };
+    let mut serve = Proc::spawn({
+        let mut c = cmd();
+        c.args(["serve", "--nats", &url, "--node", "n1", "--allow-agent", "shell", "--workdir-root"]).arg(dir.path());
+        c
+    });
+    serve.wait_stderr("serving on", T);
+    let task = |args: &[&str]| -> (i32, Value) {
+        let out = cmd().args(["task", "--nats", &url]).args(args).output().expect("warden task runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let first = text.lines().next().unwrap_or("null");
+        (out.status.code().unwrap_or(-1), serde_json::from_str(first).unwrap_or(Value::Null))
+    };
+    let repo = remote_repo.display().to_string();
+    let (code, reply) = task(&[
+        "create", "--agent", "shell=echo a > a.txt; exit 0", "--agent", "shell=echo b > b.txt; exit 0", "--repo", &repo,
+        "--branch", "fan", "--finalize", "push", "--task", "two parts",
+    ]);
+    assert_eq!(code, 0, "{reply}");
+    let id = reply["result"]["task"]["id"].as_str().expect("a task id").to_string();
+    let deadline = Instant::now() + T;
+    let done = loop {
+        let (_, shown) = task(&["--node", "n1", "show", &id]);
+        let status = shown["result"]["task"]["status"].as_str().unwrap_or("").to_string();
+        if ["completed", "failed", "cancelled"].contains(&status.as_str()) || Instant::now() > deadline {
+            break shown;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(done["result"]["task"]["status"], "completed", "{done}");
+    let agents = done["result"]["task"]["agents"].as_array().expect("agents").clone();
+    assert_eq!(agents.len(), 2);
+    assert_ne!(agents[0]["workdir"], agents[1]["workdir"], "each agent has its own worktree");
+    let git = |args: &[&str]| {
+        let out = Command::new("git").arg("-C").arg(&remote_repo).args(args).output().expect("git");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(git(&["show", "fan-shell0:a.txt"]), "a");
+    assert_eq!(git(&["show", "fan-shell1:b.txt"]), "b");
+    let (code, listed) = task(&["list", "--status", "completed"]);
+    assert_eq!(code, 0, "{listed}");
+    assert_eq!(listed["result"]["tasks"][0]["id"], id.as_str());
+    let (code, refused) = task(&["--node", "n1", "cancel", &id]);
+    assert_eq!((code, refused["error"]["code"].as_str()), (1, Some("conflict")));
+    serve.terminate(T);
+}
