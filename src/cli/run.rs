@@ -188,9 +188,9 @@ struct Prepared {
 async fn run_inner(state_dir: Option<PathBuf>, args: RunArgs) -> Result<i32, (i32, String)> {
     let prepared = prepare(state_dir, &args).map_err(|m| (EXIT_WARDEN_ERROR, m))?;
     if task_mode::wanted(&args) {
-        let spec = task_mode::spec(&args, prepared.request.preset, prepared.timeout).map_err(|m| (EXIT_WARDEN_ERROR, m))?;
-        let warden =
-            Warden::start(prepared.config).await.map_err(|e| (EXIT_WARDEN_ERROR, one_line(&e.to_string())))?;
+        let spec =
+            task_mode::spec(&args, prepared.request.preset, prepared.timeout).map_err(|m| (EXIT_WARDEN_ERROR, m))?;
+        let warden = Warden::start(prepared.config).await.map_err(|e| (EXIT_WARDEN_ERROR, one_line(&e.to_string())))?;
         let result = task_mode::run(&warden, spec, args.json).await;
         warden.shutdown().await;
         return result;

@@ -172,7 +172,10 @@ fn request(cmd: &TaskCommand) -> Result<(&'static str, Value), String> {
             put(&mut m, "limit", l.limit.map(Value::from));
             "list_tasks"
         }
-        TaskCommand::Show { task } | TaskCommand::Pause { task } | TaskCommand::Resume { task } | TaskCommand::Cancel { task } => {
+        TaskCommand::Show { task }
+        | TaskCommand::Pause { task }
+        | TaskCommand::Resume { task }
+        | TaskCommand::Cancel { task } => {
             m.insert("task".into(), json!(task));
             match cmd {
                 TaskCommand::Show { .. } => "task_status",

@@ -143,7 +143,8 @@ async fn a_task_goes_through_its_statuses_with_events_and_a_durable_record() -> 
     let remote = bare_remote(tmp.path());
     let w = Warden::start(config(tmp.path())).await?;
     let mut sub = w.subscribe(Some(w.bus().next_seq()));
-    let mut spec = shell_task(&remote, "feat/api", "echo api > a.txt; echo m > CLAUDE.md; exit 0", FinalizeMode::Commit);
+    let mut spec =
+        shell_task(&remote, "feat/api", "echo api > a.txt; echo m > CLAUDE.md; exit 0", FinalizeMode::Commit);
     spec.memory = None;
     let id = w.create_task(spec).await?;
     let done = wait_end(&w, id).await;
@@ -243,11 +244,14 @@ async fn ten_tasks_on_one_repository_with_four_slots() -> TestResult {
         assert!(!format!("{r:?}").contains("index.lock"));
     }
     let most = watcher.await?;
-    assert!(most <= 4 && most >= 1, "at most four agents at once, saw {most}");
+    assert!((1..=4).contains(&most), "at most four agents at once, saw {most}");
     for i in 0..10 {
         assert_eq!(git(&remote, &["show", &format!("ten/{i}:t{i}.txt")]), i.to_string());
     }
-    let queued = ids.iter().filter(|id| w.task(**id).is_ok_and(|r| r.history.iter().any(|c| c.reason == StatusReason::Capacity))).count();
+    let queued = ids
+        .iter()
+        .filter(|id| w.task(**id).is_ok_and(|r| r.history.iter().any(|c| c.reason == StatusReason::Capacity)))
+        .count();
     assert!(queued >= 1, "tasks beyond the slots were queued");
     w.shutdown().await;
     Ok(())
@@ -376,7 +380,8 @@ async fn sigkill_child_with_tasks() {
     let working = crate::common::eventually(|| {
         ids.iter().all(|id| {
             w.task(*id).is_ok_and(|r| {
-                r.status == TaskStatus::Running && r.agents[0].workdir.as_ref().is_some_and(|d| d.join("w.txt").exists())
+                r.status == TaskStatus::Running
+                    && r.agents[0].workdir.as_ref().is_some_and(|d| d.join("w.txt").exists())
             })
         })
     })
@@ -398,8 +403,8 @@ async fn sigkill_with_three_running_tasks() -> TestResult {
         .stderr(Stdio::null())
         .spawn()?;
     let marker = tmp.path().join("ready");
-    let ready = crate::common::eventually(|| marker.exists()).await
-        || crate::common::eventually(|| marker.exists()).await;
+    let ready =
+        crate::common::eventually(|| marker.exists()).await || crate::common::eventually(|| marker.exists()).await;
     child.kill()?; // SIGKILL
     child.wait()?;
     assert!(ready, "the child started its three tasks");

@@ -30,8 +30,7 @@ async fn a_claude_like_task_over_nats_waits_for_a_confirmation_and_opens_a_pr() 
     let tmp = tempfile::tempdir().expect("tempdir");
     let nats = NatsServer::start(&tmp.path().join("nats"));
     let remote_repo = bare_remote(tmp.path());
-    let (api, seen) =
-        github_stub(vec![(201, r#"{"number":7,"html_url":"https://ghe.example/o/r/pull/7","id":1}"#)]);
+    let (api, seen) = github_stub(vec![(201, r#"{"number":7,"html_url":"https://ghe.example/o/r/pull/7","id":1}"#)]);
     let script = "screen busy; spinner 300; screen permission; expect-key enter; screen busy; spinner 300; \
                   print echo > fixed.txt; screen done; freeze";
     let mut wc = config(tmp.path());
@@ -42,7 +41,11 @@ async fn a_claude_like_task_over_nats_waits_for_a_confirmation_and_opens_a_pr() 
     let warden = Warden::start(wc).await.expect("warden starts");
     let client = warden_bridge::connect(&NatsOptions::new(nats.url())).await.expect("connects");
     let settings = BridgeSettings {
-        config: BridgeConfig { workdir_roots: vec![tmp.path().to_path_buf()], heartbeat_ms: 100, ..BridgeConfig::default() },
+        config: BridgeConfig {
+            workdir_roots: vec![tmp.path().to_path_buf()],
+            heartbeat_ms: 100,
+            ..BridgeConfig::default()
+        },
         ..BridgeSettings::default()
     };
     let mut bridge = Bridge::start(warden.clone(), client, settings).await.expect("bridge starts");
@@ -106,8 +109,10 @@ async fn a_claude_like_task_over_nats_waits_for_a_confirmation_and_opens_a_pr() 
     assert_eq!(listed.tasks[0].agents[0].pr_url.as_deref(), Some("https://ghe.example/o/r/pull/7"));
     let reply: Reply = remote.request("n1", "cancel_task", &json!({"task": id})).await.expect("reply");
     assert_eq!(reply.error.expect("an error").code.as_str(), "conflict");
-    let reply: Reply =
-        remote.request("n1", "task_status", &json!({"task": "0193c2b6-7d3a-7c4e-9f00-1a2b3c4d5e6f"})).await.expect("reply");
+    let reply: Reply = remote
+        .request("n1", "task_status", &json!({"task": "0193c2b6-7d3a-7c4e-9f00-1a2b3c4d5e6f"}))
+        .await
+        .expect("reply");
     assert_eq!(reply.error.expect("an error").code.as_str(), "unknown_task");
 
     bridge.stop_commands().await;
@@ -151,8 +156,19 @@ fn cli_task_commands_against_a_serving_node_with_fan_out() {
     };
     let repo = remote_repo.display().to_string();
     let (code, reply) = task(&[
-        "create", "--agent", "shell=echo a > a.txt; exit 0", "--agent", "shell=echo b > b.txt; exit 0", "--repo", &repo,
-        "--branch", "fan", "--finalize", "push", "--task", "two parts",
+        "create",
+        "--agent",
+        "shell=echo a > a.txt; exit 0",
+        "--agent",
+        "shell=echo b > b.txt; exit 0",
+        "--repo",
+        &repo,
+        "--branch",
+        "fan",
+        "--finalize",
+        "push",
+        "--task",
+        "two parts",
     ]);
     assert_eq!(code, 0, "{reply}");
     let id = reply["result"]["task"]["id"].as_str().expect("a task id").to_string();

@@ -216,7 +216,8 @@ impl Warden {
         info!(node = %config.node, state_dir = %state_dir.display(), instance = %instance.id, "warden started");
         let tasks = crate::task::Tasks::start(&config, &bus).map_err(|e| StartError::Runtime(format!("tasks: {e}")))?;
         let adapters = std::sync::Mutex::new(std::collections::HashMap::new());
-        let warden = Warden { inner: Arc::new(Inner { config, bus, reactor, root, instance, workspaces, tasks, adapters }) };
+        let warden =
+            Warden { inner: Arc::new(Inner { config, bus, reactor, root, instance, workspaces, tasks, adapters }) };
         warden.recover_tasks().await;
         Ok(warden)
     }

@@ -54,8 +54,8 @@ pub use classifier::{ClassifyFuture, StallClassifier, StallContext};
 pub use env::{INSTANCE_ENV, SESSION_ENV};
 pub use error::{SessionError, StartError};
 pub use handle::{Warden, WardenConfig, check_workdir, default_node_name};
-pub use task::{TaskConfig, TaskError};
 pub use launch::{AgentChoice, AgentRequest, FileOutcome, FileSource, LaunchError, LaunchFile, LaunchedAgent};
+pub use task::{TaskConfig, TaskError};
 pub use workspace::{WorkspaceConfig, WorkspaceError};
 
 #[cfg(test)]

@@ -32,9 +32,9 @@ pub mod registry;
 mod resume;
 
 pub(crate) use actor::{Control, TaskArgs, TaskMsg, start_actor};
-pub use registry::TaskRegistry;
 pub(crate) use place::SCRATCH_DIR;
 use registry::RegistryWriter;
+pub use registry::TaskRegistry;
 
 /// Task settings of a node.
 #[derive(Debug, Clone)]
@@ -126,7 +126,8 @@ impl TaskIndex {
 
     pub(crate) fn list(&self, filter: &TaskFilter) -> Vec<TaskRecord> {
         let g = lock(&self.inner);
-        let mut out: Vec<TaskRecord> = g.records.values().rev().filter(|r| filter.matches(r)).take(filter.limit()).cloned().collect();
+        let mut out: Vec<TaskRecord> =
+            g.records.values().rev().filter(|r| filter.matches(r)).take(filter.limit()).cloned().collect();
         out.reverse();
         out
     }
@@ -160,9 +161,10 @@ impl TaskIndex {
     /// The task of a session, its status and the agent's branch.
     pub(crate) fn of_session(&self, session: SessionId) -> Option<(TaskId, TaskStatus, Option<String>)> {
         let g = lock(&self.inner);
-        let task = g.sessions.get(&session).copied().or_else(|| {
-            g.records.values().rev().take(4096).find(|r| r.agent_of(session).is_some()).map(|r| r.id)
-        })?;
+        let task =
+            g.sessions.get(&session).copied().or_else(|| {
+                g.records.values().rev().take(4096).find(|r| r.agent_of(session).is_some()).map(|r| r.id)
+            })?;
         let r = g.records.get(&task)?;
         let branch = r.agent_of(session).and_then(|i| r.agents[i].branch.clone());
         Some((task, r.status, branch))
@@ -235,10 +237,7 @@ impl Drop for Tasks {
 
 impl Tasks {
     /// Opens the registry, loads it and starts the event router.
-    pub(crate) fn start(
-        config: &crate::WardenConfig,
-        bus: &EventBus,
-    ) -> std::io::Result<Tasks> {
+    pub(crate) fn start(config: &crate::WardenConfig, bus: &EventBus) -> std::io::Result<Tasks> {
         let registry = TaskRegistry::open(&config.state_dir)?;
         let loaded = registry.load()?;
         for bad in &loaded.corrupt {

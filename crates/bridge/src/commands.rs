@@ -23,8 +23,9 @@ use crate::lanes::{MAX_LANE_DEPTH, SessionLanes};
 use crate::policy::{Policy, RateLimiter};
 use crate::protocol::{
     AddRulesResult, AnyMode, ClassifyResult, ClearRulesResult, ConfirmResult, ErrorCode, FinalizeWorkspaceResult,
-    ListResult, ListTasksResult, PendingConfirmationsResult, ProvisionWorkspaceResult, Reply, Request, ResizeResult, SendInput,
-    SendResult, SnapshotResult, SpawnArgs, SpawnResult, StopResult, TaskResult, VERBS, WireError, decode_request,
+    ListResult, ListTasksResult, PendingConfirmationsResult, ProvisionWorkspaceResult, Reply, Request, ResizeResult,
+    SendInput, SendResult, SnapshotResult, SpawnArgs, SpawnResult, StopResult, TaskResult, VERBS, WireError,
+    decode_request,
 };
 use crate::subjects::{Incoming, Subjects};
 

@@ -20,8 +20,8 @@ pub(crate) async fn create(ctx: &CommandCtx, node: String, args: CreateTaskArgs)
         args.agents.iter().map(|a| a.agent.clone()).collect()
     };
     for name in names.iter().filter(|n| n.as_str() != "auto") {
-        let adapter = warden_actors::launch::adapter_named(registry, name)
-            .map_err(|e| WireError::bad_request(e.to_string()))?;
+        let adapter =
+            warden_actors::launch::adapter_named(registry, name).map_err(|e| WireError::bad_request(e.to_string()))?;
         ctx.policy.check_agent(&adapter.name)?;
     }
     ctx.policy.check_env(&args.env)?;
@@ -47,7 +47,11 @@ pub(crate) async fn agent_entries(w: &Warden, sessions: Vec<SessionInfo>) -> Vec
             Some((t, s, b)) => (Some(t), Some(s), b),
             None => (None, None, None),
         };
-        let pending = if session.exit.is_none() { w.pending_confirmations(session.id).await.unwrap_or_default() } else { Vec::new() };
+        let pending = if session.exit.is_none() {
+            w.pending_confirmations(session.id).await.unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         out.push(AgentEntry { session, task, task_status, branch, pending_confirmations: pending });
     }
     out

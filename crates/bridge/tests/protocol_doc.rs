@@ -12,8 +12,8 @@ use serde_json::Value;
 use warden_bridge::BridgeConfig;
 use warden_bridge::protocol::{
     AddRulesResult, ClassifyResult, ClearRulesResult, ConfirmResult, ErrorCode, FinalizeWorkspaceResult, Heartbeat,
-    ListResult, ListTasksResult, PendingConfirmationsResult, ProvisionWorkspaceResult, Reply, ResizeResult, SendResult, SnapshotResult,
-    SpawnResult, StopResult, TaskResult, VERBS, Verb, decode_request, lookup_verb,
+    ListResult, ListTasksResult, PendingConfirmationsResult, ProvisionWorkspaceResult, Reply, ResizeResult, SendResult,
+    SnapshotResult, SpawnResult, StopResult, TaskResult, VERBS, Verb, decode_request, lookup_verb,
 };
 use warden_core::Event;
 

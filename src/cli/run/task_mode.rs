@@ -11,8 +11,8 @@ use warden_actors::Warden;
 use warden_core::EventKind;
 use warden_core::task::{FinalizeMode, RepoSpec, TaskAgent, TaskRecord, TaskSpec, TaskStatus};
 
-use super::super::print::note;
 use super::super::EXIT_WARDEN_ERROR;
+use super::super::print::note;
 use super::RunArgs;
 use super::options::one_line;
 
@@ -26,15 +26,20 @@ pub(super) fn wanted(args: &RunArgs) -> bool {
 }
 
 /// The task the flags describe.
-pub(super) fn spec(args: &RunArgs, preset: Option<warden_core::ApprovalPreset>, timeout: Option<Duration>) -> Result<TaskSpec, String> {
+pub(super) fn spec(
+    args: &RunArgs,
+    preset: Option<warden_core::ApprovalPreset>,
+    timeout: Option<Duration>,
+) -> Result<TaskSpec, String> {
     let description = args.task.clone().ok_or("task options need --task")?;
     if args.program.is_some() {
         return Err("--program cannot be used with task options; give --agent".into());
     }
     let finalize = match args.finalize.as_deref() {
         None => FinalizeMode::None,
-        Some(f) => FinalizeMode::parse(f.trim())
-            .ok_or_else(|| format!("--finalize expects none, commit, push or pr, got `{}`", f.chars().take(40).collect::<String>()))?,
+        Some(f) => FinalizeMode::parse(f.trim()).ok_or_else(|| {
+            format!("--finalize expects none, commit, push or pr, got `{}`", f.chars().take(40).collect::<String>())
+        })?,
     };
     let memory = match &args.memory_file {
         Some(path) => Some(
@@ -51,7 +56,12 @@ pub(super) fn spec(args: &RunArgs, preset: Option<warden_core::ApprovalPreset>, 
             } else {
                 source.clone()
             };
-            Some(RepoSpec { source, base: args.base.clone(), branch: args.branch.clone(), pr_repo: args.pr_repo.clone() })
+            Some(RepoSpec {
+                source,
+                base: args.base.clone(),
+                branch: args.branch.clone(),
+                pr_repo: args.pr_repo.clone(),
+            })
         }
         None if args.branch.is_some() || args.base.is_some() => return Err("--branch and --base need --repo".into()),
         None => None,
@@ -78,7 +88,9 @@ pub(super) async fn run(warden: &Warden, spec: TaskSpec, json: bool) -> Result<i
             break warden.task(id).map_err(|e| (EXIT_WARDEN_ERROR, e.to_string()))?;
         };
         let mine = match &event.kind {
-            EventKind::TaskCreated { task, .. } | EventKind::TaskStatus { task, .. } | EventKind::TaskFinalized { task, .. } => *task == id,
+            EventKind::TaskCreated { task, .. }
+            | EventKind::TaskStatus { task, .. }
+            | EventKind::TaskFinalized { task, .. } => *task == id,
             _ => event.session.is_some_and(|s| warden.task_of_session(s).is_some_and(|(t, _, _)| t == id)),
         };
         if !mine {

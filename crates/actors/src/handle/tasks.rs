@@ -122,7 +122,10 @@ impl Warden {
                 Control::Resume => "resumed",
                 Control::Cancel => "cancelled",
             };
-            if control == Control::Resume && record.status == TaskStatus::Failed && record.agents.iter().all(|a| a.workdir.is_some()) {
+            if control == Control::Resume
+                && record.status == TaskStatus::Failed
+                && record.agents.iter().all(|a| a.workdir.is_some())
+            {
                 // An ended task whose workspace is still there: a new actor resumes it.
                 let actor = start_actor(self.task_args(record)).await?;
                 return match actor.call(|reply| TaskMsg::Control(control, reply), Some(Duration::from_secs(60))).await {
@@ -181,9 +184,17 @@ impl Warden {
             }
             let placed = record.agents.iter().all(|a| a.workdir.is_some());
             let resume = record.spec.resume_on_restart && placed;
-            let (status, source) = (if resume { TaskStatus::Queued } else { TaskStatus::Failed }, ChangeSource::Recovery);
+            let (status, source) =
+                (if resume { TaskStatus::Queued } else { TaskStatus::Failed }, ChangeSource::Recovery);
             let from = record.status;
-            let change = StatusChange { status, at: now_ms(), reason: StatusReason::NodeRestarted, detail: None, source, seq: None };
+            let change = StatusChange {
+                status,
+                at: now_ms(),
+                reason: StatusReason::NodeRestarted,
+                detail: None,
+                source,
+                seq: None,
+            };
             if record.apply(change).is_none() {
                 record.apply(StatusChange {
                     status: TaskStatus::Failed,

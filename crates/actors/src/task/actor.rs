@@ -22,8 +22,8 @@ use warden_core::workspace::{
 };
 use warden_core::{Event, EventKind, SessionId, SessionInfo};
 
-use super::{TaskError, TaskIndex, TaskConfig, place, resume};
 use super::registry::RegistryWriter;
+use super::{TaskConfig, TaskError, TaskIndex, place, resume};
 use crate::bus::EventBus;
 use crate::error::SessionError;
 use crate::handle::WeakWarden;
@@ -65,11 +65,17 @@ pub(crate) enum TaskMsg {
     Begin,
     Slots(OwnedSemaphorePermit),
     Placed(Result<Vec<Place>, (StatusReason, String)>),
-    Launched { index: usize, result: Result<(SessionInfo, Option<String>), String> },
+    Launched {
+        index: usize,
+        result: Result<(SessionInfo, Option<String>), String>,
+    },
     Event(Arc<Event>),
     /// The router fell behind: look at the sessions again.
     Recheck,
-    Exited { session: SessionId, ok: bool },
+    Exited {
+        session: SessionId,
+        ok: bool,
+    },
     Done(Vec<Finalized>),
     Control(Control, RpcReplyPort<Result<TaskRecord, TaskError>>),
     Timeout,
@@ -104,7 +110,9 @@ enum Run {
     Finishing(SessionId),
     /// Stopped on purpose (pause, cancel, restart, limits).
     Stopping(SessionId),
-    Ended { ok: bool },
+    Ended {
+        ok: bool,
+    },
 }
 
 /// What the task does once every agent has stopped.
@@ -178,7 +186,12 @@ impl Actor for TaskActor {
         Ok(())
     }
 
-    async fn handle(&self, myself: ActorRef<TaskMsg>, msg: TaskMsg, st: &mut TaskState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<TaskMsg>,
+        msg: TaskMsg,
+        st: &mut TaskState,
+    ) -> Result<(), ActorProcessingErr> {
         let span = info_span!("task", task = %st.a.record.id);
         let _e = span.enter();
         if st.a.closing.load(Ordering::Acquire) && !matches!(msg, TaskMsg::Control(..)) {
@@ -235,7 +248,8 @@ impl Actor for TaskActor {
             TaskMsg::IdleTick => st.idle_tick(&myself),
             TaskMsg::UsageReset(generation) => {
                 let r = st.record();
-                if generation == st.usage_gen && r.status == TaskStatus::Waiting && r.reason == StatusReason::UsageLimit {
+                if generation == st.usage_gen && r.status == TaskStatus::Waiting && r.reason == StatusReason::UsageLimit
+                {
                     info!("usage limit reset: starting the agent again");
                     st.intent = Intent::Restart;
                     st.stop_live();
@@ -414,7 +428,12 @@ impl TaskState {
         );
     }
 
-    fn launched(&mut self, myself: &ActorRef<TaskMsg>, index: usize, result: Result<(SessionInfo, Option<String>), String>) {
+    fn launched(
+        &mut self,
+        myself: &ActorRef<TaskMsg>,
+        index: usize,
+        result: Result<(SessionInfo, Option<String>), String>,
+    ) {
         match result {
             Ok((info, reason)) => {
                 let session = info.id;
@@ -498,7 +517,8 @@ impl TaskState {
                         None => "no reset time on screen; resume the task when the limit is lifted".to_string(),
                     });
                     if let Some(d) = reset
-                        && !(self.record().status == TaskStatus::Waiting && self.record().reason == StatusReason::UsageLimit)
+                        && !(self.record().status == TaskStatus::Waiting
+                            && self.record().reason == StatusReason::UsageLimit)
                     {
                         self.usage_gen += 1;
                         let generation = self.usage_gen;
@@ -582,7 +602,11 @@ impl TaskState {
                     self.end(myself, TaskStatus::Failed, StatusReason::AgentFailed, None, ChangeSource::Session);
                     return;
                 }
-                let reason = if self.a.record.agents.iter().all(|a| a.done) { StatusReason::TaskComplete } else { StatusReason::AgentExited };
+                let reason = if self.a.record.agents.iter().all(|a| a.done) {
+                    StatusReason::TaskComplete
+                } else {
+                    StatusReason::AgentExited
+                };
                 self.permit = None;
                 self.set(TaskStatus::Finalizing, reason, None, ChangeSource::Session, None);
                 self.finalize(myself);
@@ -645,16 +669,31 @@ impl TaskState {
         if failed.is_empty() {
             self.end(myself, TaskStatus::Completed, StatusReason::Finalized, None, ChangeSource::Task);
         } else {
-            self.end(myself, TaskStatus::Failed, StatusReason::FinalizeFailed, Some(failed.join("; ")), ChangeSource::Task);
+            self.end(
+                myself,
+                TaskStatus::Failed,
+                StatusReason::FinalizeFailed,
+                Some(failed.join("; ")),
+                ChangeSource::Task,
+            );
         }
     }
 
-    fn control(&mut self, myself: &ActorRef<TaskMsg>, control: Control, reply: RpcReplyPort<Result<TaskRecord, TaskError>>) {
+    fn control(
+        &mut self,
+        myself: &ActorRef<TaskMsg>,
+        control: Control,
+        reply: RpcReplyPort<Result<TaskRecord, TaskError>>,
+    ) {
         let status = self.record().status;
         let not_now = |action| Err(TaskError::NotNow { task: self.a.record.id, status, action });
         let live = matches!(status, TaskStatus::Running | TaskStatus::Waiting | TaskStatus::Stalled);
         match control {
-            Control::Pause if live && self.intent == Intent::Finish && !(status == TaskStatus::Waiting && self.record().reason == StatusReason::Paused) => {
+            Control::Pause
+                if live
+                    && self.intent == Intent::Finish
+                    && !(status == TaskStatus::Waiting && self.record().reason == StatusReason::Paused) =>
+            {
                 self.intent = Intent::Pause;
                 self.waiting_replies.push(reply);
                 self.stop_live();
@@ -663,11 +702,7 @@ impl TaskState {
             Control::Pause => {
                 let _ = reply.send(not_now("paused"));
             }
-            Control::Resume
-                if (status == TaskStatus::Waiting && self.runs.iter().all(|r| matches!(r, Run::Idle | Run::Ended { .. })))
-                    || (status == TaskStatus::Waiting && self.record().reason == StatusReason::UsageLimit)
-                    || status == TaskStatus::Failed && self.places.is_some() =>
-            {
+            Control::Resume if self.may_resume() => {
                 if status == TaskStatus::Waiting && self.record().reason == StatusReason::UsageLimit {
                     self.intent = Intent::Restart;
                     self.set(TaskStatus::Running, StatusReason::Resumed, None, ChangeSource::Caller, None);
@@ -702,6 +737,18 @@ impl TaskState {
         }
     }
 
+    /// Whether `resume_task` applies: paused (no agent running), waiting for a
+    /// usage-limit reset, or failed with its workspace in place.
+    fn may_resume(&self) -> bool {
+        let r = self.record();
+        let idle = self.runs.iter().all(|x| matches!(x, Run::Idle | Run::Ended { .. }));
+        match r.status {
+            TaskStatus::Waiting => idle || r.reason == StatusReason::UsageLimit,
+            TaskStatus::Failed => self.places.is_some(),
+            _ => false,
+        }
+    }
+
     fn limit(&mut self, myself: &ActorRef<TaskMsg>, reason: StatusReason) {
         let status = self.record().status;
         if status.is_terminal() || status == TaskStatus::Finalizing || self.intent != Intent::Finish {
@@ -719,7 +766,8 @@ impl TaskState {
             return;
         }
         let now = Instant::now();
-        let live: Vec<SessionId> = self.runs.iter().filter_map(|r| if let Run::Live(s) = r { Some(*s) } else { None }).collect();
+        let live: Vec<SessionId> =
+            self.runs.iter().filter_map(|r| if let Run::Live(s) = r { Some(*s) } else { None }).collect();
         let quiet = !live.is_empty()
             && live.iter().all(|s| self.a.index.last_output(*s).is_some_and(|t| now.duration_since(t) >= idle));
         if quiet {
@@ -901,7 +949,9 @@ async fn finalize(warden: &crate::Warden, record: &TaskRecord) -> Vec<Finalized>
         match warden.finalize_workspace(&ws, req).await {
             Ok(report) => {
                 match &report.commit {
-                    StepResult::Done { value: CommitOutcome::Committed { commit, .. } } => f.commit = Some(commit.clone()),
+                    StepResult::Done { value: CommitOutcome::Committed { commit, .. } } => {
+                        f.commit = Some(commit.clone())
+                    }
                     StepResult::Done { value: CommitOutcome::NothingToCommit } => {}
                     StepResult::Failed { message, .. } => f.failed = Some(format!("commit: {message}")),
                     StepResult::Skipped { .. } => {}

@@ -119,9 +119,7 @@ impl CreateTaskArgs {
         if let Some(limits) = &self.restart_limits {
             limits.check()?;
         }
-        self.spec(self.repo.clone(), self.workdir.clone())
-            .validate()
-            .map_err(|e| WireError::bad_request(e.to_string()))
+        self.spec(self.repo.clone(), self.workdir.clone()).validate().map_err(|e| WireError::bad_request(e.to_string()))
     }
 
     /// The task spec, with the repository and working directory the node's

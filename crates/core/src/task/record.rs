@@ -90,7 +90,8 @@ pub struct TaskRecord {
 impl TaskRecord {
     /// A new record, `queued`.
     pub fn new(id: TaskId, node: impl Into<String>, spec: TaskSpec, now: u64) -> Self {
-        let agents = spec.agents.iter().map(|a| TaskAgentRecord { agent: a.agent.clone(), ..Default::default() }).collect();
+        let agents =
+            spec.agents.iter().map(|a| TaskAgentRecord { agent: a.agent.clone(), ..Default::default() }).collect();
         let first = StatusChange {
             status: TaskStatus::Queued,
             at: now,
@@ -211,7 +212,12 @@ mod tests {
         spec.repo = Some(super::super::RepoSpec { source: "/r.git".into(), ..Default::default() });
         let r = TaskRecord::new(TaskId::new(), "n", spec, 100);
         assert!(TaskFilter::default().matches(&r));
-        let f = TaskFilter { agent: Some("claude".into()), repo: Some("/r.git".into()), since_ms: Some(100), ..Default::default() };
+        let f = TaskFilter {
+            agent: Some("claude".into()),
+            repo: Some("/r.git".into()),
+            since_ms: Some(100),
+            ..Default::default()
+        };
         assert!(f.matches(&r));
         assert!(!TaskFilter { statuses: vec![TaskStatus::Failed], ..Default::default() }.matches(&r));
         assert!(!TaskFilter { until_ms: Some(100), ..Default::default() }.matches(&r));

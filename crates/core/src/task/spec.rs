@@ -17,8 +17,10 @@ pub const MAX_MEMORY: usize = 64 * 1024;
 
 wire_enum! {
     /// What to do with the agents' work when they are done.
+    #[derive(Default)]
     pub enum FinalizeMode {
         /// Nothing: the work stays in the workspace, uncommitted.
+        #[default]
         None = "none",
         /// Commit it on the task's branch.
         Commit = "commit",
@@ -29,25 +31,15 @@ wire_enum! {
     }
 }
 
-impl Default for FinalizeMode {
-    fn default() -> Self {
-        FinalizeMode::None
-    }
-}
-
 wire_enum! {
     /// What happens to the workspace once the task has ended.
+    #[derive(Default)]
     pub enum CleanupPolicy {
-        /// Keep it (the node's retention policy removes it eventually).
+        /// Keep it.
+        #[default]
         Keep = "keep",
         /// Remove it after a successful finalize (never work that is not pushed).
         OnSuccess = "on_success",
-    }
-}
-
-impl Default for CleanupPolicy {
-    fn default() -> Self {
-        CleanupPolicy::Keep
     }
 }
 
