@@ -2,7 +2,6 @@
 //!
 //! Sessions here; workspaces in [`workspaces`].
 
-mod tasks;
 mod workspaces;
 
 use std::path::{Path, PathBuf};

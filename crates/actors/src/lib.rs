@@ -45,6 +45,7 @@ mod sync;
 #[allow(unsafe_code)]
 mod sys;
 pub mod task;
+mod task_host;
 pub mod transcript;
 mod typist;
 pub mod workspace;

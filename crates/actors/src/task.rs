@@ -27,11 +27,12 @@ use crate::bus::EventBus;
 use crate::sync::lock;
 
 mod actor;
+pub(crate) mod host;
 pub(crate) mod place;
 pub mod registry;
-mod resume;
 
-pub(crate) use actor::{Control, TaskArgs, TaskMsg, start_actor};
+pub(crate) use actor::{Control, Finalized, Place, TaskArgs, TaskMsg, start_actor};
+pub(crate) use host::{HostFuture, LaunchPlan, TaskHost};
 pub(crate) use place::SCRATCH_DIR;
 use registry::RegistryWriter;
 pub use registry::TaskRegistry;

@@ -11,28 +11,17 @@ use std::time::{Duration, Instant};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::{Instrument, debug, info, info_span, warn};
-use warden_adapters::Strategy;
 use warden_core::task::{
-    ChangeSource, CleanupPolicy, FinalizeMode, SessionSignal, StatusChange, StatusReason, TaskRecord, TaskStatus,
-    parse_reset, signal_of_event,
+    ChangeSource, FinalizeMode, SessionSignal, StatusChange, StatusReason, TaskRecord, TaskStatus, parse_reset,
+    signal_of_event,
 };
-use warden_core::workspace::{
-    BranchSpec, CloneSpec, CommitOutcome, CommitRequest, FinalizeRequest, PrRequest, ProvisionSpec, PushRequest,
-    RepoSlug, StepResult, WorkspaceId, WorkspaceState, WorktreeSpec, branch_for_task, now_ms,
-};
+use warden_core::workspace::{WorkspaceId, now_ms};
 use warden_core::{Event, EventKind, SessionId, SessionInfo};
 
+use super::host::{LaunchPlan, TaskHost};
 use super::registry::RegistryWriter;
-use super::{TaskConfig, TaskError, TaskIndex, place, resume};
+use super::{TaskConfig, TaskError, TaskIndex, place};
 use crate::bus::EventBus;
-use crate::error::SessionError;
-use crate::handle::WeakWarden;
-use crate::launch::{AgentRequest, LaunchError};
-use crate::workspace::WorkspaceError;
-
-/// How often a launch that meets a full node retries, and how many times.
-const SLOT_RETRY: Duration = Duration::from_millis(100);
-const SLOT_RETRIES: u32 = 600;
 
 /// What a caller asks of a running task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,19 +34,19 @@ pub(crate) enum Control {
 /// Where one agent works.
 #[derive(Debug, Clone)]
 pub(crate) struct Place {
-    workdir: PathBuf,
-    workspace: Option<WorkspaceId>,
-    branch: Option<String>,
+    pub workdir: PathBuf,
+    pub workspace: Option<WorkspaceId>,
+    pub branch: Option<String>,
 }
 
 /// One agent's finalize, as it went.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Finalized {
-    commit: Option<String>,
-    pushed: bool,
-    pr_url: Option<String>,
+    pub commit: Option<String>,
+    pub pushed: bool,
+    pub pr_url: Option<String>,
     /// `step: message` of the step that failed.
-    failed: Option<String>,
+    pub failed: Option<String>,
 }
 
 /// The task actor's messages.
@@ -88,7 +77,8 @@ pub(crate) enum TaskMsg {
 /// What the actor starts from.
 pub(crate) struct TaskArgs {
     pub record: TaskRecord,
-    pub warden: WeakWarden,
+    /// What carries out the effects (the `Warden` handle, held weakly).
+    pub host: Arc<dyn TaskHost>,
     pub bus: EventBus,
     pub index: Arc<TaskIndex>,
     pub writer: RegistryWriter,
@@ -320,7 +310,7 @@ impl TaskState {
         self.set(status, reason, detail, source, None);
         self.answer_waiting();
         if self.a.record.scratch.is_some() {
-            let base = self.a.warden.upgrade().map(|w| w.workspace_base_dir().to_path_buf());
+            let base = self.a.host.base_dir();
             let live = self.a.index.live_scratch();
             let (count, bytes) = (self.a.config.scratch_max_count, self.a.config.scratch_max_bytes);
             if let Some(base) = base {
@@ -356,7 +346,7 @@ impl TaskState {
     }
 
     fn provision(&mut self, myself: &ActorRef<TaskMsg>) {
-        let Some(warden) = self.a.warden.upgrade() else { return };
+        let host = Arc::clone(&self.a.host);
         let record = self.a.record.clone();
         let patterns = Arc::clone(&self.a.patterns);
         let parent_lock = Arc::clone(&self.a.parent_lock);
@@ -364,7 +354,7 @@ impl TaskState {
         let span = info_span!("provision", task = %record.id);
         tokio::spawn(
             async move {
-                let result = provision(&warden, &record, &patterns, &parent_lock).await;
+                let result = host.provision(record, patterns, parent_lock).await;
                 let _ = me.cast(TaskMsg::Placed(result));
             }
             .instrument(span),
@@ -384,44 +374,24 @@ impl TaskState {
     }
 
     fn launch(&mut self, myself: &ActorRef<TaskMsg>, index: usize) {
-        let (Some(warden), Some(places)) = (self.a.warden.upgrade(), &self.places) else { return };
-        let Some(place) = places.get(index).cloned() else { return };
+        let Some(place) = self.places.as_ref().and_then(|p| p.get(index).cloned()) else { return };
         self.runs[index] = Run::Starting;
-        let spec = &self.a.record.spec;
-        let agent = &spec.agents[index];
-        let mut req = if agent.is_auto() {
-            AgentRequest::selected(Strategy::Heuristic { subscription_hint: None })
-        } else {
-            AgentRequest::named(agent.agent.clone())
-        };
-        req.task = Some(spec.task_of(index).to_owned());
-        req.preset = spec.preset;
-        req.memory = spec.memory.clone();
-        req.workdir = Some(place.workdir);
-        req.restart = spec.restart;
-        req.label = Some(spec.label.clone().unwrap_or_else(|| format!("task {}", self.a.record.id.short())));
-        let tuning = &spec.session;
-        req.env = tuning.env.clone();
-        if let Some(size) = tuning.size {
-            req.size = size;
-        }
-        if let Some(level) = tuning.supervision {
-            req.supervision = level;
-        }
-        req.rules = tuning.rules.clone();
-        req.loading = tuning.loading.clone();
-        if let Some(stall) = &tuning.stall {
-            req.stall = stall.clone();
-        }
-        if self.resumed {
-            req = resume::resume_request(req);
-        }
+        let plan = LaunchPlan { record: self.a.record.clone(), index, place, resumed: self.resumed };
         let task = self.a.record.id;
         let index_map = Arc::clone(&self.a.index);
+        let host = Arc::clone(&self.a.host);
         let me = myself.clone();
         tokio::spawn(
             async move {
-                let result = launch(&warden, req, task, &index_map).await;
+                let result = host.launch(plan).await;
+                if let Ok((info, _)) = &result {
+                    index_map.set_session(info.id, Some(task));
+                }
+                let result = match result {
+                    // It may have ended before the router knew it: ask once.
+                    Ok((info, reason)) => Ok((host.refresh(info).await, reason)),
+                    Err(e) => Err(e),
+                };
                 let _ = me.cast(TaskMsg::Launched { index, result });
             }
             .instrument(info_span!("launch", %task, agent = index)),
@@ -549,15 +519,12 @@ impl TaskState {
 
     /// Asks for every live session whether it has ended (after the router lagged).
     fn recheck(&mut self, myself: &ActorRef<TaskMsg>) {
-        let Some(w) = self.a.warden.upgrade() else { return };
         for r in &self.runs {
             if let Run::Live(s) | Run::Finishing(s) | Run::Stopping(s) = *r {
-                let (w, me) = (w.clone(), myself.clone());
+                let (host, me) = (Arc::clone(&self.a.host), myself.clone());
                 tokio::spawn(async move {
-                    if let Ok(info) = w.get(s).await
-                        && let Some(exit) = info.exit
-                    {
-                        let _ = me.cast(TaskMsg::Exited { session: s, ok: exit.code == Some(0) });
+                    if let Some(ok) = host.exit_of(s).await {
+                        let _ = me.cast(TaskMsg::Exited { session: s, ok });
                     }
                 });
             }
@@ -565,19 +532,14 @@ impl TaskState {
     }
 
     fn stop_session(&self, session: SessionId) {
-        if let Some(w) = self.a.warden.upgrade() {
-            let me_index = Arc::clone(&self.a.index);
-            let actor = me_index.actor(self.a.record.id);
-            tokio::spawn(async move {
-                let ok = match w.stop(session).await {
-                    Ok(exit) => exit.code == Some(0),
-                    Err(_) => false,
-                };
-                if let Some(actor) = actor {
-                    let _ = actor.cast(TaskMsg::Exited { session, ok });
-                }
-            });
-        }
+        let host = Arc::clone(&self.a.host);
+        let actor = self.a.index.actor(self.a.record.id);
+        tokio::spawn(async move {
+            let ok = host.stop(session).await;
+            if let Some(actor) = actor {
+                let _ = actor.cast(TaskMsg::Exited { session, ok });
+            }
+        });
     }
 
     /// Stops every live agent on purpose.
@@ -630,12 +592,12 @@ impl TaskState {
     }
 
     fn finalize(&mut self, myself: &ActorRef<TaskMsg>) {
-        let Some(warden) = self.a.warden.upgrade() else { return };
+        let host = Arc::clone(&self.a.host);
         let record = self.a.record.clone();
         let me = myself.clone();
         tokio::spawn(
             async move {
-                let results = finalize(&warden, &record).await;
+                let results = host.finalize(record).await;
                 let _ = me.cast(TaskMsg::Done(results));
             }
             .instrument(info_span!("finalize", task = %self.a.record.id)),
@@ -775,219 +737,5 @@ impl TaskState {
         } else {
             myself.send_after((idle / 4).max(Duration::from_millis(50)), || TaskMsg::IdleTick);
         }
-    }
-}
-
-/// Prepares where each agent works: a worktree of the repository's parent
-/// clone (created once, fetched for later tasks), a scratch directory, or the
-/// given directory.
-async fn provision(
-    warden: &crate::Warden,
-    record: &TaskRecord,
-    patterns: &[String],
-    parent_lock: &tokio::sync::Mutex<()>,
-) -> Result<Vec<Place>, (StatusReason, String)> {
-    let fail = |e: String| (StatusReason::ProvisionFailed, e);
-    let spec = &record.spec;
-    let n = spec.agents.len();
-    let Some(repo) = &spec.repo else {
-        let dir = match &spec.workdir {
-            Some(dir) => dir.clone(),
-            None => {
-                let base = warden.workspace_base_dir().to_path_buf();
-                let id = record.id;
-                tokio::task::spawn_blocking(move || place::make_scratch(&base, id))
-                    .await
-                    .map_err(|e| fail(e.to_string()))?
-                    .map_err(|e| fail(format!("cannot create the scratch directory: {e}")))?
-            }
-        };
-        let mut places = Vec::with_capacity(n);
-        for i in 0..n {
-            let workdir = if n > 1 && spec.workdir.is_none() { dir.join(i.to_string()) } else { dir.clone() };
-            std::fs::create_dir_all(&workdir).map_err(|e| fail(e.to_string()))?;
-            places.push(Place { workdir, workspace: None, branch: None });
-        }
-        return Ok(places);
-    };
-    let parent = place::parent_id(&repo.source);
-    let parent_record = {
-        let _guard = parent_lock.lock().await;
-        let existing = match warden.workspace(&parent).await {
-            Ok(r) => Some(r),
-            Err(WorkspaceError::NotFound { .. }) => None,
-            Err(e) => return Err(fail(e.to_string())),
-        };
-        match existing {
-            Some(r) if r.state == WorkspaceState::Ready => {
-                warden.fetch_workspace(&parent).await.map_err(|e| fail(format!("fetch: {e}")))?;
-                r
-            }
-            other => {
-                if let Some(r) = other {
-                    // Left over from an earlier clone that did not end ready: start again.
-                    let _ = warden.discard_workspace(&r.id).await;
-                    let ctx = Arc::clone(&warden.workspaces().ctx);
-                    let id = r.id.clone();
-                    let _ = tokio::task::spawn_blocking(move || ctx.registry().remove(&id)).await;
-                }
-                warden
-                    .provision_workspace(ProvisionSpec::Clone(CloneSpec {
-                        id: Some(parent.to_string()),
-                        source: repo.source.clone(),
-                        branch: BranchSpec::Named { name: "warden/parent".into() },
-                        base: repo.base.clone(),
-                        depth: None,
-                    }))
-                    .await
-                    .map_err(|e| fail(e.to_string()))?
-            }
-        }
-    };
-    let base = repo.base.clone().unwrap_or_else(|| parent_record.base.clone());
-    let mut places = Vec::with_capacity(n);
-    for i in 0..n {
-        let agent = &spec.agents[i].agent;
-        let branch = match &repo.branch {
-            Some(b) if n == 1 => b.clone(),
-            Some(b) => format!("{b}-{agent}{i}"),
-            None => {
-                let role = if n == 1 { agent.clone() } else { format!("{agent}{i}") };
-                branch_for_task(&record.id.short(), &role, &spec.description).to_string()
-            }
-        };
-        let ws = warden
-            .provision_workspace(ProvisionSpec::Worktree(WorktreeSpec {
-                parent: parent.to_string(),
-                id: Some(format!("t-{}-{i}", record.id.as_simple())),
-                branch: BranchSpec::Named { name: branch.clone() },
-                base: Some(format!("origin/{base}")),
-            }))
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-        if !spec.commit_instruction_files {
-            let (dir, patterns) = (ws.path.clone(), patterns.to_vec());
-            tokio::task::spawn_blocking(move || place::exclude_locally(&dir, &patterns))
-                .await
-                .map_err(|e| fail(e.to_string()))?
-                .map_err(|e| fail(format!("cannot write the local git exclude: {e}")))?;
-        }
-        places.push(Place { workdir: ws.path.clone(), workspace: Some(ws.id.clone()), branch: Some(branch) });
-    }
-    Ok(places)
-}
-
-/// Starts one agent through the one launch path; registers its session for
-/// the router before anything else can happen to it. A node that is full
-/// (sessions of other callers) is waited for.
-async fn launch(
-    warden: &crate::Warden,
-    req: AgentRequest,
-    task: warden_core::task::TaskId,
-    index: &TaskIndex,
-) -> Result<(SessionInfo, Option<String>), String> {
-    let mut tries = 0;
-    let launched = loop {
-        match warden.spawn_agent(req.clone()).await {
-            Err(LaunchError::Session(SessionError::TooManySessions { .. })) if tries < SLOT_RETRIES => {
-                tries += 1;
-                tokio::time::sleep(SLOT_RETRY).await;
-            }
-            Err(e) => return Err(e.to_string()),
-            Ok(l) => break l,
-        }
-    };
-    let id = launched.session.id;
-    index.set_session(id, Some(task));
-    // It may have ended before the router knew it: ask once.
-    let info = warden.get(id).await.unwrap_or(launched.session);
-    Ok((info, launched.selection.map(|s| format!("{}: {}", s.agent, s.reason))))
-}
-
-/// Commits, pushes and opens pull requests as the task asks, one agent's
-/// workspace after another (each through its workspace actor).
-async fn finalize(warden: &crate::Warden, record: &TaskRecord) -> Vec<Finalized> {
-    let spec = &record.spec;
-    let mode = spec.finalize;
-    let mut out = Vec::with_capacity(record.agents.len());
-    for agent in &record.agents {
-        let mut f = Finalized::default();
-        let ws = agent.workspace.as_deref().and_then(|w| WorkspaceId::parse(w).ok());
-        let (Some(ws), true) = (ws, mode != FinalizeMode::None) else {
-            out.push(f);
-            continue;
-        };
-        let mut message = spec.summary();
-        if spec.description.trim() != message {
-            message.push_str("\n\n");
-            message.push_str(spec.description.trim());
-        }
-        message.push_str(&format!("\n\nwarden task {}", record.id));
-        let pushing = matches!(mode, FinalizeMode::Push | FinalizeMode::Pr);
-        let repo = spec.repo.as_ref();
-        let base = match repo.and_then(|r| r.base.clone()) {
-            Some(b) => Some(b),
-            None => warden.workspace(&ws).await.ok().map(|r| r.base.trim_start_matches("origin/").to_owned()),
-        };
-        let pr_repo = repo.and_then(|r| r.pr_repo.as_deref()).and_then(|s| s.split_once('/')).map(|(o, n)| RepoSlug {
-            host: "github.com".into(),
-            owner: o.into(),
-            name: n.into(),
-        });
-        let req = FinalizeRequest {
-            commit: CommitRequest { message, ..Default::default() },
-            push: pushing.then(PushRequest::default),
-            pr: (mode == FinalizeMode::Pr).then(|| PrRequest {
-                title: spec.summary(),
-                body: Some(format!("{}\n\nOpened by warden for task {}.", spec.description.trim(), record.id)),
-                base,
-                repo: pr_repo,
-                ..Default::default()
-            }),
-            cleanup: (pushing && spec.cleanup == CleanupPolicy::OnSuccess).then_some(false),
-        };
-        match warden.finalize_workspace(&ws, req).await {
-            Ok(report) => {
-                match &report.commit {
-                    StepResult::Done { value: CommitOutcome::Committed { commit, .. } } => {
-                        f.commit = Some(commit.clone())
-                    }
-                    StepResult::Done { value: CommitOutcome::NothingToCommit } => {}
-                    StepResult::Failed { message, .. } => f.failed = Some(format!("commit: {message}")),
-                    StepResult::Skipped { .. } => {}
-                }
-                if let StepResult::Done { value } = &report.push {
-                    f.pushed = true;
-                    f.commit.get_or_insert(value.commit.clone());
-                }
-                if let StepResult::Done { value } = &report.pr {
-                    f.pr_url = Some(value.url.clone());
-                }
-                for (step, failed) in [
-                    ("push", report.push.is_failed()),
-                    ("pr", report.pr.is_failed()),
-                    ("cleanup", report.cleanup.is_failed()),
-                ] {
-                    if failed && f.failed.is_none() {
-                        let message = match step {
-                            "push" => step_message(&report.push),
-                            "pr" => step_message(&report.pr),
-                            _ => step_message(&report.cleanup),
-                        };
-                        f.failed = Some(format!("{step}: {message}"));
-                    }
-                }
-            }
-            Err(e) => f.failed = Some(format!("finalize: {e}")),
-        }
-        out.push(f);
-    }
-    out
-}
-
-fn step_message<T>(step: &StepResult<T>) -> String {
-    match step {
-        StepResult::Failed { message, .. } => message.clone(),
-        _ => String::new(),
     }
 }

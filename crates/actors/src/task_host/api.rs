@@ -10,7 +10,7 @@ use warden_core::task::{
 use warden_core::workspace::now_ms;
 use warden_core::{EventKind, SessionId};
 
-use super::Warden;
+use crate::handle::Warden;
 use crate::task::{Control, TaskArgs, TaskError, TaskMsg, start_actor};
 use crate::workspace::registry::{process_alive, this_process};
 
@@ -72,7 +72,7 @@ impl Warden {
         let t = self.tasks();
         TaskArgs {
             record,
-            warden: self.downgrade(),
+            host: Arc::new(self.downgrade()),
             bus: self.bus().clone(),
             index: Arc::clone(&t.index),
             writer: t.writer.clone(),
