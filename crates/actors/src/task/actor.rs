@@ -130,6 +130,10 @@ pub(crate) struct TaskState {
     waiting_replies: Vec<RpcReplyPort<Result<TaskRecord, TaskError>>>,
     /// Why an agent could not be started.
     launch_failure: Option<String>,
+    /// Per agent, the `seq` of the last session event handled: events come
+    /// from the router and, right after a start, from a replay of the bus;
+    /// older ones than the last handled are stale.
+    seen_seq: Vec<u64>,
 }
 
 /// Starts the actor of a task.
@@ -168,6 +172,7 @@ impl Actor for TaskActor {
             resumed: false,
             waiting_replies: Vec::new(),
             launch_failure: None,
+            seen_seq: vec![0; n],
         })
     }
 
@@ -380,19 +385,29 @@ impl TaskState {
         let task = self.a.record.id;
         let index_map = Arc::clone(&self.a.index);
         let host = Arc::clone(&self.a.host);
+        let bus = self.a.bus.clone();
         let me = myself.clone();
         tokio::spawn(
             async move {
+                let from = bus.next_seq();
                 let result = host.launch(plan).await;
-                if let Ok((info, _)) = &result {
-                    index_map.set_session(info.id, Some(task));
+                let session = result.as_ref().ok().map(|(info, _)| info.id);
+                if let Some(id) = session {
+                    index_map.set_session(id, Some(task));
                 }
                 let result = match result {
-                    // It may have ended before the router knew it: ask once.
                     Ok((info, reason)) => Ok((host.refresh(info).await, reason)),
                     Err(e) => Err(e),
                 };
                 let _ = me.cast(TaskMsg::Launched { index, result });
+                // What the session did before the router knew it is replayed
+                // from the bus (the actor ignores what it has already seen).
+                if let Some(id) = session {
+                    let mut early = bus.subscribe(Some(from)).only_session(id);
+                    while let Some(event) = early.recv_timeout(Duration::ZERO).await {
+                        let _ = me.cast(TaskMsg::Event(event));
+                    }
+                }
             }
             .instrument(info_span!("launch", %task, agent = index)),
         );
@@ -463,6 +478,10 @@ impl TaskState {
     fn on_event(&mut self, myself: &ActorRef<TaskMsg>, event: &Event) {
         let Some(session) = event.session else { return };
         let Some(index) = self.agent_of(session) else { return };
+        if event.seq <= self.seen_seq[index] {
+            return;
+        }
+        self.seen_seq[index] = event.seq;
         let Some(signal) = signal_of_event(&event.kind) else { return };
         match signal {
             SessionSignal::Exited(ok) => self.exited(myself, session, ok),
