@@ -431,3 +431,21 @@ async fn sigkill_with_three_running_tasks() -> TestResult {
     w.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_limits_stop_forgotten_agents() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let w = Warden::start(config(tmp.path())).await?;
+    let mut idle = TaskSpec::new("shell", "sleep 60");
+    idle.limits.idle_timeout_ms = Some(400);
+    let mut wall = TaskSpec::new("shell", "while true; do echo tick; sleep 0.1; done");
+    wall.limits.timeout_ms = Some(800);
+    let (idle, wall) = (w.create_task(idle).await?, w.create_task(wall).await?);
+    let idle = wait_end(&w, idle).await;
+    assert_eq!((idle.status, idle.reason), (TaskStatus::Failed, StatusReason::IdleTimeout), "{idle:?}");
+    let wall = wait_end(&w, wall).await;
+    assert_eq!((wall.status, wall.reason), (TaskStatus::Failed, StatusReason::Timeout), "{wall:?}");
+    assert!(w.list(warden::SessionFilter::live()).await?.is_empty(), "their agents were stopped");
+    w.shutdown().await;
+    Ok(())
+}

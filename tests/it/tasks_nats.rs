@@ -194,6 +194,8 @@ fn cli_task_commands_against_a_serving_node_with_fan_out() {
     let (code, listed) = task(&["list", "--status", "completed"]);
     assert_eq!(code, 0, "{listed}");
     assert_eq!(listed["result"]["tasks"][0]["id"], id.as_str());
+    let (code, outside) = task(&["create", "--agent", "shell", "--repo", "/etc", "--task", "x"]);
+    assert_eq!((code, outside["error"]["code"].as_str()), (1, Some("forbidden")), "{outside}");
     let (code, refused) = task(&["--node", "n1", "cancel", &id]);
     assert_eq!((code, refused["error"]["code"].as_str()), (1, Some("conflict")));
     serve.terminate(T);
