@@ -67,6 +67,17 @@ pub fn note(event: &Event) -> Option<String> {
         }
         EventKind::TaskComplete { status: Some(status), .. } => format!("task complete (status {status})"),
         EventKind::TaskComplete { .. } => "task complete".to_string(),
+        EventKind::TaskStatus { task, to, reason, detail, .. } => {
+            let detail = detail.as_ref().map(|d| format!(": {}", clean(d))).unwrap_or_default();
+            format!("task {} {to} ({reason}){detail}", task.short())
+        }
+        EventKind::TaskFinalized { agent, branch, commit, pr_url, .. } => {
+            let mut parts = vec![format!("{agent}:")];
+            parts.extend(commit.as_ref().map(|c| format!("commit {c}")));
+            parts.extend(branch.as_ref().map(|b| format!("branch {b}")));
+            parts.extend(pr_url.as_ref().map(|u| format!("pull request {u}")));
+            parts.join(" ")
+        }
         EventKind::ConfirmationPending { id, prompt_kind, prompt, suggested, .. } => {
             let suggested = suggested.as_ref().map(|s| format!(" — suggested: {}", clean(s))).unwrap_or_default();
             format!("{id} pending ({prompt_kind}): {}{suggested}", clean(prompt))

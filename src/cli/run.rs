@@ -11,6 +11,7 @@ mod complete;
 mod confirm;
 mod options;
 mod outcome;
+mod task_mode;
 mod watch;
 
 use std::path::PathBuf;
@@ -129,6 +130,27 @@ pub struct RunArgs {
     /// stay when you are at the terminal (interactive), exit otherwise.
     #[arg(long, value_name = "WHAT")]
     pub on_complete: Option<String>,
+    /// Task mode: a repository (URL or path) to work in — a worktree of a clone
+    /// on its own branch; the run then does the whole task (see --finalize).
+    #[arg(long, value_name = "URL|PATH")]
+    pub repo: Option<String>,
+    /// Task mode: the branch to work on (default: generated from the task).
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// Task mode: the base branch (default: the remote's default branch).
+    #[arg(long)]
+    pub base: Option<String>,
+    /// Task mode: what to do when the agent is done: none (default), commit, push
+    /// or pr; the commit id, branch and pull-request URL are printed.
+    #[arg(long, value_name = "STEP")]
+    pub finalize: Option<String>,
+    /// Task mode: `owner/name` of the GitHub repository pull requests go to,
+    /// when the remote's URL does not say.
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub pr_repo: Option<String>,
+    /// Task mode: instructions for the agent's memory file, read from FILE.
+    #[arg(long, value_name = "FILE")]
+    pub memory_file: Option<PathBuf>,
     /// Arguments for the agent's program (after `--`).
     #[arg(last = true)]
     pub args: Vec<String>,
@@ -176,6 +198,14 @@ async fn run_inner(state_dir: Option<PathBuf>, args: RunArgs) -> Result<i32, (i3
     // A person at the terminal: raw mode, keystrokes to the agent (docs/TERMINAL.md).
     let interactive = !args.json && Console::available();
     let prepared = prepare(state_dir, &args, interactive).map_err(|m| (EXIT_WARDEN_ERROR, m))?;
+    if task_mode::wanted(&args) {
+        let spec =
+            task_mode::spec(&args, prepared.request.preset, prepared.timeout).map_err(|m| (EXIT_WARDEN_ERROR, m))?;
+        let warden = Warden::start(prepared.config).await.map_err(|e| (EXIT_WARDEN_ERROR, one_line(&e.to_string())))?;
+        let result = task_mode::run(&warden, spec, args.json).await;
+        warden.shutdown().await;
+        return result;
+    }
     let warden = Warden::start(prepared.config).await.map_err(|e| (EXIT_WARDEN_ERROR, one_line(&e.to_string())))?;
     let mut events = warden.subscribe(Some(warden.bus().next_seq()));
     let launched = match warden.spawn_agent(prepared.request).await {

@@ -23,6 +23,8 @@ mod launch_parity;
 mod local_socket;
 mod sessions;
 mod supervision;
+mod tasks;
+mod tasks_nats;
 mod terminal;
 mod top;
 mod workspaces;

@@ -3,7 +3,7 @@
 
 mod edge;
 mod redaction;
-mod servers;
+pub(crate) mod servers;
 
 use std::error::Error;
 use std::fs;

@@ -83,6 +83,8 @@ pub struct WardenConfig {
     /// Budgets of what callers can make the node hold (rules, patterns,
     /// pending confirmations, screen size).
     pub budgets: crate::budget::Budgets,
+    /// Tasks: retention of scratch directories and records.
+    pub tasks: crate::task::TaskConfig,
 }
 
 impl std::fmt::Debug for dyn crate::classifier::StallClassifier {
@@ -112,6 +114,7 @@ impl WardenConfig {
             input_ack_timeout: Duration::from_secs(3),
             answer_terminal_queries: true,
             budgets: crate::budget::Budgets::default(),
+            tasks: crate::task::TaskConfig::default(),
         }
     }
 
@@ -149,6 +152,7 @@ struct Inner {
     root: ActorRef<RootMsg>,
     instance: InstanceGuard,
     workspaces: crate::workspace::Workspaces,
+    tasks: crate::task::Tasks,
     /// Adapters by agent name, shared by every session of that agent.
     adapters: std::sync::Mutex<std::collections::HashMap<String, Arc<warden_adapters::Adapter>>>,
     /// Compiled rule memory charged by every session ([`crate::budget::Budgets::node_rule_bytes`]).
@@ -224,11 +228,23 @@ impl Warden {
             .await
             .map_err(|e| StartError::Runtime(format!("workspaces: {e}")))?;
         info!(node = %config.node, state_dir = %state_dir.display(), instance = %instance.id, "warden started");
+        let tasks = crate::task::Tasks::start(&config, &bus).map_err(|e| StartError::Runtime(format!("tasks: {e}")))?;
         let adapters = std::sync::Mutex::new(std::collections::HashMap::new());
         let rule_memory = crate::budget::RuleMemory::new(config.budgets.node_rule_bytes);
-        Ok(Warden {
-            inner: Arc::new(Inner { config, bus, reactor, root, instance, workspaces, adapters, rule_memory }),
-        })
+        let warden = Warden {
+            inner: Arc::new(Inner { config, bus, reactor, root, instance, workspaces, tasks, adapters, rule_memory }),
+        };
+        warden.recover_tasks().await;
+        Ok(warden)
+    }
+
+    pub(crate) fn tasks(&self) -> &crate::task::Tasks {
+        &self.inner.tasks
+    }
+
+    /// A handle that does not keep the instance alive (for task actors).
+    pub(crate) fn downgrade(&self) -> WeakWarden {
+        WeakWarden(Arc::downgrade(&self.inner))
     }
 
     /// The configuration this instance runs with.
@@ -575,6 +591,8 @@ impl Warden {
 
     /// Stops every session and the instance. Other clones become unusable.
     pub async fn shutdown(&self) {
+        // Agents that end now do not end their tasks: the records stay for the next start.
+        self.inner.tasks.closing.store(true, std::sync::atomic::Ordering::Release);
         let _ = self.call(RootMsg::Close).await;
         let stopped = self.stop_all().await;
         self.inner.reactor.shutdown(self.inner.config.stop_grace).await;
@@ -602,6 +620,17 @@ impl Warden {
             Ok(ractor::rpc::CallResult::Timeout) => Err(SessionError::Internal("the supervisor did not answer".into())),
             Ok(ractor::rpc::CallResult::SenderError) | Err(_) => Err(SessionError::ShuttingDown),
         }
+    }
+}
+
+/// A [`Warden`] that does not keep the instance alive.
+#[derive(Clone)]
+pub(crate) struct WeakWarden(std::sync::Weak<Inner>);
+
+impl WeakWarden {
+    /// The handle, while the instance lives.
+    pub(crate) fn upgrade(&self) -> Option<Warden> {
+        self.0.upgrade().map(|inner| Warden { inner })
     }
 }
 

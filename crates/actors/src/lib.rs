@@ -45,6 +45,8 @@ mod stop;
 mod sync;
 #[allow(unsafe_code)]
 mod sys;
+pub mod task;
+mod task_host;
 mod terminals;
 pub mod transcript;
 mod typist;
@@ -57,6 +59,7 @@ pub use env::{INSTANCE_ENV, SESSION_ENV};
 pub use error::{SessionError, StartError};
 pub use handle::{TerminalAttachment, Warden, WardenConfig, check_workdir, default_node_name};
 pub use launch::{AgentChoice, AgentRequest, FileOutcome, FileSource, LaunchError, LaunchFile, LaunchedAgent};
+pub use task::{TaskConfig, TaskError};
 pub use workspace::{WorkspaceConfig, WorkspaceError};
 
 #[cfg(test)]

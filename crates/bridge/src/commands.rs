@@ -24,9 +24,9 @@ use crate::lanes::{MAX_LANE_DEPTH, SessionLanes};
 use crate::policy::{Policy, RateLimiter};
 use crate::protocol::{
     AddRulesResult, AnyMode, AttachResult, ClassifyResult, ClearRulesResult, ConfirmResult, DetachResult, ErrorCode,
-    FinalizeWorkspaceResult, ListResult, PendingConfirmationsResult, ProvisionWorkspaceResult, Reply, Request,
-    ResizeResult, SendInput, SendResult, SnapshotResult, SpawnArgs, SpawnResult, StopResult, VERBS, WireError,
-    decode_request,
+    FinalizeWorkspaceResult, ListResult, ListTasksResult, PendingConfirmationsResult, ProvisionWorkspaceResult, Reply,
+    Request, ResizeResult, SendInput, SendResult, SnapshotResult, SpawnArgs, SpawnResult, StopResult, TaskResult,
+    VERBS, WireError, decode_request,
 };
 use crate::subjects::{Incoming, Subjects};
 
@@ -314,6 +314,11 @@ fn lane_of(request: &Request) -> Option<(SessionId, bool)> {
         // Stopping waits for the grace period the caller chose.
         Request::StopAgent(a) => a.session.map(|id| (id, false)),
         Request::CreateTask(_)
+        | Request::TaskStatus(_)
+        | Request::ListTasks(_)
+        | Request::PauseTask(_)
+        | Request::ResumeTask(_)
+        | Request::CancelTask(_)
         | Request::SpawnAgent(_)
         | Request::ListAgents(_)
         | Request::ProvisionWorkspace(_)
@@ -350,7 +355,7 @@ fn lenient_request_id(payload: &[u8]) -> Option<String> {
         .filter(|r| r.len() <= crate::protocol::MAX_REQUEST_ID)
 }
 
-fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, WireError> {
+pub(crate) fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, WireError> {
     serde_json::to_value(v).map_err(|e| WireError::internal(e.to_string()))
 }
 
@@ -359,7 +364,13 @@ async fn execute(ctx: &CommandCtx, request: Request) -> Result<Value, WireError>
     let node = ctx.subjects.node().to_string();
     let w = &ctx.warden;
     match request {
-        Request::CreateTask(args) | Request::SpawnAgent(args) => {
+        Request::CreateTask(args) => crate::tasks::create(ctx, node, args).await,
+        Request::TaskStatus(args) => to_value(&TaskResult { node, task: w.task(args.task)? }),
+        Request::ListTasks(args) => to_value(&ListTasksResult { node, tasks: w.list_tasks(&args.filter()) }),
+        Request::PauseTask(args) => to_value(&TaskResult { node, task: w.pause_task(args.task).await? }),
+        Request::ResumeTask(args) => to_value(&TaskResult { node, task: w.resume_task(args.task).await? }),
+        Request::CancelTask(args) => to_value(&TaskResult { node, task: w.cancel_task(args.task).await? }),
+        Request::SpawnAgent(args) => {
             let req = agent_request(ctx, args)?;
             let launched = w.spawn_agent(req).await.map_err(launch_error)?;
             to_value(&SpawnResult { node, session: launched.session })
@@ -379,7 +390,7 @@ async fn execute(ctx: &CommandCtx, request: Request) -> Result<Value, WireError>
             to_value(&SendResult { node, session: args.session, delivery })
         }
         Request::ListAgents(args) => {
-            let agents = w.list(args.filter()).await?;
+            let agents = crate::tasks::agent_entries(w, w.list(args.filter()).await?).await;
             to_value(&ListResult { node, agents })
         }
         Request::StopAgent(args) => {

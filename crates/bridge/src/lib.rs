@@ -38,6 +38,7 @@ pub mod protocol;
 pub mod publish;
 pub mod remote;
 pub mod subjects;
+mod tasks;
 
 use std::path::PathBuf;
 use std::sync::Arc;

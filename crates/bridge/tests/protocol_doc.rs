@@ -12,8 +12,9 @@ use serde_json::Value;
 use warden_bridge::BridgeConfig;
 use warden_bridge::protocol::{
     AddRulesResult, AttachResult, ClassifyResult, ClearRulesResult, ConfirmResult, DetachResult, ErrorCode,
-    FinalizeWorkspaceResult, Heartbeat, ListResult, PendingConfirmationsResult, ProvisionWorkspaceResult, Reply,
-    ResizeResult, SendResult, SnapshotResult, SpawnResult, StopResult, VERBS, Verb, decode_request, lookup_verb,
+    FinalizeWorkspaceResult, Heartbeat, ListResult, ListTasksResult, PendingConfirmationsResult,
+    ProvisionWorkspaceResult, Reply, ResizeResult, SendResult, SnapshotResult, SpawnResult, StopResult, TaskResult,
+    VERBS, Verb, decode_request, lookup_verb,
 };
 use warden_core::Event;
 
@@ -84,7 +85,13 @@ fn every_json_example_in_protocol_md_parses() {
                         let result = reply.result.expect("result");
                         let entry = lookup_verb(verb).unwrap_or_else(|| panic!("line {line}: unknown verb {verb}"));
                         let back = match entry.verb {
-                            Verb::CreateTask | Verb::SpawnAgent => round_trip::<SpawnResult>(&result),
+                            Verb::SpawnAgent => round_trip::<SpawnResult>(&result),
+                            Verb::CreateTask
+                            | Verb::TaskStatus
+                            | Verb::PauseTask
+                            | Verb::ResumeTask
+                            | Verb::CancelTask => round_trip::<TaskResult>(&result),
+                            Verb::ListTasks => round_trip::<ListTasksResult>(&result),
                             Verb::SendToAgent => round_trip::<SendResult>(&result),
                             Verb::ListAgents => round_trip::<ListResult>(&result),
                             Verb::StopAgent => round_trip::<StopResult>(&result),
@@ -159,6 +166,9 @@ fn every_json_example_in_protocol_md_parses() {
         "input_undelivered",
         "restarting",
         "actor_restarted",
+        "task_created",
+        "task_status",
+        "task_finalized",
     ];
     for k in main_kinds {
         assert!(kinds.contains(k), "PROTOCOL.md has no example of event kind {k}");

@@ -22,6 +22,7 @@ use crate::spec::TermSize;
 use crate::stall::{Classification, EscalationStep};
 use crate::state::SessionState;
 use crate::supervise::{Provenance, RuleSource};
+use crate::task::{ChangeSource, StatusReason, TaskId, TaskStatus};
 use crate::wire::wire_enum;
 use crate::workspace::{BranchName, Step, WorkspaceErrorCode, WorkspaceId};
 use base64::Engine as _;
@@ -353,6 +354,54 @@ pub enum EventKind {
         /// The failure.
         reason: String,
     },
+    /// A task was accepted (node-level; its sessions come later).
+    TaskCreated {
+        /// The task.
+        task: TaskId,
+        /// Its description's first line.
+        summary: String,
+        /// The agents asked for (`auto` where the node chooses).
+        agents: Vec<String>,
+        /// The repository (URL without userinfo, or path), if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        repo: Option<String>,
+        /// What is done when the agents are done.
+        finalize: crate::task::FinalizeMode,
+    },
+    /// A task's status changed.
+    TaskStatus {
+        /// The task.
+        task: TaskId,
+        /// Previous status.
+        from: TaskStatus,
+        /// New status.
+        to: TaskStatus,
+        /// Why.
+        reason: StatusReason,
+        /// Details for people (redacted).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+        /// Who caused it.
+        source: ChangeSource,
+    },
+    /// One agent's work of a task was finalized as asked.
+    TaskFinalized {
+        /// The task.
+        task: TaskId,
+        /// The agent (adapter name).
+        agent: String,
+        /// Its branch.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        branch: Option<String>,
+        /// The commit made, if any (absent when there was nothing to commit).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        commit: Option<String>,
+        /// Whether the branch was pushed.
+        pushed: bool,
+        /// The pull request's URL.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pr_url: Option<String>,
+    },
     /// A workspace step failed; the message is redacted.
     WorkspaceFailed {
         /// The workspace.
@@ -399,6 +448,9 @@ impl EventKind {
             EventKind::InputUndelivered { .. } => "input_undelivered",
             EventKind::Restarting { .. } => "restarting",
             EventKind::ActorRestarted { .. } => "actor_restarted",
+            EventKind::TaskCreated { .. } => "task_created",
+            EventKind::TaskStatus { .. } => "task_status",
+            EventKind::TaskFinalized { .. } => "task_finalized",
         }
     }
 }
@@ -568,6 +620,29 @@ mod tests {
             EventKind::Pushed { workspace: ws(), remote: "origin".into(), branch: br(), commit: "abc".into() },
             EventKind::PrCreated { workspace: ws(), number: 7, url: "https://x/pull/7".into() },
             EventKind::WorkspaceCleaned { workspace: ws(), forced: false },
+            EventKind::TaskCreated {
+                task: TaskId::new(),
+                summary: "fix it".into(),
+                agents: vec!["claude".into()],
+                repo: Some("/r.git".into()),
+                finalize: crate::task::FinalizeMode::Pr,
+            },
+            EventKind::TaskStatus {
+                task: TaskId::new(),
+                from: TaskStatus::Running,
+                to: TaskStatus::Waiting,
+                reason: StatusReason::UsageLimit,
+                detail: Some("resets in 3s".into()),
+                source: ChangeSource::Session,
+            },
+            EventKind::TaskFinalized {
+                task: TaskId::new(),
+                agent: "shell".into(),
+                branch: Some("feat/x".into()),
+                commit: Some("abc".into()),
+                pushed: true,
+                pr_url: Some("https://x/pull/1".into()),
+            },
             EventKind::WorkspaceFailed {
                 workspace: ws(),
                 step: Step::Push,

@@ -20,6 +20,7 @@ pub mod spec;
 pub mod stall;
 pub mod state;
 pub mod supervise;
+pub mod task;
 pub mod term;
 pub mod text;
 pub mod utf8;
@@ -40,5 +41,6 @@ pub use supervise::{
     ApprovalPreset, Delivery, LoopGuard, PendingConfirmation, Provenance, Reply, ResponseRule, RuleSource,
     ScreenSnapshot, StallSpec, SupervisionLevel,
 };
+pub use task::{TaskId, TaskRecord, TaskSpec, TaskStatus};
 pub use term::Screen;
 pub use workspace::{BranchName, Step, WorkspaceErrorCode, WorkspaceId, WorkspaceRecord, WorkspaceState};

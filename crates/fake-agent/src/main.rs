@@ -30,6 +30,10 @@
 //! | `ignore-input [MS]` | read and discard everything, forever or for MS |
 //! | `raw TEXT` | write TEXT as it is, no line break (`\e[?1049h` enters the alternate screen, `\e[6n` asks the cursor position) |
 //! | `expect-reply MS` | wait up to MS for a terminal reply on stdin; `{input}` is it (ESC shown as `^[`) or `none` |
+//! | `first-run FILE N` | first run in this directory (FILE absent): create FILE, play the next N steps; later runs skip them |
+//!
+//! Arguments after `--` are ignored (an adapter's preset flags and task, when a
+//! manifest runs the fake agent in place of its CLI).
 //!
 //! A whole life with a permission prompt:
 //!
@@ -88,6 +92,8 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
                 steps = Some(script::parse_inline(&text).map_err(|e| format!("inline script: {e}"))?);
             }
             "-h" | "--help" => return Err(USAGE.to_owned()),
+            // What an adapter adds after its own arguments (preset flags, the task) is not ours.
+            "--" => break,
             other => return Err(format!("unknown argument `{other}`; {USAGE}")),
         }
     }

@@ -52,8 +52,20 @@ impl Player {
 
     /// Plays `steps` to the end.
     pub fn play(&mut self, steps: &[Step]) -> io::Result<End> {
+        let mut skip = 0;
         for step in steps {
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
             match step {
+                Step::FirstRun { file, steps } => {
+                    if std::path::Path::new(file).exists() {
+                        skip = *steps;
+                    } else {
+                        std::fs::write(file, b"")?;
+                    }
+                }
                 Step::Screen(name) => {
                     let screen = self.persona.screen(name).map_err(io::Error::other)?;
                     self.screen = Some(screen);

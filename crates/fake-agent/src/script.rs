@@ -39,6 +39,15 @@ pub enum Step {
     /// Wait up to this many milliseconds for a terminal reply (an escape sequence on
     /// stdin); `{input}` becomes it with ESC shown as `^[`, or `none`.
     ExpectReply(u64),
+    /// On the first run in this directory (the file does not exist): create the
+    /// file and play the next N steps; on later runs skip them. Lets one script
+    /// act differently when an agent is started again (a resume).
+    FirstRun {
+        /// The marker file (relative to the working directory).
+        file: String,
+        /// How many of the following steps belong to the first run.
+        steps: usize,
+    },
 }
 
 /// A step that could not be parsed, with its 1-based position in the script.
@@ -148,9 +157,14 @@ fn parse_step(line: &str) -> Result<Step, String> {
                 Ok(Step::IgnoreInput(Some(millis(word, rest)?)))
             }
         }
+        "first-run" => {
+            let (file, n) = rest.rsplit_once(' ').ok_or_else(|| format!("`first-run` needs FILE N, got `{rest}`"))?;
+            let steps = n.trim().parse().map_err(|_| format!("`first-run` needs a step count, got `{n}`"))?;
+            Ok(Step::FirstRun { file: file.trim().to_owned(), steps })
+        }
         _ => Err(format!(
             "unknown step `{word}`; steps: screen, print, sleep, spinner, expect-line, expect-key, \
-             echo-input, title, raw, expect-reply, exit, freeze, ignore-input"
+             echo-input, title, raw, expect-reply, exit, freeze, ignore-input, first-run"
         )),
     }
 }

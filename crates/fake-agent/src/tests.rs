@@ -95,3 +95,15 @@ fn command_line_errors_are_messages() {
         assert!(err.contains(needle), "{argv:?}: {err}");
     }
 }
+
+#[test]
+fn arguments_after_a_double_dash_are_ignored_and_first_run_parses() {
+    assert!(
+        args(&["--persona", "claude", "--script-inline", "exit 0", "--", "--permission-mode", "plan", "x"]).is_ok()
+    );
+    let steps = crate::script::parse_inline("first-run .marker 2; exit 3; exit 4").expect("parses");
+    assert_eq!(steps[0], crate::script::Step::FirstRun { file: ".marker".into(), steps: 2 });
+    for bad in ["first-run", "first-run .m", "first-run .m x"] {
+        assert!(crate::script::parse_inline(bad).is_err(), "{bad}");
+    }
+}

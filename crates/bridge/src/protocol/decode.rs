@@ -8,13 +8,24 @@ use super::request::{
     FinalizeWorkspaceArgs, ListArgs, ProvisionWorkspaceArgs, ResizeArgs, SendArgs, SpawnArgs, StopArgs,
 };
 use super::supervision::{AddRulesArgs, ConfirmArgs, DeclineArgs, SessionArgs};
+use super::task::{CreateTaskArgs, ListTasksArgs, TaskArgs};
 use super::verbs::{PLANNED_VERBS, Verb, VerbEntry, lookup_verb};
 
 /// A decoded request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
     /// `create_task`.
-    CreateTask(SpawnArgs),
+    CreateTask(CreateTaskArgs),
+    /// `task_status`.
+    TaskStatus(TaskArgs),
+    /// `list_tasks`.
+    ListTasks(ListTasksArgs),
+    /// `pause_task`.
+    PauseTask(TaskArgs),
+    /// `resume_task`.
+    ResumeTask(TaskArgs),
+    /// `cancel_task`.
+    CancelTask(TaskArgs),
     /// `spawn_agent`.
     SpawnAgent(SpawnArgs),
     /// `send_to_agent`.
@@ -52,7 +63,12 @@ pub enum Request {
 impl Request {
     fn common(&self) -> (Option<u32>, Option<&String>) {
         match self {
-            Request::CreateTask(a) | Request::SpawnAgent(a) => (a.v, a.request_id.as_ref()),
+            Request::CreateTask(a) => (a.v, a.request_id.as_ref()),
+            Request::TaskStatus(a) | Request::PauseTask(a) | Request::ResumeTask(a) | Request::CancelTask(a) => {
+                (a.v, a.request_id.as_ref())
+            }
+            Request::ListTasks(a) => (a.v, a.request_id.as_ref()),
+            Request::SpawnAgent(a) => (a.v, a.request_id.as_ref()),
             Request::SendToAgent(a) => (a.v, a.request_id.as_ref()),
             Request::ListAgents(a) => (a.v, a.request_id.as_ref()),
             Request::StopAgent(a) => (a.v, a.request_id.as_ref()),
@@ -108,6 +124,11 @@ pub fn decode_request(
     let json = |e: serde_json::Error| WireError::bad_request(format!("invalid `{}` request: {e}", entry.canonical()));
     let request = match entry.verb {
         Verb::CreateTask => Request::CreateTask(serde_json::from_slice(payload).map_err(json)?),
+        Verb::TaskStatus => Request::TaskStatus(serde_json::from_slice(payload).map_err(json)?),
+        Verb::ListTasks => Request::ListTasks(serde_json::from_slice(payload).map_err(json)?),
+        Verb::PauseTask => Request::PauseTask(serde_json::from_slice(payload).map_err(json)?),
+        Verb::ResumeTask => Request::ResumeTask(serde_json::from_slice(payload).map_err(json)?),
+        Verb::CancelTask => Request::CancelTask(serde_json::from_slice(payload).map_err(json)?),
         Verb::SpawnAgent => Request::SpawnAgent(serde_json::from_slice(payload).map_err(json)?),
         Verb::SendToAgent => Request::SendToAgent(serde_json::from_slice(payload).map_err(json)?),
         Verb::ListAgents => Request::ListAgents(serde_json::from_slice(payload).map_err(json)?),
@@ -143,10 +164,8 @@ pub fn decode_request(
         return Err(WireError::bad_request(format!("`request_id` is longer than {MAX_REQUEST_ID} bytes")));
     }
     match &request {
-        Request::CreateTask(a) if a.task.as_deref().is_none_or(|t| t.trim().is_empty()) => {
-            return Err(WireError::bad_request("`create_task` needs a non-empty `task`"));
-        }
-        Request::CreateTask(a) | Request::SpawnAgent(a) => a.check()?,
+        Request::CreateTask(a) => a.check()?,
+        Request::SpawnAgent(a) => a.check()?,
         Request::SendToAgent(a) => {
             a.input()?;
         }

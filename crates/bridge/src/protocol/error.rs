@@ -20,6 +20,8 @@ pub enum ErrorCode {
     /// The session has no pending confirmation with this id (never had one,
     /// already answered, or the prompt left the screen).
     UnknownConfirmation,
+    /// No task has this id on this node.
+    UnknownTask,
     /// The node's configuration refuses this verb, agent type, directory…
     Forbidden,
     /// The request conflicts with the session's state (e.g. it has exited).
@@ -37,12 +39,13 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 11] = [
+    pub const ALL: [ErrorCode; 12] = [
         ErrorCode::BadRequest,
         ErrorCode::UnknownVerb,
         ErrorCode::UnknownSession,
         ErrorCode::UnknownWorkspace,
         ErrorCode::UnknownConfirmation,
+        ErrorCode::UnknownTask,
         ErrorCode::Forbidden,
         ErrorCode::Conflict,
         ErrorCode::TooLarge,
@@ -59,6 +62,7 @@ impl ErrorCode {
             ErrorCode::UnknownSession => "unknown_session",
             ErrorCode::UnknownWorkspace => "unknown_workspace",
             ErrorCode::UnknownConfirmation => "unknown_confirmation",
+            ErrorCode::UnknownTask => "unknown_task",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::Conflict => "conflict",
             ErrorCode::TooLarge => "too_large",
@@ -135,6 +139,19 @@ fn session_code(e: &warden_actors::SessionError) -> ErrorCode {
         E::OverBudget(_) => ErrorCode::TooLarge,
         E::ProgramNotFound { .. } | E::TooManySessions { .. } | E::ShuttingDown => ErrorCode::Unavailable,
         E::Spawn(_) | E::Io(_) | E::Internal(_) => ErrorCode::Internal,
+    }
+}
+
+impl From<warden_actors::TaskError> for WireError {
+    fn from(e: warden_actors::TaskError) -> Self {
+        use warden_actors::TaskError as E;
+        let code = match &e {
+            E::Spec(_) | E::UnknownAgent { .. } => ErrorCode::BadRequest,
+            E::UnknownTask(_) => ErrorCode::UnknownTask,
+            E::NotNow { .. } | E::NoSession(_) => ErrorCode::Conflict,
+            E::ShuttingDown => ErrorCode::Unavailable,
+        };
+        WireError::new(code, e.to_string())
     }
 }
 

@@ -8,6 +8,7 @@
 //!
 //! - [`verbs`]: the verb table (names, legacy aliases, how `any` treats them);
 //! - [`request`]: the arguments of the session and workspace verbs;
+//! - [`task`]: the arguments and results of the task verbs;
 //! - [`supervision`]: the arguments of the supervision verbs and the
 //!   supervision fields of a spawn, with their limits;
 //! - [`decode`]: from subject token and bytes to a checked [`Request`];
@@ -22,6 +23,7 @@ pub mod heartbeat;
 pub mod reply;
 pub mod request;
 pub mod supervision;
+pub mod task;
 pub mod verbs;
 
 /// The protocol version carried in `v`.
@@ -32,7 +34,7 @@ pub use decode::{MAX_REQUEST_ID, Request, decode_request};
 pub use error::{ErrorCode, WireError};
 pub use heartbeat::Heartbeat;
 pub use reply::{
-    AddRulesResult, ClassifyResult, ClearRulesResult, ConfirmResult, FinalizeWorkspaceResult, ListResult,
+    AddRulesResult, AgentEntry, ClassifyResult, ClearRulesResult, ConfirmResult, FinalizeWorkspaceResult, ListResult,
     PendingConfirmationsResult, ProvisionWorkspaceResult, Reply, ResizeResult, SendResult, SnapshotResult, SpawnResult,
     StopResult, WireChoice, WireLogin, WirePrompt, WireVerdict,
 };
@@ -44,4 +46,5 @@ pub use supervision::{
     AddRulesArgs, ConfirmArgs, DeclineArgs, MAX_LADDER_STEPS, MAX_LOADING_PATTERNS, MAX_MS, MAX_PATTERN_BYTES,
     MAX_RESTARTS, MAX_RULES, RestartLimitsArgs, SessionArgs,
 };
+pub use task::{CreateTaskArgs, ListTasksArgs, ListTasksResult, TaskArgs, TaskResult};
 pub use verbs::{AnyMode, PLANNED_VERBS, VERBS, Verb, VerbEntry, lookup_verb};

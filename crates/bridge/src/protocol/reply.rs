@@ -70,14 +70,44 @@ pub struct SendResult {
     pub delivery: Option<Delivery>,
 }
 
+/// One session of `list_agents`: the session's fields, and what a chat
+/// agent needs to answer "what task agents are running?" — its task, the
+/// task's status, the branch, and the prompts waiting for an answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentEntry {
+    /// The session.
+    #[serde(flatten)]
+    pub session: SessionInfo,
+    /// The task it works for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<warden_core::task::TaskId>,
+    /// That task's status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_status: Option<warden_core::task::TaskStatus>,
+    /// The branch it works on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// Its pending confirmations.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_confirmations: Vec<warden_core::PendingConfirmation>,
+}
+
+impl std::ops::Deref for AgentEntry {
+    type Target = SessionInfo;
+
+    fn deref(&self) -> &SessionInfo {
+        &self.session
+    }
+}
+
 /// Result of `list_agents`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListResult {
     /// The node.
     pub node: String,
-    /// Its sessions, oldest first.
-    pub agents: Vec<SessionInfo>,
+    /// Its sessions, oldest first, each with its task when it runs one.
+    pub agents: Vec<AgentEntry>,
 }
 
 /// Result of `stop_agent`.

@@ -4,8 +4,18 @@
 /// The verbs this node serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Verb {
-    /// Start a task: an agent with a task (workspace provisioning comes later).
+    /// Start a task: workspace, agents, supervision, finalize (returns at once).
     CreateTask,
+    /// A task's record.
+    TaskStatus,
+    /// Tasks by status, agent, repository and time.
+    ListTasks,
+    /// Stop a task's agents, keep its workspace.
+    PauseTask,
+    /// Start a paused task's agents again.
+    ResumeTask,
+    /// Cancel a task.
+    CancelTask,
     /// Start an agent.
     SpawnAgent,
     /// Type text, press keys or paste into a session.
@@ -78,6 +88,11 @@ const fn alias(name: &'static str, of: &'static str, verb: Verb, any: AnyMode) -
 /// dispatcher (the compiler finds the last two).
 pub const VERBS: &[VerbEntry] = &[
     entry("create_task", Verb::CreateTask, AnyMode::Queue),
+    entry("task_status", Verb::TaskStatus, AnyMode::No),
+    entry("list_tasks", Verb::ListTasks, AnyMode::Gather),
+    entry("pause_task", Verb::PauseTask, AnyMode::No),
+    entry("resume_task", Verb::ResumeTask, AnyMode::No),
+    entry("cancel_task", Verb::CancelTask, AnyMode::No),
     entry("spawn_agent", Verb::SpawnAgent, AnyMode::Queue),
     entry("send_to_agent", Verb::SendToAgent, AnyMode::No),
     entry("list_agents", Verb::ListAgents, AnyMode::Gather),

@@ -1,0 +1,271 @@
+//! Tasks: the unit of work a caller delegates. One [`actor`] per task runs
+//! its life — a slot (`max_sessions`), a workspace (a worktree of the parent
+//! clone its repository shares, or a scratch directory), its agents through
+//! the one launch path, their session events read as task statuses, and the
+//! finalize through the workspace actors — and keeps its durable record in
+//! the [`registry`].
+//!
+//! ```text
+//! Warden::create_task ──► TaskActor (one per task) ──► spawn_agent / provision / finalize
+//!                           ▲ session events (one router for all tasks, by session id)
+//! TaskIndex (records, actors, sessions of tasks; read by queries) ──► RegistryWriter thread
+//! ```
+//!
+//! `docs/TASKS.md` has the life cycle, the statuses and the policies.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use ractor::ActorRef;
+use tokio::sync::Semaphore;
+use warden_core::task::{TaskFilter, TaskId, TaskRecord, TaskSpecError, TaskStatus};
+use warden_core::{EventKind, SessionId};
+
+use crate::bus::EventBus;
+use crate::sync::lock;
+
+mod actor;
+pub(crate) mod host;
+pub(crate) mod place;
+pub mod registry;
+
+pub(crate) use actor::{Control, Finalized, Place, TaskArgs, TaskMsg, start_actor};
+pub(crate) use host::{HostFuture, LaunchPlan, TaskHost};
+pub(crate) use place::SCRATCH_DIR;
+use registry::RegistryWriter;
+pub use registry::TaskRegistry;
+
+/// Task settings of a node.
+#[derive(Debug, Clone)]
+pub struct TaskConfig {
+    /// Most scratch directories (of tasks without a repository) kept once
+    /// their tasks have ended; the oldest go first.
+    pub scratch_max_count: usize,
+    /// Most bytes the scratch directories of ended tasks may hold.
+    pub scratch_max_bytes: u64,
+    /// Most ended task records kept (in memory and on disk); the oldest go first.
+    pub max_records: usize,
+}
+
+impl Default for TaskConfig {
+    fn default() -> Self {
+        TaskConfig { scratch_max_count: 32, scratch_max_bytes: 1 << 30, max_records: 10_000 }
+    }
+}
+
+/// Why a task call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TaskError {
+    /// The spec cannot run.
+    #[error(transparent)]
+    Spec(#[from] TaskSpecError),
+    /// No task has this id on this node.
+    #[error("unknown task {0}")]
+    UnknownTask(TaskId),
+    /// No adapter has this name.
+    #[error("unknown agent type `{name}`; known agent types: {known}")]
+    UnknownAgent {
+        /// The name asked for (at most 64 characters).
+        name: String,
+        /// The names this node knows.
+        known: String,
+    },
+    /// The task is in a status that does not allow the call.
+    #[error("task {task} is {status}; it cannot be {action} now")]
+    NotNow {
+        /// The task.
+        task: TaskId,
+        /// Its status.
+        status: TaskStatus,
+        /// What was asked (`paused`, `resumed`, `cancelled`).
+        action: &'static str,
+    },
+    /// The task has no running agent (for `send`, `confirm`, …).
+    #[error("task {0} has no running agent")]
+    NoSession(TaskId),
+    /// The task's actor is gone (warden is shutting down).
+    #[error("warden is shutting down")]
+    ShuttingDown,
+}
+
+/// The records, actors and sessions of the node's tasks. Lock order: this is
+/// the only lock of the task part; nothing is called while it is held.
+#[derive(Default)]
+pub(crate) struct TaskIndex {
+    inner: Mutex<IndexInner>,
+}
+
+#[derive(Default)]
+struct IndexInner {
+    records: BTreeMap<TaskId, TaskRecord>,
+    actors: HashMap<TaskId, ActorRef<TaskMsg>>,
+    sessions: HashMap<SessionId, TaskId>,
+    last_output: HashMap<SessionId, Instant>,
+}
+
+impl TaskIndex {
+    /// Stores the latest record; returns the ids of ended records beyond
+    /// `max_records` that were dropped (oldest first).
+    pub(crate) fn put(&self, record: TaskRecord, max_records: usize) -> Vec<TaskId> {
+        let mut g = lock(&self.inner);
+        g.records.insert(record.id, record);
+        let ended = g.records.values().filter(|r| r.status.is_terminal()).count();
+        let excess = ended.saturating_sub(max_records);
+        let drop: Vec<TaskId> =
+            g.records.values().filter(|r| r.status.is_terminal()).take(excess).map(|r| r.id).collect();
+        for id in &drop {
+            g.records.remove(id);
+        }
+        drop
+    }
+
+    pub(crate) fn get(&self, id: TaskId) -> Option<TaskRecord> {
+        lock(&self.inner).records.get(&id).cloned()
+    }
+
+    pub(crate) fn list(&self, filter: &TaskFilter) -> Vec<TaskRecord> {
+        let g = lock(&self.inner);
+        let mut out: Vec<TaskRecord> =
+            g.records.values().rev().filter(|r| filter.matches(r)).take(filter.limit()).cloned().collect();
+        out.reverse();
+        out
+    }
+
+    pub(crate) fn actor(&self, id: TaskId) -> Option<ActorRef<TaskMsg>> {
+        lock(&self.inner).actors.get(&id).cloned()
+    }
+
+    pub(crate) fn set_actor(&self, id: TaskId, actor: Option<ActorRef<TaskMsg>>) {
+        let mut g = lock(&self.inner);
+        match actor {
+            Some(a) => g.actors.insert(id, a),
+            None => g.actors.remove(&id),
+        };
+    }
+
+    pub(crate) fn set_session(&self, session: SessionId, task: Option<TaskId>) {
+        let mut g = lock(&self.inner);
+        match task {
+            Some(t) => {
+                g.sessions.insert(session, t);
+                g.last_output.insert(session, Instant::now());
+            }
+            None => {
+                g.sessions.remove(&session);
+                g.last_output.remove(&session);
+            }
+        }
+    }
+
+    /// The task of a session, its status and the agent's branch.
+    pub(crate) fn of_session(&self, session: SessionId) -> Option<(TaskId, TaskStatus, Option<String>)> {
+        let g = lock(&self.inner);
+        let task =
+            g.sessions.get(&session).copied().or_else(|| {
+                g.records.values().rev().take(4096).find(|r| r.agent_of(session).is_some()).map(|r| r.id)
+            })?;
+        let r = g.records.get(&task)?;
+        let branch = r.agent_of(session).and_then(|i| r.agents[i].branch.clone());
+        Some((task, r.status, branch))
+    }
+
+    /// When a session of a task last wrote output.
+    pub(crate) fn last_output(&self, session: SessionId) -> Option<Instant> {
+        lock(&self.inner).last_output.get(&session).copied()
+    }
+
+    /// Scratch directories of tasks that have not ended.
+    pub(crate) fn live_scratch(&self) -> HashSet<PathBuf> {
+        let g = lock(&self.inner);
+        let mut out = HashSet::new();
+        for r in g.records.values().filter(|r| !r.status.is_terminal()) {
+            if let Some(s) = &r.scratch {
+                out.insert(s.clone());
+            }
+        }
+        out
+    }
+
+    /// Routes one bus event to the task actor of its session.
+    fn route(&self, event: &Arc<warden_core::Event>) {
+        let mut g = lock(&self.inner);
+        match (&event.kind, event.session) {
+            (EventKind::Output(_), Some(s)) => {
+                if let Some(t) = g.last_output.get_mut(&s) {
+                    *t = Instant::now();
+                }
+            }
+            (EventKind::Lagged { .. }, _) => {
+                for a in g.actors.values() {
+                    let _ = a.cast(TaskMsg::Recheck);
+                }
+            }
+            (_, Some(s)) => {
+                if let Some(actor) = g.sessions.get(&s).and_then(|t| g.actors.get(t)) {
+                    let _ = actor.cast(TaskMsg::Event(event.clone()));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The task part of a running warden.
+pub(crate) struct Tasks {
+    pub index: Arc<TaskIndex>,
+    pub writer: RegistryWriter,
+    /// One permit per agent slot (`max_sessions`).
+    pub slots: Arc<Semaphore>,
+    /// Serialises the creation of parent clones.
+    pub parent_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Files kept out of the agents' commits.
+    pub patterns: Arc<Vec<String>>,
+    pub config: TaskConfig,
+    /// Set when warden shuts down: agents that end then do not end their tasks.
+    pub closing: Arc<std::sync::atomic::AtomicBool>,
+    /// Records found at start (recovered once the handle exists).
+    pub loaded: Mutex<Vec<TaskRecord>>,
+    router: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        self.router.abort();
+    }
+}
+
+impl Tasks {
+    /// Opens the registry, loads it and starts the event router.
+    pub(crate) fn start(config: &crate::WardenConfig, bus: &EventBus) -> std::io::Result<Tasks> {
+        let registry = TaskRegistry::open(&config.state_dir)?;
+        let loaded = registry.load()?;
+        for bad in &loaded.corrupt {
+            tracing::warn!(file = %bad.display(), "a task record did not parse; set aside");
+        }
+        let writer = RegistryWriter::start(registry)?;
+        let index = Arc::new(TaskIndex::default());
+        for r in &loaded.records {
+            index.put(r.clone(), usize::MAX);
+        }
+        let mut sub = bus.subscribe(None);
+        let routed = Arc::clone(&index);
+        let router = tokio::spawn(async move {
+            while let Some(event) = sub.recv().await {
+                routed.route(&event);
+            }
+        });
+        Ok(Tasks {
+            index,
+            writer,
+            slots: Arc::new(Semaphore::new(config.max_sessions.max(1))),
+            parent_lock: Arc::new(tokio::sync::Mutex::new(())),
+            patterns: Arc::new(place::instruction_patterns(&config.adapters)),
+            config: config.tasks.clone(),
+            closing: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            loaded: Mutex::new(loaded.records),
+            router,
+        })
+    }
+}

@@ -1,0 +1,53 @@
+//! What a task actor needs done outside itself — provisioning, launching,
+//! stopping and finalizing through the `Warden` handle — as a trait, so that
+//! the task module never imports the handle (the handle holds the task part;
+//! see the module graph check). `task_host.rs` implements it for the handle.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use warden_core::task::{StatusReason, TaskRecord};
+use warden_core::{SessionId, SessionInfo};
+
+use super::actor::{Finalized, Place};
+
+/// A boxed future the actor spawns.
+pub(crate) type HostFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// One agent to start (or start again).
+pub(crate) struct LaunchPlan {
+    /// The task as it is now.
+    pub record: TaskRecord,
+    /// Which agent.
+    pub index: usize,
+    /// Where it works.
+    pub place: Place,
+    /// Whether this is a resume (the memory file is not written again; the
+    /// adapter's resume option, once manifests have one).
+    pub resumed: bool,
+}
+
+/// The effects of a task actor.
+pub(crate) trait TaskHost: Send + Sync + 'static {
+    /// Prepares where each agent works.
+    fn provision(
+        &self,
+        record: TaskRecord,
+        patterns: Arc<Vec<String>>,
+        parent_lock: Arc<tokio::sync::Mutex<()>>,
+    ) -> HostFuture<Result<Vec<Place>, (StatusReason, String)>>;
+    /// Starts one agent; the session and, when chosen, why.
+    fn launch(&self, plan: LaunchPlan) -> HostFuture<Result<(SessionInfo, Option<String>), String>>;
+    /// The session's latest info (it may have ended already).
+    fn refresh(&self, info: SessionInfo) -> HostFuture<SessionInfo>;
+    /// Stops a session; whether it exited with status 0.
+    fn stop(&self, session: SessionId) -> HostFuture<bool>;
+    /// How a session ended (`true`: status 0), if it has.
+    fn exit_of(&self, session: SessionId) -> HostFuture<Option<bool>>;
+    /// Commits, pushes, opens pull requests as the task asks.
+    fn finalize(&self, record: TaskRecord) -> HostFuture<Vec<Finalized>>;
+    /// The workspace base directory (scratch directories live under it).
+    fn base_dir(&self) -> Option<PathBuf>;
+}

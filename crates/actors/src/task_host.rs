@@ -1,0 +1,333 @@
+//! The task actors' effects, carried out through the `Warden` handle: the
+//! [`TaskHost`] of the handle (provisioning, launching through the one launch
+//! path, stopping, finalizing through the workspace actors), and the task
+//! part of the embedding API ([`api`]: `create_task`, `pause_task`, …).
+//!
+//! A module of its own so that `handle` (which holds the task part) and
+//! `task` (the actors) never import each other.
+
+mod api;
+mod resume;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use warden_adapters::Strategy;
+use warden_core::task::{CleanupPolicy, FinalizeMode, StatusReason, TaskRecord};
+use warden_core::workspace::{
+    BranchSpec, CloneSpec, CommitOutcome, CommitRequest, FinalizeRequest, PrRequest, ProvisionSpec, PushRequest,
+    RepoSlug, StepResult, WorkspaceId, WorkspaceState, WorktreeSpec, branch_for_task,
+};
+use warden_core::{SessionId, SessionInfo};
+
+use crate::error::SessionError;
+use crate::handle::{Warden, WeakWarden};
+use crate::launch::{AgentRequest, LaunchError};
+use crate::task::{Finalized, HostFuture, LaunchPlan, Place, TaskHost, place};
+use crate::workspace::WorkspaceError;
+
+/// How often a launch that meets a full node retries, and how many times.
+const SLOT_RETRY: Duration = Duration::from_millis(100);
+const SLOT_RETRIES: u32 = 600;
+
+impl TaskHost for WeakWarden {
+    fn provision(
+        &self,
+        record: TaskRecord,
+        patterns: Arc<Vec<String>>,
+        parent_lock: Arc<tokio::sync::Mutex<()>>,
+    ) -> HostFuture<Result<Vec<Place>, (StatusReason, String)>> {
+        let w = self.upgrade();
+        Box::pin(async move {
+            let w = w.ok_or((StatusReason::ProvisionFailed, "warden is shutting down".to_string()))?;
+            provision(&w, &record, &patterns, &parent_lock).await
+        })
+    }
+
+    fn launch(&self, plan: LaunchPlan) -> HostFuture<Result<(SessionInfo, Option<String>), String>> {
+        let w = self.upgrade();
+        Box::pin(async move {
+            let w = w.ok_or("warden is shutting down")?;
+            launch(&w, request(&plan)).await
+        })
+    }
+
+    fn refresh(&self, info: SessionInfo) -> HostFuture<SessionInfo> {
+        let w = self.upgrade();
+        Box::pin(async move {
+            match w {
+                Some(w) => w.get(info.id).await.unwrap_or(info),
+                None => info,
+            }
+        })
+    }
+
+    fn stop(&self, session: SessionId) -> HostFuture<bool> {
+        let w = self.upgrade();
+        Box::pin(async move {
+            match w {
+                Some(w) => w.stop(session).await.is_ok_and(|exit| exit.code == Some(0)),
+                None => false,
+            }
+        })
+    }
+
+    fn exit_of(&self, session: SessionId) -> HostFuture<Option<bool>> {
+        let w = self.upgrade();
+        Box::pin(async move {
+            let info = w?.get(session).await.ok()?;
+            info.exit.map(|e| e.code == Some(0))
+        })
+    }
+
+    fn finalize(&self, record: TaskRecord) -> HostFuture<Vec<Finalized>> {
+        let w = self.upgrade();
+        Box::pin(async move {
+            match w {
+                Some(w) => finalize(&w, &record).await,
+                None => Vec::new(),
+            }
+        })
+    }
+
+    fn base_dir(&self) -> Option<PathBuf> {
+        self.upgrade().map(|w| w.workspace_base_dir().to_path_buf())
+    }
+}
+
+/// The launch request of one agent of a task.
+fn request(plan: &LaunchPlan) -> AgentRequest {
+    let spec = &plan.record.spec;
+    let index = plan.index;
+    let agent = &spec.agents[index];
+    let mut req = if agent.is_auto() {
+        AgentRequest::selected(Strategy::Heuristic { subscription_hint: None })
+    } else {
+        AgentRequest::named(agent.agent.clone())
+    };
+    req.task = Some(spec.task_of(index).to_owned());
+    req.preset = spec.preset;
+    req.memory = spec.memory.clone();
+    req.workdir = Some(plan.place.workdir.clone());
+    req.restart = spec.restart;
+    req.label = Some(spec.label.clone().unwrap_or_else(|| format!("task {}", plan.record.id.short())));
+    let tuning = &spec.session;
+    req.env = tuning.env.clone();
+    if let Some(size) = tuning.size {
+        req.size = size;
+    }
+    if let Some(level) = tuning.supervision {
+        req.supervision = level;
+    }
+    req.rules = tuning.rules.clone();
+    req.loading = tuning.loading.clone();
+    if let Some(stall) = &tuning.stall {
+        req.stall = stall.clone();
+    }
+    if plan.resumed { resume::resume_request(req) } else { req }
+}
+
+/// Prepares where each agent works: a worktree of the repository's parent
+/// clone (created once, fetched for later tasks), a scratch directory, or the
+/// given directory.
+async fn provision(
+    warden: &Warden,
+    record: &TaskRecord,
+    patterns: &[String],
+    parent_lock: &tokio::sync::Mutex<()>,
+) -> Result<Vec<Place>, (StatusReason, String)> {
+    let fail = |e: String| (StatusReason::ProvisionFailed, e);
+    let spec = &record.spec;
+    let n = spec.agents.len();
+    let Some(repo) = &spec.repo else {
+        let dir = match &spec.workdir {
+            Some(dir) => dir.clone(),
+            None => {
+                let base = warden.workspace_base_dir().to_path_buf();
+                let id = record.id;
+                tokio::task::spawn_blocking(move || place::make_scratch(&base, id))
+                    .await
+                    .map_err(|e| fail(e.to_string()))?
+                    .map_err(|e| fail(format!("cannot create the scratch directory: {e}")))?
+            }
+        };
+        let mut places = Vec::with_capacity(n);
+        for i in 0..n {
+            let workdir = if n > 1 && spec.workdir.is_none() { dir.join(i.to_string()) } else { dir.clone() };
+            std::fs::create_dir_all(&workdir).map_err(|e| fail(e.to_string()))?;
+            places.push(Place { workdir, workspace: None, branch: None });
+        }
+        return Ok(places);
+    };
+    let parent = place::parent_id(&repo.source);
+    let parent_record = {
+        let _guard = parent_lock.lock().await;
+        let existing = match warden.workspace(&parent).await {
+            Ok(r) => Some(r),
+            Err(WorkspaceError::NotFound { .. }) => None,
+            Err(e) => return Err(fail(e.to_string())),
+        };
+        match existing {
+            Some(r) if r.state == WorkspaceState::Ready => {
+                warden.fetch_workspace(&parent).await.map_err(|e| fail(format!("fetch: {e}")))?;
+                r
+            }
+            other => {
+                if let Some(r) = other {
+                    // Left over from an earlier clone that did not end ready: start again.
+                    let _ = warden.discard_workspace(&r.id).await;
+                    let ctx = Arc::clone(&warden.workspaces().ctx);
+                    let id = r.id.clone();
+                    let _ = tokio::task::spawn_blocking(move || ctx.registry().remove(&id)).await;
+                }
+                warden
+                    .provision_workspace(ProvisionSpec::Clone(CloneSpec {
+                        id: Some(parent.to_string()),
+                        source: repo.source.clone(),
+                        branch: BranchSpec::Named { name: "warden/parent".into() },
+                        base: repo.base.clone(),
+                        depth: None,
+                    }))
+                    .await
+                    .map_err(|e| fail(e.to_string()))?
+            }
+        }
+    };
+    let base = repo.base.clone().unwrap_or_else(|| parent_record.base.clone());
+    let mut places = Vec::with_capacity(n);
+    for i in 0..n {
+        let agent = &spec.agents[i].agent;
+        let branch = match &repo.branch {
+            Some(b) if n == 1 => b.clone(),
+            Some(b) => format!("{b}-{agent}{i}"),
+            None => {
+                let role = if n == 1 { agent.clone() } else { format!("{agent}{i}") };
+                branch_for_task(&record.id.short(), &role, &spec.description).to_string()
+            }
+        };
+        let ws = warden
+            .provision_workspace(ProvisionSpec::Worktree(WorktreeSpec {
+                parent: parent.to_string(),
+                id: Some(format!("t-{}-{i}", record.id.as_simple())),
+                branch: BranchSpec::Named { name: branch.clone() },
+                base: Some(format!("origin/{base}")),
+            }))
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        if !spec.commit_instruction_files {
+            let (dir, patterns) = (ws.path.clone(), patterns.to_vec());
+            tokio::task::spawn_blocking(move || place::exclude_locally(&dir, &patterns))
+                .await
+                .map_err(|e| fail(e.to_string()))?
+                .map_err(|e| fail(format!("cannot write the local git exclude: {e}")))?;
+        }
+        places.push(Place { workdir: ws.path.clone(), workspace: Some(ws.id.clone()), branch: Some(branch) });
+    }
+    Ok(places)
+}
+
+/// Starts one agent through the one launch path. A node that is full
+/// (sessions of other callers) is waited for.
+async fn launch(warden: &Warden, req: AgentRequest) -> Result<(SessionInfo, Option<String>), String> {
+    let mut tries = 0;
+    let launched = loop {
+        match warden.spawn_agent(req.clone()).await {
+            Err(LaunchError::Session(SessionError::TooManySessions { .. })) if tries < SLOT_RETRIES => {
+                tries += 1;
+                tokio::time::sleep(SLOT_RETRY).await;
+            }
+            Err(e) => return Err(e.to_string()),
+            Ok(l) => break l,
+        }
+    };
+    Ok((launched.session, launched.selection.map(|s| format!("{}: {}", s.agent, s.reason))))
+}
+
+/// Commits, pushes and opens pull requests as the task asks, one agent's
+/// workspace after another (each through its workspace actor).
+async fn finalize(warden: &Warden, record: &TaskRecord) -> Vec<Finalized> {
+    let spec = &record.spec;
+    let mode = spec.finalize;
+    let mut out = Vec::with_capacity(record.agents.len());
+    for agent in &record.agents {
+        let mut f = Finalized::default();
+        let ws = agent.workspace.as_deref().and_then(|w| WorkspaceId::parse(w).ok());
+        let (Some(ws), true) = (ws, mode != FinalizeMode::None) else {
+            out.push(f);
+            continue;
+        };
+        let mut message = spec.summary();
+        if spec.description.trim() != message {
+            message.push_str("\n\n");
+            message.push_str(spec.description.trim());
+        }
+        message.push_str(&format!("\n\nwarden task {}", record.id));
+        let pushing = matches!(mode, FinalizeMode::Push | FinalizeMode::Pr);
+        let repo = spec.repo.as_ref();
+        let base = match repo.and_then(|r| r.base.clone()) {
+            Some(b) => Some(b),
+            None => warden.workspace(&ws).await.ok().map(|r| r.base.trim_start_matches("origin/").to_owned()),
+        };
+        let pr_repo = repo.and_then(|r| r.pr_repo.as_deref()).and_then(|s| s.split_once('/')).map(|(o, n)| RepoSlug {
+            host: "github.com".into(),
+            owner: o.into(),
+            name: n.into(),
+        });
+        let req = FinalizeRequest {
+            commit: CommitRequest { message, ..Default::default() },
+            push: pushing.then(PushRequest::default),
+            pr: (mode == FinalizeMode::Pr).then(|| PrRequest {
+                title: spec.summary(),
+                body: Some(format!("{}\n\nOpened by warden for task {}.", spec.description.trim(), record.id)),
+                base,
+                repo: pr_repo,
+                ..Default::default()
+            }),
+            cleanup: (pushing && spec.cleanup == CleanupPolicy::OnSuccess).then_some(false),
+        };
+        match warden.finalize_workspace(&ws, req).await {
+            Ok(report) => {
+                match &report.commit {
+                    StepResult::Done { value: CommitOutcome::Committed { commit, .. } } => {
+                        f.commit = Some(commit.clone())
+                    }
+                    StepResult::Done { value: CommitOutcome::NothingToCommit } => {}
+                    StepResult::Failed { message, .. } => f.failed = Some(format!("commit: {message}")),
+                    StepResult::Skipped { .. } => {}
+                }
+                if let StepResult::Done { value } = &report.push {
+                    f.pushed = true;
+                    f.commit.get_or_insert(value.commit.clone());
+                }
+                if let StepResult::Done { value } = &report.pr {
+                    f.pr_url = Some(value.url.clone());
+                }
+                for (step, failed) in [
+                    ("push", report.push.is_failed()),
+                    ("pr", report.pr.is_failed()),
+                    ("cleanup", report.cleanup.is_failed()),
+                ] {
+                    if failed && f.failed.is_none() {
+                        let message = match step {
+                            "push" => step_message(&report.push),
+                            "pr" => step_message(&report.pr),
+                            _ => step_message(&report.cleanup),
+                        };
+                        f.failed = Some(format!("{step}: {message}"));
+                    }
+                }
+            }
+            Err(e) => f.failed = Some(format!("finalize: {e}")),
+        }
+        out.push(f);
+    }
+    out
+}
+
+fn step_message<T>(step: &StepResult<T>) -> String {
+    match step {
+        StepResult::Failed { message, .. } => message.clone(),
+        _ => String::new(),
+    }
+}

@@ -1,0 +1,58 @@
+//! Serving the task verbs that need more than one call: `create_task` (the
+//! node's policy on the agents, the repository and the working directory,
+//! then [`warden_actors::Warden::create_task`]) and the task fields of
+//! `list_agents`.
+
+use serde_json::Value;
+use warden_actors::Warden;
+use warden_core::SessionInfo;
+
+use crate::commands::{CommandCtx, to_value};
+use crate::protocol::{AgentEntry, CreateTaskArgs, TaskResult, WireError};
+
+/// `create_task`: checked against the node's policy, accepted, answered at
+/// once with the task's record (`queued`).
+pub(crate) async fn create(ctx: &CommandCtx, node: String, args: CreateTaskArgs) -> Result<Value, WireError> {
+    let registry = &ctx.warden.config().adapters;
+    let names: Vec<String> = if args.agents.is_empty() {
+        args.agent.iter().cloned().collect()
+    } else {
+        args.agents.iter().map(|a| a.agent.clone()).collect()
+    };
+    for name in names.iter().filter(|n| n.as_str() != "auto") {
+        let adapter =
+            warden_actors::launch::adapter_named(registry, name).map_err(|e| WireError::bad_request(e.to_string()))?;
+        ctx.policy.check_agent(&adapter.name)?;
+    }
+    ctx.policy.check_env(&args.env)?;
+    let repo = match &args.repo {
+        Some(repo) => Some(ctx.policy.check_repo_source(repo)?),
+        None => None,
+    };
+    let workdir = match (&args.workdir, &repo) {
+        (Some(dir), None) => Some(ctx.policy.resolve_workdir(Some(dir))?),
+        _ => None,
+    };
+    let spec = args.spec(repo, workdir);
+    let id = ctx.warden.create_task(spec).await?;
+    to_value(&TaskResult { node, task: ctx.warden.task(id)? })
+}
+
+/// Each session with its task, the task's status, the branch and its
+/// pending confirmations.
+pub(crate) async fn agent_entries(w: &Warden, sessions: Vec<SessionInfo>) -> Vec<AgentEntry> {
+    let mut out = Vec::with_capacity(sessions.len());
+    for session in sessions {
+        let (task, task_status, branch) = match w.task_of_session(session.id) {
+            Some((t, s, b)) => (Some(t), Some(s), b),
+            None => (None, None, None),
+        };
+        let pending = if session.exit.is_none() {
+            w.pending_confirmations(session.id).await.unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        out.push(AgentEntry { session, task, task_status, branch, pending_confirmations: pending });
+    }
+    out
+}

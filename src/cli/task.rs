@@ -1,0 +1,226 @@
+//! `warden task`: tasks on a running node over NATS — create (one agent or
+//! several for fan-out), list, show, pause, resume, cancel. Prints the reply
+//! JSON, like `warden ctl`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use serde_json::{Map, Value, json};
+use warden_bridge::Remote;
+use warden_bridge::protocol::Reply;
+
+use super::EXIT_WARDEN_ERROR;
+use super::serve::NatsArgs;
+
+/// Arguments of `warden task`.
+#[derive(Debug, Args)]
+pub struct TaskArgs {
+    /// NATS connection.
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    /// Node to command; `any` (the default) lets one node take `create` and
+    /// every node answer `list`; the other commands need the task's node.
+    #[arg(long, default_value = "any")]
+    pub node: String,
+    /// Seconds to wait for a reply.
+    #[arg(long, default_value_t = 10.0)]
+    pub timeout: f64,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: TaskCommand,
+}
+
+/// `warden task` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TaskCommand {
+    /// Create a task (answered at once with its record).
+    Create(CreateCmd),
+    /// List tasks.
+    List(ListCmd),
+    /// One task's record.
+    Show {
+        /// Task id.
+        task: String,
+    },
+    /// Stop a task's agents, keep its workspace.
+    Pause {
+        /// Task id.
+        task: String,
+    },
+    /// Start a paused (or failed) task's agents again in the same workspace.
+    Resume {
+        /// Task id.
+        task: String,
+    },
+    /// Cancel a task.
+    Cancel {
+        /// Task id.
+        task: String,
+    },
+}
+
+/// Arguments of `warden task create`.
+#[derive(Debug, Args)]
+pub struct CreateCmd {
+    /// What to do.
+    #[arg(long)]
+    pub task: String,
+    /// Agent (repeatable for fan-out: each its own worktree and branch;
+    /// `agent=SUBTASK` gives one its own part). Default: the node chooses.
+    #[arg(long = "agent", value_name = "AGENT[=SUBTASK]")]
+    pub agents: Vec<String>,
+    /// Repository: a URL, or a path on the node inside its roots.
+    #[arg(long)]
+    pub repo: Option<String>,
+    /// Branch to work on.
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// Base branch.
+    #[arg(long)]
+    pub base: Option<String>,
+    /// none, commit, push or pr.
+    #[arg(long)]
+    pub finalize: Option<String>,
+    /// `owner/name` for pull requests when the remote's URL does not say.
+    #[arg(long)]
+    pub pr_repo: Option<String>,
+    /// Approval preset.
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// Instructions for the agents' memory files, read from FILE.
+    #[arg(long, value_name = "FILE")]
+    pub memory_file: Option<PathBuf>,
+    /// Wall-clock limit in seconds.
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+}
+
+/// Arguments of `warden task list`.
+#[derive(Debug, Args)]
+pub struct ListCmd {
+    /// Only these statuses (repeatable).
+    #[arg(long = "status")]
+    pub statuses: Vec<String>,
+    /// Only tasks with this agent.
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Only tasks on this repository.
+    #[arg(long)]
+    pub repo: Option<String>,
+    /// Only tasks created at or after (Unix ms).
+    #[arg(long)]
+    pub since_ms: Option<u64>,
+    /// Only tasks created before (Unix ms).
+    #[arg(long)]
+    pub until_ms: Option<u64>,
+    /// At most this many.
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+fn put(m: &mut Map<String, Value>, key: &str, v: Option<Value>) {
+    if let Some(v) = v {
+        m.insert(key.into(), v);
+    }
+}
+
+fn request(cmd: &TaskCommand) -> Result<(&'static str, Value), String> {
+    let mut m = Map::new();
+    m.insert("v".into(), json!(1));
+    let verb = match cmd {
+        TaskCommand::Create(c) => {
+            m.insert("task".into(), json!(c.task));
+            match c.agents.as_slice() {
+                [] => {}
+                [one] if !one.contains('=') => {
+                    m.insert("agent".into(), json!(one));
+                }
+                many => {
+                    let agents: Vec<Value> = many
+                        .iter()
+                        .map(|a| match a.split_once('=') {
+                            Some((agent, task)) => json!({"agent": agent, "task": task}),
+                            None => json!({"agent": a}),
+                        })
+                        .collect();
+                    m.insert("agents".into(), Value::Array(agents));
+                }
+            }
+            put(&mut m, "repo", c.repo.clone().map(Value::from));
+            put(&mut m, "branch", c.branch.clone().map(Value::from));
+            put(&mut m, "base", c.base.clone().map(Value::from));
+            put(&mut m, "finalize", c.finalize.clone().map(Value::from));
+            put(&mut m, "pr_repo", c.pr_repo.clone().map(Value::from));
+            put(&mut m, "preset", c.preset.clone().map(Value::from));
+            put(&mut m, "timeout_ms", c.timeout.map(|s| json!(s.saturating_mul(1000))));
+            if let Some(path) = &c.memory_file {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read --memory-file {}: {e}", path.display()))?;
+                m.insert("memory".into(), json!(text));
+            }
+            "create_task"
+        }
+        TaskCommand::List(l) => {
+            if !l.statuses.is_empty() {
+                m.insert("statuses".into(), json!(l.statuses));
+            }
+            put(&mut m, "agent", l.agent.clone().map(Value::from));
+            put(&mut m, "repo", l.repo.clone().map(Value::from));
+            put(&mut m, "since_ms", l.since_ms.map(Value::from));
+            put(&mut m, "until_ms", l.until_ms.map(Value::from));
+            put(&mut m, "limit", l.limit.map(Value::from));
+            "list_tasks"
+        }
+        TaskCommand::Show { task }
+        | TaskCommand::Pause { task }
+        | TaskCommand::Resume { task }
+        | TaskCommand::Cancel { task } => {
+            m.insert("task".into(), json!(task));
+            match cmd {
+                TaskCommand::Show { .. } => "task_status",
+                TaskCommand::Pause { .. } => "pause_task",
+                TaskCommand::Resume { .. } => "resume_task",
+                _ => "cancel_task",
+            }
+        }
+    };
+    Ok((verb, Value::Object(m)))
+}
+
+/// Sends the command and prints the reply: 0 when `ok`, 1 when the node
+/// refused, 125 when no reply came.
+pub async fn task(args: TaskArgs) -> i32 {
+    match task_inner(args).await {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("warden: {message}");
+            EXIT_WARDEN_ERROR
+        }
+    }
+}
+
+async fn task_inner(args: TaskArgs) -> Result<i32, String> {
+    let (verb, payload) = request(&args.command)?;
+    let opts = args.nats.options("warden-task".into())?;
+    let client = warden_bridge::connect(&opts).await.map_err(|e| e.to_string())?;
+    let timeout = Duration::try_from_secs_f64(args.timeout).map_err(|e| format!("--timeout: {e}"))?;
+    let remote = Remote::new(client, args.nats.prefix.clone(), timeout);
+    let bytes = serde_json::to_vec(&payload).map_err(|e| e.to_string())?;
+    let replies = if args.node == warden_bridge::subjects::ANY_NODE && verb == "list_tasks" {
+        remote.gather_raw(verb, bytes.into(), Duration::from_millis(300)).await.map_err(|e| e.to_string())?
+    } else {
+        vec![remote.request_raw(&args.node, verb, bytes.into()).await.map_err(|e| e.to_string())?]
+    };
+    if replies.is_empty() {
+        return Err(format!("no node answered {verb}"));
+    }
+    let mut code = 0;
+    for raw in &replies {
+        println!("{}", String::from_utf8_lossy(raw));
+        if !serde_json::from_slice::<Reply>(raw).is_ok_and(|r| r.ok) {
+            code = 1;
+        }
+    }
+    Ok(code)
+}

@@ -1,0 +1,451 @@
+//! Tasks end to end: real git repositories (a local bare repository as the
+//! remote), real agents in PTYs (a shell, the fake agent playing a CLI), the
+//! `Warden` API and the `warden` binary.
+
+use std::error::Error;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use warden::core::task::{FinalizeMode, RepoSpec, StatusReason, TaskId, TaskRecord, TaskSpec, TaskStatus};
+use warden::core::workspace::Identity;
+use warden::{EventKind, Warden, WardenConfig};
+
+use crate::common::fake_agent;
+
+type TestResult = Result<(), Box<dyn Error>>;
+
+const TIMEOUT: Duration = Duration::from_secs(90);
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "init.defaultBranch=main"])
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn s(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// A bare repository with one commit on `main` (README.md).
+pub fn bare_remote(root: &Path) -> PathBuf {
+    let remote = root.join("remote.git");
+    let seed = root.join("seed");
+    git(root, &["init", "--bare", "-q", "-b", "main", &s(&remote)]);
+    git(root, &["clone", "-q", &s(&remote), &s(&seed)]);
+    fs::write(seed.join("README.md"), "hello\n").expect("write");
+    git(&seed, &["add", "."]);
+    git(&seed, &["commit", "-q", "-m", "initial"]);
+    git(&seed, &["push", "-q", "origin", "HEAD:refs/heads/main"]);
+    remote
+}
+
+pub fn config(root: &Path) -> WardenConfig {
+    let mut c = WardenConfig::new(root.join("state"));
+    c.node = "test".into();
+    c.subreaper = false;
+    c.stop_grace = Duration::from_millis(500);
+    c.workspace.identity = Identity { name: "Warden Test".into(), email: "warden@test".into() };
+    c.workspace.git.extra_env = vec![("GIT_CONFIG_NOSYSTEM".into(), "1".into())];
+    c
+}
+
+/// A shell task on `remote` with `branch`, finalized as asked.
+fn shell_task(remote: &Path, branch: &str, script: &str, finalize: FinalizeMode) -> TaskSpec {
+    let mut spec = TaskSpec::new("shell", script);
+    spec.repo = Some(RepoSpec { source: s(remote), branch: Some(branch.into()), ..Default::default() });
+    spec.finalize = finalize;
+    spec
+}
+
+/// Waits until the task has ended.
+async fn wait_end(w: &Warden, id: TaskId) -> TaskRecord {
+    match tokio::time::timeout(TIMEOUT, w.wait_task(id)).await {
+        Ok(r) => r.expect("known task"),
+        Err(_) => panic!("the task did not end in time: {:?}", w.task(id)),
+    }
+}
+
+/// The statuses a task went through, from its record.
+fn statuses(r: &TaskRecord) -> Vec<TaskStatus> {
+    r.history.iter().map(|c| c.status).collect()
+}
+
+// ---------------------------------------------------------------- acceptance: warden run
+
+#[test]
+fn warden_run_with_task_options_pushes_the_branch_and_prints_the_commit() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let remote = bare_remote(tmp.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .arg("--state-dir")
+        .arg(tmp.path().join("state"))
+        .args(["run", "--agent", "shell", "--repo"])
+        .arg(&remote)
+        .args(["--branch", "feat/x", "--finalize", "push", "--task", "echo hi > f.txt; exit 0"])
+        .env_remove("WARDEN_LOG")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "T")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .stdin(Stdio::null())
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "status {:?}\nstdout: {stdout}\nstderr: {stderr}", out.status);
+    let remote_head = git(&remote, &["rev-parse", "refs/heads/feat/x"]);
+    assert!(stdout.lines().any(|l| l == format!("commit {remote_head}")), "stdout: {stdout}");
+    assert!(stdout.lines().any(|l| l == "branch feat/x"), "stdout: {stdout}");
+    assert_eq!(git(&remote, &["show", "feat/x:f.txt"]), "hi");
+    let files = git(&remote, &["show", "--name-only", "--format=", "feat/x"]);
+    assert_eq!(files, "f.txt", "only the agent's file is committed");
+    assert!(stderr.contains("completed"), "{stderr}");
+    Ok(())
+}
+
+#[test]
+fn warden_run_task_options_are_checked() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_warden"))
+            .arg("--state-dir")
+            .arg(tmp.path().join("state"))
+            .args(["run", "--agent", "shell"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .output()
+            .expect("runs")
+    };
+    let out = run(&["--finalize", "push", "--task", "x"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("finalize `push` needs a repository"));
+    let out = run(&["--repo", "/nope.git", "--branch", "a..b", "--task", "x"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid git branch name"));
+    let out = run(&["--repo", "/nope.git", "--finalize", "sometimes", "--task", "x"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--finalize expects none, commit, push or pr"));
+    Ok(())
+}
+
+// ---------------------------------------------------------------- the API
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_goes_through_its_statuses_with_events_and_a_durable_record() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let remote = bare_remote(tmp.path());
+    let w = Warden::start(config(tmp.path())).await?;
+    let mut sub = w.subscribe(Some(w.bus().next_seq()));
+    let mut spec =
+        shell_task(&remote, "feat/api", "echo api > a.txt; echo m > CLAUDE.md; exit 0", FinalizeMode::Commit);
+    spec.memory = None;
+    let id = w.create_task(spec).await?;
+    let done = wait_end(&w, id).await;
+    assert_eq!(done.status, TaskStatus::Completed, "{done:?}");
+    use TaskStatus::*;
+    assert_eq!(statuses(&done), [Queued, Provisioning, Running, Finalizing, Completed]);
+    let commit = done.agents[0].commit.clone().ok_or("a commit")?;
+    let wt = done.agents[0].workdir.clone().ok_or("a workdir")?;
+    assert_eq!(git(&wt, &["rev-parse", "HEAD"]), commit);
+    assert_eq!(git(&wt, &["show", "--name-only", "--format=", "HEAD"]), "a.txt", "CLAUDE.md is excluded locally");
+    // Events: created, each status, finalized with the commit.
+    let mut kinds = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let Some(e) = sub.recv_timeout(Duration::from_millis(200)).await else { break };
+        match &e.kind {
+            EventKind::TaskCreated { task, .. } if *task == id => kinds.push("created".to_string()),
+            EventKind::TaskStatus { task, to, .. } if *task == id => kinds.push(to.to_string()),
+            EventKind::TaskFinalized { task, commit: c, branch, .. } if *task == id => {
+                assert_eq!((c.as_deref(), branch.as_deref()), (Some(commit.as_str()), Some("feat/api")));
+                kinds.push("finalized".into());
+            }
+            _ => {}
+        }
+        if kinds.last().is_some_and(|k| k == "completed") {
+            break;
+        }
+    }
+    assert_eq!(kinds, ["created", "provisioning", "running", "finalizing", "finalized", "completed"]);
+    // The record is on disk and survives a restart.
+    w.shutdown().await;
+    let w = Warden::start(config(tmp.path())).await?;
+    assert_eq!(w.task(id)?.status, TaskStatus::Completed);
+    assert_eq!(w.list_tasks(&Default::default()).len(), 1);
+    // Bad input: typed errors.
+    assert!(matches!(w.task(TaskId::new()), Err(warden::actors::TaskError::UnknownTask(_))));
+    let e = w.create_task(TaskSpec::new("nope", "x")).await.expect_err("unknown agent");
+    assert!(e.to_string().starts_with("unknown agent type `nope`"), "{e}");
+    w.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_push_fails_the_task_and_keeps_the_commit() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let remote = bare_remote(tmp.path());
+    // The remote refuses every push.
+    fs::write(remote.join("hooks/pre-receive"), "#!/bin/sh\necho refused by hook >&2\nexit 1\n")?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(remote.join("hooks/pre-receive"), fs::Permissions::from_mode(0o755))?;
+    }
+    let w = Warden::start(config(tmp.path())).await?;
+    let id = w.create_task(shell_task(&remote, "feat/no", "echo x > x.txt; exit 0", FinalizeMode::Push)).await?;
+    let done = wait_end(&w, id).await;
+    assert_eq!((done.status, done.reason), (TaskStatus::Failed, StatusReason::FinalizeFailed), "{done:?}");
+    let detail = done.detail.clone().unwrap_or_default();
+    assert!(detail.contains("push:"), "{detail}");
+    let wt = done.agents[0].workdir.clone().ok_or("workdir")?;
+    assert_eq!(git(&wt, &["show", "--name-only", "--format=", "HEAD"]), "x.txt", "the work stays committed locally");
+    w.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_tasks_on_one_repository_with_four_slots() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let remote = bare_remote(tmp.path());
+    let w = Warden::start(WardenConfig { max_sessions: 4, ..config(tmp.path()) }).await?;
+    let mut sub = w.subscribe(Some(w.bus().next_seq()));
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let script = format!("echo {i} > t{i}.txt; sleep 0.3; exit 0");
+        ids.push(w.create_task(shell_task(&remote, &format!("ten/{i}"), &script, FinalizeMode::Push)).await?);
+    }
+    // Count live agents from the event stream while the tasks run.
+    let watcher = tokio::spawn(async move {
+        let (mut live, mut most) = (0i32, 0i32);
+        let deadline = Instant::now() + TIMEOUT;
+        let mut completed = 0;
+        while Instant::now() < deadline && completed < 10 {
+            let Some(e) = sub.recv_timeout(Duration::from_millis(500)).await else { continue };
+            match &e.kind {
+                EventKind::SessionStarted { .. } => live += 1,
+                EventKind::Exited(_) => live -= 1,
+                EventKind::TaskStatus { to, .. } if to.is_terminal() => completed += 1,
+                _ => {}
+            }
+            most = most.max(live);
+        }
+        most
+    });
+    for id in &ids {
+        let r = wait_end(&w, *id).await;
+        assert_eq!(r.status, TaskStatus::Completed, "{r:?}");
+        assert!(!format!("{r:?}").contains("index.lock"));
+    }
+    let most = watcher.await?;
+    assert!((1..=4).contains(&most), "at most four agents at once, saw {most}");
+    for i in 0..10 {
+        assert_eq!(git(&remote, &["show", &format!("ten/{i}:t{i}.txt")]), i.to_string());
+    }
+    let queued = ids
+        .iter()
+        .filter(|id| w.task(**id).is_ok_and(|r| r.history.iter().any(|c| c.reason == StatusReason::Capacity)))
+        .count();
+    assert!(queued >= 1, "tasks beyond the slots were queued");
+    w.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_scratch_tasks_leaves_bounded_scratch_dirs() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let mut c = config(tmp.path());
+    c.max_sessions = 16;
+    c.tasks.scratch_max_count = 5;
+    c.tasks.scratch_max_bytes = 64 * 1024;
+    let w = Warden::start(c).await?;
+    let mut ids = Vec::new();
+    for _ in 0..200 {
+        ids.push(w.create_task(TaskSpec::new("shell", "head -c 20000 /dev/zero > blob; exit 0")).await?);
+    }
+    for id in &ids {
+        let r = wait_end(&w, *id).await;
+        assert_eq!(r.status, TaskStatus::Completed, "{r:?}");
+    }
+    let root = w.workspace_base_dir().join(".task-scratch");
+    let ok = crate::common::eventually(|| {
+        let dirs: Vec<_> = fs::read_dir(&root).map(|d| d.flatten().collect()).unwrap_or_default();
+        dirs.len() <= 5
+    })
+    .await;
+    let left: Vec<_> = fs::read_dir(&root)?.flatten().map(|e| e.path()).collect();
+    assert!(ok, "at most 5 scratch dirs left: {}", left.len());
+    let bytes: u64 = left.iter().filter_map(|d| fs::metadata(d.join("blob")).ok()).map(|m| m.len()).sum();
+    assert!(bytes <= 64 * 1024, "{bytes} bytes left");
+    w.shutdown().await;
+    Ok(())
+}
+
+/// A registry whose `claude` runs the fake agent with `script` (arguments the
+/// adapter adds go after `--` and are ignored).
+pub fn fake_claude(script: &str) -> Arc<warden::adapters::Registry> {
+    let manifest = include_str!("../../crates/adapters/manifests/claude.toml");
+    let args = serde_json::to_string(&["--persona", "claude", "--script-inline", script, "--"]).expect("json");
+    let manifest = manifest
+        .replacen("program = \"claude\"", &format!("program = {:?}", fake_agent()), 1)
+        .replacen("args = []", &format!("args = {args}"), 1)
+        .replacen("ready_settle_ms = 3000", "ready_settle_ms = 300", 1);
+    Arc::new(warden::adapters::Registry::with_manifests(&[("claude.toml", &manifest)]).expect("manifest"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_usage_limit_waits_for_its_reset_and_resumes_by_itself() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let remote = bare_remote(tmp.path());
+    let script = "screen busy; spinner 300; first-run .limit 2; print You've hit your limit · resets in 3s; freeze; \
+                  print working again; screen done; freeze";
+    let w = Warden::start(WardenConfig { adapters: fake_claude(script), ..config(tmp.path()) }).await?;
+    let mut spec = TaskSpec::new("claude", "do the thing");
+    spec.repo = Some(RepoSpec { source: s(&remote), branch: Some("feat/limit".into()), ..Default::default() });
+    spec.finalize = FinalizeMode::Commit;
+    let started = Instant::now();
+    let id = w.create_task(spec).await?;
+    let done = wait_end(&w, id).await;
+    if done.status != TaskStatus::Completed {
+        let sid = done.agents[0].session.ok_or("session")?;
+        let t = fs::read(tmp.path().join(format!("state/sessions/{sid}/transcript"))).unwrap_or_default();
+        let info = w.get(sid).await;
+        panic!("{done:?}\n{info:?}\n{}", String::from_utf8_lossy(&t[t.len().saturating_sub(1500)..]));
+    }
+    let waited = done.history.iter().find(|c| c.reason == StatusReason::UsageLimit).ok_or("waited")?;
+    assert_eq!(waited.status, TaskStatus::Waiting);
+    assert_eq!(waited.detail.as_deref(), Some("resets in 3 s"));
+    let resumed = done.history.iter().find(|c| c.reason == StatusReason::Resumed).ok_or("resumed")?;
+    assert!(resumed.at >= waited.at + 3000, "resumed after the reset");
+    assert!(started.elapsed() >= Duration::from_secs(3));
+    w.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_resume_and_cancel() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let remote = bare_remote(tmp.path());
+    let w = Warden::start(config(tmp.path())).await?;
+    // The second run of the script (after resume) finishes.
+    let script = "if [ -e .ran ]; then echo done > out.txt; exit 0; fi; touch .ran; sleep 60";
+    let id = w.create_task(shell_task(&remote, "feat/pause", script, FinalizeMode::Commit)).await?;
+    let running = crate::common::eventually(|| w.task(id).is_ok_and(|r| r.status == TaskStatus::Running)).await;
+    assert!(running, "{:?}", w.task(id));
+    let wt = w.task(id)?.agents[0].workdir.clone().ok_or("workdir")?;
+    assert!(crate::common::eventually(|| wt.join(".ran").exists()).await);
+    let paused = w.pause_task(id).await?;
+    assert_eq!((paused.status, paused.reason), (TaskStatus::Waiting, StatusReason::Paused));
+    assert!(w.pause_task(id).await.is_err(), "already paused");
+    w.resume_task(id).await?;
+    let done = wait_end(&w, id).await;
+    assert_eq!(done.status, TaskStatus::Completed, "{done:?}");
+    assert!(done.agents[0].commit.is_some());
+    // Cancel a running task.
+    let id = w.create_task(shell_task(&remote, "feat/cancel", "sleep 60", FinalizeMode::Commit)).await?;
+    assert!(crate::common::eventually(|| w.task(id).is_ok_and(|r| r.status == TaskStatus::Running)).await);
+    let cancelled = w.cancel_task(id).await?;
+    assert_eq!(cancelled.status, TaskStatus::Cancelled);
+    assert!(matches!(w.cancel_task(id).await, Err(warden::actors::TaskError::NotNow { .. })));
+    w.shutdown().await;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- crash safety
+
+const CHILD_ROOT: &str = "WARDEN_TEST_TASK_CHILD_ROOT";
+
+/// Child mode of `sigkill_with_three_running_tasks`: starts three tasks (the
+/// third resumes on restart), writes `ready` once they all work, and waits to
+/// be killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_child_with_tasks() {
+    let Some(root) = std::env::var_os(CHILD_ROOT) else { return };
+    let root = PathBuf::from(root);
+    let remote = root.join("remote.git");
+    let w = Warden::start(config(&root)).await.expect("warden starts");
+    let script = "if [ -e w.txt ]; then echo resumed > r.txt; exit 0; fi; echo work > w.txt; sleep 600";
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let mut spec = shell_task(&remote, &format!("crash/{i}"), script, FinalizeMode::Commit);
+        spec.resume_on_restart = i == 2;
+        ids.push(w.create_task(spec).await.expect("created"));
+    }
+    let working = crate::common::eventually(|| {
+        ids.iter().all(|id| {
+            w.task(*id).is_ok_and(|r| {
+                r.status == TaskStatus::Running
+                    && r.agents[0].workdir.as_ref().is_some_and(|d| d.join("w.txt").exists())
+            })
+        })
+    })
+    .await;
+    assert!(working);
+    fs::write(root.join("ready"), ids.iter().map(|i| format!("{i}\n")).collect::<String>()).expect("marker");
+    tokio::time::sleep(Duration::from_secs(600)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_with_three_running_tasks() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    bare_remote(tmp.path());
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["--exact", "tasks::sigkill_child_with_tasks", "--nocapture", "--test-threads", "1"])
+        .env(CHILD_ROOT, tmp.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let marker = tmp.path().join("ready");
+    let ready =
+        crate::common::eventually(|| marker.exists()).await || crate::common::eventually(|| marker.exists()).await;
+    child.kill()?; // SIGKILL
+    child.wait()?;
+    assert!(ready, "the child started its three tasks");
+    let ids: Vec<TaskId> = fs::read_to_string(&marker)?.lines().map(|l| l.parse()).collect::<Result<_, _>>()?;
+
+    let w = Warden::start(config(tmp.path())).await?;
+    for id in &ids[..2] {
+        let r = w.task(*id)?;
+        assert_eq!((r.status, r.reason), (TaskStatus::Failed, StatusReason::NodeRestarted), "{r:?}");
+        let dir = r.agents[0].workdir.clone().ok_or("workdir")?;
+        assert_eq!(fs::read_to_string(dir.join("w.txt"))?, "work\n", "the agent's changes are on disk");
+    }
+    // The third resumes by its policy, in the same workspace, and finishes.
+    let done = wait_end(&w, ids[2]).await;
+    assert_eq!(done.status, TaskStatus::Completed, "{done:?}");
+    assert!(done.history.iter().any(|c| c.reason == StatusReason::NodeRestarted));
+    let dir = done.agents[0].workdir.clone().ok_or("workdir")?;
+    assert_eq!(git(&dir, &["show", "--name-only", "--format=", "HEAD"]).lines().count(), 2, "w.txt and r.txt");
+    // A failed task can be resumed by a caller.
+    let resumed = w.resume_task(ids[0]).await?;
+    assert_eq!(resumed.status, TaskStatus::Queued);
+    let done = wait_end(&w, ids[0]).await;
+    assert_eq!(done.status, TaskStatus::Completed, "{done:?}");
+    w.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_limits_stop_forgotten_agents() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let w = Warden::start(config(tmp.path())).await?;
+    let mut idle = TaskSpec::new("shell", "sleep 60");
+    idle.limits.idle_timeout_ms = Some(400);
+    let mut wall = TaskSpec::new("shell", "while true; do echo tick; sleep 0.1; done");
+    wall.limits.timeout_ms = Some(800);
+    let (idle, wall) = (w.create_task(idle).await?, w.create_task(wall).await?);
+    let idle = wait_end(&w, idle).await;
+    assert_eq!((idle.status, idle.reason), (TaskStatus::Failed, StatusReason::IdleTimeout), "{idle:?}");
+    let wall = wait_end(&w, wall).await;
+    assert_eq!((wall.status, wall.reason), (TaskStatus::Failed, StatusReason::Timeout), "{wall:?}");
+    assert!(w.list(warden::SessionFilter::live()).await?.is_empty(), "their agents were stopped");
+    w.shutdown().await;
+    Ok(())
+}
