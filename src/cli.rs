@@ -60,8 +60,9 @@ pub enum Command {
     /// Send one command to the local node, or with --nats to a node (or any
     /// node) over NATS, and print the reply.
     Ctl(ctl::CtlArgs),
-    /// Tasks on a running node over NATS: create (fan-out with several
-    /// --agent), list, show, pause, resume, cancel (see docs/TASKS.md).
+    /// Tasks on the local node, or with --nats on a node over NATS: create
+    /// (fan-out with several --agent), list, show, pause, resume, cancel
+    /// (see docs/TASKS.md).
     Task(task::TaskArgs),
     /// Follow the local node's events, or with --nats nodes' events over NATS
     /// (live, or replayed with --since), as JSON lines with --json.
@@ -99,7 +100,7 @@ pub async fn main_with(cli: Cli) -> i32 {
         Command::Workspace(args) => workspace::workspace(cli.state_dir, args).await,
         Command::Serve(args) => serve::serve(cli.state_dir, args).await,
         Command::Ctl(args) => ctl::ctl(cli.state_dir, args).await,
-        Command::Task(args) => task::task(args).await,
+        Command::Task(args) => task::task(cli.state_dir, args).await,
         Command::Events(args) => events::events(cli.state_dir, args).await,
         Command::Adapters(args) => adapters::adapters(args).await,
         Command::Top(args) => top::top(cli.state_dir, args).await,

@@ -1,6 +1,6 @@
-//! `warden task`: tasks on a running node over NATS — create (one agent or
-//! several for fan-out), list, show, pause, resume, cancel. Prints the reply
-//! JSON, like `warden ctl`.
+//! `warden task`: tasks on the local node (its socket) or, with `--nats`, on
+//! a node over NATS — create (one agent or several for fan-out), list, show,
+//! pause, resume, cancel. Prints the reply JSON, like `warden ctl`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -16,10 +16,13 @@ use super::serve::NatsArgs;
 /// Arguments of `warden task`.
 #[derive(Debug, Args)]
 pub struct TaskArgs {
-    /// NATS connection.
+    /// NATS connection; without --nats, the local node.
     #[command(flatten)]
     pub nats: NatsArgs,
-    /// Node to command; `any` (the default) lets one node take `create` and
+    /// The local node's socket (default: <state-dir>/run/warden.sock).
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Node to command (with --nats); `any` (the default) lets one node take `create` and
     /// every node answer `list`; the other commands need the task's node.
     #[arg(long, default_value = "any")]
     pub node: String,
@@ -190,14 +193,29 @@ fn request(cmd: &TaskCommand) -> Result<(&'static str, Value), String> {
 
 /// Sends the command and prints the reply: 0 when `ok`, 1 when the node
 /// refused, 125 when no reply came.
-pub async fn task(args: TaskArgs) -> i32 {
-    match task_inner(args).await {
+pub async fn task(state_dir: Option<PathBuf>, args: TaskArgs) -> i32 {
+    let result = match args.nats.nats {
+        Some(_) => task_inner(args).await,
+        None => task_local(state_dir, args).await,
+    };
+    match result {
         Ok(code) => code,
         Err(message) => {
             eprintln!("warden: {message}");
             EXIT_WARDEN_ERROR
         }
     }
+}
+
+async fn task_local(state_dir: Option<PathBuf>, args: TaskArgs) -> Result<i32, String> {
+    let (verb, payload) = request(&args.command)?;
+    let timeout = Duration::try_from_secs_f64(args.timeout).map_err(|e| format!("--timeout: {e}"))?;
+    let path = super::ctl::socket_path(state_dir, args.socket.clone());
+    let client = warden_bridge::local::LocalClient::connect(&path, timeout).await.map_err(|e| e.to_string())?;
+    let bytes = serde_json::to_vec(&payload).map_err(|e| e.to_string())?;
+    let raw = client.request_raw(verb, bytes.into()).await.map_err(|e| e.to_string())?;
+    println!("{}", String::from_utf8_lossy(&raw));
+    Ok(if serde_json::from_slice::<Reply>(&raw).is_ok_and(|r| r.ok) { 0 } else { 1 })
 }
 
 async fn task_inner(args: TaskArgs) -> Result<i32, String> {

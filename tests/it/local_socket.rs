@@ -241,3 +241,31 @@ async fn an_attached_terminal_ends_equal_to_the_snapshot_after_a_flood() {
         assert!(!run.echo_ms.is_empty(), "{}: no keystroke came back\n{report}", run.transport);
     }
 }
+
+/// `warden task` talks to the local node by default: a task created there
+/// runs to `completed`.
+#[test]
+fn task_commands_use_the_local_socket() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let mut node = serve(&state, &[]);
+    let out = warden_cmd(&state)
+        .args(["task", "create", "--agent", "shell", "--task", "echo hi > f.txt; exit 0"])
+        .output()
+        .expect("task create");
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let reply = reply_of(&out);
+    let id = reply.result.expect("result")["task"]["id"].as_str().expect("task id").to_string();
+    let t0 = std::time::Instant::now();
+    loop {
+        let out = warden_cmd(&state).args(["task", "show", &id]).output().expect("task show");
+        let status = reply_of(&out).result.expect("result")["task"]["status"].clone();
+        if status == "completed" {
+            break;
+        }
+        assert!(!matches!(status.as_str(), Some("failed" | "cancelled")), "{status}");
+        assert!(t0.elapsed() < T, "the task never completed: {status}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(node.terminate(T), Some(0));
+}
