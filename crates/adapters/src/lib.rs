@@ -28,6 +28,7 @@
 #![warn(missing_docs)]
 
 mod adapter;
+pub mod compat;
 pub mod manifest;
 pub mod preset;
 mod registry;
@@ -38,6 +39,7 @@ pub mod view;
 
 use std::collections::BTreeMap;
 
+pub use compat::{CliFacts, PresetChoice, PresetError};
 pub use adapter::{Adapter, InputPlan, InputStyle, LaunchPlan, LaunchRequest, TaskStyle};
 pub use manifest::{Manifest, parse_manifest, parse_manifest_from};
 pub use preset::{ApprovalPreset, PresetFiles, WorkspaceFile, WriteMode};
