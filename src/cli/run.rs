@@ -145,6 +145,7 @@ fn launch_failure(e: &LaunchError) -> (i32, String) {
             (EXIT_WARDEN_ERROR, format!("agent {agent} has no memory file; --memory cannot be used with it"))
         }
         LaunchError::Session(_)
+        | LaunchError::Preset(_)
         | LaunchError::UnknownAgent { .. }
         | LaunchError::NoFallback
         | LaunchError::Select(_)
@@ -252,6 +253,10 @@ fn prepare(state_dir: Option<PathBuf>, args: &RunArgs) -> Result<Prepared, Strin
 fn print_launch_notes(launched: &LaunchedAgent, preset: ApprovalPreset) {
     if let Some(choice) = &launched.selection {
         eprintln!("warden: agent {} ({})", choice.agent, choice.reason);
+    }
+    if let Some(note) = &launched.preset_fallback {
+        let version = launched.version.as_deref().unwrap_or("an unknown version");
+        eprintln!("warden: {} {version}: preset {preset} with the flags for {note}", launched.session.agent);
     }
     for file in &launched.files {
         let p = &file.path;

@@ -19,6 +19,7 @@
 mod ack;
 pub mod bus;
 pub mod classifier;
+pub mod cli_facts;
 mod confirm;
 mod context;
 mod decide;

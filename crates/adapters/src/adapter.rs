@@ -102,6 +102,9 @@ pub struct LaunchPlan {
     pub send_task: Option<String>,
     /// How long the ready signal must hold (ms).
     pub ready_settle_ms: u64,
+    /// How the preset was expressed on this CLI (its own flags or a fallback);
+    /// `None` without a preset.
+    pub preset_choice: Option<PresetChoice>,
 }
 
 /// An agent CLI adapter compiled from a manifest.
@@ -184,6 +187,7 @@ impl Adapter {
             agent: name.clone(),
             binary: pf.binary.or_else(|| (program != "$SHELL").then(|| program.clone())),
             version_args: pf.version_args.unwrap_or_else(|| vec!["--version".into()]),
+            help_args: pf.help_args.unwrap_or_else(|| vec!["--help".into()]),
             auth_env: pf.auth_env.unwrap_or_default(),
             login_files: pf.login_files.unwrap_or_default(),
             install_hint: pf.install_hint.unwrap_or_else(|| format!("install `{program}` and put it on PATH")),
@@ -360,6 +364,14 @@ impl Adapter {
         Verdict { state, provenance: winner.map(|h| h.provenance), loading, login, blocking }
     }
 
+    /// Whether any preset states what its flags need from the installed CLI (then a
+    /// launch learns the CLI's `--help` and version first).
+    pub fn presets_need_facts(&self) -> bool {
+        self.presets
+            .values()
+            .any(|p| !p.needs.help.is_empty() || p.needs.min_version.is_some() || !p.fallbacks.is_empty())
+    }
+
     /// The rule with this id.
     pub fn rule(&self, id: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.id == id)
@@ -461,6 +473,7 @@ impl Adapter {
             files,
             send_task,
             ready_settle_ms: self.ready_settle_ms,
+            preset_choice: preset.cloned(),
         }
     }
 

@@ -93,7 +93,11 @@ fn help_matches(pattern: &str, help: &str) -> bool {
 /// Checks that every help pattern of `needs` compiles.
 pub(crate) fn check_needs(needs: &CliNeeds) -> Result<(), String> {
     for p in &needs.help {
-        RegexBuilder::new(p).multi_line(true).size_limit(1 << 20).build().map_err(|e| format!("bad help pattern {p:?}: {e}"))?;
+        RegexBuilder::new(p)
+            .multi_line(true)
+            .size_limit(1 << 20)
+            .build()
+            .map_err(|e| format!("bad help pattern {p:?}: {e}"))?;
     }
     if let Some(v) = &needs.min_version
         && parse_version(v).is_none()
@@ -112,7 +116,12 @@ pub fn choose_preset(
     facts: &CliFacts,
 ) -> Result<PresetChoice, PresetError> {
     let Some(missing) = unmet(&spec.needs, facts) else {
-        return Ok(PresetChoice { args: spec.args.clone(), env: spec.env.clone(), variant: 0, note: spec.note.clone() });
+        return Ok(PresetChoice {
+            args: spec.args.clone(),
+            env: spec.env.clone(),
+            variant: 0,
+            note: spec.note.clone(),
+        });
     };
     for (i, f) in spec.fallbacks.iter().enumerate() {
         if unmet(&f.needs, facts).is_none() {
@@ -166,12 +175,22 @@ mod tests {
     #[test]
     fn claude_2_1_197_gets_default_mode_for_standard_and_newer_ones_manual() {
         // The defect: 2.1.197 rejects `--permission-mode manual`.
-        let old = choose_preset("claude", ApprovalPreset::Standard, claude_preset(ApprovalPreset::Standard), &facts("2.1.197", HELP_2_1_197))
-            .expect("expressible");
+        let old = choose_preset(
+            "claude",
+            ApprovalPreset::Standard,
+            claude_preset(ApprovalPreset::Standard),
+            &facts("2.1.197", HELP_2_1_197),
+        )
+        .expect("expressible");
         assert_eq!(old.args[..2], ["--permission-mode", "default"]);
         assert_eq!(old.variant, 1);
-        let new = choose_preset("claude", ApprovalPreset::Standard, claude_preset(ApprovalPreset::Standard), &facts("2.1.332", HELP_2_1_332))
-            .expect("expressible");
+        let new = choose_preset(
+            "claude",
+            ApprovalPreset::Standard,
+            claude_preset(ApprovalPreset::Standard),
+            &facts("2.1.332", HELP_2_1_332),
+        )
+        .expect("expressible");
         assert_eq!((new.args[..2].to_vec(), new.variant), (vec!["--permission-mode".to_string(), "manual".into()], 0));
         for p in ApprovalPreset::ALL {
             for f in [facts("2.1.197", HELP_2_1_197), facts("2.1.332", HELP_2_1_332)] {
@@ -183,8 +202,13 @@ mod tests {
     #[test]
     fn a_preset_the_cli_cannot_express_is_refused_naming_the_version() {
         let help = "Usage: claude [options]\n  --permission-mode <mode> (choices: \"acceptEdits\")\n";
-        let e = choose_preset("claude", ApprovalPreset::Readonly, claude_preset(ApprovalPreset::Readonly), &facts("1.0.0", help))
-            .expect_err("no plan mode: readonly is refused, never weakened");
+        let e = choose_preset(
+            "claude",
+            ApprovalPreset::Readonly,
+            claude_preset(ApprovalPreset::Readonly),
+            &facts("1.0.0", help),
+        )
+        .expect_err("no plan mode: readonly is refused, never weakened");
         assert_eq!((e.version.as_str(), e.preset), ("1.0.0", ApprovalPreset::Readonly));
         assert!(e.to_string().starts_with("claude 1.0.0 cannot run preset `readonly` safely"), "{e}");
         assert!(e.to_string().contains("--preset"), "{e}");
@@ -192,8 +216,13 @@ mod tests {
 
     #[test]
     fn nothing_known_keeps_the_presets_own_flags() {
-        let c = choose_preset("claude", ApprovalPreset::Standard, claude_preset(ApprovalPreset::Standard), &CliFacts::unknown())
-            .expect("unknown is no evidence");
+        let c = choose_preset(
+            "claude",
+            ApprovalPreset::Standard,
+            claude_preset(ApprovalPreset::Standard),
+            &CliFacts::unknown(),
+        )
+        .expect("unknown is no evidence");
         assert_eq!(c.variant, 0);
     }
 

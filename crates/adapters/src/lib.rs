@@ -39,8 +39,8 @@ pub mod view;
 
 use std::collections::BTreeMap;
 
-pub use compat::{CliFacts, PresetChoice, PresetError};
 pub use adapter::{Adapter, InputPlan, InputStyle, LaunchPlan, LaunchRequest, TaskStyle};
+pub use compat::{CliFacts, PresetChoice, PresetError};
 pub use manifest::{Manifest, parse_manifest, parse_manifest_from};
 pub use preset::{ApprovalPreset, PresetFiles, WorkspaceFile, WriteMode};
 pub use registry::{BUILTIN_MANIFESTS, Registry};

@@ -277,7 +277,12 @@ fn every_version_s_bad_flag_is_a_launch_rejection() {
             let v = adapter(agent).classify(&view);
             let p = v.provenance.unwrap_or_else(|| panic!("{}: unknown", path.display()));
             assert_eq!(v.state, ScreenState::Exited, "{}", path.display());
-            assert_eq!(adapter(agent).rule(&p.rule).map(|r| r.kind.as_str()), Some("launch_rejected"), "{}", path.display());
+            assert_eq!(
+                adapter(agent).rule(&p.rule).map(|r| r.kind.as_str()),
+                Some("launch_rejected"),
+                "{}",
+                path.display()
+            );
             assert!(p.evidence.contains("warden-no-such-flag"), "{}: evidence {:?}", path.display(), p.evidence);
         }
     }

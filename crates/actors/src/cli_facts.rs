@@ -1,0 +1,229 @@
+//! What the installed CLI accepts: its version (`--version`) and usage text
+//! (`--help`), learned once per binary and cached under
+//! `<state_dir>/cache/cli/<hash>.json`, keyed by the binary's real path, size and
+//! modification time — an upgrade (a new file) is probed again, an unchanged binary
+//! never twice.
+//!
+//! The commands run as preflight's `--version` does ([`crate::preflight`]): stdin
+//! null, environment cleared except `PATH`, `HOME` and `LANG`, killed after the
+//! timeout. What could not be learned is `None` ([`CliFacts`]); presets are then
+//! launched with their own flags, and a CLI that rejects them ends with the
+//! launch-rejected verdict.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tracing::{Instrument, debug, info_span};
+use warden_adapters::{CliFacts, Probe};
+
+use crate::preflight::{PreflightEnv, run_capture, version_from_output};
+
+/// Most bytes of `--help` output kept.
+pub const HELP_OUTPUT_MAX: usize = 256 * 1024;
+
+/// The cache directory under a state directory.
+pub fn cache_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("cache").join("cli")
+}
+
+/// One cached probe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Cached {
+    path: String,
+    size: u64,
+    mtime_ns: i128,
+    version: Option<String>,
+    help: Option<String>,
+}
+
+/// What identifies one build of a binary: its real path, size and mtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Identity {
+    path: String,
+    size: u64,
+    mtime_ns: i128,
+}
+
+fn identity(binary: &Path) -> Option<Identity> {
+    let real = std::fs::canonicalize(binary).ok()?;
+    let meta = std::fs::metadata(&real).ok()?;
+    let mtime = meta.modified().ok()?;
+    let mtime_ns = match mtime.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => d.as_nanos() as i128,
+        Err(e) => -(e.duration().as_nanos() as i128),
+    };
+    Some(Identity { path: real.display().to_string(), size: meta.len(), mtime_ns })
+}
+
+/// FNV-1a 64 of the path: the cache file's name.
+fn file_name(path: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in path.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}.json")
+}
+
+fn read_cache(dir: &Path, id: &Identity) -> Option<CliFacts> {
+    let text = std::fs::read(dir.join(file_name(&id.path))).ok()?;
+    let c: Cached = serde_json::from_slice(&text).ok()?;
+    (c.path == id.path && c.size == id.size && c.mtime_ns == id.mtime_ns)
+        .then_some(CliFacts { version: c.version, help: c.help })
+}
+
+fn write_cache(dir: &Path, id: &Identity, facts: &CliFacts) {
+    let c = Cached {
+        path: id.path.clone(),
+        size: id.size,
+        mtime_ns: id.mtime_ns,
+        version: facts.version.clone(),
+        help: facts.help.clone(),
+    };
+    let Ok(json) = serde_json::to_vec(&c) else { return };
+    let target = dir.join(file_name(&id.path));
+    let tmp = target.with_extension(format!("tmp.{}", std::process::id()));
+    let written = std::fs::create_dir_all(dir)
+        .and_then(|_| std::fs::write(&tmp, json))
+        .and_then(|_| std::fs::rename(&tmp, &target));
+    if let Err(e) = written {
+        debug!(error = %e, dir = %dir.display(), "cli facts not cached");
+        let _ = std::fs::remove_file(&tmp);
+    }
+}
+
+/// The text of `--help` output: stdout, else stderr, at most [`HELP_OUTPUT_MAX`]
+/// bytes (cut on a character boundary); `None` when both are empty.
+pub fn help_from_output(stdout: &[u8], stderr: &[u8]) -> Option<String> {
+    let bytes = if stdout.iter().any(|b| !b.is_ascii_whitespace()) { stdout } else { stderr };
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return None;
+    }
+    let mut text = String::from_utf8_lossy(&bytes[..bytes.len().min(HELP_OUTPUT_MAX)]).into_owned();
+    if text.len() > HELP_OUTPUT_MAX {
+        let mut cut = HELP_OUTPUT_MAX;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    Some(text)
+}
+
+/// The version and `--help` text of the CLI at `binary` (as `probe` says to ask for
+/// them), from the cache under `cache` when the binary is unchanged, else by running
+/// both (at once) and caching the answer. Never fails: what cannot be learned is
+/// `None`.
+pub async fn learn(binary: &Path, probe: &Probe, env: &PreflightEnv, cache: Option<&Path>) -> CliFacts {
+    let span = info_span!("cli_facts", agent = %probe.agent, binary = %binary.display());
+    async {
+        let bin = binary.to_path_buf();
+        let dir = cache.map(Path::to_path_buf);
+        let looked = tokio::task::spawn_blocking(move || {
+            let id = identity(&bin)?;
+            let hit = dir.as_deref().and_then(|d| read_cache(d, &id));
+            Some((id, hit))
+        })
+        .await
+        .ok()
+        .flatten();
+        let id = match looked {
+            Some((_, Some(facts))) => {
+                debug!(version = facts.version.as_deref().unwrap_or(""), "cli facts from the cache");
+                return facts;
+            }
+            Some((id, None)) => Some(id),
+            None => None,
+        };
+        let (version, help) =
+            tokio::join!(run_capture(binary, &probe.version_args, env), run_capture(binary, &probe.help_args, env));
+        let facts = CliFacts {
+            version: version.and_then(|o| version_from_output(o.status.success(), &o.stdout, &o.stderr)),
+            help: help.and_then(|o| help_from_output(&o.stdout, &o.stderr)),
+        };
+        debug!(
+            version = facts.version.as_deref().unwrap_or(""),
+            help_bytes = facts.help.as_ref().map_or(0, String::len),
+            "cli facts learned"
+        );
+        if let (Some(id), Some(dir)) = (id, cache) {
+            let (dir, facts) = (dir.to_path_buf(), facts.clone());
+            let _ = tokio::task::spawn_blocking(move || write_cache(&dir, &id, &facts)).await;
+        }
+        facts
+    }
+    .instrument(span)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let p = dir.join(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).expect("write script");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        p
+    }
+
+    fn probe() -> Probe {
+        Probe {
+            agent: "x".into(),
+            binary: Some("x".into()),
+            version_args: vec!["--version".into()],
+            help_args: vec!["--help".into()],
+            auth_env: vec![],
+            login_files: vec![],
+            install_hint: String::new(),
+            docs_url: String::new(),
+        }
+    }
+
+    fn env(dir: &Path) -> PreflightEnv {
+        PreflightEnv {
+            path: Some(std::env::join_paths([Path::new("/usr/bin"), Path::new("/bin")]).expect("join")),
+            home: Some(dir.to_path_buf()),
+            lang: None,
+            shell: None,
+            credentials_set: Default::default(),
+            version_timeout: Duration::from_secs(5),
+        }
+    }
+
+    #[tokio::test]
+    async fn facts_are_learned_once_per_binary_and_again_after_it_changes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let count = dir.path().join("runs");
+        let body = format!(
+            "echo run >> {c}\ncase \"$1\" in --version) echo '2.1.197 (Fake)';; --help) echo 'Usage: x --permission-mode <default|plan>' >&2; exit 1;; esac",
+            c = count.display()
+        );
+        let bin = script(dir.path(), "x", &body);
+        let cache = dir.path().join("cache");
+        let f = learn(&bin, &probe(), &env(dir.path()), Some(&cache)).await;
+        assert_eq!(f.version.as_deref(), Some("2.1.197"));
+        assert!(f.help.as_deref().is_some_and(|h| h.contains("<default|plan>")), "help from stderr: {f:?}");
+        let again = learn(&bin, &probe(), &env(dir.path()), Some(&cache)).await;
+        assert_eq!(again, f);
+        assert_eq!(std::fs::read_to_string(&count).expect("runs").lines().count(), 2, "the second time from the cache");
+        // An upgrade: another size and mtime.
+        std::thread::sleep(Duration::from_millis(20));
+        script(dir.path(), "x", &body.replace("2.1.197", "2.1.332"));
+        let upgraded = learn(&bin, &probe(), &env(dir.path()), Some(&cache)).await;
+        assert_eq!(upgraded.version.as_deref(), Some("2.1.332"));
+        assert_eq!(std::fs::read_to_string(&count).expect("runs").lines().count(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_binary_that_prints_nothing_gives_unknown_facts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bin = script(dir.path(), "x", "exit 3");
+        let f = learn(&bin, &probe(), &env(dir.path()), None).await;
+        assert_eq!(f, CliFacts::unknown());
+        assert_eq!(help_from_output(b"  \n", b""), None);
+        assert_eq!(help_from_output(b"", b"usage").as_deref(), Some("usage"));
+    }
+}
