@@ -66,6 +66,7 @@ pub fn note(event: &Event) -> Option<String> {
             format!("stall escalation step {}: {what}", index + 1)
         }
         EventKind::TaskComplete { .. } => "task complete".to_string(),
+        EventKind::LaunchRejected { message, .. } => format!("the agent rejected its launch: {}", clean(message)),
         EventKind::ConfirmationPending { id, prompt_kind, prompt, suggested, .. } => {
             let suggested = suggested.as_ref().map(|s| format!(" — suggested: {}", clean(s))).unwrap_or_default();
             format!("{id} pending ({prompt_kind}): {}{suggested}", clean(prompt))

@@ -36,7 +36,11 @@ Exit status:
        reached, or the provider answered with an error
   123  the agent stalled and every step of the escalation ladder was taken
   124  --timeout passed; the agent was stopped
-  125  warden failed (bad arguments, working directory, adapter file)
+  125  warden failed (bad arguments, working directory, adapter file, or a preset
+       the installed CLI version cannot express)
+  126  the agent CLI rejected its launch (an unknown option, a flag value its version
+       does not take, a version it requires, a crash on start); its message is
+       quoted
   127  the program was not found";
 
 /// Arguments of `warden run`.

@@ -17,6 +17,7 @@ mod cli_run;
 mod fake_agent;
 mod hibernation;
 mod launch_parity;
+mod launch_versions;
 mod sessions;
 mod supervision;
 mod workspaces;

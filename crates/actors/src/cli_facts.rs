@@ -1,8 +1,8 @@
 //! What the installed CLI accepts: its version (`--version`) and usage text
 //! (`--help`), learned once per binary and cached under
 //! `<state_dir>/cache/cli/<hash>.json`, keyed by the binary's real path, size and
-//! modification time — an upgrade (a new file) is probed again, an unchanged binary
-//! never twice.
+//! modification time and the arguments that ask — an upgrade (a new file) is probed
+//! again, an unchanged binary never twice.
 //!
 //! The commands run as preflight's `--version` does ([`crate::preflight`]): stdin
 //! null, environment cleared except `PATH`, `HOME` and `LANG`, killed after the
@@ -30,6 +30,7 @@ pub fn cache_dir(state_dir: &Path) -> PathBuf {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Cached {
     path: String,
+    args: Vec<Vec<String>>,
     size: u64,
     mtime_ns: i128,
     version: Option<String>,
@@ -40,11 +41,13 @@ struct Cached {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Identity {
     path: String,
+    /// The version and help arguments.
+    args: Vec<Vec<String>>,
     size: u64,
     mtime_ns: i128,
 }
 
-fn identity(binary: &Path) -> Option<Identity> {
+fn identity(binary: &Path, probe: &Probe) -> Option<Identity> {
     let real = std::fs::canonicalize(binary).ok()?;
     let meta = std::fs::metadata(&real).ok()?;
     let mtime = meta.modified().ok()?;
@@ -52,36 +55,39 @@ fn identity(binary: &Path) -> Option<Identity> {
         Ok(d) => d.as_nanos() as i128,
         Err(e) => -(e.duration().as_nanos() as i128),
     };
-    Some(Identity { path: real.display().to_string(), size: meta.len(), mtime_ns })
+    let args = vec![probe.version_args.clone(), probe.help_args.clone()];
+    Some(Identity { path: real.display().to_string(), args, size: meta.len(), mtime_ns })
 }
 
-/// FNV-1a 64 of the path: the cache file's name.
-fn file_name(path: &str) -> String {
+/// FNV-1a 64 of the path and the arguments: the cache file's name.
+fn file_name(id: &Identity) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in path.as_bytes() {
-        h ^= u64::from(*b);
+    let parts = std::iter::once(id.path.as_str()).chain(id.args.iter().flatten().map(String::as_str));
+    for b in parts.flat_map(|p| p.bytes().chain([0])) {
+        h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     format!("{h:016x}.json")
 }
 
 fn read_cache(dir: &Path, id: &Identity) -> Option<CliFacts> {
-    let text = std::fs::read(dir.join(file_name(&id.path))).ok()?;
+    let text = std::fs::read(dir.join(file_name(id))).ok()?;
     let c: Cached = serde_json::from_slice(&text).ok()?;
-    (c.path == id.path && c.size == id.size && c.mtime_ns == id.mtime_ns)
+    (c.path == id.path && c.args == id.args && c.size == id.size && c.mtime_ns == id.mtime_ns)
         .then_some(CliFacts { version: c.version, help: c.help })
 }
 
 fn write_cache(dir: &Path, id: &Identity, facts: &CliFacts) {
     let c = Cached {
         path: id.path.clone(),
+        args: id.args.clone(),
         size: id.size,
         mtime_ns: id.mtime_ns,
         version: facts.version.clone(),
         help: facts.help.clone(),
     };
     let Ok(json) = serde_json::to_vec(&c) else { return };
-    let target = dir.join(file_name(&id.path));
+    let target = dir.join(file_name(id));
     let tmp = target.with_extension(format!("tmp.{}", std::process::id()));
     let written = std::fs::create_dir_all(dir)
         .and_then(|_| std::fs::write(&tmp, json))
@@ -119,8 +125,9 @@ pub async fn learn(binary: &Path, probe: &Probe, env: &PreflightEnv, cache: Opti
     async {
         let bin = binary.to_path_buf();
         let dir = cache.map(Path::to_path_buf);
+        let asked = probe.clone();
         let looked = tokio::task::spawn_blocking(move || {
-            let id = identity(&bin)?;
+            let id = identity(&bin, &asked)?;
             let hit = dir.as_deref().and_then(|d| read_cache(d, &id));
             Some((id, hit))
         })
@@ -215,6 +222,11 @@ mod tests {
         let upgraded = learn(&bin, &probe(), &env(dir.path()), Some(&cache)).await;
         assert_eq!(upgraded.version.as_deref(), Some("2.1.332"));
         assert_eq!(std::fs::read_to_string(&count).expect("runs").lines().count(), 4);
+        // Other arguments ask another question: not answered from the cache.
+        let other = Probe { help_args: vec!["-h".into()], ..probe() };
+        let asked_otherwise = learn(&bin, &other, &env(dir.path()), Some(&cache)).await;
+        assert_eq!(asked_otherwise.help, None);
+        assert_eq!(std::fs::read_to_string(&count).expect("runs").lines().count(), 6);
     }
 
     #[tokio::test]

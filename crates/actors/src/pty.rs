@@ -49,6 +49,8 @@ pub(crate) struct PtyState {
     carry: Utf8Carry,
     state_dir: Option<std::path::PathBuf>,
     stopping: bool,
+    /// When the process started (for telling a rejected launch from a later exit).
+    started_at: Option<std::time::Instant>,
 }
 
 impl PtyState {
@@ -92,6 +94,7 @@ impl Actor for PtyActor {
             carry: Utf8Carry::new(),
             state_dir: args.state_dir,
             stopping: false,
+            started_at: None,
         })
     }
 
@@ -128,6 +131,24 @@ impl Actor for PtyActor {
                 debug!(session = %st.id, ?exit, "process exited");
                 st.core.typist.attach(None);
                 let ring = st.ring.take();
+                if let Some(rejection) = launch_rejection(st, &exit) {
+                    // Starting it again would be rejected again: the session ends.
+                    warn!(session = %st.id, message = %rejection.message, "the agent rejected its launch");
+                    st.bus.publish(
+                        Some(st.id),
+                        EventKind::LaunchRejected {
+                            message: rejection.message.clone(),
+                            code: exit.code,
+                            signal: exit.signal,
+                            elapsed_ms: st.started_at.map_or(0, |t| t.elapsed().as_millis() as u64),
+                            provenance: rejection.provenance,
+                        },
+                    );
+                    st.core.update_info(|i| i.exit = Some(exit.clone()));
+                    st.core.transition(SessionState::Exited, "launch rejected", Some(rejection.message), None);
+                    st.end(exit, &myself);
+                    return Ok(());
+                }
                 match st.core.restarts.process_ended(&exit, stopped || st.stopping) {
                     AfterExit::Restart { after, attempt, reason } => {
                         st.bus.publish(
@@ -159,6 +180,7 @@ impl Actor for PtyActor {
             }
             PtyMsg::Io(IoEvent::Started { key, pid }) => {
                 st.key = Some(key);
+                st.started_at = Some(std::time::Instant::now());
                 let info = st.core.update_info(|i| i.pid = Some(pid));
                 st.bus.publish(
                     Some(st.id),
@@ -227,6 +249,24 @@ impl Actor for PtyActor {
         }
         Ok(())
     }
+}
+
+/// Whether the process that just exited rejected its launch
+/// ([`crate::decide::launch::rejected`] on its last screen).
+fn launch_rejection(st: &PtyState, exit: &ExitInfo) -> Option<crate::decide::launch::Rejection> {
+    if st.stopping {
+        return None;
+    }
+    let view = st.core.screen.view();
+    let verdict = st.core.classify_view(&view);
+    let look = crate::decide::view::Look { view, verdict };
+    let ended = crate::decide::launch::Ended {
+        exit,
+        elapsed: st.started_at.map_or(std::time::Duration::ZERO, |t| t.elapsed()),
+        state: st.core.state(),
+        look: &look,
+    };
+    crate::decide::launch::rejected(&st.core.adapter, &ended)
 }
 
 /// Queues a write in the reactor without blocking the mailbox: a child that
