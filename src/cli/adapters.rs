@@ -48,8 +48,9 @@ pub struct ExplainArgs {
     pub cols: Option<u16>,
 }
 
-/// Runs `warden adapters`; returns the exit code.
-pub async fn adapters(args: AdaptersArgs) -> i32 {
+/// Runs `warden adapters`; returns the exit code. `overlays` is the rule overlays
+/// directory (`<config dir>/adapters`).
+pub async fn adapters(_state_dir: Option<PathBuf>, overlays: PathBuf, args: AdaptersArgs) -> i32 {
     let registry = match preflight::registry_from_files(&args.config) {
         Ok(r) => r,
         Err(e) => {
@@ -57,6 +58,10 @@ pub async fn adapters(args: AdaptersArgs) -> i32 {
             return EXIT_WARDEN_ERROR;
         }
     };
+    let (registry, problems) = warden_actors::adapter_book::overlaid_registry(&registry, &overlays);
+    for p in problems {
+        eprintln!("warden: overlay left out: {p}");
+    }
     match &args.command {
         None => list(&registry, args.json).await,
         Some(AdaptersCmd::Explain(e)) => explain(&registry, e, args.json),
@@ -145,23 +150,29 @@ fn explain(registry: &Registry, args: &ExplainArgs, json: bool) -> i32 {
         view = view.with_cols(cols);
     }
     let verdict = adapter.classify(&view);
+    // The overlay file the winning rule came from, if it came from one.
+    let overlay = verdict.provenance.as_ref().and_then(|p| adapter.rule(&p.rule)).and_then(|r| r.overlay.clone());
     if json {
         return print_json(&json!({
             "agent": adapter.name,
             "screen": args.screen.display().to_string(),
             "state": verdict.state.label(),
+            "overlay": overlay,
             "verdict": verdict,
         }));
     }
-    print!("{}", explain_text(&adapter.name, &verdict));
+    print!("{}", explain_text(&adapter.name, &verdict, overlay.as_deref()));
     0
 }
 
-fn explain_text(agent: &str, v: &Verdict) -> String {
+fn explain_text(agent: &str, v: &Verdict, overlay: Option<&str>) -> String {
     let mut out = format!("agent:    {agent}\nstate:    {}\n", v.state.label());
     match &v.provenance {
         Some(p) => {
             out.push_str(&format!("rule:     {}\nregion:   {}\nevidence: {:?}\n", p.rule, p.region, p.evidence));
+            if let Some(file) = overlay {
+                out.push_str(&format!("overlay:  {file}\n"));
+            }
         }
         None => out.push_str("rule:     (none: no rule recognises this screen; it changes no state)\n"),
     }

@@ -21,7 +21,7 @@ use warden_actors::preflight;
 use warden_actors::{
     AgentRequest, FileOutcome, FileSource, LaunchError, LaunchedAgent, SessionError, Warden, WardenConfig,
 };
-use warden_adapters::{Registry, Strategy};
+use warden_adapters::Strategy;
 use warden_core::ApprovalPreset;
 
 use super::{EXIT_NOT_FOUND, EXIT_WARDEN_ERROR};
@@ -131,8 +131,8 @@ pub struct RunArgs {
 }
 
 /// Runs the session; returns the exit code.
-pub async fn run(state_dir: Option<PathBuf>, args: RunArgs) -> i32 {
-    match run_inner(state_dir, args).await {
+pub async fn run(state_dir: Option<PathBuf>, overlays: PathBuf, args: RunArgs) -> i32 {
+    match run_inner(state_dir, overlays, args).await {
         Ok(code) => code,
         Err((code, message)) => {
             eprintln!("warden: {message}");
@@ -164,12 +164,12 @@ struct Prepared {
     /// The preset the notes name (the flags' preset, `standard` by default).
     request_preset: ApprovalPreset,
     config: WardenConfig,
-    registry: Arc<Registry>,
     timeout: Option<Duration>,
 }
 
-async fn run_inner(state_dir: Option<PathBuf>, args: RunArgs) -> Result<i32, (i32, String)> {
-    let prepared = prepare(state_dir, &args).map_err(|m| (EXIT_WARDEN_ERROR, m))?;
+async fn run_inner(state_dir: Option<PathBuf>, overlays: PathBuf, args: RunArgs) -> Result<i32, (i32, String)> {
+    let mut prepared = prepare(state_dir, &args).map_err(|m| (EXIT_WARDEN_ERROR, m))?;
+    prepared.config.adapter_overlays = Some(overlays);
     let warden = Warden::start(prepared.config).await.map_err(|e| (EXIT_WARDEN_ERROR, one_line(&e.to_string())))?;
     let mut events = warden.subscribe(Some(warden.bus().next_seq()));
     let launched = match warden.spawn_agent(prepared.request).await {
@@ -181,7 +181,8 @@ async fn run_inner(state_dir: Option<PathBuf>, args: RunArgs) -> Result<i32, (i3
     };
     print_launch_notes(&launched, prepared.request_preset);
     let id = launched.session.id;
-    let Some(adapter) = prepared.registry.get(&launched.session.agent).cloned() else {
+    // The adapter as the node reads it (with the rule overlays).
+    let Some(adapter) = warden.adapters().get(&launched.session.agent).cloned() else {
         warden.shutdown().await;
         return Err((EXIT_WARDEN_ERROR, format!("agent {} has no adapter", launched.session.agent)));
     };
@@ -250,7 +251,7 @@ fn prepare(state_dir: Option<PathBuf>, args: &RunArgs) -> Result<Prepared, Strin
         config.node = node;
     }
     config.adapters = Arc::clone(&registry);
-    Ok(Prepared { request, request_preset: sup.preset, config, registry, timeout: sup.timeout })
+    Ok(Prepared { request, request_preset: sup.preset, config, timeout: sup.timeout })
 }
 
 /// The short notes on stderr: the agent chosen and why, the files written or kept.

@@ -133,8 +133,8 @@ pub struct ServeArgs {
 }
 
 /// Runs the node until SIGINT or SIGTERM; returns the exit code.
-pub async fn serve(state_dir: Option<PathBuf>, args: ServeArgs) -> i32 {
-    match serve_inner(state_dir, args).await {
+pub async fn serve(state_dir: Option<PathBuf>, overlays: PathBuf, args: ServeArgs) -> i32 {
+    match serve_inner(state_dir, overlays, args).await {
         Ok(()) => 0,
         Err(message) => {
             eprintln!("warden: {message}");
@@ -143,7 +143,7 @@ pub async fn serve(state_dir: Option<PathBuf>, args: ServeArgs) -> i32 {
     }
 }
 
-async fn serve_inner(state_dir: Option<PathBuf>, args: ServeArgs) -> Result<(), String> {
+async fn serve_inner(state_dir: Option<PathBuf>, overlays: PathBuf, args: ServeArgs) -> Result<(), String> {
     let mut config = match &args.config {
         Some(path) => BridgeConfig::from_file(path).map_err(|e| e.to_string())?,
         None => BridgeConfig::default(),
@@ -169,6 +169,7 @@ async fn serve_inner(state_dir: Option<PathBuf>, args: ServeArgs) -> Result<(), 
 
     let mut wc = WardenConfig::new(state_dir.unwrap_or_else(WardenConfig::default_state_dir));
     wc.node = node.clone();
+    wc.adapter_overlays = Some(overlays);
     let warden = Warden::start(wc).await.map_err(|e| e.to_string())?;
     let client = match warden_bridge::connect(&opts).await {
         Ok(c) => c,

@@ -18,6 +18,7 @@ mod fake_agent;
 mod hibernation;
 mod launch_parity;
 mod launch_versions;
+mod overlays;
 mod sessions;
 mod supervision;
 mod workspaces;

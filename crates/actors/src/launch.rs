@@ -385,7 +385,7 @@ impl Warden {
     /// # Ok(()) }
     /// ```
     pub async fn spawn_agent(&self, req: AgentRequest) -> Result<LaunchedAgent, LaunchError> {
-        let registry = Arc::clone(&self.config().adapters);
+        let registry = self.adapters();
         let (adapter, selection) = choose(&registry, &req.agent).await?;
         let shell = std::env::var("SHELL").ok();
         let facts = if req.program.is_none() && adapter.presets_need_facts() {

@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 mod ack;
+pub mod adapter_book;
 pub mod bus;
 pub mod classifier;
 pub mod cli_facts;

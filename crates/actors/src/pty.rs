@@ -266,7 +266,7 @@ fn launch_rejection(st: &PtyState, exit: &ExitInfo) -> Option<crate::decide::lau
         state: st.core.state(),
         look: &look,
     };
-    crate::decide::launch::rejected(&st.core.adapter, &ended)
+    crate::decide::launch::rejected(&st.core.adapter(), &ended)
 }
 
 /// Queues a write in the reactor without blocking the mailbox: a child that

@@ -30,6 +30,7 @@
 mod adapter;
 pub mod compat;
 pub mod manifest;
+pub mod overlay;
 pub mod preset;
 mod registry;
 mod rule;
@@ -42,6 +43,7 @@ use std::collections::BTreeMap;
 pub use adapter::{Adapter, InputPlan, InputStyle, LaunchPlan, LaunchRequest, TaskStyle};
 pub use compat::{CliFacts, PresetChoice, PresetError};
 pub use manifest::{Manifest, parse_manifest, parse_manifest_from};
+pub use overlay::OverlayFile;
 pub use preset::{ApprovalPreset, PresetFiles, WorkspaceFile, WriteMode};
 pub use registry::{BUILTIN_MANIFESTS, Registry};
 pub use rule::{Hit, Rule};

@@ -46,7 +46,7 @@ fn captured(persona: &str, version: Option<&str>) -> Option<&'static Captured> {
     match version {
         Some(v) => of_persona.find(|c| c.version == v),
         // The newest captured version.
-        None => of_persona.last(),
+        None => of_persona.next_back(),
     }
 }
 

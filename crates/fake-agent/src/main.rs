@@ -87,6 +87,8 @@ enum Command {
     Say { text: String, code: u8, error: bool },
 }
 
+/// The script to play, or why not (what would be printed instead): for the tests.
+#[cfg(test)]
 fn parse_args(argv: impl Iterator<Item = String>) -> Result<Args, String> {
     match parse_command(argv)? {
         Command::Run(args) => Ok(args),
