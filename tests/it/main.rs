@@ -6,6 +6,7 @@
 
 mod common;
 
+mod adapters_check;
 mod adapters_cli;
 mod adapters_life;
 mod bridge;

@@ -18,6 +18,11 @@ use warden_adapters::{CliFacts, Probe};
 
 use crate::preflight::{PreflightEnv, run_capture, version_from_output};
 
+/// How long `--version` and `--help` may take here: longer than a listing's
+/// preflight, since a launch waits for them once per binary (Node CLIs on a busy
+/// machine take several seconds to start).
+pub const FACTS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Most bytes of `--help` output kept.
 pub const HELP_OUTPUT_MAX: usize = 256 * 1024;
 

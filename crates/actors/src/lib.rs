@@ -19,6 +19,7 @@
 mod ack;
 pub mod adapter_book;
 pub mod bus;
+pub mod check;
 pub mod classifier;
 pub mod cli_facts;
 mod confirm;
