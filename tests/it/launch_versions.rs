@@ -126,3 +126,31 @@ fn the_installed_version_s_help_chooses_the_flags_and_a_missing_mode_is_refused(
     assert!(err.contains("claude 1.0.0 cannot run preset `standard` safely"), "{err}");
     assert!(events(&out).iter().all(|e| e["kind"] != "session_started"), "nothing started");
 }
+
+/// What `npm install --ignore-scripts @anthropic-ai/claude-code` leaves as
+/// `bin/claude.exe`: a script without `#!` (seen in 2.1.197 and 2.1.332; the screen
+/// it draws is `claude/v2.1.197/native-binary-missing.txt`).
+const NPM_STUB: &str = "echo \"Error: claude native binary not installed.\" >&2\n\
+echo \"\" >&2\n\
+echo \"Either postinstall did not run (--ignore-scripts, some pnpm configs)\" >&2\n\
+echo \"or the platform-native optional dependency was not downloaded\" >&2\n\
+echo \"(--omit=optional).\" >&2\n\
+exit 1\n";
+
+#[test]
+fn a_script_without_shebang_runs_as_a_shell_would_and_the_npm_stub_is_a_rejected_launch() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stub = dir.path().join("claude.exe");
+    std::fs::write(&stub, NPM_STUB).expect("stub written");
+    std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let manifest = dir.path().join("claude.toml");
+    let text = format!("name = \"claude\"\nprogram = \"{p}\"\n[preflight]\nbinary = \"{p}\"\n", p = stub.display());
+    std::fs::write(&manifest, text).expect("manifest written");
+    // Before: exec failed with ENOEXEC and warden said "Exec format error" (125).
+    let out = run(dir.path(), &manifest, &[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(126), "stderr: {err}");
+    let line = err.lines().find(|l| l.starts_with("warden: ")).unwrap_or_default();
+    assert!(line.contains("\"Error: claude native binary not installed.\""), "{line}");
+}
