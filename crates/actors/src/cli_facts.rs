@@ -104,10 +104,16 @@ fn write_cache(dir: &Path, id: &Identity, facts: &CliFacts) {
 }
 
 /// The text of `--help` output: stdout, else stderr, at most [`HELP_OUTPUT_MAX`]
-/// bytes (cut on a character boundary); `None` when both are empty.
+/// bytes (cut on a character boundary); `None` when both are empty, or when the text
+/// is not a usage text (every captured CLI's says `usage`: a wrapper script that
+/// echoes its arguments is no evidence of what the CLI takes).
 pub fn help_from_output(stdout: &[u8], stderr: &[u8]) -> Option<String> {
     let bytes = if stdout.iter().any(|b| !b.is_ascii_whitespace()) { stdout } else { stderr };
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return None;
+    }
+    let head = &bytes[..bytes.len().min(HELP_OUTPUT_MAX)];
+    if !head.windows(5).any(|w| w.eq_ignore_ascii_case(b"usage")) {
         return None;
     }
     let mut text = String::from_utf8_lossy(&bytes[..bytes.len().min(HELP_OUTPUT_MAX)]).into_owned();
@@ -241,6 +247,7 @@ mod tests {
         let f = learn(&bin, &probe(), &env(dir.path()), None).await;
         assert_eq!(f, CliFacts::unknown());
         assert_eq!(help_from_output(b"  \n", b""), None);
-        assert_eq!(help_from_output(b"", b"usage").as_deref(), Some("usage"));
+        assert_eq!(help_from_output(b"", b"usage: x").as_deref(), Some("usage: x"));
+        assert_eq!(help_from_output(b"fake-claude --help\n", b""), None, "not a usage text");
     }
 }

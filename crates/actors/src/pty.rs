@@ -131,21 +131,13 @@ impl Actor for PtyActor {
                 debug!(session = %st.id, ?exit, "process exited");
                 st.core.typist.attach(None);
                 let ring = st.ring.take();
-                if let Some(rejection) = launch_rejection(st, &exit) {
-                    // Starting it again would be rejected again: the session ends.
-                    warn!(session = %st.id, message = %rejection.message, "the agent rejected its launch");
-                    st.bus.publish(
-                        Some(st.id),
-                        EventKind::LaunchRejected {
-                            message: rejection.message.clone(),
-                            code: exit.code,
-                            signal: exit.signal,
-                            elapsed_ms: st.started_at.map_or(0, |t| t.elapsed().as_millis() as u64),
-                            provenance: rejection.provenance,
-                        },
-                    );
+                let rejection = launch_rejection(st, &exit);
+                if let Some(rejection) = rejection.as_ref().filter(|r| r.provenance.is_some()) {
+                    // The CLI said it refuses these arguments: starting it again would be
+                    // refused again, so the session ends whatever the restart policy.
+                    publish_rejection(st, &exit, rejection);
                     st.core.update_info(|i| i.exit = Some(exit.clone()));
-                    st.core.transition(SessionState::Exited, "launch rejected", Some(rejection.message), None);
+                    st.core.transition(SessionState::Exited, "launch rejected", Some(rejection.message.clone()), None);
                     st.end(exit, &myself);
                     return Ok(());
                 }
@@ -165,6 +157,11 @@ impl Actor for PtyActor {
                         myself.stop(StopReason::Restart.reason());
                     }
                     AfterExit::End(exit) => {
+                        // A crash on start (no rule knows the screen) is reported when the
+                        // session ends with it; a restart policy may still try again first.
+                        if let Some(rejection) = &rejection {
+                            publish_rejection(st, &exit, rejection);
+                        }
                         st.core.update_info(|i| i.exit = Some(exit.clone()));
                         st.core.transition(SessionState::Exited, exit.reason.as_str(), None, None);
                         st.end(exit, &myself);
@@ -251,6 +248,20 @@ impl Actor for PtyActor {
     }
 }
 
+fn publish_rejection(st: &PtyState, exit: &ExitInfo, rejection: &crate::decide::launch::Rejection) {
+    warn!(session = %st.id, message = %rejection.message, "the agent rejected its launch");
+    st.bus.publish(
+        Some(st.id),
+        EventKind::LaunchRejected {
+            message: rejection.message.clone(),
+            code: exit.code,
+            signal: exit.signal,
+            elapsed_ms: st.started_at.map_or(0, |t| t.elapsed().as_millis() as u64),
+            provenance: rejection.provenance.clone(),
+        },
+    );
+}
+
 /// Whether the process that just exited rejected its launch
 /// ([`crate::decide::launch::rejected`] on its last screen).
 fn launch_rejection(st: &PtyState, exit: &ExitInfo) -> Option<crate::decide::launch::Rejection> {
@@ -260,13 +271,20 @@ fn launch_rejection(st: &PtyState, exit: &ExitInfo) -> Option<crate::decide::lau
     let view = st.core.screen.view();
     let verdict = st.core.classify_view(&view);
     let look = crate::decide::view::Look { view, verdict };
+    let adapter = st.core.adapter();
+    // The adapter's own CLI: not the fallback shell, and the program it names (by file
+    // name; a caller's `--program` is something else).
+    let file_name = |p: &str| p.rsplit('/').next().unwrap_or(p).to_string();
+    let own = adapter.probe.binary.as_deref().unwrap_or(&adapter.program);
+    let agent_cli = !adapter.fallback && file_name(&st.core.info().program) == file_name(own);
     let ended = crate::decide::launch::Ended {
+        agent_cli,
         exit,
         elapsed: st.started_at.map_or(std::time::Duration::ZERO, |t| t.elapsed()),
         state: st.core.state(),
         look: &look,
     };
-    crate::decide::launch::rejected(&st.core.adapter(), &ended)
+    crate::decide::launch::rejected(&adapter, &ended)
 }
 
 /// Queues a write in the reactor without blocking the mailbox: a child that

@@ -152,6 +152,7 @@ fn every_json_example_in_protocol_md_parses() {
         "input_undelivered",
         "restarting",
         "actor_restarted",
+        "launch_rejected",
     ];
     for k in main_kinds {
         assert!(kinds.contains(k), "PROTOCOL.md has no example of event kind {k}");

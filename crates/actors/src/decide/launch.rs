@@ -38,6 +38,10 @@ pub(crate) struct Rejection {
 
 /// What is known when the process has exited.
 pub(crate) struct Ended<'a> {
+    /// The process is the adapter's own CLI (not the fallback shell, not a program
+    /// the caller named instead): only then is a failing start without a known
+    /// screen taken as a crash on start.
+    pub agent_cli: bool,
     pub exit: &'a ExitInfo,
     /// Time from the process's start to its exit.
     pub elapsed: Duration,
@@ -67,6 +71,7 @@ pub(crate) fn rejected(adapter: &Adapter, ended: &Ended<'_>) -> Option<Rejection
     }
     let failed = ended.exit.signal.is_some() || ended.exit.code.is_some_and(|c| c != 0);
     if failed
+        && ended.agent_cli
         && ended.elapsed < REJECT_WINDOW
         && ended.state == SessionState::Starting
         && verdict.state == ScreenState::Unknown
@@ -137,7 +142,13 @@ mod tests {
         let claude = Registry::builtin().get("claude").expect("claude");
         let l = look("claude", &screen("claude/v2.1.197/preset-standard.txt"), "");
         let e = exit(Some(1), None, ExitReason::Exited);
-        let ended = Ended { exit: &e, elapsed: Duration::from_millis(400), state: SessionState::Starting, look: &l };
+        let ended = Ended {
+            agent_cli: true,
+            exit: &e,
+            elapsed: Duration::from_millis(400),
+            state: SessionState::Starting,
+            look: &l,
+        };
         let r = rejected(claude, &ended).expect("rejected");
         assert_eq!(
             r.message,
@@ -157,7 +168,13 @@ mod tests {
         let e = exit(Some(1), None, ExitReason::Exited);
         let r = rejected(
             gemini,
-            &Ended { exit: &e, elapsed: Duration::from_secs(1), state: SessionState::Starting, look: &l },
+            &Ended {
+                agent_cli: true,
+                exit: &e,
+                elapsed: Duration::from_secs(1),
+                state: SessionState::Starting,
+                look: &l,
+            },
         )
         .expect("rejected");
         assert_eq!(r.message, "Unknown arguments: warden-no-such-flag, wardenNoSuchFlag");
@@ -168,7 +185,7 @@ mod tests {
         let claude = Registry::builtin().get("claude").expect("claude");
         let offline = look("claude", &screen("claude/v2.1.197/start.txt"), "");
         let failed = exit(Some(1), None, ExitReason::Exited);
-        let at = |look, elapsed, state, e| Ended { exit: e, elapsed, state, look };
+        let at = |look, elapsed, state, e| Ended { agent_cli: true, exit: e, elapsed, state, look };
         let quick = Duration::from_millis(500);
         assert_eq!(rejected(claude, &at(&offline, quick, SessionState::Starting, &failed)), None, "provider screen");
         let crash = look("claude", "Segmentation fault (core dumped)\n", "");
@@ -182,5 +199,8 @@ mod tests {
         let killed = exit(None, Some(11), ExitReason::Exited);
         let r = rejected(claude, &at(&blank, quick, SessionState::Starting, &killed)).expect("crash");
         assert_eq!(r.message, "killed by signal 11 before drawing anything");
+        // A shell, or a program the caller named, that fails at once is just an exit.
+        let caller_program = Ended { agent_cli: false, ..at(&crash, quick, SessionState::Starting, &failed) };
+        assert_eq!(rejected(claude, &caller_program), None);
     }
 }
