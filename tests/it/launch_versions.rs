@@ -153,4 +153,5 @@ fn a_script_without_shebang_runs_as_a_shell_would_and_the_npm_stub_is_a_rejected
     assert_eq!(out.status.code(), Some(126), "stderr: {err}");
     let line = err.lines().find(|l| l.starts_with("warden: ")).unwrap_or_default();
     assert!(line.contains("\"Error: claude native binary not installed.\""), "{line}");
+    assert!(line.contains("install.cjs"), "what to do, from the rule: {line}");
 }

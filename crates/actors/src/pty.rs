@@ -258,6 +258,7 @@ fn publish_rejection(st: &PtyState, exit: &ExitInfo, rejection: &crate::decide::
             signal: exit.signal,
             elapsed_ms: st.started_at.map_or(0, |t| t.elapsed().as_millis() as u64),
             provenance: rejection.provenance.clone(),
+            hint: rejection.hint.clone(),
         },
     );
 }

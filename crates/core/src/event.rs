@@ -261,6 +261,9 @@ pub enum EventKind {
         /// that no rule knows.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         provenance: Option<Provenance>,
+        /// What to do, from that rule (its description).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hint: Option<String>,
     },
     /// The agent finished its turn: the completion signal held through the settle time.
     TaskComplete {

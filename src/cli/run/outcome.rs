@@ -116,14 +116,15 @@ pub fn ending_for(kind: &EventKind, agent: &str, login_hint: &str) -> Option<(Tr
             };
             Some((Trigger::Provider, Ending { code: EXIT_PROVIDER, message }))
         }
-        EventKind::LaunchRejected { message, provenance, .. } => {
+        EventKind::LaunchRejected { message, provenance, hint, .. } => {
             let quoted = clean(message);
-            let message = match provenance {
-                Some(_) => format!(
+            let message = match (provenance, hint) {
+                (Some(_), Some(hint)) => format!("{agent} rejected its launch: \"{quoted}\" — {}", clean(hint)),
+                (Some(_), None) => format!(
                     "{agent} rejected its launch: \"{quoted}\" — upgrade {agent}, pick another preset with \
                      --preset, or check the arguments given after --"
                 ),
-                None => format!(
+                (None, _) => format!(
                     "{agent} failed on start: \"{quoted}\" — run it once by hand in a terminal to see why, \
                      or reinstall it"
                 ),
@@ -214,6 +215,7 @@ mod tests {
             signal: None,
             elapsed_ms: 300,
             provenance: Some(prov()),
+            hint: None,
         };
         let (trigger, e) = ending_for(&kind, "Claude Code", "").expect("ends");
         assert!(trigger.immediate());

@@ -34,6 +34,8 @@ pub(crate) struct Rejection {
     pub message: String,
     /// The rule that recognised it; `None` for a crash on start.
     pub provenance: Option<Provenance>,
+    /// What to do: the rule's description.
+    pub hint: Option<String>,
 }
 
 /// What is known when the process has exited.
@@ -59,15 +61,16 @@ pub(crate) fn rejected(adapter: &Adapter, ended: &Ended<'_>) -> Option<Rejection
     let verdict = &ended.look.verdict;
     if let Some(p) = &verdict.provenance
         && verdict.state == ScreenState::Exited
-        && adapter.rule(&p.rule).is_some_and(|r| r.kind == LAUNCH_REJECTED)
+        && let Some(rule) = adapter.rule(&p.rule).filter(|r| r.kind == LAUNCH_REJECTED)
     {
+        let hint = Some(rule.description.clone()).filter(|d| !d.is_empty());
         let text = if ended.look.view.text.contains(p.evidence.as_str()) {
             &ended.look.view.text
         } else {
             &ended.look.view.scrollback
         };
         let message = with_wrapped_lines(text, &p.evidence, ended.look.view.cols);
-        return Some(Rejection { message, provenance: Some(p.clone()) });
+        return Some(Rejection { message, provenance: Some(p.clone()), hint });
     }
     let failed = ended.exit.signal.is_some() || ended.exit.code.is_some_and(|c| c != 0);
     if failed
@@ -82,7 +85,7 @@ pub(crate) fn rejected(adapter: &Adapter, ended: &Ended<'_>) -> Option<Rejection
             (None, _, Some(sig)) => format!("killed by signal {sig} before drawing anything"),
             (None, code, None) => format!("exited with status {} before drawing anything", code.unwrap_or(1)),
         };
-        return Some(Rejection { message, provenance: None });
+        return Some(Rejection { message, provenance: None, hint: None });
     }
     None
 }
@@ -155,6 +158,7 @@ mod tests {
             "error: option '--permission-mode <mode>' argument 'manual' is invalid. Allowed choices are acceptEdits, \
              auto, bypassPermissions, default, dontAsk, plan."
         );
+        assert!(r.hint.as_deref().is_some_and(|h| h.contains("--preset")), "{:?}", r.hint);
         assert_eq!(r.provenance.map(|p| p.rule), Some("launch-rejected-option".into()));
         // Stopped by warden: never a rejection.
         let stopped = exit(Some(1), None, ExitReason::Stopped);
@@ -190,7 +194,7 @@ mod tests {
         assert_eq!(rejected(claude, &at(&offline, quick, SessionState::Starting, &failed)), None, "provider screen");
         let crash = look("claude", "Segmentation fault (core dumped)\n", "");
         let r = rejected(claude, &at(&crash, quick, SessionState::Starting, &failed)).expect("crash on start");
-        assert_eq!((r.message.as_str(), r.provenance), ("Segmentation fault (core dumped)", None));
+        assert_eq!((r.message.as_str(), r.provenance, r.hint), ("Segmentation fault (core dumped)", None, None));
         assert_eq!(rejected(claude, &at(&crash, REJECT_WINDOW, SessionState::Starting, &failed)), None, "late");
         assert_eq!(rejected(claude, &at(&crash, quick, SessionState::Ready, &failed)), None, "it worked first");
         let clean = exit(Some(0), None, ExitReason::Exited);
