@@ -228,12 +228,16 @@ async fn check_one(warden: &Warden, name: &str, req: &CheckRequest) -> CheckRepo
                 report.verdict = "login_required".into();
                 settle_at.get_or_insert_with(|| tokio::time::Instant::now() + SETTLE);
             }
-            EventKind::BlockingPrompt { prompt_kind, provenance, .. } => {
+            EventKind::BlockingPrompt { prompt_kind, provenance, safe, suggested, .. } => {
                 fired(&provenance.rule);
                 if !(prompt_kind.as_str() == "login" && report.verdict == "login_required") {
                     report.verdict = format!("blocking:{prompt_kind}");
                 }
-                settle_at.get_or_insert_with(|| tokio::time::Instant::now() + SETTLE);
+                // A prompt warden may answer by itself is not where the CLI stops: wait
+                // for the answer (or the timeout) rather than settle on it.
+                if !(*safe && suggested.is_some()) {
+                    settle_at.get_or_insert_with(|| tokio::time::Instant::now() + SETTLE);
+                }
             }
             EventKind::AutoResponded { rule, .. } => {
                 // Answered: what comes next is the verdict.
