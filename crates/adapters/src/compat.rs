@@ -239,3 +239,28 @@ mod tests {
         assert!(check_needs(&CliNeeds { help: vec![], min_version: Some("new".into()) }).is_err());
     }
 }
+
+#[cfg(test)]
+mod resume_tests {
+    use crate::{CliFacts, LaunchRequest, Registry};
+
+    #[test]
+    fn every_agent_cli_says_how_to_resume_and_the_arguments_follow_its_own() {
+        let r = Registry::builtin();
+        for (name, args) in [
+            ("claude", vec!["--continue"]),
+            ("codex", vec!["resume", "--last"]),
+            ("gemini", vec!["--resume", "latest"]),
+            ("aider", vec!["--restore-chat-history"]),
+            ("pi", vec!["--continue"]),
+        ] {
+            assert_eq!(r.get(name).expect(name).resume_args, args, "{name}");
+        }
+        assert!(r.get("shell").expect("shell").resume_args.is_empty());
+        let codex = r.get("codex").expect("codex");
+        let req = LaunchRequest { task: Some("go on"), ..Default::default() };
+        let plan = codex.resume_plan(&req, &CliFacts::unknown()).expect("codex resumes").expect("plan");
+        assert_eq!(plan.args, ["--no-daemon", "resume", "--last", "go on"]);
+        assert!(r.get("shell").expect("shell").resume_plan(&req, &CliFacts::unknown()).is_none());
+    }
+}
