@@ -35,6 +35,10 @@ pub struct Cli {
     /// Default: $XDG_STATE_HOME/warden or ~/.local/state/warden.
     #[arg(long, global = true, env = "WARDEN_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Configuration directory: rule overlays in `adapters/<agent>.d/*.toml`, picked
+    /// up by a running node. Default: $XDG_CONFIG_HOME/warden or ~/.config/warden.
+    #[arg(long, global = true, env = "WARDEN_CONFIG_DIR")]
+    pub config_dir: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -95,14 +99,14 @@ impl Cli {
 /// Parses arguments and runs; returns the process exit code.
 pub async fn main_with(cli: Cli) -> i32 {
     match cli.command {
-        Command::Run(args) => run::run(cli.state_dir, args).await,
+        Command::Run(args) => run::run(cli.state_dir, overlays_dir(cli.config_dir), args).await,
         Command::Bench(args) => bench::bench(args).await,
         Command::Workspace(args) => workspace::workspace(cli.state_dir, args).await,
-        Command::Serve(args) => serve::serve(cli.state_dir, args).await,
+        Command::Serve(args) => serve::serve(cli.state_dir, overlays_dir(cli.config_dir), args).await,
         Command::Ctl(args) => ctl::ctl(cli.state_dir, args).await,
         Command::Task(args) => task::task(cli.state_dir, args).await,
         Command::Events(args) => events::events(cli.state_dir, args).await,
-        Command::Adapters(args) => adapters::adapters(args).await,
+        Command::Adapters(args) => adapters::adapters(cli.state_dir, overlays_dir(cli.config_dir), args).await,
         Command::Top(args) => top::top(cli.state_dir, args).await,
         Command::Attach(args) => attach::attach(cli.state_dir, args).await,
         Command::Keys => {
@@ -112,4 +116,12 @@ pub async fn main_with(cli: Cli) -> i32 {
             0
         }
     }
+}
+
+/// The rule overlays directory of `--config-dir` (or the default configuration
+/// directory).
+fn overlays_dir(config_dir: Option<PathBuf>) -> PathBuf {
+    warden_actors::WardenConfig::overlays_dir(
+        &config_dir.unwrap_or_else(warden_actors::WardenConfig::default_config_dir),
+    )
 }

@@ -32,6 +32,23 @@ pub enum AdaptersCmd {
     /// Classify a captured screen (text as `tmux capture-pane -p` prints it) with an
     /// adapter's rules and print the verdict with its provenance.
     Explain(ExplainArgs),
+    /// Start each installed agent CLI once (preset standard, task `hi`, a throwaway
+    /// HOME and directory, no credentials) and report its version, the rules that
+    /// fired, whether it took its launch flags, and whether warden's verdict matches
+    /// its screen. Exit status 1 when a CLI rejected its flags, was refused, or a
+    /// verdict does not match.
+    Check(CheckArgs),
+}
+
+/// Arguments of `warden adapters check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Check only this adapter (repeatable); default: every agent CLI.
+    #[arg(long)]
+    pub agent: Vec<String>,
+    /// Longest wait for one CLI, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub timeout: u64,
 }
 
 /// Arguments of `warden adapters explain`.
@@ -48,8 +65,12 @@ pub struct ExplainArgs {
     pub cols: Option<u16>,
 }
 
-/// Runs `warden adapters`; returns the exit code.
-pub async fn adapters(args: AdaptersArgs) -> i32 {
+/// Runs `warden adapters`; returns the exit code. `overlays` is the rule overlays
+/// directory (`<config dir>/adapters`).
+pub async fn adapters(_state_dir: Option<PathBuf>, overlays: PathBuf, args: AdaptersArgs) -> i32 {
+    if let Some(AdaptersCmd::Check(c)) = &args.command {
+        return check(&args.config, overlays, c, args.json).await;
+    }
     let registry = match preflight::registry_from_files(&args.config) {
         Ok(r) => r,
         Err(e) => {
@@ -57,10 +78,94 @@ pub async fn adapters(args: AdaptersArgs) -> i32 {
             return EXIT_WARDEN_ERROR;
         }
     };
+    let (registry, problems) = warden_actors::adapter_book::overlaid_registry(&registry, &overlays);
+    for p in problems {
+        eprintln!("warden: overlay left out: {p}");
+    }
     match &args.command {
         None => list(&registry, args.json).await,
         Some(AdaptersCmd::Explain(e)) => explain(&registry, e, args.json),
+        Some(AdaptersCmd::Check(_)) => EXIT_WARDEN_ERROR,
     }
+}
+
+/// `warden adapters check`: a warden of its own in a scratch directory (state, homes,
+/// working directories), removed afterwards.
+async fn check(config: &[PathBuf], overlays: PathBuf, args: &CheckArgs, json: bool) -> i32 {
+    let registry = match preflight::registry_from_files(config) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("warden: {e}");
+            return EXIT_WARDEN_ERROR;
+        }
+    };
+    let scratch = match tempfile::Builder::new().prefix("warden-check-").tempdir() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("warden: cannot make a scratch directory: {e}");
+            return EXIT_WARDEN_ERROR;
+        }
+    };
+    let mut wc = warden_actors::WardenConfig::new(scratch.path().join("state"));
+    wc.adapters = std::sync::Arc::new(registry);
+    wc.adapter_overlays = Some(overlays);
+    wc.stop_grace = std::time::Duration::from_secs(1);
+    let warden = match warden_actors::Warden::start(wc).await {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("warden: {e}");
+            return EXIT_WARDEN_ERROR;
+        }
+    };
+    let req = warden_actors::check::CheckRequest {
+        agents: args.agent.clone(),
+        timeout: std::time::Duration::from_secs(args.timeout.max(1)),
+        scratch: scratch.path().join("cli"),
+    };
+    let reports = warden_actors::check::check(&warden, &req).await;
+    warden.shutdown().await;
+    let failed = reports.iter().any(|r| {
+        r.installed
+            && (!r.matches
+                || matches!(
+                    r.flags,
+                    warden_actors::check::FlagsOutcome::Rejected | warden_actors::check::FlagsOutcome::Refused
+                ))
+    });
+    if json {
+        let code = print_json(&reports);
+        return if code != 0 { code } else { i32::from(failed) };
+    }
+    let rows: Vec<[String; 7]> = reports
+        .iter()
+        .map(|r| {
+            [
+                r.agent.clone(),
+                r.version.clone().unwrap_or_else(|| if r.installed { "?".into() } else { "-".into() }),
+                r.flags.as_str().to_string(),
+                r.verdict.clone(),
+                r.screen.clone(),
+                if !r.installed {
+                    "-".into()
+                } else if r.matches {
+                    "yes".into()
+                } else {
+                    "NO".into()
+                },
+                if r.rules_fired.is_empty() { "-".into() } else { r.rules_fired.join(", ") },
+            ]
+        })
+        .collect();
+    let header = ["AGENT", "VERSION", "FLAGS", "VERDICT", "SCREEN", "MATCH", "RULES FIRED"].map(String::from);
+    print!("{}", table(&header, &rows));
+    for r in &reports {
+        if let Some(d) = &r.detail
+            && r.installed
+        {
+            println!("{}: {}", r.agent, super::print::clean(d));
+        }
+    }
+    i32::from(failed)
 }
 
 async fn list(registry: &Registry, json: bool) -> i32 {
@@ -145,23 +250,29 @@ fn explain(registry: &Registry, args: &ExplainArgs, json: bool) -> i32 {
         view = view.with_cols(cols);
     }
     let verdict = adapter.classify(&view);
+    // The overlay file the winning rule came from, if it came from one.
+    let overlay = verdict.provenance.as_ref().and_then(|p| adapter.rule(&p.rule)).and_then(|r| r.overlay.clone());
     if json {
         return print_json(&json!({
             "agent": adapter.name,
             "screen": args.screen.display().to_string(),
             "state": verdict.state.label(),
+            "overlay": overlay,
             "verdict": verdict,
         }));
     }
-    print!("{}", explain_text(&adapter.name, &verdict));
+    print!("{}", explain_text(&adapter.name, &verdict, overlay.as_deref()));
     0
 }
 
-fn explain_text(agent: &str, v: &Verdict) -> String {
+fn explain_text(agent: &str, v: &Verdict, overlay: Option<&str>) -> String {
     let mut out = format!("agent:    {agent}\nstate:    {}\n", v.state.label());
     match &v.provenance {
         Some(p) => {
             out.push_str(&format!("rule:     {}\nregion:   {}\nevidence: {:?}\n", p.rule, p.region, p.evidence));
+            if let Some(file) = overlay {
+                out.push_str(&format!("overlay:  {file}\n"));
+            }
         }
         None => out.push_str("rule:     (none: no rule recognises this screen; it changes no state)\n"),
     }

@@ -78,6 +78,7 @@ pub fn note(event: &Event) -> Option<String> {
             parts.extend(pr_url.as_ref().map(|u| format!("pull request {u}")));
             parts.join(" ")
         }
+        EventKind::LaunchRejected { message, .. } => format!("the agent rejected its launch: {}", clean(message)),
         EventKind::ConfirmationPending { id, prompt_kind, prompt, suggested, .. } => {
             let suggested = suggested.as_ref().map(|s| format!(" — suggested: {}", clean(s))).unwrap_or_default();
             format!("{id} pending ({prompt_kind}): {}{suggested}", clean(prompt))

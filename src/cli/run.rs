@@ -23,7 +23,7 @@ use warden_actors::preflight;
 use warden_actors::{
     AgentRequest, FileOutcome, FileSource, LaunchError, LaunchedAgent, SessionError, Warden, WardenConfig,
 };
-use warden_adapters::{Registry, Strategy};
+use warden_adapters::Strategy;
 use warden_core::ApprovalPreset;
 
 use super::{EXIT_NOT_FOUND, EXIT_WARDEN_ERROR};
@@ -40,7 +40,11 @@ Exit status:
        reached, or the provider answered with an error
   123  the agent stalled and every step of the escalation ladder was taken
   124  --timeout passed; the agent was stopped
-  125  warden failed (bad arguments, working directory, adapter file)
+  125  warden failed (bad arguments, working directory, adapter file, or a preset
+       the installed CLI version cannot express)
+  126  the agent CLI rejected its launch (an unknown option, a flag value its version
+       does not take, a version it requires, a crash on start); its message is
+       quoted
   127  the program was not found";
 
 /// Arguments of `warden run`.
@@ -157,8 +161,8 @@ pub struct RunArgs {
 }
 
 /// Runs the session; returns the exit code.
-pub async fn run(state_dir: Option<PathBuf>, args: RunArgs) -> i32 {
-    match run_inner(state_dir, args).await {
+pub async fn run(state_dir: Option<PathBuf>, overlays: PathBuf, args: RunArgs) -> i32 {
+    match run_inner(state_dir, overlays, args).await {
         Ok(code) => code,
         Err((code, message)) => {
             eprintln!("warden: {message}");
@@ -175,6 +179,7 @@ fn launch_failure(e: &LaunchError) -> (i32, String) {
             (EXIT_WARDEN_ERROR, format!("agent {agent} has no memory file; --memory cannot be used with it"))
         }
         LaunchError::Session(_)
+        | LaunchError::Preset(_)
         | LaunchError::UnknownAgent { .. }
         | LaunchError::NoFallback
         | LaunchError::Select(_)
@@ -189,15 +194,15 @@ struct Prepared {
     /// The preset the notes name (the flags' preset, `standard` by default).
     request_preset: ApprovalPreset,
     config: WardenConfig,
-    registry: Arc<Registry>,
     timeout: Option<Duration>,
     on_complete: OnComplete,
 }
 
-async fn run_inner(state_dir: Option<PathBuf>, args: RunArgs) -> Result<i32, (i32, String)> {
+async fn run_inner(state_dir: Option<PathBuf>, overlays: PathBuf, args: RunArgs) -> Result<i32, (i32, String)> {
     // A person at the terminal: raw mode, keystrokes to the agent (docs/TERMINAL.md).
     let interactive = !args.json && Console::available();
-    let prepared = prepare(state_dir, &args, interactive).map_err(|m| (EXIT_WARDEN_ERROR, m))?;
+    let mut prepared = prepare(state_dir, &args, interactive).map_err(|m| (EXIT_WARDEN_ERROR, m))?;
+    prepared.config.adapter_overlays = Some(overlays);
     if task_mode::wanted(&args) {
         let spec =
             task_mode::spec(&args, prepared.request.preset, prepared.timeout).map_err(|m| (EXIT_WARDEN_ERROR, m))?;
@@ -217,7 +222,8 @@ async fn run_inner(state_dir: Option<PathBuf>, args: RunArgs) -> Result<i32, (i3
     };
     print_launch_notes(&launched, prepared.request_preset);
     let id = launched.session.id;
-    let Some(adapter) = prepared.registry.get(&launched.session.agent).cloned() else {
+    // The adapter as the node reads it (with the rule overlays).
+    let Some(adapter) = warden.adapters().get(&launched.session.agent).cloned() else {
         warden.shutdown().await;
         return Err((EXIT_WARDEN_ERROR, format!("agent {} has no adapter", launched.session.agent)));
     };
@@ -310,13 +316,17 @@ fn prepare(state_dir: Option<PathBuf>, args: &RunArgs, interactive: bool) -> Res
     config.adapters = Arc::clone(&registry);
     // An attached terminal answers the agent's queries; warden must not answer too.
     config.answer_terminal_queries = !interactive;
-    Ok(Prepared { request, request_preset: sup.preset, config, registry, timeout: sup.timeout, on_complete })
+    Ok(Prepared { request, request_preset: sup.preset, config, timeout: sup.timeout, on_complete })
 }
 
 /// The short notes on stderr: the agent chosen and why, the files written or kept.
 fn print_launch_notes(launched: &LaunchedAgent, preset: ApprovalPreset) {
     if let Some(choice) = &launched.selection {
         eprintln!("warden: agent {} ({})", choice.agent, choice.reason);
+    }
+    if let Some(note) = &launched.preset_fallback {
+        let version = launched.version.as_deref().unwrap_or("an unknown version");
+        eprintln!("warden: {} {version}: preset {preset} with the flags for {note}", launched.session.agent);
     }
     for file in &launched.files {
         let p = &file.path;

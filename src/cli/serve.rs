@@ -143,8 +143,8 @@ pub struct ServeArgs {
 }
 
 /// Runs the node until SIGINT or SIGTERM; returns the exit code.
-pub async fn serve(state_dir: Option<PathBuf>, args: ServeArgs) -> i32 {
-    match serve_inner(state_dir, args).await {
+pub async fn serve(state_dir: Option<PathBuf>, overlays: PathBuf, args: ServeArgs) -> i32 {
+    match serve_inner(state_dir, overlays, args).await {
         Ok(()) => 0,
         Err(message) => {
             eprintln!("warden: {message}");
@@ -153,7 +153,7 @@ pub async fn serve(state_dir: Option<PathBuf>, args: ServeArgs) -> i32 {
     }
 }
 
-async fn serve_inner(state_dir: Option<PathBuf>, args: ServeArgs) -> Result<(), String> {
+async fn serve_inner(state_dir: Option<PathBuf>, overlays: PathBuf, args: ServeArgs) -> Result<(), String> {
     let mut config = match &args.config {
         Some(path) => BridgeConfig::from_file(path).map_err(|e| e.to_string())?,
         None => BridgeConfig::default(),
@@ -183,6 +183,7 @@ async fn serve_inner(state_dir: Option<PathBuf>, args: ServeArgs) -> Result<(), 
     let mut wc = WardenConfig::new(state_dir.unwrap_or_else(WardenConfig::default_state_dir));
     wc.node = node.clone();
     let socket = args.socket.clone().unwrap_or_else(|| warden_bridge::local::default_socket_path(&wc.state_dir));
+    wc.adapter_overlays = Some(overlays);
     let warden = Warden::start(wc).await.map_err(|e| e.to_string())?;
     let local = LocalSettings { socket, config: config.clone(), default_root: None };
     let local = match LocalServer::start(warden.clone(), local).await {

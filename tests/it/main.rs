@@ -6,6 +6,7 @@
 
 mod common;
 
+mod adapters_check;
 mod adapters_cli;
 mod adapters_life;
 mod bridge;
@@ -20,7 +21,9 @@ mod fake_agent;
 mod fuzz_verbs;
 mod hibernation;
 mod launch_parity;
+mod launch_versions;
 mod local_socket;
+mod overlays;
 mod sessions;
 mod supervision;
 mod tasks;

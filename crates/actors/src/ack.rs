@@ -41,7 +41,7 @@ pub(crate) async fn send_acknowledged(core: &SessionCore, text: &str) -> Result<
         return Ok(undelivered(core, input, reason));
     }
     core.note_typed(text);
-    let plan = core.adapter.input_plan(text);
+    let plan = core.adapter().input_plan(text);
     let mut screen_rx = core.screen.watch();
     core.typist.input(Bytes::from(plan.first), InputVia::Text, Vec::new()).await?;
     if let Some((delay_ms, then)) = plan.then {

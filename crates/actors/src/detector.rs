@@ -67,7 +67,7 @@ fn config(shared: &SessionShared) -> DetectConfig<'_> {
     DetectConfig {
         stall: &shared.config.stall,
         stall_enabled: shared.config.stall_enabled,
-        settle: Duration::from_millis(shared.adapter.ready_settle_ms),
+        settle: Duration::from_millis(shared.adapter().ready_settle_ms),
     }
 }
 
@@ -164,7 +164,7 @@ impl DetectorState {
     /// Asks the pluggable classifier, with its timeout; the answer comes back as a message.
     fn ask_classifier(&self, myself: &ActorRef<DetectorMsg>, stall_no: u64, screen: String, title: String) {
         let Some(classifier) = self.classifier.clone() else { return };
-        let ctx = StallContext { session: self.shared.id, agent: self.shared.adapter.name.clone(), screen, title };
+        let ctx = StallContext { session: self.shared.id, agent: self.shared.adapter().name.clone(), screen, title };
         let me = myself.clone();
         let timeout = classifier.timeout();
         tokio::spawn(async move {

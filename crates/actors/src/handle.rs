@@ -72,6 +72,12 @@ pub struct WardenConfig {
     /// The adapters sessions are read with (built-in ones, plus generic ones
     /// from the user's manifests).
     pub adapters: Arc<warden_adapters::Registry>,
+    /// The rule overlays directory: `<agent>.d/*.toml` files laid over
+    /// [`WardenConfig::adapters`] and picked up by the running node (see
+    /// `docs/ADAPTERS.md`, "Rule overlays"). `None`: no overlays.
+    pub adapter_overlays: Option<PathBuf>,
+    /// How often the overlays directory is looked at.
+    pub overlay_poll: Duration,
     /// Asked about stalls the adapter does not recognise (none by default).
     pub classifier: Option<Arc<dyn crate::classifier::StallClassifier>>,
     /// How long `send` waits for the screen to show input taken.
@@ -110,6 +116,8 @@ impl WardenConfig {
             retain_exited: 1024,
             workspace: crate::workspace::WorkspaceConfig::default(),
             adapters: Arc::new(warden_adapters::Registry::builtin().clone()),
+            adapter_overlays: None,
+            overlay_poll: Duration::from_secs(1),
             classifier: None,
             input_ack_timeout: Duration::from_secs(3),
             answer_terminal_queries: true,
@@ -127,6 +135,25 @@ impl WardenConfig {
             Some(home) => PathBuf::from(home).join(".local/state/warden"),
             None => std::env::temp_dir().join("warden-state"),
         }
+    }
+}
+
+impl WardenConfig {
+    /// `$XDG_CONFIG_HOME/warden`, or `~/.config/warden`: where a person's warden
+    /// configuration lives (rule overlays under `adapters/`).
+    pub fn default_config_dir() -> PathBuf {
+        if let Some(dir) = std::env::var_os("XDG_CONFIG_HOME").filter(|d| !d.is_empty()) {
+            return PathBuf::from(dir).join("warden");
+        }
+        match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+            Some(home) => PathBuf::from(home).join(".config/warden"),
+            None => std::env::temp_dir().join("warden-config"),
+        }
+    }
+
+    /// The rule overlays directory of a configuration directory: `<config>/adapters`.
+    pub fn overlays_dir(config_dir: &Path) -> PathBuf {
+        config_dir.join("adapters")
     }
 }
 
@@ -153,8 +180,8 @@ struct Inner {
     instance: InstanceGuard,
     workspaces: crate::workspace::Workspaces,
     tasks: crate::task::Tasks,
-    /// Adapters by agent name, shared by every session of that agent.
-    adapters: std::sync::Mutex<std::collections::HashMap<String, Arc<warden_adapters::Adapter>>>,
+    /// The node's adapters with the rule overlays, shared by every session.
+    adapters: Arc<crate::adapter_book::AdapterBook>,
     /// Compiled rule memory charged by every session ([`crate::budget::Budgets::node_rule_bytes`]).
     rule_memory: crate::budget::RuleMemory,
 }
@@ -229,7 +256,14 @@ impl Warden {
             .map_err(|e| StartError::Runtime(format!("workspaces: {e}")))?;
         info!(node = %config.node, state_dir = %state_dir.display(), instance = %instance.id, "warden started");
         let tasks = crate::task::Tasks::start(&config, &bus).map_err(|e| StartError::Runtime(format!("tasks: {e}")))?;
-        let adapters = std::sync::Mutex::new(std::collections::HashMap::new());
+        let (base, overlays) = (Arc::clone(&config.adapters), config.adapter_overlays.clone());
+        let adapters = tokio::task::spawn_blocking(move || crate::adapter_book::AdapterBook::new(base, overlays))
+            .await
+            .map(Arc::new)
+            .map_err(|e| StartError::Runtime(format!("adapter overlays: {e}")))?;
+        if config.adapter_overlays.is_some() {
+            crate::adapter_book::watch(Arc::downgrade(&adapters), config.overlay_poll);
+        }
         let rule_memory = crate::budget::RuleMemory::new(config.budgets.node_rule_bytes);
         let warden = Warden {
             inner: Arc::new(Inner { config, bus, reactor, root, instance, workspaces, tasks, adapters, rule_memory }),
@@ -302,7 +336,7 @@ impl Warden {
             created_at: event::timestamp(std::time::SystemTime::now()),
             exit: None,
         };
-        let adapter = self.shared_adapter(&spec.agent);
+        let adapter = self.inner.adapters.adapter(&spec.agent);
         let mut stall = spec.stall.config();
         if spec.stall.ladder.is_none()
             && let Some(ladder) = &adapter.stall_ladder
@@ -327,7 +361,7 @@ impl Warden {
         };
         let core = Arc::new(SessionCore::new(CoreParts {
             info,
-            adapter,
+            adapters: Arc::clone(&self.inner.adapters),
             config,
             rules,
             typist: Typist::new(id, task_on_ready),
@@ -438,21 +472,11 @@ impl Warden {
         self.session(id).await?.typist.input(data, via, keys).await
     }
 
-    /// The adapter of `agent`, compiled once and shared by its sessions (at most
-    /// 256 distinct names are cached; more are compiled per session).
-    fn shared_adapter(&self, agent: &str) -> Arc<warden_adapters::Adapter> {
-        let mut cache = self.inner.adapters.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(a) = cache.get(agent) {
-            return a.clone();
-        }
-        let a = Arc::new(match self.inner.config.adapters.get(agent) {
-            Some(known) => known.clone(),
-            None => bare_adapter(agent),
-        });
-        if cache.len() < 256 {
-            cache.insert(agent.to_string(), a.clone());
-        }
-        a
+    /// The adapters this node reads sessions with and launches agents by now: the
+    /// configured ones with the rule overlays ([`WardenConfig::adapter_overlays`]) as
+    /// they are now.
+    pub fn adapters(&self) -> Arc<warden_adapters::Registry> {
+        self.inner.adapters.registry()
     }
 
     pub(crate) async fn session(&self, id: SessionId) -> Result<Arc<SessionCore>, SessionError> {
@@ -634,17 +658,6 @@ impl WeakWarden {
     }
 }
 
-/// The adapter of an agent no manifest knows: no rules, so every screen is
-/// `unknown` and changes no state (named after the agent, in `[A-Za-z0-9_-]`).
-fn bare_adapter(agent: &str) -> warden_adapters::Adapter {
-    let name: String = agent.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').take(64).collect();
-    let name = if name.is_empty() { "custom" } else { name.as_str() };
-    let toml = format!("name = \"{name}\"\nprogram = \"{name}\"\n");
-    warden_adapters::parse_manifest(&toml)
-        .and_then(|m| warden_adapters::Adapter::from_manifest(&m))
-        .unwrap_or_else(|_| warden_adapters::Registry::builtin().adapters()[0].clone())
-}
-
 /// A typed error ([`SessionError::BadWorkdir`]) unless `dir` is an existing
 /// directory: the check every session's working directory passes.
 pub fn check_workdir(dir: &Path) -> Result<(), SessionError> {
@@ -654,18 +667,5 @@ pub fn check_workdir(dir: &Path) -> Result<(), SessionError> {
         Ok(_) => Err(bad("not a directory")),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(bad("does not exist")),
         Err(e) => Err(bad(&e.to_string())),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::bare_adapter;
-
-    #[test]
-    fn unknown_agents_get_a_bare_adapter_named_after_them() {
-        let a = bare_adapter("my tool!");
-        assert_eq!(a.name, "mytool");
-        assert!(a.rules.is_empty());
-        assert_eq!(bare_adapter("").name, "custom");
     }
 }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use tracing::info;
 use warden_adapters::{
-    Adapter, LaunchRequest, PresetFiles, Registry, SelectError, Selection, Strategy, WorkspaceFile, WriteMode,
+    Adapter, CliFacts, LaunchRequest, PresetFiles, Registry, SelectError, Selection, Strategy, WorkspaceFile, WriteMode,
 };
 use warden_core::restart::RestartLimits;
 use warden_core::{
@@ -214,6 +214,12 @@ pub struct LaunchedAgent {
     pub selection: Option<Selection>,
     /// The preset and memory files, in the order they were handled.
     pub files: Vec<LaunchFile>,
+    /// The installed CLI's version, when the launch learned it (adapters whose presets
+    /// state what they need from the CLI).
+    pub version: Option<String>,
+    /// How the preset was expressed on this CLI, when it was not with its own flags:
+    /// the fallback's note (`versions whose --permission-mode lists default …`).
+    pub preset_fallback: Option<String>,
 }
 
 /// Why an agent could not be started.
@@ -259,6 +265,10 @@ pub enum LaunchError {
     /// found, …).
     #[error(transparent)]
     Session(#[from] SessionError),
+    /// The installed version of the CLI cannot express the preset safely; it is
+    /// refused rather than weakened.
+    #[error(transparent)]
+    Preset(#[from] warden_adapters::PresetError),
 }
 
 /// A launch decided: the session spec and the files to write before it starts.
@@ -271,6 +281,8 @@ pub struct AgentPlan {
     pub files: Vec<(FileSource, WorkspaceFile)>,
     /// Credential variables the adapter passes through from warden's environment.
     pub passthrough_env: Vec<String>,
+    /// The note of the preset's fallback, when the installed version needed one.
+    pub preset_fallback: Option<String>,
 }
 
 /// The launch of `adapter` for `req`: pure (no file is written, no variable read);
@@ -280,6 +292,18 @@ pub struct AgentPlan {
 /// adapter's program and arguments are replaced by it and [`AgentRequest::args`], and
 /// the task is typed in.
 pub fn plan(adapter: &Adapter, req: &AgentRequest, shell: Option<&str>) -> Result<AgentPlan, LaunchError> {
+    plan_for(adapter, req, shell, &CliFacts::unknown())
+}
+
+/// [`plan`] for the installed CLI described by `facts`: each preset's flags as that
+/// version takes them ([`Adapter::launch_for`]), or [`LaunchError::Preset`] when it
+/// cannot express the preset.
+pub fn plan_for(
+    adapter: &Adapter,
+    req: &AgentRequest,
+    shell: Option<&str>,
+    facts: &CliFacts,
+) -> Result<AgentPlan, LaunchError> {
     let memory = req.memory.as_deref().filter(|t| !t.trim().is_empty());
     if memory.is_some() && adapter.memory.is_none() {
         return Err(LaunchError::NoMemoryFile { agent: adapter.name.clone() });
@@ -289,7 +313,7 @@ pub fn plan(adapter: &Adapter, req: &AgentRequest, shell: Option<&str>) -> Resul
     if let Some(t) = task {
         warden_core::text::check_task("task", t).map_err(|e| SessionError::from(warden_core::SpecError::from(e)))?;
     }
-    let launch = adapter.launch(&LaunchRequest {
+    let launch_req = LaunchRequest {
         task,
         preset: Some(req.preset.unwrap_or_default()),
         preset_files: if req.preset.is_some() { PresetFiles::Write } else { PresetFiles::Skip },
@@ -297,7 +321,11 @@ pub fn plan(adapter: &Adapter, req: &AgentRequest, shell: Option<&str>) -> Resul
         shell,
         memory,
         memory_append: true,
-    });
+    };
+    // A caller's own program is not the adapter's CLI: its flags are not checked.
+    let launch =
+        if req.program.is_some() { adapter.launch(&launch_req) } else { adapter.launch_for(&launch_req, facts)? };
+    let preset_fallback = launch.preset_choice.as_ref().filter(|c| c.variant > 0).map(|c| c.note.clone());
     let mut spec = SessionSpec::new(launch.agent.clone(), launch.program.clone());
     match &req.program {
         Some(program) => {
@@ -332,7 +360,7 @@ pub fn plan(adapter: &Adapter, req: &AgentRequest, shell: Option<&str>) -> Resul
         .enumerate()
         .map(|(i, f)| (if i == memory_at { FileSource::Memory } else { FileSource::Preset }, f))
         .collect();
-    Ok(AgentPlan { spec, files, passthrough_env: launch.passthrough_env })
+    Ok(AgentPlan { spec, files, passthrough_env: launch.passthrough_env, preset_fallback })
 }
 
 /// The adapter `name` of `registry`, or a typed error naming the known ones.
@@ -361,10 +389,19 @@ impl Warden {
     /// # Ok(()) }
     /// ```
     pub async fn spawn_agent(&self, req: AgentRequest) -> Result<LaunchedAgent, LaunchError> {
-        let registry = Arc::clone(&self.config().adapters);
+        let registry = self.adapters();
         let (adapter, selection) = choose(&registry, &req.agent).await?;
         let shell = std::env::var("SHELL").ok();
-        let AgentPlan { mut spec, files, passthrough_env } = plan(adapter, &req, shell.as_deref())?;
+        let facts = if req.program.is_none() && adapter.presets_need_facts() {
+            installed_cli_facts(&registry, adapter, shell.as_deref(), &self.config().state_dir).await
+        } else {
+            CliFacts::unknown()
+        };
+        let AgentPlan { mut spec, files, passthrough_env, preset_fallback } =
+            plan_for(adapter, &req, shell.as_deref(), &facts)?;
+        if let Some(note) = &preset_fallback {
+            info!(agent = %adapter.name, version = facts.version.as_deref().unwrap_or(""), %note, "preset fallback");
+        }
         if let Some(s) = &selection {
             info!(agent = %s.agent, reason = %s.reason, "agent chosen");
         }
@@ -386,7 +423,31 @@ impl Warden {
             .await
             .map_err(|e| SessionError::Internal(format!("writing the launch files: {e}")))??;
         let session = self.spawn(spec).await?;
-        Ok(LaunchedAgent { session, selection, files: written })
+        Ok(LaunchedAgent { session, selection, files: written, version: facts.version, preset_fallback })
+    }
+}
+
+/// What the adapter's installed CLI accepts: its binary found on warden's `PATH`,
+/// then its version and `--help` ([`crate::cli_facts::learn`], cached under the state
+/// directory). Unknown when the binary is not found.
+async fn installed_cli_facts(
+    registry: &Registry,
+    adapter: &Adapter,
+    shell: Option<&str>,
+    state_dir: &Path,
+) -> CliFacts {
+    let env = PreflightEnv::from_process(registry);
+    let binary = preflight::probe_binary(adapter, shell);
+    let path = env.path.clone();
+    let found = tokio::task::spawn_blocking(move || binary.and_then(|b| preflight::find_on_path(&b, path.as_deref())))
+        .await
+        .ok()
+        .flatten();
+    match found {
+        Some(bin) => {
+            crate::cli_facts::learn(&bin, &adapter.probe, &env, Some(&crate::cli_facts::cache_dir(state_dir))).await
+        }
+        None => CliFacts::unknown(),
     }
 }
 

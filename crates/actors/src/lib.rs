@@ -17,9 +17,12 @@
 #![warn(missing_docs)]
 
 mod ack;
+pub mod adapter_book;
 pub mod budget;
 pub mod bus;
+pub mod check;
 pub mod classifier;
+pub mod cli_facts;
 mod confirm;
 mod context;
 mod decide;

@@ -345,10 +345,16 @@ pub fn version_from_output(success: bool, stdout: &[u8], stderr: &[u8]) -> Optio
     })
 }
 
-/// Runs `<binary> <args>` as `--version`: stdin null, environment cleared except
-/// `PATH`, `HOME` and `LANG`, its own process group, killed after the timeout. Any
-/// failure is `None`.
+/// Runs `<binary> <args>` as `--version`; any failure is `None`.
 async fn run_version(binary: &Path, args: &[String], env: &PreflightEnv) -> Option<String> {
+    let out = run_capture(binary, args, env).await?;
+    version_from_output(out.status.success(), &out.stdout, &out.stderr)
+}
+
+/// Runs `<binary> <args>` the way probes run: stdin null, environment cleared except
+/// `PATH`, `HOME` and `LANG`, its own process group, killed with its group after
+/// [`PreflightEnv::version_timeout`]. `None` when it did not start or finish in time.
+pub(crate) async fn run_capture(binary: &Path, args: &[String], env: &PreflightEnv) -> Option<std::process::Output> {
     let mut cmd = tokio::process::Command::new(binary);
     cmd.args(args)
         .env_clear()
@@ -369,15 +375,15 @@ async fn run_version(binary: &Path, args: &[String], env: &PreflightEnv) -> Opti
     let child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
-            debug!(error = %e, "version command did not start");
+            debug!(error = %e, "probe command did not start");
             return None;
         }
     };
     let pid = child.id();
     match tokio::time::timeout(env.version_timeout, child.wait_with_output()).await {
-        Ok(Ok(out)) => version_from_output(out.status.success(), &out.stdout, &out.stderr),
+        Ok(Ok(out)) => Some(out),
         Ok(Err(e)) => {
-            debug!(error = %e, "version command failed");
+            debug!(error = %e, "probe command failed");
             None
         }
         Err(_) => {
@@ -385,7 +391,7 @@ async fn run_version(binary: &Path, args: &[String], env: &PreflightEnv) -> Opti
             if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
                 crate::sys::signal_group(pid, libc::SIGKILL);
             }
-            debug!(timeout_ms = env.version_timeout.as_millis() as u64, "version command timed out");
+            debug!(timeout_ms = env.version_timeout.as_millis() as u64, "probe command timed out");
             None
         }
     }
@@ -400,6 +406,7 @@ mod tests {
             agent: "x".into(),
             binary: Some("x".into()),
             version_args: vec!["--version".into()],
+            help_args: vec!["--help".into()],
             auth_env: auth_env.iter().map(|s| s.to_string()).collect(),
             login_files: login_files.iter().map(|s| s.to_string()).collect(),
             install_hint: "install x".into(),

@@ -52,6 +52,8 @@ pub(crate) struct PtyState {
     stopping: bool,
     /// Terminal queries in the output, answered while no terminal is attached.
     queries: QueryScanner,
+    /// When the process started (for telling a rejected launch from a later exit).
+    started_at: Option<std::time::Instant>,
 }
 
 impl PtyState {
@@ -96,6 +98,7 @@ impl Actor for PtyActor {
             state_dir: args.state_dir,
             stopping: false,
             queries: QueryScanner::new(),
+            started_at: None,
         })
     }
 
@@ -136,6 +139,16 @@ impl Actor for PtyActor {
                 debug!(session = %st.id, ?exit, "process exited");
                 st.core.typist.attach(None);
                 let ring = st.ring.take();
+                let rejection = launch_rejection(st, &exit);
+                if let Some(rejection) = rejection.as_ref().filter(|r| r.provenance.is_some()) {
+                    // The CLI said it refuses these arguments: starting it again would be
+                    // refused again, so the session ends whatever the restart policy.
+                    publish_rejection(st, &exit, rejection);
+                    st.core.update_info(|i| i.exit = Some(exit.clone()));
+                    st.core.transition(SessionState::Exited, "launch rejected", Some(rejection.message.clone()), None);
+                    st.end(exit, &myself);
+                    return Ok(());
+                }
                 match st.core.restarts.process_ended(&exit, stopped || st.stopping) {
                     AfterExit::Restart { after, attempt, reason } => {
                         st.bus.publish(
@@ -152,6 +165,11 @@ impl Actor for PtyActor {
                         myself.stop(StopReason::Restart.reason());
                     }
                     AfterExit::End(exit) => {
+                        // A crash on start (no rule knows the screen) is reported when the
+                        // session ends with it; a restart policy may still try again first.
+                        if let Some(rejection) = &rejection {
+                            publish_rejection(st, &exit, rejection);
+                        }
                         st.core.update_info(|i| i.exit = Some(exit.clone()));
                         st.core.transition(SessionState::Exited, exit.reason.as_str(), None, None);
                         st.end(exit, &myself);
@@ -167,6 +185,7 @@ impl Actor for PtyActor {
             }
             PtyMsg::Io(IoEvent::Started { key, pid }) => {
                 st.key = Some(key);
+                st.started_at = Some(std::time::Instant::now());
                 let info = st.core.update_info(|i| i.pid = Some(pid));
                 st.bus.publish(
                     Some(st.id),
@@ -269,6 +288,46 @@ fn answer_queries(st: &mut PtyState, bytes: &[u8]) {
             }
         });
     }
+}
+
+fn publish_rejection(st: &PtyState, exit: &ExitInfo, rejection: &crate::decide::launch::Rejection) {
+    warn!(session = %st.id, message = %rejection.message, "the agent rejected its launch");
+    st.bus.publish(
+        Some(st.id),
+        EventKind::LaunchRejected {
+            message: rejection.message.clone(),
+            code: exit.code,
+            signal: exit.signal,
+            elapsed_ms: st.started_at.map_or(0, |t| t.elapsed().as_millis() as u64),
+            provenance: rejection.provenance.clone(),
+            hint: rejection.hint.clone(),
+        },
+    );
+}
+
+/// Whether the process that just exited rejected its launch
+/// ([`crate::decide::launch::rejected`] on its last screen).
+fn launch_rejection(st: &PtyState, exit: &ExitInfo) -> Option<crate::decide::launch::Rejection> {
+    if st.stopping {
+        return None;
+    }
+    let view = st.core.screen.view();
+    let verdict = st.core.classify_view(&view);
+    let look = crate::decide::view::Look { view, verdict };
+    let adapter = st.core.adapter();
+    // The adapter's own CLI: not the fallback shell, and the program it names (by file
+    // name; a caller's `--program` is something else).
+    let file_name = |p: &str| p.rsplit('/').next().unwrap_or(p).to_string();
+    let own = adapter.probe.binary.as_deref().unwrap_or(&adapter.program);
+    let agent_cli = !adapter.fallback && file_name(&st.core.info().program) == file_name(own);
+    let ended = crate::decide::launch::Ended {
+        agent_cli,
+        exit,
+        elapsed: st.started_at.map_or(std::time::Duration::ZERO, |t| t.elapsed()),
+        state: st.core.state(),
+        look: &look,
+    };
+    crate::decide::launch::rejected(&adapter, &ended)
 }
 
 /// Queues a write in the reactor without blocking the mailbox: a child that

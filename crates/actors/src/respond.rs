@@ -35,8 +35,6 @@ pub(crate) struct AutoResponder;
 
 pub(crate) struct ResponderState {
     shared: Arc<SessionShared>,
-    /// Whether the adapter has rules for blocking prompts at all.
-    adapter_prompts: bool,
     me: ActorRef<ResponderMsg>,
     /// A look scheduled for a dialog that is not old enough yet.
     later: Option<tokio::task::JoinHandle<Result<(), ractor::MessagingErr<ResponderMsg>>>>,
@@ -54,7 +52,9 @@ impl ResponderState {
         }
         // Nothing to recognise (no caller rules, an adapter without prompt
         // rules): leave the screen to the detector.
-        if !self.adapter_prompts && shared.rules.lock().is_empty() {
+        // (Asked on every look: a rule overlay may add prompt rules to a running node.)
+        let adapter_prompts = shared.adapter().rules.iter().any(|r| r.state == warden_adapters::Detection::Blocking);
+        if !adapter_prompts && shared.rules.lock().is_empty() {
             return;
         }
         // Between two lives of a restart nothing can be answered: the screen is the last
@@ -68,7 +68,7 @@ impl ResponderState {
             supervision: shared.config.supervision,
             preset: shared.config.preset,
             loop_guard: shared.config.loop_guard,
-            tui: matches!(shared.adapter.input, warden_adapters::InputStyle::Paste { .. }),
+            tui: matches!(shared.adapter().input, warden_adapters::InputStyle::Paste { .. }),
         };
         let effects = {
             // Lock order: memory, rules, pending.
@@ -134,7 +134,7 @@ impl ResponderState {
 fn send(shared: &SessionShared, answer: &Answer) {
     match answer {
         Answer::Builtin(r) => {
-            let bytes = shared.adapter.response_bytes(r);
+            let bytes = shared.adapter().response_bytes(r);
             let keys = match r {
                 Reply::Keys(k) => k.clone(),
                 Reply::Text(_) => Vec::new(),
@@ -159,9 +159,7 @@ impl Actor for AutoResponder {
         let wake_queued = Arc::new(AtomicBool::new(false));
         let forwarder = args.shared.screen.forward_changes(myself.clone(), wake_queued.clone(), || ResponderMsg::Wake);
         let _ = myself.cast(ResponderMsg::Wake);
-        let adapter_prompts = args.shared.adapter.rules.iter().any(|r| r.state == warden_adapters::Detection::Blocking);
         Ok(ResponderState {
-            adapter_prompts,
             shared: args.shared,
             me: myself.clone(),
             later: None,

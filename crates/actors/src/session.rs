@@ -168,7 +168,7 @@ impl Actor for SessionSupervisor {
     ) -> Result<SessionSupState, ActorProcessingErr> {
         let SessionArgs { core, task, req, ctx, classifier, started } = args;
         let id = core.id;
-        let span = info_span!("session", session = %id, agent = %core.adapter.name);
+        let span = info_span!("session", session = %id, agent = %core.adapter().name);
         let _enter = span.enter();
         core.link_supervisor(myself.clone());
         let mut st = SessionSupState {

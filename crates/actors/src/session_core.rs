@@ -65,7 +65,7 @@ pub(crate) struct SessionConfig {
 /// What the core is built from (all of it known before the session starts).
 pub(crate) struct CoreParts {
     pub info: SessionInfo,
-    pub adapter: Arc<Adapter>,
+    pub adapters: Arc<crate::adapter_book::AdapterBook>,
     pub config: SessionConfig,
     pub rules: RuleBook,
     pub typist: Typist,
@@ -113,7 +113,11 @@ pub(crate) struct SessionCore {
     /// When the session was created: the zero of the observers' clocks, so
     /// that their memory stays true across their restarts and hibernation.
     pub origin: Instant,
-    pub adapter: Arc<Adapter>,
+    /// The node's adapters: the session's is looked up on every use, so rule
+    /// overlays apply to the next screen.
+    adapters: Arc<crate::adapter_book::AdapterBook>,
+    /// The agent's name (the adapter's key in the book).
+    agent: String,
     pub config: SessionConfig,
     pub bus: EventBus,
     pub screen: ScreenCell,
@@ -134,15 +138,16 @@ pub(crate) struct SessionCore {
 
 impl SessionCore {
     pub(crate) fn new(parts: CoreParts) -> SessionCore {
-        let CoreParts { info, adapter, config, rules, typist, restarts, bus } = parts;
+        let CoreParts { info, adapters, config, rules, typist, restarts, bus } = parts;
         SessionCore {
             id: info.id,
+            agent: info.agent.clone(),
             origin: Instant::now(),
             screen: ScreenCell::new(info.size),
             terminals: Terminals::new(config.answer_queries),
             state_tx: watch::Sender::new(info.state),
             record: Mutex::new(Record { info, exit: None, waiters: Vec::new() }),
-            adapter,
+            adapters,
             config,
             bus,
             rules,
@@ -154,6 +159,11 @@ impl SessionCore {
             #[cfg(feature = "test-hooks")]
             faults: Faults::default(),
         }
+    }
+
+    /// The session's adapter now (with the rule overlays as they are now).
+    pub(crate) fn adapter(&self) -> Arc<Adapter> {
+        self.adapters.adapter(&self.agent)
     }
 
     /// The session's info now.
@@ -211,7 +221,8 @@ impl SessionCore {
     /// The adapter's verdict on the screen now, with the session's own
     /// loading patterns applied.
     pub(crate) fn classify_view(&self, view: &View) -> Verdict {
-        let mut verdict = self.adapter.classify(&view.screen_view());
+        let adapter = self.adapter();
+        let mut verdict = adapter.classify(&view.screen_view());
         let loading = self.rules.loading();
         if !loading.is_empty() {
             let bottom = bottom_lines(&view.text, 3);
@@ -220,7 +231,7 @@ impl SessionCore {
                 if verdict.state == warden_adapters::ScreenState::Unknown {
                     verdict.state = warden_adapters::ScreenState::Busy;
                     verdict.provenance = Some(Provenance {
-                        adapter: self.adapter.name.clone(),
+                        adapter: adapter.name.clone(),
                         rule: "session-loading".into(),
                         region: "bottom:3".into(),
                         evidence: truncate_chars(
@@ -317,7 +328,7 @@ impl SessionCore {
     /// with no rules) needs no observers until warden types into it or a
     /// rule is added: its screen is parsed only when someone looks.
     pub(crate) fn screen_is_watched(&self) -> bool {
-        !self.adapter.rules.is_empty()
+        !self.adapter().rules.is_empty()
             || !self.rules.loading().is_empty()
             || self.typist.has_task_on_ready()
             || !self.rules.is_empty()
@@ -467,7 +478,7 @@ impl SessionCore {
     pub(crate) fn send_reply(&self, reply: &Reply) {
         match reply {
             Reply::Text(t) => {
-                let plan = self.adapter.input_plan(t);
+                let plan = self.adapter().input_plan(t);
                 self.typist.write_plan(plan, InputVia::Text);
             }
             Reply::Keys(keys) => match warden_core::keys::keys_bytes(keys) {

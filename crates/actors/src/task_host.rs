@@ -49,7 +49,7 @@ impl TaskHost for WeakWarden {
         let w = self.upgrade();
         Box::pin(async move {
             let w = w.ok_or("warden is shutting down")?;
-            launch(&w, request(&plan)).await
+            launch(&w, request(&plan, &w.adapters())).await
         })
     }
 
@@ -97,7 +97,7 @@ impl TaskHost for WeakWarden {
 }
 
 /// The launch request of one agent of a task.
-fn request(plan: &LaunchPlan) -> AgentRequest {
+fn request(plan: &LaunchPlan, adapters: &warden_adapters::Registry) -> AgentRequest {
     let spec = &plan.record.spec;
     let index = plan.index;
     let agent = &spec.agents[index];
@@ -125,7 +125,7 @@ fn request(plan: &LaunchPlan) -> AgentRequest {
     if let Some(stall) = &tuning.stall {
         req.stall = stall.clone();
     }
-    if plan.resumed { resume::resume_request(req) } else { req }
+    if plan.resumed { resume::resume_request(req, adapters) } else { req }
 }
 
 /// Prepares where each agent works: a worktree of the repository's parent

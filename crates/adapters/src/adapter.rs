@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use warden_core::{LoginKind, PromptKind, Reply};
 
+use crate::compat::{CliFacts, PresetChoice, PresetError, choose_preset};
 use crate::manifest::{Manifest, PresetSpec};
 use crate::preset::{ApprovalPreset, PresetFiles, WorkspaceFile, WriteMode, is_relative_path};
 use crate::rule::{Hit, Rule};
@@ -101,6 +102,9 @@ pub struct LaunchPlan {
     pub send_task: Option<String>,
     /// How long the ready signal must hold (ms).
     pub ready_settle_ms: u64,
+    /// How the preset was expressed on this CLI (its own flags or a fallback);
+    /// `None` without a preset.
+    pub preset_choice: Option<PresetChoice>,
 }
 
 /// An agent CLI adapter compiled from a manifest.
@@ -137,6 +141,12 @@ pub struct Adapter {
     pub stall_ladder: Option<Vec<warden_core::stall::EscalationStep>>,
     /// Chosen when no agent is named and none is installed (manifest `fallback`).
     pub fallback: bool,
+    /// Arguments that continue the most recent session in the working directory
+    /// instead of starting a new one, placed right after [`Adapter::args`] (manifest
+    /// `resume_args`): Claude Code `--continue`, Codex `resume --last`, Gemini CLI
+    /// `--resume latest`, Aider `--restore-chat-history`, pi `--continue`. Empty when
+    /// the CLI offers none. See [`Adapter::resume_plan`].
+    pub resume_args: Vec<String>,
     /// Presets.
     pub presets: BTreeMap<ApprovalPreset, PresetSpec>,
     /// Rules, highest priority first (declaration order among equals).
@@ -177,6 +187,7 @@ impl Adapter {
             agent: name.clone(),
             binary: pf.binary.or_else(|| (program != "$SHELL").then(|| program.clone())),
             version_args: pf.version_args.unwrap_or_else(|| vec!["--version".into()]),
+            help_args: pf.help_args.unwrap_or_else(|| vec!["--help".into()]),
             auth_env: pf.auth_env.unwrap_or_default(),
             login_files: pf.login_files.unwrap_or_default(),
             install_hint: pf.install_hint.unwrap_or_else(|| format!("install `{program}` and put it on PATH")),
@@ -197,6 +208,9 @@ impl Adapter {
             })?;
             if let Some(f) = v.files.iter().find(|f| !is_relative_path(&f.path)) {
                 return Err(invalid(format!("preset `{k}`: file path `{}` must be relative to the workspace", f.path)));
+            }
+            for needs in std::iter::once(&v.needs).chain(v.fallbacks.iter().map(|f| &f.needs)) {
+                crate::compat::check_needs(needs).map_err(|e| invalid(format!("preset `{k}`: {e}")))?;
             }
             presets.insert(p, v.clone());
         }
@@ -223,6 +237,7 @@ impl Adapter {
             type_ahead: m.type_ahead.unwrap_or(false),
             stall_ladder: m.stall_ladder.clone(),
             fallback: m.fallback.unwrap_or(false),
+            resume_args: m.resume_args.clone().unwrap_or_default(),
             presets,
             rules,
             manifest: m.clone(),
@@ -349,6 +364,19 @@ impl Adapter {
         Verdict { state, provenance: winner.map(|h| h.provenance), loading, login, blocking }
     }
 
+    /// Whether any preset states what its flags need from the installed CLI (then a
+    /// launch learns the CLI's `--help` and version first).
+    pub fn presets_need_facts(&self) -> bool {
+        self.presets
+            .values()
+            .any(|p| !p.needs.help.is_empty() || p.needs.min_version.is_some() || !p.fallbacks.is_empty())
+    }
+
+    /// The rule with this id.
+    pub fn rule(&self, id: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.id == id)
+    }
+
     /// The rules that carry an automatic answer.
     pub fn auto_response_rules(&self) -> impl Iterator<Item = &Rule> {
         self.rules.iter().filter(|r| r.response.is_some())
@@ -356,8 +384,44 @@ impl Adapter {
 
     // ---- starting and talking ------------------------------------------------------
 
-    /// How to start this agent for `req`.
+    /// How to start this agent for `req`, with each preset's own flags (as if the
+    /// installed CLI takes them); [`Adapter::launch_for`] checks them against it.
     pub fn launch(&self, req: &LaunchRequest<'_>) -> LaunchPlan {
+        let choice = req.preset.and_then(|p| self.presets.get(&p)).map(|spec| PresetChoice {
+            args: spec.args.clone(),
+            env: spec.env.clone(),
+            variant: 0,
+            note: spec.note.clone(),
+        });
+        self.plan_with(req, choice.as_ref())
+    }
+
+    /// How to start this agent for `req` on the installed CLI described by `facts`:
+    /// the preset's flags, or the first of its fallbacks that this version takes
+    /// ([`crate::compat::choose_preset`]). A preset the CLI cannot express is refused,
+    /// never weakened.
+    pub fn launch_for(&self, req: &LaunchRequest<'_>, facts: &CliFacts) -> Result<LaunchPlan, PresetError> {
+        let choice = match req.preset.and_then(|p| self.presets.get(&p).map(|s| (p, s))) {
+            Some((p, spec)) => Some(choose_preset(&self.name, p, spec, facts)?),
+            None => None,
+        };
+        Ok(self.plan_with(req, choice.as_ref()))
+    }
+
+    /// The plan for continuing the most recent session ([`Adapter::resume_args`] after
+    /// the base arguments), or `None` when the CLI offers no way to resume.
+    pub fn resume_plan(&self, req: &LaunchRequest<'_>, facts: &CliFacts) -> Option<Result<LaunchPlan, PresetError>> {
+        if self.resume_args.is_empty() {
+            return None;
+        }
+        Some(self.launch_for(req, facts).map(|mut plan| {
+            let at = self.args.len().min(plan.args.len());
+            plan.args.splice(at..at, self.resume_args.iter().cloned());
+            plan
+        }))
+    }
+
+    fn plan_with(&self, req: &LaunchRequest<'_>, preset: Option<&PresetChoice>) -> LaunchPlan {
         let (program, mut args, mut env) = if self.program == "$SHELL" {
             let l = crate::shell_launch(req.shell);
             (l.program, l.args, l.env)
@@ -366,9 +430,11 @@ impl Adapter {
         };
         env.extend(self.env.iter().map(|(k, v)| (k.clone(), v.clone())));
         let mut files = Vec::new();
-        if let Some(preset) = req.preset.and_then(|p| self.presets.get(&p)) {
-            args.extend(preset.args.iter().cloned());
-            env.extend(preset.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        if let Some(choice) = preset
+            && let Some(preset) = req.preset.and_then(|p| self.presets.get(&p))
+        {
+            args.extend(choice.args.iter().cloned());
+            env.extend(choice.env.iter().map(|(k, v)| (k.clone(), v.clone())));
             if req.preset_files == PresetFiles::Write {
                 files.extend(preset.files.iter().map(|f| WorkspaceFile {
                     path: f.path.clone(),
@@ -407,6 +473,7 @@ impl Adapter {
             files,
             send_task,
             ready_settle_ms: self.ready_settle_ms,
+            preset_choice: preset.cloned(),
         }
     }
 

@@ -28,7 +28,9 @@
 #![warn(missing_docs)]
 
 mod adapter;
+pub mod compat;
 pub mod manifest;
+pub mod overlay;
 pub mod preset;
 mod registry;
 mod rule;
@@ -39,7 +41,9 @@ pub mod view;
 use std::collections::BTreeMap;
 
 pub use adapter::{Adapter, InputPlan, InputStyle, LaunchPlan, LaunchRequest, TaskStyle};
+pub use compat::{CliFacts, PresetChoice, PresetError};
 pub use manifest::{Manifest, parse_manifest, parse_manifest_from};
+pub use overlay::OverlayFile;
 pub use preset::{ApprovalPreset, PresetFiles, WorkspaceFile, WriteMode};
 pub use registry::{BUILTIN_MANIFESTS, Registry};
 pub use rule::{Hit, Rule};

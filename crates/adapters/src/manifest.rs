@@ -54,6 +54,10 @@ pub struct Manifest {
     /// Chosen when the caller names no agent and no agent CLI is installed, or names a
     /// program but no agent (the shell). Default `false`.
     pub fallback: Option<bool>,
+    /// Arguments that continue the most recent session in the working directory
+    /// instead of starting a new one (`--continue`, `resume --last`); placed right
+    /// after `args`.
+    pub resume_args: Option<Vec<String>>,
     /// How typed input is submitted.
     pub input: Option<InputSpec>,
     /// What preflight probes.
@@ -92,6 +96,8 @@ pub struct PreflightSpec {
     pub binary: Option<String>,
     /// Arguments that print the version.
     pub version_args: Option<Vec<String>>,
+    /// Arguments that print the usage text presets are checked against (`--help`).
+    pub help_args: Option<Vec<String>>,
     /// Environment variables whose presence means credentials are configured.
     pub auth_env: Option<Vec<String>>,
     /// Login files (`~/` = home) whose presence means the CLI is logged in.
@@ -126,6 +132,45 @@ pub struct PresetSpec {
     #[serde(default)]
     pub files: Vec<FileSpec>,
     /// Why this mapping (shown in docs and `warden adapters`).
+    #[serde(default)]
+    pub note: String,
+    /// What the installed CLI must show for `args` to be used; unmet, the first
+    /// fallback whose needs are met is used instead, and with none the preset is
+    /// refused (never weakened).
+    #[serde(default)]
+    pub needs: CliNeeds,
+    /// Other ways to say the same preset on other versions, tried in order.
+    #[serde(default)]
+    pub fallbacks: Vec<PresetVariant>,
+}
+
+/// What a preset's flags need from the installed CLI.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CliNeeds {
+    /// Patterns (Rust `regex`, multi-line) that must all match the CLI's `--help` text:
+    /// the flag, and the value when the value is what changes between versions
+    /// (`'"manual"'` among `--permission-mode`'s choices).
+    #[serde(default)]
+    pub help: Vec<String>,
+    /// The lowest version (`x.y.z`) that takes the flags.
+    pub min_version: Option<String>,
+}
+
+/// `[[presets.<name>.fallbacks]]`: the same preset said for other versions of the CLI.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PresetVariant {
+    /// Flags instead of the preset's `args`.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Environment instead of the preset's `env`.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// What these flags need.
+    #[serde(default)]
+    pub needs: CliNeeds,
+    /// Why these flags mean the same preset.
     #[serde(default)]
     pub note: String,
 }
@@ -188,6 +233,10 @@ pub struct RuleSpec {
     /// Where the pattern comes from: `seen: <fixture>` or `read: <source>`.
     #[serde(default)]
     pub source: String,
+    /// The overlay file this rule came from (set when overlays are merged; never
+    /// read from TOML).
+    #[serde(skip)]
+    pub overlay: Option<String>,
 }
 
 /// Parses a manifest from TOML text. `origin` names the text in error messages (a
@@ -234,6 +283,7 @@ impl Manifest {
             type_ahead,
             stall_ladder,
             fallback,
+            resume_args,
             input,
             preflight,
             memory

@@ -71,8 +71,13 @@ impl Registry {
                 (None, None) => manifests.push(m),
             }
         }
+        Registry::from_complete(&manifests)
+    }
+
+    /// The registry of these complete manifests (overlays applied), in this order.
+    pub(crate) fn from_complete(manifests: &[Manifest]) -> Result<Registry, ManifestError> {
         let mut adapters: Vec<Adapter> = Vec::with_capacity(manifests.len());
-        for m in &manifests {
+        for m in manifests {
             let a = Adapter::from_manifest(m)?;
             for n in std::iter::once(&a.name).chain(&a.aliases) {
                 if let Some(other) = adapters.iter().find(|b| b.name == *n || b.aliases.contains(n)) {

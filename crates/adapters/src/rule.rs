@@ -50,6 +50,8 @@ pub struct Rule {
     pub description: String,
     /// `seen: <fixture>` or `read: <source>`.
     pub source: String,
+    /// The overlay file the rule came from; `None` for the manifest's own rules.
+    pub overlay: Option<String>,
 }
 
 /// A rule's match on one screen.
@@ -152,6 +154,7 @@ impl Rule {
             min_preset,
             description: spec.description.clone(),
             source: spec.source.clone(),
+            overlay: spec.overlay.clone(),
         })
     }
 

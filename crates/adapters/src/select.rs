@@ -16,6 +16,8 @@ pub struct Probe {
     pub binary: Option<String>,
     /// Arguments that print the version.
     pub version_args: Vec<String>,
+    /// Arguments that print the usage text presets are checked against (`--help`).
+    pub help_args: Vec<String>,
     /// Variables whose presence means credentials are configured. Presence only: the
     /// caller must never read out, log or print their values.
     pub auth_env: Vec<String>,

@@ -46,7 +46,27 @@ fn adapter(name: &str) -> &'static Adapter {
     Registry::builtin().get(name).unwrap_or_else(|| panic!("adapter {name}"))
 }
 
-/// All plain-text screen fixtures (not `.esc.txt`, not `help.txt`).
+/// Whether a file of a fixture directory is a screen (not its coloured twin, its
+/// scrollback, the CLI's `--help` or `--version`).
+fn is_screen(name: &str) -> bool {
+    name.ends_with(".txt")
+        && !name.ends_with(".esc.txt")
+        && !name.ends_with(".history.txt")
+        && name != "help.txt"
+        && name != "version.txt"
+}
+
+/// The version directories (`v2.1.197`) of one CLI's fixtures: the drift corpus.
+fn version_dirs(agent: &str) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(screens().join(agent))
+        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect())
+        .unwrap_or_default();
+    dirs.sort();
+    dirs
+}
+
+/// All plain-text screen fixtures: `<cli>/<file>` (the first corpus) and
+/// `<cli>/v<version>/<file>` (one directory per captured version).
 fn fixture_files() -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for agent in std::fs::read_dir(screens()).expect("screens dir") {
@@ -57,17 +77,34 @@ fn fixture_files() -> BTreeSet<String> {
         let dir = agent.file_name().and_then(|n| n.to_str()).expect("utf-8 name").to_string();
         for f in std::fs::read_dir(&agent).expect("agent dir") {
             let name = f.expect("entry").file_name().into_string().expect("utf-8 name");
-            if name.ends_with(".txt") && !name.ends_with(".esc.txt") && name != "help.txt" {
+            if is_screen(&name) {
                 out.insert(format!("{dir}/{name}"));
+            }
+        }
+        for v in version_dirs(&dir) {
+            let version = v.file_name().and_then(|n| n.to_str()).expect("utf-8 name").to_string();
+            for f in std::fs::read_dir(&v).expect("version dir") {
+                let name = f.expect("entry").file_name().into_string().expect("utf-8 name");
+                if is_screen(&name) {
+                    out.insert(format!("{dir}/{version}/{name}"));
+                }
             }
         }
     }
     out
 }
 
+/// The scrollback captured with a screen (`X.history.txt`: what scrolled off the top
+/// and the screen), or nothing.
+fn history_of(path: &Path) -> String {
+    let name = path.file_name().and_then(|n| n.to_str()).expect("utf-8 name").replace(".txt", ".history.txt");
+    std::fs::read_to_string(path.with_file_name(name)).unwrap_or_default()
+}
+
 /// Checks one screen against its expectation; returns the number of verdicts checked.
-fn check(e: &Expect, a: &Adapter, text: &str, what: &str) -> usize {
-    let view = ScreenView::text(text).with_cols(COLS);
+fn check(e: &Expect, a: &Adapter, text: &str, scrollback: &str, what: &str) -> usize {
+    let mut view = ScreenView::text(text).with_cols(COLS);
+    view.scrollback = scrollback;
     let v = a.classify(&view);
     let mut checked = 1;
     assert_eq!(v.state.label(), e.state, "{what}: state (provenance {:?})", v.provenance);
@@ -171,12 +208,13 @@ fn every_fixture_has_an_expectation_and_meets_it() {
         let agent = e.file.split('/').next().expect("agent dir");
         let a = adapter(agent);
         let path = screens().join(&e.file);
-        verdicts += check(e, a, &read(&path), &e.file);
+        let history = history_of(&path);
+        verdicts += check(e, a, &read(&path), &history, &e.file);
         // The coloured capture of the same screen, escapes stripped, gives the same verdict.
         let esc = path.with_file_name(e.file.rsplit('/').next().expect("name").replace(".txt", ".esc.txt"));
         if esc.exists() {
             let text = warden_core::screen::strip_escapes(&read(&esc));
-            verdicts += check(e, a, &text, &format!("{} (.esc.txt)", e.file));
+            verdicts += check(e, a, &text, &history, &format!("{} (.esc.txt)", e.file));
         }
     }
     eprintln!("{} fixtures, {verdicts} verdicts checked", table.screen.len());
@@ -189,7 +227,9 @@ fn other_adapters_do_not_answer_or_exit_on_foreign_screens() {
     for file in fixture_files() {
         let owner = file.split('/').next().expect("agent");
         let text = read(&screens().join(&file));
-        let view = ScreenView::text(&text).with_cols(COLS);
+        let history = history_of(&screens().join(&file));
+        let mut view = ScreenView::text(&text).with_cols(COLS);
+        view.scrollback = &history;
         for name in AGENTS.iter().filter(|n| **n != owner) {
             let a = adapter(name);
             let v = a.classify(&view);
@@ -201,6 +241,49 @@ fn other_adapters_do_not_answer_or_exit_on_foreign_screens() {
                 );
             }
             assert!(a.detect_exit(&view).is_none(), "{name} sees an exit on {file}");
+        }
+    }
+}
+
+/// The drift corpus: at least two captured versions of every real CLI, each directory
+/// named after the version its `--version` printed, with its `--help`.
+#[test]
+fn every_cli_has_captures_of_two_versions_named_by_their_version() {
+    for agent in ["claude", "codex", "gemini", "aider", "pi"] {
+        let dirs = version_dirs(agent);
+        assert!(dirs.len() >= 2, "{agent}: {} captured versions", dirs.len());
+        for d in dirs {
+            let name = d.file_name().and_then(|n| n.to_str()).expect("utf-8 name");
+            let version = name.strip_prefix('v').unwrap_or_else(|| panic!("{agent}/{name}: not v<version>"));
+            let printed = read(&d.join("version.txt"));
+            assert!(printed.contains(version), "{agent}/{name}: --version printed {printed:?}");
+            assert!(read(&d.join("help.txt")).len() > 500, "{agent}/{name}: --help captured");
+            assert!(d.join("start.txt").exists() && d.join("bad-flag.txt").exists(), "{agent}/{name}");
+        }
+    }
+}
+
+/// Every version's rejection of an unknown flag is recognised as a launch rejection,
+/// quoting the CLI's own message line.
+#[test]
+fn every_version_s_bad_flag_is_a_launch_rejection() {
+    for agent in ["claude", "codex", "gemini", "aider", "pi"] {
+        for d in version_dirs(agent) {
+            let path = d.join("bad-flag.txt");
+            let text = read(&path);
+            let history = history_of(&path);
+            let mut view = ScreenView::text(&text).with_cols(COLS);
+            view.scrollback = &history;
+            let v = adapter(agent).classify(&view);
+            let p = v.provenance.unwrap_or_else(|| panic!("{}: unknown", path.display()));
+            assert_eq!(v.state, ScreenState::Exited, "{}", path.display());
+            assert_eq!(
+                adapter(agent).rule(&p.rule).map(|r| r.kind.as_str()),
+                Some("launch_rejected"),
+                "{}",
+                path.display()
+            );
+            assert!(p.evidence.contains("warden-no-such-flag"), "{}: evidence {:?}", path.display(), p.evidence);
         }
     }
 }

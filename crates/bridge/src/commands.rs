@@ -529,7 +529,8 @@ fn launch_error(e: LaunchError) -> WireError {
         LaunchError::UnknownAgent { .. }
         | LaunchError::NoFallback
         | LaunchError::Select(_)
-        | LaunchError::NoMemoryFile { .. } => WireError::bad_request(e.to_string()),
+        | LaunchError::NoMemoryFile { .. }
+        | LaunchError::Preset(_) => WireError::bad_request(e.to_string()),
         LaunchError::FileOutside { .. } => WireError::forbidden(e.to_string()),
         LaunchError::WriteFile { .. } => WireError::internal(e.to_string()),
     }

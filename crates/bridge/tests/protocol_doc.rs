@@ -169,6 +169,7 @@ fn every_json_example_in_protocol_md_parses() {
         "task_created",
         "task_status",
         "task_finalized",
+        "launch_rejected",
     ];
     for k in main_kinds {
         assert!(kinds.contains(k), "PROTOCOL.md has no example of event kind {k}");

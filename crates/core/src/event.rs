@@ -243,6 +243,29 @@ pub enum EventKind {
         /// Rule and evidence.
         provenance: Provenance,
     },
+    /// The agent CLI refused to start as launched: an argument or usage error, an
+    /// unknown option, a "requires a newer version", or a crash before it drew
+    /// anything it is known for — recognised on its last screen when it exited within
+    /// the first seconds. Published just before `exited`; no restart follows.
+    LaunchRejected {
+        /// The CLI's own message, one line (wrapped screen lines joined).
+        message: String,
+        /// Its exit code, when it exited normally.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<i32>,
+        /// The signal that ended it, if one did (a crash).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signal: Option<i32>,
+        /// Milliseconds from the start of the process to its exit.
+        elapsed_ms: u64,
+        /// The adapter rule that recognised the message; absent for a crash on start
+        /// that no rule knows.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        provenance: Option<Provenance>,
+        /// What to do, from that rule (its description).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hint: Option<String>,
+    },
     /// The agent finished its turn: the completion signal held through the settle time.
     TaskComplete {
         /// Rule and evidence.
@@ -438,6 +461,7 @@ impl EventKind {
             EventKind::LoginRequired { .. } => "login_required",
             EventKind::BlockingPrompt { .. } => "blocking_prompt",
             EventKind::TaskComplete { .. } => "task_complete",
+            EventKind::LaunchRejected { .. } => "launch_rejected",
             EventKind::Stalled { .. } => "stalled",
             EventKind::StallClassified { .. } => "stall_classified",
             EventKind::Escalated { .. } => "escalated",

@@ -46,10 +46,19 @@
 //!
 //! A bad script or option exits with status 2 and a message on stderr before
 //! anything is drawn; stdin closing while a step waits for input exits 1.
+//!
+//! The persona's CLI on the command line (`face.rs`): `--version` and `--help`
+//! print what the captured CLI printed (`--as-version V` picks a captured version,
+//! default the newest); with `--persona` given first, an argument the fake does not
+//! take is rejected with that CLI's own message and exit status (so
+//! `--permission-mode manual` is refused as Claude Code 2.1.197 refused it), unless
+//! `--accept-unknown` says to take and ignore such arguments (and a task) as the
+//! real CLI would. `--permission-mode` is taken when the version lists the value.
 
 #![deny(unsafe_code)]
 
 mod claude_codex;
+mod face;
 mod gemini_pi;
 mod personas;
 mod run;
@@ -75,12 +84,57 @@ struct Args {
     steps: Vec<Step>,
 }
 
-fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
+/// What the command line asks for.
+enum Command {
+    /// Play a script.
+    Run(Args),
+    /// Print `text` (on stderr when `error`) and exit with `code`: `--version`,
+    /// `--help`, or the persona's CLI rejecting an argument.
+    Say { text: String, code: u8, error: bool },
+}
+
+/// The script to play, or why not (what would be printed instead): for the tests.
+#[cfg(test)]
+fn parse_args(argv: impl Iterator<Item = String>) -> Result<Args, String> {
+    match parse_command(argv)? {
+        Command::Run(args) => Ok(args),
+        Command::Say { text, .. } => Err(text),
+    }
+}
+
+fn parse_command(argv: impl Iterator<Item = String>) -> Result<Command, String> {
+    let argv: Vec<String> = argv.collect();
+    let flag_value = |flag: &str| argv.iter().position(|a| a == flag).and_then(|i| argv.get(i + 1)).cloned();
+    let as_version = flag_value("--as-version");
+    // The persona's CLI answers for itself only when it was named first.
+    let face = (argv.first().map(String::as_str) == Some("--persona")).then(|| flag_value("--persona")).flatten();
+    let accept_unknown = argv.iter().any(|a| a == "--accept-unknown");
     let mut persona = "shell".to_owned();
     let mut steps = None;
+    let mut argv = argv.into_iter();
     while let Some(arg) = argv.next() {
         let mut value = |flag: &str| argv.next().ok_or_else(|| format!("{flag} needs a value; {USAGE}"));
         match arg.as_str() {
+            "--as-version" => {
+                value("--as-version")?;
+            }
+            "--accept-unknown" => {}
+            "--version" if face.is_some() => {
+                let p = face.as_deref().unwrap_or("shell");
+                return Ok(Command::Say { text: face::version_text(p, as_version.as_deref()), code: 0, error: false });
+            }
+            "--help" if face.as_deref().and_then(|p| face::help_text(p, as_version.as_deref())).is_some() => {
+                let p = face.as_deref().unwrap_or("shell");
+                let text = face::help_text(p, as_version.as_deref()).unwrap_or_default().to_string();
+                return Ok(Command::Say { text, code: 0, error: false });
+            }
+            "--permission-mode" if face.as_deref() == Some("claude") => {
+                let mode = value("--permission-mode")?;
+                if !face::takes_permission_mode(as_version.as_deref(), &mode) {
+                    let (text, code) = face::rejection("claude", as_version.as_deref(), &arg, Some(&mode));
+                    return Ok(Command::Say { text, code, error: true });
+                }
+            }
             "--persona" => persona = value("--persona")?,
             "--script" => {
                 let path = value("--script")?;
@@ -94,7 +148,14 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
             "-h" | "--help" => return Err(USAGE.to_owned()),
             // What an adapter adds after its own arguments (preset flags, the task) is not ours.
             "--" => break,
-            other => return Err(format!("unknown argument `{other}`; {USAGE}")),
+            _ if accept_unknown => {}
+            other => match &face {
+                Some(p) => {
+                    let (text, code) = face::rejection(p, as_version.as_deref(), other, None);
+                    return Ok(Command::Say { text, code, error: true });
+                }
+                None => return Err(format!("unknown argument `{other}`; {USAGE}")),
+            },
         }
     }
     let persona = Persona::named(&persona)?;
@@ -105,12 +166,21 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
             persona.screen(name).map_err(|e| format!("script step {}: {e}", i + 1))?;
         }
     }
-    Ok(Args { persona, steps })
+    Ok(Command::Run(Args { persona, steps }))
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args(std::env::args().skip(1)) {
-        Ok(args) => args,
+    let args = match parse_command(std::env::args().skip(1)) {
+        Ok(Command::Run(args)) => args,
+        Ok(Command::Say { text, code, error }) => {
+            let text = text.trim_end();
+            if error {
+                eprintln!("{text}");
+            } else {
+                println!("{text}");
+            }
+            return ExitCode::from(code);
+        }
         Err(message) => {
             eprintln!("fake-agent: {message}");
             return ExitCode::from(2);

@@ -89,11 +89,24 @@ fn command_line_errors_are_messages() {
         (&["--script", "/nonexistent/fake-agent.script"], "cannot read script"),
         (&["--script-inline", "wobble"], "unknown step"),
         (&["--frobnicate"], "unknown argument"),
+        // Named first, the persona's CLI rejects what it does not take, as captured.
+        (&["--persona", "claude", "--frobnicate"], "error: unknown option '--frobnicate'"),
+        (&["--persona", "codex", "--frobnicate"], "error: unexpected argument '--frobnicate' found"),
+        (&["--persona", "pi", "--frobnicate"], "Error: Unknown option: --frobnicate"),
+        (
+            &["--persona", "claude", "--as-version", "2.1.197", "--permission-mode", "manual"],
+            "argument 'manual' is invalid. Allowed choices are acceptEdits, auto, bypassPermissions, default",
+        ),
+        (&["--persona", "claude", "--version"], "2.1.332 (Claude Code)"),
+        (&["--persona", "claude", "--as-version", "2.1.197", "--help"], "\"default\""),
     ];
     for (argv, needle) in cases {
         let err = args(argv).expect_err(needle);
         assert!(err.contains(needle), "{argv:?}: {err}");
     }
+    let accepted = ["--persona", "claude", "--as-version", "2.1.197", "--permission-mode", "default"];
+    let script = ["--accept-unknown", "--allowedTools", "Read", "--script-inline", "exit 0", "hi"];
+    assert!(args(&[&accepted[..], &script[..]].concat()).is_ok(), "2.1.197 takes default; unknown ones ignored");
 }
 
 #[test]

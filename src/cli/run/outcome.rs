@@ -25,6 +25,9 @@ pub const EXIT_PROVIDER: i32 = 122;
 pub const EXIT_STALLED: i32 = 123;
 /// `--timeout` passed.
 pub const EXIT_TIMEOUT: i32 = 124;
+/// The agent CLI rejected its launch (its arguments, its version, a crash on start),
+/// as `env` and `docker run` use 126 for a command that cannot be invoked.
+pub const EXIT_LAUNCH_REJECTED: i32 = 126;
 
 /// How long a login or provider screen must stay before it ends the run.
 pub const SETTLE: Duration = Duration::from_secs(2);
@@ -39,12 +42,14 @@ pub enum Trigger {
     Provider,
     /// The stall escalation gave up: at once.
     Stalled,
+    /// The CLI rejected its launch (it has exited): at once.
+    Rejected,
 }
 
 impl Trigger {
     /// Whether the run ends at once, without looking at the screen again.
     pub fn immediate(self) -> bool {
-        self == Trigger::Stalled
+        matches!(self, Trigger::Stalled | Trigger::Rejected)
     }
 
     /// Whether `verdict` (the screen now) still shows what triggered the ending. A
@@ -55,7 +60,7 @@ impl Trigger {
                 matches!(verdict.state, ScreenState::LoginRequired | ScreenState::Blocked(PromptKind::Login))
             }
             Trigger::Provider => verdict.blocking.as_ref().is_some_and(|b| provider_kind(b.kind.as_str())),
-            Trigger::Stalled => true,
+            Trigger::Stalled | Trigger::Rejected => true,
         }
     }
 }
@@ -110,6 +115,21 @@ pub fn ending_for(kind: &EventKind, agent: &str, login_hint: &str) -> Option<(Tr
                 _ => return None,
             };
             Some((Trigger::Provider, Ending { code: EXIT_PROVIDER, message }))
+        }
+        EventKind::LaunchRejected { message, provenance, hint, .. } => {
+            let quoted = clean(message);
+            let message = match (provenance, hint) {
+                (Some(_), Some(hint)) => format!("{agent} rejected its launch: \"{quoted}\" — {}", clean(hint)),
+                (Some(_), None) => format!(
+                    "{agent} rejected its launch: \"{quoted}\" — upgrade {agent}, pick another preset with \
+                     --preset, or check the arguments given after --"
+                ),
+                (None, _) => format!(
+                    "{agent} failed on start: \"{quoted}\" — run it once by hand in a terminal to see why, \
+                     or reinstall it"
+                ),
+            };
+            Some((Trigger::Rejected, Ending { code: EXIT_LAUNCH_REJECTED, message }))
         }
         EventKind::Escalated { step: EscalationStep::Fail, .. } => Some((
             Trigger::Stalled,
@@ -185,6 +205,24 @@ mod tests {
         let fail = EventKind::Escalated { index: 4, step: EscalationStep::Fail };
         assert_eq!(ending_for(&fail, "x", "").map(|(t, e)| (t.immediate(), e.code)), Some((true, EXIT_STALLED)));
         assert_eq!(ending_for(&EventKind::Escalated { index: 0, step: EscalationStep::Notify }, "x", ""), None);
+    }
+
+    #[test]
+    fn a_rejected_launch_ends_at_once_quoting_the_cli_on_one_line() {
+        let kind = EventKind::LaunchRejected {
+            message: "error: option '--permission-mode <mode>' argument 'manual' is invalid.".into(),
+            code: Some(1),
+            signal: None,
+            elapsed_ms: 300,
+            provenance: Some(prov()),
+            hint: None,
+        };
+        let (trigger, e) = ending_for(&kind, "Claude Code", "").expect("ends");
+        assert!(trigger.immediate());
+        assert_eq!(e.code, EXIT_LAUNCH_REJECTED);
+        assert!(!e.message.contains('\n'), "one line: {}", e.message);
+        assert!(e.message.contains("\"error: option '--permission-mode <mode>' argument 'manual' is invalid.\""));
+        assert!(e.message.contains("--preset"));
     }
 
     #[test]

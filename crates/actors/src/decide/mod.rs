@@ -13,10 +13,12 @@
 //! - [`detect`]: the session's state as the screen shows it: busy, ready
 //!   after the settle time, blocked, login required, stalled and the
 //!   escalation ladder.
+//! - [`launch`]: whether an agent that exited rejected its launch.
 //! - [`respond`]: which prompts are answered, which become pending
 //!   confirmations, and which are left alone.
 
 pub(crate) mod detect;
+pub(crate) mod launch;
 pub(crate) mod respond;
 pub(crate) mod view;
 

@@ -96,6 +96,10 @@ struct ChildArgs {
     path: *const libc::c_char,
     argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
+    /// `/bin/sh` and `[sh, path, args…]`: what runs a file the kernel cannot
+    /// execute (`ENOEXEC`: a script without `#!`), as `execvp` and shells do.
+    sh: *const libc::c_char,
+    sh_argv: *const *const libc::c_char,
     cwd: *const libc::c_char,
     slave: RawFd,
     parent: libc::pid_t,
@@ -155,6 +159,9 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
         libc::syscall(libc::SYS_close_range, 3 as libc::c_uint, libc::c_uint::MAX, CLOSE_RANGE_CLOEXEC);
         libc::execve(a.path, a.argv, a.envp);
+        if *libc::__errno_location() == libc::ENOEXEC {
+            libc::execve(a.sh, a.sh_argv, a.envp);
+        }
         fail(a)
     }
 }
@@ -217,12 +224,19 @@ pub(crate) fn spawn_on_pty(req: &SpawnRequest, stack: &mut ChildStack) -> Result
     let cwd = cstring(req.cwd.as_os_str().as_bytes(), "working directory")?;
     let argv: Vec<*const libc::c_char> =
         argv_c.iter().map(|c| c.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
+    let sh = c"/bin/sh";
+    let sh_argv: Vec<*const libc::c_char> = std::iter::once(sh.as_ptr())
+        .chain(argv_c.iter().map(|c| c.as_ptr()))
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
     let envp: Vec<*const libc::c_char> =
         env_c.iter().map(|c| c.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
     let mut args = ChildArgs {
         path: path.as_ptr(),
         argv: argv.as_ptr(),
         envp: envp.as_ptr(),
+        sh: sh.as_ptr(),
+        sh_argv: sh_argv.as_ptr(),
         cwd: cwd.as_ptr(),
         slave: slave.as_raw_fd(),
         parent: crate::sys::my_pid(),
