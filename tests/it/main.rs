@@ -11,6 +11,7 @@ mod adapters_life;
 mod bridge;
 mod bridge_supervision;
 mod cli;
+mod containment;
 // Kills processes by pid and opens a PTY for `warden run` (libc).
 #[allow(unsafe_code)]
 mod cli_run;

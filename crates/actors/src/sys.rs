@@ -57,6 +57,50 @@ pub(crate) fn try_reap(pid: i32) -> bool {
     r == pid || (r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD))
 }
 
+/// Gives the child of `cmd` the parent-death signal: it gets SIGKILL when the
+/// thread that spawns it ends (`PR_SET_PDEATHSIG`), so a `git` that warden
+/// started never outlives warden (even a SIGKILLed warden). The spawning
+/// thread must wait for the child (as `GitCli::run` does), or the signal
+/// fires when that thread ends.
+pub(crate) fn die_with_parent(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = my_pid();
+    // SAFETY: the closure runs in the child between fork and exec; it makes
+    // only async-signal-safe calls (prctl, getppid) and does not allocate.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // The parent may have died before the prctl: then nothing would
+            // ever send the signal.
+            if libc::getppid() != parent {
+                return Err(io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        })
+    };
+}
+
+/// Reaps each of `pids` that is (or becomes, before `deadline`) a zombie
+/// child of this process; waits until each is reaped or gone from `/proc`
+/// (a killed process may become our child only once its parent has died).
+pub(crate) fn reap_until(pids: &[i32], deadline: std::time::Instant) {
+    let mut left: Vec<i32> = pids.to_vec();
+    loop {
+        left.retain(|pid| {
+            let mut status = 0;
+            // SAFETY: waitpid on one specific pid, WNOHANG, valid out pointer.
+            let r = unsafe { libc::waitpid(*pid, &mut status, libc::WNOHANG) };
+            r != *pid && std::path::Path::new(&format!("/proc/{pid}")).exists()
+        });
+        if left.is_empty() || std::time::Instant::now() >= deadline {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 /// Makes this process the reaper of orphaned descendants (Linux
 /// `PR_SET_CHILD_SUBREAPER`), so that processes an agent leaves behind are
 /// re-parented to warden, which kills and reaps them, instead of to PID 1.

@@ -1,0 +1,177 @@
+//! Containment (issue 14): every child warden starts — `git` for workspaces,
+//! agents and whatever they leave behind — is reaped, dies with warden, and
+//! is ended at the latest by the next start on the same state directory.
+
+use std::error::Error;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use warden::core::workspace::{BranchSpec, CloneSpec, CommitRequest, Identity, ProvisionSpec, PushRequest};
+use warden::{Warden, WardenConfig};
+
+type TestResult = Result<(), Box<dyn Error>>;
+
+/// One process as `/proc/<pid>/stat` shows it.
+#[derive(Debug, Clone)]
+pub struct Proc {
+    pub pid: i32,
+    pub ppid: i32,
+    pub state: char,
+    pub comm: String,
+}
+
+/// Every process visible in `/proc`.
+pub fn processes() -> Vec<Proc> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
+    for entry in dir.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+        let comm = stat[open + 1..close].to_string();
+        let mut rest = stat[close + 1..].split_whitespace();
+        let state = rest.next().and_then(|s| s.chars().next()).unwrap_or('?');
+        let ppid = rest.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+        out.push(Proc { pid, ppid, state, comm });
+    }
+    out
+}
+
+/// Processes whose environment has the entry `marker` (`NAME=value`).
+pub fn with_marker(marker: &str) -> Vec<i32> {
+    processes()
+        .into_iter()
+        .filter(|p| {
+            std::fs::read(format!("/proc/{}/environ", p.pid))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|e| e == marker.as_bytes()))
+        })
+        .map(|p| p.pid)
+        .collect()
+}
+
+/// True while `pid` exists and is not a zombie.
+pub fn alive(pid: i32) -> bool {
+    crate::common::alive(pid)
+}
+
+/// Polls `cond` every 20 ms until it holds or `limit` passes.
+pub fn within(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cond()
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .args(["-c", "user.name=T", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"])
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn bare_remote(root: &Path) -> PathBuf {
+    let remote = root.join("remote.git");
+    let seed = root.join("seed");
+    git(root, &["init", "--bare", "-q", "-b", "main", &remote.to_string_lossy()]);
+    git(root, &["clone", "-q", &remote.to_string_lossy(), &seed.to_string_lossy()]);
+    std::fs::write(seed.join("README.md"), "hello\n").expect("write");
+    git(&seed, &["add", "."]);
+    git(&seed, &["commit", "-q", "-m", "initial"]);
+    git(&seed, &["push", "-q", "origin", "HEAD:refs/heads/main"]);
+    remote
+}
+
+/// Zombie `git` children of this test process.
+fn git_zombies() -> Vec<Proc> {
+    let me = std::process::id() as i32;
+    processes().into_iter().filter(|p| p.ppid == me && p.state == 'Z' && p.comm.starts_with("git")).collect()
+}
+
+/// Finding 3: `git` runs of the workspace actor under a warden that is the
+/// subreaper (as `warden serve` is) left zombies behind: git's detached
+/// automatic maintenance was re-parented to warden and never reaped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clones_and_pushes_leave_no_zombie_git_behind() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let remote = bare_remote(tmp.path());
+    let mut config = WardenConfig::new(tmp.path().join("state"));
+    config.node = "test".into();
+    config.subreaper = true;
+    config.workspace.identity = Identity { name: "Warden Test".into(), email: "warden@test".into() };
+    config.workspace.git.extra_env = vec![("GIT_CONFIG_NOSYSTEM".into(), "1".into())];
+    let w = Warden::start(config).await?;
+    for i in 0..5 {
+        let spec = ProvisionSpec::Clone(CloneSpec {
+            id: Some(format!("z{i}")),
+            source: remote.to_string_lossy().into_owned(),
+            branch: BranchSpec::Named { name: format!("zombie/{i}") },
+            base: None,
+            // A shallow clone goes through the `git` program, as a network clone does.
+            depth: Some(10),
+        });
+        let ws = w.provision_workspace(spec).await?;
+        std::fs::write(ws.path.join(format!("f{i}.txt")), "x\n")?;
+        w.commit(&ws.id, CommitRequest { message: format!("c{i}"), ..Default::default() }).await?;
+        w.push(&ws.id, PushRequest::default()).await?;
+    }
+    // A git child is waited for before its call returns; anything it left
+    // would be a zombie from now on. Other tests' git runs may be between
+    // their exit and their wait for a moment, so wait for a quiet moment.
+    let clean = within(Duration::from_secs(15), || git_zombies().is_empty());
+    assert!(clean, "zombie git children of warden: {:?}", git_zombies());
+    w.shutdown().await;
+    Ok(())
+}
+
+/// Finding 3: a `git` child outlived a SIGKILLed warden and kept working in
+/// the workspace. It now has the parent-death signal.
+#[test]
+fn a_git_child_dies_with_a_killed_warden() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    // An HTTP "server" that accepts and never answers: the clone hangs.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let mut warden = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .arg("--state-dir")
+        .arg(tmp.path().join("state"))
+        .args(["workspace", "provision", "--repo", &format!("http://127.0.0.1:{port}/r.git"), "--branch", "b"])
+        .env_remove("WARDEN_LOG")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let wpid = warden.id() as i32;
+    let mut git_pid = None;
+    let found = within(Duration::from_secs(20), || {
+        git_pid = processes().into_iter().find(|p| p.ppid == wpid && p.comm == "git").map(|p| p.pid);
+        git_pid.is_some()
+    });
+    let Some(git_pid) = git_pid.filter(|_| found) else {
+        let _ = warden.kill();
+        return Err("warden started no git child".into());
+    };
+    warden.kill()?; // SIGKILL
+    warden.wait()?;
+    let gone = within(Duration::from_secs(10), || !alive(git_pid));
+    if !gone {
+        let _ = Command::new("kill").arg("-9").arg(git_pid.to_string()).status();
+    }
+    assert!(gone, "git {git_pid} outlived its SIGKILLed warden");
+    Ok(())
+}
