@@ -175,3 +175,136 @@ fn a_git_child_dies_with_a_killed_warden() -> TestResult {
     assert!(gone, "git {git_pid} outlived its SIGKILLed warden");
     Ok(())
 }
+
+// ------------------------------------------------------------ sessions (finding 4)
+
+/// Escapes from a session, each starting `sleep <n>` with its own `n`: what
+/// they do, and whether the `/proc` scan fallback catches them too.
+struct Escape {
+    /// The shell line, with `{n}` for the sleep's argument.
+    line: &'static str,
+    /// Caught without cgroups (it keeps the terminal or the marker).
+    fallback: bool,
+}
+
+const ESCAPES: &[Escape] = &[
+    // The reproduction: new session, empty environment, parent gone.
+    Escape { line: "(setsid env -i /bin/sleep {n} &)", fallback: true },
+    // The same with the terminal let go as well.
+    Escape { line: "(setsid env -i /bin/sleep {n} </dev/null >/dev/null 2>&1 &)", fallback: false },
+    // Double fork through a shell that exits.
+    Escape { line: "(setsid sh -c 'env -i /bin/sleep {n} & exit' &)", fallback: true },
+    // nohup + setsid --fork, nothing of the terminal kept.
+    Escape { line: "nohup setsid -f env -i /bin/sleep {n} >/dev/null 2>&1 </dev/null", fallback: false },
+    // Deaf to the polite signals, in the session's own process group.
+    Escape { line: "(trap '' HUP TERM; exec /bin/sleep {n}) &", fallback: true },
+    // A daemon-style double fork that keeps the environment.
+    Escape { line: "(setsid sh -c '/bin/sleep {n} & exit' </dev/null >/dev/null 2>&1 &)", fallback: true },
+];
+
+/// A base for sleep arguments no other test (or run) uses.
+fn unique_base() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    7_000_000 + u64::from(std::process::id() % 10_000) * 100 + k * 10
+}
+
+/// Pids of live `sleep <n>` processes.
+fn sleeps(n: u64) -> Vec<i32> {
+    let want = format!("sleep\0{n}\0");
+    processes()
+        .into_iter()
+        .filter(|p| p.state != 'Z')
+        .filter(|p| {
+            std::fs::read(format!("/proc/{}/cmdline", p.pid))
+                .is_ok_and(|c| c.windows(want.len()).any(|w| w == want.as_bytes()))
+        })
+        .map(|p| p.pid)
+        .collect()
+}
+
+/// The shell line that runs `escapes`, numbered from `base`.
+fn escape_line(escapes: &[&Escape], base: u64) -> (String, Vec<u64>) {
+    let ns: Vec<u64> = (0..escapes.len() as u64).map(|i| base + i).collect();
+    let mut line = String::new();
+    for (e, n) in escapes.iter().zip(&ns) {
+        line.push_str(&e.line.replace("{n}", &n.to_string()));
+        // `a &; b` is a syntax error; `a & b` is what it means.
+        line.push_str(if e.line.ends_with('&') { " " } else { "; " });
+    }
+    // Quoted apart, so that the echo of the line itself never matches.
+    line.push_str("echo ESC''APED");
+    (line, ns)
+}
+
+fn kill_all(ns: &[u64]) {
+    for n in ns {
+        for pid in sleeps(*n) {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+        }
+    }
+}
+
+/// Runs `escapes` in a shell session of a warden, stops the session, and
+/// returns the sleeps that survived the stop.
+async fn survivors_of_a_stop(
+    cgroups: bool,
+    escapes: &[&Escape],
+) -> Result<(warden::actors::Containment, Vec<u64>), Box<dyn Error>> {
+    let tmp = tempfile::tempdir()?;
+    let mut config = WardenConfig::new(tmp.path().join("state"));
+    config.node = "test".into();
+    config.cgroups = cgroups;
+    config.stop_grace = Duration::from_millis(300);
+    let w = Warden::start(config).await?;
+    let containment = w.containment().clone();
+    let mut sub = w.subscribe(None);
+    let s = w.spawn(crate::common::shell_spec()).await?;
+    let (line, ns) = escape_line(escapes, unique_base());
+    w.send(s.id, &line).await?;
+    crate::common::wait_output(&mut sub, s.id, "ESCAPED").await;
+    let started = within(Duration::from_secs(10), || ns.iter().all(|n| !sleeps(*n).is_empty()));
+    if !started {
+        kill_all(&ns);
+        return Err(format!("not every escape started: {:?}", ns.iter().map(|n| sleeps(*n)).collect::<Vec<_>>()).into());
+    }
+    w.stop(s.id).await?;
+    // The stop returns after the grace and the SIGKILL of what was left.
+    within(Duration::from_secs(5), || ns.iter().all(|n| sleeps(*n).is_empty()));
+    let survived: Vec<u64> = ns.iter().copied().filter(|n| !sleeps(*n).is_empty()).collect();
+    kill_all(&ns);
+    w.shutdown().await;
+    Ok((containment, survived))
+}
+
+/// Finding 4: `(setsid env -i sleep N &)` and double-fork variants survived a
+/// stop. Each agent now runs in a cgroup v2 of its own where the host has
+/// one (this one does, at /sys/fs/cgroup/unified), and `cgroup.kill` ends
+/// every escape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_escape_survives_a_stop() -> TestResult {
+    let all: Vec<&Escape> = ESCAPES.iter().collect();
+    let (containment, survived) = survivors_of_a_stop(true, &all).await?;
+    match containment {
+        warden::actors::Containment::Cgroup(_) => assert!(survived.is_empty(), "survived a stop: {survived:?}"),
+        warden::actors::Containment::Procs(why) => {
+            // No cgroup v2 here: only what the fallback promises.
+            eprintln!("no cgroup v2 ({why}); checking the fallback's escapes only");
+            let caught: Vec<u64> = survived.iter().copied().filter(|n| ESCAPES[(n % 10) as usize].fallback).collect();
+            assert!(caught.is_empty(), "survived a stop: {caught:?}");
+        }
+    }
+    Ok(())
+}
+
+/// Finding 4, without cgroups: the `/proc` scan finds orphans that cleared
+/// their environment by the terminal they still hold, and the deaf ones by
+/// session; the rest is the documented gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fallback_catches_escapes_that_keep_the_terminal() -> TestResult {
+    let caught: Vec<&Escape> = ESCAPES.iter().filter(|e| e.fallback).collect();
+    let (containment, survived) = survivors_of_a_stop(false, &caught).await?;
+    assert!(matches!(containment, warden::actors::Containment::Procs(_)), "{containment:?}");
+    assert!(survived.is_empty(), "survived a stop: {survived:?}");
+    Ok(())
+}

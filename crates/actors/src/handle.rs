@@ -55,6 +55,11 @@ pub struct WardenConfig {
     /// started escapes to PID 1. Process-wide; an embedding service that
     /// manages its own orphans can turn it off.
     pub subreaper: bool,
+    /// Put each agent in a cgroup v2 of its own under warden's cgroup, where
+    /// the host allows it (`cgroup.kill` on stop); otherwise, or when off,
+    /// the `/proc` scan alone finds a session's processes. See
+    /// [`Warden::containment`].
+    pub cgroups: bool,
     /// Names of warden's environment variables passed to agents in addition
     /// to [`crate::env::DEFAULT_PASSTHROUGH`].
     pub env_passthrough: Vec<String>,
@@ -92,6 +97,7 @@ impl WardenConfig {
             transcript_max_bytes: 1 << 30,
             stop_grace: Duration::from_secs(3),
             subreaper: true,
+            cgroups: true,
             env_passthrough: Vec::new(),
             max_sessions: 4096,
             retain_exited: 1024,
@@ -184,14 +190,18 @@ impl Warden {
         let state_dir = config.state_dir.clone();
         let state_err = |source| StartError::StateDir { path: state_dir.clone(), source };
         std::fs::create_dir_all(&state_dir).map_err(state_err)?;
-        let instance = instance::acquire(&state_dir).map_err(state_err)?;
+        let instance = instance::acquire(&state_dir, config.cgroups).map_err(state_err)?;
         instance::sweep_dead_instances(&state_dir, &instance.id);
+        info!(containment = %instance.containment.describe(), "containment");
         if config.subreaper
             && let Err(e) = sys::set_child_subreaper()
         {
             warn!(error = %e, "cannot become subreaper; orphans of agents will go to PID 1");
         }
-        let reactor = ReactorHandle::start("warden-pty").map_err(|e| StartError::Runtime(e.to_string()))?;
+        let sessions_log =
+            instance.sessions_log().map_err(|e| warn!(error = %e, "cannot open the instance's session list")).ok();
+        let reactor = ReactorHandle::start("warden-pty", instance.containment.clone(), sessions_log)
+            .map_err(|e| StartError::Runtime(e.to_string()))?;
         let bus = EventBus::new(config.node.clone(), config.bus);
         let ctx = Arc::new(Ctx {
             reactor: reactor.clone(),
@@ -216,6 +226,12 @@ impl Warden {
     /// The configuration this instance runs with.
     pub fn config(&self) -> &WardenConfig {
         &self.inner.config
+    }
+
+    /// How this instance finds (and ends) every process of a session: a
+    /// cgroup v2 per agent, or the `/proc` scan fallback.
+    pub fn containment(&self) -> &crate::Containment {
+        &self.inner.instance.containment
     }
 
     /// The node name.

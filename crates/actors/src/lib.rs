@@ -54,6 +54,7 @@ pub use env::{INSTANCE_ENV, SESSION_ENV};
 pub use error::{SessionError, StartError};
 pub use handle::{Warden, WardenConfig, check_workdir, default_node_name};
 pub use launch::{AgentChoice, AgentRequest, FileOutcome, FileSource, LaunchError, LaunchFile, LaunchedAgent};
+pub use sys::cgroup::Containment;
 pub use workspace::{WorkspaceConfig, WorkspaceError};
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! child on a PTY with its own session, pidfds, signals, the `/proc` scan
 //! that finds every process a session started, and the subreaper bit.
 
+pub(crate) mod cgroup;
 pub(crate) mod procs;
 pub(crate) mod spawn;
 

@@ -11,6 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
+use std::path::Path;
 
 /// One line of `/proc/<pid>/stat`, the fields warden needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,9 +143,17 @@ impl Snapshot {
         self.markers.entry(pid).or_insert_with(|| session_marker(pid)).as_deref()
     }
 
+    /// One process of the snapshot.
+    pub(crate) fn get(&self, pid: i32) -> Option<ProcInfo> {
+        self.procs.iter().find(|p| p.pid == pid).copied()
+    }
+
     /// The processes belonging to the session led by `leader` whose marker
-    /// entry is `marker` (`WARDEN_SESSION_ID=<id>`).
-    pub(crate) fn session_members(&mut self, leader: i32, marker: &[u8]) -> Vec<ProcInfo> {
+    /// entry is `marker` (`WARDEN_SESSION_ID=<id>`) and whose terminal is
+    /// `tty`: orphans re-parented to warden count when their environment has
+    /// the marker or they hold the terminal open (`env -i` clears the one,
+    /// not the other).
+    pub(crate) fn session_members(&mut self, leader: i32, marker: &[u8], tty: Option<&Path>) -> Vec<ProcInfo> {
         let mut seen: HashSet<usize> = HashSet::new();
         let mut queue: Vec<usize> = Vec::new();
         for list in [self.by_sid.get(&leader), self.by_pgrp.get(&leader)].into_iter().flatten() {
@@ -154,7 +163,7 @@ impl Snapshot {
             let orphans = self.orphans.clone();
             for i in orphans {
                 let pid = self.procs[i].pid;
-                if self.marker_of(pid) == Some(marker) {
+                if self.marker_of(pid) == Some(marker) || tty.is_some_and(|t| holds_open(pid, t)) {
                     queue.push(i);
                 }
             }
@@ -175,6 +184,12 @@ impl Snapshot {
         }
         members
     }
+}
+
+/// True when one of `pid`'s file descriptors is `path`.
+pub(crate) fn holds_open(pid: i32, path: &Path) -> bool {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return false };
+    fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == path))
 }
 
 /// The `WARDEN_SESSION_ID=…` entry of a process's environment, if any.
@@ -210,7 +225,8 @@ mod tests {
             ProcInfo { pid: me, ppid: 1, pgrp: me, sid: me, state: b'S', start: 0 },
         ];
         let mut snap = Snapshot::from_procs(procs.to_vec(), me, &HashSet::from([100]));
-        let mut pids: Vec<i32> = snap.session_members(100, b"WARDEN_SESSION_ID=x").iter().map(|p| p.pid).collect();
+        let mut pids: Vec<i32> =
+            snap.session_members(100, b"WARDEN_SESSION_ID=x", None).iter().map(|p| p.pid).collect();
         pids.sort_unstable();
         assert_eq!(pids, vec![100, 101, 102, 103]);
     }
