@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use warden_actors::{Warden, WardenConfig, default_node_name};
+use warden_actors::{Warden, WardenConfig, node_name_for};
 use warden_bridge::connect::redact_url;
 use warden_bridge::subjects::{check_node_name, check_prefix, sanitize_node_name};
 use warden_bridge::{Bridge, BridgeConfig, BridgeSettings, NatsAuth, NatsOptions, Secret, TlsOptions};
@@ -115,7 +115,8 @@ pub struct ServeArgs {
     /// NATS connection.
     #[command(flatten)]
     pub nats: NatsArgs,
-    /// Node name (default: the host name, with dots replaced).
+    /// Node name (default: the host name and a short hash of the state
+    /// directory, with dots replaced; unique per host and state directory).
     #[arg(long, env = "WARDEN_NODE")]
     pub node: Option<String>,
     /// Publish events to a JetStream stream through an outbox, for durable replay.
@@ -158,16 +159,17 @@ async fn serve_inner(state_dir: Option<PathBuf>, args: ServeArgs) -> Result<(), 
         config.workdir_roots.push(abs);
     }
     config.validate()?;
+    let state_dir = state_dir.unwrap_or_else(WardenConfig::default_state_dir);
     let node = match &args.node {
         Some(n) => {
             check_node_name(n).map_err(|e| e.to_string())?;
             n.clone()
         }
-        None => sanitize_node_name(&default_node_name()),
+        None => sanitize_node_name(&node_name_for(&state_dir)),
     };
     let opts = args.nats.options(format!("warden-{node}"))?;
 
-    let mut wc = WardenConfig::new(state_dir.unwrap_or_else(WardenConfig::default_state_dir));
+    let mut wc = WardenConfig::new(state_dir);
     wc.node = node.clone();
     let warden = Warden::start(wc).await.map_err(|e| e.to_string())?;
     let client = match warden_bridge::connect(&opts).await {
@@ -183,6 +185,7 @@ async fn serve_inner(state_dir: Option<PathBuf>, args: ServeArgs) -> Result<(), 
         config,
         default_root: None,
         from_seq: 1,
+        ..BridgeSettings::default()
     };
     let mut bridge = match Bridge::start(warden.clone(), client, settings).await {
         Ok(b) => b,

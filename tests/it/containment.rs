@@ -38,18 +38,6 @@ pub fn processes() -> Vec<Proc> {
     out
 }
 
-/// Processes whose environment has the entry `marker` (`NAME=value`).
-pub fn with_marker(marker: &str) -> Vec<i32> {
-    processes()
-        .into_iter()
-        .filter(|p| {
-            std::fs::read(format!("/proc/{}/environ", p.pid))
-                .is_ok_and(|env| env.split(|b| *b == 0).any(|e| e == marker.as_bytes()))
-        })
-        .map(|p| p.pid)
-        .collect()
-}
-
 /// True while `pid` exists and is not a zombie.
 pub fn alive(pid: i32) -> bool {
     crate::common::alive(pid)
@@ -72,7 +60,7 @@ fn git(dir: &Path, args: &[&str]) {
         .current_dir(dir)
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .args(["-c", "user.name=T", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"])
-        .args(args)
+        .args(crate::common::git_args(args))
         .output()
         .expect("git runs");
     assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -173,6 +161,10 @@ fn a_git_child_dies_with_a_killed_warden() -> TestResult {
         let _ = Command::new("kill").arg("-9").arg(git_pid.to_string()).status();
     }
     assert!(gone, "git {git_pid} outlived its SIGKILLed warden");
+    // If another test made this process a subreaper, the dead git is our
+    // zombie now: reap it, or it would count as a leftover elsewhere.
+    // SAFETY: waitpid on one pid with a valid out pointer.
+    unsafe { libc::waitpid(git_pid, &mut 0, libc::WNOHANG) };
     Ok(())
 }
 
@@ -306,5 +298,74 @@ async fn the_fallback_catches_escapes_that_keep_the_terminal() -> TestResult {
     let (containment, survived) = survivors_of_a_stop(false, &caught).await?;
     assert!(matches!(containment, warden::actors::Containment::Procs(_)), "{containment:?}");
     assert!(survived.is_empty(), "survived a stop: {survived:?}");
+    Ok(())
+}
+
+fn warden_cmd(state: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_warden"));
+    cmd.arg("--state-dir")
+        .arg(state)
+        .env_remove("WARDEN_LOG")
+        .env_remove("WARDEN_NATS_TOKEN")
+        .env_remove("WARDEN_NATS_URL");
+    cmd
+}
+
+/// Finding 4: escapes survived a kill -9 of `warden serve` and even the next
+/// start, and the killed session's record stayed `starting` for ever. With
+/// cgroups, the instance's keeper process kills the instance's cgroup tree
+/// when warden dies; the next start ends anything still left in the dead
+/// instance's cgroups (or, without cgroups, what carries its marker) and
+/// closes the record with reason `node_restarted`.
+#[test]
+fn escapes_do_not_survive_a_killed_serve_and_the_next_start() -> TestResult {
+    use crate::common::nats::{NatsServer, Proc};
+    let t = crate::common::TIMEOUT;
+    let tmp = tempfile::tempdir()?;
+    let server = NatsServer::start(&tmp.path().join("nats"));
+    let url = server.url();
+    let state = tmp.path().join("state");
+    let serve_cmd = || {
+        let mut c = warden_cmd(&state);
+        c.args(["serve", "--nats", &url, "--node", "n1", "--allow-agent", "shell"]);
+        c
+    };
+    let mut serve = Proc::spawn(serve_cmd());
+    serve.wait_stderr("serving on", t);
+    let all: Vec<&Escape> = ESCAPES.iter().collect();
+    let (line, ns) = escape_line(&all, unique_base());
+    let out = warden_cmd(&state)
+        .args(["ctl", "--nats", &url, "--node", "n1", "spawn_agent", "--agent", "shell", "--task", &line])
+        .output()?;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let reply: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let id = reply["result"]["session"]["id"].as_str().ok_or("session id")?.to_string();
+    let started = within(Duration::from_secs(15), || ns.iter().all(|n| !sleeps(*n).is_empty()));
+    if !started {
+        kill_all(&ns);
+        return Err("not every escape started".into());
+    }
+    serve.child.kill()?; // SIGKILL
+    serve.child.wait()?;
+    // With cgroups, the instance's keeper ends them as warden dies.
+    let cgroups = std::fs::read_to_string("/proc/self/mountinfo").is_ok_and(|m| m.contains(" - cgroup2 "));
+    let gone = within(Duration::from_secs(5), || ns.iter().all(|n| sleeps(*n).is_empty()));
+    let after_kill: Vec<u64> = ns.iter().copied().filter(|n| !sleeps(*n).is_empty()).collect();
+    eprintln!("{} of {} escapes alive after the kill -9", after_kill.len(), ns.len());
+    if cgroups {
+        assert!(gone, "survived the kill -9 of warden serve: {after_kill:?}");
+    }
+
+    let mut again = Proc::spawn(serve_cmd());
+    again.wait_stderr("serving on", t);
+    let clean = within(Duration::from_secs(5), || ns.iter().all(|n| sleeps(*n).is_empty()));
+    let survived: Vec<u64> = ns.iter().copied().filter(|n| !sleeps(*n).is_empty()).collect();
+    kill_all(&ns);
+    assert!(clean, "survived the next start: {survived:?}");
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(state.join("sessions").join(&id).join("session.json"))?)?;
+    assert_eq!(record["state"], "exited", "{record}");
+    assert_eq!(record["exit"]["reason"], "node_restarted", "{record}");
+    again.terminate(t);
     Ok(())
 }

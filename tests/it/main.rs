@@ -10,7 +10,10 @@ mod adapters_cli;
 mod adapters_life;
 mod bridge;
 mod bridge_supervision;
+mod bus_isolation;
 mod cli;
+// Reaps a git child of a killed warden that came to this process (libc).
+#[allow(unsafe_code)]
 mod containment;
 // Kills processes by pid and opens a PTY for `warden run` (libc).
 #[allow(unsafe_code)]

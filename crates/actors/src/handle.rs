@@ -37,7 +37,8 @@ const CALL_TIMEOUT_MS: u64 = 30_000;
 /// Configuration of a warden instance.
 #[derive(Debug, Clone)]
 pub struct WardenConfig {
-    /// Node name carried by every event (default: the host name).
+    /// Node name carried by every event (default: [`node_name_for`] the
+    /// state directory: the host name and a short hash of the directory).
     pub node: String,
     /// Where transcripts, session records and instance locks live.
     pub state_dir: PathBuf,
@@ -88,9 +89,10 @@ impl std::fmt::Debug for dyn crate::classifier::StallClassifier {
 impl WardenConfig {
     /// Defaults, with state kept in `state_dir`.
     pub fn new(state_dir: impl Into<PathBuf>) -> Self {
+        let state_dir = state_dir.into();
         WardenConfig {
-            node: default_node_name(),
-            state_dir: state_dir.into(),
+            node: node_name_for(&state_dir),
+            state_dir,
             bus: BusLimits::default(),
             output_ring_bytes: 64 * 1024,
             transcripts: true,
@@ -124,6 +126,21 @@ impl Default for WardenConfig {
     fn default() -> Self {
         Self::new(Self::default_state_dir())
     }
+}
+
+/// The default node name of a warden on `state_dir`: the host name, a dash
+/// and 8 hex digits of a hash of the state directory's absolute path. So
+/// two wardens on one host with different state directories never share a
+/// name by default, and one state directory keeps its name across restarts.
+pub fn node_name_for(state_dir: &Path) -> String {
+    let abs = std::path::absolute(state_dir).unwrap_or_else(|_| state_dir.to_path_buf());
+    // FNV-1a: stable across builds and platforms (std's hasher is not).
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in abs.as_os_str().as_encoded_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{}-{:08x}", default_node_name(), (h ^ (h >> 32)) as u32)
 }
 
 /// The host name, or `node` when it cannot be read.
@@ -232,6 +249,12 @@ impl Warden {
     /// cgroup v2 per agent, or the `/proc` scan fallback.
     pub fn containment(&self) -> &crate::Containment {
         &self.inner.instance.containment
+    }
+
+    /// This instance's id (a UUID v7, so ids sort by start time); every
+    /// agent it starts carries it as `WARDEN_INSTANCE`.
+    pub fn instance_id(&self) -> &str {
+        &self.inner.instance.id
     }
 
     /// The node name.

@@ -30,6 +30,8 @@ pub(crate) struct InstanceGuard {
     pub id: String,
     /// How this instance finds its sessions' processes.
     pub containment: Containment,
+    /// Kills the instance's cgroup tree when warden dies (cgroup mode).
+    keeper: Option<sys::CgroupKeeper>,
     path: PathBuf,
     _file: File,
 }
@@ -46,6 +48,7 @@ impl Drop for InstanceGuard {
         if let Containment::Cgroup(dir) = &self.containment {
             cgroup::kill_tree(dir, std::time::Duration::from_millis(500));
         }
+        drop(self.keeper.take());
         let _ = std::fs::remove_file(self.path.with_extension("cgroup"));
         let _ = std::fs::remove_file(self.path.with_extension("sessions"));
         let _ = std::fs::remove_file(&self.path);
@@ -69,10 +72,17 @@ pub(crate) fn acquire(state_dir: &Path, cgroups: bool) -> std::io::Result<Instan
     std::fs::rename(&tmp, &path)?;
     let containment =
         if cgroups { cgroup::setup(&id) } else { Containment::Procs("cgroups are turned off by configuration".into()) };
+    let mut keeper = None;
     if let Containment::Cgroup(dir) = &containment {
         std::fs::write(path.with_extension("cgroup"), dir.as_os_str().as_encoded_bytes())?;
+        match sys::spawn_cgroup_keeper(&dir.join("cgroup.kill")) {
+            Ok(k) => keeper = Some(k),
+            Err(e) => {
+                warn!(error = %e, "no keeper for the instance's cgroup: escapes outlive a killed warden until the next start")
+            }
+        }
     }
-    Ok(InstanceGuard { id, containment, path, _file: file })
+    Ok(InstanceGuard { id, containment, keeper, path, _file: file })
 }
 
 /// What the sweep of dead instances did.

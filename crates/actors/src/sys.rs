@@ -102,6 +102,72 @@ pub(crate) fn reap_until(pids: &[i32], deadline: std::time::Instant) {
     }
 }
 
+/// A child process that kills a cgroup tree when warden dies, however it
+/// dies (see [`spawn_cgroup_keeper`]). Dropping it ends the keeper (which
+/// then kills the tree: do so only when the tree should go) and reaps it.
+pub(crate) struct CgroupKeeper {
+    pid: i32,
+    /// The write end of the keeper's pipe; the keeper wakes when it closes.
+    alive: Option<OwnedFd>,
+}
+
+impl Drop for CgroupKeeper {
+    fn drop(&mut self) {
+        drop(self.alive.take());
+        reap_until(&[self.pid], std::time::Instant::now() + std::time::Duration::from_millis(500));
+    }
+}
+
+/// Forks a keeper for the cgroup whose `cgroup.kill` is `kill_file`: a
+/// process of its own session, holding nothing of warden but the read end of
+/// a pipe and that file, that blocks in `read` until warden's end of the pipe
+/// closes — when warden exits or is SIGKILLed — then writes `1` to
+/// `cgroup.kill` and exits. So escapes from a session (`setsid`, `env -i`,
+/// double forks) die with a SIGKILLed warden too, not only at its next start.
+pub(crate) fn spawn_cgroup_keeper(kill_file: &std::path::Path) -> io::Result<CgroupKeeper> {
+    let kill = std::fs::OpenOptions::new().write(true).open(kill_file)?;
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: pipe2 writes two fds into the array we pass.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned these fds; we own them.
+    let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: after fork the child of this multi-threaded process runs only
+    // async-signal-safe system calls (signal, setsid, dup2, close_range,
+    // read, write, _exit) on fds opened before the fork; it never returns.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if pid == 0 {
+        // SAFETY: see above; only raw system calls until _exit.
+        unsafe {
+            for sig in [libc::SIGHUP, libc::SIGINT, libc::SIGTERM, libc::SIGQUIT, libc::SIGPIPE, libc::SIGUSR1] {
+                libc::signal(sig, libc::SIG_IGN);
+            }
+            libc::setsid();
+            if libc::dup2(read_end.as_raw_fd(), 0) < 0 || libc::dup2(kill.as_raw_fd(), 1) < 0 {
+                libc::_exit(1);
+            }
+            // Hold nothing else of warden: no lock, socket, terminal or pipe end.
+            libc::syscall(libc::SYS_close_range, 2 as libc::c_uint, libc::c_uint::MAX, 0 as libc::c_uint);
+            let mut b = [0u8; 1];
+            loop {
+                let n = libc::read(0, b.as_mut_ptr().cast(), 1);
+                if n == 0 || (n < 0 && *libc::__errno_location() != libc::EINTR) {
+                    break;
+                }
+            }
+            libc::write(1, b"1".as_ptr().cast(), 1);
+            libc::_exit(0);
+        }
+    }
+    drop(read_end);
+    drop(kill);
+    Ok(CgroupKeeper { pid, alive: Some(write_end) })
+}
+
 /// Makes this process the reaper of orphaned descendants (Linux
 /// `PR_SET_CHILD_SUBREAPER`), so that processes an agent leaves behind are
 /// re-parented to warden, which kills and reaps them, instead of to PID 1.

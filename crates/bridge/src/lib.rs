@@ -25,6 +25,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod claim;
 mod commands;
 pub mod config;
 pub mod connect;
@@ -70,6 +71,9 @@ pub struct BridgeSettings {
     /// The first event `seq` to publish (default 1: everything the bus still
     /// holds, so events from before the bridge started are not missed).
     pub from_seq: u64,
+    /// How long the start waits for another warden to answer for the node
+    /// name ([`claim`]); default 500 ms.
+    pub claim_window: Duration,
 }
 
 impl Default for BridgeSettings {
@@ -80,6 +84,7 @@ impl Default for BridgeSettings {
             config: BridgeConfig::default(),
             default_root: None,
             from_seq: 1,
+            claim_window: Duration::from_millis(500),
         }
     }
 }
@@ -159,6 +164,22 @@ impl Bridge {
         let (stop, stop_rx) = watch::channel(false);
         let (drain, drain_rx) = watch::channel(None);
         let mut pump_tasks = JoinSet::new();
+        let mut command_tasks = JoinSet::new();
+        // One node per name: refuse before taking a command or publishing.
+        let me = claim::NodeClaim {
+            v: 1,
+            node: subjects.node().to_string(),
+            instance: warden.instance_id().to_string(),
+            host: warden_actors::default_node_name(),
+            pid: std::process::id(),
+            state_dir: warden.config().state_dir.display().to_string(),
+        };
+        if let Err(e) =
+            claim::claim(&client, &subjects, &me, settings.claim_window, &mut command_tasks, stop_rx.clone()).await
+        {
+            command_tasks.abort_all();
+            return Err(e);
+        }
 
         if settings.jetstream {
             let js = async_nats::jetstream::ContextBuilder::new()
@@ -205,7 +226,6 @@ impl Bridge {
             max_request_bytes: settings.config.max_request_bytes,
         });
         let subs = commands::subscribe(&ctx).await?;
-        let mut command_tasks = JoinSet::new();
         let rate = policy::RateLimiter::new(&settings.config.rate_limit);
         command_tasks.spawn(commands::serve(ctx, subs, rate, stop_rx.clone()));
         command_tasks.spawn(publish::heartbeat(

@@ -58,7 +58,11 @@ impl Reactor {
         let mut snapshot = procs::Snapshot::take(sys::my_pid(), &leaders);
         for sw in sweeps {
             let t = &sw.target;
-            let mut members = snapshot.session_members(t.leader, &t.marker, t.tty.as_deref());
+            // The terminal's name is the session's only while warden holds
+            // its master: once closed, the kernel gives it to the next PTY.
+            let open = self.sessions.values().any(|s| s.target.leader == t.leader);
+            let tty = t.tty.as_deref().filter(|_| open);
+            let mut members = snapshot.session_members(t.leader, &t.marker, tty);
             if let Some(dir) = &t.cgroup {
                 // The cgroup holds what the scan cannot see: processes that
                 // left the session, cleared their environment and lost their

@@ -17,7 +17,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 /// Which mechanism finds a session's processes on this host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,8 +96,22 @@ pub(crate) fn setup(instance: &str) -> Containment {
         let _ = std::fs::remove_dir(&dir);
         return Containment::Procs(format!("cannot use cgroups under {}: {e}", base.display()));
     }
-    info!(cgroup = %dir.display(), "containment: cgroup v2");
+    debug!(cgroup = %dir.display(), "containment: cgroup v2");
     Containment::Cgroup(dir)
+}
+
+/// The containment a warden started now would have (it creates and removes
+/// a probe cgroup): for `warden adapters`, which prints it.
+pub fn probe() -> Containment {
+    let probe = format!("probe-{}", std::process::id());
+    let c = setup(&probe);
+    if let Containment::Cgroup(dir) = &c {
+        let _ = std::fs::remove_dir(dir);
+        if let Some(parent) = dir.parent() {
+            return Containment::Cgroup(parent.join("warden-<instance>"));
+        }
+    }
+    c
 }
 
 /// A cgroup made for one process (and everything it starts).
