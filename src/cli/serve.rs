@@ -172,7 +172,7 @@ async fn serve_inner(state_dir: Option<PathBuf>, args: ServeArgs) -> Result<(), 
     let mut wc = WardenConfig::new(state_dir);
     wc.node = node.clone();
     let warden = Warden::start(wc).await.map_err(|e| e.to_string())?;
-    let client = match warden_bridge::connect(&opts).await {
+    let connections = match warden_bridge::connect_pair(&opts).await {
         Ok(c) => c,
         Err(e) => {
             warden.shutdown().await;
@@ -187,7 +187,7 @@ async fn serve_inner(state_dir: Option<PathBuf>, args: ServeArgs) -> Result<(), 
         from_seq: 1,
         ..BridgeSettings::default()
     };
-    let mut bridge = match Bridge::start(warden.clone(), client, settings).await {
+    let mut bridge = match Bridge::start_on(warden.clone(), connections, settings).await {
         Ok(b) => b,
         Err(e) => {
             warden.shutdown().await;

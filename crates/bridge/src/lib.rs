@@ -8,14 +8,19 @@
 //! stream ([`jetstream`]). Subjects are built in one place ([`subjects`]);
 //! `docs/PROTOCOL.md` is the contract.
 //!
+//! Commands and replies travel on a connection of their own, events and
+//! output on another ([`Connections`]): nats-server stalls a connection that
+//! publishes to a slow subscriber (its write deadline), and that must never
+//! hold up a reply.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use warden_actors::{Warden, WardenConfig};
-//! use warden_bridge::{Bridge, BridgeSettings, NatsOptions, connect};
+//! use warden_bridge::{Bridge, BridgeSettings, NatsOptions, connect_pair};
 //!
 //! let warden = Warden::start(WardenConfig::new("/tmp/warden-node")).await?;
-//! let client = connect(&NatsOptions::new("nats://127.0.0.1:4222")).await?;
-//! let bridge = Bridge::start(warden.clone(), client, BridgeSettings::default()).await?;
+//! let connections = connect_pair(&NatsOptions::new("nats://127.0.0.1:4222")).await?;
+//! let bridge = Bridge::start_on(warden.clone(), connections, BridgeSettings::default()).await?;
 //! // … serve until told to stop, then:
 //! warden.shutdown().await;
 //! bridge.shutdown(std::time::Duration::from_secs(5)).await;
@@ -45,7 +50,7 @@ use std::time::Duration;
 
 pub use async_nats;
 pub use config::BridgeConfig;
-pub use connect::{NatsAuth, NatsOptions, Secret, TlsOptions, connect};
+pub use connect::{Connections, NatsAuth, NatsOptions, Secret, TlsOptions, connect, connect_pair};
 pub use error::BridgeError;
 pub use protocol::{ErrorCode, Reply, WireError};
 pub use remote::{FollowOptions, Remote, follow_events};
@@ -126,7 +131,10 @@ pub struct StatsSnapshot {
 /// A running bridge between one `Warden` and NATS.
 pub struct Bridge {
     warden: Warden,
+    /// Commands, replies, input, the heartbeat and the node-name claim.
     client: async_nats::Client,
+    /// Events, output and JetStream publishing.
+    events: async_nats::Client,
     subjects: Subjects,
     stats: Arc<Stats>,
     stop: watch::Sender<bool>,
@@ -137,14 +145,27 @@ pub struct Bridge {
 }
 
 impl Bridge {
-    /// Starts serving `warden` on `client`: subscribes to the command
-    /// subjects, starts the publishers and the heartbeat. With JetStream,
-    /// creates (or checks) the events stream first.
+    /// Starts serving `warden` on one connection for everything: a slow
+    /// event subscriber can then delay replies (see [`Bridge::start_on`]).
     pub async fn start(
         warden: Warden,
         client: async_nats::Client,
         settings: BridgeSettings,
     ) -> Result<Bridge, BridgeError> {
+        Bridge::start_on(warden, Connections::shared(client), settings).await
+    }
+
+    /// Starts serving `warden`: claims the node name, subscribes to the
+    /// command subjects, starts the publishers and the heartbeat. Commands
+    /// and replies use `connections.commands`, events and output
+    /// `connections.events`. With JetStream, creates (or checks) the events
+    /// stream first.
+    pub async fn start_on(
+        warden: Warden,
+        connections: Connections,
+        settings: BridgeSettings,
+    ) -> Result<Bridge, BridgeError> {
+        let Connections { commands: client, events } = connections;
         let subjects =
             Subjects::new(&settings.prefix, warden.node()).map_err(|e| BridgeError::Invalid(e.to_string()))?;
         settings.config.validate().map_err(BridgeError::Invalid)?;
@@ -184,7 +205,7 @@ impl Bridge {
         if settings.jetstream {
             let js = async_nats::jetstream::ContextBuilder::new()
                 .timeout(settings.config.jetstream.ack_timeout())
-                .build(client.clone());
+                .build(events.clone());
             let stream = jetstream::ensure_stream(&js, &settings.prefix, &settings.config.jetstream).await?;
             let boot = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -209,7 +230,7 @@ impl Bridge {
         }
         let sub = warden.subscribe(Some(settings.from_seq));
         pump_tasks.spawn(publish::core_pump(
-            client.clone(),
+            events.clone(),
             warden.bus().clone(),
             subjects.clone(),
             !settings.jetstream,
@@ -241,6 +262,7 @@ impl Bridge {
         Ok(Bridge {
             warden,
             client,
+            events,
             subjects,
             stats,
             stop,
@@ -256,9 +278,14 @@ impl Bridge {
         &self.subjects
     }
 
-    /// The NATS client.
+    /// The NATS client of commands and replies.
     pub fn client(&self) -> &async_nats::Client {
         &self.client
+    }
+
+    /// The NATS client events and output are published on.
+    pub fn events_client(&self) -> &async_nats::Client {
+        &self.events
     }
 
     /// Whether events go to JetStream.
@@ -298,6 +325,7 @@ impl Bridge {
             warn!(unpublished = left, "events not yet acknowledged when the bridge stopped");
             self.pump_tasks.abort_all();
         }
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.events.flush()).await;
         let _ = tokio::time::timeout(Duration::from_secs(2), self.client.flush()).await;
     }
 }
