@@ -369,3 +369,27 @@ fn escapes_do_not_survive_a_killed_serve_and_the_next_start() -> TestResult {
     again.terminate(t);
     Ok(())
 }
+
+/// Finding 4: which containment is in force is one line of `warden adapters`,
+/// and it is what a warden started here gets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warden_adapters_names_the_containment_in_force() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .arg("--state-dir")
+        .arg(tmp.path().join("state"))
+        .arg("adapters")
+        .env_remove("WARDEN_LOG")
+        .output()?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line =
+        stdout.lines().find(|l| l.starts_with("containment: ")).ok_or(format!("no containment line: {stdout}"))?;
+    let w = Warden::start(WardenConfig::new(tmp.path().join("state"))).await?;
+    match w.containment() {
+        warden::actors::Containment::Cgroup(_) => assert!(line.contains("cgroup v2"), "{line}"),
+        warden::actors::Containment::Procs(_) => assert!(line.contains("/proc scan fallback"), "{line}"),
+    }
+    w.shutdown().await;
+    Ok(())
+}
