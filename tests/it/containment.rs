@@ -393,3 +393,34 @@ async fn warden_adapters_names_the_containment_in_force() -> TestResult {
     w.shutdown().await;
     Ok(())
 }
+
+/// Finding 3, for agents: orphans of a running session that end (warden is
+/// their subreaper) stayed zombies until the session ended. The reactor now
+/// reaps them while the session runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_sessions_dead_orphans_are_reaped() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let mut config = WardenConfig::new(tmp.path().join("state"));
+    config.node = "test".into();
+    let w = Warden::start(config).await?;
+    let cgroups = matches!(w.containment(), warden::actors::Containment::Cgroup(_));
+    let mut sub = w.subscribe(None);
+    let s = w.spawn(crate::common::shell_spec()).await?;
+    // `sleep` under another name, so that no other test's process counts.
+    let sleeper = tmp.path().join("zsleep");
+    std::os::unix::fs::symlink("/bin/sleep", &sleeper)?;
+    let z = sleeper.display();
+    let line = if cgroups {
+        format!("for i in 1 2 3 4 5; do ({z} 0.1 &); (setsid {z} 0.1 &); done; echo ORPH''ANED")
+    } else {
+        format!("for i in 1 2 3 4 5; do ({z} 0.1 &); done; echo ORPH''ANED")
+    };
+    w.send(s.id, &line).await?;
+    crate::common::wait_output(&mut sub, s.id, "ORPHANED").await;
+    // The sleeps end after 0.1 s; then none may stay as a zombie.
+    let any = || processes().into_iter().filter(|p| p.comm == "zsleep").map(|p| (p.pid, p.state)).collect::<Vec<_>>();
+    let clean = within(Duration::from_secs(20), || any().is_empty());
+    assert!(clean, "left of a running session's orphans: {:?}", any());
+    w.shutdown().await;
+    Ok(())
+}

@@ -37,7 +37,7 @@ use crate::transcript::TranscriptWriter;
 mod cleanup;
 mod flow;
 
-use cleanup::{PendingKill, SWEEP_INTERVAL, Sweep, Target};
+use cleanup::{PendingKill, SWEEP_INTERVAL, Sweep, Target, ZOMBIE_SCAN_INTERVAL};
 pub(crate) use flow::FlowGate;
 
 const WAKER: Token = Token(usize::MAX);
@@ -131,6 +131,7 @@ impl ReactorHandle {
             pending_kills: Vec::new(),
             sweeps: Vec::new(),
             last_sweep: None,
+            last_zombie_scan: Instant::now(),
             reap_watch: Vec::new(),
             cgroup_root: match containment {
                 Containment::Cgroup(dir) => Some(dir),
@@ -256,6 +257,8 @@ struct Reactor {
     pending_kills: Vec<PendingKill>,
     sweeps: Vec<Sweep>,
     last_sweep: Option<Instant>,
+    /// When zombies re-parented to warden were last looked for.
+    last_zombie_scan: Instant,
     reap_watch: Vec<(i32, Instant)>,
     /// Where agents' cgroups are made (cgroup v2 containment), if anywhere.
     cgroup_root: Option<std::path::PathBuf>,
@@ -351,6 +354,9 @@ impl Reactor {
         }
         if !self.sweeps.is_empty() {
             consider(self.last_sweep.map_or(now, |t| t + SWEEP_INTERVAL));
+        }
+        if !self.sessions.is_empty() {
+            consider(self.last_zombie_scan + ZOMBIE_SCAN_INTERVAL);
         }
         next.map(|t| t.saturating_duration_since(now))
     }
@@ -606,6 +612,10 @@ impl Reactor {
         }
         if !self.cgroups_to_remove.is_empty() {
             self.remove_empty_cgroups();
+        }
+        if !self.sessions.is_empty() && self.last_zombie_scan.elapsed() >= ZOMBIE_SCAN_INTERVAL {
+            self.last_zombie_scan = Instant::now();
+            self.reap_session_zombies();
         }
     }
 

@@ -12,6 +12,9 @@ use crate::sys::{self, cgroup, procs};
 /// Least time between two `/proc` sweeps: stops and exits that arrive
 /// meanwhile share one scan.
 pub(super) const SWEEP_INTERVAL: Duration = Duration::from_millis(20);
+/// How often, while sessions run, warden reaps the zombies that sessions'
+/// orphans leave (it is their subreaper; nothing else waits for them).
+pub(crate) const ZOMBIE_SCAN_INTERVAL: Duration = Duration::from_secs(5);
 /// How long an orphan is watched for reaping.
 pub(super) const REAP_WATCH: Duration = Duration::from_secs(30);
 
@@ -101,6 +104,33 @@ impl Reactor {
             k.at = k.at.min(at);
         } else {
             self.pending_kills.push(PendingKill { target, at });
+        }
+    }
+
+    /// Reaps zombies re-parented to warden that belong to a running
+    /// session: in an agent's session or process group, or (cgroups) whose
+    /// cgroup is under this instance's. A running agent's orphans that end
+    /// would otherwise stay zombies until their session ends. Never
+    /// `waitpid(-1)`: an embedding program's own children are not touched
+    /// (they are in no agent's session or cgroup).
+    pub(super) fn reap_session_zombies(&mut self) {
+        let me = sys::my_pid();
+        let leaders: std::collections::HashSet<i32> = self.sessions.values().map(|s| s.pid).collect();
+        let instance = self.cgroup_root.as_ref().and_then(|r| r.file_name()).map(|n| n.to_string_lossy().into_owned());
+        let mut reaped = 0usize;
+        for p in procs::scan() {
+            if p.ppid != me || p.state != b'Z' || leaders.contains(&p.pid) {
+                continue;
+            }
+            let ours = leaders.contains(&p.sid)
+                || leaders.contains(&p.pgrp)
+                || instance.as_deref().is_some_and(|name| procs::in_cgroup_named(p.pid, name));
+            if ours && sys::try_reap(p.pid) {
+                reaped += 1;
+            }
+        }
+        if reaped > 0 {
+            debug!(reaped, "reaped zombies left by sessions' orphans");
         }
     }
 

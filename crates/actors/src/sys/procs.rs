@@ -186,6 +186,14 @@ impl Snapshot {
     }
 }
 
+/// True when `pid`'s cgroup v2 path has a component `name` (a zombie keeps
+/// the cgroup it died in until it is reaped).
+pub(crate) fn in_cgroup_named(pid: i32, name: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup")).is_ok_and(|text| {
+        text.lines().filter_map(|l| l.strip_prefix("0::")).any(|path| path.split('/').any(|c| c == name))
+    })
+}
+
 /// True when one of `pid`'s file descriptors is `path`.
 pub(crate) fn holds_open(pid: i32, path: &Path) -> bool {
     let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return false };
