@@ -430,7 +430,7 @@ fn token_auth_refuses_the_wrong_token_and_never_logs_it() {
 
 fn git(dir: &std::path::Path, args: &[&str]) {
     let out = Command::new("git")
-        .args(common::git_args(args))
+        .args(args)
         .current_dir(dir)
         .env("GIT_AUTHOR_NAME", "t")
         .env("GIT_AUTHOR_EMAIL", "t@example.com")

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use warden::core::workspace::{BranchSpec, CloneSpec, CommitRequest, Identity, ProvisionSpec, PushRequest};
 use warden::{Warden, WardenConfig};
 
 type TestResult = Result<(), Box<dyn Error>>;
@@ -60,7 +59,7 @@ fn git(dir: &Path, args: &[&str]) {
         .current_dir(dir)
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .args(["-c", "user.name=T", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"])
-        .args(crate::common::git_args(args))
+        .args(args)
         .output()
         .expect("git runs");
     assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -78,45 +77,58 @@ fn bare_remote(root: &Path) -> PathBuf {
     remote
 }
 
-/// Zombie `git` children of this test process.
-fn git_zombies() -> Vec<Proc> {
-    let me = std::process::id() as i32;
-    processes().into_iter().filter(|p| p.ppid == me && p.state == 'Z' && p.comm.starts_with("git")).collect()
-}
-
-/// Finding 3: `git` runs of the workspace actor under a warden that is the
-/// subreaper (as `warden serve` is) left zombies behind: git's detached
-/// automatic maintenance was re-parented to warden and never reaped.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn clones_and_pushes_leave_no_zombie_git_behind() -> TestResult {
+/// Finding 3: `git` runs of `warden serve` (the subreaper of what its
+/// children leave) left zombies behind: git's detached automatic
+/// maintenance came back to warden and was never reaped. Five clones and
+/// five pushes through the workspace actor, over NATS; then no zombie child
+/// of the node may remain.
+#[test]
+fn clones_and_pushes_leave_no_zombie_git_behind() -> TestResult {
+    use crate::common::nats::{NatsServer, Proc};
+    let t = crate::common::TIMEOUT;
     let tmp = tempfile::tempdir()?;
-    let remote = bare_remote(tmp.path());
-    let mut config = WardenConfig::new(tmp.path().join("state"));
-    config.node = "test".into();
-    config.subreaper = true;
-    config.workspace.identity = Identity { name: "Warden Test".into(), email: "warden@test".into() };
-    config.workspace.git.extra_env = vec![("GIT_CONFIG_NOSYSTEM".into(), "1".into())];
-    let w = Warden::start(config).await?;
+    let server = NatsServer::start(&tmp.path().join("nats"));
+    let url = server.url();
+    let state = tmp.path().join("state");
+    // The remote inside the node's default root, where remote callers may clone from.
+    std::fs::create_dir_all(state.join("work"))?;
+    let remote = bare_remote(&state.join("work"));
+    let mut serve = Proc::spawn({
+        let mut c = warden_cmd(&state);
+        c.args(["serve", "--nats", &url, "--node", "z"]).env("GIT_CONFIG_NOSYSTEM", "1");
+        c
+    });
+    serve.wait_stderr("serving on", t);
+    let ctl = |verb: &str, body: serde_json::Value| -> Result<serde_json::Value, Box<dyn Error>> {
+        let out =
+            warden_cmd(&state).args(["ctl", "--nats", &url, "--node", "z", "raw", verb, &body.to_string()]).output()?;
+        let reply: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        if reply["ok"] != true {
+            return Err(format!("{verb}: {reply}").into());
+        }
+        Ok(reply)
+    };
     for i in 0..5 {
-        let spec = ProvisionSpec::Clone(CloneSpec {
-            id: Some(format!("z{i}")),
-            source: remote.to_string_lossy().into_owned(),
-            branch: BranchSpec::Named { name: format!("zombie/{i}") },
-            base: None,
-            // A shallow clone goes through the `git` program, as a network clone does.
-            depth: Some(10),
-        });
-        let ws = w.provision_workspace(spec).await?;
-        std::fs::write(ws.path.join(format!("f{i}.txt")), "x\n")?;
-        w.commit(&ws.id, CommitRequest { message: format!("c{i}"), ..Default::default() }).await?;
-        w.push(&ws.id, PushRequest::default()).await?;
+        // A shallow clone goes through the `git` program, as a network clone does.
+        let reply = ctl(
+            "provision_workspace",
+            serde_json::json!({"v": 1, "repo": remote.display().to_string(), "id": format!("z{i}"),
+                "branch": {"from": "named", "name": format!("zombie/{i}")}, "depth": 10}),
+        )?;
+        let path = reply["result"]["workspace"]["path"].as_str().ok_or("path")?;
+        std::fs::write(Path::new(path).join(format!("f{i}.txt")), "x\n")?;
+        ctl(
+            "finalize_workspace",
+            serde_json::json!({"v": 1, "workspace": format!("z{i}"), "commit": {"message": format!("c{i}")}, "push": {}}),
+        )?;
     }
-    // A git child is waited for before its call returns; anything it left
-    // would be a zombie from now on. Other tests' git runs may be between
-    // their exit and their wait for a moment, so wait for a quiet moment.
-    let clean = within(Duration::from_secs(15), || git_zombies().is_empty());
-    assert!(clean, "zombie git children of warden: {:?}", git_zombies());
-    w.shutdown().await;
+    let node = serve.child.id() as i32;
+    let zombies = || processes().into_iter().filter(|p| p.ppid == node && p.state == 'Z').collect::<Vec<_>>();
+    // Each git run is waited for before its reply; give anything detached
+    // time to end (it would be a zombie from then on).
+    let clean = within(Duration::from_secs(15), || zombies().is_empty());
+    assert!(clean, "zombie children of warden serve: {:?}", zombies());
+    serve.terminate(t);
     Ok(())
 }
 

@@ -75,7 +75,7 @@ pub(crate) fn acquire(state_dir: &Path, cgroups: bool) -> std::io::Result<Instan
     let mut keeper = None;
     if let Containment::Cgroup(dir) = &containment {
         std::fs::write(path.with_extension("cgroup"), dir.as_os_str().as_encoded_bytes())?;
-        match sys::spawn_cgroup_keeper(&dir.join("cgroup.kill")) {
+        match sys::spawn_cgroup_keeper(dir) {
             Ok(k) => keeper = Some(k),
             Err(e) => {
                 warn!(error = %e, "no keeper for the instance's cgroup: escapes outlive a killed warden until the next start")

@@ -118,14 +118,17 @@ impl Drop for CgroupKeeper {
     }
 }
 
-/// Forks a keeper for the cgroup whose `cgroup.kill` is `kill_file`: a
-/// process of its own session, holding nothing of warden but the read end of
-/// a pipe and that file, that blocks in `read` until warden's end of the pipe
-/// closes — when warden exits or is SIGKILLed — then writes `1` to
-/// `cgroup.kill` and exits. So escapes from a session (`setsid`, `env -i`,
-/// double forks) die with a SIGKILLed warden too, not only at its next start.
-pub(crate) fn spawn_cgroup_keeper(kill_file: &std::path::Path) -> io::Result<CgroupKeeper> {
-    let kill = std::fs::OpenOptions::new().write(true).open(kill_file)?;
+/// Forks a keeper for the cgroup `dir`: a process of its own session, moved
+/// into `dir` itself (so a live instance's cgroup is never empty, and an
+/// empty one is a dead instance's), holding nothing of warden but the read
+/// end of a pipe and `dir/cgroup.kill`. It blocks in `read` until warden's
+/// end of the pipe closes — when warden exits or is SIGKILLed — then writes
+/// `1` to `cgroup.kill` (ending itself with the rest). So escapes from a
+/// session (`setsid`, `env -i`, double forks) die with a SIGKILLed warden
+/// too, not only at its next start.
+pub(crate) fn spawn_cgroup_keeper(dir: &std::path::Path) -> io::Result<CgroupKeeper> {
+    let kill = std::fs::OpenOptions::new().write(true).open(dir.join("cgroup.kill"))?;
+    let procs = std::fs::OpenOptions::new().write(true).open(dir.join("cgroup.procs"))?;
     let mut fds = [0 as RawFd; 2];
     // SAFETY: pipe2 writes two fds into the array we pass.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
@@ -134,8 +137,9 @@ pub(crate) fn spawn_cgroup_keeper(kill_file: &std::path::Path) -> io::Result<Cgr
     // SAFETY: the kernel just returned these fds; we own them.
     let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     // SAFETY: after fork the child of this multi-threaded process runs only
-    // async-signal-safe system calls (signal, setsid, dup2, close_range,
-    // read, write, _exit) on fds opened before the fork; it never returns.
+    // async-signal-safe system calls (signal, setsid, write, dup2,
+    // close_range, read, _exit) on fds opened before the fork; it never
+    // returns.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
         return Err(io::Error::last_os_error());
@@ -147,6 +151,9 @@ pub(crate) fn spawn_cgroup_keeper(kill_file: &std::path::Path) -> io::Result<Cgr
                 libc::signal(sig, libc::SIG_IGN);
             }
             libc::setsid();
+            if libc::write(procs.as_raw_fd(), b"0".as_ptr().cast(), 1) != 1 {
+                libc::_exit(1);
+            }
             if libc::dup2(read_end.as_raw_fd(), 0) < 0 || libc::dup2(kill.as_raw_fd(), 1) < 0 {
                 libc::_exit(1);
             }
@@ -165,6 +172,7 @@ pub(crate) fn spawn_cgroup_keeper(kill_file: &std::path::Path) -> io::Result<Cgr
     }
     drop(read_end);
     drop(kill);
+    drop(procs);
     Ok(CgroupKeeper { pid, alive: Some(write_end) })
 }
 

@@ -16,7 +16,6 @@ pub async fn start_warden(dir: &tempfile::TempDir) -> Warden {
     let mut config = WardenConfig::new(dir.path().join("state"));
     config.node = "test".into();
     config.stop_grace = Duration::from_millis(500);
-    config.cgroups = std::env::var_os("NOCG").is_none();
     Warden::start(config).await.expect("warden starts")
 }
 
@@ -146,21 +145,4 @@ fn build_fake_agent() -> String {
     let path = profile_dir.join("fake-agent");
     assert!(path.is_file(), "fake-agent not at {} after building it", path.display());
     path.into_os_string().into_string().expect("the target directory's path is UTF-8")
-}
-
-/// `git` arguments with automatic maintenance kept in the foreground, on
-/// this side and (for a push to a local remote) on the receiving side. Tests
-/// run git themselves from a process that warden made a subreaper: detached
-/// maintenance would come back to the test process as zombies and be taken
-/// for warden's (`containment::clones_and_pushes_leave_no_zombie_git_behind`).
-pub fn git_args<'a>(args: &[&'a str]) -> Vec<&'a str> {
-    let mut out = vec!["-c", "gc.autoDetach=false", "-c", "maintenance.autoDetach=false"];
-    if let Some((first, rest)) = args.split_first() {
-        out.push(first);
-        if *first == "push" {
-            out.push("--receive-pack=git -c gc.autoDetach=false -c maintenance.autoDetach=false receive-pack");
-        }
-        out.extend_from_slice(rest);
-    }
-    out
 }

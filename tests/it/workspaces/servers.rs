@@ -146,13 +146,6 @@ fn handle_git(stream: TcpStream, root: &Path, token: &str, counters: &Counters) 
         .env("GIT_PROJECT_ROOT", root)
         .env("GIT_HTTP_EXPORT_ALL", "1")
         .env("GIT_CONFIG_NOSYSTEM", "1")
-        // receive-pack's maintenance in the foreground: a detached one would
-        // be a zombie of this (subreaper) test process.
-        .env("GIT_CONFIG_COUNT", "2")
-        .env("GIT_CONFIG_KEY_0", "gc.autoDetach")
-        .env("GIT_CONFIG_VALUE_0", "false")
-        .env("GIT_CONFIG_KEY_1", "maintenance.autoDetach")
-        .env("GIT_CONFIG_VALUE_1", "false")
         .env("REQUEST_METHOD", &method)
         .env("PATH_INFO", path)
         .env("QUERY_STRING", query)

@@ -78,6 +78,7 @@ pub(crate) fn setup(instance: &str) -> Containment {
         Ok(dir) => dir,
         Err(why) => return Containment::Procs(why),
     };
+    remove_dead_instances(&base);
     let dir = base.join(format!("warden-{instance}"));
     if let Err(e) = std::fs::create_dir(&dir) {
         return Containment::Procs(format!("cannot create a cgroup in {}: {e}", base.display()));
@@ -98,6 +99,36 @@ pub(crate) fn setup(instance: &str) -> Containment {
     }
     debug!(cgroup = %dir.display(), "containment: cgroup v2");
     Containment::Cgroup(dir)
+}
+
+/// How old an empty instance cgroup must be before another instance removes
+/// it: a starting instance's is empty until its keeper has moved in.
+const DEAD_INSTANCE_AGE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Removes the `warden-*` cgroups under `base` that nothing populates any
+/// more: a live instance's always holds its keeper, so an empty one (and
+/// old enough not to be starting) belongs to an instance that died where no
+/// warden starts on its state directory again (a temporary one, say).
+fn remove_dead_instances(base: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else { return };
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        if !entry.file_name().to_string_lossy().starts_with("warden-") || !dir.is_dir() {
+            continue;
+        }
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > DEAD_INSTANCE_AGE);
+        let empty = std::fs::read_to_string(dir.join("cgroup.events"))
+            .is_ok_and(|ev| ev.lines().any(|l| l.trim() == "populated 0"));
+        if old && empty {
+            debug!(cgroup = %dir.display(), "removing the empty cgroup of a dead instance");
+            kill_tree(&dir, std::time::Duration::ZERO);
+        }
+    }
 }
 
 /// The containment a warden started now would have (it creates and removes
