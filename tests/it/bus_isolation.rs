@@ -255,3 +255,45 @@ async fn a_slow_event_subscriber_does_not_stall_the_command_path() {
     }
     serve.terminate(T);
 }
+
+/// Finding 5, the race: two bridges claiming one name at the same moment
+/// see each other; exactly one serves (the older instance), the other is
+/// refused with `NodeTaken` naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_nodes_starting_at_once_with_one_name_exactly_one_serves() {
+    use warden::{Warden, WardenConfig};
+    use warden_bridge::{Bridge, BridgeError, BridgeSettings, NatsOptions};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let server = NatsServer::start(&tmp.path().join("nats"));
+    let mut wardens = Vec::new();
+    for dir in ["a", "b"] {
+        let mut wc = WardenConfig::new(tmp.path().join(dir));
+        wc.node = "race".into();
+        wardens.push(Warden::start(wc).await.expect("warden starts"));
+    }
+    let start = |w: Warden| {
+        let url = server.url();
+        async move {
+            let connections = warden_bridge::connect_pair(&NatsOptions::new(url)).await.expect("connects");
+            Bridge::start_on(w, connections, BridgeSettings::default()).await
+        }
+    };
+    let (ra, rb) = tokio::join!(start(wardens[0].clone()), start(wardens[1].clone()));
+    let older = if wardens[0].instance_id() < wardens[1].instance_id() { 0 } else { 1 };
+    let (won, lost) = if older == 0 { (ra, rb) } else { (rb, ra) };
+    let bridge = won.expect("the older instance serves");
+    match lost {
+        Err(BridgeError::NodeTaken { node, holder }) => {
+            assert_eq!(node, "race");
+            assert!(holder.contains(&format!("pid {}", std::process::id())), "{holder}");
+            let dir = tmp.path().join(["a", "b"][older]).display().to_string();
+            assert!(holder.contains(&dir), "names the older's state dir: {holder}");
+        }
+        Err(e) => panic!("the younger failed otherwise: {e}"),
+        Ok(_) => panic!("both nodes serve the name `race`"),
+    }
+    for w in &wardens {
+        w.shutdown().await;
+    }
+    bridge.shutdown(Duration::from_secs(2)).await;
+}

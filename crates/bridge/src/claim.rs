@@ -1,13 +1,18 @@
 //! One node per name on a NATS bus.
 //!
 //! Every bridge answers requests on `<prefix>.<node>.claim` with who it is
-//! ([`NodeClaim`]: instance, host, pid, state directory). Starting, a bridge
-//! first subscribes there itself, then asks the subject and gathers the
-//! answers for a short window: any answer from another instance means the
-//! name is taken. When two start at once, each sees the other; the one
-//! whose instance id is older (UUID v7 ids sort by time) keeps the name and
-//! the younger refuses, so exactly one of them serves.
+//! ([`NodeClaim`]: instance, host, pid, state directory, and whether it
+//! serves already). Starting, a bridge first subscribes and answers there
+//! itself, then asks the subject with its own claim and, for a short window,
+//! gathers the answers and the requests of others. An answer from a node
+//! that serves means the name is taken. Two nodes starting at the same
+//! moment each see the other — the server orders each one's subscription
+//! before its request, so at least one request reaches the other's
+//! subscription and is answered — and the one whose instance id is older
+//! (UUID v7 ids sort by time) keeps the name; the younger refuses.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -34,6 +39,10 @@ pub struct NodeClaim {
     pub pid: u32,
     /// The warden's state directory.
     pub state_dir: String,
+    /// True once the node serves (its claim window has passed); false while
+    /// it is starting.
+    #[serde(default)]
+    pub serving: bool,
 }
 
 impl NodeClaim {
@@ -59,7 +68,8 @@ pub(crate) async fn claim(
     let nats = |context: &'static str, e: &dyn std::fmt::Display| BridgeError::Nats { context, message: e.to_string() };
     let subject = subjects.claim();
     let mine = client.subscribe(subject.clone()).await.map_err(|e| nats("subscribing to the claim subject", &e))?;
-    tasks.spawn(answer_claims(client.clone(), mine, me.clone(), stop));
+    let state = Arc::new(ClaimState { serving: AtomicBool::new(false), contenders: std::sync::Mutex::new(Vec::new()) });
+    tasks.spawn(answer_claims(client.clone(), mine, me.clone(), state.clone(), stop));
     let inbox = client.new_inbox();
     let mut answers = client.subscribe(inbox.clone()).await.map_err(|e| nats("subscribing to claim answers", &e))?;
     let payload = serde_json::to_vec(me).map_err(|e| BridgeError::Invalid(e.to_string()))?;
@@ -79,39 +89,74 @@ pub(crate) async fn claim(
             continue; // our own answer
         }
         debug!(holder = %other.describe(), "node name answered");
-        if holder.as_ref().is_none_or(|h| other.instance < h.instance) {
+        // A serving holder wins over any starting one; among starting ones
+        // the oldest.
+        let better = match &holder {
+            None => true,
+            Some(h) => (other.serving && !h.serving) || (other.serving == h.serving && other.instance < h.instance),
+        };
+        if better {
             holder = Some(other);
         }
     }
     let _ = answers.unsubscribe().await;
+    // Contenders whose request reached us but whose answer did not (yet).
+    let contenders: Vec<NodeClaim> = crate::sync_lock(&state.contenders).drain(..).collect();
+    for other in contenders {
+        if holder.as_ref().is_none_or(|h| !h.serving && other.instance < h.instance) {
+            holder = Some(other);
+        }
+    }
     match holder {
-        Some(h) if h.instance < me.instance => {
+        Some(h) if h.serving || h.instance < me.instance => {
             Err(BridgeError::NodeTaken { node: me.node.clone(), holder: h.describe() })
         }
         Some(h) => {
             warn!(younger = %h.describe(), "another warden is starting with this node name; it will refuse");
+            state.serving.store(true, Ordering::Release);
             Ok(())
         }
-        None => Ok(()),
+        None => {
+            state.serving.store(true, Ordering::Release);
+            Ok(())
+        }
     }
 }
 
-/// Answers every request on the claim subject with `me`, until `stop`.
-pub(crate) async fn answer_claims(
+/// What the answering task shares with the claim: whether this node serves
+/// yet, and the other instances whose requests arrived while it starts.
+struct ClaimState {
+    serving: AtomicBool,
+    contenders: std::sync::Mutex<Vec<NodeClaim>>,
+}
+
+/// Answers every request on the claim subject with `me` (and whether this
+/// node serves yet), until `stop`; while starting, notes who else asked.
+async fn answer_claims(
     client: async_nats::Client,
     mut sub: async_nats::Subscriber,
     me: NodeClaim,
+    state: Arc<ClaimState>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let Ok(payload) = serde_json::to_vec(&me) else { return };
-    let payload = bytes::Bytes::from(payload);
     loop {
         tokio::select! {
             _ = stop.changed() => break,
             msg = sub.next() => {
                 let Some(msg) = msg else { break };
+                let serving = state.serving.load(Ordering::Acquire);
+                if !serving
+                    && let Ok(other) = serde_json::from_slice::<NodeClaim>(&msg.payload)
+                    && other.instance != me.instance
+                {
+                    let mut contenders = crate::sync_lock(&state.contenders);
+                    if contenders.len() < 64 {
+                        contenders.push(other);
+                    }
+                }
                 let Some(reply) = msg.reply else { continue };
-                if let Err(e) = client.publish(reply, payload.clone()).await {
+                let Ok(payload) = serde_json::to_vec(&NodeClaim { serving, ..me.clone() }) else { continue };
+                if let Err(e) = client.publish(reply, payload.into()).await {
                     debug!(error = %e, "cannot answer a claim request");
                 }
             }

@@ -61,6 +61,11 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 use warden_actors::Warden;
 
+/// Locks a mutex, taking the value even if a panicking holder poisoned it.
+pub(crate) fn sync_lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// How a bridge runs.
 #[derive(Debug, Clone)]
 pub struct BridgeSettings {
@@ -194,6 +199,7 @@ impl Bridge {
             host: warden_actors::default_node_name(),
             pid: std::process::id(),
             state_dir: warden.config().state_dir.display().to_string(),
+            serving: false,
         };
         if let Err(e) =
             claim::claim(&client, &subjects, &me, settings.claim_window, &mut command_tasks, stop_rx.clone()).await
