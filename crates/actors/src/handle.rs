@@ -640,4 +640,15 @@ mod tests {
         assert!(a.rules.is_empty());
         assert_eq!(bare_adapter("").name, "custom");
     }
+
+    #[test]
+    fn default_node_names_differ_per_state_dir_and_stay_put() {
+        let a = super::node_name_for(std::path::Path::new("/srv/warden-a"));
+        let b = super::node_name_for(std::path::Path::new("/srv/warden-b"));
+        assert_ne!(a, b);
+        assert_eq!(a, super::node_name_for(std::path::Path::new("/srv/warden-a")));
+        let host = super::default_node_name();
+        let hash = a.strip_prefix(&format!("{host}-")).expect("host name first");
+        assert!(hash.len() == 8 && hash.chars().all(|c| c.is_ascii_hexdigit()), "{a}");
+    }
 }

@@ -42,7 +42,11 @@ impl Containment {
 
 /// The cgroup v2 mount point (from `/proc/self/mountinfo`), if any.
 fn cgroup2_mount() -> Option<PathBuf> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    parse_cgroup2_mount(&std::fs::read_to_string("/proc/self/mountinfo").ok()?)
+}
+
+/// The mount point of the first `cgroup2` file system in a mountinfo text.
+fn parse_cgroup2_mount(info: &str) -> Option<PathBuf> {
     info.lines().find_map(|line| {
         // `id parent maj:min root mount-point options... - fstype source super`
         let (left, right) = line.split_once(" - ")?;
@@ -55,7 +59,11 @@ fn cgroup2_mount() -> Option<PathBuf> {
 
 /// This process's cgroup v2 path (the `0::<path>` line of `/proc/self/cgroup`).
 fn own_cgroup_path() -> Option<String> {
-    let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    parse_own_cgroup(&std::fs::read_to_string("/proc/self/cgroup").ok()?)
+}
+
+/// The `0::<path>` entry of a `/proc/<pid>/cgroup` text.
+fn parse_own_cgroup(text: &str) -> Option<String> {
     text.lines().find_map(|l| l.strip_prefix("0::")).map(|p| p.trim().to_string())
 }
 
@@ -215,4 +223,35 @@ pub(crate) fn kill_tree(dir: &Path, wait: std::time::Duration) -> usize {
         }
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_v2_tree_on_unified_and_hybrid_hosts() {
+        let hybrid = "\
+35 25 0:30 / /sys/fs/cgroup ro,nosuid shared:9 - tmpfs tmpfs ro,mode=755
+36 35 0:31 / /sys/fs/cgroup/unified rw,nosuid shared:10 - cgroup2 cgroup2 rw,nsdelegate
+37 35 0:32 / /sys/fs/cgroup/pids rw,nosuid shared:11 - cgroup cgroup rw,pids";
+        assert_eq!(parse_cgroup2_mount(hybrid), Some(PathBuf::from("/sys/fs/cgroup/unified")));
+        let unified = "29 23 0:26 / /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw";
+        assert_eq!(parse_cgroup2_mount(unified), Some(PathBuf::from("/sys/fs/cgroup")));
+        let v1_only = "37 35 0:32 / /sys/fs/cgroup/pids rw,nosuid shared:11 - cgroup cgroup rw,pids";
+        assert_eq!(parse_cgroup2_mount(v1_only), None);
+    }
+
+    #[test]
+    fn reads_the_v2_line_of_proc_cgroup() {
+        let text = "9:name=systemd:/\n4:memory:/x/y\n0::/system.slice/warden.service\n";
+        assert_eq!(parse_own_cgroup(text).as_deref(), Some("/system.slice/warden.service"));
+        assert_eq!(parse_own_cgroup("4:memory:/x\n"), None);
+    }
+
+    #[test]
+    fn describes_each_mode_in_one_line() {
+        assert_eq!(Containment::Cgroup("/c/warden-1".into()).describe(), "cgroup v2 (/c/warden-1)");
+        assert_eq!(Containment::Procs("no v2".into()).describe(), "/proc scan fallback (no v2)");
+    }
 }
