@@ -178,9 +178,10 @@ async fn timed(remote: &warden_bridge::Remote, verb: &str, body: &serde_json::Va
 /// 50 MB stalled replies for seconds (one NATS connection for replies and
 /// events; nats-server holds a connection that publishes to a slow reader
 /// up to its write deadline, 10 s). Commands and replies now have their own
-/// connection: `send_to_agent` and `snapshot` round trips during the flood
-/// stay within twice their idle p99 — or 1 s, whichever is larger, because
-/// this machine's cores are shared with builds (a stall is 10 s).
+/// connection: during the flood, the p99 of `send_to_agent` and `snapshot`
+/// round trips stays within twice the idle p99 (at least 20 ms), and no
+/// round trip exceeds twice the idle p99 or 1 s, whichever is larger: this
+/// machine's cores are shared with builds, and a stall is seconds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_event_subscriber_does_not_stall_the_command_path() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -250,8 +251,12 @@ async fn a_slow_event_subscriber_does_not_stall_the_command_path() {
     eprintln!("flood ({window:.1} s) snapshot:      {}", busy_snap.line());
     assert!(started.elapsed() <= Duration::from_secs(120), "the flood did not finish");
     for (what, idle, busy) in [("send_to_agent", &idle_send, &busy_send), ("snapshot", &idle_snap, &busy_snap)] {
+        // Every round trip: no stall (one was 9 s on a shared connection).
         let bound = (2.0 * idle.pct(0.99)).max(1000.0);
         assert!(busy.max() <= bound, "{what} during the flood: {} (bound {bound:.0} ms)", busy.line());
+        // The p99: twice the idle p99, with a 20 ms floor for a loaded machine.
+        let p99_bound = (2.0 * idle.pct(0.99)).max(20.0);
+        assert!(busy.pct(0.99) <= p99_bound, "{what} p99 during the flood: {} (bound {p99_bound:.0} ms)", busy.line());
     }
     serve.terminate(T);
 }
