@@ -188,6 +188,7 @@ async fn list(registry: &Registry, json: bool) -> i32 {
         .collect();
     let header = ["NAME", "INSTALLED", "VERSION", "AUTH", "PATH / INSTALL"].map(String::from);
     print!("{}", table(&header, &rows));
+    println!("\ncontainment: {}", warden_actors::probe_containment().describe());
     0
 }
 

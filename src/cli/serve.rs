@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use warden_actors::{Warden, WardenConfig, default_node_name};
+use warden_actors::{Warden, WardenConfig, node_name_for};
 use warden_bridge::connect::redact_url;
 use warden_bridge::local::{LocalServer, LocalSettings};
 use warden_bridge::subjects::{check_node_name, check_prefix, sanitize_node_name};
@@ -122,7 +122,8 @@ pub struct ServeArgs {
     /// NATS connection.
     #[command(flatten)]
     pub nats: NatsArgs,
-    /// Node name (default: the host name, with dots replaced).
+    /// Node name (default: the host name and a short hash of the state
+    /// directory, with dots replaced; unique per host and state directory).
     #[arg(long, env = "WARDEN_NODE")]
     pub node: Option<String>,
     /// Publish events to a JetStream stream through an outbox, for durable replay.
@@ -168,19 +169,20 @@ async fn serve_inner(state_dir: Option<PathBuf>, overlays: PathBuf, args: ServeA
         config.workdir_roots.push(abs);
     }
     config.validate()?;
+    let state_dir = state_dir.unwrap_or_else(WardenConfig::default_state_dir);
     let node = match &args.node {
         Some(n) => {
             check_node_name(n).map_err(|e| e.to_string())?;
             n.clone()
         }
-        None => sanitize_node_name(&default_node_name()),
+        None => sanitize_node_name(&node_name_for(&state_dir)),
     };
     let opts = match &args.nats.nats {
         Some(_) => Some(args.nats.options(format!("warden-{node}"))?),
         None => None,
     };
 
-    let mut wc = WardenConfig::new(state_dir.unwrap_or_else(WardenConfig::default_state_dir));
+    let mut wc = WardenConfig::new(state_dir);
     wc.node = node.clone();
     let socket = args.socket.clone().unwrap_or_else(|| warden_bridge::local::default_socket_path(&wc.state_dir));
     wc.adapter_overlays = Some(overlays);
@@ -196,15 +198,16 @@ async fn serve_inner(state_dir: Option<PathBuf>, overlays: PathBuf, args: ServeA
     let mut bridge = None;
     if let Some(opts) = &opts {
         let started = async {
-            let client = warden_bridge::connect(opts).await?;
+            let connections = warden_bridge::connect_pair(opts).await?;
             let settings = BridgeSettings {
                 prefix: args.nats.prefix.clone(),
                 jetstream: args.jetstream,
                 config,
                 default_root: None,
                 from_seq: 1,
+                ..BridgeSettings::default()
             };
-            Bridge::start(warden.clone(), client, settings).await
+            Bridge::start_on(warden.clone(), connections, settings).await
         };
         match started.await {
             Ok(b) => bridge = Some(b),

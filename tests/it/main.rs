@@ -12,8 +12,12 @@ mod adapters_life;
 mod bridge;
 mod bridge_supervision;
 mod budgets;
+mod bus_isolation;
 mod cli;
 mod cli_errors;
+// Reaps a git child of a killed warden that came to this process (libc).
+#[allow(unsafe_code)]
+mod containment;
 // Kills processes by pid and opens a PTY for `warden run` (libc).
 #[allow(unsafe_code)]
 mod cli_run;

@@ -41,7 +41,8 @@ const CALL_TIMEOUT_MS: u64 = 30_000;
 /// Configuration of a warden instance.
 #[derive(Debug, Clone)]
 pub struct WardenConfig {
-    /// Node name carried by every event (default: the host name).
+    /// Node name carried by every event (default: [`node_name_for`] the
+    /// state directory: the host name and a short hash of the directory).
     pub node: String,
     /// Where transcripts, session records and instance locks live.
     pub state_dir: PathBuf,
@@ -59,6 +60,11 @@ pub struct WardenConfig {
     /// started escapes to PID 1. Process-wide; an embedding service that
     /// manages its own orphans can turn it off.
     pub subreaper: bool,
+    /// Put each agent in a cgroup v2 of its own under warden's cgroup, where
+    /// the host allows it (`cgroup.kill` on stop); otherwise, or when off,
+    /// the `/proc` scan alone finds a session's processes. See
+    /// [`Warden::containment`].
+    pub cgroups: bool,
     /// Names of warden's environment variables passed to agents in addition
     /// to [`crate::env::DEFAULT_PASSTHROUGH`].
     pub env_passthrough: Vec<String>,
@@ -102,15 +108,17 @@ impl std::fmt::Debug for dyn crate::classifier::StallClassifier {
 impl WardenConfig {
     /// Defaults, with state kept in `state_dir`.
     pub fn new(state_dir: impl Into<PathBuf>) -> Self {
+        let state_dir = state_dir.into();
         WardenConfig {
-            node: default_node_name(),
-            state_dir: state_dir.into(),
+            node: node_name_for(&state_dir),
+            state_dir,
             bus: BusLimits::default(),
             output_ring_bytes: 64 * 1024,
             transcripts: true,
             transcript_max_bytes: 1 << 30,
             stop_grace: Duration::from_secs(3),
             subreaper: true,
+            cgroups: true,
             env_passthrough: Vec::new(),
             max_sessions: 4096,
             retain_exited: 1024,
@@ -161,6 +169,21 @@ impl Default for WardenConfig {
     fn default() -> Self {
         Self::new(Self::default_state_dir())
     }
+}
+
+/// The default node name of a warden on `state_dir`: the host name, a dash
+/// and 8 hex digits of a hash of the state directory's absolute path. So
+/// two wardens on one host with different state directories never share a
+/// name by default, and one state directory keeps its name across restarts.
+pub fn node_name_for(state_dir: &Path) -> String {
+    let abs = std::path::absolute(state_dir).unwrap_or_else(|_| state_dir.to_path_buf());
+    // FNV-1a: stable across builds and platforms (std's hasher is not).
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in abs.as_os_str().as_encoded_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{}-{:08x}", default_node_name(), (h ^ (h >> 32)) as u32)
 }
 
 /// The host name, or `node` when it cannot be read.
@@ -230,14 +253,18 @@ impl Warden {
         let state_dir = config.state_dir.clone();
         let state_err = |source| StartError::StateDir { path: state_dir.clone(), source };
         std::fs::create_dir_all(&state_dir).map_err(state_err)?;
-        let instance = instance::acquire(&state_dir).map_err(state_err)?;
+        let instance = instance::acquire(&state_dir, config.cgroups).map_err(state_err)?;
         instance::sweep_dead_instances(&state_dir, &instance.id);
+        info!(containment = %instance.containment.describe(), "containment");
         if config.subreaper
             && let Err(e) = sys::set_child_subreaper()
         {
             warn!(error = %e, "cannot become subreaper; orphans of agents will go to PID 1");
         }
-        let reactor = ReactorHandle::start("warden-pty").map_err(|e| StartError::Runtime(e.to_string()))?;
+        let sessions_log =
+            instance.sessions_log().map_err(|e| warn!(error = %e, "cannot open the instance's session list")).ok();
+        let reactor = ReactorHandle::start("warden-pty", instance.containment.clone(), sessions_log)
+            .map_err(|e| StartError::Runtime(e.to_string()))?;
         let bus = EventBus::new(config.node.clone(), config.bus);
         let ctx = Arc::new(Ctx {
             reactor: reactor.clone(),
@@ -284,6 +311,18 @@ impl Warden {
     /// The configuration this instance runs with.
     pub fn config(&self) -> &WardenConfig {
         &self.inner.config
+    }
+
+    /// How this instance finds (and ends) every process of a session: a
+    /// cgroup v2 per agent, or the `/proc` scan fallback.
+    pub fn containment(&self) -> &crate::Containment {
+        &self.inner.instance.containment
+    }
+
+    /// This instance's id (a UUID v7, so ids sort by start time); every
+    /// agent it starts carries it as `WARDEN_INSTANCE`.
+    pub fn instance_id(&self) -> &str {
+        &self.inner.instance.id
     }
 
     /// The node name.
@@ -667,5 +706,19 @@ pub fn check_workdir(dir: &Path) -> Result<(), SessionError> {
         Ok(_) => Err(bad("not a directory")),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(bad("does not exist")),
         Err(e) => Err(bad(&e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn default_node_names_differ_per_state_dir_and_stay_put() {
+        let a = super::node_name_for(std::path::Path::new("/srv/warden-a"));
+        let b = super::node_name_for(std::path::Path::new("/srv/warden-b"));
+        assert_ne!(a, b);
+        assert_eq!(a, super::node_name_for(std::path::Path::new("/srv/warden-a")));
+        let host = super::default_node_name();
+        let hash = a.strip_prefix(&format!("{host}-")).expect("host name first");
+        assert!(hash.len() == 8 && hash.chars().all(|c| c.is_ascii_hexdigit()), "{a}");
     }
 }

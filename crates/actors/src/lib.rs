@@ -60,8 +60,9 @@ pub use bus::{BusLimits, EventBus, Subscription};
 pub use classifier::{ClassifyFuture, StallClassifier, StallContext};
 pub use env::{INSTANCE_ENV, SESSION_ENV};
 pub use error::{SessionError, StartError};
-pub use handle::{TerminalAttachment, Warden, WardenConfig, check_workdir, default_node_name};
+pub use handle::{TerminalAttachment, Warden, WardenConfig, check_workdir, default_node_name, node_name_for};
 pub use launch::{AgentChoice, AgentRequest, FileOutcome, FileSource, LaunchError, LaunchFile, LaunchedAgent};
+pub use sys::cgroup::{Containment, probe as probe_containment};
 pub use task::{TaskConfig, TaskError};
 pub use workspace::{WorkspaceConfig, WorkspaceError};
 

@@ -30,13 +30,14 @@ use tracing::{debug, warn};
 use warden_core::{SessionId, TermSize};
 
 use crate::sys;
+use crate::sys::cgroup::{self, Containment};
 use crate::sys::spawn::{ChildProc, ChildStack, SpawnFailure, SpawnRequest, pty_size, spawn_on_pty};
 use crate::transcript::TranscriptWriter;
 
 mod cleanup;
 mod flow;
 
-use cleanup::{PendingKill, SWEEP_INTERVAL, Sweep};
+use cleanup::{PendingKill, SWEEP_INTERVAL, Sweep, Target, ZOMBIE_SCAN_INTERVAL};
 pub(crate) use flow::FlowGate;
 
 const WAKER: Token = Token(usize::MAX);
@@ -113,8 +114,15 @@ pub(crate) struct ReactorHandle {
 }
 
 impl ReactorHandle {
-    /// Starts the reactor thread.
-    pub(crate) fn start(name: &str) -> io::Result<ReactorHandle> {
+    /// Starts the reactor thread; `containment` says whether each agent gets
+    /// a cgroup of its own (and where); the id of every session started is
+    /// appended to `sessions_log` (the instance's list, read by the next
+    /// start if this instance dies).
+    pub(crate) fn start(
+        name: &str,
+        containment: Containment,
+        sessions_log: Option<std::fs::File>,
+    ) -> io::Result<ReactorHandle> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let (tx, rx) = mpsc::channel();
@@ -131,7 +139,14 @@ impl ReactorHandle {
             sweeps: Vec::new(),
             last_sweep: None,
             transcript_due: None,
+            last_zombie_scan: Instant::now(),
             reap_watch: Vec::new(),
+            cgroup_root: match containment {
+                Containment::Cgroup(dir) => Some(dir),
+                Containment::Procs(_) => None,
+            },
+            cgroups_to_remove: Vec::new(),
+            sessions_log,
             shutdown: None,
         };
         std::thread::Builder::new().name(name.into()).stack_size(256 * 1024).spawn(move || {
@@ -220,7 +235,7 @@ struct PendingWrite {
 
 struct IoSession {
     id: SessionId,
-    marker: Vec<u8>,
+    target: Target,
     master: Box<dyn MasterPty + Send>,
     fd: RawFd,
     pidfd: Option<OwnedFd>,
@@ -254,7 +269,15 @@ struct Reactor {
     last_sweep: Option<Instant>,
     /// When gathered transcript bytes must go to the writer.
     transcript_due: Option<Instant>,
+    /// When zombies re-parented to warden were last looked for.
+    last_zombie_scan: Instant,
     reap_watch: Vec<(i32, Instant)>,
+    /// Where agents' cgroups are made (cgroup v2 containment), if anywhere.
+    cgroup_root: Option<std::path::PathBuf>,
+    /// Cgroups of ended agents, removed once empty (until the deadline).
+    cgroups_to_remove: Vec<(std::path::PathBuf, Instant)>,
+    /// The instance's list of the sessions it started.
+    sessions_log: Option<std::fs::File>,
     shutdown: Option<(Instant, oneshot::Sender<()>)>,
 }
 
@@ -317,7 +340,7 @@ impl Reactor {
         let keys: Vec<u64> = self.sessions.keys().copied().collect();
         for s in self.sessions.values() {
             sys::signal_group(s.pid, libc::SIGKILL);
-            self.sweeps.push(Sweep { leader: s.pid, marker: s.marker.clone(), kill: true, then_kill: None });
+            self.sweeps.push(Sweep { target: s.target.clone(), kill: true, then_kill: None });
         }
         self.run_sweeps();
         for key in keys {
@@ -347,11 +370,14 @@ impl Reactor {
         if let Some(t) = self.transcript_due {
             consider(t);
         }
-        if !self.reap_watch.is_empty() {
+        if !self.reap_watch.is_empty() || !self.cgroups_to_remove.is_empty() {
             consider(now + Duration::from_millis(50));
         }
         if !self.sweeps.is_empty() {
             consider(self.last_sweep.map_or(now, |t| t + SWEEP_INTERVAL));
+        }
+        if !self.sessions.is_empty() {
+            consider(self.last_zombie_scan + ZOMBIE_SCAN_INTERVAL);
         }
         next.map(|t| t.saturating_duration_since(now))
     }
@@ -402,18 +428,39 @@ impl Reactor {
         let span = tracing::info_span!("spawn", session = %id, program = %req.program.display());
         let _enter = span.enter();
         let started = Instant::now();
-        let spawned = match spawn_on_pty(&req, &mut self.stack) {
+        if let Some(log) = &mut self.sessions_log
+            && let Err(e) = std::io::Write::write_all(log, format!("{id}\n").as_bytes())
+        {
+            warn!(error = %e, "cannot record the session in the instance's list");
+        }
+        let key = self.next_key;
+        self.next_key += 1;
+        let cg = self.cgroup_root.as_ref().and_then(|root| match cgroup::create(root, &format!("p{key}")) {
+            Ok(cg) => Some(cg),
+            Err(e) => {
+                warn!(error = %e, "cannot create the agent's cgroup; relying on the /proc scan");
+                None
+            }
+        });
+        let spawned = match spawn_on_pty(&req, &mut self.stack, cg.as_ref().map(|c| c.procs.as_raw_fd())) {
             Ok(s) => s,
             Err(e) => {
                 debug!(error = %e, "spawn failed");
+                if let Some(cg) = cg {
+                    cgroup::remove(&cg.dir);
+                }
                 let _ = reply.send(Err(e));
                 return;
             }
         };
         let exec_micros = started.elapsed().as_micros() as u64;
-        let key = self.next_key;
-        self.next_key += 1;
         let pid = spawned.child.id();
+        let target = Target {
+            leader: pid as i32,
+            marker: format!("{}={id}", crate::SESSION_ENV).into_bytes(),
+            cgroup: cg.map(|c| c.dir),
+            tty: spawned.master.tty_name(),
+        };
         let Some(fd) = spawned.master.as_raw_fd() else {
             let _ = reply.send(Err(SpawnFailure::Pty("PTY master has no fd".into())));
             return;
@@ -424,7 +471,7 @@ impl Reactor {
         });
         if let Err(e) = reg {
             sys::signal_group(pid as i32, libc::SIGKILL);
-            self.sweeps.push(Sweep { leader: pid as i32, marker: Vec::new(), kill: true, then_kill: None });
+            self.sweeps.push(Sweep { target, kill: true, then_kill: None });
             let _ = reply.send(Err(SpawnFailure::Pty(format!("epoll registration failed: {e}"))));
             return;
         }
@@ -438,7 +485,7 @@ impl Reactor {
             key,
             IoSession {
                 id,
-                marker: format!("{}={id}", crate::SESSION_ENV).into_bytes(),
+                target,
                 master: spawned.master,
                 fd,
                 pidfd: Some(spawned.pidfd),
@@ -528,7 +575,7 @@ impl Reactor {
         debug!(session = %s.id, ?status, "child exited");
         // End what the agent left behind: a polite signal now, SIGKILL after
         // the grace. The terminal reaches EOF once they are gone.
-        self.sweeps.push(Sweep { leader: s.pid, marker: s.marker.clone(), kill: false, then_kill: Some(s.grace) });
+        self.sweeps.push(Sweep { target: s.target.clone(), kill: false, then_kill: Some(s.grace) });
         if s.eof {
             self.finalize(key);
         } else {
@@ -544,18 +591,18 @@ impl Reactor {
         if s.exit.is_some() {
             return;
         }
-        let (pid, marker) = (s.pid, s.marker.clone());
+        let (pid, target) = (s.pid, s.target.clone());
         debug!(session = %s.id, grace_ms = grace.as_millis() as u64, "stopping");
         if grace.is_zero() {
             sys::signal_group(pid, libc::SIGKILL);
-            self.sweeps.push(Sweep { leader: pid, marker, kill: true, then_kill: None });
+            self.sweeps.push(Sweep { target, kill: true, then_kill: None });
             return;
         }
         // The agent's own group at once; the rest of its session in this
         // iteration's sweep.
         sys::signal_group(pid, libc::SIGHUP);
         sys::signal_group(pid, libc::SIGTERM);
-        self.sweeps.push(Sweep { leader: pid, marker, kill: false, then_kill: Some(grace) });
+        self.sweeps.push(Sweep { target, kill: false, then_kill: Some(grace) });
     }
 
     fn on_timers(&mut self) {
@@ -566,8 +613,8 @@ impl Reactor {
             due
         };
         for k in due {
-            sys::signal_group(k.leader, libc::SIGKILL);
-            self.sweeps.push(Sweep { leader: k.leader, marker: k.marker, kill: true, then_kill: None });
+            sys::signal_group(k.target.leader, libc::SIGKILL);
+            self.sweeps.push(Sweep { target: k.target, kill: true, then_kill: None });
         }
         let overdue: Vec<u64> =
             self.sessions.iter().filter(|(_, s)| s.eof_deadline.is_some_and(|t| t <= now)).map(|(k, _)| *k).collect();
@@ -586,6 +633,13 @@ impl Reactor {
                 *until > now && std::path::Path::new(&format!("/proc/{pid}")).exists()
             });
         }
+        if !self.cgroups_to_remove.is_empty() {
+            self.remove_empty_cgroups();
+        }
+        if !self.sessions.is_empty() && self.last_zombie_scan.elapsed() >= ZOMBIE_SCAN_INTERVAL {
+            self.last_zombie_scan = Instant::now();
+            self.reap_session_zombies();
+        }
     }
 
     /// Reports the exit (after all output) and forgets the session.
@@ -599,6 +653,10 @@ impl Reactor {
             let _ = registry.deregister(&mut SourceFd(&pidfd.as_raw_fd()));
         }
         fail_writes(&mut s);
+        if let Some(dir) = s.target.cgroup.take() {
+            // Empty once the leftovers are gone (at most the grace from now).
+            self.cgroups_to_remove.push((dir, Instant::now() + s.grace + Duration::from_secs(30)));
+        }
         let status = match s.exit {
             Some(status) => status,
             None => {

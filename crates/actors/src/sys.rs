@@ -4,6 +4,7 @@
 //! child on a PTY with its own session, pidfds, signals, the `/proc` scan
 //! that finds every process a session started, and the subreaper bit.
 
+pub(crate) mod cgroup;
 pub(crate) mod procs;
 pub(crate) mod spawn;
 
@@ -55,6 +56,124 @@ pub(crate) fn try_reap(pid: i32) -> bool {
     // SAFETY: waitpid on one specific pid, WNOHANG, with a valid out pointer.
     let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
     r == pid || (r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD))
+}
+
+/// Gives the child of `cmd` the parent-death signal: it gets SIGKILL when the
+/// thread that spawns it ends (`PR_SET_PDEATHSIG`), so a `git` that warden
+/// started never outlives warden (even a SIGKILLed warden). The spawning
+/// thread must wait for the child (as `GitCli::run` does), or the signal
+/// fires when that thread ends.
+pub(crate) fn die_with_parent(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = my_pid();
+    // SAFETY: the closure runs in the child between fork and exec; it makes
+    // only async-signal-safe calls (prctl, getppid) and does not allocate.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // The parent may have died before the prctl: then nothing would
+            // ever send the signal.
+            if libc::getppid() != parent {
+                return Err(io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        })
+    };
+}
+
+/// Reaps each of `pids` that is (or becomes, before `deadline`) a zombie
+/// child of this process; waits until each is reaped or gone from `/proc`
+/// (a killed process may become our child only once its parent has died).
+pub(crate) fn reap_until(pids: &[i32], deadline: std::time::Instant) {
+    let mut left: Vec<i32> = pids.to_vec();
+    loop {
+        left.retain(|pid| {
+            let mut status = 0;
+            // SAFETY: waitpid on one specific pid, WNOHANG, valid out pointer.
+            let r = unsafe { libc::waitpid(*pid, &mut status, libc::WNOHANG) };
+            r != *pid && std::path::Path::new(&format!("/proc/{pid}")).exists()
+        });
+        if left.is_empty() || std::time::Instant::now() >= deadline {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// A child process that kills a cgroup tree when warden dies, however it
+/// dies (see [`spawn_cgroup_keeper`]). Dropping it ends the keeper (which
+/// then kills the tree: do so only when the tree should go) and reaps it.
+pub(crate) struct CgroupKeeper {
+    pid: i32,
+    /// The write end of the keeper's pipe; the keeper wakes when it closes.
+    alive: Option<OwnedFd>,
+}
+
+impl Drop for CgroupKeeper {
+    fn drop(&mut self) {
+        drop(self.alive.take());
+        reap_until(&[self.pid], std::time::Instant::now() + std::time::Duration::from_millis(500));
+    }
+}
+
+/// Forks a keeper for the cgroup `dir`: a process of its own session, moved
+/// into `dir` itself (so a live instance's cgroup is never empty, and an
+/// empty one is a dead instance's), holding nothing of warden but the read
+/// end of a pipe and `dir/cgroup.kill`. It blocks in `read` until warden's
+/// end of the pipe closes — when warden exits or is SIGKILLed — then writes
+/// `1` to `cgroup.kill` (ending itself with the rest). So escapes from a
+/// session (`setsid`, `env -i`, double forks) die with a SIGKILLed warden
+/// too, not only at its next start.
+pub(crate) fn spawn_cgroup_keeper(dir: &std::path::Path) -> io::Result<CgroupKeeper> {
+    let kill = std::fs::OpenOptions::new().write(true).open(dir.join("cgroup.kill"))?;
+    let procs = std::fs::OpenOptions::new().write(true).open(dir.join("cgroup.procs"))?;
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: pipe2 writes two fds into the array we pass.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned these fds; we own them.
+    let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: after fork the child of this multi-threaded process runs only
+    // async-signal-safe system calls (signal, setsid, write, dup2,
+    // close_range, read, _exit) on fds opened before the fork; it never
+    // returns.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if pid == 0 {
+        // SAFETY: see above; only raw system calls until _exit.
+        unsafe {
+            for sig in [libc::SIGHUP, libc::SIGINT, libc::SIGTERM, libc::SIGQUIT, libc::SIGPIPE, libc::SIGUSR1] {
+                libc::signal(sig, libc::SIG_IGN);
+            }
+            libc::setsid();
+            if libc::write(procs.as_raw_fd(), b"0".as_ptr().cast(), 1) != 1 {
+                libc::_exit(1);
+            }
+            if libc::dup2(read_end.as_raw_fd(), 0) < 0 || libc::dup2(kill.as_raw_fd(), 1) < 0 {
+                libc::_exit(1);
+            }
+            // Hold nothing else of warden: no lock, socket, terminal or pipe end.
+            libc::syscall(libc::SYS_close_range, 2 as libc::c_uint, libc::c_uint::MAX, 0 as libc::c_uint);
+            let mut b = [0u8; 1];
+            loop {
+                let n = libc::read(0, b.as_mut_ptr().cast(), 1);
+                if n == 0 || (n < 0 && *libc::__errno_location() != libc::EINTR) {
+                    break;
+                }
+            }
+            libc::write(1, b"1".as_ptr().cast(), 1);
+            libc::_exit(0);
+        }
+    }
+    drop(read_end);
+    drop(kill);
+    drop(procs);
+    Ok(CgroupKeeper { pid, alive: Some(write_end) })
 }
 
 /// Makes this process the reaper of orphaned descendants (Linux

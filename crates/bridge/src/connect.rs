@@ -200,6 +200,43 @@ pub async fn connect(opts: &NatsOptions) -> Result<Client, BridgeError> {
     o.connect(opts.url.as_str()).await.map_err(|e| BridgeError::Connect { url, message: e.to_string() })
 }
 
+/// The two connections of a bridge: commands and replies on one, events and
+/// output on the other. nats-server delivers what a connection publishes
+/// from that connection's read loop; when a subscriber reads slowly the
+/// server blocks there up to its write deadline, and everything else that
+/// connection sent waits behind it. Apart, a flood of events to a slow
+/// subscriber cannot delay a reply.
+#[derive(Clone)]
+pub struct Connections {
+    /// Commands in, replies out, raw input, heartbeat, node-name claim.
+    pub commands: Client,
+    /// Events, raw output, JetStream publishing.
+    pub events: Client,
+}
+
+impl Connections {
+    /// One connection for both (replies can then wait behind events).
+    pub fn shared(client: Client) -> Connections {
+        Connections { commands: client.clone(), events: client }
+    }
+}
+
+impl fmt::Debug for Connections {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Connections { commands, events }")
+    }
+}
+
+/// Connects twice with the same options: the commands connection (named
+/// `<name>`) and the events connection (named `<name>-events`).
+pub async fn connect_pair(opts: &NatsOptions) -> Result<Connections, BridgeError> {
+    let commands = connect(opts).await?;
+    let mut events_opts = opts.clone();
+    events_opts.name = opts.name.as_ref().map(|n| format!("{n}-events"));
+    let events = connect(&events_opts).await?;
+    Ok(Connections { commands, events })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -43,6 +43,14 @@ pub enum BridgeError {
         /// Why.
         message: String,
     },
+    /// Another live warden already serves this node name.
+    #[error("node {node} is already served by a live warden ({holder}); stop it or choose another --node")]
+    NodeTaken {
+        /// The node name.
+        node: String,
+        /// Who holds it: host, pid and state directory.
+        holder: String,
+    },
     /// JetStream is needed but not there.
     #[error("{0}")]
     JetStream(String),

@@ -9,14 +9,19 @@
 //! stream ([`jetstream`]). Subjects are built in one place ([`subjects`]);
 //! `docs/PROTOCOL.md` is the contract.
 //!
+//! Commands and replies travel on a connection of their own, events and
+//! output on another ([`Connections`]): nats-server stalls a connection that
+//! publishes to a slow subscriber (its write deadline), and that must never
+//! hold up a reply.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use warden_actors::{Warden, WardenConfig};
-//! use warden_bridge::{Bridge, BridgeSettings, NatsOptions, connect};
+//! use warden_bridge::{Bridge, BridgeSettings, NatsOptions, connect_pair};
 //!
 //! let warden = Warden::start(WardenConfig::new("/tmp/warden-node")).await?;
-//! let client = connect(&NatsOptions::new("nats://127.0.0.1:4222")).await?;
-//! let bridge = Bridge::start(warden.clone(), client, BridgeSettings::default()).await?;
+//! let connections = connect_pair(&NatsOptions::new("nats://127.0.0.1:4222")).await?;
+//! let bridge = Bridge::start_on(warden.clone(), connections, BridgeSettings::default()).await?;
 //! // … serve until told to stop, then:
 //! warden.shutdown().await;
 //! bridge.shutdown(std::time::Duration::from_secs(5)).await;
@@ -26,6 +31,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod claim;
 mod commands;
 pub mod config;
 pub mod connect;
@@ -48,7 +54,7 @@ use std::time::Duration;
 pub use async_nats;
 pub use commands::CLIENT_HEADER;
 pub use config::BridgeConfig;
-pub use connect::{NatsAuth, NatsOptions, Secret, TlsOptions, connect};
+pub use connect::{Connections, NatsAuth, NatsOptions, Secret, TlsOptions, connect, connect_pair};
 pub use error::BridgeError;
 pub use protocol::{ErrorCode, Reply, WireError};
 pub use remote::{FollowOptions, Remote, follow_events};
@@ -58,6 +64,11 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 use warden_actors::Warden;
+
+/// Locks a mutex, taking the value even if a panicking holder poisoned it.
+pub(crate) fn sync_lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// How a bridge runs.
 #[derive(Debug, Clone)]
@@ -74,6 +85,9 @@ pub struct BridgeSettings {
     /// The first event `seq` to publish (default 1: everything the bus still
     /// holds, so events from before the bridge started are not missed).
     pub from_seq: u64,
+    /// How long the start waits for another warden to answer for the node
+    /// name ([`claim`]); default 500 ms.
+    pub claim_window: Duration,
 }
 
 impl Default for BridgeSettings {
@@ -84,6 +98,7 @@ impl Default for BridgeSettings {
             config: BridgeConfig::default(),
             default_root: None,
             from_seq: 1,
+            claim_window: Duration::from_millis(500),
         }
     }
 }
@@ -145,7 +160,10 @@ pub struct StatsSnapshot {
 /// A running bridge between one `Warden` and NATS.
 pub struct Bridge {
     warden: Warden,
+    /// Commands, replies, input, the heartbeat and the node-name claim.
     client: async_nats::Client,
+    /// Events, output and JetStream publishing.
+    events: async_nats::Client,
     subjects: Subjects,
     stats: Arc<Stats>,
     stop: watch::Sender<bool>,
@@ -156,14 +174,27 @@ pub struct Bridge {
 }
 
 impl Bridge {
-    /// Starts serving `warden` on `client`: subscribes to the command
-    /// subjects, starts the publishers and the heartbeat. With JetStream,
-    /// creates (or checks) the events stream first.
+    /// Starts serving `warden` on one connection for everything: a slow
+    /// event subscriber can then delay replies (see [`Bridge::start_on`]).
     pub async fn start(
         warden: Warden,
         client: async_nats::Client,
         settings: BridgeSettings,
     ) -> Result<Bridge, BridgeError> {
+        Bridge::start_on(warden, Connections::shared(client), settings).await
+    }
+
+    /// Starts serving `warden`: claims the node name, subscribes to the
+    /// command subjects, starts the publishers and the heartbeat. Commands
+    /// and replies use `connections.commands`, events and output
+    /// `connections.events`. With JetStream, creates (or checks) the events
+    /// stream first.
+    pub async fn start_on(
+        warden: Warden,
+        connections: Connections,
+        settings: BridgeSettings,
+    ) -> Result<Bridge, BridgeError> {
+        let Connections { commands: client, events } = connections;
         let subjects =
             Subjects::new(&settings.prefix, warden.node()).map_err(|e| BridgeError::Invalid(e.to_string()))?;
         let policy = node_policy(&warden, &settings.config, settings.default_root.clone())?;
@@ -171,11 +202,28 @@ impl Bridge {
         let (stop, stop_rx) = watch::channel(false);
         let (drain, drain_rx) = watch::channel(None);
         let mut pump_tasks = JoinSet::new();
+        let mut command_tasks = JoinSet::new();
+        // One node per name: refuse before taking a command or publishing.
+        let me = claim::NodeClaim {
+            v: 1,
+            node: subjects.node().to_string(),
+            instance: warden.instance_id().to_string(),
+            host: warden_actors::default_node_name(),
+            pid: std::process::id(),
+            state_dir: warden.config().state_dir.display().to_string(),
+            serving: false,
+        };
+        if let Err(e) =
+            claim::claim(&client, &subjects, &me, settings.claim_window, &mut command_tasks, stop_rx.clone()).await
+        {
+            command_tasks.abort_all();
+            return Err(e);
+        }
 
         if settings.jetstream {
             let js = async_nats::jetstream::ContextBuilder::new()
                 .timeout(settings.config.jetstream.ack_timeout())
-                .build(client.clone());
+                .build(events.clone());
             let stream = jetstream::ensure_stream(&js, &settings.prefix, &settings.config.jetstream).await?;
             let boot = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -200,7 +248,7 @@ impl Bridge {
         }
         let sub = warden.subscribe(Some(settings.from_seq));
         pump_tasks.spawn(publish::core_pump(
-            client.clone(),
+            events.clone(),
             warden.bus().clone(),
             subjects.clone(),
             !settings.jetstream,
@@ -218,7 +266,6 @@ impl Bridge {
             keyboards: Default::default(),
         });
         let subs = commands::subscribe(&ctx, &client).await?;
-        let mut command_tasks = JoinSet::new();
         let rate = policy::RateLimiter::new(&settings.config.rate_limit);
         command_tasks.spawn(commands::serve(ctx, subs, rate, stop_rx.clone()));
         command_tasks.spawn(publish::heartbeat(
@@ -234,6 +281,7 @@ impl Bridge {
         Ok(Bridge {
             warden,
             client,
+            events,
             subjects,
             stats,
             stop,
@@ -249,9 +297,14 @@ impl Bridge {
         &self.subjects
     }
 
-    /// The NATS client.
+    /// The NATS client of commands and replies.
     pub fn client(&self) -> &async_nats::Client {
         &self.client
+    }
+
+    /// The NATS client events and output are published on.
+    pub fn events_client(&self) -> &async_nats::Client {
+        &self.events
     }
 
     /// Whether events go to JetStream.
@@ -291,6 +344,7 @@ impl Bridge {
             warn!(unpublished = left, "events not yet acknowledged when the bridge stopped");
             self.pump_tasks.abort_all();
         }
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.events.flush()).await;
         let _ = tokio::time::timeout(Duration::from_secs(2), self.client.flush()).await;
     }
 }

@@ -162,6 +162,11 @@ impl Subjects {
         format!("{}.{}.in.{}", self.prefix, self.node, session)
     }
 
+    /// `<prefix>.<node>.claim`: who serves this node name (see `claim`).
+    pub fn claim(&self) -> String {
+        format!("{}.{}.claim", self.prefix, self.node)
+    }
+
     /// `<prefix>.<node>.heartbeat`.
     pub fn heartbeat(&self) -> String {
         heartbeat_subject(&self.prefix, Some(&self.node))

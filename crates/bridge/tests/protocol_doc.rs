@@ -129,6 +129,12 @@ fn every_json_example_in_protocol_md_parses() {
                     serde_json::from_value(value.clone()).unwrap_or_else(|e| panic!("line {line}: frame: {e}"));
                 same_json(&header, &value, line);
             }
+            ("claim", None) => {
+                let claim: warden_bridge::claim::NodeClaim =
+                    serde_json::from_value(value.clone()).unwrap_or_else(|e| panic!("line {line}: claim: {e}"));
+                assert_eq!(serde_json::to_value(&claim).expect("json"), value, "line {line}");
+                assert_eq!(claim.v, 1, "line {line}");
+            }
             ("config", None) => {
                 let config: BridgeConfig =
                     serde_json::from_value(value).unwrap_or_else(|e| panic!("line {line}: config: {e}"));

@@ -14,6 +14,9 @@ wire_enum! {
         Stopped = "stopped",
         /// warden failed to run or supervise it, or its restart policy gave up.
         Failed = "failed",
+        /// The warden that ran it died; the next start on the same state
+        /// directory ended what was left of it and closed its record.
+        NodeRestarted = "node_restarted",
     }
 }
 
@@ -36,7 +39,8 @@ pub struct ExitInfo {
     /// Signal number, when a signal ended it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal: Option<i32>,
-    /// `exited` (by itself), `stopped` (warden stopped it) or `failed`.
+    /// `exited` (by itself), `stopped` (warden stopped it), `failed`, or
+    /// `node_restarted` (its warden died; found by the next start).
     pub reason: ExitReason,
 }
 
@@ -57,7 +61,11 @@ mod tests {
 
     #[test]
     fn exit_reasons_travel_as_documented() {
-        crate::wire::tests::round_trips(ExitReason::ALL, |r| r.as_str(), &["exited", "stopped", "failed"]);
+        crate::wire::tests::round_trips(
+            ExitReason::ALL,
+            |r| r.as_str(),
+            &["exited", "stopped", "failed", "node_restarted"],
+        );
         assert_eq!(ExitReason::of_state(SessionState::Failed), ExitReason::Failed);
         assert_eq!(ExitReason::of_state(SessionState::Exited), ExitReason::Exited);
     }

@@ -11,6 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
+use std::path::Path;
 
 /// One line of `/proc/<pid>/stat`, the fields warden needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +20,11 @@ pub(crate) struct ProcInfo {
     pub ppid: i32,
     pub pgrp: i32,
     pub sid: i32,
+    /// The state letter (`R`, `S`, `Z`, …).
+    pub state: u8,
+    /// Start time in clock ticks after boot: with the pid, it names one
+    /// process for its whole life (a pid alone may be reused).
+    pub start: u64,
 }
 
 /// Parses the part of `/proc/<pid>/stat` after the command name, which may
@@ -26,11 +32,13 @@ pub(crate) struct ProcInfo {
 pub(crate) fn parse_stat(pid: i32, stat: &str) -> Option<ProcInfo> {
     let rest = &stat[stat.rfind(')')? + 1..];
     let mut fields = rest.split_ascii_whitespace();
-    let _state = fields.next()?;
+    let state = *fields.next()?.as_bytes().first()?;
     let ppid = fields.next()?.parse().ok()?;
     let pgrp = fields.next()?.parse().ok()?;
     let sid = fields.next()?.parse().ok()?;
-    Some(ProcInfo { pid, ppid, pgrp, sid })
+    // Field 22 of stat is the start time; `fields` stands at field 7.
+    let start = fields.nth(15)?.parse().ok()?;
+    Some(ProcInfo { pid, ppid, pgrp, sid, state, start })
 }
 
 /// Every process visible in `/proc`.
@@ -52,6 +60,12 @@ pub(crate) fn scan() -> Vec<ProcInfo> {
     out
 }
 
+/// The `/proc/<pid>/stat` of one process.
+pub(crate) fn stat_of(pid: i32) -> Option<ProcInfo> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(pid, &stat)
+}
+
 /// True when `/proc/<pid>/environ` contains the exact entry `marker`
 /// (`NAME=value`).
 pub(crate) fn environ_has(pid: i32, marker: &[u8]) -> bool {
@@ -59,6 +73,29 @@ pub(crate) fn environ_has(pid: i32, marker: &[u8]) -> bool {
         Ok(env) => env.split(|b| *b == 0).any(|entry| entry == marker),
         Err(_) => false,
     }
+}
+
+/// Ends every process started at or after `since` (clock ticks after boot)
+/// whose environment carries `marker`: SIGKILL, then reaps those that were
+/// re-parented to this process (it is their subreaper), waiting at most
+/// `reap_for`. Returns how many were killed. Used for what a `git` run leaves
+/// behind (detached helpers, daemons).
+pub(crate) fn end_marked(marker: &[u8], since: u64, reap_for: std::time::Duration) -> usize {
+    let me = super::my_pid();
+    let mut killed = Vec::new();
+    for p in scan() {
+        if p.pid == me || p.pid <= 1 || p.start < since || p.state == b'Z' {
+            continue;
+        }
+        if environ_has(p.pid, marker) {
+            super::signal_pid(p.pid, libc::SIGKILL);
+            killed.push(p.pid);
+        }
+    }
+    if !killed.is_empty() {
+        super::reap_until(&killed, std::time::Instant::now() + reap_for);
+    }
+    killed.len()
 }
 
 /// One scan of `/proc`, indexed for finding the processes of many sessions
@@ -106,9 +143,17 @@ impl Snapshot {
         self.markers.entry(pid).or_insert_with(|| session_marker(pid)).as_deref()
     }
 
+    /// One process of the snapshot.
+    pub(crate) fn get(&self, pid: i32) -> Option<ProcInfo> {
+        self.procs.iter().find(|p| p.pid == pid).copied()
+    }
+
     /// The processes belonging to the session led by `leader` whose marker
-    /// entry is `marker` (`WARDEN_SESSION_ID=<id>`).
-    pub(crate) fn session_members(&mut self, leader: i32, marker: &[u8]) -> Vec<ProcInfo> {
+    /// entry is `marker` (`WARDEN_SESSION_ID=<id>`) and whose terminal is
+    /// `tty`: orphans re-parented to warden count when their environment has
+    /// the marker or they hold the terminal open (`env -i` clears the one,
+    /// not the other).
+    pub(crate) fn session_members(&mut self, leader: i32, marker: &[u8], tty: Option<&Path>) -> Vec<ProcInfo> {
         let mut seen: HashSet<usize> = HashSet::new();
         let mut queue: Vec<usize> = Vec::new();
         for list in [self.by_sid.get(&leader), self.by_pgrp.get(&leader)].into_iter().flatten() {
@@ -118,7 +163,7 @@ impl Snapshot {
             let orphans = self.orphans.clone();
             for i in orphans {
                 let pid = self.procs[i].pid;
-                if self.marker_of(pid) == Some(marker) {
+                if self.marker_of(pid) == Some(marker) || tty.is_some_and(|t| holds_open(pid, t)) {
                     queue.push(i);
                 }
             }
@@ -141,6 +186,20 @@ impl Snapshot {
     }
 }
 
+/// True when `pid`'s cgroup v2 path has a component `name` (a zombie keeps
+/// the cgroup it died in until it is reaped).
+pub(crate) fn in_cgroup_named(pid: i32, name: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup")).is_ok_and(|text| {
+        text.lines().filter_map(|l| l.strip_prefix("0::")).any(|path| path.split('/').any(|c| c == name))
+    })
+}
+
+/// True when one of `pid`'s file descriptors is `path`.
+pub(crate) fn holds_open(pid: i32, path: &Path) -> bool {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return false };
+    fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == path))
+}
+
 /// The `WARDEN_SESSION_ID=…` entry of a process's environment, if any.
 fn session_marker(pid: i32) -> Option<Vec<u8>> {
     let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
@@ -154,8 +213,11 @@ mod tests {
 
     #[test]
     fn parses_stat_with_odd_command_names() {
-        let s = "1234 (a (weird) name) S 1 1234 1234 34816 1234 4194560 ...";
-        assert_eq!(parse_stat(1234, s), Some(ProcInfo { pid: 1234, ppid: 1, pgrp: 1234, sid: 1234 }));
+        let s = "1234 (a (weird) name) S 1 1234 1234 34816 1234 4194560 1 2 3 4 5 6 7 8 20 0 1 0 98765 4096 100";
+        assert_eq!(
+            parse_stat(1234, s),
+            Some(ProcInfo { pid: 1234, ppid: 1, pgrp: 1234, sid: 1234, state: b'S', start: 98765 })
+        );
         assert_eq!(parse_stat(1, "garbage"), None);
     }
 
@@ -163,15 +225,16 @@ mod tests {
     fn membership_follows_session_group_and_descendants() {
         let me = 10;
         let procs = [
-            ProcInfo { pid: 100, ppid: me, pgrp: 100, sid: 100 },  // leader
-            ProcInfo { pid: 101, ppid: 100, pgrp: 101, sid: 100 }, // job in own group
-            ProcInfo { pid: 102, ppid: 101, pgrp: 102, sid: 102 }, // setsid child of a member
-            ProcInfo { pid: 103, ppid: 102, pgrp: 102, sid: 102 }, // its child
-            ProcInfo { pid: 200, ppid: 1, pgrp: 200, sid: 200 },   // unrelated
-            ProcInfo { pid: me, ppid: 1, pgrp: me, sid: me },
+            ProcInfo { pid: 100, ppid: me, pgrp: 100, sid: 100, state: b'S', start: 0 }, // leader
+            ProcInfo { pid: 101, ppid: 100, pgrp: 101, sid: 100, state: b'S', start: 0 }, // job in own group
+            ProcInfo { pid: 102, ppid: 101, pgrp: 102, sid: 102, state: b'S', start: 0 }, // setsid child of a member
+            ProcInfo { pid: 103, ppid: 102, pgrp: 102, sid: 102, state: b'S', start: 0 }, // its child
+            ProcInfo { pid: 200, ppid: 1, pgrp: 200, sid: 200, state: b'S', start: 0 },  // unrelated
+            ProcInfo { pid: me, ppid: 1, pgrp: me, sid: me, state: b'S', start: 0 },
         ];
         let mut snap = Snapshot::from_procs(procs.to_vec(), me, &HashSet::from([100]));
-        let mut pids: Vec<i32> = snap.session_members(100, b"WARDEN_SESSION_ID=x").iter().map(|p| p.pid).collect();
+        let mut pids: Vec<i32> =
+            snap.session_members(100, b"WARDEN_SESSION_ID=x", None).iter().map(|p| p.pid).collect();
         pids.sort_unstable();
         assert_eq!(pids, vec![100, 101, 102, 103]);
     }

@@ -102,6 +102,8 @@ struct ChildArgs {
     sh_argv: *const *const libc::c_char,
     cwd: *const libc::c_char,
     slave: RawFd,
+    /// `cgroup.procs` of the cgroup the child joins, or -1.
+    cgroup_procs: RawFd,
     parent: libc::pid_t,
     /// errno of the step that failed, written by the child before `_exit`.
     err: libc::c_int,
@@ -130,6 +132,11 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        // Join the session's cgroup before anything runs: what the agent
+        // starts is then born inside it.
+        if a.cgroup_procs >= 0 && libc::write(a.cgroup_procs, b"0".as_ptr().cast(), 1) != 1 {
+            fail(a);
+        }
         if libc::setsid() < 0 {
             fail(a);
         }
@@ -183,7 +190,7 @@ fn cstring(s: &[u8], what: &str) -> Result<CString, SpawnFailure> {
 }
 
 /// Starts `req` as the leader of a new session whose controlling terminal is
-/// a new PTY.
+/// a new PTY; with `cgroup_procs` (an open `cgroup.procs`), in that cgroup.
 ///
 /// portable-pty opens the PTY pair; the child is started here rather than
 /// with portable-pty's `spawn_command`, because warden needs what that does
@@ -193,7 +200,11 @@ fn cstring(s: &[u8], what: &str) -> Result<CString, SpawnFailure> {
 /// scratch, and a spawn cost that does not grow with warden's memory: like
 /// glibc's `posix_spawn`, the child shares the parent's memory until it
 /// execs (`clone(CLONE_VM | CLONE_VFORK)`), so no page table is copied.
-pub(crate) fn spawn_on_pty(req: &SpawnRequest, stack: &mut ChildStack) -> Result<Spawned, SpawnFailure> {
+pub(crate) fn spawn_on_pty(
+    req: &SpawnRequest,
+    stack: &mut ChildStack,
+    cgroup_procs: Option<RawFd>,
+) -> Result<Spawned, SpawnFailure> {
     let t0 = std::time::Instant::now();
     let pair = native_pty_system().openpty(pty_size(req.size)).map_err(|e| SpawnFailure::Pty(e.to_string()))?;
     let tty = pair.master.tty_name().ok_or_else(|| SpawnFailure::Pty("the PTY has no name".into()))?;
@@ -239,6 +250,7 @@ pub(crate) fn spawn_on_pty(req: &SpawnRequest, stack: &mut ChildStack) -> Result
         sh_argv: sh_argv.as_ptr(),
         cwd: cwd.as_ptr(),
         slave: slave.as_raw_fd(),
+        cgroup_procs: cgroup_procs.unwrap_or(-1),
         parent: crate::sys::my_pid(),
         err: 0,
     };

@@ -308,6 +308,14 @@ impl WorkspaceOps {
             let commit = git::branch_head(&self.repo, branch)?.to_string();
             let refspec = format!("{0}:{0}", branch.full_ref());
             let mut args = vec!["push", "--porcelain"];
+            if is_local_source(&url) {
+                // The receiving side of a local remote is our own child too:
+                // its automatic maintenance must not detach (a detached one
+                // comes back to warden, the subreaper, as a zombie). Config
+                // given with `-c` does not reach it (git clears it for the
+                // "remote" side), so it is named in its command.
+                args.push(LOCAL_RECEIVE_PACK);
+            }
             if req.force {
                 args.push("--force-with-lease");
             }
@@ -518,6 +526,11 @@ fn clone_repo(ctx: &WorkspaceContext, spec: &CloneSpec, dir: &std::path::Path) -
     ctx.git.run(&ctx.base_dir, &args, Some(&source), &ctx.redactor)?;
     Ok(Repository::open(dir)?)
 }
+
+/// The receive-pack command for pushes to a local remote: maintenance in the
+/// foreground.
+const LOCAL_RECEIVE_PACK: &str =
+    "--receive-pack=git -c gc.autoDetach=false -c maintenance.autoDetach=false receive-pack";
 
 /// A plain path or `file://` URL (not `scheme://`, not scp-like `host:path`).
 fn is_local_source(source: &str) -> bool {

@@ -9,6 +9,15 @@
 //! (`WARDEN_GIT_TOKEN`) and is handed to git by an inline credential helper
 //! scoped to the remote's scheme and host; it is never in argv, a URL or a
 //! config file. `GIT_TERMINAL_PROMPT=0` makes a missing credential fail fast.
+//!
+//! Containment: every `git` child gets the parent-death signal and is always
+//! waited for (also on the timeout path). Automatic maintenance runs in the
+//! foreground (`gc.autoDetach=false`, `maintenance.autoDetach=false`), so git
+//! waits for it instead of leaving a detached daemon behind — under a warden
+//! that is the subreaper such daemons came back to warden and stayed zombies.
+//! Whatever a run still leaves behind (it carries the run's marker
+//! `WARDEN_GIT_RUN=<id>` in its environment) is killed and reaped when the
+//! run ends.
 
 use std::ffi::OsString;
 use std::io::Read;
@@ -20,6 +29,12 @@ use std::time::{Duration, Instant};
 
 use crate::workspace::error::WorkspaceError;
 use warden_core::workspace::redact::{Redactor, Secret};
+
+/// Environment variable marking every process of one `git` run.
+pub const RUN_ENV: &str = "WARDEN_GIT_RUN";
+
+/// How long the end of a run waits for its killed leftovers to be reaped.
+const LEFTOVER_REAP: Duration = Duration::from_secs(2);
 
 /// Environment variable through which the token reaches the helper.
 pub const TOKEN_ENV: &str = "WARDEN_GIT_TOKEN";
@@ -85,6 +100,7 @@ impl GitCli {
     ) -> Result<GitOutput, WorkspaceError> {
         let mut cmd = Command::new(&self.program);
         cmd.arg("--no-optional-locks");
+        cmd.arg("-c").arg("gc.autoDetach=false").arg("-c").arg("maintenance.autoDetach=false");
         cmd.current_dir(cwd);
         for k in SCRUBBED_ENV {
             cmd.env_remove(k);
@@ -104,11 +120,35 @@ impl GitCli {
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         // Own process group, so a timeout can kill git's helpers too.
         cmd.process_group(0);
+        let run_marker = format!("{RUN_ENV}={}", uuid::Uuid::now_v7());
+        if let Some((k, v)) = run_marker.split_once('=') {
+            cmd.env(k, v);
+        }
+        crate::sys::die_with_parent(&mut cmd);
 
         let what = format!("git {}", args.first().copied().unwrap_or(""));
         let started = Instant::now();
-        let mut child =
-            cmd.spawn().map_err(|e| WorkspaceError::io(format!("starting {}", self.program.display()), e))?;
+        let child = cmd.spawn().map_err(|e| WorkspaceError::io(format!("starting {}", self.program.display()), e))?;
+        // Not reaped yet, so its stat is there and its pid not reused.
+        let since = crate::sys::procs::stat_of(child.id() as i32).map_or(0, |p| p.start);
+        let result = self.wait_for(child, started, &what, redactor);
+        let left = crate::sys::procs::end_marked(run_marker.as_bytes(), since, LEFTOVER_REAP);
+        if left > 0 {
+            tracing::debug!(op = %what, killed = left, "ended processes a git run left behind");
+        }
+        result
+    }
+
+    /// Collects the output of a started `git` and waits for it; on timeout
+    /// kills its process group and still waits.
+    fn wait_for(
+        &self,
+        mut child: std::process::Child,
+        started: Instant,
+        what: &str,
+        redactor: &Redactor,
+    ) -> Result<GitOutput, WorkspaceError> {
+        let what = what.to_string();
         let (tx, rx) = mpsc::channel::<(bool, Vec<u8>)>();
         for (is_out, pipe) in [
             (true, child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>)),
