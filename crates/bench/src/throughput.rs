@@ -46,22 +46,35 @@ pub struct ThroughputReport {
     /// for bare, transcript on, transcript off and watched, each sorted: far
     /// less noisy than wall-clock rates on a shared machine.
     pub cpu_ms_per_mb: [Vec<f64>; 4],
+    /// The rates of each round in running order: bare, transcript on,
+    /// transcript off, watched (the four runs of a round are back to back).
+    pub rounds: Vec<[f64; 4]>,
 }
 
 impl ThroughputReport {
-    /// Median warden rate (transcript on) over the median bare rate.
+    /// The median over rounds of warden's rate (variant `i` of a round) over
+    /// the bare rate of the same round: each ratio compares runs a few
+    /// seconds apart, so the load of a shared machine drifting over the
+    /// minutes of the whole part cancels out, where a ratio of the two
+    /// medians would mix runs from different minutes.
+    fn paired_ratio(&self, i: usize) -> f64 {
+        let ratios: Vec<f64> = self.rounds.iter().filter(|r| r[0] > 0.0).map(|r| r[i] / r[0]).collect();
+        percentile(&sorted(ratios), 0.5)
+    }
+
+    /// Warden (transcript on) over bare, the median of the per-round ratios.
     pub fn ratio_transcript_on(&self) -> f64 {
-        percentile(&self.transcript_on, 0.5) / percentile(&self.bare, 0.5)
+        self.paired_ratio(1)
     }
 
-    /// Median warden rate (transcript on, observers watching) over the median bare rate.
+    /// Warden (transcript on, observers watching) over bare, the median of the per-round ratios.
     pub fn ratio_watched(&self) -> f64 {
-        percentile(&self.watched, 0.5) / percentile(&self.bare, 0.5)
+        self.paired_ratio(3)
     }
 
-    /// Median warden rate (transcript off) over the median bare rate.
+    /// Warden (transcript off) over bare, the median of the per-round ratios.
     pub fn ratio_transcript_off(&self) -> f64 {
-        percentile(&self.transcript_off, 0.5) / percentile(&self.bare, 0.5)
+        self.paired_ratio(2)
     }
 }
 
@@ -87,6 +100,7 @@ pub async fn measure(options: &ThroughputOptions) -> Result<ThroughputReport, Be
     warden.shutdown().await;
     quiet.shutdown().await;
     let (bare, on, off, watched, cpu) = result?;
+    let rounds = (0..bare.len()).map(|i| [bare[i], on[i], off[i], watched[i]]).collect();
     Ok(ThroughputReport {
         options: options.clone(),
         bare: sorted(bare),
@@ -94,6 +108,7 @@ pub async fn measure(options: &ThroughputOptions) -> Result<ThroughputReport, Be
         transcript_off: sorted(off),
         watched: sorted(watched),
         cpu_ms_per_mb: cpu.map(sorted),
+        rounds,
     })
 }
 
@@ -214,8 +229,20 @@ impl fmt::Display for ThroughputReport {
             "| warden → subscriber (transcript on, screen watched: shell adapter) | {sm:.1} MB/s | {} |",
             fmt_list(s)
         )?;
-        writeln!(f, "| ratio warden / bare (transcript on) | {:.3} | |", self.ratio_transcript_on())?;
-        writeln!(f, "| ratio warden / bare (transcript on, screen watched) | {:.3} | |", self.ratio_watched())?;
+        let per_round =
+            |i: usize| self.rounds.iter().map(|r| format!("{:.3}", r[i] / r[0])).collect::<Vec<_>>().join(", ");
+        writeln!(
+            f,
+            "| ratio warden / bare (transcript on; median of per-round ratios) | {:.3} | {} |",
+            self.ratio_transcript_on(),
+            per_round(1)
+        )?;
+        writeln!(
+            f,
+            "| ratio warden / bare (transcript on, screen watched; median of per-round ratios) | {:.3} | {} |",
+            self.ratio_watched(),
+            per_round(3)
+        )?;
         let c = |i: usize| percentile(&self.cpu_ms_per_mb[i], 0.5);
         writeln!(
             f,
@@ -225,6 +252,11 @@ impl fmt::Display for ThroughputReport {
             c(2),
             c(3)
         )?;
-        write!(f, "| ratio warden / bare (transcript off) | {:.3} | |", self.ratio_transcript_off())
+        write!(
+            f,
+            "| ratio warden / bare (transcript off; median of per-round ratios) | {:.3} | {} |",
+            self.ratio_transcript_off(),
+            per_round(2)
+        )
     }
 }
