@@ -101,5 +101,6 @@ fn a_wrong_nats_token_is_one_line() {
         assert_eq!(err.len(), 1, "{args:?}: one line: {err:?}");
         assert!(err[0].starts_with("warden: ") && !err[0].trim_end().ends_with(':'), "{err:?}");
         assert!(!err[0].contains("wrong-token"), "{err:?}");
+        assert_eq!(err[0].matches("authorization violation").count(), 1, "said once: {err:?}");
     }
 }

@@ -197,7 +197,9 @@ async fn options(opts: &NatsOptions) -> Result<ConnectOptions, BridgeError> {
 pub async fn connect(opts: &NatsOptions) -> Result<Client, BridgeError> {
     let url = redact_url(&opts.url);
     let o = options(opts).await?;
-    o.connect(opts.url.as_str()).await.map_err(|e| BridgeError::Connect { url, message: e.to_string() })
+    o.connect(opts.url.as_str())
+        .await
+        .map_err(|e| BridgeError::Connect { url, message: connect_message(&e.to_string()) })
 }
 
 /// The two connections of a bridge: commands and replies on one, events and
@@ -258,5 +260,38 @@ mod tests {
         assert_eq!(reconnect_delay(1), Duration::from_millis(50));
         assert_eq!(reconnect_delay(3), Duration::from_millis(200));
         assert_eq!(reconnect_delay(1000), Duration::from_secs(5));
+    }
+}
+
+/// The NATS client's connect error in one clause: its kind and its source
+/// often say the same thing twice (`authorization violation: nats:
+/// authorization violation`); repeated parts and the `nats:` tag go.
+fn connect_message(raw: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in raw.split(": ") {
+        let part = part.trim().trim_start_matches("nats:").trim();
+        if part.is_empty() || part.eq_ignore_ascii_case("nats") || parts.iter().any(|p| p.eq_ignore_ascii_case(part)) {
+            continue;
+        }
+        parts.push(part);
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod message_tests {
+    use super::connect_message;
+
+    #[test]
+    fn connect_errors_say_each_thing_once() {
+        assert_eq!(
+            connect_message("authorization violation: nats: authorization violation"),
+            "authorization violation"
+        );
+        assert_eq!(connect_message("timed out: "), "timed out");
+        assert_eq!(
+            connect_message("io error: connection refused (os error 111)"),
+            "io error: connection refused (os error 111)"
+        );
     }
 }
