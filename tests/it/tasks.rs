@@ -19,7 +19,7 @@ type TestResult = Result<(), Box<dyn Error>>;
 
 const TIMEOUT: Duration = Duration::from_secs(90);
 
-fn git(dir: &Path, args: &[&str]) -> String {
+pub fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .current_dir(dir)
         .env("GIT_CONFIG_NOSYSTEM", "1")
@@ -32,7 +32,7 @@ fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-fn s(p: &Path) -> String {
+pub fn s(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
@@ -60,7 +60,7 @@ pub fn config(root: &Path) -> WardenConfig {
 }
 
 /// A shell task on `remote` with `branch`, finalized as asked.
-fn shell_task(remote: &Path, branch: &str, script: &str, finalize: FinalizeMode) -> TaskSpec {
+pub fn shell_task(remote: &Path, branch: &str, script: &str, finalize: FinalizeMode) -> TaskSpec {
     let mut spec = TaskSpec::new("shell", script);
     spec.repo = Some(RepoSpec { source: s(remote), branch: Some(branch.into()), ..Default::default() });
     spec.finalize = finalize;
@@ -68,7 +68,7 @@ fn shell_task(remote: &Path, branch: &str, script: &str, finalize: FinalizeMode)
 }
 
 /// Waits until the task has ended.
-async fn wait_end(w: &Warden, id: TaskId) -> TaskRecord {
+pub async fn wait_end(w: &Warden, id: TaskId) -> TaskRecord {
     match tokio::time::timeout(TIMEOUT, w.wait_task(id)).await {
         Ok(r) => r.expect("known task"),
         Err(_) => panic!("the task did not end in time: {:?}", w.task(id)),

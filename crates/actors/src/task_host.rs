@@ -8,6 +8,7 @@
 
 mod api;
 mod resume;
+mod retention;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -93,6 +94,15 @@ impl TaskHost for WeakWarden {
 
     fn base_dir(&self) -> Option<PathBuf> {
         self.upgrade().map(|w| w.workspace_base_dir().to_path_buf())
+    }
+
+    fn prune_worktrees(&self) -> HostFuture<()> {
+        let w = self.upgrade();
+        Box::pin(async move {
+            if let Some(w) = w {
+                retention::prune_worktrees(&w).await;
+            }
+        })
     }
 }
 

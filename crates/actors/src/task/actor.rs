@@ -323,6 +323,15 @@ impl TaskState {
             }
         }
         myself.stop(None);
+        if self.a.record.spec.repo.is_some() {
+            // After the actor has stopped, so that this task counts as finished.
+            let host = Arc::clone(&self.a.host);
+            let me = myself.clone();
+            tokio::spawn(async move {
+                me.wait(Some(Duration::from_secs(5))).await.ok();
+                host.prune_worktrees().await;
+            });
+        }
     }
 
     fn answer_waiting(&mut self) {

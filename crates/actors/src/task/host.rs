@@ -50,4 +50,6 @@ pub(crate) trait TaskHost: Send + Sync + 'static {
     fn finalize(&self, record: TaskRecord) -> HostFuture<Vec<Finalized>>;
     /// The workspace base directory (scratch directories live under it).
     fn base_dir(&self) -> Option<PathBuf>;
+    /// Applies the retention policy of finished worktrees once.
+    fn prune_worktrees(&self) -> HostFuture<()>;
 }

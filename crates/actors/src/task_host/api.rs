@@ -122,9 +122,14 @@ impl Warden {
                 Control::Resume => "resumed",
                 Control::Cancel => "cancelled",
             };
+            // A pass of the worktree retention policy never runs meanwhile.
+            let tasks = self.tasks();
+            let _no_pass = tasks.retention_lock.lock().await;
+            let record = self.task(id)?;
             if control == Control::Resume
                 && record.status == TaskStatus::Failed
-                && record.agents.iter().all(|a| a.workdir.is_some())
+                && record.agents.iter().all(|a| a.workdir.is_some() && a.removed.is_none())
+                && tasks.index.actor(id).is_none()
             {
                 // An ended task whose workspace is still there: a new actor resumes it.
                 let actor = start_actor(self.task_args(record)).await?;
@@ -234,5 +239,6 @@ impl Warden {
             }
         }
         self.tasks().writer.flush().await;
+        super::retention::prune_worktrees(self).await;
     }
 }
