@@ -155,6 +155,10 @@ pub struct RunArgs {
     /// Task mode: instructions for the agent's memory file, read from FILE.
     #[arg(long, value_name = "FILE")]
     pub memory_file: Option<PathBuf>,
+    /// Task mode: when the agent reports a usage limit, switch to another
+    /// installed agent (in the same workspace) instead of waiting for the reset.
+    #[arg(long)]
+    pub switch_agent_on_limit: bool,
     /// Arguments for the agent's program (after `--`).
     #[arg(last = true)]
     pub args: Vec<String>,

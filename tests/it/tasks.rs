@@ -449,3 +449,76 @@ async fn time_limits_stop_forgotten_agents() -> TestResult {
     w.shutdown().await;
     Ok(())
 }
+
+/// `name`'s manifest with the fake agent as its program and its binary
+/// (so the selection sees it installed), playing `script` as `persona`.
+fn fake_manifest(name: &str, persona: &str, script: &str) -> String {
+    let manifest = match name {
+        "claude" => include_str!("../../crates/adapters/manifests/claude.toml"),
+        _ => include_str!("../../crates/adapters/manifests/codex.toml"),
+    };
+    let fake = fake_agent();
+    let args = serde_json::to_string(&["--persona", persona, "--script-inline", script, "--"]).expect("json");
+    let (program, args_line) = match name {
+        "claude" => ("program = \"claude\"", "args = []"),
+        _ => ("program = \"codex\"", "args = [\"--no-daemon\"]"),
+    };
+    manifest
+        .replacen(program, &format!("program = {fake:?}"), 1)
+        .replacen(args_line, &format!("args = {args}"), 1)
+        .replacen(&format!("binary = \"{name}\""), &format!("binary = {fake:?}"), 1)
+        .replacen(
+            "version_args = [\"--version\"]",
+            &format!(
+                "version_args = [\"--persona\", \"{persona}\", \"--version\"]\nhelp_args = [\"--persona\", \"{persona}\", \"--help\"]"
+            ),
+            1,
+        )
+        .replacen("ready_settle_ms = 3000", "ready_settle_ms = 300", 1)
+        .replacen("ready_settle_ms = 2000", "ready_settle_ms = 300", 1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_usage_limit_switches_to_another_agent_when_the_task_allows_it() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let claude = fake_manifest(
+        "claude",
+        "claude",
+        "screen busy; spinner 300; print You've hit your limit · resets in 600s; freeze",
+    );
+    let codex = fake_manifest("codex", "codex", "exit 0");
+    let registry = warden::adapters::Registry::with_manifests(&[("claude.toml", &claude), ("codex.toml", &codex)])?;
+    let w = Warden::start(WardenConfig { adapters: Arc::new(registry), ..config(tmp.path()) }).await?;
+    let mut spec = TaskSpec::new("claude", "do the thing");
+    spec.switch_agent_on_limit = true;
+    let id = w.create_task(spec).await?;
+    let done = wait_end(&w, id).await;
+    assert_eq!(done.status, TaskStatus::Completed, "{done:?}");
+    assert_eq!(done.agents[0].agent, "codex", "{done:?}");
+    let waited = done.history.iter().find(|c| c.reason == StatusReason::UsageLimit).ok_or("waited")?;
+    assert_eq!(waited.detail.as_deref(), Some("resets in 600 s"));
+    let switched = done.history.iter().find(|c| c.reason == StatusReason::AgentSwitched).ok_or("switched")?;
+    assert_eq!(switched.status, TaskStatus::Running);
+    let detail = switched.detail.clone().unwrap_or_default();
+    assert!(detail.starts_with("claude hit its usage limit (resets in 600 s); codex takes over"), "{detail}");
+    // The selection strategy cools claude down until its reset.
+    let cooling = w.cooling_agents();
+    assert!(cooling.iter().any(|(a, until)| a == "claude" && *until > waited.at + 500_000), "{cooling:?}");
+    let e = w
+        .spawn_agent(warden::actors::AgentRequest::selected(warden::adapters::Strategy::Heuristic {
+            subscription_hint: None,
+        }))
+        .await?;
+    assert_eq!(e.session.agent, "codex", "an `auto` choice passes the cooling agent over");
+    // Without the option, the task waits for the reset instead.
+    let id = w.create_task(TaskSpec::new("claude", "again")).await?;
+    let waiting = crate::common::eventually(|| {
+        w.task(id).is_ok_and(|r| r.status == TaskStatus::Waiting && r.reason == StatusReason::UsageLimit)
+    })
+    .await;
+    assert!(waiting, "{:?}", w.task(id));
+    assert_eq!(w.task(id)?.agents[0].agent, "claude");
+    w.cancel_task(id).await?;
+    w.shutdown().await;
+    Ok(())
+}

@@ -29,6 +29,7 @@ use crate::bus::EventBus;
 use crate::sync::lock;
 
 mod actor;
+pub(crate) mod cooldown;
 pub(crate) mod host;
 pub(crate) mod place;
 pub mod registry;
@@ -271,6 +272,8 @@ pub(crate) struct Tasks {
     /// Held by a pass of the worktree retention policy, and while an ended
     /// task is started again (so a pass never removes what a resume uses).
     pub retention_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Agents cooling down after a usage limit (read by the selection).
+    pub cooldowns: Arc<cooldown::Cooldowns>,
     /// Files kept out of the agents' commits.
     pub patterns: Arc<Vec<String>>,
     pub config: TaskConfig,
@@ -313,6 +316,7 @@ impl Tasks {
             slots: Arc::new(Semaphore::new(config.max_sessions.max(1))),
             parent_lock: Arc::new(tokio::sync::Mutex::new(())),
             retention_lock: Arc::new(tokio::sync::Mutex::new(())),
+            cooldowns: Arc::new(cooldown::Cooldowns::default()),
             patterns: Arc::new(place::instruction_patterns(&config.adapters)),
             config: config.tasks.clone(),
             closing: Arc::new(std::sync::atomic::AtomicBool::new(false)),

@@ -96,6 +96,20 @@ impl TaskHost for WeakWarden {
         self.upgrade().map(|w| w.workspace_base_dir().to_path_buf())
     }
 
+    fn cool_down(&self, agent: &str, until_ms: u64) {
+        if let Some(w) = self.upgrade() {
+            w.tasks().cooldowns.cool(agent, until_ms);
+        }
+    }
+
+    fn pick_other(&self, not: String) -> HostFuture<Result<(String, String), String>> {
+        let w = self.upgrade();
+        Box::pin(async move {
+            let w = w.ok_or("warden is shutting down")?;
+            pick_other(&w, &not).await
+        })
+    }
+
     fn prune_worktrees(&self) -> HostFuture<()> {
         let w = self.upgrade();
         Box::pin(async move {
@@ -106,12 +120,36 @@ impl TaskHost for WeakWarden {
     }
 }
 
+/// Another installed agent CLI than `not`, none cooling down: the selection
+/// strategy's choice without its fallback (a shell is no substitute).
+async fn pick_other(warden: &Warden, not: &str) -> Result<(String, String), String> {
+    let registry = warden.adapters();
+    let probed = Arc::clone(&registry);
+    let facts = tokio::task::spawn_blocking(move || {
+        crate::preflight::selection_facts(&probed, &crate::preflight::PreflightEnv::from_process(&probed))
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let mut cooling: Vec<String> =
+        warden.tasks().cooldowns.cooling(warden_core::workspace::now_ms()).into_iter().map(|(a, _)| a).collect();
+    cooling.push(not.to_owned());
+    let cooling: Vec<&str> = cooling.iter().map(String::as_str).collect();
+    let strategy = Strategy::Heuristic { subscription_hint: None };
+    match warden_adapters::select(&strategy, &facts, &cooling) {
+        Ok(s) if s.agent != not => Ok((s.agent, s.reason)),
+        Ok(_) => Err(format!("no installed agent other than {not}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// The launch request of one agent of a task.
 fn request(plan: &LaunchPlan, adapters: &warden_adapters::Registry) -> AgentRequest {
     let spec = &plan.record.spec;
     let index = plan.index;
     let agent = &spec.agents[index];
-    let mut req = if agent.is_auto() {
+    let mut req = if let Some(other) = &plan.agent {
+        AgentRequest::named(other.clone())
+    } else if agent.is_auto() {
         AgentRequest::selected(Strategy::Heuristic { subscription_hint: None })
     } else {
         AgentRequest::named(agent.agent.clone())

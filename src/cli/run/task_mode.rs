@@ -23,6 +23,7 @@ pub(super) fn wanted(args: &RunArgs) -> bool {
         || args.base.is_some()
         || args.finalize.is_some()
         || args.memory_file.is_some()
+        || args.switch_agent_on_limit
 }
 
 /// The task the flags describe.
@@ -73,6 +74,7 @@ pub(super) fn spec(
     spec.preset = preset;
     spec.memory = memory;
     spec.finalize = finalize;
+    spec.switch_agent_on_limit = args.switch_agent_on_limit;
     spec.limits.timeout_ms = timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
     spec.validate().map_err(|e| e.to_string())?;
     Ok(spec)

@@ -85,6 +85,12 @@ impl Warden {
         }
     }
 
+    /// The agents the selection strategy passes over because they reported a
+    /// usage limit, with the time (Unix ms) they are usable again.
+    pub fn cooling_agents(&self) -> Vec<(String, u64)> {
+        self.tasks().cooldowns.cooling(now_ms())
+    }
+
     /// One task's record.
     pub fn task(&self, id: TaskId) -> Result<TaskRecord, TaskError> {
         self.tasks().index.get(id).ok_or(TaskError::UnknownTask(id))
