@@ -26,6 +26,7 @@ mod local_socket;
 mod overlays;
 mod sessions;
 mod supervision;
+mod task_merge;
 mod task_retention;
 mod tasks;
 mod tasks_nats;

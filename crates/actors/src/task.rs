@@ -34,7 +34,7 @@ pub(crate) mod host;
 pub(crate) mod place;
 pub mod registry;
 
-pub(crate) use actor::{Control, Finalized, Place, TaskArgs, TaskMsg, start_actor};
+pub(crate) use actor::{Control, FinalizeOutcome, Finalized, Merged, Place, TaskArgs, TaskMsg, start_actor};
 pub(crate) use host::{HostFuture, LaunchPlan, TaskHost};
 pub(crate) use place::SCRATCH_DIR;
 use registry::RegistryWriter;

@@ -12,8 +12,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::{Instrument, debug, info, info_span, warn};
 use warden_core::task::{
-    ChangeSource, FinalizeMode, SessionSignal, StatusChange, StatusReason, TaskRecord, TaskStatus, parse_reset,
-    signal_of_event,
+    ChangeSource, FinalizeMode, MergedBranch, SessionSignal, StatusChange, StatusReason, TaskRecord, TaskStatus,
+    parse_reset, signal_of_event,
 };
 use warden_core::workspace::{WorkspaceId, now_ms};
 use warden_core::{Event, EventKind, SessionId, SessionInfo};
@@ -49,6 +49,24 @@ pub(crate) struct Finalized {
     pub failed: Option<String>,
 }
 
+/// What the finalize of a task did: per agent, and with `merge` the merge.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FinalizeOutcome {
+    pub agents: Vec<Finalized>,
+    pub merged: Option<Merged>,
+}
+
+/// How the merge of the agents' branches went.
+#[derive(Debug, Clone)]
+pub(crate) enum Merged {
+    /// Merged (and pushed, … as asked); `step: message` of a later step that failed.
+    Done(MergedBranch, Option<String>),
+    /// The branches do not merge: which and where.
+    Conflict(String),
+    /// Another error.
+    Failed(String),
+}
+
 /// The task actor's messages.
 pub(crate) enum TaskMsg {
     Begin,
@@ -65,7 +83,7 @@ pub(crate) enum TaskMsg {
         session: SessionId,
         ok: bool,
     },
-    Done(Vec<Finalized>),
+    Done(FinalizeOutcome),
     Control(Control, RpcReplyPort<Result<TaskRecord, TaskError>>),
     Timeout,
     IdleTick,
@@ -718,9 +736,9 @@ impl TaskState {
         );
     }
 
-    fn finalized(&mut self, myself: &ActorRef<TaskMsg>, results: Vec<Finalized>) {
+    fn finalized(&mut self, myself: &ActorRef<TaskMsg>, outcome: FinalizeOutcome) {
         let mut failed = Vec::new();
-        for (i, f) in results.into_iter().enumerate() {
+        for (i, f) in outcome.agents.into_iter().enumerate() {
             let agent = &mut self.a.record.agents[i];
             agent.commit = f.commit.clone();
             agent.pushed = f.pushed;
@@ -741,6 +759,33 @@ impl TaskState {
             if let Some(e) = f.failed {
                 failed.push(format!("{}: {e}", agent.agent));
             }
+        }
+        match outcome.merged {
+            None => {}
+            Some(Merged::Done(m, step_failed)) => {
+                if step_failed.is_none() {
+                    self.a.bus.publish(
+                        None,
+                        EventKind::TaskFinalized {
+                            task: self.a.record.id,
+                            agent: "merged".into(),
+                            branch: Some(m.branch.clone()),
+                            commit: m.commit.clone(),
+                            pushed: m.pushed,
+                            pr_url: m.pr_url.clone(),
+                        },
+                    );
+                }
+                if let Some(e) = step_failed {
+                    failed.push(format!("merged {}: {e}", m.branch));
+                }
+                self.a.record.merged = Some(m);
+            }
+            Some(Merged::Conflict(detail)) => {
+                self.end(myself, TaskStatus::Failed, StatusReason::MergeConflict, Some(detail), ChangeSource::Task);
+                return;
+            }
+            Some(Merged::Failed(e)) => failed.push(e),
         }
         if failed.is_empty() {
             self.end(myself, TaskStatus::Completed, StatusReason::Finalized, None, ChangeSource::Task);

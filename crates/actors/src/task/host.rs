@@ -11,7 +11,7 @@ use std::sync::Arc;
 use warden_core::task::{StatusReason, TaskRecord};
 use warden_core::{SessionId, SessionInfo};
 
-use super::actor::{Finalized, Place};
+use super::actor::{FinalizeOutcome, Place};
 
 /// A boxed future the actor spawns.
 pub(crate) type HostFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -50,7 +50,7 @@ pub(crate) trait TaskHost: Send + Sync + 'static {
     /// How a session ended (`true`: status 0), if it has.
     fn exit_of(&self, session: SessionId) -> HostFuture<Option<bool>>;
     /// Commits, pushes, opens pull requests as the task asks.
-    fn finalize(&self, record: TaskRecord) -> HostFuture<Vec<Finalized>>;
+    fn finalize(&self, record: TaskRecord) -> HostFuture<FinalizeOutcome>;
     /// The workspace base directory (scratch directories live under it).
     fn base_dir(&self) -> Option<PathBuf>;
     /// The selection strategy passes `agent` over until `until_ms` (Unix ms).
