@@ -522,3 +522,26 @@ async fn a_usage_limit_switches_to_another_agent_when_the_task_allows_it() -> Te
     w.shutdown().await;
     Ok(())
 }
+
+#[test]
+fn warden_run_task_prints_pending_confirmations_as_notes_without_a_terminal() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let remote = bare_remote(tmp.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .arg("--state-dir")
+        .arg(tmp.path().join("state"))
+        .args(["run", "--agent", "shell", "--repo"])
+        .arg(&remote)
+        .args(["--finalize", "commit", "--supervision", "confirm", "--rule", r"^Proceed\? \[y/N\]=y", "--timeout", "2"])
+        .args(["--task", r#"read -p "Proceed? [y/N] " a; echo got-$a; exit 0"#])
+        .env_remove("WARDEN_LOG")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .stdin(Stdio::null())
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "nobody answered; the task timed out: {stderr}");
+    assert!(stderr.lines().any(|l| l == "warden: c1 pending (rule): Proceed? [y/N] — suggested: y"), "{stderr}");
+    assert!(!stderr.contains("answer c1"), "no answer is asked for without a terminal: {stderr}");
+    assert!(stderr.contains("failed (timeout)"), "{stderr}");
+    Ok(())
+}

@@ -4,17 +4,20 @@
 //! agent's terminal on stdout, task notes on stderr, and at the end the commit
 //! id, branch and pull-request URL.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use warden_actors::Warden;
-use warden_core::EventKind;
-use warden_core::task::{FinalizeMode, RepoSpec, TaskAgent, TaskRecord, TaskSpec, TaskStatus};
+use warden_actors::{AgentRequest, Warden};
+use warden_console::{Console, ConsoleInput, ConsoleOptions};
+use warden_core::task::{FinalizeMode, RepoSpec, SessionTuning, TaskAgent, TaskRecord, TaskSpec, TaskStatus};
+use warden_core::{EventKind, SessionId};
 
 use super::super::EXIT_WARDEN_ERROR;
 use super::super::print::note;
 use super::RunArgs;
+use super::confirm::Confirmations;
 use super::options::one_line;
+use super::watch::{next_input, question};
 
 /// Whether the flags ask for a task rather than a bare session.
 pub(super) fn wanted(args: &RunArgs) -> bool {
@@ -27,11 +30,7 @@ pub(super) fn wanted(args: &RunArgs) -> bool {
 }
 
 /// The task the flags describe.
-pub(super) fn spec(
-    args: &RunArgs,
-    preset: Option<warden_core::ApprovalPreset>,
-    timeout: Option<Duration>,
-) -> Result<TaskSpec, String> {
+pub(super) fn spec(args: &RunArgs, request: &AgentRequest, timeout: Option<Duration>) -> Result<TaskSpec, String> {
     let description = args.task.clone().ok_or("task options need --task")?;
     if args.program.is_some() {
         return Err("--program cannot be used with task options; give --agent".into());
@@ -71,7 +70,16 @@ pub(super) fn spec(
     spec.agents = vec![TaskAgent { agent: args.agent.clone().unwrap_or_else(|| "auto".into()), task: None }];
     spec.repo = repo;
     spec.workdir = if spec.repo.is_none() { args.workdir.clone() } else { None };
-    spec.preset = preset;
+    spec.preset = request.preset;
+    // The supervision flags (--supervision, --rule, --loading, --stall-ms, --env, the size).
+    spec.session = SessionTuning {
+        env: request.env.clone(),
+        size: Some(request.size),
+        supervision: Some(request.supervision),
+        rules: request.rules.clone(),
+        loading: request.loading.clone(),
+        stall: Some(request.stall.clone()),
+    };
     spec.memory = memory;
     spec.finalize = finalize;
     spec.switch_agent_on_limit = args.switch_agent_on_limit;
@@ -81,12 +89,78 @@ pub(super) fn spec(
 }
 
 /// Runs the task to its end; returns the exit status (0 when completed).
-pub(super) async fn run(warden: &Warden, spec: TaskSpec, json: bool) -> Result<i32, (i32, String)> {
+///
+/// The agents' output goes to the terminal; their pending confirmations are
+/// answered in place as in a bare run: with a console (`interactive`: stdin
+/// and stdout are a terminal) on its status line (`y`/`n`), and the
+/// keystrokes go to the agent whose output was last shown; with only stdin a
+/// terminal, by typed lines; otherwise they are printed as notes.
+pub(super) async fn run(warden: &Warden, spec: TaskSpec, json: bool, interactive: bool) -> Result<i32, (i32, String)> {
     let mut events = warden.subscribe(Some(warden.bus().next_seq()));
     let id = warden.create_task(spec).await.map_err(|e| (EXIT_WARDEN_ERROR, one_line(&e.to_string())))?;
+    let mut console = if interactive && !json {
+        match Console::open(ConsoleOptions::default()) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("warden: {e}; running without keyboard input");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let mut confirmations = Confirmations::new(console.is_none() && std::io::stdin().is_terminal());
     let mut stdout = std::io::stdout();
+    // The session keystrokes go to, and the terminal attached to it (it answers its queries).
+    let mut current: Option<SessionId> = None;
+    let mut _attached = None;
+    let mut input_open = true;
     let record = loop {
-        let Some(event) = events.recv().await else {
+        let event = tokio::select! {
+            e = events.recv() => e,
+            line = confirmations.next_line() => {
+                let note = confirmations.answer(warden, current.unwrap_or_default(), &line).await;
+                eprintln!("warden: {note}");
+                if let Some(hint) = confirmations.hint() {
+                    eprintln!("warden: {hint}");
+                }
+                continue;
+            }
+            input = next_input(&mut console), if input_open => {
+                match input {
+                    ConsoleInput::Keys(bytes) => {
+                        if let Some(s) = current
+                            && let Err(e) = warden.write(s, bytes).await
+                        {
+                            tracing::debug!(error = %e, "keystrokes not delivered");
+                        }
+                    }
+                    ConsoleInput::Resize(size) => {
+                        if let Some(s) = current {
+                            let _ = warden.resize(s, size.rows, size.cols).await;
+                        }
+                    }
+                    ConsoleInput::Answer(yes) => {
+                        let note = confirmations.answer(warden, current.unwrap_or_default(), if yes { "" } else { "n" }).await;
+                        if let Some(c) = console.as_mut() {
+                            c.ask(question(&confirmations));
+                            c.note(note);
+                        }
+                    }
+                    ConsoleInput::Detach => {}
+                    ConsoleInput::Closed => {
+                        // The terminal went away: the task is cancelled (its workspace kept).
+                        input_open = false;
+                        let w = warden.clone();
+                        tokio::spawn(async move {
+                            let _ = w.cancel_task(id).await;
+                        });
+                    }
+                }
+                continue;
+            }
+        };
+        let Some(event) = event else {
             break warden.task(id).map_err(|e| (EXIT_WARDEN_ERROR, e.to_string()))?;
         };
         let mine = match &event.kind {
@@ -98,13 +172,51 @@ pub(super) async fn run(warden: &Warden, spec: TaskSpec, json: bool) -> Result<i
         if !mine {
             continue;
         }
-        if json {
-            let _ = writeln!(stdout, "{}", event.to_json());
-        } else if let EventKind::Output(o) = &event.kind {
-            let _ = stdout.write_all(&o.bytes);
-            let _ = stdout.flush();
-        } else if let Some(text) = note(&event) {
-            eprintln!("warden: {text}");
+        if let Some(s) = event.session
+            && current != Some(s)
+            && matches!(event.kind, EventKind::Output(_) | EventKind::SessionStarted { .. })
+        {
+            current = Some(s);
+            if console.is_some() {
+                _attached = warden.attach_terminal(s).await.ok();
+            }
+        }
+        match (&event.kind, console.as_mut()) {
+            (EventKind::Output(o), Some(c)) => {
+                let _ = c.show(&o.bytes);
+            }
+            (EventKind::Output(o), None) if !json => {
+                let _ = stdout.write_all(&o.bytes);
+                let _ = stdout.flush();
+            }
+            _ if json => {
+                let _ = writeln!(stdout, "{}", event.to_json());
+            }
+            _ => {}
+        }
+        match (&event.kind, event.session) {
+            (EventKind::ConfirmationPending { id: cid, suggested, .. }, Some(s)) => {
+                confirmations.push_for(s, cid, suggested.is_some());
+                if let Some(c) = console.as_mut() {
+                    c.ask(question(&confirmations));
+                } else {
+                    if let Some(text) = note(&event) {
+                        eprintln!("warden: {text}");
+                    }
+                    if let Some(hint) = confirmations.hint() {
+                        eprintln!("warden: {hint}");
+                    }
+                }
+            }
+            (EventKind::ConfirmationResolved { id: cid, .. }, Some(s)) => {
+                confirmations.resolved_for(s, cid);
+                show_note(&event, &mut console, json);
+                if let Some(c) = console.as_mut() {
+                    c.ask(question(&confirmations));
+                }
+            }
+            (EventKind::Output(_), _) => {}
+            _ => show_note(&event, &mut console, json),
         }
         if let EventKind::TaskStatus { to, .. } = &event.kind
             && to.is_terminal()
@@ -112,11 +224,25 @@ pub(super) async fn run(warden: &Warden, spec: TaskSpec, json: bool) -> Result<i
             break warden.task(id).map_err(|e| (EXIT_WARDEN_ERROR, e.to_string()))?;
         }
     };
+    // The terminal is restored before the result is printed.
+    drop(console);
     print_result(&record, json);
     Ok(match record.status {
         TaskStatus::Completed => 0,
         _ => 1,
     })
+}
+
+/// A note on stderr, or on the console's status line (none in JSON mode).
+fn show_note(event: &warden_core::Event, console: &mut Option<Console>, json: bool) {
+    if json {
+        return;
+    }
+    let Some(text) = note(event) else { return };
+    match console {
+        Some(c) => c.note(format!("warden: {text}")),
+        None => eprintln!("warden: {text}"),
+    }
 }
 
 fn print_result(record: &TaskRecord, json: bool) {
