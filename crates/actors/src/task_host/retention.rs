@@ -27,6 +27,12 @@ fn task_of_workspace(id: &WorkspaceId) -> Option<TaskId> {
     hex.parse().ok()
 }
 
+/// The record of `task` in the state directory, if there is one.
+async fn on_disk(warden: &Warden, task: TaskId) -> Option<warden_core::task::TaskRecord> {
+    let state_dir = warden.config().state_dir.clone();
+    tokio::task::spawn_blocking(move || crate::task::TaskRegistry::open(&state_dir).ok()?.get(task)).await.ok()?
+}
+
 /// One pass of the policy.
 pub(super) async fn prune_worktrees(warden: &Warden) {
     let span = info_span!("worktree_retention");
@@ -50,7 +56,13 @@ pub(super) async fn prune_worktrees(warden: &Warden) {
         let ended_at = match tasks.index.retention_view(task) {
             Retention::Live => continue,
             Retention::Ended(at) => at,
-            Retention::Unknown => r.updated_at,
+            // Not in this process's index: a task of another warden on the
+            // same state directory (its record on disk says), or an orphan.
+            Retention::Unknown => match on_disk(warden, task).await {
+                Some(t) if !t.status.is_terminal() => continue,
+                Some(t) => t.updated_at,
+                None => r.updated_at,
+            },
         };
         candidates.push((r.id, task, r.path, ended_at));
     }
