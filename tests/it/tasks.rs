@@ -545,3 +545,59 @@ fn warden_run_task_prints_pending_confirmations_as_notes_without_a_terminal() ->
     assert!(stderr.contains("failed (timeout)"), "{stderr}");
     Ok(())
 }
+
+#[test]
+fn sigterm_cancels_a_warden_run_task_and_keeps_its_workspace() -> TestResult {
+    use std::io::{BufRead, BufReader};
+    let tmp = tempfile::tempdir()?;
+    let remote = bare_remote(tmp.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .arg("--state-dir")
+        .arg(tmp.path().join("state"))
+        .args(["run", "--agent", "shell", "--repo"])
+        .arg(&remote)
+        .args(["--finalize", "commit", "--task", "echo w > w.txt; sleep 60"])
+        .env_remove("WARDEN_LOG")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stderr = child.stderr.take().ok_or("stderr")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let running = loop {
+        match rx.recv_timeout(TIMEOUT) {
+            Ok(line) => {
+                let found = line.contains("running");
+                seen.push(line);
+                if found {
+                    break true;
+                }
+            }
+            Err(_) => break false,
+        }
+    };
+    if !running {
+        let _ = child.kill();
+    }
+    assert!(running, "the task runs: {seen:?}");
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status()?;
+    assert!(killed.success());
+    let status = child.wait()?;
+    seen.extend(rx.iter());
+    assert_eq!(status.code(), Some(1), "{seen:?}");
+    assert!(seen.iter().any(|l| l.contains("cancelled (cancelled)")), "{seen:?}");
+    let kept = fs::read_dir(tmp.path().join("state/workspaces"))?
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with("t-") && e.path().join(".git").exists());
+    assert!(kept, "the task's worktree is kept");
+    Ok(())
+}

@@ -17,7 +17,7 @@ use super::super::print::note;
 use super::RunArgs;
 use super::confirm::Confirmations;
 use super::options::one_line;
-use super::watch::{next_input, question};
+use super::watch::{next_input, question, recv_signal};
 
 /// Whether the flags ask for a task rather than a bare session.
 pub(super) fn wanted(args: &RunArgs) -> bool {
@@ -115,9 +115,29 @@ pub(super) async fn run(warden: &Warden, spec: TaskSpec, json: bool, interactive
     let mut current: Option<SessionId> = None;
     let mut _attached = None;
     let mut input_open = true;
+    // SIGINT, SIGTERM, and SIGHUP (the terminal went away) cancel the task
+    // (its workspace kept); the console restores the terminal on the way out.
+    use tokio::signal::unix::{SignalKind, signal};
+    let (mut sigint, mut sigterm, mut sighup) =
+        (signal(SignalKind::interrupt()).ok(), signal(SignalKind::terminate()).ok(), signal(SignalKind::hangup()).ok());
+    let mut cancelling = false;
     let record = loop {
         let event = tokio::select! {
             e = events.recv() => e,
+            _ = async {
+                tokio::select! {
+                    _ = recv_signal(&mut sigint) => {},
+                    _ = recv_signal(&mut sigterm) => {},
+                    _ = recv_signal(&mut sighup) => {},
+                }
+            }, if !cancelling => {
+                cancelling = true;
+                let w = warden.clone();
+                tokio::spawn(async move {
+                    let _ = w.cancel_task(id).await;
+                });
+                continue;
+            }
             line = confirmations.next_line() => {
                 let note = confirmations.answer(warden, current.unwrap_or_default(), &line).await;
                 eprintln!("warden: {note}");
@@ -151,6 +171,7 @@ pub(super) async fn run(warden: &Warden, spec: TaskSpec, json: bool, interactive
                     ConsoleInput::Closed => {
                         // The terminal went away: the task is cancelled (its workspace kept).
                         input_open = false;
+                        cancelling = true;
                         let w = warden.clone();
                         tokio::spawn(async move {
                             let _ = w.cancel_task(id).await;

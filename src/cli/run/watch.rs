@@ -354,7 +354,7 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-async fn recv_signal(sig: &mut Option<tokio::signal::unix::Signal>) {
+pub(super) async fn recv_signal(sig: &mut Option<tokio::signal::unix::Signal>) {
     match sig {
         Some(s) => {
             s.recv().await;
