@@ -274,14 +274,19 @@ async fn a_flood_of_scratch_tasks_leaves_bounded_scratch_dirs() -> TestResult {
         assert_eq!(r.status, TaskStatus::Completed, "{r:?}");
     }
     let root = w.workspace_base_dir().join(".task-scratch");
+    // The last retention passes may still run when the last task has ended: wait for both bounds.
+    let blob_bytes = |dirs: &[PathBuf]| -> u64 {
+        dirs.iter().filter_map(|d| fs::metadata(d.join("blob")).ok()).map(|m| m.len()).sum()
+    };
     let ok = crate::common::eventually(|| {
-        let dirs: Vec<_> = fs::read_dir(&root).map(|d| d.flatten().collect()).unwrap_or_default();
-        dirs.len() <= 5
+        let dirs: Vec<PathBuf> =
+            fs::read_dir(&root).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+        dirs.len() <= 5 && blob_bytes(&dirs) <= 64 * 1024
     })
     .await;
     let left: Vec<_> = fs::read_dir(&root)?.flatten().map(|e| e.path()).collect();
     assert!(ok, "at most 5 scratch dirs left: {}", left.len());
-    let bytes: u64 = left.iter().filter_map(|d| fs::metadata(d.join("blob")).ok()).map(|m| m.len()).sum();
+    let bytes = blob_bytes(&left);
     assert!(bytes <= 64 * 1024, "{bytes} bytes left");
     w.shutdown().await;
     Ok(())

@@ -209,18 +209,24 @@ impl TaskIndex {
         }
     }
 
-    /// Records that the retention policy removed the worktree `workspace` of
-    /// task `id`; the record to write, when the task still has one.
-    pub(crate) fn mark_removed(&self, id: TaskId, workspace: &str, removal: WorktreeRemoval) -> Option<TaskRecord> {
+    /// Records that the retention policy removed (or, `None`, did not
+    /// remove after all) the worktree `workspace` of task `id`; the record to
+    /// write, when the task still has one.
+    pub(crate) fn mark_removed(
+        &self,
+        id: TaskId,
+        workspace: &str,
+        removal: Option<WorktreeRemoval>,
+    ) -> Option<TaskRecord> {
         let mut g = lock(&self.inner);
         let r = g.records.get_mut(&id)?;
         let mut found = false;
         for a in r.agents.iter_mut().filter(|a| a.workspace.as_deref() == Some(workspace)) {
-            a.removed = Some(removal.clone());
+            a.removed = removal.clone();
             found = true;
         }
         if let Some(m) = r.merged.as_mut().filter(|m| m.workspace.as_deref() == Some(workspace)) {
-            m.removed = Some(removal);
+            m.removed = removal;
             found = true;
         }
         found.then(|| r.clone())

@@ -121,7 +121,10 @@ pub(super) async fn run(warden: &Warden, spec: TaskSpec, json: bool, interactive
     let (mut sigint, mut sigterm, mut sighup) =
         (signal(SignalKind::interrupt()).ok(), signal(SignalKind::terminate()).ok(), signal(SignalKind::hangup()).ok());
     let mut cancelling = false;
-    let record = loop {
+    // Events of a session the task index does not know yet (its agent has
+    // just started): held until it does.
+    let mut early = Early::default();
+    let record = 'watch: loop {
         let event = tokio::select! {
             e = events.recv() => e,
             _ = async {
@@ -184,65 +187,58 @@ pub(super) async fn run(warden: &Warden, spec: TaskSpec, json: bool, interactive
         let Some(event) = event else {
             break warden.task(id).map_err(|e| (EXIT_WARDEN_ERROR, e.to_string()))?;
         };
-        let mine = match &event.kind {
-            EventKind::TaskCreated { task, .. }
-            | EventKind::TaskStatus { task, .. }
-            | EventKind::TaskFinalized { task, .. } => *task == id,
-            _ => event.session.is_some_and(|s| warden.task_of_session(s).is_some_and(|(t, _, _)| t == id)),
-        };
-        if !mine {
-            continue;
-        }
-        if let Some(s) = event.session
-            && current != Some(s)
-            && matches!(event.kind, EventKind::Output(_) | EventKind::SessionStarted { .. })
-        {
-            current = Some(s);
-            if console.is_some() {
-                _attached = warden.attach_terminal(s).await.ok();
-            }
-        }
-        match (&event.kind, console.as_mut()) {
-            (EventKind::Output(o), Some(c)) => {
-                let _ = c.show(&o.bytes);
-            }
-            (EventKind::Output(o), None) if !json => {
-                let _ = stdout.write_all(&o.bytes);
-                let _ = stdout.flush();
-            }
-            _ if json => {
-                let _ = writeln!(stdout, "{}", event.to_json());
-            }
-            _ => {}
-        }
-        match (&event.kind, event.session) {
-            (EventKind::ConfirmationPending { id: cid, suggested, .. }, Some(s)) => {
-                confirmations.push_for(s, cid, suggested.is_some());
-                if let Some(c) = console.as_mut() {
-                    c.ask(question(&confirmations));
-                } else {
-                    if let Some(text) = note(&event) {
-                        eprintln!("warden: {text}");
-                    }
-                    if let Some(hint) = confirmations.hint() {
-                        eprintln!("warden: {hint}");
-                    }
+        for event in early.sort(warden, id, event) {
+            if let Some(s) = event.session
+                && current != Some(s)
+                && matches!(event.kind, EventKind::Output(_) | EventKind::SessionStarted { .. })
+            {
+                current = Some(s);
+                if console.is_some() {
+                    _attached = warden.attach_terminal(s).await.ok();
                 }
             }
-            (EventKind::ConfirmationResolved { id: cid, .. }, Some(s)) => {
-                confirmations.resolved_for(s, cid);
-                show_note(&event, &mut console, json);
-                if let Some(c) = console.as_mut() {
-                    c.ask(question(&confirmations));
+            match (&event.kind, console.as_mut()) {
+                (EventKind::Output(o), Some(c)) => {
+                    let _ = c.show(&o.bytes);
                 }
+                (EventKind::Output(o), None) if !json => {
+                    let _ = stdout.write_all(&o.bytes);
+                    let _ = stdout.flush();
+                }
+                _ if json => {
+                    let _ = writeln!(stdout, "{}", event.to_json());
+                }
+                _ => {}
             }
-            (EventKind::Output(_), _) => {}
-            _ => show_note(&event, &mut console, json),
-        }
-        if let EventKind::TaskStatus { to, .. } = &event.kind
-            && to.is_terminal()
-        {
-            break warden.task(id).map_err(|e| (EXIT_WARDEN_ERROR, e.to_string()))?;
+            match (&event.kind, event.session) {
+                (EventKind::ConfirmationPending { id: cid, suggested, .. }, Some(s)) => {
+                    confirmations.push_for(s, cid, suggested.is_some());
+                    if let Some(c) = console.as_mut() {
+                        c.ask(question(&confirmations));
+                    } else {
+                        if let Some(text) = note(&event) {
+                            eprintln!("warden: {text}");
+                        }
+                        if let Some(hint) = confirmations.hint() {
+                            eprintln!("warden: {hint}");
+                        }
+                    }
+                }
+                (EventKind::ConfirmationResolved { id: cid, .. }, Some(s)) => {
+                    confirmations.resolved_for(s, cid);
+                    show_note(&event, &mut console, json);
+                    if let Some(c) = console.as_mut() {
+                        c.ask(question(&confirmations));
+                    }
+                }
+                (EventKind::Output(_), _) => {}
+                _ => show_note(&event, &mut console, json),
+            }
+            if let EventKind::TaskStatus { to, .. } = &event.kind
+                && to.is_terminal()
+            {
+                break 'watch warden.task(id).map_err(|e| (EXIT_WARDEN_ERROR, e.to_string()))?;
+            }
         }
     };
     // The terminal is restored before the result is printed.
@@ -252,6 +248,62 @@ pub(super) async fn run(warden: &Warden, spec: TaskSpec, json: bool, interactive
         TaskStatus::Completed => 0,
         _ => 1,
     })
+}
+
+/// Most events held for sessions not known yet.
+const EARLY_MAX: usize = 4096;
+
+/// Session events that came before the task index knew their session: a
+/// session's first events can be published before its task records it.
+#[derive(Default)]
+struct Early {
+    held: std::collections::VecDeque<std::sync::Arc<warden_core::Event>>,
+}
+
+impl Early {
+    /// The events of task `id` to handle now, in order: those held whose
+    /// session is now known to be the task's, then `event` if it is the
+    /// task's; an event of a session not known yet is held (the oldest
+    /// dropped beyond [`EARLY_MAX`]).
+    fn sort(
+        &mut self,
+        warden: &Warden,
+        id: warden_core::task::TaskId,
+        event: std::sync::Arc<warden_core::Event>,
+    ) -> Vec<std::sync::Arc<warden_core::Event>> {
+        let owner = |e: &warden_core::Event| -> Option<bool> {
+            match &e.kind {
+                EventKind::TaskCreated { task, .. }
+                | EventKind::TaskStatus { task, .. }
+                | EventKind::TaskFinalized { task, .. } => Some(*task == id),
+                _ => match e.session {
+                    Some(s) => warden.task_of_session(s).map(|(t, _, _)| t == id),
+                    None => Some(false),
+                },
+            }
+        };
+        let mut out = Vec::new();
+        let mut still = std::collections::VecDeque::new();
+        for held in self.held.drain(..) {
+            match owner(&held) {
+                Some(true) => out.push(held),
+                Some(false) => {}
+                None => still.push_back(held),
+            }
+        }
+        match owner(&event) {
+            Some(true) => out.push(event),
+            Some(false) => {}
+            None => {
+                if still.len() >= EARLY_MAX {
+                    still.pop_front();
+                }
+                still.push_back(event);
+            }
+        }
+        self.held = still;
+        out
+    }
 }
 
 /// A note on stderr, or on the console's status line (none in JSON mode).

@@ -83,6 +83,12 @@ pub(super) async fn prune_worktrees(warden: &Warden) {
         let message = format!(
             "warden: work left uncommitted by task {task}\n\nSaved when the retention policy removed its worktree."
         );
+        // Said before it is done: no reader ever finds the directory gone
+        // while the record still names it as there.
+        let before = WorktreeRemoval { at: now_ms(), saved_commit: None, branch_kept: true, unpushed: 0 };
+        if let Some(record) = tasks.index.mark_removed(*task, id.as_str(), Some(before)) {
+            tasks.writer.put(&record);
+        }
         match warden.retire_worktree(id, message).await {
             Ok(done) => {
                 info!(workspace = %id, %task, dir = %path.display(), branch_kept = done.branch_kept,
@@ -94,11 +100,18 @@ pub(super) async fn prune_worktrees(warden: &Warden) {
                     branch_kept: done.branch_kept,
                     unpushed: done.unpushed,
                 };
+                if let Some(record) = tasks.index.mark_removed(*task, id.as_str(), Some(removal)) {
+                    tasks.writer.put(&record);
+                }
+            }
+            Err(e) => {
+                warn!(workspace = %id, error = %e, "cannot remove a finished worktree");
+                let still_there = path.exists();
+                let removal = (!still_there).then(|| WorktreeRemoval { at: now_ms(), ..Default::default() });
                 if let Some(record) = tasks.index.mark_removed(*task, id.as_str(), removal) {
                     tasks.writer.put(&record);
                 }
             }
-            Err(e) => warn!(workspace = %id, error = %e, "cannot remove a finished worktree"),
         }
     }
     tasks.writer.flush().await;
