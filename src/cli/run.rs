@@ -155,6 +155,10 @@ pub struct RunArgs {
     /// Task mode: instructions for the agent's memory file, read from FILE.
     #[arg(long, value_name = "FILE")]
     pub memory_file: Option<PathBuf>,
+    /// Task mode: when the agent reports a usage limit, switch to another
+    /// installed agent (in the same workspace) instead of waiting for the reset.
+    #[arg(long)]
+    pub switch_agent_on_limit: bool,
     /// Arguments for the agent's program (after `--`).
     #[arg(last = true)]
     pub args: Vec<String>,
@@ -204,10 +208,9 @@ async fn run_inner(state_dir: Option<PathBuf>, overlays: PathBuf, args: RunArgs)
     let mut prepared = prepare(state_dir, &args, interactive).map_err(|m| (EXIT_WARDEN_ERROR, m))?;
     prepared.config.adapter_overlays = Some(overlays);
     if task_mode::wanted(&args) {
-        let spec =
-            task_mode::spec(&args, prepared.request.preset, prepared.timeout).map_err(|m| (EXIT_WARDEN_ERROR, m))?;
+        let spec = task_mode::spec(&args, &prepared.request, prepared.timeout).map_err(|m| (EXIT_WARDEN_ERROR, m))?;
         let warden = Warden::start(prepared.config).await.map_err(|e| (EXIT_WARDEN_ERROR, one_line(&e.to_string())))?;
-        let result = task_mode::run(&warden, spec, args.json).await;
+        let result = task_mode::run(&warden, spec, args.json, interactive).await;
         warden.shutdown().await;
         return result;
     }

@@ -97,6 +97,13 @@ pub struct CreateCmd {
     /// Wall-clock limit in seconds.
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
+    /// On a usage limit, switch to another installed agent instead of waiting.
+    #[arg(long)]
+    pub switch_agent_on_limit: bool,
+    /// With several agents: merge their branches into one branch when done
+    /// (pushed / pull request for that branch only).
+    #[arg(long)]
+    pub merge: bool,
 }
 
 /// Arguments of `warden task list`.
@@ -157,6 +164,8 @@ fn request(cmd: &TaskCommand) -> Result<(&'static str, Value), String> {
             put(&mut m, "pr_repo", c.pr_repo.clone().map(Value::from));
             put(&mut m, "preset", c.preset.clone().map(Value::from));
             put(&mut m, "timeout_ms", c.timeout.map(|s| json!(s.saturating_mul(1000))));
+            put(&mut m, "switch_agent_on_limit", c.switch_agent_on_limit.then_some(Value::Bool(true)));
+            put(&mut m, "merge", c.merge.then_some(Value::Bool(true)));
             if let Some(path) = &c.memory_file {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| format!("cannot read --memory-file {}: {e}", path.display()))?;

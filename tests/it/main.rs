@@ -30,6 +30,8 @@ mod local_socket;
 mod overlays;
 mod sessions;
 mod supervision;
+mod task_merge;
+mod task_retention;
 mod tasks;
 mod tasks_nats;
 mod terminal;

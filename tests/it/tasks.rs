@@ -19,7 +19,7 @@ type TestResult = Result<(), Box<dyn Error>>;
 
 const TIMEOUT: Duration = Duration::from_secs(90);
 
-fn git(dir: &Path, args: &[&str]) -> String {
+pub fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .current_dir(dir)
         .env("GIT_CONFIG_NOSYSTEM", "1")
@@ -32,7 +32,7 @@ fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-fn s(p: &Path) -> String {
+pub fn s(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
@@ -60,7 +60,7 @@ pub fn config(root: &Path) -> WardenConfig {
 }
 
 /// A shell task on `remote` with `branch`, finalized as asked.
-fn shell_task(remote: &Path, branch: &str, script: &str, finalize: FinalizeMode) -> TaskSpec {
+pub fn shell_task(remote: &Path, branch: &str, script: &str, finalize: FinalizeMode) -> TaskSpec {
     let mut spec = TaskSpec::new("shell", script);
     spec.repo = Some(RepoSpec { source: s(remote), branch: Some(branch.into()), ..Default::default() });
     spec.finalize = finalize;
@@ -68,7 +68,7 @@ fn shell_task(remote: &Path, branch: &str, script: &str, finalize: FinalizeMode)
 }
 
 /// Waits until the task has ended.
-async fn wait_end(w: &Warden, id: TaskId) -> TaskRecord {
+pub async fn wait_end(w: &Warden, id: TaskId) -> TaskRecord {
     match tokio::time::timeout(TIMEOUT, w.wait_task(id)).await {
         Ok(r) => r.expect("known task"),
         Err(_) => panic!("the task did not end in time: {:?}", w.task(id)),
@@ -274,14 +274,19 @@ async fn a_flood_of_scratch_tasks_leaves_bounded_scratch_dirs() -> TestResult {
         assert_eq!(r.status, TaskStatus::Completed, "{r:?}");
     }
     let root = w.workspace_base_dir().join(".task-scratch");
+    // The last retention passes may still run when the last task has ended: wait for both bounds.
+    let blob_bytes = |dirs: &[PathBuf]| -> u64 {
+        dirs.iter().filter_map(|d| fs::metadata(d.join("blob")).ok()).map(|m| m.len()).sum()
+    };
     let ok = crate::common::eventually(|| {
-        let dirs: Vec<_> = fs::read_dir(&root).map(|d| d.flatten().collect()).unwrap_or_default();
-        dirs.len() <= 5
+        let dirs: Vec<PathBuf> =
+            fs::read_dir(&root).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+        dirs.len() <= 5 && blob_bytes(&dirs) <= 64 * 1024
     })
     .await;
     let left: Vec<_> = fs::read_dir(&root)?.flatten().map(|e| e.path()).collect();
     assert!(ok, "at most 5 scratch dirs left: {}", left.len());
-    let bytes: u64 = left.iter().filter_map(|d| fs::metadata(d.join("blob")).ok()).map(|m| m.len()).sum();
+    let bytes = blob_bytes(&left);
     assert!(bytes <= 64 * 1024, "{bytes} bytes left");
     w.shutdown().await;
     Ok(())
@@ -447,5 +452,157 @@ async fn time_limits_stop_forgotten_agents() -> TestResult {
     assert_eq!((wall.status, wall.reason), (TaskStatus::Failed, StatusReason::Timeout), "{wall:?}");
     assert!(w.list(warden::SessionFilter::live()).await?.is_empty(), "their agents were stopped");
     w.shutdown().await;
+    Ok(())
+}
+
+/// `name`'s manifest with the fake agent as its program and its binary
+/// (so the selection sees it installed), playing `script` as `persona`.
+fn fake_manifest(name: &str, persona: &str, script: &str) -> String {
+    let manifest = match name {
+        "claude" => include_str!("../../crates/adapters/manifests/claude.toml"),
+        _ => include_str!("../../crates/adapters/manifests/codex.toml"),
+    };
+    let fake = fake_agent();
+    let args = serde_json::to_string(&["--persona", persona, "--script-inline", script, "--"]).expect("json");
+    let (program, args_line) = match name {
+        "claude" => ("program = \"claude\"", "args = []"),
+        _ => ("program = \"codex\"", "args = [\"--no-daemon\"]"),
+    };
+    manifest
+        .replacen(program, &format!("program = {fake:?}"), 1)
+        .replacen(args_line, &format!("args = {args}"), 1)
+        .replacen(&format!("binary = \"{name}\""), &format!("binary = {fake:?}"), 1)
+        .replacen(
+            "version_args = [\"--version\"]",
+            &format!(
+                "version_args = [\"--persona\", \"{persona}\", \"--version\"]\nhelp_args = [\"--persona\", \"{persona}\", \"--help\"]"
+            ),
+            1,
+        )
+        .replacen("ready_settle_ms = 3000", "ready_settle_ms = 300", 1)
+        .replacen("ready_settle_ms = 2000", "ready_settle_ms = 300", 1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_usage_limit_switches_to_another_agent_when_the_task_allows_it() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let claude = fake_manifest(
+        "claude",
+        "claude",
+        "screen busy; spinner 300; print You've hit your limit · resets in 600s; freeze",
+    );
+    let codex = fake_manifest("codex", "codex", "exit 0");
+    let registry = warden::adapters::Registry::with_manifests(&[("claude.toml", &claude), ("codex.toml", &codex)])?;
+    let w = Warden::start(WardenConfig { adapters: Arc::new(registry), ..config(tmp.path()) }).await?;
+    let mut spec = TaskSpec::new("claude", "do the thing");
+    spec.switch_agent_on_limit = true;
+    let id = w.create_task(spec).await?;
+    let done = wait_end(&w, id).await;
+    assert_eq!(done.status, TaskStatus::Completed, "{done:?}");
+    assert_eq!(done.agents[0].agent, "codex", "{done:?}");
+    let waited = done.history.iter().find(|c| c.reason == StatusReason::UsageLimit).ok_or("waited")?;
+    assert_eq!(waited.detail.as_deref(), Some("resets in 600 s"));
+    let switched = done.history.iter().find(|c| c.reason == StatusReason::AgentSwitched).ok_or("switched")?;
+    assert_eq!(switched.status, TaskStatus::Running);
+    let detail = switched.detail.clone().unwrap_or_default();
+    assert!(detail.starts_with("claude hit its usage limit (resets in 600 s); codex takes over"), "{detail}");
+    // The selection strategy cools claude down until its reset.
+    let cooling = w.cooling_agents();
+    assert!(cooling.iter().any(|(a, until)| a == "claude" && *until > waited.at + 500_000), "{cooling:?}");
+    let e = w
+        .spawn_agent(warden::actors::AgentRequest::selected(warden::adapters::Strategy::Heuristic {
+            subscription_hint: None,
+        }))
+        .await?;
+    assert_eq!(e.session.agent, "codex", "an `auto` choice passes the cooling agent over");
+    // Without the option, the task waits for the reset instead.
+    let id = w.create_task(TaskSpec::new("claude", "again")).await?;
+    let waiting = crate::common::eventually(|| {
+        w.task(id).is_ok_and(|r| r.status == TaskStatus::Waiting && r.reason == StatusReason::UsageLimit)
+    })
+    .await;
+    assert!(waiting, "{:?}", w.task(id));
+    assert_eq!(w.task(id)?.agents[0].agent, "claude");
+    w.cancel_task(id).await?;
+    w.shutdown().await;
+    Ok(())
+}
+
+#[test]
+fn warden_run_task_prints_pending_confirmations_as_notes_without_a_terminal() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let remote = bare_remote(tmp.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .arg("--state-dir")
+        .arg(tmp.path().join("state"))
+        .args(["run", "--agent", "shell", "--repo"])
+        .arg(&remote)
+        .args(["--finalize", "commit", "--supervision", "confirm", "--rule", r"^Proceed\? \[y/N\]=y", "--timeout", "2"])
+        .args(["--task", r#"read -p "Proceed? [y/N] " a; echo got-$a; exit 0"#])
+        .env_remove("WARDEN_LOG")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .stdin(Stdio::null())
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "nobody answered; the task timed out: {stderr}");
+    assert!(stderr.lines().any(|l| l == "warden: c1 pending (rule): Proceed? [y/N] — suggested: y"), "{stderr}");
+    assert!(!stderr.contains("answer c1"), "no answer is asked for without a terminal: {stderr}");
+    assert!(stderr.contains("failed (timeout)"), "{stderr}");
+    Ok(())
+}
+
+#[test]
+fn sigterm_cancels_a_warden_run_task_and_keeps_its_workspace() -> TestResult {
+    use std::io::{BufRead, BufReader};
+    let tmp = tempfile::tempdir()?;
+    let remote = bare_remote(tmp.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .arg("--state-dir")
+        .arg(tmp.path().join("state"))
+        .args(["run", "--agent", "shell", "--repo"])
+        .arg(&remote)
+        .args(["--finalize", "commit", "--task", "echo w > w.txt; sleep 60"])
+        .env_remove("WARDEN_LOG")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stderr = child.stderr.take().ok_or("stderr")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let running = loop {
+        match rx.recv_timeout(TIMEOUT) {
+            Ok(line) => {
+                let found = line.contains("running");
+                seen.push(line);
+                if found {
+                    break true;
+                }
+            }
+            Err(_) => break false,
+        }
+    };
+    if !running {
+        let _ = child.kill();
+    }
+    assert!(running, "the task runs: {seen:?}");
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status()?;
+    assert!(killed.success());
+    let status = child.wait()?;
+    seen.extend(rx.iter());
+    assert_eq!(status.code(), Some(1), "{seen:?}");
+    assert!(seen.iter().any(|l| l.contains("cancelled (cancelled)")), "{seen:?}");
+    let kept = fs::read_dir(tmp.path().join("state/workspaces"))?
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with("t-") && e.path().join(".git").exists());
+    assert!(kept, "the task's worktree is kept");
     Ok(())
 }

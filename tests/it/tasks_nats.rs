@@ -194,6 +194,39 @@ fn cli_task_commands_against_a_serving_node_with_fan_out() {
     let (code, listed) = task(&["list", "--status", "completed"]);
     assert_eq!(code, 0, "{listed}");
     assert_eq!(listed["result"]["tasks"][0]["id"], id.as_str());
+    // The same fan-out merged into one branch (`--merge`): only `fanm` reaches the remote.
+    let (code, reply) = task(&[
+        "create",
+        "--agent",
+        "shell=echo c > c.txt; exit 0",
+        "--agent",
+        "shell=echo d > d.txt; exit 0",
+        "--repo",
+        &repo,
+        "--branch",
+        "fanm",
+        "--finalize",
+        "push",
+        "--merge",
+        "--task",
+        "two parts, one branch",
+    ]);
+    assert_eq!(code, 0, "{reply}");
+    let merged_id = reply["result"]["task"]["id"].as_str().expect("a task id").to_string();
+    let deadline = Instant::now() + T;
+    let merged = loop {
+        let (_, shown) = task(&["--node", "n1", "show", &merged_id]);
+        let status = shown["result"]["task"]["status"].as_str().unwrap_or("").to_string();
+        if ["completed", "failed", "cancelled"].contains(&status.as_str()) || Instant::now() > deadline {
+            break shown;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(merged["result"]["task"]["status"], "completed", "{merged}");
+    assert_eq!(merged["result"]["task"]["merged"]["branch"], "fanm", "{merged}");
+    assert_eq!(git(&["show", "fanm:c.txt"]), "c");
+    assert_eq!(git(&["show", "fanm:d.txt"]), "d");
+    assert_eq!(git(&["rev-parse", "--verify", "-q", "refs/heads/fanm-shell0"]), "", "agent branches stay local");
     let (code, outside) = task(&["create", "--agent", "shell", "--repo", "/etc", "--task", "x"]);
     assert_eq!((code, outside["error"]["code"].as_str()), (1, Some("forbidden")), "{outside}");
     let (code, refused) = task(&["--node", "n1", "cancel", &id]);

@@ -313,3 +313,23 @@ fn sigterm_to_warden_and_sigkill_of_the_agent_leave_the_terminal_as_it_was() {
     let screen = t.wait_for("warden's end", |s| s.contains("rc=137"));
     restored(&t, &screen);
 }
+
+#[test]
+fn a_task_runs_pending_confirmation_is_answered_on_the_status_line() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let remote = crate::tasks::bare_remote(state.path());
+    let t = Tmux::start(100, 30);
+    let task = r#"read -p "Proceed? [y/N] " a; echo $a > a.txt; echo got-$a; exit 0"#;
+    t.line(&format!(
+        "GIT_CONFIG_NOSYSTEM=1 {} run --agent shell --repo {} --branch feat/asked --finalize push --supervision confirm --rule '^Proceed\\? \\[y/N\\]=y' --task '{task}'; echo rc=$?",
+        warden_cmd(&state.path().join("state")),
+        remote.display()
+    ));
+    let screen = t.wait_for("the question on the status line", |s| s.contains("waits for you"));
+    let last = screen.lines().rfind(|l| !l.trim().is_empty()).unwrap_or_default();
+    assert!(last.contains("waits for you: y sends the suggestion"), "on the bottom line:\n{screen}");
+    t.keys("y");
+    let screen = t.wait_for("the task's end", |s| s.lines().any(|l| l.starts_with("rc=")));
+    assert!(screen.lines().any(|l| l == "rc=0") && screen.contains("branch feat/asked"), "{screen}");
+    assert_eq!(crate::tasks::git(&remote, &["show", "feat/asked:a.txt"]), "y");
+}

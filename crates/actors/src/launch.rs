@@ -390,7 +390,9 @@ impl Warden {
     /// ```
     pub async fn spawn_agent(&self, req: AgentRequest) -> Result<LaunchedAgent, LaunchError> {
         let registry = self.adapters();
-        let (adapter, selection) = choose(&registry, &req.agent).await?;
+        let cooling: Vec<String> =
+            self.tasks().cooldowns.cooling(warden_core::workspace::now_ms()).into_iter().map(|(a, _)| a).collect();
+        let (adapter, selection) = choose(&registry, &req.agent, &cooling).await?;
         let shell = std::env::var("SHELL").ok();
         let facts = if req.program.is_none() && adapter.presets_need_facts() {
             installed_cli_facts(&registry, adapter, shell.as_deref(), &self.config().state_dir).await
@@ -455,6 +457,7 @@ async fn installed_cli_facts(
 async fn choose<'r>(
     registry: &'r Arc<Registry>,
     choice: &AgentChoice,
+    cooling: &[String],
 ) -> Result<(&'r Adapter, Option<Selection>), LaunchError> {
     let fallback = || registry.fallback().map(|a| a.name.clone());
     match choice {
@@ -471,7 +474,8 @@ async fn choose<'r>(
             .await
             .map_err(|e| SessionError::Internal(format!("probing the agent CLIs: {e}")))?;
             let fallback = fallback();
-            let selection = warden_adapters::select_or_fallback(strategy, &facts, &[], fallback.as_deref())?;
+            let cooling: Vec<&str> = cooling.iter().map(String::as_str).collect();
+            let selection = warden_adapters::select_or_fallback(strategy, &facts, &cooling, fallback.as_deref())?;
             Ok((adapter_named(registry, &selection.agent)?, Some(selection)))
         }
     }

@@ -20,18 +20,21 @@ use std::time::Instant;
 
 use ractor::ActorRef;
 use tokio::sync::Semaphore;
-use warden_core::task::{TaskFilter, TaskId, TaskRecord, TaskSpecError, TaskStatus};
+use warden_core::task::{
+    TaskFilter, TaskId, TaskRecord, TaskSpecError, TaskStatus, WorktreeRemoval, WorktreeRetention,
+};
 use warden_core::{EventKind, SessionId};
 
 use crate::bus::EventBus;
 use crate::sync::lock;
 
 mod actor;
+pub(crate) mod cooldown;
 pub(crate) mod host;
 pub(crate) mod place;
 pub mod registry;
 
-pub(crate) use actor::{Control, Finalized, Place, TaskArgs, TaskMsg, start_actor};
+pub(crate) use actor::{Control, FinalizeOutcome, Finalized, Merged, Place, TaskArgs, TaskMsg, start_actor};
 pub(crate) use host::{HostFuture, LaunchPlan, TaskHost};
 pub(crate) use place::SCRATCH_DIR;
 use registry::RegistryWriter;
@@ -47,11 +50,19 @@ pub struct TaskConfig {
     pub scratch_max_bytes: u64,
     /// Most ended task records kept (in memory and on disk); the oldest go first.
     pub max_records: usize,
+    /// How many finished worktrees (of ended tasks) are kept, how many bytes
+    /// and how old; applied after each task ends and when warden starts.
+    pub worktrees: WorktreeRetention,
 }
 
 impl Default for TaskConfig {
     fn default() -> Self {
-        TaskConfig { scratch_max_count: 32, scratch_max_bytes: 1 << 30, max_records: 10_000 }
+        TaskConfig {
+            scratch_max_count: 32,
+            scratch_max_bytes: 1 << 30,
+            max_records: 10_000,
+            worktrees: WorktreeRetention::default(),
+        }
     }
 }
 
@@ -188,6 +199,39 @@ impl TaskIndex {
         out
     }
 
+    /// Where a task is for the retention policy of its worktrees.
+    pub(crate) fn retention_view(&self, id: TaskId) -> Retention {
+        let g = lock(&self.inner);
+        match g.records.get(&id) {
+            None => Retention::Unknown,
+            Some(r) if r.status.is_terminal() && !g.actors.contains_key(&id) => Retention::Ended(r.updated_at),
+            Some(_) => Retention::Live,
+        }
+    }
+
+    /// Records that the retention policy removed (or, `None`, did not
+    /// remove after all) the worktree `workspace` of task `id`; the record to
+    /// write, when the task still has one.
+    pub(crate) fn mark_removed(
+        &self,
+        id: TaskId,
+        workspace: &str,
+        removal: Option<WorktreeRemoval>,
+    ) -> Option<TaskRecord> {
+        let mut g = lock(&self.inner);
+        let r = g.records.get_mut(&id)?;
+        let mut found = false;
+        for a in r.agents.iter_mut().filter(|a| a.workspace.as_deref() == Some(workspace)) {
+            a.removed = removal.clone();
+            found = true;
+        }
+        if let Some(m) = r.merged.as_mut().filter(|m| m.workspace.as_deref() == Some(workspace)) {
+            m.removed = removal;
+            found = true;
+        }
+        found.then(|| r.clone())
+    }
+
     /// Routes one bus event to the task actor of its session.
     fn route(&self, event: &Arc<warden_core::Event>) {
         let mut g = lock(&self.inner);
@@ -212,6 +256,17 @@ impl TaskIndex {
     }
 }
 
+/// A task as the worktree retention policy sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retention {
+    /// Not ended, or its actor still runs: its worktrees stay.
+    Live,
+    /// Ended at this time (Unix ms), no actor.
+    Ended(u64),
+    /// No record (dropped by `max_records`): its worktrees are orphans.
+    Unknown,
+}
+
 /// The task part of a running warden.
 pub(crate) struct Tasks {
     pub index: Arc<TaskIndex>,
@@ -220,6 +275,11 @@ pub(crate) struct Tasks {
     pub slots: Arc<Semaphore>,
     /// Serialises the creation of parent clones.
     pub parent_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Held by a pass of the worktree retention policy, and while an ended
+    /// task is started again (so a pass never removes what a resume uses).
+    pub retention_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Agents cooling down after a usage limit (read by the selection).
+    pub cooldowns: Arc<cooldown::Cooldowns>,
     /// Files kept out of the agents' commits.
     pub patterns: Arc<Vec<String>>,
     pub config: TaskConfig,
@@ -261,6 +321,8 @@ impl Tasks {
             writer,
             slots: Arc::new(Semaphore::new(config.max_sessions.max(1))),
             parent_lock: Arc::new(tokio::sync::Mutex::new(())),
+            retention_lock: Arc::new(tokio::sync::Mutex::new(())),
+            cooldowns: Arc::new(cooldown::Cooldowns::default()),
             patterns: Arc::new(place::instruction_patterns(&config.adapters)),
             config: config.tasks.clone(),
             closing: Arc::new(std::sync::atomic::AtomicBool::new(false)),

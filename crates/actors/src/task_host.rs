@@ -7,7 +7,9 @@
 //! `task` (the actors) never import each other.
 
 mod api;
+mod merge;
 mod resume;
+mod retention;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,7 +26,7 @@ use warden_core::{SessionId, SessionInfo};
 use crate::error::SessionError;
 use crate::handle::{Warden, WeakWarden};
 use crate::launch::{AgentRequest, LaunchError};
-use crate::task::{Finalized, HostFuture, LaunchPlan, Place, TaskHost, place};
+use crate::task::{FinalizeOutcome, Finalized, HostFuture, LaunchPlan, Place, TaskHost, place};
 use crate::workspace::WorkspaceError;
 
 /// How often a launch that meets a full node retries, and how many times.
@@ -81,18 +83,63 @@ impl TaskHost for WeakWarden {
         })
     }
 
-    fn finalize(&self, record: TaskRecord) -> HostFuture<Vec<Finalized>> {
+    fn finalize(&self, record: TaskRecord) -> HostFuture<FinalizeOutcome> {
         let w = self.upgrade();
         Box::pin(async move {
             match w {
                 Some(w) => finalize(&w, &record).await,
-                None => Vec::new(),
+                None => FinalizeOutcome::default(),
             }
         })
     }
 
     fn base_dir(&self) -> Option<PathBuf> {
         self.upgrade().map(|w| w.workspace_base_dir().to_path_buf())
+    }
+
+    fn cool_down(&self, agent: &str, until_ms: u64) {
+        if let Some(w) = self.upgrade() {
+            w.tasks().cooldowns.cool(agent, until_ms);
+        }
+    }
+
+    fn pick_other(&self, not: String) -> HostFuture<Result<(String, String), String>> {
+        let w = self.upgrade();
+        Box::pin(async move {
+            let w = w.ok_or("warden is shutting down")?;
+            pick_other(&w, &not).await
+        })
+    }
+
+    fn prune_worktrees(&self) -> HostFuture<()> {
+        let w = self.upgrade();
+        Box::pin(async move {
+            if let Some(w) = w {
+                retention::prune_worktrees(&w).await;
+            }
+        })
+    }
+}
+
+/// Another installed agent CLI than `not`, none cooling down: the selection
+/// strategy's choice without its fallback (a shell is no substitute).
+async fn pick_other(warden: &Warden, not: &str) -> Result<(String, String), String> {
+    let registry = warden.adapters();
+    let probed = Arc::clone(&registry);
+    let facts = tokio::task::spawn_blocking(move || {
+        crate::preflight::selection_facts(&probed, &crate::preflight::PreflightEnv::from_process(&probed))
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let mut cooling: Vec<String> =
+        warden.tasks().cooldowns.cooling(warden_core::workspace::now_ms()).into_iter().map(|(a, _)| a).collect();
+    cooling.push(not.to_owned());
+    let cooling: Vec<&str> = cooling.iter().map(String::as_str).collect();
+    let strategy = Strategy::Heuristic { subscription_hint: None };
+    match warden_adapters::select(&strategy, &facts, &cooling) {
+        Ok(s) if s.agent != not => Ok((s.agent, s.reason)),
+        Ok(_) => Err(format!("no installed agent other than {not}")),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -101,7 +148,9 @@ fn request(plan: &LaunchPlan, adapters: &warden_adapters::Registry) -> AgentRequ
     let spec = &plan.record.spec;
     let index = plan.index;
     let agent = &spec.agents[index];
-    let mut req = if agent.is_auto() {
+    let mut req = if let Some(other) = &plan.agent {
+        AgentRequest::named(other.clone())
+    } else if agent.is_auto() {
         AgentRequest::selected(Strategy::Heuristic { subscription_hint: None })
     } else {
         AgentRequest::named(agent.agent.clone())
@@ -198,11 +247,13 @@ async fn provision(
     let mut places = Vec::with_capacity(n);
     for i in 0..n {
         let agent = &spec.agents[i].agent;
+        // With `merge`, the task's branch is the merged one; each agent has its own.
+        let own = n == 1 && !spec.merge;
         let branch = match &repo.branch {
-            Some(b) if n == 1 => b.clone(),
+            Some(b) if own => b.clone(),
             Some(b) => format!("{b}-{agent}{i}"),
             None => {
-                let role = if n == 1 { agent.clone() } else { format!("{agent}{i}") };
+                let role = if own { agent.clone() } else { format!("{agent}{i}") };
                 branch_for_task(&record.id.short(), &role, &spec.description).to_string()
             }
         };
@@ -245,84 +296,101 @@ async fn launch(warden: &Warden, req: AgentRequest) -> Result<(SessionInfo, Opti
 }
 
 /// Commits, pushes and opens pull requests as the task asks, one agent's
-/// workspace after another (each through its workspace actor).
-async fn finalize(warden: &Warden, record: &TaskRecord) -> Vec<Finalized> {
+/// workspace after another (each through its workspace actor); with
+/// `merge`, the agents' work is committed on their branches and merged into
+/// the task's one branch, which alone is pushed ([`merge`]).
+async fn finalize(warden: &Warden, record: &TaskRecord) -> FinalizeOutcome {
     let spec = &record.spec;
     let mode = spec.finalize;
-    let mut out = Vec::with_capacity(record.agents.len());
+    let agent_mode = if spec.merge { FinalizeMode::Commit } else { mode };
+    let mut agents = Vec::with_capacity(record.agents.len());
     for agent in &record.agents {
-        let mut f = Finalized::default();
         let ws = agent.workspace.as_deref().and_then(|w| WorkspaceId::parse(w).ok());
-        let (Some(ws), true) = (ws, mode != FinalizeMode::None) else {
-            out.push(f);
-            continue;
-        };
-        let mut message = spec.summary();
-        if spec.description.trim() != message {
-            message.push_str("\n\n");
-            message.push_str(spec.description.trim());
+        match ws {
+            Some(ws) if mode != FinalizeMode::None => agents.push(finalize_one(warden, record, &ws, agent_mode).await),
+            _ => agents.push(Finalized::default()),
         }
-        message.push_str(&format!("\n\nwarden task {}", record.id));
-        let pushing = matches!(mode, FinalizeMode::Push | FinalizeMode::Pr);
-        let repo = spec.repo.as_ref();
-        let base = match repo.and_then(|r| r.base.clone()) {
-            Some(b) => Some(b),
-            None => warden.workspace(&ws).await.ok().map(|r| r.base.trim_start_matches("origin/").to_owned()),
-        };
-        let pr_repo = repo.and_then(|r| r.pr_repo.as_deref()).and_then(|s| s.split_once('/')).map(|(o, n)| RepoSlug {
-            host: "github.com".into(),
-            owner: o.into(),
-            name: n.into(),
-        });
-        let req = FinalizeRequest {
-            commit: CommitRequest { message, ..Default::default() },
-            push: pushing.then(PushRequest::default),
-            pr: (mode == FinalizeMode::Pr).then(|| PrRequest {
-                title: spec.summary(),
-                body: Some(format!("{}\n\nOpened by warden for task {}.", spec.description.trim(), record.id)),
-                base,
-                repo: pr_repo,
-                ..Default::default()
-            }),
-            cleanup: (pushing && spec.cleanup == CleanupPolicy::OnSuccess).then_some(false),
-        };
-        match warden.finalize_workspace(&ws, req).await {
-            Ok(report) => {
-                match &report.commit {
-                    StepResult::Done { value: CommitOutcome::Committed { commit, .. } } => {
-                        f.commit = Some(commit.clone())
-                    }
-                    StepResult::Done { value: CommitOutcome::NothingToCommit } => {}
-                    StepResult::Failed { message, .. } => f.failed = Some(format!("commit: {message}")),
-                    StepResult::Skipped { .. } => {}
-                }
-                if let StepResult::Done { value } = &report.push {
-                    f.pushed = true;
-                    f.commit.get_or_insert(value.commit.clone());
-                }
-                if let StepResult::Done { value } = &report.pr {
-                    f.pr_url = Some(value.url.clone());
-                }
-                for (step, failed) in [
-                    ("push", report.push.is_failed()),
-                    ("pr", report.pr.is_failed()),
-                    ("cleanup", report.cleanup.is_failed()),
-                ] {
-                    if failed && f.failed.is_none() {
-                        let message = match step {
-                            "push" => step_message(&report.push),
-                            "pr" => step_message(&report.pr),
-                            _ => step_message(&report.cleanup),
-                        };
-                        f.failed = Some(format!("{step}: {message}"));
-                    }
+    }
+    let merged = if spec.merge && agents.iter().all(|f| f.failed.is_none()) {
+        Some(merge::merge(warden, record).await)
+    } else {
+        None
+    };
+    FinalizeOutcome { agents, merged }
+}
+
+/// The commit message of a task's work.
+fn commit_message(record: &TaskRecord) -> String {
+    let spec = &record.spec;
+    let mut message = spec.summary();
+    if spec.description.trim() != message {
+        message.push_str("\n\n");
+        message.push_str(spec.description.trim());
+    }
+    message.push_str(&format!("\n\nwarden task {}", record.id));
+    message
+}
+
+/// Commits (and pushes, opens a pull request, cleans up) one workspace of a task.
+async fn finalize_one(warden: &Warden, record: &TaskRecord, ws: &WorkspaceId, mode: FinalizeMode) -> Finalized {
+    let spec = &record.spec;
+    let mut f = Finalized::default();
+    let pushing = matches!(mode, FinalizeMode::Push | FinalizeMode::Pr);
+    let repo = spec.repo.as_ref();
+    let base = match repo.and_then(|r| r.base.clone()) {
+        Some(b) => Some(b),
+        None => warden.workspace(ws).await.ok().map(|r| r.base.trim_start_matches("origin/").to_owned()),
+    };
+    let pr_repo = repo.and_then(|r| r.pr_repo.as_deref()).and_then(|s| s.split_once('/')).map(|(o, n)| RepoSlug {
+        host: "github.com".into(),
+        owner: o.into(),
+        name: n.into(),
+    });
+    let req = FinalizeRequest {
+        commit: CommitRequest { message: commit_message(record), ..Default::default() },
+        push: pushing.then(PushRequest::default),
+        pr: (mode == FinalizeMode::Pr).then(|| PrRequest {
+            title: spec.summary(),
+            body: Some(format!("{}\n\nOpened by warden for task {}.", spec.description.trim(), record.id)),
+            base,
+            repo: pr_repo,
+            ..Default::default()
+        }),
+        cleanup: (pushing && spec.cleanup == CleanupPolicy::OnSuccess).then_some(false),
+    };
+    match warden.finalize_workspace(ws, req).await {
+        Ok(report) => {
+            match &report.commit {
+                StepResult::Done { value: CommitOutcome::Committed { commit, .. } } => f.commit = Some(commit.clone()),
+                StepResult::Done { value: CommitOutcome::NothingToCommit } => {}
+                StepResult::Failed { message, .. } => f.failed = Some(format!("commit: {message}")),
+                StepResult::Skipped { .. } => {}
+            }
+            if let StepResult::Done { value } = &report.push {
+                f.pushed = true;
+                f.commit.get_or_insert(value.commit.clone());
+            }
+            if let StepResult::Done { value } = &report.pr {
+                f.pr_url = Some(value.url.clone());
+            }
+            for (step, failed) in [
+                ("push", report.push.is_failed()),
+                ("pr", report.pr.is_failed()),
+                ("cleanup", report.cleanup.is_failed()),
+            ] {
+                if failed && f.failed.is_none() {
+                    let message = match step {
+                        "push" => step_message(&report.push),
+                        "pr" => step_message(&report.pr),
+                        _ => step_message(&report.cleanup),
+                    };
+                    f.failed = Some(format!("{step}: {message}"));
                 }
             }
-            Err(e) => f.failed = Some(format!("finalize: {e}")),
         }
-        out.push(f);
+        Err(e) => f.failed = Some(format!("finalize: {e}")),
     }
-    out
+    f
 }
 
 fn step_message<T>(step: &StepResult<T>) -> String {

@@ -36,6 +36,7 @@ use crate::bus::EventBus;
 
 mod actor;
 
+pub mod branches;
 pub mod context;
 pub mod engine;
 pub mod error;

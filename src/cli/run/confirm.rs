@@ -35,7 +35,8 @@ impl Answer {
 /// The pending confirmations of the session, oldest first, and the terminal lines
 /// that answer them.
 pub struct Confirmations {
-    queue: VecDeque<(String, bool)>,
+    /// (the session it belongs to when several sessions are watched, id, has a suggestion)
+    queue: VecDeque<(Option<SessionId>, String, bool)>,
     lines: Option<mpsc::UnboundedReceiver<String>>,
     interactive: bool,
 }
@@ -48,7 +49,16 @@ impl Confirmations {
 
     /// A confirmation became pending (`has_suggestion`: an empty line can accept it).
     pub fn push(&mut self, id: &str, has_suggestion: bool) {
-        self.queue.push_back((id.to_string(), has_suggestion));
+        self.push_entry(None, id, has_suggestion);
+    }
+
+    /// A confirmation of `session` became pending (a task's agents: ids are per session).
+    pub fn push_for(&mut self, session: SessionId, id: &str, has_suggestion: bool) {
+        self.push_entry(Some(session), id, has_suggestion);
+    }
+
+    fn push_entry(&mut self, session: Option<SessionId>, id: &str, has_suggestion: bool) {
+        self.queue.push_back((session, id.to_string(), has_suggestion));
         if self.interactive && self.lines.is_none() {
             self.lines = Some(spawn_stdin_reader());
         }
@@ -56,12 +66,17 @@ impl Confirmations {
 
     /// A confirmation was answered, declined or went away.
     pub fn resolved(&mut self, id: &str) {
-        self.queue.retain(|(q, _)| q != id);
+        self.queue.retain(|(_, q, _)| q != id);
+    }
+
+    /// A confirmation of `session` was answered, declined or went away.
+    pub fn resolved_for(&mut self, session: SessionId, id: &str) {
+        self.queue.retain(|(s, q, _)| !(q == id && *s == Some(session)));
     }
 
     /// The oldest pending confirmation, and whether it has a suggestion.
     pub fn front(&self) -> Option<(&str, bool)> {
-        self.queue.front().map(|(id, s)| (id.as_str(), *s))
+        self.queue.front().map(|(_, id, s)| (id.as_str(), *s))
     }
 
     /// The hint printed under a pending confirmation when answers are read.
@@ -90,9 +105,10 @@ impl Confirmations {
     /// Answers the oldest pending confirmation with a typed line; returns a note for
     /// stderr.
     pub async fn answer(&mut self, warden: &warden_actors::Warden, session: SessionId, line: &str) -> String {
-        let Some((id, suggested)) = self.front().map(|(i, s)| (i.to_string(), s)) else {
+        let Some((owner, id, suggested)) = self.queue.front().map(|(o, i, s)| (*o, i.clone(), *s)) else {
             return "nothing is pending; the line was ignored".into();
         };
+        let session = owner.unwrap_or(session);
         let answer = Answer::parse(line);
         let result = match &answer {
             Answer::Accept if !suggested => {
@@ -104,7 +120,7 @@ impl Confirmations {
         };
         match result {
             Ok(()) => {
-                self.resolved(&id);
+                self.forget(owner, &id);
                 match answer {
                     Answer::Decline => format!("{id} declined"),
                     Answer::Accept => format!("{id} answered with the suggestion"),
@@ -112,10 +128,19 @@ impl Confirmations {
                 }
             }
             Err(warden_actors::SessionError::UnknownConfirmation { .. }) => {
-                self.resolved(&id);
+                self.forget(owner, &id);
                 format!("{id} is no longer pending")
             }
             Err(e) => format!("{id}: {}", super::options::one_line(&e.to_string())),
+        }
+    }
+}
+
+impl Confirmations {
+    fn forget(&mut self, owner: Option<SessionId>, id: &str) {
+        match owner {
+            Some(s) => self.resolved_for(s, id),
+            None => self.resolved(id),
         }
     }
 }

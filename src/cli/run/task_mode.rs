@@ -4,17 +4,20 @@
 //! agent's terminal on stdout, task notes on stderr, and at the end the commit
 //! id, branch and pull-request URL.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use warden_actors::Warden;
-use warden_core::EventKind;
-use warden_core::task::{FinalizeMode, RepoSpec, TaskAgent, TaskRecord, TaskSpec, TaskStatus};
+use warden_actors::{AgentRequest, Warden};
+use warden_console::{Console, ConsoleInput, ConsoleOptions};
+use warden_core::task::{FinalizeMode, RepoSpec, SessionTuning, TaskAgent, TaskRecord, TaskSpec, TaskStatus};
+use warden_core::{EventKind, SessionId};
 
 use super::super::EXIT_WARDEN_ERROR;
 use super::super::print::note;
 use super::RunArgs;
+use super::confirm::Confirmations;
 use super::options::one_line;
+use super::watch::{next_input, question, recv_signal};
 
 /// Whether the flags ask for a task rather than a bare session.
 pub(super) fn wanted(args: &RunArgs) -> bool {
@@ -23,14 +26,11 @@ pub(super) fn wanted(args: &RunArgs) -> bool {
         || args.base.is_some()
         || args.finalize.is_some()
         || args.memory_file.is_some()
+        || args.switch_agent_on_limit
 }
 
 /// The task the flags describe.
-pub(super) fn spec(
-    args: &RunArgs,
-    preset: Option<warden_core::ApprovalPreset>,
-    timeout: Option<Duration>,
-) -> Result<TaskSpec, String> {
+pub(super) fn spec(args: &RunArgs, request: &AgentRequest, timeout: Option<Duration>) -> Result<TaskSpec, String> {
     let description = args.task.clone().ok_or("task options need --task")?;
     if args.program.is_some() {
         return Err("--program cannot be used with task options; give --agent".into());
@@ -70,51 +70,252 @@ pub(super) fn spec(
     spec.agents = vec![TaskAgent { agent: args.agent.clone().unwrap_or_else(|| "auto".into()), task: None }];
     spec.repo = repo;
     spec.workdir = if spec.repo.is_none() { args.workdir.clone() } else { None };
-    spec.preset = preset;
+    spec.preset = request.preset;
+    // The supervision flags (--supervision, --rule, --loading, --stall-ms, --env, the size).
+    spec.session = SessionTuning {
+        env: request.env.clone(),
+        size: Some(request.size),
+        supervision: Some(request.supervision),
+        rules: request.rules.clone(),
+        loading: request.loading.clone(),
+        stall: Some(request.stall.clone()),
+    };
     spec.memory = memory;
     spec.finalize = finalize;
+    spec.switch_agent_on_limit = args.switch_agent_on_limit;
     spec.limits.timeout_ms = timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
     spec.validate().map_err(|e| e.to_string())?;
     Ok(spec)
 }
 
 /// Runs the task to its end; returns the exit status (0 when completed).
-pub(super) async fn run(warden: &Warden, spec: TaskSpec, json: bool) -> Result<i32, (i32, String)> {
+///
+/// The agents' output goes to the terminal; their pending confirmations are
+/// answered in place as in a bare run: with a console (`interactive`: stdin
+/// and stdout are a terminal) on its status line (`y`/`n`), and the
+/// keystrokes go to the agent whose output was last shown; with only stdin a
+/// terminal, by typed lines; otherwise they are printed as notes.
+pub(super) async fn run(warden: &Warden, spec: TaskSpec, json: bool, interactive: bool) -> Result<i32, (i32, String)> {
     let mut events = warden.subscribe(Some(warden.bus().next_seq()));
     let id = warden.create_task(spec).await.map_err(|e| (EXIT_WARDEN_ERROR, one_line(&e.to_string())))?;
+    let mut console = if interactive && !json {
+        match Console::open(ConsoleOptions::default()) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("warden: {e}; running without keyboard input");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let mut confirmations = Confirmations::new(console.is_none() && std::io::stdin().is_terminal());
     let mut stdout = std::io::stdout();
-    let record = loop {
-        let Some(event) = events.recv().await else {
+    // The session keystrokes go to, and the terminal attached to it (it answers its queries).
+    let mut current: Option<SessionId> = None;
+    let mut _attached = None;
+    let mut input_open = true;
+    // SIGINT, SIGTERM, and SIGHUP (the terminal went away) cancel the task
+    // (its workspace kept); the console restores the terminal on the way out.
+    use tokio::signal::unix::{SignalKind, signal};
+    let (mut sigint, mut sigterm, mut sighup) =
+        (signal(SignalKind::interrupt()).ok(), signal(SignalKind::terminate()).ok(), signal(SignalKind::hangup()).ok());
+    let mut cancelling = false;
+    // Events of a session the task index does not know yet (its agent has
+    // just started): held until it does.
+    let mut early = Early::default();
+    let record = 'watch: loop {
+        let event = tokio::select! {
+            e = events.recv() => e,
+            _ = async {
+                tokio::select! {
+                    _ = recv_signal(&mut sigint) => {},
+                    _ = recv_signal(&mut sigterm) => {},
+                    _ = recv_signal(&mut sighup) => {},
+                }
+            }, if !cancelling => {
+                cancelling = true;
+                let w = warden.clone();
+                tokio::spawn(async move {
+                    let _ = w.cancel_task(id).await;
+                });
+                continue;
+            }
+            line = confirmations.next_line() => {
+                let note = confirmations.answer(warden, current.unwrap_or_default(), &line).await;
+                eprintln!("warden: {note}");
+                if let Some(hint) = confirmations.hint() {
+                    eprintln!("warden: {hint}");
+                }
+                continue;
+            }
+            input = next_input(&mut console), if input_open => {
+                match input {
+                    ConsoleInput::Keys(bytes) => {
+                        if let Some(s) = current
+                            && let Err(e) = warden.write(s, bytes).await
+                        {
+                            tracing::debug!(error = %e, "keystrokes not delivered");
+                        }
+                    }
+                    ConsoleInput::Resize(size) => {
+                        if let Some(s) = current {
+                            let _ = warden.resize(s, size.rows, size.cols).await;
+                        }
+                    }
+                    ConsoleInput::Answer(yes) => {
+                        let note = confirmations.answer(warden, current.unwrap_or_default(), if yes { "" } else { "n" }).await;
+                        if let Some(c) = console.as_mut() {
+                            c.ask(question(&confirmations));
+                            c.note(note);
+                        }
+                    }
+                    ConsoleInput::Detach => {}
+                    ConsoleInput::Closed => {
+                        // The terminal went away: the task is cancelled (its workspace kept).
+                        input_open = false;
+                        cancelling = true;
+                        let w = warden.clone();
+                        tokio::spawn(async move {
+                            let _ = w.cancel_task(id).await;
+                        });
+                    }
+                }
+                continue;
+            }
+        };
+        let Some(event) = event else {
             break warden.task(id).map_err(|e| (EXIT_WARDEN_ERROR, e.to_string()))?;
         };
-        let mine = match &event.kind {
-            EventKind::TaskCreated { task, .. }
-            | EventKind::TaskStatus { task, .. }
-            | EventKind::TaskFinalized { task, .. } => *task == id,
-            _ => event.session.is_some_and(|s| warden.task_of_session(s).is_some_and(|(t, _, _)| t == id)),
-        };
-        if !mine {
-            continue;
-        }
-        if json {
-            let _ = writeln!(stdout, "{}", event.to_json());
-        } else if let EventKind::Output(o) = &event.kind {
-            let _ = stdout.write_all(&o.bytes);
-            let _ = stdout.flush();
-        } else if let Some(text) = note(&event) {
-            eprintln!("warden: {text}");
-        }
-        if let EventKind::TaskStatus { to, .. } = &event.kind
-            && to.is_terminal()
-        {
-            break warden.task(id).map_err(|e| (EXIT_WARDEN_ERROR, e.to_string()))?;
+        for event in early.sort(warden, id, event) {
+            if let Some(s) = event.session
+                && current != Some(s)
+                && matches!(event.kind, EventKind::Output(_) | EventKind::SessionStarted { .. })
+            {
+                current = Some(s);
+                if console.is_some() {
+                    _attached = warden.attach_terminal(s).await.ok();
+                }
+            }
+            match (&event.kind, console.as_mut()) {
+                (EventKind::Output(o), Some(c)) => {
+                    let _ = c.show(&o.bytes);
+                }
+                (EventKind::Output(o), None) if !json => {
+                    let _ = stdout.write_all(&o.bytes);
+                    let _ = stdout.flush();
+                }
+                _ if json => {
+                    let _ = writeln!(stdout, "{}", event.to_json());
+                }
+                _ => {}
+            }
+            match (&event.kind, event.session) {
+                (EventKind::ConfirmationPending { id: cid, suggested, .. }, Some(s)) => {
+                    confirmations.push_for(s, cid, suggested.is_some());
+                    if let Some(c) = console.as_mut() {
+                        c.ask(question(&confirmations));
+                    } else {
+                        if let Some(text) = note(&event) {
+                            eprintln!("warden: {text}");
+                        }
+                        if let Some(hint) = confirmations.hint() {
+                            eprintln!("warden: {hint}");
+                        }
+                    }
+                }
+                (EventKind::ConfirmationResolved { id: cid, .. }, Some(s)) => {
+                    confirmations.resolved_for(s, cid);
+                    show_note(&event, &mut console, json);
+                    if let Some(c) = console.as_mut() {
+                        c.ask(question(&confirmations));
+                    }
+                }
+                (EventKind::Output(_), _) => {}
+                _ => show_note(&event, &mut console, json),
+            }
+            if let EventKind::TaskStatus { to, .. } = &event.kind
+                && to.is_terminal()
+            {
+                break 'watch warden.task(id).map_err(|e| (EXIT_WARDEN_ERROR, e.to_string()))?;
+            }
         }
     };
+    // The terminal is restored before the result is printed.
+    drop(console);
     print_result(&record, json);
     Ok(match record.status {
         TaskStatus::Completed => 0,
         _ => 1,
     })
+}
+
+/// Most events held for sessions not known yet.
+const EARLY_MAX: usize = 4096;
+
+/// Session events that came before the task index knew their session: a
+/// session's first events can be published before its task records it.
+#[derive(Default)]
+struct Early {
+    held: std::collections::VecDeque<std::sync::Arc<warden_core::Event>>,
+}
+
+impl Early {
+    /// The events of task `id` to handle now, in order: those held whose
+    /// session is now known to be the task's, then `event` if it is the
+    /// task's; an event of a session not known yet is held (the oldest
+    /// dropped beyond [`EARLY_MAX`]).
+    fn sort(
+        &mut self,
+        warden: &Warden,
+        id: warden_core::task::TaskId,
+        event: std::sync::Arc<warden_core::Event>,
+    ) -> Vec<std::sync::Arc<warden_core::Event>> {
+        let owner = |e: &warden_core::Event| -> Option<bool> {
+            match &e.kind {
+                EventKind::TaskCreated { task, .. }
+                | EventKind::TaskStatus { task, .. }
+                | EventKind::TaskFinalized { task, .. } => Some(*task == id),
+                _ => match e.session {
+                    Some(s) => warden.task_of_session(s).map(|(t, _, _)| t == id),
+                    None => Some(false),
+                },
+            }
+        };
+        let mut out = Vec::new();
+        let mut still = std::collections::VecDeque::new();
+        for held in self.held.drain(..) {
+            match owner(&held) {
+                Some(true) => out.push(held),
+                Some(false) => {}
+                None => still.push_back(held),
+            }
+        }
+        match owner(&event) {
+            Some(true) => out.push(event),
+            Some(false) => {}
+            None => {
+                if still.len() >= EARLY_MAX {
+                    still.pop_front();
+                }
+                still.push_back(event);
+            }
+        }
+        self.held = still;
+        out
+    }
+}
+
+/// A note on stderr, or on the console's status line (none in JSON mode).
+fn show_note(event: &warden_core::Event, console: &mut Option<Console>, json: bool) {
+    if json {
+        return;
+    }
+    let Some(text) = note(event) else { return };
+    match console {
+        Some(c) => c.note(format!("warden: {text}")),
+        None => eprintln!("warden: {text}"),
+    }
 }
 
 fn print_result(record: &TaskRecord, json: bool) {

@@ -333,14 +333,14 @@ pub(super) async fn print_screen(warden: &Warden, id: SessionId, json: bool, mid
 }
 
 /// The status-line question for the oldest pending confirmation.
-fn question(confirmations: &Confirmations) -> Option<String> {
+pub(super) fn question(confirmations: &Confirmations) -> Option<String> {
     let (id, suggested) = confirmations.front()?;
     let accept = if suggested { "y sends the suggestion, " } else { "" };
     Some(format!("warden: {id} waits for you: {accept}n declines (or answer on the agent's screen)"))
 }
 
 /// The console's next input; pending forever without a console.
-async fn next_input(console: &mut Option<Console>) -> ConsoleInput {
+pub(super) async fn next_input(console: &mut Option<Console>) -> ConsoleInput {
     match console {
         Some(c) => c.next().await,
         None => std::future::pending().await,
@@ -354,7 +354,7 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-async fn recv_signal(sig: &mut Option<tokio::signal::unix::Signal>) {
+pub(super) async fn recv_signal(sig: &mut Option<tokio::signal::unix::Signal>) {
     match sig {
         Some(s) => {
             s.recv().await;

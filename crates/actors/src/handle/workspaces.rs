@@ -235,6 +235,39 @@ impl Warden {
         ask(&actor, |reply| WorkspaceMsg::RemoveWorktree { child, force, reply }).await
     }
 
+    /// Removes a finished worktree for the tasks' retention policy (see
+    /// [`crate::workspace::engine::WorkspaceOps::retire_worktree`]), through
+    /// its parent's actor.
+    pub(crate) async fn retire_worktree(
+        &self,
+        id: &WorkspaceId,
+        message: String,
+    ) -> Result<crate::workspace::branches::RetiredWorktree, WorkspaceError> {
+        let record = self.record_of(id).await?;
+        let parent = record
+            .parent
+            .ok_or_else(|| WorkspaceError::Conflict { message: format!("workspace {id} is not a worktree") })?;
+        let key = id.clone();
+        self.workspace_sup(|reply| WorkspaceSupMsg::Retire { id: key, reply }).await?;
+        let actor = self.workspace_actor(&parent).await?;
+        let child = id.clone();
+        ask(&actor, |reply| WorkspaceMsg::RetireWorktree { child, message, reply }).await
+    }
+
+    /// Merges local branches of parent clone `parent` into local branch
+    /// `into` from `base`, through the parent's actor; the commit it points to.
+    pub(crate) async fn merge_branches(
+        &self,
+        parent: &WorkspaceId,
+        into: warden_core::workspace::BranchName,
+        base: String,
+        branches: Vec<warden_core::workspace::BranchName>,
+        message: String,
+    ) -> Result<String, WorkspaceError> {
+        let actor = self.workspace_actor(parent).await?;
+        ask(&actor, |reply| WorkspaceMsg::MergeBranches { into, base, branches, message, reply }).await
+    }
+
     /// Removes what is left of a workspace that is not usable
     /// (`interrupted`, `failed`, `missing`) and marks it `cleaned`.
     pub async fn discard_workspace(&self, id: &WorkspaceId) -> Result<(), WorkspaceError> {

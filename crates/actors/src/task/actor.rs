@@ -12,8 +12,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::{Instrument, debug, info, info_span, warn};
 use warden_core::task::{
-    ChangeSource, FinalizeMode, SessionSignal, StatusChange, StatusReason, TaskRecord, TaskStatus, parse_reset,
-    signal_of_event,
+    ChangeSource, FinalizeMode, MergedBranch, SessionSignal, StatusChange, StatusReason, TaskRecord, TaskStatus,
+    parse_reset, signal_of_event,
 };
 use warden_core::workspace::{WorkspaceId, now_ms};
 use warden_core::{Event, EventKind, SessionId, SessionInfo};
@@ -49,6 +49,24 @@ pub(crate) struct Finalized {
     pub failed: Option<String>,
 }
 
+/// What the finalize of a task did: per agent, and with `merge` the merge.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FinalizeOutcome {
+    pub agents: Vec<Finalized>,
+    pub merged: Option<Merged>,
+}
+
+/// How the merge of the agents' branches went.
+#[derive(Debug, Clone)]
+pub(crate) enum Merged {
+    /// Merged (and pushed, … as asked); `step: message` of a later step that failed.
+    Done(MergedBranch, Option<String>),
+    /// The branches do not merge: which and where.
+    Conflict(String),
+    /// Another error.
+    Failed(String),
+}
+
 /// The task actor's messages.
 pub(crate) enum TaskMsg {
     Begin,
@@ -65,11 +83,18 @@ pub(crate) enum TaskMsg {
         session: SessionId,
         ok: bool,
     },
-    Done(Vec<Finalized>),
+    Done(FinalizeOutcome),
     Control(Control, RpcReplyPort<Result<TaskRecord, TaskError>>),
     Timeout,
     IdleTick,
     UsageReset(u32),
+    /// What the selection strategy found to take over from agent `index`
+    /// after its usage limit (`switch_agent_on_limit`).
+    Switch {
+        index: usize,
+        generation: u32,
+        pick: Result<(String, String), String>,
+    },
     /// Start the agents again in their workspaces (recovery with `resume_on_restart`).
     Recover,
 }
@@ -134,6 +159,10 @@ pub(crate) struct TaskState {
     /// from the router and, right after a start, from a replay of the bus;
     /// older ones than the last handled are stale.
     seen_seq: Vec<u64>,
+    /// Per agent, the adapter that replaced the spec's after a usage limit.
+    agent_now: Vec<Option<String>>,
+    /// Per agent, a switch under way: the detail its `agent_switched` change gets.
+    switching: Vec<Option<String>>,
 }
 
 /// Starts the actor of a task.
@@ -173,6 +202,8 @@ impl Actor for TaskActor {
             waiting_replies: Vec::new(),
             launch_failure: None,
             seen_seq: vec![0; n],
+            agent_now: vec![None; n],
+            switching: vec![None; n],
         })
     }
 
@@ -241,6 +272,7 @@ impl Actor for TaskActor {
             TaskMsg::Control(control, reply) => st.control(&myself, control, reply),
             TaskMsg::Timeout => st.limit(&myself, StatusReason::Timeout),
             TaskMsg::IdleTick => st.idle_tick(&myself),
+            TaskMsg::Switch { index, generation, pick } => st.switch(index, generation, pick),
             TaskMsg::UsageReset(generation) => {
                 let r = st.record();
                 if generation == st.usage_gen && r.status == TaskStatus::Waiting && r.reason == StatusReason::UsageLimit
@@ -323,6 +355,15 @@ impl TaskState {
             }
         }
         myself.stop(None);
+        if self.a.record.spec.repo.is_some() {
+            // After the actor has stopped, so that this task counts as finished.
+            let host = Arc::clone(&self.a.host);
+            let me = myself.clone();
+            tokio::spawn(async move {
+                me.wait(Some(Duration::from_secs(5))).await.ok();
+                host.prune_worktrees().await;
+            });
+        }
     }
 
     fn answer_waiting(&mut self) {
@@ -381,7 +422,15 @@ impl TaskState {
     fn launch(&mut self, myself: &ActorRef<TaskMsg>, index: usize) {
         let Some(place) = self.places.as_ref().and_then(|p| p.get(index).cloned()) else { return };
         self.runs[index] = Run::Starting;
-        let plan = LaunchPlan { record: self.a.record.clone(), index, place, resumed: self.resumed };
+        let switched = self.switching[index].is_some();
+        let plan = LaunchPlan {
+            record: self.a.record.clone(),
+            index,
+            place,
+            // A new CLI starts afresh (its own memory file, its task given).
+            resumed: self.resumed && !switched,
+            agent: self.agent_now[index].clone(),
+        };
         let task = self.a.record.id;
         let index_map = Arc::clone(&self.a.index);
         let host = Arc::clone(&self.a.host);
@@ -436,8 +485,12 @@ impl TaskState {
                     return;
                 }
                 self.runs[index] = Run::Live(session);
-                let reason = if self.resumed { StatusReason::Resumed } else { StatusReason::AgentStarted };
-                if !self.set(TaskStatus::Running, reason, None, ChangeSource::Task, None) {
+                let (reason, detail) = match self.switching[index].take() {
+                    Some(detail) => (StatusReason::AgentSwitched, Some(detail)),
+                    None if self.resumed => (StatusReason::Resumed, None),
+                    None => (StatusReason::AgentStarted, None),
+                };
+                if !self.set(TaskStatus::Running, reason, detail, ChangeSource::Task, None) {
                     self.persist();
                 }
                 if let Some(exit) = &info.exit {
@@ -505,6 +558,16 @@ impl TaskState {
                         Some(d) => format!("resets in {} s", d.as_secs().max(1)),
                         None => "no reset time on screen; resume the task when the limit is lifted".to_string(),
                     });
+                    let agent = self.a.record.agents[index].agent.clone();
+                    let cool_ms = reset.map_or(super::cooldown::DEFAULT_COOLDOWN_MS, |d| {
+                        u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+                    });
+                    self.a.host.cool_down(&agent, now_ms().saturating_add(cool_ms));
+                    let already =
+                        self.record().status == TaskStatus::Waiting && self.record().reason == StatusReason::UsageLimit;
+                    if self.record().spec.switch_agent_on_limit && !already && self.switching[index].is_none() {
+                        self.ask_switch(myself, index, agent);
+                    }
                     if let Some(d) = reset
                         && !(self.record().status == TaskStatus::Waiting
                             && self.record().reason == StatusReason::UsageLimit)
@@ -522,6 +585,16 @@ impl TaskState {
     fn exited(&mut self, myself: &ActorRef<TaskMsg>, session: SessionId, ok: bool) {
         let Some(index) = self.agent_of(session) else { return };
         self.a.index.set_session(session, None);
+        if matches!(self.runs[index], Run::Stopping(_))
+            && self.switching[index].is_some()
+            && self.intent == Intent::Finish
+            && !self.record().status.is_terminal()
+        {
+            // Stopped to make room for another agent: start it in the same place.
+            self.runs[index] = Run::Idle;
+            self.launch(myself, index);
+            return;
+        }
         // An agent stopped on purpose ended well whatever its status.
         let on_purpose = matches!(self.runs[index], Run::Finishing(_) | Run::Stopping(_));
         if !on_purpose {
@@ -534,6 +607,46 @@ impl TaskState {
             self.stop_live();
         }
         self.check_all_stopped(myself);
+    }
+
+    /// Asks the selection strategy for another agent to take over from agent
+    /// `index`, which hit its usage limit.
+    fn ask_switch(&mut self, myself: &ActorRef<TaskMsg>, index: usize, agent: String) {
+        let (host, me, generation) = (Arc::clone(&self.a.host), myself.clone(), self.usage_gen + 1);
+        tokio::spawn(async move {
+            let pick = host.pick_other(agent).await;
+            let _ = me.cast(TaskMsg::Switch { index, generation, pick });
+        });
+    }
+
+    /// Starts the agent the selection strategy chose in place of agent
+    /// `index`, or keeps waiting for the reset when there is none.
+    fn switch(&mut self, index: usize, generation: u32, pick: Result<(String, String), String>) {
+        let r = self.record();
+        let waiting = r.status == TaskStatus::Waiting && r.reason == StatusReason::UsageLimit;
+        let Run::Live(session) = self.runs[index] else { return };
+        if !waiting || self.intent != Intent::Finish || generation < self.usage_gen {
+            return;
+        }
+        let from = r.agents[index].agent.clone();
+        match pick {
+            Ok((agent, why)) => {
+                info!(%from, to = %agent, %why, "usage limit: switching agent");
+                // The reset no longer matters to this task.
+                self.usage_gen += 1;
+                self.a.record.agents[index].selection_reason = Some(format!("{agent}: {why}"));
+                self.switching[index] =
+                    Some(format!("{from} hit its usage limit ({}); {agent} takes over: {why}", self.detail_now()));
+                self.agent_now[index] = Some(agent);
+                self.runs[index] = Run::Stopping(session);
+                self.stop_session(session);
+            }
+            Err(why) => info!(%from, %why, "usage limit: no other agent; waiting for the reset"),
+        }
+    }
+
+    fn detail_now(&self) -> String {
+        self.record().detail.clone().unwrap_or_else(|| "no reset time".into())
     }
 
     /// Asks for every live session whether it has ended (after the router lagged).
@@ -623,9 +736,9 @@ impl TaskState {
         );
     }
 
-    fn finalized(&mut self, myself: &ActorRef<TaskMsg>, results: Vec<Finalized>) {
+    fn finalized(&mut self, myself: &ActorRef<TaskMsg>, outcome: FinalizeOutcome) {
         let mut failed = Vec::new();
-        for (i, f) in results.into_iter().enumerate() {
+        for (i, f) in outcome.agents.into_iter().enumerate() {
             let agent = &mut self.a.record.agents[i];
             agent.commit = f.commit.clone();
             agent.pushed = f.pushed;
@@ -646,6 +759,33 @@ impl TaskState {
             if let Some(e) = f.failed {
                 failed.push(format!("{}: {e}", agent.agent));
             }
+        }
+        match outcome.merged {
+            None => {}
+            Some(Merged::Done(m, step_failed)) => {
+                if step_failed.is_none() {
+                    self.a.bus.publish(
+                        None,
+                        EventKind::TaskFinalized {
+                            task: self.a.record.id,
+                            agent: "merged".into(),
+                            branch: Some(m.branch.clone()),
+                            commit: m.commit.clone(),
+                            pushed: m.pushed,
+                            pr_url: m.pr_url.clone(),
+                        },
+                    );
+                }
+                if let Some(e) = step_failed {
+                    failed.push(format!("merged {}: {e}", m.branch));
+                }
+                self.a.record.merged = Some(m);
+            }
+            Some(Merged::Conflict(detail)) => {
+                self.end(myself, TaskStatus::Failed, StatusReason::MergeConflict, Some(detail), ChangeSource::Task);
+                return;
+            }
+            Some(Merged::Failed(e)) => failed.push(e),
         }
         if failed.is_empty() {
             self.end(myself, TaskStatus::Completed, StatusReason::Finalized, None, ChangeSource::Task);

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use warden_core::task::{StatusReason, TaskRecord};
 use warden_core::{SessionId, SessionInfo};
 
-use super::actor::{Finalized, Place};
+use super::actor::{FinalizeOutcome, Place};
 
 /// A boxed future the actor spawns.
 pub(crate) type HostFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -27,6 +27,9 @@ pub(crate) struct LaunchPlan {
     /// Whether this is a resume (the memory file is not written again; the
     /// adapter's resume option, once manifests have one).
     pub resumed: bool,
+    /// The adapter to start instead of the spec's (an agent switched after
+    /// a usage limit).
+    pub agent: Option<String>,
 }
 
 /// The effects of a task actor.
@@ -47,7 +50,14 @@ pub(crate) trait TaskHost: Send + Sync + 'static {
     /// How a session ended (`true`: status 0), if it has.
     fn exit_of(&self, session: SessionId) -> HostFuture<Option<bool>>;
     /// Commits, pushes, opens pull requests as the task asks.
-    fn finalize(&self, record: TaskRecord) -> HostFuture<Vec<Finalized>>;
+    fn finalize(&self, record: TaskRecord) -> HostFuture<FinalizeOutcome>;
     /// The workspace base directory (scratch directories live under it).
     fn base_dir(&self) -> Option<PathBuf>;
+    /// The selection strategy passes `agent` over until `until_ms` (Unix ms).
+    fn cool_down(&self, agent: &str, until_ms: u64);
+    /// Another installed agent than `not` (none cooling down), chosen by the
+    /// selection strategy: its name and why; or why there is none.
+    fn pick_other(&self, not: String) -> HostFuture<Result<(String, String), String>>;
+    /// Applies the retention policy of finished worktrees once.
+    fn prune_worktrees(&self) -> HostFuture<()>;
 }

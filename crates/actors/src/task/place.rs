@@ -65,7 +65,7 @@ pub(crate) fn prune_scratch(base: &Path, live: &HashSet<PathBuf>, max_count: usi
 }
 
 /// Bytes of the files under `dir` (symbolic links not followed).
-fn dir_bytes(dir: &Path) -> u64 {
+pub(crate) fn dir_bytes(dir: &Path) -> u64 {
     let mut total = 0;
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {

@@ -53,6 +53,12 @@ impl TaskRegistry {
         File::open(&self.dir).and_then(|d| d.sync_all())
     }
 
+    /// One record as it is on disk (written by this or another warden process).
+    pub fn get(&self, id: TaskId) -> Option<TaskRecord> {
+        let bytes = fs::read(self.path(id)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
     /// Removes one record.
     pub fn remove(&self, id: TaskId) -> std::io::Result<()> {
         match fs::remove_file(self.path(id)) {
@@ -157,6 +163,7 @@ mod tests {
         let reg = TaskRegistry::open(dir.path()).expect("open");
         let r = TaskRecord::new(TaskId::new(), "n", TaskSpec::new("shell", "x"), 1);
         reg.put(&r).expect("put");
+        assert_eq!(reg.get(r.id), Some(r.clone()));
         fs::write(dir.path().join("tasks/bad.json"), b"{").expect("write");
         fs::write(dir.path().join("tasks/.x.tmp"), b"{").expect("write");
         let loaded = reg.load().expect("load");

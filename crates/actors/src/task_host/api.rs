@@ -85,6 +85,12 @@ impl Warden {
         }
     }
 
+    /// The agents the selection strategy passes over because they reported a
+    /// usage limit, with the time (Unix ms) they are usable again.
+    pub fn cooling_agents(&self) -> Vec<(String, u64)> {
+        self.tasks().cooldowns.cooling(now_ms())
+    }
+
     /// One task's record.
     pub fn task(&self, id: TaskId) -> Result<TaskRecord, TaskError> {
         self.tasks().index.get(id).ok_or(TaskError::UnknownTask(id))
@@ -122,9 +128,14 @@ impl Warden {
                 Control::Resume => "resumed",
                 Control::Cancel => "cancelled",
             };
+            // A pass of the worktree retention policy never runs meanwhile.
+            let tasks = self.tasks();
+            let _no_pass = tasks.retention_lock.lock().await;
+            let record = self.task(id)?;
             if control == Control::Resume
                 && record.status == TaskStatus::Failed
-                && record.agents.iter().all(|a| a.workdir.is_some())
+                && record.agents.iter().all(|a| a.workdir.is_some() && a.removed.is_none())
+                && tasks.index.actor(id).is_none()
             {
                 // An ended task whose workspace is still there: a new actor resumes it.
                 let actor = start_actor(self.task_args(record)).await?;
@@ -234,5 +245,6 @@ impl Warden {
             }
         }
         self.tasks().writer.flush().await;
+        super::retention::prune_worktrees(self).await;
     }
 }

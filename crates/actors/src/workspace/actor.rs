@@ -18,11 +18,12 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tracing::debug;
 use warden_core::EventKind;
 use warden_core::workspace::{
-    CleanupOutcome, CommitOutcome, CommitRequest, DiffStat, FinalizeReport, FinalizeRequest, PrRequest, PullRequest,
-    PushOutcome, PushRequest, StepResult, WorkspaceId, WorkspaceRecord, WorkspaceStatus, WorktreeSpec,
+    BranchName, CleanupOutcome, CommitOutcome, CommitRequest, DiffStat, FinalizeReport, FinalizeRequest, PrRequest,
+    PullRequest, PushOutcome, PushRequest, StepResult, WorkspaceId, WorkspaceRecord, WorkspaceStatus, WorktreeSpec,
 };
 
 use crate::bus::EventBus;
+use crate::workspace::branches::RetiredWorktree;
 use crate::workspace::engine::WorkspaceOps;
 use crate::workspace::error::WorkspaceError;
 
@@ -51,6 +52,10 @@ pub(crate) enum WorkspaceMsg {
     AddWorktree(WorktreeSpec, Reply<WorkspaceRecord>),
     /// Remove a worktree of this (parent) workspace.
     RemoveWorktree { child: WorkspaceId, force: bool, reply: Reply<()> },
+    /// Remove a finished worktree of this (parent) workspace for the retention policy.
+    RetireWorktree { child: WorkspaceId, message: String, reply: Reply<RetiredWorktree> },
+    /// Merge local branches of this (parent) workspace into one.
+    MergeBranches { into: BranchName, base: String, branches: Vec<BranchName>, message: String, reply: Reply<String> },
 }
 
 /// Arguments of a [`WorkspaceActor`].
@@ -184,6 +189,16 @@ impl Actor for WorkspaceActor {
             }
             WorkspaceMsg::RemoveWorktree { child, force, reply } => {
                 let r = st.run(Access::Write, move |ops, sink| ops.remove_worktree(&child, force, sink)).await?;
+                let _ = reply.send(r);
+            }
+            WorkspaceMsg::RetireWorktree { child, message, reply } => {
+                let r = st.run(Access::Write, move |ops, sink| ops.retire_worktree(&child, &message, sink)).await?;
+                let _ = reply.send(r);
+            }
+            WorkspaceMsg::MergeBranches { into, base, branches, message, reply } => {
+                let r = st
+                    .run(Access::Write, move |ops, sink| ops.merge_branches(&into, &base, &branches, &message, sink))
+                    .await?;
                 let _ = reply.send(r);
             }
         }

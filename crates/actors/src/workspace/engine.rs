@@ -21,6 +21,7 @@ use warden_core::EventKind;
 use warden_core::workspace::Step;
 
 use crate::workspace::EventSink;
+use crate::workspace::branches::{self, RetiredWorktree};
 use crate::workspace::git;
 use crate::workspace::github;
 use crate::workspace::paths;
@@ -470,6 +471,72 @@ impl WorkspaceOps {
             ctx.registry.update(child, |r| r.state = WorkspaceState::Cleaned)?;
             sink(EventKind::WorkspaceCleaned { workspace: child.clone(), forced: force });
             Ok(())
+        })
+    }
+
+    /// Remove finished worktree `child` of this workspace for the retention
+    /// policy (run on *this* workspace's executor, after the child's executor
+    /// has stopped): work left uncommitted is first committed on its branch
+    /// (`message`), the directory and admin entry go, the branch is deleted
+    /// when no commit of it is missing from the remote-tracking branches
+    /// (kept otherwise), and the child's registry record is forgotten (the
+    /// task record says what became of it).
+    pub fn retire_worktree(
+        &mut self,
+        child: &WorkspaceId,
+        message: &str,
+        sink: EventSink<'_>,
+    ) -> Result<RetiredWorktree, WorkspaceError> {
+        let ctx = Arc::clone(&self.ctx);
+        traced(&ctx, child, "retire_worktree", Some(Step::Cleanup), sink, |sink| {
+            let _child_lock = ctx.registry.lock_workspace(child)?;
+            let record = ctx
+                .registry
+                .get(child)?
+                .ok_or_else(|| WorkspaceError::NotFound { what: format!("workspace {child}") })?;
+            if record.parent.as_ref() != Some(&self.record.id) {
+                return Err(WorkspaceError::NotFound {
+                    what: format!("worktree {child} of workspace {}", self.record.id),
+                });
+            }
+            let mut out = RetiredWorktree::default();
+            if record.path.exists() {
+                let dir = paths::existing_workspace_dir(&ctx.base_dir, &record.path)?;
+                let child_repo = Repository::open(&dir)?;
+                if !git::status(&child_repo)?.files.is_empty()
+                    && let CommitOutcome::Committed { commit, files } =
+                        git::commit(&child_repo, None, message, &ctx.identity)?
+                {
+                    sink(EventKind::Committed { workspace: child.clone(), commit: commit.clone(), files });
+                    out.saved_commit = Some(commit);
+                }
+            }
+            out.unpushed = branches::unpushed_on_branch(&self.repo, &record.branch)?;
+            git::remove_worktree(&self.repo, child, &record.path)?;
+            out.branch_kept = out.unpushed > 0;
+            if !out.branch_kept {
+                branches::delete_branch(&self.repo, &record.branch)?;
+            }
+            ctx.registry.remove(child)?;
+            sink(EventKind::WorkspaceCleaned { workspace: child.clone(), forced: false });
+            Ok(out)
+        })
+    }
+
+    /// Merge local `branches` of this (parent) workspace, in order, into
+    /// local branch `into`, starting from `base` (see [`branches::merge_into`]).
+    pub fn merge_branches(
+        &mut self,
+        into: &BranchName,
+        base: &str,
+        branches: &[BranchName],
+        message: &str,
+        sink: EventSink<'_>,
+    ) -> Result<String, WorkspaceError> {
+        let ctx = Arc::clone(&self.ctx);
+        let id = self.record.id.clone();
+        traced(&ctx, &id, "merge_branches", Some(Step::Commit), sink, |_| {
+            branches::merge_into(&self.repo, into, base, branches, message, &ctx.identity)
         })
     }
 

@@ -65,6 +65,12 @@ pub struct CreateTaskArgs {
     /// Commit the instruction and approval files warden writes.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub commit_instruction_files: bool,
+    /// On a usage limit, switch to another installed agent instead of waiting.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub switch_agent_on_limit: bool,
+    /// With several agents, merge their branches into one branch when done.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub merge: bool,
     /// Working directory without a repository (inside the node's roots;
     /// default: a scratch directory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -148,6 +154,8 @@ impl CreateTaskArgs {
             cleanup: self.cleanup.unwrap_or_default(),
             commit_instruction_files: self.commit_instruction_files,
             resume_on_restart: self.resume_on_restart,
+            switch_agent_on_limit: self.switch_agent_on_limit,
+            merge: self.merge,
             label: self.label.clone(),
             session: SessionTuning {
                 env: self.env.clone(),

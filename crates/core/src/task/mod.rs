@@ -14,11 +14,13 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub mod record;
+pub mod retention;
 pub mod spec;
 pub mod status;
 pub mod usage;
 
-pub use record::{MAX_HISTORY, TaskAgentRecord, TaskFilter, TaskRecord};
+pub use record::{MAX_HISTORY, MergedBranch, TaskAgentRecord, TaskFilter, TaskRecord, WorktreeRemoval};
+pub use retention::{FinishedWorktree, WorktreeRetention, worktrees_to_remove};
 pub use spec::{
     CleanupPolicy, FinalizeMode, MAX_AGENTS, RepoSpec, SessionTuning, TaskAgent, TaskLimits, TaskSpec, TaskSpecError,
 };

@@ -47,6 +47,58 @@ pub struct TaskAgentRecord {
     /// Whether the agent is done (task complete or exited).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub done: bool,
+    /// Set when the retention policy removed its worktree: `workdir` and
+    /// `workspace` then name what was, not what is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed: Option<WorktreeRemoval>,
+}
+
+/// The branch a fan-out task's agents' branches were merged into, and what
+/// its finalize did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergedBranch {
+    /// The branch.
+    pub branch: String,
+    /// The worktree it was pushed from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<String>,
+    /// That worktree's directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<PathBuf>,
+    /// The commit the branch points to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// Whether it was pushed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pushed: bool,
+    /// The pull request's URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pr_url: Option<String>,
+    /// Set when the retention policy removed its worktree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed: Option<WorktreeRemoval>,
+}
+
+/// What the retention policy did with a finished task's worktree.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorktreeRemoval {
+    /// When, Unix milliseconds.
+    pub at: u64,
+    /// The commit that saved work the agent had left uncommitted, on the
+    /// branch, before the directory was removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved_commit: Option<String>,
+    /// Whether the local branch was kept in the parent clone (it holds
+    /// commits no remote has); a branch whose commits are all pushed is
+    /// deleted with the worktree.
+    pub branch_kept: bool,
+    /// Commits of the kept branch that no remote has.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unpushed: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// A task as persisted in the state directory: the spec, the status with its
@@ -75,6 +127,9 @@ pub struct TaskRecord {
     /// The parent clone the agents' worktrees belong to, with a repository.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_workspace: Option<String>,
+    /// The one branch the agents' branches were merged into (`merge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<MergedBranch>,
     /// The scratch directory, without a repository.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scratch: Option<PathBuf>,
@@ -111,6 +166,7 @@ impl TaskRecord {
             history: vec![first],
             agents,
             parent_workspace: None,
+            merged: None,
             scratch: None,
             owner: None,
             created_at: now,

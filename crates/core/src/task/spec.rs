@@ -161,6 +161,17 @@ pub struct TaskSpec {
     /// their workspaces (`true`), or mark it failed (`false`, the default).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub resume_on_restart: bool,
+    /// When an agent reports a usage limit: start another installed agent
+    /// (chosen by the selection strategy, the limited one cooling down) in
+    /// the same workspace instead of waiting for the reset.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub switch_agent_on_limit: bool,
+    /// With several agents: once all are done, merge their branches into
+    /// the task's one branch (`repo.branch`, or one generated from the
+    /// task) and push / open a pull request for that branch only. A merge
+    /// conflict fails the task; the agents' branches are kept.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub merge: bool,
     /// A label for people and coordinators.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
@@ -185,6 +196,8 @@ impl TaskSpec {
             cleanup: CleanupPolicy::Keep,
             commit_instruction_files: false,
             resume_on_restart: false,
+            switch_agent_on_limit: false,
+            merge: false,
             label: None,
             session: SessionTuning::default(),
         }
@@ -261,6 +274,9 @@ impl TaskSpec {
         } else if self.finalize != FinalizeMode::None {
             return Err(TaskSpecError::FinalizeWithoutRepo { finalize: self.finalize });
         }
+        if self.merge && (self.repo.is_none() || self.finalize == FinalizeMode::None) {
+            return Err(TaskSpecError::MergeNeedsCommits);
+        }
         for limit in [self.limits.timeout_ms, self.limits.idle_timeout_ms].into_iter().flatten() {
             if limit == 0 {
                 return Err(TaskSpecError::ZeroLimit);
@@ -316,6 +332,9 @@ pub enum TaskSpecError {
     /// A limit of zero.
     #[error("time limits must be at least 1 ms")]
     ZeroLimit,
+    /// `merge` without commits to merge.
+    #[error("merge needs a repository and finalize `commit`, `push` or `pr`")]
+    MergeNeedsCommits,
 }
 
 #[cfg(test)]
@@ -338,6 +357,9 @@ mod tests {
         bad.agents.clear();
         assert_eq!(bad.validate(), Err(TaskSpecError::AgentCount { given: 0 }));
         assert!(TaskAgent { agent: "auto".into(), task: None }.is_auto());
+        let mut bad = ok.clone();
+        bad.merge = true;
+        assert_eq!(bad.validate(), Err(TaskSpecError::MergeNeedsCommits));
         assert_eq!(ok.summary(), "echo hi");
     }
 

@@ -93,6 +93,12 @@ wire_enum! {
         Cancelled = "cancelled",
         /// The warden that ran the task died; its agents died with it.
         NodeRestarted = "node_restarted",
+        /// An agent hit its usage limit and another agent took its place
+        /// (`switch_agent_on_limit`); the detail names both and why.
+        AgentSwitched = "agent_switched",
+        /// The agents' branches could not be merged into one (`merge`); the
+        /// detail names the branch and the files; the branches are kept.
+        MergeConflict = "merge_conflict",
     }
 }
 
