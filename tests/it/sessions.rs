@@ -327,7 +327,7 @@ async fn exited_is_the_last_event_of_a_session_and_spawn_reports_the_pid() {
         let s = w.spawn(SessionSpec::new("quick", "sh").args(["-c", "echo quick"])).await.expect("spawns");
         assert!(s.pid.is_some(), "spawn reports the pid");
         let (_, exit) = wait_exit(&mut sub, s.id).await;
-        assert_eq!(exit.code, Some(0));
+        assert_eq!(exit.code, Some(0), "{exit:?}");
         // `get` goes through the root's mailbox, behind everything the
         // session's end caused; then a sentinel marks the end of the stream.
         assert_eq!(w.get(s.id).await.expect("retained").state, SessionState::Exited);
