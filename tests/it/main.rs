@@ -20,6 +20,7 @@ mod cli_run;
 mod fake_agent;
 mod fuzz_verbs;
 mod hibernation;
+mod ids;
 mod launch_parity;
 mod launch_versions;
 mod local_socket;

@@ -13,8 +13,8 @@ use warden_bridge::BridgeConfig;
 use warden_bridge::protocol::{
     AddRulesResult, AttachResult, ClassifyResult, ClearRulesResult, ConfirmResult, DetachResult, ErrorCode,
     FinalizeWorkspaceResult, Heartbeat, ListResult, ListTasksResult, PendingConfirmationsResult,
-    ProvisionWorkspaceResult, Reply, ResizeResult, SendResult, SnapshotResult, SpawnResult, StopResult, TaskResult,
-    VERBS, Verb, decode_request, lookup_verb,
+    ProvisionWorkspaceResult, Reply, ResizeResult, ResolveResult, SendResult, SnapshotResult, SpawnResult, StopResult,
+    TaskResult, VERBS, Verb, decode_request, lookup_verb,
 };
 use warden_core::Event;
 
@@ -106,6 +106,7 @@ fn every_json_example_in_protocol_md_parses() {
                             Verb::ClearRules => round_trip::<ClearRulesResult>(&result),
                             Verb::Attach => round_trip::<AttachResult>(&result),
                             Verb::Detach => round_trip::<DetachResult>(&result),
+                            Verb::Resolve => round_trip::<ResolveResult>(&result),
                         }
                         .unwrap_or_else(|e| panic!("line {line}: {verb} result: {e}"));
                         replied.insert(entry.canonical());

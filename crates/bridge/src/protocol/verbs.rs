@@ -48,6 +48,8 @@ pub enum Verb {
     Attach,
     /// An attached terminal leaves a session's keyboard.
     Detach,
+    /// Which session, task or workspace a reference names, and its node.
+    Resolve,
 }
 
 /// How a verb may be addressed to `<prefix>.any.cmd.<verb>`.
@@ -109,6 +111,7 @@ pub const VERBS: &[VerbEntry] = &[
     entry("clear_rules", Verb::ClearRules, AnyMode::No),
     entry("attach", Verb::Attach, AnyMode::No),
     entry("detach", Verb::Detach, AnyMode::No),
+    entry("resolve", Verb::Resolve, AnyMode::Gather),
     alias("start_coding_task", "create_task", Verb::CreateTask, AnyMode::Queue),
     alias("spawn_coding_agent", "spawn_agent", Verb::SpawnAgent, AnyMode::Queue),
     alias("send_to_coding_agent", "send_to_agent", Verb::SendToAgent, AnyMode::No),
