@@ -159,14 +159,11 @@ async fn serve_inner(state_dir: Option<PathBuf>, overlays: PathBuf, args: ServeA
         Some(path) => BridgeConfig::from_file(path).map_err(|e| e.to_string())?,
         None => BridgeConfig::default(),
     };
-    if !args.allow_agent.is_empty() {
-        let mut agents = config.allow_agents.take().unwrap_or_default();
-        agents.extend(args.allow_agent.iter().cloned());
-        config.allow_agents = Some(agents);
-    }
+    // Both add to the configuration (or to its defaults), as documented.
+    config.extra_agents.extend(args.allow_agent.iter().cloned());
     for root in &args.workdir_root {
         let abs = std::path::absolute(root).map_err(|e| format!("--workdir-root {}: {e}", root.display()))?;
-        config.workdir_roots.push(abs);
+        config.extra_workdir_roots.push(abs);
     }
     config.validate()?;
     let node = match &args.node {

@@ -25,6 +25,7 @@ mod launch_parity;
 mod launch_versions;
 mod local_socket;
 mod overlays;
+mod replies;
 mod sessions;
 mod supervision;
 mod tasks;

@@ -245,7 +245,7 @@ pub(crate) async fn run_input(
                     .await
                     .map(|()| serde_json::json!({"node": ctx.subjects.node(), "session": id}))
                     .map_err(WireError::from);
-                respond_with(respond, reply_of(result, None)).await;
+                respond_with(respond, reply_of(result.map_err(Failure::from), None)).await;
             });
         }
         Err(e) => respond_with(respond, Reply::err(WireError::bad_request(e.to_string()), None)).await,
@@ -290,7 +290,7 @@ pub(crate) async fn run_command(
             let result = if bounded {
                 tokio::time::timeout(LANE_TIMEOUT, execute(&ctx, request))
                     .await
-                    .unwrap_or_else(|_| Err(WireError::internal("the session did not answer in time")))
+                    .unwrap_or_else(|_| Err(WireError::internal("the session did not answer in time").into()))
             } else {
                 execute(&ctx, request).await
             };
@@ -363,10 +363,25 @@ fn lane_full(session: SessionId) -> WireError {
     )
 }
 
-fn reply_of(result: Result<Value, WireError>, request_id: Option<String>) -> Reply {
+fn reply_of(result: Result<Value, Failure>, request_id: Option<String>) -> Reply {
     match result {
         Ok(v) => Reply::ok(v, request_id),
-        Err(e) => Reply::err(e, request_id),
+        Err(Failure { error, partial: None }) => Reply::err(error, request_id),
+        Err(Failure { error, partial: Some(partial) }) => Reply::partial(error, partial, request_id),
+    }
+}
+
+/// A verb that failed: the error, and what it did before the step that
+/// failed (a finalize's commit and push before its pull request failed).
+/// The rule: a reply whose requested step failed is `ok: false`.
+pub(crate) struct Failure {
+    error: WireError,
+    partial: Option<Value>,
+}
+
+impl From<WireError> for Failure {
+    fn from(error: WireError) -> Self {
+        Failure { error, partial: None }
     }
 }
 
@@ -386,8 +401,39 @@ pub(crate) fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, WireError> {
     serde_json::to_value(v).map_err(|e| WireError::internal(e.to_string()))
 }
 
-/// Runs one request against the `Warden` handle.
-async fn execute(ctx: &CommandCtx, mut request: Request) -> Result<Value, WireError> {
+/// Runs one request against the `Warden` handle: `finalize_workspace`, whose
+/// steps may fail after others were done, here; the others in [`run_verb`].
+async fn execute(ctx: &CommandCtx, request: Request) -> Result<Value, Failure> {
+    let Request::FinalizeWorkspace(mut args) = request else { return Ok(run_verb(ctx, request).await?) };
+    let w = &ctx.warden;
+    let mut wrapped = Request::FinalizeWorkspace(args.clone());
+    crate::resolve::resolve_request(w, &mut wrapped).await?;
+    if let Request::FinalizeWorkspace(resolved) = wrapped {
+        args = resolved;
+    }
+    let id = warden_core::workspace::WorkspaceId::parse(&args.workspace)
+        .map_err(|e| WireError::bad_request(e.to_string()))?;
+    let req = warden_core::workspace::FinalizeRequest {
+        commit: args.commit,
+        push: args.push,
+        pr: args.pr,
+        cleanup: args.cleanup,
+    };
+    let report = w.finalize_workspace(&id, req).await.map_err(WireError::from)?;
+    let failed = crate::protocol::error::failed_step(&report);
+    let result = to_value(&FinalizeWorkspaceResult {
+        node: ctx.subjects.node().to_string(),
+        workspace: args.workspace,
+        report,
+    })?;
+    match failed {
+        None => Ok(result),
+        Some(error) => Err(Failure { error, partial: Some(result) }),
+    }
+}
+
+/// Runs one request (every verb but `finalize_workspace`) against the `Warden` handle.
+async fn run_verb(ctx: &CommandCtx, mut request: Request) -> Result<Value, WireError> {
     let node = ctx.subjects.node().to_string();
     let w = &ctx.warden;
     crate::resolve::resolve_request(w, &mut request).await?;
@@ -456,18 +502,7 @@ async fn execute(ctx: &CommandCtx, mut request: Request) -> Result<Value, WireEr
             let workspace = w.provision_workspace(spec).await?;
             to_value(&ProvisionWorkspaceResult { node, workspace })
         }
-        Request::FinalizeWorkspace(args) => {
-            let id = warden_core::workspace::WorkspaceId::parse(&args.workspace)
-                .map_err(|e| WireError::bad_request(e.to_string()))?;
-            let req = warden_core::workspace::FinalizeRequest {
-                commit: args.commit,
-                push: args.push,
-                pr: args.pr,
-                cleanup: args.cleanup,
-            };
-            let report = w.finalize_workspace(&id, req).await?;
-            to_value(&FinalizeWorkspaceResult { node, workspace: args.workspace, report })
-        }
+        Request::FinalizeWorkspace(_) => Err(WireError::internal("finalize_workspace is served by `execute`")),
         Request::Resize(args) => {
             let session = args.session.session()?;
             w.resize(session, args.rows, args.cols).await?;

@@ -18,7 +18,8 @@ pub struct Reply {
     pub v: u32,
     /// Whether the request succeeded.
     pub ok: bool,
-    /// The result, when `ok`.
+    /// The result, when `ok`; with `ok: false`, what was done before the
+    /// requested step that failed (a partial report), when anything was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<serde_json::Value>,
     /// The error, when not `ok`.
@@ -38,6 +39,12 @@ impl Reply {
     /// A failure.
     pub fn err(error: WireError, request_id: Option<String>) -> Self {
         Reply { v: PROTOCOL_VERSION, ok: false, result: None, error: Some(error), request_id }
+    }
+
+    /// A failure of a requested step after others were done: `ok: false`,
+    /// the error, and the partial result.
+    pub fn partial(error: WireError, result: serde_json::Value, request_id: Option<String>) -> Self {
+        Reply { v: PROTOCOL_VERSION, ok: false, result: Some(result), error: Some(error), request_id }
     }
 
     /// The JSON bytes.
