@@ -17,6 +17,7 @@ mod cli_errors;
 // Kills processes by pid and opens a PTY for `warden run` (libc).
 #[allow(unsafe_code)]
 mod cli_run;
+mod conversation;
 mod fake_agent;
 mod fuzz_verbs;
 mod hibernation;
