@@ -26,6 +26,7 @@ mod launch_parity;
 mod launch_versions;
 mod local_socket;
 mod overlays;
+mod readme;
 mod replies;
 mod sessions;
 mod supervision;
