@@ -143,3 +143,61 @@ fn short_ids_labels_and_prefixes_reach_the_node_that_has_the_session() {
     n1.terminate(T);
     n2.terminate(T);
 }
+
+/// A session whose caller rule made a pending confirmation is `blocked`
+/// with the pending count and the question, whatever its screen shows; an
+/// ended one shows how it ended; `events` in human mode marks every line
+/// with the session's short id and label.
+#[test]
+fn list_agents_tells_the_truth_about_states() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let mut node = Proc::spawn({
+        let mut c = warden_cmd(&state);
+        c.args(["serve", "--node", "s1", "--allow-agent", "shell"]);
+        c
+    });
+    node.wait_stderr("serving on", T);
+    let spawn = serde_json::json!({
+        "agent": "shell", "label": "asker", "supervision": "confirm",
+        "rules": [{"pattern": "Proceed\\? \\[y/N\\]", "reply": {"type": "text", "value": "y"}}]
+    });
+    let out = run(&state, &["ctl", "raw", "spawn_agent", &spawn.to_string()]);
+    assert_eq!(out.code, 0, "{} {}", out.stdout, out.stderr);
+    let id = out.json()["result"]["session"]["id"].as_str().expect("id").to_string();
+    let sent = run(&state, &["ctl", "send_to_agent", "--session", "asker", "--text", "read -p 'Proceed? [y/N] ' x"]);
+    assert_eq!(sent.code, 0, "{}", sent.stderr);
+
+    let deadline = Instant::now() + T;
+    let entry = loop {
+        let listed = run(&state, &["ctl", "list_agents", "--json"]);
+        let agents = listed.json()["result"]["agents"].clone();
+        let me = agents.as_array().and_then(|a| a.iter().find(|a| a["id"] == id.as_str()).cloned());
+        if let Some(me) = me.filter(|m| m["pending"] == 1) {
+            break me;
+        }
+        assert!(Instant::now() < deadline, "no pending confirmation: {agents}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(entry["state"], "blocked", "{entry}");
+    assert!(entry["pending_confirmations"][0]["prompt"].as_str().is_some_and(|p| p.contains("Proceed")), "{entry}");
+    let table = run(&state, &["ctl", "list_agents"]).stdout;
+    let row = table.lines().find(|l| l.contains("asker")).unwrap_or_else(|| panic!("{table}"));
+    assert!(row.contains("blocked (1 pending)") && row.contains("c1: ") && row.contains("Proceed"), "{row}");
+
+    // Answered by label (the only pending one), then stopped: the table says how it ended.
+    let confirmed = run(&state, &["ctl", "confirm", "--session", "asker"]);
+    assert_eq!(confirmed.code, 0, "{} {}", confirmed.stdout, confirmed.stderr);
+    let stopped = run(&state, &["ctl", "stop_agent", "--session", &short(&id)]);
+    assert_eq!(stopped.code, 0, "{}", stopped.stderr);
+    let table = run(&state, &["ctl", "list_agents"]).stdout;
+    let row = table.lines().find(|l| l.contains("asker")).unwrap_or_else(|| panic!("{table}"));
+    assert!(row.contains("exited") && row.contains("stopped ("), "{row}");
+
+    // Human events of the ended session: one line, marked with its short id and label.
+    let events = run(&state, &["events", "--session", "asker", "--until-exit"]);
+    assert_eq!(events.code, 0, "{}", events.stderr);
+    let line = events.stdout.lines().last().unwrap_or_default().to_string();
+    assert!(line.starts_with(&format!("{} asker | stopped (", short(&id))), "{}", events.stdout);
+    node.terminate(T);
+}

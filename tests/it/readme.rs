@@ -284,9 +284,11 @@ fn the_readme_usage_lines_run() {
     if let Some(at) = args.iter().position(|a| a == "--pr-title") {
         args.truncate(at);
     }
+    // By its short id: the last 8 characters of the id without dashes.
+    let hex = id.replace('-', "");
     for a in &mut args {
         if a == "0193c2b6" {
-            *a = id.to_string();
+            *a = hex[hex.len() - 8..].to_string();
         }
     }
     let out = run(&args);
