@@ -135,6 +135,23 @@ fn short_ids_labels_and_prefixes_reach_the_node_that_has_the_session() {
     let json = ctl(&["list_agents", "--node", "n2", "--json"]);
     assert_eq!(json.json()["result"]["agents"][0]["short"], short(&charlie).as_str());
 
+    // A coordinator that sends a session verb to `any` by whole or short id:
+    // the node that has the session answers, the others stay silent.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let client = warden_bridge::connect(&warden_bridge::NatsOptions::new(url.clone())).await.expect("connects");
+        let remote = warden_bridge::Remote::new(client, "warden", Duration::from_secs(5));
+        for reference in [charlie.clone(), short(&charlie)] {
+            let body = serde_json::json!({"session": reference, "text": "echo on-any"});
+            let reply = remote.request("any", "send_to_agent", &body).await.expect("the owner answers");
+            assert!(reply.ok, "{reply:?}");
+            assert_eq!(reply.result.expect("result")["node"], "n2");
+        }
+        // Nobody has it: no node answers (as NATS says).
+        let body = serde_json::json!({"session": "0000000000000000", "text": "x"});
+        assert!(remote.request("any", "send_to_agent", &body).await.is_err());
+    });
+
     // Stop by short id, from `any`.
     let stopped = ctl(&["stop_agent", "--session", &short(&charlie)]);
     assert_eq!(stopped.code, 0, "{}", stopped.stderr);

@@ -128,7 +128,7 @@ pub(crate) async fn subscribe(ctx: &CommandCtx, c: &Client) -> Result<SelectAll<
         let subject = ctx.subjects.any_command(entry.name);
         match entry.any {
             AnyMode::Queue => all.push(c.queue_subscribe(subject, ctx.subjects.any_queue_group()).await.map_err(sub)?),
-            AnyMode::Gather => all.push(c.subscribe(subject).await.map_err(sub)?),
+            AnyMode::Gather | AnyMode::Owner => all.push(c.subscribe(subject).await.map_err(sub)?),
             AnyMode::No => {}
         }
     }
@@ -182,7 +182,7 @@ async fn handle(ctx: &Arc<CommandCtx>, rate: &mut RateLimiter, lanes: &mut Sessi
             let client = msg.headers.as_ref().and_then(|h| h.get(CLIENT_HEADER)).map(|v| v.as_str().to_string());
             run_input(ctx, lanes, session, client.as_deref(), msg.payload, respond).await
         }
-        Incoming::Command { verb, any: _ } => run_command(ctx, lanes, verb, &msg.payload, respond).await,
+        Incoming::Command { verb, any } => run_scoped(ctx, lanes, verb, &msg.payload, respond, any).await,
     }
 }
 
@@ -262,10 +262,29 @@ pub(crate) async fn run_command(
     payload: &[u8],
     respond: Respond,
 ) {
+    run_scoped(ctx, lanes, verb, payload, respond, false).await
+}
+
+/// [`run_command`], for a request that came on `<prefix>.any.cmd.<verb>`
+/// when `on_any`: a verb that names a session, task or workspace
+/// ([`AnyMode::Owner`]) is then served only by the node that has it, and
+/// the others stay silent (so the owner's is the one reply).
+async fn run_scoped(
+    ctx: &Arc<CommandCtx>,
+    lanes: &mut SessionLanes,
+    verb: &str,
+    payload: &[u8],
+    respond: Respond,
+    on_any: bool,
+) {
     let (entry, mut request) = match decode_request(verb, payload, ctx.max_request_bytes) {
         Ok(d) => d,
         Err(e) => return respond_with(respond, Reply::err(e, lenient_request_id(payload))).await,
     };
+    if on_any && entry.any == AnyMode::Owner && !crate::resolve::owns(&ctx.warden, &mut request).await {
+        debug!(verb = entry.name, "a request on `any` for something this node does not have");
+        return;
+    }
     let request_id = request.request_id();
     if let Err(e) = ctx.policy.check_verb(entry) {
         return respond_with(respond, Reply::err(e, request_id)).await;

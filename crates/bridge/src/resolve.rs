@@ -84,6 +84,44 @@ fn ambiguous(kind: &str, reference: &IdRef, shorts: Vec<String>) -> WireError {
     ))
 }
 
+/// Whether this node has what a request on `any` names, by whole id or
+/// short id (hexadecimal, at least [`idref::SHORT_LEN`] characters: the
+/// random tail, unique across nodes in practice); the reference is
+/// replaced by the whole id. Labels and short prefixes are not served on
+/// `any` (they may name things on several nodes): a client asks `resolve`
+/// first. A request that names nothing (`stop_agent` with `all`) is not
+/// served on `any` either.
+pub(crate) async fn owns(w: &Warden, request: &mut Request) -> bool {
+    let Some((field, reference)) = request.reference() else { return false };
+    let hex: String = reference.as_str().chars().filter(|c| *c != '-').collect();
+    let whole = reference.as_session().is_some();
+    let short = hex.len() >= idref::SHORT_LEN && hex.chars().all(|c| c.is_ascii_hexdigit());
+    let workspace = matches!(request, Request::FinalizeWorkspace(_));
+    if !(whole || short || workspace) {
+        return false;
+    }
+    if resolve_request(w, request).await.is_err() {
+        return false;
+    }
+    let Some((_, resolved)) = request.reference() else {
+        return match request {
+            Request::FinalizeWorkspace(a) => match WorkspaceId::parse(&a.workspace) {
+                Ok(id) => w.workspace(&id).await.is_ok(),
+                Err(_) => false,
+            },
+            _ => false,
+        };
+    };
+    match field {
+        "task" => resolved.as_task().is_some_and(|id| w.task(id).is_ok()),
+        "session" => match resolved.as_session() {
+            Some(id) => w.get(id).await.is_ok(),
+            None => false,
+        },
+        _ => false,
+    }
+}
+
 /// The session `reference` names.
 pub(crate) async fn session(w: &Warden, reference: &IdRef) -> Result<SessionId, WireError> {
     if let Some(id) = reference.as_session() {
