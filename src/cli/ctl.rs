@@ -338,6 +338,10 @@ fn print_replies(args: &CtlArgs, verb: &str, replies: &[Vec<u8>]) {
     }
     for r in replies {
         println!("{}", String::from_utf8_lossy(r));
+        // What the next command can name it by, for a person (stderr: stdout stays JSON).
+        if let Some(line) = super::table::summary(r) {
+            eprintln!("warden: {line}");
+        }
     }
 }
 

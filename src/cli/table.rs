@@ -167,3 +167,37 @@ pub fn tasks_table(replies: &[Vec<u8>]) -> String {
     out.push_str(&columns(&["NODE", "ID", "LABEL", "STATUS", "AGENTS", "TASK", "PR/BRANCH"], &rows));
     out
 }
+
+/// One line for a person about a reply that names a session or a task
+/// (`spawn_agent`, `create_task`, the task verbs): its short id, label,
+/// state and node — what the next command can name it by. `None` for
+/// other replies.
+pub fn summary(raw: &[u8]) -> Option<String> {
+    let reply: Reply = serde_json::from_slice(raw).ok()?;
+    let result = reply.result.filter(|_| reply.ok)?;
+    let node = result.get("node")?.as_str()?;
+    if let Some(task) = result.get("task").filter(|t| t.is_object()) {
+        let id = task.get("id")?.as_str()?;
+        let label = task.pointer("/spec/label").and_then(|l| l.as_str()).map(|l| format!(" ({})", clean(l)));
+        let status = task.get("status")?.as_str()?;
+        return Some(format!("task {}{} {status} on {node}", warden_core::idref::short(id), label.unwrap_or_default()));
+    }
+    let session = result.get("session").filter(|s| s.is_object())?;
+    let id = session.get("id")?.as_str()?;
+    let label = session.get("label").and_then(|l| l.as_str()).map(|l| format!(" ({})", clean(l)));
+    let state = session.get("state")?.as_str()?;
+    Some(format!("session {}{} {state} on {node}", warden_core::idref::short(id), label.unwrap_or_default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_are_summed_up_with_short_ids() {
+        let spawn = br#"{"v":1,"ok":true,"result":{"node":"n1","session":{"id":"0193c2b6-7d3a-7c4e-9f00-1a2b3c4d5e6f","agent":"shell","program":"bash","args":[],"workdir":"/w","pid":1,"state":"starting","size":{"rows":40,"cols":120},"label":"fix-auth","created_at":"x"}}}"#;
+        assert_eq!(summary(spawn).as_deref(), Some("session 3c4d5e6f (fix-auth) starting on n1"));
+        let err = br#"{"v":1,"ok":false,"error":{"code":"internal","message":"x"}}"#;
+        assert_eq!(summary(err), None);
+    }
+}

@@ -238,6 +238,10 @@ fn print_replies(args: &TaskArgs, verb: &str, replies: &[Vec<u8>]) {
     }
     for raw in replies {
         println!("{}", String::from_utf8_lossy(raw));
+        // What the next command can name it by, for a person (stderr: stdout stays JSON).
+        if let Some(line) = super::table::summary(raw) {
+            eprintln!("warden: {line}");
+        }
     }
 }
 

@@ -8,8 +8,8 @@
 //!    short id, label, `blocked (1 pending)`, the task, the branch, the question)
 //! 3. "tell it to accept the changes" → `warden ctl confirm --session <short id>`
 //! 4. "create a PR for the fix" → the task finalizes with a pull request
-//!    (against a local stub of GitHub's API); `warden task show fix-auth`
-//!    prints its URL.
+//!    (against a local stub of GitHub's API); `warden task show <short id>`
+//!    (the one step 1 printed) prints its URL.
 //!
 //! The node is a `Warden` with its bridge in this process (a Claude-like
 //! fake agent that asks for permission), the coordinator is the CLI.
@@ -125,6 +125,11 @@ async fn the_seed_conversation_in_four_commands() {
     );
     assert_eq!(created.code, 0, "{}\n{}", created.stdout, created.stderr);
     assert!(created.stdout.contains("fix-auth"), "the reply names the label: {}", created.stdout);
+    // For a person: `warden: task <short id> (fix-auth) queued on n1`.
+    let said =
+        created.stderr.lines().find(|l| l.starts_with("warden: task ")).unwrap_or_else(|| panic!("{}", created.stderr));
+    assert!(said.ends_with("(fix-auth) queued on n1"), "{said}");
+    let task_short = said.split_whitespace().nth(2).expect("the short id").to_string();
     // (The agent works until it asks for permission.)
     wait_for(&mut events, "confirmation_pending", |e| matches!(e.kind, EventKind::ConfirmationPending { .. })).await;
 
@@ -152,7 +157,7 @@ async fn the_seed_conversation_in_four_commands() {
         |e| matches!(&e.kind, EventKind::TaskStatus { to, .. } if to.is_terminal()),
     )
     .await;
-    let shown = say(&me, &url, &["task", "show", "fix-auth"]);
+    let shown = say(&me, &url, &["task", "show", &task_short]);
     assert_eq!(shown.code, 0, "{}\n{}", shown.stdout, shown.stderr);
     let task: Value = serde_json::from_str(shown.stdout.trim()).expect("reply JSON");
     assert_eq!(task["result"]["task"]["status"], "completed", "{task}");
