@@ -6,12 +6,15 @@ pub mod attach;
 pub mod bench;
 pub mod ctl;
 pub mod events;
+pub mod human;
 pub mod print;
 // TIOCGWINSZ on stdout for the terminal's size.
 #[allow(unsafe_code)]
 pub mod run;
 pub mod secrets;
 pub mod serve;
+pub mod table;
+pub mod target;
 pub mod task;
 pub mod top;
 pub mod usage;

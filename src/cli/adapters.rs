@@ -18,8 +18,9 @@ pub struct AdaptersArgs {
     #[arg(long, global = true)]
     pub json: bool,
     /// An adapter manifest (TOML, one adapter per file) that overrides a built-in or
-    /// defines a generic adapter; repeat for more files.
-    #[arg(long = "config", value_name = "FILE", global = true)]
+    /// defines a generic adapter; repeat for more files. The same option as
+    /// `warden run --adapter-file` (`--config` is kept as a hidden alias).
+    #[arg(long = "adapter-file", alias = "config", value_name = "FILE", global = true)]
     pub config: Vec<PathBuf>,
     /// Without a subcommand: list every adapter.
     #[command(subcommand)]

@@ -20,12 +20,12 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Arguments of `warden attach`.
 #[derive(Debug, Args)]
 pub struct AttachArgs {
-    /// The session (full id).
-    pub session: SessionId,
+    /// The session: id, unique prefix, short id or label.
+    pub session: String,
     /// NATS connection; without --nats, the local node.
     #[command(flatten)]
     pub nats: NatsArgs,
-    /// The node the session runs on (with --nats).
+    /// The node the session runs on (with --nats; default: the node that has it).
     #[arg(long, default_value = "")]
     pub node: String,
     /// The local node's socket (default: <state-dir>/run/warden.sock).
@@ -56,27 +56,27 @@ async fn attach_inner(state_dir: Option<PathBuf>, args: AttachArgs) -> Result<At
     let detach = warden_console::detach_key_byte(&args.detach_key).ok_or_else(|| {
         format!("--detach-key {}: give ctrl+<letter> or ctrl+] (ctrl+[ ctrl+\\ ctrl+^ ctrl+_)", args.detach_key)
     })?;
-    let link = match &args.nats.nats {
+    let (link, node, session) = match &args.nats.nats {
         Some(_) => {
-            if args.node.is_empty() {
-                return Err("with --nats, give the session's node: --node NAME".into());
-            }
             let opts = args.nats.options("warden-attach".into())?;
             let client = warden_bridge::connect(&opts).await.map_err(|e| e.to_string())?;
             let remote = Arc::new(Remote::new(client.clone(), args.nats.prefix.clone(), REPLY_TIMEOUT));
-            Link::Nats { remote, client, prefix: args.nats.prefix.clone() }
+            let found = if args.node.is_empty() {
+                super::target::on_any(&remote, "session", &args.session).await?
+            } else {
+                super::target::on_node(&remote, &args.node, "session", &args.session).await?
+            };
+            let (node, session) = (found.node, found.id);
+            (Link::Nats { remote, client, prefix: args.nats.prefix.clone() }, node, session)
         }
         None => {
             let path = super::ctl::socket_path(state_dir, args.socket.clone());
-            Link::Local(Arc::new(LocalClient::connect(&path, REPLY_TIMEOUT).await.map_err(|e| e.to_string())?))
+            let client = LocalClient::connect(&path, REPLY_TIMEOUT).await.map_err(|e| e.to_string())?;
+            let found = super::target::on_local(&client, "session", &args.session).await?;
+            (Link::Local(Arc::new(client)), args.node, found.id)
         }
     };
-    let opts = AttachOptions {
-        node: args.node,
-        session: args.session,
-        detach_byte: detach,
-        detach_name: args.detach_key,
-        take: args.take,
-    };
+    let session: SessionId = session.parse().map_err(|e: warden_core::InvalidSessionId| e.to_string())?;
+    let opts = AttachOptions { node, session, detach_byte: detach, detach_name: args.detach_key, take: args.take };
     run_attach(link, opts).await.map_err(|e| e.to_string())
 }

@@ -1,5 +1,8 @@
 //! `warden ctl`: send one command to the local node (its socket) or, with
-//! `--nats`, to a node (or any node) over NATS, and print the reply JSON.
+//! `--nats`, to a node (or any node) over NATS, and print the reply JSON
+//! (`list_agents`: a table, JSON with `--json`). Options go before or after
+//! the verb. Sessions are named by id, prefix, short id or label; on
+//! `--node any` a verb that names one goes to the node that has it.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -21,18 +24,22 @@ pub struct CtlArgs {
     pub nats: NatsArgs,
     /// The local node's socket, used when no NATS server is named
     /// (default: <state-dir>/run/warden.sock).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", global = true)]
     pub socket: Option<PathBuf>,
     /// Node to command, or `any`: one node takes `spawn_agent`/`create_task`,
-    /// every node answers `list_agents`.
-    #[arg(long, default_value = "any")]
+    /// every node answers `list_agents`, and a verb naming a session goes to
+    /// the node that has it.
+    #[arg(long, default_value = "any", global = true)]
     pub node: String,
     /// Seconds to wait for a reply.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, global = true)]
     pub timeout: f64,
     /// For `list_agents` on `any`: milliseconds to wait for more replies after the last one.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 300, global = true)]
     pub gather_ms: u64,
+    /// Print the reply JSON (for `list_agents`, whose default is a table).
+    #[arg(long, global = true)]
+    pub json: bool,
     /// The verb and its arguments.
     #[command(subcommand)]
     pub verb: CtlVerb,
@@ -59,13 +66,26 @@ pub enum CtlVerb {
     /// Resize a session's terminal.
     #[command(name = "resize")]
     Resize(ResizeCmd),
+    /// Answer a session's pending confirmation (its only one when no id is given).
+    #[command(name = "confirm")]
+    Confirm(ConfirmCmd),
+    /// Decline a session's pending confirmation (nothing is typed).
+    #[command(name = "decline")]
+    Decline(ConfirmCmd),
+    /// A session's pending confirmations.
+    #[command(name = "pending_confirmations", alias = "pending-confirmations")]
+    PendingConfirmations(SessionCmd),
+    /// A session's screen as text.
+    #[command(name = "snapshot")]
+    Snapshot(SessionCmd),
     /// Send any verb with a JSON payload as written.
     #[command(name = "raw")]
     Raw {
         /// The verb token.
         verb: String,
         /// The JSON payload (default `{}`).
-        json: Option<String>,
+        #[arg(value_name = "JSON")]
+        payload: Option<String>,
     },
 }
 
@@ -98,7 +118,7 @@ pub struct SpawnCmd {
 /// Arguments of `send_to_agent`: one of --text, --keys, --paste.
 #[derive(Debug, Args)]
 pub struct SendCmd {
-    /// Session id.
+    /// Session: id, unique prefix, short id or label.
     #[arg(long)]
     pub session: String,
     /// Text, then Enter.
@@ -112,6 +132,31 @@ pub struct SendCmd {
     pub paste: Option<String>,
 }
 
+/// Arguments of `confirm` and `decline`.
+#[derive(Debug, Args)]
+pub struct ConfirmCmd {
+    /// Session: id, unique prefix, short id or label.
+    #[arg(long)]
+    pub session: String,
+    /// The confirmation's id (or a unique prefix); default: the only pending one.
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Answer with this text instead of the suggested answer (`confirm` only).
+    #[arg(long, conflicts_with = "keys")]
+    pub text: Option<String>,
+    /// Answer with these keys, comma-separated (`confirm` only).
+    #[arg(long)]
+    pub keys: Option<String>,
+}
+
+/// Arguments of verbs that name only a session.
+#[derive(Debug, Args)]
+pub struct SessionCmd {
+    /// Session: id, unique prefix, short id or label.
+    #[arg(long)]
+    pub session: String,
+}
+
 /// Arguments of `list_agents`.
 #[derive(Debug, Args)]
 pub struct ListCmd {
@@ -123,7 +168,7 @@ pub struct ListCmd {
 /// Arguments of `stop_agent`.
 #[derive(Debug, Args)]
 pub struct StopCmd {
-    /// Session id.
+    /// Session: id, unique prefix, short id or label.
     #[arg(long, required_unless_present = "all")]
     pub session: Option<String>,
     /// Stop every session of the node.
@@ -137,7 +182,7 @@ pub struct StopCmd {
 /// Arguments of `resize`.
 #[derive(Debug, Args)]
 pub struct ResizeCmd {
-    /// Session id.
+    /// Session: id, unique prefix, short id or label.
     #[arg(long)]
     pub session: String,
     /// Rows.
@@ -208,8 +253,32 @@ fn request(verb: &CtlVerb) -> Result<(String, Vec<u8>), String> {
             m.insert("cols".into(), json!(a.cols));
             "resize"
         }
-        CtlVerb::Raw { verb, json } => {
-            let payload = json.clone().unwrap_or_else(|| "{}".into()).into_bytes();
+        CtlVerb::Confirm(a) | CtlVerb::Decline(a) => {
+            m.insert("session".into(), json!(a.session));
+            put(&mut m, "id", a.id.clone());
+            let decline = matches!(verb, CtlVerb::Decline(_));
+            if decline && (a.text.is_some() || a.keys.is_some()) {
+                return Err("`decline` types nothing: drop --text/--keys".into());
+            }
+            if let Some(text) = &a.text {
+                m.insert("reply".into(), json!({"type": "text", "value": text}));
+            }
+            if let Some(keys) = &a.keys {
+                let keys: Vec<&str> = keys.split(',').map(str::trim).filter(|k| !k.is_empty()).collect();
+                m.insert("reply".into(), json!({"type": "keys", "value": keys}));
+            }
+            if decline { "decline" } else { "confirm" }
+        }
+        CtlVerb::PendingConfirmations(a) => {
+            m.insert("session".into(), json!(a.session));
+            "pending_confirmations"
+        }
+        CtlVerb::Snapshot(a) => {
+            m.insert("session".into(), json!(a.session));
+            "snapshot"
+        }
+        CtlVerb::Raw { verb, payload } => {
+            let payload = payload.clone().unwrap_or_else(|| "{}".into()).into_bytes();
             return Ok((verb.clone(), payload));
         }
     };
@@ -218,7 +287,8 @@ fn request(verb: &CtlVerb) -> Result<(String, Vec<u8>), String> {
 }
 
 /// Sends the command and prints the reply; 0 when `ok`, 1 when the node
-/// refused, 125 when no reply came.
+/// refused (or a step it was asked for failed: the reply is `ok: false`),
+/// 125 when no reply came.
 pub async fn ctl(state_dir: Option<PathBuf>, args: CtlArgs) -> i32 {
     let result = match args.nats.nats {
         Some(_) => ctl_inner(args).await,
@@ -252,11 +322,27 @@ pub fn socket_path(state_dir: Option<PathBuf>, socket: Option<PathBuf>) -> PathB
 async fn ctl_local(state_dir: Option<PathBuf>, args: CtlArgs) -> Result<i32, String> {
     let (verb, payload) = request(&args.verb)?;
     let timeout = Duration::try_from_secs_f64(args.timeout).map_err(|e| format!("--timeout: {e}"))?;
-    let path = socket_path(state_dir, args.socket);
+    let path = socket_path(state_dir, args.socket.clone());
     let client = LocalClient::connect(&path, timeout).await.map_err(|e| e.to_string())?;
     let raw = client.request_raw(&verb, payload.into()).await.map_err(|e| e.to_string())?;
-    println!("{}", String::from_utf8_lossy(&raw));
+    print_replies(&args, &verb, &[raw.to_vec()]);
     Ok(reply_code(&raw))
+}
+
+/// Prints the replies: a table for `list_agents` (unless `--json`), the
+/// reply JSON otherwise, one per line.
+fn print_replies(args: &CtlArgs, verb: &str, replies: &[Vec<u8>]) {
+    if !args.json && lookup_verb(verb).is_some_and(|e| e.canonical() == "list_agents") {
+        print!("{}", super::table::agents_table(replies));
+        return;
+    }
+    for r in replies {
+        println!("{}", String::from_utf8_lossy(r));
+        // What the next command can name it by, for a person (stderr: stdout stays JSON).
+        if let Some(line) = super::table::summary(r) {
+            eprintln!("warden: {line}");
+        }
+    }
 }
 
 async fn ctl_inner(args: CtlArgs) -> Result<i32, String> {
@@ -275,14 +361,12 @@ async fn ctl_inner(args: CtlArgs) -> Result<i32, String> {
         if replies.is_empty() {
             return Err(format!("no node answered {verb} on `any`"));
         }
-        let mut code = 0;
-        for r in &replies {
-            println!("{}", String::from_utf8_lossy(r));
-            code = code.max(reply_code(r));
-        }
-        return Ok(code);
+        let replies: Vec<Vec<u8>> = replies.iter().map(|r| r.to_vec()).collect();
+        print_replies(&args, &verb, &replies);
+        return Ok(replies.iter().map(|r| reply_code(r)).max().unwrap_or(0));
     }
-    let raw = remote.request_raw(&args.node, &verb, payload.into()).await.map_err(|e| e.to_string())?;
-    println!("{}", String::from_utf8_lossy(&raw));
+    let (node, payload) = super::target::route(&remote, &args.node, &verb, payload).await?;
+    let raw = remote.request_raw(&node, &verb, payload.into()).await.map_err(|e| e.to_string())?;
+    print_replies(&args, &verb, &[raw.to_vec()]);
     Ok(reply_code(&raw))
 }

@@ -69,7 +69,7 @@ pub fn note(event: &Event) -> Option<String> {
         EventKind::TaskComplete { .. } => "task complete".to_string(),
         EventKind::TaskStatus { task, to, reason, detail, .. } => {
             let detail = detail.as_ref().map(|d| format!(": {}", clean(d))).unwrap_or_default();
-            format!("task {} {to} ({reason}){detail}", task.short())
+            format!("task {} {to} ({reason}){detail}", warden_core::idref::short(&task.to_string()))
         }
         EventKind::TaskFinalized { agent, branch, commit, pr_url, .. } => {
             let mut parts = vec![format!("{agent}:")];

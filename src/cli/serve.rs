@@ -16,46 +16,47 @@ use super::EXIT_WARDEN_ERROR;
 
 /// How to reach NATS. Secrets come from environment variables or files,
 /// never from the command line: `WARDEN_NATS_TOKEN`, `WARDEN_NATS_PASSWORD`,
-/// `WARDEN_NATS_NKEY`, or the `--nats-*-file` options.
+/// `WARDEN_NATS_NKEY`, or the `--nats-*-file` options. Global: they may
+/// follow a subcommand (`warden ctl list_agents --nats URL`).
 #[derive(Debug, Args)]
 pub struct NatsArgs {
     /// NATS server URL(s), comma-separated (e.g. nats://127.0.0.1:4222).
     /// Without it, the node's local socket is used (`warden serve` without
     /// it serves only the local socket).
-    #[arg(long, env = "WARDEN_NATS_URL")]
+    #[arg(long, env = "WARDEN_NATS_URL", global = true)]
     pub nats: Option<String>,
     /// Subject prefix.
-    #[arg(long, env = "WARDEN_PREFIX", default_value = warden_bridge::subjects::DEFAULT_PREFIX)]
+    #[arg(long, env = "WARDEN_PREFIX", default_value = warden_bridge::subjects::DEFAULT_PREFIX, global = true)]
     pub prefix: String,
     /// File holding the NATS token (or set WARDEN_NATS_TOKEN).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub nats_token_file: Option<PathBuf>,
     /// NATS user name; the password comes from WARDEN_NATS_PASSWORD or --nats-password-file.
-    #[arg(long, env = "WARDEN_NATS_USER")]
+    #[arg(long, env = "WARDEN_NATS_USER", global = true)]
     pub nats_user: Option<String>,
     /// File holding the NATS password.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub nats_password_file: Option<PathBuf>,
     /// File holding an nkey seed (or set WARDEN_NATS_NKEY).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub nats_nkey_file: Option<PathBuf>,
     /// NATS credentials file (.creds: JWT and nkey seed).
-    #[arg(long, value_name = "FILE", env = "WARDEN_NATS_CREDS")]
+    #[arg(long, value_name = "FILE", env = "WARDEN_NATS_CREDS", global = true)]
     pub nats_creds: Option<PathBuf>,
     /// Extra root certificate(s) for TLS (PEM).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub tls_ca: Option<PathBuf>,
     /// TLS client certificate (PEM), with --tls-key.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub tls_cert: Option<PathBuf>,
     /// TLS client key (PEM), with --tls-cert.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub tls_key: Option<PathBuf>,
     /// Refuse to connect without TLS.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub tls_required: bool,
     /// Start TLS before the NATS handshake (servers with handshake_first).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub tls_first: bool,
 }
 
@@ -159,14 +160,11 @@ async fn serve_inner(state_dir: Option<PathBuf>, overlays: PathBuf, args: ServeA
         Some(path) => BridgeConfig::from_file(path).map_err(|e| e.to_string())?,
         None => BridgeConfig::default(),
     };
-    if !args.allow_agent.is_empty() {
-        let mut agents = config.allow_agents.take().unwrap_or_default();
-        agents.extend(args.allow_agent.iter().cloned());
-        config.allow_agents = Some(agents);
-    }
+    // Both add to the configuration (or to its defaults), as documented.
+    config.extra_agents.extend(args.allow_agent.iter().cloned());
     for root in &args.workdir_root {
         let abs = std::path::absolute(root).map_err(|e| format!("--workdir-root {}: {e}", root.display()))?;
-        config.workdir_roots.push(abs);
+        config.extra_workdir_roots.push(abs);
     }
     config.validate()?;
     let state_dir = state_dir.unwrap_or_else(WardenConfig::default_state_dir);

@@ -1,6 +1,8 @@
 //! `warden task`: tasks on the local node (its socket) or, with `--nats`, on
 //! a node over NATS — create (one agent or several for fan-out), list, show,
-//! pause, resume, cancel. Prints the reply JSON, like `warden ctl`.
+//! pause, resume, cancel. Prints the reply JSON, like `warden ctl` (`list`:
+//! a table, JSON with `--json`). Tasks are named by id, prefix, short id or
+//! label; on `--node any` a command that names one goes to its node.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,12 +22,15 @@ pub struct TaskArgs {
     #[command(flatten)]
     pub nats: NatsArgs,
     /// The local node's socket (default: <state-dir>/run/warden.sock).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", global = true)]
     pub socket: Option<PathBuf>,
-    /// Node to command (with --nats); `any` (the default) lets one node take `create` and
-    /// every node answer `list`; the other commands need the task's node.
-    #[arg(long, default_value = "any")]
+    /// Node to command (with --nats); `any` (the default) lets one node take `create`,
+    /// every node answer `list`, and sends the others to the node that has the task.
+    #[arg(long, default_value = "any", global = true)]
     pub node: String,
+    /// Print the reply JSON (for `list`, whose default is a table).
+    #[arg(long, global = true)]
+    pub json: bool,
     /// Seconds to wait for a reply.
     #[arg(long, default_value_t = 10.0)]
     pub timeout: f64,
@@ -43,22 +48,22 @@ pub enum TaskCommand {
     List(ListCmd),
     /// One task's record.
     Show {
-        /// Task id.
+        /// Task: id, unique prefix, short id or label.
         task: String,
     },
     /// Stop a task's agents, keep its workspace.
     Pause {
-        /// Task id.
+        /// Task: id, unique prefix, short id or label.
         task: String,
     },
     /// Start a paused (or failed) task's agents again in the same workspace.
     Resume {
-        /// Task id.
+        /// Task: id, unique prefix, short id or label.
         task: String,
     },
     /// Cancel a task.
     Cancel {
-        /// Task id.
+        /// Task: id, unique prefix, short id or label.
         task: String,
     },
 }
@@ -104,6 +109,12 @@ pub struct CreateCmd {
     /// (pushed / pull request for that branch only).
     #[arg(long)]
     pub merge: bool,
+    /// A label (names the task and its agents' sessions in every command).
+    #[arg(long)]
+    pub label: Option<String>,
+    /// What warden may answer by itself: autonomous, confirm or notify.
+    #[arg(long)]
+    pub supervision: Option<String>,
 }
 
 /// Arguments of `warden task list`.
@@ -166,6 +177,8 @@ fn request(cmd: &TaskCommand) -> Result<(&'static str, Value), String> {
             put(&mut m, "timeout_ms", c.timeout.map(|s| json!(s.saturating_mul(1000))));
             put(&mut m, "switch_agent_on_limit", c.switch_agent_on_limit.then_some(Value::Bool(true)));
             put(&mut m, "merge", c.merge.then_some(Value::Bool(true)));
+            put(&mut m, "label", c.label.clone().map(Value::from));
+            put(&mut m, "supervision", c.supervision.clone().map(Value::from));
             if let Some(path) = &c.memory_file {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| format!("cannot read --memory-file {}: {e}", path.display()))?;
@@ -223,8 +236,22 @@ async fn task_local(state_dir: Option<PathBuf>, args: TaskArgs) -> Result<i32, S
     let client = warden_bridge::local::LocalClient::connect(&path, timeout).await.map_err(|e| e.to_string())?;
     let bytes = serde_json::to_vec(&payload).map_err(|e| e.to_string())?;
     let raw = client.request_raw(verb, bytes.into()).await.map_err(|e| e.to_string())?;
-    println!("{}", String::from_utf8_lossy(&raw));
+    print_replies(&args, verb, &[raw.to_vec()]);
     Ok(if serde_json::from_slice::<Reply>(&raw).is_ok_and(|r| r.ok) { 0 } else { 1 })
+}
+
+fn print_replies(args: &TaskArgs, verb: &str, replies: &[Vec<u8>]) {
+    if verb == "list_tasks" && !args.json {
+        print!("{}", super::table::tasks_table(replies));
+        return;
+    }
+    for raw in replies {
+        println!("{}", String::from_utf8_lossy(raw));
+        // What the next command can name it by, for a person (stderr: stdout stays JSON).
+        if let Some(line) = super::table::summary(raw) {
+            eprintln!("warden: {line}");
+        }
+    }
 }
 
 async fn task_inner(args: TaskArgs) -> Result<i32, String> {
@@ -237,17 +264,13 @@ async fn task_inner(args: TaskArgs) -> Result<i32, String> {
     let replies = if args.node == warden_bridge::subjects::ANY_NODE && verb == "list_tasks" {
         remote.gather_raw(verb, bytes.into(), Duration::from_millis(300)).await.map_err(|e| e.to_string())?
     } else {
-        vec![remote.request_raw(&args.node, verb, bytes.into()).await.map_err(|e| e.to_string())?]
+        let (node, bytes) = super::target::route(&remote, &args.node, verb, bytes).await?;
+        vec![remote.request_raw(&node, verb, bytes.into()).await.map_err(|e| e.to_string())?]
     };
     if replies.is_empty() {
         return Err(format!("no node answered {verb}"));
     }
-    let mut code = 0;
-    for raw in &replies {
-        println!("{}", String::from_utf8_lossy(raw));
-        if !serde_json::from_slice::<Reply>(raw).is_ok_and(|r| r.ok) {
-            code = 1;
-        }
-    }
-    Ok(code)
+    let replies: Vec<Vec<u8>> = replies.iter().map(|r| r.to_vec()).collect();
+    print_replies(&args, verb, &replies);
+    Ok(if replies.iter().all(|raw| serde_json::from_slice::<Reply>(raw).is_ok_and(|r| r.ok)) { 0 } else { 1 })
 }

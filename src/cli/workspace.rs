@@ -250,6 +250,29 @@ fn id(text: &str) -> Result<WorkspaceId, Failure> {
     WorkspaceId::parse(text).map_err(|e| format!("invalid workspace id {text:?}: {e}"))
 }
 
+/// The workspace `text` names: its id, a unique prefix or its short id (the
+/// last 8 characters without dashes), as every verb takes them.
+async fn resolve(w: &Warden, text: &str) -> Result<WorkspaceId, Failure> {
+    use warden_core::idref::{Candidate, Found, find};
+    let list = w.list_workspaces().await.map_err(fail)?;
+    let candidates: Vec<Candidate<WorkspaceId>> = list
+        .into_iter()
+        .map(|r| Candidate {
+            id: r.id.as_str().to_string(),
+            label: None,
+            live: r.state != warden_core::WorkspaceState::Cleaned,
+            value: r.id,
+        })
+        .collect();
+    match find(text, &candidates) {
+        Found::One(id) => Ok(id),
+        Found::None => id(text),
+        Found::Ambiguous(shorts) => {
+            Err(format!("`{text}` names {} workspaces: {}; give more of the id", shorts.len(), shorts.join(", ")))
+        }
+    }
+}
+
 fn fail(e: WorkspaceError) -> Failure {
     e.to_string()
 }
@@ -291,6 +314,7 @@ async fn dispatch(w: &Warden, command: WorkspaceCommand, json: bool) -> Result<i
                     ProvisionSpec::Clone(CloneSpec { id: a.id, source, branch, base: a.base, depth: a.depth })
                 }
                 (None, Some(parent)) => {
+                    let parent = resolve(w, &parent).await?.as_str().to_string();
                     ProvisionSpec::Worktree(WorktreeSpec { parent, id: a.id, branch, base: a.base })
                 }
                 (None, None) => return Err("give --repo or --parent".into()),
@@ -299,7 +323,7 @@ async fn dispatch(w: &Warden, command: WorkspaceCommand, json: bool) -> Result<i
             print(json, &record, record_line)
         }
         WorkspaceCommand::Status { id: i, diff } => {
-            let i = id(&i)?;
+            let i = resolve(w, &i).await?;
             let status = w.workspace_status(&i).await.map_err(fail)?;
             let diff = if diff { Some(w.workspace_diff(&i).await.map_err(fail)?) } else { None };
             let value = serde_json::json!({ "status": status, "diff": diff });
@@ -321,19 +345,19 @@ async fn dispatch(w: &Warden, command: WorkspaceCommand, json: bool) -> Result<i
         }
         WorkspaceCommand::Commit { id: i, message, paths } => {
             let req = CommitRequest { message, paths: (!paths.is_empty()).then_some(paths), author: None };
-            let out = w.commit(&id(&i)?, req).await.map_err(fail)?;
+            let out = w.commit(&resolve(w, &i).await?, req).await.map_err(fail)?;
             print(json, &out, |o| match o {
                 CommitOutcome::Committed { commit, files } => format!("committed {commit} ({} file(s))", files.len()),
                 CommitOutcome::NothingToCommit => "nothing to commit".into(),
             })
         }
         WorkspaceCommand::Push { id: i, force } => {
-            let out = w.push(&id(&i)?, PushRequest { force }).await.map_err(fail)?;
+            let out = w.push(&resolve(w, &i).await?, PushRequest { force }).await.map_err(fail)?;
             print(json, &out, |o| format!("pushed {} to {} at {}", o.branch, o.remote, o.commit))
         }
         WorkspaceCommand::Pr { id: i, pr } => {
             let req = pr_request(pr.title, pr.body, pr.pr_base, pr.draft, pr.labels, pr.github_repo.as_deref())?;
-            let out = w.create_pr(&id(&i)?, req).await.map_err(fail)?;
+            let out = w.create_pr(&resolve(w, &i).await?, req).await.map_err(fail)?;
             print(json, &out, |p| format!("pull request #{} {}", p.number, p.url))
         }
         WorkspaceCommand::Finalize(a) => {
@@ -353,7 +377,7 @@ async fn dispatch(w: &Warden, command: WorkspaceCommand, json: bool) -> Result<i
                 pr,
                 cleanup: a.cleanup.then_some(a.force_cleanup),
             };
-            let report = w.finalize_workspace(&id(&a.id)?, req).await.map_err(fail)?;
+            let report = w.finalize_workspace(&resolve(w, &a.id).await?, req).await.map_err(fail)?;
             print(json, &report, finalize_lines)?;
             match first_failure(&report) {
                 None => Ok(0),
@@ -361,12 +385,12 @@ async fn dispatch(w: &Warden, command: WorkspaceCommand, json: bool) -> Result<i
             }
         }
         WorkspaceCommand::Cleanup { id: i, force } => {
-            let i = id(&i)?;
+            let i = resolve(w, &i).await?;
             w.cleanup_workspace(&i, force).await.map_err(fail)?;
             print(json, &serde_json::json!({ "id": i, "result": "removed" }), |_| format!("removed {i}"))
         }
         WorkspaceCommand::Discard { id: i } => {
-            let i = id(&i)?;
+            let i = resolve(w, &i).await?;
             w.discard_workspace(&i).await.map_err(fail)?;
             print(json, &serde_json::json!({ "id": i, "result": "discarded" }), |_| format!("discarded {i}"))
         }

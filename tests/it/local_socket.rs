@@ -84,7 +84,7 @@ fn serve_without_nats_answers_ctl_and_events_on_the_socket() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("\"exited\"") && text.contains("\"code\":3"), "{text}");
 
-    let out = warden_cmd(&state).args(["ctl", "list_agents"]).output().expect("ctl");
+    let out = warden_cmd(&state).args(["ctl", "list_agents", "--json"]).output().expect("ctl");
     assert_eq!(out.status.code(), Some(0));
     let reply = reply_of(&out);
     assert!(reply.ok);

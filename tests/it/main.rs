@@ -21,13 +21,17 @@ mod containment;
 // Kills processes by pid and opens a PTY for `warden run` (libc).
 #[allow(unsafe_code)]
 mod cli_run;
+mod conversation;
 mod fake_agent;
 mod fuzz_verbs;
 mod hibernation;
+mod ids;
 mod launch_parity;
 mod launch_versions;
 mod local_socket;
 mod overlays;
+mod readme;
+mod replies;
 mod sessions;
 mod supervision;
 mod task_merge;

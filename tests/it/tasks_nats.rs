@@ -191,7 +191,7 @@ fn cli_task_commands_against_a_serving_node_with_fan_out() {
     };
     assert_eq!(git(&["show", "fan-shell0:a.txt"]), "a");
     assert_eq!(git(&["show", "fan-shell1:b.txt"]), "b");
-    let (code, listed) = task(&["list", "--status", "completed"]);
+    let (code, listed) = task(&["list", "--json", "--status", "completed"]);
     assert_eq!(code, 0, "{listed}");
     assert_eq!(listed["result"]["tasks"][0]["id"], id.as_str());
     // The same fan-out merged into one branch (`--merge`): only `fanm` reaches the remote.

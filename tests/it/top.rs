@@ -229,7 +229,7 @@ fn attach_draws_the_screen_types_and_detaches() {
 
     tmux.keys(&["C-]"]);
     tmux.wait_for(&["detached", "keeps running"], T);
-    let listed = ctl(&["list_agents"]);
+    let listed = ctl(&["list_agents", "--json"]);
     let me =
         listed["agents"].as_array().expect("agents").iter().find(|a| a["id"] == Value::String(id.clone())).cloned();
     assert!(me.is_some_and(|a| a["exit"].is_null()), "the agent still runs: {listed}");

@@ -128,7 +128,7 @@ pub(crate) async fn subscribe(ctx: &CommandCtx, c: &Client) -> Result<SelectAll<
         let subject = ctx.subjects.any_command(entry.name);
         match entry.any {
             AnyMode::Queue => all.push(c.queue_subscribe(subject, ctx.subjects.any_queue_group()).await.map_err(sub)?),
-            AnyMode::Gather => all.push(c.subscribe(subject).await.map_err(sub)?),
+            AnyMode::Gather | AnyMode::Owner => all.push(c.subscribe(subject).await.map_err(sub)?),
             AnyMode::No => {}
         }
     }
@@ -182,7 +182,7 @@ async fn handle(ctx: &Arc<CommandCtx>, rate: &mut RateLimiter, lanes: &mut Sessi
             let client = msg.headers.as_ref().and_then(|h| h.get(CLIENT_HEADER)).map(|v| v.as_str().to_string());
             run_input(ctx, lanes, session, client.as_deref(), msg.payload, respond).await
         }
-        Incoming::Command { verb, any: _ } => run_command(ctx, lanes, verb, &msg.payload, respond).await,
+        Incoming::Command { verb, any } => run_scoped(ctx, lanes, verb, &msg.payload, respond, any).await,
     }
 }
 
@@ -245,7 +245,7 @@ pub(crate) async fn run_input(
                     .await
                     .map(|()| serde_json::json!({"node": ctx.subjects.node(), "session": id}))
                     .map_err(WireError::from);
-                respond_with(respond, reply_of(result, None)).await;
+                respond_with(respond, reply_of(result.map_err(Failure::from), None)).await;
             });
         }
         Err(e) => respond_with(respond, Reply::err(WireError::bad_request(e.to_string()), None)).await,
@@ -262,12 +262,39 @@ pub(crate) async fn run_command(
     payload: &[u8],
     respond: Respond,
 ) {
-    let (entry, request) = match decode_request(verb, payload, ctx.max_request_bytes) {
+    run_scoped(ctx, lanes, verb, payload, respond, false).await
+}
+
+/// [`run_command`], for a request that came on `<prefix>.any.cmd.<verb>`
+/// when `on_any`: a verb that names a session, task or workspace
+/// ([`AnyMode::Owner`]) is then served only by the node that has it, and
+/// the others stay silent (so the owner's is the one reply).
+async fn run_scoped(
+    ctx: &Arc<CommandCtx>,
+    lanes: &mut SessionLanes,
+    verb: &str,
+    payload: &[u8],
+    respond: Respond,
+    on_any: bool,
+) {
+    let (entry, mut request) = match decode_request(verb, payload, ctx.max_request_bytes) {
         Ok(d) => d,
         Err(e) => return respond_with(respond, Reply::err(e, lenient_request_id(payload))).await,
     };
+    if on_any && entry.any == AnyMode::Owner && !crate::resolve::owns(&ctx.warden, &mut request).await {
+        debug!(verb = entry.name, "a request on `any` for something this node does not have");
+        return;
+    }
     let request_id = request.request_id();
     if let Err(e) = ctx.policy.check_verb(entry) {
+        return respond_with(respond, Reply::err(e, request_id)).await;
+    }
+    // A session verb's lane is keyed by the whole id: a short id or label is
+    // resolved first (a read of the root's registry, bounded; whole ids
+    // need none). Other verbs resolve on their own task.
+    if needs_lane(&request)
+        && let Err(e) = crate::resolve::resolve_request(&ctx.warden, &mut request).await
+    {
         return respond_with(respond, Reply::err(e, request_id)).await;
     }
     let lane = lane_of(&request);
@@ -282,7 +309,7 @@ pub(crate) async fn run_command(
             let result = if bounded {
                 tokio::time::timeout(LANE_TIMEOUT, execute(&ctx, request))
                     .await
-                    .unwrap_or_else(|_| Err(WireError::internal("the session did not answer in time")))
+                    .unwrap_or_else(|_| Err(WireError::internal("the session did not answer in time").into()))
             } else {
                 execute(&ctx, request).await
             };
@@ -302,17 +329,18 @@ pub(crate) async fn run_command(
 /// [`LANE_TIMEOUT`] bounds it; `None` for the others, which run on their
 /// own (reads of a session's state, spawns, lists, workspaces).
 fn lane_of(request: &Request) -> Option<(SessionId, bool)> {
+    let id = |r: &crate::protocol::IdRef| r.as_session();
     match request {
-        Request::SendToAgent(a) => Some((a.session, true)),
-        Request::Resize(a) => Some((a.session, true)),
-        Request::Confirm(a) => Some((a.session, true)),
-        Request::Decline(a) => Some((a.session, true)),
-        Request::AddRules(a) => Some((a.session, true)),
-        Request::ClearRules(a) => Some((a.session, true)),
-        Request::Attach(a) => Some((a.session, true)),
-        Request::Detach(a) => Some((a.session, true)),
+        Request::SendToAgent(a) => id(&a.session).map(|s| (s, true)),
+        Request::Resize(a) => id(&a.session).map(|s| (s, true)),
+        Request::Confirm(a) => id(&a.session).map(|s| (s, true)),
+        Request::Decline(a) => id(&a.session).map(|s| (s, true)),
+        Request::AddRules(a) => id(&a.session).map(|s| (s, true)),
+        Request::ClearRules(a) => id(&a.session).map(|s| (s, true)),
+        Request::Attach(a) => id(&a.session).map(|s| (s, true)),
+        Request::Detach(a) => id(&a.session).map(|s| (s, true)),
         // Stopping waits for the grace period the caller chose.
-        Request::StopAgent(a) => a.session.map(|id| (id, false)),
+        Request::StopAgent(a) => a.session.as_ref().and_then(id).map(|s| (s, false)),
         Request::CreateTask(_)
         | Request::TaskStatus(_)
         | Request::ListTasks(_)
@@ -325,8 +353,26 @@ fn lane_of(request: &Request) -> Option<(SessionId, bool)> {
         | Request::FinalizeWorkspace(_)
         | Request::Snapshot(_)
         | Request::Classify(_)
-        | Request::PendingConfirmations(_) => None,
+        | Request::PendingConfirmations(_)
+        | Request::Resolve(_) => None,
     }
+}
+
+/// Whether the request acts on one session's terminal or supervision (and
+/// so runs in its lane, keyed by the whole id).
+fn needs_lane(request: &Request) -> bool {
+    matches!(
+        request,
+        Request::SendToAgent(_)
+            | Request::Resize(_)
+            | Request::Confirm(_)
+            | Request::Decline(_)
+            | Request::AddRules(_)
+            | Request::ClearRules(_)
+            | Request::Attach(_)
+            | Request::Detach(_)
+            | Request::StopAgent(_)
+    )
 }
 
 fn lane_full(session: SessionId) -> WireError {
@@ -336,10 +382,25 @@ fn lane_full(session: SessionId) -> WireError {
     )
 }
 
-fn reply_of(result: Result<Value, WireError>, request_id: Option<String>) -> Reply {
+fn reply_of(result: Result<Value, Failure>, request_id: Option<String>) -> Reply {
     match result {
         Ok(v) => Reply::ok(v, request_id),
-        Err(e) => Reply::err(e, request_id),
+        Err(Failure { error, partial: None }) => Reply::err(error, request_id),
+        Err(Failure { error, partial: Some(partial) }) => Reply::partial(error, partial, request_id),
+    }
+}
+
+/// A verb that failed: the error, and what it did before the step that
+/// failed (a finalize's commit and push before its pull request failed).
+/// The rule: a reply whose requested step failed is `ok: false`.
+pub(crate) struct Failure {
+    error: WireError,
+    partial: Option<Value>,
+}
+
+impl From<WireError> for Failure {
+    fn from(error: WireError) -> Self {
+        Failure { error, partial: None }
     }
 }
 
@@ -359,35 +420,69 @@ pub(crate) fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, WireError> {
     serde_json::to_value(v).map_err(|e| WireError::internal(e.to_string()))
 }
 
-/// Runs one request against the `Warden` handle.
-async fn execute(ctx: &CommandCtx, request: Request) -> Result<Value, WireError> {
+/// Runs one request against the `Warden` handle: `finalize_workspace`, whose
+/// steps may fail after others were done, here; the others in [`run_verb`].
+async fn execute(ctx: &CommandCtx, request: Request) -> Result<Value, Failure> {
+    let Request::FinalizeWorkspace(mut args) = request else { return Ok(run_verb(ctx, request).await?) };
+    let w = &ctx.warden;
+    let mut wrapped = Request::FinalizeWorkspace(args.clone());
+    crate::resolve::resolve_request(w, &mut wrapped).await?;
+    if let Request::FinalizeWorkspace(resolved) = wrapped {
+        args = resolved;
+    }
+    let id = warden_core::workspace::WorkspaceId::parse(&args.workspace)
+        .map_err(|e| WireError::bad_request(e.to_string()))?;
+    let req = warden_core::workspace::FinalizeRequest {
+        commit: args.commit,
+        push: args.push,
+        pr: args.pr,
+        cleanup: args.cleanup,
+    };
+    let report = w.finalize_workspace(&id, req).await.map_err(WireError::from)?;
+    let failed = crate::protocol::error::failed_step(&report);
+    let result = to_value(&FinalizeWorkspaceResult {
+        node: ctx.subjects.node().to_string(),
+        workspace: args.workspace,
+        report,
+    })?;
+    match failed {
+        None => Ok(result),
+        Some(error) => Err(Failure { error, partial: Some(result) }),
+    }
+}
+
+/// Runs one request (every verb but `finalize_workspace`) against the `Warden` handle.
+async fn run_verb(ctx: &CommandCtx, mut request: Request) -> Result<Value, WireError> {
     let node = ctx.subjects.node().to_string();
     let w = &ctx.warden;
+    crate::resolve::resolve_request(w, &mut request).await?;
     match request {
         Request::CreateTask(args) => crate::tasks::create(ctx, node, args).await,
-        Request::TaskStatus(args) => to_value(&TaskResult { node, task: w.task(args.task)? }),
+        Request::TaskStatus(args) => to_value(&TaskResult { node, task: w.task(args.task.task()?)? }),
         Request::ListTasks(args) => to_value(&ListTasksResult { node, tasks: w.list_tasks(&args.filter()) }),
-        Request::PauseTask(args) => to_value(&TaskResult { node, task: w.pause_task(args.task).await? }),
-        Request::ResumeTask(args) => to_value(&TaskResult { node, task: w.resume_task(args.task).await? }),
-        Request::CancelTask(args) => to_value(&TaskResult { node, task: w.cancel_task(args.task).await? }),
+        Request::PauseTask(args) => to_value(&TaskResult { node, task: w.pause_task(args.task.task()?).await? }),
+        Request::ResumeTask(args) => to_value(&TaskResult { node, task: w.resume_task(args.task.task()?).await? }),
+        Request::CancelTask(args) => to_value(&TaskResult { node, task: w.cancel_task(args.task.task()?).await? }),
+        Request::Resolve(args) => to_value(&crate::resolve::run(w, node, &args).await?),
         Request::SpawnAgent(args) => {
             let req = agent_request(ctx, args)?;
             let launched = w.spawn_agent(req).await.map_err(launch_error)?;
             to_value(&SpawnResult { node, session: launched.session })
         }
         Request::SendToAgent(args) => {
+            let session = args.session.session()?;
             let delivery = match args.input()? {
-                SendInput::Text(t) => Some(w.send(args.session, &t).await?),
+                SendInput::Text(t) => Some(w.send(session, &t).await?),
                 SendInput::Keys(k) => {
-                    w.send_keys(args.session, &k).await?;
+                    w.send_keys(session, &k).await?;
                     None
                 }
                 SendInput::Paste { text, bracketed } => {
-                    w.paste(args.session, &text, bracketed).await?;
+                    w.paste(session, &text, bracketed).await?;
                     None
                 }
             };
-            to_value(&SendResult { node, session: args.session, delivery })
+            to_value(&SendResult { node, session, delivery })
         }
         Request::ListAgents(args) => {
             let agents = crate::tasks::agent_entries(w, w.list(args.filter()).await?).await;
@@ -398,7 +493,10 @@ async fn execute(ctx: &CommandCtx, request: Request) -> Result<Value, WireError>
                 let stopped = w.stop_all().await;
                 return to_value(&StopResult { node, session: None, exit: None, stopped: Some(stopped) });
             }
-            let id = args.session.ok_or_else(|| WireError::bad_request("give either `session` or `\"all\": true`"))?;
+            let id = args
+                .session
+                .ok_or_else(|| WireError::bad_request("give either `session` or `\"all\": true`"))?
+                .session()?;
             let exit = match args.grace_ms {
                 Some(ms) => w.stop_with_grace(id, Duration::from_millis(ms.min(600_000))).await?,
                 None => w.stop(id).await?,
@@ -423,75 +521,68 @@ async fn execute(ctx: &CommandCtx, request: Request) -> Result<Value, WireError>
             let workspace = w.provision_workspace(spec).await?;
             to_value(&ProvisionWorkspaceResult { node, workspace })
         }
-        Request::FinalizeWorkspace(args) => {
-            let id = warden_core::workspace::WorkspaceId::parse(&args.workspace)
-                .map_err(|e| WireError::bad_request(e.to_string()))?;
-            let req = warden_core::workspace::FinalizeRequest {
-                commit: args.commit,
-                push: args.push,
-                pr: args.pr,
-                cleanup: args.cleanup,
-            };
-            let report = w.finalize_workspace(&id, req).await?;
-            to_value(&FinalizeWorkspaceResult { node, workspace: args.workspace, report })
-        }
+        Request::FinalizeWorkspace(_) => Err(WireError::internal("finalize_workspace is served by `execute`")),
         Request::Resize(args) => {
-            w.resize(args.session, args.rows, args.cols).await?;
+            let session = args.session.session()?;
+            w.resize(session, args.rows, args.cols).await?;
             let size = warden_core::TermSize { rows: args.rows, cols: args.cols };
-            to_value(&ResizeResult { node, session: args.session, size })
+            to_value(&ResizeResult { node, session, size })
         }
         Request::Snapshot(args) => {
+            let session = args.session.session()?;
             let seq = w.bus().next_seq().checked_sub(1);
-            let screen = w.snapshot(args.session).await?;
-            to_value(&SnapshotResult { node, session: args.session, screen, seq })
+            let screen = w.snapshot(session).await?;
+            to_value(&SnapshotResult { node, session, screen, seq })
         }
         Request::Classify(args) => {
-            let verdict = w.classify(args.session).await?.into();
-            to_value(&ClassifyResult { node, session: args.session, verdict })
+            let session = args.session.session()?;
+            let verdict = w.classify(session).await?.into();
+            to_value(&ClassifyResult { node, session, verdict })
         }
         Request::PendingConfirmations(args) => {
-            let pending = w.pending_confirmations(args.session).await?;
-            to_value(&PendingConfirmationsResult { node, session: args.session, pending })
+            let session = args.session.session()?;
+            let pending = w.pending_confirmations(session).await?;
+            to_value(&PendingConfirmationsResult { node, session, pending })
         }
         Request::Confirm(args) => {
-            w.confirm(args.session, &args.id, args.reply).await?;
-            to_value(&ConfirmResult {
-                node,
-                session: args.session,
-                id: args.id,
-                outcome: warden_core::ConfirmationOutcome::Answered,
-            })
+            let session = args.session.session()?;
+            let pending = w.pending_confirmations(session).await?;
+            let id = crate::resolve::confirmation(session, args.id.as_deref(), &pending)?;
+            w.confirm(session, &id, args.reply).await?;
+            to_value(&ConfirmResult { node, session, id, outcome: warden_core::ConfirmationOutcome::Answered })
         }
         Request::Decline(args) => {
-            w.decline(args.session, &args.id).await?;
-            to_value(&ConfirmResult {
-                node,
-                session: args.session,
-                id: args.id,
-                outcome: warden_core::ConfirmationOutcome::Declined,
-            })
+            let session = args.session.session()?;
+            let pending = w.pending_confirmations(session).await?;
+            let id = crate::resolve::confirmation(session, args.id.as_deref(), &pending)?;
+            w.decline(session, &id).await?;
+            to_value(&ConfirmResult { node, session, id, outcome: warden_core::ConfirmationOutcome::Declined })
         }
         Request::AddRules(args) => {
-            let ids = w.add_rules(args.session, args.rules).await?;
-            to_value(&AddRulesResult { node, session: args.session, ids })
+            let session = args.session.session()?;
+            let ids = w.add_rules(session, args.rules).await?;
+            to_value(&AddRulesResult { node, session, ids })
         }
         Request::ClearRules(args) => {
-            let removed = w.clear_rules(args.session).await?;
-            to_value(&ClearRulesResult { node, session: args.session, removed })
+            let session = args.session.session()?;
+            let removed = w.clear_rules(session).await?;
+            to_value(&ClearRulesResult { node, session, removed })
         }
         Request::Attach(args) => {
-            w.get(args.session).await?; // an unknown session is `not_found`
+            let session = args.session.session()?;
+            w.get(session).await?; // an unknown session is `not_found`
             // Ended sessions have no terminal to answer for.
-            let terminal = w.attach_terminal(args.session).await.ok();
-            let (writer, holder) = ctx.keyboards.attach(args.session, &args.client, args.take, terminal);
+            let terminal = w.attach_terminal(session).await.ok();
+            let (writer, holder) = ctx.keyboards.attach(session, &args.client, args.take, terminal);
             if writer {
-                debug!(session = %args.session, client = %args.client, take = args.take, "keyboard taken");
+                debug!(session = %session, client = %args.client, take = args.take, "keyboard taken");
             }
-            to_value(&AttachResult { node, session: args.session, writer, holder })
+            to_value(&AttachResult { node, session, writer, holder })
         }
         Request::Detach(args) => {
-            let released = ctx.keyboards.detach(args.session, &args.client);
-            to_value(&DetachResult { node, session: args.session, released })
+            let session = args.session.session()?;
+            let released = ctx.keyboards.detach(session, &args.client);
+            to_value(&DetachResult { node, session, released })
         }
     }
 }

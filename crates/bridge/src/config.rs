@@ -49,6 +49,15 @@ pub struct BridgeConfig {
     pub heartbeat_ms: u64,
     /// JetStream settings (used with `--jetstream`).
     pub jetstream: JetStreamConfig,
+    /// Agent types allowed on top of `allow_agents` (or of its default):
+    /// `warden serve --allow-agent`. Not read from files.
+    #[serde(skip)]
+    pub extra_agents: Vec<String>,
+    /// Roots allowed on top of `workdir_roots` (or of the default roots),
+    /// first in the list (relative paths are taken from the first root):
+    /// `warden serve --workdir-root`. Not read from files.
+    #[serde(skip)]
+    pub extra_workdir_roots: Vec<PathBuf>,
 }
 
 impl Default for BridgeConfig {
@@ -65,6 +74,8 @@ impl Default for BridgeConfig {
             raw_input: true,
             heartbeat_ms: 5_000,
             jetstream: JetStreamConfig::default(),
+            extra_agents: Vec::new(),
+            extra_workdir_roots: Vec::new(),
         }
     }
 }

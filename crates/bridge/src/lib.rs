@@ -43,6 +43,7 @@ pub mod policy;
 pub mod protocol;
 pub mod publish;
 pub mod remote;
+mod resolve;
 pub mod subjects;
 mod tasks;
 

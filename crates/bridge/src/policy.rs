@@ -33,14 +33,20 @@ impl Policy {
                 .collect(),
             None => VERBS.iter().filter(|e| e.alias_of.is_none()).map(|e| e.name).collect(),
         };
-        let allow_agents = match &config.allow_agents {
+        let mut allow_agents: Vec<String> = match &config.allow_agents {
             Some(list) => list.iter().map(|a| a.trim().to_ascii_lowercase()).collect(),
             None => warden_adapters::KNOWN_AGENTS.iter().filter(|a| **a != "shell").map(|a| a.to_string()).collect(),
         };
+        for extra in &config.extra_agents {
+            let extra = extra.trim().to_ascii_lowercase();
+            if !allow_agents.contains(&extra) {
+                allow_agents.push(extra);
+            }
+        }
         let configured: Vec<PathBuf> =
             if config.workdir_roots.is_empty() { default_roots.to_vec() } else { config.workdir_roots.clone() };
         let mut roots = Vec::new();
-        for root in configured {
+        for root in config.extra_workdir_roots.iter().cloned().chain(configured) {
             let canonical = std::fs::canonicalize(&root)
                 .map_err(|e| format!("workdir root {} is not usable: {e}", root.display()))?;
             if !canonical.is_dir() {
@@ -61,7 +67,10 @@ impl Policy {
         if self.allow_verbs.contains(&entry.canonical()) {
             Ok(())
         } else {
-            Err(WireError::forbidden(format!("verb `{}` is not allowed on this node", entry.canonical())))
+            Err(WireError::forbidden(format!(
+                "verb `{}` is not allowed on this node; `allow_verbs` in the node's configuration allows it",
+                entry.canonical()
+            )))
         }
     }
 
@@ -76,7 +85,10 @@ impl Policy {
         if self.allow_agents.iter().any(|a| a == agent) {
             Ok(())
         } else {
-            Err(WireError::forbidden(format!("agent type `{agent}` is not allowed for remote callers on this node")))
+            Err(WireError::forbidden(format!(
+                "agent type `{agent}` is not allowed for remote callers on this node; \
+                 `warden serve --allow-agent {agent}` (or `allow_agents` in its configuration) allows it"
+            )))
         }
     }
 
@@ -90,7 +102,10 @@ impl Policy {
             return Err(WireError::bad_request("`repo` is empty"));
         }
         if repo.starts_with('-') || repo.contains("::") || repo.chars().any(char::is_control) {
-            return Err(WireError::forbidden(format!("repository source `{repo}` is not allowed")));
+            return Err(WireError::forbidden(format!(
+                "repository source `{repo}` is not allowed: give a network URL (https, ssh, git) or a path \
+                 inside the node's roots (`warden serve --workdir-root DIR` or `workdir_roots`)"
+            )));
         }
         let lower = repo.to_ascii_lowercase();
         if ["https://", "http://", "ssh://", "git://"].iter().any(|p| lower.starts_with(p)) {
@@ -104,11 +119,17 @@ impl Policy {
         }
         let path = repo.strip_prefix("file://").unwrap_or(repo);
         if path.contains("://") {
-            return Err(WireError::forbidden(format!("repository source `{repo}` is not allowed")));
+            return Err(WireError::forbidden(format!(
+                "repository source `{repo}` is not allowed: give a network URL (https, ssh, git) or a path \
+                 inside the node's roots (`warden serve --workdir-root DIR` or `workdir_roots`)"
+            )));
         }
         let resolved = self.resolve_workdir(Some(Path::new(path))).map_err(|e| {
             if e.code == ErrorCode::Forbidden {
-                WireError::forbidden(format!("repository path {path} is outside the allowed roots of this node"))
+                WireError::forbidden(format!(
+                    "repository path {path} is outside the allowed roots of this node; \
+                     `warden serve --workdir-root DIR` (or `workdir_roots` in its configuration) allows it"
+                ))
             } else {
                 e
             }
@@ -136,7 +157,8 @@ impl Policy {
             Ok(canonical)
         } else {
             Err(WireError::forbidden(format!(
-                "working directory {} is outside the allowed roots of this node",
+                "working directory {} is outside the allowed roots of this node; \
+                 `warden serve --workdir-root DIR` (or `workdir_roots` in its configuration) allows it",
                 requested.display()
             )))
         }
@@ -151,7 +173,10 @@ impl Policy {
             });
             if denied {
                 let shown: String = name.chars().take(64).collect();
-                return Err(WireError::forbidden(format!("environment variable `{shown}` may not be set remotely")));
+                return Err(WireError::forbidden(format!(
+                    "environment variable `{shown}` may not be set remotely; `deny_env` in the node's configuration \
+                     lists the names refused"
+                )));
             }
         }
         Ok(())

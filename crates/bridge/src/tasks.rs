@@ -38,21 +38,48 @@ pub(crate) async fn create(ctx: &CommandCtx, node: String, args: CreateTaskArgs)
     to_value(&TaskResult { node, task: ctx.warden.task(id)? })
 }
 
-/// Each session with its task, the task's status, the branch and its
-/// pending confirmations.
+/// Each session with its short id, its task (id, status, text), the
+/// workspace and branch, and its pending confirmations; a live session with
+/// one is reported `blocked`.
 pub(crate) async fn agent_entries(w: &Warden, sessions: Vec<SessionInfo>) -> Vec<AgentEntry> {
+    let live: Vec<String> = sessions.iter().filter(|s| s.exit.is_none()).map(|s| s.id.to_string()).collect();
     let mut out = Vec::with_capacity(sessions.len());
-    for session in sessions {
-        let (task, task_status, branch) = match w.task_of_session(session.id) {
+    for mut session in sessions {
+        let short = warden_core::idref::short_among(&session.id.to_string(), live.iter().map(String::as_str));
+        let (task, task_status, mut branch) = match w.task_of_session(session.id) {
             Some((t, s, b)) => (Some(t), Some(s), b),
             None => (None, None, None),
         };
+        let mut task_text = None;
+        let mut workspace = None;
+        if let Some(record) = task.and_then(|t| w.task(t).ok()) {
+            let index = record.agents.iter().position(|a| a.session == Some(session.id));
+            let own = index.and_then(|i| record.spec.agents.get(i)).and_then(|a| a.task.clone());
+            task_text = Some(own.unwrap_or_else(|| record.spec.description.clone()));
+            if let Some(a) = index.and_then(|i| record.agents.get(i)) {
+                workspace = a.workspace.clone();
+                branch = branch.or_else(|| a.branch.clone());
+            }
+        }
         let pending = if session.exit.is_none() {
             w.pending_confirmations(session.id).await.unwrap_or_default()
         } else {
             Vec::new()
         };
-        out.push(AgentEntry { session, task, task_status, branch, pending_confirmations: pending });
+        if !pending.is_empty() && session.state.is_live() {
+            session.state = warden_core::SessionState::Blocked;
+        }
+        out.push(AgentEntry {
+            session,
+            short,
+            pending: pending.len(),
+            task_text,
+            workspace,
+            task,
+            task_status,
+            branch,
+            pending_confirmations: pending,
+        });
     }
     out
 }

@@ -436,10 +436,10 @@ impl App {
 }
 
 /// The short form of an id shown in the table: its last 8 hex digits (the
-/// random tail, not the time-ordered head).
+/// random tail, not the time-ordered head), as every verb accepts it
+/// ([`warden_core::idref::short`]).
 pub fn short(id: SessionId) -> String {
-    let s = id.to_string().replace('-', "");
-    s[s.len().saturating_sub(8)..].to_string()
+    warden_core::idref::short(&id.to_string())
 }
 
 fn ago(d: Duration) -> String {

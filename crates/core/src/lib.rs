@@ -10,6 +10,7 @@
 
 pub mod event;
 pub mod exit;
+pub mod idref;
 pub mod ids;
 pub mod info;
 pub mod keys;

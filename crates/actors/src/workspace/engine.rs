@@ -569,6 +569,13 @@ impl WorkspaceOps {
 
 fn clone_repo(ctx: &WorkspaceContext, spec: &CloneSpec, dir: &std::path::Path) -> Result<Repository, WorkspaceError> {
     let local = is_local_source(&spec.source);
+    // A path that is not there: say so, before libgit2 or git guesses a URL
+    // protocol from it (`git: unsupported URL protocol`).
+    if local && !spec.source.starts_with("file://") && !std::path::Path::new(&spec.source).exists() {
+        return Err(WorkspaceError::Config {
+            message: format!("repository path {} does not exist (give an existing path or a URL)", spec.source),
+        });
+    }
     if local && spec.depth.is_none() {
         return git::clone_local(&spec.source, dir, spec.base.as_deref());
     }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use warden_core::SessionId;
 
 use super::error::WireError;
+use super::idref::IdRef;
 
 /// Longest attach client id.
 pub const MAX_CLIENT_ID: usize = 64;
@@ -33,8 +34,8 @@ pub struct AttachArgs {
     /// The caller's id for this request, echoed in the reply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
-    /// The session.
-    pub session: SessionId,
+    /// The session: its id, a unique prefix, its short id or its label.
+    pub session: IdRef,
     /// The attached terminal's id (chosen by it, e.g. a UUID).
     pub client: String,
     /// Take the keyboard even if another terminal holds it.
@@ -52,8 +53,8 @@ pub struct DetachArgs {
     /// The caller's id for this request, echoed in the reply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
-    /// The session.
-    pub session: SessionId,
+    /// The session: its id, a unique prefix, its short id or its label.
+    pub session: IdRef,
     /// The attached terminal's id.
     pub client: String,
 }

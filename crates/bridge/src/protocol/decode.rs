@@ -4,9 +4,11 @@
 use super::PROTOCOL_VERSION;
 use super::attach::{AttachArgs, DetachArgs};
 use super::error::{ErrorCode, WireError};
+use super::idref::IdRef;
 use super::request::{
     FinalizeWorkspaceArgs, ListArgs, ProvisionWorkspaceArgs, ResizeArgs, SendArgs, SpawnArgs, StopArgs,
 };
+use super::resolve::ResolveArgs;
 use super::supervision::{AddRulesArgs, ConfirmArgs, DeclineArgs, SessionArgs};
 use super::task::{CreateTaskArgs, ListTasksArgs, TaskArgs};
 use super::verbs::{PLANNED_VERBS, Verb, VerbEntry, lookup_verb};
@@ -58,6 +60,8 @@ pub enum Request {
     Attach(AttachArgs),
     /// `detach`.
     Detach(DetachArgs),
+    /// `resolve`.
+    Resolve(ResolveArgs),
 }
 
 impl Request {
@@ -83,6 +87,36 @@ impl Request {
             Request::AddRules(a) => (a.v, a.request_id.as_ref()),
             Request::Attach(a) => (a.v, a.request_id.as_ref()),
             Request::Detach(a) => (a.v, a.request_id.as_ref()),
+            Request::Resolve(a) => (a.v, a.request_id.as_ref()),
+        }
+    }
+
+    /// The reference to a session, task or workspace the request names, with
+    /// its field's name (`stop_agent` with `all`, and verbs that name none:
+    /// `None`).
+    pub fn reference(&self) -> Option<(&'static str, &IdRef)> {
+        match self {
+            Request::TaskStatus(a) | Request::PauseTask(a) | Request::ResumeTask(a) | Request::CancelTask(a) => {
+                Some(("task", &a.task))
+            }
+            Request::SendToAgent(a) => Some(("session", &a.session)),
+            Request::StopAgent(a) => a.session.as_ref().map(|s| ("session", s)),
+            Request::Resize(a) => Some(("session", &a.session)),
+            Request::Snapshot(a) | Request::Classify(a) | Request::PendingConfirmations(a) | Request::ClearRules(a) => {
+                Some(("session", &a.session))
+            }
+            Request::Confirm(a) => Some(("session", &a.session)),
+            Request::Decline(a) => Some(("session", &a.session)),
+            Request::AddRules(a) => Some(("session", &a.session)),
+            Request::Attach(a) => Some(("session", &a.session)),
+            Request::Detach(a) => Some(("session", &a.session)),
+            Request::Resolve(a) => Some(("id", &a.id)),
+            Request::CreateTask(_)
+            | Request::ListTasks(_)
+            | Request::SpawnAgent(_)
+            | Request::ListAgents(_)
+            | Request::ProvisionWorkspace(_)
+            | Request::FinalizeWorkspace(_) => None,
         }
     }
 
@@ -153,6 +187,7 @@ pub fn decode_request(
             super::attach::check_client_id(&a.client)?;
             Request::Detach(a)
         }
+        Verb::Resolve => Request::Resolve(serde_json::from_slice(payload).map_err(json)?),
     };
     let (v, request_id) = request.common();
     if let Some(v) = v
@@ -176,6 +211,9 @@ pub fn decode_request(
         Request::Decline(a) => a.check()?,
         Request::AddRules(a) => a.check()?,
         _ => {}
+    }
+    if let Some((field, reference)) = request.reference() {
+        reference.check(field)?;
     }
     Ok((entry, request))
 }
@@ -232,6 +270,9 @@ mod tests {
             panic!("confirm")
         };
         assert_eq!(c.reply, None);
+        // Without an id: the session's only pending confirmation.
+        let Request::Confirm(c) = decodes("confirm", &format!(r#"{{"session":"{SID}"}}"#)) else { panic!("confirm") };
+        assert_eq!(c.id, None);
         decodes("confirm", &format!(r#"{{"session":"{SID}","id":"c1","reply":{{"type":"keys","value":["enter"]}}}}"#));
         decodes("decline", &format!(r#"{{"sessionId":"{SID}","id":"c1"}}"#));
         let Request::AddRules(r) = decodes(
@@ -261,7 +302,12 @@ mod tests {
             code("send_to_agent", &format!(r#"{{"session":"{SID}","text":"\u001b[201~"}}"#)),
             ErrorCode::BadRequest
         );
-        assert_eq!(code("send_to_agent", r#"{"session":"nope","text":"a"}"#), ErrorCode::BadRequest);
+        // A reference that is not a whole id is resolved by the node (it may
+        // be a prefix or a label); one that cannot be any is refused here.
+        decodes("send_to_agent", r#"{"session":"nope","text":"a"}"#);
+        assert_eq!(code("send_to_agent", r#"{"session":"no\u0007pe","text":"a"}"#), ErrorCode::BadRequest);
+        assert_eq!(code("send_to_agent", r#"{"session":"","text":"a"}"#), ErrorCode::BadRequest);
+        assert_eq!(code("task_status", r#"{"task":" "}"#), ErrorCode::BadRequest);
         let big = format!(r#"{{"agent":"{}"}}"#, "x".repeat(2000));
         assert_eq!(decode_request("spawn_agent", big.as_bytes(), 1024).expect_err("big").code, ErrorCode::TooLarge);
     }
@@ -280,7 +326,6 @@ mod tests {
             ("spawn_agent", r#"{"agent":"shell","rules":[{"pattern":"x","reply":"y"}]}"#.to_string()),
             ("spawn_agent", r#"{"agent":"shell","rules":[{"pattern":"","reply":{"type":"text","value":"y"}}]}"#.into()),
             ("spawn_agent", r#"{"agent":"shell","loading":[""]}"#.to_string()),
-            ("confirm", s("")),
             ("confirm", s(r#","id":"""#)),
             ("confirm", s(r#","id":"c1","reply":{"type":"text","value":"\u0003"}}"#)),
             ("confirm", s(r#","id":"c1","reply":{"type":"keys","value":["nokey"]}}"#)),

@@ -162,6 +162,29 @@ impl From<warden_actors::WorkspaceError> for WireError {
     }
 }
 
+/// The error of a finalize whose requested step failed: the first failed
+/// step's code and message, naming the step; `None` when none failed.
+pub fn failed_step(report: &warden_core::workspace::FinalizeReport) -> Option<WireError> {
+    use warden_core::workspace::StepResult;
+    fn failed<T>(step: &StepResult<T>) -> Option<(WorkspaceErrorCode, &str)> {
+        match step {
+            StepResult::Failed { code, message } => Some((*code, message.as_str())),
+            StepResult::Done { .. } | StepResult::Skipped { .. } => None,
+        }
+    }
+    let steps = [
+        ("commit", failed(&report.commit)),
+        ("push", failed(&report.push)),
+        ("pull request", failed(&report.pr)),
+        ("cleanup", failed(&report.cleanup)),
+    ];
+    let (step, (code, message)) = steps.into_iter().find_map(|(name, f)| f.map(|f| (name, f)))?;
+    Some(WireError::new(
+        workspace_code(code),
+        format!("the {step} step failed ({}): {message}; `result.report` says what was done", code.as_str()),
+    ))
+}
+
 /// The reply code of a workspace failure's code.
 fn workspace_code(code: WorkspaceErrorCode) -> ErrorCode {
     use WorkspaceErrorCode as W;

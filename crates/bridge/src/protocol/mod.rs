@@ -8,6 +8,9 @@
 //!
 //! - [`verbs`]: the verb table (names, legacy aliases, how `any` treats them);
 //! - [`request`]: the arguments of the session and workspace verbs;
+//! - [`idref`]: references to sessions, tasks and workspaces (id, prefix,
+//!   short id, label);
+//! - [`resolve`]: the `resolve` verb (which node has what a reference names);
 //! - [`task`]: the arguments and results of the task verbs;
 //! - [`supervision`]: the arguments of the supervision verbs and the
 //!   supervision fields of a spawn, with their limits;
@@ -20,8 +23,10 @@ pub mod attach;
 pub mod decode;
 pub mod error;
 pub mod heartbeat;
+pub mod idref;
 pub mod reply;
 pub mod request;
+pub mod resolve;
 pub mod supervision;
 pub mod task;
 pub mod verbs;
@@ -33,6 +38,7 @@ pub use attach::{AttachArgs, AttachResult, DetachArgs, DetachResult, MAX_CLIENT_
 pub use decode::{MAX_REQUEST_ID, Request, decode_request};
 pub use error::{ErrorCode, WireError};
 pub use heartbeat::Heartbeat;
+pub use idref::IdRef;
 pub use reply::{
     AddRulesResult, AgentEntry, ClassifyResult, ClearRulesResult, ConfirmResult, FinalizeWorkspaceResult, ListResult,
     PendingConfirmationsResult, ProvisionWorkspaceResult, Reply, ResizeResult, SendResult, SnapshotResult, SpawnResult,
@@ -42,6 +48,7 @@ pub use request::{
     FinalizeWorkspaceArgs, KeyList, ListArgs, ProvisionWorkspaceArgs, ResizeArgs, SendArgs, SendInput, SpawnArgs,
     StopArgs,
 };
+pub use resolve::{RefKind, ResolveArgs, ResolveResult};
 pub use supervision::{
     AddRulesArgs, ConfirmArgs, DeclineArgs, MAX_LADDER_STEPS, MAX_LOADING_PATTERNS, MAX_MS, MAX_PATTERN_BYTES,
     MAX_RESTARTS, MAX_RULES, RestartLimitsArgs, SessionArgs,

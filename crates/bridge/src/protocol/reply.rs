@@ -18,7 +18,8 @@ pub struct Reply {
     pub v: u32,
     /// Whether the request succeeded.
     pub ok: bool,
-    /// The result, when `ok`.
+    /// The result, when `ok`; with `ok: false`, what was done before the
+    /// requested step that failed (a partial report), when anything was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<serde_json::Value>,
     /// The error, when not `ok`.
@@ -38,6 +39,12 @@ impl Reply {
     /// A failure.
     pub fn err(error: WireError, request_id: Option<String>) -> Self {
         Reply { v: PROTOCOL_VERSION, ok: false, result: None, error: Some(error), request_id }
+    }
+
+    /// A failure of a requested step after others were done: `ok: false`,
+    /// the error, and the partial result.
+    pub fn partial(error: WireError, result: serde_json::Value, request_id: Option<String>) -> Self {
+        Reply { v: PROTOCOL_VERSION, ok: false, result: Some(result), error: Some(error), request_id }
     }
 
     /// The JSON bytes.
@@ -71,13 +78,29 @@ pub struct SendResult {
 }
 
 /// One session of `list_agents`: the session's fields, and what a chat
-/// agent needs to answer "what task agents are running?" — its task, the
-/// task's status, the branch, and the prompts waiting for an answer.
+/// agent needs to answer "what task agents are running?" — its short id,
+/// its task (id, status, text), the workspace and branch, and the prompts
+/// waiting for an answer. A live session with a pending confirmation is
+/// reported `blocked` (its `pending` says how many), whatever its screen
+/// shows; an ended one carries `exit` with its reason.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentEntry {
     /// The session.
     #[serde(flatten)]
     pub session: SessionInfo,
+    /// The session's short id: the tail of its id, unique among the node's
+    /// live sessions (what people type; every verb takes it).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub short: String,
+    /// How many confirmations wait for an answer.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pending: usize,
+    /// What it was asked to do (the task's text for a task's agent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_text: Option<String>,
+    /// The workspace it works in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<String>,
     /// The task it works for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<warden_core::task::TaskId>,
@@ -90,6 +113,10 @@ pub struct AgentEntry {
     /// Its pending confirmations.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending_confirmations: Vec<warden_core::PendingConfirmation>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl std::ops::Deref for AgentEntry {

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use warden_core::{
-    ApprovalPreset, ResponseRule, RestartPolicy, SessionFilter, SessionId, SessionState, StallSpec, SupervisionLevel,
-    TermSize,
+    ApprovalPreset, ResponseRule, RestartPolicy, SessionFilter, SessionState, StallSpec, SupervisionLevel, TermSize,
 };
 
 use super::error::WireError;
+use super::idref::IdRef;
 use super::supervision::RestartLimitsArgs;
 
 /// Arguments of `provision_workspace`: a clone of `repo`, or a worktree of
@@ -28,7 +28,8 @@ pub struct ProvisionWorkspaceArgs {
     /// URL, or a path on the node inside its allowed roots.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repo: Option<String>,
-    /// Existing workspace to add a worktree to.
+    /// Existing workspace to add a worktree to (its id, a unique prefix or
+    /// its short id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
     /// Workspace id; generated when absent.
@@ -55,7 +56,7 @@ pub struct FinalizeWorkspaceArgs {
     /// The caller's id for this request, echoed in the reply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
-    /// The workspace id.
+    /// The workspace: its id, a unique prefix or its short id.
     pub workspace: String,
     /// The commit.
     pub commit: warden_core::workspace::CommitRequest,
@@ -193,9 +194,9 @@ pub struct SendArgs {
     /// The caller's id for this request, echoed in the reply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
-    /// The session.
+    /// The session: its id, a unique prefix, its short id or its label.
     #[serde(alias = "sessionId")]
-    pub session: SessionId,
+    pub session: IdRef,
     /// Text to type, then Enter. No control characters other than tab and
     /// newline: keys are sent as `keys`.
     #[serde(default, alias = "input", skip_serializing_if = "Option::is_none")]
@@ -314,9 +315,9 @@ pub struct StopArgs {
     /// The caller's id for this request, echoed in the reply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
-    /// The session to stop.
+    /// The session to stop: its id, a unique prefix, its short id or its label.
     #[serde(default, alias = "sessionId", skip_serializing_if = "Option::is_none")]
-    pub session: Option<SessionId>,
+    pub session: Option<IdRef>,
     /// Stop every live session of the node.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub all: bool,
@@ -335,9 +336,9 @@ pub struct ResizeArgs {
     /// The caller's id for this request, echoed in the reply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
-    /// The session.
+    /// The session: its id, a unique prefix, its short id or its label.
     #[serde(alias = "sessionId")]
-    pub session: SessionId,
+    pub session: IdRef,
     /// Rows.
     pub rows: u16,
     /// Columns.

@@ -14,9 +14,10 @@ use serde::{Deserialize, Serialize};
 use warden_core::restart::RestartLimits;
 use warden_core::stall::EscalationStep;
 use warden_core::supervise::Reply as Answer;
-use warden_core::{ResponseRule, SessionId, StallSpec};
+use warden_core::{ResponseRule, StallSpec};
 
 use super::error::WireError;
+use super::idref::IdRef;
 use super::request::check_typed_text;
 
 /// Most rules in one `spawn_agent` or `add_rules` request.
@@ -47,9 +48,9 @@ pub struct SessionArgs {
     /// The caller's id for this request, echoed in the reply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
-    /// The session.
+    /// The session: its id, a unique prefix, its short id or its label.
     #[serde(alias = "sessionId")]
-    pub session: SessionId,
+    pub session: IdRef,
 }
 
 /// Arguments of `confirm`: answer a pending confirmation with `reply`, or
@@ -63,12 +64,14 @@ pub struct ConfirmArgs {
     /// The caller's id for this request, echoed in the reply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
-    /// The session.
+    /// The session: its id, a unique prefix, its short id or its label.
     #[serde(alias = "sessionId")]
-    pub session: SessionId,
+    pub session: IdRef,
     /// The pending confirmation's id (from `confirmation_pending` or
-    /// `pending_confirmations`).
-    pub id: String,
+    /// `pending_confirmations`) or a unique prefix of it; absent: the
+    /// session's only pending confirmation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     /// What to send: `{"type":"text","value":"y"}` or
     /// `{"type":"keys","value":["down","enter"]}`; absent: the suggested answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -78,7 +81,10 @@ pub struct ConfirmArgs {
 impl ConfirmArgs {
     /// Checks the id and the answer.
     pub fn check(&self) -> Result<(), WireError> {
-        check_confirmation_id(&self.id)?;
+        self.session.check("session")?;
+        if let Some(id) = &self.id {
+            check_confirmation_id(id)?;
+        }
         if let Some(answer) = &self.reply {
             check_answer(answer, "`reply`")?;
         }
@@ -96,17 +102,23 @@ pub struct DeclineArgs {
     /// The caller's id for this request, echoed in the reply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
-    /// The session.
+    /// The session: its id, a unique prefix, its short id or its label.
     #[serde(alias = "sessionId")]
-    pub session: SessionId,
-    /// The pending confirmation's id.
-    pub id: String,
+    pub session: IdRef,
+    /// The pending confirmation's id or a unique prefix of it; absent: the
+    /// session's only pending confirmation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 impl DeclineArgs {
     /// Checks the id.
     pub fn check(&self) -> Result<(), WireError> {
-        check_confirmation_id(&self.id)
+        self.session.check("session")?;
+        match &self.id {
+            Some(id) => check_confirmation_id(id),
+            None => Ok(()),
+        }
     }
 }
 
@@ -120,9 +132,9 @@ pub struct AddRulesArgs {
     /// The caller's id for this request, echoed in the reply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
-    /// The session.
+    /// The session: its id, a unique prefix, its short id or its label.
     #[serde(alias = "sessionId")]
-    pub session: SessionId,
+    pub session: IdRef,
     /// The rules, 1 to [`MAX_RULES`].
     pub rules: Vec<ResponseRule>,
 }
@@ -130,6 +142,7 @@ pub struct AddRulesArgs {
 impl AddRulesArgs {
     /// Checks the rules (at least one).
     pub fn check(&self) -> Result<(), WireError> {
+        self.session.check("session")?;
         if self.rules.is_empty() {
             return Err(WireError::bad_request("`rules` is empty; give at least one rule"));
         }

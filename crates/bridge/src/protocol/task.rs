@@ -6,12 +6,13 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use warden_core::task::{
-    CleanupPolicy, FinalizeMode, RepoSpec, SessionTuning, TaskAgent, TaskFilter, TaskId, TaskLimits, TaskRecord,
-    TaskSpec, TaskStatus,
+    CleanupPolicy, FinalizeMode, RepoSpec, SessionTuning, TaskAgent, TaskFilter, TaskLimits, TaskRecord, TaskSpec,
+    TaskStatus,
 };
 use warden_core::{ApprovalPreset, ResponseRule, RestartPolicy, StallSpec, SupervisionLevel, TermSize};
 
 use super::error::WireError;
+use super::idref::IdRef;
 use super::supervision::RestartLimitsArgs;
 
 /// Arguments of `create_task`: today's `spawn_agent` fields (with `task`
@@ -179,9 +180,9 @@ pub struct TaskArgs {
     /// The caller's id for this request, echoed in the reply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
-    /// The task.
+    /// The task: its id, a unique prefix, its short id or its label.
     #[serde(alias = "taskId")]
-    pub task: TaskId,
+    pub task: IdRef,
 }
 
 /// Arguments of `list_tasks` (every filter optional).

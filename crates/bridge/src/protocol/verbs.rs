@@ -48,6 +48,8 @@ pub enum Verb {
     Attach,
     /// An attached terminal leaves a session's keyboard.
     Detach,
+    /// Which session, task or workspace a reference names, and its node.
+    Resolve,
 }
 
 /// How a verb may be addressed to `<prefix>.any.cmd.<verb>`.
@@ -59,6 +61,10 @@ pub enum AnyMode {
     Queue,
     /// On `any` without a queue group: every node answers (scatter-gather).
     Gather,
+    /// On `any` without a queue group: only the node that has the session,
+    /// task or workspace the request names answers (by whole id or short
+    /// id; the others stay silent).
+    Owner,
 }
 
 /// One row of the verb table.
@@ -88,32 +94,33 @@ const fn alias(name: &'static str, of: &'static str, verb: Verb, any: AnyMode) -
 /// dispatcher (the compiler finds the last two).
 pub const VERBS: &[VerbEntry] = &[
     entry("create_task", Verb::CreateTask, AnyMode::Queue),
-    entry("task_status", Verb::TaskStatus, AnyMode::No),
+    entry("task_status", Verb::TaskStatus, AnyMode::Owner),
     entry("list_tasks", Verb::ListTasks, AnyMode::Gather),
-    entry("pause_task", Verb::PauseTask, AnyMode::No),
-    entry("resume_task", Verb::ResumeTask, AnyMode::No),
-    entry("cancel_task", Verb::CancelTask, AnyMode::No),
+    entry("pause_task", Verb::PauseTask, AnyMode::Owner),
+    entry("resume_task", Verb::ResumeTask, AnyMode::Owner),
+    entry("cancel_task", Verb::CancelTask, AnyMode::Owner),
     entry("spawn_agent", Verb::SpawnAgent, AnyMode::Queue),
-    entry("send_to_agent", Verb::SendToAgent, AnyMode::No),
+    entry("send_to_agent", Verb::SendToAgent, AnyMode::Owner),
     entry("list_agents", Verb::ListAgents, AnyMode::Gather),
-    entry("stop_agent", Verb::StopAgent, AnyMode::No),
-    entry("resize", Verb::Resize, AnyMode::No),
+    entry("stop_agent", Verb::StopAgent, AnyMode::Owner),
+    entry("resize", Verb::Resize, AnyMode::Owner),
     entry("provision_workspace", Verb::ProvisionWorkspace, AnyMode::No),
-    entry("finalize_workspace", Verb::FinalizeWorkspace, AnyMode::No),
-    entry("snapshot", Verb::Snapshot, AnyMode::No),
-    entry("classify", Verb::Classify, AnyMode::No),
-    entry("pending_confirmations", Verb::PendingConfirmations, AnyMode::No),
-    entry("confirm", Verb::Confirm, AnyMode::No),
-    entry("decline", Verb::Decline, AnyMode::No),
-    entry("add_rules", Verb::AddRules, AnyMode::No),
-    entry("clear_rules", Verb::ClearRules, AnyMode::No),
+    entry("finalize_workspace", Verb::FinalizeWorkspace, AnyMode::Owner),
+    entry("snapshot", Verb::Snapshot, AnyMode::Owner),
+    entry("classify", Verb::Classify, AnyMode::Owner),
+    entry("pending_confirmations", Verb::PendingConfirmations, AnyMode::Owner),
+    entry("confirm", Verb::Confirm, AnyMode::Owner),
+    entry("decline", Verb::Decline, AnyMode::Owner),
+    entry("add_rules", Verb::AddRules, AnyMode::Owner),
+    entry("clear_rules", Verb::ClearRules, AnyMode::Owner),
     entry("attach", Verb::Attach, AnyMode::No),
     entry("detach", Verb::Detach, AnyMode::No),
+    entry("resolve", Verb::Resolve, AnyMode::Gather),
     alias("start_coding_task", "create_task", Verb::CreateTask, AnyMode::Queue),
     alias("spawn_coding_agent", "spawn_agent", Verb::SpawnAgent, AnyMode::Queue),
-    alias("send_to_coding_agent", "send_to_agent", Verb::SendToAgent, AnyMode::No),
+    alias("send_to_coding_agent", "send_to_agent", Verb::SendToAgent, AnyMode::Owner),
     alias("list_coding_agents", "list_agents", Verb::ListAgents, AnyMode::Gather),
-    alias("stop_coding_agent", "stop_agent", Verb::StopAgent, AnyMode::No),
+    alias("stop_coding_agent", "stop_agent", Verb::StopAgent, AnyMode::Owner),
 ];
 
 /// Verbs of the protocol that this version does not serve yet: they reply

@@ -1,0 +1,132 @@
+//! Finding what a person named: the node and whole id of a session, task or
+//! workspace given by id, prefix, short id or label, with the `resolve` verb
+//! (on the local socket, or gathered from every node on NATS).
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use warden_bridge::Remote;
+use warden_bridge::local::LocalClient;
+use warden_bridge::protocol::{Reply, ResolveResult};
+
+/// How long to wait for more `resolve` replies after the first.
+const QUIET: Duration = Duration::from_millis(300);
+
+/// What a verb names, and in which field of its payload.
+pub fn reference_of(verb: &str, payload: &Value) -> Option<(&'static str, &'static str)> {
+    let (kind, field) = match verb {
+        "send_to_agent"
+        | "send_to_coding_agent"
+        | "stop_agent"
+        | "stop_coding_agent"
+        | "resize"
+        | "snapshot"
+        | "classify"
+        | "pending_confirmations"
+        | "confirm"
+        | "decline"
+        | "add_rules"
+        | "clear_rules"
+        | "attach"
+        | "detach" => ("session", "session"),
+        "task_status" | "pause_task" | "resume_task" | "cancel_task" => ("task", "task"),
+        "finalize_workspace" => ("workspace", "workspace"),
+        "provision_workspace" => ("workspace", "parent"),
+        _ => return None,
+    };
+    payload.get(field).and_then(Value::as_str).map(|_| (kind, field))
+}
+
+/// The result of one `resolve` reply, or its error message.
+fn parse(raw: &[u8]) -> Result<ResolveResult, String> {
+    let reply: Reply = serde_json::from_slice(raw).map_err(|e| format!("bad reply: {e}"))?;
+    match (reply.ok, reply.result, reply.error) {
+        (true, Some(v), _) => serde_json::from_value(v).map_err(|e| format!("bad reply: {e}")),
+        (_, _, Some(e)) => Err(e.to_string()),
+        _ => Err("bad reply".into()),
+    }
+}
+
+/// The node and whole id of `reference` among every node on NATS.
+pub async fn on_any(remote: &Remote, kind: &str, reference: &str) -> Result<ResolveResult, String> {
+    let body = serde_json::to_vec(&json!({"v": 1, "kind": kind, "id": reference})).map_err(|e| e.to_string())?;
+    let replies = remote.gather_raw("resolve", body.into(), QUIET).await.map_err(|e| e.to_string())?;
+    let mut found = Vec::new();
+    let mut errors = Vec::new();
+    for raw in &replies {
+        match parse(raw) {
+            Ok(r) => found.push(r),
+            Err(e) => errors.push(e),
+        }
+    }
+    // A node where the reference names several: ambiguous, whatever others found.
+    if let Some(e) = errors.iter().find(|e| e.starts_with("bad_request")) {
+        let elsewhere: Vec<String> = found.iter().map(|r| format!("{} on {}", r.short, r.node)).collect();
+        return Err(if elsewhere.is_empty() { e.clone() } else { format!("{e}; also {}", elsewhere.join(", ")) });
+    }
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(if replies.is_empty() {
+            "no node answered `resolve` (is `warden serve --nats` running?)".to_string()
+        } else {
+            format!("no node has a {kind} with the id, short id or label `{reference}`")
+        }),
+        _ => {
+            let names: Vec<String> = found.iter().map(|r| format!("{} on {}", r.short, r.node)).collect();
+            Err(format!("`{reference}` names a {kind} on {} nodes ({}); give --node", found.len(), names.join(", ")))
+        }
+    }
+}
+
+/// The whole id of `reference` on one node over NATS.
+pub async fn on_node(remote: &Remote, node: &str, kind: &str, reference: &str) -> Result<ResolveResult, String> {
+    let body = serde_json::to_vec(&json!({"v": 1, "kind": kind, "id": reference})).map_err(|e| e.to_string())?;
+    let raw = remote.request_raw(node, "resolve", body.into()).await.map_err(|e| e.to_string())?;
+    parse(&raw)
+}
+
+/// The whole id of `reference` on the local node.
+pub async fn on_local(client: &LocalClient, kind: &str, reference: &str) -> Result<ResolveResult, String> {
+    let body = serde_json::to_vec(&json!({"v": 1, "kind": kind, "id": reference})).map_err(|e| e.to_string())?;
+    let raw = client.request_raw("resolve", body.into()).await.map_err(|e| e.to_string())?;
+    parse(&raw)
+}
+
+/// With `--node any`, a verb that names a session, task or workspace goes to
+/// the node that has it, with the whole id: returns that node and the
+/// payload to send. Other verbs, and named nodes, are unchanged.
+pub async fn route(remote: &Remote, node: &str, verb: &str, payload: Vec<u8>) -> Result<(String, Vec<u8>), String> {
+    if node != warden_bridge::subjects::ANY_NODE {
+        return Ok((node.to_string(), payload));
+    }
+    let Ok(mut body) = serde_json::from_slice::<Value>(&payload) else { return Ok((node.to_string(), payload)) };
+    let Some((kind, field)) = reference_of(verb, &body) else { return Ok((node.to_string(), payload)) };
+    let reference = body[field].as_str().unwrap_or_default().to_string();
+    let found = on_any(remote, kind, &reference).await?;
+    body[field] = Value::String(found.id);
+    Ok((found.node, serde_json::to_vec(&body).map_err(|e| e.to_string())?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        // Global options (`--json`, `--node`, the NATS options) must not clash
+        // with a subcommand's own arguments.
+        use clap::CommandFactory;
+        super::super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn verbs_that_name_something_are_routed() {
+        let body = json!({"session": "3c4d5e6f", "text": "hi"});
+        assert_eq!(reference_of("send_to_agent", &body), Some(("session", "session")));
+        assert_eq!(reference_of("task_status", &json!({"task": "fix"})), Some(("task", "task")));
+        assert_eq!(reference_of("provision_workspace", &json!({"repo": "x"})), None);
+        assert_eq!(reference_of("provision_workspace", &json!({"parent": "w"})), Some(("workspace", "parent")));
+        assert_eq!(reference_of("list_agents", &json!({})), None);
+        assert_eq!(reference_of("stop_agent", &json!({"all": true})), None);
+    }
+}
