@@ -436,3 +436,45 @@ async fn a_running_sessions_dead_orphans_are_reaped() -> TestResult {
     w.shutdown().await;
     Ok(())
 }
+
+/// A process that is not the session's but holds the session's terminal
+/// above fd 2 — a program forked in another thread just as a PTY was opened
+/// inherits one by accident — is not killed when the session ends. Before,
+/// the terminal check took it for an escape: it killed a test's own
+/// `git push` and a neighbouring session's agent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bystander_holding_the_terminal_above_fd_2_is_not_killed() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let w = crate::common::start_warden(&dir).await;
+    let mut sub = w.subscribe(Some(w.bus().next_seq()));
+    let spec = warden::SessionSpec::new("tty", "sh").args(["-c", "tty; read x; exit 0"]);
+    let s = w.spawn(spec).await.expect("spawns");
+    let out = crate::common::wait_output(&mut sub, s.id, "/dev/pts/").await;
+    let tty = out
+        .split(|c: char| c.is_whitespace())
+        .find(|w| w.starts_with("/dev/pts/"))
+        .expect("the session's terminal")
+        .to_string();
+    let mut bystander = Command::new("sh")
+        .args(["-c", &format!("exec 5<>{tty}; echo ready; exec sleep 60")])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("bystander");
+    let mut line = String::new();
+    std::io::BufReader::new(bystander.stdout.take().expect("stdout")).read_line(&mut line).expect("ready");
+    assert_eq!(line.trim(), "ready");
+    w.send_nowait(s.id, "x").await.expect("send");
+    let (_, exit) = crate::common::wait_exit(&mut sub, s.id).await;
+    assert_eq!(exit.code, Some(0), "{exit:?}");
+    // The session's processes got SIGHUP/SIGTERM at its exit and SIGKILL after
+    // the grace (500 ms): past both, the bystander must still run.
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_millis(1500) {
+        assert!(bystander.try_wait().expect("try_wait").is_none(), "the bystander was killed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = bystander.kill();
+    let _ = bystander.wait();
+    w.shutdown().await;
+}

@@ -194,10 +194,15 @@ pub(crate) fn in_cgroup_named(pid: i32, name: &str) -> bool {
     })
 }
 
-/// True when one of `pid`'s file descriptors is `path`.
+/// True when one of `pid`'s standard streams (fd 0, 1 or 2) is `path`: a
+/// process started on a session's terminal keeps it there even after it left
+/// the session and cleared its environment. A descriptor above 2 does not
+/// count: a program that forked in another thread just as a PTY was being
+/// opened (before its descriptors were made close-on-exec) may hold one by
+/// accident, and must not be taken for the session's (that killed a test's
+/// own `git push` and a neighbouring session's agent).
 pub(crate) fn holds_open(pid: i32, path: &Path) -> bool {
-    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return false };
-    fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == path))
+    (0..=2).any(|fd| std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).is_ok_and(|target| target == path))
 }
 
 /// The `WARDEN_SESSION_ID=…` entry of a process's environment, if any.
