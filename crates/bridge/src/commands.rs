@@ -457,7 +457,7 @@ async fn run_verb(ctx: &CommandCtx, mut request: Request) -> Result<Value, WireE
     let w = &ctx.warden;
     crate::resolve::resolve_request(w, &mut request).await?;
     match request {
-        Request::CreateTask(args) => crate::tasks::create(ctx, node, args).await,
+        Request::CreateTask(args) => to_value(&crate::tasks::create(w, &ctx.policy, node, args).await?),
         Request::TaskStatus(args) => to_value(&TaskResult { node, task: w.task(args.task.task()?)? }),
         Request::ListTasks(args) => to_value(&ListTasksResult { node, tasks: w.list_tasks(&args.filter()) }),
         Request::PauseTask(args) => to_value(&TaskResult { node, task: w.pause_task(args.task.task()?).await? }),

@@ -3,17 +3,21 @@
 //! then [`warden_actors::Warden::create_task`]) and the task fields of
 //! `list_agents`.
 
-use serde_json::Value;
 use warden_actors::Warden;
 use warden_core::SessionInfo;
 
-use crate::commands::{CommandCtx, to_value};
+use crate::policy::Policy;
 use crate::protocol::{AgentEntry, CreateTaskArgs, TaskResult, WireError};
 
 /// `create_task`: checked against the node's policy, accepted, answered at
 /// once with the task's record (`queued`).
-pub(crate) async fn create(ctx: &CommandCtx, node: String, args: CreateTaskArgs) -> Result<Value, WireError> {
-    let registry = &ctx.warden.config().adapters;
+pub(crate) async fn create(
+    warden: &Warden,
+    policy: &Policy,
+    node: String,
+    args: CreateTaskArgs,
+) -> Result<TaskResult, WireError> {
+    let registry = &warden.config().adapters;
     let names: Vec<String> = if args.agents.is_empty() {
         args.agent.iter().cloned().collect()
     } else {
@@ -22,20 +26,20 @@ pub(crate) async fn create(ctx: &CommandCtx, node: String, args: CreateTaskArgs)
     for name in names.iter().filter(|n| n.as_str() != "auto") {
         let adapter =
             warden_actors::launch::adapter_named(registry, name).map_err(|e| WireError::bad_request(e.to_string()))?;
-        ctx.policy.check_agent(&adapter.name)?;
+        policy.check_agent(&adapter.name)?;
     }
-    ctx.policy.check_env(&args.env)?;
+    policy.check_env(&args.env)?;
     let repo = match &args.repo {
-        Some(repo) => Some(ctx.policy.check_repo_source(repo)?),
+        Some(repo) => Some(policy.check_repo_source(repo)?),
         None => None,
     };
     let workdir = match (&args.workdir, &repo) {
-        (Some(dir), None) => Some(ctx.policy.resolve_workdir(Some(dir))?),
+        (Some(dir), None) => Some(policy.resolve_workdir(Some(dir))?),
         _ => None,
     };
     let spec = args.spec(repo, workdir);
-    let id = ctx.warden.create_task(spec).await?;
-    to_value(&TaskResult { node, task: ctx.warden.task(id)? })
+    let id = warden.create_task(spec).await?;
+    Ok(TaskResult { node, task: warden.task(id)? })
 }
 
 /// Each session with its short id, its task (id, status, text), the

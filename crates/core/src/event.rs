@@ -22,7 +22,7 @@ use crate::spec::TermSize;
 use crate::stall::{Classification, EscalationStep};
 use crate::state::SessionState;
 use crate::supervise::{Provenance, RuleSource};
-use crate::task::{ChangeSource, StatusReason, TaskId, TaskStatus};
+use crate::task::{ChangeSource, SessionSignal, StatusReason, TaskId, TaskStatus};
 use crate::wire::wire_enum;
 use crate::workspace::{BranchName, Step, WorkspaceErrorCode, WorkspaceId};
 use base64::Engine as _;
@@ -439,6 +439,23 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// What this session event means for the session's task, if anything
+    /// ([`SessionSignal::status_from`] then says what the task does).
+    pub fn task_signal(&self) -> Option<SessionSignal> {
+        match self {
+            EventKind::StateChanged { to: SessionState::Busy, .. } => Some(SessionSignal::Busy),
+            EventKind::ConfirmationPending { .. } => Some(SessionSignal::ConfirmationPending),
+            EventKind::LoginRequired { .. } => Some(SessionSignal::LoginRequired),
+            EventKind::BlockingPrompt { prompt_kind: PromptKind::UsageLimit, prompt, .. } => {
+                Some(SessionSignal::UsageLimit(prompt.clone()))
+            }
+            EventKind::Stalled { .. } => Some(SessionSignal::Stalled),
+            EventKind::TaskComplete { .. } => Some(SessionSignal::Complete),
+            EventKind::Exited(exit) => Some(SessionSignal::Exited(exit.code == Some(0))),
+            _ => None,
+        }
+    }
+
     /// The snake_case name used in the `kind` field.
     pub fn name(&self) -> &'static str {
         match self {
@@ -560,6 +577,66 @@ pub fn timestamp(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_events_move_live_tasks_only() {
+        use crate::exit::{ExitInfo, ExitReason};
+        use crate::task::StatusReason;
+        let cases = [
+            (
+                EventKind::ConfirmationPending {
+                    id: "c".into(),
+                    prompt_kind: crate::ConfirmationKind::Rule,
+                    prompt: "?".into(),
+                    choices: vec![],
+                    suggested: None,
+                    reason: "r".into(),
+                    rule: None,
+                },
+                TaskStatus::Running,
+                Some((TaskStatus::Waiting, StatusReason::ConfirmationPending)),
+            ),
+            (
+                EventKind::StateChanged {
+                    from: SessionState::Blocked,
+                    to: SessionState::Busy,
+                    reason: "r".into(),
+                    excerpt: None,
+                    provenance: None,
+                },
+                TaskStatus::Waiting,
+                Some((TaskStatus::Running, StatusReason::AgentBusy)),
+            ),
+            (
+                EventKind::StateChanged {
+                    from: SessionState::Ready,
+                    to: SessionState::Busy,
+                    reason: "r".into(),
+                    excerpt: None,
+                    provenance: None,
+                },
+                TaskStatus::Running,
+                None,
+            ),
+            (
+                EventKind::Stalled { idle_ms: 1, window_ms: 1, spinner_only: false, excerpt: None },
+                TaskStatus::Running,
+                Some((TaskStatus::Stalled, StatusReason::Stalled)),
+            ),
+            (
+                EventKind::Stalled { idle_ms: 1, window_ms: 1, spinner_only: false, excerpt: None },
+                TaskStatus::Finalizing,
+                None,
+            ),
+        ];
+        for (kind, current, expected) in cases {
+            let signal = kind.task_signal().expect("a signal");
+            assert_eq!(signal.status_from(current), expected, "{} in {current}", kind.name());
+        }
+        let exit = EventKind::Exited(ExitInfo { code: Some(0), signal: None, reason: ExitReason::Exited });
+        assert_eq!(exit.task_signal(), Some(SessionSignal::Exited(true)));
+        assert_eq!(EventKind::Lagged { missed: 1 }.task_signal(), None);
+    }
 
     fn sid() -> SessionId {
         "0193c2b6-7d3a-7c4e-9f00-1a2b3c4d5e6f".parse().expect("valid")

@@ -13,7 +13,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tracing::{Instrument, debug, info, info_span, warn};
 use warden_core::task::{
     ChangeSource, FinalizeMode, MergedBranch, SessionSignal, StatusChange, StatusReason, TaskRecord, TaskStatus,
-    parse_reset, signal_of_event,
+    parse_reset,
 };
 use warden_core::workspace::{WorkspaceId, now_ms};
 use warden_core::{Event, EventKind, SessionId, SessionInfo};
@@ -535,7 +535,7 @@ impl TaskState {
             return;
         }
         self.seen_seq[index] = event.seq;
-        let Some(signal) = signal_of_event(&event.kind) else { return };
+        let Some(signal) = event.kind.task_signal() else { return };
         match signal {
             SessionSignal::Exited(ok) => self.exited(myself, session, ok),
             SessionSignal::Complete => {

@@ -4,7 +4,7 @@
 //!
 //! The IO (the registry files, the task actors, provisioning, launching and
 //! finalizing) lives in `warden_actors::task`; task events are variants of
-//! [`crate::EventKind`] (`task_created`, `task_status`, `task_finalized`).
+//! `EventKind` (event.rs) (`task_created`, `task_status`, `task_finalized`).
 //! See `docs/TASKS.md`.
 
 use std::fmt;
@@ -24,9 +24,7 @@ pub use retention::{FinishedWorktree, WorktreeRetention, worktrees_to_remove};
 pub use spec::{
     CleanupPolicy, FinalizeMode, MAX_AGENTS, RepoSpec, SessionTuning, TaskAgent, TaskLimits, TaskSpec, TaskSpecError,
 };
-pub use status::{
-    ChangeSource, SessionSignal, StatusChange, StatusReason, TaskStatus, check_task_transition, signal_of_event,
-};
+pub use status::{ChangeSource, SessionSignal, StatusChange, StatusReason, TaskStatus, check_task_transition};
 pub use usage::parse_reset;
 
 /// The identity of one task, unique across nodes and restarts (UUID v7, so

@@ -1,6 +1,7 @@
 //! A task's status, separate from its sessions' states, and the pure rules
-//! that move it: the table of legal transitions and the reading of session
-//! events as task signals.
+//! that move it: the table of legal transitions and what each session signal
+//! does to it (which session event is which signal is
+//! `EventKind::task_signal`, in event.rs).
 //!
 //! ```text
 //! queued → provisioning → running ⇄ waiting ⇄ stalled → finalizing → completed
@@ -9,9 +10,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::EventKind;
-use crate::prompt::PromptKind;
-use crate::state::SessionState;
 use crate::wire::wire_enum;
 
 wire_enum! {
@@ -172,22 +170,6 @@ pub enum SessionSignal {
     Exited(bool),
 }
 
-/// The task signal of a session event, if it is one.
-pub fn signal_of_event(kind: &EventKind) -> Option<SessionSignal> {
-    match kind {
-        EventKind::StateChanged { to: SessionState::Busy, .. } => Some(SessionSignal::Busy),
-        EventKind::ConfirmationPending { .. } => Some(SessionSignal::ConfirmationPending),
-        EventKind::LoginRequired { .. } => Some(SessionSignal::LoginRequired),
-        EventKind::BlockingPrompt { prompt_kind: PromptKind::UsageLimit, prompt, .. } => {
-            Some(SessionSignal::UsageLimit(prompt.clone()))
-        }
-        EventKind::Stalled { .. } => Some(SessionSignal::Stalled),
-        EventKind::TaskComplete { .. } => Some(SessionSignal::Complete),
-        EventKind::Exited(exit) => Some(SessionSignal::Exited(exit.code == Some(0))),
-        _ => None,
-    }
-}
-
 impl SessionSignal {
     /// The status a task in `current` moves to on this signal, with the
     /// reason; `None` when it stays. Completion and exits are not status
@@ -212,7 +194,6 @@ impl SessionSignal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exit::{ExitInfo, ExitReason};
 
     #[test]
     fn statuses_travel_as_documented() {
@@ -248,63 +229,5 @@ mod tests {
         assert!(!check_task_transition(Finalizing, Running));
         assert!(!check_task_transition(Queued, Completed));
         assert!(check_task_transition(Failed, Queued), "a failed task may be resumed");
-    }
-
-    #[test]
-    fn session_events_move_live_tasks_only() {
-        let cases = [
-            (
-                EventKind::ConfirmationPending {
-                    id: "c".into(),
-                    prompt_kind: crate::ConfirmationKind::Rule,
-                    prompt: "?".into(),
-                    choices: vec![],
-                    suggested: None,
-                    reason: "r".into(),
-                    rule: None,
-                },
-                TaskStatus::Running,
-                Some((TaskStatus::Waiting, StatusReason::ConfirmationPending)),
-            ),
-            (
-                EventKind::StateChanged {
-                    from: SessionState::Blocked,
-                    to: SessionState::Busy,
-                    reason: "r".into(),
-                    excerpt: None,
-                    provenance: None,
-                },
-                TaskStatus::Waiting,
-                Some((TaskStatus::Running, StatusReason::AgentBusy)),
-            ),
-            (
-                EventKind::StateChanged {
-                    from: SessionState::Ready,
-                    to: SessionState::Busy,
-                    reason: "r".into(),
-                    excerpt: None,
-                    provenance: None,
-                },
-                TaskStatus::Running,
-                None,
-            ),
-            (
-                EventKind::Stalled { idle_ms: 1, window_ms: 1, spinner_only: false, excerpt: None },
-                TaskStatus::Running,
-                Some((TaskStatus::Stalled, StatusReason::Stalled)),
-            ),
-            (
-                EventKind::Stalled { idle_ms: 1, window_ms: 1, spinner_only: false, excerpt: None },
-                TaskStatus::Finalizing,
-                None,
-            ),
-        ];
-        for (kind, current, expected) in cases {
-            let signal = signal_of_event(&kind).expect("a signal");
-            assert_eq!(signal.status_from(current), expected, "{} in {current}", kind.name());
-        }
-        let exit = EventKind::Exited(ExitInfo { code: Some(0), signal: None, reason: ExitReason::Exited });
-        assert_eq!(signal_of_event(&exit), Some(SessionSignal::Exited(true)));
-        assert_eq!(signal_of_event(&EventKind::Lagged { missed: 1 }), None);
     }
 }
