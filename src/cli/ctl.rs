@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use serde_json::{Map, Value, json};
-use warden_bridge::Remote;
-use warden_bridge::local::LocalClient;
-use warden_bridge::protocol::{AnyMode, Reply, lookup_verb};
+use warden_bridge::protocol::lookup_verb;
 
 use super::EXIT_WARDEN_ERROR;
 use super::serve::NatsArgs;
@@ -290,23 +288,12 @@ fn request(verb: &CtlVerb) -> Result<(String, Vec<u8>), String> {
 /// refused (or a step it was asked for failed: the reply is `ok: false`),
 /// 125 when no reply came.
 pub async fn ctl(state_dir: Option<PathBuf>, args: CtlArgs) -> i32 {
-    let result = match args.nats.nats {
-        Some(_) => ctl_inner(args).await,
-        None => ctl_local(state_dir, args).await,
-    };
-    match result {
+    match ctl_inner(state_dir, args).await {
         Ok(code) => code,
         Err(message) => {
             eprintln!("warden: {message}");
             EXIT_WARDEN_ERROR
         }
-    }
-}
-
-fn reply_code(raw: &[u8]) -> i32 {
-    match serde_json::from_slice::<Reply>(raw) {
-        Ok(r) if r.ok => 0,
-        _ => 1,
     }
 }
 
@@ -317,16 +304,6 @@ pub fn socket_path(state_dir: Option<PathBuf>, socket: Option<PathBuf>) -> PathB
             &state_dir.unwrap_or_else(warden_actors::WardenConfig::default_state_dir),
         )
     })
-}
-
-async fn ctl_local(state_dir: Option<PathBuf>, args: CtlArgs) -> Result<i32, String> {
-    let (verb, payload) = request(&args.verb)?;
-    let timeout = Duration::try_from_secs_f64(args.timeout).map_err(|e| format!("--timeout: {e}"))?;
-    let path = socket_path(state_dir, args.socket.clone());
-    let client = LocalClient::connect(&path, timeout).await.map_err(|e| e.to_string())?;
-    let raw = client.request_raw(&verb, payload.into()).await.map_err(|e| e.to_string())?;
-    print_replies(&args, &verb, &[raw.to_vec()]);
-    Ok(reply_code(&raw))
 }
 
 /// Prints the replies: a table for `list_agents` (unless `--json`), the
@@ -345,28 +322,18 @@ fn print_replies(args: &CtlArgs, verb: &str, replies: &[Vec<u8>]) {
     }
 }
 
-async fn ctl_inner(args: CtlArgs) -> Result<i32, String> {
+async fn ctl_inner(state_dir: Option<PathBuf>, args: CtlArgs) -> Result<i32, String> {
     let (verb, payload) = request(&args.verb)?;
-    let opts = args.nats.options("warden-ctl".into())?;
-    let client = warden_bridge::connect(&opts).await.map_err(|e| e.to_string())?;
     let timeout = Duration::try_from_secs_f64(args.timeout).map_err(|e| format!("--timeout: {e}"))?;
-    let remote = Remote::new(client, args.nats.prefix.clone(), timeout);
-    let gather =
-        args.node == warden_bridge::subjects::ANY_NODE && lookup_verb(&verb).is_some_and(|e| e.any == AnyMode::Gather);
-    if gather {
-        let replies = remote
-            .gather_raw(&verb, payload.into(), Duration::from_millis(args.gather_ms))
-            .await
-            .map_err(|e| e.to_string())?;
-        if replies.is_empty() {
-            return Err(format!("no node answered {verb} on `any`"));
-        }
-        let replies: Vec<Vec<u8>> = replies.iter().map(|r| r.to_vec()).collect();
-        print_replies(&args, &verb, &replies);
-        return Ok(replies.iter().map(|r| reply_code(r)).max().unwrap_or(0));
-    }
-    let (node, payload) = super::target::route(&remote, &args.node, &verb, payload).await?;
-    let raw = remote.request_raw(&node, &verb, payload.into()).await.map_err(|e| e.to_string())?;
-    print_replies(&args, &verb, &[raw.to_vec()]);
-    Ok(reply_code(&raw))
+    let dest = super::target::Destination {
+        nats: &args.nats,
+        client_name: "warden-ctl",
+        socket: socket_path(state_dir, args.socket.clone()),
+        node: &args.node,
+        timeout,
+        gather: Duration::from_millis(args.gather_ms),
+    };
+    let replies = super::target::send(&dest, &verb, payload).await?;
+    print_replies(&args, &verb, &replies);
+    Ok(super::target::exit_code(&replies))
 }

@@ -1,6 +1,7 @@
 //! Finding what a person named: the node and whole id of a session, task or
 //! workspace given by id, prefix, short id or label, with the `resolve` verb
-//! (on the local socket, or gathered from every node on NATS).
+//! (on the local socket, or gathered from every node on NATS); and sending a
+//! one-shot command there ([`send`], shared by `warden ctl` and `warden task`).
 
 use std::time::Duration;
 
@@ -105,6 +106,55 @@ pub async fn route(remote: &Remote, node: &str, verb: &str, payload: Vec<u8>) ->
     let found = on_any(remote, kind, &reference).await?;
     body[field] = Value::String(found.id);
     Ok((found.node, serde_json::to_vec(&body).map_err(|e| e.to_string())?))
+}
+
+/// Where a one-shot command (`warden ctl`, `warden task`) goes: the local
+/// node's socket, or with `--nats` the named node or `any`.
+pub struct Destination<'a> {
+    /// The NATS connection; its URL unset means the local socket.
+    pub nats: &'a super::serve::NatsArgs,
+    /// The NATS client name (`warden-ctl`, `warden-task`).
+    pub client_name: &'static str,
+    /// The local node's socket.
+    pub socket: std::path::PathBuf,
+    /// The node, or `any`.
+    pub node: &'a str,
+    /// How long to wait for a reply.
+    pub timeout: Duration,
+    /// On `any`, for a gathered verb: how long to wait for more replies.
+    pub gather: Duration,
+}
+
+/// Sends `verb` with its JSON payload and returns every reply as sent: one,
+/// or on `any` for a gathered verb (`list_agents`, `list_tasks`) one per node
+/// that answered. A verb naming a session, task or workspace on `any` first
+/// finds the node that has it ([`route`]).
+pub async fn send(dest: &Destination<'_>, verb: &str, payload: Vec<u8>) -> Result<Vec<Vec<u8>>, String> {
+    if dest.nats.nats.is_none() {
+        let client = LocalClient::connect(&dest.socket, dest.timeout).await.map_err(|e| e.to_string())?;
+        let raw = client.request_raw(verb, payload.into()).await.map_err(|e| e.to_string())?;
+        return Ok(vec![raw.to_vec()]);
+    }
+    let opts = dest.nats.options(dest.client_name.into())?;
+    let client = warden_bridge::connect(&opts).await.map_err(|e| e.to_string())?;
+    let remote = Remote::new(client, dest.nats.prefix.clone(), dest.timeout);
+    let gathered =
+        warden_bridge::protocol::lookup_verb(verb).is_some_and(|e| e.any == warden_bridge::protocol::AnyMode::Gather);
+    if dest.node == warden_bridge::subjects::ANY_NODE && gathered {
+        let replies = remote.gather_raw(verb, payload.into(), dest.gather).await.map_err(|e| e.to_string())?;
+        if replies.is_empty() {
+            return Err(format!("no node answered {verb} on `any`"));
+        }
+        return Ok(replies.iter().map(|r| r.to_vec()).collect());
+    }
+    let (node, payload) = route(&remote, dest.node, verb, payload).await?;
+    let raw = remote.request_raw(&node, verb, payload.into()).await.map_err(|e| e.to_string())?;
+    Ok(vec![raw.to_vec()])
+}
+
+/// 0 when every reply is `ok`, 1 otherwise.
+pub fn exit_code(replies: &[Vec<u8>]) -> i32 {
+    if replies.iter().all(|raw| serde_json::from_slice::<Reply>(raw).is_ok_and(|r| r.ok)) { 0 } else { 1 }
 }
 
 #[cfg(test)]

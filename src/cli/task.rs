@@ -9,8 +9,6 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use serde_json::{Map, Value, json};
-use warden_bridge::Remote;
-use warden_bridge::protocol::Reply;
 
 use super::EXIT_WARDEN_ERROR;
 use super::serve::NatsArgs;
@@ -216,28 +214,13 @@ fn request(cmd: &TaskCommand) -> Result<(&'static str, Value), String> {
 /// Sends the command and prints the reply: 0 when `ok`, 1 when the node
 /// refused, 125 when no reply came.
 pub async fn task(state_dir: Option<PathBuf>, args: TaskArgs) -> i32 {
-    let result = match args.nats.nats {
-        Some(_) => task_inner(args).await,
-        None => task_local(state_dir, args).await,
-    };
-    match result {
+    match task_inner(state_dir, args).await {
         Ok(code) => code,
         Err(message) => {
             eprintln!("warden: {message}");
             EXIT_WARDEN_ERROR
         }
     }
-}
-
-async fn task_local(state_dir: Option<PathBuf>, args: TaskArgs) -> Result<i32, String> {
-    let (verb, payload) = request(&args.command)?;
-    let timeout = Duration::try_from_secs_f64(args.timeout).map_err(|e| format!("--timeout: {e}"))?;
-    let path = super::ctl::socket_path(state_dir, args.socket.clone());
-    let client = warden_bridge::local::LocalClient::connect(&path, timeout).await.map_err(|e| e.to_string())?;
-    let bytes = serde_json::to_vec(&payload).map_err(|e| e.to_string())?;
-    let raw = client.request_raw(verb, bytes.into()).await.map_err(|e| e.to_string())?;
-    print_replies(&args, verb, &[raw.to_vec()]);
-    Ok(if serde_json::from_slice::<Reply>(&raw).is_ok_and(|r| r.ok) { 0 } else { 1 })
 }
 
 fn print_replies(args: &TaskArgs, verb: &str, replies: &[Vec<u8>]) {
@@ -254,23 +237,19 @@ fn print_replies(args: &TaskArgs, verb: &str, replies: &[Vec<u8>]) {
     }
 }
 
-async fn task_inner(args: TaskArgs) -> Result<i32, String> {
+async fn task_inner(state_dir: Option<PathBuf>, args: TaskArgs) -> Result<i32, String> {
     let (verb, payload) = request(&args.command)?;
-    let opts = args.nats.options("warden-task".into())?;
-    let client = warden_bridge::connect(&opts).await.map_err(|e| e.to_string())?;
     let timeout = Duration::try_from_secs_f64(args.timeout).map_err(|e| format!("--timeout: {e}"))?;
-    let remote = Remote::new(client, args.nats.prefix.clone(), timeout);
-    let bytes = serde_json::to_vec(&payload).map_err(|e| e.to_string())?;
-    let replies = if args.node == warden_bridge::subjects::ANY_NODE && verb == "list_tasks" {
-        remote.gather_raw(verb, bytes.into(), Duration::from_millis(300)).await.map_err(|e| e.to_string())?
-    } else {
-        let (node, bytes) = super::target::route(&remote, &args.node, verb, bytes).await?;
-        vec![remote.request_raw(&node, verb, bytes.into()).await.map_err(|e| e.to_string())?]
+    let dest = super::target::Destination {
+        nats: &args.nats,
+        client_name: "warden-task",
+        socket: super::ctl::socket_path(state_dir, args.socket.clone()),
+        node: &args.node,
+        timeout,
+        gather: Duration::from_millis(300),
     };
-    if replies.is_empty() {
-        return Err(format!("no node answered {verb}"));
-    }
-    let replies: Vec<Vec<u8>> = replies.iter().map(|r| r.to_vec()).collect();
+    let bytes = serde_json::to_vec(&payload).map_err(|e| e.to_string())?;
+    let replies = super::target::send(&dest, verb, bytes).await?;
     print_replies(&args, verb, &replies);
-    Ok(if replies.iter().all(|raw| serde_json::from_slice::<Reply>(raw).is_ok_and(|r| r.ok)) { 0 } else { 1 })
+    Ok(super::target::exit_code(&replies))
 }

@@ -138,7 +138,7 @@ impl ReactorHandle {
             pending_kills: Vec::new(),
             sweeps: Vec::new(),
             last_sweep: None,
-            transcript_due: None,
+            batches: TranscriptBatches::default(),
             last_zombie_scan: Instant::now(),
             reap_watch: Vec::new(),
             cgroup_root: match containment {
@@ -267,8 +267,8 @@ struct Reactor {
     pending_kills: Vec<PendingKill>,
     sweeps: Vec<Sweep>,
     last_sweep: Option<Instant>,
-    /// When gathered transcript bytes must go to the writer.
-    transcript_due: Option<Instant>,
+    /// Sessions with gathered transcript bytes, and when they must go.
+    batches: TranscriptBatches,
     /// When zombies re-parented to warden were last looked for.
     last_zombie_scan: Instant,
     reap_watch: Vec<(i32, Instant)>,
@@ -320,10 +320,12 @@ impl Reactor {
                 self.on_cmd(cmd);
             }
             self.on_timers();
-            if self.transcript_due.is_some_and(|t| Instant::now() >= t) {
-                self.transcript_due = None;
-                for (key, s) in self.sessions.iter_mut() {
-                    flush_transcript(*key, s, &self.transcripts);
+            if self.batches.due.is_some_and(|t| Instant::now() >= t) {
+                self.batches.due = None;
+                for key in std::mem::take(&mut self.batches.waiting) {
+                    if let Some(s) = self.sessions.get_mut(&key) {
+                        flush_transcript(key, s, &self.transcripts);
+                    }
                 }
             }
             if self.last_sweep.is_none_or(|t| t.elapsed() >= SWEEP_INTERVAL) {
@@ -367,7 +369,7 @@ impl Reactor {
         if let Some((t, _)) = &self.shutdown {
             consider(*t);
         }
-        if let Some(t) = self.transcript_due {
+        if let Some(t) = self.batches.due {
             consider(t);
         }
         if !self.reap_watch.is_empty() || !self.cgroups_to_remove.is_empty() {
@@ -524,8 +526,7 @@ impl Reactor {
                 }
                 Ok(n) => {
                     acc.extend_from_slice(&self.buf[..n]);
-                    if acc.len() >= CHUNK_MAX && deliver(key, s, &mut acc, &self.transcripts, &mut self.transcript_due)
-                    {
+                    if acc.len() >= CHUNK_MAX && deliver(key, s, &mut acc, &self.transcripts, &mut self.batches) {
                         break; // paused by back-pressure
                     }
                 }
@@ -542,7 +543,7 @@ impl Reactor {
             }
         }
         if !acc.is_empty() {
-            deliver(key, s, &mut acc, &self.transcripts, &mut self.transcript_due);
+            deliver(key, s, &mut acc, &self.transcripts, &mut self.batches);
         }
         if s.eof {
             self.on_eof(key);
@@ -720,12 +721,13 @@ fn deliver(
     s: &mut IoSession,
     acc: &mut BytesMut,
     transcripts: &TranscriptWriter,
-    transcript_due: &mut Option<Instant>,
+    batches: &mut TranscriptBatches,
 ) -> bool {
     let chunk = std::mem::take(acc).freeze();
     if s.transcript {
-        if s.tlog.is_empty() && transcript_due.is_none() {
-            *transcript_due = Some(Instant::now() + TRANSCRIPT_LINGER);
+        if s.tlog.is_empty() {
+            batches.waiting.push(key);
+            batches.due.get_or_insert_with(|| Instant::now() + TRANSCRIPT_LINGER);
         }
         s.tlog.extend_from_slice(&chunk);
         if s.tlog.len() >= TRANSCRIPT_BATCH {
@@ -739,6 +741,18 @@ fn deliver(
     }
     (s.sink)(IoEvent::Output(chunk));
     s.paused
+}
+
+/// The sessions whose transcript bytes wait in their batch: when
+/// [`TRANSCRIPT_LINGER`] has passed the reactor flushes those, not every
+/// session it has.
+#[derive(Default)]
+struct TranscriptBatches {
+    /// Sessions that started a batch since the last flush (one whose batch
+    /// filled up and went early stays listed: flushing it again is a no-op).
+    waiting: Vec<u64>,
+    /// When the oldest waiting batch must go.
+    due: Option<Instant>,
 }
 
 /// Hands a session's gathered transcript bytes to the writer thread.
