@@ -162,14 +162,12 @@ impl SpawnArgs {
         if let Some(dir) = &self.workdir {
             warden_core::text::check_name("workdir", &dir.to_string_lossy()).map_err(refuse)?;
         }
-        super::supervision::check_rules(&self.rules)?;
-        super::supervision::check_loading(&self.loading)?;
-        if let Some(stall) = &self.stall {
-            super::supervision::check_stall(stall)?;
-        }
-        if let Some(limits) = &self.restart_limits {
-            limits.check()?;
-        }
+        super::supervision::check_session_tuning(
+            &self.rules,
+            &self.loading,
+            self.stall.as_ref(),
+            self.restart_limits.as_ref(),
+        )?;
         Ok(())
     }
 }

@@ -235,6 +235,25 @@ fn check_keys(keys: &[String], what: &str) -> Result<(), WireError> {
     warden_core::keys::keys_bytes(keys).map(|_| ()).map_err(|e| WireError::bad_request(format!("{what}: {e}")))
 }
 
+/// The supervision settings a spawn or a task carries — rules, loading
+/// patterns, stall settings, restart limits — each within its limits.
+pub(crate) fn check_session_tuning(
+    rules: &[ResponseRule],
+    loading: &[String],
+    stall: Option<&StallSpec>,
+    restart_limits: Option<&RestartLimitsArgs>,
+) -> Result<(), WireError> {
+    check_rules(rules)?;
+    check_loading(loading)?;
+    if let Some(stall) = stall {
+        check_stall(stall)?;
+    }
+    if let Some(limits) = restart_limits {
+        limits.check()?;
+    }
+    Ok(())
+}
+
 /// Checks caller rules: at most [`MAX_RULES`], each with a non-empty
 /// pattern of at most [`MAX_PATTERN_BYTES`], a short id and a valid answer.
 pub(crate) fn check_rules(rules: &[ResponseRule]) -> Result<(), WireError> {

@@ -118,14 +118,12 @@ impl CreateTaskArgs {
         if self.task.trim().is_empty() {
             return Err(WireError::bad_request("`create_task` needs a non-empty `task`"));
         }
-        super::supervision::check_rules(&self.rules)?;
-        super::supervision::check_loading(&self.loading)?;
-        if let Some(stall) = &self.stall {
-            super::supervision::check_stall(stall)?;
-        }
-        if let Some(limits) = &self.restart_limits {
-            limits.check()?;
-        }
+        super::supervision::check_session_tuning(
+            &self.rules,
+            &self.loading,
+            self.stall.as_ref(),
+            self.restart_limits.as_ref(),
+        )?;
         self.spec(self.repo.clone(), self.workdir.clone()).validate().map_err(|e| WireError::bad_request(e.to_string()))
     }
 
