@@ -204,7 +204,17 @@ fn another_user_is_refused() {
         for p in [dir.path(), state.as_path()] {
             std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         }
-        let out = warden_cmd(&state)
+        // The binary itself may sit below a directory only its owner can
+        // enter (a checkout in a `mktemp -d`): `nobody` runs a copy.
+        let exe = dir.path().join("warden");
+        if std::fs::hard_link(env!("CARGO_BIN_EXE_warden"), &exe).is_err() {
+            std::fs::copy(env!("CARGO_BIN_EXE_warden"), &exe).expect("copy the binary");
+        }
+        let out = Command::new(&exe)
+            .arg("--state-dir")
+            .arg(&state)
+            .env_remove("WARDEN_LOG")
+            .env_remove("WARDEN_NATS_URL")
             .args(["ctl", "--socket", socket.to_str().expect("utf-8"), "list_agents"])
             .uid(65534)
             .gid(65534)
