@@ -53,7 +53,8 @@ pub(crate) struct DetectorState {
     memory: DetectorMemory,
     last_eval: Option<Instant>,
     wake_queued: Arc<AtomicBool>,
-    forwarder: Option<tokio::task::JoinHandle<()>>,
+    /// Registered with the screen for its changes.
+    listener: Option<crate::screen_cell::ListenerId>,
     timer: Option<(Instant, Timer)>,
     compacted: bool,
     /// The screen's version at the last look (output after it was not seen).
@@ -94,6 +95,8 @@ impl DetectorState {
 
     /// Looks at the screen and acts on what the adapter says.
     fn evaluate(&mut self, myself: &ActorRef<DetectorMsg>) {
+        // Output from now on wakes this actor again (it may be output this look misses).
+        self.wake_queued.store(false, Ordering::Release);
         self.dirty = false;
         self.seen_version = self.shared.screen.version();
         let m = self.moment();
@@ -239,7 +242,7 @@ impl Actor for StallDetector {
             }
         };
         let wake_queued = Arc::new(AtomicBool::new(false));
-        let forwarder = args.shared.screen.forward_changes(myself.clone(), wake_queued.clone(), || DetectorMsg::Wake);
+        let listener = args.shared.screen.forward_changes(myself.clone(), wake_queued.clone(), || DetectorMsg::Wake);
         let st = DetectorState {
             shared: args.shared,
             classifier: args.classifier,
@@ -248,7 +251,7 @@ impl Actor for StallDetector {
             memory,
             last_eval: None,
             wake_queued,
-            forwarder: Some(forwarder),
+            listener: Some(listener),
             timer: None,
             compacted: false,
             seen_version: 0,
@@ -263,8 +266,8 @@ impl Actor for StallDetector {
         _myself: ActorRef<DetectorMsg>,
         st: &mut DetectorState,
     ) -> Result<(), ActorProcessingErr> {
-        if let Some(f) = st.forwarder.take() {
-            f.abort();
+        if let Some(l) = st.listener.take() {
+            st.shared.screen.stop_forwarding(l);
         }
         if let Some((_, t)) = st.timer.take() {
             t.abort();
@@ -283,8 +286,10 @@ impl Actor for StallDetector {
         st.check_process();
         match msg {
             DetectorMsg::Wake => {
-                st.wake_queued.store(false, Ordering::Release);
                 st.dirty = true;
+                // Inside the throttle window the trailing look is armed (see
+                // `rearm`), and `wake_queued` stays set until that look: more
+                // output during a burst does not wake this actor for nothing.
                 if st.last_eval.is_none_or(|t| t.elapsed() >= EVAL_INTERVAL) {
                     st.evaluate(&myself);
                 }

@@ -56,16 +56,39 @@ pub(crate) struct PtyState {
     started_at: Option<std::time::Instant>,
 }
 
+/// The largest `output` event: the reactor hands over up to 256 KiB at once,
+/// published as several events, each cut on a character boundary (an event
+/// serialised as JSON, control characters escaped, stays well under NATS's
+/// default 1 MiB payload).
+pub(crate) const EVENT_MAX: usize = 64 * 1024;
+
 impl PtyState {
-    fn emit_output(&mut self, bytes: Bytes) {
+    fn emit_output(&mut self, mut bytes: Bytes) {
         if bytes.is_empty() {
             return;
         }
         if let Some(ring) = &mut self.ring {
             ring.push(&bytes);
         }
-        self.bus.publish(Some(self.id), EventKind::Output(Output { bytes }));
+        while !bytes.is_empty() {
+            let piece = bytes.split_to(event_cut(&bytes, EVENT_MAX));
+            self.bus.publish(Some(self.id), EventKind::Output(Output { bytes: piece }));
+        }
     }
+}
+
+/// Where to end an event of at most `max` bytes taken from the start of
+/// `bytes`: before `max`, backed off over UTF-8 continuation bytes (at most
+/// three, so invalid UTF-8 is still cut), never at 0.
+fn event_cut(bytes: &[u8], max: usize) -> usize {
+    if bytes.len() <= max {
+        return bytes.len();
+    }
+    let mut cut = max;
+    while cut > max.saturating_sub(3) && cut > 1 && bytes[cut] & 0xC0 == 0x80 {
+        cut -= 1;
+    }
+    cut
 }
 
 impl PtyState {
@@ -253,6 +276,29 @@ impl Actor for PtyActor {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::event_cut;
+
+    #[test]
+    fn events_are_cut_on_character_boundaries() {
+        assert_eq!(event_cut(b"abc", 8), 3);
+        assert_eq!(event_cut(b"abcdefghij", 4), 4);
+        // "é" is two bytes: a cut at 4 would split the second one.
+        let s = "abcé".repeat(3);
+        assert_eq!(event_cut(s.as_bytes(), 4), 3);
+        assert!(std::str::from_utf8(&s.as_bytes()[..event_cut(s.as_bytes(), 4)]).is_ok());
+        // A four-byte character across the cut.
+        let s = format!("ab{}", "😀".repeat(4));
+        let cut = event_cut(s.as_bytes(), 5);
+        assert_eq!(cut, 2);
+        // Invalid UTF-8 (continuation bytes only) is still cut, never at 0.
+        let junk = [0x80u8; 16];
+        assert!((1..=8).contains(&event_cut(&junk, 8)));
+        assert_eq!(event_cut(&[0x80, 0x80], 1), 1);
     }
 }
 

@@ -21,7 +21,7 @@ use std::process::ExitStatus;
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use portable_pty::MasterPty;
@@ -32,7 +32,7 @@ use warden_core::{SessionId, TermSize};
 use crate::sys;
 use crate::sys::cgroup::{self, Containment};
 use crate::sys::spawn::{ChildProc, ChildStack, SpawnFailure, SpawnRequest, pty_size, spawn_on_pty};
-use crate::transcript::TranscriptWriter;
+use crate::transcript::{TranscriptBatch, TranscriptWriter};
 
 mod cleanup;
 mod flow;
@@ -41,8 +41,19 @@ use cleanup::{PendingKill, SWEEP_INTERVAL, Sweep, Target, ZOMBIE_SCAN_INTERVAL};
 pub(crate) use flow::FlowGate;
 
 const WAKER: Token = Token(usize::MAX);
-/// Largest chunk handed to a sink at once.
-const CHUNK_MAX: usize = 64 * 1024;
+/// A chunk is handed to the sink once it holds this many bytes (or the
+/// kernel has no more for now). Large, so that a flood the reader cannot
+/// drain to empty costs one hand-over (and one wake of the session's actor)
+/// per 256 KiB, not per 64; the PTY actor publishes it as events of at most
+/// 64 KiB (its `EVENT_MAX`).
+const CHUNK_MAX: usize = 256 * 1024;
+/// The first chunk of a read burst goes at this size already, so that the
+/// session's actor (and the screen's observers) start on a burst while the
+/// rest is still read: a prompt after 80 KB of output is answered sooner.
+const CHUNK_FIRST: usize = 64 * 1024;
+/// Room for the read that completes a chunk (a PTY master hands out at
+/// most a few KiB per read; a larger read just returns less).
+const READ_MAX: usize = 16 * 1024;
 /// Transcript bytes a session gathers before they go to the writer thread
 /// at once: a flood arrives in ~4 KiB reads, and one write (and one wake of
 /// the writer) per read cost more than the copy.
@@ -133,7 +144,9 @@ impl ReactorHandle {
             rx,
             sessions: HashMap::new(),
             next_key: 1,
-            buf: vec![0u8; 64 * 1024].into_boxed_slice(),
+            // A chunk is cut once CHUNK_MAX bytes are in, so one read more
+            // always has room (a PTY read returns at most a few KiB).
+            buf: vec![0u8; CHUNK_MAX + READ_MAX].into_boxed_slice(),
             stack: ChildStack::new(),
             pending_kills: Vec::new(),
             sweeps: Vec::new(),
@@ -242,8 +255,10 @@ struct IoSession {
     child: ChildProc,
     pid: i32,
     transcript: bool,
-    /// Output not yet handed to the transcript writer (≤ [`TRANSCRIPT_BATCH`]).
-    tlog: BytesMut,
+    /// Output not yet handed to the transcript writer (≤ [`TRANSCRIPT_BATCH`]
+    /// plus one chunk): the chunks themselves, shared with the events, so
+    /// the transcript costs no copy on this thread.
+    tlog: TranscriptBatch,
     sink: IoSink,
     flow: Arc<FlowGate>,
     paused: bool,
@@ -494,7 +509,7 @@ impl Reactor {
                 child: spawned.child,
                 pid: pid as i32,
                 transcript: has_transcript,
-                tlog: BytesMut::new(),
+                tlog: TranscriptBatch::default(),
                 sink,
                 flow,
                 paused: false,
@@ -512,22 +527,33 @@ impl Reactor {
     }
 
     /// Reads everything available from a session's master.
+    ///
+    /// Reads land one after another in the reactor's scratch buffer, and a
+    /// chunk is copied out of it once, at its exact size, when it is handed
+    /// over: one copy per byte on this thread (the transcript shares the
+    /// chunk), and no chunk holds more memory than its bytes.
     fn pump(&mut self, key: u64) {
         let Some(s) = self.sessions.get_mut(&key) else { return };
         if s.paused || s.eof {
             return;
         }
-        let mut acc = BytesMut::new();
+        let mut filled = 0;
+        let mut cut_at = CHUNK_FIRST;
         loop {
-            match sys::read_fd(s.fd, &mut self.buf) {
+            match sys::read_fd(s.fd, &mut self.buf[filled..]) {
                 Ok(0) => {
                     s.eof = true;
                     break;
                 }
                 Ok(n) => {
-                    acc.extend_from_slice(&self.buf[..n]);
-                    if acc.len() >= CHUNK_MAX && deliver(key, s, &mut acc, &self.transcripts, &mut self.batches) {
-                        break; // paused by back-pressure
+                    filled += n;
+                    if filled >= cut_at {
+                        let chunk = Bytes::copy_from_slice(&self.buf[..filled]);
+                        filled = 0;
+                        cut_at = CHUNK_MAX;
+                        if deliver(key, s, chunk, &self.transcripts, &mut self.batches) {
+                            break; // paused by back-pressure
+                        }
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -542,8 +568,8 @@ impl Reactor {
                 }
             }
         }
-        if !acc.is_empty() {
-            deliver(key, s, &mut acc, &self.transcripts, &mut self.batches);
+        if filled > 0 {
+            deliver(key, s, Bytes::copy_from_slice(&self.buf[..filled]), &self.transcripts, &mut self.batches);
         }
         if s.eof {
             self.on_eof(key);
@@ -714,23 +740,22 @@ impl Reactor {
     }
 }
 
-/// Hands `acc` to the transcript writer and the sink; true when
+/// Hands `chunk` to the transcript writer and the sink; true when
 /// back-pressure paused the session.
 fn deliver(
     key: u64,
     s: &mut IoSession,
-    acc: &mut BytesMut,
+    chunk: Bytes,
     transcripts: &TranscriptWriter,
     batches: &mut TranscriptBatches,
 ) -> bool {
-    let chunk = std::mem::take(acc).freeze();
     if s.transcript {
         if s.tlog.is_empty() {
             batches.waiting.push(key);
             batches.due.get_or_insert_with(|| Instant::now() + TRANSCRIPT_LINGER);
         }
-        s.tlog.extend_from_slice(&chunk);
-        if s.tlog.len() >= TRANSCRIPT_BATCH {
+        s.tlog.push(chunk.clone());
+        if s.tlog.bytes() >= TRANSCRIPT_BATCH {
             flush_transcript(key, s, transcripts);
         }
     }
@@ -758,7 +783,7 @@ struct TranscriptBatches {
 /// Hands a session's gathered transcript bytes to the writer thread.
 fn flush_transcript(key: u64, s: &mut IoSession, transcripts: &TranscriptWriter) {
     if !s.tlog.is_empty() {
-        transcripts.append(key, std::mem::take(&mut s.tlog).freeze());
+        transcripts.append(key, std::mem::take(&mut s.tlog));
     }
 }
 

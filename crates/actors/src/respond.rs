@@ -40,7 +40,8 @@ pub(crate) struct ResponderState {
     later: Option<tokio::task::JoinHandle<Result<(), ractor::MessagingErr<ResponderMsg>>>>,
     last_eval: Option<Instant>,
     wake_queued: Arc<AtomicBool>,
-    forwarder: Option<tokio::task::JoinHandle<()>>,
+    /// Registered with the screen for its changes.
+    listener: Option<crate::screen_cell::ListenerId>,
 }
 
 impl ResponderState {
@@ -157,7 +158,7 @@ impl Actor for AutoResponder {
         args: ResponderArgs,
     ) -> Result<ResponderState, ActorProcessingErr> {
         let wake_queued = Arc::new(AtomicBool::new(false));
-        let forwarder = args.shared.screen.forward_changes(myself.clone(), wake_queued.clone(), || ResponderMsg::Wake);
+        let listener = args.shared.screen.forward_changes(myself.clone(), wake_queued.clone(), || ResponderMsg::Wake);
         let _ = myself.cast(ResponderMsg::Wake);
         Ok(ResponderState {
             shared: args.shared,
@@ -165,7 +166,7 @@ impl Actor for AutoResponder {
             later: None,
             last_eval: None,
             wake_queued,
-            forwarder: Some(forwarder),
+            listener: Some(listener),
         })
     }
 
@@ -174,8 +175,8 @@ impl Actor for AutoResponder {
         _myself: ActorRef<ResponderMsg>,
         st: &mut ResponderState,
     ) -> Result<(), ActorProcessingErr> {
-        if let Some(f) = st.forwarder.take() {
-            f.abort();
+        if let Some(l) = st.listener.take() {
+            st.shared.screen.stop_forwarding(l);
         }
         if let Some(l) = st.later.take() {
             l.abort();

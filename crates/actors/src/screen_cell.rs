@@ -40,9 +40,24 @@ pub(crate) const COMPACT_AFTER: Duration = Duration::from_secs(2);
 /// The screen and what is waiting to be parsed into it.
 pub(crate) struct ScreenCell {
     inner: Mutex<ScreenInner>,
-    /// Bumped for every output chunk (and resize); observers wait on it.
+    /// Bumped for every output chunk (and resize); waiters (acknowledged
+    /// sends) watch it.
     changed: watch::Sender<u64>,
+    /// The observer actors told of every change, straight from the output
+    /// path: a cast, no task in between (see [`ScreenCell::forward_changes`]).
+    listeners: Mutex<Listeners>,
 }
+
+/// Observers told of screen changes.
+#[derive(Default)]
+struct Listeners {
+    next_id: u64,
+    list: Vec<(ListenerId, Box<dyn Fn() -> bool + Send>)>,
+}
+
+/// Names an observer registered with [`ScreenCell::forward_changes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ListenerId(u64);
 
 struct ScreenInner {
     /// Created by the first byte or the first look (a silent session has none).
@@ -74,7 +89,14 @@ impl ScreenCell {
                 trim_at: UNWATCHED_TRIM,
             }),
             changed: watch::Sender::new(0),
+            listeners: Mutex::new(Listeners::default()),
         }
+    }
+
+    /// Bumps the version and tells the observers.
+    fn bump(&self) {
+        self.changed.send_modify(|v| *v += 1);
+        lock(&self.listeners).list.retain(|(_, wake)| wake());
     }
 
     /// Queues output bytes for the screen; parses them at once when more
@@ -100,7 +122,7 @@ impl ScreenCell {
                 inner.trim_at = if dropped > 0 { UNWATCHED_TRIM } else { inner.pending.len().saturating_mul(2) };
             }
         }
-        self.changed.send_modify(|v| *v += 1);
+        self.bump();
     }
 
     pub(crate) fn resize(&self, size: TermSize) {
@@ -112,7 +134,7 @@ impl ScreenCell {
             screen.process_flood(&pending);
             screen.resize(size.rows, size.cols);
         }
-        self.changed.send_modify(|v| *v += 1);
+        self.bump();
     }
 
     /// The number of changes so far (output chunks, resizes, pokes).
@@ -127,26 +149,32 @@ impl ScreenCell {
 
     /// Casts `msg()` to `actor` after every change of the screen, with at
     /// most one such message queued at a time (`queued` is set while one is;
-    /// the actor clears it when it handles the message).
+    /// the actor clears it when it wants the next one). The cast happens on
+    /// the thread that changed the screen, so a chunk of output wakes the
+    /// observer directly, not a forwarding task first. Ends with
+    /// [`ScreenCell::stop_forwarding`], or when the actor is gone.
     pub(crate) fn forward_changes<M: ractor::Message>(
         &self,
         actor: ractor::ActorRef<M>,
         queued: Arc<AtomicBool>,
         msg: fn() -> M,
-    ) -> tokio::task::JoinHandle<()> {
-        let mut rx = self.watch();
-        tokio::spawn(async move {
-            while rx.changed().await.is_ok() {
-                if !queued.swap(true, Ordering::AcqRel) && actor.cast(msg()).is_err() {
-                    break;
-                }
-            }
-        })
+    ) -> ListenerId {
+        let wake = move || queued.swap(true, Ordering::AcqRel) || actor.cast(msg()).is_ok();
+        let mut listeners = lock(&self.listeners);
+        listeners.next_id += 1;
+        let id = ListenerId(listeners.next_id);
+        listeners.list.push((id, Box::new(wake)));
+        id
+    }
+
+    /// Stops telling an observer of changes.
+    pub(crate) fn stop_forwarding(&self, id: ListenerId) {
+        lock(&self.listeners).list.retain(|(l, _)| *l != id);
     }
 
     /// Wakes the observers without output (e.g. the process exited).
     pub(crate) fn poke(&self) {
-        self.changed.send_modify(|v| *v += 1);
+        self.bump();
     }
 
     fn parsed(&self) -> MutexGuard<'_, ScreenInner> {
@@ -229,6 +257,73 @@ impl ScreenCell {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// Counts the messages it gets.
+    struct Counter;
+
+    impl ractor::Actor for Counter {
+        type Msg = ();
+        type State = Arc<AtomicUsize>;
+        type Arguments = Arc<AtomicUsize>;
+
+        async fn pre_start(
+            &self,
+            _: ractor::ActorRef<()>,
+            count: Arc<AtomicUsize>,
+        ) -> Result<Arc<AtomicUsize>, ractor::ActorProcessingErr> {
+            Ok(count)
+        }
+
+        async fn handle(
+            &self,
+            _: ractor::ActorRef<()>,
+            _: (),
+            count: &mut Arc<AtomicUsize>,
+        ) -> Result<(), ractor::ActorProcessingErr> {
+            count.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    async fn settle(count: &AtomicUsize, want: usize) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while count.load(Ordering::SeqCst) < want && Instant::now() < deadline {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn changes_cast_once_while_a_wake_is_queued_and_stop_with_the_listener() {
+        let cell = ScreenCell::new(TermSize::new(24, 80).expect("valid size"));
+        let count = Arc::new(AtomicUsize::new(0));
+        let (actor, handle) = ractor::Actor::spawn(None, Counter, count.clone()).await.expect("actor");
+        let queued = Arc::new(AtomicBool::new(false));
+        let id = cell.forward_changes(actor.clone(), queued.clone(), || ());
+        // A burst of output while the observer has not taken its wake: one message.
+        for _ in 0..100 {
+            cell.push(b"line\r\n", true);
+        }
+        settle(&count, 1).await;
+        assert_eq!(count.load(Ordering::SeqCst), 1);
+        assert!(queued.load(Ordering::SeqCst));
+        // The observer took it: the next change wakes it again.
+        queued.store(false, Ordering::SeqCst);
+        cell.poke();
+        settle(&count, 2).await;
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+        // Unregistered: changes reach nobody.
+        cell.stop_forwarding(id);
+        queued.store(false, Ordering::SeqCst);
+        cell.push(b"more\r\n", true);
+        assert!(!queued.load(Ordering::SeqCst), "a change still reached the removed listener");
+        // A listener whose actor is gone is dropped at the next change.
+        cell.forward_changes(actor.clone(), Arc::new(AtomicBool::new(false)), || ());
+        actor.stop(None);
+        handle.await.expect("stopped");
+        cell.poke();
+        assert!(lock(&cell.listeners).list.is_empty(), "the dead actor's listener stayed");
+    }
 
     fn log(from: usize, lines: usize) -> Vec<u8> {
         (from..from + lines)

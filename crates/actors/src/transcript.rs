@@ -5,7 +5,7 @@
 //! cap; past the cap nothing more is stored and one event says so.
 
 use std::fs::File;
-use std::io::Write;
+use std::io::{IoSlice, Write};
 use std::path::{Path, PathBuf};
 
 /// Where a session's files live under the state directory.
@@ -34,24 +34,74 @@ impl Transcript {
         Ok(Transcript { file, written: 0, max, truncated: false })
     }
 
-    /// Appends; returns `Some(bytes)` the first time the cap cuts the stream.
-    pub(crate) fn append(&mut self, data: &[u8]) -> Option<u64> {
+    /// Appends a batch (in as few `writev` calls as the kernel takes);
+    /// returns `Some(bytes)` the first time the cap cuts the stream.
+    pub(crate) fn append(&mut self, batch: &TranscriptBatch) -> Option<u64> {
         if self.truncated {
             return None;
         }
         let room = self.max.saturating_sub(self.written) as usize;
-        let take = room.min(data.len());
-        if let Err(e) = self.file.write_all(&data[..take]) {
+        let take = room.min(batch.bytes);
+        let mut left = take;
+        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(batch.chunks.len());
+        for chunk in &batch.chunks {
+            if left == 0 {
+                break;
+            }
+            let n = chunk.len().min(left);
+            slices.push(IoSlice::new(&chunk[..n]));
+            left -= n;
+        }
+        if let Err(e) = write_all_vectored(&mut self.file, &mut slices) {
             tracing::warn!(error = %e, "transcript write failed; transcript stops here");
             self.truncated = true;
             return Some(self.written);
         }
         self.written += take as u64;
-        if take < data.len() {
+        if take < batch.bytes {
             self.truncated = true;
             return Some(self.written);
         }
         None
+    }
+}
+
+/// `write_all` for a list of slices (std's `write_all_vectored` is not stable).
+fn write_all_vectored(file: &mut File, mut slices: &mut [IoSlice<'_>]) -> std::io::Result<()> {
+    // A writev takes at most IOV_MAX (1024 on Linux) slices.
+    const IOV_MAX: usize = 1024;
+    while !slices.is_empty() {
+        let upto = slices.len().min(IOV_MAX);
+        match file.write_vectored(&slices[..upto]) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Output chunks gathered for one transcript write: the chunks the events
+/// carry, shared, not copied.
+#[derive(Debug, Default)]
+pub(crate) struct TranscriptBatch {
+    chunks: Vec<bytes::Bytes>,
+    bytes: usize,
+}
+
+impl TranscriptBatch {
+    pub(crate) fn push(&mut self, chunk: bytes::Bytes) {
+        self.bytes += chunk.len();
+        self.chunks.push(chunk);
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.bytes == 0
     }
 }
 
@@ -68,7 +118,7 @@ enum TranscriptCmd {
     },
     Append {
         key: u64,
-        data: bytes::Bytes,
+        data: TranscriptBatch,
     },
     /// Close the file, then run `then` (which reports the session's exit, so
     /// that a transcript is complete once its session's `exited` is out).
@@ -103,7 +153,7 @@ pub(crate) struct TranscriptWriter {
     tx: std::sync::mpsc::SyncSender<TranscriptCmd>,
 }
 
-/// Commands queued at most (each `Append` holds one batch, ≤ ~320 KiB: the
+/// Commands queued at most (each `Append` holds one batch, ≤ 320 KiB: the
 /// reactor gathers up to 256 KiB plus one chunk), so at most ~20 MiB waits.
 const WRITER_QUEUE: usize = 64;
 
@@ -144,7 +194,7 @@ impl TranscriptWriter {
         let _ = self.tx.send(TranscriptCmd::Open { key, path, max, on_truncate });
     }
 
-    pub(crate) fn append(&self, key: u64, data: bytes::Bytes) {
+    pub(crate) fn append(&self, key: u64, data: TranscriptBatch) {
         let _ = self.tx.send(TranscriptCmd::Append { key, data });
     }
 
@@ -170,5 +220,43 @@ impl TranscriptWriter {
         {
             then();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(chunks: &[&[u8]]) -> TranscriptBatch {
+        let mut b = TranscriptBatch::default();
+        for c in chunks {
+            b.push(bytes::Bytes::copy_from_slice(c));
+        }
+        b
+    }
+
+    #[test]
+    fn batches_are_written_whole_and_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t");
+        let mut t = Transcript::create(&path, 1 << 20).expect("create");
+        assert_eq!(t.append(&batch(&[b"abc", b"", b"def"])), None);
+        // More slices than one writev takes.
+        let many: Vec<Vec<u8>> = (0..3000).map(|i| format!("{i},").into_bytes()).collect();
+        let refs: Vec<&[u8]> = many.iter().map(|v| v.as_slice()).collect();
+        assert_eq!(t.append(&batch(&refs)), None);
+        let want: Vec<u8> = b"abcdef".iter().copied().chain(many.concat()).collect();
+        assert_eq!(std::fs::read(&path).expect("read"), want);
+    }
+
+    #[test]
+    fn the_cap_cuts_inside_a_chunk_and_is_reported_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t");
+        let mut t = Transcript::create(&path, 7).expect("create");
+        assert_eq!(t.append(&batch(&[b"abcd"])), None);
+        assert_eq!(t.append(&batch(&[b"ef", b"ghij", b"kl"])), Some(7));
+        assert_eq!(t.append(&batch(&[b"mn"])), None);
+        assert_eq!(std::fs::read(&path).expect("read"), b"abcdefg");
     }
 }
