@@ -26,10 +26,12 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 200)]
     pub spawns: usize,
     /// Megabytes printed per throughput run.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 50)]
     pub mbytes: usize,
-    /// Throughput runs per side (alternating).
-    #[arg(long, default_value_t = 3)]
+    /// Throughput rounds (each runs the bare loop and the three warden
+    /// variants back to back); the ratios are medians over rounds, with a
+    /// 95% confidence interval from 6 rounds on.
+    #[arg(long, default_value_t = 21)]
     pub rounds: usize,
     /// Idle-session counts for the memory benchmark.
     #[arg(long, value_delimiter = ',', default_value = "100,1000")]

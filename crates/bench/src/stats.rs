@@ -26,6 +26,19 @@ pub fn median(v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
+/// A distribution-free 95 % confidence interval of the median of sorted
+/// samples: the order statistics `k` and `n + 1 - k` (1-based) with `k` from
+/// the normal approximation of the binomial, `(n - 1.96 √n) / 2`. `None`
+/// below 6 samples, where no such interval reaches 95 %.
+pub fn median_ci95(sorted: &[f64]) -> Option<(f64, f64)> {
+    let n = sorted.len();
+    if n < 6 {
+        return None;
+    }
+    let k = (((n as f64) - 1.96 * (n as f64).sqrt()) / 2.0).floor().max(1.0) as usize;
+    Some((sorted[k - 1], sorted[n - k]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,5 +54,15 @@ mod tests {
         assert_eq!(median(vec![5.0, 1.0, 3.0]), 3.0);
         assert!(percentile(&[], 0.5).is_nan());
         assert!(median(vec![]).is_nan());
+    }
+
+    #[test]
+    fn the_median_interval_widens_with_fewer_samples() {
+        assert_eq!(median_ci95(&[1.0, 2.0, 3.0, 4.0, 5.0]), None);
+        let v: Vec<f64> = (1..=21).map(f64::from).collect();
+        // n = 21: k = floor((21 - 8.98) / 2) = 6, so the 6th and the 16th.
+        assert_eq!(median_ci95(&v), Some((6.0, 16.0)));
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(median_ci95(&v), Some((40.0, 61.0)));
     }
 }

@@ -13,7 +13,7 @@ use portable_pty::{CommandBuilder, native_pty_system};
 use warden_actors::Warden;
 use warden_core::{EventKind, SessionSpec};
 
-use crate::stats::{percentile, sorted};
+use crate::stats::{median_ci95, percentile, sorted};
 use crate::{BARE_PTY_SIZE, BenchError, start_warden};
 
 const LINE: &str = "warden throughput line 0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -46,6 +46,9 @@ pub struct ThroughputReport {
     /// for bare, transcript on, transcript off and watched, each sorted: far
     /// less noisy than wall-clock rates on a shared machine.
     pub cpu_ms_per_mb: [Vec<f64>; 4],
+    /// Context switches of this process's threads per MB delivered, for the
+    /// same four variants, each sorted.
+    pub switches_per_mb: [Vec<f64>; 4],
     /// The rates of each round in running order: bare, transcript on,
     /// transcript off, watched (the four runs of a round are back to back).
     pub rounds: Vec<[f64; 4]>,
@@ -58,8 +61,17 @@ impl ThroughputReport {
     /// minutes of the whole part cancels out, where a ratio of the two
     /// medians would mix runs from different minutes.
     fn paired_ratio(&self, i: usize) -> f64 {
-        let ratios: Vec<f64> = self.rounds.iter().filter(|r| r[0] > 0.0).map(|r| r[i] / r[0]).collect();
-        percentile(&sorted(ratios), 0.5)
+        percentile(&self.round_ratios(i), 0.5)
+    }
+
+    /// Variant `i` over bare, per round, sorted.
+    fn round_ratios(&self, i: usize) -> Vec<f64> {
+        sorted(self.rounds.iter().filter(|r| r[0] > 0.0).map(|r| r[i] / r[0]).collect())
+    }
+
+    /// The 95 % confidence interval of [`Self::paired_ratio`] (`None` under 6 rounds).
+    pub fn ratio_ci95(&self, i: usize) -> Option<(f64, f64)> {
+        median_ci95(&self.round_ratios(i))
     }
 
     /// Warden (transcript on) over bare, the median of the per-round ratios.
@@ -99,7 +111,7 @@ pub async fn measure(options: &ThroughputOptions) -> Result<ThroughputReport, Be
     let result = rounds(&warden, &quiet, options).await;
     warden.shutdown().await;
     quiet.shutdown().await;
-    let (bare, on, off, watched, cpu) = result?;
+    let (bare, on, off, watched, cpu, switches) = result?;
     let rounds = (0..bare.len()).map(|i| [bare[i], on[i], off[i], watched[i]]).collect();
     Ok(ThroughputReport {
         options: options.clone(),
@@ -108,11 +120,12 @@ pub async fn measure(options: &ThroughputOptions) -> Result<ThroughputReport, Be
         transcript_off: sorted(off),
         watched: sorted(watched),
         cpu_ms_per_mb: cpu.map(sorted),
+        switches_per_mb: switches.map(sorted),
         rounds,
     })
 }
 
-type Rates = (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, [Vec<f64>; 4]);
+type Rates = (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, [Vec<f64>; 4], [Vec<f64>; 4]);
 
 /// CPU time (user + system, all threads) this process used so far, in ms.
 fn cpu_ms() -> f64 {
@@ -124,56 +137,98 @@ fn cpu_ms() -> f64 {
     (ticks(11) + ticks(12)) * 10.0
 }
 
-/// Runs `f`, returning its rate and the CPU ms per MB it cost.
+/// Context switches (voluntary and not) of this process's threads so far: a
+/// count of sleeps and wakes, which a busy machine does not blur as it blurs
+/// times (threads that ended are not counted; none ends during a run).
+fn context_switches() -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0.0 };
+    let mut total = 0u64;
+    for task in tasks.flatten() {
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        for line in status.lines() {
+            if line.starts_with("voluntary_ctxt_switches") || line.starts_with("nonvoluntary_ctxt_switches") {
+                total += line.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            }
+        }
+    }
+    total as f64
+}
+
+/// What one run measured.
+#[derive(Debug, Clone, Copy, Default)]
+struct Run {
+    rate: f64,
+    cpu_ms_per_mb: f64,
+    switches_per_mb: f64,
+}
+
+/// Runs `f`, returning its rate and the CPU ms and context switches per MB it cost.
 async fn with_cpu<F: std::future::Future<Output = Result<f64, BenchError>>>(
     bytes: usize,
     f: F,
-) -> Result<(f64, f64), BenchError> {
-    let c0 = cpu_ms();
+) -> Result<Run, BenchError> {
+    let (c0, s0) = (cpu_ms(), context_switches());
     let rate = f.await?;
-    Ok((rate, (cpu_ms() - c0) / (bytes as f64 / 1e6)))
+    let mb = bytes as f64 / 1e6;
+    Ok(Run { rate, cpu_ms_per_mb: (cpu_ms() - c0) / mb, switches_per_mb: (context_switches() - s0) / mb })
 }
 
 async fn rounds(warden: &Warden, quiet: &Warden, options: &ThroughputOptions) -> Result<Rates, BenchError> {
     let bytes = options.mbytes * 1_000_000;
     let (mut b, mut w, mut q, mut s) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut cpu: [Vec<f64>; 4] = Default::default();
-    for _ in 0..options.rounds {
-        let runs = [
-            with_cpu(bytes, async { bare_throughput(bytes) }).await?,
-            with_cpu(bytes, warden_throughput(warden, "bench", bytes)).await?,
-            with_cpu(bytes, warden_throughput(quiet, "bench", bytes)).await?,
-            with_cpu(bytes, warden_throughput(warden, "shell", bytes)).await?,
-        ];
-        for (i, (rate, ms)) in runs.into_iter().enumerate() {
-            [&mut b, &mut w, &mut q, &mut s][i].push(rate);
-            cpu[i].push(ms);
+    let mut switches: [Vec<f64>; 4] = Default::default();
+    for round in 0..options.rounds {
+        // Every other round runs the four variants in the reverse order, so
+        // that whatever the previous run leaves behind (the kernel writing
+        // its transcript back, a warm or cold CPU) falls on each variant alike.
+        let order: [usize; 4] = if round % 2 == 0 { [0, 1, 2, 3] } else { [3, 2, 1, 0] };
+        let mut runs = [Run::default(); 4];
+        for i in order {
+            runs[i] = match i {
+                0 => with_cpu(bytes, async { bare_throughput(bytes) }).await?,
+                1 => with_cpu(bytes, warden_throughput(warden, "bench", bytes)).await?,
+                2 => with_cpu(bytes, warden_throughput(quiet, "bench", bytes)).await?,
+                _ => with_cpu(bytes, warden_throughput(warden, "shell", bytes)).await?,
+            };
+        }
+        for (i, run) in runs.into_iter().enumerate() {
+            [&mut b, &mut w, &mut q, &mut s][i].push(run.rate);
+            cpu[i].push(run.cpu_ms_per_mb);
+            switches[i].push(run.switches_per_mb);
         }
     }
-    Ok((b, w, q, s, cpu))
+    Ok((b, w, q, s, cpu, switches))
 }
 
 async fn warden_throughput(warden: &Warden, agent: &str, bytes: usize) -> Result<f64, BenchError> {
     let mut sub = warden.subscribe(Some(warden.bus().next_seq()));
     let t0 = Instant::now();
     let info = warden.spawn(SessionSpec::new(agent, "sh").args(producer_args(bytes))).await?;
-    let mut got = 0usize;
-    let mut chunks = 0usize;
-    loop {
-        let e = sub.recv_timeout(EVENT_TIMEOUT).await.ok_or(BenchError::timeout(EVENT_TIMEOUT))?;
-        if e.session != Some(info.id) {
-            continue;
-        }
-        match &e.kind {
-            EventKind::Output(o) => {
-                got += o.bytes.len();
-                chunks += 1;
+    // The subscriber is a task on the runtime, as the NATS bridge's and the
+    // local socket's publishers are.
+    let receive = tokio::spawn(async move {
+        let mut got = 0usize;
+        let mut chunks = 0usize;
+        loop {
+            let e = sub.recv_timeout(EVENT_TIMEOUT).await.ok_or(BenchError::timeout(EVENT_TIMEOUT))?;
+            if e.session != Some(info.id) {
+                continue;
             }
-            EventKind::Lagged { missed } => return Err(BenchError::Run(format!("subscriber lagged by {missed}"))),
-            EventKind::Exited(_) => break,
-            _ => {}
+            match &e.kind {
+                EventKind::Output(o) => {
+                    got += o.bytes.len();
+                    chunks += 1;
+                }
+                EventKind::Lagged { missed } => {
+                    return Err(BenchError::Run(format!("subscriber lagged by {missed}")));
+                }
+                EventKind::Exited(_) => return Ok((got, chunks)),
+                _ => {}
+            }
         }
-    }
+    });
+    let (got, chunks) = receive.await.map_err(|e| BenchError::Run(format!("subscriber task: {e}")))??;
     let secs = t0.elapsed().as_secs_f64();
     if got < bytes {
         return Err(BenchError::Run(format!("received {got} of {bytes} bytes")));
@@ -217,7 +272,7 @@ impl fmt::Display for ThroughputReport {
         let (wm, qm, bm, sm) = (percentile(w, 0.5), percentile(q, 0.5), percentile(b, 0.5), percentile(s, 0.5));
         writeln!(
             f,
-            "output throughput ({mbytes} MB of text per run, {rounds} runs each, alternating; MB = 10^6 bytes)"
+            "output throughput ({mbytes} MB of text per run, {rounds} runs each, alternating, every other round in reverse order; MB = 10^6 bytes)"
         )?;
         writeln!(f, "| | median | runs |")?;
         writeln!(f, "|---|---|---|")?;
@@ -231,16 +286,22 @@ impl fmt::Display for ThroughputReport {
         )?;
         let per_round =
             |i: usize| self.rounds.iter().map(|r| format!("{:.3}", r[i] / r[0])).collect::<Vec<_>>().join(", ");
+        let ci = |i: usize| match self.ratio_ci95(i) {
+            Some((lo, hi)) => format!(" (95% CI {lo:.3}–{hi:.3})"),
+            None => String::new(),
+        };
         writeln!(
             f,
-            "| ratio warden / bare (transcript on; median of per-round ratios) | {:.3} | {} |",
+            "| ratio warden / bare (transcript on; median of per-round ratios) | {:.3}{} | {} |",
             self.ratio_transcript_on(),
+            ci(1),
             per_round(1)
         )?;
         writeln!(
             f,
-            "| ratio warden / bare (transcript on, screen watched; median of per-round ratios) | {:.3} | {} |",
+            "| ratio warden / bare (transcript on, screen watched; median of per-round ratios) | {:.3}{} | {} |",
             self.ratio_watched(),
+            ci(3),
             per_round(3)
         )?;
         let c = |i: usize| percentile(&self.cpu_ms_per_mb[i], 0.5);
@@ -252,10 +313,20 @@ impl fmt::Display for ThroughputReport {
             c(2),
             c(3)
         )?;
+        let sw = |i: usize| percentile(&self.switches_per_mb[i], 0.5);
+        writeln!(
+            f,
+            "| context switches of this process per MB (bare / on / off / watched) | {:.0} / {:.0} / {:.0} / {:.0} | |",
+            sw(0),
+            sw(1),
+            sw(2),
+            sw(3)
+        )?;
         write!(
             f,
-            "| ratio warden / bare (transcript off; median of per-round ratios) | {:.3} | {} |",
+            "| ratio warden / bare (transcript off; median of per-round ratios) | {:.3}{} | {} |",
             self.ratio_transcript_off(),
+            ci(2),
             per_round(2)
         )
     }
