@@ -66,6 +66,21 @@ pub fn header() -> String {
 pub(crate) const BARE_PTY_SIZE: portable_pty::PtySize =
     portable_pty::PtySize { rows: 40, cols: 120, pixel_width: 0, pixel_height: 0 };
 
+/// The next event of session `id` on `sub` (other sessions' are skipped);
+/// an error once `timeout` passes without one.
+pub(crate) async fn next_event_of(
+    sub: &mut warden_actors::Subscription,
+    id: warden_core::SessionId,
+    timeout: Duration,
+) -> Result<std::sync::Arc<warden_core::Event>, BenchError> {
+    loop {
+        let e = sub.recv_timeout(timeout).await.ok_or(BenchError::timeout(timeout))?;
+        if e.session == Some(id) {
+            return Ok(e);
+        }
+    }
+}
+
 /// A warden in `dir` as the spawn, throughput and memory parts use it.
 pub(crate) async fn start_warden(dir: &Path, transcripts: bool) -> Result<Warden, BenchError> {
     let mut config = WardenConfig::new(dir);

@@ -138,10 +138,7 @@ async fn warden_responder(warden: &Warden, probe: &ProbeCommand, n: usize, kb: u
     let mut text = Vec::new();
     let mut answered = 0usize;
     loop {
-        let e = sub.recv_timeout(EVENT_TIMEOUT).await.ok_or(BenchError::timeout(EVENT_TIMEOUT))?;
-        if e.session != Some(info.id) {
-            continue;
-        }
+        let e = crate::next_event_of(&mut sub, info.id, EVENT_TIMEOUT).await?;
         match &e.kind {
             EventKind::Output(o) => {
                 // Keep only the tail: the latencies come last.

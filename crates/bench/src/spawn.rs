@@ -64,10 +64,7 @@ async fn warden_first_byte(warden: &Warden, program: &str) -> Result<Duration, B
     let info = warden.spawn(SessionSpec::new("bench", program).args(["x"])).await?;
     let mut first = None;
     loop {
-        let e = sub.recv_timeout(EVENT_TIMEOUT).await.ok_or(BenchError::timeout(EVENT_TIMEOUT))?;
-        if e.session != Some(info.id) {
-            continue;
-        }
+        let e = crate::next_event_of(&mut sub, info.id, EVENT_TIMEOUT).await?;
         match &e.kind {
             EventKind::Output(o) if first.is_none() && !o.bytes.is_empty() => first = Some(t0.elapsed()),
             EventKind::Exited(_) => break,

@@ -54,10 +54,7 @@ async fn one_stall(warden: &Warden) -> Result<Duration, BenchError> {
     let info = warden.spawn(spec).await?;
     let mut last_output = Instant::now();
     let late = loop {
-        let e = sub.recv_timeout(EVENT_TIMEOUT).await.ok_or(BenchError::timeout(EVENT_TIMEOUT))?;
-        if e.session != Some(info.id) {
-            continue;
-        }
+        let e = crate::next_event_of(&mut sub, info.id, EVENT_TIMEOUT).await?;
         match &e.kind {
             EventKind::Output(_) => last_output = Instant::now(),
             EventKind::Stalled { .. } => break last_output.elapsed().saturating_sub(WINDOW),

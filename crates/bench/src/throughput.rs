@@ -211,10 +211,7 @@ async fn warden_throughput(warden: &Warden, agent: &str, bytes: usize) -> Result
         let mut got = 0usize;
         let mut chunks = 0usize;
         loop {
-            let e = sub.recv_timeout(EVENT_TIMEOUT).await.ok_or(BenchError::timeout(EVENT_TIMEOUT))?;
-            if e.session != Some(info.id) {
-                continue;
-            }
+            let e = crate::next_event_of(&mut sub, info.id, EVENT_TIMEOUT).await?;
             match &e.kind {
                 EventKind::Output(o) => {
                     got += o.bytes.len();
