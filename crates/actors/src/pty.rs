@@ -279,29 +279,6 @@ impl Actor for PtyActor {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::event_cut;
-
-    #[test]
-    fn events_are_cut_on_character_boundaries() {
-        assert_eq!(event_cut(b"abc", 8), 3);
-        assert_eq!(event_cut(b"abcdefghij", 4), 4);
-        // "é" is two bytes: a cut at 4 would split the second one.
-        let s = "abcé".repeat(3);
-        assert_eq!(event_cut(s.as_bytes(), 4), 3);
-        assert!(std::str::from_utf8(&s.as_bytes()[..event_cut(s.as_bytes(), 4)]).is_ok());
-        // A four-byte character across the cut.
-        let s = format!("ab{}", "😀".repeat(4));
-        let cut = event_cut(s.as_bytes(), 5);
-        assert_eq!(cut, 2);
-        // Invalid UTF-8 (continuation bytes only) is still cut, never at 0.
-        let junk = [0x80u8; 16];
-        assert!((1..=8).contains(&event_cut(&junk, 8)));
-        assert_eq!(event_cut(&[0x80, 0x80], 1), 1);
-    }
-}
-
 /// Pushes `bytes` to the screen and answers the terminal queries among them, each
 /// from the screen as it was just after the query (a cursor-position reply has the
 /// cursor there). Replies go straight to the PTY: they are the terminal's, not
@@ -420,5 +397,28 @@ fn write_meta(reactor: &ReactorHandle, state_dir: &Option<std::path::PathBuf>, i
     let dir = crate::transcript::session_dir(dir, &info.id);
     if let Ok(json) = serde_json::to_vec_pretty(info) {
         reactor.transcripts().write_meta(dir, json);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::event_cut;
+
+    #[test]
+    fn events_are_cut_on_character_boundaries() {
+        assert_eq!(event_cut(b"abc", 8), 3);
+        assert_eq!(event_cut(b"abcdefghij", 4), 4);
+        // "é" is two bytes: a cut at 4 would split the second one.
+        let s = "abcé".repeat(3);
+        assert_eq!(event_cut(s.as_bytes(), 4), 3);
+        assert!(std::str::from_utf8(&s.as_bytes()[..event_cut(s.as_bytes(), 4)]).is_ok());
+        // A four-byte character across the cut.
+        let s = format!("ab{}", "😀".repeat(4));
+        let cut = event_cut(s.as_bytes(), 5);
+        assert_eq!(cut, 2);
+        // Invalid UTF-8 (continuation bytes only) is still cut, never at 0.
+        let junk = [0x80u8; 16];
+        assert!((1..=8).contains(&event_cut(&junk, 8)));
+        assert_eq!(event_cut(&[0x80, 0x80], 1), 1);
     }
 }
