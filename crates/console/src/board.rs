@@ -170,6 +170,12 @@ impl Board {
             }
             other => row.last = event_words(other),
         }
+        // A session that waits for an answer says so until it is answered: a
+        // later event (the state the agent's input put it in, say) must not
+        // hide it from the person who would answer.
+        if let Some(p) = row.pending.first() {
+            row.last = format!("waits for an answer: {}", first_line(&p.prompt, 60));
+        }
         self.trim();
     }
 
@@ -285,6 +291,23 @@ mod tests {
         assert_eq!(row.pending, vec![Pending { id: "c1".into(), prompt: "Deploy? [y/N]".into(), suggested: true }]);
         assert_eq!(row.for_how_long(later + Duration::from_secs(2)), Duration::from_secs(2));
         assert!(b.rows("deploy").len() == 1 && b.rows("codex").is_empty());
+        assert_eq!(b.get(id).expect("row").last, "waits for an answer: Deploy? [y/N]");
+        // A state change while the answer is awaited does not hide the question.
+        b.apply(
+            &ev(
+                4,
+                id,
+                EventKind::StateChanged {
+                    from: SessionState::Busy,
+                    to: SessionState::Busy,
+                    reason: "input sent".into(),
+                    excerpt: None,
+                    provenance: None,
+                },
+            ),
+            later,
+        );
+        assert_eq!(b.get(id).expect("row").last, "waits for an answer: Deploy? [y/N]");
 
         b.apply(
             &ev(
