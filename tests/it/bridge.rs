@@ -487,6 +487,14 @@ async fn workspaces_are_provisioned_and_finalized_remotely() {
     let shown =
         Command::new("git").args(["show", "feat/remote:g.txt"]).current_dir(&remote_repo).output().expect("git");
     assert_eq!(String::from_utf8_lossy(&shown.stdout), "g\n", "the pushed branch has the file");
+    // On `any`, the node that has the workspace answers; for one nobody has, nobody does.
+    std::fs::write(std::path::Path::new(&provisioned.workspace.path).join("h.txt"), "h\n").expect("write");
+    let again = serde_json::json!({"workspace": "w1", "commit": {"message": "add h"}, "push": {}});
+    let reply = r.request("any", "finalize_workspace", &again).await.expect("the owner answers on any");
+    let finalized: warden_bridge::protocol::FinalizeWorkspaceResult = result(&reply);
+    assert_eq!(finalized.workspace, "w1");
+    let nobody = serde_json::json!({"workspace": "nope", "commit": {"message": "m"}});
+    assert!(r.request("any", "finalize_workspace", &nobody).await.is_err(), "nobody has it");
 
     let bad = serde_json::json!({"repo": outside.to_str().expect("utf8"), "branch": {"from": "named", "name": "x"}});
     assert_eq!(code_of(&r, "ws", "provision_workspace", bad.to_string().as_bytes()).await, "forbidden");

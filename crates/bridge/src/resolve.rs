@@ -92,26 +92,25 @@ fn ambiguous(kind: &str, reference: &IdRef, shorts: Vec<String>) -> WireError {
 /// first. A request that names nothing (`stop_agent` with `all`) is not
 /// served on `any` either.
 pub(crate) async fn owns(w: &Warden, request: &mut Request) -> bool {
+    // A workspace is named by its id, which names no session or task: the
+    // node whose registry has it answers.
+    if let Request::FinalizeWorkspace(a) = request {
+        return match WorkspaceId::parse(&a.workspace) {
+            Ok(id) => w.workspace(&id).await.is_ok(),
+            Err(_) => false,
+        };
+    }
     let Some((field, reference)) = request.reference() else { return false };
     let hex: String = reference.as_str().chars().filter(|c| *c != '-').collect();
     let whole = reference.as_session().is_some();
     let short = hex.len() >= idref::SHORT_LEN && hex.chars().all(|c| c.is_ascii_hexdigit());
-    let workspace = matches!(request, Request::FinalizeWorkspace(_));
-    if !(whole || short || workspace) {
+    if !(whole || short) {
         return false;
     }
     if resolve_request(w, request).await.is_err() {
         return false;
     }
-    let Some((_, resolved)) = request.reference() else {
-        return match request {
-            Request::FinalizeWorkspace(a) => match WorkspaceId::parse(&a.workspace) {
-                Ok(id) => w.workspace(&id).await.is_ok(),
-                Err(_) => false,
-            },
-            _ => false,
-        };
-    };
+    let Some((_, resolved)) = request.reference() else { return false };
     match field {
         "task" => resolved.as_task().is_some_and(|id| w.task(id).is_ok()),
         "session" => match resolved.as_session() {
