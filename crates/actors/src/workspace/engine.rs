@@ -25,7 +25,7 @@ use crate::workspace::branches::{self, RetiredWorktree};
 use crate::workspace::git;
 use crate::workspace::github;
 use crate::workspace::paths;
-use crate::workspace::registry::this_process;
+use crate::workspace::registry::{WorkspaceLock, this_process};
 use warden_core::workspace::naming::{BranchName, NamingError, WorkspaceId, branch_for_task};
 use warden_core::workspace::outcome::{
     CleanupOutcome, CommitOutcome, DiffStat, FinalizeReport, PullRequest, PushOutcome, StepResult, WorkspaceStatus,
@@ -431,6 +431,23 @@ impl WorkspaceOps {
         })
     }
 
+    /// Locks worktree `child` of this workspace (parent before child: the only
+    /// order in which both are held) and reads its record; `NotFound` when
+    /// it is not a worktree of this workspace.
+    fn lock_child(
+        &self,
+        ctx: &WorkspaceContext,
+        child: &WorkspaceId,
+    ) -> Result<(WorkspaceLock, WorkspaceRecord), WorkspaceError> {
+        let lock = ctx.registry.lock_workspace(child)?;
+        let record =
+            ctx.registry.get(child)?.ok_or_else(|| WorkspaceError::NotFound { what: format!("workspace {child}") })?;
+        if record.parent.as_ref() != Some(&self.record.id) {
+            return Err(WorkspaceError::NotFound { what: format!("worktree {child} of workspace {}", self.record.id) });
+        }
+        Ok((lock, record))
+    }
+
     /// Remove worktree `child` of this workspace (run on *this* workspace's
     /// executor, after the child's executor has stopped). Refuses
     /// uncommitted or unpushed work unless `force`. The branch is kept.
@@ -442,17 +459,7 @@ impl WorkspaceOps {
     ) -> Result<(), WorkspaceError> {
         let ctx = Arc::clone(&self.ctx);
         traced(&ctx, child, "remove_worktree", Some(Step::Cleanup), sink, |sink| {
-            // Parent before child: the only order in which both are held.
-            let _child_lock = ctx.registry.lock_workspace(child)?;
-            let record = ctx
-                .registry
-                .get(child)?
-                .ok_or_else(|| WorkspaceError::NotFound { what: format!("workspace {child}") })?;
-            if record.parent.as_ref() != Some(&self.record.id) {
-                return Err(WorkspaceError::NotFound {
-                    what: format!("worktree {child} of workspace {}", self.record.id),
-                });
-            }
+            let (_child_lock, record) = self.lock_child(&ctx, child)?;
             let present = record.path.exists();
             if present {
                 let dir = paths::existing_workspace_dir(&ctx.base_dir, &record.path)?;
@@ -489,16 +496,7 @@ impl WorkspaceOps {
     ) -> Result<RetiredWorktree, WorkspaceError> {
         let ctx = Arc::clone(&self.ctx);
         traced(&ctx, child, "retire_worktree", Some(Step::Cleanup), sink, |sink| {
-            let _child_lock = ctx.registry.lock_workspace(child)?;
-            let record = ctx
-                .registry
-                .get(child)?
-                .ok_or_else(|| WorkspaceError::NotFound { what: format!("workspace {child}") })?;
-            if record.parent.as_ref() != Some(&self.record.id) {
-                return Err(WorkspaceError::NotFound {
-                    what: format!("worktree {child} of workspace {}", self.record.id),
-                });
-            }
+            let (_child_lock, record) = self.lock_child(&ctx, child)?;
             let mut out = RetiredWorktree::default();
             if record.path.exists() {
                 let dir = paths::existing_workspace_dir(&ctx.base_dir, &record.path)?;
