@@ -71,7 +71,7 @@ const MAX_KEYBOARDS: usize = 4096;
 
 impl Keyboards {
     fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<SessionId, Holder>> {
-        self.holders.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync_lock(&self.holders)
     }
 
     /// Gives `client` the keyboard when nobody holds it, it holds it

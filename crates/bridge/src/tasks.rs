@@ -57,9 +57,8 @@ pub(crate) async fn agent_entries(w: &Warden, sessions: Vec<SessionInfo>) -> Vec
         let mut task_text = None;
         let mut workspace = None;
         if let Some(record) = task.and_then(|t| w.task(t).ok()) {
-            let index = record.agents.iter().position(|a| a.session == Some(session.id));
-            let own = index.and_then(|i| record.spec.agents.get(i)).and_then(|a| a.task.clone());
-            task_text = Some(own.unwrap_or_else(|| record.spec.description.clone()));
+            let index = record.agent_of(session.id);
+            task_text = Some(record.spec.task_of(index.unwrap_or(usize::MAX)).to_owned());
             if let Some(a) = index.and_then(|i| record.agents.get(i)) {
                 workspace = a.workspace.clone();
                 branch = branch.or_else(|| a.branch.clone());

@@ -74,10 +74,6 @@ impl Drop for LocalClient {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 fn local_error(path: &Path, e: impl std::fmt::Display) -> BridgeError {
     BridgeError::Invalid(format!("the local node at {}: {e}", path.display()))
 }
@@ -115,7 +111,7 @@ impl LocalClient {
                 };
                 match frame.header {
                     Header::Reply { id } => {
-                        let waiter = lock(&p).remove(&id);
+                        let waiter = crate::sync_lock(&p).remove(&id);
                         match waiter {
                             Some(w) => {
                                 let _ = w.send(frame.body);
@@ -125,13 +121,13 @@ impl LocalClient {
                         }
                     }
                     Header::Event { sub } => {
-                        let tx = lock(&s).get(&sub).cloned();
+                        let tx = crate::sync_lock(&s).get(&sub).cloned();
                         if let Some(tx) = tx {
                             let _ = tx.send(LocalMsg::Event(frame.body)).await;
                         }
                     }
                     Header::Output { sub, session, seq } => {
-                        let tx = lock(&s).get(&sub).cloned();
+                        let tx = crate::sync_lock(&s).get(&sub).cloned();
                         if let Some(tx) = tx {
                             let _ = tx.send(LocalMsg::Output { session, seq, bytes: frame.body }).await;
                         }
@@ -140,25 +136,25 @@ impl LocalClient {
                 }
             }
             // Wake every waiter: the connection is gone.
-            lock(&p).clear();
-            lock(&s).clear();
+            crate::sync_lock(&p).clear();
+            crate::sync_lock(&s).clear();
         });
         Ok(LocalClient { tx, pending, subs, next_id: AtomicU64::new(1), timeout, reader, writer })
     }
 
     async fn exchange(&self, header: Header, id: u64, body: Bytes) -> Result<Bytes, BridgeError> {
         let (tx, rx) = oneshot::channel();
-        lock(&self.pending).insert(id, tx);
+        crate::sync_lock(&self.pending).insert(id, tx);
         let gone = || BridgeError::Invalid("the local node closed the connection".into());
         if self.tx.send((header, body)).await.is_err() {
-            lock(&self.pending).remove(&id);
+            crate::sync_lock(&self.pending).remove(&id);
             return Err(gone());
         }
         match tokio::time::timeout(self.timeout, rx).await {
             Ok(Ok(body)) => Ok(body),
             Ok(Err(_)) => Err(gone()),
             Err(_) => {
-                lock(&self.pending).remove(&id);
+                crate::sync_lock(&self.pending).remove(&id);
                 Err(BridgeError::Invalid(format!("the local node did not answer within {:?}", self.timeout)))
             }
         }
@@ -194,7 +190,7 @@ impl LocalClient {
     pub async fn subscribe(&self, what: LocalSubscribe) -> Result<mpsc::Receiver<LocalMsg>, BridgeError> {
         let id = self.id();
         let (tx, rx) = mpsc::channel(SUBSCRIPTION_QUEUE);
-        lock(&self.subs).insert(id, tx);
+        crate::sync_lock(&self.subs).insert(id, tx);
         let header = Header::Subscribe {
             id,
             session: what.session,
@@ -206,7 +202,7 @@ impl LocalClient {
         match serde_json::from_slice::<crate::protocol::Reply>(&reply) {
             Ok(r) if r.ok => Ok(rx),
             _ => {
-                lock(&self.subs).remove(&id);
+                crate::sync_lock(&self.subs).remove(&id);
                 Err(local_error(Path::new("socket"), String::from_utf8_lossy(&reply)))
             }
         }

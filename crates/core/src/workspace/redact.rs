@@ -100,13 +100,17 @@ impl Redactor {
 
     /// `text` with every secret and URL userinfo replaced by `***`.
     pub fn redact(&self, text: &str) -> String {
-        let mut out = strip_url_userinfo(text);
+        self.replace_needles(strip_url_userinfo(text))
+    }
+
+    /// `text` with every secret (in every encoding registered) replaced by `***`.
+    fn replace_needles(&self, mut text: String) -> String {
         for needle in &self.needles {
-            if out.contains(needle.as_str()) {
-                out = out.replace(needle.as_str(), REDACTED);
+            if text.contains(needle.as_str()) {
+                text = text.replace(needle.as_str(), REDACTED);
             }
         }
-        out
+        text
     }
 
     /// Bytes at the end of `text` that could be the start of a secret
@@ -151,7 +155,7 @@ impl StreamRedactor {
         }
         let mut text = std::mem::take(&mut self.held);
         text.push_str(chunk);
-        let clean = self.redact_needles(&text);
+        let clean = self.redactor.replace_needles(text);
         let keep = self.redactor.partial_tail(&clean);
         let (now, later) = clean.split_at(clean.len() - keep);
         self.held = later.to_owned();
@@ -161,16 +165,6 @@ impl StreamRedactor {
     /// The end of the stream: whatever was held back.
     pub fn finish(&mut self) -> String {
         std::mem::take(&mut self.held)
-    }
-
-    fn redact_needles(&self, text: &str) -> String {
-        let mut out = text.to_owned();
-        for needle in &self.redactor.needles {
-            if out.contains(needle.as_str()) {
-                out = out.replace(needle.as_str(), REDACTED);
-            }
-        }
-        out
     }
 }
 
