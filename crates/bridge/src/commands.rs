@@ -422,14 +422,12 @@ pub(crate) fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, WireError> {
 
 /// Runs one request against the `Warden` handle: `finalize_workspace`, whose
 /// steps may fail after others were done, here; the others in [`run_verb`].
-async fn execute(ctx: &CommandCtx, request: Request) -> Result<Value, Failure> {
-    let Request::FinalizeWorkspace(mut args) = request else { return Ok(run_verb(ctx, request).await?) };
+/// Every reference in the request (a short id, a label) is resolved here,
+/// once, before either runs.
+async fn execute(ctx: &CommandCtx, mut request: Request) -> Result<Value, Failure> {
     let w = &ctx.warden;
-    let mut wrapped = Request::FinalizeWorkspace(args.clone());
-    crate::resolve::resolve_request(w, &mut wrapped).await?;
-    if let Request::FinalizeWorkspace(resolved) = wrapped {
-        args = resolved;
-    }
+    crate::resolve::resolve_request(w, &mut request).await?;
+    let Request::FinalizeWorkspace(args) = request else { return Ok(run_verb(ctx, request).await?) };
     let id = warden_core::workspace::WorkspaceId::parse(&args.workspace)
         .map_err(|e| WireError::bad_request(e.to_string()))?;
     let req = warden_core::workspace::FinalizeRequest {
@@ -451,11 +449,11 @@ async fn execute(ctx: &CommandCtx, request: Request) -> Result<Value, Failure> {
     }
 }
 
-/// Runs one request (every verb but `finalize_workspace`) against the `Warden` handle.
-async fn run_verb(ctx: &CommandCtx, mut request: Request) -> Result<Value, WireError> {
+/// Runs one request (every verb but `finalize_workspace`, its references
+/// resolved) against the `Warden` handle.
+async fn run_verb(ctx: &CommandCtx, request: Request) -> Result<Value, WireError> {
     let node = ctx.subjects.node().to_string();
     let w = &ctx.warden;
-    crate::resolve::resolve_request(w, &mut request).await?;
     match request {
         Request::CreateTask(args) => to_value(&crate::tasks::create(w, &ctx.policy, node, args).await?),
         Request::TaskStatus(args) => to_value(&TaskResult { node, task: w.task(args.task.task()?)? }),
