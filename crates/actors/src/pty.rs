@@ -78,17 +78,13 @@ impl PtyState {
 }
 
 /// Where to end an event of at most `max` bytes taken from the start of
-/// `bytes`: before `max`, backed off over UTF-8 continuation bytes (at most
-/// three, so invalid UTF-8 is still cut), never at 0.
+/// `bytes`: not inside a UTF-8 character (invalid UTF-8 is still cut), never
+/// at 0.
 fn event_cut(bytes: &[u8], max: usize) -> usize {
     if bytes.len() <= max {
         return bytes.len();
     }
-    let mut cut = max;
-    while cut > max.saturating_sub(3) && cut > 1 && bytes[cut] & 0xC0 == 0x80 {
-        cut -= 1;
-    }
-    cut
+    warden_core::utf8::complete_prefix_len(&bytes[..max]).max(1)
 }
 
 impl PtyState {

@@ -325,11 +325,7 @@ pub fn process_alive(p: ProcessIdentity) -> bool {
 
 /// Start time of `pid` in clock ticks since boot, from `/proc/<pid>/stat`.
 fn process_start(pid: u32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesised command name start at field 3;
-    // starttime is field 22.
-    let after = stat.get(stat.rfind(')')? + 1..)?;
-    after.split_whitespace().nth(19)?.parse().ok()
+    crate::sys::procs::stat_of(i32::try_from(pid).ok()?).map(|p| p.start)
 }
 
 #[cfg(test)]
