@@ -209,28 +209,11 @@ fn where_cell(r: &PreflightReport) -> String {
     }
 }
 
-/// Left-aligned columns, two spaces apart; the last column is not padded.
+/// Left-aligned columns, two spaces apart (`table::columns`).
 fn table<const N: usize>(header: &[String; N], rows: &[[String; N]]) -> String {
-    let mut widths = [0usize; N];
-    for row in std::iter::once(header).chain(rows) {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in std::iter::once(header).chain(rows) {
-        let mut line = String::new();
-        for (i, cell) in row.iter().enumerate() {
-            if i + 1 == N {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<width$}  ", width = widths[i]));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let rows: Vec<Vec<String>> = rows.iter().map(|r| r.to_vec()).collect();
+    super::table::columns(&header, &rows)
 }
 
 fn explain(registry: &Registry, args: &ExplainArgs, json: bool) -> i32 {

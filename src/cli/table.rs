@@ -17,7 +17,7 @@ fn cut(text: &str, max: usize) -> String {
 }
 
 /// Rows as aligned columns, the header first.
-fn columns(header: &[&str], rows: &[Vec<String>]) -> String {
+pub(super) fn columns(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
