@@ -58,6 +58,20 @@ pub(crate) fn try_reap(pid: i32) -> bool {
     r == pid || (r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD))
 }
 
+/// Whether any child of this process has exited and waits to be reaped,
+/// without reaping it (`waitid` with `WNOWAIT`): a cheap look before a
+/// full scan of `/proc` for the zombies sessions' orphans leave.
+pub(crate) fn any_zombie_child() -> bool {
+    // SAFETY: an all-zero `siginfo_t` is a valid value of this plain C struct.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid on any child, not blocking, not reaping, with a valid
+    // out pointer.
+    let r = unsafe { libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT) };
+    // SAFETY: `si_pid` reads the field waitid fills (0 when no child has
+    // changed state, as WNOHANG documents).
+    r == 0 && unsafe { info.si_pid() } != 0
+}
+
 /// Gives the child of `cmd` the parent-death signal: it gets SIGKILL when the
 /// thread that spawns it ends (`PR_SET_PDEATHSIG`), so a `git` that warden
 /// started never outlives warden (even a SIGKILLed warden). The spawning
@@ -214,4 +228,26 @@ pub(crate) fn write_fd(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: the buffer is valid for `buf.len()` bytes of reads.
     let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
     if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    /// An exited child that nobody has reaped yet is seen, and stays to be
+    /// reaped (`WNOWAIT`): the reactor's look before its `/proc` scan.
+    #[test]
+    fn an_exited_child_is_seen_and_left_for_reaping() {
+        let mut child = std::process::Command::new("true").spawn().expect("spawns");
+        let pid = child.id() as i32;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while super::procs::stat_of(pid).is_none_or(|p| p.state != b'Z') {
+            assert!(Instant::now() < deadline, "the child never exited");
+            std::thread::yield_now();
+        }
+        assert!(super::any_zombie_child());
+        // Still there to reap: the look did not take it.
+        assert_eq!(super::procs::stat_of(pid).map(|p| p.state), Some(b'Z'));
+        assert!(child.wait().expect("reaped").success());
+    }
 }
