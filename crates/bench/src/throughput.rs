@@ -46,6 +46,9 @@ pub struct ThroughputReport {
     /// for bare, transcript on, transcript off and watched, each sorted: far
     /// less noisy than wall-clock rates on a shared machine.
     pub cpu_ms_per_mb: [Vec<f64>; 4],
+    /// The same by thread group ([`THREAD_GROUPS`]): `[variant][group]`,
+    /// each sorted.
+    pub thread_cpu_ms_per_mb: [[Vec<f64>; 5]; 4],
     /// Context switches of this process's threads per MB delivered, for the
     /// same four variants, each sorted.
     pub switches_per_mb: [Vec<f64>; 4],
@@ -112,6 +115,8 @@ pub async fn measure(options: &ThroughputOptions) -> Result<ThroughputReport, Be
     warden.shutdown().await;
     quiet.shutdown().await;
     let (bare, on, off, watched, cpu, switches) = result?;
+    let total = |v: &Vec<[f64; 5]>| sorted(v.iter().map(|g| g.iter().sum()).collect());
+    let group = |v: &Vec<[f64; 5]>| std::array::from_fn(|g| sorted(v.iter().map(|r| r[g]).collect()));
     let rounds = (0..bare.len()).map(|i| [bare[i], on[i], off[i], watched[i]]).collect();
     Ok(ThroughputReport {
         options: options.clone(),
@@ -119,22 +124,45 @@ pub async fn measure(options: &ThroughputOptions) -> Result<ThroughputReport, Be
         transcript_on: sorted(on),
         transcript_off: sorted(off),
         watched: sorted(watched),
-        cpu_ms_per_mb: cpu.map(sorted),
+        cpu_ms_per_mb: std::array::from_fn(|i| total(&cpu[i])),
+        thread_cpu_ms_per_mb: std::array::from_fn(|i| group(&cpu[i])),
         switches_per_mb: switches.map(sorted),
         rounds,
     })
 }
 
-type Rates = (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, [Vec<f64>; 4], [Vec<f64>; 4]);
+type Rates = (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, [Vec<[f64; 5]>; 4], [Vec<f64>; 4]);
 
-/// CPU time (user + system, all threads) this process used so far, in ms.
-fn cpu_ms() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which may hold spaces): utime is the 12th, stime the 13th.
-    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
-    // USER_HZ is 100 on Linux.
-    (ticks(11) + ticks(12)) * 10.0
+/// The threads of this process, by what they do in a run.
+const THREAD_GROUPS: [&str; 5] = ["main", "reactor", "runtime", "writer", "other"];
+
+/// CPU time this process's threads used so far, in ms, by group (see
+/// [`THREAD_GROUPS`]): the main thread (the bare loop's reader, and the
+/// bench driving warden), warden's PTY reactor, the async runtime's workers
+/// (the actors and the subscriber), the transcript writer, and the rest.
+/// From `schedstat` (nanoseconds), where `stat`'s utime and stime count
+/// 10 ms ticks; threads that ended are not counted (none ends during a run).
+fn thread_cpu_ms() -> [f64; 5] {
+    let mut by_group = [0.0; 5];
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return by_group };
+    let me = std::process::id().to_string();
+    for task in tasks.flatten() {
+        let path = task.path();
+        let ns = std::fs::read_to_string(path.join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse::<f64>().ok()))
+            .unwrap_or(0.0);
+        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        let group = match comm.trim_end() {
+            _ if task.file_name().to_str() == Some(me.as_str()) => 0,
+            "warden-pty" => 1,
+            c if c.starts_with("tokio-r") => 2,
+            "warden-transcri" => 3,
+            _ => 4,
+        };
+        by_group[group] += ns / 1e6;
+    }
+    by_group
 }
 
 /// Context switches (voluntary and not) of this process's threads so far: a
@@ -158,7 +186,8 @@ fn context_switches() -> f64 {
 #[derive(Debug, Clone, Copy, Default)]
 struct Run {
     rate: f64,
-    cpu_ms_per_mb: f64,
+    /// By thread group ([`THREAD_GROUPS`]).
+    cpu_ms_per_mb: [f64; 5],
     switches_per_mb: f64,
 }
 
@@ -167,16 +196,21 @@ async fn with_cpu<F: std::future::Future<Output = Result<f64, BenchError>>>(
     bytes: usize,
     f: F,
 ) -> Result<Run, BenchError> {
-    let (c0, s0) = (cpu_ms(), context_switches());
+    let (c0, s0) = (thread_cpu_ms(), context_switches());
     let rate = f.await?;
     let mb = bytes as f64 / 1e6;
-    Ok(Run { rate, cpu_ms_per_mb: (cpu_ms() - c0) / mb, switches_per_mb: (context_switches() - s0) / mb })
+    let c1 = thread_cpu_ms();
+    Ok(Run {
+        rate,
+        cpu_ms_per_mb: std::array::from_fn(|g| (c1[g] - c0[g]) / mb),
+        switches_per_mb: (context_switches() - s0) / mb,
+    })
 }
 
 async fn rounds(warden: &Warden, quiet: &Warden, options: &ThroughputOptions) -> Result<Rates, BenchError> {
     let bytes = options.mbytes * 1_000_000;
     let (mut b, mut w, mut q, mut s) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut cpu: [Vec<f64>; 4] = Default::default();
+    let mut cpu: [Vec<[f64; 5]>; 4] = Default::default();
     let mut switches: [Vec<f64>; 4] = Default::default();
     for round in 0..options.rounds {
         // Every other round runs the four variants in the reverse order, so
@@ -310,6 +344,15 @@ impl fmt::Display for ThroughputReport {
             c(2),
             c(3)
         )?;
+        let g = |i: usize, group: usize| percentile(&self.thread_cpu_ms_per_mb[i][group], 0.5);
+        for (i, name) in ["bare", "transcript on", "transcript off", "watched"].into_iter().enumerate() {
+            writeln!(
+                f,
+                "| CPU per MB by thread, {name} ({}) | {} ms | |",
+                THREAD_GROUPS.join(" / "),
+                (0..THREAD_GROUPS.len()).map(|k| format!("{:.2}", g(i, k))).collect::<Vec<_>>().join(" / ")
+            )?;
+        }
         let sw = |i: usize| percentile(&self.switches_per_mb[i], 0.5);
         writeln!(
             f,
