@@ -143,7 +143,18 @@ async fn the_last_bytes_before_exit_always_arrive() {
         }
         for id in ids {
             let b = bytes.remove(&id).unwrap_or_default();
-            assert_eq!(b.len(), 20_003, "batch {batch}: lost {} bytes", 20_003 - b.len() as i64);
+            // On a loss, say where the bytes went missing: the transcript is
+            // written from the reactor thread, before any actor sees them.
+            let transcript = std::fs::read(warden::actors::transcript::transcript_path(&w.config().state_dir, &id))
+                .map(|t| t.len())
+                .unwrap_or(0);
+            assert_eq!(
+                b.len(),
+                20_003,
+                "batch {batch}: lost {} bytes (the events end with END: {}; the transcript holds {transcript})",
+                20_003 - b.len() as i64,
+                b.ends_with(b"END")
+            );
             assert!(b.ends_with(b"END"));
         }
     }
