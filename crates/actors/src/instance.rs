@@ -208,8 +208,7 @@ fn close_record(state_dir: &Path, id: &SessionId) -> bool {
     info.state = SessionState::Exited;
     info.exit = Some(ExitInfo { code: None, signal: None, reason: ExitReason::NodeRestarted });
     let Ok(json) = serde_json::to_vec_pretty(&info) else { return false };
-    let tmp = dir.join("session.json.tmp");
-    match std::fs::write(&tmp, json).and_then(|_| std::fs::rename(&tmp, dir.join("session.json"))) {
+    match crate::transcript::write_record(&dir, &json) {
         Ok(()) => true,
         Err(e) => {
             warn!(session = %id, error = %e, "cannot close the record of a session of a dead instance");

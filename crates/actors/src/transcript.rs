@@ -133,12 +133,17 @@ enum TranscriptCmd {
     },
 }
 
-fn write_meta_now(dir: &Path, json: &[u8]) {
+/// Writes `session.json` in `dir` atomically (a temporary file, then a
+/// rename), making `dir` if needed.
+pub(crate) fn write_record(dir: &Path, json: &[u8]) -> std::io::Result<()> {
     let tmp = dir.join("session.json.tmp");
-    let res = std::fs::create_dir_all(dir)
+    std::fs::create_dir_all(dir)
         .and_then(|_| std::fs::write(&tmp, json))
-        .and_then(|_| std::fs::rename(&tmp, dir.join("session.json")));
-    if let Err(e) = res {
+        .and_then(|_| std::fs::rename(&tmp, dir.join("session.json")))
+}
+
+fn write_meta_now(dir: &Path, json: &[u8]) {
+    if let Err(e) = write_record(dir, json) {
         tracing::warn!(dir = %dir.display(), error = %e, "cannot write session.json");
     }
 }
