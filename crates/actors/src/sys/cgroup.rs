@@ -62,6 +62,12 @@ fn own_cgroup_path() -> Option<String> {
     parse_own_cgroup(&std::fs::read_to_string("/proc/self/cgroup").ok()?)
 }
 
+/// The cgroup v2 path of process `pid` (a zombie keeps the cgroup it died
+/// in until it is reaped).
+pub(crate) fn path_of(pid: i32) -> Option<String> {
+    parse_own_cgroup(&std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?)
+}
+
 /// The `0::<path>` entry of a `/proc/<pid>/cgroup` text.
 fn parse_own_cgroup(text: &str) -> Option<String> {
     text.lines().find_map(|l| l.strip_prefix("0::")).map(|p| p.trim().to_string())

@@ -103,6 +103,7 @@ pub(crate) fn end_marked(marker: &[u8], since: u64, reap_for: std::time::Duratio
 /// last scan shares one snapshot).
 pub(crate) struct Snapshot {
     procs: Vec<ProcInfo>,
+    by_pid: HashMap<i32, usize>,
     by_sid: HashMap<i32, Vec<usize>>,
     by_pgrp: HashMap<i32, Vec<usize>>,
     children: HashMap<i32, Vec<usize>>,
@@ -121,6 +122,7 @@ impl Snapshot {
     }
 
     pub(crate) fn from_procs(procs: Vec<ProcInfo>, me: i32, leaders: &HashSet<i32>) -> Snapshot {
+        let by_pid: HashMap<i32, usize> = procs.iter().enumerate().map(|(i, p)| (p.pid, i)).collect();
         let mut by_sid: HashMap<i32, Vec<usize>> = HashMap::new();
         let mut by_pgrp: HashMap<i32, Vec<usize>> = HashMap::new();
         let mut children: HashMap<i32, Vec<usize>> = HashMap::new();
@@ -136,7 +138,7 @@ impl Snapshot {
                 orphans.push(i);
             }
         }
-        Snapshot { procs, by_sid, by_pgrp, children, orphans, markers: HashMap::new(), me }
+        Snapshot { procs, by_pid, by_sid, by_pgrp, children, orphans, markers: HashMap::new(), me }
     }
 
     fn marker_of(&mut self, pid: i32) -> Option<&[u8]> {
@@ -145,7 +147,7 @@ impl Snapshot {
 
     /// One process of the snapshot.
     pub(crate) fn get(&self, pid: i32) -> Option<ProcInfo> {
-        self.procs.iter().find(|p| p.pid == pid).copied()
+        self.by_pid.get(&pid).map(|&i| self.procs[i])
     }
 
     /// The processes belonging to the session led by `leader` whose marker
@@ -189,9 +191,7 @@ impl Snapshot {
 /// True when `pid`'s cgroup v2 path has a component `name` (a zombie keeps
 /// the cgroup it died in until it is reaped).
 pub(crate) fn in_cgroup_named(pid: i32, name: &str) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/cgroup")).is_ok_and(|text| {
-        text.lines().filter_map(|l| l.strip_prefix("0::")).any(|path| path.split('/').any(|c| c == name))
-    })
+    super::cgroup::path_of(pid).is_some_and(|path| path.split('/').any(|c| c == name))
 }
 
 /// True when one of `pid`'s standard streams (fd 0, 1 or 2) is `path`: a
