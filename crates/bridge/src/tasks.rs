@@ -47,9 +47,10 @@ pub(crate) async fn create(
 /// one is reported `blocked`.
 pub(crate) async fn agent_entries(w: &Warden, sessions: Vec<SessionInfo>) -> Vec<AgentEntry> {
     let live: Vec<String> = sessions.iter().filter(|s| s.exit.is_none()).map(|s| s.id.to_string()).collect();
+    let shorts = warden_core::idref::Shorts::new(live.iter().map(String::as_str));
     let mut out = Vec::with_capacity(sessions.len());
     for mut session in sessions {
-        let short = warden_core::idref::short_among(&session.id.to_string(), live.iter().map(String::as_str));
+        let short = shorts.of(&session.id.to_string());
         let (task, task_status, mut branch) = match w.task_of_session(session.id) {
             Some((t, s, b)) => (Some(t), Some(s), b),
             None => (None, None, None),

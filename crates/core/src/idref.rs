@@ -42,16 +42,33 @@ pub fn short(id: &str) -> String {
 /// The short form of `id` that no other id of `all` ends with: at least
 /// [`SHORT_LEN`] characters, more when two ids share their tail.
 pub fn short_among<'a>(id: &str, all: impl IntoIterator<Item = &'a str>) -> String {
-    let n = normalize(id);
-    let others: Vec<String> = all.into_iter().map(normalize).filter(|o| *o != n).collect();
-    let chars: Vec<char> = n.chars().collect();
-    let mut len = SHORT_LEN.min(chars.len());
-    loop {
-        let tail: String = chars[chars.len() - len..].iter().collect();
-        if len >= chars.len() || !others.iter().any(|o| o.ends_with(&tail)) {
-            return tail;
+    Shorts::new(all).of(id)
+}
+
+/// [`short_among`] for many ids of one set: the set is normalized once,
+/// not once per id (a listing of a thousand sessions asks a thousand times).
+pub struct Shorts {
+    all: Vec<String>,
+}
+
+impl Shorts {
+    /// The set the short forms must tell apart.
+    pub fn new<'a>(all: impl IntoIterator<Item = &'a str>) -> Shorts {
+        Shorts { all: all.into_iter().map(normalize).collect() }
+    }
+
+    /// The short form of `id` that no other id of the set ends with.
+    pub fn of(&self, id: &str) -> String {
+        let n = normalize(id);
+        let chars: Vec<char> = n.chars().collect();
+        let mut len = SHORT_LEN.min(chars.len());
+        loop {
+            let tail: String = chars[chars.len() - len..].iter().collect();
+            if len >= chars.len() || !self.all.iter().any(|o| *o != n && o.ends_with(&tail)) {
+                return tail;
+            }
+            len += 1;
         }
-        len += 1;
     }
 }
 
@@ -115,8 +132,8 @@ pub fn find<T: Clone>(reference: &str, candidates: &[Candidate<T>]) -> Found<T> 
             [] => continue,
             [one] => return Found::One(one.value.clone()),
             many => {
-                let all: Vec<&str> = candidates.iter().map(|c| c.id.as_str()).collect();
-                let shorts = many.iter().map(|c| short_among(&c.id, all.iter().copied())).collect();
+                let all = Shorts::new(candidates.iter().map(|c| c.id.as_str()));
+                let shorts = many.iter().map(|c| all.of(&c.id)).collect();
                 return Found::Ambiguous(shorts);
             }
         }
@@ -145,6 +162,10 @@ mod tests {
         assert_eq!(short_among(B, [A, B, C]), "00000beef");
         assert_eq!(short_among(C, [B, C]), "10000beef");
         assert_eq!(short_among("abc", ["abc", "xabc"]), "abc");
+        // One set, normalized once, gives each id the same short form.
+        let set = Shorts::new([A, B, C]);
+        assert_eq!([set.of(A), set.of(B), set.of(C)], ["3c4d5e6f", "00000beef", "10000beef"]);
+        assert_eq!(set.of(&B.to_uppercase()), "00000beef", "case and dashes do not matter");
     }
 
     #[test]
