@@ -324,23 +324,23 @@ async fn run_scoped(
     }
 }
 
-/// The lane of a request that acts on one session's terminal or
-/// supervision (input, size, answers, rules, stop), and whether
-/// [`LANE_TIMEOUT`] bounds it; `None` for the others, which run on their
+/// Whether a request acts on one session's terminal or supervision (input,
+/// size, answers, rules, stop) and so runs in that session's lane: the
+/// reference to the session (none for a stop of every agent), and whether
+/// [`LANE_TIMEOUT`] bounds it. `None` for the others, which run on their
 /// own (reads of a session's state, spawns, lists, workspaces).
-fn lane_of(request: &Request) -> Option<(SessionId, bool)> {
-    let id = |r: &crate::protocol::IdRef| r.as_session();
+fn lane_ref(request: &Request) -> Option<(Option<&crate::protocol::IdRef>, bool)> {
     match request {
-        Request::SendToAgent(a) => id(&a.session).map(|s| (s, true)),
-        Request::Resize(a) => id(&a.session).map(|s| (s, true)),
-        Request::Confirm(a) => id(&a.session).map(|s| (s, true)),
-        Request::Decline(a) => id(&a.session).map(|s| (s, true)),
-        Request::AddRules(a) => id(&a.session).map(|s| (s, true)),
-        Request::ClearRules(a) => id(&a.session).map(|s| (s, true)),
-        Request::Attach(a) => id(&a.session).map(|s| (s, true)),
-        Request::Detach(a) => id(&a.session).map(|s| (s, true)),
+        Request::SendToAgent(a) => Some((Some(&a.session), true)),
+        Request::Resize(a) => Some((Some(&a.session), true)),
+        Request::Confirm(a) => Some((Some(&a.session), true)),
+        Request::Decline(a) => Some((Some(&a.session), true)),
+        Request::AddRules(a) => Some((Some(&a.session), true)),
+        Request::ClearRules(a) => Some((Some(&a.session), true)),
+        Request::Attach(a) => Some((Some(&a.session), true)),
+        Request::Detach(a) => Some((Some(&a.session), true)),
         // Stopping waits for the grace period the caller chose.
-        Request::StopAgent(a) => a.session.as_ref().and_then(id).map(|s| (s, false)),
+        Request::StopAgent(a) => Some((a.session.as_ref(), false)),
         Request::CreateTask(_)
         | Request::TaskStatus(_)
         | Request::ListTasks(_)
@@ -358,21 +358,16 @@ fn lane_of(request: &Request) -> Option<(SessionId, bool)> {
     }
 }
 
-/// Whether the request acts on one session's terminal or supervision (and
-/// so runs in its lane, keyed by the whole id).
+/// The lane of a request (see [`lane_ref`]), keyed by the whole session id
+/// once references are resolved.
+fn lane_of(request: &Request) -> Option<(SessionId, bool)> {
+    let (session, bounded) = lane_ref(request)?;
+    session.and_then(|r| r.as_session()).map(|s| (s, bounded))
+}
+
+/// Whether the request runs in a session's lane (keyed by the whole id).
 fn needs_lane(request: &Request) -> bool {
-    matches!(
-        request,
-        Request::SendToAgent(_)
-            | Request::Resize(_)
-            | Request::Confirm(_)
-            | Request::Decline(_)
-            | Request::AddRules(_)
-            | Request::ClearRules(_)
-            | Request::Attach(_)
-            | Request::Detach(_)
-            | Request::StopAgent(_)
-    )
+    lane_ref(request).is_some()
 }
 
 fn lane_full(session: SessionId) -> WireError {

@@ -126,8 +126,15 @@ pub(crate) async fn session(w: &Warden, reference: &IdRef) -> Result<SessionId, 
     if let Some(id) = reference.as_session() {
         return Ok(id);
     }
-    let list = sessions(w).await?;
-    match idref::find(reference.as_str(), &session_candidates(&list)) {
+    session_in(&sessions(w).await?, reference)
+}
+
+/// The session `reference` names among `list` (the node's sessions).
+fn session_in(list: &[SessionInfo], reference: &IdRef) -> Result<SessionId, WireError> {
+    if let Some(id) = reference.as_session() {
+        return Ok(id);
+    }
+    match idref::find(reference.as_str(), &session_candidates(list)) {
         Found::One(id) => Ok(id),
         Found::None => Err(WireError::new(
             ErrorCode::UnknownSession,
@@ -154,7 +161,15 @@ pub(crate) fn task(w: &Warden, reference: &IdRef) -> Result<TaskId, WireError> {
     if let Some(id) = reference.as_task() {
         return Ok(id);
     }
-    match idref::find(reference.as_str(), &task_candidates(w)) {
+    task_among(&task_candidates(w), reference)
+}
+
+/// The task `reference` names among `candidates` (the node's tasks).
+fn task_among(candidates: &[Candidate<TaskId>], reference: &IdRef) -> Result<TaskId, WireError> {
+    if let Some(id) = reference.as_task() {
+        return Ok(id);
+    }
+    match idref::find(reference.as_str(), candidates) {
         Found::One(id) => Ok(id),
         Found::None => Err(WireError::new(
             ErrorCode::UnknownTask,
@@ -185,7 +200,13 @@ pub(crate) async fn workspace(w: &Warden, reference: &IdRef) -> Result<Workspace
     {
         return Ok(id);
     }
-    match idref::find(reference.as_str(), &workspace_candidates(w).await?) {
+    workspace_among(&workspace_candidates(w).await?, reference)
+}
+
+/// The workspace `reference` names among `candidates` (the node's
+/// workspaces), by a unique prefix or short id, else the id as given.
+fn workspace_among(candidates: &[Candidate<WorkspaceId>], reference: &IdRef) -> Result<WorkspaceId, WireError> {
+    match idref::find(reference.as_str(), candidates) {
         Found::One(id) => Ok(id),
         Found::None => match reference.workspace() {
             // A well-formed id the node does not have: the verb says so.
@@ -239,8 +260,8 @@ pub(crate) fn confirmation(
 pub(crate) async fn run(w: &Warden, node: String, args: &ResolveArgs) -> Result<ResolveResult, WireError> {
     match args.kind {
         RefKind::Session => {
-            let id = session(w, &args.id).await?;
             let list = sessions(w).await?;
+            let id = session_in(&list, &args.id)?;
             let info = list
                 .iter()
                 .find(|s| s.id == id)
@@ -255,9 +276,9 @@ pub(crate) async fn run(w: &Warden, node: String, args: &ResolveArgs) -> Result<
             })
         }
         RefKind::Task => {
-            let id = task(w, &args.id)?;
-            let record = w.task(id)?;
             let all = task_candidates(w);
+            let id = task_among(&all, &args.id)?;
+            let record = w.task(id)?;
             let live = all.iter().filter(|c| c.live).map(|c| c.id.as_str());
             Ok(ResolveResult {
                 node,
@@ -268,9 +289,12 @@ pub(crate) async fn run(w: &Warden, node: String, args: &ResolveArgs) -> Result<
             })
         }
         RefKind::Workspace => {
-            let id = workspace(w, &args.id).await?;
-            w.workspace(&id).await?;
             let all = workspace_candidates(w).await?;
+            let id = match args.id.workspace() {
+                Ok(id) if all.iter().any(|c| c.value == id) => id,
+                _ => workspace_among(&all, &args.id)?,
+            };
+            w.workspace(&id).await?;
             let live = all.iter().filter(|c| c.live).map(|c| c.id.as_str());
             Ok(ResolveResult {
                 node,
