@@ -390,8 +390,7 @@ impl Warden {
     /// ```
     pub async fn spawn_agent(&self, req: AgentRequest) -> Result<LaunchedAgent, LaunchError> {
         let registry = self.adapters();
-        let cooling: Vec<String> =
-            self.tasks().cooldowns.cooling(warden_core::workspace::now_ms()).into_iter().map(|(a, _)| a).collect();
+        let cooling = self.cooling_agent_names();
         let (adapter, selection) = choose(&registry, &req.agent, &cooling).await?;
         let shell = std::env::var("SHELL").ok();
         let facts = if req.program.is_none() && adapter.presets_need_facts() {
@@ -467,12 +466,9 @@ async fn choose<'r>(
             Ok((adapter, None))
         }
         AgentChoice::Selected(strategy) => {
-            let probed = Arc::clone(registry);
-            let facts = tokio::task::spawn_blocking(move || {
-                preflight::selection_facts(&probed, &PreflightEnv::from_process(&probed))
-            })
-            .await
-            .map_err(|e| SessionError::Internal(format!("probing the agent CLIs: {e}")))?;
+            let facts = preflight::selection_facts_now(registry)
+                .await
+                .map_err(|e| SessionError::Internal(format!("probing the agent CLIs: {e}")))?;
             let fallback = fallback();
             let cooling: Vec<&str> = cooling.iter().map(String::as_str).collect();
             let selection = warden_adapters::select_or_fallback(strategy, &facts, &cooling, fallback.as_deref())?;

@@ -168,6 +168,15 @@ impl PreflightReport {
     }
 }
 
+/// [`selection_facts`] for this process's environment, probed on a
+/// blocking thread (it runs `--version` of every installed CLI).
+pub(crate) async fn selection_facts_now(registry: &std::sync::Arc<Registry>) -> Result<Vec<PreflightFacts>, String> {
+    let probed = std::sync::Arc::clone(registry);
+    tokio::task::spawn_blocking(move || selection_facts(&probed, &PreflightEnv::from_process(&probed)))
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// What choosing an agent needs to know about each adapter of `registry`: installed
 /// (its binary on `PATH`) and whether credentials look present. Unlike
 /// [`preflight_report`], no `--version` is run: nothing is started just to choose. Reads

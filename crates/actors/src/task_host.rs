@@ -124,15 +124,8 @@ impl TaskHost for WeakWarden {
 /// Another installed agent CLI than `not`, none cooling down: the selection
 /// strategy's choice without its fallback (a shell is no substitute).
 async fn pick_other(warden: &Warden, not: &str) -> Result<(String, String), String> {
-    let registry = warden.adapters();
-    let probed = Arc::clone(&registry);
-    let facts = tokio::task::spawn_blocking(move || {
-        crate::preflight::selection_facts(&probed, &crate::preflight::PreflightEnv::from_process(&probed))
-    })
-    .await
-    .map_err(|e| e.to_string())?;
-    let mut cooling: Vec<String> =
-        warden.tasks().cooldowns.cooling(warden_core::workspace::now_ms()).into_iter().map(|(a, _)| a).collect();
+    let facts = crate::preflight::selection_facts_now(&warden.adapters()).await?;
+    let mut cooling = warden.cooling_agent_names();
     cooling.push(not.to_owned());
     let cooling: Vec<&str> = cooling.iter().map(String::as_str).collect();
     let strategy = Strategy::Heuristic { subscription_hint: None };

@@ -91,6 +91,11 @@ impl Warden {
         self.tasks().cooldowns.cooling(now_ms())
     }
 
+    /// The names of [`Self::cooling_agents`].
+    pub(crate) fn cooling_agent_names(&self) -> Vec<String> {
+        self.cooling_agents().into_iter().map(|(a, _)| a).collect()
+    }
+
     /// One task's record.
     pub fn task(&self, id: TaskId) -> Result<TaskRecord, TaskError> {
         self.tasks().index.get(id).ok_or(TaskError::UnknownTask(id))
