@@ -2,6 +2,7 @@
 //! and a coordinator, bad input, a server restart with JetStream, token auth.
 
 use crate::common;
+use crate::common::binary::warden_cmd;
 use crate::common::nats;
 
 use std::process::Command;
@@ -16,16 +17,6 @@ use warden_bridge::protocol::{ListResult, Reply, SpawnResult, StopResult};
 use warden_bridge::{Bridge, BridgeSettings, FollowOptions, NatsOptions, Remote, follow_events};
 
 const T: Duration = common::TIMEOUT;
-
-fn warden_cmd(state: &std::path::Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_warden"));
-    cmd.arg("--state-dir")
-        .arg(state)
-        .env_remove("WARDEN_LOG")
-        .env_remove("WARDEN_NATS_TOKEN")
-        .env_remove("WARDEN_NATS_URL");
-    cmd
-}
 
 /// A warden and its bridge in this process.
 struct Node {

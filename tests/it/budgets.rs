@@ -9,6 +9,7 @@ use warden_bridge::protocol::{Reply, SnapshotResult, SpawnResult};
 use warden_bridge::{NatsOptions, Remote};
 
 use crate::common;
+use crate::common::binary::warden_cmd;
 use crate::common::nats::{NatsServer, Proc};
 
 const T: Duration = common::TIMEOUT;
@@ -42,13 +43,8 @@ impl Node {
     pub(crate) async fn start_with(extra: &[&str]) -> Node {
         let dir = tempfile::tempdir().expect("tempdir");
         let nats = NatsServer::start(&dir.path().join("js"));
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_warden"));
-        cmd.arg("--state-dir")
-            .arg(dir.path().join("state"))
-            .env_remove("WARDEN_LOG")
-            .env_remove("WARDEN_NATS_TOKEN")
-            .env_remove("WARDEN_NATS_URL")
-            .current_dir(dir.path())
+        let mut cmd = warden_cmd(&dir.path().join("state"));
+        cmd.current_dir(dir.path())
             .args(["serve", "--nats", &nats.url(), "--node", "budget", "--allow-agent", "shell"])
             .args(["--workdir-root", dir.path().to_str().expect("utf-8 path")])
             .args(extra);

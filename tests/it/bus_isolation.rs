@@ -1,25 +1,13 @@
 //! The node on the bus (issue 14): one node per name (finding 5), and a
 //! command path that no slow event subscriber can stall (finding 6).
 
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common;
+use crate::common::binary::warden_cmd;
 use crate::common::nats::{NatsServer, Proc};
 
 const T: Duration = common::TIMEOUT;
-
-fn warden_cmd(state: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_warden"));
-    cmd.arg("--state-dir")
-        .arg(state)
-        .env_remove("WARDEN_LOG")
-        .env_remove("WARDEN_NODE")
-        .env_remove("WARDEN_NATS_TOKEN")
-        .env_remove("WARDEN_NATS_URL");
-    cmd
-}
 
 /// Finding 5: two `warden serve --node dup` with different state dirs both
 /// executed every command. The second now refuses to start: exit 125 and

@@ -1,21 +1,16 @@
 //! The `warden` command line, run as a real process.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 
+use crate::common::binary::warden_cmd;
 use crate::common::{TIMEOUT, alive, eventually, find_number};
-
-fn warden(state: &std::path::Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_warden"));
-    cmd.arg("--state-dir").arg(state).env_remove("WARDEN_LOG").stdin(Stdio::null());
-    cmd
-}
 
 #[test]
 fn run_json_prints_events_and_exits_with_the_agents_code() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = warden(dir.path())
+    let out = warden_cmd(dir.path())
         .args(["run", "--agent", "shell", "--json", "--task", "echo hello; exit 3"])
         .output()
         .expect("runs");
@@ -44,7 +39,7 @@ fn run_json_prints_events_and_exits_with_the_agents_code() {
 #[test]
 fn run_shows_the_terminal_and_exits_zero() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = warden(dir.path())
+    let out = warden_cmd(dir.path())
         .args(["run", "--agent", "shell", "--task", "echo plain-$((2*21)); exit 0"])
         .output()
         .expect("runs");
@@ -62,7 +57,7 @@ fn bad_input_gives_one_line_errors_without_panics() {
         (&["run", "--agent", "shell", "--env", "NOEQUALS", "--task", "x"], 125, "NAME=VALUE"),
     ];
     for (args, code, needle) in cases {
-        let out = warden(dir.path()).args(args).output().expect("runs");
+        let out = warden_cmd(dir.path()).args(args).output().expect("runs");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
         assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: one line: {stderr}");
@@ -74,7 +69,7 @@ fn bad_input_gives_one_line_errors_without_panics() {
 #[test]
 fn keys_lists_the_named_keys() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = warden(dir.path()).arg("keys").output().expect("runs");
+    let out = warden_cmd(dir.path()).arg("keys").output().expect("runs");
     let text = String::from_utf8_lossy(&out.stdout);
     for key in ["enter", "ctrl+c", "shift+tab", "f12", "ctrl+shift+up"] {
         assert!(text.lines().any(|l| l == key), "{key} listed");
@@ -87,7 +82,7 @@ fn keys_lists_the_named_keys() {
 #[test]
 fn sigkill_of_warden_leaves_no_agent_behind() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = warden(dir.path())
+    let mut child = warden_cmd(dir.path())
         .args([
             "run",
             "--agent",

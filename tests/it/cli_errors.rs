@@ -8,17 +8,8 @@ use std::process::Command;
 use serde_json::json;
 
 use crate::budgets::Node;
+use crate::common::binary::warden_cmd;
 use crate::common::nats::NatsServer;
-
-fn warden(state: &std::path::Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_warden"));
-    cmd.arg("--state-dir")
-        .arg(state)
-        .env_remove("WARDEN_LOG")
-        .env_remove("WARDEN_NATS_TOKEN")
-        .env_remove("WARDEN_NATS_URL");
-    cmd
-}
 
 /// Runs warden; returns (exit code, stderr lines).
 fn run(cmd: &mut Command) -> (Option<i32>, Vec<String>) {
@@ -39,17 +30,18 @@ fn argument_errors_are_one_line_with_a_hint_and_exit_125() {
         (&[], "a command is required"),
     ];
     for (args, hint) in cases {
-        let (code, err) = run(warden(&state).args(args));
+        let (code, err) = run(warden_cmd(&state).args(args));
         assert_eq!(code, Some(125), "{args:?}: {err:?}");
         assert_eq!(err.len(), 1, "{args:?}: one line: {err:?}");
         assert!(err[0].starts_with("warden: ") && err[0].contains(hint), "{args:?}: {err:?}");
     }
-    let (code, err) = run(warden(&state).args(["run", "--agent", "shell", "--timeout", "1000000000", "--task", "x"]));
+    let (code, err) =
+        run(warden_cmd(&state).args(["run", "--agent", "shell", "--timeout", "1000000000", "--task", "x"]));
     assert_eq!(code, Some(125));
     assert_eq!(err.len(), 1, "{err:?}");
     assert!(err[0].contains("too long") && !err[0].contains("greater than 0"), "{err:?}");
     // Help and the version are answers: stdout, exit 0.
-    let out = warden(&state).arg("--version").output().expect("runs");
+    let out = warden_cmd(&state).arg("--version").output().expect("runs");
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("warden "));
 }
@@ -59,14 +51,15 @@ fn the_cli_refuses_control_characters_in_a_task() {
     let dir = tempfile::tempdir().expect("tempdir");
     let state = dir.path().join("state");
     for task in ["\u{3}", "echo \u{1b}[2J hi", "a\rb"] {
-        let (code, err) = run(warden(&state).current_dir(dir.path()).args(["run", "--agent", "shell", "--task", task]));
+        let (code, err) =
+            run(warden_cmd(&state).current_dir(dir.path()).args(["run", "--agent", "shell", "--task", task]));
         assert_eq!(code, Some(125), "{task:?}: {err:?}");
         assert_eq!(err.len(), 1, "{err:?}");
         assert!(err[0].contains("control character"), "{err:?}");
     }
     // Newlines and tabs are text.
     let (code, err) =
-        run(warden(&state).current_dir(dir.path()).args(["run", "--agent", "shell", "--task", "echo\ta\nexit 0"]));
+        run(warden_cmd(&state).current_dir(dir.path()).args(["run", "--agent", "shell", "--task", "echo\ta\nexit 0"]));
     assert_eq!(code, Some(0), "{err:?}");
 }
 
@@ -96,7 +89,7 @@ fn a_wrong_nats_token_is_one_line() {
         vec!["ctl", "--nats", &server.url(), "--node", "n1", "list_agents"],
         vec!["serve", "--nats", &server.url(), "--node", "n1"],
     ] {
-        let (code, err) = run(warden(&state).args(&args).env("WARDEN_NATS_TOKEN", "wrong-token"));
+        let (code, err) = run(warden_cmd(&state).args(&args).env("WARDEN_NATS_TOKEN", "wrong-token"));
         assert_eq!(code, Some(125), "{args:?}: {err:?}");
         assert_eq!(err.len(), 1, "{args:?}: one line: {err:?}");
         assert!(err[0].starts_with("warden: ") && !err[0].trim_end().ends_with(':'), "{err:?}");

@@ -10,17 +10,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::common::binary::warden_cmd;
 use crate::common::{TIMEOUT, fake_agent};
 use serde_json::Value;
-
-const WARDEN: &str = env!("CARGO_BIN_EXE_warden");
-
-/// `warden --state-dir <dir>`, stdin from /dev/null.
-fn warden(state: &Path) -> Command {
-    let mut cmd = Command::new(WARDEN);
-    cmd.arg("--state-dir").arg(state).env_remove("WARDEN_LOG").env_remove("WARDEN_SUBSCRIPTION").stdin(Stdio::null());
-    cmd
-}
 
 /// Runs to the end, or kills it and fails the test after [`TIMEOUT`] × 2.
 fn output(cmd: &mut Command) -> Output {
@@ -72,7 +64,7 @@ fn position(events: &[Value], kind: &str) -> Option<usize> {
 fn a_rule_answers_the_prompt_and_says_so() {
     let dir = tempfile::tempdir().expect("tempdir");
     let task = r#"read -p "Proceed? [y/N] " a; echo got-$a; exit 0"#;
-    let out = output(warden(dir.path()).args([
+    let out = output(warden_cmd(dir.path()).args([
         "run",
         "--agent",
         "shell",
@@ -94,8 +86,15 @@ fn a_rule_answers_the_prompt_and_says_so() {
     }
 
     // Without --json: the terminal on stdout, a note on stderr.
-    let out =
-        output(warden(dir.path()).args(["run", "--agent", "shell", "--rule", r"Proceed\? \[y/N\]=y", "--task", task]));
+    let out = output(warden_cmd(dir.path()).args([
+        "run",
+        "--agent",
+        "shell",
+        "--rule",
+        r"Proceed\? \[y/N\]=y",
+        "--task",
+        task,
+    ]));
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("got-y"));
     let err = stderr(&out);
@@ -105,7 +104,7 @@ fn a_rule_answers_the_prompt_and_says_so() {
 #[test]
 fn a_silent_task_is_reported_stalled_before_it_exits() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = output(warden(dir.path()).args([
+    let out = output(warden_cmd(dir.path()).args([
         "run",
         "--agent",
         "shell",
@@ -130,7 +129,7 @@ fn a_spinner_matching_a_loading_pattern_is_not_stalled() {
     let spinner =
         r#"i=0; while [ $i -lt 15 ]; do printf '\r|'; sleep 0.1; printf '\r/'; sleep 0.1; i=$((i+1)); done; exit 0"#;
     let run = |loading: bool| {
-        let mut cmd = warden(dir.path());
+        let mut cmd = warden_cmd(dir.path());
         cmd.args(["run", "--agent", "shell", "--json", "--stall-ms", "500", "--task", spinner]);
         if loading {
             cmd.args(["--loading", "^[|/]$"]);
@@ -152,7 +151,7 @@ fn a_spinner_matching_a_loading_pattern_is_not_stalled() {
 fn timeout_stops_the_agent_and_exits_124() {
     let dir = tempfile::tempdir().expect("tempdir");
     let started = Instant::now();
-    let out = output(warden(dir.path()).args([
+    let out = output(warden_cmd(dir.path()).args([
         "run",
         "--agent",
         "shell",
@@ -175,7 +174,7 @@ fn screen_prints_the_final_screen() {
     let dir = tempfile::tempdir().expect("tempdir");
     let task = "clear; echo screen-$((6*7)); exit 0";
     let args = ["run", "--agent", "shell", "--screen", "--rows", "6", "--cols", "40", "--task", task];
-    let out = output(warden(dir.path()).args(args).arg("--json"));
+    let out = output(warden_cmd(dir.path()).args(args).arg("--json"));
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
     let ev = events(&out);
     let last = ev.last().expect("events");
@@ -187,7 +186,7 @@ fn screen_prints_the_final_screen() {
     assert_eq!(ev[ev.len() - 2]["kind"], "exited", "the screen comes after the events");
 
     // Without --json: the terminal output, then the same screen as plain lines.
-    let out = output(warden(dir.path()).args(args));
+    let out = output(warden_cmd(dir.path()).args(args));
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("screen-42\r\n"), "the terminal output: {stdout:?}");
@@ -198,7 +197,7 @@ fn screen_prints_the_final_screen() {
 #[test]
 fn pending_confirmations_are_printed_when_stdin_is_not_a_terminal() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = output(warden(dir.path()).args([
+    let out = output(warden_cmd(dir.path()).args([
         "run",
         "--agent",
         "shell",
@@ -248,7 +247,7 @@ fn pty_pair() -> (OwnedFd, OwnedFd) {
 fn pending_confirmations_are_answered_from_a_terminal() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (master, slave) = pty_pair();
-    let mut child = warden(dir.path())
+    let mut child = warden_cmd(dir.path())
         .args([
             "run",
             "--agent",
@@ -322,7 +321,7 @@ fn pending_confirmations_are_answered_from_a_terminal() {
 
 /// `warden run --agent <persona> --program fake-agent --json -- <script>`.
 fn fake_run(state: &Path, persona: &str, script: &str, extra: &[&str]) -> Output {
-    let mut cmd = warden(state);
+    let mut cmd = warden_cmd(state);
     cmd.args(["run", "--agent", persona, "--program", fake_agent(), "--json"]).args(extra);
     cmd.args(["--", "--persona", persona, "--script-inline", script]);
     output(&mut cmd)
@@ -331,7 +330,7 @@ fn fake_run(state: &Path, persona: &str, script: &str, extra: &[&str]) -> Output
 #[test]
 fn notify_types_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = output(warden(dir.path()).args([
+    let out = output(warden_cmd(dir.path()).args([
         "run",
         "--agent",
         "shell",
@@ -357,7 +356,7 @@ fn notify_types_nothing() {
 #[test]
 fn restart_on_failure_restarts_until_the_limit() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = output(warden(dir.path()).args([
+    let out = output(warden_cmd(dir.path()).args([
         "run",
         "--agent",
         "shell",
@@ -476,7 +475,7 @@ fn the_agent_is_chosen_from_what_is_installed() {
     std::fs::create_dir_all(&bin).expect("bin");
     std::fs::create_dir_all(&home).expect("home");
     let run = |path: &Path, task: &str| {
-        let mut cmd = warden(&dir.path().join("state"));
+        let mut cmd = warden_cmd(&dir.path().join("state"));
         cmd.env_clear().env("PATH", path).env("HOME", &home).env("SHELL", "/bin/sh");
         cmd.args(["run", "--task", task]);
         output(&mut cmd)
@@ -505,7 +504,7 @@ fn the_agent_is_chosen_from_what_is_installed() {
     let script = bin.join("codex");
     std::fs::write(&script, "#!/bin/sh\necho \"fake-codex $*\"\nexit 0\n").expect("script");
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
-    let mut cmd = warden(&dir.path().join("state"));
+    let mut cmd = warden_cmd(&dir.path().join("state"));
     cmd.env_clear().env("PATH", &bin).env("HOME", &home).env("WARDEN_SUBSCRIPTION", "openai-subscription");
     let out = output(cmd.args(["run", "--task", "hi"]));
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
@@ -519,7 +518,7 @@ fn credentials_pass_through_by_name_and_are_not_printed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let secret = "sk-ant-test-4242";
     let run = |agent: &str| {
-        let mut cmd = warden(dir.path());
+        let mut cmd = warden_cmd(dir.path());
         cmd.env("ANTHROPIC_API_KEY", secret).args(["run", "--agent", agent, "--json", "--program", "/bin/sh"]);
         output(cmd.args(["--", "-c", "echo key=${ANTHROPIC_API_KEY:-none}; exit 0"]))
     };
@@ -553,7 +552,7 @@ region = "bottom:1"
     )
     .expect("manifest");
     let out = output(
-        warden(dir.path())
+        warden_cmd(dir.path())
             .args(["run", "--adapter-file"])
             .arg(&manifest)
             .args(["--agent", "myprompt", "--json", "--task", "hello"]),
@@ -579,7 +578,7 @@ fn an_explicit_preset_writes_its_config_files_and_never_over_yours() {
     std::fs::create_dir_all(&work).expect("work");
     let settings = work.join(".claude/settings.local.json");
     let run = |preset: Option<&str>| {
-        let mut cmd = warden(&dir.path().join("state"));
+        let mut cmd = warden_cmd(&dir.path().join("state"));
         cmd.args(["run", "--agent", "claude", "--program", "/bin/sh", "--workdir"]).arg(&work);
         if let Some(p) = preset {
             cmd.args(["--preset", p]);
@@ -632,7 +631,7 @@ fn bad_flags_are_one_line_errors() {
         (vec!["--cols", "0"], "--cols expects a number of cells"),
     ];
     for (flags, needle) in cases {
-        let mut cmd = warden(dir.path());
+        let mut cmd = warden_cmd(dir.path());
         cmd.arg("run").args(&flags).args(["--task", "exit 0"]);
         if !flags.contains(&"--agent") {
             cmd.args(["--agent", "shell"]);
@@ -659,7 +658,7 @@ fn memory_instructions_are_appended_to_the_agents_memory_file() {
     assert!(memory.starts_with("# mine\n") && memory.contains("Run the tests before you commit."), "{memory:?}");
     assert!(stderr(&out).contains("appended the instructions to CLAUDE.md"), "{}", stderr(&out));
     // A shell has no memory file: a one-line error, nothing started.
-    let out = output(warden(state.path()).args(["run", "--agent", "shell", "--memory", "x", "--task", "exit 0"]));
+    let out = output(warden_cmd(state.path()).args(["run", "--agent", "shell", "--memory", "x", "--task", "exit 0"]));
     assert_eq!(out.status.code(), Some(125));
     assert!(stderr(&out).contains("has no memory file"), "{}", stderr(&out));
 }

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use warden::{Warden, WardenConfig};
 
+use crate::common::binary::warden_cmd;
+
 type TestResult = Result<(), Box<dyn Error>>;
 
 /// One process as `/proc/<pid>/stat` shows it.
@@ -146,13 +148,9 @@ fn a_git_child_dies_with_a_killed_warden() -> TestResult {
             held.push(stream);
         }
     });
-    let mut warden = Command::new(env!("CARGO_BIN_EXE_warden"))
-        .arg("--state-dir")
-        .arg(tmp.path().join("state"))
+    let mut warden = warden_cmd(&tmp.path().join("state"))
         .args(["workspace", "provision", "--repo", &format!("http://127.0.0.1:{port}/r.git"), "--branch", "b"])
-        .env_remove("WARDEN_LOG")
         .env("GIT_CONFIG_NOSYSTEM", "1")
-        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
@@ -313,16 +311,6 @@ async fn the_fallback_catches_escapes_that_keep_the_terminal() -> TestResult {
     Ok(())
 }
 
-fn warden_cmd(state: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_warden"));
-    cmd.arg("--state-dir")
-        .arg(state)
-        .env_remove("WARDEN_LOG")
-        .env_remove("WARDEN_NATS_TOKEN")
-        .env_remove("WARDEN_NATS_URL");
-    cmd
-}
-
 /// Finding 4: escapes survived a kill -9 of `warden serve` and even the next
 /// start, and the killed session's record stayed `starting` for ever. With
 /// cgroups, the instance's keeper process kills the instance's cgroup tree
@@ -387,12 +375,7 @@ fn escapes_do_not_survive_a_killed_serve_and_the_next_start() -> TestResult {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warden_adapters_names_the_containment_in_force() -> TestResult {
     let tmp = tempfile::tempdir()?;
-    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
-        .arg("--state-dir")
-        .arg(tmp.path().join("state"))
-        .arg("adapters")
-        .env_remove("WARDEN_LOG")
-        .output()?;
+    let out = warden_cmd(&tmp.path().join("state")).arg("adapters").output()?;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line =

@@ -14,7 +14,6 @@
 //! The node is a `Warden` with its bridge in this process (a Claude-like
 //! fake agent that asks for permission), the coordinator is the CLI.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -24,6 +23,7 @@ use warden::{Event, EventKind, Warden};
 use warden_bridge::config::BridgeConfig;
 use warden_bridge::{Bridge, BridgeSettings, NatsOptions};
 
+use crate::common::binary::warden_cmd;
 use crate::common::nats::NatsServer;
 use crate::tasks::{bare_remote, config, fake_claude};
 use crate::workspaces::servers::github_stub;
@@ -38,15 +38,7 @@ struct Said {
 
 /// One message of the conversation: one command line.
 fn say(state: &std::path::Path, url: &str, args: &[&str]) -> Said {
-    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
-        .arg("--state-dir")
-        .arg(state)
-        .env_remove("WARDEN_LOG")
-        .env_remove("WARDEN_NATS_URL")
-        .args(args)
-        .args(["--nats", url])
-        .output()
-        .expect("warden runs");
+    let out = warden_cmd(state).args(args).args(["--nats", url]).output().expect("warden runs");
     Said {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -4,25 +4,15 @@
 //! the session, options after the verb, and `list_agents` as a table.
 
 use crate::common;
+use crate::common::binary::warden_cmd;
 use crate::common::nats::{NatsServer, Proc};
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 const T: Duration = common::TIMEOUT;
-
-fn warden_cmd(state: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_warden"));
-    cmd.arg("--state-dir")
-        .arg(state)
-        .env_remove("WARDEN_LOG")
-        .env_remove("WARDEN_NATS_TOKEN")
-        .env_remove("WARDEN_NATS_URL");
-    cmd
-}
 
 struct Run {
     code: i32,

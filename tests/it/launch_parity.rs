@@ -15,6 +15,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::binary::warden_cmd;
 use crate::common::nats::NatsServer;
 use serde_json::{Value, json};
 use warden::{SessionId, Warden, WardenConfig};
@@ -156,17 +157,8 @@ impl Node {
 
 /// `warden run` to its end (killed after [`T`]).
 async fn warden_run(state: &Path, args: &[&str]) -> std::process::Output {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_warden"));
-    cmd.arg("--state-dir")
-        .arg(state)
-        .arg("run")
-        .args(args)
-        .env_remove("WARDEN_LOG")
-        .env_remove("WARDEN_SUBSCRIPTION")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+    let mut cmd = tokio::process::Command::from(warden_cmd(state));
+    cmd.arg("run").args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
     tokio::time::timeout(T, cmd.output()).await.expect("warden run ends in time").expect("warden run starts")
 }
 

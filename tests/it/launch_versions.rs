@@ -8,16 +8,14 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::common::binary::warden_cmd;
 use crate::common::{TIMEOUT, fake_agent};
 
-const WARDEN: &str = env!("CARGO_BIN_EXE_warden");
-
 fn run(state: &Path, manifest: &Path, extra: &[&str]) -> Output {
-    let mut cmd = Command::new(WARDEN);
-    cmd.arg("--state-dir").arg(state).env_remove("WARDEN_LOG").env_remove("WARDEN_SUBSCRIPTION");
+    let mut cmd = warden_cmd(state);
     cmd.args(["run", "--agent", "claude", "--json", "--adapter-file"]).arg(manifest).args(["--task", "hi"]);
     cmd.args(extra).arg("--workdir").arg(state);
-    let child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("warden starts");
+    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("warden starts");
     let (tx, rx) = std::sync::mpsc::channel();
     let pid = child.id();
     std::thread::spawn(move || {

@@ -3,11 +3,11 @@
 //! NATS, and a socket only its user can reach.
 
 use crate::common;
+use crate::common::binary::{WARDEN, warden_cmd, warden_cmd_of};
 use crate::common::nats::{NatsServer, Proc};
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -16,12 +16,6 @@ use warden_bridge::protocol::{Reply, SpawnResult};
 use warden_bridge::{NatsOptions, Remote};
 
 const T: Duration = common::TIMEOUT;
-
-fn warden_cmd(state: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_warden"));
-    cmd.arg("--state-dir").arg(state).env_remove("WARDEN_LOG").env_remove("WARDEN_NATS_URL");
-    cmd
-}
 
 fn serve(state: &Path, extra: &[&str]) -> Proc {
     let mut p = Proc::spawn({
@@ -207,14 +201,10 @@ fn another_user_is_refused() {
         // The binary itself may sit below a directory only its owner can
         // enter (a checkout in a `mktemp -d`): `nobody` runs a copy.
         let exe = dir.path().join("warden");
-        if std::fs::hard_link(env!("CARGO_BIN_EXE_warden"), &exe).is_err() {
-            std::fs::copy(env!("CARGO_BIN_EXE_warden"), &exe).expect("copy the binary");
+        if std::fs::hard_link(WARDEN, &exe).is_err() {
+            std::fs::copy(WARDEN, &exe).expect("copy the binary");
         }
-        let out = Command::new(&exe)
-            .arg("--state-dir")
-            .arg(&state)
-            .env_remove("WARDEN_LOG")
-            .env_remove("WARDEN_NATS_URL")
+        let out = warden_cmd_of(&exe, &state)
             .args(["ctl", "--socket", socket.to_str().expect("utf-8"), "list_agents"])
             .uid(65534)
             .gid(65534)

@@ -13,9 +13,9 @@
 //! `<id>`, `URL`, `SEQ` are placeholders.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
+use crate::common::binary::warden_cmd;
 use crate::common::nats::{NatsServer, Proc};
 
 const T: Duration = crate::common::TIMEOUT;
@@ -143,14 +143,7 @@ fn parse_check(args: &[String], state: &Path) -> Result<(), String> {
     let mut argv: Vec<String> = args.to_vec();
     let at = argv.iter().position(|a| a == "--").unwrap_or(argv.len());
     argv.insert(at, "--help".into());
-    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
-        .arg("--state-dir")
-        .arg(state)
-        .args(&argv)
-        .env_remove("WARDEN_LOG")
-        .env_remove("WARDEN_NATS_URL")
-        .output()
-        .map_err(|e| e.to_string())?;
+    let out = warden_cmd(state).args(&argv).output().map_err(|e| e.to_string())?;
     if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).trim().to_string()) }
 }
 
@@ -232,13 +225,9 @@ fn the_readme_usage_lines_run() {
     std::fs::rename(&remote, dir.path().join("app.git")).expect("app.git");
     let state = dir.path().join("state");
     let run = |args: &[String]| {
-        Command::new(env!("CARGO_BIN_EXE_warden"))
+        warden_cmd(&state)
             .current_dir(&cwd)
-            .arg("--state-dir")
-            .arg(&state)
             .args(args)
-            .env_remove("WARDEN_LOG")
-            .env_remove("WARDEN_NATS_URL")
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_AUTHOR_NAME", "T")
             .env("GIT_AUTHOR_EMAIL", "t@example.com")
@@ -298,9 +287,8 @@ fn the_readme_usage_lines_run() {
     // A local node, ctl and events on its socket; then the same over NATS.
     let serve_line = find("warden serve --allow-agent shell");
     let mut node = Proc::spawn({
-        let mut c = Command::new(env!("CARGO_BIN_EXE_warden"));
-        c.arg("--state-dir").arg(&state).args(one(&serve_line)).args(["--nats", &url, "--node", "n1"]);
-        c.env_remove("WARDEN_LOG");
+        let mut c = warden_cmd(&state);
+        c.args(one(&serve_line)).args(["--nats", &url, "--node", "n1"]);
         c
     });
     node.wait_stderr("serving on", T);
@@ -329,18 +317,12 @@ fn the_readme_usage_lines_run() {
     assert!(ran >= 10, "{ran}");
 }
 
-fn warden_in(state: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_warden"));
-    c.arg("--state-dir").arg(state).env_remove("WARDEN_LOG");
-    c
-}
-
 /// A repository path that does not exist is named as such (it was
 /// `git: unsupported URL protocol`).
 #[test]
 fn a_repository_path_that_does_not_exist_says_so() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = warden_in(&dir.path().join("s"))
+    let out = warden_cmd(&dir.path().join("s"))
         .args(["workspace", "provision", "--repo", "/path/that/does/not/exist.git", "--branch", "feat/y"])
         .output()
         .expect("runs");
@@ -364,7 +346,7 @@ fn adapter_files_have_one_spelling() {
     let screen = dir.path().join("screen.txt");
     std::fs::write(&screen, "agent> \n").expect("screen");
     for spelling in ["--adapter-file", "--config"] {
-        let out = warden_in(&dir.path().join("s"))
+        let out = warden_cmd(&dir.path().join("s"))
             .args(["adapters", "explain", "--agent", "my-agent", "--json", spelling])
             .arg(&manifest)
             .arg("--screen")
@@ -375,7 +357,7 @@ fn adapter_files_have_one_spelling() {
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
         assert_eq!(v["verdict"]["provenance"]["rule"], "ready-prompt", "{spelling}");
     }
-    let help = warden_in(&dir.path().join("s")).args(["adapters", "--help"]).output().expect("runs");
+    let help = warden_cmd(&dir.path().join("s")).args(["adapters", "--help"]).output().expect("runs");
     let help = String::from_utf8_lossy(&help.stdout);
     assert!(help.contains("--adapter-file") && !help.contains("--config <"), "{help}");
 }

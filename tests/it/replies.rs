@@ -5,6 +5,7 @@
 //! `forbidden` names the setting that would allow the request.
 
 use crate::common;
+use crate::common::binary::warden_cmd;
 use crate::common::nats::{NatsServer, Proc};
 
 use std::path::Path;
@@ -22,16 +23,6 @@ use crate::tasks::{bare_remote, config};
 use crate::workspaces::servers::github_stub;
 
 const T: Duration = common::TIMEOUT;
-
-fn warden_cmd(state: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_warden"));
-    cmd.arg("--state-dir")
-        .arg(state)
-        .env_remove("WARDEN_LOG")
-        .env_remove("WARDEN_NATS_TOKEN")
-        .env_remove("WARDEN_NATS_URL");
-    cmd
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_finalize_whose_pull_request_failed_is_not_ok_and_keeps_its_report() {

@@ -13,6 +13,7 @@ use warden::core::task::{FinalizeMode, RepoSpec, StatusReason, TaskId, TaskRecor
 use warden::core::workspace::Identity;
 use warden::{EventKind, Warden, WardenConfig};
 
+use crate::common::binary::warden_cmd;
 use crate::common::fake_agent;
 
 type TestResult = Result<(), Box<dyn Error>>;
@@ -86,17 +87,13 @@ fn statuses(r: &TaskRecord) -> Vec<TaskStatus> {
 fn warden_run_with_task_options_pushes_the_branch_and_prints_the_commit() -> TestResult {
     let tmp = tempfile::tempdir()?;
     let remote = bare_remote(tmp.path());
-    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
-        .arg("--state-dir")
-        .arg(tmp.path().join("state"))
+    let out = warden_cmd(&tmp.path().join("state"))
         .args(["run", "--agent", "shell", "--repo"])
         .arg(&remote)
         .args(["--branch", "feat/x", "--finalize", "push", "--task", "echo hi > f.txt; exit 0"])
-        .env_remove("WARDEN_LOG")
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_AUTHOR_NAME", "T")
         .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .stdin(Stdio::null())
         .output()?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -115,14 +112,7 @@ fn warden_run_with_task_options_pushes_the_branch_and_prints_the_commit() -> Tes
 fn warden_run_task_options_are_checked() -> TestResult {
     let tmp = tempfile::tempdir()?;
     let run = |extra: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_warden"))
-            .arg("--state-dir")
-            .arg(tmp.path().join("state"))
-            .args(["run", "--agent", "shell"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .output()
-            .expect("runs")
+        warden_cmd(&tmp.path().join("state")).args(["run", "--agent", "shell"]).args(extra).output().expect("runs")
     };
     let out = run(&["--finalize", "push", "--task", "x"]);
     assert_eq!(out.status.code(), Some(125));
@@ -532,16 +522,12 @@ async fn a_usage_limit_switches_to_another_agent_when_the_task_allows_it() -> Te
 fn warden_run_task_prints_pending_confirmations_as_notes_without_a_terminal() -> TestResult {
     let tmp = tempfile::tempdir()?;
     let remote = bare_remote(tmp.path());
-    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
-        .arg("--state-dir")
-        .arg(tmp.path().join("state"))
+    let out = warden_cmd(&tmp.path().join("state"))
         .args(["run", "--agent", "shell", "--repo"])
         .arg(&remote)
         .args(["--finalize", "commit", "--supervision", "confirm", "--rule", r"^Proceed\? \[y/N\]=y", "--timeout", "2"])
         .args(["--task", r#"read -p "Proceed? [y/N] " a; echo got-$a; exit 0"#])
-        .env_remove("WARDEN_LOG")
         .env("GIT_CONFIG_NOSYSTEM", "1")
-        .stdin(Stdio::null())
         .output()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "nobody answered; the task timed out: {stderr}");
@@ -556,15 +542,11 @@ fn sigterm_cancels_a_warden_run_task_and_keeps_its_workspace() -> TestResult {
     use std::io::{BufRead, BufReader};
     let tmp = tempfile::tempdir()?;
     let remote = bare_remote(tmp.path());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
-        .arg("--state-dir")
-        .arg(tmp.path().join("state"))
+    let mut child = warden_cmd(&tmp.path().join("state"))
         .args(["run", "--agent", "shell", "--repo"])
         .arg(&remote)
         .args(["--finalize", "commit", "--task", "echo w > w.txt; sleep 60"])
-        .env_remove("WARDEN_LOG")
         .env("GIT_CONFIG_NOSYSTEM", "1")
-        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()?;

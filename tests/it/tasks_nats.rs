@@ -124,6 +124,7 @@ async fn a_claude_like_task_over_nats_waits_for_a_confirmation_and_opens_a_pr() 
 /// two agents, each in its own worktree of the same parent on its own branch.
 #[test]
 fn cli_task_commands_against_a_serving_node_with_fan_out() {
+    use crate::common::binary::warden_cmd;
     use crate::common::nats::Proc;
     use std::process::Command;
 
@@ -132,14 +133,8 @@ fn cli_task_commands_against_a_serving_node_with_fan_out() {
     let url = server.url();
     let remote_repo = bare_remote(dir.path());
     let cmd = || {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_warden"));
-        c.arg("--state-dir")
-            .arg(dir.path().join("state"))
-            .env_remove("WARDEN_LOG")
-            .env_remove("WARDEN_NATS_TOKEN")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_AUTHOR_NAME", "T")
-            .env("GIT_AUTHOR_EMAIL", "t@example.com");
+        let mut c = warden_cmd(&dir.path().join("state"));
+        c.env("GIT_CONFIG_NOSYSTEM", "1").env("GIT_AUTHOR_NAME", "T").env("GIT_AUTHOR_EMAIL", "t@example.com");
         c
     };
     let mut serve = Proc::spawn({

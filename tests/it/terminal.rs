@@ -126,10 +126,9 @@ impl Drop for Tmux {
     }
 }
 
-const WARDEN: &str = env!("CARGO_BIN_EXE_warden");
-
-fn warden_cmd(state: &std::path::Path) -> String {
-    format!("{WARDEN} --state-dir {}", state.display())
+/// `warden --state-dir <state>` as a shell command line for the pane.
+fn warden_line(state: &std::path::Path) -> String {
+    format!("{} --state-dir {}", binary::WARDEN, state.display())
 }
 
 #[test]
@@ -141,7 +140,7 @@ fn after_a_tui_agent_exits_the_terminal_is_as_it_was() {
     let script = r"raw \e[?1049h\e[?25l\e[?1000h\e[?1006h\e[?2004h\e[?1004h\e[>1u; print in-the-alternate-screen; raw \e[6n\e[c\e]11\;?\e\\ ; exit 0";
     t.line(&format!(
         "{} run --program {} -- --script-inline '{script}'; echo rc=$?",
-        warden_cmd(state.path()),
+        warden_line(state.path()),
         fake_agent()
     ));
     let screen = t.wait_for("the run's end", |s| s.contains("rc=0"));
@@ -163,7 +162,7 @@ fn after_a_tui_agent_exits_the_terminal_is_as_it_was() {
 fn an_interactive_shell_gets_keys_ctrl_c_and_resizes_and_the_terminal_is_cooked_after() {
     let state = tempfile::tempdir().expect("tempdir");
     let t = Tmux::start(100, 30);
-    t.line(&format!("{} run --agent shell --env 'PS1=inner$ '; echo rc=$?", warden_cmd(state.path())));
+    t.line(&format!("{} run --agent shell --env 'PS1=inner$ '; echo rc=$?", warden_line(state.path())));
     t.wait_for("the agent's prompt", |s| s.contains("inner$"));
     t.line("echo typed-$((6*7))");
     t.wait_for("the command's output", |s| s.contains("typed-42"));
@@ -203,7 +202,7 @@ fn a_pending_confirmation_is_answered_on_the_status_line() {
     let task = r#"read -p "Proceed? [y/N] " a; echo got-$a"#;
     t.line(&format!(
         "{} run --agent shell --env 'PS1=inner$ ' --supervision confirm --rule 'Proceed\\? \\[y/N\\]=y' --task '{task}'; echo rc=$?",
-        warden_cmd(state.path())
+        warden_line(state.path())
     ));
     let screen = t.wait_for("the question on the status line", |s| s.contains("waits for you"));
     let last = screen.lines().rfind(|l| !l.trim().is_empty()).unwrap_or_default();
@@ -217,12 +216,8 @@ fn a_pending_confirmation_is_answered_on_the_status_line() {
 
 /// `warden run` with stdin from /dev/null (nobody at the terminal), to its end.
 fn run_detached(state: &std::path::Path, args: &[&str]) -> std::process::Output {
-    let mut child = std::process::Command::new(WARDEN)
-        .arg("--state-dir")
-        .arg(state)
+    let mut child = binary::warden_cmd(state)
         .args(args)
-        .env_remove("WARDEN_LOG")
-        .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -289,7 +284,7 @@ fn sigterm_to_warden_and_sigkill_of_the_agent_leave_the_terminal_as_it_was() {
     t.line(&format!(
         "sh -c 'echo $$ > {}; exec {} run --program {} -- --script-inline \"{tui}\"'; echo rc=$?",
         warden_pid.display(),
-        warden_cmd(state.path()),
+        warden_line(state.path()),
         fake_agent()
     ));
     let pid = pid_in(&t, &warden_pid);
@@ -303,7 +298,7 @@ fn sigterm_to_warden_and_sigkill_of_the_agent_leave_the_terminal_as_it_was() {
     let agent_pid = pids.path().join("agent.pid");
     t.line(&format!(
         "{} run --program sh -- -c 'echo $$ > {}; exec {} --script-inline \"{tui}\"'; echo rc=$?",
-        warden_cmd(state.path()),
+        warden_line(state.path()),
         agent_pid.display(),
         fake_agent()
     ));
@@ -322,7 +317,7 @@ fn a_task_runs_pending_confirmation_is_answered_on_the_status_line() {
     let task = r#"read -p "Proceed? [y/N] " a; echo $a > a.txt; echo got-$a; exit 0"#;
     t.line(&format!(
         "GIT_CONFIG_NOSYSTEM=1 {} run --agent shell --repo {} --branch feat/asked --finalize push --supervision confirm --rule '^Proceed\\? \\[y/N\\]=y' --task '{task}'; echo rc=$?",
-        warden_cmd(&state.path().join("state")),
+        warden_line(&state.path().join("state")),
         remote.display()
     ));
     let screen = t.wait_for("the question on the status line", |s| s.contains("waits for you"));

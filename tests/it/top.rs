@@ -3,6 +3,7 @@
 //! from `top` reaches the agent.
 
 use crate::common;
+use crate::common::binary::{WARDEN, warden_cmd};
 use crate::common::nats::{NatsServer, Proc};
 
 use std::path::Path;
@@ -12,12 +13,6 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 const T: Duration = common::TIMEOUT;
-
-fn warden_cmd(state: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_warden"));
-    cmd.arg("--state-dir").arg(state).env_remove("WARDEN_LOG").env_remove("WARDEN_NATS_URL");
-    cmd
-}
 
 /// A tmux server of its own (`-L`), killed on drop.
 struct Tmux {
@@ -104,7 +99,7 @@ fn top_shows_two_nodes_and_answers_a_confirmation() {
     };
     let (mut a, mut b) = (serve("node-a"), serve("node-b"));
 
-    let top = format!("{} top --nats {url}", env!("CARGO_BIN_EXE_warden"));
+    let top = format!("{} top --nats {url}", WARDEN);
     let tmux = Tmux::start("top", 100, 30, &top);
     tmux.wait_for(&["warden top", "0 node(s)"], T);
 
@@ -175,7 +170,7 @@ fn top_degrades_at_small_sizes() {
         warden_cmd(&state).args(["ctl", "spawn_agent", "--agent", "shell", "--label", "small"]).output().expect("ctl");
     let reply: Value = serde_json::from_slice(&out.stdout).expect("reply");
     let id = short(reply["result"]["session"]["id"].as_str().expect("id"));
-    let top = format!("{} --state-dir {} top", env!("CARGO_BIN_EXE_warden"), state.display());
+    let top = format!("{} --state-dir {} top", WARDEN, state.display());
     let tmux = Tmux::start("small", 80, 24, &top);
     let (screen, _) = tmux.wait_for(&[&id, "LAST EVENT", "q quit"], T);
     assert!(screen.contains("[small]"), "{screen}");
@@ -220,7 +215,7 @@ fn attach_draws_the_screen_types_and_detaches() {
     let shell = "env PS1='outer$ ' bash --norc --noprofile";
     let tmux = Tmux::start("attach", 100, 30, shell);
     tmux.wait_for(&["outer$"], T);
-    let attach = format!("{} --state-dir {} attach {id}", env!("CARGO_BIN_EXE_warden"), state.display());
+    let attach = format!("{} --state-dir {} attach {id}", WARDEN, state.display());
     tmux.keys(&[&attach, "Enter"]);
     tmux.wait_for(&["before-21"], T);
     tmux.keys(&["echo typed-$((6*7)); stty size", "Enter"]);

@@ -22,6 +22,8 @@ use warden::core::workspace::{
 };
 use warden::{Event, EventKind, Subscription, Warden, WardenConfig};
 
+use crate::common::binary::warden_cmd;
+
 type TestResult = Result<(), Box<dyn Error>>;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -125,15 +127,10 @@ fn kinds(events: &[Arc<Event>]) -> Vec<&'static str> {
     events.iter().map(|e| e.kind_name()).filter(|k| *k != "lagged").collect()
 }
 
-/// The `warden` binary on a state directory.
+/// [`warden_cmd`] with git isolated from the system's config.
 fn cli(state: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_warden"));
-    cmd.arg("--state-dir")
-        .arg(state)
-        .env_remove("WARDEN_LOG")
-        .env_remove("WARDEN_GIT_TOKEN")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .stdin(Stdio::null());
+    let mut cmd = warden_cmd(state);
+    cmd.env("GIT_CONFIG_NOSYSTEM", "1");
     cmd
 }
 

@@ -2,6 +2,7 @@
 //! events with timeouts (never sleeping and hoping), process checks.
 #![allow(dead_code)]
 
+pub mod binary;
 // SIGTERM to the nats-server, so it can flush JetStream (libc::kill).
 #[allow(unsafe_code)]
 pub mod nats;
