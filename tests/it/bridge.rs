@@ -2,7 +2,7 @@
 //! and a coordinator, bad input, a server restart with JetStream, token auth.
 
 use crate::common;
-use crate::common::binary::warden_cmd;
+use crate::common::binary::{serve, serving, warden_cmd};
 use crate::common::nats;
 
 use std::process::Command;
@@ -83,12 +83,8 @@ fn cli_serve_ctl_and_events() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = NatsServer::start(&dir.path().join("js"));
     let url = server.url();
-    let mut serve = Proc::spawn({
-        let mut c = warden_cmd(&dir.path().join("state"));
-        c.args(["serve", "--nats", &url, "--node", "n1", "--jetstream", "--allow-agent", "shell"]);
-        c
-    });
-    serve.wait_stderr("serving on", T);
+    let mut serve =
+        serve(&dir.path().join("state"), &["--nats", &url, "--node", "n1", "--jetstream", "--allow-agent", "shell"]);
     let mut live = Proc::spawn({
         let mut c = warden_cmd(&dir.path().join("state"));
         c.args(["events", "--nats", &url, "--node", "n1", "--json"]);
@@ -392,12 +388,9 @@ fn token_auth_refuses_the_wrong_token_and_never_logs_it() {
     assert!(stderr.to_lowercase().contains("authorization"), "{stderr}");
     assert!(!stderr.contains("wrong-token"), "{stderr}");
 
-    let mut serve = Proc::spawn({
-        let mut c = warden_cmd(&state);
-        c.args(["serve", "--nats", &url, "--node", "n1"]).env("WARDEN_NATS_TOKEN", token).env("WARDEN_LOG", "debug");
-        c
-    });
-    serve.wait_stderr("serving on", T);
+    let mut cmd = warden_cmd(&state);
+    cmd.args(["serve", "--nats", &url, "--node", "n1"]).env("WARDEN_NATS_TOKEN", token).env("WARDEN_LOG", "debug");
+    let mut serve = serving(cmd);
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, format!("{token}\n")).expect("token file");
     let ok = warden_cmd(&state)

@@ -9,7 +9,7 @@ use warden_bridge::protocol::{Reply, SnapshotResult, SpawnResult};
 use warden_bridge::{NatsOptions, Remote};
 
 use crate::common;
-use crate::common::binary::warden_cmd;
+use crate::common::binary::{serving, warden_cmd};
 use crate::common::nats::{NatsServer, Proc};
 
 const T: Duration = common::TIMEOUT;
@@ -48,8 +48,7 @@ impl Node {
             .args(["serve", "--nats", &nats.url(), "--node", "budget", "--allow-agent", "shell"])
             .args(["--workdir-root", dir.path().to_str().expect("utf-8 path")])
             .args(extra);
-        let mut serve = Proc::spawn(cmd);
-        serve.wait_stderr("serving on", T);
+        let serve = serving(cmd);
         let client = warden_bridge::connect(&NatsOptions::new(nats.url())).await.expect("connects");
         Node { serve, remote: Remote::new(client, "warden", T), _nats: nats, _dir: dir }
     }

@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use crate::common;
-use crate::common::binary::warden_cmd;
-use crate::common::nats::{NatsServer, Proc};
+use crate::common::binary::{serve, serving, warden_cmd};
+use crate::common::nats::NatsServer;
 
 const T: Duration = common::TIMEOUT;
 
@@ -18,12 +18,7 @@ fn a_second_node_with_a_taken_name_refuses_to_start() {
     let server = NatsServer::start(&tmp.path().join("nats"));
     let url = server.url();
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
-    let mut first = Proc::spawn({
-        let mut c = warden_cmd(&a);
-        c.args(["serve", "--nats", &url, "--node", "dup"]);
-        c
-    });
-    first.wait_stderr("serving on", T);
+    let mut first = serve(&a, &["--nats", &url, "--node", "dup"]);
     let started = Instant::now();
     let out = warden_cmd(&b).args(["serve", "--nats", &url, "--node", "dup"]).output().expect("serve runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -41,12 +36,7 @@ fn a_second_node_with_a_taken_name_refuses_to_start() {
     first.terminate(T);
 
     // Once it is gone, the name is free again.
-    let mut second = Proc::spawn({
-        let mut c = warden_cmd(&b);
-        c.args(["serve", "--nats", &url, "--node", "dup"]);
-        c
-    });
-    second.wait_stderr("serving on", T);
+    let mut second = serve(&b, &["--nats", &url, "--node", "dup"]);
     second.terminate(T);
 }
 
@@ -60,12 +50,8 @@ fn two_nodes_on_one_host_get_different_default_names() {
     let mut names = Vec::new();
     let mut procs = Vec::new();
     for dir in ["a", "b"] {
-        let mut p = Proc::spawn({
-            let mut c = warden_cmd(&tmp.path().join(dir));
-            c.args(["serve", "--nats", &url]);
-            c
-        });
-        let line = p.wait_stderr("serving on", T);
+        let p = serve(&tmp.path().join(dir), &["--nats", &url]);
+        let line = p.stderr_seen.last().expect("the serving line");
         let name = line.split("node ").nth(1).and_then(|r| r.split(' ').next()).expect("node name").to_string();
         names.push(name);
         procs.push(p);
@@ -179,12 +165,9 @@ async fn a_slow_event_subscriber_does_not_stall_the_command_path() {
     // Round trips back to back: no request rate limit.
     let config = tmp.path().join("warden.toml");
     std::fs::write(&config, "[rate_limit]\nper_second = 0.0\nburst = 1000\n").expect("config");
-    let mut serve = Proc::spawn({
-        let mut c = warden_cmd(&state);
-        c.args(["serve", "--nats", &url, "--node", "slow", "--allow-agent", "shell", "--config"]).arg(&config);
-        c
-    });
-    serve.wait_stderr("serving on", T);
+    let mut cmd = warden_cmd(&state);
+    cmd.args(["serve", "--nats", &url, "--node", "slow", "--allow-agent", "shell", "--config"]).arg(&config);
+    let mut serve = serving(cmd);
     let client = warden_bridge::async_nats::connect(&url).await.expect("client");
     let remote = warden_bridge::Remote::new(client, "warden", Duration::from_secs(60));
     let spawn = |task: Option<&str>| {

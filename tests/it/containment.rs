@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use warden::{Warden, WardenConfig};
 
-use crate::common::binary::warden_cmd;
+use crate::common::binary::{serve, serving, warden_cmd};
 
 type TestResult = Result<(), Box<dyn Error>>;
 
@@ -86,7 +86,7 @@ fn bare_remote(root: &Path) -> PathBuf {
 /// of the node may remain.
 #[test]
 fn clones_and_pushes_leave_no_zombie_git_behind() -> TestResult {
-    use crate::common::nats::{NatsServer, Proc};
+    use crate::common::nats::NatsServer;
     let t = crate::common::TIMEOUT;
     let tmp = tempfile::tempdir()?;
     let server = NatsServer::start(&tmp.path().join("nats"));
@@ -95,12 +95,9 @@ fn clones_and_pushes_leave_no_zombie_git_behind() -> TestResult {
     // The remote inside the node's default root, where remote callers may clone from.
     std::fs::create_dir_all(state.join("work"))?;
     let remote = bare_remote(&state.join("work"));
-    let mut serve = Proc::spawn({
-        let mut c = warden_cmd(&state);
-        c.args(["serve", "--nats", &url, "--node", "z"]).env("GIT_CONFIG_NOSYSTEM", "1");
-        c
-    });
-    serve.wait_stderr("serving on", t);
+    let mut cmd = warden_cmd(&state);
+    cmd.args(["serve", "--nats", &url, "--node", "z"]).env("GIT_CONFIG_NOSYSTEM", "1");
+    let mut serve = serving(cmd);
     let ctl = |verb: &str, body: serde_json::Value| -> Result<serde_json::Value, Box<dyn Error>> {
         let out =
             warden_cmd(&state).args(["ctl", "--nats", &url, "--node", "z", "raw", verb, &body.to_string()]).output()?;
@@ -319,19 +316,14 @@ async fn the_fallback_catches_escapes_that_keep_the_terminal() -> TestResult {
 /// closes the record with reason `node_restarted`.
 #[test]
 fn escapes_do_not_survive_a_killed_serve_and_the_next_start() -> TestResult {
-    use crate::common::nats::{NatsServer, Proc};
+    use crate::common::nats::NatsServer;
     let t = crate::common::TIMEOUT;
     let tmp = tempfile::tempdir()?;
     let server = NatsServer::start(&tmp.path().join("nats"));
     let url = server.url();
     let state = tmp.path().join("state");
-    let serve_cmd = || {
-        let mut c = warden_cmd(&state);
-        c.args(["serve", "--nats", &url, "--node", "n1", "--allow-agent", "shell"]);
-        c
-    };
-    let mut serve = Proc::spawn(serve_cmd());
-    serve.wait_stderr("serving on", t);
+    let start = || serve(&state, &["--nats", &url, "--node", "n1", "--allow-agent", "shell"]);
+    let mut serve = start();
     let all: Vec<&Escape> = ESCAPES.iter().collect();
     let (line, ns) = escape_line(&all, unique_base());
     let out = warden_cmd(&state)
@@ -356,8 +348,7 @@ fn escapes_do_not_survive_a_killed_serve_and_the_next_start() -> TestResult {
         assert!(gone, "survived the kill -9 of warden serve: {after_kill:?}");
     }
 
-    let mut again = Proc::spawn(serve_cmd());
-    again.wait_stderr("serving on", t);
+    let mut again = start();
     let clean = within(Duration::from_secs(5), || ns.iter().all(|n| sleeps(*n).is_empty()));
     let survived: Vec<u64> = ns.iter().copied().filter(|n| !sleeps(*n).is_empty()).collect();
     kill_all(&ns);

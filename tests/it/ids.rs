@@ -4,8 +4,8 @@
 //! the session, options after the verb, and `list_agents` as a table.
 
 use crate::common;
-use crate::common::binary::warden_cmd;
-use crate::common::nats::{NatsServer, Proc};
+use crate::common::binary::{serve, warden_cmd};
+use crate::common::nats::NatsServer;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -47,17 +47,10 @@ fn short_ids_labels_and_prefixes_reach_the_node_that_has_the_session() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = NatsServer::start(&dir.path().join("js"));
     let url = server.url();
-    let serve = |node: &str| {
-        let mut p = Proc::spawn({
-            let mut c = warden_cmd(&dir.path().join(node));
-            c.args(["serve", "--nats", &url, "--node", node, "--allow-agent", "shell"]);
-            c
-        });
-        p.wait_stderr("serving on", T);
-        p
-    };
-    let mut n1 = serve("n1");
-    let mut n2 = serve("n2");
+    let serve_node =
+        |node: &str| serve(&dir.path().join(node), &["--nats", &url, "--node", node, "--allow-agent", "shell"]);
+    let mut n1 = serve_node("n1");
+    let mut n2 = serve_node("n2");
     let state = dir.path().join("client");
     let ctl = |args: &[&str]| {
         let mut all = vec!["ctl", "--nats", url.as_str()];
@@ -159,12 +152,7 @@ fn short_ids_labels_and_prefixes_reach_the_node_that_has_the_session() {
 fn list_agents_tells_the_truth_about_states() {
     let dir = tempfile::tempdir().expect("tempdir");
     let state = dir.path().join("state");
-    let mut node = Proc::spawn({
-        let mut c = warden_cmd(&state);
-        c.args(["serve", "--node", "s1", "--allow-agent", "shell"]);
-        c
-    });
-    node.wait_stderr("serving on", T);
+    let mut node = serve(&state, &["--node", "s1", "--allow-agent", "shell"]);
     let spawn = serde_json::json!({
         "agent": "shell", "label": "asker", "supervision": "confirm",
         "rules": [{"pattern": "Proceed\\? \\[y/N\\]", "reply": {"type": "text", "value": "y"}}]

@@ -3,7 +3,7 @@
 //! NATS, and a socket only its user can reach.
 
 use crate::common;
-use crate::common::binary::{WARDEN, warden_cmd, warden_cmd_of};
+use crate::common::binary::{WARDEN, serving, warden_cmd, warden_cmd_of};
 use crate::common::nats::{NatsServer, Proc};
 
 use std::os::unix::fs::PermissionsExt;
@@ -17,14 +17,11 @@ use warden_bridge::{NatsOptions, Remote};
 
 const T: Duration = common::TIMEOUT;
 
+/// `warden serve` as node `local1` allowing `shell`, plus `extra`, once it serves.
 fn serve(state: &Path, extra: &[&str]) -> Proc {
-    let mut p = Proc::spawn({
-        let mut c = warden_cmd(state);
-        c.args(["serve", "--node", "local1", "--allow-agent", "shell"]).args(extra);
-        c
-    });
-    p.wait_stderr("serving on", T);
-    p
+    let mut cmd = warden_cmd(state);
+    cmd.args(["serve", "--node", "local1", "--allow-agent", "shell"]).args(extra);
+    serving(cmd)
 }
 
 fn reply_of(out: &std::process::Output) -> Reply {

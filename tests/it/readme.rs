@@ -15,8 +15,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::common::binary::warden_cmd;
-use crate::common::nats::{NatsServer, Proc};
+use crate::common::binary::{serving, warden_cmd};
+use crate::common::nats::NatsServer;
 
 const T: Duration = crate::common::TIMEOUT;
 
@@ -286,12 +286,9 @@ fn the_readme_usage_lines_run() {
 
     // A local node, ctl and events on its socket; then the same over NATS.
     let serve_line = find("warden serve --allow-agent shell");
-    let mut node = Proc::spawn({
-        let mut c = warden_cmd(&state);
-        c.args(one(&serve_line)).args(["--nats", &url, "--node", "n1"]);
-        c
-    });
-    node.wait_stderr("serving on", T);
+    let mut cmd = warden_cmd(&state);
+    cmd.args(one(&serve_line)).args(["--nats", &url, "--node", "n1"]);
+    let mut node = serving(cmd);
     let spawned = run(&one(&find("warden ctl spawn_agent")));
     assert!(spawned.status.success(), "{}", String::from_utf8_lossy(&spawned.stderr));
     let listed = run(&one(&find("warden ctl list_agents")));

@@ -5,8 +5,8 @@
 //! `forbidden` names the setting that would allow the request.
 
 use crate::common;
-use crate::common::binary::warden_cmd;
-use crate::common::nats::{NatsServer, Proc};
+use crate::common::binary::{serve, serving, warden_cmd};
+use crate::common::nats::NatsServer;
 
 use std::path::Path;
 use std::process::Command;
@@ -96,12 +96,9 @@ fn serve_flags_add_to_the_configuration_and_forbidden_names_the_setting() {
     let state = dir.path().join("state");
     let extra = dir.path().join("extra");
     std::fs::create_dir_all(&extra).expect("extra root");
-    let mut node = Proc::spawn({
-        let mut c = warden_cmd(&state);
-        c.args(["serve", "--node", "f1", "--allow-agent", "shell", "--workdir-root"]).arg(&extra);
-        c
-    });
-    node.wait_stderr("serving on", T);
+    let mut cmd = warden_cmd(&state);
+    cmd.args(["serve", "--node", "f1", "--allow-agent", "shell", "--workdir-root"]).arg(&extra);
+    let mut node = serving(cmd);
     let ctl = |args: &[&str]| -> Value {
         let out = warden_cmd(&state).arg("ctl").args(args).output().expect("ctl");
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
@@ -137,12 +134,7 @@ fn serve_flags_add_to_the_configuration_and_forbidden_names_the_setting() {
     node.terminate(T);
 
     // Without the flag, shell is refused naming the flag that allows it.
-    let mut node = Proc::spawn({
-        let mut c = warden_cmd(&state);
-        c.args(["serve", "--node", "f1"]);
-        c
-    });
-    node.wait_stderr("serving on", T);
+    let mut node = serve(&state, &["--node", "f1"]);
     let refused = ctl(&["spawn_agent", "--agent", "shell"]);
     assert_eq!(refused["error"]["code"], "forbidden", "{refused}");
     assert!(refused["error"]["message"].as_str().is_some_and(|m| m.contains("--allow-agent shell")), "{refused}");

@@ -3,8 +3,8 @@
 //! from `top` reaches the agent.
 
 use crate::common;
-use crate::common::binary::{WARDEN, warden_cmd};
-use crate::common::nats::{NatsServer, Proc};
+use crate::common::binary::{WARDEN, serve, warden_cmd};
+use crate::common::nats::NatsServer;
 
 use std::path::Path;
 use std::process::Command;
@@ -88,16 +88,9 @@ fn top_shows_two_nodes_and_answers_a_confirmation() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = NatsServer::start(&dir.path().join("nats"));
     let url = server.url();
-    let serve = |node: &str| {
-        let mut p = Proc::spawn({
-            let mut c = warden_cmd(&dir.path().join(node));
-            c.args(["serve", "--nats", &url, "--node", node, "--allow-agent", "shell"]);
-            c
-        });
-        p.wait_stderr("serving on", T);
-        p
-    };
-    let (mut a, mut b) = (serve("node-a"), serve("node-b"));
+    let serve_node =
+        |node: &str| serve(&dir.path().join(node), &["--nats", &url, "--node", node, "--allow-agent", "shell"]);
+    let (mut a, mut b) = (serve_node("node-a"), serve_node("node-b"));
 
     let top = format!("{} top --nats {url}", WARDEN);
     let tmux = Tmux::start("top", 100, 30, &top);
@@ -160,12 +153,7 @@ fn top_shows_two_nodes_and_answers_a_confirmation() {
 fn top_degrades_at_small_sizes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let state = dir.path().join("state");
-    let mut node = Proc::spawn({
-        let mut c = warden_cmd(&state);
-        c.args(["serve", "--allow-agent", "shell"]);
-        c
-    });
-    node.wait_stderr("serving on", T);
+    let mut node = serve(&state, &["--allow-agent", "shell"]);
     let out =
         warden_cmd(&state).args(["ctl", "spawn_agent", "--agent", "shell", "--label", "small"]).output().expect("ctl");
     let reply: Value = serde_json::from_slice(&out.stdout).expect("reply");
@@ -191,12 +179,7 @@ fn top_degrades_at_small_sizes() {
 fn attach_draws_the_screen_types_and_detaches() {
     let dir = tempfile::tempdir().expect("tempdir");
     let state = dir.path().join("state");
-    let mut node = Proc::spawn({
-        let mut c = warden_cmd(&state);
-        c.args(["serve", "--allow-agent", "shell"]);
-        c
-    });
-    node.wait_stderr("serving on", T);
+    let mut node = serve(&state, &["--allow-agent", "shell"]);
     let ctl = |args: &[&str]| -> Value {
         let out = warden_cmd(&state).arg("ctl").args(args).output().expect("ctl");
         let reply: Value = serde_json::from_slice(&out.stdout).expect("reply");

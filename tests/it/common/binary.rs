@@ -1,9 +1,13 @@
 //! The `warden` binary as a child process: one command builder for every
-//! test that runs it on a state directory.
+//! test that runs it on a state directory, and `warden serve` started and
+//! ready.
 #![allow(dead_code)]
 
 use std::path::Path;
 use std::process::{Command, Stdio};
+
+use super::TIMEOUT;
+use super::nats::Proc;
 
 /// The `warden` binary of this package.
 pub const WARDEN: &str = env!("CARGO_BIN_EXE_warden");
@@ -27,4 +31,19 @@ pub fn warden_cmd_of(exe: &Path, state: &Path) -> Command {
         cmd.env_remove(name);
     }
     cmd
+}
+
+/// `warden --state-dir <state> serve <args…>`, once it has printed "serving on".
+pub fn serve(state: &Path, args: &[&str]) -> Proc {
+    let mut cmd = warden_cmd(state);
+    cmd.arg("serve").args(args);
+    serving(cmd)
+}
+
+/// Starts `cmd`, a `warden … serve`, and waits up to [`TIMEOUT`] for its
+/// "serving on" line (then the last of [`Proc::stderr_seen`]).
+pub fn serving(cmd: Command) -> Proc {
+    let mut serve = Proc::spawn(cmd);
+    serve.wait_stderr("serving on", TIMEOUT);
+    serve
 }
