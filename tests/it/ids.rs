@@ -6,6 +6,7 @@
 use crate::common;
 use crate::common::binary::{serve, warden_cmd};
 use crate::common::nats::NatsServer;
+use crate::common::short;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -34,12 +35,6 @@ fn run(state: &Path, args: &[&str]) -> Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
-}
-
-/// The last 8 hex digits of a whole id.
-fn short(id: &str) -> String {
-    let hex = id.replace('-', "");
-    hex[hex.len() - 8..].to_string()
 }
 
 #[test]

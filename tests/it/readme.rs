@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use crate::common::binary::{serving, warden_cmd};
 use crate::common::nats::NatsServer;
+use crate::common::short;
 
 const T: Duration = crate::common::TIMEOUT;
 
@@ -274,10 +275,9 @@ fn the_readme_usage_lines_run() {
         args.truncate(at);
     }
     // By its short id: the last 8 characters of the id without dashes.
-    let hex = id.replace('-', "");
     for a in &mut args {
         if a == "0193c2b6" {
-            *a = hex[hex.len() - 8..].to_string();
+            *a = short(id);
         }
     }
     let out = run(&args);
@@ -300,10 +300,9 @@ fn the_readme_usage_lines_run() {
     let reply: serde_json::Value = serde_json::from_slice(&over_nats.stdout).expect("JSON");
     let session = reply["result"]["session"]["id"].as_str().expect("id").to_string();
     let mut events = one(&find("warden events --session <id>"));
-    let short = session.replace('-', "")[24..].to_string();
     for a in &mut events {
         if a == "0193c2b6" {
-            *a = short.clone();
+            *a = short(&session);
         }
     }
     let out = run(&events);

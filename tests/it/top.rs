@@ -5,6 +5,7 @@
 use crate::common;
 use crate::common::binary::{WARDEN, serve, warden_cmd};
 use crate::common::nats::NatsServer;
+use crate::common::short;
 
 use std::path::Path;
 use std::process::Command;
@@ -76,11 +77,6 @@ fn ctl(state: &Path, url: &str, node: &str, verb: &str, body: Value) -> Value {
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     assert_eq!(reply["ok"], true, "{reply}");
     reply["result"].clone()
-}
-
-fn short(id: &str) -> String {
-    let hex: String = id.chars().filter(|c| *c != '-').collect();
-    hex[hex.len() - 8..].to_string()
 }
 
 #[test]

@@ -93,6 +93,12 @@ pub async fn eventually(mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
+/// The short id warden accepts for `id`: its last 8 characters without dashes.
+pub fn short(id: &str) -> String {
+    let hex = id.replace('-', "");
+    hex[hex.len() - 8..].to_string()
+}
+
 /// The first `NAME=<number>` in `text` (skipping `NAME=` not followed by
 /// digits, such as the echo of the command that prints it).
 pub fn find_number(text: &str, name: &str) -> Option<i32> {
