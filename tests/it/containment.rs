@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use warden::{Warden, WardenConfig};
 
 use crate::common::binary::{serve, serving, warden_cmd};
+use crate::common::{alive, within};
 
 type TestResult = Result<(), Box<dyn Error>>;
 
@@ -37,23 +38,6 @@ pub fn processes() -> Vec<Proc> {
         out.push(Proc { pid, ppid, state, comm });
     }
     out
-}
-
-/// True while `pid` exists and is not a zombie.
-pub fn alive(pid: i32) -> bool {
-    crate::common::alive(pid)
-}
-
-/// Polls `cond` every 20 ms until it holds or `limit` passes.
-pub fn within(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    cond()
 }
 
 fn git(dir: &Path, args: &[&str]) {

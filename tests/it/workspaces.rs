@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use warden::actors::WorkspaceError;
 use warden::actors::workspace::registry::Registry;
@@ -23,6 +23,7 @@ use warden::core::workspace::{
 use warden::{Event, EventKind, Subscription, Warden, WardenConfig};
 
 use crate::common::binary::warden_cmd;
+use crate::common::within;
 
 type TestResult = Result<(), Box<dyn Error>>;
 
@@ -155,18 +156,6 @@ fn grep_tree(dir: &Path, needle: &str) -> Vec<PathBuf> {
         }
     }
     hits
-}
-
-/// Polls `cond` until it holds or `TIMEOUT` passes.
-fn eventually(mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + TIMEOUT;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    cond()
 }
 
 // ---------------------------------------------------------------- acceptance: CLI
@@ -889,7 +878,7 @@ async fn sigkill_mid_provisioning_of_ten() -> TestResult {
         states.len() == 10
             && states.iter().all(|(id, st)| if id == "k6" { st == "provisioning" } else { st == "ready" })
     };
-    let reached = eventually(|| expected(&registry_states(&state)));
+    let reached = within(TIMEOUT, || expected(&registry_states(&state)));
     child.kill()?; // SIGKILL
     child.wait()?;
     assert!(reached, "nine ready and k6 provisioning: {:?}", registry_states(&state));

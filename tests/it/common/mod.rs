@@ -99,6 +99,18 @@ pub fn short(id: &str) -> String {
     hex[hex.len() - 8..].to_string()
 }
 
+/// Polls `cond` every 20 ms, blocking the thread, until it holds or `limit` passes.
+pub fn within(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cond()
+}
+
 /// The first `NAME=<number>` in `text` (skipping `NAME=` not followed by
 /// digits, such as the echo of the command that prints it).
 pub fn find_number(text: &str, name: &str) -> Option<i32> {
