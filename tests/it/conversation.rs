@@ -24,8 +24,9 @@ use warden_bridge::config::BridgeConfig;
 use warden_bridge::{Bridge, BridgeSettings, NatsOptions};
 
 use crate::common::binary::warden_cmd;
+use crate::common::git::bare_remote;
 use crate::common::nats::NatsServer;
-use crate::tasks::{bare_remote, config, fake_claude};
+use crate::tasks::{config, fake_claude};
 use crate::workspaces::servers::github_stub;
 
 const T: Duration = Duration::from_secs(60);

@@ -222,7 +222,7 @@ fn the_readme_usage_lines_run() {
     // The README's relative repository: `../app.git` from the working directory.
     let cwd = dir.path().join("work");
     std::fs::create_dir_all(&cwd).expect("cwd");
-    let remote = crate::tasks::bare_remote(dir.path());
+    let remote = crate::common::git::bare_remote(dir.path());
     std::fs::rename(&remote, dir.path().join("app.git")).expect("app.git");
     let state = dir.path().join("state");
     let run = |args: &[String]| {

@@ -19,7 +19,8 @@ use warden_bridge::config::BridgeConfig;
 use warden_bridge::protocol::Reply;
 use warden_bridge::{Bridge, BridgeSettings, NatsOptions, Remote};
 
-use crate::tasks::{bare_remote, config};
+use crate::common::git::bare_remote;
+use crate::tasks::config;
 use crate::workspaces::servers::github_stub;
 
 const T: Duration = common::TIMEOUT;

@@ -8,7 +8,8 @@ use warden::Warden;
 use warden::core::task::{FinalizeMode, RepoSpec, StatusReason, TaskAgent, TaskSpec, TaskStatus};
 use warden::core::workspace::WorkspaceState;
 
-use crate::tasks::{bare_remote, config, git, s, wait_end};
+use crate::common::git::{bare_remote, git, s};
+use crate::tasks::{config, wait_end};
 
 type TestResult = Result<(), Box<dyn Error>>;
 

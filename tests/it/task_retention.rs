@@ -10,7 +10,8 @@ use warden::Warden;
 use warden::core::task::{FinalizeMode, TaskRecord, TaskStatus, WorktreeRetention};
 use warden::core::workspace::WorkspaceState;
 
-use crate::tasks::{bare_remote, config, git, shell_task, wait_end};
+use crate::common::git::{bare_remote, git};
+use crate::tasks::{config, shell_task, wait_end};
 
 type TestResult = Result<(), Box<dyn Error>>;
 

@@ -15,40 +15,11 @@ use warden::{EventKind, Warden, WardenConfig};
 
 use crate::common::binary::warden_cmd;
 use crate::common::fake_agent;
+use crate::common::git::{bare_remote, git, s};
 
 type TestResult = Result<(), Box<dyn Error>>;
 
 const TIMEOUT: Duration = Duration::from_secs(90);
-
-pub fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "init.defaultBranch=main"])
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-pub fn s(p: &Path) -> String {
-    p.to_string_lossy().into_owned()
-}
-
-/// A bare repository with one commit on `main` (README.md).
-pub fn bare_remote(root: &Path) -> PathBuf {
-    let remote = root.join("remote.git");
-    let seed = root.join("seed");
-    git(root, &["init", "--bare", "-q", "-b", "main", &s(&remote)]);
-    git(root, &["clone", "-q", &s(&remote), &s(&seed)]);
-    fs::write(seed.join("README.md"), "hello\n").expect("write");
-    git(&seed, &["add", "."]);
-    git(&seed, &["commit", "-q", "-m", "initial"]);
-    git(&seed, &["push", "-q", "origin", "HEAD:refs/heads/main"]);
-    remote
-}
 
 pub fn config(root: &Path) -> WardenConfig {
     let mut c = WardenConfig::new(root.join("state"));

@@ -13,8 +13,9 @@ use warden_bridge::config::BridgeConfig;
 use warden_bridge::protocol::{ListResult, ListTasksResult, PendingConfirmationsResult, Reply, TaskResult};
 use warden_bridge::{Bridge, BridgeSettings, NatsOptions, Remote};
 
+use crate::common::git::bare_remote;
 use crate::common::nats::NatsServer;
-use crate::tasks::{bare_remote, config, fake_claude};
+use crate::tasks::{config, fake_claude};
 use crate::workspaces::servers::github_stub;
 
 const T: Duration = Duration::from_secs(60);

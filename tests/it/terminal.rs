@@ -312,7 +312,7 @@ fn sigterm_to_warden_and_sigkill_of_the_agent_leave_the_terminal_as_it_was() {
 #[test]
 fn a_task_runs_pending_confirmation_is_answered_on_the_status_line() {
     let state = tempfile::tempdir().expect("tempdir");
-    let remote = crate::tasks::bare_remote(state.path());
+    let remote = crate::common::git::bare_remote(state.path());
     let t = Tmux::start(100, 30);
     let task = r#"read -p "Proceed? [y/N] " a; echo $a > a.txt; echo got-$a; exit 0"#;
     t.line(&format!(
@@ -326,5 +326,5 @@ fn a_task_runs_pending_confirmation_is_answered_on_the_status_line() {
     t.keys("y");
     let screen = t.wait_for("the task's end", |s| s.lines().any(|l| l.starts_with("rc=")));
     assert!(screen.lines().any(|l| l == "rc=0") && screen.contains("branch feat/asked"), "{screen}");
-    assert_eq!(crate::tasks::git(&remote, &["show", "feat/asked:a.txt"]), "y");
+    assert_eq!(crate::common::git::git(&remote, &["show", "feat/asked:a.txt"]), "y");
 }

@@ -23,6 +23,7 @@ use warden::core::workspace::{
 use warden::{Event, EventKind, Subscription, Warden, WardenConfig};
 
 use crate::common::binary::warden_cmd;
+use crate::common::git::{bare_remote, git, s};
 use crate::common::within;
 
 type TestResult = Result<(), Box<dyn Error>>;
@@ -30,38 +31,6 @@ type TestResult = Result<(), Box<dyn Error>>;
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 // ---------------------------------------------------------------- helpers
-
-/// Run git (isolated from system config) and return stdout; panics with
-/// stderr on failure (test setup only).
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "init.defaultBranch=main"])
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-/// A bare repository with one commit on `main` (README.md).
-fn bare_remote(root: &Path) -> PathBuf {
-    let remote = root.join("remote.git");
-    let seed = root.join("seed");
-    git(root, &["init", "--bare", "-q", "-b", "main", &s(&remote)]);
-    git(root, &["clone", "-q", &s(&remote), &s(&seed)]);
-    fs::write(seed.join("README.md"), "hello\n").expect("write");
-    git(&seed, &["add", "."]);
-    git(&seed, &["commit", "-q", "-m", "initial"]);
-    git(&seed, &["push", "-q", "origin", "HEAD:refs/heads/main"]);
-    remote
-}
-
-fn s(p: &Path) -> String {
-    p.to_string_lossy().into_owned()
-}
 
 /// Content of `path` on `branch` in `repo`.
 fn show(repo: &Path, branch: &str, path: &str) -> String {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod git;
 // SIGTERM to the nats-server, so it can flush JetStream (libc::kill).
 #[allow(unsafe_code)]
 pub mod nats;
