@@ -11,8 +11,8 @@ use clap::{Args, Subcommand};
 use serde_json::{Map, Value, json};
 use warden_bridge::protocol::lookup_verb;
 
-use super::EXIT_WARDEN_ERROR;
 use super::serve::NatsArgs;
+use super::target::{Destination, OneShot, Print};
 
 /// Arguments of `warden ctl`.
 #[derive(Debug, Args)]
@@ -288,13 +288,7 @@ fn request(verb: &CtlVerb) -> Result<(String, Vec<u8>), String> {
 /// refused (or a step it was asked for failed: the reply is `ok: false`),
 /// 125 when no reply came.
 pub async fn ctl(state_dir: Option<PathBuf>, args: CtlArgs) -> i32 {
-    match ctl_inner(state_dir, args).await {
-        Ok(code) => code,
-        Err(message) => {
-            eprintln!("warden: {message}");
-            EXIT_WARDEN_ERROR
-        }
-    }
+    super::target::one_shot(one_shot(state_dir, &args)).await
 }
 
 /// The local socket named by `--socket`, or the state directory's.
@@ -306,26 +300,21 @@ pub fn socket_path(state_dir: Option<PathBuf>, socket: Option<PathBuf>) -> PathB
     })
 }
 
-/// Prints the replies: a table for `list_agents` (unless `--json`), the
-/// reply JSON otherwise, one per line.
-fn print_replies(args: &CtlArgs, verb: &str, replies: &[Vec<u8>]) {
-    if !args.json && lookup_verb(verb).is_some_and(|e| e.canonical() == "list_agents") {
-        print!("{}", super::table::agents_table(replies));
-        return;
-    }
-    for r in replies {
-        println!("{}", String::from_utf8_lossy(r));
-        // What the next command can name it by, for a person (stderr: stdout stays JSON).
-        if let Some(line) = super::table::summary(r) {
-            eprintln!("warden: {line}");
-        }
+/// How the replies print: a table for `list_agents` (unless `--json`), the
+/// reply JSON otherwise.
+fn print_of(verb: &str, json: bool) -> Print {
+    if !json && lookup_verb(verb).is_some_and(|e| e.canonical() == "list_agents") {
+        Print::AgentsTable
+    } else {
+        Print::Json
     }
 }
 
-async fn ctl_inner(state_dir: Option<PathBuf>, args: CtlArgs) -> Result<i32, String> {
+/// The command line as a one-shot command.
+fn one_shot(state_dir: Option<PathBuf>, args: &CtlArgs) -> Result<OneShot<'_>, String> {
     let (verb, payload) = request(&args.verb)?;
     let timeout = Duration::try_from_secs_f64(args.timeout).map_err(|e| format!("--timeout: {e}"))?;
-    let dest = super::target::Destination {
+    let dest = Destination {
         nats: &args.nats,
         client_name: "warden-ctl",
         socket: socket_path(state_dir, args.socket.clone()),
@@ -333,7 +322,21 @@ async fn ctl_inner(state_dir: Option<PathBuf>, args: CtlArgs) -> Result<i32, Str
         timeout,
         gather: Duration::from_millis(args.gather_ms),
     };
-    let replies = super::target::send(&dest, &verb, payload).await?;
-    print_replies(&args, &verb, &replies);
-    Ok(super::target::exit_code(&replies))
+    let print = print_of(&verb, args.json);
+    Ok(OneShot { dest, verb, payload, print })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_agents_prints_a_table_unless_json_is_asked() {
+        assert_eq!(print_of("list_agents", false), Print::AgentsTable);
+        // Its aliases too (`warden ctl raw list_coding_agents`).
+        assert_eq!(print_of("list_coding_agents", false), Print::AgentsTable);
+        assert_eq!(print_of("list_agents", true), Print::Json);
+        assert_eq!(print_of("list_tasks", false), Print::Json);
+        assert_eq!(print_of("snapshot", false), Print::Json);
+    }
 }

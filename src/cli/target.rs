@@ -1,7 +1,8 @@
 //! Finding what a person named: the node and whole id of a session, task or
 //! workspace given by id, prefix, short id or label, with the `resolve` verb
 //! (on the local socket, or gathered from every node on NATS); and sending a
-//! one-shot command there ([`send`], shared by `warden ctl` and `warden task`).
+//! one-shot command there, printing its replies and exiting with their code
+//! ([`one_shot`], shared by `warden ctl` and `warden task`).
 
 use std::time::Duration;
 
@@ -125,11 +126,75 @@ pub struct Destination<'a> {
     pub gather: Duration,
 }
 
+/// How a one-shot command prints its replies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Print {
+    /// `list_agents` as a table.
+    AgentsTable,
+    /// `list_tasks` as a table.
+    TasksTable,
+    /// Each reply's JSON on a line, followed on stderr by what the next
+    /// command can name its session or task by.
+    Json,
+}
+
+/// A one-shot command (`warden ctl`, `warden task`): where it goes, what it
+/// sends and how its replies print.
+pub struct OneShot<'a> {
+    /// Where it goes.
+    pub dest: Destination<'a>,
+    /// The verb.
+    pub verb: String,
+    /// The JSON payload.
+    pub payload: Vec<u8>,
+    /// How the replies print.
+    pub print: Print,
+}
+
+/// Sends a one-shot command made by the caller (or the message saying why
+/// it could not be made) and prints its replies. Returns the exit code: 0
+/// when every reply is `ok`, 1 when one is not (the node refused, or a step
+/// it was asked for failed), 125 with the message on stderr when the command
+/// could not be made or no reply came.
+pub async fn one_shot(shot: Result<OneShot<'_>, String>) -> i32 {
+    let sent = match shot {
+        Ok(shot) => send(&shot.dest, &shot.verb, shot.payload).await.map(|replies| (shot.print, replies)),
+        Err(message) => Err(message),
+    };
+    match sent {
+        Ok((print, replies)) => {
+            print_replies(print, &replies);
+            exit_code(&replies)
+        }
+        Err(message) => {
+            eprintln!("warden: {message}");
+            super::EXIT_WARDEN_ERROR
+        }
+    }
+}
+
+/// Prints the replies as `print` says.
+fn print_replies(print: Print, replies: &[Vec<u8>]) {
+    match print {
+        Print::AgentsTable => print!("{}", super::table::agents_table(replies)),
+        Print::TasksTable => print!("{}", super::table::tasks_table(replies)),
+        Print::Json => {
+            for raw in replies {
+                println!("{}", String::from_utf8_lossy(raw));
+                // What the next command can name it by, for a person (stderr: stdout stays JSON).
+                if let Some(line) = super::table::summary(raw) {
+                    eprintln!("warden: {line}");
+                }
+            }
+        }
+    }
+}
+
 /// Sends `verb` with its JSON payload and returns every reply as sent: one,
 /// or on `any` for a gathered verb (`list_agents`, `list_tasks`) one per node
 /// that answered. A verb naming a session, task or workspace on `any` first
 /// finds the node that has it ([`route`]).
-pub async fn send(dest: &Destination<'_>, verb: &str, payload: Vec<u8>) -> Result<Vec<Vec<u8>>, String> {
+async fn send(dest: &Destination<'_>, verb: &str, payload: Vec<u8>) -> Result<Vec<Vec<u8>>, String> {
     if dest.nats.nats.is_none() {
         let client = LocalClient::connect(&dest.socket, dest.timeout).await.map_err(|e| e.to_string())?;
         let raw = client.request_raw(verb, payload.into()).await.map_err(|e| e.to_string())?;
@@ -153,7 +218,7 @@ pub async fn send(dest: &Destination<'_>, verb: &str, payload: Vec<u8>) -> Resul
 }
 
 /// 0 when every reply is `ok`, 1 otherwise.
-pub fn exit_code(replies: &[Vec<u8>]) -> i32 {
+fn exit_code(replies: &[Vec<u8>]) -> i32 {
     if replies.iter().all(|raw| serde_json::from_slice::<Reply>(raw).is_ok_and(|r| r.ok)) { 0 } else { 1 }
 }
 

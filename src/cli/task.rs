@@ -10,8 +10,8 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use serde_json::{Map, Value, json};
 
-use super::EXIT_WARDEN_ERROR;
 use super::serve::NatsArgs;
+use super::target::{Destination, OneShot, Print};
 
 /// Arguments of `warden task`.
 #[derive(Debug, Args)]
@@ -214,33 +214,20 @@ fn request(cmd: &TaskCommand) -> Result<(&'static str, Value), String> {
 /// Sends the command and prints the reply: 0 when `ok`, 1 when the node
 /// refused, 125 when no reply came.
 pub async fn task(state_dir: Option<PathBuf>, args: TaskArgs) -> i32 {
-    match task_inner(state_dir, args).await {
-        Ok(code) => code,
-        Err(message) => {
-            eprintln!("warden: {message}");
-            EXIT_WARDEN_ERROR
-        }
-    }
+    super::target::one_shot(one_shot(state_dir, &args)).await
 }
 
-fn print_replies(args: &TaskArgs, verb: &str, replies: &[Vec<u8>]) {
-    if verb == "list_tasks" && !args.json {
-        print!("{}", super::table::tasks_table(replies));
-        return;
-    }
-    for raw in replies {
-        println!("{}", String::from_utf8_lossy(raw));
-        // What the next command can name it by, for a person (stderr: stdout stays JSON).
-        if let Some(line) = super::table::summary(raw) {
-            eprintln!("warden: {line}");
-        }
-    }
+/// How the replies print: a table for `list` (unless `--json`), the reply
+/// JSON otherwise.
+fn print_of(verb: &str, json: bool) -> Print {
+    if verb == "list_tasks" && !json { Print::TasksTable } else { Print::Json }
 }
 
-async fn task_inner(state_dir: Option<PathBuf>, args: TaskArgs) -> Result<i32, String> {
+/// The command line as a one-shot command.
+fn one_shot(state_dir: Option<PathBuf>, args: &TaskArgs) -> Result<OneShot<'_>, String> {
     let (verb, payload) = request(&args.command)?;
     let timeout = Duration::try_from_secs_f64(args.timeout).map_err(|e| format!("--timeout: {e}"))?;
-    let dest = super::target::Destination {
+    let dest = Destination {
         nats: &args.nats,
         client_name: "warden-task",
         socket: super::ctl::socket_path(state_dir, args.socket.clone()),
@@ -248,8 +235,19 @@ async fn task_inner(state_dir: Option<PathBuf>, args: TaskArgs) -> Result<i32, S
         timeout,
         gather: Duration::from_millis(300),
     };
-    let bytes = serde_json::to_vec(&payload).map_err(|e| e.to_string())?;
-    let replies = super::target::send(&dest, verb, bytes).await?;
-    print_replies(&args, verb, &replies);
-    Ok(super::target::exit_code(&replies))
+    let payload = serde_json::to_vec(&payload).map_err(|e| e.to_string())?;
+    Ok(OneShot { dest, verb: verb.to_string(), payload, print: print_of(verb, args.json) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_prints_a_table_unless_json_is_asked() {
+        assert_eq!(print_of("list_tasks", false), Print::TasksTable);
+        assert_eq!(print_of("list_tasks", true), Print::Json);
+        assert_eq!(print_of("task_status", false), Print::Json);
+        assert_eq!(print_of("list_agents", false), Print::Json);
+    }
 }
