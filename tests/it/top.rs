@@ -119,6 +119,13 @@ fn top_shows_two_nodes_and_answers_a_confirmation() {
 
     // node-b's row comes second (rows by node); it asks, then `y` answers it.
     tmux.wait_for(&["waits for an answer"], T);
+    // A `top` started while the question waits shows it too (from `list_agents`).
+    {
+        let late = Tmux::start("top-late", 100, 30, &top);
+        late.wait_for(&[&short(&asking_id), "2 node(s)"], T);
+        late.keys(&["j"]);
+        late.wait_for(&["asks: Deploy? [y/N]", "[y] answer"], T);
+    }
     tmux.keys(&["j"]);
     tmux.wait_for(&["asks: ", "[y] answer"], T);
     tmux.keys(&["y"]);

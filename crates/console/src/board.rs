@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use warden_core::{Event, EventKind, SessionId, SessionInfo, SessionState};
+use warden_bridge::protocol::AgentEntry;
+use warden_core::{Event, EventKind, PendingConfirmation, SessionId, SessionState};
 
 /// Sessions kept at most; the oldest ended ones go first.
 pub const MAX_ROWS: usize = 2000;
@@ -19,6 +20,17 @@ pub struct Pending {
     pub prompt: String,
     /// Whether the node suggests an answer (then `y` sends it).
     pub suggested: bool,
+}
+
+impl Pending {
+    /// A pending confirmation as `list_agents` reports it: the prompt's first line.
+    fn listed(p: &PendingConfirmation) -> Pending {
+        Pending {
+            id: p.id.clone(),
+            prompt: p.prompt.lines().next().unwrap_or("").to_string(),
+            suggested: p.suggested.is_some(),
+        }
+    }
 }
 
 /// One session.
@@ -97,8 +109,10 @@ fn first_line(text: &str, max: usize) -> String {
 }
 
 impl Board {
-    /// Adds or refreshes a session from a `list_agents` record.
-    pub fn upsert(&mut self, node: &str, info: &SessionInfo, now: Instant) {
+    /// Adds or refreshes a session, with its pending confirmations, from a
+    /// `list_agents` entry.
+    pub fn upsert(&mut self, node: &str, entry: &AgentEntry, now: Instant) {
+        let info = &entry.session;
         let row = self.rows.entry(info.id).or_insert_with(|| Row::new(node, info.id, &info.agent, now));
         row.node = node.into();
         row.agent = info.agent.clone();
@@ -110,14 +124,8 @@ impl Board {
         if row.last.is_empty() {
             row.last = format!("listed: {}", info.state.as_str());
         }
+        row.pending = entry.pending_confirmations.iter().map(Pending::listed).collect();
         self.trim();
-    }
-
-    /// Replaces a session's pending confirmations (from `pending_confirmations`).
-    pub fn set_pending(&mut self, id: SessionId, pending: Vec<Pending>) {
-        if let Some(row) = self.rows.get_mut(&id) {
-            row.pending = pending;
-        }
     }
 
     /// Applies one event of the stream.
@@ -343,6 +351,32 @@ mod tests {
             b.apply(&ev(10 + i as u64, SessionId::new(), EventKind::Error { message: "x".into() }), now);
         }
         assert_eq!(b.len(), MAX_ROWS);
+    }
+
+    #[test]
+    fn a_listed_session_comes_with_its_pending_confirmations() {
+        let (mut b, now) = (Board::default(), Instant::now());
+        let entry: AgentEntry = serde_json::from_value(serde_json::json!({
+            "id": "0193c2b6-7d3a-7c4e-9f00-1a2b3c4d5e6f", "agent": "claude", "program": "claude", "args": [],
+            "workdir": "/w", "pid": 7, "state": "blocked", "size": {"rows": 24, "cols": 80},
+            "label": "fix", "created_at": "2026-11-25T19:30:02.500Z", "pending": 2,
+            "pending_confirmations": [
+                {"id": "c1", "prompt_kind": "permission", "prompt": "Edit auth.rs?\n1. Yes", "reason": "confirm",
+                 "suggested": {"type": "keys", "value": ["enter"]}},
+                {"id": "c2", "prompt_kind": "rule", "prompt": "Deploy? [y/N]", "reason": "confirm"},
+            ],
+        }))
+        .expect("entry");
+        b.upsert("n2", &entry, now);
+        let row = b.get(entry.id).expect("row");
+        assert_eq!((row.node.as_str(), row.state, row.last.as_str()), ("n2", SessionState::Blocked, "listed: blocked"));
+        assert_eq!(
+            row.pending,
+            vec![
+                Pending { id: "c1".into(), prompt: "Edit auth.rs?".into(), suggested: true },
+                Pending { id: "c2".into(), prompt: "Deploy? [y/N]".into(), suggested: false },
+            ]
+        );
     }
 
     #[test]

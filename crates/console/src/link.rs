@@ -1,7 +1,6 @@
 //! How a console reaches nodes: the local node's socket, or every node on a
-//! NATS server. Only the documented protocol: `list_agents`,
-//! `pending_confirmations`, `confirm`, `decline`, `send_to_agent`,
-//! `stop_agent`, and the event stream.
+//! NATS server. Only the documented protocol: `list_agents`, `confirm`,
+//! `decline`, `send_to_agent`, `stop_agent`, and the event stream.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,10 +10,10 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use warden_bridge::CLIENT_HEADER;
 use warden_bridge::local::{LocalClient, LocalMsg, LocalSubscribe};
-use warden_bridge::protocol::Reply;
+use warden_bridge::protocol::{AgentEntry, Reply};
 use warden_bridge::publish::SEQ_HEADER;
 use warden_bridge::{FollowOptions, Remote, Subjects, follow_events};
-use warden_core::{Event, EventKind, SessionId, SessionInfo};
+use warden_core::{Event, EventKind, SessionId};
 
 use crate::LinkError;
 
@@ -57,6 +56,24 @@ fn parse_reply(raw: &[u8]) -> Result<Reply, LinkError> {
     serde_json::from_slice(raw).map_err(|e| LinkError::Protocol(format!("a reply that does not parse: {e}")))
 }
 
+/// The sessions in `list_agents` replies: `(node, entry)`. A reply that is
+/// not `ok`, and an entry that does not parse, are left out.
+fn listed(raws: &[Bytes]) -> Result<Vec<(String, AgentEntry)>, LinkError> {
+    let mut out = Vec::new();
+    for raw in raws {
+        let reply = parse_reply(raw)?;
+        let Some(result) = reply.result.filter(|_| reply.ok) else { continue };
+        let node = result.get("node").and_then(|n| n.as_str()).unwrap_or("?").to_string();
+        let agents = result.get("agents").and_then(|a| a.as_array()).cloned().unwrap_or_default();
+        for a in agents {
+            if let Ok(entry) = serde_json::from_value::<AgentEntry>(a) {
+                out.push((node.clone(), entry));
+            }
+        }
+    }
+    Ok(out)
+}
+
 impl Link {
     /// Sends `verb` to `node`; the reply, `ok` or not.
     pub async fn command(&self, node: &str, verb: &str, body: serde_json::Value) -> Result<Reply, LinkError> {
@@ -68,27 +85,16 @@ impl Link {
         parse_reply(&raw)
     }
 
-    /// Every session of every node that answers: `(node, record)`.
-    pub async fn list(&self) -> Result<Vec<(String, SessionInfo)>, LinkError> {
+    /// Every session of every node that answers: `(node, entry)`, each with
+    /// its pending confirmations.
+    pub async fn list(&self) -> Result<Vec<(String, AgentEntry)>, LinkError> {
         let raws = match self {
             Link::Local(c) => vec![c.request_raw("list_agents", Bytes::from_static(b"{}")).await?],
             Link::Nats { remote, .. } => {
                 remote.gather_raw("list_agents", Bytes::from_static(b"{}"), Duration::from_millis(300)).await?
             }
         };
-        let mut out = Vec::new();
-        for raw in raws {
-            let reply = parse_reply(&raw)?;
-            let Some(result) = reply.result.filter(|_| reply.ok) else { continue };
-            let node = result.get("node").and_then(|n| n.as_str()).unwrap_or("?").to_string();
-            let agents = result.get("agents").and_then(|a| a.as_array()).cloned().unwrap_or_default();
-            for a in agents {
-                if let Ok(info) = serde_json::from_value::<SessionInfo>(a) {
-                    out.push((node.clone(), info));
-                }
-            }
-        }
-        Ok(out)
+        listed(&raws)
     }
 
     /// One session's raw output and its end, from now on.
@@ -205,5 +211,26 @@ impl Link {
             }
         }
         Ok(rx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_agents_replies_give_each_session_with_its_pending_confirmations() {
+        let n1 = r#"{"v":1,"ok":true,"result":{"node":"n1","agents":[{"id":"0193c2b6-7d3a-7c4e-9f00-1a2b3c4d5e6f","agent":"shell","program":"/bin/bash","args":["-i"],"workdir":"/w","pid":4242,"state":"exited","size":{"rows":40,"cols":120},"created_at":"2026-11-25T19:30:00.123Z","exit":{"code":0,"reason":"exited"}}]}}"#;
+        let n2 = r#"{"v":1,"ok":true,"result":{"node":"n2","agents":[{"id":"0193c2b6-7d3a-7c4e-9f00-1a2b3c4d5e70","agent":"claude","program":"/usr/local/bin/claude","args":[],"workdir":"/w","pid":4250,"state":"blocked","size":{"rows":40,"cols":120},"created_at":"2026-11-25T19:30:02.500Z","short":"3c4d5e70","pending":1,"pending_confirmations":[{"id":"c1","prompt_kind":"permission","prompt":"Edit auth.rs?","suggested":{"type":"keys","value":["enter"]},"reason":"supervision level is confirm"}]},{"not":"an entry"}]}}"#;
+        let refused = r#"{"v":1,"ok":false,"error":{"code":"forbidden","message":"no"}}"#;
+        let raws = [n1, n2, refused].map(|r| Bytes::from(r.to_string()));
+        let sessions = listed(&raws).expect("parses");
+        let nodes: Vec<&str> = sessions.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(nodes, ["n1", "n2"]);
+        assert!(sessions[0].1.pending_confirmations.is_empty());
+        let pending = &sessions[1].1.pending_confirmations;
+        assert_eq!((pending.len(), pending[0].id.as_str(), pending[0].prompt.as_str()), (1, "c1", "Edit auth.rs?"));
+        assert!(pending[0].suggested.is_some());
+        assert!(listed(&[Bytes::from_static(b"not json")]).is_err());
     }
 }

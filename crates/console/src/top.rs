@@ -17,11 +17,8 @@ use tracing::debug;
 use warden_core::SessionId;
 
 use crate::LinkError;
-use crate::board::{Board, Pending};
+use crate::board::Board;
 use crate::link::Link;
-
-/// Live sessions whose pending confirmations are read at start.
-const PENDING_AT_START: usize = 200;
 
 /// How `top` runs.
 #[derive(Debug, Clone, Default)]
@@ -65,25 +62,8 @@ pub async fn run_top(link: Link, opts: TopOptions) -> Result<(), LinkError> {
     // Subscribe first, then list: nothing that happens in between is missed.
     let mut events = link.events().await?;
     let listed = link.list().await?;
-    for (node, info) in &listed {
-        board.upsert(node, info, now);
-    }
-    for (node, info) in listed.iter().filter(|(_, i)| i.exit.is_none()).take(PENDING_AT_START) {
-        if let Ok(reply) = link.command(node, "pending_confirmations", json!({"session": info.id})).await
-            && let Some(pending) = reply.result.as_ref().and_then(|r| r.get("pending")).and_then(|p| p.as_array())
-        {
-            let pending = pending
-                .iter()
-                .filter_map(|p| {
-                    Some(Pending {
-                        id: p.get("id")?.as_str()?.to_string(),
-                        prompt: p.get("prompt")?.as_str()?.lines().next().unwrap_or("").to_string(),
-                        suggested: p.get("suggested").is_some_and(|s| !s.is_null()),
-                    })
-                })
-                .collect();
-            board.set_pending(info.id, pending);
-        }
+    for (node, entry) in &listed {
+        board.upsert(node, entry, now);
     }
     let mut app = App {
         link,
