@@ -199,14 +199,25 @@ fn an_interactive_shell_gets_keys_ctrl_c_and_resizes_and_the_terminal_is_cooked_
 fn a_pending_confirmation_is_answered_on_the_status_line() {
     let state = tempfile::tempdir().expect("tempdir");
     let t = Tmux::start(100, 30);
-    let task = r#"read -p "Proceed? [y/N] " a; echo got-$a"#;
+    // Once `go` exists, the agent writes over the bottom row (where the question is).
+    let go = state.path().join("go");
+    let task = format!(
+        r#"(while [ ! -e {} ]; do sleep 0.05; done; printf "\x1b7\x1b[30;1Hover-the-status\x1b8"; echo; echo came-$((6*7))) & read -p "Proceed? [y/N] " a; echo got-$a"#,
+        go.display()
+    );
     t.line(&format!(
         "{} run --agent shell --env 'PS1=inner$ ' --supervision confirm --rule 'Proceed\\? \\[y/N\\]=y' --task '{task}'; echo rc=$?",
         warden_line(state.path())
     ));
+    let last_line = |screen: &str| screen.lines().rfind(|l| !l.trim().is_empty()).unwrap_or_default().to_string();
     let screen = t.wait_for("the question on the status line", |s| s.contains("waits for you"));
-    let last = screen.lines().rfind(|l| !l.trim().is_empty()).unwrap_or_default();
-    assert!(last.contains("waits for you: y sends the suggestion"), "on the bottom line:\n{screen}");
+    assert!(last_line(&screen).contains("waits for you: y sends the suggestion"), "on the bottom line:\n{screen}");
+    // Output that writes over the status line: the question is drawn again after it.
+    std::fs::write(&go, "").expect("go");
+    // (The output and the status line reach the terminal in two writes: wait for both.)
+    t.wait_for("the output, then the question drawn again on the bottom line", |s| {
+        s.contains("came-42") && last_line(s).contains("waits for you: y sends the suggestion")
+    });
     t.keys("y");
     let screen = t.wait_for("the answer", |s| s.contains("got-y"));
     assert!(!screen.lines().any(|l| l.starts_with("rc=")), "the session stays (interactive default):\n{screen}");

@@ -139,10 +139,9 @@ impl Console {
         self.attributes_asked += asked;
         let mut out = io::stdout().lock();
         out.write_all(bytes)?;
-        if self.status_text().is_some() {
+        if let Some(text) = self.status_text() {
             // The output may have written over the status line or scrolled it away.
-            let text = self.status_text().unwrap_or_default().to_string();
-            out.write_all(&draw_status(self.size.rows, self.size.cols, &text))?;
+            out.write_all(&draw_status(self.size.rows, self.size.cols, text))?;
             self.drawn = true;
         }
         out.flush()
