@@ -4,13 +4,15 @@
 //! agent's terminal on stdout, task notes on stderr, and at the end the commit
 //! id, branch and pull-request URL.
 
+use std::collections::VecDeque;
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
 use std::time::Duration;
 
 use warden_actors::{AgentRequest, Warden};
 use warden_console::{Console, ConsoleInput, ConsoleOptions};
-use warden_core::task::{FinalizeMode, RepoSpec, SessionTuning, TaskAgent, TaskRecord, TaskSpec, TaskStatus};
-use warden_core::{EventKind, SessionId};
+use warden_core::task::{FinalizeMode, RepoSpec, SessionTuning, TaskAgent, TaskId, TaskRecord, TaskSpec, TaskStatus};
+use warden_core::{Event, EventKind, SessionId};
 
 use super::super::EXIT_WARDEN_ERROR;
 use super::super::print::note;
@@ -187,7 +189,7 @@ pub(super) async fn run(warden: &Warden, spec: TaskSpec, json: bool, interactive
         let Some(event) = event else {
             break warden.task(id).map_err(|e| (EXIT_WARDEN_ERROR, e.to_string()))?;
         };
-        for event in early.sort(warden, id, event) {
+        for event in early.sort(id, |s| warden.task_of_session(s).map(|(t, _, _)| t), event) {
             if let Some(s) = event.session
                 && current != Some(s)
                 && matches!(event.kind, EventKind::Output(_) | EventKind::SessionStarted { .. })
@@ -257,57 +259,60 @@ const EARLY_MAX: usize = 4096;
 /// session's first events can be published before its task records it.
 #[derive(Default)]
 struct Early {
-    held: std::collections::VecDeque<std::sync::Arc<warden_core::Event>>,
+    held: VecDeque<Arc<Event>>,
 }
 
 impl Early {
     /// The events of task `id` to handle now, in order: those held whose
     /// session is now known to be the task's, then `event` if it is the
     /// task's; an event of a session not known yet is held (the oldest
-    /// dropped beyond [`EARLY_MAX`]).
+    /// dropped beyond [`EARLY_MAX`]). `task_of` is the task a session works
+    /// for, `None` while the task index does not know it.
     fn sort(
         &mut self,
-        warden: &Warden,
-        id: warden_core::task::TaskId,
-        event: std::sync::Arc<warden_core::Event>,
-    ) -> Vec<std::sync::Arc<warden_core::Event>> {
-        let owner = |e: &warden_core::Event| -> Option<bool> {
+        id: TaskId,
+        task_of: impl Fn(SessionId) -> Option<TaskId>,
+        event: Arc<Event>,
+    ) -> Vec<Arc<Event>> {
+        // Whether an event is the task's; `None`: not known yet.
+        let owner = |e: &Event| -> Option<bool> {
             match &e.kind {
                 EventKind::TaskCreated { task, .. }
                 | EventKind::TaskStatus { task, .. }
                 | EventKind::TaskFinalized { task, .. } => Some(*task == id),
                 _ => match e.session {
-                    Some(s) => warden.task_of_session(s).map(|(t, _, _)| t == id),
+                    Some(s) => task_of(s).map(|t| t == id),
                     None => Some(false),
                 },
             }
         };
         let mut out = Vec::new();
-        let mut still = std::collections::VecDeque::new();
-        for held in self.held.drain(..) {
-            match owner(&held) {
-                Some(true) => out.push(held),
-                Some(false) => {}
-                None => still.push_back(held),
+        // A held event leaves once its session is known (handled if it is the
+        // task's); the others stay, in order.
+        self.held.retain(|held| match owner(held) {
+            Some(true) => {
+                out.push(Arc::clone(held));
+                false
             }
-        }
+            Some(false) => false,
+            None => true,
+        });
         match owner(&event) {
             Some(true) => out.push(event),
             Some(false) => {}
             None => {
-                if still.len() >= EARLY_MAX {
-                    still.pop_front();
+                if self.held.len() >= EARLY_MAX {
+                    self.held.pop_front();
                 }
-                still.push_back(event);
+                self.held.push_back(event);
             }
         }
-        self.held = still;
         out
     }
 }
 
 /// A note on stderr, or on the console's status line (none in JSON mode).
-fn show_note(event: &warden_core::Event, console: &mut Option<Console>, json: bool) {
+fn show_note(event: &Event, console: &mut Option<Console>, json: bool) {
     if json {
         return;
     }
@@ -338,4 +343,81 @@ fn print_result(record: &TaskRecord, json: bool) {
     }
     let detail = record.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default();
     eprintln!("warden: task {} {} ({}){detail}", record.id, record.status, record.reason);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn on(seq: u64, session: SessionId) -> Arc<Event> {
+        Arc::new(Event::new(seq, "n1", Some(session), EventKind::Error { message: format!("e{seq}") }))
+    }
+
+    fn seqs(events: &[Arc<Event>]) -> Vec<u64> {
+        events.iter().map(|e| e.seq).collect()
+    }
+
+    #[test]
+    fn events_of_sessions_not_known_yet_wait_for_their_task() {
+        let (mine, other) = (TaskId::new(), TaskId::new());
+        let (a, b, c) = (SessionId::new(), SessionId::new(), SessionId::new());
+        let mut early = Early::default();
+        // Nothing known: a's and b's events are held, a session-less one is not the task's.
+        let none = |_: SessionId| None;
+        assert!(early.sort(mine, none, on(1, a)).is_empty());
+        assert!(early.sort(mine, none, on(2, b)).is_empty());
+        assert!(early.sort(mine, none, on(3, a)).is_empty());
+        let lone = Arc::new(Event::new(4, "n1", None, EventKind::Error { message: "x".into() }));
+        assert!(early.sort(mine, none, lone).is_empty());
+        assert_eq!(early.held.len(), 3);
+        // a is the task's now: its held events come first, in order, then the new one.
+        let a_known = |s: SessionId| (s == a).then_some(mine);
+        assert_eq!(seqs(&early.sort(mine, a_known, on(5, a))), [1, 3, 5]);
+        assert_eq!(seqs(&early.held.iter().cloned().collect::<Vec<_>>()), [2]);
+        // b turns out to be another task's: dropped; c's event is held meanwhile.
+        let b_other = |s: SessionId| {
+            if s == a {
+                Some(mine)
+            } else if s == b {
+                Some(other)
+            } else {
+                None
+            }
+        };
+        assert!(early.sort(mine, b_other, on(6, c)).is_empty());
+        assert_eq!(seqs(&early.held.iter().cloned().collect::<Vec<_>>()), [6]);
+        // Task events go by their task, whatever the index knows.
+        let status = |seq: u64, task: TaskId| {
+            Arc::new(Event::new(
+                seq,
+                "n1",
+                None,
+                EventKind::TaskStatus {
+                    task,
+                    from: TaskStatus::Running,
+                    to: TaskStatus::Completed,
+                    reason: warden_core::task::StatusReason::TaskComplete,
+                    detail: None,
+                    source: warden_core::task::ChangeSource::Session,
+                },
+            ))
+        };
+        assert_eq!(seqs(&early.sort(mine, none, status(7, mine))), [7]);
+        assert!(early.sort(mine, none, status(8, other)).is_empty());
+        assert_eq!(early.held.len(), 1, "c's event still waits");
+    }
+
+    #[test]
+    fn at_most_early_max_events_are_held_the_oldest_go_first() {
+        let (mine, s) = (TaskId::new(), SessionId::new());
+        let mut early = Early::default();
+        for seq in 0..(EARLY_MAX as u64 + 2) {
+            assert!(early.sort(mine, |_| None, on(seq, s)).is_empty());
+        }
+        assert_eq!(early.held.len(), EARLY_MAX);
+        let out = early.sort(mine, |_| Some(mine), on(EARLY_MAX as u64 + 2, s));
+        assert_eq!(out.len(), EARLY_MAX + 1);
+        assert_eq!((out[0].seq, out[EARLY_MAX].seq), (2, EARLY_MAX as u64 + 2));
+        assert!(early.held.is_empty());
+    }
 }
