@@ -32,11 +32,11 @@ impl Answer {
     }
 }
 
-/// The pending confirmations of the session, oldest first, and the terminal lines
-/// that answer them.
+/// The pending confirmations of the watched sessions (one, or a task's
+/// agents), oldest first, and the terminal lines that answer them.
 pub struct Confirmations {
-    /// (the session it belongs to when several sessions are watched, id, has a suggestion)
-    queue: VecDeque<(Option<SessionId>, String, bool)>,
+    /// (the session it belongs to, id, has a suggestion): ids are per session.
+    queue: VecDeque<(SessionId, String, bool)>,
     lines: Option<mpsc::UnboundedReceiver<String>>,
     interactive: bool,
 }
@@ -47,31 +47,18 @@ impl Confirmations {
         Confirmations { queue: VecDeque::new(), lines: None, interactive }
     }
 
-    /// A confirmation became pending (`has_suggestion`: an empty line can accept it).
-    pub fn push(&mut self, id: &str, has_suggestion: bool) {
-        self.push_entry(None, id, has_suggestion);
-    }
-
-    /// A confirmation of `session` became pending (a task's agents: ids are per session).
-    pub fn push_for(&mut self, session: SessionId, id: &str, has_suggestion: bool) {
-        self.push_entry(Some(session), id, has_suggestion);
-    }
-
-    fn push_entry(&mut self, session: Option<SessionId>, id: &str, has_suggestion: bool) {
+    /// A confirmation of `session` became pending (`has_suggestion`: an empty line can
+    /// accept it).
+    pub fn push(&mut self, session: SessionId, id: &str, has_suggestion: bool) {
         self.queue.push_back((session, id.to_string(), has_suggestion));
         if self.interactive && self.lines.is_none() {
             self.lines = Some(spawn_stdin_reader());
         }
     }
 
-    /// A confirmation was answered, declined or went away.
-    pub fn resolved(&mut self, id: &str) {
-        self.queue.retain(|(_, q, _)| q != id);
-    }
-
     /// A confirmation of `session` was answered, declined or went away.
-    pub fn resolved_for(&mut self, session: SessionId, id: &str) {
-        self.queue.retain(|(s, q, _)| !(q == id && *s == Some(session)));
+    pub fn resolved(&mut self, session: SessionId, id: &str) {
+        self.queue.retain(|(s, q, _)| !(q == id && *s == session));
     }
 
     /// The oldest pending confirmation, and whether it has a suggestion.
@@ -104,11 +91,10 @@ impl Confirmations {
 
     /// Answers the oldest pending confirmation with a typed line; returns a note for
     /// stderr.
-    pub async fn answer(&mut self, warden: &warden_actors::Warden, session: SessionId, line: &str) -> String {
-        let Some((owner, id, suggested)) = self.queue.front().map(|(o, i, s)| (*o, i.clone(), *s)) else {
+    pub async fn answer(&mut self, warden: &warden_actors::Warden, line: &str) -> String {
+        let Some((session, id, suggested)) = self.queue.front().map(|(o, i, s)| (*o, i.clone(), *s)) else {
             return "nothing is pending; the line was ignored".into();
         };
-        let session = owner.unwrap_or(session);
         let answer = Answer::parse(line);
         let result = match &answer {
             Answer::Accept if !suggested => {
@@ -120,7 +106,7 @@ impl Confirmations {
         };
         match result {
             Ok(()) => {
-                self.forget(owner, &id);
+                self.resolved(session, &id);
                 match answer {
                     Answer::Decline => format!("{id} declined"),
                     Answer::Accept => format!("{id} answered with the suggestion"),
@@ -128,19 +114,10 @@ impl Confirmations {
                 }
             }
             Err(warden_actors::SessionError::UnknownConfirmation { .. }) => {
-                self.forget(owner, &id);
+                self.resolved(session, &id);
                 format!("{id} is no longer pending")
             }
             Err(e) => format!("{id}: {}", super::options::one_line(&e.to_string())),
-        }
-    }
-}
-
-impl Confirmations {
-    fn forget(&mut self, owner: Option<SessionId>, id: &str) {
-        match owner {
-            Some(s) => self.resolved_for(s, id),
-            None => self.resolved(id),
         }
     }
 }
@@ -180,12 +157,19 @@ mod tests {
 
     #[test]
     fn pending_queue() {
+        let (a, b) = (SessionId::new(), SessionId::new());
         let mut c = Confirmations::new(false);
-        c.push("c1", true);
-        c.push("c2", false);
+        c.push(a, "c1", true);
+        c.push(a, "c2", false);
         assert_eq!(c.front(), Some(("c1", true)));
         assert_eq!(c.hint(), None, "no hint when answers are not read");
-        c.resolved("c1");
+        c.resolved(a, "c1");
         assert_eq!(c.front(), Some(("c2", false)));
+        // Ids are per session: another session's c2 is another confirmation.
+        c.push(b, "c2", true);
+        c.resolved(b, "c2");
+        assert_eq!(c.front(), Some(("c2", false)));
+        c.resolved(a, "c2");
+        assert_eq!(c.front(), None);
     }
 }

@@ -144,7 +144,7 @@ pub(super) async fn run(warden: &Warden, spec: TaskSpec, json: bool, interactive
                 continue;
             }
             line = confirmations.next_line() => {
-                let note = confirmations.answer(warden, current.unwrap_or_default(), &line).await;
+                let note = confirmations.answer(warden, &line).await;
                 eprintln!("warden: {note}");
                 if let Some(hint) = confirmations.hint() {
                     eprintln!("warden: {hint}");
@@ -166,7 +166,7 @@ pub(super) async fn run(warden: &Warden, spec: TaskSpec, json: bool, interactive
                         }
                     }
                     ConsoleInput::Answer(yes) => {
-                        let note = confirmations.answer(warden, current.unwrap_or_default(), if yes { "" } else { "n" }).await;
+                        let note = confirmations.answer(warden, if yes { "" } else { "n" }).await;
                         if let Some(c) = console.as_mut() {
                             c.ask(question(&confirmations));
                             c.note(note);
@@ -214,7 +214,7 @@ pub(super) async fn run(warden: &Warden, spec: TaskSpec, json: bool, interactive
             }
             match (&event.kind, event.session) {
                 (EventKind::ConfirmationPending { id: cid, suggested, .. }, Some(s)) => {
-                    confirmations.push_for(s, cid, suggested.is_some());
+                    confirmations.push(s, cid, suggested.is_some());
                     if let Some(c) = console.as_mut() {
                         c.ask(question(&confirmations));
                     } else {
@@ -227,7 +227,7 @@ pub(super) async fn run(warden: &Warden, spec: TaskSpec, json: bool, interactive
                     }
                 }
                 (EventKind::ConfirmationResolved { id: cid, .. }, Some(s)) => {
-                    confirmations.resolved_for(s, cid);
+                    confirmations.resolved(s, cid);
                     show_note(&event, &mut console, json);
                     if let Some(c) = console.as_mut() {
                         c.ask(question(&confirmations));

@@ -111,7 +111,7 @@ impl Watch {
                 Wake::Event(Some(e)) => e,
                 Wake::Event(None) => break,
                 Wake::Line(line) => {
-                    let note = confirmations.answer(warden, id, &line).await;
+                    let note = confirmations.answer(warden, &line).await;
                     eprintln!("warden: {note}");
                     if let Some(hint) = confirmations.hint() {
                         eprintln!("warden: {hint}");
@@ -133,7 +133,7 @@ impl Watch {
                         }
                         ConsoleInput::Answer(yes) => {
                             let line = if yes { "" } else { "n" };
-                            let note = confirmations.answer(warden, id, line).await;
+                            let note = confirmations.answer(warden, line).await;
                             if let Some(c) = console.as_mut() {
                                 c.ask(question(&confirmations));
                                 c.note(note);
@@ -216,7 +216,7 @@ impl Watch {
                     break;
                 }
                 EventKind::ConfirmationPending { id: cid, suggested, .. } => {
-                    confirmations.push(cid, suggested.is_some());
+                    confirmations.push(id, cid, suggested.is_some());
                     if let Some(c) = console.as_mut() {
                         c.ask(question(&confirmations));
                         continue;
@@ -229,7 +229,7 @@ impl Watch {
                     }
                 }
                 EventKind::ConfirmationResolved { id: cid, .. } => {
-                    confirmations.resolved(cid);
+                    confirmations.resolved(id, cid);
                     self.note(&event, &mut console);
                     if let Some(c) = console.as_mut() {
                         c.ask(question(&confirmations));
