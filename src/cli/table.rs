@@ -138,6 +138,7 @@ pub fn tasks_table(replies: &[Vec<u8>]) -> String {
     for list in &lists {
         let live: Vec<String> =
             list.tasks.iter().filter(|t| !t.status.is_terminal()).map(|t| t.id.to_string()).collect();
+        let shorts = warden_core::idref::Shorts::new(live.iter().map(String::as_str));
         for t in &list.tasks {
             let agents: Vec<&str> = t.agents.iter().map(|a| a.agent.as_str()).collect();
             let result = t
@@ -147,7 +148,7 @@ pub fn tasks_table(replies: &[Vec<u8>]) -> String {
                 .unwrap_or_else(|| "-".into());
             rows.push(vec![
                 list.node.clone(),
-                warden_core::idref::short_among(&t.id.to_string(), live.iter().map(String::as_str)),
+                shorts.of(&t.id.to_string()),
                 t.spec.label.as_deref().map(|l| cut(l, 24)).unwrap_or_else(|| "-".into()),
                 t.status.to_string(),
                 agents.join(","),
