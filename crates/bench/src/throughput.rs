@@ -136,15 +136,24 @@ type Rates = (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, [Vec<[f64; 5]>; 4], [Vec<f
 /// The threads of this process, by what they do in a run.
 const THREAD_GROUPS: [&str; 5] = ["main", "reactor", "runtime", "writer", "other"];
 
-/// CPU time this process's threads used so far, in ms, by group (see
-/// [`THREAD_GROUPS`]): the main thread (the bare loop's reader, and the
-/// bench driving warden), warden's PTY reactor, the async runtime's workers
-/// (the actors and the subscriber), the transcript writer, and the rest.
-/// From `schedstat` (nanoseconds), where `stat`'s utime and stime count
-/// 10 ms ticks; threads that ended are not counted (none ends during a run).
-fn thread_cpu_ms() -> [f64; 5] {
-    let mut by_group = [0.0; 5];
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return by_group };
+/// What this process's threads used so far, read in one pass over
+/// `/proc/self/task` (threads that ended are not counted; none ends during
+/// a run).
+struct Counters {
+    /// CPU time in ms by group (see [`THREAD_GROUPS`]): the main thread (the
+    /// bare loop's reader, and the bench driving warden), warden's PTY
+    /// reactor, the async runtime's workers (the actors and the subscriber),
+    /// the transcript writer, and the rest. From `schedstat` (nanoseconds),
+    /// where `stat`'s utime and stime count 10 ms ticks.
+    cpu_ms: [f64; 5],
+    /// Context switches, voluntary and not: a count of sleeps and wakes,
+    /// which a busy machine does not blur as it blurs times.
+    switches: f64,
+}
+
+fn counters() -> Counters {
+    let mut c = Counters { cpu_ms: [0.0; 5], switches: 0.0 };
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return c };
     let me = std::process::id().to_string();
     for task in tasks.flatten() {
         let path = task.path();
@@ -152,34 +161,25 @@ fn thread_cpu_ms() -> [f64; 5] {
             .ok()
             .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse::<f64>().ok()))
             .unwrap_or(0.0);
-        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
-        let group = match comm.trim_end() {
+        let status = std::fs::read_to_string(path.join("status")).unwrap_or_default();
+        let mut name = "";
+        for line in status.lines() {
+            if let Some(n) = line.strip_prefix("Name:") {
+                name = n.trim();
+            } else if line.starts_with("voluntary_ctxt_switches") || line.starts_with("nonvoluntary_ctxt_switches") {
+                c.switches += line.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+            }
+        }
+        let group = match name {
             _ if task.file_name().to_str() == Some(me.as_str()) => 0,
             "warden-pty" => 1,
-            c if c.starts_with("tokio-r") => 2,
+            n if n.starts_with("tokio-r") => 2,
             "warden-transcri" => 3,
             _ => 4,
         };
-        by_group[group] += ns / 1e6;
+        c.cpu_ms[group] += ns / 1e6;
     }
-    by_group
-}
-
-/// Context switches (voluntary and not) of this process's threads so far: a
-/// count of sleeps and wakes, which a busy machine does not blur as it blurs
-/// times (threads that ended are not counted; none ends during a run).
-fn context_switches() -> f64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0.0 };
-    let mut total = 0u64;
-    for task in tasks.flatten() {
-        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
-        for line in status.lines() {
-            if line.starts_with("voluntary_ctxt_switches") || line.starts_with("nonvoluntary_ctxt_switches") {
-                total += line.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-            }
-        }
-    }
-    total as f64
+    c
 }
 
 /// What one run measured.
@@ -196,14 +196,14 @@ async fn with_cpu<F: std::future::Future<Output = Result<f64, BenchError>>>(
     bytes: usize,
     f: F,
 ) -> Result<Run, BenchError> {
-    let (c0, s0) = (thread_cpu_ms(), context_switches());
+    let before = counters();
     let rate = f.await?;
     let mb = bytes as f64 / 1e6;
-    let c1 = thread_cpu_ms();
+    let after = counters();
     Ok(Run {
         rate,
-        cpu_ms_per_mb: std::array::from_fn(|g| (c1[g] - c0[g]) / mb),
-        switches_per_mb: (context_switches() - s0) / mb,
+        cpu_ms_per_mb: std::array::from_fn(|g| (after.cpu_ms[g] - before.cpu_ms[g]) / mb),
+        switches_per_mb: (after.switches - before.switches) / mb,
     })
 }
 
