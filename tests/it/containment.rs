@@ -3,13 +3,14 @@
 //! is ended at the latest by the next start on the same state directory.
 
 use std::error::Error;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use warden::{Warden, WardenConfig};
 
 use crate::common::binary::{serve, serving, warden_cmd};
+use crate::common::git::bare_remote;
 use crate::common::{alive, within};
 
 type TestResult = Result<(), Box<dyn Error>>;
@@ -38,29 +39,6 @@ pub fn processes() -> Vec<Proc> {
         out.push(Proc { pid, ppid, state, comm });
     }
     out
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .args(["-c", "user.name=T", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"])
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn bare_remote(root: &Path) -> PathBuf {
-    let remote = root.join("remote.git");
-    let seed = root.join("seed");
-    git(root, &["init", "--bare", "-q", "-b", "main", &remote.to_string_lossy()]);
-    git(root, &["clone", "-q", &remote.to_string_lossy(), &seed.to_string_lossy()]);
-    std::fs::write(seed.join("README.md"), "hello\n").expect("write");
-    git(&seed, &["add", "."]);
-    git(&seed, &["commit", "-q", "-m", "initial"]);
-    git(&seed, &["push", "-q", "origin", "HEAD:refs/heads/main"]);
-    remote
 }
 
 /// Finding 3: `git` runs of `warden serve` (the subreaper of what its
