@@ -398,6 +398,47 @@ async fn sigkill_with_three_running_tasks() -> TestResult {
     Ok(())
 }
 
+/// A warden killed under a parent that has not reaped it (a container's pid
+/// 1 that never reaps) is a zombie: the next warden must not take it for
+/// the live owner of its tasks, or they stay `running` forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_warden_not_yet_reaped_owns_no_tasks() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    bare_remote(tmp.path());
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["--exact", "tasks::sigkill_child_with_tasks", "--nocapture", "--test-threads", "1"])
+        .env(CHILD_ROOT, tmp.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let marker = tmp.path().join("ready");
+    let ready =
+        crate::common::eventually(|| marker.exists()).await || crate::common::eventually(|| marker.exists()).await;
+    child.kill()?; // SIGKILL, and no wait: this test, its parent, leaves it a zombie for now
+    let zombie = format!("/proc/{}/stat", child.id());
+    let is_zombie = || {
+        fs::read_to_string(&zombie)
+            .is_ok_and(|s| s.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')))
+    };
+    let dead = crate::common::eventually(is_zombie).await;
+    assert!(ready, "the child started its three tasks");
+    assert!(dead, "the killed warden is a zombie");
+    let ids: Vec<TaskId> = fs::read_to_string(&marker)?.lines().map(|l| l.parse()).collect::<Result<_, _>>()?;
+
+    let w = Warden::start(config(tmp.path())).await?;
+    for id in &ids[..2] {
+        let r = w.task(*id)?;
+        assert_eq!((r.status, r.reason), (TaskStatus::Failed, StatusReason::NodeRestarted), "{r:?}");
+    }
+    let third = w.task(ids[2])?;
+    assert!(third.history.iter().any(|c| c.reason == StatusReason::NodeRestarted), "{third:?}");
+    assert!(is_zombie(), "still unreaped while the new warden recovered");
+    w.shutdown().await;
+    child.wait()?;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn time_limits_stop_forgotten_agents() -> TestResult {
     let tmp = tempfile::tempdir()?;

@@ -315,12 +315,13 @@ pub fn this_process() -> ProcessIdentity {
     ProcessIdentity { pid, start: process_start(pid).unwrap_or(0) }
 }
 
-/// Whether `p` is still running (Linux: pid exists with the same start time).
+/// Whether `p` is still running (Linux: pid exists with the same start
+/// time). A zombie is not: a warden killed under a parent that has not
+/// reaped it yet (a container's pid 1 that never reaps, a busy shell) owns
+/// nothing any more.
 pub fn process_alive(p: ProcessIdentity) -> bool {
-    match process_start(p.pid) {
-        Some(start) => p.start == 0 || start == p.start,
-        None => false,
-    }
+    let Some(info) = i32::try_from(p.pid).ok().and_then(crate::sys::procs::stat_of) else { return false };
+    !matches!(info.state, b'Z' | b'X') && (p.start == 0 || info.start == p.start)
 }
 
 /// Start time of `pid` in clock ticks since boot, from `/proc/<pid>/stat`.
@@ -349,6 +350,25 @@ mod tests {
             owner: None,
             error: None,
         }
+    }
+
+    #[test]
+    fn a_running_process_is_alive_and_an_unreaped_dead_one_is_not() {
+        assert!(process_alive(this_process()));
+        let mut child = std::process::Command::new("sleep").arg("600").spawn().expect("spawns");
+        let pid = child.id();
+        let owner = ProcessIdentity { pid, start: process_start(pid).expect("its start") };
+        assert!(process_alive(owner));
+        assert!(!process_alive(ProcessIdentity { pid, start: owner.start + 1 }), "another process on a reused pid");
+        child.kill().expect("killed");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while crate::sys::procs::stat_of(pid as i32).is_none_or(|p| p.state != b'Z') {
+            assert!(std::time::Instant::now() < deadline, "the child never became a zombie");
+            std::thread::yield_now();
+        }
+        assert!(!process_alive(owner), "a zombie owns nothing");
+        child.wait().expect("reaped");
+        assert!(!process_alive(owner));
     }
 
     #[test]
