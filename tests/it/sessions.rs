@@ -353,3 +353,80 @@ async fn exited_is_the_last_event_of_a_session_and_spawn_reports_the_pid() {
     }
     w.shutdown().await;
 }
+
+/// The session directories in `state`, by id.
+fn session_dirs(state: &std::path::Path) -> std::collections::BTreeSet<String> {
+    std::fs::read_dir(state.join("sessions"))
+        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default()
+}
+
+fn retention_config(state: &std::path::Path, max_count: usize) -> warden::WardenConfig {
+    let mut config = warden::WardenConfig::new(state);
+    config.node = "test".into();
+    config.stop_grace = std::time::Duration::from_millis(500);
+    config.session_retention =
+        warden::core::retention::SessionRetention { max_count, max_bytes: u64::MAX, max_age_ms: u64::MAX };
+    config
+}
+
+/// Runs a session that prints a line and exits; returns its id.
+async fn run_to_exit(w: &warden::Warden, line: &str) -> String {
+    let mut sub = w.subscribe(Some(w.bus().next_seq()));
+    let s = w.spawn(SessionSpec::new("shell", "sh").args(["-c", &format!("echo {line}")])).await.expect("spawns");
+    wait_exit(&mut sub, s.id).await;
+    s.id.to_string()
+}
+
+/// Ended sessions' directories (transcript and record) are kept within the
+/// retention policy, oldest ended first; a live session's directory is never
+/// removed, however old, and counts from when it ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ended_sessions_directories_are_kept_within_the_retention_policy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let w = warden::Warden::start(retention_config(&state, 2)).await.expect("starts");
+    let mut sub = w.subscribe(Some(w.bus().next_seq()));
+    let live = w.spawn(SessionSpec::new("shell", "sh").args(["-c", "echo up; exec sleep 600"])).await.expect("spawns");
+    wait_output(&mut sub, live.id, "up").await;
+    let mut ended = Vec::new();
+    for i in 0..4 {
+        ended.push(run_to_exit(&w, &format!("run-{i}")).await);
+    }
+    let want: std::collections::BTreeSet<String> =
+        [live.id.to_string(), ended[2].clone(), ended[3].clone()].into_iter().collect();
+    let pruned = eventually(|| session_dirs(&state) == want).await;
+    assert!(pruned, "kept {:?}, want {want:?}", session_dirs(&state));
+    let transcript = warden::actors::transcript::transcript_path(&state, &live.id);
+    assert!(transcript.exists(), "the live session keeps its transcript");
+
+    // Ended now, the long-lived session is the newest ended one: the oldest
+    // of the others goes.
+    w.stop(live.id).await.expect("stops");
+    let want: std::collections::BTreeSet<String> = [live.id.to_string(), ended[3].clone()].into_iter().collect();
+    let pruned = eventually(|| session_dirs(&state) == want).await;
+    assert!(pruned, "kept {:?}, want {want:?}", session_dirs(&state));
+    w.shutdown().await;
+}
+
+/// A warden that starts applies the policy to what earlier ones left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_starting_warden_prunes_the_directories_earlier_ones_left() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let w = warden::Warden::start(retention_config(&state, 100)).await.expect("starts");
+    let mut ended = Vec::new();
+    for i in 0..3 {
+        ended.push(run_to_exit(&w, &format!("run-{i}")).await);
+    }
+    w.shutdown().await;
+    assert_eq!(session_dirs(&state).len(), 3, "{:?}", session_dirs(&state));
+    // A directory without a record (not a session's, or torn) is left alone.
+    std::fs::create_dir_all(state.join("sessions").join("not-a-session")).expect("mkdir");
+
+    let w = warden::Warden::start(retention_config(&state, 1)).await.expect("starts again");
+    let want: std::collections::BTreeSet<String> = [ended[2].clone(), "not-a-session".into()].into_iter().collect();
+    let pruned = eventually(|| session_dirs(&state) == want).await;
+    assert!(pruned, "kept {:?}, want {want:?}", session_dirs(&state));
+    w.shutdown().await;
+}

@@ -97,6 +97,10 @@ pub struct WardenConfig {
     pub budgets: crate::budget::Budgets,
     /// Tasks: retention of scratch directories and records.
     pub tasks: crate::task::TaskConfig,
+    /// How many ended sessions' directories (transcript and record) are
+    /// kept on disk, how many bytes and how old; applied when warden starts
+    /// and after sessions end (at most every few seconds).
+    pub session_retention: warden_core::retention::SessionRetention,
 }
 
 impl std::fmt::Debug for dyn crate::classifier::StallClassifier {
@@ -131,6 +135,7 @@ impl WardenConfig {
             answer_terminal_queries: true,
             budgets: crate::budget::Budgets::default(),
             tasks: crate::task::TaskConfig::default(),
+            session_retention: warden_core::retention::SessionRetention::default(),
         }
     }
 
@@ -263,8 +268,15 @@ impl Warden {
         }
         let sessions_log =
             instance.sessions_log().map_err(|e| warn!(error = %e, "cannot open the instance's session list")).ok();
-        let reactor = ReactorHandle::start("warden-pty", instance.containment.clone(), sessions_log)
+        let retention = config.transcripts.then(|| crate::transcript::Retention {
+            sessions: state_dir.join("sessions"),
+            policy: config.session_retention,
+        });
+        let reactor = ReactorHandle::start("warden-pty", instance.containment.clone(), sessions_log, retention)
             .map_err(|e| StartError::Runtime(e.to_string()))?;
+        // Ended sessions' directories beyond the policy, also those of
+        // instances that died (their records were just closed), go now.
+        reactor.transcripts().prune();
         let bus = EventBus::new(config.node.clone(), config.bus);
         let ctx = Arc::new(Ctx {
             reactor: reactor.clone(),

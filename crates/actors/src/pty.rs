@@ -94,6 +94,10 @@ impl PtyState {
         self.core.finish(exit);
         self.core.screen.poke();
         write_meta(&self.reactor, &self.state_dir, &self.core.info());
+        if self.state_dir.is_some() {
+            // After the record just queued: this session now counts as ended.
+            self.reactor.transcripts().prune();
+        }
         myself.stop(StopReason::Exited.reason());
     }
 }

@@ -128,16 +128,18 @@ impl ReactorHandle {
     /// Starts the reactor thread; `containment` says whether each agent gets
     /// a cgroup of its own (and where); the id of every session started is
     /// appended to `sessions_log` (the instance's list, read by the next
-    /// start if this instance dies).
+    /// start if this instance dies); `retention` is the policy of ended
+    /// sessions' directories the transcript writer applies.
     pub(crate) fn start(
         name: &str,
         containment: Containment,
         sessions_log: Option<std::fs::File>,
+        retention: Option<crate::transcript::Retention>,
     ) -> io::Result<ReactorHandle> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let (tx, rx) = mpsc::channel();
-        let transcripts = TranscriptWriter::start()?;
+        let transcripts = TranscriptWriter::start(retention)?;
         let reactor = Reactor {
             transcripts: transcripts.clone(),
             poll,

@@ -1,12 +1,21 @@
 //! The on-disk transcript: every byte a session's terminal produced, exactly.
 //!
-//! Written by the reactor thread as it reads, before the bytes reach any
-//! actor, so a crash of an actor never leaves a hole in it. Bounded by a size
-//! cap; past the cap nothing more is stored and one event says so.
+//! The reactor thread hands the bytes it reads to one writer thread (in
+//! batches) before they reach any actor, so a crash of an actor never leaves
+//! a hole in it. Bounded by a size cap; past the cap nothing more is stored
+//! and one event says so. The writer thread also writes the sessions'
+//! `session.json` records and applies the retention policy of ended
+//! sessions' directories ([`SessionRetention`]), so that all of the
+//! sessions' file work happens on one thread, in order.
 
 use std::fs::File;
 use std::io::{IoSlice, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use warden_core::retention::SessionRetention;
 
 /// Where a session's files live under the state directory.
 pub fn session_dir(state_dir: &Path, id: &warden_core::SessionId) -> PathBuf {
@@ -131,6 +140,75 @@ enum TranscriptCmd {
         dir: PathBuf,
         json: Vec<u8>,
     },
+    /// Apply the retention policy of ended sessions' directories.
+    Prune,
+}
+
+/// Where the sessions' directories are and how many ended ones are kept.
+#[derive(Debug, Clone)]
+pub(crate) struct Retention {
+    /// `<state_dir>/sessions`.
+    pub sessions: PathBuf,
+    pub policy: SessionRetention,
+}
+
+/// A retention pass reads every session's record, so passes are at least
+/// this far apart; a request in between is served once it has passed.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// One pass of the retention policy over `retention.sessions`: the
+/// directories of sessions whose record says they ended (the record's last
+/// write is when) are removed, oldest first, past the policy's age, count
+/// and bytes. Directories without a readable record, or of sessions that
+/// have not ended (this warden's or another's), are left alone. Returns
+/// how many directories and bytes went.
+pub(crate) fn prune_sessions(retention: &Retention, now_ms: u64) -> (usize, u64) {
+    let span = tracing::info_span!("session_retention", dir = %retention.sessions.display());
+    let _e = span.enter();
+    let Ok(entries) = std::fs::read_dir(&retention.sessions) else { return (0, 0) };
+    let mut ended: Vec<(PathBuf, (u64, u64))> = Vec::new();
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        let record = dir.join("session.json");
+        let Ok(bytes) = std::fs::read(&record) else { continue };
+        let Ok(info) = serde_json::from_slice::<warden_core::SessionInfo>(&bytes) else { continue };
+        if !info.state.is_terminal() {
+            continue;
+        }
+        let ended_at = std::fs::metadata(&record)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_millis() as u64);
+        ended.push((dir, (ended_at, dir_bytes(&entry.path()))));
+    }
+    let sizes: Vec<(u64, u64)> = ended.iter().map(|e| e.1).collect();
+    let (mut count, mut bytes) = (0, 0);
+    for i in retention.policy.to_remove(&sizes, now_ms) {
+        let (dir, (_, size)) = &ended[i];
+        match std::fs::remove_dir_all(dir) {
+            Ok(()) => {
+                count += 1;
+                bytes += size;
+            }
+            Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "cannot remove an ended session's directory"),
+        }
+    }
+    if count > 0 {
+        tracing::info!(removed = count, bytes, kept = ended.len() - count, "removed ended sessions' directories");
+    }
+    (count, bytes)
+}
+
+/// Bytes of the files directly in `dir` (a session's directory has no subdirectories).
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| entries.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+        .unwrap_or(0)
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Writes `session.json` in `dir` atomically (a temporary file, then a
@@ -156,6 +234,8 @@ fn write_meta_now(dir: &Path, json: &[u8]) {
 #[derive(Clone)]
 pub(crate) struct TranscriptWriter {
     tx: std::sync::mpsc::SyncSender<TranscriptCmd>,
+    /// A `Prune` waits in the queue (so a burst of ends queues one).
+    prune_queued: Arc<AtomicBool>,
 }
 
 /// Commands queued at most (each `Append` holds one batch, ≤ 320 KiB: the
@@ -163,13 +243,47 @@ pub(crate) struct TranscriptWriter {
 const WRITER_QUEUE: usize = 64;
 
 impl TranscriptWriter {
-    pub(crate) fn start() -> std::io::Result<TranscriptWriter> {
+    /// Starts the writer thread; with `retention`, it also prunes ended
+    /// sessions' directories when asked ([`TranscriptWriter::prune`]).
+    pub(crate) fn start(retention: Option<Retention>) -> std::io::Result<TranscriptWriter> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<TranscriptCmd>(WRITER_QUEUE);
+        let prune_queued = Arc::new(AtomicBool::new(false));
+        let queued = Arc::clone(&prune_queued);
         std::thread::Builder::new().name("warden-transcripts".into()).stack_size(256 * 1024).spawn(move || {
             let mut files: std::collections::HashMap<u64, (Transcript, Option<TruncateNotice>)> =
                 std::collections::HashMap::new();
-            for cmd in rx {
+            let mut last_pass: Option<Instant> = None;
+            let mut deferred: Option<Instant> = None;
+            loop {
+                let cmd = match deferred {
+                    // Due while commands keep coming: served before the next one.
+                    Some(at) if Instant::now() >= at => TranscriptCmd::Prune,
+                    Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                        Ok(cmd) => cmd,
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => TranscriptCmd::Prune,
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                    },
+                    None => match rx.recv() {
+                        Ok(cmd) => cmd,
+                        Err(_) => break,
+                    },
+                };
                 match cmd {
+                    TranscriptCmd::Prune => {
+                        queued.store(false, Ordering::Release);
+                        let Some(retention) = &retention else { continue };
+                        let now = Instant::now();
+                        match last_pass.map(|t| t + PRUNE_INTERVAL).filter(|next| *next > now) {
+                            Some(next) => {
+                                deferred.get_or_insert(next);
+                            }
+                            None => {
+                                deferred = None;
+                                last_pass = Some(now);
+                                prune_sessions(retention, now_ms());
+                            }
+                        }
+                    }
                     TranscriptCmd::Open { key, path, max, on_truncate } => match Transcript::create(&path, max) {
                         Ok(t) => {
                             files.insert(key, (t, Some(on_truncate)));
@@ -192,7 +306,17 @@ impl TranscriptWriter {
                 }
             }
         })?;
-        Ok(TranscriptWriter { tx })
+        Ok(TranscriptWriter { tx, prune_queued })
+    }
+
+    /// Asks for a retention pass over ended sessions' directories, after
+    /// everything queued before (so a record written just now is seen).
+    /// Never blocks: with a pass already queued, or the queue full, this is
+    /// a no-op (the next ask, or the deferred pass, catches up).
+    pub(crate) fn prune(&self) {
+        if !self.prune_queued.swap(true, Ordering::AcqRel) && self.tx.try_send(TranscriptCmd::Prune).is_err() {
+            self.prune_queued.store(false, Ordering::Release);
+        }
     }
 
     pub(crate) fn open(&self, key: u64, path: PathBuf, max: u64, on_truncate: TruncateNotice) {

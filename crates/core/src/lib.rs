@@ -16,6 +16,7 @@ pub mod info;
 pub mod keys;
 pub mod prompt;
 pub mod restart;
+pub mod retention;
 pub mod screen;
 pub mod spec;
 pub mod stall;

@@ -33,22 +33,8 @@ pub struct FinishedWorktree {
 /// every one older than `max_age_ms`, then the oldest until at most
 /// `max_count` remain and they hold at most `max_bytes`.
 pub fn worktrees_to_remove(finished: &[FinishedWorktree], policy: &WorktreeRetention, now_ms: u64) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..finished.len()).collect();
-    order.sort_by_key(|&i| (finished[i].ended_at, i));
-    let mut count = finished.len();
-    let mut bytes: u64 = finished.iter().map(|f| f.bytes).fold(0, u64::saturating_add);
-    let mut out = Vec::new();
-    for i in order {
-        let f = finished[i];
-        let too_old = now_ms.saturating_sub(f.ended_at) > policy.max_age_ms;
-        if !too_old && count <= policy.max_count && bytes <= policy.max_bytes {
-            continue;
-        }
-        out.push(i);
-        count -= 1;
-        bytes = bytes.saturating_sub(f.bytes);
-    }
-    out
+    let ended: Vec<(u64, u64)> = finished.iter().map(|f| (f.ended_at, f.bytes)).collect();
+    crate::retention::oldest_beyond(&ended, policy.max_count, policy.max_bytes, policy.max_age_ms, now_ms)
 }
 
 #[cfg(test)]
