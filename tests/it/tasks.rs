@@ -357,20 +357,28 @@ async fn sigkill_child_with_tasks() {
     tokio::time::sleep(Duration::from_secs(600)).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_with_three_running_tasks() -> TestResult {
-    let tmp = tempfile::tempdir()?;
-    bare_remote(tmp.path());
-    let mut child = Command::new(std::env::current_exe()?)
+/// Starts `sigkill_child_with_tasks` in a child process with its state in
+/// `root`; returns it, its marker file and whether it got its three tasks
+/// working.
+async fn warden_with_three_tasks(root: &Path) -> Result<(std::process::Child, PathBuf, bool), Box<dyn Error>> {
+    bare_remote(root);
+    let child = Command::new(std::env::current_exe()?)
         .args(["--exact", "tasks::sigkill_child_with_tasks", "--nocapture", "--test-threads", "1"])
-        .env(CHILD_ROOT, tmp.path())
+        .env(CHILD_ROOT, root)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
-    let marker = tmp.path().join("ready");
+    let marker = root.join("ready");
     let ready =
         crate::common::eventually(|| marker.exists()).await || crate::common::eventually(|| marker.exists()).await;
+    Ok((child, marker, ready))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_with_three_running_tasks() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let (mut child, marker, ready) = warden_with_three_tasks(tmp.path()).await?;
     child.kill()?; // SIGKILL
     child.wait()?;
     assert!(ready, "the child started its three tasks");
@@ -404,17 +412,7 @@ async fn sigkill_with_three_running_tasks() -> TestResult {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_warden_not_yet_reaped_owns_no_tasks() -> TestResult {
     let tmp = tempfile::tempdir()?;
-    bare_remote(tmp.path());
-    let mut child = Command::new(std::env::current_exe()?)
-        .args(["--exact", "tasks::sigkill_child_with_tasks", "--nocapture", "--test-threads", "1"])
-        .env(CHILD_ROOT, tmp.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let marker = tmp.path().join("ready");
-    let ready =
-        crate::common::eventually(|| marker.exists()).await || crate::common::eventually(|| marker.exists()).await;
+    let (mut child, marker, ready) = warden_with_three_tasks(tmp.path()).await?;
     child.kill()?; // SIGKILL, and no wait: this test, its parent, leaves it a zombie for now
     let zombie = format!("/proc/{}/stat", child.id());
     let is_zombie = || {
