@@ -24,6 +24,7 @@ mod cli_run;
 mod conversation;
 mod fake_agent;
 mod fuzz_verbs;
+mod hostile_input;
 mod hibernation;
 mod ids;
 mod launch_parity;

@@ -64,6 +64,10 @@ const TRANSCRIPT_LINGER: Duration = Duration::from_millis(5);
 /// How long after the child's exit warden waits for EOF on the master
 /// beyond the kill grace, in case something escaped and holds the terminal.
 const EOF_SLACK: Duration = Duration::from_millis(500);
+/// The longest kill grace the reactor keeps: a caller's longer one (up to
+/// `Duration::MAX`) is taken as this, so deadlines computed from it never
+/// overflow the clock (`Instant + Duration` panics past its range).
+pub(crate) const MAX_GRACE: Duration = Duration::from_secs(24 * 3600);
 /// What the reactor tells a session's sink.
 #[derive(Debug)]
 pub(crate) enum IoEvent {
@@ -226,7 +230,7 @@ impl ReactorHandle {
     }
 
     pub(crate) fn stop(&self, key: u64, grace: Duration) {
-        self.send(IoCmd::Stop { key, grace });
+        self.send(IoCmd::Stop { key, grace: grace.min(MAX_GRACE) });
     }
 
     pub(crate) fn resume(&self, key: u64) {
@@ -236,7 +240,7 @@ impl ReactorHandle {
     /// Stops every session (signals, grace, SIGKILL) and ends the thread.
     pub(crate) async fn shutdown(&self, grace: Duration) {
         let (reply, rx) = oneshot::channel();
-        if self.send(IoCmd::Shutdown { grace, reply }) {
+        if self.send(IoCmd::Shutdown { grace: grace.min(MAX_GRACE), reply }) {
             let _ = rx.await;
         }
     }
