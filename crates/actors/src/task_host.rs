@@ -334,11 +334,8 @@ async fn finalize_one(warden: &Warden, record: &TaskRecord, ws: &WorkspaceId, mo
         Some(b) => Some(b),
         None => warden.workspace(ws).await.ok().map(|r| r.base.trim_start_matches("origin/").to_owned()),
     };
-    let pr_repo = repo.and_then(|r| r.pr_repo.as_deref()).and_then(|s| s.split_once('/')).map(|(o, n)| RepoSlug {
-        host: "github.com".into(),
-        owner: o.into(),
-        name: n.into(),
-    });
+    // Checked when the task was created (`TaskSpec::validate`).
+    let pr_repo = repo.and_then(|r| r.pr_repo.as_deref()).and_then(|s| RepoSlug::github(s).ok());
     let req = FinalizeRequest {
         commit: CommitRequest { message: commit_message(record), ..Default::default() },
         push: pushing.then(PushRequest::default),

@@ -198,6 +198,13 @@ impl Warden {
         id: &WorkspaceId,
         req: FinalizeRequest,
     ) -> Result<FinalizeReport, WorkspaceError> {
+        // Before any step: the pull request's repository goes into a URL.
+        if let Some(slug) = req.pr.as_ref().and_then(|pr| pr.repo.as_ref()) {
+            slug.check().map_err(|source| WorkspaceError::InvalidName {
+                name: format!("{}/{}", slug.owner, slug.name),
+                source,
+            })?;
+        }
         let force = req.cleanup.unwrap_or(false);
         let mut report = ask(&self.workspace_actor(id).await?, |reply| WorkspaceMsg::Finalize(req, reply)).await?;
         if let StepResult::Done { value: CleanupOutcome::DelegateToParent { parent } } = &report.cleanup {

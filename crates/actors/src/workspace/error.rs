@@ -19,8 +19,8 @@ pub enum WorkspaceError {
         /// The rule it broke.
         source: NamingError,
     },
-    /// A workspace id or path argument that is not allowed.
-    #[error("invalid workspace name {name:?}: {source}")]
+    /// A workspace id, path or repository name argument that is not allowed.
+    #[error("invalid name {name:?}: {source}")]
     InvalidName {
         /// The name given.
         name: String,

@@ -7,6 +7,7 @@ use crate::restart::RestartPolicy;
 use crate::supervise::ApprovalPreset;
 use crate::wire::wire_enum;
 use crate::workspace::naming::{NamingError, validate_branch_name};
+use crate::workspace::request::RepoSlug;
 
 /// Most agents one task may fan out to.
 pub const MAX_AGENTS: usize = 8;
@@ -268,6 +269,10 @@ impl TaskSpec {
                 validate_branch_name(branch)
                     .map_err(|source| TaskSpecError::BadBranch { name: branch.chars().take(80).collect(), source })?;
             }
+            if let Some(pr_repo) = &repo.pr_repo {
+                RepoSlug::github(pr_repo)
+                    .map_err(|source| TaskSpecError::BadPrRepo { given: pr_repo.chars().take(80).collect(), source })?;
+            }
             if self.workdir.is_some() {
                 return Err(TaskSpecError::RepoAndWorkdir);
             }
@@ -317,6 +322,14 @@ pub enum TaskSpecError {
     BadBranch {
         /// The name (at most 80 characters).
         name: String,
+        /// What is wrong with it.
+        source: NamingError,
+    },
+    /// A pull-request repository that is not one GitHub `owner/name` pair.
+    #[error("`pr_repo` `{given}` is not a GitHub `owner/name`: {source}")]
+    BadPrRepo {
+        /// What was given (at most 80 characters).
+        given: String,
         /// What is wrong with it.
         source: NamingError,
     },

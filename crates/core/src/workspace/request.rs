@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::naming::NamingError;
+
 /// Name and e-mail used for commits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
@@ -131,6 +133,45 @@ pub struct RepoSlug {
     pub name: String,
 }
 
+/// Longest owner or repository name GitHub allows.
+const MAX_SLUG_PART: usize = 100;
+
+impl RepoSlug {
+    /// `owner/name` on github.com (a task's `pr_repo`), both parts checked
+    /// as [`RepoSlug::check`] does.
+    pub fn github(pair: &str) -> Result<RepoSlug, NamingError> {
+        let (owner, name) = pair.split_once('/').ok_or(NamingError::BadBoundary("must be `owner/name`"))?;
+        let slug = RepoSlug { host: "github.com".into(), owner: owner.into(), name: name.into() };
+        slug.check()?;
+        Ok(slug)
+    }
+
+    /// Checks that the owner and the name are what GitHub allows (ASCII
+    /// letters, digits, `-`, `_`, `.`; not `.` or `..`): they go into the
+    /// API's path as they are, where a `/`, `?`, `#` or `..` would aim the
+    /// request, and the node's token, at another endpoint.
+    pub fn check(&self) -> Result<(), NamingError> {
+        check_slug_part(&self.owner)?;
+        check_slug_part(&self.name)
+    }
+}
+
+fn check_slug_part(part: &str) -> Result<(), NamingError> {
+    if part.is_empty() {
+        return Err(NamingError::Empty);
+    }
+    if part.len() > MAX_SLUG_PART {
+        return Err(NamingError::TooLong { len: part.len(), max: MAX_SLUG_PART });
+    }
+    if part == "." || part == ".." {
+        return Err(NamingError::Reserved(part.to_owned()));
+    }
+    match part.chars().find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))) {
+        Some(ch) => Err(NamingError::ForbiddenChar { ch }),
+        None => Ok(()),
+    }
+}
+
 /// Parse `owner/repo` from a remote URL: `https://host/o/r(.git)`,
 /// `ssh://git@host[:port]/o/r(.git)` or `git@host:o/r(.git)`.
 pub fn parse_remote(url: &str) -> Option<RepoSlug> {
@@ -155,11 +196,11 @@ pub fn parse_remote(url: &str) -> Option<RepoSlug> {
     let path = path.strip_suffix(".git").unwrap_or(path);
     let mut parts = path.split('/');
     let (owner, name) = (parts.next()?, parts.next()?);
-    let ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if parts.next().is_some() || host.is_empty() || !ok(owner) || !ok(name) {
+    let slug = RepoSlug { host: host.to_owned(), owner: owner.to_owned(), name: name.to_owned() };
+    if parts.next().is_some() || host.is_empty() || slug.check().is_err() {
         return None;
     }
-    Some(RepoSlug { host: host.to_owned(), owner: owner.to_owned(), name: name.to_owned() })
+    Some(slug)
 }
 
 /// What to open.
@@ -182,4 +223,20 @@ pub struct PrRequest {
     /// Repository; defaults to the one parsed from the push remote.
     #[serde(default)]
     pub repo: Option<RepoSlug>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repository_slugs_are_one_plain_owner_name_pair() {
+        let slug = RepoSlug::github("acme.io/api_v2-x").expect("plain pair");
+        assert_eq!((slug.owner.as_str(), slug.name.as_str()), ("acme.io", "api_v2-x"));
+        for bad in ["o", "o/", "/r", "o/r/forks", "o/r?x=", "o/r#", "../r", "o/..", "o/r x", "o/r\u{0}", "ö/r"] {
+            assert!(RepoSlug::github(bad).is_err(), "{bad:?}");
+        }
+        assert!(RepoSlug::github(&format!("o/{}", "r".repeat(101))).is_err());
+        assert_eq!(parse_remote("https://github.com/o/..git"), None);
+    }
 }
