@@ -109,3 +109,99 @@ async fn a_pull_request_repository_cannot_steer_the_github_request() {
     warden.shutdown().await;
     bridge.shutdown(Duration::from_secs(5)).await;
 }
+
+/// Resident memory of a process, in bytes.
+fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status of the node");
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS");
+    kb * 1024
+}
+
+/// A local client that sends commands and never reads the replies: the
+/// node answers a bounded number and then stops reading it (the client's
+/// writes block) instead of keeping every unsent reply, and its work, in
+/// memory — once it was about 12 KiB per request, without end. When the
+/// client reads again, every request it sent is answered.
+#[test]
+fn a_local_client_that_never_reads_its_replies_is_not_read_either() {
+    use std::io::{Read, Write};
+    use warden_bridge::local::default_socket_path;
+
+    const MB: u64 = 1024 * 1024;
+    /// Far more than the node holds unanswered for one connection, plus
+    /// what the socket buffers.
+    const SENT_AT_MOST: usize = 20_000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let mut node = crate::local_socket::serve(&state, &[]);
+    let pid = node.child.id();
+    let before = rss(pid);
+    let mut stream = std::os::unix::net::UnixStream::connect(default_socket_path(&state)).expect("connects");
+    let header = br#"{"op":"cmd","id":1,"verb":"list_agents"}"#;
+    let mut frame = Vec::new();
+    frame.extend_from_slice(&(header.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&2u32.to_be_bytes());
+    frame.extend_from_slice(header);
+    frame.extend_from_slice(b"{}");
+
+    // Writes until a write waits (the node stopped reading) or all are sent.
+    // A write that waits this long waits for good: before, the node read
+    // every frame at once.
+    stream.set_write_timeout(Some(Duration::from_secs(2))).expect("write timeout");
+    let (mut sent, mut offset) = (0, 0);
+    while sent < SENT_AT_MOST {
+        match stream.write(&frame[offset..]) {
+            Ok(n) => {
+                offset += n;
+                if offset == frame.len() {
+                    (sent, offset) = (sent + 1, 0);
+                }
+            }
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => break,
+            Err(e) => panic!("write: {e}"),
+        }
+    }
+    let grown = rss(pid).saturating_sub(before);
+    eprintln!("{sent} requests sent before the node stopped reading; {} KiB more", grown / 1024);
+    assert!(
+        sent < SENT_AT_MOST,
+        "the node read all {sent} requests whose replies nobody read ({} MiB more)",
+        grown / MB
+    );
+    assert!(grown < 64 * MB, "{} MiB more for {sent} unread replies", grown / MB);
+
+    // Reading again: the rest of a frame cut short goes out, and every
+    // request sent is answered.
+    let mut reader = stream.try_clone().expect("clone");
+    reader.set_read_timeout(Some(TIMEOUT)).expect("read timeout");
+    let answers = std::thread::spawn(move || {
+        let mut replies = 0;
+        let mut lens = [0u8; 8];
+        while reader.read_exact(&mut lens).is_ok() {
+            let h = u32::from_be_bytes([lens[0], lens[1], lens[2], lens[3]]) as usize;
+            let b = u32::from_be_bytes([lens[4], lens[5], lens[6], lens[7]]) as usize;
+            let mut rest = vec![0u8; h + b];
+            reader.read_exact(&mut rest).expect("a whole frame");
+            let reply: serde_json::Value = serde_json::from_slice(&rest[h..]).expect("reply JSON");
+            assert_eq!(reply["ok"], true, "{reply}");
+            replies += 1;
+            if replies == SENT_AT_MOST {
+                break;
+            }
+        }
+        replies
+    });
+    stream.set_write_timeout(None).expect("no write timeout");
+    if offset > 0 {
+        stream.write_all(&frame[offset..]).expect("the rest of the frame");
+        sent += 1;
+    }
+    // Closing our side ends the node's reading; it still answers what it read.
+    stream.shutdown(std::net::Shutdown::Write).expect("shutdown");
+    assert_eq!(answers.join().expect("reader"), sent, "every request is answered");
+    assert_eq!(node.terminate(TIMEOUT), Some(0), "{:?}", node.drain_stderr());
+}

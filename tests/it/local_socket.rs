@@ -18,7 +18,7 @@ use warden_bridge::{NatsOptions, Remote};
 const T: Duration = common::TIMEOUT;
 
 /// `warden serve` as node `local1` allowing `shell`, plus `extra`, once it serves.
-fn serve(state: &Path, extra: &[&str]) -> Proc {
+pub(crate) fn serve(state: &Path, extra: &[&str]) -> Proc {
     let mut cmd = warden_cmd(state);
     cmd.args(["serve", "--node", "local1", "--allow-agent", "shell"]).args(extra);
     serving(cmd)

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::FutureExt;
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{debug, info, warn};
 use warden_actors::Warden;
@@ -35,6 +35,11 @@ pub const MAX_CONNECTIONS: usize = 256;
 pub const MAX_SUBSCRIPTIONS: usize = 64;
 /// Replies queued for one connection before its commands wait.
 const REPLY_QUEUE: usize = 256;
+/// Frames of one connection read and not yet answered; at this many the
+/// node stops reading the connection until a reply is queued, so a client
+/// that does not read its replies is not read either (each unanswered
+/// request is a task and its reply in the node's memory).
+const IN_FLIGHT: usize = 256;
 /// Event and output frames queued for one connection before its
 /// subscriptions wait (and, if it stays slow, lag on the bus).
 const DATA_QUEUE: usize = 64;
@@ -155,11 +160,14 @@ async fn accept_loop(ctx: Arc<CommandCtx>, listener: UnixListener, owner: u32, m
 
 type Out = (Header, Bytes);
 
-fn responder(tx: &mpsc::Sender<Out>, id: u64) -> Respond {
+/// Where the reply to frame `id` goes; `permit` counts the frame as in
+/// flight until its reply is queued (or it is dropped unanswered).
+fn responder(tx: &mpsc::Sender<Out>, id: u64, permit: OwnedSemaphorePermit) -> Respond {
     let tx = tx.clone();
     Some(Box::new(move |reply: Reply| {
         async move {
             let _ = tx.send((Header::Reply { id }, reply.to_bytes().into())).await;
+            drop(permit);
         }
         .boxed()
     }))
@@ -179,7 +187,14 @@ async fn connection(ctx: Arc<CommandCtx>, stream: UnixStream, owner: u32, mut st
     let writer = tokio::spawn(write_loop(wr, reply_rx, data_rx));
     let mut lanes = SessionLanes::default();
     let mut subs: HashMap<u64, JoinHandle<()>> = HashMap::new();
+    let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
     loop {
+        // Room for one more unanswered frame before the next is read.
+        let permit = tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            p = in_flight.clone().acquire_owned() => p,
+        };
+        let Ok(permit) = permit else { break };
         let frame = tokio::select! {
             _ = stop.wait_for(|s| *s) => break,
             f = read_frame(&mut rd, ctx.max_request_bytes) => f,
@@ -189,12 +204,12 @@ async fn connection(ctx: Arc<CommandCtx>, stream: UnixStream, owner: u32, mut st
             Ok(None) => break,
             Err(FrameError::BadHeader(e)) => {
                 let e = WireError::bad_request(format!("bad frame header: {e}"));
-                respond_with(responder(&reply_tx, 0), Reply::err(e, None)).await;
+                respond_with(responder(&reply_tx, 0, permit), Reply::err(e, None)).await;
                 continue;
             }
             Err(FrameError::TooLarge { body, .. }) => {
                 // The stream is out of step now: answer and close.
-                respond_with(responder(&reply_tx, 0), Reply::err(too_large(&ctx, body), None)).await;
+                respond_with(responder(&reply_tx, 0, permit), Reply::err(too_large(&ctx, body), None)).await;
                 break;
             }
             Err(FrameError::Io(e)) => {
@@ -204,10 +219,10 @@ async fn connection(ctx: Arc<CommandCtx>, stream: UnixStream, owner: u32, mut st
         };
         match frame.header {
             Header::Cmd { id, verb } => {
-                run_command(&ctx, &mut lanes, &verb, &frame.body, responder(&reply_tx, id)).await
+                run_command(&ctx, &mut lanes, &verb, &frame.body, responder(&reply_tx, id, permit)).await
             }
             Header::Input { id, session, ack, client } => {
-                let respond = if ack { responder(&reply_tx, id) } else { None };
+                let respond = if ack { responder(&reply_tx, id, permit) } else { None };
                 run_input(&ctx, &mut lanes, &session, client.as_deref(), frame.body, respond).await
             }
             Header::Subscribe { id, session, since, events, output } => {
@@ -224,17 +239,21 @@ async fn connection(ctx: Arc<CommandCtx>, stream: UnixStream, owner: u32, mut st
                     subs.insert(id, tokio::spawn(forward(sub, id, session, events, output, data_tx.clone())));
                     Reply::ok(serde_json::json!({"node": ctx.subjects.node(), "subscription": id}), None)
                 };
-                respond_with(responder(&reply_tx, id), reply).await;
+                respond_with(responder(&reply_tx, id, permit), reply).await;
             }
             Header::Unsubscribe { id } => {
                 if let Some(t) = subs.remove(&id) {
                     t.abort();
                 }
-                respond_with(responder(&reply_tx, id), Reply::ok(serde_json::json!({"subscription": id}), None)).await;
+                respond_with(
+                    responder(&reply_tx, id, permit),
+                    Reply::ok(serde_json::json!({"subscription": id}), None),
+                )
+                .await;
             }
             Header::Reply { id } | Header::Event { sub: id } | Header::Output { sub: id, .. } => {
                 let e = WireError::bad_request("a client sends `cmd`, `input`, `subscribe` or `unsubscribe` frames");
-                respond_with(responder(&reply_tx, id), Reply::err(e, None)).await;
+                respond_with(responder(&reply_tx, id, permit), Reply::err(e, None)).await;
             }
         }
     }
