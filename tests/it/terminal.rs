@@ -159,6 +159,36 @@ fn after_a_tui_agent_exits_the_terminal_is_as_it_was() {
 }
 
 #[test]
+fn a_scroll_region_no_wrap_colours_and_line_drawing_left_on_are_undone() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let t = Tmux::start(100, 30);
+    // What a program killed mid-frame leaves: rows 5 to 10 as the scroll region (set
+    // between DECSC and DECRC, so the cursor stays), no line wrap, bold red, and the
+    // DEC line-drawing set in G0.
+    let script = r"raw \e7\e[5\;10r\e8\e[?7l\e[1\;31m\e(0lqqk\r\n; exit 0";
+    t.line(&format!(
+        "{} run --program {} -- --script-inline '{script}'; echo rc=$?",
+        warden_line(state.path()),
+        fake_agent()
+    ));
+    let screen = t.wait_for("the run's end", |s| s.contains("rc=0"));
+    assert_eq!(
+        t.display("#{scroll_region_upper}-#{scroll_region_lower}"),
+        "0-29",
+        "the whole screen scrolls:\n{screen}"
+    );
+    assert_eq!(t.display("#{wrap_flag}"), "1", "lines wrap again");
+    // The shell's output and prompt come in the terminal's plain attributes and ASCII.
+    // (Each row alone: `-e` shows a row's attributes from the terminal's defaults.)
+    let row = screen.lines().position(|l| l.starts_with("rc=0")).expect("rc=0 on a row of its own");
+    for row in [row, row + 1] {
+        let row = row.to_string();
+        let styled = t.run(&["capture-pane", "-t", "t", "-p", "-e", "-S", &row, "-E", &row]);
+        assert!(!styled.contains(['\x1b', '\x0e']), "plain again: {styled:?}\n{screen}");
+    }
+}
+
+#[test]
 fn an_interactive_shell_gets_keys_ctrl_c_and_resizes_and_the_terminal_is_cooked_after() {
     let state = tempfile::tempdir().expect("tempdir");
     let t = Tmux::start(100, 30);

@@ -220,11 +220,13 @@ impl Screen {
     }
 
     /// The modes the output turned on that a terminal showing it must turn off again
-    /// (alternate screen, hidden cursor, mouse, focus, bracketed paste, keyboard protocols).
+    /// (alternate screen, hidden cursor, mouse, focus, bracketed paste, keyboard protocols,
+    /// scroll region, line wrap, attributes, character set).
     pub fn modes(&self) -> TermModes {
         let mut modes = self.term.modes;
         modes.alternate_screen = self.term.alt_active;
         modes.cursor_hidden = self.term.hide_cursor;
+        modes.autowrap_off = !self.term.autowrap;
         modes
     }
 

@@ -4,9 +4,10 @@
 //! agrees with it. A few xterm sequences vt100 lacks are handled too: IND (`ESC D`), NEL
 //! (`ESC E`), SCOSC/SCORC (`CSI s`, `CSI u` without parameters), DECAWM (mode 7) and
 //! mode 1047.
-//! Mouse, focus, bracketed-paste and keyboard-protocol modes are recorded (`modes.rs`) but
-//! change no text; a shell's `OSC 133 ; D ; status` is recorded as its last command status.
-//! Everything else (SGR, DCS, APC, other OSC) is ignored.
+//! Mouse, focus, bracketed-paste and keyboard-protocol modes, whether SGR attributes are
+//! in effect and the G0 character set are recorded (`modes.rs`) but change no text; a
+//! shell's `OSC 133 ; D ; status` is recorded as its last command status.
+//! Everything else (DCS, APC, other OSC) is ignored.
 
 use vte::Params;
 
@@ -70,6 +71,11 @@ impl vte::Perform for Term {
             (None, 'r') => {
                 let (top, bottom) = two(params, 1, self.rows);
                 grid.set_scroll_region(top - 1, bottom - 1);
+                self.modes.scroll_region = top > 1 || bottom < self.rows;
+            }
+            (None, 'm') => {
+                self.modes.sgr(no_params(params));
+                return;
             }
             (None, 's') if no_params(params) => grid.save(),
             (None, 'u') if no_params(params) => grid.restore(),
@@ -102,6 +108,10 @@ impl vte::Perform for Term {
     fn esc_dispatch(&mut self, intermediates: &[u8], _ignore: bool, byte: u8) {
         // The parser is in its ground state after every escape sequence.
         self.stop = true;
+        if intermediates == b"(" {
+            self.modes.charset_g0 = byte != b'B';
+            return;
+        }
         if !intermediates.is_empty() {
             return;
         }

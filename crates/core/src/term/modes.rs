@@ -120,6 +120,17 @@ pub struct TermModes {
     pub kitty_set: bool,
     /// xterm's modifyOtherKeys (`CSI > 4 ; n m`, n > 0).
     pub modify_other_keys: bool,
+    /// A scroll region (DECSTBM, `CSI top ; bottom r`) other than the whole screen was set.
+    pub scroll_region: bool,
+    /// Line wrap at the right margin is off (DECAWM, `CSI ? 7 l`).
+    pub autowrap_off: bool,
+    /// Character attributes (SGR, `CSI … m`) other than a plain reset are in effect:
+    /// colours, bold, reverse video …
+    pub attributes: bool,
+    /// G0 holds a character set other than ASCII (`ESC ( 0`: DEC line drawing, …).
+    pub charset_g0: bool,
+    /// Shifted out (SO): G1 is in use until SI.
+    pub shifted_out: bool,
 }
 
 impl TermModes {
@@ -165,13 +176,23 @@ impl TermModes {
         }
     }
 
+    /// An SGR sequence with these parameters: all zero (or none) resets the attributes.
+    pub fn sgr(&mut self, all_zero: bool) {
+        self.attributes = !all_zero;
+    }
+
     /// The bytes that turn off everything that is on, in an order that works from any
-    /// state: leave the alternate screen first (its cursor is the saved one), then the
-    /// input modes, then show the cursor. Empty when nothing is on.
+    /// state: leave the alternate screen first (its cursor is the saved one), reset the
+    /// scroll region between DECSC and DECRC (DECSTBM moves the cursor home), then the
+    /// input modes, wrap, attributes and character set (after DECRC, which restores the
+    /// last two), then show the cursor. Empty when nothing is on.
     pub fn restore(&self) -> Vec<u8> {
         let mut out = Vec::new();
         if self.alternate_screen {
             out.extend_from_slice(b"\x1b[?1049l");
+        }
+        if self.scroll_region {
+            out.extend_from_slice(b"\x1b7\x1b[r\x1b8");
         }
         for mode in Mode::ALL {
             if self.is_on(mode) {
@@ -189,6 +210,15 @@ impl TermModes {
         }
         if self.app_keypad {
             out.extend_from_slice(b"\x1b>");
+        }
+        if self.autowrap_off {
+            out.extend_from_slice(b"\x1b[?7h");
+        }
+        if self.attributes {
+            out.extend_from_slice(b"\x1b[0m");
+        }
+        if self.charset_g0 || self.shifted_out {
+            out.extend_from_slice(b"\x0f\x1b(B");
         }
         if self.cursor_hidden {
             out.extend_from_slice(b"\x1b[?25h");
@@ -229,6 +259,21 @@ mod tests {
             // RIS resets every mode.
             (b"\x1b[?1049h\x1b[?1000h\x1b[?25l\x1bc", b""),
             (b"\x1b[?1049h\x1b[?25l\x1b[?1000h\x1b[>1u", b"\x1b[?1049l\x1b[?1000l\x1b[<1u\x1b[?25h"),
+            // What the screen's state keeps: scroll region, wrap, attributes, character set.
+            (b"\x1b[5;10r", b"\x1b7\x1b[r\x1b8"),
+            (b"\x1b[5;10r\x1b[r", b""),
+            (b"\x1b[1;10r", b""),
+            (b"\x1b[?7l", b"\x1b[?7h"),
+            (b"\x1b[?7l\x1b[?7h", b""),
+            (b"\x1b[1;31mred", b"\x1b[0m"),
+            (b"\x1b[31mred\x1b[m", b""),
+            (b"\x1b[31mred\x1b[0;1m", b"\x1b[0m"),
+            (b"\x1b(0lqk", b"\x0f\x1b(B"),
+            (b"\x1b(0lqk\x1b(B", b""),
+            (b"\x1b)0\x0elqk", b"\x0f\x1b(B"),
+            (b"\x1b)0\x0elqk\x0f", b""),
+            (b"\x1b[?1049h\x1b[5;10r\x1b[?7l\x1b[7m\x1b(0", b"\x1b[?1049l\x1b7\x1b[r\x1b8\x1b[?7h\x1b[0m\x0f\x1b(B"),
+            (b"\x1b[5;10r\x1b[?7l\x1b[7m\x1b(0\x1bc", b""),
         ];
         for (input, want) in cases {
             let got = modes_after(input).restore();

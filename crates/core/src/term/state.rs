@@ -219,6 +219,11 @@ impl Term {
             9 => self.grid.col_tab(),
             10..=12 => self.line_feed(),
             13 => self.grid.col_set(0),
+            // SO and SI change the character set, not the text.
+            14 | 15 => {
+                self.modes.shifted_out = b == 14;
+                return;
+            }
             _ => return,
         }
         self.bump();
