@@ -255,6 +255,79 @@ fn a_pending_confirmation_is_answered_on_the_status_line() {
     t.wait_for("the run's end", |s| s.contains("rc=0"));
 }
 
+#[test]
+fn the_status_line_never_lands_inside_the_agents_escape_sequence() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let t = Tmux::start(100, 30);
+    // Once the question is on the status line, the agent's colour sequence reaches warden
+    // in two pieces: `half ESC [ 3` once `go1` exists, then `1m RED` once `go2` does.
+    // (The words are printed in parts, so that the command line shows none of them.)
+    let (go1, go2) = (state.path().join("go1"), state.path().join("go2"));
+    let task = format!(
+        r#"(while [ ! -e {} ]; do sleep 0.05; done; printf "\nha%s\x1b[3" lf; while [ ! -e {} ]; do sleep 0.05; done; printf "1m%s\x1b[0m-af%s\n" RED ter) & read -p "Proceed? [y/N] " a"#,
+        go1.display(),
+        go2.display()
+    );
+    t.line(&format!(
+        "{} run --agent shell --env 'PS1=inner$ ' --supervision confirm --rule 'Proceed\\? \\[y/N\\]=y' --task '{task}'; echo rc=$?",
+        warden_line(state.path())
+    ));
+    let last_line = |screen: &str| screen.lines().rfind(|l| !l.trim().is_empty()).unwrap_or_default().to_string();
+    t.wait_for("the question on the status line", |s| last_line(s).contains("waits for you"));
+    std::fs::write(&go1, "").expect("go1");
+    t.wait_for("the first piece", |s| s.contains("half"));
+    std::fs::write(&go2, "").expect("go2");
+    let screen = t.wait_for("the second piece, and the question on the bottom line", |s| {
+        s.contains("-after") && last_line(s).contains("waits for you")
+    });
+    assert!(!screen.contains("1mRED"), "the sequence was cut by the status line:\n{screen}");
+    let row = screen.lines().position(|l| l.contains("-after")).expect("a row").to_string();
+    let styled = t.run(&["capture-pane", "-t", "t", "-p", "-e", "-S", &row, "-E", &row]);
+    assert!(styled.contains("\x1b[31mRED"), "RED in red: {styled:?}");
+    t.keys("y");
+    t.line("exit");
+    t.wait_for("the run's end", |s| s.contains("rc="));
+}
+
+#[test]
+fn a_status_line_from_before_a_resize_is_not_left_behind() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let t = Tmux::start(100, 20);
+    t.line(&format!(
+        "{} run --agent shell --env 'PS1=inner$ ' --supervision confirm --rule 'Proceed\\? \\[y/N\\]=y' --task 'read -p \"Proceed? [y/N] \" a'; echo rc=$?",
+        warden_line(state.path())
+    ));
+    t.wait_for("the question on the bottom line", |s| s.lines().nth(19).is_some_and(|l| l.contains("waits for you")));
+    t.run(&["resize-window", "-t", "t", "-x", "100", "-y", "30"]);
+    let screen = t.wait_for("the question on the new bottom line", |s| {
+        s.lines().nth(29).is_some_and(|l| l.contains("waits for you"))
+    });
+    assert_eq!(screen.matches("waits for you").count(), 1, "one status line:\n{screen}");
+    t.keys("y");
+    t.line("exit");
+    t.wait_for("the run's end", |s| s.contains("rc="));
+}
+
+#[test]
+fn when_a_note_goes_the_bottom_row_shows_what_the_agent_drew_there() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let t = Tmux::start(80, 15);
+    // A terminal that scrolled already: warden starts on its bottom row.
+    t.line("seq 1 30");
+    t.wait_for("a full pane", |s| s.contains("30\n"));
+    t.line(&format!(
+        "{} run --agent shell --env 'PS1=inner$ ' --task 'echo hi'; echo rc=$?",
+        warden_line(state.path())
+    ));
+    let last_line = |screen: &str| screen.lines().rfind(|l| !l.trim().is_empty()).unwrap_or_default().to_string();
+    t.wait_for("the note over the agent's prompt", |s| last_line(s).contains("task complete"));
+    // The note goes after a few seconds; the row under it comes back.
+    let screen = t.wait_for("the note's end", |s| !s.contains("task complete"));
+    assert_eq!(last_line(&screen).trim_end(), "inner$", "the agent's prompt is back:\n{screen}");
+    t.line("exit");
+    t.wait_for("the run's end", |s| s.contains("rc=0"));
+}
+
 /// `warden run` with stdin from /dev/null (nobody at the terminal), to its end.
 fn run_detached(state: &std::path::Path, args: &[&str]) -> std::process::Output {
     let mut child = binary::warden_cmd(state)

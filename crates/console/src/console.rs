@@ -14,13 +14,15 @@ use warden_core::term::{Query, QueryScanner, Screen};
 
 use crate::input::{Piece, split};
 use crate::raw::RawMode;
-use crate::reader::{Chunk, Reader, attributes_replies, drain_replies};
+use crate::reader::{Chunk, Reader, attributes_replies, cursor_position, drain_replies};
 use crate::status::{clear_status, draw_status};
 
 /// How long a note stays on the status line.
 const NOTE_FOR: Duration = Duration::from_secs(4);
 /// How long the restore waits for the terminal's pending replies.
 const DRAIN_FOR: Duration = Duration::from_secs(1);
+/// How long opening waits for the terminal to say where its cursor is.
+const CURSOR_FOR: Duration = Duration::from_millis(500);
 
 /// Why a console cannot be opened.
 #[derive(Debug, thiserror::Error)]
@@ -74,8 +76,12 @@ pub struct Console {
     detach: Option<u8>,
     question: Option<String>,
     note: Option<(String, Instant)>,
-    /// The status line is on the terminal now.
-    drawn: bool,
+    /// The status line is on the terminal now, on this row (1-based: the terminal's
+    /// height when it was drawn).
+    drawn: Option<u16>,
+    /// The status line is to be drawn or taken away once the output is out of the
+    /// escape sequence (or character) it stopped in.
+    owed: bool,
     pending: VecDeque<ConsoleInput>,
     closed: bool,
     /// Device-attributes queries in the output, and replies to them passed on: the
@@ -99,6 +105,17 @@ impl Console {
         let size = terminal_size().unwrap_or(TermSize { rows: 24, cols: 80 });
         let winch = signal(SignalKind::window_change()).ok();
         let raw = RawMode::enter()?;
+        // The screen model starts where the terminal's cursor is, so that its bottom row
+        // is the terminal's (what comes back when the status line goes).
+        let mut screen = Screen::new(size.rows, size.cols);
+        let (cursor, typed) = cursor_position(CURSOR_FOR);
+        if let Some((row, col)) = cursor {
+            screen.process(format!("\x1b[{};{}H", row + 1, col + 1).as_bytes());
+        }
+        let mut pending = VecDeque::new();
+        if !typed.is_empty() {
+            pending.push_back(ConsoleInput::Keys(Bytes::from(typed)));
+        }
         let reader = match Reader::spawn() {
             Ok(r) => r,
             Err(e) => {
@@ -111,13 +128,14 @@ impl Console {
             raw,
             reader,
             winch,
-            screen: Screen::new(size.rows, size.cols),
+            screen,
             size,
             detach: options.detach_key,
             question: None,
             note: None,
-            drawn: false,
-            pending: VecDeque::new(),
+            drawn: None,
+            owed: false,
+            pending,
             closed: false,
             queries: QueryScanner::new(),
             attributes_asked: 0,
@@ -139,10 +157,11 @@ impl Console {
         self.attributes_asked += asked;
         let mut out = io::stdout().lock();
         out.write_all(bytes)?;
-        if let Some(text) = self.status_text() {
-            // The output may have written over the status line or scrolled it away.
-            out.write_all(&draw_status(self.size.rows, self.size.cols, text))?;
-            self.drawn = true;
+        // The output may have written over the status line or scrolled it away.
+        if (self.status_text().is_some() || self.owed)
+            && let Some(status) = self.status_bytes()
+        {
+            out.write_all(&status)?;
         }
         out.flush()
     }
@@ -210,19 +229,36 @@ impl Console {
 
     /// Draws the status line, or takes it away, as the question and note say.
     fn redraw(&mut self) {
-        let bytes = match self.status_text().map(draw_status_for(self.size)) {
-            Some(bytes) => {
-                self.drawn = true;
-                bytes
-            }
-            None if self.drawn => {
-                self.drawn = false;
-                clear_status(self.size.rows, &self.screen.row_text(self.size.rows.saturating_sub(1)))
-            }
-            None => return,
-        };
+        let Some(bytes) = self.status_bytes().filter(|b| !b.is_empty()) else { return };
         let mut out = io::stdout().lock();
         let _ = out.write_all(&bytes).and_then(|_| out.flush());
+    }
+
+    /// The bytes that draw the status line on the bottom row (again), or take it away,
+    /// as the question and note say; one drawn on another row (before a resize) is taken
+    /// away first. `None` while the session's output stands inside an escape sequence or
+    /// a character, which warden's bytes would cut: they are owed until an output ends
+    /// outside one.
+    fn status_bytes(&mut self) -> Option<Vec<u8>> {
+        if self.screen.mid_sequence() {
+            self.owed = true;
+            return None;
+        }
+        self.owed = false;
+        let draw = self.status_text().map(draw_status_for(self.size));
+        let mut bytes = Vec::new();
+        if let Some(row) = self.drawn.filter(|&row| draw.is_none() || row != self.size.rows) {
+            // A row the terminal no longer has went with the resize.
+            if row <= self.size.rows {
+                bytes.extend(clear_status(row, &self.screen.row_text(row - 1)));
+            }
+            self.drawn = None;
+        }
+        if let Some(draw) = draw {
+            bytes.extend(draw);
+            self.drawn = Some(self.size.rows);
+        }
+        Some(bytes)
     }
 
     fn restore(&mut self) {
@@ -233,8 +269,8 @@ impl Console {
         let unread = self.reader.stop();
         let owed = self.attributes_asked.saturating_sub(self.attributes_answered + unread);
         let mut bytes = Vec::new();
-        if self.drawn {
-            bytes.extend(clear_status(self.size.rows, &self.screen.row_text(self.size.rows.saturating_sub(1))));
+        if let Some(row) = self.drawn.filter(|&row| row <= self.size.rows) {
+            bytes.extend(clear_status(row, &self.screen.row_text(row - 1)));
         }
         bytes.extend(self.screen.modes().restore());
         {

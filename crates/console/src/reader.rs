@@ -112,29 +112,70 @@ fn read_loop(wake: &OwnedFd, tx: &mpsc::Sender<Chunk>) {
     }
 }
 
-/// Asks the terminal for its device attributes (`CSI c`) and reads stdin until the
-/// answer came, or `timeout` passed, throwing everything away. Terminals answer in
-/// order, so once that answer is in, every reply to a query the program sent before
-/// is in too, and none is left for the shell to read as typed input. `owed`: how
-/// many device-attributes replies to the program's own queries are still to come
-/// (they look the same as ours, which is the last).
+/// Asks the terminal for its device attributes (`CSI c`) and reads stdin until the answer
+/// came, or `timeout` passed, throwing everything away. Terminals answer in order, so
+/// once that answer is in, every reply to a query the program sent before is in too,
+/// and none is left for the shell to read as typed input. `owed`: how many
+/// device-attributes replies to the program's own queries are still to come (they look
+/// the same as ours, which is the last).
 pub(crate) fn drain_replies(timeout: Duration, owed: usize) {
     let wanted = owed + 1;
-    let stdout = io::stdout();
-    if rustix::io::write(stdout.as_fd(), b"\x1b[c").is_err() {
+    if rustix::io::write(io::stdout().as_fd(), b"\x1b[c").is_err() {
         return;
     }
+    // What was read, up to a bound (a person typing meanwhile is thrown away too).
+    let seen = read_until(timeout, |seen| attributes_replies(seen) >= wanted || seen.len() > 64 * 1024);
+    if attributes_replies(&seen) < wanted {
+        tracing::debug!("the terminal did not answer the device-attributes query");
+    }
+}
+
+/// Asks the terminal where its cursor is (`CSI 6 n`) and reads stdin until the answer
+/// came or `timeout` passed: the position (0-based row and column), and the other bytes
+/// read meanwhile (keys typed ahead, which belong to the program).
+pub(crate) fn cursor_position(timeout: Duration) -> (Option<(u16, u16)>, Vec<u8>) {
+    if rustix::io::write(io::stdout().as_fd(), b"\x1b[6n").is_err() {
+        return (None, Vec::new());
+    }
+    let mut seen = read_until(timeout, |seen| find_cursor_report(seen).is_some() || seen.len() > 64 * 1024);
+    match find_cursor_report(&seen) {
+        Some((at, len, row, col)) => {
+            seen.drain(at..at + len);
+            (Some((row.saturating_sub(1), col.saturating_sub(1))), seen)
+        }
+        None => (None, seen),
+    }
+}
+
+/// The first cursor position report (`ESC [ row ; col R`) in `bytes`: where it starts,
+/// its length, and the 1-based row and column.
+fn find_cursor_report(bytes: &[u8]) -> Option<(usize, usize, u16, u16)> {
+    let number = |b: &[u8]| -> Option<(u16, usize)> {
+        let digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
+        let n = std::str::from_utf8(&b[..digits]).ok()?.parse().ok()?;
+        Some((n, digits))
+    };
+    (0..bytes.len()).find_map(|at| {
+        let rest = bytes[at..].strip_prefix(b"\x1b[")?;
+        let (row, r) = number(rest)?;
+        let rest = rest[r..].strip_prefix(b";")?;
+        let (col, c) = number(rest)?;
+        (rest.get(c) == Some(&b'R')).then_some((at, 2 + r + 1 + c + 1, row, col))
+    })
+}
+
+/// Reads stdin until `done` holds for everything read, `timeout` passed, or stdin
+/// ended; returns what was read.
+fn read_until(timeout: Duration, mut done: impl FnMut(&[u8]) -> bool) -> Vec<u8> {
     let stdin = io::stdin();
     let fd = stdin.as_fd();
     let deadline = Instant::now() + timeout;
-    // What was read, up to a bound (a person typing meanwhile is thrown away too).
     let mut seen = Vec::new();
     let mut buf = [0u8; 1024];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            tracing::debug!("the terminal did not answer the device-attributes query");
-            return;
+            return seen;
         }
         let ts = Timespec { tv_sec: left.as_secs() as i64, tv_nsec: i64::from(left.subsec_nanos()) };
         let mut fds = [PollFd::new(&fd, PollFlags::IN)];
@@ -142,18 +183,18 @@ pub(crate) fn drain_replies(timeout: Duration, owed: usize) {
             Ok(0) => continue,
             Ok(_) => {}
             Err(Errno::INTR) => continue,
-            Err(_) => return,
+            Err(_) => return seen,
         }
         match rustix::io::read(fd, &mut buf[..]) {
-            Ok(0) => return,
+            Ok(0) => return seen,
             Ok(n) => {
                 seen.extend_from_slice(&buf[..n]);
-                if attributes_replies(&seen) >= wanted || seen.len() > 64 * 1024 {
-                    return;
+                if done(&seen) {
+                    return seen;
                 }
             }
             Err(Errno::INTR | Errno::AGAIN) => {}
-            Err(_) => return,
+            Err(_) => return seen,
         }
     }
 }
@@ -179,7 +220,7 @@ pub(crate) fn attributes_replies(bytes: &[u8]) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::attributes_replies;
+    use super::{attributes_replies, find_cursor_report};
 
     #[test]
     fn counts_the_attributes_replies_among_other_replies() {
@@ -188,5 +229,13 @@ mod tests {
         assert_eq!(attributes_replies(b"\x1b[12;1R"), 0);
         assert_eq!(attributes_replies(b"\x1b[?1;2"), 0);
         assert_eq!(attributes_replies(b"\x1b[?c"), 0);
+    }
+
+    #[test]
+    fn finds_the_cursor_report_among_typed_keys() {
+        assert_eq!(find_cursor_report(b"\x1b[12;1R"), Some((0, 7, 12, 1)));
+        assert_eq!(find_cursor_report(b"ab\x1b[A\x1b[3;40Rc"), Some((5, 7, 3, 40)));
+        assert_eq!(find_cursor_report(b"\x1b[12;1"), None);
+        assert_eq!(find_cursor_report(b"\x1b[?1;2c"), None);
     }
 }

@@ -230,6 +230,12 @@ impl Screen {
         modes
     }
 
+    /// Whether the bytes processed so far end inside an escape sequence or a UTF-8
+    /// character: bytes of another writer put on the terminal now would cut it.
+    pub fn mid_sequence(&self) -> bool {
+        !self.ground || self.utf8.need != 0
+    }
+
     /// The last command status a shell reported (`OSC 133 ; D ; status`).
     pub fn command_status(&self) -> Option<CommandStatus> {
         self.term.command

@@ -794,3 +794,27 @@ fn flood_checks_are_needed() {
     full.process(&data);
     assert_ne!(dropped_blindly((5, 20), b"", &data, cut).scrollback(), full.scrollback());
 }
+
+#[test]
+fn mid_sequence_while_an_escape_sequence_or_a_character_is_cut() {
+    let cases: &[(&[u8], bool)] = &[
+        (b"plain", false),
+        (b"text\x1b", true),
+        (b"text\x1b[3", true),
+        (b"text\x1b[31m", false),
+        (b"\x1b]0;title", true),
+        (b"\x1b]0;title\x07", false),
+        (b"\x1b]0;title\x1b\\", false),
+        (b"\xe2\x94", true),
+        (b"\xe2\x94\x80", false),
+    ];
+    for (bytes, mid) in cases {
+        let mut s = Screen::new(5, 20);
+        s.process(bytes);
+        assert_eq!(s.mid_sequence(), *mid, "after {:?}", String::from_utf8_lossy(bytes));
+    }
+    let mut s = Screen::new(5, 20);
+    s.process(b"\x1b[3");
+    s.process(b"1mred");
+    assert!(!s.mid_sequence());
+}
