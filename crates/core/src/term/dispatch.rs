@@ -74,7 +74,9 @@ impl vte::Perform for Term {
                 self.modes.scroll_region = top > 1 || bottom < self.rows;
             }
             (None, 'm') => {
-                self.modes.sgr(no_params(params));
+                // Only a plain reset (`CSI m`, `CSI 0 m`) surely leaves no attribute on;
+                // one parameter looked at, not all: SGR is the commonest sequence.
+                self.modes.sgr(params.is_empty() || (params.len() == 1 && first(params, 0) == 0));
                 return;
             }
             (None, 's') if no_params(params) => grid.save(),
@@ -108,11 +110,11 @@ impl vte::Perform for Term {
     fn esc_dispatch(&mut self, intermediates: &[u8], _ignore: bool, byte: u8) {
         // The parser is in its ground state after every escape sequence.
         self.stop = true;
-        if intermediates == b"(" {
-            self.modes.charset_g0 = byte != b'B';
-            return;
-        }
         if !intermediates.is_empty() {
+            // Designating G0 (`ESC ( 0`: line drawing, `ESC ( B`: ASCII) changes no text.
+            if intermediates == b"(" {
+                self.modes.charset_g0 = byte != b'B';
+            }
             return;
         }
         match byte {

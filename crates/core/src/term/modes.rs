@@ -176,9 +176,11 @@ impl TermModes {
         }
     }
 
-    /// An SGR sequence with these parameters: all zero (or none) resets the attributes.
-    pub fn sgr(&mut self, all_zero: bool) {
-        self.attributes = !all_zero;
+    /// An SGR sequence: `reset` when it was a plain reset (`CSI m`, `CSI 0 m`); any
+    /// other may leave attributes on (a later reset in the same sequence, `CSI 1;0 m`,
+    /// only makes the restore send one reset too many).
+    pub fn sgr(&mut self, reset: bool) {
+        self.attributes = !reset;
     }
 
     /// The bytes that turn off everything that is on, in an order that works from any

@@ -219,12 +219,13 @@ impl Term {
             9 => self.grid.col_tab(),
             10..=12 => self.line_feed(),
             13 => self.grid.col_set(0),
-            // SO and SI change the character set, not the text.
-            14 | 15 => {
-                self.modes.shifted_out = b == 14;
+            _ => {
+                // SO and SI change the character set, not the text.
+                if b == 14 || b == 15 {
+                    self.modes.shifted_out = b == 14;
+                }
                 return;
             }
-            _ => return,
         }
         self.bump();
     }
