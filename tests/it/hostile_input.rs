@@ -205,3 +205,96 @@ fn a_local_client_that_never_reads_its_replies_is_not_read_either() {
     assert_eq!(answers.join().expect("reader"), sent, "every request is answered");
     assert_eq!(node.terminate(TIMEOUT), Some(0), "{:?}", node.drain_stderr());
 }
+
+/// Commands outside a session's lane that wait on something slow (here a
+/// GitHub that accepts the pull request's connection and never answers) do
+/// not pile up without bound: past the node's limit of such commands at
+/// once, the next ones are refused at once (`unavailable`, retry later)
+/// instead of each holding its request and a task until the slow part ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_commands_outside_a_lane_are_bounded_and_the_rest_refused_at_once() {
+    use crate::common::git::bare_remote;
+    use crate::common::nats::NatsServer;
+    use futures::StreamExt;
+    use serde_json::json;
+    use warden::Warden;
+    use warden::core::workspace::Secret;
+    use warden_bridge::config::{BridgeConfig, RateLimitConfig};
+    use warden_bridge::protocol::Reply;
+    use warden_bridge::{Bridge, BridgeSettings, NatsOptions, Remote};
+
+    /// The node's limit (`MAX_IN_FLIGHT` in the bridge) and a few more.
+    const LIMIT: usize = 1024;
+    const SENT: usize = LIMIT + 40;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let nats = NatsServer::start(&tmp.path().join("nats"));
+    let remote_repo = bare_remote(tmp.path());
+    // A GitHub that takes connections and never answers, until told to stop.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let api = format!("http://{}/api/v3", listener.local_addr().expect("addr"));
+    listener.set_nonblocking(true).expect("nonblocking");
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let hanger = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        while stop_rx.try_recv().is_err() {
+            match listener.accept() {
+                Ok((stream, _)) => held.push(stream),
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    });
+    let mut wc = crate::tasks::config(tmp.path());
+    wc.node = "n1".into();
+    wc.workspace.github.api_base = api;
+    wc.workspace.github.token = Some(Secret::new("ghp_stub"));
+    wc.workspace.github.timeout = Duration::from_secs(120);
+    let warden = Warden::start(wc).await.expect("warden starts");
+    let client = warden_bridge::connect(&NatsOptions::new(nats.url())).await.expect("connects");
+    let settings = BridgeSettings {
+        config: BridgeConfig {
+            workdir_roots: vec![tmp.path().to_path_buf()],
+            rate_limit: RateLimitConfig { per_second: 0.0, burst: 0 },
+            ..BridgeConfig::default()
+        },
+        ..BridgeSettings::default()
+    };
+    let mut bridge = Bridge::start(warden.clone(), client, settings).await.expect("bridge starts");
+    let remote = Remote::new(
+        warden_bridge::connect(&NatsOptions::new(nats.url())).await.expect("connects"),
+        "warden",
+        Duration::from_secs(300),
+    );
+    let provision = json!({"repo": remote_repo.display().to_string(), "id": "slow-ws",
+                           "branch": {"from": "named", "name": "fix/slow"}});
+    let reply: Reply = remote.request("n1", "provision_workspace", &provision).await.expect("reply");
+    assert!(reply.ok, "{reply:?}");
+    let path = reply.result.expect("result")["workspace"]["path"].as_str().expect("path").to_string();
+    std::fs::write(std::path::Path::new(&path).join("f.txt"), "x\n").expect("write");
+
+    let finalize = json!({"workspace": "slow-ws", "commit": {"message": "m"}, "push": {},
+                          "pr": {"title": "t", "repo": {"host": "github.com", "owner": "o", "name": "r"}}});
+    let mut replies = futures::stream::iter(0..SENT)
+        .map(|_| remote.request("n1", "finalize_workspace", &finalize))
+        .buffer_unordered(SENT);
+    let mut refused = 0;
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while refused < SENT - LIMIT {
+        let Ok(Some(reply)) = tokio::time::timeout_at(deadline, replies.next()).await else { break };
+        let reply = reply.expect("a reply");
+        let error = reply.error.clone().unwrap_or_else(|| panic!("only refusals come back now: {reply:?}"));
+        assert_eq!(error.code.as_str(), "unavailable", "{reply:?}");
+        assert!(error.message.contains("retry later"), "{reply:?}");
+        refused += 1;
+    }
+    assert_eq!(refused, SENT - LIMIT, "the requests past the limit are refused at once");
+    // Nothing else comes back while GitHub does not answer: the others wait.
+    assert!(tokio::time::timeout(Duration::from_millis(500), replies.next()).await.is_err());
+
+    // GitHub goes away: the waiting ones end (with an error) and free their room.
+    stop_tx.send(()).expect("stop");
+    hanger.join().expect("the hanging GitHub ends");
+    drop(replies);
+    bridge.stop_commands().await;
+    warden.shutdown().await;
+    bridge.shutdown(Duration::from_secs(5)).await;
+}

@@ -48,6 +48,21 @@ pub(crate) struct CommandCtx {
     pub max_request_bytes: usize,
     /// Which attached terminal holds each session's keyboard.
     pub keyboards: Keyboards,
+    /// Room for commands outside a session's lane ([`MAX_IN_FLIGHT`]).
+    pub in_flight: Arc<tokio::sync::Semaphore>,
+}
+
+/// Commands outside a session's lane (spawns, lists, tasks, workspaces) a
+/// node runs at once; past it a command is refused at once (`unavailable`)
+/// instead of waiting: slow ones (a clone, a push, a GitHub request) would
+/// otherwise pile up without bound, each holding its request (≤ 256 KiB).
+pub(crate) const MAX_IN_FLIGHT: usize = 1024;
+
+impl CommandCtx {
+    /// The room of a new node's commands.
+    pub(crate) fn in_flight_room() -> Arc<tokio::sync::Semaphore> {
+        Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT))
+    }
 }
 
 /// Sessions whose keyboard an attached terminal holds (`attach`/`detach`).
@@ -316,9 +331,13 @@ async fn run_scoped(
             respond_with(respond, reply_of(result, request_id)).await;
         }),
         None => {
+            let Ok(permit) = Arc::clone(&ctx.in_flight).try_acquire_owned() else {
+                return respond_with(respond, Reply::err(too_many_in_flight(), request_id)).await;
+            };
             tokio::spawn(async move {
                 let result = execute(&ctx, request).await;
                 respond_with(respond, reply_of(result, request_id)).await;
+                drop(permit);
             });
         }
     }
@@ -368,6 +387,13 @@ fn lane_of(request: &Request) -> Option<(SessionId, bool)> {
 /// Whether the request runs in a session's lane (keyed by the whole id).
 fn needs_lane(request: &Request) -> bool {
     lane_ref(request).is_some()
+}
+
+fn too_many_in_flight() -> WireError {
+    WireError::new(
+        ErrorCode::Unavailable,
+        format!("the node is running {MAX_IN_FLIGHT} commands already (spawns, lists, tasks, workspaces); retry later"),
+    )
 }
 
 fn lane_full(session: SessionId) -> WireError {

@@ -265,6 +265,7 @@ impl Bridge {
             policy,
             max_request_bytes: settings.config.max_request_bytes,
             keyboards: Default::default(),
+            in_flight: commands::CommandCtx::in_flight_room(),
         });
         let subs = commands::subscribe(&ctx, &client).await?;
         let rate = policy::RateLimiter::new(&settings.config.rate_limit);

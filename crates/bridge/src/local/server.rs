@@ -87,6 +87,7 @@ impl LocalServer {
             policy,
             max_request_bytes: settings.config.max_request_bytes,
             keyboards: Default::default(),
+            in_flight: CommandCtx::in_flight_room(),
         });
         let (stop, stop_rx) = watch::channel(false);
         info!(socket = %path.display(), "serving the protocol on the local socket");
