@@ -442,3 +442,48 @@ fn a_task_runs_pending_confirmation_is_answered_on_the_status_line() {
     assert!(screen.lines().any(|l| l == "rc=0") && screen.contains("branch feat/asked"), "{screen}");
     assert_eq!(crate::common::git::git(&remote, &["show", "feat/asked:a.txt"]), "y");
 }
+
+/// `warden attach` to an agent that turned the mouse on (and bash's bracketed
+/// paste) turns them on in the terminal that starts showing it — clicks and
+/// pastes reach the agent as it asked — and off again at the detach.
+#[test]
+fn attach_turns_the_agents_input_modes_on_and_the_detach_off() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let mut node = binary::serve(&state, &["--allow-agent", "shell"]);
+    let ctl = |args: &[&str]| -> serde_json::Value {
+        let out = binary::warden_cmd(&state).arg("ctl").args(args).output().expect("ctl");
+        let reply: serde_json::Value = serde_json::from_slice(&out.stdout).expect("reply");
+        assert_eq!(reply["ok"], true, "{reply}");
+        reply["result"].clone()
+    };
+    let spawned = ctl(&["spawn_agent", "--agent", "shell", "--label", "modes"]);
+    let id = spawned["session"]["id"].as_str().expect("id").to_string();
+    ctl(&["send_to_agent", "--session", &id, "--text", r"printf '\033[?1000h\033[?1006h'; echo mouse-$((2+2))"]);
+    let snapshot = serde_json::json!({"session": id}).to_string();
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while !ctl(&["raw", "snapshot", &snapshot])["screen"]["text"].as_str().is_some_and(|t| t.contains("mouse-4")) {
+        assert!(std::time::Instant::now() < deadline, "the shell never turned the mouse on");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let modes = ctl(&["raw", "snapshot", &snapshot])["screen"]["input_modes"].clone();
+    assert_eq!(modes["private"], serde_json::json!([1000, 1006, 2004]), "the snapshot says which: {modes}");
+
+    let t = Tmux::start(100, 30);
+    assert_eq!(t.display("#{mouse_standard_flag}#{mouse_sgr_flag}"), "00");
+    t.line(&format!("{} attach {id}", warden_line(&state)));
+    t.wait_for("the agent's screen", |s| s.contains("mouse-4"));
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while t.display("#{mouse_standard_flag}#{mouse_sgr_flag}") != "11" {
+        assert!(std::time::Instant::now() < deadline, "the mouse is not on in the attached terminal");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    t.keys("C-]");
+    t.wait_for("the detach", |s| s.contains("keeps running"));
+    assert_eq!(
+        t.display("#{mouse_any_flag}#{mouse_standard_flag}#{mouse_sgr_flag}"),
+        "000",
+        "the detach turned it off"
+    );
+    assert_eq!(node.terminate(TIMEOUT), Some(0));
+}

@@ -231,6 +231,7 @@ impl ScreenCell {
             title: g.screen().title().to_string(),
             alternate_screen: g.screen().alternate_screen(),
             bytes: g.bytes,
+            input_modes: g.screen().modes().input(),
         }
     }
 

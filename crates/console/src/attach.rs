@@ -50,6 +50,10 @@ pub fn draw_snapshot(screen: &ScreenSnapshot) -> String {
     }
     s.push_str(&format!("\x1b[{};{}H", screen.cursor_row + 1, screen.cursor_col + 1));
     s.push_str(if screen.cursor_visible { "\x1b[?25h" } else { "\x1b[?25l" });
+    // The agent's input modes (mouse, bracketed paste, keyboard protocol):
+    // keys, pastes and clicks reach it as it asked; the console undoes them
+    // at detach like any mode the agent turns on.
+    s.push_str(&String::from_utf8_lossy(&screen.input_modes.replay()));
     s
 }
 
@@ -150,10 +154,35 @@ mod tests {
             title: String::new(),
             alternate_screen: true,
             bytes: 0,
+            input_modes: Default::default(),
         };
         let s = draw_snapshot(&screen);
         assert!(s.starts_with("\x1b[?1049h"), "{s:?}");
         assert!(s.contains("\x1b[2;1Hb"), "control characters of the text are not replayed: {s:?}");
         assert!(s.ends_with("\x1b[2;5H\x1b[?25l"), "{s:?}");
+    }
+
+    #[test]
+    fn a_snapshot_turns_the_agents_input_modes_back_on() {
+        let mut screen = warden_core::term::Screen::new(3, 10);
+        screen.process(b"\x1b[?1000h\x1b[?1006h\x1b[?2004h\x1b=\x1b[>5u\x1b[>4;2m\x1b[?2004l");
+        let snapshot = ScreenSnapshot {
+            rows: 3,
+            cols: 10,
+            text: String::new(),
+            cursor_row: 0,
+            cursor_col: 0,
+            cursor_visible: true,
+            title: String::new(),
+            alternate_screen: false,
+            bytes: 0,
+            input_modes: screen.modes().input(),
+        };
+        let s = draw_snapshot(&snapshot);
+        assert!(s.ends_with("\x1b[?1000h\x1b[?1006h\x1b=\x1b[>5u\x1b[>4;2m"), "{s:?}");
+        // And a terminal that shows it turns them off again: what it drew is all undone.
+        let mut shown = warden_core::term::Screen::new(3, 10);
+        shown.process(s.as_bytes());
+        assert_eq!(shown.modes().input(), snapshot.input_modes);
     }
 }

@@ -90,6 +90,7 @@ impl vte::Perform for Term {
                 let (resource, value) = two_raw(params);
                 if resource == 4 {
                     self.modes.modify_other_keys = value > 0;
+                    self.modes.other_keys_level = value;
                 }
                 return;
             }

@@ -120,6 +120,11 @@ pub struct TermModes {
     pub kitty_set: bool,
     /// xterm's modifyOtherKeys (`CSI > 4 ; n m`, n > 0).
     pub modify_other_keys: bool,
+    /// Its level (the `n` of the last `CSI > 4 ; n m`).
+    pub other_keys_level: u16,
+    /// The kitty keyboard flags in effect: those of the last push or set (0 once
+    /// everything is popped).
+    pub kitty_flags: u16,
     /// A scroll region (DECSTBM, `CSI top ; bottom r`) other than the whole screen was set.
     pub scroll_region: bool,
     /// Line wrap at the right margin is off (DECAWM, `CSI ? 7 l`).
@@ -157,22 +162,46 @@ impl TermModes {
     /// `CSI = flags ; mode u` sets the current entry.
     pub fn kitty(&mut self, marker: u8, params: &[u16]) {
         match marker {
-            b'>' => self.kitty_pushed = (self.kitty_pushed + 1).min(KITTY_DEPTH_CAP),
+            b'>' => {
+                self.kitty_pushed = (self.kitty_pushed + 1).min(KITTY_DEPTH_CAP);
+                self.kitty_flags = params.first().copied().unwrap_or(0);
+            }
             b'<' => {
                 let n = params.first().copied().filter(|&n| n > 0).unwrap_or(1);
                 self.kitty_pushed = self.kitty_pushed.saturating_sub(n);
+                if self.kitty_pushed == 0 && !self.kitty_set {
+                    self.kitty_flags = 0;
+                }
             }
             b'=' => {
                 let flags = params.first().copied().unwrap_or(0);
                 let mode = params.get(1).copied().unwrap_or(1);
                 // Mode 1 replaces the flags, 2 sets bits, 3 clears bits.
                 match mode {
-                    1 => self.kitty_set = flags != 0,
-                    2 if flags != 0 => self.kitty_set = true,
+                    1 => {
+                        self.kitty_set = flags != 0;
+                        self.kitty_flags = flags;
+                    }
+                    2 if flags != 0 => {
+                        self.kitty_set = true;
+                        self.kitty_flags |= flags;
+                    }
+                    3 => self.kitty_flags &= !flags,
                     _ => {}
                 }
             }
             _ => {}
+        }
+    }
+
+    /// The input modes that are on, as a terminal showing the program must have them
+    /// too (it reads the keys and mouse the way they make it send them).
+    pub fn input(&self) -> crate::supervise::InputModes {
+        crate::supervise::InputModes {
+            private: Mode::ALL.iter().filter(|m| self.is_on(**m)).map(|m| m.number()).collect(),
+            app_keypad: self.app_keypad,
+            kitty_flags: if self.kitty_pushed > 0 || self.kitty_set { self.kitty_flags } else { 0 },
+            other_keys: if self.modify_other_keys { self.other_keys_level } else { 0 },
         }
     }
 
