@@ -14,7 +14,7 @@ use warden_core::term::{Query, QueryScanner, Screen};
 
 use crate::input::{Piece, split};
 use crate::raw::RawMode;
-use crate::reader::{Chunk, Reader, attributes_replies, cursor_position, drain_replies};
+use crate::reader::{Chunk, Reader, attributes_replies, cursor_position, drain_replies, find_cursor_report};
 use crate::status::{clear_status, draw_status};
 
 /// How long a note stays on the status line.
@@ -23,6 +23,10 @@ const NOTE_FOR: Duration = Duration::from_secs(4);
 const DRAIN_FOR: Duration = Duration::from_secs(1);
 /// How long opening waits for the terminal to say where its cursor is.
 const CURSOR_FOR: Duration = Duration::from_millis(500);
+/// A terminal that answered the cursor-position question after [`CURSOR_FOR`] (a slow
+/// link) sends its report later: until this long after opening, the first report that
+/// comes is taken out of the keys instead of reaching the agent as typed input.
+const LATE_REPORT_FOR: Duration = Duration::from_secs(5);
 
 /// Why a console cannot be opened.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +93,8 @@ pub struct Console {
     queries: QueryScanner,
     attributes_asked: usize,
     attributes_answered: usize,
+    /// Until when a late answer to the opening cursor-position question is expected.
+    late_report: Option<Instant>,
 }
 
 impl Console {
@@ -140,6 +146,7 @@ impl Console {
             queries: QueryScanner::new(),
             attributes_asked: 0,
             attributes_answered: 0,
+            late_report: cursor.is_none().then(|| Instant::now() + LATE_REPORT_FOR),
         })
     }
 
@@ -190,7 +197,8 @@ impl Console {
             let note_ends = self.note.as_ref().map(|(_, until)| *until);
             tokio::select! {
                 chunk = self.reader.recv() => match chunk {
-                    Some(Chunk::Bytes(bytes)) => {
+                    Some(Chunk::Bytes(mut bytes)) => {
+                        take_late_report(&mut bytes, &mut self.late_report, Instant::now());
                         self.attributes_answered += attributes_replies(&bytes);
                         for piece in split(&bytes, self.detach, self.question.is_some()) {
                             self.pending.push_back(match piece {
@@ -314,5 +322,41 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+/// Takes the first cursor position report out of `bytes` while one is still expected
+/// (`until`, which it then clears; past it, nothing is taken and it is cleared too).
+/// True when one was taken.
+fn take_late_report(bytes: &mut Vec<u8>, until: &mut Option<Instant>, now: Instant) -> bool {
+    let Some(deadline) = *until else { return false };
+    if now > deadline {
+        *until = None;
+        return false;
+    }
+    let Some((start, len, _, _)) = find_cursor_report(bytes) else { return false };
+    bytes.drain(start..start + len);
+    *until = None;
+    true
+}
+
+#[cfg(test)]
+mod late_report_tests {
+    use super::{Instant, take_late_report};
+
+    #[test]
+    fn a_late_cursor_report_is_taken_out_of_the_keys_once_and_only_while_expected() {
+        let now = Instant::now();
+        let mut until = Some(now + std::time::Duration::from_secs(5));
+        let mut keys = b"ab\x1b[12;1Rc\x1b[3;4R".to_vec();
+        assert!(take_late_report(&mut keys, &mut until, now));
+        assert_eq!(keys, b"abc\x1b[3;4R", "only the first report");
+        assert_eq!(until, None);
+        let mut keys = b"\x1b[3;4R".to_vec();
+        assert!(!take_late_report(&mut keys, &mut until, now), "none expected any more");
+        let mut late = Some(now);
+        let mut keys = b"\x1b[1;5R".to_vec();
+        assert!(!take_late_report(&mut keys, &mut late, now + std::time::Duration::from_millis(1)));
+        assert_eq!((keys.as_slice(), late), (&b"\x1b[1;5R"[..], None), "past the window a key is a key");
     }
 }

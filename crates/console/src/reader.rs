@@ -149,7 +149,7 @@ pub(crate) fn cursor_position(timeout: Duration) -> (Option<(u16, u16)>, Vec<u8>
 
 /// The first cursor position report (`ESC [ row ; col R`) in `bytes`: where it starts,
 /// its length, and the 1-based row and column.
-fn find_cursor_report(bytes: &[u8]) -> Option<(usize, usize, u16, u16)> {
+pub(crate) fn find_cursor_report(bytes: &[u8]) -> Option<(usize, usize, u16, u16)> {
     let number = |b: &[u8]| -> Option<(u16, usize)> {
         let digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
         let n = std::str::from_utf8(&b[..digits]).ok()?.parse().ok()?;
