@@ -164,8 +164,8 @@ fn a_scroll_region_no_wrap_colours_and_line_drawing_left_on_are_undone() {
     let t = Tmux::start(100, 30);
     // What a program killed mid-frame leaves: rows 5 to 10 as the scroll region (set
     // between DECSC and DECRC, so the cursor stays), no line wrap, bold red, and the
-    // DEC line-drawing set in G0.
-    let script = r"raw \e7\e[5\;10r\e8\e[?7l\e[1\;31m\e(0lqqk\r\n; exit 0";
+    // DEC line-drawing set in G0; insert mode and a bar cursor.
+    let script = r"raw \e7\e[5\;10r\e8\e[?7l\e[1\;31m\e(0lqqk\r\n\e[4h\e[5 q; exit 0";
     t.line(&format!(
         "{} run --program {} -- --script-inline '{script}'; echo rc=$?",
         warden_line(state.path()),
@@ -178,6 +178,7 @@ fn a_scroll_region_no_wrap_colours_and_line_drawing_left_on_are_undone() {
         "the whole screen scrolls:\n{screen}"
     );
     assert_eq!(t.display("#{wrap_flag}"), "1", "lines wrap again");
+    assert_eq!(t.display("#{insert_flag}"), "0", "typing overwrites again");
     // The shell's output and prompt come in the terminal's plain attributes and ASCII.
     // (Each row alone: `-e` shows a row's attributes from the terminal's defaults.)
     let row = screen.lines().position(|l| l.starts_with("rc=0")).expect("rc=0 on a row of its own");

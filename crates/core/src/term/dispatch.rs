@@ -86,6 +86,17 @@ impl vte::Perform for Term {
                 self.modes.kitty(marker, &values);
                 return;
             }
+            // IRM: recorded for the restore, text as vt100 (which ignores it).
+            (None, 'h' | 'l') => {
+                if params.iter().any(|p| p == [4]) {
+                    self.modes.insert = action == 'h';
+                }
+                return;
+            }
+            (Some(b' '), 'q') => {
+                self.modes.cursor_shape = first(params, 0) != 0;
+                return;
+            }
             (Some(b'>'), 'm') => {
                 let (resource, value) = two_raw(params);
                 if resource == 4 {

@@ -136,6 +136,10 @@ pub struct TermModes {
     pub charset_g0: bool,
     /// Shifted out (SO): G1 is in use until SI.
     pub shifted_out: bool,
+    /// Insert mode (IRM, `CSI 4 h`): typed text pushes the rest of the row right.
+    pub insert: bool,
+    /// A cursor shape other than the terminal's default (DECSCUSR, `CSI n SP q`, n > 0).
+    pub cursor_shape: bool,
 }
 
 impl TermModes {
@@ -251,6 +255,12 @@ impl TermModes {
         if self.charset_g0 || self.shifted_out {
             out.extend_from_slice(b"\x0f\x1b(B");
         }
+        if self.insert {
+            out.extend_from_slice(b"\x1b[4l");
+        }
+        if self.cursor_shape {
+            out.extend_from_slice(b"\x1b[0 q");
+        }
         if self.cursor_hidden {
             out.extend_from_slice(b"\x1b[?25h");
         }
@@ -301,6 +311,10 @@ mod tests {
             (b"\x1b[31mred\x1b[0;1m", b"\x1b[0m"),
             (b"\x1b(0lqk", b"\x0f\x1b(B"),
             (b"\x1b(0lqk\x1b(B", b""),
+            (b"\x1b[4h", b"\x1b[4l"),
+            (b"\x1b[4h\x1b[4l", b""),
+            (b"\x1b[5 q", b"\x1b[0 q"),
+            (b"\x1b[5 q\x1b[0 q", b""),
             (b"\x1b)0\x0elqk", b"\x0f\x1b(B"),
             (b"\x1b)0\x0elqk\x0f", b""),
             (b"\x1b[?1049h\x1b[5;10r\x1b[?7l\x1b[7m\x1b(0", b"\x1b[?1049l\x1b7\x1b[r\x1b8\x1b[?7h\x1b[0m\x0f\x1b(B"),
