@@ -23,7 +23,7 @@ pub use outcome::{
     PushOutcome, StepResult, WorkspaceStatus,
 };
 pub use record::{ProcessIdentity, WorkspaceRecord, WorkspaceState, now_ms};
-pub use redact::{REDACTED, Redactor, Secret, strip_url_userinfo};
+pub use redact::{REDACTED, Redactor, Secret, strip_url_userinfo, url_has_password};
 pub use request::{
     BranchSpec, CloneSpec, CommitRequest, FinalizeRequest, Identity, PrRequest, ProvisionSpec, PushRequest, RepoSlug,
     WorktreeSpec, parse_remote,

@@ -71,3 +71,32 @@ fn a_token_echoed_in_any_encoding_by_the_api_never_reaches_the_cli() -> TestResu
     }
     Ok(())
 }
+
+/// A task whose repository URL carries a password (`https://user:pass@…`)
+/// is refused when it is created: the password reaches neither the reply
+/// nor the task's record on disk (a workspace refuses such a URL, but the
+/// task kept it in its spec, and the `create_task` reply echoed it).
+#[test]
+fn a_password_in_a_task_repository_url_is_refused_and_kept_nowhere() -> TestResult {
+    const PASSWORD: &str = "RepoPassword0123456789";
+    let tmp = tempfile::tempdir()?;
+    let state = tmp.path().join("state");
+    let mut node = crate::common::binary::serve(&state, &["--allow-agent", "shell"]);
+    let out = cli(&state)
+        .args(["task", "create", "--agent", "shell", "--task", "echo hi", "--repo"])
+        .arg(format!("https://alice:{PASSWORD}@127.0.0.1:1/r.git"))
+        .output()?;
+    let listed = cli(&state).args(["task", "list", "--json"]).output()?;
+    node.terminate(TIMEOUT);
+    let text = [&out.stdout, &out.stderr, &listed.stdout, &listed.stderr]
+        .iter()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(out.status.code(), Some(1), "refused: {text}");
+    assert!(text.contains("credentials in the repository URL"), "the refusal says why: {text}");
+    assert!(!text.contains(PASSWORD), "the password reached the CLI: {text}");
+    let hits = grep_tree(&state, PASSWORD);
+    assert!(hits.is_empty(), "the password is on disk: {hits:?}");
+    Ok(())
+}

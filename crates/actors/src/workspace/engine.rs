@@ -16,9 +16,9 @@ use git2::Repository;
 
 use crate::workspace::context::{WorkspaceContext, traced};
 use crate::workspace::error::WorkspaceError;
-use crate::workspace::git_cli::url_has_password;
 use warden_core::EventKind;
 use warden_core::workspace::Step;
+use warden_core::workspace::url_has_password;
 
 use crate::workspace::EventSink;
 use crate::workspace::branches::{self, RetiredWorktree};

@@ -214,14 +214,6 @@ pub fn http_origin(url: &str) -> Option<String> {
     Some(format!("{}://{host}", scheme.to_ascii_lowercase()))
 }
 
-/// Whether a URL carries a password in its userinfo (`https://u:p@h`).
-pub fn url_has_password(url: &str) -> bool {
-    url.split_once("://")
-        .and_then(|(_, rest)| rest.split('/').next())
-        .and_then(|auth| auth.rsplit_once('@'))
-        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
-}
-
 fn summarise(stderr: &str, stdout: &str, code: Option<i32>) -> String {
     let lines: Vec<&str> = stderr
         .lines()
@@ -248,6 +240,7 @@ fn kill_group(pid: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use warden_core::workspace::url_has_password;
 
     #[test]
     fn origins() {

@@ -265,6 +265,10 @@ impl TaskSpec {
             if repo.source.trim().is_empty() {
                 return Err(TaskSpecError::EmptyRepo);
             }
+            // Refused before the spec is kept anywhere (record, reply).
+            if crate::workspace::url_has_password(&repo.source) {
+                return Err(TaskSpecError::CredentialsInRepo);
+            }
             if let Some(branch) = &repo.branch {
                 validate_branch_name(branch)
                     .map_err(|source| TaskSpecError::BadBranch { name: branch.chars().take(80).collect(), source })?;
@@ -314,6 +318,9 @@ pub enum TaskSpecError {
     /// An empty repository.
     #[error("the repository is empty; give a URL or a path")]
     EmptyRepo,
+    /// A repository URL with a password in it (`https://user:pass@host/…`).
+    #[error("credentials in the repository URL are refused; configure a token on the node instead")]
+    CredentialsInRepo,
     /// A control character where none is allowed.
     #[error(transparent)]
     ControlChar(#[from] crate::text::ControlChar),
@@ -366,6 +373,9 @@ mod tests {
         assert!(matches!(bad.validate(), Err(TaskSpecError::FinalizeWithoutRepo { .. })));
         bad.repo = Some(RepoSpec { source: "/r.git".into(), branch: Some("a..b".into()), ..Default::default() });
         assert!(matches!(bad.validate(), Err(TaskSpecError::BadBranch { .. })));
+        bad.repo = Some(RepoSpec { source: "https://u:p4ss@h/r.git".into(), ..Default::default() });
+        assert_eq!(bad.validate(), Err(TaskSpecError::CredentialsInRepo));
+        assert!(!bad.validate().expect_err("refused").to_string().contains("p4ss"));
         let mut bad = ok.clone();
         bad.agents.clear();
         assert_eq!(bad.validate(), Err(TaskSpecError::AgentCount { given: 0 }));
