@@ -54,7 +54,7 @@ impl fmt::Display for Secret {
 /// How to authenticate.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum NatsAuth {
-    /// No credentials (or whatever the URL carries).
+    /// No credentials given apart (a URL's `user:pass@` or `token@` is used).
     #[default]
     None,
     /// A token.
@@ -115,17 +115,28 @@ impl NatsOptions {
     }
 }
 
+/// One server URL split around its user information: `(scheme, userinfo,
+/// the rest)`. The userinfo ends at the authority's last `@` (a password
+/// may hold a raw `@`).
+fn split_userinfo(one: &str) -> (Option<&str>, Option<&str>, &str) {
+    let (scheme, rest) = match one.split_once("://") {
+        Some((s, r)) => (Some(s), r),
+        None => (None, one),
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => (scheme, Some(&rest[..at]), &rest[at + 1..]),
+        None => (scheme, None, rest),
+    }
+}
+
 /// The URL(s) with user information (`user:pass@`, `token@`) removed.
 pub fn redact_url(url: &str) -> String {
     url.split(',')
         .map(|one| {
-            let one = one.trim();
-            let (scheme, rest) = match one.split_once("://") {
-                Some((s, r)) => (Some(s), r),
-                None => (None, one),
-            };
-            let rest = match rest.split_once('@') {
-                Some((_, host)) => format!("<redacted>@{host}"),
+            let (scheme, userinfo, rest) = split_userinfo(one.trim());
+            let rest = match userinfo {
+                Some(_) => format!("<redacted>@{rest}"),
                 None => rest.to_string(),
             };
             match scheme {
@@ -137,6 +148,56 @@ pub fn redact_url(url: &str) -> String {
         .join(",")
 }
 
+/// The URL(s) without user information, and the credentials it carried
+/// (`user:pass@` a user and password, `token@` a token; percent-decoded).
+/// The NATS client neither authenticates with a URL's credentials nor keeps
+/// them out of its debug log (it logs each server's parsed URL, password
+/// included), so they never reach it.
+fn take_url_credentials(url: &str) -> Result<(String, NatsAuth), BridgeError> {
+    let mut found = NatsAuth::None;
+    let mut servers = Vec::new();
+    for one in url.split(',') {
+        let (scheme, userinfo, rest) = split_userinfo(one.trim());
+        servers.push(match scheme {
+            Some(s) => format!("{s}://{rest}"),
+            None => rest.to_string(),
+        });
+        let auth = match userinfo.map(|u| u.split_once(':')) {
+            None => continue,
+            Some(Some((user, password))) => {
+                NatsAuth::UserPassword { user: percent_decode(user), password: Secret::new(percent_decode(password)) }
+            }
+            Some(None) => NatsAuth::Token(Secret::new(percent_decode(userinfo.unwrap_or_default()))),
+        };
+        if found != NatsAuth::None && found != auth {
+            return Err(BridgeError::Invalid("the NATS URLs carry different credentials; give one set".into()));
+        }
+        found = auth;
+    }
+    Ok((servers.join(","), found))
+}
+
+/// `%XX` escapes decoded (others kept as they are).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// The reconnect back-off: at once, then 50 ms doubling to 5 s.
 pub fn reconnect_delay(attempt: usize) -> Duration {
     if attempt == 0 {
@@ -146,8 +207,8 @@ pub fn reconnect_delay(attempt: usize) -> Duration {
     Duration::from_millis(50u64.saturating_mul(1u64 << exp)).min(Duration::from_secs(5))
 }
 
-async fn options(opts: &NatsOptions) -> Result<ConnectOptions, BridgeError> {
-    let mut o = match &opts.auth {
+async fn options(opts: &NatsOptions, auth: &NatsAuth) -> Result<ConnectOptions, BridgeError> {
+    let mut o = match auth {
         NatsAuth::None => ConnectOptions::new(),
         NatsAuth::Token(t) => ConnectOptions::with_token(t.expose().to_string()),
         NatsAuth::UserPassword { user, password } => {
@@ -195,11 +256,20 @@ async fn options(opts: &NatsOptions) -> Result<ConnectOptions, BridgeError> {
 /// the client reconnects forever with [`reconnect_delay`], resubscribing
 /// and keeping publishes buffered while disconnected.
 pub async fn connect(opts: &NatsOptions) -> Result<Client, BridgeError> {
-    let url = redact_url(&opts.url);
-    let o = options(opts).await?;
-    o.connect(opts.url.as_str())
+    let (servers, from_url) = take_url_credentials(&opts.url)?;
+    let auth = match (&opts.auth, from_url) {
+        (given, NatsAuth::None) => given.clone(),
+        (NatsAuth::None, from_url) => from_url,
+        _ => {
+            return Err(BridgeError::Invalid(
+                "NATS credentials both in the URL and given apart; give them once".into(),
+            ));
+        }
+    };
+    let o = options(opts, &auth).await?;
+    o.connect(servers.as_str())
         .await
-        .map_err(|e| BridgeError::Connect { url, message: connect_message(&e.to_string()) })
+        .map_err(|e| BridgeError::Connect { url: servers.clone(), message: connect_message(&e.to_string()) })
 }
 
 /// The two connections of a bridge: commands and replies on one, events and
@@ -252,6 +322,18 @@ mod tests {
         assert!(!format!("{auth:?}").contains("s3cret"));
         assert_eq!(redact_url("nats://tok@h:4222,nats://h2:4222"), "nats://<redacted>@h:4222,nats://h2:4222");
         assert_eq!(redact_url("u:p@h:1"), "<redacted>@h:1");
+        assert_eq!(redact_url("nats://u:p@ss@h:1"), "nats://<redacted>@h:1");
+    }
+
+    #[test]
+    fn url_credentials_are_taken_out_of_the_url() {
+        let (url, auth) = take_url_credentials("nats://u:p%40ss@h:1, nats://u:p%40ss@h2:1").expect("one set");
+        assert_eq!(url, "nats://h:1,nats://h2:1");
+        assert_eq!(auth, NatsAuth::UserPassword { user: "u".into(), password: Secret::new("p@ss") });
+        let (url, auth) = take_url_credentials("tok@h:1,nats://h2:1").expect("a token");
+        assert_eq!((url.as_str(), auth), ("h:1,nats://h2:1", NatsAuth::Token(Secret::new("tok"))));
+        assert_eq!(take_url_credentials("nats://h:1").expect("none").1, NatsAuth::None);
+        assert!(take_url_credentials("nats://a@h:1,nats://b@h2:1").is_err(), "two sets");
     }
 
     #[test]

@@ -100,3 +100,32 @@ fn a_password_in_a_task_repository_url_is_refused_and_kept_nowhere() -> TestResu
     assert!(hits.is_empty(), "the password is on disk: {hits:?}");
     Ok(())
 }
+
+/// Credentials in the NATS URL (`nats://user:pass@host`, `nats://token@host`)
+/// are used to authenticate and never reach the log, at any level: the NATS
+/// client logged its server address at debug level as a parsed URL
+/// (`password: Some("…")`), which no URL redaction recognises, and ignored
+/// the credentials.
+#[test]
+fn nats_url_credentials_authenticate_and_never_reach_the_log() {
+    use crate::common::nats::NatsServer;
+    const TOKEN: &str = "NatsUrlToken0123456789";
+    const PASSWORD: &str = "NatsUrlPassword0123456789";
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let open = NatsServer::start(&tmp.path().join("open"));
+    let locked = NatsServer::start_with_token(&tmp.path().join("locked"), TOKEN);
+    for (url, secret) in [
+        (format!("nats://alice:{PASSWORD}@127.0.0.1:{}", open.port), PASSWORD),
+        (format!("nats://{TOKEN}@127.0.0.1:{}", locked.port), TOKEN),
+    ] {
+        let state = tmp.path().join(format!("state-{}", url.len()));
+        let mut cmd = cli(&state);
+        cmd.args(["serve", "--nats", &url, "--node", "n1"]).env("WARDEN_LOG", "trace");
+        let mut node = crate::common::nats::Proc::spawn(cmd);
+        let seen = node.wait_stderr("serving on", TIMEOUT);
+        node.terminate(TIMEOUT);
+        let log = node.drain_stderr().join("\n");
+        assert!(seen.contains("serving on") && log.contains("async_nats"), "{url}: served, traced: {seen}\n{log}");
+        assert!(!log.contains(secret) && !seen.contains(secret), "{url}: the secret reached the log:\n{log}");
+    }
+}
