@@ -430,3 +430,33 @@ async fn a_starting_warden_prunes_the_directories_earlier_ones_left() {
     assert!(pruned, "kept {:?}, want {want:?}", session_dirs(&state));
     w.shutdown().await;
 }
+
+/// An agent that does not read its input, and callers that give up on their
+/// writes: what waits for the agent is bounded (8 MiB); a write past it is
+/// refused at once with a typed error instead of growing the node without
+/// end. The session itself is unharmed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn input_for_an_agent_that_does_not_read_is_bounded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let w = start_warden(&dir).await;
+    let mut sub = w.subscribe(Some(w.bus().next_seq()));
+    let s = w.spawn(SessionSpec::new("shell", "sh").args(["-c", "echo up; exec sleep 600"])).await.expect("spawns");
+    wait_output(&mut sub, s.id, "up").await;
+    let mib = vec![b'x'; 1024 * 1024];
+    let mut refused = None;
+    for i in 0..40 {
+        // The caller gives up on each write; its bytes stay queued for the agent.
+        if let Ok(Err(e)) = tokio::time::timeout(std::time::Duration::from_millis(50), w.write(s.id, mib.clone())).await
+        {
+            refused = Some((i, e));
+            break;
+        }
+    }
+    let (i, e) = refused.expect("a write is refused once 8 MiB wait");
+    assert!(matches!(e, SessionError::InputFull { .. }), "{e:?}");
+    assert!((7..=9).contains(&i), "refused after ~8 MiB, at write {i}");
+    assert!(e.to_string().contains("retry later"), "{e}");
+    let exit = w.stop(s.id).await.expect("stops");
+    assert_eq!(exit.reason, "stopped");
+    w.shutdown().await;
+}

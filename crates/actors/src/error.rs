@@ -48,6 +48,14 @@ pub enum SessionError {
     /// warden is shutting down and takes no new work.
     #[error("warden is shutting down")]
     ShuttingDown,
+    /// The agent does not read its input and this much already waits for it.
+    #[error("session {session} is not reading its input: {max} bytes already wait for it; retry later")]
+    InputFull {
+        /// The session.
+        session: SessionId,
+        /// Bytes a session holds for its agent at most.
+        max: usize,
+    },
     /// No pending confirmation has this id.
     #[error("session {session} has no pending confirmation `{id}`")]
     UnknownConfirmation {

@@ -376,7 +376,11 @@ fn start_write(
         if r.is_ok() {
             let _ = me.cast(PtyMsg::InputDone { via, len, keys });
         } else if let Err(e) = &r {
-            warn!(session = %id, error = %e, "input not written");
+            if matches!(e, SessionError::InputFull { .. }) {
+                debug!(session = %id, error = %e, "input refused");
+            } else {
+                warn!(session = %id, error = %e, "input not written");
+            }
         }
         if let Some(reply) = reply {
             let _ = reply.send(r);
@@ -387,6 +391,7 @@ fn start_write(
 fn io_error(id: SessionId, e: IoError) -> SessionError {
     match e {
         IoError::Exited => SessionError::Exited(id),
+        IoError::InputFull { max } => SessionError::InputFull { session: id, max },
         IoError::Os(m) => SessionError::Io(m),
     }
 }

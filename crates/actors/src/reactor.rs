@@ -61,6 +61,10 @@ const TRANSCRIPT_BATCH: usize = 256 * 1024;
 /// How long gathered transcript bytes may wait for more before they go to
 /// the writer anyway; a session's exit always sends them first.
 const TRANSCRIPT_LINGER: Duration = Duration::from_millis(5);
+/// Input bytes a session holds for its agent at most while earlier writes
+/// wait (the agent does not read): past it a write is refused, so callers
+/// that give up on their writes cannot grow the node without bound.
+pub(crate) const INPUT_QUEUE_MAX: usize = 8 * 1024 * 1024;
 /// How long after the child's exit warden waits for EOF on the master
 /// beyond the kill grace, in case something escaped and holds the terminal.
 const EOF_SLACK: Duration = Duration::from_millis(500);
@@ -89,6 +93,8 @@ pub(crate) type IoSink = Box<dyn FnMut(IoEvent) + Send>;
 pub(crate) enum IoError {
     #[error("the session's process has exited")]
     Exited,
+    #[error("the agent is not reading its input: {max} bytes already wait; retry later")]
+    InputFull { max: usize },
     #[error("{0}")]
     Os(String),
 }
@@ -270,6 +276,9 @@ struct IoSession {
     paused: bool,
     eof: bool,
     writes: VecDeque<PendingWrite>,
+    /// Bytes of `writes` not written yet (at most [`INPUT_QUEUE_MAX`] once
+    /// more than one write waits).
+    queued: usize,
     want_write: bool,
     exit: Option<Option<ExitStatus>>,
     stop_requested: bool,
@@ -409,7 +418,19 @@ impl Reactor {
         match cmd {
             IoCmd::Spawn(job, reply) => self.spawn(*job, reply),
             IoCmd::Write { key, data, reply } => match self.sessions.get_mut(&key) {
+                // An agent that does not read its input: what callers send
+                // waits, up to a bound (one write of any size still goes).
+                Some(s)
+                    if s.exit.is_none()
+                        && !s.eof
+                        && !s.writes.is_empty()
+                        && s.queued + data.len() > INPUT_QUEUE_MAX =>
+                {
+                    debug!(session = %s.id, queued = s.queued, bytes = data.len(), "input refused: the agent is not reading");
+                    let _ = reply.send(Err(IoError::InputFull { max: INPUT_QUEUE_MAX }));
+                }
                 Some(s) if s.exit.is_none() && !s.eof => {
+                    s.queued += data.len();
                     s.writes.push_back(PendingWrite { data, offset: 0, reply });
                     self.flush_writes(key);
                 }
@@ -521,6 +542,7 @@ impl Reactor {
                 paused: false,
                 eof: false,
                 writes: VecDeque::new(),
+                queued: 0,
                 want_write: false,
                 exit: None,
                 stop_requested: false,
@@ -719,6 +741,7 @@ impl Reactor {
             match sys::write_fd(s.fd, &w.data[w.offset..]) {
                 Ok(n) => {
                     w.offset += n;
+                    s.queued = s.queued.saturating_sub(n);
                     if w.offset >= w.data.len() {
                         let w = s.writes.pop_front().expect("front exists");
                         let _ = w.reply.send(Ok(()));
@@ -735,6 +758,7 @@ impl Reactor {
                     for w in s.writes.drain(..) {
                         let _ = w.reply.send(Err(err.clone()));
                     }
+                    s.queued = 0;
                     break;
                 }
             }
@@ -798,6 +822,7 @@ fn flush_transcript(key: u64, s: &mut IoSession, transcripts: &TranscriptWriter)
 }
 
 fn fail_writes(s: &mut IoSession) {
+    s.queued = 0;
     for w in s.writes.drain(..) {
         let _ = w.reply.send(Err(IoError::Exited));
     }

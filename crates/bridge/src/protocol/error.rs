@@ -137,7 +137,9 @@ fn session_code(e: &warden_actors::SessionError) -> ErrorCode {
         E::BadWorkdir { .. } | E::Spec(_) | E::UnknownKey(_) | E::BadRule(_) => ErrorCode::BadRequest,
         // Over a budget: the message names it (`rule_compiled_bytes`, …).
         E::OverBudget(_) => ErrorCode::TooLarge,
-        E::ProgramNotFound { .. } | E::TooManySessions { .. } | E::ShuttingDown => ErrorCode::Unavailable,
+        E::ProgramNotFound { .. } | E::TooManySessions { .. } | E::ShuttingDown | E::InputFull { .. } => {
+            ErrorCode::Unavailable
+        }
         E::Spawn(_) | E::Io(_) | E::Internal(_) => ErrorCode::Internal,
     }
 }
