@@ -11,20 +11,10 @@ use warden_bridge::{NatsOptions, Remote};
 use crate::common;
 use crate::common::binary::{serving, warden_cmd};
 use crate::common::nats::{NatsServer, Proc};
+use crate::common::rss;
 
 const T: Duration = common::TIMEOUT;
 const MB: u64 = 1024 * 1024;
-
-/// Resident memory of a process, in bytes (`VmRSS` of `/proc/<pid>/status`).
-fn rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status of the node");
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS");
-    kb * 1024
-}
 
 /// A `warden serve` in a child process (shell allowed under its temp dir), and a client.
 pub(crate) struct Node {

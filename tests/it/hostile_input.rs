@@ -37,32 +37,15 @@ async fn a_stop_with_an_endless_grace_does_not_panic_the_io_thread() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pull_request_repository_cannot_steer_the_github_request() {
     use crate::common::git::bare_remote;
-    use crate::common::nats::NatsServer;
     use crate::workspaces::servers::github_stub;
     use serde_json::json;
-    use warden::Warden;
-    use warden::core::workspace::Secret;
-    use warden_bridge::config::BridgeConfig;
     use warden_bridge::protocol::Reply;
-    use warden_bridge::{Bridge, BridgeSettings, NatsOptions, Remote};
 
     let tmp = tempfile::tempdir().expect("tempdir");
-    let nats = NatsServer::start(&tmp.path().join("nats"));
     let remote_repo = bare_remote(tmp.path());
     let (api, seen) = github_stub(vec![(201, r#"{"number":7,"html_url":"https://github.com/o/r/pull/7"}"#)]);
-    let mut wc = crate::tasks::config(tmp.path());
-    wc.node = "n1".into();
-    wc.workspace.github.api_base = api;
-    wc.workspace.github.token = Some(Secret::new("ghp_stub"));
-    let warden = Warden::start(wc).await.expect("warden starts");
-    let client = warden_bridge::connect(&NatsOptions::new(nats.url())).await.expect("connects");
-    let settings = BridgeSettings {
-        config: BridgeConfig { workdir_roots: vec![tmp.path().to_path_buf()], ..BridgeConfig::default() },
-        ..BridgeSettings::default()
-    };
-    let mut bridge = Bridge::start(warden.clone(), client, settings).await.expect("bridge starts");
-    let remote =
-        Remote::new(warden_bridge::connect(&NatsOptions::new(nats.url())).await.expect("connects"), "warden", TIMEOUT);
+    let node = crate::common::node::github_node(tmp.path(), api, TIMEOUT, |_| {}, |_| {}).await;
+    let remote = &node.remote;
 
     let provision = json!({"repo": remote_repo.display().to_string(), "id": "pr-ws",
                            "branch": {"from": "named", "name": "fix/pr"}});
@@ -104,21 +87,7 @@ async fn a_pull_request_repository_cannot_steer_the_github_request() {
     assert!(reply.ok, "{reply:?}");
     let first = seen.recv_timeout(TIMEOUT).expect("GitHub saw the pull request");
     assert_eq!((first.method.as_str(), first.path.as_str()), ("POST", "/api/v3/repos/o.x/r_1-a/pulls"));
-
-    bridge.stop_commands().await;
-    warden.shutdown().await;
-    bridge.shutdown(Duration::from_secs(5)).await;
-}
-
-/// Resident memory of a process, in bytes.
-fn rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status of the node");
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS");
-    kb * 1024
+    node.shutdown().await;
 }
 
 /// A local client that sends commands and never reads the replies: the
@@ -214,20 +183,15 @@ fn a_local_client_that_never_reads_its_replies_is_not_read_either() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_commands_outside_a_lane_are_bounded_and_the_rest_refused_at_once() {
     use crate::common::git::bare_remote;
-    use crate::common::nats::NatsServer;
     use futures::StreamExt;
     use serde_json::json;
-    use warden::Warden;
-    use warden::core::workspace::Secret;
-    use warden_bridge::config::{BridgeConfig, RateLimitConfig};
+    use warden_bridge::config::RateLimitConfig;
     use warden_bridge::protocol::Reply;
-    use warden_bridge::{Bridge, BridgeSettings, NatsOptions, Remote};
 
     /// The node's limit (`MAX_IN_FLIGHT` in the bridge) and a few more.
     const LIMIT: usize = 1024;
     const SENT: usize = LIMIT + 40;
     let tmp = tempfile::tempdir().expect("tempdir");
-    let nats = NatsServer::start(&tmp.path().join("nats"));
     let remote_repo = bare_remote(tmp.path());
     // A GitHub that takes connections and never answers, until told to stop.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -243,27 +207,15 @@ async fn slow_commands_outside_a_lane_are_bounded_and_the_rest_refused_at_once()
             }
         }
     });
-    let mut wc = crate::tasks::config(tmp.path());
-    wc.node = "n1".into();
-    wc.workspace.github.api_base = api;
-    wc.workspace.github.token = Some(Secret::new("ghp_stub"));
-    wc.workspace.github.timeout = Duration::from_secs(120);
-    let warden = Warden::start(wc).await.expect("warden starts");
-    let client = warden_bridge::connect(&NatsOptions::new(nats.url())).await.expect("connects");
-    let settings = BridgeSettings {
-        config: BridgeConfig {
-            workdir_roots: vec![tmp.path().to_path_buf()],
-            rate_limit: RateLimitConfig { per_second: 0.0, burst: 0 },
-            ..BridgeConfig::default()
-        },
-        ..BridgeSettings::default()
-    };
-    let mut bridge = Bridge::start(warden.clone(), client, settings).await.expect("bridge starts");
-    let remote = Remote::new(
-        warden_bridge::connect(&NatsOptions::new(nats.url())).await.expect("connects"),
-        "warden",
+    let node = crate::common::node::github_node(
+        tmp.path(),
+        api,
         Duration::from_secs(300),
-    );
+        |w| w.workspace.github.timeout = Duration::from_secs(120),
+        |b| b.rate_limit = RateLimitConfig { per_second: 0.0, burst: 0 },
+    )
+    .await;
+    let remote = &node.remote;
     let provision = json!({"repo": remote_repo.display().to_string(), "id": "slow-ws",
                            "branch": {"from": "named", "name": "fix/slow"}});
     let reply: Reply = remote.request("n1", "provision_workspace", &provision).await.expect("reply");
@@ -294,7 +246,5 @@ async fn slow_commands_outside_a_lane_are_bounded_and_the_rest_refused_at_once()
     stop_tx.send(()).expect("stop");
     hanger.join().expect("the hanging GitHub ends");
     drop(replies);
-    bridge.stop_commands().await;
-    warden.shutdown().await;
-    bridge.shutdown(Duration::from_secs(5)).await;
+    node.shutdown().await;
 }

@@ -6,21 +6,15 @@
 
 use crate::common;
 use crate::common::binary::{serve, serving, warden_cmd};
-use crate::common::nats::NatsServer;
 
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use warden::Warden;
-use warden::core::workspace::Secret;
-use warden_bridge::config::BridgeConfig;
 use warden_bridge::protocol::Reply;
-use warden_bridge::{Bridge, BridgeSettings, NatsOptions, Remote};
 
 use crate::common::git::bare_remote;
-use crate::tasks::config;
 use crate::workspaces::servers::github_stub;
 
 const T: Duration = common::TIMEOUT;
@@ -28,23 +22,11 @@ const T: Duration = common::TIMEOUT;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_finalize_whose_pull_request_failed_is_not_ok_and_keeps_its_report() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let nats = NatsServer::start(&tmp.path().join("nats"));
     let remote_repo = bare_remote(tmp.path());
     let (api, _seen) =
         github_stub(vec![(422, r#"{"message":"Validation Failed"}"#), (422, r#"{"message":"Validation Failed"}"#)]);
-    let mut wc = config(tmp.path());
-    wc.node = "n1".into();
-    wc.workspace.github.api_base = api;
-    wc.workspace.github.token = Some(Secret::new("ghp_stub"));
-    let warden = Warden::start(wc).await.expect("warden starts");
-    let client = warden_bridge::connect(&NatsOptions::new(nats.url())).await.expect("connects");
-    let settings = BridgeSettings {
-        config: BridgeConfig { workdir_roots: vec![tmp.path().to_path_buf()], ..BridgeConfig::default() },
-        ..BridgeSettings::default()
-    };
-    let mut bridge = Bridge::start(warden.clone(), client, settings).await.expect("bridge starts");
-    let remote =
-        Remote::new(warden_bridge::connect(&NatsOptions::new(nats.url())).await.expect("connects"), "warden", T);
+    let node = crate::common::node::github_node(tmp.path(), api, T, |_| {}, |_| {}).await;
+    let remote = &node.remote;
 
     let repo = remote_repo.display().to_string();
     let provision = json!({"repo": repo, "id": "fix-auth-ws", "branch": {"from": "named", "name": "fix/auth"}});
@@ -73,7 +55,7 @@ async fn a_finalize_whose_pull_request_failed_is_not_ok_and_keeps_its_report() {
     // `warden ctl` exits non-zero on it (and prints the reply).
     std::fs::write(Path::new(&path).join("auth2.txt"), "more\n").expect("write");
     let out = warden_cmd(&tmp.path().join("client"))
-        .args(["ctl", "raw", "finalize_workspace", &finalize.to_string(), "--nats", &nats.url(), "--node", "n1"])
+        .args(["ctl", "raw", "finalize_workspace", &finalize.to_string(), "--nats", &node.nats.url(), "--node", "n1"])
         .output()
         .expect("ctl");
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
@@ -83,9 +65,7 @@ async fn a_finalize_whose_pull_request_failed_is_not_ok_and_keeps_its_report() {
         (Some(false), Some("done"))
     );
 
-    bridge.stop_commands().await;
-    warden.shutdown().await;
-    bridge.shutdown(Duration::from_secs(5)).await;
+    node.shutdown().await;
 }
 
 /// `--allow-agent shell` adds shell to the default agents (claude stays

@@ -7,6 +7,7 @@ pub mod git;
 // SIGTERM to the nats-server, so it can flush JetStream (libc::kill).
 #[allow(unsafe_code)]
 pub mod nats;
+pub mod node;
 
 use std::time::{Duration, Instant};
 
@@ -165,4 +166,15 @@ fn build_fake_agent() -> String {
     let path = profile_dir.join("fake-agent");
     assert!(path.is_file(), "fake-agent not at {} after building it", path.display());
     path.into_os_string().into_string().expect("the target directory's path is UTF-8")
+}
+
+/// Resident memory of a process, in bytes (`VmRSS` of `/proc/<pid>/status`).
+pub fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status of the node");
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS");
+    kb * 1024
 }
