@@ -321,58 +321,8 @@ pub struct ScreenSnapshot {
     /// The input modes the program turned on (mouse, bracketed paste, focus,
     /// keyboard protocols): a terminal that starts showing it (`warden
     /// attach`) turns them on too. Absent when none is on.
-    #[serde(default, skip_serializing_if = "InputModes::is_empty")]
-    pub input_modes: InputModes,
-}
-
-/// The input modes a program has on: how a terminal showing it must send
-/// keys, pastes and the mouse.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InputModes {
-    /// DEC private modes on (`CSI ? n h`): 1 application cursor keys, 9 and
-    /// 1000–1003 mouse reporting, 1004 focus, 1005/1006/1015/1016 mouse
-    /// coordinates, 1007 alternate scroll, 2004 bracketed paste.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub private: Vec<u16>,
-    /// Application keypad (`ESC =`).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub app_keypad: bool,
-    /// Kitty keyboard protocol flags in effect (0: off).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub kitty_flags: u16,
-    /// xterm's modifyOtherKeys level (0: off).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub other_keys: u16,
-}
-
-fn is_zero(v: &u16) -> bool {
-    *v == 0
-}
-
-impl InputModes {
-    /// Whether no input mode is on.
-    pub fn is_empty(&self) -> bool {
-        *self == InputModes::default()
-    }
-
-    /// The bytes that turn these modes on in a terminal (the private modes
-    /// only as far as they are ones warden tracks).
-    pub fn replay(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        for n in self.private.iter().filter(|n| crate::term::Mode::from_number(**n).is_some()) {
-            out.extend_from_slice(format!("\x1b[?{n}h").as_bytes());
-        }
-        if self.app_keypad {
-            out.extend_from_slice(b"\x1b=");
-        }
-        if self.kitty_flags != 0 {
-            out.extend_from_slice(format!("\x1b[>{}u", self.kitty_flags).as_bytes());
-        }
-        if self.other_keys != 0 {
-            out.extend_from_slice(format!("\x1b[>4;{}m", self.other_keys).as_bytes());
-        }
-        out
-    }
+    #[serde(default, skip_serializing_if = "crate::term::InputModes::is_empty")]
+    pub input_modes: crate::term::InputModes,
 }
 
 /// Whether input reached the agent (`Warden::send`).

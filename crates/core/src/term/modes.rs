@@ -4,7 +4,11 @@
 //! the keyboard protocols (kitty's `CSI > flags u` stack, xterm's modifyOtherKeys).
 //!
 //! [`Screen`](super::Screen) records them as it parses ([`Screen::modes`](super::Screen::modes));
-//! [`TermModes::restore`] is what to write to the terminal to undo them.
+//! [`TermModes::restore`] is what to write to the terminal to undo them, and
+//! [`InputModes`] (in a session's snapshot) what a terminal that starts showing the
+//! program must turn on.
+
+use serde::{Deserialize, Serialize};
 
 /// A DEC private mode (`CSI ? n h` / `CSI ? n l`) warden tracks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,8 +204,8 @@ impl TermModes {
 
     /// The input modes that are on, as a terminal showing the program must have them
     /// too (it reads the keys and mouse the way they make it send them).
-    pub fn input(&self) -> crate::supervise::InputModes {
-        crate::supervise::InputModes {
+    pub fn input(&self) -> InputModes {
+        InputModes {
             private: Mode::ALL.iter().filter(|m| self.is_on(**m)).map(|m| m.number()).collect(),
             app_keypad: self.app_keypad,
             kitty_flags: if self.kitty_pushed > 0 || self.kitty_set { self.kitty_flags } else { 0 },
@@ -263,6 +267,56 @@ impl TermModes {
         }
         if self.cursor_hidden {
             out.extend_from_slice(b"\x1b[?25h");
+        }
+        out
+    }
+}
+
+/// The input modes a program has on: how a terminal showing it must send
+/// keys, pastes and the mouse.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputModes {
+    /// DEC private modes on (`CSI ? n h`): 1 application cursor keys, 9 and
+    /// 1000–1003 mouse reporting, 1004 focus, 1005/1006/1015/1016 mouse
+    /// coordinates, 1007 alternate scroll, 2004 bracketed paste.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub private: Vec<u16>,
+    /// Application keypad (`ESC =`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub app_keypad: bool,
+    /// Kitty keyboard protocol flags in effect (0: off).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub kitty_flags: u16,
+    /// xterm's modifyOtherKeys level (0: off).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub other_keys: u16,
+}
+
+fn is_zero(v: &u16) -> bool {
+    *v == 0
+}
+
+impl InputModes {
+    /// Whether no input mode is on.
+    pub fn is_empty(&self) -> bool {
+        *self == InputModes::default()
+    }
+
+    /// The bytes that turn these modes on in a terminal (the private modes
+    /// only as far as they are ones warden tracks).
+    pub fn replay(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for n in self.private.iter().filter(|n| Mode::from_number(**n).is_some()) {
+            out.extend_from_slice(format!("\x1b[?{n}h").as_bytes());
+        }
+        if self.app_keypad {
+            out.extend_from_slice(b"\x1b=");
+        }
+        if self.kitty_flags != 0 {
+            out.extend_from_slice(format!("\x1b[>{}u", self.kitty_flags).as_bytes());
+        }
+        if self.other_keys != 0 {
+            out.extend_from_slice(format!("\x1b[>4;{}m", self.other_keys).as_bytes());
         }
         out
     }
