@@ -180,7 +180,8 @@ pub(crate) fn prune_sessions(retention: &Retention, now_ms: u64) -> (usize, u64)
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_millis() as u64);
-        ended.push((dir, (ended_at, dir_bytes(&entry.path()))));
+        let size = crate::task::place::dir_bytes(&dir);
+        ended.push((dir, (ended_at, size)));
     }
     let sizes: Vec<(u64, u64)> = ended.iter().map(|e| e.1).collect();
     let (mut count, mut bytes) = (0, 0);
@@ -198,17 +199,6 @@ pub(crate) fn prune_sessions(retention: &Retention, now_ms: u64) -> (usize, u64)
         tracing::info!(removed = count, bytes, kept = ended.len() - count, "removed ended sessions' directories");
     }
     (count, bytes)
-}
-
-/// Bytes of the files directly in `dir` (a session's directory has no subdirectories).
-fn dir_bytes(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|entries| entries.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
-        .unwrap_or(0)
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Writes `session.json` in `dir` atomically (a temporary file, then a
@@ -280,7 +270,7 @@ impl TranscriptWriter {
                             None => {
                                 deferred = None;
                                 last_pass = Some(now);
-                                prune_sessions(retention, now_ms());
+                                prune_sessions(retention, warden_core::workspace::now_ms());
                             }
                         }
                     }
