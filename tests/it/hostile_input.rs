@@ -47,12 +47,7 @@ async fn a_pull_request_repository_cannot_steer_the_github_request() {
     let node = crate::common::node::github_node(tmp.path(), api, TIMEOUT, |_| {}, |_| {}).await;
     let remote = &node.remote;
 
-    let provision = json!({"repo": remote_repo.display().to_string(), "id": "pr-ws",
-                           "branch": {"from": "named", "name": "fix/pr"}});
-    let reply: Reply = remote.request("n1", "provision_workspace", &provision).await.expect("reply");
-    assert!(reply.ok, "{reply:?}");
-    let path = reply.result.expect("result")["workspace"]["path"].as_str().expect("path").to_string();
-    std::fs::write(std::path::Path::new(&path).join("f.txt"), "x\n").expect("write");
+    node.provision_with_a_change(&remote_repo, "pr-ws", "fix/pr", "f.txt", "x\n").await;
 
     for (owner, name) in [("o", "r/forks?x="), ("o", "../../user/repos?"), ("..", "r"), ("o", "r#"), ("", "r")] {
         let finalize = json!({"workspace": "pr-ws", "commit": {"message": "m"}, "push": {},
@@ -186,7 +181,6 @@ async fn slow_commands_outside_a_lane_are_bounded_and_the_rest_refused_at_once()
     use futures::StreamExt;
     use serde_json::json;
     use warden_bridge::config::RateLimitConfig;
-    use warden_bridge::protocol::Reply;
 
     /// The node's limit (`MAX_IN_FLIGHT` in the bridge) and a few more.
     const LIMIT: usize = 1024;
@@ -216,12 +210,7 @@ async fn slow_commands_outside_a_lane_are_bounded_and_the_rest_refused_at_once()
     )
     .await;
     let remote = &node.remote;
-    let provision = json!({"repo": remote_repo.display().to_string(), "id": "slow-ws",
-                           "branch": {"from": "named", "name": "fix/slow"}});
-    let reply: Reply = remote.request("n1", "provision_workspace", &provision).await.expect("reply");
-    assert!(reply.ok, "{reply:?}");
-    let path = reply.result.expect("result")["workspace"]["path"].as_str().expect("path").to_string();
-    std::fs::write(std::path::Path::new(&path).join("f.txt"), "x\n").expect("write");
+    node.provision_with_a_change(&remote_repo, "slow-ws", "fix/slow", "f.txt", "x\n").await;
 
     let finalize = json!({"workspace": "slow-ws", "commit": {"message": "m"}, "push": {},
                           "pr": {"title": "t", "repo": {"host": "github.com", "owner": "o", "name": "r"}}});

@@ -7,7 +7,6 @@
 use crate::common;
 use crate::common::binary::{serve, serving, warden_cmd};
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -28,12 +27,7 @@ async fn a_finalize_whose_pull_request_failed_is_not_ok_and_keeps_its_report() {
     let node = crate::common::node::github_node(tmp.path(), api, T, |_| {}, |_| {}).await;
     let remote = &node.remote;
 
-    let repo = remote_repo.display().to_string();
-    let provision = json!({"repo": repo, "id": "fix-auth-ws", "branch": {"from": "named", "name": "fix/auth"}});
-    let reply: Reply = remote.request("n1", "provision_workspace", &provision).await.expect("reply");
-    assert!(reply.ok, "{reply:?}");
-    let path = reply.result.expect("result")["workspace"]["path"].as_str().expect("path").to_string();
-    std::fs::write(Path::new(&path).join("auth.txt"), "fixed\n").expect("write");
+    let path = node.provision_with_a_change(&remote_repo, "fix-auth-ws", "fix/auth", "auth.txt", "fixed\n").await;
 
     // By its short form (the id's last 8 characters without dashes).
     let finalize = json!({"workspace": "authws", "commit": {"message": "fix auth"}, "push": {},
@@ -53,7 +47,7 @@ async fn a_finalize_whose_pull_request_failed_is_not_ok_and_keeps_its_report() {
     assert_eq!(String::from_utf8_lossy(&pushed.stdout), "fixed\n");
 
     // `warden ctl` exits non-zero on it (and prints the reply).
-    std::fs::write(Path::new(&path).join("auth2.txt"), "more\n").expect("write");
+    std::fs::write(path.join("auth2.txt"), "more\n").expect("write");
     let out = warden_cmd(&tmp.path().join("client"))
         .args(["ctl", "raw", "finalize_workspace", &finalize.to_string(), "--nats", &node.nats.url(), "--node", "n1"])
         .output()

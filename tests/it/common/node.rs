@@ -1,7 +1,7 @@
 //! A node served over a fresh nats-server, with GitHub's API at a local stub:
 //! what the tests of workspaces, pull requests and replies over NATS start.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use warden::core::workspace::Secret;
@@ -50,6 +50,25 @@ pub async fn github_node(
 }
 
 impl GithubNode {
+    /// Provisions workspace `id` on a new `branch` of `repo` over NATS and
+    /// writes `file` (with `text`) in it: a change to commit. Returns its path.
+    pub async fn provision_with_a_change(
+        &self,
+        repo: &Path,
+        id: &str,
+        branch: &str,
+        file: &str,
+        text: &str,
+    ) -> PathBuf {
+        let provision = serde_json::json!({"repo": repo.display().to_string(), "id": id,
+                                           "branch": {"from": "named", "name": branch}});
+        let reply = self.remote.request("n1", "provision_workspace", &provision).await.expect("reply");
+        assert!(reply.ok, "{reply:?}");
+        let path = PathBuf::from(reply.result.expect("result")["workspace"]["path"].as_str().expect("path"));
+        std::fs::write(path.join(file), text).expect("write");
+        path
+    }
+
     /// Stops taking commands, then the warden, then the bridge.
     pub async fn shutdown(mut self) {
         self.bridge.stop_commands().await;
