@@ -90,16 +90,22 @@ pub fn validate_branch_name(name: &str) -> Result<(), NamingError> {
 
 /// Check a workspace id: `[A-Za-z0-9._-]{1,64}`, not `.` or `..`.
 pub fn validate_workspace_id(id: &str) -> Result<(), NamingError> {
-    if id.is_empty() {
+    validate_plain_name(id, MAX_WORKSPACE_ID_LEN)
+}
+
+/// Check a name that goes into a path as it is (a workspace id, a GitHub
+/// owner or repository): `[A-Za-z0-9._-]{1,max}`, not `.` or `..`.
+pub fn validate_plain_name(name: &str, max: usize) -> Result<(), NamingError> {
+    if name.is_empty() {
         return Err(NamingError::Empty);
     }
-    if id.len() > MAX_WORKSPACE_ID_LEN {
-        return Err(NamingError::TooLong { len: id.len(), max: MAX_WORKSPACE_ID_LEN });
+    if name.len() > max {
+        return Err(NamingError::TooLong { len: name.len(), max });
     }
-    if id == "." || id == ".." {
-        return Err(NamingError::Reserved(id.to_owned()));
+    if name == "." || name == ".." {
+        return Err(NamingError::Reserved(name.to_owned()));
     }
-    if let Some(ch) = id.chars().find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
+    if let Some(ch) = name.chars().find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
         return Err(NamingError::ForbiddenChar { ch });
     }
     Ok(())

@@ -157,19 +157,7 @@ impl RepoSlug {
 }
 
 fn check_slug_part(part: &str) -> Result<(), NamingError> {
-    if part.is_empty() {
-        return Err(NamingError::Empty);
-    }
-    if part.len() > MAX_SLUG_PART {
-        return Err(NamingError::TooLong { len: part.len(), max: MAX_SLUG_PART });
-    }
-    if part == "." || part == ".." {
-        return Err(NamingError::Reserved(part.to_owned()));
-    }
-    match part.chars().find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))) {
-        Some(ch) => Err(NamingError::ForbiddenChar { ch }),
-        None => Ok(()),
-    }
+    super::naming::validate_plain_name(part, MAX_SLUG_PART)
 }
 
 /// Parse `owner/repo` from a remote URL: `https://host/o/r(.git)`,
