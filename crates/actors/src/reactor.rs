@@ -31,7 +31,7 @@ use warden_core::{SessionId, TermSize};
 
 use crate::sys;
 use crate::sys::cgroup::{self, Containment};
-use crate::sys::spawn::{ChildProc, ChildStack, SpawnFailure, SpawnRequest, pty_size, spawn_on_pty};
+use crate::sys::spawn::{CgroupFds, ChildProc, ChildStack, SpawnFailure, SpawnRequest, pty_size, spawn_on_pty};
 use crate::transcript::{TranscriptBatch, TranscriptWriter};
 
 mod cleanup;
@@ -486,7 +486,8 @@ impl Reactor {
                 None
             }
         });
-        let spawned = match spawn_on_pty(&req, &mut self.stack, cg.as_ref().map(|c| c.procs.as_raw_fd())) {
+        let fds = cg.as_ref().map(|c| CgroupFds { dir: c.dir_fd.as_raw_fd(), procs: c.procs.as_raw_fd() });
+        let spawned = match spawn_on_pty(&req, &mut self.stack, fds) {
             Ok(s) => s,
             Err(e) => {
                 debug!(error = %e, "spawn failed");
@@ -498,6 +499,7 @@ impl Reactor {
             }
         };
         let exec_micros = started.elapsed().as_micros() as u64;
+        let born_in_cgroup = spawned.born_in_cgroup;
         let pid = spawned.child.id();
         let target = Target {
             leader: pid as i32,
@@ -550,7 +552,7 @@ impl Reactor {
                 eof_deadline: None,
             },
         );
-        debug!(pid, key, exec_micros, micros = started.elapsed().as_micros() as u64, "spawned");
+        debug!(pid, key, exec_micros, born_in_cgroup, micros = started.elapsed().as_micros() as u64, "spawned");
         let _ = reply.send(Ok(Spawned { key, pid }));
     }
 

@@ -1,6 +1,9 @@
 //! Spawn → first output byte: `Warden::spawn` until the first `output` event
 //! reaches a subscriber, versus `openpty` + fork/exec + a blocking read
-//! (the bare baseline), alternating the two.
+//! (the bare baseline), alternating the two: back to back, and then paced
+//! (a pause before each spawn, as agents are started in practice). Paced
+//! spawns show costs that back-to-back ones hide, such as the kernel's
+//! cgroup migration lock, which is cheap only right after another migration.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -14,6 +17,8 @@ use crate::{BenchError, bare_spawn, start_warden};
 /// The program spawned on both sides (with the argument `x`).
 pub const PROGRAM: &str = "/bin/echo";
 const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The pause before each paced spawn.
+pub const PACE: Duration = Duration::from_millis(100);
 
 /// What the spawn part measures.
 #[derive(Debug, Clone)]
@@ -33,6 +38,15 @@ pub struct SpawnReport {
     pub bare_ms: Vec<f64>,
     /// Warden spawn → first `output` event.
     pub warden_ms: Vec<f64>,
+    /// Bare, each after a pause of [`PACE`].
+    pub paced_bare_ms: Vec<f64>,
+    /// Warden, each after a pause of [`PACE`].
+    pub paced_warden_ms: Vec<f64>,
+}
+
+/// Paced spawns per side: a tenth of the back-to-back ones, at least 10.
+fn paced_count(spawns: usize) -> usize {
+    (spawns / 10).max(10)
 }
 
 /// Measures `options.spawns` spawns per side, alternating, after one warm-up each.
@@ -40,19 +54,32 @@ pub async fn measure(options: &SpawnOptions) -> Result<SpawnReport, BenchError> 
     let n = options.spawns;
     let dir = tempfile::tempdir()?;
     let warden = start_warden(dir.path(), options.transcripts).await?;
-    let result = alternate(&warden, n).await;
+    let result = async {
+        bare_spawn::first_byte(PROGRAM)?;
+        warden_first_byte(&warden, PROGRAM).await?;
+        let back_to_back = alternate(&warden, n, Duration::ZERO).await?;
+        let paced = alternate(&warden, paced_count(n), PACE).await?;
+        Ok::<_, BenchError>((back_to_back, paced))
+    }
+    .await;
     warden.shutdown().await;
-    let (bare, w) = result?;
-    Ok(SpawnReport { options: options.clone(), bare_ms: sorted(bare), warden_ms: sorted(w) })
+    let ((bare, w), (paced_bare, paced_w)) = result?;
+    Ok(SpawnReport {
+        options: options.clone(),
+        bare_ms: sorted(bare),
+        warden_ms: sorted(w),
+        paced_bare_ms: sorted(paced_bare),
+        paced_warden_ms: sorted(paced_w),
+    })
 }
 
-async fn alternate(warden: &Warden, n: usize) -> Result<(Vec<f64>, Vec<f64>), BenchError> {
+async fn alternate(warden: &Warden, n: usize, pause: Duration) -> Result<(Vec<f64>, Vec<f64>), BenchError> {
     let mut w_ms = Vec::with_capacity(n);
     let mut b_ms = Vec::with_capacity(n);
-    bare_spawn::first_byte(PROGRAM)?;
-    warden_first_byte(warden, PROGRAM).await?;
     for _ in 0..n {
+        tokio::time::sleep(pause).await;
         b_ms.push(bare_spawn::first_byte(PROGRAM)?.as_secs_f64() * 1e3);
+        tokio::time::sleep(pause).await;
         w_ms.push(warden_first_byte(warden, PROGRAM).await?.as_secs_f64() * 1e3);
     }
     Ok((b_ms, w_ms))
@@ -92,11 +119,33 @@ impl fmt::Display for SpawnReport {
             percentile(b, 0.99)
         )?;
         writeln!(f, "| warden spawn → output event | {:.3} ms | {:.3} ms |", percentile(w, 0.5), percentile(w, 0.99))?;
-        write!(
+        writeln!(
             f,
             "| ratio warden / bare | {:.2} | {:.2} |",
             percentile(w, 0.5) / percentile(b, 0.5),
             percentile(w, 0.99) / percentile(b, 0.99)
+        )?;
+        let (pb, pw) = (&self.paced_bare_ms, &self.paced_warden_ms);
+        let pace = PACE.as_millis();
+        writeln!(
+            f,
+            "| bare, {} spawns {pace} ms apart | {:.3} ms | {:.3} ms |",
+            pb.len(),
+            percentile(pb, 0.5),
+            percentile(pb, 0.99)
+        )?;
+        writeln!(
+            f,
+            "| warden, {} spawns {pace} ms apart | {:.3} ms | {:.3} ms |",
+            pw.len(),
+            percentile(pw, 0.5),
+            percentile(pw, 0.99)
+        )?;
+        write!(
+            f,
+            "| ratio warden / bare, {pace} ms apart | {:.2} | {:.2} |",
+            percentile(pw, 0.5) / percentile(pb, 0.5),
+            percentile(pw, 0.99) / percentile(pb, 0.99)
         )
     }
 }

@@ -9,9 +9,11 @@
 //! create cgroups in its own, [`Containment::Procs`] is in force: the `/proc`
 //! scan of `sys::procs` (see `docs/OPERATIONS.md` for what that misses).
 //!
-//! Plain file operations; no `unsafe` here. The child joins its cgroup by
-//! writing `0` to the `cgroup.procs` descriptor handed to the spawn, before
-//! it execs (`sys::spawn`).
+//! Plain file operations; no `unsafe` here. The child is born in its cgroup
+//! (`clone3` with `CLONE_INTO_CGROUP` on the directory's descriptor), or,
+//! where that is not available, joins it by writing `0` to the
+//! `cgroup.procs` descriptor handed to the spawn, before it execs
+//! (`sys::spawn`).
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -162,7 +164,10 @@ pub fn probe() -> Containment {
 /// A cgroup made for one process (and everything it starts).
 pub(crate) struct ProcessCgroup {
     pub dir: PathBuf,
-    /// Open for writing; the child writes `0` to it to join.
+    /// The directory, open: the child is born in it (`CLONE_INTO_CGROUP`).
+    pub dir_fd: File,
+    /// Open for writing; where the child cannot be born in the cgroup, it
+    /// writes `0` to it to join.
     pub procs: File,
 }
 
@@ -174,8 +179,9 @@ pub(crate) fn create(root: &Path, name: &str) -> io::Result<ProcessCgroup> {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(e),
     }
+    let dir_fd = File::open(&dir)?;
     let procs = std::fs::OpenOptions::new().write(true).open(dir.join("cgroup.procs"))?;
-    Ok(ProcessCgroup { dir, procs })
+    Ok(ProcessCgroup { dir, dir_fd, procs })
 }
 
 /// The processes in a cgroup (zombies are not listed).

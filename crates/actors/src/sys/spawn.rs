@@ -8,6 +8,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use portable_pty::{MasterPty, PtySize, native_pty_system};
 use warden_core::TermSize;
@@ -27,6 +28,8 @@ pub(crate) struct Spawned {
     pub child: ChildProc,
     pub pidfd: OwnedFd,
     pub master: Box<dyn MasterPty + Send>,
+    /// Started inside its cgroup by `clone3` (not moved there by itself).
+    pub born_in_cgroup: bool,
 }
 
 /// Why a spawn failed.
@@ -189,8 +192,17 @@ fn cstring(s: &[u8], what: &str) -> Result<CString, SpawnFailure> {
     })
 }
 
+/// The cgroup a child is started in: its directory (for `clone3`'s
+/// `CLONE_INTO_CGROUP`) and its `cgroup.procs` open for writing (for the
+/// fallback, where the child moves itself in before it execs).
+#[derive(Clone, Copy)]
+pub(crate) struct CgroupFds {
+    pub dir: RawFd,
+    pub procs: RawFd,
+}
+
 /// Starts `req` as the leader of a new session whose controlling terminal is
-/// a new PTY; with `cgroup_procs` (an open `cgroup.procs`), in that cgroup.
+/// a new PTY; with `cgroup`, in that cgroup from its first instruction.
 ///
 /// portable-pty opens the PTY pair; the child is started here rather than
 /// with portable-pty's `spawn_command`, because warden needs what that does
@@ -200,10 +212,18 @@ fn cstring(s: &[u8], what: &str) -> Result<CString, SpawnFailure> {
 /// scratch, and a spawn cost that does not grow with warden's memory: like
 /// glibc's `posix_spawn`, the child shares the parent's memory until it
 /// execs (`clone(CLONE_VM | CLONE_VFORK)`), so no page table is copied.
+///
+/// The child is born in its cgroup (`clone3` with `CLONE_INTO_CGROUP`, see
+/// [`clone3_vfork`]) where the kernel and the architecture allow; otherwise
+/// it moves itself in before it execs. Moving a process takes the kernel's
+/// cgroup migration lock for writing, which waits for an RCU grace period
+/// whenever no migration happened shortly before: 5–30 ms on a VM, during
+/// which this thread (the reactor, which serves every session) is suspended
+/// by `CLONE_VFORK`. Born in place, no process is moved.
 pub(crate) fn spawn_on_pty(
     req: &SpawnRequest,
     stack: &mut ChildStack,
-    cgroup_procs: Option<RawFd>,
+    cgroup: Option<CgroupFds>,
 ) -> Result<Spawned, SpawnFailure> {
     let t0 = std::time::Instant::now();
     let pair = native_pty_system().openpty(pty_size(req.size)).map_err(|e| SpawnFailure::Pty(e.to_string()))?;
@@ -250,35 +270,60 @@ pub(crate) fn spawn_on_pty(
         sh_argv: sh_argv.as_ptr(),
         cwd: cwd.as_ptr(),
         slave: slave.as_raw_fd(),
-        cgroup_procs: cgroup_procs.unwrap_or(-1),
+        cgroup_procs: -1,
         parent: crate::sys::my_pid(),
         err: 0,
     };
 
     let t_prep = t0.elapsed();
-    let top = {
-        let base = stack.0.as_mut_ptr() as usize;
-        (base + stack.0.len()) & !0xf
-    };
+    let base = stack.0.as_mut_ptr() as usize;
+    let top = (base + stack.0.len()) & !0xf;
+    let mut born_in_cgroup = false;
     // SAFETY: all signals are blocked around the clone so that no handler of
     // ours runs on the child's stack; the child only reads `args` and the
     // C strings, which outlive it (CLONE_VFORK suspends us until it execs or
-    // exits), and writes `args.err`.
+    // exits), and writes `args.err`. The stack `base..top` is ours alone
+    // until then.
     let pid = unsafe {
         let mut all: libc::sigset_t = std::mem::zeroed();
         let mut old: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut all);
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-        let pid = libc::clone(
-            child_main,
-            top as *mut libc::c_void,
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-            &mut args as *mut ChildArgs as *mut libc::c_void,
-        );
-        let clone_err = io::Error::last_os_error();
+        let arg = &mut args as *mut ChildArgs as *mut libc::c_void;
+        let mut pid = -1;
+        if let Some(cg) = cgroup
+            && !CLONE3_UNUSABLE.load(Ordering::Relaxed)
+        {
+            match clone3_vfork(base, top - base, cg.dir, child_main, arg) {
+                Ok(p) => {
+                    pid = p;
+                    born_in_cgroup = true;
+                }
+                Err(e) => {
+                    // No clone3 (an old kernel, a seccomp filter that refuses
+                    // it, another architecture) or no CLONE_INTO_CGROUP: the
+                    // child moves itself in, now and from now on.
+                    if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::E2BIG | libc::EINVAL)) {
+                        CLONE3_UNUSABLE.store(true, Ordering::Relaxed);
+                    }
+                    tracing::debug!(error = %e, "clone3 into the cgroup failed; the child joins it itself");
+                }
+            }
+        }
+        let mut clone_err = None;
+        if pid < 0 {
+            args.cgroup_procs = cgroup.map_or(-1, |cg| cg.procs);
+            pid = libc::clone(
+                child_main,
+                top as *mut libc::c_void,
+                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                arg,
+            );
+            clone_err = Some(io::Error::last_os_error());
+        }
         libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
         if pid < 0 {
-            return Err(SpawnFailure::Exec(clone_err));
+            return Err(SpawnFailure::Exec(clone_err.unwrap_or_else(io::Error::last_os_error)));
         }
         pid
     };
@@ -305,10 +350,106 @@ pub(crate) fn spawn_on_pty(
         pty_us = t_pty.as_micros() as u64,
         prep_us = (t_prep - t_pty).as_micros() as u64,
         clone_us = (t_clone - t_prep).as_micros() as u64,
+        born_in_cgroup,
         post_us = (t0.elapsed() - t_clone).as_micros() as u64,
         "spawn phases"
     );
-    Ok(Spawned { child, pidfd, master })
+    Ok(Spawned { child, pidfd, master, born_in_cgroup })
+}
+
+/// `struct clone_args` of `<linux/sched.h>`, up to `cgroup`
+/// (`CLONE_ARGS_SIZE_VER2`, Linux 5.7).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Set once `clone3` with `CLONE_INTO_CGROUP` turned out not to exist here.
+static CLONE3_UNUSABLE: AtomicBool = AtomicBool::new(false);
+
+/// `clone3(CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP)`: runs `f(arg)` in a
+/// child born in the cgroup `cgroup_dir`, on the stack `stack..stack+size`
+/// (16-byte aligned at its top), and returns the child's pid once the child
+/// has exec'd or exited. glibc has no wrapper for it, and the child cannot
+/// return into Rust code (it runs on another stack), so the system call and
+/// the child's call of `f` are a few instructions of assembly, as glibc's
+/// `clone` is.
+///
+/// # Safety
+/// As for `libc::clone` with `CLONE_VM | CLONE_VFORK`: `f` may only make raw
+/// system calls and must not return into anything but `exit`; `arg` and the
+/// stack must stay valid until the call returns.
+#[cfg(target_arch = "x86_64")]
+unsafe fn clone3_vfork(
+    stack: usize,
+    size: usize,
+    cgroup_dir: RawFd,
+    f: extern "C" fn(*mut libc::c_void) -> libc::c_int,
+    arg: *mut libc::c_void,
+) -> io::Result<libc::pid_t> {
+    let cl = CloneArgs {
+        flags: (libc::CLONE_VM | libc::CLONE_VFORK) as u64 | CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: stack as u64,
+        stack_size: size as u64,
+        cgroup: cgroup_dir as u64,
+        ..CloneArgs::default()
+    };
+    let ret: i64;
+    // SAFETY: the caller's contract. In the parent the system call returns
+    // the pid or -errno and only rax, rcx and r11 change. The child starts
+    // on `stack + size` with every other register as the parent had it,
+    // calls `f(arg)` (r12, r13) and exits with its result; it never reaches
+    // the Rust code after this block.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "xor ebp, ebp",
+            "mov rdi, r13",
+            "call r12",
+            "mov edi, eax",
+            "mov eax, 60", // SYS_exit
+            "syscall",
+            "ud2",
+            "2:",
+            inlateout("rax") libc::SYS_clone3 => ret,
+            in("rdi") &cl as *const CloneArgs,
+            in("rsi") std::mem::size_of::<CloneArgs>(),
+            in("r12") f,
+            in("r13") arg,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    if ret < 0 { Err(io::Error::from_raw_os_error(-ret as i32)) } else { Ok(ret as libc::pid_t) }
+}
+
+/// Elsewhere the child joins its cgroup itself (see [`spawn_on_pty`]).
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn clone3_vfork(
+    _stack: usize,
+    _size: usize,
+    _cgroup_dir: RawFd,
+    _f: extern "C" fn(*mut libc::c_void) -> libc::c_int,
+    _arg: *mut libc::c_void,
+) -> io::Result<libc::pid_t> {
+    Err(io::Error::from_raw_os_error(libc::ENOSYS))
 }
 
 /// Finds `program` the way a shell would: a name with a slash is taken as a
@@ -340,5 +481,62 @@ mod tests {
         let plain = plain.path().to_str().expect("utf8 path");
         assert!(resolve_program(plain, None, &cwd).is_none(), "not executable");
         assert!(resolve_program("/tmp", None, &cwd).is_none(), "a directory");
+    }
+
+    /// A child is born in its cgroup: nothing is moved, so the spawn does
+    /// not wait for the kernel's migration lock (an RCU grace period, 5–30
+    /// ms on a VM, during which the reactor thread, suspended by the vfork,
+    /// served no session). The `cgroup.procs` handed over is a pipe here: a
+    /// child that moved itself would write `0` into it and stay outside.
+    #[test]
+    fn a_child_is_born_in_its_cgroup_without_moving() {
+        if !cfg!(target_arch = "x86_64") || !kernel_at_least(5, 7) || seccomp_filtered() {
+            eprintln!("no clone3 with CLONE_INTO_CGROUP here; the child joins by itself");
+            return;
+        }
+        let Ok(own) = crate::sys::cgroup::own_cgroup_dir() else {
+            eprintln!("no cgroup v2 here; nothing to check");
+            return;
+        };
+        let root = own.join(format!("warden-spawn-test-{}", std::process::id()));
+        if std::fs::create_dir(&root).is_err() {
+            eprintln!("cannot create cgroups under {}; nothing to check", own.display());
+            return;
+        }
+        let cg = crate::sys::cgroup::create(&root, "p1").expect("agent cgroup");
+        let (pipe_r, pipe_w) = std::io::pipe().expect("pipe");
+        let req = SpawnRequest {
+            program: "/bin/sleep".into(),
+            args: vec!["30".into()],
+            env: vec![],
+            cwd: "/".into(),
+            size: TermSize { rows: 24, cols: 80 },
+        };
+        let fds = CgroupFds { dir: cg.dir_fd.as_raw_fd(), procs: pipe_w.as_raw_fd() };
+        let mut spawned = spawn_on_pty(&req, &mut ChildStack::new(), Some(fds)).expect("spawn");
+        drop(pipe_w);
+        let pid = spawned.child.id() as i32;
+        let members = crate::sys::cgroup::pids(&cg.dir);
+        crate::sys::signal_pid(pid, libc::SIGKILL);
+        let _ = spawned.child.wait();
+        let _ = std::fs::remove_dir(&cg.dir);
+        let _ = std::fs::remove_dir(&root);
+        let mut written = Vec::new();
+        std::io::Read::read_to_end(&mut { pipe_r }, &mut written).expect("read the pipe");
+        assert!(written.is_empty(), "the child moved itself: it wrote {written:?}");
+        assert!(members.contains(&pid), "{pid} not in {}: {members:?}", cg.dir.display());
+        assert!(spawned.born_in_cgroup);
+    }
+
+    fn kernel_at_least(major: u32, minor: u32) -> bool {
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        let mut parts = release.trim().split(['.', '-']).map(|p| p.parse::<u32>().unwrap_or(0));
+        let (a, b) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        (a, b) >= (major, minor)
+    }
+
+    fn seccomp_filtered() -> bool {
+        std::fs::read_to_string("/proc/self/status")
+            .is_ok_and(|s| s.lines().any(|l| l.starts_with("Seccomp:") && l.trim_end().ends_with('2')))
     }
 }
