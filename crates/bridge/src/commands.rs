@@ -20,7 +20,7 @@ use warden_actors::launch::{self, AgentRequest, LaunchError};
 use warden_core::SessionId;
 
 use crate::error::BridgeError;
-use crate::lanes::{MAX_LANE_DEPTH, SessionLanes};
+use crate::lanes::{LaneFull, MAX_LANE_BYTES, MAX_LANE_DEPTH, MAX_QUEUED_BYTES, SessionLanes};
 use crate::policy::{Policy, RateLimiter};
 use crate::protocol::{
     AddRulesResult, AnyMode, AttachResult, ClassifyResult, ClearRulesResult, ConfirmResult, DetachResult, ErrorCode,
@@ -242,8 +242,11 @@ pub(crate) async fn run_input(
     payload: bytes::Bytes,
     respond: Respond,
 ) {
+    let bytes = payload.len();
     match session.parse::<SessionId>() {
-        Ok(id) if !lanes.has_room(id) => respond_with(respond, Reply::err(lane_full(id), None)).await,
+        Ok(id) if let Err(full) = lanes.room(id, bytes) => {
+            respond_with(respond, Reply::err(lane_full(id, full), None)).await
+        }
         Ok(id) if !ctx.keyboards.may_type(id, client) => {
             let e = WireError::new(
                 ErrorCode::Conflict,
@@ -253,7 +256,7 @@ pub(crate) async fn run_input(
         }
         Ok(id) => {
             let ctx = ctx.clone();
-            lanes.run(id, async move {
+            lanes.run(id, bytes, async move {
                 let result = ctx
                     .warden
                     .write(id, payload)
@@ -314,13 +317,13 @@ async fn run_scoped(
     }
     let lane = lane_of(&request);
     if let Some((session, _)) = lane
-        && !lanes.has_room(session)
+        && let Err(full) = lanes.room(session, payload.len())
     {
-        return respond_with(respond, Reply::err(lane_full(session), request_id)).await;
+        return respond_with(respond, Reply::err(lane_full(session, full), request_id)).await;
     }
     let ctx = ctx.clone();
     match lane {
-        Some((session, bounded)) => lanes.run(session, async move {
+        Some((session, bounded)) => lanes.run(session, payload.len(), async move {
             let result = if bounded {
                 tokio::time::timeout(LANE_TIMEOUT, execute(&ctx, request))
                     .await
@@ -396,11 +399,17 @@ fn too_many_in_flight() -> WireError {
     )
 }
 
-fn lane_full(session: SessionId) -> WireError {
-    WireError::new(
-        ErrorCode::Unavailable,
-        format!("too many commands are waiting for session {session} (at most {MAX_LANE_DEPTH}); retry later"),
-    )
+fn lane_full(session: SessionId, full: LaneFull) -> WireError {
+    let why = match full {
+        LaneFull::Depth => format!("too many commands are waiting for session {session} (at most {MAX_LANE_DEPTH})"),
+        LaneFull::LaneBytes => {
+            format!("too many bytes of commands are waiting for session {session} (at most {MAX_LANE_BYTES})")
+        }
+        LaneFull::NodeBytes => {
+            format!("too many bytes of commands are waiting for this node's sessions (at most {MAX_QUEUED_BYTES})")
+        }
+    };
+    WireError::new(ErrorCode::Unavailable, format!("{why}; retry later"))
 }
 
 fn reply_of(result: Result<Value, Failure>, request_id: Option<String>) -> Reply {
