@@ -255,6 +255,40 @@ async fn bad_branches_and_names_are_typed_errors() -> TestResult {
     Ok(())
 }
 
+/// A depth git refuses (0, or past an `int`) is the caller's mistake: it is
+/// refused before any git call, as a configuration error (`bad_request` on
+/// the wire), and leaves nothing behind. Before, git's "is not a positive
+/// number" came back as a network failure (`unavailable`: retry later).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_depth_git_refuses_is_a_typed_error_before_any_git_call() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let remote = bare_remote(tmp.path());
+    let w = start(tmp.path()).await;
+    for depth in [0, i32::MAX as u32 + 1, u32::MAX] {
+        let spec = ProvisionSpec::Clone(CloneSpec {
+            id: Some(format!("d{depth}")),
+            source: s(&remote),
+            branch: BranchSpec::Named { name: "feat/d".into() },
+            base: None,
+            depth: Some(depth),
+        });
+        let err = w.provision_workspace(spec).await.expect_err("a depth git refuses was accepted");
+        assert!(matches!(err, WorkspaceError::Config { .. }), "{depth}: {err:?}");
+        assert!(err.to_string().contains("depth"), "{err}");
+    }
+    assert!(w.list_workspaces().await?.is_empty(), "no record of the refused ones");
+    let spec = ProvisionSpec::Clone(CloneSpec {
+        id: Some("deep".into()),
+        source: s(&remote),
+        branch: BranchSpec::Named { name: "feat/deep".into() },
+        base: None,
+        depth: Some(i32::MAX as u32),
+    });
+    w.provision_workspace(spec).await?;
+    w.shutdown().await;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paths_cannot_escape_the_workspace_or_base_dir() -> TestResult {
     let tmp = tempfile::tempdir()?;

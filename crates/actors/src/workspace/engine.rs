@@ -78,6 +78,21 @@ fn check_base(base: Option<&str>) -> Result<(), WorkspaceError> {
     Ok(())
 }
 
+/// The deepest shallow clone git takes (`--depth` is an `int`).
+const MAX_DEPTH: u32 = i32::MAX as u32;
+
+/// Checks a shallow clone's depth before any git call: git refuses 0 and
+/// anything past an `int` ("is not a positive number"), which would
+/// otherwise surface as a git failure instead of a bad request.
+fn check_depth(depth: Option<u32>) -> Result<(), WorkspaceError> {
+    match depth {
+        Some(d) if d == 0 || d > MAX_DEPTH => Err(WorkspaceError::Config {
+            message: format!("depth {d} is out of range; a shallow clone takes 1 to {MAX_DEPTH} commits"),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Checks a repository path or URL: no control character.
 fn check_source(source: &str) -> Result<(), WorkspaceError> {
     if let Some(ch) = source.chars().find(|c| c.is_control()) {
@@ -130,6 +145,7 @@ impl WorkspaceOps {
             let branch = resolve_branch(&spec.branch)?;
             check_base(spec.base.as_deref())?;
             check_source(&spec.source)?;
+            check_depth(spec.depth)?;
             if url_has_password(&spec.source) {
                 return Err(WorkspaceError::Config {
                     message: "credentials in the repository URL are refused; configure a token instead".into(),
