@@ -30,7 +30,9 @@ pub fn processes() -> Vec<Proc> {
     let Ok(dir) = std::fs::read_dir("/proc") else { return out };
     for entry in dir.flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        // A name may be any bytes (not only UTF-8).
+        let Ok(stat) = std::fs::read(format!("/proc/{pid}/stat")) else { continue };
+        let stat = String::from_utf8_lossy(&stat);
         let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
         let comm = stat[open + 1..close].to_string();
         let mut rest = stat[close + 1..].split_whitespace();
@@ -161,6 +163,13 @@ const ESCAPES: &[Escape] = &[
     Escape { line: "(trap '' HUP TERM; exec /bin/sleep {n}) &", fallback: true },
     // A daemon-style double fork that keeps the environment.
     Escape { line: "(setsid sh -c '/bin/sleep {n} & exit' </dev/null >/dev/null 2>&1 &)", fallback: true },
+    // A new session whose name is not UTF-8 (`\377sleep`, through a link):
+    // the scan read `/proc/<pid>/stat` as a string and skipped it.
+    Escape {
+        line: "(d=/tmp/warden-esc-{n}; mkdir -p $d; ln -sf /bin/sleep \"$d/$(printf '\\377')sleep\"; \
+               setsid \"$d/$(printf '\\377')sleep\" {n} &)",
+        fallback: true,
+    },
 ];
 
 /// A base for sleep arguments no other test (or run) uses.
@@ -203,6 +212,7 @@ fn kill_all(ns: &[u64]) {
         for pid in sleeps(*n) {
             let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
         }
+        let _ = std::fs::remove_dir_all(format!("/tmp/warden-esc-{n}"));
     }
 }
 

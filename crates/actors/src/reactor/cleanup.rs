@@ -56,9 +56,16 @@ impl Reactor {
             return;
         }
         let sweeps = std::mem::take(&mut self.sweeps);
-        self.last_sweep = Some(Instant::now());
+        let started = Instant::now();
+        self.last_sweep = Some(started);
         let leaders: std::collections::HashSet<i32> = self.sessions.values().map(|s| s.pid).collect();
         let mut snapshot = procs::Snapshot::take(sys::my_pid(), &leaders);
+        debug!(
+            sweeps = sweeps.len(),
+            processes = snapshot.len(),
+            scan_micros = started.elapsed().as_micros() as u64,
+            "scanned /proc for a sweep"
+        );
         for sw in sweeps {
             let t = &sw.target;
             // The terminal's name is the session's only while warden holds

@@ -10,6 +10,7 @@
 //!    daemons that double-forked out of the session.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 use std::io::Read;
 use std::path::Path;
 
@@ -45,25 +46,57 @@ pub(crate) fn parse_stat(pid: i32, stat: &str) -> Option<ProcInfo> {
 pub(crate) fn scan() -> Vec<ProcInfo> {
     let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
     let mut out = Vec::with_capacity(256);
-    let mut buf = String::with_capacity(512);
+    let mut buf = [0u8; STAT_MAX];
+    let mut path = String::with_capacity(32);
     for entry in dir.flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
-        buf.clear();
-        let path = format!("/proc/{pid}/stat");
-        if std::fs::File::open(&path).and_then(|mut f| f.read_to_string(&mut buf)).is_err() {
-            continue; // gone meanwhile
-        }
-        if let Some(info) = parse_stat(pid, &buf) {
+        path.clear();
+        let _ = write!(path, "/proc/{pid}/stat");
+        // Gone meanwhile, or unreadable: skipped.
+        if let Some(stat) = read_stat(&path, &mut buf)
+            && let Some(info) = parse_stat(pid, &String::from_utf8_lossy(stat))
+        {
             out.push(info);
         }
     }
     out
 }
 
+/// Room for one `/proc/<pid>/stat` (about 300 bytes: the name is at most
+/// 64, every other field a number).
+const STAT_MAX: usize = 1024;
+
+/// Reads `/proc/<pid>/stat` with one `read` (the kernel hands the whole
+/// line at once): three system calls where `read_to_string` makes six (it
+/// also asks the size and the position, and reads again for the end). A
+/// scan reads every process's, on the reactor thread, so with thousands of
+/// processes on the host this is most of a sweep. The bytes, not a `str`:
+/// a process's name may be any bytes, and one that is not UTF-8 must not
+/// hide it from the scan.
+fn read_stat<'a>(path: &str, buf: &'a mut [u8; STAT_MAX]) -> Option<&'a [u8]> {
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => {
+                n += k;
+                if buf[n - 1] == b'\n' {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    Some(&buf[..n])
+}
+
 /// The `/proc/<pid>/stat` of one process.
 pub(crate) fn stat_of(pid: i32) -> Option<ProcInfo> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(pid, &stat)
+    let mut buf = [0u8; STAT_MAX];
+    let stat = read_stat(&format!("/proc/{pid}/stat"), &mut buf)?;
+    parse_stat(pid, &String::from_utf8_lossy(stat))
 }
 
 /// True when `/proc/<pid>/environ` contains the exact entry `marker`
@@ -119,6 +152,11 @@ impl Snapshot {
     /// are found through their session id, so their environment is never read.
     pub(crate) fn take(me: i32, leaders: &HashSet<i32>) -> Snapshot {
         Snapshot::from_procs(scan(), me, leaders)
+    }
+
+    /// Processes seen.
+    pub(crate) fn len(&self) -> usize {
+        self.procs.len()
     }
 
     pub(crate) fn from_procs(procs: Vec<ProcInfo>, me: i32, leaders: &HashSet<i32>) -> Snapshot {
@@ -248,5 +286,34 @@ mod tests {
     fn scan_sees_this_process() {
         let me = std::process::id() as i32;
         assert!(scan().iter().any(|p| p.pid == me));
+    }
+
+    /// A process's name is whatever bytes it chose (its program's file
+    /// name, `prctl(PR_SET_NAME)`): one that is not UTF-8 made its `stat`
+    /// unreadable as a `String`, so the scan skipped it, and without cgroups
+    /// a stop did not end it.
+    #[test]
+    fn scan_sees_a_process_whose_name_is_not_utf8() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let link = dir.path().join(std::ffi::OsStr::from_bytes(b"agent-\xff\xfe"));
+        std::os::unix::fs::symlink("/bin/sleep", &link).expect("symlink");
+        let mut child = std::process::Command::new(&link).arg("30").spawn().expect("spawn");
+        let pid = child.id() as i32;
+        // Its name is the link's once it has exec'd.
+        let named = (0..500).any(|_| {
+            let comm = std::fs::read(format!("/proc/{pid}/comm")).unwrap_or_default();
+            comm.starts_with(b"agent-\xff") || {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                false
+            }
+        });
+        let seen = scan().iter().any(|p| p.pid == pid);
+        let one = stat_of(pid);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(named, "the child never took the non-UTF-8 name");
+        assert!(seen, "the scan skipped a process named with bytes that are not UTF-8");
+        assert_eq!(one.map(|p| p.pid), Some(pid));
     }
 }
