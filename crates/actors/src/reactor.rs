@@ -37,7 +37,7 @@ use crate::transcript::{TranscriptBatch, TranscriptWriter};
 mod cleanup;
 mod flow;
 
-use cleanup::{PendingKill, SWEEP_INTERVAL, Sweep, Target, ZOMBIE_SCAN_INTERVAL};
+use cleanup::{PendingKill, SWEEP_INTERVAL, Sweep, Sweeper, Target, ZOMBIE_SCAN_INTERVAL};
 pub(crate) use flow::FlowGate;
 
 const WAKER: Token = Token(usize::MAX);
@@ -150,6 +150,13 @@ impl ReactorHandle {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let (tx, rx) = mpsc::channel();
         let transcripts = TranscriptWriter::start(retention)?;
+        let sweeper = match Sweeper::start(Arc::clone(&waker)) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                warn!(error = %e, "cannot start the sweeper thread; sweeping on the reactor thread");
+                None
+            }
+        };
         let reactor = Reactor {
             transcripts: transcripts.clone(),
             poll,
@@ -162,6 +169,7 @@ impl ReactorHandle {
             stack: ChildStack::new(),
             pending_kills: Vec::new(),
             sweeps: Vec::new(),
+            sweeper,
             last_sweep: None,
             batches: TranscriptBatches::default(),
             last_zombie_scan: Instant::now(),
@@ -297,6 +305,8 @@ struct Reactor {
     pending_kills: Vec<PendingKill>,
     sweeps: Vec<Sweep>,
     last_sweep: Option<Instant>,
+    /// Runs the sweeps off this thread (none if it could not start).
+    sweeper: Option<Sweeper>,
     /// Sessions with gathered transcript bytes, and when they must go.
     batches: TranscriptBatches,
     /// When zombies re-parented to warden were last looked for.
@@ -349,6 +359,7 @@ impl Reactor {
             while let Ok(cmd) = self.rx.try_recv() {
                 self.on_cmd(cmd);
             }
+            self.collect_sweeps();
             self.on_timers();
             if self.batches.due.is_some_and(|t| Instant::now() >= t) {
                 self.batches.due = None;
@@ -359,7 +370,7 @@ impl Reactor {
                 }
             }
             if self.last_sweep.is_none_or(|t| t.elapsed() >= SWEEP_INTERVAL) {
-                self.run_sweeps();
+                self.run_sweeps(false);
             }
             if let Some((deadline, _)) = &self.shutdown
                 && (self.sessions.is_empty() || Instant::now() >= *deadline)
@@ -369,12 +380,13 @@ impl Reactor {
         }
         // Anything left now dies with this thread (parent-death signal);
         // make it explicit and reap what we can.
+        self.wait_for_sweeper(Duration::from_secs(5));
         let keys: Vec<u64> = self.sessions.keys().copied().collect();
         for s in self.sessions.values() {
             sys::signal_group(s.pid, libc::SIGKILL);
             self.sweeps.push(Sweep { target: s.target.clone(), kill: true, then_kill: None });
         }
-        self.run_sweeps();
+        self.run_sweeps(true);
         for key in keys {
             self.finalize(key);
         }
@@ -405,7 +417,8 @@ impl Reactor {
         if !self.reap_watch.is_empty() || !self.cgroups_to_remove.is_empty() {
             consider(now + Duration::from_millis(50));
         }
-        if !self.sweeps.is_empty() {
+        // While a batch is on the sweeper thread, its end wakes the loop.
+        if !self.sweeps.is_empty() && !self.sweeper.as_ref().is_some_and(|s| s.busy()) {
             consider(self.last_sweep.map_or(now, |t| t + SWEEP_INTERVAL));
         }
         if !self.sessions.is_empty() {

@@ -23,6 +23,18 @@ pub(crate) fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
 }
 
 /// Puts an fd in non-blocking mode.
+/// A close-on-exec duplicate of `fd`.
+pub(crate) fn dup_cloexec(fd: RawFd) -> io::Result<std::os::fd::OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC on a descriptor the caller owns; the result,
+    // when valid, is a new descriptor nothing else owns.
+    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if new < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `new` was just returned by fcntl and is owned here alone.
+    Ok(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(new) })
+}
+
 pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
     // SAFETY: fcntl on an fd we own, with integer arguments only.
     unsafe {

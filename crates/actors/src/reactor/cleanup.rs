@@ -1,10 +1,16 @@
 //! Ending what sessions leave behind: batched `/proc` sweeps, SIGKILL after
-//! the grace, reaping re-parented orphans.
+//! the grace, reaping re-parented orphans. A sweep's scan and signals run on
+//! a thread of their own ([`Sweeper`]), so the reactor goes on serving every
+//! session while the host's processes are read.
 
+use std::collections::HashSet;
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use tracing::debug;
+use mio::Waker;
+use tracing::{debug, warn};
 
 use super::Reactor;
 use crate::sys::{self, cgroup, procs};
@@ -49,59 +55,131 @@ pub(super) struct PendingKill {
     pub(super) at: Instant,
 }
 
+/// One batch of sweeps, as the sweeper thread runs it.
+pub(super) struct SweepJob {
+    sweeps: Vec<Sweep>,
+    /// The live sessions' own agents (reaped through their `ChildProc`).
+    leaders: HashSet<i32>,
+    /// Leaders whose terminal warden still holds: its name is theirs.
+    open: HashSet<i32>,
+    /// A duplicate of each of those terminals' masters, dropped when the
+    /// batch is done: the kernel gives a PTY's name to another only once
+    /// every master descriptor is closed, so a session that ends meanwhile
+    /// cannot hand its name to a new one whose processes the sweep would
+    /// then signal.
+    _held: Vec<OwnedFd>,
+}
+
+/// What the reactor does with a batch's outcome.
+pub(super) struct SweepDone {
+    /// Re-parented members to reap as they end.
+    watch: Vec<i32>,
+    /// Sessions whose remaining processes get SIGKILL after the grace.
+    kills: Vec<(Target, Duration)>,
+}
+
+/// The thread that runs sweeps: a scan reads every process's `stat` on the
+/// host (about 9 µs each; 27–36 ms with 3,000 processes), and on the reactor
+/// thread that held every session's output, input and exits meanwhile.
+pub(super) struct Sweeper {
+    jobs: mpsc::Sender<SweepJob>,
+    done: mpsc::Receiver<SweepDone>,
+    /// A batch is on the thread; the next one waits for it.
+    busy: bool,
+}
+
+impl Sweeper {
+    /// Starts the thread; it wakes the reactor through `waker` after each
+    /// batch.
+    pub(super) fn start(waker: Arc<Waker>) -> std::io::Result<Sweeper> {
+        let (jobs, job_rx) = mpsc::channel::<SweepJob>();
+        let (done_tx, done) = mpsc::channel();
+        std::thread::Builder::new().name("warden-sweep".into()).stack_size(256 * 1024).spawn(move || {
+            while let Ok(job) = job_rx.recv() {
+                if done_tx.send(execute(job)).is_err() {
+                    break;
+                }
+                let _ = waker.wake();
+            }
+        })?;
+        Ok(Sweeper { jobs, done, busy: false })
+    }
+
+    /// A batch is on the thread.
+    pub(super) fn busy(&self) -> bool {
+        self.busy
+    }
+}
+
 impl Reactor {
-    /// Runs every queued sweep against one scan of `/proc`.
-    pub(super) fn run_sweeps(&mut self) {
-        if self.sweeps.is_empty() {
+    /// Hands every queued sweep, as one batch against one scan of `/proc`,
+    /// to the sweeper thread (or runs it here without one, or when `now`).
+    pub(super) fn run_sweeps(&mut self, now: bool) {
+        if self.sweeps.is_empty() || (!now && self.sweeper.as_ref().is_some_and(Sweeper::busy)) {
             return;
         }
+        self.last_sweep = Some(Instant::now());
         let sweeps = std::mem::take(&mut self.sweeps);
-        let started = Instant::now();
-        self.last_sweep = Some(started);
-        let leaders: std::collections::HashSet<i32> = self.sessions.values().map(|s| s.pid).collect();
-        let mut snapshot = procs::Snapshot::take(sys::my_pid(), &leaders);
-        debug!(
-            sweeps = sweeps.len(),
-            processes = snapshot.len(),
-            scan_micros = started.elapsed().as_micros() as u64,
-            "scanned /proc for a sweep"
-        );
-        for sw in sweeps {
+        let leaders: HashSet<i32> = self.sessions.values().map(|s| s.pid).collect();
+        let mut open = HashSet::new();
+        let mut held = Vec::new();
+        for sw in &sweeps {
             let t = &sw.target;
-            // The terminal's name is the session's only while warden holds
-            // its master: once closed, the kernel gives it to the next PTY.
-            let open = self.sessions.values().any(|s| s.target.leader == t.leader);
-            let tty = t.tty.as_deref().filter(|_| open);
-            let mut members = snapshot.session_members(t.leader, &t.marker, tty);
-            if let Some(dir) = &t.cgroup {
-                // The cgroup holds what the scan cannot see: processes that
-                // left the session, cleared their environment and lost their
-                // parent all at once.
-                for pid in cgroup::pids(dir) {
-                    if !members.iter().any(|m| m.pid == pid)
-                        && let Some(p) = snapshot.get(pid)
-                    {
-                        members.push(p);
-                    }
-                }
-                if sw.kill {
-                    cgroup::kill(dir);
-                }
+            if let Some(s) = self.sessions.values().find(|s| s.target.leader == t.leader)
+                && open.insert(t.leader)
+                && let Some(dup) = s.master.as_raw_fd().and_then(|fd| sys::dup_cloexec(fd).ok())
+            {
+                held.push(dup);
             }
-            let signals: &[i32] =
-                if sw.kill { &[libc::SIGKILL] } else { &[libc::SIGHUP, libc::SIGTERM, libc::SIGCONT] };
-            for m in &members {
-                for sig in signals {
-                    sys::signal_pid(m.pid, *sig);
+        }
+        let job = SweepJob { sweeps, leaders, open, _held: held };
+        match self.sweeper.as_mut() {
+            Some(sweeper) if !now => match sweeper.jobs.send(job) {
+                Ok(()) => sweeper.busy = true,
+                Err(mpsc::SendError(job)) => {
+                    warn!("the sweeper thread is gone; sweeping on the reactor thread");
+                    self.sweeper = None;
+                    let done = execute(job);
+                    self.apply_sweep(done);
                 }
+            },
+            _ => {
+                let done = execute(job);
+                self.apply_sweep(done);
             }
-            if !members.is_empty() {
-                debug!(leader = t.leader, members = members.len(), kill = sw.kill, "signalled a session's processes");
-                self.watch_for_reaping(&members, &leaders);
-                if let Some(grace) = sw.then_kill {
-                    self.schedule_kill(sw.target, grace);
-                }
-            }
+        }
+    }
+
+    /// Takes in what the sweeper thread finished.
+    pub(super) fn collect_sweeps(&mut self) {
+        let Some(sweeper) = self.sweeper.as_mut() else { return };
+        let mut finished = Vec::new();
+        while let Ok(done) = sweeper.done.try_recv() {
+            sweeper.busy = false;
+            finished.push(done);
+        }
+        for done in finished {
+            self.apply_sweep(done);
+        }
+    }
+
+    /// Waits (at most `limit`) for the batch on the sweeper thread: at the
+    /// reactor's end, before the last sweep runs here.
+    pub(super) fn wait_for_sweeper(&mut self, limit: Duration) {
+        let Some(sweeper) = self.sweeper.as_mut() else { return };
+        if sweeper.busy
+            && let Ok(done) = sweeper.done.recv_timeout(limit)
+        {
+            sweeper.busy = false;
+            self.apply_sweep(done);
+        }
+    }
+
+    fn apply_sweep(&mut self, done: SweepDone) {
+        let until = Instant::now() + REAP_WATCH;
+        self.reap_watch.extend(done.watch.into_iter().map(|pid| (pid, until)));
+        for (target, grace) in done.kills {
+            self.schedule_kill(target, grace);
         }
     }
 
@@ -147,19 +225,64 @@ impl Reactor {
         let now = Instant::now();
         self.cgroups_to_remove.retain(|(dir, until)| !cgroup::remove(dir) && *until > now);
     }
+}
 
-    /// Watches re-parented members for reaping; `leaders` are the live
-    /// sessions' own agents, which are reaped through their `ChildProc`.
-    fn watch_for_reaping(&mut self, members: &[procs::ProcInfo], leaders: &std::collections::HashSet<i32>) {
-        let me = sys::my_pid();
-        let until = Instant::now() + REAP_WATCH;
-        for m in members {
-            if leaders.contains(&m.pid) {
-                continue;
+/// Runs a batch of sweeps against one scan of `/proc`: signals every
+/// process of each session (its Unix session, process group and
+/// descendants, marked or terminal-holding orphans, its cgroup).
+fn execute(job: SweepJob) -> SweepDone {
+    let SweepJob { sweeps, leaders, open, _held } = job;
+    let started = Instant::now();
+    let me = sys::my_pid();
+    let mut snapshot = procs::Snapshot::take(me, &leaders);
+    debug!(
+        sweeps = sweeps.len(),
+        processes = snapshot.len(),
+        scan_micros = started.elapsed().as_micros() as u64,
+        "scanned /proc for a sweep"
+    );
+    let mut done = SweepDone { watch: Vec::new(), kills: Vec::new() };
+    for sw in sweeps {
+        let t = &sw.target;
+        // The terminal's name is the session's only while warden holds
+        // its master: once closed, the kernel gives it to the next PTY.
+        let tty = t.tty.as_deref().filter(|_| open.contains(&t.leader));
+        let mut members = snapshot.session_members(t.leader, &t.marker, tty);
+        if let Some(dir) = &t.cgroup {
+            // The cgroup holds what the scan cannot see: processes that
+            // left the session, cleared their environment and lost their
+            // parent all at once.
+            for pid in cgroup::pids(dir) {
+                if !members.iter().any(|m| m.pid == pid)
+                    && let Some(p) = snapshot.get(pid)
+                {
+                    members.push(p);
+                }
             }
-            if m.ppid == me || members.iter().any(|o| o.pid == m.ppid) {
-                self.reap_watch.push((m.pid, until));
+            if sw.kill {
+                cgroup::kill(dir);
+            }
+        }
+        let signals: &[i32] = if sw.kill { &[libc::SIGKILL] } else { &[libc::SIGHUP, libc::SIGTERM, libc::SIGCONT] };
+        for m in &members {
+            for sig in signals {
+                sys::signal_pid(m.pid, *sig);
+            }
+        }
+        if !members.is_empty() {
+            debug!(leader = t.leader, members = members.len(), kill = sw.kill, "signalled a session's processes");
+            // Re-parented members are reaped as they end; the live
+            // sessions' own agents are reaped through their `ChildProc`.
+            for m in &members {
+                if !leaders.contains(&m.pid) && (m.ppid == me || members.iter().any(|o| o.pid == m.ppid)) {
+                    done.watch.push(m.pid);
+                }
+            }
+            if let Some(grace) = sw.then_kill {
+                done.kills.push((sw.target.clone(), grace));
             }
         }
     }
+    debug!(micros = started.elapsed().as_micros() as u64, "sweep done");
+    done
 }
