@@ -418,7 +418,7 @@ impl Reactor {
             consider(now + Duration::from_millis(50));
         }
         // While a batch is on the sweeper thread, its end wakes the loop.
-        if !self.sweeps.is_empty() && !self.sweeper.as_ref().is_some_and(|s| s.busy()) {
+        if !self.sweeps.is_empty() && !self.sweep_in_flight() {
             consider(self.last_sweep.map_or(now, |t| t + SWEEP_INTERVAL));
         }
         if !self.sessions.is_empty() {
@@ -695,7 +695,7 @@ impl Reactor {
             self.pump(key);
             self.finalize(key);
         }
-        if !self.reap_watch.is_empty() {
+        if !self.reap_watch.is_empty() && !self.sweep_in_flight() {
             self.reap_watch.retain(|(pid, until)| {
                 if sys::try_reap(*pid) {
                     return false;
@@ -706,7 +706,10 @@ impl Reactor {
         if !self.cgroups_to_remove.is_empty() {
             self.remove_empty_cgroups();
         }
-        if !self.sessions.is_empty() && self.last_zombie_scan.elapsed() >= ZOMBIE_SCAN_INTERVAL {
+        if !self.sessions.is_empty()
+            && self.last_zombie_scan.elapsed() >= ZOMBIE_SCAN_INTERVAL
+            && !self.sweep_in_flight()
+        {
             self.last_zombie_scan = Instant::now();
             // Most of the time no child is a zombie: one syscall instead of
             // reading every process's `/proc` entry.

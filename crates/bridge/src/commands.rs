@@ -243,18 +243,18 @@ pub(crate) async fn run_input(
     respond: Respond,
 ) {
     let bytes = payload.len();
-    match session.parse::<SessionId>() {
-        Ok(id) if let Err(full) = lanes.room(id, bytes) => {
-            respond_with(respond, Reply::err(lane_full(id, full), None)).await
-        }
-        Ok(id) if !ctx.keyboards.may_type(id, client) => {
+    let parsed = session.parse::<SessionId>();
+    let full = parsed.as_ref().ok().and_then(|id| lanes.room(*id, bytes).err());
+    match (parsed, full) {
+        (Ok(id), Some(full)) => respond_with(respond, Reply::err(lane_full(id, full), None)).await,
+        (Ok(id), None) if !ctx.keyboards.may_type(id, client) => {
             let e = WireError::new(
                 ErrorCode::Conflict,
                 "another attached terminal holds this session's keyboard (attach with --take to take it over)",
             );
             respond_with(respond, Reply::err(e, None)).await
         }
-        Ok(id) => {
+        (Ok(id), None) => {
             let ctx = ctx.clone();
             lanes.run(id, bytes, async move {
                 let result = ctx
@@ -266,7 +266,7 @@ pub(crate) async fn run_input(
                 respond_with(respond, reply_of(result.map_err(Failure::from), None)).await;
             });
         }
-        Err(e) => respond_with(respond, Reply::err(WireError::bad_request(e.to_string()), None)).await,
+        (Err(e), _) => respond_with(respond, Reply::err(WireError::bad_request(e.to_string()), None)).await,
     }
 }
 
@@ -406,7 +406,7 @@ fn lane_full(session: SessionId, full: LaneFull) -> WireError {
             format!("too many bytes of commands are waiting for session {session} (at most {MAX_LANE_BYTES})")
         }
         LaneFull::NodeBytes => {
-            format!("too many bytes of commands are waiting for this node's sessions (at most {MAX_QUEUED_BYTES})")
+            format!("too many bytes of commands are waiting for sessions (at most {MAX_QUEUED_BYTES} in all)")
         }
     };
     WireError::new(ErrorCode::Unavailable, format!("{why}; retry later"))

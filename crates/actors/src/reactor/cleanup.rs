@@ -96,7 +96,14 @@ impl Sweeper {
         let (done_tx, done) = mpsc::channel();
         std::thread::Builder::new().name("warden-sweep".into()).stack_size(256 * 1024).spawn(move || {
             while let Ok(job) = job_rx.recv() {
-                if done_tx.send(execute(job)).is_err() {
+                // A bug in a sweep must not stop every later one: the batch
+                // is reported done (empty) and the thread goes on.
+                let done =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| execute(job))).unwrap_or_else(|_| {
+                        warn!("a sweep panicked; its sessions' leftovers may survive");
+                        SweepDone { watch: Vec::new(), kills: Vec::new() }
+                    });
+                if done_tx.send(done).is_err() {
                     break;
                 }
                 let _ = waker.wake();
@@ -125,10 +132,13 @@ impl Reactor {
         let mut held = Vec::new();
         for sw in &sweeps {
             let t = &sw.target;
-            if let Some(s) = self.sessions.values().find(|s| s.target.leader == t.leader)
-                && open.insert(t.leader)
+            // Only with its master held does the terminal's name stay the
+            // session's for the whole batch.
+            if !open.contains(&t.leader)
+                && let Some(s) = self.sessions.values().find(|s| s.target.leader == t.leader)
                 && let Some(dup) = s.master.as_raw_fd().and_then(|fd| sys::dup_cloexec(fd).ok())
             {
+                open.insert(t.leader);
                 held.push(dup);
             }
         }
@@ -154,13 +164,29 @@ impl Reactor {
     pub(super) fn collect_sweeps(&mut self) {
         let Some(sweeper) = self.sweeper.as_mut() else { return };
         let mut finished = Vec::new();
-        while let Ok(done) = sweeper.done.try_recv() {
-            sweeper.busy = false;
-            finished.push(done);
+        let gone = loop {
+            match sweeper.done.try_recv() {
+                Ok(done) => {
+                    sweeper.busy = false;
+                    finished.push(done);
+                }
+                Err(mpsc::TryRecvError::Empty) => break false,
+                Err(mpsc::TryRecvError::Disconnected) => break true,
+            }
+        };
+        if gone {
+            warn!("the sweeper thread is gone; sweeping on the reactor thread");
+            self.sweeper = None;
         }
         for done in finished {
             self.apply_sweep(done);
         }
+    }
+
+    /// A batch is on the sweeper thread: reaping waits for it, so that no
+    /// pid it scanned is freed (and reused) before it has been signalled.
+    pub(super) fn sweep_in_flight(&self) -> bool {
+        self.sweeper.as_ref().is_some_and(Sweeper::busy)
     }
 
     /// Waits (at most `limit`) for the batch on the sweeper thread: at the

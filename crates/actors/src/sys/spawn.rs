@@ -313,6 +313,7 @@ pub(crate) fn spawn_on_pty(
         let mut clone_err = None;
         if pid < 0 {
             args.cgroup_procs = cgroup.map_or(-1, |cg| cg.procs);
+            let arg = &mut args as *mut ChildArgs as *mut libc::c_void;
             pid = libc::clone(
                 child_main,
                 top as *mut libc::c_void,
