@@ -62,6 +62,9 @@ pub(super) struct SweepJob {
     leaders: HashSet<i32>,
     /// Leaders whose terminal warden still holds: its name is theirs.
     open: HashSet<i32>,
+    /// Also look for zombies that sessions' orphans left (the name of this
+    /// instance's cgroup, if any): see [`Reactor::reap_session_zombies`].
+    zombies: Option<Option<String>>,
     /// A duplicate of each of those terminals' masters, dropped when the
     /// batch is done: the kernel gives a PTY's name to another only once
     /// every master descriptor is closed, so a session that ends meanwhile
@@ -76,6 +79,8 @@ pub(super) struct SweepDone {
     watch: Vec<i32>,
     /// Sessions whose remaining processes get SIGKILL after the grace.
     kills: Vec<(Target, Duration)>,
+    /// Zombie children of warden that sessions' orphans left, to reap.
+    zombies: Vec<i32>,
 }
 
 /// The thread that runs sweeps: a scan reads every process's `stat` on the
@@ -101,7 +106,7 @@ impl Sweeper {
                 let done =
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| execute(job))).unwrap_or_else(|_| {
                         warn!("a sweep panicked; its sessions' leftovers may survive");
-                        SweepDone { watch: Vec::new(), kills: Vec::new() }
+                        SweepDone { watch: Vec::new(), kills: Vec::new(), zombies: Vec::new() }
                     });
                 if done_tx.send(done).is_err() {
                     break;
@@ -122,10 +127,28 @@ impl Reactor {
     /// Hands every queued sweep, as one batch against one scan of `/proc`,
     /// to the sweeper thread (or runs it here without one, or when `now`).
     pub(super) fn run_sweeps(&mut self, now: bool) {
-        if self.sweeps.is_empty() || (!now && self.sweeper.as_ref().is_some_and(Sweeper::busy)) {
+        self.start_batch(now, false);
+    }
+
+    /// Reaps zombies re-parented to warden that belong to a running
+    /// session: in an agent's session or process group, or (cgroups) whose
+    /// cgroup is under this instance's. A running agent's orphans that end
+    /// would otherwise stay zombies until their session ends. Never
+    /// `waitpid(-1)`: an embedding program's own children are not touched
+    /// (they are in no agent's session or cgroup). The `/proc` scan runs on
+    /// the sweeper thread; the reaping here, when it is done.
+    pub(super) fn reap_session_zombies(&mut self) {
+        self.start_batch(false, true);
+    }
+
+    /// Starts a batch: the queued sweeps, and the zombie scan if `zombies`.
+    fn start_batch(&mut self, now: bool, zombies: bool) {
+        if (self.sweeps.is_empty() && !zombies) || (!now && self.sweep_in_flight()) {
             return;
         }
-        self.last_sweep = Some(Instant::now());
+        if !self.sweeps.is_empty() {
+            self.last_sweep = Some(Instant::now());
+        }
         let sweeps = std::mem::take(&mut self.sweeps);
         let leaders: HashSet<i32> = self.sessions.values().map(|s| s.pid).collect();
         let mut open = HashSet::new();
@@ -142,7 +165,8 @@ impl Reactor {
                 held.push(dup);
             }
         }
-        let job = SweepJob { sweeps, leaders, open, _held: held };
+        let instance = self.cgroup_root.as_ref().and_then(|r| r.file_name()).map(|n| n.to_string_lossy().into_owned());
+        let job = SweepJob { sweeps, leaders, open, zombies: zombies.then_some(instance), _held: held };
         match self.sweeper.as_mut() {
             Some(sweeper) if !now => match sweeper.jobs.send(job) {
                 Ok(()) => sweeper.busy = true,
@@ -202,6 +226,17 @@ impl Reactor {
     }
 
     fn apply_sweep(&mut self, done: SweepDone) {
+        // Reaped here, where the live sessions' agents are known now: one
+        // started after the scan is reaped through its own `ChildProc`.
+        let mut reaped = 0usize;
+        for pid in done.zombies {
+            if !self.sessions.values().any(|s| s.pid == pid) && sys::try_reap(pid) {
+                reaped += 1;
+            }
+        }
+        if reaped > 0 {
+            debug!(reaped, "reaped zombies left by sessions' orphans");
+        }
         let until = Instant::now() + REAP_WATCH;
         self.reap_watch.extend(done.watch.into_iter().map(|pid| (pid, until)));
         for (target, grace) in done.kills {
@@ -218,33 +253,6 @@ impl Reactor {
         }
     }
 
-    /// Reaps zombies re-parented to warden that belong to a running
-    /// session: in an agent's session or process group, or (cgroups) whose
-    /// cgroup is under this instance's. A running agent's orphans that end
-    /// would otherwise stay zombies until their session ends. Never
-    /// `waitpid(-1)`: an embedding program's own children are not touched
-    /// (they are in no agent's session or cgroup).
-    pub(super) fn reap_session_zombies(&mut self) {
-        let me = sys::my_pid();
-        let leaders: std::collections::HashSet<i32> = self.sessions.values().map(|s| s.pid).collect();
-        let instance = self.cgroup_root.as_ref().and_then(|r| r.file_name()).map(|n| n.to_string_lossy().into_owned());
-        let mut reaped = 0usize;
-        for p in procs::scan() {
-            if p.ppid != me || p.state != b'Z' || leaders.contains(&p.pid) {
-                continue;
-            }
-            let ours = leaders.contains(&p.sid)
-                || leaders.contains(&p.pgrp)
-                || instance.as_deref().is_some_and(|name| procs::in_cgroup_named(p.pid, name));
-            if ours && sys::try_reap(p.pid) {
-                reaped += 1;
-            }
-        }
-        if reaped > 0 {
-            debug!(reaped, "reaped zombies left by sessions' orphans");
-        }
-    }
-
     /// Removes the cgroups of ended agents once they are empty (retried on
     /// the reactor's timers; an instance's whole subtree goes at its end).
     pub(super) fn remove_empty_cgroups(&mut self) {
@@ -257,7 +265,7 @@ impl Reactor {
 /// process of each session (its Unix session, process group and
 /// descendants, marked or terminal-holding orphans, its cgroup).
 fn execute(job: SweepJob) -> SweepDone {
-    let SweepJob { sweeps, leaders, open, _held } = job;
+    let SweepJob { sweeps, leaders, open, zombies, _held } = job;
     let started = Instant::now();
     let me = sys::my_pid();
     let mut snapshot = procs::Snapshot::take(me, &leaders);
@@ -267,7 +275,19 @@ fn execute(job: SweepJob) -> SweepDone {
         scan_micros = started.elapsed().as_micros() as u64,
         "scanned /proc for a sweep"
     );
-    let mut done = SweepDone { watch: Vec::new(), kills: Vec::new() };
+    let mut done = SweepDone { watch: Vec::new(), kills: Vec::new(), zombies: Vec::new() };
+    if let Some(instance) = zombies {
+        done.zombies = snapshot
+            .zombie_children()
+            .filter(|p| !leaders.contains(&p.pid))
+            .filter(|p| {
+                leaders.contains(&p.sid)
+                    || leaders.contains(&p.pgrp)
+                    || instance.as_deref().is_some_and(|name| procs::in_cgroup_named(p.pid, name))
+            })
+            .map(|p| p.pid)
+            .collect();
+    }
     for sw in sweeps {
         let t = &sw.target;
         // The terminal's name is the session's only while warden holds

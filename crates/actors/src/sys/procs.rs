@@ -159,6 +159,11 @@ impl Snapshot {
         self.procs.len()
     }
 
+    /// The zombies whose parent is this process.
+    pub(crate) fn zombie_children(&self) -> impl Iterator<Item = &ProcInfo> {
+        self.procs.iter().filter(|p| p.ppid == self.me && p.state == b'Z')
+    }
+
     pub(crate) fn from_procs(procs: Vec<ProcInfo>, me: i32, leaders: &HashSet<i32>) -> Snapshot {
         let by_pid: HashMap<i32, usize> = procs.iter().enumerate().map(|(i, p)| (p.pid, i)).collect();
         let mut by_sid: HashMap<i32, Vec<usize>> = HashMap::new();
