@@ -131,6 +131,13 @@ fn warden_line(state: &std::path::Path) -> String {
     format!("{} --state-dir {}", binary::WARDEN, state.display())
 }
 
+/// Runs the fake agent with `script` under `warden run` in `t`'s shell and
+/// returns the screen once the run has ended with status 0.
+fn run_fake_script(t: &Tmux, state: &std::path::Path, script: &str) -> String {
+    t.line(&format!("{} run --program {} -- --script-inline '{script}'; echo rc=$?", warden_line(state), fake_agent()));
+    t.wait_for("the run's end", |s| s.contains("rc=0"))
+}
+
 #[test]
 fn after_a_tui_agent_exits_the_terminal_is_as_it_was() {
     let state = tempfile::tempdir().expect("tempdir");
@@ -138,12 +145,7 @@ fn after_a_tui_agent_exits_the_terminal_is_as_it_was() {
     // Alternate screen, hidden cursor, mouse, paste, focus and keyboard modes; then
     // the queries whose replies used to end up at the shell prompt; then it exits.
     let script = r"raw \e[?1049h\e[?25l\e[?1000h\e[?1006h\e[?2004h\e[?1004h\e[>1u; print in-the-alternate-screen; raw \e[6n\e[c\e]11\;?\e\\ ; exit 0";
-    t.line(&format!(
-        "{} run --program {} -- --script-inline '{script}'; echo rc=$?",
-        warden_line(state.path()),
-        fake_agent()
-    ));
-    let screen = t.wait_for("the run's end", |s| s.contains("rc=0"));
+    let screen = run_fake_script(&t, state.path(), script);
     assert_eq!(t.display("#{alternate_on}"), "0", "out of the alternate screen:\n{screen}");
     assert_eq!(t.display("#{cursor_flag}"), "1", "the cursor is visible");
     assert_eq!(t.display("#{mouse_any_flag}#{mouse_button_flag}#{mouse_sgr_flag}"), "000", "mouse off");
@@ -166,12 +168,7 @@ fn a_scroll_region_no_wrap_colours_and_line_drawing_left_on_are_undone() {
     // between DECSC and DECRC, so the cursor stays), no line wrap, bold red, and the
     // DEC line-drawing set in G0; insert mode and a bar cursor.
     let script = r"raw \e7\e[5\;10r\e8\e[?7l\e[1\;31m\e(0lqqk\r\n\e[4h\e[5 q; exit 0";
-    t.line(&format!(
-        "{} run --program {} -- --script-inline '{script}'; echo rc=$?",
-        warden_line(state.path()),
-        fake_agent()
-    ));
-    let screen = t.wait_for("the run's end", |s| s.contains("rc=0"));
+    let screen = run_fake_script(&t, state.path(), script);
     assert_eq!(
         t.display("#{scroll_region_upper}-#{scroll_region_lower}"),
         "0-29",

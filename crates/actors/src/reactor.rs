@@ -150,7 +150,11 @@ impl ReactorHandle {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let (tx, rx) = mpsc::channel();
         let transcripts = TranscriptWriter::start(retention)?;
-        let sweeper = match Sweeper::start(Arc::clone(&waker)) {
+        let cgroup_root = match containment {
+            Containment::Cgroup(dir) => Some(dir),
+            Containment::Procs(_) => None,
+        };
+        let sweeper = match Sweeper::start(Arc::clone(&waker), cleanup::instance_name(cgroup_root.as_deref())) {
             Ok(s) => Some(s),
             Err(e) => {
                 warn!(error = %e, "cannot start the sweeper thread; sweeping on the reactor thread");
@@ -174,10 +178,7 @@ impl ReactorHandle {
             batches: TranscriptBatches::default(),
             last_zombie_scan: Instant::now(),
             reap_watch: Vec::new(),
-            cgroup_root: match containment {
-                Containment::Cgroup(dir) => Some(dir),
-                Containment::Procs(_) => None,
-            },
+            cgroup_root,
             cgroups_to_remove: Vec::new(),
             sessions_log,
             shutdown: None,

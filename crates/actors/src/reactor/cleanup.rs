@@ -62,9 +62,9 @@ pub(super) struct SweepJob {
     leaders: HashSet<i32>,
     /// Leaders whose terminal warden still holds: its name is theirs.
     open: HashSet<i32>,
-    /// Also look for zombies that sessions' orphans left (the name of this
-    /// instance's cgroup, if any): see [`Reactor::reap_session_zombies`].
-    zombies: Option<Option<String>>,
+    /// Also look for zombies that sessions' orphans left: see
+    /// [`Reactor::reap_session_zombies`].
+    zombies: bool,
     /// A duplicate of each of those terminals' masters, dropped when the
     /// batch is done: the kernel gives a PTY's name to another only once
     /// every master descriptor is closed, so a session that ends meanwhile
@@ -95,16 +95,16 @@ pub(super) struct Sweeper {
 
 impl Sweeper {
     /// Starts the thread; it wakes the reactor through `waker` after each
-    /// batch.
-    pub(super) fn start(waker: Arc<Waker>) -> std::io::Result<Sweeper> {
+    /// batch. `instance` is the name of this instance's cgroup, if any.
+    pub(super) fn start(waker: Arc<Waker>, instance: Option<String>) -> std::io::Result<Sweeper> {
         let (jobs, job_rx) = mpsc::channel::<SweepJob>();
         let (done_tx, done) = mpsc::channel();
         std::thread::Builder::new().name("warden-sweep".into()).stack_size(256 * 1024).spawn(move || {
             while let Ok(job) = job_rx.recv() {
                 // A bug in a sweep must not stop every later one: the batch
                 // is reported done (empty) and the thread goes on.
-                let done =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| execute(job))).unwrap_or_else(|_| {
+                let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| execute(job, instance.as_deref())))
+                    .unwrap_or_else(|_| {
                         warn!("a sweep panicked; its sessions' leftovers may survive");
                         SweepDone { watch: Vec::new(), kills: Vec::new(), zombies: Vec::new() }
                     });
@@ -165,45 +165,37 @@ impl Reactor {
                 held.push(dup);
             }
         }
-        let instance = self.cgroup_root.as_ref().and_then(|r| r.file_name()).map(|n| n.to_string_lossy().into_owned());
-        let job = SweepJob { sweeps, leaders, open, zombies: zombies.then_some(instance), _held: held };
-        match self.sweeper.as_mut() {
-            Some(sweeper) if !now => match sweeper.jobs.send(job) {
-                Ok(()) => sweeper.busy = true,
-                Err(mpsc::SendError(job)) => {
+        let mut job = SweepJob { sweeps, leaders, open, zombies, _held: held };
+        if let Some(sweeper) = self.sweeper.as_mut().filter(|_| !now) {
+            match sweeper.jobs.send(job) {
+                Ok(()) => {
+                    sweeper.busy = true;
+                    return;
+                }
+                Err(mpsc::SendError(back)) => {
                     warn!("the sweeper thread is gone; sweeping on the reactor thread");
                     self.sweeper = None;
-                    let done = execute(job);
-                    self.apply_sweep(done);
+                    job = back;
                 }
-            },
-            _ => {
-                let done = execute(job);
-                self.apply_sweep(done);
             }
         }
+        let done = execute(job, instance_name(self.cgroup_root.as_deref()).as_deref());
+        self.apply_sweep(done);
     }
 
-    /// Takes in what the sweeper thread finished.
+    /// Takes in what the sweeper thread finished (one batch is out at most).
     pub(super) fn collect_sweeps(&mut self) {
-        let Some(sweeper) = self.sweeper.as_mut() else { return };
-        let mut finished = Vec::new();
-        let gone = loop {
-            match sweeper.done.try_recv() {
-                Ok(done) => {
-                    sweeper.busy = false;
-                    finished.push(done);
-                }
-                Err(mpsc::TryRecvError::Empty) => break false,
-                Err(mpsc::TryRecvError::Disconnected) => break true,
+        let Some(sweeper) = self.sweeper.as_mut().filter(|s| s.busy) else { return };
+        match sweeper.done.try_recv() {
+            Ok(done) => {
+                sweeper.busy = false;
+                self.apply_sweep(done);
             }
-        };
-        if gone {
-            warn!("the sweeper thread is gone; sweeping on the reactor thread");
-            self.sweeper = None;
-        }
-        for done in finished {
-            self.apply_sweep(done);
+            Err(mpsc::TryRecvError::Empty) => {}
+            Err(mpsc::TryRecvError::Disconnected) => {
+                warn!("the sweeper thread is gone; sweeping on the reactor thread");
+                self.sweeper = None;
+            }
         }
     }
 
@@ -264,7 +256,7 @@ impl Reactor {
 /// Runs a batch of sweeps against one scan of `/proc`: signals every
 /// process of each session (its Unix session, process group and
 /// descendants, marked or terminal-holding orphans, its cgroup).
-fn execute(job: SweepJob) -> SweepDone {
+fn execute(job: SweepJob, instance: Option<&str>) -> SweepDone {
     let SweepJob { sweeps, leaders, open, zombies, _held } = job;
     let started = Instant::now();
     let me = sys::my_pid();
@@ -276,14 +268,14 @@ fn execute(job: SweepJob) -> SweepDone {
         "scanned /proc for a sweep"
     );
     let mut done = SweepDone { watch: Vec::new(), kills: Vec::new(), zombies: Vec::new() };
-    if let Some(instance) = zombies {
+    if zombies {
         done.zombies = snapshot
             .zombie_children()
             .filter(|p| !leaders.contains(&p.pid))
             .filter(|p| {
                 leaders.contains(&p.sid)
                     || leaders.contains(&p.pgrp)
-                    || instance.as_deref().is_some_and(|name| procs::in_cgroup_named(p.pid, name))
+                    || instance.is_some_and(|name| procs::in_cgroup_named(p.pid, name))
             })
             .map(|p| p.pid)
             .collect();
@@ -331,4 +323,10 @@ fn execute(job: SweepJob) -> SweepDone {
     }
     debug!(micros = started.elapsed().as_micros() as u64, "sweep done");
     done
+}
+
+/// The name of this instance's cgroup (`warden-<instance>`), if cgroup
+/// containment is in force.
+pub(super) fn instance_name(cgroup_root: Option<&std::path::Path>) -> Option<String> {
+    cgroup_root.and_then(|r| r.file_name()).map(|n| n.to_string_lossy().into_owned())
 }

@@ -289,11 +289,11 @@ pub(crate) fn spawn_on_pty(
         let mut old: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut all);
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-        let arg = &mut args as *mut ChildArgs as *mut libc::c_void;
         let mut pid = -1;
         if let Some(cg) = cgroup
             && !CLONE3_UNUSABLE.load(Ordering::Relaxed)
         {
+            let arg = &mut args as *mut ChildArgs as *mut libc::c_void;
             match clone3_vfork(base, top - base, cg.dir, child_main, arg) {
                 Ok(p) => {
                     pid = p;
