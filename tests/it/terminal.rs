@@ -187,6 +187,28 @@ fn a_scroll_region_no_wrap_colours_and_line_drawing_left_on_are_undone() {
 }
 
 #[test]
+fn origin_mode_left_on_is_undone_and_the_cursor_stays_where_the_agent_left_it() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let t = Tmux::start(100, 30);
+    // Rows 5 to 10 as the scroll region, origin mode on (rows count from row 5), the
+    // text written on the region's second row (the screen's sixth), and the agent gone.
+    let script = r"raw \e7\e[5\;10r\e8\e[?6h\e[2\;3Horigin-text; exit 0";
+    let screen = run_fake_script(&t, state.path(), script);
+    assert_eq!(t.display("#{origin_flag}"), "0", "origin mode off:\n{screen}");
+    assert_eq!(
+        t.display("#{scroll_region_upper}-#{scroll_region_lower}"),
+        "0-29",
+        "the whole screen scrolls:\n{screen}"
+    );
+    let lines: Vec<&str> = screen.lines().collect();
+    let text = lines.iter().position(|l| l.starts_with("  origin-text")).expect("the agent's text");
+    assert_eq!(text, 5, "drawn where the agent put it:\n{screen}");
+    // The shell went on from the agent's cursor, not from the top of the screen.
+    let rc = lines.iter().position(|l| l.contains("rc=0")).expect("rc=0");
+    assert!((text..=text + 1).contains(&rc), "rc=0 on row {rc}, after the agent's text:\n{screen}");
+}
+
+#[test]
 fn an_interactive_shell_gets_keys_ctrl_c_and_resizes_and_the_terminal_is_cooked_after() {
     let state = tempfile::tempdir().expect("tempdir");
     let t = Tmux::start(100, 30);

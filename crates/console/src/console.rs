@@ -15,7 +15,7 @@ use warden_core::term::{Query, QueryScanner, Screen};
 use crate::input::{Piece, split};
 use crate::raw::RawMode;
 use crate::reader::{Chunk, Reader, attributes_replies, cursor_position, drain_replies, find_cursor_report};
-use crate::status::{clear_status, draw_status};
+use crate::status::{clear_status, draw_status, past_origin_mode};
 
 /// How long a note stays on the status line.
 const NOTE_FOR: Duration = Duration::from_secs(4);
@@ -253,17 +253,19 @@ impl Console {
             return None;
         }
         self.owed = false;
+        let origin = self.screen.origin_mode();
+        let reach = |bytes: Vec<u8>| if origin { past_origin_mode(&bytes) } else { bytes };
         let draw = self.status_text().map(draw_status_for(self.size));
         let mut bytes = Vec::new();
         if let Some(row) = self.drawn.filter(|&row| draw.is_none() || row != self.size.rows) {
             // A row the terminal no longer has went with the resize.
             if row <= self.size.rows {
-                bytes.extend(clear_status(row, &self.screen.row_text(row - 1)));
+                bytes.extend(reach(clear_status(row, &self.screen.row_text(row - 1))));
             }
             self.drawn = None;
         }
         if let Some(draw) = draw {
-            bytes.extend(draw);
+            bytes.extend(reach(draw));
             self.drawn = Some(self.size.rows);
         }
         Some(bytes)
@@ -278,7 +280,8 @@ impl Console {
         let owed = self.attributes_asked.saturating_sub(self.attributes_answered + unread);
         let mut bytes = Vec::new();
         if let Some(row) = self.drawn.filter(|&row| row <= self.size.rows) {
-            bytes.extend(clear_status(row, &self.screen.row_text(row - 1)));
+            let clear = clear_status(row, &self.screen.row_text(row - 1));
+            bytes.extend(if self.screen.origin_mode() { past_origin_mode(&clear) } else { clear });
         }
         bytes.extend(self.screen.modes().restore());
         {

@@ -40,7 +40,7 @@ pub use attach::{AttachEnd, AttachOptions, run_attach};
 pub use console::{Console, ConsoleError, ConsoleInput, ConsoleOptions};
 pub use input::{DEFAULT_DETACH_KEY, detach_key_byte};
 pub use link::Link;
-pub use status::{clear_status, draw_status};
+pub use status::{clear_status, draw_status, past_origin_mode};
 pub use top::{TopOptions, run_top};
 
 /// Why a client of the protocol (`attach`, `top`) stopped.

@@ -35,6 +35,15 @@ pub fn clear_status(rows: u16, row_text: &str) -> Vec<u8> {
     format!("\x1b7\x1b[{rows};1H\x1b[2K{text}\x1b8").into_bytes()
 }
 
+/// `bytes` of [`draw_status`] or [`clear_status`] made to reach the bottom row while the
+/// program has origin mode on (`CSI ? 6 h`: rows count from its scroll region's top and
+/// the cursor cannot leave the region): the mode goes off after DECSC and on again before
+/// DECRC, which puts the cursor back (and the mode too, where the terminal saved it).
+pub fn past_origin_mode(bytes: &[u8]) -> Vec<u8> {
+    let inner = bytes.strip_prefix(b"\x1b7").and_then(|b| b.strip_suffix(b"\x1b8")).unwrap_or(bytes);
+    [&b"\x1b7\x1b[?6l"[..], inner, b"\x1b[?6h\x1b8"].concat()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,5 +61,26 @@ mod tests {
         s.process(&clear_status(5, ""));
         assert_eq!(s.row_text(4), "");
         assert_eq!(s.cursor(), before);
+    }
+
+    #[test]
+    fn under_origin_mode_it_is_still_drawn_on_the_bottom_row() {
+        let mut s = Screen::new(6, 20);
+        // A program scrolling rows 2–4 only, addressing them from the region's top.
+        s.process(b"\x1b[2;4r\x1b[?6h\x1b[2;3Hin");
+        let before = s.cursor();
+        let mut plain = Screen::new(6, 20);
+        plain.process(b"\x1b[2;4r\x1b[?6h\x1b[2;3Hin");
+        plain.process(&draw_status(6, 20, "status"));
+        assert_eq!(plain.row_text(3), "status", "without: clamped into the region");
+        s.process(&past_origin_mode(&draw_status(6, 20, "status")));
+        assert_eq!(s.row_text(5), "status");
+        assert_eq!(s.row_text(2), "  in", "nothing else moved");
+        assert_eq!(s.cursor(), before);
+        assert!(s.origin_mode(), "the program's mode is on again");
+        s.process(&past_origin_mode(&clear_status(6, "")));
+        assert_eq!(s.row_text(5), "");
+        assert_eq!(s.cursor(), before);
+        assert!(s.origin_mode());
     }
 }

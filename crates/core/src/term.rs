@@ -221,13 +221,32 @@ impl Screen {
 
     /// The modes the output turned on that a terminal showing it must turn off again
     /// (alternate screen, hidden cursor, mouse, focus, bracketed paste, keyboard protocols,
-    /// scroll region, line wrap, attributes, character set).
+    /// scroll region, origin mode, line wrap, attributes, character set).
     pub fn modes(&self) -> TermModes {
         let mut modes = self.term.modes;
         modes.alternate_screen = self.term.alt_active;
         modes.cursor_hidden = self.term.hide_cursor;
         modes.autowrap_off = !self.term.autowrap;
+        // Where the cursor stands once the restore has left the alternate screen (which
+        // puts back the main screen's saved cursor) and reset the scroll region between
+        // DECSC and DECRC (which keeps it). Leaving the alternate screen restores origin
+        // mode in xterm but leaves it as it is in tmux: either counts.
+        let origin = self.term.grid.origin();
+        modes.origin = match (&self.term.other, self.term.alt_active) {
+            (Some(main), true) => {
+                let (pos, saved_origin) = main.saved_cursor();
+                (origin || saved_origin).then_some((pos.row, pos.col))
+            }
+            (None, true) => origin.then_some((0, 0)),
+            (_, false) => origin.then_some((self.term.grid.pos.row, self.term.grid.pos.col)),
+        };
         modes
+    }
+
+    /// Whether origin mode (DECOM, `CSI ? 6 h`) is on: cursor positions count from the
+    /// scroll region's top, and the cursor cannot leave the region.
+    pub fn origin_mode(&self) -> bool {
+        self.term.grid.origin()
     }
 
     /// Whether the bytes processed so far end inside an escape sequence or a UTF-8

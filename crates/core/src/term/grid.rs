@@ -203,6 +203,17 @@ impl Grid {
         self.origin = self.saved_origin;
     }
 
+    /// Origin mode (DECOM): cursor rows count from the scroll region's top.
+    pub(super) fn origin(&self) -> bool {
+        self.origin
+    }
+
+    /// Where [`restore`](Grid::restore) would put the cursor, and whether origin mode
+    /// would be on.
+    pub(super) fn saved_cursor(&self) -> (Pos, bool) {
+        (self.saved, self.saved_origin)
+    }
+
     fn in_region(&self) -> bool {
         (self.top..=self.bottom).contains(&self.pos.row)
     }

@@ -144,6 +144,10 @@ pub struct TermModes {
     pub insert: bool,
     /// A cursor shape other than the terminal's default (DECSCUSR, `CSI n SP q`, n > 0).
     pub cursor_shape: bool,
+    /// Origin mode (DECOM, `CSI ? 6 h`) is on once the alternate screen is left, with the
+    /// cursor at this `(row, col)` (0-based, from the screen's top left): turning the mode
+    /// off moves the cursor home, so the restore moves it back.
+    pub origin: Option<(u16, u16)>,
 }
 
 impl TermModes {
@@ -222,7 +226,8 @@ impl TermModes {
 
     /// The bytes that turn off everything that is on, in an order that works from any
     /// state: leave the alternate screen first (its cursor is the saved one), reset the
-    /// scroll region between DECSC and DECRC (DECSTBM moves the cursor home), then the
+    /// scroll region between DECSC and DECRC (DECSTBM moves the cursor home), turn origin
+    /// mode off and put the cursor back where it was (DECOM moves it home), then the
     /// input modes, wrap, attributes and character set (after DECRC, which restores the
     /// last two), then show the cursor. Empty when nothing is on.
     pub fn restore(&self) -> Vec<u8> {
@@ -232,6 +237,12 @@ impl TermModes {
         }
         if self.scroll_region {
             out.extend_from_slice(b"\x1b7\x1b[r\x1b8");
+        }
+        if let Some((row, col)) = self.origin {
+            // After the line above the region is the whole screen, so the terminal's
+            // relative and absolute positions agree; DECRC would bring the mode back.
+            let (row, col) = (u32::from(row) + 1, u32::from(col) + 1);
+            out.extend_from_slice(format!("\x1b[?6l\x1b[{row};{col}H").as_bytes());
         }
         for mode in Mode::ALL {
             if self.is_on(mode) {
@@ -373,6 +384,14 @@ mod tests {
             (b"\x1b)0\x0elqk\x0f", b""),
             (b"\x1b[?1049h\x1b[5;10r\x1b[?7l\x1b[7m\x1b(0", b"\x1b[?1049l\x1b7\x1b[r\x1b8\x1b[?7h\x1b[0m\x0f\x1b(B"),
             (b"\x1b[5;10r\x1b[?7l\x1b[7m\x1b(0\x1bc", b""),
+            // Origin mode: off, and the cursor put back where the agent left it.
+            (b"\x1b[3;8r\x1b[?6h\x1b[2;5H", b"\x1b7\x1b[r\x1b8\x1b[?6l\x1b[4;5H"),
+            (b"\x1b[?6h\x1b[3;4H", b"\x1b[?6l\x1b[3;4H"),
+            (b"\x1b[?6h\x1b[?6l", b""),
+            (b"\x1b[3;8r\x1b[?6h\x1bc", b""),
+            // Leaving the alternate screen puts back the main screen's cursor.
+            (b"\x1b[?6h\x1b[3;4H\x1b[?1049h\x1b[?6l\x1b[9;9H", b"\x1b[?1049l\x1b[?6l\x1b[3;4H"),
+            (b"\x1b[2;4H\x1b[?1049h\x1b[?6h", b"\x1b[?1049l\x1b[?6l\x1b[2;4H"),
         ];
         for (input, want) in cases {
             let got = modes_after(input).restore();
@@ -393,6 +412,23 @@ mod tests {
         s.process(b"\x1b[?1049h\x1b[?25l\x1b[?1002;1006;1004;2004;1h\x1b=\x1b[>1u\x1b[>4;1m\x1b[=3u");
         s.process(&on.restore());
         assert!(!s.modes().any(), "{:?}", s.modes());
+    }
+
+    #[test]
+    fn restoring_origin_mode_keeps_the_cursor_where_it_was() {
+        // Row 4 of a region from row 3 is the screen's row 6; then the main screen's
+        // cursor, saved on entering the alternate one.
+        let cases =
+            [(&b"\x1b[3;8r\x1b[?6h\x1b[4;7Hx"[..], (5, 7)), (b"\x1b[?6h\x1b[5;2H\x1b[?1049h\x1b[2;9r\x1b[?6h", (4, 1))];
+        for (agent, cursor) in cases {
+            let mut s = Screen::new(10, 40);
+            s.process(agent);
+            let on = s.modes();
+            s.process(&on.restore());
+            assert!(!s.modes().any(), "{:?}", s.modes());
+            assert!(!s.origin_mode());
+            assert_eq!(s.cursor(), cursor, "after {:?}", String::from_utf8_lossy(agent));
+        }
     }
 
     #[test]
