@@ -528,6 +528,82 @@ async fn a_usage_limit_switches_to_another_agent_when_the_task_allows_it() -> Te
     Ok(())
 }
 
+/// A remote caller's `auto` agent comes from what the node's policy allows: on a
+/// node where no agent CLI is installed and the shell is not allowed (the default),
+/// `create_task` without an agent used to fall back to the shell and type the task
+/// into it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_auto_task_never_falls_back_to_an_agent_the_policy_forbids() -> TestResult {
+    use warden_bridge::BridgeConfig;
+    use warden_bridge::local::{LocalClient, LocalServer, LocalSettings};
+    let tmp = tempfile::tempdir()?;
+    let w = Warden::start(config(tmp.path())).await?;
+    let socket = tmp.path().join("run/warden.sock");
+    let settings = LocalSettings { socket: socket.clone(), config: BridgeConfig::default(), default_root: None };
+    let server = LocalServer::start(w.clone(), settings).await?;
+    let client = LocalClient::connect(&socket, TIMEOUT).await?;
+    let marker = tmp.path().join("ran");
+    let task = format!("touch {}; exit 0", marker.display());
+    let spawn =
+        client.request_raw("spawn_agent", serde_json::json!({"agent":"shell","task":task}).to_string().into()).await?;
+    let spawn: serde_json::Value = serde_json::from_slice(&spawn)?;
+    assert_eq!(spawn["error"]["code"], "forbidden", "the shell is not allowed remotely: {spawn}");
+    let mut ids = Vec::new();
+    for body in [serde_json::json!({"task":task}), serde_json::json!({"task":task,"agent":"auto"})] {
+        let created = client.request_raw("create_task", body.to_string().into()).await?;
+        let created: serde_json::Value = serde_json::from_slice(&created)?;
+        let id: TaskId =
+            serde_json::from_value(created["result"]["task"]["id"].clone()).map_err(|e| format!("{e}: {created}"))?;
+        ids.push(id);
+    }
+    for id in ids {
+        let done = wait_end(&w, id).await;
+        assert_eq!(done.status, TaskStatus::Failed, "{done:?}");
+        assert_eq!(done.spec.allowed_agents.as_deref().map(|a| a.contains(&"shell".to_string())), Some(false));
+    }
+    drop(client);
+    server.shutdown().await;
+    w.shutdown().await;
+    assert!(!marker.exists(), "the task's text ran in a shell the policy forbids");
+    Ok(())
+}
+
+/// Switching on a usage limit picks only among the task's allowed agents.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_usage_limit_switches_only_to_an_allowed_agent() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let claude = fake_manifest(
+        "claude",
+        "claude",
+        "screen busy; spinner 300; print You've hit your limit · resets in 600s; freeze",
+    );
+    let codex = fake_manifest("codex", "codex", "exit 0");
+    let registry = warden::adapters::Registry::with_manifests(&[("claude.toml", &claude), ("codex.toml", &codex)])?;
+    let w = Warden::start(WardenConfig { adapters: Arc::new(registry), ..config(tmp.path()) }).await?;
+    let mut spec = TaskSpec::new("claude", "do the thing");
+    spec.switch_agent_on_limit = true;
+    spec.allowed_agents = Some(vec!["claude".into()]);
+    let id = w.create_task(spec).await?;
+    let waiting = crate::common::eventually(|| {
+        w.task(id).is_ok_and(|r| r.status == TaskStatus::Waiting && r.reason == StatusReason::UsageLimit)
+    })
+    .await;
+    assert!(waiting, "{:?}", w.task(id));
+    // The switch is asked for as the limit is seen; its answer is shown with the status.
+    let answered = crate::common::eventually(|| {
+        w.task(id).is_ok_and(|r| r.detail.as_deref().is_some_and(|d| d.contains("no other agent to switch to")))
+    })
+    .await;
+    let record = w.task(id)?;
+    assert!(answered, "{record:?}");
+    assert!(record.detail.as_deref().is_some_and(|d| d.starts_with("resets in 600 s; ")), "{record:?}");
+    assert_eq!(record.agents[0].agent, "claude");
+    assert!(!record.history.iter().any(|c| c.reason == StatusReason::AgentSwitched), "{record:?}");
+    w.cancel_task(id).await?;
+    w.shutdown().await;
+    Ok(())
+}
+
 #[test]
 fn warden_run_task_prints_pending_confirmations_as_notes_without_a_terminal() -> TestResult {
     let tmp = tempfile::tempdir()?;

@@ -92,6 +92,9 @@ pub struct AgentRequest {
     pub restart_limits: Option<RestartLimits>,
     /// The auto-responder's loop guard.
     pub loop_guard: LoopGuard,
+    /// For [`AgentChoice::Selected`]: the adapters the choice may fall on, the fallback
+    /// included (canonical names); any when `None`. A remote caller's policy.
+    pub allowed_agents: Option<Vec<String>>,
 }
 
 impl AgentRequest {
@@ -130,6 +133,7 @@ impl AgentRequest {
             restart: defaults.restart,
             restart_limits: None,
             loop_guard: defaults.loop_guard,
+            allowed_agents: None,
         }
     }
 
@@ -391,7 +395,7 @@ impl Warden {
     pub async fn spawn_agent(&self, req: AgentRequest) -> Result<LaunchedAgent, LaunchError> {
         let registry = self.adapters();
         let cooling = self.cooling_agent_names();
-        let (adapter, selection) = choose(&registry, &req.agent, &cooling).await?;
+        let (adapter, selection) = choose(&registry, &req.agent, &cooling, req.allowed_agents.as_deref()).await?;
         let shell = std::env::var("SHELL").ok();
         let facts = if req.program.is_none() && adapter.presets_need_facts() {
             installed_cli_facts(&registry, adapter, shell.as_deref(), &self.config().state_dir).await
@@ -457,8 +461,10 @@ async fn choose<'r>(
     registry: &'r Arc<Registry>,
     choice: &AgentChoice,
     cooling: &[String],
+    allowed: Option<&[String]>,
 ) -> Result<(&'r Adapter, Option<Selection>), LaunchError> {
-    let fallback = || registry.fallback().map(|a| a.name.clone());
+    let may = |name: &str| allowed.is_none_or(|list| list.iter().any(|a| a == name));
+    let fallback = || registry.fallback().map(|a| a.name.clone()).filter(|name| may(name));
     match choice {
         AgentChoice::Named(name) => Ok((adapter_named(registry, name)?, None)),
         AgentChoice::Fallback => {
@@ -466,9 +472,10 @@ async fn choose<'r>(
             Ok((adapter, None))
         }
         AgentChoice::Selected(strategy) => {
-            let facts = preflight::selection_facts_now(registry)
+            let mut facts = preflight::selection_facts_now(registry)
                 .await
                 .map_err(|e| SessionError::Internal(format!("probing the agent CLIs: {e}")))?;
+            facts.retain(|f| may(&f.name));
             let fallback = fallback();
             let cooling: Vec<&str> = cooling.iter().map(String::as_str).collect();
             let selection = warden_adapters::select_or_fallback(strategy, &facts, &cooling, fallback.as_deref())?;

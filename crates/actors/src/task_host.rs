@@ -103,11 +103,11 @@ impl TaskHost for WeakWarden {
         }
     }
 
-    fn pick_other(&self, not: String) -> HostFuture<Result<(String, String), String>> {
+    fn pick_other(&self, not: String, allowed: Option<Vec<String>>) -> HostFuture<Result<(String, String), String>> {
         let w = self.upgrade();
         Box::pin(async move {
             let w = w.ok_or("warden is shutting down")?;
-            pick_other(&w, &not).await
+            pick_other(&w, &not, allowed.as_deref()).await
         })
     }
 
@@ -121,10 +121,12 @@ impl TaskHost for WeakWarden {
     }
 }
 
-/// Another installed agent CLI than `not`, none cooling down: the selection
-/// strategy's choice without its fallback (a shell is no substitute).
-async fn pick_other(warden: &Warden, not: &str) -> Result<(String, String), String> {
-    let facts = crate::preflight::selection_facts_now(&warden.adapters()).await?;
+/// Another installed agent CLI than `not`, none cooling down, one of `allowed`
+/// (when given): the selection strategy's choice without its fallback (a shell
+/// is no substitute).
+async fn pick_other(warden: &Warden, not: &str, allowed: Option<&[String]>) -> Result<(String, String), String> {
+    let mut facts = crate::preflight::selection_facts_now(&warden.adapters()).await?;
+    facts.retain(|f| allowed.is_none_or(|list| list.contains(&f.name)));
     let mut cooling = warden.cooling_agent_names();
     cooling.push(not.to_owned());
     let cooling: Vec<&str> = cooling.iter().map(String::as_str).collect();
@@ -144,7 +146,9 @@ fn request(plan: &LaunchPlan, adapters: &warden_adapters::Registry) -> AgentRequ
     let mut req = if let Some(other) = &plan.agent {
         AgentRequest::named(other.clone())
     } else if agent.is_auto() {
-        AgentRequest::selected(Strategy::Heuristic { subscription_hint: None })
+        let mut req = AgentRequest::selected(Strategy::Heuristic { subscription_hint: None });
+        req.allowed_agents = spec.allowed_agents.clone();
+        req
     } else {
         AgentRequest::named(agent.agent.clone())
     };

@@ -79,6 +79,13 @@ impl Policy {
         self.raw_input && self.allow_verbs.contains(&"send_to_agent")
     }
 
+    /// The agent types remote callers may start (canonical adapter names): what an
+    /// `auto` agent of a task is chosen from, and what switching on a usage limit may
+    /// start.
+    pub fn allowed_agents(&self) -> &[String] {
+        &self.allow_agents
+    }
+
     /// Whether remote callers may start `agent` (a canonical adapter name:
     /// aliases such as `bash` for `shell` are resolved before this check).
     pub fn check_agent(&self, agent: &str) -> Result<(), WireError> {

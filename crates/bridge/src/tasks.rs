@@ -37,7 +37,10 @@ pub(crate) async fn create(
         (Some(dir), None) => Some(policy.resolve_workdir(Some(dir))?),
         _ => None,
     };
-    let spec = args.spec(repo, workdir);
+    let mut spec = args.spec(repo, workdir);
+    // An `auto` agent, and one switched to on a usage limit, come from what the
+    // policy allows too: selection must not pick (or fall back to) another.
+    spec.allowed_agents = Some(policy.allowed_agents().to_vec());
     let id = warden.create_task(spec).await?;
     Ok(TaskResult { node, task: warden.task(id)? })
 }

@@ -613,8 +613,9 @@ impl TaskState {
     /// `index`, which hit its usage limit.
     fn ask_switch(&mut self, myself: &ActorRef<TaskMsg>, index: usize, agent: String) {
         let (host, me, generation) = (Arc::clone(&self.a.host), myself.clone(), self.usage_gen + 1);
+        let allowed = self.record().spec.allowed_agents.clone();
         tokio::spawn(async move {
-            let pick = host.pick_other(agent).await;
+            let pick = host.pick_other(agent, allowed).await;
             let _ = me.cast(TaskMsg::Switch { index, generation, pick });
         });
     }
@@ -641,7 +642,12 @@ impl TaskState {
                 self.runs[index] = Run::Stopping(session);
                 self.stop_session(session);
             }
-            Err(why) => info!(%from, %why, "usage limit: no other agent; waiting for the reset"),
+            Err(why) => {
+                info!(%from, %why, "usage limit: no other agent; waiting for the reset");
+                // Shown with the status: why the task waits instead of switching.
+                self.a.record.detail = Some(format!("{}; no other agent to switch to: {why}", self.detail_now()));
+                self.persist();
+            }
         }
     }
 

@@ -55,9 +55,9 @@ pub(crate) trait TaskHost: Send + Sync + 'static {
     fn base_dir(&self) -> Option<PathBuf>;
     /// The selection strategy passes `agent` over until `until_ms` (Unix ms).
     fn cool_down(&self, agent: &str, until_ms: u64);
-    /// Another installed agent than `not` (none cooling down), chosen by the
-    /// selection strategy: its name and why; or why there is none.
-    fn pick_other(&self, not: String) -> HostFuture<Result<(String, String), String>>;
+    /// Another installed agent than `not` (none cooling down, one of `allowed` when
+    /// given), chosen by the selection strategy: its name and why; or why there is none.
+    fn pick_other(&self, not: String, allowed: Option<Vec<String>>) -> HostFuture<Result<(String, String), String>>;
     /// Applies the retention policy of finished worktrees once.
     fn prune_worktrees(&self) -> HostFuture<()>;
 }

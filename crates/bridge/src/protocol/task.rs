@@ -164,6 +164,7 @@ impl CreateTaskArgs {
                 loading: self.loading.clone(),
                 stall: self.stall.clone(),
             },
+            allowed_agents: None,
         }
     }
 }

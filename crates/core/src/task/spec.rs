@@ -179,6 +179,12 @@ pub struct TaskSpec {
     /// How the agents' sessions are supervised.
     #[serde(default)]
     pub session: SessionTuning,
+    /// The agents an `auto` agent may be chosen from, and that switching on a usage
+    /// limit may start (canonical adapter names): for a remote caller, what the node's
+    /// policy allows it; any installed agent CLI when absent. Not taken from a caller's
+    /// request: the bridge sets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_agents: Option<Vec<String>>,
 }
 
 impl TaskSpec {
@@ -201,6 +207,7 @@ impl TaskSpec {
             merge: false,
             label: None,
             session: SessionTuning::default(),
+            allowed_agents: None,
         }
     }
 
