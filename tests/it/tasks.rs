@@ -528,6 +528,26 @@ async fn a_usage_limit_switches_to_another_agent_when_the_task_allows_it() -> Te
     Ok(())
 }
 
+/// An agent that prints an absurd reset time used to kill the task's actor
+/// (`Duration` overflow): the task stayed `running` for ever and could not be
+/// cancelled. The wait is capped at 31 days.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_absurd_usage_limit_reset_is_capped_and_the_task_can_be_cancelled() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let script = "screen busy; spinner 300; print You've hit your limit · resets in 10000000000000000000h 1s; freeze";
+    let w = Warden::start(WardenConfig { adapters: fake_claude(script), ..config(tmp.path()) }).await?;
+    let id = w.create_task(TaskSpec::new("claude", "do the thing")).await?;
+    let waited = crate::common::eventually(|| w.task(id).is_ok_and(|r| r.reason == StatusReason::UsageLimit)).await;
+    let record = w.task(id)?;
+    assert!(waited, "{record:?}");
+    assert_eq!(record.detail.as_deref(), Some("resets in 2678400 s"), "{record:?}");
+    w.cancel_task(id).await?;
+    let done = wait_end(&w, id).await;
+    assert_eq!((done.status, done.reason), (TaskStatus::Cancelled, StatusReason::Cancelled), "{done:?}");
+    w.shutdown().await;
+    Ok(())
+}
+
 /// A remote caller's `auto` agent comes from what the node's policy allows: on a
 /// node where no agent CLI is installed and the shell is not allowed (the default),
 /// `create_task` without an agent used to fall back to the shell and type the task

@@ -3,6 +3,7 @@
 //! finalizing) runs in a spawned future that reports back as a message, so
 //! a `pause` or `cancel` is served at once whatever the task is doing.
 
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::OwnedSemaphorePermit;
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{Instrument, debug, error, info, info_span, warn};
 use warden_core::task::{
     ChangeSource, FinalizeMode, MergedBranch, SessionSignal, StatusChange, StatusReason, TaskRecord, TaskStatus,
     parse_reset,
@@ -224,6 +225,29 @@ impl Actor for TaskActor {
             // warden shuts down: the record stays as it is for the next start.
             return Ok(());
         }
+        // A defect here must not leave the task `running` for ever with no actor to
+        // cancel it: it ends `failed` (`internal_error`) and its agents are stopped.
+        if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| st.dispatch(&myself, msg))) {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            error!(panic = %why, "the task's actor failed; the task fails");
+            st.intent = Intent::End(TaskStatus::Failed, StatusReason::InternalError, ChangeSource::Task);
+            st.stop_live();
+            let detail = format!("warden failed while running the task: {why}");
+            st.end(&myself, TaskStatus::Failed, StatusReason::InternalError, Some(detail), ChangeSource::Task);
+        }
+        Ok(())
+    }
+}
+
+impl TaskState {
+    /// Carries out one message.
+    fn dispatch(&mut self, myself: &ActorRef<TaskMsg>, msg: TaskMsg) {
+        let st = self;
+        let myself = myself.clone();
         match msg {
             TaskMsg::Begin => st.want_slots(&myself),
             TaskMsg::Recover => {
@@ -232,7 +256,7 @@ impl Actor for TaskActor {
             }
             TaskMsg::Slots(permit) => {
                 if st.record().status.is_terminal() {
-                    return Ok(());
+                    return;
                 }
                 st.permit = Some(permit);
                 if st.places.is_some() {
@@ -244,7 +268,7 @@ impl Actor for TaskActor {
             }
             TaskMsg::Placed(result) => {
                 if st.record().status != TaskStatus::Provisioning {
-                    return Ok(());
+                    return;
                 }
                 match result {
                     Ok(places) => {
@@ -284,11 +308,8 @@ impl Actor for TaskActor {
                 }
             }
         }
-        Ok(())
     }
-}
 
-impl TaskState {
     fn record(&self) -> &TaskRecord {
         &self.a.record
     }
@@ -574,7 +595,9 @@ impl TaskState {
                     {
                         self.usage_gen += 1;
                         let generation = self.usage_gen;
-                        myself.send_after(d + Duration::from_millis(200), move || TaskMsg::UsageReset(generation));
+                        myself.send_after(d.saturating_add(Duration::from_millis(200)), move || {
+                            TaskMsg::UsageReset(generation)
+                        });
                     }
                 }
                 self.set(to, reason, detail, ChangeSource::Session, Some(event.seq));

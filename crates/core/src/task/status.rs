@@ -97,6 +97,9 @@ wire_enum! {
         /// The agents' branches could not be merged into one (`merge`); the
         /// detail names the branch and the files; the branches are kept.
         MergeConflict = "merge_conflict",
+        /// A defect in warden ended the task (the detail says what failed); its
+        /// agents were stopped, its workspace kept.
+        InternalError = "internal_error",
     }
 }
 

@@ -7,7 +7,17 @@ use std::time::Duration;
 /// 1h 30m`, or an RFC 3339 time (`resets at 2026-12-06T10:00:00Z`, read
 /// against `now_ms`). `None` when no reset time is given (clock times
 /// without a date or zone, such as Claude's `resets 3pm`, are not guessed).
+/// At most [`MAX_RESET`]: the screen is the agent's to draw, and a time past
+/// that is not one any account waits for.
 pub fn parse_reset(text: &str, now_ms: u64) -> Option<Duration> {
+    read_reset(text, now_ms).map(|d| d.min(MAX_RESET))
+}
+
+/// The longest wait for a usage limit's reset taken from a screen: 31 days
+/// (weekly limits are the longest the agent CLIs show).
+pub const MAX_RESET: Duration = Duration::from_secs(31 * 86_400);
+
+fn read_reset(text: &str, now_ms: u64) -> Option<Duration> {
     let lower = text.to_ascii_lowercase();
     for word in lower.split(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == '·' || c == ',') {
         let word = word.trim_end_matches('.');
@@ -59,6 +69,14 @@ fn durations(text: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absurd_reset_times_are_capped() {
+        let absurd = "You've hit your limit · resets in 10000000000000000000h 1s";
+        assert_eq!(parse_reset(absurd, 0), Some(MAX_RESET));
+        assert_eq!(parse_reset("resets at 9999-12-31T00:00:00Z", 0), Some(MAX_RESET));
+        assert_eq!(parse_reset("resets in 2 days", 0), Some(Duration::from_secs(2 * 86_400)));
+    }
 
     #[test]
     fn reset_times_are_read_when_given() {
