@@ -528,6 +528,37 @@ async fn a_usage_limit_switches_to_another_agent_when_the_task_allows_it() -> Te
     Ok(())
 }
 
+/// Tasks that have not ended are bounded (`max_live`): past it `create_task` is
+/// refused until one ends (before, every request was kept: a record, an actor and a
+/// file each, without end).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_not_ended_are_bounded() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let mut c = config(tmp.path());
+    c.max_sessions = 1;
+    c.tasks.max_live = 3;
+    let w = Warden::start(c).await?;
+    let task = |text: &str| {
+        let mut spec = TaskSpec::new("shell", text);
+        spec.workdir = Some(tmp.path().to_path_buf());
+        spec
+    };
+    let running = w.create_task(task("sleep 600")).await?;
+    let queued = [w.create_task(task("true")).await?, w.create_task(task("true")).await?];
+    let refused = w.create_task(task("true")).await;
+    assert!(matches!(refused, Err(warden::actors::TaskError::TooMany { live: 3 })), "{refused:?}");
+    let listed = w.list_tasks(&warden::core::task::TaskFilter::default()).len();
+    assert_eq!(listed, 3, "no record of the refused task");
+    w.cancel_task(queued[0]).await?;
+    wait_end(&w, queued[0]).await;
+    let admitted = w.create_task(task("true")).await?;
+    for id in [running, queued[1], admitted] {
+        w.cancel_task(id).await?;
+    }
+    w.shutdown().await;
+    Ok(())
+}
+
 /// An agent that prints an absurd reset time used to kill the task's actor
 /// (`Duration` overflow): the task stayed `running` for ever and could not be
 /// cancelled. The wait is capped at 31 days.

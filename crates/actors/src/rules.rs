@@ -242,9 +242,11 @@ pub(crate) fn compile_rules(
     let mut cost = 0;
     let mut out = Vec::with_capacity(rules.len());
     for r in rules {
-        let room = budgets.session_rule_bytes.saturating_sub(spent + cost);
+        // What the rule keeps besides its automata: its reply, description and id.
+        let text = text_bytes(r);
+        let room = budgets.session_rule_bytes.saturating_sub(spent + cost).saturating_sub(text);
         let (regex, c) = compile_pattern(&r.pattern, budgets, room).map_err(|e| e.into_session("rule"))?;
-        cost += c;
+        cost += c + text;
         if let Reply::Keys(keys) = &r.reply {
             warden_core::keys::keys_bytes(keys).map_err(|e| SessionError::BadRule(e.to_string()))?;
         }
@@ -257,9 +259,44 @@ pub(crate) fn compile_rules(
     Ok((out, cost))
 }
 
+/// The bytes of a rule's text other than its pattern (which its compile cost counts).
+fn text_bytes(r: &ResponseRule) -> usize {
+    let reply = match &r.reply {
+        Reply::Text(t) => t.len(),
+        Reply::Keys(keys) => keys.iter().map(String::len).sum(),
+    };
+    reply + r.description.as_ref().map_or(0, String::len) + r.id.as_ref().map_or(0, String::len)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rules_reply_and_description_are_charged_to_the_session() {
+        let seq = AtomicU64::new(0);
+        let b = Budgets::default();
+        let mut rule = ResponseRule::new("never-matches", Reply::Text("y".repeat(120 * 1024)));
+        rule.description = Some("d".repeat(120 * 1024));
+        let (_, small) = compile_rules(
+            &[ResponseRule::new("never-matches", Reply::Text("y".into()))],
+            RuleSource::Session,
+            &seq,
+            &b,
+            0,
+        )
+        .expect("compiles");
+        let (_, big) = compile_rules(std::slice::from_ref(&rule), RuleSource::Session, &seq, &b, 0).expect("compiles");
+        assert_eq!(big - small, 240 * 1024 - 1);
+        // A session cannot hold more rule text than its budget.
+        let mut spent = 0;
+        let mut held = 0;
+        while let Ok((_, c)) = compile_rules(std::slice::from_ref(&rule), RuleSource::Session, &seq, &b, spent) {
+            spent += c;
+            held += 240 * 1024;
+        }
+        assert!(held <= b.session_rule_bytes, "{held} bytes of rule text held");
+    }
 
     fn book(rules: &[ResponseRule]) -> RuleBook {
         RuleBook::compile(rules, &[], Budgets::default(), RuleMemory::new(Budgets::default().node_rule_bytes))

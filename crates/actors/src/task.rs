@@ -50,6 +50,10 @@ pub struct TaskConfig {
     pub scratch_max_bytes: u64,
     /// Most ended task records kept (in memory and on disk); the oldest go first.
     pub max_records: usize,
+    /// Most tasks that have not ended (queued, running, waiting, paused …): past
+    /// it `create_task` is refused ([`TaskError::TooMany`]) until some end. Each
+    /// holds its record (up to a request's size) and an actor.
+    pub max_live: usize,
     /// How many finished worktrees (of ended tasks) are kept, how many bytes
     /// and how old; applied after each task ends and when warden starts.
     pub worktrees: WorktreeRetention,
@@ -61,6 +65,7 @@ impl Default for TaskConfig {
             scratch_max_count: 32,
             scratch_max_bytes: 1 << 30,
             max_records: 10_000,
+            max_live: 1024,
             worktrees: WorktreeRetention::default(),
         }
     }
@@ -99,6 +104,12 @@ pub enum TaskError {
     /// The task's actor is gone (warden is shutting down).
     #[error("warden is shutting down")]
     ShuttingDown,
+    /// As many tasks as the node keeps have not ended yet.
+    #[error("{live} tasks have not ended on this node, its limit (`max_live`); try again once some have")]
+    TooMany {
+        /// Tasks not ended.
+        live: usize,
+    },
 }
 
 /// The records, actors and sessions of the node's tasks. Lock order: this is
@@ -116,20 +127,35 @@ struct IndexInner {
     last_output: HashMap<SessionId, Instant>,
 }
 
+/// Stores `record`; drops the oldest ended records beyond `max_records` and
+/// returns their ids.
+fn store(g: &mut IndexInner, record: TaskRecord, max_records: usize) -> Vec<TaskId> {
+    g.records.insert(record.id, record);
+    let ended = g.records.values().filter(|r| r.status.is_terminal()).count();
+    let excess = ended.saturating_sub(max_records);
+    let drop: Vec<TaskId> = g.records.values().filter(|r| r.status.is_terminal()).take(excess).map(|r| r.id).collect();
+    for id in &drop {
+        g.records.remove(id);
+    }
+    drop
+}
+
 impl TaskIndex {
     /// Stores the latest record; returns the ids of ended records beyond
     /// `max_records` that were dropped (oldest first).
     pub(crate) fn put(&self, record: TaskRecord, max_records: usize) -> Vec<TaskId> {
+        store(&mut lock(&self.inner), record, max_records)
+    }
+
+    /// [`put`](TaskIndex::put) for a new task, unless `max_live` tasks have not
+    /// ended: then nothing is stored and the count comes back.
+    pub(crate) fn admit(&self, record: TaskRecord, max_records: usize, max_live: usize) -> Result<Vec<TaskId>, usize> {
         let mut g = lock(&self.inner);
-        g.records.insert(record.id, record);
-        let ended = g.records.values().filter(|r| r.status.is_terminal()).count();
-        let excess = ended.saturating_sub(max_records);
-        let drop: Vec<TaskId> =
-            g.records.values().filter(|r| r.status.is_terminal()).take(excess).map(|r| r.id).collect();
-        for id in &drop {
-            g.records.remove(id);
+        let live = g.records.values().filter(|r| !r.status.is_terminal()).count();
+        if live >= max_live {
+            return Err(live);
         }
-        drop
+        Ok(store(&mut g, record, max_records))
     }
 
     pub(crate) fn get(&self, id: TaskId) -> Option<TaskRecord> {

@@ -50,8 +50,14 @@ impl Warden {
             record.scratch = Some(self.workspace_base_dir().join(crate::task::SCRATCH_DIR).join(id.to_string()));
         }
         let tasks = self.tasks();
-        tasks.index.put(record.clone(), tasks.config.max_records);
+        let dropped = tasks
+            .index
+            .admit(record.clone(), tasks.config.max_records, tasks.config.max_live)
+            .map_err(|live| TaskError::TooMany { live })?;
         tasks.writer.put(&record);
+        for id in dropped {
+            tasks.writer.remove(id);
+        }
         self.bus().publish(
             None,
             EventKind::TaskCreated {

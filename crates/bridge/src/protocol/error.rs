@@ -151,7 +151,7 @@ impl From<warden_actors::TaskError> for WireError {
             E::Spec(_) | E::UnknownAgent { .. } => ErrorCode::BadRequest,
             E::UnknownTask(_) => ErrorCode::UnknownTask,
             E::NotNow { .. } | E::NoSession(_) => ErrorCode::Conflict,
-            E::ShuttingDown => ErrorCode::Unavailable,
+            E::ShuttingDown | E::TooMany { .. } => ErrorCode::Unavailable,
         };
         WireError::new(code, e.to_string())
     }
