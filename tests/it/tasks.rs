@@ -528,6 +528,51 @@ async fn a_usage_limit_switches_to_another_agent_when_the_task_allows_it() -> Te
     Ok(())
 }
 
+/// The values of a task's agents' environment (API keys) are shown to no caller and
+/// kept on disk only for a task that resumes after a restart, in a file only its
+/// user can read.
+#[test]
+fn env_values_given_to_a_tasks_agents_are_not_shown_or_kept() -> TestResult {
+    use std::os::unix::fs::PermissionsExt;
+    const KEY: &str = "sk-ant-EnvValueSecret0123456789";
+    let tmp = tempfile::tempdir()?;
+    let state = tmp.path().join("state");
+    let mut node = crate::common::binary::serve(&state, &["--allow-agent", "shell"]);
+    let ctl =
+        |verb: &str, body: serde_json::Value| warden_cmd(&state).args(["ctl", "raw", verb, &body.to_string()]).output();
+    let created =
+        ctl("create_task", serde_json::json!({"agent":"shell","task":"exit 0","env":{"ANTHROPIC_API_KEY":KEY}}))?;
+    let reply: serde_json::Value = serde_json::from_slice(&created.stdout)?;
+    let id = reply["result"]["task"]["id"].as_str().ok_or("an id")?.to_owned();
+    assert_eq!(reply["result"]["task"]["spec"]["session"]["env"]["ANTHROPIC_API_KEY"], "***", "{reply}");
+    let resuming = ctl(
+        "create_task",
+        serde_json::json!({"agent":"shell","task":"exit 0","resume_on_restart":true,"env":{"ANTHROPIC_API_KEY":KEY}}),
+    )?;
+    let status = ctl("task_status", serde_json::json!({ "task": id }))?;
+    let listed = warden_cmd(&state).args(["task", "list", "--json"]).output()?;
+    // Records are written by a thread of their own: wait for both.
+    let resuming_id: serde_json::Value = serde_json::from_slice(&resuming.stdout)?;
+    let files = [id.clone(), resuming_id["result"]["task"]["id"].as_str().ok_or("an id")?.to_owned()]
+        .map(|id| state.join("tasks").join(format!("{id}.json")));
+    let deadline = Instant::now() + TIMEOUT;
+    while !files.iter().all(|f| f.exists()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    node.terminate(TIMEOUT);
+    for (name, out) in
+        [("create_task", &created), ("create_task", &resuming), ("task_status", &status), ("task list", &listed)]
+    {
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(!text.contains(KEY) && out.status.success(), "the key reached the {name} reply: {text}");
+    }
+    let hits = crate::workspaces::grep_tree(&state, KEY);
+    assert_eq!(hits.len(), 1, "only the resuming task's record keeps the key: {hits:?}");
+    assert_eq!(fs::metadata(&hits[0])?.permissions().mode() & 0o777, 0o600, "{hits:?}");
+    assert_eq!(fs::metadata(state.join("tasks"))?.permissions().mode() & 0o777, 0o700);
+    Ok(())
+}
+
 /// Tasks that have not ended are bounded (`max_live`): past it `create_task` is
 /// refused until one ends (before, every request was kept: a record, an actor and a
 /// file each, without end).

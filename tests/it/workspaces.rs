@@ -113,7 +113,7 @@ fn ok_json(cmd: &mut Command) -> Result<serde_json::Value, Box<dyn Error>> {
 }
 
 /// Files under `dir` containing `needle`.
-fn grep_tree(dir: &Path, needle: &str) -> Vec<PathBuf> {
+pub(crate) fn grep_tree(dir: &Path, needle: &str) -> Vec<PathBuf> {
     let mut hits = Vec::new();
     let Ok(entries) = fs::read_dir(dir) else { return hits };
     for e in entries.flatten() {

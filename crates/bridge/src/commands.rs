@@ -18,6 +18,7 @@ use tracing::{debug, warn};
 use warden_actors::Warden;
 use warden_actors::launch::{self, AgentRequest, LaunchError};
 use warden_core::SessionId;
+use warden_core::task::TaskRecord;
 
 use crate::error::BridgeError;
 use crate::lanes::{LaneFull, MAX_LANE_BYTES, MAX_LANE_DEPTH, MAX_QUEUED_BYTES, SessionLanes};
@@ -486,11 +487,21 @@ async fn run_verb(ctx: &CommandCtx, request: Request) -> Result<Value, WireError
     let w = &ctx.warden;
     match request {
         Request::CreateTask(args) => to_value(&crate::tasks::create(w, &ctx.policy, node, args).await?),
-        Request::TaskStatus(args) => to_value(&TaskResult { node, task: w.task(args.task.task()?)? }),
-        Request::ListTasks(args) => to_value(&ListTasksResult { node, tasks: w.list_tasks(&args.filter()) }),
-        Request::PauseTask(args) => to_value(&TaskResult { node, task: w.pause_task(args.task.task()?).await? }),
-        Request::ResumeTask(args) => to_value(&TaskResult { node, task: w.resume_task(args.task.task()?).await? }),
-        Request::CancelTask(args) => to_value(&TaskResult { node, task: w.cancel_task(args.task.task()?).await? }),
+        // A record's environment values (API keys …) are never shown to callers.
+        Request::TaskStatus(args) => to_value(&TaskResult { node, task: w.task(args.task.task()?)?.redacted() }),
+        Request::ListTasks(args) => to_value(&ListTasksResult {
+            node,
+            tasks: w.list_tasks(&args.filter()).into_iter().map(TaskRecord::redacted).collect(),
+        }),
+        Request::PauseTask(args) => {
+            to_value(&TaskResult { node, task: w.pause_task(args.task.task()?).await?.redacted() })
+        }
+        Request::ResumeTask(args) => {
+            to_value(&TaskResult { node, task: w.resume_task(args.task.task()?).await?.redacted() })
+        }
+        Request::CancelTask(args) => {
+            to_value(&TaskResult { node, task: w.cancel_task(args.task.task()?).await?.redacted() })
+        }
         Request::Resolve(args) => to_value(&crate::resolve::run(w, node, &args).await?),
         Request::SpawnAgent(args) => {
             let req = agent_request(ctx, args)?;

@@ -42,7 +42,7 @@ pub(crate) async fn create(
     // policy allows too: selection must not pick (or fall back to) another.
     spec.allowed_agents = Some(policy.allowed_agents().to_vec());
     let id = warden.create_task(spec).await?;
-    Ok(TaskResult { node, task: warden.task(id)? })
+    Ok(TaskResult { node, task: warden.task(id)?.redacted() })
 }
 
 /// Each session with its short id, its task (id, status, text), the

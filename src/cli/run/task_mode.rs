@@ -245,7 +245,7 @@ pub(super) async fn run(warden: &Warden, spec: TaskSpec, json: bool, interactive
     };
     // The terminal is restored before the result is printed.
     drop(console);
-    print_result(&record, json);
+    print_result(&record.clone().redacted(), json);
     Ok(match record.status {
         TaskStatus::Completed => 0,
         _ => 1,

@@ -8,6 +8,7 @@
 
 use std::fs::{self, File};
 use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
@@ -34,6 +35,8 @@ impl TaskRegistry {
     pub fn open(state_dir: &Path) -> std::io::Result<Self> {
         let dir = state_dir.join("tasks");
         fs::create_dir_all(&dir)?;
+        // Records of tasks that resume after a restart keep their agents' environment.
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
         Ok(TaskRegistry { dir })
     }
 
@@ -42,10 +45,17 @@ impl TaskRegistry {
     }
 
     /// Writes one record atomically and durably.
+    /// The agents' environment values are kept only when the task is to resume after a
+    /// restart (it needs them), and the file is its user's alone.
     pub fn put(&self, record: &TaskRecord) -> std::io::Result<()> {
         let tmp = self.dir.join(format!(".{}.tmp", record.id));
-        let json = serde_json::to_vec_pretty(record).map_err(std::io::Error::other)?;
-        let mut f = File::create(&tmp)?;
+        let json = if record.spec.resume_on_restart || record.spec.session.env.is_empty() {
+            serde_json::to_vec_pretty(record)
+        } else {
+            serde_json::to_vec_pretty(&record.clone().redacted())
+        }
+        .map_err(std::io::Error::other)?;
+        let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
         f.write_all(&json)?;
         f.sync_all()?;
         drop(f);

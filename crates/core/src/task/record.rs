@@ -143,6 +143,16 @@ pub struct TaskRecord {
 }
 
 impl TaskRecord {
+    /// The record with the values of the agents' environment (API keys, tokens …)
+    /// replaced by `***`: what callers are shown, and what is kept on disk unless the
+    /// task is to resume after a restart (which needs them).
+    pub fn redacted(mut self) -> Self {
+        for value in self.spec.session.env.values_mut() {
+            *value = crate::workspace::REDACTED.to_owned();
+        }
+        self
+    }
+
     /// A new record, `queued`.
     pub fn new(id: TaskId, node: impl Into<String>, spec: TaskSpec, now: u64) -> Self {
         let agents =
