@@ -523,6 +523,17 @@ fn styled_rows_after_rc(t: &Tmux, screen: &str) -> Vec<String> {
 }
 
 #[test]
+fn the_agents_window_title_does_not_outlive_it() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let t = Tmux::start(100, 30);
+    t.line(r"printf '\033]2;person-title\007'; echo titled");
+    t.wait_for("the person's title", |s| s.contains("\ntitled"));
+    assert_eq!(t.display("#{pane_title}"), "person-title");
+    let screen = run_fake_script(&t, state.path(), r"raw \e]2\;agent-title\e\\ ; print named; exit 0");
+    assert_eq!(t.display("#{pane_title}"), "person-title", "the agent's title stayed:\n{screen}");
+}
+
+#[test]
 fn attributes_saved_by_entering_the_alternate_screen_are_undone() {
     let state = tempfile::tempdir().expect("tempdir");
     let t = Tmux::start(100, 30);
@@ -550,4 +561,15 @@ fn attributes_and_charset_brought_back_by_decrc_are_undone() {
         }
     }
     assert!(left.is_empty(), "not plain again:\n{}", left.join("\n"));
+}
+
+#[test]
+fn an_agent_ending_inside_a_dcs_string_does_not_leave_the_terminal_swallowing_output() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let t = Tmux::start(100, 30);
+    // An XTGETTCAP query cut short (a sixel image cut by a kill does the same): only ST
+    // ends a DCS string in tmux.
+    run_fake_script(&t, state.path(), r"raw \eP+q544e; exit 0");
+    t.line("echo next-$((20+22))");
+    t.wait_for("the next command's output", |s| s.contains("next-42"));
 }
