@@ -507,3 +507,69 @@ fn attach_turns_the_agents_input_modes_on_and_the_detach_off() {
     );
     assert_eq!(node.terminate(TIMEOUT), Some(0));
 }
+
+/// The two rows from the one reading `rc=0` (the shell's output after the run, and its
+/// next prompt), each with its attributes (`-e`; each row alone: `-e` shows a row's
+/// attributes from the terminal's defaults).
+fn styled_rows_after_rc(t: &Tmux, screen: &str) -> Vec<String> {
+    let row = screen.lines().position(|l| l.starts_with("rc=0")).expect("rc=0 on a row of its own");
+    [row, row + 1]
+        .iter()
+        .map(|r| {
+            let r = r.to_string();
+            t.run(&["capture-pane", "-t", "t", "-p", "-e", "-S", &r, "-E", &r])
+        })
+        .collect()
+}
+
+#[test]
+fn the_agents_window_title_does_not_outlive_it() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let t = Tmux::start(100, 30);
+    t.line(r"printf '\033]2;person-title\007'; echo titled");
+    t.wait_for("the person's title", |s| s.contains("\ntitled"));
+    assert_eq!(t.display("#{pane_title}"), "person-title");
+    let screen = run_fake_script(&t, state.path(), r"raw \e]2\;agent-title\e\\ ; print named; exit 0");
+    assert_eq!(t.display("#{pane_title}"), "person-title", "the agent's title stayed:\n{screen}");
+}
+
+#[test]
+fn attributes_saved_by_entering_the_alternate_screen_are_undone() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let t = Tmux::start(100, 30);
+    // Bold red, then the alternate screen (which saves them with the cursor), then a
+    // reset: leaving the alternate screen brings bold red back.
+    let screen = run_fake_script(&t, state.path(), r"raw \e[1\;31m\e[?1049h\e[0mtui-frame; exit 0");
+    for row in styled_rows_after_rc(&t, &screen) {
+        assert!(!row.contains('\x1b'), "plain again: {row:?}\n{screen}");
+    }
+}
+
+#[test]
+fn attributes_and_charset_brought_back_by_decrc_are_undone() {
+    let mut left = Vec::new();
+    // DECSC saves the attributes and the character set with the cursor; DECRC brings
+    // them back after a reset.
+    for script in [r"raw \e[31m\e7\e[0m\e[1\;1Hstatus\e8; exit 0", r"raw \e(0\e7\e(B\e8; exit 0"] {
+        let state = tempfile::tempdir().expect("tempdir");
+        let t = Tmux::start(100, 30);
+        let screen = run_fake_script(&t, state.path(), script);
+        for row in styled_rows_after_rc(&t, &screen) {
+            if row.contains(['\x1b', '\x0e']) {
+                left.push(format!("{script}: {row:?}"));
+            }
+        }
+    }
+    assert!(left.is_empty(), "not plain again:\n{}", left.join("\n"));
+}
+
+#[test]
+fn an_agent_ending_inside_a_dcs_string_does_not_leave_the_terminal_swallowing_output() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let t = Tmux::start(100, 30);
+    // An XTGETTCAP query cut short (a sixel image cut by a kill does the same): only ST
+    // ends a DCS string in tmux.
+    run_fake_script(&t, state.path(), r"raw \eP+q544e; exit 0");
+    t.line("echo next-$((20+22))");
+    t.wait_for("the next command's output", |s| s.contains("next-42"));
+}

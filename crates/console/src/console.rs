@@ -13,7 +13,7 @@ use warden_core::TermSize;
 use warden_core::term::{Query, QueryScanner, Screen};
 
 use crate::input::{Piece, split};
-use crate::raw::RawMode;
+use crate::raw::{POP_TITLE, PUSH_TITLE, RawMode};
 use crate::reader::{Chunk, Reader, attributes_replies, cursor_position, drain_replies, find_cursor_report};
 use crate::status::{clear_status, draw_status, past_origin_mode};
 
@@ -65,9 +65,11 @@ pub enum ConsoleInput {
 
 /// The person's terminal, in raw mode until the console is dropped.
 ///
-/// Dropping it (or [`Console::close`]) restores the terminal: the status line is taken
-/// away, the modes the session's output turned on are turned off, the terminal's
-/// replies still on their way are read and dropped, and the saved settings come back.
+/// Dropping it (or [`Console::close`]) restores the terminal: an escape sequence or
+/// string the session's output stopped in is ended, the status line is taken away, the
+/// modes the output turned on are turned off, the window title pushed on the terminal's
+/// title stack at the opening is popped, the terminal's replies still on their way are
+/// read and dropped, and the saved settings come back.
 /// A panic restores the modes and the settings from its hook.
 pub struct Console {
     raw: RawMode,
@@ -95,6 +97,8 @@ pub struct Console {
     attributes_answered: usize,
     /// Until when a late answer to the opening cursor-position question is expected.
     late_report: Option<Instant>,
+    /// The person's window title is on the terminal's title stack: the close pops it.
+    title_pushed: bool,
 }
 
 impl Console {
@@ -129,6 +133,14 @@ impl Console {
                 return Err(e.into());
             }
         };
+        // The person's window title, for the close to put back whatever the session sets.
+        let title_pushed = {
+            let mut out = io::stdout().lock();
+            out.write_all(PUSH_TITLE).and_then(|_| out.flush()).is_ok()
+        };
+        if title_pushed {
+            raw.title_pushed();
+        }
         tracing::debug!(rows = size.rows, cols = size.cols, "console open");
         Ok(Console {
             raw,
@@ -147,6 +159,7 @@ impl Console {
             attributes_asked: 0,
             attributes_answered: 0,
             late_report: cursor.is_none().then(|| Instant::now() + LATE_REPORT_FOR),
+            title_pushed,
         })
     }
 
@@ -158,7 +171,7 @@ impl Console {
     /// Shows the session's output.
     pub fn show(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.screen.process(bytes);
-        self.raw.track(self.screen.modes());
+        self.raw.track(self.screen.sequence_end(), self.screen.modes());
         let mut asked = 0;
         self.queries.feed(bytes, |_, q| asked += usize::from(q == Query::PrimaryAttributes));
         self.attributes_asked += asked;
@@ -278,12 +291,8 @@ impl Console {
         self.closed = true;
         let unread = self.reader.stop();
         let owed = self.attributes_asked.saturating_sub(self.attributes_answered + unread);
-        let mut bytes = Vec::new();
-        if let Some(row) = self.drawn.filter(|&row| row <= self.size.rows) {
-            let clear = clear_status(row, &self.screen.row_text(row - 1));
-            bytes.extend(if self.screen.origin_mode() { past_origin_mode(&clear) } else { clear });
-        }
-        bytes.extend(self.screen.modes().restore());
+        let status_row = self.drawn.filter(|&row| row <= self.size.rows);
+        let bytes = closing_bytes(&self.screen, status_row, self.title_pushed);
         {
             let mut out = io::stdout().lock();
             let _ = out.write_all(&bytes).and_then(|_| out.flush());
@@ -300,6 +309,24 @@ impl Drop for Console {
     fn drop(&mut self) {
         self.restore();
     }
+}
+
+/// What the close writes to a terminal showing `screen`, with the status line on
+/// `status_row` (1-based) and the person's title pushed or not: first what ends the
+/// escape sequence or string the output stopped in (it would otherwise take in
+/// everything after it; in tmux only ST ends a DCS string), then the status line taken
+/// away, the modes turned off, and the title popped.
+fn closing_bytes(screen: &Screen, status_row: Option<u16>, title_pushed: bool) -> Vec<u8> {
+    let mut bytes = screen.sequence_end().to_vec();
+    if let Some(row) = status_row {
+        let clear = clear_status(row, &screen.row_text(row - 1));
+        bytes.extend(if screen.origin_mode() { past_origin_mode(&clear) } else { clear });
+    }
+    bytes.extend(screen.modes().restore());
+    if title_pushed {
+        bytes.extend_from_slice(POP_TITLE);
+    }
+    bytes
 }
 
 fn draw_status_for(size: TermSize) -> impl Fn(&str) -> Vec<u8> {
@@ -341,6 +368,41 @@ fn take_late_report(bytes: &mut Vec<u8>, until: &mut Option<Instant>, now: Insta
     bytes.drain(start..start + len);
     *until = None;
     true
+}
+
+#[cfg(test)]
+mod closing_tests {
+    use super::{POP_TITLE, PUSH_TITLE, Screen, closing_bytes, draw_status};
+
+    #[test]
+    fn the_close_ends_a_cut_string_first_then_restores_and_pops_the_title() {
+        let outputs: [&[u8]; 4] = [
+            b"\x1bP+q544e",
+            b"\x1b[1;31m\x1b[?1049h\x1b[0m\x1b]2;agent\x1b\\\x1bPq#0;2;0;0;0#0!10~\x1b",
+            b"\x1b[31m\x1b7\x1b[0m\x1b[1;1Hstatus\x1b8\x1b[1;",
+            b"\x1b(0\x1b7\x1b(B\x1b8\x1b]2;cut",
+        ];
+        for output in outputs {
+            let mut screen = Screen::new(6, 30);
+            screen.process(output);
+            // What the terminal got: the title pushed, the output, a status line.
+            let mut terminal = Screen::new(6, 30);
+            terminal.process(PUSH_TITLE);
+            terminal.process(output);
+            let close = closing_bytes(&screen, Some(6), true);
+            assert!(close.starts_with(screen.sequence_end()));
+            assert!(close.ends_with(POP_TITLE));
+            terminal.process(&close);
+            let what = String::from_utf8_lossy(output);
+            assert!(!terminal.mid_sequence(), "{what:?}");
+            assert!(!terminal.modes().any(), "{what:?}: {:?}", terminal.modes());
+            terminal.process(&draw_status(6, 30, "x"));
+            assert_eq!(terminal.row_text(5), "x", "{what:?}: read from the ground state");
+        }
+        let plain = Screen::new(6, 30);
+        assert_eq!(closing_bytes(&plain, None, false), b"");
+        assert_eq!(closing_bytes(&plain, None, true), POP_TITLE);
+    }
 }
 
 #[cfg(test)]

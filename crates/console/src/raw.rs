@@ -14,8 +14,34 @@ use warden_core::term::TermModes;
 /// What the emergency path undoes.
 struct Saved {
     termios: Termios,
-    modes: TermModes,
+    undo: Undo,
 }
+
+/// What the emergency path writes to the terminal.
+#[derive(Default)]
+struct Undo {
+    /// What ends the escape sequence or string the program's output stopped in
+    /// ([`Screen::sequence_end`](warden_core::term::Screen::sequence_end)).
+    sequence_end: &'static [u8],
+    modes: TermModes,
+    /// The console pushed the person's window title on the terminal's title stack.
+    title_pushed: bool,
+}
+
+impl Undo {
+    /// Out of the sequence the output stopped in first, then the modes turned off, then
+    /// the person's title popped.
+    fn bytes(&self) -> Vec<u8> {
+        [self.sequence_end, &self.modes.restore(), if self.title_pushed { POP_TITLE } else { b"" }].concat()
+    }
+}
+
+/// XTWINOPS 22 ; 0: pushes the window and icon titles on the terminal's title stack.
+/// Terminals without one ignore it (xterm reads `CSI Ps t` with `Ps` ≥ 24 as a number
+/// of lines; 22 and 23 are below).
+pub(crate) const PUSH_TITLE: &[u8] = b"\x1b[22;0t";
+/// XTWINOPS 23 ; 0: pops them, which sets them again.
+pub(crate) const POP_TITLE: &[u8] = b"\x1b[23;0t";
 
 static SAVED: Mutex<Option<Saved>> = Mutex::new(None);
 static HOOK: Once = Once::new();
@@ -38,15 +64,25 @@ impl RawMode {
         let mut raw = original.clone();
         raw.make_raw();
         install_panic_hook();
-        *saved() = Some(Saved { termios: original.clone(), modes: TermModes::default() });
+        *saved() = Some(Saved { termios: original.clone(), undo: Undo::default() });
         termios::tcsetattr(stdin.as_fd(), OptionalActions::Now, &raw)?;
         Ok(RawMode { original })
     }
 
-    /// Records what the program turned on, for the emergency restore.
-    pub(crate) fn track(&self, modes: TermModes) {
+    /// Records what the program turned on, and what ends the sequence its output
+    /// stopped in, for the emergency restore.
+    pub(crate) fn track(&self, sequence_end: &'static [u8], modes: TermModes) {
         if let Some(s) = saved().as_mut() {
-            s.modes = modes;
+            s.undo.sequence_end = sequence_end;
+            s.undo.modes = modes;
+        }
+    }
+
+    /// Records that the person's title was pushed ([`PUSH_TITLE`]): the emergency
+    /// restore pops it.
+    pub(crate) fn title_pushed(&self) {
+        if let Some(s) = saved().as_mut() {
+            s.undo.title_pushed = true;
         }
     }
 
@@ -65,8 +101,7 @@ impl RawMode {
 pub(crate) fn emergency_restore() {
     let Some(s) = saved().take() else { return };
     let stdout = io::stdout();
-    let bytes = s.modes.restore();
-    let _ = rustix::io::write(stdout.as_fd(), &bytes);
+    let _ = rustix::io::write(stdout.as_fd(), &s.undo.bytes());
     let _ = rustix::io::write(stdout.as_fd(), b"\r\n");
     let stdin = io::stdin();
     let _ = termios::tcsetattr(stdin.as_fd(), OptionalActions::Now, &s.termios);
@@ -80,4 +115,21 @@ fn install_panic_hook() {
             previous(info);
         }));
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use warden_core::term::Screen;
+
+    use super::*;
+
+    #[test]
+    fn the_emergency_restore_ends_a_cut_string_first_and_pops_the_title_last() {
+        let mut screen = Screen::new(5, 20);
+        screen.process(b"\x1b[?1049h\x1b[?25l\x1bP+q544e");
+        let undo = Undo { sequence_end: screen.sequence_end(), modes: screen.modes(), title_pushed: true };
+        let bytes = undo.bytes();
+        assert!(bytes.starts_with(b"\x1b\\\x1b[?1049l"), "{:?}", String::from_utf8_lossy(&bytes));
+        assert!(bytes.ends_with(b"\x1b[?25h\x1b[23;0t"), "{:?}", String::from_utf8_lossy(&bytes));
+    }
 }

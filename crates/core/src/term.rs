@@ -69,6 +69,8 @@ pub struct Screen {
     ground: bool,
     /// A UTF-8 sequence split at the end of the previous chunk (ground state only).
     utf8: Utf8,
+    /// The last byte processed was ESC (see [`sequence_end`](Screen::sequence_end)).
+    ends_with_esc: bool,
 }
 
 impl Screen {
@@ -81,6 +83,7 @@ impl Screen {
             term: Term::new(rows.max(1), cols.max(1)),
             ground: true,
             utf8: Utf8::default(),
+            ends_with_esc: false,
         };
         s.compact();
         s
@@ -91,6 +94,7 @@ impl Screen {
         if bytes.is_empty() {
             return;
         }
+        self.ends_with_esc = bytes.last() == Some(&0x1B);
         self.expand();
         // vte 0.15 drops characters when it completes a UTF-8 sequence split by the previous
         // call and its 4-byte look-ahead also holds invalid UTF-8 (`advance_partial_utf8`
@@ -232,6 +236,11 @@ impl Screen {
         // DECSC and DECRC (which keeps it). Leaving the alternate screen restores origin
         // mode in xterm but leaves it as it is in tmux: either counts.
         let origin = self.term.grid.origin();
+        // Leaving the alternate screen also brings back the attributes (and, in xterm, the
+        // character set) saved on entering it: whichever is on counts.
+        if let (Some(main), true) = (&self.term.other, self.term.alt_active) {
+            modes.set_rendition(modes.rendition().union(main.saved_rendition()));
+        }
         modes.origin = match (&self.term.other, self.term.alt_active) {
             (Some(main), true) => {
                 let (pos, saved_origin) = main.saved_cursor();
@@ -253,6 +262,24 @@ impl Screen {
     /// character: bytes of another writer put on the terminal now would cut it.
     pub fn mid_sequence(&self) -> bool {
         !self.ground || self.utf8.need != 0
+    }
+
+    /// The bytes that end the escape sequence, control string or character the output
+    /// stopped in, so that a terminal reads what comes next from its ground state; empty
+    /// when it stopped outside one. Nothing is printed either way.
+    ///
+    /// `ESC \` (ST) ends a DCS, OSC, APC, PM or SOS string; its ESC cancels a CSI or escape
+    /// sequence, or a UTF-8 character, and the ST alone is then ignored. When the last
+    /// byte was ESC it is `\ ESC \`: that ESC may have begun a string's ST, which the `\`
+    /// completes (tmux reads an ESC that follows an ESC inside a DCS string as data, so
+    /// `ESC \` would not end it), and where the ESC began anything else (or was the
+    /// first of the ESC pair tmux passes through in a DCS) the `ESC \` ends that.
+    pub fn sequence_end(&self) -> &'static [u8] {
+        match (self.mid_sequence(), self.ends_with_esc) {
+            (false, _) => b"",
+            (true, false) => b"\x1b\\",
+            (true, true) => b"\\\x1b\\",
+        }
     }
 
     /// The last command status a shell reported (`OSC 133 ; D ; status`).

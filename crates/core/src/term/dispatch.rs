@@ -79,8 +79,8 @@ impl vte::Perform for Term {
                 self.modes.sgr(params.is_empty() || (params.len() == 1 && first(params, 0) == 0));
                 return;
             }
-            (None, 's') if no_params(params) => grid.save(),
-            (None, 'u') if no_params(params) => grid.restore(),
+            (None, 's') if no_params(params) => self.save_cursor(),
+            (None, 'u') if no_params(params) => self.restore_cursor(),
             (Some(&marker @ (b'>' | b'<' | b'=')), 'u') => {
                 let values: Vec<u16> = params.iter().map(|p| p.first().copied().unwrap_or(0)).take(4).collect();
                 self.modes.kitty(marker, &values);
@@ -91,6 +91,12 @@ impl vte::Perform for Term {
                 if params.iter().any(|p| p == [4]) {
                     self.modes.insert = action == 'h';
                 }
+                return;
+            }
+            // XTWINOPS: only the title stack (22 push, 23 pop) is recorded.
+            (None, 't') => {
+                let (op, which) = two_raw(params);
+                self.modes.title_stack(op, which);
                 return;
             }
             (Some(b' '), 'q') => {
@@ -130,8 +136,8 @@ impl vte::Perform for Term {
             return;
         }
         match byte {
-            b'7' => self.grid.save(),
-            b'8' => self.grid.restore(),
+            b'7' => self.save_cursor(),
+            b'8' => self.restore_cursor(),
             b'D' => self.line_feed(),
             b'E' => {
                 self.grid.col_set(0);
@@ -197,6 +203,7 @@ impl Term {
             self.modes.set(mode, on);
         }
         match param {
+            [5] => self.modes.reverse_video = on,
             [6] => self.grid.set_origin(on),
             // DECAWM; vt100 ignores it and always wraps.
             [7] => self.autowrap = on,
@@ -221,6 +228,7 @@ impl Term {
             }
             [1049] => self.alt_1049(on),
             [2004] => self.bracketed_paste = on,
+            [2026] => self.modes.synchronized_output = on,
             _ => return false,
         }
         matches!(param, [6 | 47 | 1047 | 1049])

@@ -7,6 +7,7 @@
 //! state after writing the last column, exactly as in vt100.
 
 use super::cell::{CONT, Clusters, Scrollback, WIDE, is_cont, is_wide};
+use super::modes::Rendition;
 use super::pack;
 
 /// A cursor position: row and column, 0-based.
@@ -43,6 +44,8 @@ pub(super) struct Grid {
     bottom: u16,
     origin: bool,
     saved_origin: bool,
+    /// What DECSC saved besides the cursor and origin mode (attributes, character set).
+    saved_rendition: Rendition,
     cells: Vec<u32>,
     phys: Vec<u16>,
     wrapped: Vec<bool>,
@@ -71,6 +74,7 @@ impl Grid {
             bottom: rows - 1,
             origin: false,
             saved_origin: false,
+            saved_rendition: Rendition::default(),
             cells: Vec::new(),
             phys: Vec::new(),
             wrapped: Vec::new(),
@@ -181,6 +185,7 @@ impl Grid {
         self.bottom = self.rows - 1;
         self.origin = false;
         self.saved_origin = false;
+        self.saved_rendition = Rendition::default();
     }
 
     // ----- cursor -----
@@ -193,14 +198,20 @@ impl Grid {
         self.col_clamp();
     }
 
-    pub(super) fn save(&mut self) {
+    /// DECSC: saves the cursor, origin mode and `rendition` (what the terminal saves with
+    /// them: attributes, character sets).
+    pub(super) fn save(&mut self, rendition: Rendition) {
         self.saved = self.pos;
         self.saved_origin = self.origin;
+        self.saved_rendition = rendition;
     }
 
-    pub(super) fn restore(&mut self) {
+    /// DECRC: puts back the cursor and origin mode, and returns the rendition saved with
+    /// them.
+    pub(super) fn restore(&mut self) -> Rendition {
         self.pos = self.saved;
         self.origin = self.saved_origin;
+        self.saved_rendition
     }
 
     /// Origin mode (DECOM): cursor rows count from the scroll region's top.
@@ -212,6 +223,11 @@ impl Grid {
     /// would be on.
     pub(super) fn saved_cursor(&self) -> (Pos, bool) {
         (self.saved, self.saved_origin)
+    }
+
+    /// What [`restore`](Grid::restore) would return.
+    pub(super) fn saved_rendition(&self) -> Rendition {
+        self.saved_rendition
     }
 
     fn in_region(&self) -> bool {

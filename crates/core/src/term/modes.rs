@@ -104,6 +104,9 @@ impl Mode {
     }
 }
 
+/// How many entries on the title stack are counted (xterm keeps only the newest few).
+const TITLE_DEPTH_CAP: u16 = 256;
+
 /// How deep kitty's keyboard-mode stack may be counted (kitty keeps at most 256 entries
 /// per screen; a pop of more than are pushed empties it).
 const KITTY_DEPTH_CAP: u16 = 256;
@@ -134,11 +137,15 @@ pub struct TermModes {
     /// Line wrap at the right margin is off (DECAWM, `CSI ? 7 l`).
     pub autowrap_off: bool,
     /// Character attributes (SGR, `CSI … m`) other than a plain reset are in effect:
-    /// colours, bold, reverse video …
+    /// colours, bold, reverse video … While the alternate screen is shown, also when
+    /// leaving it brings them back (they were in effect on entering it with mode 1049).
+    /// DECSC saves this and the next two with the cursor, DECRC puts them back.
     pub attributes: bool,
-    /// G0 holds a character set other than ASCII (`ESC ( 0`: DEC line drawing, …).
+    /// G0 holds a character set other than ASCII (`ESC ( 0`: DEC line drawing, …), or
+    /// leaving the alternate screen brings one back.
     pub charset_g0: bool,
-    /// Shifted out (SO): G1 is in use until SI.
+    /// Shifted out (SO): G1 is in use until SI (or leaving the alternate screen brings
+    /// the shift back).
     pub shifted_out: bool,
     /// Insert mode (IRM, `CSI 4 h`): typed text pushes the rest of the row right.
     pub insert: bool,
@@ -148,9 +155,54 @@ pub struct TermModes {
     /// cursor at this `(row, col)` (0-based, from the screen's top left): turning the mode
     /// off moves the cursor home, so the restore moves it back.
     pub origin: Option<(u16, u16)>,
+    /// Synchronized output (`CSI ? 2026 h`): a terminal that implements it shows nothing
+    /// new until it is turned off.
+    pub synchronized_output: bool,
+    /// Reverse video for the whole screen (DECSCNM, `CSI ? 5 h`).
+    pub reverse_video: bool,
+    /// Entries pushed on the terminal's title stack with the window title
+    /// (`CSI 22 ; 0 t`, `CSI 22 ; 2 t`) and not popped.
+    pub titles_pushed: u16,
+    /// Entries pushed with the icon title only (`CSI 22 ; 1 t`; tmux ignores them).
+    pub icon_titles_pushed: u16,
+}
+
+/// What a terminal saves with the cursor (DECSC, `ESC 7`; entering the alternate screen
+/// with mode 1049) besides its position and origin mode, and puts back with it (DECRC,
+/// `ESC 8`; leaving with 1049), as far as the restore goes: whether attributes are on,
+/// G0's character set and the shift state (real terminals save all of SGR, the G0–G3
+/// designations and GL with the cursor).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Rendition {
+    attributes: bool,
+    charset_g0: bool,
+    shifted_out: bool,
+}
+
+impl Rendition {
+    /// On in either.
+    pub(super) fn union(self, other: Rendition) -> Rendition {
+        Rendition {
+            attributes: self.attributes || other.attributes,
+            charset_g0: self.charset_g0 || other.charset_g0,
+            shifted_out: self.shifted_out || other.shifted_out,
+        }
+    }
 }
 
 impl TermModes {
+    /// The attributes and character set in effect, as DECSC saves them.
+    pub(super) fn rendition(&self) -> Rendition {
+        Rendition { attributes: self.attributes, charset_g0: self.charset_g0, shifted_out: self.shifted_out }
+    }
+
+    /// Puts back attributes and character set (DECRC).
+    pub(super) fn set_rendition(&mut self, r: Rendition) {
+        self.attributes = r.attributes;
+        self.charset_g0 = r.charset_g0;
+        self.shifted_out = r.shifted_out;
+    }
+
     /// Whether `mode` is on.
     pub fn is_on(&self, mode: Mode) -> bool {
         self.bits & mode.bit() != 0
@@ -206,6 +258,22 @@ impl TermModes {
         }
     }
 
+    /// XTWINOPS 22 (push) or 23 (pop) with `which` (0: window and icon title, 1: icon
+    /// title, 2: window title) on the terminal's title stack; other operations are
+    /// ignored. Each pop takes one entry, the newest.
+    pub fn title_stack(&mut self, op: u16, which: u16) {
+        let count = match which {
+            0 | 2 => &mut self.titles_pushed,
+            1 => &mut self.icon_titles_pushed,
+            _ => return,
+        };
+        match op {
+            22 => *count = (*count + 1).min(TITLE_DEPTH_CAP),
+            23 => *count = count.saturating_sub(1),
+            _ => {}
+        }
+    }
+
     /// The input modes that are on, as a terminal showing the program must have them
     /// too (it reads the keys and mouse the way they make it send them).
     pub fn input(&self) -> InputModes {
@@ -232,6 +300,9 @@ impl TermModes {
     /// last two), then show the cursor. Empty when nothing is on.
     pub fn restore(&self) -> Vec<u8> {
         let mut out = Vec::new();
+        if self.synchronized_output {
+            out.extend_from_slice(b"\x1b[?2026l");
+        }
         if self.alternate_screen {
             out.extend_from_slice(b"\x1b[?1049l");
         }
@@ -264,10 +335,14 @@ impl TermModes {
         if self.autowrap_off {
             out.extend_from_slice(b"\x1b[?7h");
         }
-        if self.attributes {
+        // Leaving the alternate screen restores what the terminal saved on entering it (as
+        // DECRC): attributes and, in xterm, the character set. The screen knows what the
+        // program saved, not what a terminal that entered some other way (mode 47) had
+        // saved before, so after it both are reset whatever the screen says.
+        if self.attributes || self.alternate_screen {
             out.extend_from_slice(b"\x1b[0m");
         }
-        if self.charset_g0 || self.shifted_out {
+        if self.charset_g0 || self.shifted_out || self.alternate_screen {
             out.extend_from_slice(b"\x0f\x1b(B");
         }
         if self.insert {
@@ -275,6 +350,15 @@ impl TermModes {
         }
         if self.cursor_shape {
             out.extend_from_slice(b"\x1b[0 q");
+        }
+        if self.reverse_video {
+            out.extend_from_slice(b"\x1b[?5l");
+        }
+        for _ in 0..self.icon_titles_pushed {
+            out.extend_from_slice(b"\x1b[23;1t");
+        }
+        for _ in 0..self.titles_pushed {
+            out.extend_from_slice(b"\x1b[23;0t");
         }
         if self.cursor_hidden {
             out.extend_from_slice(b"\x1b[?25h");
@@ -348,8 +432,10 @@ mod tests {
     fn what_is_turned_on_is_turned_off() {
         let cases: &[(&[u8], &[u8])] = &[
             (b"plain", b""),
-            (b"\x1b[?1049h", b"\x1b[?1049l"),
-            (b"\x1b[?47h", b"\x1b[?1049l"),
+            // Leaving the alternate screen is followed by a reset of attributes and
+            // character set, which it may bring back.
+            (b"\x1b[?1049h", b"\x1b[?1049l\x1b[0m\x0f\x1b(B"),
+            (b"\x1b[?47h", b"\x1b[?1049l\x1b[0m\x0f\x1b(B"),
             (b"\x1b[?1049h\x1b[?1049l", b""),
             (b"\x1b[?25l", b"\x1b[?25h"),
             (b"\x1b[?25l\x1b[?25h", b""),
@@ -364,7 +450,7 @@ mod tests {
             (b"\x1b[>4;0m", b""),
             // RIS resets every mode.
             (b"\x1b[?1049h\x1b[?1000h\x1b[?25l\x1bc", b""),
-            (b"\x1b[?1049h\x1b[?25l\x1b[?1000h\x1b[>1u", b"\x1b[?1049l\x1b[?1000l\x1b[<1u\x1b[?25h"),
+            (b"\x1b[?1049h\x1b[?25l\x1b[?1000h\x1b[>1u", b"\x1b[?1049l\x1b[?1000l\x1b[<1u\x1b[0m\x0f\x1b(B\x1b[?25h"),
             // What the screen's state keeps: scroll region, wrap, attributes, character set.
             (b"\x1b[5;10r", b"\x1b7\x1b[r\x1b8"),
             (b"\x1b[5;10r\x1b[r", b""),
@@ -390,8 +476,29 @@ mod tests {
             (b"\x1b[?6h\x1b[?6l", b""),
             (b"\x1b[3;8r\x1b[?6h\x1bc", b""),
             // Leaving the alternate screen puts back the main screen's cursor.
-            (b"\x1b[?6h\x1b[3;4H\x1b[?1049h\x1b[?6l\x1b[9;9H", b"\x1b[?1049l\x1b[?6l\x1b[3;4H"),
-            (b"\x1b[2;4H\x1b[?1049h\x1b[?6h", b"\x1b[?1049l\x1b[?6l\x1b[2;4H"),
+            (b"\x1b[?6h\x1b[3;4H\x1b[?1049h\x1b[?6l\x1b[9;9H", b"\x1b[?1049l\x1b[?6l\x1b[3;4H\x1b[0m\x0f\x1b(B"),
+            (b"\x1b[2;4H\x1b[?1049h\x1b[?6h", b"\x1b[?1049l\x1b[?6l\x1b[2;4H\x1b[0m\x0f\x1b(B"),
+            // DECSC saves attributes and character set with the cursor, DECRC brings them
+            // back (`CSI s` and `CSI u` too); entering the alternate screen with 1049
+            // saves them, leaving it brings them back.
+            (b"\x1b[31m\x1b7\x1b[0m\x1b[1;1Hstatus\x1b8", b"\x1b[0m"),
+            (b"\x1b[31m\x1b[s\x1b[0m\x1b[u", b"\x1b[0m"),
+            (b"\x1b(0\x1b7\x1b(B\x1b8", b"\x0f\x1b(B"),
+            (b"\x1b)0\x0e\x1b7\x0f\x1b8", b"\x0f\x1b(B"),
+            (b"\x1b7\x1b[31m\x1b(0\x1b8", b""),
+            (b"\x1b[1;31m\x1b[?1049h\x1b[0mframe\x1b[?1049l", b"\x1b[0m"),
+            (b"\x1b(0\x1b[?1049h\x1b(B\x1b[?1049l", b"\x0f\x1b(B"),
+            (b"\x1b[1;31m\x1b[?1049h\x1b[0m\x1b[?1049l\x1b[0m", b""),
+            // Synchronized output first (a terminal would show nothing until it is off),
+            // reverse video, and the entries pushed on the title stack.
+            (b"\x1b[?2026h\x1b[?1000h", b"\x1b[?2026l\x1b[?1000l"),
+            (b"\x1b[?2026h\x1b[?2026l", b""),
+            (b"\x1b[?5h", b"\x1b[?5l"),
+            (b"\x1b[?5h\x1b[?5l", b""),
+            (b"\x1b[22;0t\x1b[22;2t\x1b[22t", b"\x1b[23;0t\x1b[23;0t\x1b[23;0t"),
+            (b"\x1b[22;2t\x1b[22;1t", b"\x1b[23;1t\x1b[23;0t"),
+            (b"\x1b[22;0t\x1b[23;0t\x1b[23;0t", b""),
+            (b"\x1b[22;0t\x1b[18t\x1b[8;24;80t", b"\x1b[23;0t"),
         ];
         for (input, want) in cases {
             let got = modes_after(input).restore();
@@ -412,6 +519,27 @@ mod tests {
         s.process(b"\x1b[?1049h\x1b[?25l\x1b[?1002;1006;1004;2004;1h\x1b=\x1b[>1u\x1b[>4;1m\x1b[=3u");
         s.process(&on.restore());
         assert!(!s.modes().any(), "{:?}", s.modes());
+    }
+
+    #[test]
+    fn what_the_restore_brings_back_it_turns_off_again() {
+        // The restore's own `CSI ? 1049 l` and DECSC/DECRC pair bring back what the
+        // program saved: attributes, character set, shift.
+        let agents: [&[u8]; 5] = [
+            b"\x1b[1;31m\x1b[?1049h\x1b[0mtui-frame",
+            b"\x1b(0\x1b)0\x0e\x1b[?1049h\x0f\x1b(B",
+            b"\x1b[7m\x1b[?1049h\x1b[m\x1b[5;10r",
+            b"\x1b[31m\x1b7\x1b[0m\x1b8\x1b[3;9r\x1b[?1049h",
+            b"\x1b[?2026h\x1b[?5h\x1b[22;0t\x1b[22;1t\x1b[?1049h\x1b7\x1b[4m\x1b8",
+        ];
+        for agent in agents {
+            let mut s = Screen::new(10, 40);
+            s.process(agent);
+            let on = s.modes();
+            assert!(on.any());
+            s.process(&on.restore());
+            assert!(!s.modes().any(), "after {:?}: {:?}", String::from_utf8_lossy(agent), s.modes());
+        }
     }
 
     #[test]

@@ -288,11 +288,23 @@ impl Term {
         self.other = Some(prev);
     }
 
-    /// DECSET/DECRST 1049: save the cursor and show a cleared alternate screen, or leave it
-    /// and restore the cursor.
+    /// DECSC (`ESC 7`, `CSI s`): the cursor, origin mode, attributes and character set.
+    pub(super) fn save_cursor(&mut self) {
+        let rendition = self.modes.rendition();
+        self.grid.save(rendition);
+    }
+
+    /// DECRC (`ESC 8`, `CSI u`): what [`save_cursor`](Term::save_cursor) saved.
+    pub(super) fn restore_cursor(&mut self) {
+        let rendition = self.grid.restore();
+        self.modes.set_rendition(rendition);
+    }
+
+    /// DECSET/DECRST 1049: save the cursor (as DECSC) and show a cleared alternate screen,
+    /// or leave it and restore the cursor (as DECRC).
     pub(super) fn alt_1049(&mut self, on: bool) {
         if on {
-            self.grid.save();
+            self.save_cursor();
             if self.alt_active {
                 self.grid.clear();
             } else {
@@ -301,7 +313,7 @@ impl Term {
             self.enter_alt();
         } else {
             self.exit_alt();
-            self.grid.restore();
+            self.restore_cursor();
         }
     }
 

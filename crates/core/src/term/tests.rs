@@ -818,3 +818,46 @@ fn mid_sequence_while_an_escape_sequence_or_a_character_is_cut() {
     s.process(b"1mred");
     assert!(!s.mid_sequence());
 }
+
+#[test]
+fn what_ends_the_sequence_the_output_stopped_in() {
+    let st: &[u8] = b"\x1b\\";
+    let after_esc: &[u8] = b"\\\x1b\\";
+    let cases: &[(&[u8], &[u8])] = &[
+        (b"plain", b""),
+        (b"\x1b[1;31mred", b""),
+        // Strings: DCS (an XTGETTCAP query, a sixel image), OSC, APC, PM, SOS.
+        (b"\x1bP+q544e", st),
+        (b"\x1bPq#0;2;0;0;0#0!10~", st),
+        (b"\x1b]2;agent-title", st),
+        (b"\x1b_Gf=24", st),
+        (b"\x1b^pm", st),
+        (b"\x1bXsos", st),
+        // A CSI, an escape sequence, a character cut short.
+        (b"\x1b[1;", st),
+        (b"\x1b[?", st),
+        (b"\x1b(", st),
+        ("ab\u{2500}".as_bytes().split_last().expect("bytes").1, st),
+        // The last byte an ESC: perhaps the start of a string's ST.
+        (b"\x1bP+q544e\x1b", after_esc),
+        (b"\x1bPtmux;\x1b\x1b", after_esc),
+        (b"\x1b]2;t\x1b", after_esc),
+        (b"\x1b", after_esc),
+        (b"\x1b[1\x1b", after_esc),
+    ];
+    for (output, end) in cases {
+        let mut s = Screen::new(4, 40);
+        s.process(output);
+        assert_eq!(s.sequence_end(), *end, "after {:?}", String::from_utf8_lossy(output));
+        let before = s.row_text(0);
+        s.process(end);
+        assert!(!s.mid_sequence(), "after {:?}", String::from_utf8_lossy(output));
+        s.process(b"after");
+        assert_eq!(
+            s.row_text(0),
+            format!("{before}after"),
+            "nothing printed after {:?}",
+            String::from_utf8_lossy(output)
+        );
+    }
+}
