@@ -17,8 +17,9 @@
 //!   screen by one row into the scrollback, and nothing moves the cursor up.
 //! - `P` and the part of `S` that is looked at hold no ESC. In the ground state the screen
 //!   reads every other byte itself: text, CR, LF/VT/FF, BS and TAB; other C0 controls
-//!   (SO/SI included) are ignored, and 8-bit C1 bytes such as 0x9B are invalid UTF-8 and
-//!   dropped, so none of them changes a mode, the title or the saved cursor.
+//!   are ignored but SO/SI, which only switch the character set (the skip carries the
+//!   last one over), and 8-bit C1 bytes such as 0x9B are invalid UTF-8 and dropped, so
+//!   none of them changes another mode, the title or the saved cursor.
 //! - `S` holds at least `2 × rows + SCROLLBACK_CAP + 1` line feeds (counting `\n` only),
 //!   and no U+FE0F before its `2 × rows`-th one.
 //! - `S` prints at least one ASCII character, so that both paths end with the same last
@@ -44,7 +45,7 @@
 //! simulated makes the count unsure and nothing is dropped. Only [`Screen::version`] and
 //! the memory held differ from parsing everything.
 
-use memchr::{memchr, memchr_iter, memchr2_iter, memmem, memrchr, memrchr_iter};
+use memchr::{memchr, memchr_iter, memchr2_iter, memmem, memrchr, memrchr_iter, memrchr2};
 
 use super::cell::SCROLLBACK_CAP;
 use super::state::{char_width, is_dropped};
@@ -59,6 +60,9 @@ const FE0F: &[u8] = "\u{FE0F}".as_bytes();
 pub(super) struct Skip {
     pub(super) bytes: usize,
     pub(super) rows: u64,
+    /// The last SO (`true`) or SI (`false`) of the dropped part: they print nothing,
+    /// but the character set they leave is one of the modes.
+    pub(super) shift: Option<bool>,
 }
 
 /// Line feeds the kept part must hold on a screen of `rows`.
@@ -86,12 +90,18 @@ impl Screen {
     /// while nobody looks: it bounds the queue without parsing it.
     pub fn skip_prefix(&mut self, data: &[u8]) -> usize {
         match self.plan_skip(data) {
-            Some(skip) => {
-                self.term.skip_rows(skip.rows);
-                skip.bytes
-            }
+            Some(skip) => self.apply_skip(skip),
             None => 0,
         }
+    }
+
+    /// Does to the state what parsing the dropped bytes would have done; returns how many.
+    fn apply_skip(&mut self, skip: Skip) -> usize {
+        self.term.skip_rows(skip.rows);
+        if let Some(shifted_out) = skip.shift {
+            self.term.modes.shifted_out = shifted_out;
+        }
+        skip.bytes
     }
 
     /// Processes output bytes like [`process`](Screen::process), but skips parsing the
@@ -119,9 +129,9 @@ impl Screen {
         self.process(head);
         match self.plan_plain(flood) {
             Some(skip) => {
-                self.term.skip_rows(skip.rows);
-                self.process(&flood[skip.bytes..]);
-                skip.bytes
+                let bytes = self.apply_skip(skip);
+                self.process(&flood[bytes..]);
+                bytes
             }
             None => {
                 self.process(flood);
@@ -174,7 +184,8 @@ impl Screen {
             return None;
         }
         let rows = dropped_rows(dropped, self.term.grid.pos.col, cols)?;
-        Some(Skip { bytes: cut, rows })
+        let shift = memrchr2(0x0E, 0x0F, dropped).map(|at| dropped[at] == 0x0E);
+        Some(Skip { bytes: cut, rows, shift })
     }
 }
 

@@ -608,7 +608,7 @@ fn observable(s: &Screen) -> String {
         s.bracketed_paste(),
         s.size(),
         s.scrolled()
-    )
+    ) + &format!(" modes={:?}", s.modes())
 }
 
 /// Feeds `prior` then `data` to two screens, one with `process`, one with `process_flood`,
@@ -630,6 +630,19 @@ fn flood_agrees(size: (u16, u16), prior: &[u8], data: &[u8]) -> usize {
     }
     assert_eq!(observable(&fast), observable(&full), "after REP and resize");
     skipped
+}
+
+#[test]
+fn flood_with_a_shift_out_in_the_skipped_part_keeps_the_character_set() {
+    // SO (and SI) print nothing but switch the character set: the modes after the
+    // flood must be the ones parsing everything gives.
+    let mut data = b"start\x0e".to_vec();
+    data.extend_from_slice(&log_lines(10_000, 80));
+    flood_agrees((24, 80), b"", &data);
+    let mut back = b"\x1b)0\x0eline drawing\r\n".to_vec();
+    back.extend_from_slice(b"\x0f");
+    back.extend_from_slice(&log_lines(10_000, 80));
+    flood_agrees((24, 80), b"", &back);
 }
 
 #[test]
