@@ -8,6 +8,7 @@ use super::naming::NamingError;
 
 /// Name and e-mail used for commits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Identity {
     /// Author/committer name.
     pub name: String,
@@ -23,7 +24,7 @@ impl Default for Identity {
 
 /// How the branch of a new workspace is chosen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "from", rename_all = "snake_case")]
+#[serde(tag = "from", rename_all = "snake_case", deny_unknown_fields)]
 pub enum BranchSpec {
     /// Exactly this name (validated by git's rules).
     Named {
@@ -43,6 +44,7 @@ pub enum BranchSpec {
 
 /// A new clone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CloneSpec {
     /// Workspace id; generated (UUID v7) when absent.
     #[serde(default)]
@@ -61,6 +63,7 @@ pub struct CloneSpec {
 
 /// A new worktree of an existing workspace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WorktreeSpec {
     /// The parent workspace (a clone, not a worktree).
     pub parent: String,
@@ -76,7 +79,7 @@ pub struct WorktreeSpec {
 
 /// What to provision: a new clone, or a worktree of an existing clone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ProvisionSpec {
     /// Clone a repository.
     Clone(CloneSpec),
@@ -86,6 +89,7 @@ pub enum ProvisionSpec {
 
 /// What to commit.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CommitRequest {
     /// Commit message.
     pub message: String,
@@ -99,6 +103,7 @@ pub struct CommitRequest {
 
 /// How to push.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PushRequest {
     /// Force (as `--force-with-lease`); refused unless configuration allows.
     #[serde(default)]
@@ -108,6 +113,7 @@ pub struct PushRequest {
 /// Finalize = commit, then optionally push, PR and cleanup, in that order;
 /// a step runs only if every earlier one succeeded.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FinalizeRequest {
     /// The commit.
     pub commit: CommitRequest,
@@ -124,6 +130,7 @@ pub struct FinalizeRequest {
 
 /// `owner/name` of a GitHub repository.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RepoSlug {
     /// Host the remote points at (e.g. `github.com`).
     pub host: String,
@@ -193,6 +200,7 @@ pub fn parse_remote(url: &str) -> Option<RepoSlug> {
 
 /// What to open.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PrRequest {
     /// Title.
     pub title: String,
@@ -226,5 +234,31 @@ mod tests {
         }
         assert!(RepoSlug::github(&format!("o/{}", "r".repeat(101))).is_err());
         assert_eq!(parse_remote("https://github.com/o/..git"), None);
+    }
+
+    #[test]
+    fn requests_refuse_fields_they_do_not_have() {
+        let branch = BranchSpec::Named { name: "feat/x".into() };
+        for spec in [
+            ProvisionSpec::Clone(CloneSpec {
+                id: None,
+                source: "/r".into(),
+                branch: branch.clone(),
+                base: None,
+                depth: Some(1),
+            }),
+            ProvisionSpec::Worktree(WorktreeSpec { parent: "p".into(), id: Some("w".into()), branch, base: None }),
+        ] {
+            let json = serde_json::to_string(&spec).expect("json");
+            assert_eq!(serde_json::from_str::<ProvisionSpec>(&json).expect("parses"), spec, "{json}");
+        }
+        assert!(
+            serde_json::from_str::<ProvisionSpec>(
+                r#"{"type":"worktree","parent":"p","branch":{"from":"named","name":"x"},"bse":"m"}"#
+            )
+            .is_err()
+        );
+        assert!(serde_json::from_str::<CommitRequest>(r#"{"message":"m","path":["a"]}"#).is_err());
+        assert!(serde_json::from_str::<FinalizeRequest>(r#"{"commit":{"message":"m"},"clean":true}"#).is_err());
     }
 }
