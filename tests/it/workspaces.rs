@@ -289,6 +289,73 @@ async fn a_depth_git_refuses_is_a_typed_error_before_any_git_call() -> TestResul
     Ok(())
 }
 
+/// A commit git would refuse (an author with `<` or `>`, one empty after
+/// trimming or with a control character, a NUL in the message) is the
+/// caller's mistake: the commit step fails with `invalid_commit`
+/// (`bad_request` on the wire) before anything is staged, and the changed
+/// files are all still there to commit. Before, git2's "failed to parse
+/// signature" or "data contained a nul byte" came back as `git`
+/// (`internal`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_git_would_refuse_are_bad_requests_that_change_nothing() -> TestResult {
+    use warden_bridge::protocol::ErrorCode;
+    use warden_bridge::protocol::error::failed_step;
+    let tmp = tempfile::tempdir()?;
+    let remote = bare_remote(tmp.path());
+    let w = start(tmp.path()).await;
+    let ws = w.provision_workspace(clone_spec(&remote, "c1", "feat/c1")).await?;
+    let author = |name: &str, email: &str| CommitRequest {
+        message: "m".into(),
+        paths: None,
+        author: Some(Identity { name: name.into(), email: email.into() }),
+    };
+    let cases = [
+        ("author with <", author("a <b>", "a@b")),
+        ("author with >", author("a", "a@b>")),
+        ("author empty after trim", author(" ", "a@b")),
+        ("email empty", author("a", "")),
+        ("author with a newline", author("a\nb", "a@b")),
+        ("email with NUL", author("a", "a@b\0")),
+        ("NUL in message", commit_req("fix\0it")),
+        ("empty message", commit_req(" ")),
+    ];
+    fs::write(ws.path.join("README.md"), "changed\n")?;
+    let head = git(&ws.path, &["rev-parse", "HEAD"]);
+    let mut wrong = Vec::new();
+    for (i, (what, commit)) in cases.into_iter().enumerate() {
+        fs::write(ws.path.join(format!("f-{i}.txt")), what)?;
+        let before = git(&ws.path, &["status", "--porcelain"]);
+        let report = w.finalize_workspace(&ws.id, FinalizeRequest { commit, ..Default::default() }).await?;
+        let refused = matches!(&report.commit, StepResult::Failed { code, .. } if code.as_str() == "invalid_commit");
+        if !refused || failed_step(&report).map(|e| e.code) != Some(ErrorCode::BadRequest) {
+            wrong.push(format!("{what}: {:?}", report.commit));
+        }
+        let after = git(&ws.path, &["status", "--porcelain"]);
+        if after != before {
+            wrong.push(format!("{what}: the workspace changed from {before:?} to {after:?}"));
+        }
+        if git(&ws.path, &["rev-parse", "HEAD"]) != head {
+            wrong.push(format!("{what}: something was committed"));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    let err = w.commit(&ws.id, author("a <b>", "a@b")).await.expect_err("bad author accepted");
+    assert!(matches!(err, WorkspaceError::InvalidCommit { .. }), "{err:?}");
+    assert!(err.to_string().contains("author name contains '<'"), "{err}");
+    // Nothing was lost: one good commit takes every change.
+    let CommitOutcome::Committed { files, .. } = w.commit(&ws.id, commit_req("all of it")).await? else {
+        panic!("nothing to commit");
+    };
+    assert_eq!(files.len(), 9, "{files:?}");
+    w.shutdown().await;
+    // A configured identity git would refuse stops the start, naming it.
+    let mut c = config(tmp.path());
+    c.workspace.identity = Identity { name: "Warden <bot>".into(), email: "warden@test".into() };
+    let err = Warden::start(c).await.err().expect("a bad identity was accepted");
+    assert!(err.to_string().contains("commit identity: name contains '<'"), "{err}");
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paths_cannot_escape_the_workspace_or_base_dir() -> TestResult {
     let tmp = tempfile::tempdir()?;

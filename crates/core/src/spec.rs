@@ -10,6 +10,7 @@ use crate::supervise::{ApprovalPreset, LoopGuard, ResponseRule, StallSpec, Super
 
 /// Terminal size in character cells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TermSize {
     /// Number of rows (lines).
     pub rows: u16,

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 /// One step of the escalation ladder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "step")]
+#[serde(rename_all = "snake_case", tag = "step", from = "StepForm")]
 pub enum EscalationStep {
     /// Only report (an event for whoever watches).
     Notify,
@@ -37,6 +37,32 @@ pub enum EscalationStep {
     RestartResume,
     /// Give up: the session becomes `failed`.
     Fail,
+}
+
+/// How a step is read: [`EscalationStep`] with its steps that carry nothing
+/// written as empty structs, because serde lets a unit variant of an
+/// internally tagged enum ignore fields it does not have, and a typo
+/// (`{"step":"notify","txt":…}`) must not go unnoticed.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case", tag = "step", deny_unknown_fields)]
+enum StepForm {
+    Notify {},
+    Keys { keys: Vec<String> },
+    Nudge { text: String },
+    RestartResume {},
+    Fail {},
+}
+
+impl From<StepForm> for EscalationStep {
+    fn from(form: StepForm) -> Self {
+        match form {
+            StepForm::Notify {} => EscalationStep::Notify,
+            StepForm::Keys { keys } => EscalationStep::Keys { keys },
+            StepForm::Nudge { text } => EscalationStep::Nudge { text },
+            StepForm::RestartResume {} => EscalationStep::RestartResume,
+            StepForm::Fail {} => EscalationStep::Fail,
+        }
+    }
 }
 
 /// Configuration of stall detection for one session.
@@ -227,6 +253,24 @@ mod tests {
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
+    }
+
+    #[test]
+    fn every_step_round_trips_and_refuses_fields_it_does_not_have() {
+        for step in StallConfig::default().ladder {
+            let json = serde_json::to_string(&step).expect("json");
+            assert_eq!(serde_json::from_str::<EscalationStep>(&json).expect("parses"), step, "{json}");
+        }
+        for bad in [
+            r#"{"step":"notify","text":"x"}"#,
+            r#"{"step":"nudge","text":"go","txet":"x"}"#,
+            r#"{"step":"keys","keys":["escape"],"key":"x"}"#,
+            r#"{"step":"restart_resume","x":1}"#,
+            r#"{"step":"fail","after":2}"#,
+            r#"{"step":"nudge"}"#,
+        ] {
+            assert!(serde_json::from_str::<EscalationStep>(bad).is_err(), "{bad}");
+        }
     }
 
     fn obs(now: u64, hash: u64, loading: bool) -> Observation {

@@ -125,7 +125,7 @@ impl fmt::Display for SupervisionLevel {
 
 /// What a rule sends when it fires.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", content = "value", rename_all = "snake_case")]
+#[serde(tag = "type", content = "value", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Reply {
     /// Text, typed and submitted the adapter's way (Enter included).
     Text(String),

@@ -25,8 +25,8 @@ pub use outcome::{
 pub use record::{ProcessIdentity, WorkspaceRecord, WorkspaceState, now_ms};
 pub use redact::{REDACTED, Redactor, Secret, strip_url_userinfo, url_has_password};
 pub use request::{
-    BranchSpec, CloneSpec, CommitRequest, FinalizeRequest, Identity, PrRequest, ProvisionSpec, PushRequest, RepoSlug,
-    WorktreeSpec, parse_remote,
+    BranchSpec, CloneSpec, CommitRequest, CommitRequestError, FinalizeRequest, Identity, IdentityError, PrRequest,
+    ProvisionSpec, PushRequest, RepoSlug, WorktreeSpec, parse_remote,
 };
 
 /// The step of a workspace's life an event or failure belongs to.

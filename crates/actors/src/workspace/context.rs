@@ -73,6 +73,10 @@ impl WorkspaceContext {
     /// (config, then `GITHUB_TOKEN`, then `GH_TOKEN`) and register every
     /// secret with the redactor.
     pub fn new(cfg: WorkspaceConfig, state_dir: &Path) -> Result<Arc<Self>, WorkspaceError> {
+        // Every commit without an author of its own is signed with it.
+        cfg.identity.check().map_err(|e| WorkspaceError::Config {
+            message: format!("commit identity: {e} (set the author name and e-mail warden commits with)"),
+        })?;
         let base_dir = cfg.base_dir.clone().unwrap_or_else(|| state_dir.join("workspaces"));
         let base_dir = paths::prepare_base_dir(&base_dir)?;
         let registry = Registry::open(state_dir)?;

@@ -281,9 +281,8 @@ impl WorkspaceOps {
     pub fn commit(&mut self, req: &CommitRequest, sink: EventSink<'_>) -> Result<CommitOutcome, WorkspaceError> {
         let ctx = Arc::clone(&self.ctx);
         traced(&ctx, &self.record.id, "commit", Some(Step::Commit), sink, |sink| {
-            if req.message.trim().is_empty() {
-                return Err(WorkspaceError::Config { message: "commit message is empty".into() });
-            }
+            // Before anything is staged: a refused request changes nothing.
+            req.check().map_err(|source| WorkspaceError::InvalidCommit { source })?;
             let paths = match &req.paths {
                 None => None,
                 Some(ps) => Some(

@@ -6,6 +6,7 @@ use warden_core::workspace::WorkspaceErrorCode;
 use warden_core::workspace::naming::NamingError;
 use warden_core::workspace::record::WorkspaceState;
 use warden_core::workspace::redact::Redactor;
+use warden_core::workspace::request::CommitRequestError;
 
 /// Why a workspace operation failed. Messages are redacted before an error
 /// leaves the engine.
@@ -26,6 +27,13 @@ pub enum WorkspaceError {
         name: String,
         /// The rule it broke.
         source: NamingError,
+    },
+    /// A commit request git would refuse (checked before anything is
+    /// staged, so the workspace is left as it was).
+    #[error("invalid commit request: {source}")]
+    InvalidCommit {
+        /// What is wrong with it.
+        source: CommitRequestError,
     },
     /// A path that would leave `base_dir` (or the workspace).
     #[error("path {path:?} escapes {root:?}; use a plain relative name")]
@@ -143,6 +151,7 @@ impl WorkspaceError {
         match self {
             Self::InvalidBranch { .. } => C::InvalidBranch,
             Self::InvalidName { .. } => C::InvalidName,
+            Self::InvalidCommit { .. } => C::InvalidCommit,
             Self::PathEscape { .. } => C::PathEscape,
             Self::NotFound { .. } => C::NotFound,
             Self::RefNotFound { .. } => C::RefNotFound,

@@ -351,6 +351,87 @@ mod tests {
     }
 
     #[test]
+    fn unknown_fields_in_nested_objects_are_refused_by_name() {
+        let ws = |extra: &str| format!(r#"{{"workspace":"w","commit":{{"message":"m"}}{extra}}}"#);
+        let cases = [
+            (
+                "finalize_workspace",
+                r#"{"workspace":"w","commit":{"message":"m","path":["only-this.txt"]}}"#.into(),
+                "path",
+            ),
+            ("finalize_workspace", ws(r#","push":{"forse":true}"#), "forse"),
+            ("finalize_workspace", ws(r#","pr":{"title":"t","lables":["bot"]}"#), "lables"),
+            (
+                "finalize_workspace",
+                ws(r#","pr":{"title":"t","repo":{"host":"github.com","owner":"o","name":"r","nmae":"s"}}"#),
+                "nmae",
+            ),
+            (
+                "finalize_workspace",
+                r#"{"workspace":"w","commit":{"message":"m","author":{"name":"a","email":"a@b","x":1}}}"#.into(),
+                "x",
+            ),
+            ("provision_workspace", r#"{"repo":"/r","branch":{"from":"named","name":"x","nmae":"y"}}"#.into(), "nmae"),
+            (
+                "provision_workspace",
+                r#"{"repo":"/r","branch":{"from":"task","task_id":"t","role":"r","summary":"s","rol":"q"}}"#.into(),
+                "rol",
+            ),
+            ("spawn_agent", r#"{"agent":"shell","size":{"rows":40,"cols":120,"colz":300}}"#.into(), "colz"),
+            ("create_task", r#"{"task":"t","size":{"rows":40,"cols":120,"colz":300}}"#.into(), "colz"),
+            (
+                "spawn_agent",
+                r#"{"agent":"shell","stall":{"ladder":[{"step":"nudge","text":"go","txet":"x"}]}}"#.into(),
+                "txet",
+            ),
+            ("spawn_agent", r#"{"agent":"shell","stall":{"ladder":[{"step":"notify","text":"x"}]}}"#.into(), "text"),
+            ("spawn_agent", r#"{"agent":"shell","stall":{"ladder":[{"step":"fail","after":2}]}}"#.into(), "after"),
+            (
+                "spawn_agent",
+                r#"{"agent":"shell","rules":[{"pattern":"x","reply":{"type":"text","value":"y","vaule":"n"}}]}"#.into(),
+                "vaule",
+            ),
+            (
+                "confirm",
+                format!(r#"{{"session":"{SID}","reply":{{"type":"keys","value":["enter"],"vaule":"n"}}}}"#),
+                "vaule",
+            ),
+        ];
+        let mut accepted = Vec::new();
+        for (verb, payload, field) in cases {
+            match decode_request(verb, payload.as_bytes(), 1 << 20) {
+                Ok(_) => accepted.push(format!("{verb} {payload}")),
+                Err(e) => {
+                    assert_eq!(e.code, ErrorCode::BadRequest, "{verb} {payload}: {e}");
+                    // serde names it `x` (structs, tagged enums) or "x"
+                    // (the `type`/`value` pair of a reply).
+                    let named = [format!("unknown field `{field}`"), format!(r#"string "{field}", expected"#)];
+                    assert!(named.iter().any(|n| e.message.contains(n)), "{verb} {payload}: {e}");
+                }
+            }
+        }
+        assert!(accepted.is_empty(), "accepted with an unknown field: {accepted:#?}");
+        // The documented forms still decode.
+        decodes("provision_workspace", r#"{"repo":"/r","branch":{"from":"named","name":"x"}}"#);
+        decodes(
+            "provision_workspace",
+            r#"{"repo":"/r","branch":{"from":"task","task_id":"t","role":"r","summary":"s"}}"#,
+        );
+        decodes(
+            "spawn_agent",
+            r#"{"agent":"shell","size":{"rows":40,"cols":120},"stall":{"ladder":[{"step":"notify"},
+                {"step":"keys","keys":["escape"]},{"step":"nudge","text":"go"},{"step":"restart_resume"},{"step":"fail"}]},
+                "rules":[{"pattern":"x","reply":{"type":"keys","value":["enter"]}}]}"#,
+        );
+        decodes(
+            "finalize_workspace",
+            r#"{"workspace":"w","commit":{"message":"m","paths":["a"],"author":{"name":"a","email":"a@b"}},
+                "push":{"force":false},"pr":{"title":"t","body":"b","base":"main","draft":true,"labels":["x"],
+                "repo":{"host":"github.com","owner":"o","name":"r"}},"cleanup":true}"#,
+        );
+    }
+
+    #[test]
     fn every_code_has_its_wire_name() {
         for c in ErrorCode::ALL {
             assert_eq!(serde_json::to_value(c).expect("json"), c.as_str());

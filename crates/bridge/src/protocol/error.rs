@@ -193,7 +193,7 @@ fn workspace_code(code: WorkspaceErrorCode) -> ErrorCode {
     match code {
         W::NotFound => ErrorCode::UnknownWorkspace,
         // A base branch or remote the request names that the repository lacks.
-        W::InvalidBranch | W::InvalidName | W::Config | W::RefNotFound => ErrorCode::BadRequest,
+        W::InvalidBranch | W::InvalidName | W::InvalidCommit | W::Config | W::RefNotFound => ErrorCode::BadRequest,
         W::PathEscape => ErrorCode::Forbidden,
         W::AlreadyExists | W::NotReady | W::Dirty | W::Unpushed | W::Conflict => ErrorCode::Conflict,
         W::Unavailable | W::Network | W::Timeout | W::Github => ErrorCode::Unavailable,

@@ -11,6 +11,9 @@ wire_enum! {
         InvalidBranch = "invalid_branch",
         /// A workspace id or path argument that is not allowed.
         InvalidName = "invalid_name",
+        /// A commit request git would refuse: an empty message, a NUL in
+        /// it, an author with `<`, `>` or a control character.
+        InvalidCommit = "invalid_commit",
         /// A path that would leave the workspace's directory.
         PathEscape = "path_escape",
         /// Something does not exist.
@@ -59,6 +62,7 @@ mod tests {
             &[
                 "invalid_branch",
                 "invalid_name",
+                "invalid_commit",
                 "path_escape",
                 "not_found",
                 "ref_not_found",

@@ -8,6 +8,7 @@ use super::naming::NamingError;
 
 /// Name and e-mail used for commits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Identity {
     /// Author/committer name.
     pub name: String,
@@ -21,9 +22,50 @@ impl Default for Identity {
     }
 }
 
+impl Identity {
+    /// Checks that git can write the identity into a commit: name and e-mail
+    /// not empty (nor only white space), without `<` or `>` (they delimit the
+    /// e-mail in the commit's author line) and without control characters
+    /// (a newline would end the line, a NUL the string).
+    pub fn check(&self) -> Result<(), IdentityError> {
+        for (field, value) in [("name", &self.name), ("email", &self.email)] {
+            if value.trim().is_empty() {
+                return Err(IdentityError::Empty { field });
+            }
+            if let Some(ch) = value.chars().find(|c| matches!(c, '<' | '>')) {
+                return Err(IdentityError::AngleBracket { field, ch });
+            }
+            crate::text::check_name(field, value)?;
+        }
+        Ok(())
+    }
+}
+
+/// Why git cannot write an [`Identity`] into a commit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdentityError {
+    /// The name or e-mail is empty, or only white space.
+    #[error("{field} is empty")]
+    Empty {
+        /// `name` or `email`.
+        field: &'static str,
+    },
+    /// The name or e-mail contains `<` or `>`.
+    #[error("{field} contains {ch:?}, which git uses to enclose the e-mail; remove it")]
+    AngleBracket {
+        /// `name` or `email`.
+        field: &'static str,
+        /// The bracket.
+        ch: char,
+    },
+    /// The name or e-mail contains a control character.
+    #[error(transparent)]
+    ControlChar(#[from] crate::text::ControlChar),
+}
+
 /// How the branch of a new workspace is chosen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "from", rename_all = "snake_case")]
+#[serde(tag = "from", rename_all = "snake_case", deny_unknown_fields)]
 pub enum BranchSpec {
     /// Exactly this name (validated by git's rules).
     Named {
@@ -43,6 +85,7 @@ pub enum BranchSpec {
 
 /// A new clone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CloneSpec {
     /// Workspace id; generated (UUID v7) when absent.
     #[serde(default)]
@@ -61,6 +104,7 @@ pub struct CloneSpec {
 
 /// A new worktree of an existing workspace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WorktreeSpec {
     /// The parent workspace (a clone, not a worktree).
     pub parent: String,
@@ -76,7 +120,7 @@ pub struct WorktreeSpec {
 
 /// What to provision: a new clone, or a worktree of an existing clone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ProvisionSpec {
     /// Clone a repository.
     Clone(CloneSpec),
@@ -86,6 +130,7 @@ pub enum ProvisionSpec {
 
 /// What to commit.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CommitRequest {
     /// Commit message.
     pub message: String,
@@ -97,8 +142,41 @@ pub struct CommitRequest {
     pub author: Option<Identity>,
 }
 
+impl CommitRequest {
+    /// Checks what git would refuse, before anything is staged: an empty
+    /// message (or only white space), a NUL in the message, an author that
+    /// [`Identity::check`] refuses.
+    pub fn check(&self) -> Result<(), CommitRequestError> {
+        if self.message.trim().is_empty() {
+            return Err(CommitRequestError::EmptyMessage);
+        }
+        if self.message.contains('\0') {
+            return Err(CommitRequestError::NulInMessage);
+        }
+        if let Some(author) = &self.author {
+            author.check().map_err(CommitRequestError::Author)?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a [`CommitRequest`] is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommitRequestError {
+    /// The message is empty, or only white space.
+    #[error("commit message is empty")]
+    EmptyMessage,
+    /// The message contains a NUL, which git cannot store.
+    #[error("commit message contains a NUL character; git cannot store one")]
+    NulInMessage,
+    /// The author is one git cannot write.
+    #[error("author {0}")]
+    Author(IdentityError),
+}
+
 /// How to push.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PushRequest {
     /// Force (as `--force-with-lease`); refused unless configuration allows.
     #[serde(default)]
@@ -108,6 +186,7 @@ pub struct PushRequest {
 /// Finalize = commit, then optionally push, PR and cleanup, in that order;
 /// a step runs only if every earlier one succeeded.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FinalizeRequest {
     /// The commit.
     pub commit: CommitRequest,
@@ -124,6 +203,7 @@ pub struct FinalizeRequest {
 
 /// `owner/name` of a GitHub repository.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RepoSlug {
     /// Host the remote points at (e.g. `github.com`).
     pub host: String,
@@ -193,6 +273,7 @@ pub fn parse_remote(url: &str) -> Option<RepoSlug> {
 
 /// What to open.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PrRequest {
     /// Title.
     pub title: String,
@@ -226,5 +307,67 @@ mod tests {
         }
         assert!(RepoSlug::github(&format!("o/{}", "r".repeat(101))).is_err());
         assert_eq!(parse_remote("https://github.com/o/..git"), None);
+    }
+
+    #[test]
+    fn commits_git_would_refuse_are_refused_by_check() {
+        let author = |name: &str, email: &str| CommitRequest {
+            message: "m".into(),
+            paths: None,
+            author: Some(Identity { name: name.into(), email: email.into() }),
+        };
+        let message = |m: &str| CommitRequest { message: m.into(), ..Default::default() };
+        let bad = [
+            (author("a <b>", "a@b"), "author name contains '<'"),
+            (author("a", "<a@b>"), "author email contains '<'"),
+            (author("a>", "a@b"), "author name contains '>'"),
+            (author(" ", "a@b"), "author name is empty"),
+            (author("a", ""), "author email is empty"),
+            (author("a\nb", "a@b"), "author name contains the control character U+000A"),
+            (author("a", "a@b\0"), "author email contains the control character U+0000"),
+            (author("a\u{7f}", "a@b"), "author name contains the control character U+007F"),
+            (author("a\u{85}", "a@b"), "author name contains the control character U+0085"),
+            (message(""), "commit message is empty"),
+            (message(" \n\t"), "commit message is empty"),
+            (message("fix\0it"), "NUL"),
+        ];
+        for (req, says) in bad {
+            let e = req.check().expect_err(&format!("{req:?} accepted"));
+            assert!(e.to_string().contains(says), "{req:?}: {e}");
+        }
+        for ok in [
+            author("Ada Lovelace", "ada@example.com"),
+            author("Zoë (bot)", "z@x"),
+            message("subject\n\nbody\twith a tab\r\n"),
+        ] {
+            assert_eq!(ok.check(), Ok(()), "{ok:?}");
+        }
+        assert_eq!(Identity::default().check(), Ok(()));
+    }
+
+    #[test]
+    fn requests_refuse_fields_they_do_not_have() {
+        let branch = BranchSpec::Named { name: "feat/x".into() };
+        for spec in [
+            ProvisionSpec::Clone(CloneSpec {
+                id: None,
+                source: "/r".into(),
+                branch: branch.clone(),
+                base: None,
+                depth: Some(1),
+            }),
+            ProvisionSpec::Worktree(WorktreeSpec { parent: "p".into(), id: Some("w".into()), branch, base: None }),
+        ] {
+            let json = serde_json::to_string(&spec).expect("json");
+            assert_eq!(serde_json::from_str::<ProvisionSpec>(&json).expect("parses"), spec, "{json}");
+        }
+        assert!(
+            serde_json::from_str::<ProvisionSpec>(
+                r#"{"type":"worktree","parent":"p","branch":{"from":"named","name":"x"},"bse":"m"}"#
+            )
+            .is_err()
+        );
+        assert!(serde_json::from_str::<CommitRequest>(r#"{"message":"m","path":["a"]}"#).is_err());
+        assert!(serde_json::from_str::<FinalizeRequest>(r#"{"commit":{"message":"m"},"clean":true}"#).is_err());
     }
 }
