@@ -240,7 +240,6 @@ fn kill_group(pid: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use warden_core::workspace::url_has_password;
 
     #[test]
     fn origins() {
@@ -248,8 +247,5 @@ mod tests {
         assert_eq!(http_origin("http://127.0.0.1:8080/r").as_deref(), Some("http://127.0.0.1:8080"));
         assert_eq!(http_origin("git@github.com:o/r.git"), None);
         assert_eq!(http_origin("/srv/repo.git"), None);
-        assert!(url_has_password("https://u:p@h/x"));
-        assert!(!url_has_password("https://u@h/x"));
-        assert!(!url_has_password("ssh://git@h/x"));
     }
 }
