@@ -242,3 +242,45 @@ async fn an_ssh_user_name_in_a_clone_url_is_not_refused() -> TestResult {
     w.shutdown().await;
     Ok(())
 }
+
+/// A token near the end of the first 300 characters of an error body is
+/// still redacted: the body was cut to 300 characters before redaction, so
+/// the start of a token the cut split went out whole (`ghp_EchoedBa`), to
+/// the CLI, the `workspace_failed` event and the stored error.
+#[test]
+fn a_token_cut_by_the_error_body_limit_is_still_redacted() -> TestResult {
+    let body: &'static str = Box::leak(format!("{}{TOKEN} trailing", "x".repeat(288)).into_boxed_str());
+    let (api, seen) = servers::github_stub(vec![(502, body)]);
+    let tmp = tempfile::tempdir()?;
+    let remote = bare_remote(tmp.path());
+    let state = tmp.path().join("state");
+    let provisioned = ok_json(cli(&state).args([
+        "workspace",
+        "provision",
+        "--repo",
+        &s(&remote),
+        "--branch",
+        "feat/c",
+        "--id",
+        "c",
+        "--json",
+    ]))?;
+    let path = PathBuf::from(provisioned["path"].as_str().ok_or("path")?);
+    fs::write(path.join("f.txt"), "f\n")?;
+    let out = cli(&state)
+        .args(["workspace", "finalize", "c", "-m", "add f", "--push", "--pr-title", "t", "--github-repo", "o/r"])
+        .args(["--github-api", &api, "--json"])
+        .env("GITHUB_TOKEN", TOKEN)
+        .env("WARDEN_LOG", "debug")
+        .env("WARDEN_AUTHOR_NAME", "T")
+        .env("WARDEN_AUTHOR_EMAIL", "t@example.com")
+        .output()?;
+    seen.recv_timeout(Duration::from_secs(20))?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("502"), "the failed step is reported: {text}");
+    let start = &TOKEN[..12];
+    assert!(!text.contains(start), "the start of the token reached the CLI: {text}");
+    let hits = grep_tree(&state, start);
+    assert!(hits.is_empty(), "the start of the token is on disk: {hits:?}");
+    Ok(())
+}
