@@ -284,3 +284,50 @@ fn a_token_cut_by_the_error_body_limit_is_still_redacted() -> TestResult {
     assert!(hits.is_empty(), "the start of the token is on disk: {hits:?}");
     Ok(())
 }
+
+/// git's tracing, asked for by the node's environment (`GIT_TRACE2*`) or
+/// by the user's git config (`trace2.normalTarget`, `trace2.envVars`), is
+/// off in every git child: trace2 logged the environment variables it was
+/// told to, the token's among them (only the `GIT_TRACE`, `GIT_TRACE_CURL`,
+/// … family was removed).
+#[test]
+fn git_tracing_from_the_environment_or_config_never_logs_the_token() -> TestResult {
+    const TOKEN: &str = "tok_Trace2Token_Zq8XvP2mN";
+    let tmp = tempfile::tempdir()?;
+    let _remote = bare_remote(tmp.path());
+    let counters = Arc::new(servers::Counters::default());
+    let port = servers::git_http_server(tmp.path().to_path_buf(), TOKEN, Arc::clone(&counters));
+    let traces = tmp.path().join("traces");
+    let home = tmp.path().join("home");
+    fs::create_dir_all(&traces)?;
+    fs::create_dir_all(&home)?;
+    fs::write(
+        home.join(".gitconfig"),
+        format!(
+            "[trace2]\n\tnormalTarget = {0}/config-normal\n\tperfTarget = {0}/config-perf\n\tenvVars = WARDEN_GIT_TOKEN\n",
+            traces.display()
+        ),
+    )?;
+    let state = tmp.path().join("state");
+    let url = format!("http://127.0.0.1:{port}/remote.git");
+    let out = cli(&state)
+        .args(["workspace", "provision", "--repo", &url, "--branch", "feat/t", "--id", "t", "--json"])
+        .env("WARDEN_GIT_TOKEN", TOKEN)
+        .env("HOME", &home)
+        .env("GIT_TRACE2", traces.join("env-normal"))
+        .env("GIT_TRACE2_EVENT", traces.join("env-event"))
+        .env("GIT_TRACE2_PERF", traces.join("env-perf"))
+        .env("GIT_TRACE2_ENV_VARS", "WARDEN_GIT_TOKEN")
+        .env("GIT_TRACE_SETUP", traces.join("env-setup"))
+        .output()?;
+    assert!(out.status.success(), "cloned: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(counters.authorized.load(Ordering::SeqCst) >= 1, "the token was used");
+    let basic = servers::b64(format!("x-access-token:{TOKEN}").as_bytes());
+    for needle in [TOKEN, basic.as_str()] {
+        let hits = grep_tree(tmp.path(), needle);
+        assert!(hits.is_empty(), "the token is on disk: {hits:?}");
+    }
+    let written: Vec<_> = fs::read_dir(&traces)?.flatten().map(|e| e.file_name()).collect();
+    assert!(written.is_empty(), "git traced: {written:?}");
+    Ok(())
+}
