@@ -102,11 +102,17 @@ impl Policy {
     /// Where a remote caller may clone from: a network URL (`https://`,
     /// `http://`, `ssh://`, `git://`, or scp-style `user@host:path`), or a
     /// path on this node inside the allowed roots. Anything else (`file://`
-    /// elsewhere, `ext::`, `fd::`, option-like names) is `forbidden`.
+    /// elsewhere, `ext::`, `fd::`, option-like names) is `forbidden`. A
+    /// source with credentials in it (`https://token@host/…`, see
+    /// [`warden_core::workspace::repo_url`]) is `bad_request`, checked
+    /// first so that no refusal echoes it.
     pub fn check_repo_source(&self, repo: &str) -> Result<String, WireError> {
         let repo = repo.trim();
         if repo.is_empty() {
             return Err(WireError::bad_request("`repo` is empty"));
+        }
+        if let Some(found) = warden_core::workspace::url_credential(repo) {
+            return Err(WireError::bad_request(found.refusal()));
         }
         if repo.starts_with('-') || repo.contains("::") || repo.chars().any(char::is_control) {
             return Err(WireError::forbidden(format!(
@@ -273,6 +279,13 @@ mod tests {
             assert_eq!(p.check_repo_source(bad).expect_err(bad).code, ErrorCode::Forbidden, "{bad}");
         }
         assert_eq!(p.check_repo_source(" ").expect_err("empty").code, ErrorCode::BadRequest);
+        for secret in
+            ["https://tok3n@h/x.git", "https://u:tok3n@h/a::b", "ext::https://tok3n@h/x", "http://h/x?token=tok3n"]
+        {
+            let refused = p.check_repo_source(secret).expect_err(secret);
+            assert_eq!(refused.code, ErrorCode::BadRequest, "{secret}");
+            assert!(!refused.message.contains("tok3n"), "{secret}: {}", refused.message);
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Git workspaces, the pure part: names and branch rules, secrets and their
-//! redaction, the registry record, requests and outcomes.
+//! redaction, the credentials refused in repository URLs, the registry
+//! record, requests and outcomes.
 //!
 //! The IO (git, the registry files, the actors) lives in
 //! `warden_actors::workspace`; workspace events are variants of
@@ -14,6 +15,7 @@ pub mod naming;
 pub mod outcome;
 pub mod record;
 pub mod redact;
+pub mod repo_url;
 pub mod request;
 
 pub use error_code::WorkspaceErrorCode;
@@ -23,7 +25,8 @@ pub use outcome::{
     PushOutcome, StepResult, WorkspaceStatus,
 };
 pub use record::{ProcessIdentity, WorkspaceRecord, WorkspaceState, now_ms};
-pub use redact::{REDACTED, Redactor, Secret, strip_url_userinfo, url_has_password};
+pub use redact::{REDACTED, Redactor, Secret, strip_url_userinfo};
+pub use repo_url::{UrlCredential, url_credential};
 pub use request::{
     BranchSpec, CloneSpec, CommitRequest, CommitRequestError, FinalizeRequest, Identity, IdentityError, PrRequest,
     ProvisionSpec, PushRequest, RepoSlug, WorktreeSpec, parse_remote,

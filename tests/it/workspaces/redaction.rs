@@ -129,3 +129,205 @@ fn nats_url_credentials_authenticate_and_never_reach_the_log() {
         assert!(!log.contains(secret) && !seen.contains(secret), "{url}: the secret reached the log:\n{log}");
     }
 }
+
+/// A task whose repository URL carries a token as its user
+/// (`https://<token>@host/…`, no colon) or in its query string
+/// (`?access_token=…`) is refused when it is created, like one with a
+/// password: the token reaches neither the reply, the task list nor the
+/// disk (only a `user:password` userinfo was refused; the token stayed in
+/// the `create_task` reply, the task's record and `task list`).
+#[test]
+fn a_token_as_the_user_or_query_of_a_task_repository_url_is_refused_and_kept_nowhere() -> TestResult {
+    const TOKEN: &str = "ghp_UserinfoToken0123456789abcdef";
+    let tmp = tempfile::tempdir()?;
+    let state = tmp.path().join("state");
+    let mut node = crate::common::binary::serve(&state, &["--allow-agent", "shell"]);
+    let mut texts = Vec::new();
+    for url in [format!("https://{TOKEN}@127.0.0.1:1/r.git"), format!("https://127.0.0.1:1/r.git?access_token={TOKEN}")]
+    {
+        let out = cli(&state)
+            .args(["task", "create", "--agent", "shell", "--task", "echo hi", "--repo"])
+            .arg(&url)
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{url} refused: {text}");
+        assert!(text.contains("credentials in the repository URL"), "the refusal says why: {text}");
+        texts.push(text);
+    }
+    let listed = cli(&state).args(["task", "list", "--json"]).output()?;
+    node.terminate(TIMEOUT);
+    texts.push(String::from_utf8_lossy(&listed.stdout).into_owned() + &String::from_utf8_lossy(&listed.stderr));
+    for text in &texts {
+        assert!(!text.contains(TOKEN), "the token reached the CLI: {text}");
+    }
+    let hits = grep_tree(&state, TOKEN);
+    assert!(hits.is_empty(), "the token is on disk: {hits:?}");
+    Ok(())
+}
+
+/// Provisioning a clone of `http://<token>@host/…` is refused before any
+/// `git` runs: the token reaches no git argv (readable by any local user
+/// in /proc), no `.git/config`, no error and no event (the URL went to
+/// `git clone` unchanged, and git wrote it into the clone's config).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_as_the_user_of_a_clone_url_is_refused_before_git_sees_it() -> TestResult {
+    const TOKEN: &str = "tok_UserinfoClone_Zq8XvP2mN";
+    let tmp = tempfile::tempdir()?;
+    let _remote = bare_remote(tmp.path());
+    let counters = Arc::new(servers::Counters::default());
+    let port = servers::git_http_server(tmp.path().to_path_buf(), TOKEN, Arc::clone(&counters));
+    let real_git = String::from_utf8(Command::new("sh").args(["-c", "command -v git"]).output()?.stdout)?;
+    let bin = tmp.path().join("bin");
+    fs::create_dir(&bin)?;
+    let argv_log = tmp.path().join("argv.log");
+    let wrapper = bin.join("git");
+    fs::write(
+        &wrapper,
+        format!("#!/bin/sh\necho \"$@\" >> '{}'\nexec {} \"$@\"\n", argv_log.display(), real_git.trim()),
+    )?;
+    fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    let w = start_with(tmp.path(), |c| {
+        c.workspace.git.program = wrapper.clone();
+        c.workspace.git.token = Some(Secret::new(TOKEN));
+    })
+    .await;
+    let mut sub = w.subscribe(Some(w.bus().next_seq()));
+    for (id, source) in [
+        ("user", format!("http://{TOKEN}@127.0.0.1:{port}/remote.git")),
+        ("query", format!("http://127.0.0.1:{port}/remote.git?private_token={TOKEN}")),
+    ] {
+        let spec = ProvisionSpec::Clone(CloneSpec {
+            id: Some(id.into()),
+            source,
+            branch: BranchSpec::Named { name: "feat/u".into() },
+            base: None,
+            depth: None,
+        });
+        let err = w.provision_workspace(spec).await.expect_err("credentials in the URL are refused");
+        assert!(matches!(err, WorkspaceError::Config { .. }), "a typed refusal: {err:?}");
+        assert!(!err.to_string().contains(TOKEN), "the refusal echoes the token: {err}");
+    }
+    let events = drain(&mut sub).await;
+    w.shutdown().await;
+    let events_json = events.iter().map(|e| e.to_json()).collect::<Vec<_>>().join("\n");
+    assert!(!events_json.contains(TOKEN), "the token reached an event: {events_json}");
+    let argv = fs::read_to_string(&argv_log).unwrap_or_default();
+    assert!(argv.is_empty(), "git ran: {argv}");
+    assert_eq!(counters.authorized.load(Ordering::SeqCst) + counters.refused.load(Ordering::SeqCst), 0);
+    let hits = grep_tree(tmp.path(), TOKEN);
+    assert!(hits.is_empty(), "the token is on disk: {hits:?}");
+    Ok(())
+}
+
+/// An `ssh://git@host/…` or scp-like `git@host:…` source is not refused:
+/// an ssh user name is not a secret (git fails to reach the host instead).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ssh_user_name_in_a_clone_url_is_not_refused() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let w = start_with(tmp.path(), |c| {
+        c.workspace.git.extra_env.push(("GIT_SSH_COMMAND".into(), "false".into()));
+    })
+    .await;
+    for (id, source) in [("ssh", "ssh://git@127.0.0.1:1/o/r.git"), ("scp", "git@127.0.0.1:o/r.git")] {
+        let spec = ProvisionSpec::Clone(CloneSpec {
+            id: Some(id.into()),
+            source: source.into(),
+            branch: BranchSpec::Named { name: "feat/s".into() },
+            base: None,
+            depth: None,
+        });
+        let err = w.provision_workspace(spec).await.expect_err("no ssh server");
+        assert!(matches!(err, WorkspaceError::Network { .. }), "{source}: git ran and failed: {err:?}");
+    }
+    w.shutdown().await;
+    Ok(())
+}
+
+/// A token near the end of the first 300 characters of an error body is
+/// still redacted: the body was cut to 300 characters before redaction, so
+/// the start of a token the cut split went out whole (`ghp_EchoedBa`), to
+/// the CLI, the `workspace_failed` event and the stored error.
+#[test]
+fn a_token_cut_by_the_error_body_limit_is_still_redacted() -> TestResult {
+    let body: &'static str = Box::leak(format!("{}{TOKEN} trailing", "x".repeat(288)).into_boxed_str());
+    let (api, seen) = servers::github_stub(vec![(502, body)]);
+    let tmp = tempfile::tempdir()?;
+    let remote = bare_remote(tmp.path());
+    let state = tmp.path().join("state");
+    let provisioned = ok_json(cli(&state).args([
+        "workspace",
+        "provision",
+        "--repo",
+        &s(&remote),
+        "--branch",
+        "feat/c",
+        "--id",
+        "c",
+        "--json",
+    ]))?;
+    let path = PathBuf::from(provisioned["path"].as_str().ok_or("path")?);
+    fs::write(path.join("f.txt"), "f\n")?;
+    let out = cli(&state)
+        .args(["workspace", "finalize", "c", "-m", "add f", "--push", "--pr-title", "t", "--github-repo", "o/r"])
+        .args(["--github-api", &api, "--json"])
+        .env("GITHUB_TOKEN", TOKEN)
+        .env("WARDEN_LOG", "debug")
+        .env("WARDEN_AUTHOR_NAME", "T")
+        .env("WARDEN_AUTHOR_EMAIL", "t@example.com")
+        .output()?;
+    seen.recv_timeout(Duration::from_secs(20))?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("502"), "the failed step is reported: {text}");
+    let start = &TOKEN[..12];
+    assert!(!text.contains(start), "the start of the token reached the CLI: {text}");
+    let hits = grep_tree(&state, start);
+    assert!(hits.is_empty(), "the start of the token is on disk: {hits:?}");
+    Ok(())
+}
+
+/// git's tracing, asked for by the node's environment (`GIT_TRACE2*`) or
+/// by the user's git config (`trace2.normalTarget`, `trace2.envVars`), is
+/// off in every git child: trace2 logged the environment variables it was
+/// told to, the token's among them (only the `GIT_TRACE`, `GIT_TRACE_CURL`,
+/// … family was removed).
+#[test]
+fn git_tracing_from_the_environment_or_config_never_logs_the_token() -> TestResult {
+    const TOKEN: &str = "tok_Trace2Token_Zq8XvP2mN";
+    let tmp = tempfile::tempdir()?;
+    let _remote = bare_remote(tmp.path());
+    let counters = Arc::new(servers::Counters::default());
+    let port = servers::git_http_server(tmp.path().to_path_buf(), TOKEN, Arc::clone(&counters));
+    let traces = tmp.path().join("traces");
+    let home = tmp.path().join("home");
+    fs::create_dir_all(&traces)?;
+    fs::create_dir_all(&home)?;
+    fs::write(
+        home.join(".gitconfig"),
+        format!(
+            "[trace2]\n\tnormalTarget = {0}/config-normal\n\tperfTarget = {0}/config-perf\n\tenvVars = WARDEN_GIT_TOKEN\n",
+            traces.display()
+        ),
+    )?;
+    let state = tmp.path().join("state");
+    let url = format!("http://127.0.0.1:{port}/remote.git");
+    let out = cli(&state)
+        .args(["workspace", "provision", "--repo", &url, "--branch", "feat/t", "--id", "t", "--json"])
+        .env("WARDEN_GIT_TOKEN", TOKEN)
+        .env("HOME", &home)
+        .env("GIT_TRACE2", traces.join("env-normal"))
+        .env("GIT_TRACE2_EVENT", traces.join("env-event"))
+        .env("GIT_TRACE2_PERF", traces.join("env-perf"))
+        .env("GIT_TRACE2_ENV_VARS", "WARDEN_GIT_TOKEN")
+        .env("GIT_TRACE_SETUP", traces.join("env-setup"))
+        .output()?;
+    assert!(out.status.success(), "cloned: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(counters.authorized.load(Ordering::SeqCst) >= 1, "the token was used");
+    let basic = servers::b64(format!("x-access-token:{TOKEN}").as_bytes());
+    for needle in [TOKEN, basic.as_str()] {
+        let hits = grep_tree(tmp.path(), needle);
+        assert!(hits.is_empty(), "the token is on disk: {hits:?}");
+    }
+    let written: Vec<_> = fs::read_dir(&traces)?.flatten().map(|e| e.file_name()).collect();
+    assert!(written.is_empty(), "git traced: {written:?}");
+    Ok(())
+}

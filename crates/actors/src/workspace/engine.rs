@@ -18,7 +18,7 @@ use crate::workspace::context::{WorkspaceContext, traced};
 use crate::workspace::error::WorkspaceError;
 use warden_core::EventKind;
 use warden_core::workspace::Step;
-use warden_core::workspace::url_has_password;
+use warden_core::workspace::url_credential;
 
 use crate::workspace::EventSink;
 use crate::workspace::branches::{self, RetiredWorktree};
@@ -146,10 +146,10 @@ impl WorkspaceOps {
             check_base(spec.base.as_deref())?;
             check_source(&spec.source)?;
             check_depth(spec.depth)?;
-            if url_has_password(&spec.source) {
-                return Err(WorkspaceError::Config {
-                    message: "credentials in the repository URL are refused; configure a token instead".into(),
-                });
+            // Refused before git runs: the URL would be in its argv and in
+            // the clone's `.git/config`.
+            if let Some(found) = url_credential(&spec.source) {
+                return Err(WorkspaceError::Config { message: found.refusal() });
             }
             let dir = paths::new_workspace_dir(&ctx.base_dir, &id)?;
             let repo_shown = ctx.redactor.redact(&spec.source);
@@ -315,10 +315,8 @@ impl WorkspaceOps {
             }
             let remote = ctx.remote.as_str();
             let url = git::push_url(&self.repo, remote)?;
-            if url_has_password(&url) {
-                return Err(WorkspaceError::Config {
-                    message: format!("remote {remote:?} has credentials in its URL; remove them and configure a token"),
-                });
+            if let Some(found) = url_credential(&url) {
+                return Err(WorkspaceError::Config { message: format!("remote {remote:?}: {}", found.refusal()) });
             }
             let branch = &self.record.branch;
             let commit = git::branch_head(&self.repo, branch)?.to_string();

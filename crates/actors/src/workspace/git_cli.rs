@@ -43,20 +43,22 @@ pub const TOKEN_ENV: &str = "WARDEN_GIT_TOKEN";
 const HELPER: &str =
     "!f(){ test \"$1\" = get || exit 0; echo username=x-access-token; echo \"password=$WARDEN_GIT_TOKEN\"; }; f";
 
-/// Environment variables removed from every git child: tracing could print
-/// protocol data, and inherited repository pointers would redirect git.
-const SCRUBBED_ENV: &[&str] = &[
-    "GIT_TRACE",
-    "GIT_TRACE_CURL",
-    "GIT_TRACE_PACKET",
-    "GIT_TRACE_PACK_ACCESS",
-    "GIT_CURL_VERBOSE",
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_COMMON_DIR",
-    TOKEN_ENV,
-];
+/// Environment variables removed from every git child: curl's verbose
+/// output prints protocol data, and inherited repository pointers would
+/// redirect git.
+const SCRUBBED_ENV: &[&str] =
+    &["GIT_CURL_VERBOSE", "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", TOKEN_ENV];
+
+/// The prefix of git's tracing variables (`GIT_TRACE`, `GIT_TRACE_CURL`,
+/// `GIT_TRACE_PACKET`, `GIT_TRACE2_EVENT`, `GIT_TRACE2_ENV_VARS`, …), all
+/// removed from every git child: a trace prints protocol data, and trace2
+/// prints the environment variables it is told to, the token's among them.
+const TRACE_PREFIX: &str = "GIT_TRACE";
+
+/// trace2's targets, set to `0` (off) in every git child: the user's git
+/// config may turn trace2 on too (`trace2.normalTarget`, `trace2.envVars`),
+/// and these variables take precedence over it.
+const TRACE2_TARGETS: &[&str] = &["GIT_TRACE2", "GIT_TRACE2_EVENT", "GIT_TRACE2_PERF"];
 
 /// How to run `git`.
 #[derive(Debug, Clone)]
@@ -104,6 +106,12 @@ impl GitCli {
         cmd.current_dir(cwd);
         for k in SCRUBBED_ENV {
             cmd.env_remove(k);
+        }
+        for (k, _) in std::env::vars_os().filter(|(k, _)| k.as_encoded_bytes().starts_with(TRACE_PREFIX.as_bytes())) {
+            cmd.env_remove(k);
+        }
+        for k in TRACE2_TARGETS {
+            cmd.env(k, "0");
         }
         cmd.env("GIT_TERMINAL_PROMPT", "0").env("GIT_TRACE_REDACT", "1").env("LC_ALL", "C");
         for (k, v) in &self.extra_env {
@@ -240,7 +248,6 @@ fn kill_group(pid: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use warden_core::workspace::url_has_password;
 
     #[test]
     fn origins() {
@@ -248,8 +255,5 @@ mod tests {
         assert_eq!(http_origin("http://127.0.0.1:8080/r").as_deref(), Some("http://127.0.0.1:8080"));
         assert_eq!(http_origin("git@github.com:o/r.git"), None);
         assert_eq!(http_origin("/srv/repo.git"), None);
-        assert!(url_has_password("https://u:p@h/x"));
-        assert!(!url_has_password("https://u@h/x"));
-        assert!(!url_has_password("ssh://git@h/x"));
     }
 }

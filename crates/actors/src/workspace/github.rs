@@ -18,6 +18,9 @@ use warden_core::workspace::request::{PrRequest, RepoSlug};
 /// Default API base.
 pub const GITHUB_API: &str = "https://api.github.com";
 
+/// How many characters of an error body that is not JSON an error shows.
+const MAX_BODY_SHOWN: usize = 300;
+
 /// Where and how to reach GitHub.
 #[derive(Debug, Clone)]
 pub struct GithubConfig {
@@ -117,24 +120,48 @@ fn post_json<T: serde::de::DeserializeOwned>(
         .read_to_string()
         .map_err(|e| fail(Some(status), format!("reading response: {e}")))?;
     if !(200..300).contains(&status) {
-        let detail = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .map(|v| {
-                let msg = v.get("message").and_then(|m| m.as_str()).unwrap_or("").to_owned();
-                match v.get("errors") {
-                    Some(errs) => format!("{msg} {errs}"),
-                    None => msg,
-                }
-            })
-            .unwrap_or_else(|| text.chars().take(300).collect());
+        let detail = error_detail(&text, redactor);
         return Err(fail(Some(status), format!("POST {url} returned {status}: {detail}")));
     }
     serde_json::from_str(&text).map_err(|e| fail(Some(status), format!("unexpected response from {url}: {e}")))
 }
 
+/// What an error response says: GitHub's `message` and `errors`, or the
+/// start of a body that is not JSON. The body is redacted whole first,
+/// before it is cut or re-encoded: a token the cut splits, or one JSON
+/// escapes, would no longer be recognised.
+fn error_detail(body: &str, redactor: &Redactor) -> String {
+    let body = redactor.redact(body);
+    serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .map(|v| {
+            let msg = v.get("message").and_then(|m| m.as_str()).unwrap_or("").to_owned();
+            match v.get("errors") {
+                Some(errs) => format!("{msg} {errs}"),
+                None => msg,
+            }
+        })
+        .unwrap_or_else(|| body.chars().take(MAX_BODY_SHOWN).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_bodies_are_redacted_before_they_are_cut() {
+        let token = "ghp_CutByTheLimit0123456789";
+        let mut r = Redactor::new();
+        r.add(&Secret::new(token));
+        for at in [MAX_BODY_SHOWN - 20, MAX_BODY_SHOWN - 4, MAX_BODY_SHOWN - 1] {
+            let body = format!("{}{token} trailing", "x".repeat(at));
+            let detail = error_detail(&body, &r);
+            assert!(!detail.contains(&token[..4]), "{at}: {detail}");
+            assert!(detail.chars().count() <= MAX_BODY_SHOWN, "{at}: cut");
+        }
+        let json = format!(r#"{{"message":"bad {token}","errors":[{{"message":"seen {token}"}}]}}"#);
+        assert_eq!(error_detail(&json, &r), r#"bad *** [{"message":"seen ***"}]"#);
+    }
 
     #[test]
     fn parses_remote_forms() {

@@ -7,6 +7,7 @@ use crate::restart::RestartPolicy;
 use crate::supervise::ApprovalPreset;
 use crate::wire::wire_enum;
 use crate::workspace::naming::{NamingError, validate_branch_name};
+use crate::workspace::repo_url::UrlCredential;
 use crate::workspace::request::RepoSlug;
 
 /// Most agents one task may fan out to.
@@ -273,8 +274,8 @@ impl TaskSpec {
                 return Err(TaskSpecError::EmptyRepo);
             }
             // Refused before the spec is kept anywhere (record, reply).
-            if crate::workspace::url_has_password(&repo.source) {
-                return Err(TaskSpecError::CredentialsInRepo);
+            if let Some(found) = crate::workspace::url_credential(&repo.source) {
+                return Err(TaskSpecError::CredentialsInRepo { found });
             }
             if let Some(branch) = &repo.branch {
                 validate_branch_name(branch)
@@ -325,9 +326,13 @@ pub enum TaskSpecError {
     /// An empty repository.
     #[error("the repository is empty; give a URL or a path")]
     EmptyRepo,
-    /// A repository URL with a password in it (`https://user:pass@host/…`).
-    #[error("credentials in the repository URL are refused; configure a token on the node instead")]
-    CredentialsInRepo,
+    /// A repository URL with a credential in it (`https://token@host/…`,
+    /// `https://user:pass@host/…`, `?access_token=…`); the URL is not kept.
+    #[error("{}", found.refusal())]
+    CredentialsInRepo {
+        /// Where the URL carries it.
+        found: UrlCredential,
+    },
     /// A control character where none is allowed.
     #[error(transparent)]
     ControlChar(#[from] crate::text::ControlChar),
@@ -380,9 +385,17 @@ mod tests {
         assert!(matches!(bad.validate(), Err(TaskSpecError::FinalizeWithoutRepo { .. })));
         bad.repo = Some(RepoSpec { source: "/r.git".into(), branch: Some("a..b".into()), ..Default::default() });
         assert!(matches!(bad.validate(), Err(TaskSpecError::BadBranch { .. })));
-        bad.repo = Some(RepoSpec { source: "https://u:p4ss@h/r.git".into(), ..Default::default() });
-        assert_eq!(bad.validate(), Err(TaskSpecError::CredentialsInRepo));
-        assert!(!bad.validate().expect_err("refused").to_string().contains("p4ss"));
+        for (source, found) in [
+            ("https://u:p4ss@h/r.git", UrlCredential::Userinfo),
+            ("https://p4ss@h/r.git", UrlCredential::Userinfo),
+            ("https://h/r.git?access_token=p4ss", UrlCredential::QueryParameter),
+        ] {
+            bad.repo = Some(RepoSpec { source: source.into(), ..Default::default() });
+            assert_eq!(bad.validate(), Err(TaskSpecError::CredentialsInRepo { found }), "{source}");
+            assert!(!bad.validate().expect_err("refused").to_string().contains("p4ss"));
+        }
+        bad.repo = Some(RepoSpec { source: "ssh://git@h/o/r.git".into(), ..Default::default() });
+        assert_eq!(bad.validate(), Ok(()), "an ssh user name is not a credential");
         let mut bad = ok.clone();
         bad.agents.clear();
         assert_eq!(bad.validate(), Err(TaskSpecError::AgentCount { given: 0 }));

@@ -197,14 +197,6 @@ fn percent_encode(text: &str, lower: bool) -> String {
     out
 }
 
-/// Whether a URL carries a password in its userinfo (`https://u:p@h`).
-pub fn url_has_password(url: &str) -> bool {
-    url.split_once("://")
-        .and_then(|(_, rest)| rest.split('/').next())
-        .and_then(|auth| auth.rsplit_once('@'))
-        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
-}
-
 /// Replace the userinfo of every `scheme://userinfo@host` in `text`.
 pub fn strip_url_userinfo(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
