@@ -183,17 +183,24 @@ impl Screen {
         if !kept.iter().rev().any(|&b| (0x20..0x7F).contains(&b)) {
             return None;
         }
-        let rows = dropped_rows(dropped, self.term.grid.pos.col, cols)?;
-        let shift = memrchr2(0x0E, 0x0F, dropped).map(|at| dropped[at] == 0x0E);
+        let (rows, rare) = dropped_rows_and_rare(dropped, self.term.grid.pos.col, cols)?;
+        let shift = if rare { memrchr2(0x0E, 0x0F, dropped).map(|at| dropped[at] == 0x0E) } else { None };
         Some(Skip { bytes: cut, rows, shift })
     }
 }
 
 /// Row increments (line feeds and soft wraps) of parsing `dropped` (no ESC) with the
 /// cursor in column `col` of a `cols`-wide screen with autowrap, or `None` when unsure.
+#[cfg(test)]
 pub(super) fn dropped_rows(dropped: &[u8], col: u16, cols: u16) -> Option<u64> {
+    dropped_rows_and_rare(dropped, col, cols).map(|(rows, _)| rows)
+}
+
+/// [`dropped_rows`], and whether `dropped` holds VT, FF, SO or SI (rare in a flood).
+fn dropped_rows_and_rare(dropped: &[u8], col: u16, cols: u16) -> Option<(u64, bool)> {
     let tabs = memchr(b'\t', dropped).is_some();
-    let feeds = count(dropped, b'\n') + memchr2_iter(0x0B, 0x0C, dropped).count();
+    let (lf, rare) = feeds_and_rare(dropped);
+    let feeds = lf + if rare { memchr2_iter(0x0B, 0x0C, dropped).count() } else { 0 };
     let mut wraps = 0u64;
     let (mut seg_start, mut seg_col) = (0, col);
     for cr in memchr_iter(b'\r', dropped) {
@@ -201,7 +208,26 @@ pub(super) fn dropped_rows(dropped: &[u8], col: u16, cols: u16) -> Option<u64> {
         (seg_start, seg_col) = (cr + 1, 0);
     }
     wraps += segment_wraps(&dropped[seg_start..], seg_col, cols, tabs)?;
-    Some(feeds as u64 + wraps)
+    Some((feeds as u64 + wraps, rare))
+}
+
+/// Line feeds in `data`, and whether it holds any of VT, FF, SO and SI: one pass the
+/// compiler vectorises.
+fn feeds_and_rare(data: &[u8]) -> (usize, bool) {
+    let rare = |b: u8| u8::from(b == 0x0B) | u8::from(b == 0x0C) | u8::from(b == 0x0E) | u8::from(b == 0x0F);
+    let mut chunks = data.chunks_exact(128);
+    let (mut n, mut seen) = (0, 0u8);
+    for chunk in &mut chunks {
+        // At most 128 line feeds: fits in a u8.
+        let (lf, r) = chunk.iter().fold((0u8, 0u8), |(lf, r), &b| (lf + u8::from(b == b'\n'), r | rare(b)));
+        n += usize::from(lf);
+        seen |= r;
+    }
+    for &b in chunks.remainder() {
+        n += usize::from(b == b'\n');
+        seen |= rare(b);
+    }
+    (n, seen != 0)
 }
 
 /// How many times `byte` occurs in `data` (a loop the compiler vectorises: faster than
