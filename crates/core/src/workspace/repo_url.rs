@@ -17,8 +17,9 @@
 //! - scp-like sources (`git@host:owner/repo.git`) have no scheme and are
 //!   ssh: allowed;
 //! - an `http(s)` URL whose query string has a parameter named like a
-//!   credential (`access_token`, `private_token`, `token`, `password`,
-//!   `key`, `auth`, `secret`, `sig`, …) is refused.
+//!   credential (a word of its name is `token`, `password`, `key`, `auth`,
+//!   `secret`, `sig`, … : `access_token`, `private-token`, `apiKey`,
+//!   `X-Amz-Signature`; not `author` or `monkey`) is refused.
 
 use std::fmt;
 
@@ -54,8 +55,51 @@ impl UrlCredential {
 /// Schemes whose user name is not a secret.
 const SSH_SCHEMES: &[&str] = &["ssh", "git+ssh", "ssh+git"];
 
-/// Parts of query parameter names that mark a credential.
-const CREDENTIAL_PARAMS: &[&str] = &["token", "pass", "secret", "key", "auth", "sig", "cred"];
+/// Words of query parameter names that mark a credential (`access_token`,
+/// `private-token`, `apiKey`, `X-Amz-Signature` …); a name is split into words at
+/// `_`, `-`, `.` and lower-to-upper case changes, so `author` or `monkey` are not.
+const CREDENTIAL_WORDS: &[&str] = &[
+    "token",
+    "tok",
+    "pass",
+    "passwd",
+    "password",
+    "pwd",
+    "secret",
+    "key",
+    "apikey",
+    "auth",
+    "authorization",
+    "sig",
+    "signature",
+    "cred",
+    "creds",
+    "credential",
+    "credentials",
+    "accesstoken",
+    "privatetoken",
+];
+
+/// Whether a query parameter's (decoded) name reads as a credential.
+fn credential_name(name: &str) -> bool {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut prev_lower = false;
+    for c in name.chars() {
+        if !c.is_alphanumeric() {
+            words.push(std::mem::take(&mut word));
+            prev_lower = false;
+            continue;
+        }
+        if c.is_uppercase() && prev_lower {
+            words.push(std::mem::take(&mut word));
+        }
+        prev_lower = c.is_lowercase() || c.is_ascii_digit();
+        word.extend(c.to_lowercase());
+    }
+    words.push(word);
+    words.iter().any(|w| CREDENTIAL_WORDS.contains(&w.as_str()))
+}
 
 /// The credential `url` carries, if any (see the module's policy).
 pub fn url_credential(url: &str) -> Option<UrlCredential> {
@@ -70,10 +114,9 @@ pub fn url_credential(url: &str) -> Option<UrlCredential> {
     }
     if scheme == "http" || scheme == "https" {
         let query = rest.split_once('?').map(|(_, q)| q.split('#').next().unwrap_or(q)).unwrap_or("");
-        let credential_like = query.split(['&', ';']).any(|pair| {
-            let name = percent_decode(pair.split('=').next().unwrap_or(pair)).to_ascii_lowercase();
-            CREDENTIAL_PARAMS.iter().any(|part| name.contains(part))
-        });
+        let credential_like = query
+            .split(['&', ';'])
+            .any(|pair| credential_name(&percent_decode(pair.split('=').next().unwrap_or(pair))));
         if credential_like {
             return Some(UrlCredential::QueryParameter);
         }
@@ -134,6 +177,10 @@ mod tests {
             ("https://h/r.git?access%5Ftoken=t", Some(QueryParameter)),
             ("https://h/r.git?X-Amz-Signature=t", Some(QueryParameter)),
             ("https://h/r.git?ref=main", None),
+            ("https://h/r.git?apiKey=t", Some(QueryParameter)),
+            ("https://h/r.git?private-token=t", Some(QueryParameter)),
+            ("https://h/r.git?auth=t", Some(QueryParameter)),
+            ("https://h/r.git?author=me&monkey=1&design=2&compass=3", None),
             ("https://h/r.git#token=t", None),
             ("ssh://git@h/r.git?token=t", None),
         ];
