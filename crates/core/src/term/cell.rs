@@ -72,9 +72,10 @@ impl Clusters {
         Some(CLUSTER | idx)
     }
 
-    /// Replaces the table with `strings` (used by garbage collection).
-    pub(super) fn replace(&mut self, strings: Vec<Box<str>>) {
-        self.gc_at = (strings.len() * 2).max(CLUSTER_GC_MIN);
+    /// Replaces the table with `strings` (used by garbage collection); the next
+    /// collection is due at twice as many, and at least `floor`.
+    pub(super) fn replace(&mut self, strings: Vec<Box<str>>, floor: usize) {
+        self.gc_at = (strings.len() * 2).max(floor).max(CLUSTER_GC_MIN);
         self.strings = strings;
     }
 

@@ -207,7 +207,11 @@ impl Term {
             }
             *v = (*v & !PAYLOAD) | *slot;
         }
-        self.clusters.replace(strings);
+        // The next collection waits for a number of new clusters in proportion to the
+        // grid it scans: a scan of every cell per few marks made a stream of combining
+        // marks on a large screen hundreds of times slower than plain text.
+        let cells = usize::from(self.rows) * usize::from(self.cols);
+        self.clusters.replace(strings, cells / 8);
     }
 
     // ----- controls -----
@@ -336,14 +340,18 @@ impl Term {
         let (grid, mut sink) = self.split();
         grid.resize(rows, cols, &mut sink);
         if let Some(mut other) = self.other.take() {
-            other.unpack(&mut self.clusters);
+            // The hidden grid's clusters go into a table of their own: unpacked into the
+            // shown grid's, they stayed there after every resize (and a full table blanks
+            // the cells it cannot take).
+            let mut clusters = Clusters::default();
+            other.unpack(&mut clusters);
             {
                 let main = (!self.grid_is_main)
                     .then_some(MainSink { scrollback: &mut self.scrollback, unbounded: &mut self.unbounded });
-                let mut sink = Sink { main, clusters: &self.clusters };
+                let mut sink = Sink { main, clusters: &clusters };
                 other.resize(rows, cols, &mut sink);
             }
-            other.pack(&self.clusters);
+            other.pack(&clusters);
             self.other = Some(other);
         }
         self.rows = rows;

@@ -874,3 +874,36 @@ fn what_ends_the_sequence_the_output_stopped_in() {
         );
     }
 }
+
+#[test]
+fn resizes_do_not_grow_the_cluster_table_or_lose_the_hidden_screens_text() {
+    let mut s = Screen::new(100, 100);
+    let row = "e\u{301}".repeat(100);
+    for r in 1..=100 {
+        s.process(format!("\x1b[{r};1H{row}").as_bytes());
+    }
+    s.process(b"\x1b[?1049h\x1b[Halt");
+    let before = s.heap_bytes();
+    for i in 0..220 {
+        s.resize(100, if i % 2 == 0 { 99 } else { 100 });
+    }
+    let after = s.heap_bytes();
+    s.process(b"\x1b[?1049l");
+    assert!(after < before + (1 << 20), "heap grew from {before} to {after} bytes over 220 resizes");
+    // The first resize to 99 columns cut the last one.
+    assert_eq!(s.row_text(0), "e\u{301}".repeat(99), "the main screen's text survives");
+}
+
+#[test]
+fn cluster_collection_on_a_large_screen_waits_in_proportion_to_its_size() {
+    // Each collection scans every cell: on a 1024 × 1024 screen a stream of combining
+    // marks used to trigger one every 64 marks (about 1 s of CPU per MB of output).
+    let mut s = Screen::new(1024, 1024);
+    s.process("\ra\u{301}".repeat(1000).as_bytes());
+    assert!(s.term.clusters.gc_at >= 1024 * 1024 / 8, "next collection at {}", s.term.clusters.gc_at);
+    assert!(s.heap_bytes() < 16 << 20, "{} bytes", s.heap_bytes());
+    // A small screen still collects early.
+    let mut small = Screen::new(24, 80);
+    small.process("\ra\u{301}".repeat(1000).as_bytes());
+    assert!(small.term.clusters.gc_at <= 1024, "next collection at {}", small.term.clusters.gc_at);
+}
