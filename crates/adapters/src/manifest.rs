@@ -294,7 +294,15 @@ impl Manifest {
         out.rules.retain(|r| !self.disable_rules.contains(&r.id));
         for rule in &self.rules {
             match out.rules.iter_mut().find(|r| r.id == rule.id) {
-                Some(existing) => *existing = rule.clone(),
+                Some(existing) => {
+                    // A rule replaced to change its wording keeps how far it may be
+                    // answered by itself unless it says otherwise: an overlay that
+                    // leaves `safe` or `min_preset` out must not make an unsafe rule safe.
+                    let mut rule = rule.clone();
+                    rule.safe = rule.safe.or(existing.safe);
+                    rule.min_preset = rule.min_preset.take().or_else(|| existing.min_preset.clone());
+                    *existing = rule;
+                }
                 None => out.rules.push(rule.clone()),
             }
         }

@@ -284,3 +284,32 @@ fn probes_are_data() {
     assert_eq!(probe("shell").binary, None);
     assert_eq!(probe("pi").version_args, ["--version"]);
 }
+
+/// An overlay that replaces a built-in rule only to re-word its pattern keeps the
+/// rule's `safe` and `min_preset`: it used to make an unsafe permission rule one
+/// warden answers by itself at every preset. Saying `safe = true` still does.
+#[test]
+fn an_overlay_rewording_an_unsafe_rule_keeps_it_unsafe() {
+    use warden_adapters::{ApprovalPreset, OverlayFile, Registry, ScreenView};
+    let screen = " Bash command\n   rm -rf ~/project\n Do you want to proceed?\n ❯ 1. Yes\n   2. No\n";
+    let base = Registry::builtin();
+    let classify =
+        |r: &Registry| r.get("claude").expect("claude").classify(&ScreenView::text(screen)).blocking.expect("blocking");
+    let b = classify(&base);
+    assert_eq!(b.provenance.rule, "permission-proceed");
+    assert!(!b.may_auto_answer(ApprovalPreset::Autonomous), "built-in: never answered by itself");
+    let overlay = |extra: &str| OverlayFile {
+        agent: "claude".into(),
+        origin: "/cfg/adapters/claude.d/10-wording.toml".into(),
+        text: format!(
+            "[[rules]]\nid = \"permission-proceed\"\nstate = \"blocking\"\nkind = \"permission\"\n\
+             pattern = 'Do you want to (proceed|continue)\\?'\nresponse = \"keys:enter\"\n{extra}"
+        ),
+    };
+    let reworded = base.overlaid(&[overlay("")]).expect("overlaid");
+    let b = classify(&reworded);
+    assert_eq!(b.provenance.rule, "permission-proceed");
+    assert!(!b.may_auto_answer(ApprovalPreset::Autonomous), "re-worded, still never answered by itself");
+    let meant = base.overlaid(&[overlay("safe = true\n")]).expect("overlaid");
+    assert!(classify(&meant).may_auto_answer(ApprovalPreset::Autonomous), "the user said so");
+}
