@@ -9,7 +9,7 @@ use std::io::{self, Write};
 
 use warden_core::{Event, EventKind, SessionId};
 
-use super::print::{clean, note};
+use super::print::{clean, no_controls, note};
 
 /// The longest partial output line kept per session before it is printed.
 const MAX_PARTIAL: usize = 4096;
@@ -75,7 +75,7 @@ impl HumanEvents {
                     None => format!("{short} |"),
                 }
             }
-            None => format!("{node} |"),
+            None => format!("{} |", no_controls(node)),
         }
     }
 
@@ -118,7 +118,7 @@ impl HumanEvents {
             _ => note(event).unwrap_or_else(|| event.kind_name().replace('_', " ")),
         };
         let prefix = self.prefix(event.session, &event.node);
-        writeln!(out, "{prefix} {line}")
+        writeln!(out, "{prefix} {}", no_controls(&line))
     }
 
     /// The complete lines of a session's output so far, without terminal
@@ -164,6 +164,31 @@ impl HumanEvents {
 mod tests {
     use super::*;
     use warden_core::{ExitInfo, ExitReason, Output, SessionState};
+
+    /// An event over NATS comes from whoever may publish on the subject: its
+    /// fields reach the person's terminal without a control character.
+    #[test]
+    fn a_forged_events_escape_sequences_never_reach_the_terminal() {
+        let mut h = HumanEvents::default();
+        let mut out = Vec::new();
+        let forged = Event::new(
+            7,
+            "n1\u{1b}]2;PWNED\u{7}",
+            None,
+            EventKind::Error { message: "boom\u{1b}[2J\u{1b}[31m".into() },
+        );
+        h.write(&mut out, &forged).expect("write");
+        let restarted = Event::new(
+            8,
+            "n1",
+            Some("0193c2b6-7d3a-7c4e-9f00-1a2b3c4d5e6f".parse().expect("id")),
+            EventKind::Restarting { attempt: 1, delay_ms: 10, reason: "x\u{1b}[2Jy".into() },
+        );
+        h.write(&mut out, &restarted).expect("write");
+        let text = String::from_utf8(out).expect("utf-8");
+        assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'), "{text:?}");
+        assert!(text.contains("error: boom"), "{text:?}");
+    }
 
     #[test]
     fn lines_carry_the_session_and_events_are_one_line() {

@@ -100,7 +100,14 @@ pub fn note(event: &Event) -> Option<String> {
         }
         _ => return None,
     };
-    Some(text)
+    // Whatever a field held (an event over NATS comes from anyone who may publish),
+    // no control character reaches the terminal: ESC would start a sequence.
+    Some(no_controls(&text))
+}
+
+/// `text` with every control character (C0, DEL, C1) replaced by `�`.
+pub fn no_controls(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { '\u{fffd}' } else { c }).collect()
 }
 
 /// Milliseconds as seconds with one decimal: `1.5s`.
@@ -150,7 +157,9 @@ mod tests {
         let step = event(EventKind::Escalated { index: 1, step: EscalationStep::Keys { keys: vec!["escape".into()] } });
         assert_eq!(note(&step).as_deref(), Some("stall escalation step 2: pressing escape"));
         let err = event(EventKind::Error { message: "x\x1b[2J".into() });
-        assert_eq!(note(&err).as_deref(), Some("error: x\x1b[2J"), "warden's own messages are kept");
+        // Kept whole (not shortened like an agent's text), but no control character
+        // reaches the terminal: an event over NATS may come from anyone who may publish.
+        assert_eq!(note(&err).as_deref(), Some("error: x\u{fffd}[2J"), "warden's own messages are kept");
         let prompt = event(EventKind::ConfirmationPending {
             id: "c1".into(),
             prompt_kind: warden_core::ConfirmationKind::Rule,

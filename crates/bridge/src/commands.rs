@@ -217,12 +217,31 @@ fn nats_responder(ctx: &Arc<CommandCtx>, to: Subject) -> Respond {
     let client = ctx.client.clone()?;
     Some(Box::new(move |reply: Reply| {
         async move {
-            if let Err(e) = client.publish(to, reply.to_bytes().into()).await {
+            let mut bytes = reply.to_bytes();
+            // The server refuses a message over its `max_payload`: the caller would only
+            // see its request time out. It gets a typed error instead.
+            let max = client.server_info().max_payload;
+            if max > 0 && bytes.len() > max {
+                warn!(bytes = bytes.len(), max, "a reply is over the NATS server's max_payload");
+                bytes = Reply::err(reply_too_large(bytes.len(), max), reply.request_id).to_bytes();
+            }
+            if let Err(e) = client.publish(to, bytes.into()).await {
                 debug!(error = %e, "cannot send a reply");
             }
         }
         .boxed()
     }))
+}
+
+/// The error that stands in for a reply the NATS server would not carry.
+fn reply_too_large(len: usize, max: usize) -> WireError {
+    WireError::new(
+        ErrorCode::TooLarge,
+        format!(
+            "the reply is {len} bytes; the NATS server carries at most {max} (`max_payload`): ask for less \
+             (a filter, a smaller screen) or use the node's local socket"
+        ),
+    )
 }
 
 /// The error of a request over the node's size limit.
@@ -340,8 +359,10 @@ async fn run_scoped(
             };
             tokio::spawn(async move {
                 let result = execute(&ctx, request).await;
-                respond_with(respond, reply_of(result, request_id)).await;
+                // The node's room is for commands running, not for replies waiting on a
+                // caller that does not read them (it would hold every other caller off).
                 drop(permit);
+                respond_with(respond, reply_of(result, request_id)).await;
             });
         }
     }
