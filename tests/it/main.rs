@@ -34,6 +34,7 @@ mod overlays;
 mod readme;
 mod replies;
 mod sessions;
+mod slow_callers;
 mod supervision;
 mod task_merge;
 mod task_retention;

@@ -686,3 +686,42 @@ fn launch_error(e: LaunchError) -> WireError {
         LaunchError::WriteFile { .. } => WireError::internal(e.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::BridgeConfig;
+    use crate::subjects::DEFAULT_PREFIX;
+
+    /// A caller that never takes its reply holds the node's room for commands
+    /// only while its command runs: it used to hold it until the reply was
+    /// taken, so a few such callers refused every other one for good.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reply_nobody_takes_does_not_hold_the_nodes_room() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let warden = Warden::start(warden_actors::WardenConfig::new(dir.path())).await.expect("warden");
+        let ctx = Arc::new(CommandCtx {
+            subjects: Subjects::new(DEFAULT_PREFIX, warden.node()).expect("subjects"),
+            warden: warden.clone(),
+            client: None,
+            policy: Policy::new(&BridgeConfig::default(), &[dir.path().to_path_buf()]).expect("policy"),
+            max_request_bytes: 1 << 20,
+            keyboards: Default::default(),
+            in_flight: CommandCtx::in_flight_room(),
+        });
+        let (answered_tx, answered) = tokio::sync::oneshot::channel();
+        let stuck: Respond = Some(Box::new(move |_reply: Reply| {
+            async move {
+                let _ = answered_tx.send(());
+                // A peer that never reads: the reply never leaves.
+                std::future::pending::<()>().await;
+            }
+            .boxed()
+        }));
+        let mut lanes = SessionLanes::default();
+        run_command(&ctx, &mut lanes, "list_agents", b"{}", stuck).await;
+        tokio::time::timeout(Duration::from_secs(30), answered).await.expect("the command ran").expect("answered");
+        assert_eq!(ctx.in_flight.available_permits(), MAX_IN_FLIGHT, "the room is free while the reply waits");
+        warden.shutdown().await;
+    }
+}
