@@ -295,7 +295,7 @@ fn an_overlay_rewording_an_unsafe_rule_keeps_it_unsafe() {
     let base = Registry::builtin();
     let classify =
         |r: &Registry| r.get("claude").expect("claude").classify(&ScreenView::text(screen)).blocking.expect("blocking");
-    let b = classify(&base);
+    let b = classify(base);
     assert_eq!(b.provenance.rule, "permission-proceed");
     assert!(!b.may_auto_answer(ApprovalPreset::Autonomous), "built-in: never answered by itself");
     let overlay = |extra: &str| OverlayFile {
