@@ -48,7 +48,8 @@ pub fn draw_snapshot(screen: &ScreenSnapshot) -> String {
         s.push_str(&format!("\x1b[{};1H", i + 1));
         s.extend(line.chars().filter(|c| !c.is_control()));
     }
-    s.push_str(&format!("\x1b[{};{}H", screen.cursor_row + 1, screen.cursor_col + 1));
+    // u32: a snapshot comes from the node, and a hostile one may say 65535.
+    s.push_str(&format!("\x1b[{};{}H", u32::from(screen.cursor_row) + 1, u32::from(screen.cursor_col) + 1));
     s.push_str(if screen.cursor_visible { "\x1b[?25h" } else { "\x1b[?25l" });
     // The agent's input modes (mouse, bracketed paste, keyboard protocol):
     // keys, pastes and clicks reach it as it asked; the console undoes them
@@ -160,6 +161,23 @@ mod tests {
         assert!(s.starts_with("\x1b[?1049h"), "{s:?}");
         assert!(s.contains("\x1b[2;1Hb"), "control characters of the text are not replayed: {s:?}");
         assert!(s.ends_with("\x1b[2;5H\x1b[?25l"), "{s:?}");
+    }
+
+    #[test]
+    fn a_snapshot_with_the_largest_cursor_position_draws() {
+        let snapshot = ScreenSnapshot {
+            rows: 3,
+            cols: 10,
+            text: String::new(),
+            cursor_row: u16::MAX,
+            cursor_col: u16::MAX,
+            cursor_visible: true,
+            title: String::new(),
+            alternate_screen: false,
+            bytes: 0,
+            input_modes: Default::default(),
+        };
+        assert!(draw_snapshot(&snapshot).contains("\x1b[65536;65536H"));
     }
 
     #[test]
