@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use async_nats::{Client, ConnectOptions, Event};
 use tracing::{debug, info, warn};
+use warden_core::text::percent_decode;
 
 use crate::error::BridgeError;
 
@@ -175,27 +176,6 @@ fn take_url_credentials(url: &str) -> Result<(String, NatsAuth), BridgeError> {
         found = auth;
     }
     Ok((servers.join(","), found))
-}
-
-/// `%XX` escapes decoded (others kept as they are).
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The reconnect back-off: at once, then 50 ms doubling to 5 s.

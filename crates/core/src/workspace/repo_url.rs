@@ -23,6 +23,8 @@
 
 use std::fmt;
 
+use crate::text::percent_decode;
+
 /// Where a repository URL carries a credential.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UrlCredential {
@@ -122,27 +124,6 @@ pub fn url_credential(url: &str) -> Option<UrlCredential> {
         }
     }
     None
-}
-
-/// `text` with `%XX` escapes decoded (others kept as they are).
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
