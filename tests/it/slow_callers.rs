@@ -1,6 +1,8 @@
-//! Replies too big for NATS: every request gets an answer.
+//! Replies too big for NATS, and one connection too many on the local socket:
+//! every request gets an answer.
 
 use crate::common;
+use crate::common::binary::warden_cmd;
 use crate::common::nats::NatsServer;
 use crate::local_socket::serve;
 
@@ -63,4 +65,26 @@ async fn a_reply_over_the_nats_servers_max_payload_is_a_typed_error() {
     let raw = big.unwrap_or_else(|e| panic!("no reply to `snapshot` over NATS after {elapsed:?}: {e}"));
     let reply: Value = serde_json::from_slice(&raw).expect("json");
     assert_eq!(reply["error"]["code"], "too_large", "{}", &reply.to_string()[..200.min(reply.to_string().len())]);
+}
+
+/// Past the local socket's connection limit a client is told why instead of
+/// finding the connection closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_local_connection_too_many_gets_a_typed_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let mut node = serve(&state, &[]);
+    let socket = default_socket_path(&state);
+    let mut held = Vec::new();
+    for _ in 0..warden_bridge::local::server::MAX_CONNECTIONS {
+        held.push(tokio::net::UnixStream::connect(&socket).await.expect("connect"));
+    }
+    let out = warden_cmd(&state).args(["ctl", "list_agents"]).output().expect("ctl");
+    let _ = node.terminate(T);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        text.contains("unavailable") && text.contains("at most 256 local connections"),
+        "exit {:?}: {text}",
+        out.status.code()
+    );
 }

@@ -52,7 +52,17 @@ pub struct LocalSubscribe {
     pub output: bool,
 }
 
-type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Bytes>>>>;
+type Pending = Arc<Mutex<Waiters>>;
+
+/// Requests waiting for their replies; once the connection has ended, what every
+/// later one gets instead.
+#[derive(Default)]
+struct Waiters {
+    by_id: HashMap<u64, oneshot::Sender<Bytes>>,
+    /// `Some` once the connection has ended: the node's last reply to no request
+    /// (why it closed), if it sent one.
+    ended: Option<Option<Bytes>>,
+}
 type Subs = Arc<Mutex<HashMap<u64, mpsc::Sender<LocalMsg>>>>;
 
 /// A connection to a node's local socket. Cheap to share behind an `Arc`;
@@ -100,6 +110,9 @@ impl LocalClient {
         let subs: Subs = Arc::default();
         let (p, s) = (pending.clone(), subs.clone());
         let reader = tokio::spawn(async move {
+            // The node's answer to no request of ours (id 0): a refusal of the whole
+            // connection comes so, just before it closes.
+            let mut unclaimed: Option<Bytes> = None;
             loop {
                 let frame = match read_frame(&mut rd, MAX_BODY_FROM_NODE).await {
                     Ok(Some(f)) => f,
@@ -111,13 +124,16 @@ impl LocalClient {
                 };
                 match frame.header {
                     Header::Reply { id } => {
-                        let waiter = crate::sync_lock(&p).remove(&id);
+                        let waiter = crate::sync_lock(&p).by_id.remove(&id);
                         match waiter {
                             Some(w) => {
                                 let _ = w.send(frame.body);
                             }
                             // Id 0: the node answers a frame it could not read (or refuses us).
-                            None => debug!(id, reply = %String::from_utf8_lossy(&frame.body), "unexpected reply"),
+                            None => {
+                                debug!(id, reply = %String::from_utf8_lossy(&frame.body), "unexpected reply");
+                                unclaimed = Some(frame.body);
+                            }
                         }
                     }
                     Header::Event { sub } => {
@@ -135,8 +151,18 @@ impl LocalClient {
                     _ => debug!("unexpected frame from the node"),
                 }
             }
-            // Wake every waiter: the connection is gone.
-            crate::sync_lock(&p).clear();
+            // Wake every waiter: the connection is gone. What the node said last to no
+            // request in particular (why it closed) is their answer, if it said anything.
+            let waiters: Vec<_> = {
+                let mut g = crate::sync_lock(&p);
+                g.ended = Some(unclaimed.clone());
+                g.by_id.drain().map(|(_, w)| w).collect()
+            };
+            for w in waiters {
+                if let Some(body) = &unclaimed {
+                    let _ = w.send(body.clone());
+                }
+            }
             crate::sync_lock(&s).clear();
         });
         Ok(LocalClient { tx, pending, subs, next_id: AtomicU64::new(1), timeout, reader, writer })
@@ -144,17 +170,23 @@ impl LocalClient {
 
     async fn exchange(&self, header: Header, id: u64, body: Bytes) -> Result<Bytes, BridgeError> {
         let (tx, rx) = oneshot::channel();
-        crate::sync_lock(&self.pending).insert(id, tx);
         let gone = || BridgeError::Invalid("the local node closed the connection".into());
+        {
+            let mut g = crate::sync_lock(&self.pending);
+            if let Some(ended) = &g.ended {
+                return ended.clone().ok_or_else(gone);
+            }
+            g.by_id.insert(id, tx);
+        }
         if self.tx.send((header, body)).await.is_err() {
-            crate::sync_lock(&self.pending).remove(&id);
+            crate::sync_lock(&self.pending).by_id.remove(&id);
             return Err(gone());
         }
         match tokio::time::timeout(self.timeout, rx).await {
             Ok(Ok(body)) => Ok(body),
             Ok(Err(_)) => Err(gone()),
             Err(_) => {
-                crate::sync_lock(&self.pending).remove(&id);
+                crate::sync_lock(&self.pending).by_id.remove(&id);
                 Err(BridgeError::Invalid(format!("the local node did not answer within {:?}", self.timeout)))
             }
         }

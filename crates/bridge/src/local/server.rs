@@ -144,7 +144,25 @@ async fn accept_loop(ctx: Arc<CommandCtx>, listener: UnixListener, owner: u32, m
             }
         };
         if conns.len() >= MAX_CONNECTIONS {
-            debug!("too many local connections; closing a new one");
+            debug!("too many local connections; refusing a new one");
+            // Told why, not just closed: one small frame on a new socket does not block.
+            tokio::spawn(async move {
+                let (mut rd, mut wr) = stream.into_split();
+                let e = WireError::new(
+                    ErrorCode::Unavailable,
+                    format!("this node serves at most {MAX_CONNECTIONS} local connections at once; retry later"),
+                );
+                let reply = Reply::err(e, None).to_bytes();
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async move {
+                    let _ = write_frame(&mut wr, &Header::Reply { id: 0 }, &reply).await;
+                    drop(wr);
+                    // Closing with the client's request unread would reset the connection
+                    // before it reads the answer: read until it hangs up (1 s at most).
+                    let mut sink = [0u8; 4096];
+                    while matches!(tokio::io::AsyncReadExt::read(&mut rd, &mut sink).await, Ok(n) if n > 0) {}
+                })
+                .await;
+            });
             continue;
         }
         let ctx = ctx.clone();
