@@ -483,9 +483,9 @@ fn fake_manifest(name: &str, persona: &str, script: &str) -> String {
         .replacen("ready_settle_ms = 2000", "ready_settle_ms = 300", 1)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_usage_limit_switches_to_another_agent_when_the_task_allows_it() -> TestResult {
-    let tmp = tempfile::tempdir()?;
+/// A node whose `claude` hits its usage limit (reset in 600 s) and whose `codex`
+/// exits at once, both installed as far as the selection can tell.
+async fn limited_claude_and_codex(root: &Path) -> Result<Warden, Box<dyn Error>> {
     let claude = fake_manifest(
         "claude",
         "claude",
@@ -493,7 +493,13 @@ async fn a_usage_limit_switches_to_another_agent_when_the_task_allows_it() -> Te
     );
     let codex = fake_manifest("codex", "codex", "exit 0");
     let registry = warden::adapters::Registry::with_manifests(&[("claude.toml", &claude), ("codex.toml", &codex)])?;
-    let w = Warden::start(WardenConfig { adapters: Arc::new(registry), ..config(tmp.path()) }).await?;
+    Ok(Warden::start(WardenConfig { adapters: Arc::new(registry), ..config(root) }).await?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_usage_limit_switches_to_another_agent_when_the_task_allows_it() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let w = limited_claude_and_codex(tmp.path()).await?;
     let mut spec = TaskSpec::new("claude", "do the thing");
     spec.switch_agent_on_limit = true;
     let id = w.create_task(spec).await?;
@@ -668,14 +674,7 @@ async fn a_remote_auto_task_never_falls_back_to_an_agent_the_policy_forbids() ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_usage_limit_switches_only_to_an_allowed_agent() -> TestResult {
     let tmp = tempfile::tempdir()?;
-    let claude = fake_manifest(
-        "claude",
-        "claude",
-        "screen busy; spinner 300; print You've hit your limit · resets in 600s; freeze",
-    );
-    let codex = fake_manifest("codex", "codex", "exit 0");
-    let registry = warden::adapters::Registry::with_manifests(&[("claude.toml", &claude), ("codex.toml", &codex)])?;
-    let w = Warden::start(WardenConfig { adapters: Arc::new(registry), ..config(tmp.path()) }).await?;
+    let w = limited_claude_and_codex(tmp.path()).await?;
     let mut spec = TaskSpec::new("claude", "do the thing");
     spec.switch_agent_on_limit = true;
     spec.allowed_agents = Some(vec!["claude".into()]);
