@@ -96,7 +96,7 @@ impl HumanEvents {
             }
             EventKind::Input { .. } | EventKind::InputDelivered { .. } | EventKind::Resized { .. } => return Ok(()),
             EventKind::SessionStarted { agent, pid, workdir, .. } => {
-                format!("started {agent} (pid {pid}) in {}", workdir.display())
+                no_controls(&format!("started {agent} (pid {pid}) in {}", workdir.display()))
             }
             EventKind::StateChanged { from, to, reason, .. } => format!("{from} → {to} ({})", clean(reason)),
             EventKind::Exited(exit) => {
@@ -118,7 +118,9 @@ impl HumanEvents {
             _ => note(event).unwrap_or_else(|| event.kind_name().replace('_', " ")),
         };
         let prefix = self.prefix(event.session, &event.node);
-        writeln!(out, "{prefix} {}", no_controls(&line))
+        // Every line is free of control characters: `note` cleans its fields, and the
+        // others are warden's own words and enums.
+        writeln!(out, "{prefix} {line}")
     }
 
     /// The complete lines of a session's output so far, without terminal

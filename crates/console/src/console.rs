@@ -13,7 +13,7 @@ use warden_core::TermSize;
 use warden_core::term::{Query, QueryScanner, Screen};
 
 use crate::input::{Piece, split};
-use crate::raw::{POP_TITLE, PUSH_TITLE, RawMode};
+use crate::raw::{self, PUSH_TITLE, RawMode};
 use crate::reader::{Chunk, Reader, attributes_replies, cursor_position, drain_replies, find_cursor_report};
 use crate::status::{clear_status, draw_status, past_origin_mode};
 
@@ -312,21 +312,16 @@ impl Drop for Console {
 }
 
 /// What the close writes to a terminal showing `screen`, with the status line on
-/// `status_row` (1-based) and the person's title pushed or not: first what ends the
-/// escape sequence or string the output stopped in (it would otherwise take in
-/// everything after it; in tmux only ST ends a DCS string), then the status line taken
-/// away, the modes turned off, and the title popped.
+/// `status_row` (1-based) and the person's title pushed or not ([`raw::closing`]).
 fn closing_bytes(screen: &Screen, status_row: Option<u16>, title_pushed: bool) -> Vec<u8> {
-    let mut bytes = screen.sequence_end().to_vec();
-    if let Some(row) = status_row {
-        let clear = clear_status(row, &screen.row_text(row - 1));
-        bytes.extend(if screen.origin_mode() { past_origin_mode(&clear) } else { clear });
-    }
-    bytes.extend(screen.modes().restore());
-    if title_pushed {
-        bytes.extend_from_slice(POP_TITLE);
-    }
-    bytes
+    let status = match status_row {
+        Some(row) => {
+            let clear = clear_status(row, &screen.row_text(row - 1));
+            if screen.origin_mode() { past_origin_mode(&clear) } else { clear }
+        }
+        None => Vec::new(),
+    };
+    raw::closing(screen.sequence_end(), &status, &screen.modes(), title_pushed)
 }
 
 fn draw_status_for(size: TermSize) -> impl Fn(&str) -> Vec<u8> {
@@ -372,7 +367,8 @@ fn take_late_report(bytes: &mut Vec<u8>, until: &mut Option<Instant>, now: Insta
 
 #[cfg(test)]
 mod closing_tests {
-    use super::{POP_TITLE, PUSH_TITLE, Screen, closing_bytes, draw_status};
+    use super::{PUSH_TITLE, Screen, closing_bytes, draw_status};
+    use crate::raw::POP_TITLE;
 
     #[test]
     fn the_close_ends_a_cut_string_first_then_restores_and_pops_the_title() {

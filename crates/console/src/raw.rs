@@ -29,11 +29,18 @@ struct Undo {
 }
 
 impl Undo {
-    /// Out of the sequence the output stopped in first, then the modes turned off, then
-    /// the person's title popped.
+    /// What the emergency path writes: [`closing`] without a status line.
     fn bytes(&self) -> Vec<u8> {
-        [self.sequence_end, &self.modes.restore(), if self.title_pushed { POP_TITLE } else { b"" }].concat()
+        closing(self.sequence_end, b"", &self.modes, self.title_pushed)
     }
+}
+
+/// What closing the console writes, on every path: out of the sequence the output
+/// stopped in first (it would otherwise take in everything after it; in tmux only ST
+/// ends a DCS string), then `status` (what takes the status line away), the modes
+/// turned off, and the person's title popped.
+pub(crate) fn closing(sequence_end: &[u8], status: &[u8], modes: &TermModes, title_pushed: bool) -> Vec<u8> {
+    [sequence_end, status, &modes.restore(), if title_pushed { POP_TITLE } else { b"" }].concat()
 }
 
 /// XTWINOPS 22 ; 0: pushes the window and icon titles on the terminal's title stack.

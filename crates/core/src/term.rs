@@ -234,20 +234,18 @@ impl Screen {
         // Where the cursor stands once the restore has left the alternate screen (which
         // puts back the main screen's saved cursor) and reset the scroll region between
         // DECSC and DECRC (which keeps it). Leaving the alternate screen restores origin
-        // mode in xterm but leaves it as it is in tmux: either counts.
-        let origin = self.term.grid.origin();
-        // Leaving the alternate screen also brings back the attributes (and, in xterm, the
-        // character set) saved on entering it: whichever is on counts.
-        if let (Some(main), true) = (&self.term.other, self.term.alt_active) {
-            modes.set_rendition(modes.rendition().union(main.saved_rendition()));
-        }
+        // mode in xterm but leaves it as it is in tmux: either counts. It also brings
+        // back the attributes (and, in xterm, the character set) saved on entering it:
+        // whichever is on counts.
+        let grid = &self.term.grid;
         modes.origin = match (&self.term.other, self.term.alt_active) {
             (Some(main), true) => {
+                modes.set_rendition(modes.rendition().union(main.saved_rendition()));
                 let (pos, saved_origin) = main.saved_cursor();
-                (origin || saved_origin).then_some((pos.row, pos.col))
+                (grid.origin() || saved_origin).then_some((pos.row, pos.col))
             }
-            (None, true) => origin.then_some((0, 0)),
-            (_, false) => origin.then_some((self.term.grid.pos.row, self.term.grid.pos.col)),
+            (None, true) => grid.origin().then_some((0, 0)),
+            (_, false) => grid.origin().then_some((grid.pos.row, grid.pos.col)),
         };
         modes
     }

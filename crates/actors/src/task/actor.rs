@@ -228,11 +228,7 @@ impl Actor for TaskActor {
         // A defect here must not leave the task `running` for ever with no actor to
         // cancel it: it ends `failed` (`internal_error`) and its agents are stopped.
         if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| st.dispatch(&myself, msg))) {
-            let why = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
+            let why = crate::sync::panic_text(panic.as_ref());
             error!(panic = %why, "the task's actor failed; the task fails");
             st.intent = Intent::End(TaskStatus::Failed, StatusReason::InternalError, ChangeSource::Task);
             st.stop_live();
@@ -247,12 +243,11 @@ impl TaskState {
     /// Carries out one message.
     fn dispatch(&mut self, myself: &ActorRef<TaskMsg>, msg: TaskMsg) {
         let st = self;
-        let myself = myself.clone();
         match msg {
-            TaskMsg::Begin => st.want_slots(&myself),
+            TaskMsg::Begin => st.want_slots(myself),
             TaskMsg::Recover => {
                 st.resumed = true;
-                st.want_slots(&myself);
+                st.want_slots(myself);
             }
             TaskMsg::Slots(permit) => {
                 if st.record().status.is_terminal() {
@@ -260,10 +255,10 @@ impl TaskState {
                 }
                 st.permit = Some(permit);
                 if st.places.is_some() {
-                    st.launch_all(&myself);
+                    st.launch_all(myself);
                 } else {
                     st.set(TaskStatus::Provisioning, StatusReason::Provisioning, None, ChangeSource::Task, None);
-                    st.provision(&myself);
+                    st.provision(myself);
                 }
             }
             TaskMsg::Placed(result) => {
@@ -280,22 +275,22 @@ impl TaskState {
                         }
                         st.places = Some(places);
                         st.persist();
-                        st.launch_all(&myself);
+                        st.launch_all(myself);
                     }
                     Err((reason, detail)) => {
                         st.permit = None;
-                        st.end(&myself, TaskStatus::Failed, reason, Some(detail), ChangeSource::Task);
+                        st.end(myself, TaskStatus::Failed, reason, Some(detail), ChangeSource::Task);
                     }
                 }
             }
-            TaskMsg::Launched { index, result } => st.launched(&myself, index, result),
-            TaskMsg::Event(event) => st.on_event(&myself, &event),
-            TaskMsg::Exited { session, ok } => st.exited(&myself, session, ok),
-            TaskMsg::Recheck => st.recheck(&myself),
-            TaskMsg::Done(results) => st.finalized(&myself, results),
-            TaskMsg::Control(control, reply) => st.control(&myself, control, reply),
-            TaskMsg::Timeout => st.limit(&myself, StatusReason::Timeout),
-            TaskMsg::IdleTick => st.idle_tick(&myself),
+            TaskMsg::Launched { index, result } => st.launched(myself, index, result),
+            TaskMsg::Event(event) => st.on_event(myself, &event),
+            TaskMsg::Exited { session, ok } => st.exited(myself, session, ok),
+            TaskMsg::Recheck => st.recheck(myself),
+            TaskMsg::Done(results) => st.finalized(myself, results),
+            TaskMsg::Control(control, reply) => st.control(myself, control, reply),
+            TaskMsg::Timeout => st.limit(myself, StatusReason::Timeout),
+            TaskMsg::IdleTick => st.idle_tick(myself),
             TaskMsg::Switch { index, generation, pick } => st.switch(index, generation, pick),
             TaskMsg::UsageReset(generation) => {
                 let r = st.record();
@@ -304,7 +299,7 @@ impl TaskState {
                     info!("usage limit reset: starting the agent again");
                     st.intent = Intent::Restart;
                     st.stop_live();
-                    st.check_all_stopped(&myself);
+                    st.check_all_stopped(myself);
                 }
             }
         }

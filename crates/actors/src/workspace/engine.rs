@@ -101,6 +101,11 @@ fn check_source(source: &str) -> Result<(), WorkspaceError> {
             source: NamingError::ForbiddenChar { ch },
         });
     }
+    // Refused before git runs: the URL would be in its argv and in the clone's
+    // `.git/config`.
+    if let Some(found) = url_credential(source) {
+        return Err(WorkspaceError::Config { message: found.refusal() });
+    }
     Ok(())
 }
 
@@ -111,11 +116,7 @@ fn unpanicked<T>(what: &str, f: impl FnOnce() -> Result<T, WorkspaceError>) -> R
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(r) => r,
         Err(panic) => {
-            let why = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
+            let why = crate::sync::panic_text(panic.as_ref());
             tracing::error!(what, panic = %why, "git work panicked");
             Err(WorkspaceError::Git { message: format!("{what} failed inside git: {why}") })
         }
@@ -146,11 +147,6 @@ impl WorkspaceOps {
             check_base(spec.base.as_deref())?;
             check_source(&spec.source)?;
             check_depth(spec.depth)?;
-            // Refused before git runs: the URL would be in its argv and in
-            // the clone's `.git/config`.
-            if let Some(found) = url_credential(&spec.source) {
-                return Err(WorkspaceError::Config { message: found.refusal() });
-            }
             let dir = paths::new_workspace_dir(&ctx.base_dir, &id)?;
             let repo_shown = ctx.redactor.redact(&spec.source);
             let mut record =
