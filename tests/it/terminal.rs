@@ -573,3 +573,63 @@ fn an_agent_ending_inside_a_dcs_string_does_not_leave_the_terminal_swallowing_ou
     t.line("echo next-$((20+22))");
     t.wait_for("the next command's output", |s| s.contains("next-42"));
 }
+
+/// `warden attach` whose stream falls behind the session's output (here: the
+/// attach process stopped while the agent floods) draws the session's screen
+/// again when it is told it lagged. Before, it went on from the oldest output
+/// still held, and what the skipped output drew (a header, here) never
+/// reached the person's terminal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attach_that_falls_behind_a_flood_draws_the_screen_again() {
+    use warden_bridge::BridgeConfig;
+    use warden_bridge::local::{LocalServer, LocalSettings};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let mut config = warden::WardenConfig::new(state.clone());
+    // Small bounds, so a few MB of flood is far behind.
+    config.bus.subscriber_capacity = 64;
+    config.bus.replay_bytes = 256 * 1024;
+    let w = warden::Warden::start(config).await.expect("starts");
+    let settings = LocalSettings {
+        socket: warden_bridge::local::default_socket_path(&state),
+        config: BridgeConfig::default(),
+        default_root: None,
+    };
+    let server = LocalServer::start(w.clone(), settings).await.expect("serves");
+    let go = dir.path().join("go");
+    let script = format!(
+        "printf 'READY\\n'; while [ ! -e {go} ]; do sleep 0.02; done; printf '\\033[2;24r\\033[24;1H'; \
+         yes flood-line-of-text | head -c 4000000; printf '\\0337\\033[1;1HHEADER-X\\0338'; \
+         yes flood-line-of-text | head -c 4000000; printf '\\nEND-OF-FLOOD\\n'; read x",
+        go = go.display()
+    );
+    let s = w.spawn(SessionSpec::new("shell", "bash").args(["-c", &script]).size(24, 80)).await.expect("spawns");
+
+    let t = Tmux::start(80, 24);
+    let attach = format!("exec {} attach {}", warden_line(&state), s.id);
+    tokio::task::block_in_place(|| {
+        t.line(&attach);
+        t.wait_for("the agent's screen", |s| s.contains("READY"));
+    });
+    let pid = t.display("#{pane_pid}");
+    kill("-STOP", &pid);
+    std::fs::write(&go, "").expect("go");
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while !w.snapshot(s.id).await.expect("snapshot").text.contains("END-OF-FLOOD") {
+        assert!(std::time::Instant::now() < deadline, "the flood never ended");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    kill("-CONT", &pid);
+    let screen = tokio::task::block_in_place(|| {
+        t.wait_for("the flood's end and its header", |s| {
+            s.contains("END-OF-FLOOD") && s.lines().next().is_some_and(|l| l.starts_with("HEADER-X"))
+        })
+    });
+    assert!(!screen.contains("READY"), "the screen was drawn again: {screen}");
+    tokio::task::block_in_place(|| {
+        t.keys("C-]");
+    });
+    let _ = w.stop(s.id).await;
+    server.shutdown().await;
+    w.shutdown().await;
+}

@@ -1,15 +1,20 @@
 //! The event bus: one ordered stream per node.
 //!
-//! Publishing assigns the next `seq` and stamps the event, appends it to a
-//! bounded replay buffer and broadcasts it to subscribers. A subscriber can
-//! start from any `seq` still in the replay buffer; one that falls behind the
-//! broadcast capacity receives a `lagged` marker with the number of events it
-//! missed, never a silent gap.
+//! Publishing assigns the next `seq` and stamps the event and appends it to
+//! a replay buffer bounded by events and bytes. A subscription is a position
+//! in that buffer: it can start from any `seq` still held, and one that
+//! falls out of it (or more than [`BusLimits::subscriber_capacity`] events
+//! behind) receives a `lagged` marker with the number of events it missed,
+//! never a silent gap. So what subscribers have not read is held once, by
+//! the buffer: a subscription that stops reading pins nothing more (with a
+//! broadcast channel it pinned up to its capacity of events, ~1 GiB of a
+//! flood's 64 KiB output events).
 //!
 //! The bus is a small lock-guarded sequencer rather than an actor: publishing
 //! is on the output hot path, must never wait, and must give every publisher
-//! one total order. The lock covers a counter, a ring push and a broadcast
-//! send (no IO, no await), so it is held for well under a microsecond.
+//! one total order. The lock covers a counter and a ring push (no IO, no
+//! await), so it is held for well under a microsecond; a subscriber takes it
+//! to read one event.
 //!
 //! Only warden's own actors publish: [`EventBus::publish`] is crate-internal,
 //! so what an embedder (the bridge, the CLI, a coordinator) holds through
@@ -37,17 +42,21 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::broadcast;
+use tokio::sync::Notify;
 use warden_core::{Event, EventKind, SessionId};
 
 /// Bounds of the bus.
 #[derive(Debug, Clone, Copy)]
 pub struct BusLimits {
-    /// Events a live subscriber may fall behind before it gets `lagged`.
+    /// Events a live subscriber may fall behind before it gets `lagged`
+    /// (fewer when the replay buffer's bounds keep fewer: a subscriber reads
+    /// from that buffer, so what it has not read yet is never held twice).
     pub subscriber_capacity: usize,
     /// Events kept for replay at most…
     pub replay_events: usize,
-    /// …and bytes (as [`Event::approx_size`]) kept for replay at most.
+    /// …and bytes (as [`Event::approx_size`]) kept for replay at most. All
+    /// subscriptions together hold no more than this and one event each,
+    /// however slowly they read.
     pub replay_bytes: usize,
 }
 
@@ -59,15 +68,46 @@ impl Default for BusLimits {
 
 struct Ring {
     next_seq: u64,
+    /// Contiguous `seq`s: `events[i].seq == oldest + i`.
     events: VecDeque<Arc<Event>>,
     bytes: usize,
+    /// No publisher is left: subscriptions end once they have read the rest.
+    closed: bool,
 }
 
-struct Shared {
+impl Ring {
+    fn oldest(&self) -> u64 {
+        self.events.front().map_or(self.next_seq, |e| e.seq)
+    }
+}
+
+/// What publishers and subscriptions share.
+struct Core {
     node: String,
     limits: BusLimits,
     ring: Mutex<Ring>,
-    tx: broadcast::Sender<Arc<Event>>,
+    /// Woken on every publish and when the bus closes.
+    published: Notify,
+}
+
+impl Core {
+    fn ring(&self) -> MutexGuard<'_, Ring> {
+        // A panic while holding this lock cannot leave the ring inconsistent
+        // (each step is a single push/pop), so a poisoned lock is still usable.
+        self.ring.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The publishing side; when the last [`EventBus`] goes, the bus closes.
+struct Shared {
+    core: Arc<Core>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.core.ring().closed = true;
+        self.core.published.notify_waiters();
+    }
 }
 
 /// The node's event bus. Cheap to clone.
@@ -83,39 +123,42 @@ pub struct EventBus {
 impl EventBus {
     /// A bus for `node`.
     pub(crate) fn new(node: impl Into<String>, limits: BusLimits) -> Self {
-        let (tx, _) = broadcast::channel(limits.subscriber_capacity.max(16));
-        let ring = Ring { next_seq: 1, events: VecDeque::new(), bytes: 0 };
-        EventBus { shared: Arc::new(Shared { node: node.into(), limits, ring: Mutex::new(ring), tx }) }
+        let ring = Ring { next_seq: 1, events: VecDeque::new(), bytes: 0, closed: false };
+        let core = Core { node: node.into(), limits, ring: Mutex::new(ring), published: Notify::new() };
+        EventBus { shared: Arc::new(Shared { core: Arc::new(core) }) }
     }
 
     /// The node name events carry.
     pub fn node(&self) -> &str {
-        &self.shared.node
+        &self.shared.core.node
     }
 
     fn ring(&self) -> MutexGuard<'_, Ring> {
-        // A panic while holding this lock cannot leave the ring inconsistent
-        // (each step is a single push/pop), so a poisoned lock is still usable.
-        self.shared.ring.lock().unwrap_or_else(|p| p.into_inner())
+        self.shared.core.ring()
     }
 
     /// Records an event and returns its `seq`. Crate-internal: only warden's
     /// actors publish.
     pub(crate) fn publish(&self, session: Option<SessionId>, kind: EventKind) -> u64 {
-        let mut ring = self.ring();
-        let seq = ring.next_seq;
-        ring.next_seq += 1;
-        let event = Arc::new(Event::new(seq, self.shared.node.clone(), session, kind));
-        ring.bytes += event.approx_size();
-        ring.events.push_back(event.clone());
-        let limits = &self.shared.limits;
-        while ring.events.len() > limits.replay_events || (ring.bytes > limits.replay_bytes && ring.events.len() > 1) {
-            if let Some(old) = ring.events.pop_front() {
-                ring.bytes -= old.approx_size();
+        let core = &self.shared.core;
+        let seq = {
+            let mut ring = core.ring();
+            let seq = ring.next_seq;
+            ring.next_seq += 1;
+            let event = Arc::new(Event::new(seq, core.node.clone(), session, kind));
+            ring.bytes += event.approx_size();
+            ring.events.push_back(event);
+            let limits = &core.limits;
+            while ring.events.len() > limits.replay_events
+                || (ring.bytes > limits.replay_bytes && ring.events.len() > 1)
+            {
+                if let Some(old) = ring.events.pop_front() {
+                    ring.bytes -= old.approx_size();
+                }
             }
-        }
-        // No receiver is fine: events stay in the replay buffer.
-        let _ = self.shared.tx.send(event);
+            seq
+        };
+        core.published.notify_waiters();
         seq
     }
 
@@ -142,27 +185,9 @@ impl EventBus {
     /// Events older than the replay buffer are gone; the subscription then
     /// starts with a `lagged` marker counting them.
     pub fn subscribe(&self, from_seq: Option<u64>) -> Subscription {
-        let ring = self.ring();
-        let rx = self.shared.tx.subscribe();
-        let mut backlog = VecDeque::new();
-        let mut missed_before = 0;
-        if let Some(from) = from_seq {
-            let from = from.max(1);
-            let oldest = ring.events.front().map(|e| e.seq).unwrap_or(ring.next_seq);
-            if from < oldest {
-                missed_before = oldest - from;
-            }
-            backlog.extend(ring.events.iter().filter(|e| e.seq >= from).cloned());
-        }
-        let next_expected = ring.next_seq;
-        drop(ring);
-        let mut sub =
-            Subscription { node: self.shared.node.clone(), rx, backlog, next_live: next_expected, filter: None };
-        if missed_before > 0 {
-            let first = sub.backlog.front().map(|e| e.seq).unwrap_or(next_expected);
-            sub.backlog.push_front(Arc::new(lagged(&sub.node, first.saturating_sub(1), missed_before)));
-        }
-        sub
+        let live_from = self.ring().next_seq;
+        let next = from_seq.map_or(live_from, |from| from.max(1));
+        Subscription { core: self.shared.core.clone(), at: Position { next, live_from, filter: None } }
     }
 }
 
@@ -170,20 +195,45 @@ fn lagged(node: &str, last_missed: u64, missed: u64) -> Event {
     Event::new(last_missed, node.to_string(), None, EventKind::Lagged { missed })
 }
 
+/// How many events one look at the ring skips at most for a subscription
+/// that keeps one session's, before it lets publishers in again.
+const SCAN_PER_LOCK: usize = 1024;
+
 /// A stream of events from the bus, in `seq` order.
+///
+/// A subscription is a position in the bus's replay buffer, not a queue of
+/// its own: what it has not read yet is held once, by the bus, and is
+/// bounded by [`BusLimits`] however slowly it reads (or if it never does).
 pub struct Subscription {
-    node: String,
-    rx: broadcast::Receiver<Arc<Event>>,
-    backlog: VecDeque<Arc<Event>>,
-    next_live: u64,
+    core: Arc<Core>,
+    at: Position,
+}
+
+/// Where a subscription reads.
+struct Position {
+    /// The `seq` it reads next.
+    next: u64,
+    /// The bus's next `seq` when it subscribed: up to there it replays, and
+    /// only from there does [`BusLimits::subscriber_capacity`] apply.
+    live_from: u64,
     filter: Option<SessionId>,
+}
+
+/// What one look at the ring found.
+enum Look {
+    Event(Arc<Event>),
+    /// Skipped events of other sessions; look again.
+    Skipped,
+    /// Nothing yet.
+    Empty,
+    /// Nothing, and nothing will come.
+    Closed,
 }
 
 impl Subscription {
     /// Keeps only events of one session (and `lagged` markers).
     pub fn only_session(mut self, id: SessionId) -> Self {
-        self.filter = Some(id);
-        self.backlog.retain(|e| e.session == Some(id) || matches!(e.kind, EventKind::Lagged { .. }));
+        self.at.filter = Some(id);
         self
     }
 
@@ -193,26 +243,14 @@ impl Subscription {
     /// last missed one) and then continues with the oldest event still held.
     pub async fn recv(&mut self) -> Option<Arc<Event>> {
         loop {
-            if let Some(e) = self.backlog.pop_front() {
-                return Some(e);
-            }
-            match self.rx.recv().await {
-                Ok(e) => {
-                    if e.seq < self.next_live {
-                        continue; // already delivered from the replay buffer
-                    }
-                    self.next_live = e.seq + 1;
-                    if self.filter.is_some_and(|id| e.session != Some(id)) {
-                        continue;
-                    }
-                    return Some(e);
-                }
-                Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    let last_missed = self.next_live + missed - 1;
-                    self.next_live = last_missed + 1;
-                    return Some(Arc::new(lagged(&self.node, last_missed, missed)));
-                }
-                Err(broadcast::error::RecvError::Closed) => return None,
+            // Made before looking: a publish between the look and the wait
+            // still completes it.
+            let published = self.core.published.notified();
+            match self.at.look(&self.core) {
+                Look::Event(e) => return Some(e),
+                Look::Skipped => continue,
+                Look::Closed => return None,
+                Look::Empty => published.await,
             }
         }
     }
@@ -220,5 +258,129 @@ impl Subscription {
     /// Like [`Subscription::recv`] but gives up after `timeout`.
     pub async fn recv_timeout(&mut self, timeout: std::time::Duration) -> Option<Arc<Event>> {
         tokio::time::timeout(timeout, self.recv()).await.ok().flatten()
+    }
+}
+
+impl Position {
+    fn look(&mut self, core: &Core) -> Look {
+        let ring = core.ring();
+        let oldest = ring.oldest();
+        let floor = if self.next < self.live_from {
+            oldest
+        } else {
+            oldest.max(ring.next_seq.saturating_sub(core.limits.subscriber_capacity as u64))
+        };
+        if self.next < floor {
+            let missed = floor - self.next;
+            self.next = floor;
+            return Look::Event(Arc::new(lagged(&core.node, floor - 1, missed)));
+        }
+        // `seq`s in the ring are contiguous, so this is the index of `next`.
+        let start = (self.next - oldest) as usize;
+        for e in ring.events.range(start.min(ring.events.len())..).take(SCAN_PER_LOCK) {
+            self.next = e.seq + 1;
+            if self.filter.is_none_or(|id| e.session == Some(id)) {
+                return Look::Event(e.clone());
+            }
+        }
+        if self.next < ring.next_seq {
+            Look::Skipped
+        } else if ring.closed {
+            Look::Closed
+        } else {
+            Look::Empty
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Weak;
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use warden_core::Output;
+
+    use super::*;
+
+    fn output(n: usize) -> EventKind {
+        EventKind::Output(Output { bytes: Bytes::from(vec![b'x'; n]) })
+    }
+
+    fn small() -> BusLimits {
+        BusLimits { subscriber_capacity: 1000, replay_events: 1000, replay_bytes: 1024 * 1024 }
+    }
+
+    #[tokio::test]
+    async fn a_subscription_that_never_reads_pins_nothing_past_the_replay_buffer() {
+        let bus = EventBus::new("n", small());
+        let _unread = bus.subscribe(None);
+        let _unread_too = bus.subscribe(Some(1));
+        bus.publish(Some(SessionId::new()), output(64 * 1024));
+        let first: Weak<Event> = Arc::downgrade(bus.ring().events.front().expect("held"));
+        // 32 MiB of output: 32 times the replay buffer's bytes, and fewer
+        // events than a subscriber may fall behind.
+        for _ in 0..512 {
+            bus.publish(None, output(64 * 1024));
+        }
+        assert!(first.upgrade().is_none(), "an unread subscription kept an event the replay buffer let go");
+        assert!(bus.ring().bytes <= 1024 * 1024 + 64 * 1024 + 200);
+    }
+
+    #[tokio::test]
+    async fn a_slow_subscription_is_told_what_it_missed_then_reads_on_in_order() {
+        let bus = EventBus::new("n", small());
+        let mut sub = bus.subscribe(None);
+        for _ in 0..100 {
+            bus.publish(None, output(64 * 1024));
+        }
+        // 1 MiB of 64 KiB events holds 15 of them (each counts a little more).
+        let lag = sub.recv().await.expect("event");
+        let EventKind::Lagged { missed } = lag.kind else { panic!("expected lagged, got {lag:?}") };
+        assert_eq!(lag.seq, missed, "the marker's seq is the last one missed");
+        let mut seq = lag.seq;
+        while seq < 100 {
+            let e = sub.recv().await.expect("event");
+            assert_eq!(e.seq, seq + 1, "no silent gap");
+            seq = e.seq;
+        }
+        assert_eq!(bus.oldest_seq(), Some(lag.seq + 1));
+    }
+
+    #[tokio::test]
+    async fn a_waiting_subscription_wakes_on_publish_and_ends_with_the_bus() {
+        let bus = EventBus::new("n", BusLimits::default());
+        let id = SessionId::new();
+        let mut all = bus.subscribe(None);
+        let mut one = bus.subscribe(None).only_session(id);
+        let waiting = tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            while let Some(e) = one.recv().await {
+                seqs.push(e.seq);
+            }
+            seqs
+        });
+        tokio::task::yield_now().await;
+        bus.publish(None, EventKind::Error { message: "other".into() });
+        bus.publish(Some(id), output(3));
+        assert_eq!(all.recv_timeout(Duration::from_secs(5)).await.map(|e| e.seq), Some(1));
+        drop(bus);
+        // What was published before the bus went is still read, then the end.
+        assert_eq!(all.recv().await.map(|e| e.seq), Some(2));
+        assert!(all.recv().await.is_none());
+        let seqs = tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("ends").expect("joins");
+        assert_eq!(seqs, vec![2]);
+    }
+
+    #[tokio::test]
+    async fn a_session_filter_skips_long_runs_of_other_sessions() {
+        let bus = EventBus::new("n", BusLimits::default());
+        let id = SessionId::new();
+        let mut one = bus.subscribe(None).only_session(id);
+        for _ in 0..(3 * SCAN_PER_LOCK) {
+            bus.publish(Some(SessionId::new()), output(1));
+        }
+        let seq = bus.publish(Some(id), output(1));
+        assert_eq!(one.recv_timeout(Duration::from_secs(5)).await.map(|e| e.seq), Some(seq));
     }
 }

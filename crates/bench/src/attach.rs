@@ -186,7 +186,11 @@ async fn flood_run(
                 Err(_) if pending.is_none() => continue,
                 Err(_) => return Err(run_error("a keystroke's echo never came")),
             };
-            let AttachMsg::Output { seq, bytes } = msg else { return Err(run_error("the agent ended")) };
+            let (seq, bytes) = match msg {
+                AttachMsg::Output { seq, bytes } => (seq, bytes),
+                AttachMsg::Lagged => return Err(run_error("the attached stream fell behind the flood")),
+                AttachMsg::Exited(_) => return Err(run_error("the agent ended")),
+            };
             let needle = pending.as_ref().map(|(n, _)| n.clone()).unwrap_or_default();
             if term.take(seq, &bytes, &needle)
                 && let Some((_, at)) = pending.take()

@@ -58,14 +58,16 @@ pub fn draw_snapshot(screen: &ScreenSnapshot) -> String {
     s
 }
 
-/// Attaches this terminal to the session until the detach key or its end.
-pub async fn run_attach(link: Link, opts: AttachOptions) -> Result<AttachEnd, LinkError> {
-    if !Console::available() {
-        return Err(LinkError::Console(crate::ConsoleError::NotATerminal));
-    }
-    let (node, session) = (opts.node.as_str(), opts.session);
-    // Output from here on is kept; the snapshot says which of it is already on screen.
-    let mut stream = link.attach_stream(node, session).await?;
+/// The escape sequences that replace what a terminal shows with a snapshot:
+/// [`draw_snapshot`], leaving the alternate screen first when the snapshot
+/// is of the main one.
+pub fn redraw_snapshot(screen: &ScreenSnapshot) -> String {
+    let leave = if screen.alternate_screen { "" } else { "\x1b[?1049l" };
+    format!("{leave}{}", draw_snapshot(screen))
+}
+
+/// The session's screen now, and the `seq` of the last output it shows.
+async fn snapshot(link: &Link, node: &str, session: SessionId) -> Result<(ScreenSnapshot, u64), LinkError> {
     let reply = link.command(node, "snapshot", json!({"session": session})).await?;
     let result = match (reply.ok, reply.result) {
         (true, Some(r)) => r,
@@ -76,7 +78,18 @@ pub async fn run_attach(link: Link, opts: AttachOptions) -> Result<AttachEnd, Li
     };
     let screen: ScreenSnapshot = serde_json::from_value(result["screen"].clone())
         .map_err(|e| LinkError::Protocol(format!("a snapshot that does not parse: {e}")))?;
-    let drawn_up_to = result["seq"].as_u64().unwrap_or(0);
+    Ok((screen, result["seq"].as_u64().unwrap_or(0)))
+}
+
+/// Attaches this terminal to the session until the detach key or its end.
+pub async fn run_attach(link: Link, opts: AttachOptions) -> Result<AttachEnd, LinkError> {
+    if !Console::available() {
+        return Err(LinkError::Console(crate::ConsoleError::NotATerminal));
+    }
+    let (node, session) = (opts.node.as_str(), opts.session);
+    // Output from here on is kept; the snapshot says which of it is already on screen.
+    let mut stream = link.attach_stream(node, session).await?;
+    let (screen, mut drawn_up_to) = snapshot(&link, node, session).await?;
     // One terminal types (and answers the agent's terminal queries), the
     // others watch until one takes over.
     let me = uuid::Uuid::new_v4().to_string();
@@ -119,6 +132,14 @@ pub async fn run_attach(link: Link, opts: AttachOptions) -> Result<AttachEnd, Li
                     }
                 }
                 Some(AttachMsg::Exited(code)) => break AttachEnd::Exited(code),
+                Some(AttachMsg::Lagged) => {
+                    // Output was skipped: draw the session's screen as it is
+                    // now, and go on with the output after it.
+                    let (screen, seq) = snapshot(&link, node, session).await?;
+                    debug!(session = %session, seq, "attached stream fell behind; screen drawn again");
+                    console.show(redraw_snapshot(&screen).as_bytes())?;
+                    drawn_up_to = seq;
+                }
                 None => break AttachEnd::Exited(None),
             },
         }

@@ -34,6 +34,9 @@ pub enum AttachMsg {
     },
     /// The session ended, with its exit code if it had one.
     Exited(Option<i32>),
+    /// The stream fell behind and output was skipped: what the terminal
+    /// shows is no longer the session's screen, so it is drawn again.
+    Lagged,
 }
 
 /// A way to the nodes.
@@ -110,6 +113,7 @@ impl Link {
                             LocalMsg::Output { seq, bytes, .. } => AttachMsg::Output { seq, bytes },
                             LocalMsg::Event(json) => match serde_json::from_slice::<Event>(&json) {
                                 Ok(Event { kind: EventKind::Exited(exit), .. }) => AttachMsg::Exited(exit.code),
+                                Ok(Event { kind: EventKind::Lagged { .. }, .. }) => AttachMsg::Lagged,
                                 _ => continue,
                             },
                         };
@@ -125,6 +129,8 @@ impl Link {
                 let nats = |e: warden_bridge::async_nats::SubscribeError| LinkError::Protocol(e.to_string());
                 let mut out = client.subscribe(subjects.output(session)).await.map_err(nats)?;
                 let mut exited = client.subscribe(subjects.event(Some(session), "exited")).await.map_err(nats)?;
+                // The node's publisher fell behind its bus: output was skipped.
+                let mut lagged = client.subscribe(subjects.event(None, "lagged")).await.map_err(nats)?;
                 client.flush().await.map_err(|e| LinkError::Protocol(e.to_string()))?;
                 tokio::spawn(async move {
                     loop {
@@ -146,6 +152,10 @@ impl Link {
                                     Ok(Event { kind: EventKind::Exited(exit), .. }) => AttachMsg::Exited(exit.code),
                                     _ => continue,
                                 },
+                                None => break,
+                            },
+                            m = lagged.next() => match m {
+                                Some(_) => AttachMsg::Lagged,
                                 None => break,
                             },
                         };
