@@ -25,7 +25,7 @@ pub use outcome::{
     PushOutcome, StepResult, WorkspaceStatus,
 };
 pub use record::{ProcessIdentity, WorkspaceRecord, WorkspaceState, now_ms};
-pub use redact::{REDACTED, Redactor, Secret, strip_url_userinfo};
+pub use redact::{REDACTED, Redactor, Secret, strip_url_credentials};
 pub use repo_url::{UrlCredential, url_credential};
 pub use request::{
     BranchSpec, CloneSpec, CommitRequest, CommitRequestError, FinalizeRequest, Identity, IdentityError, PrRequest,

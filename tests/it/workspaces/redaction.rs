@@ -331,3 +331,30 @@ fn git_tracing_from_the_environment_or_config_never_logs_the_token() -> TestResu
     assert!(written.is_empty(), "git traced: {written:?}");
     Ok(())
 }
+
+/// A workspace whose remote URL (set outside warden, in the repository's own
+/// config) carries a token in its query string: `fetch` is refused as `push`
+/// is, before git runs, and the token reaches no error or event. Before,
+/// git fetched from it and its error (which quotes the URL with its query)
+/// went back to the caller and into a `workspace_failed` event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_from_a_remote_whose_url_carries_a_token_is_refused() -> TestResult {
+    const TOKEN: &str = "tok_QueryFetch_Lm4Rt9Wx2";
+    let tmp = tempfile::tempdir()?;
+    let remote = bare_remote(tmp.path());
+    let w = start(tmp.path()).await;
+    let ws = w.provision_workspace(clone_spec(&remote, "q", "feat/q")).await?;
+    let mut sub = w.subscribe(Some(w.bus().next_seq()));
+    // A port nothing listens on: git fails at once if it runs.
+    let url = format!("http://127.0.0.1:9/remote.git?private_token={TOKEN}");
+    crate::common::git::git(&ws.path, &["remote", "set-url", "origin", &url]);
+    let err = w.fetch_workspace(&ws.id).await.expect_err("refused");
+    assert!(matches!(err, WorkspaceError::Config { .. }), "a typed refusal: {err:?}");
+    assert!(!err.to_string().contains(TOKEN), "the error echoes the token: {err}");
+    assert!(err.to_string().contains("credentials in the repository URL"), "says why: {err}");
+    let events = drain(&mut sub).await;
+    w.shutdown().await;
+    let events_json = events.iter().map(|e| e.to_json()).collect::<Vec<_>>().join("\n");
+    assert!(!events_json.contains(TOKEN), "the token reached an event: {events_json}");
+    Ok(())
+}

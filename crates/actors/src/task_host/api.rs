@@ -64,7 +64,7 @@ impl Warden {
                 task: id,
                 summary: record.spec.summary(),
                 agents: record.spec.agents.iter().map(|a| a.agent.clone()).collect(),
-                repo: record.spec.repo.as_ref().map(|r| warden_core::workspace::strip_url_userinfo(&r.source)),
+                repo: record.spec.repo.as_ref().map(|r| warden_core::workspace::strip_url_credentials(&r.source)),
                 finalize: record.spec.finalize,
             },
         );

@@ -353,6 +353,10 @@ impl WorkspaceOps {
         let ctx = Arc::clone(&self.ctx);
         traced(&ctx, &self.record.id, "fetch", Some(Step::Fetch), sink, |_| {
             let url = git::push_url(&self.repo, &ctx.remote)?;
+            if let Some(found) = url_credential(&url) {
+                let remote = ctx.remote.as_str();
+                return Err(WorkspaceError::Config { message: format!("remote {remote:?}: {}", found.refusal()) });
+            }
             ctx.git.run(&self.record.path, &["fetch", "--prune", &ctx.remote], Some(&url), &ctx.redactor)?;
             Ok(())
         })

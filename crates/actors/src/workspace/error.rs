@@ -207,7 +207,7 @@ fn with_suffix(what: &str, suffix: &str) -> String {
 
 impl From<git2::Error> for WorkspaceError {
     fn from(e: git2::Error) -> Self {
-        let message = warden_core::workspace::redact::strip_url_userinfo(e.message());
+        let message = warden_core::workspace::redact::strip_url_credentials(e.message());
         match e.code() {
             git2::ErrorCode::Locked | git2::ErrorCode::Modified | git2::ErrorCode::Conflict => {
                 Self::Conflict { message }

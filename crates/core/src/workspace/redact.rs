@@ -32,8 +32,9 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Replaces registered secrets, in every encoding they travel in, and any
-/// URL userinfo (`scheme://user:pass@host` → `scheme://***@host`).
+/// Replaces registered secrets, in every encoding they travel in, and the
+/// credentials of any URL ([`strip_url_credentials`]: userinfo, and query
+/// parameters named like a credential).
 ///
 /// The encodings of each secret: itself; percent-encoded (upper- and
 /// lower-case hex); base64, standard and URL-safe, padded or not, at any of
@@ -56,7 +57,7 @@ impl fmt::Debug for Redactor {
 const MIN_ENCODED_NEEDLE: usize = 8;
 
 impl Redactor {
-    /// A redactor that knows no secrets (it still strips URL userinfo).
+    /// A redactor that knows no secrets (it still strips URL credentials).
     pub fn new() -> Self {
         Self::default()
     }
@@ -98,9 +99,9 @@ impl Redactor {
         self.needles.is_empty()
     }
 
-    /// `text` with every secret and URL userinfo replaced by `***`.
+    /// `text` with every secret and URL credential replaced by `***`.
     pub fn redact(&self, text: &str) -> String {
-        self.replace_needles(strip_url_userinfo(text))
+        self.replace_needles(strip_url_credentials(text))
     }
 
     /// `text` with every secret (in every encoding registered) replaced by `***`.
@@ -197,17 +198,19 @@ fn percent_encode(text: &str, lower: bool) -> String {
     out
 }
 
-/// Replace the userinfo of every `scheme://userinfo@host` in `text`.
-pub fn strip_url_userinfo(text: &str) -> String {
+/// `text` with the credentials of every `scheme://…` URL in it replaced by
+/// `***`: the userinfo (`scheme://***@host`) and the value of every query
+/// parameter named like a credential (`?access_token=***`, by the words of
+/// its name, as [`url_credential`](super::url_credential) judges them).
+pub fn strip_url_credentials(text: &str) -> String {
+    // A URL in free text ends at whitespace, a quote or `>`.
+    let url_end = |c: char| c.is_whitespace() || c == '\'' || c == '"' || c == '>';
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(pos) = rest.find("://") {
         let (head, tail) = rest.split_at(pos + 3);
         out.push_str(head);
-        // The authority ends at the first '/', whitespace, quote or end.
-        let auth_end = tail
-            .find(|c: char| c == '/' || c.is_whitespace() || c == '\'' || c == '"' || c == '>')
-            .unwrap_or(tail.len());
+        let auth_end = tail.find(|c: char| matches!(c, '/' | '?' | '#') || url_end(c)).unwrap_or(tail.len());
         let authority = &tail[..auth_end];
         match authority.rfind('@') {
             Some(at) => {
@@ -216,7 +219,31 @@ pub fn strip_url_userinfo(text: &str) -> String {
             }
             None => out.push_str(authority),
         }
-        rest = &tail[auth_end..];
+        let after = &tail[auth_end..];
+        let end = after.find(url_end).unwrap_or(after.len());
+        let (path_and_query, fragment) = after[..end].split_at(after[..end].find('#').unwrap_or(end));
+        match path_and_query.split_once('?') {
+            Some((path, query)) => {
+                out.push_str(path);
+                out.push('?');
+                for (i, pair) in query.split('&').enumerate() {
+                    if i > 0 {
+                        out.push('&');
+                    }
+                    match pair.split_once('=') {
+                        Some((name, _)) if super::repo_url::credential_name(&crate::text::percent_decode(name)) => {
+                            out.push_str(name);
+                            out.push('=');
+                            out.push_str(REDACTED);
+                        }
+                        _ => out.push_str(pair),
+                    }
+                }
+            }
+            None => out.push_str(path_and_query),
+        }
+        out.push_str(fragment);
+        rest = &after[end..];
     }
     out.push_str(rest);
     out
@@ -233,11 +260,38 @@ mod tests {
     #[test]
     fn strips_userinfo() {
         assert_eq!(
-            strip_url_userinfo("fatal: https://u:tok@github.com/o/r.git failed; see http://h/x"),
+            strip_url_credentials("fatal: https://u:tok@github.com/o/r.git failed; see http://h/x"),
             "fatal: https://***@github.com/o/r.git failed; see http://h/x"
         );
-        assert_eq!(strip_url_userinfo("ssh://git@h:22/r"), "ssh://***@h:22/r");
-        assert_eq!(strip_url_userinfo("no url here"), "no url here");
+        assert_eq!(strip_url_credentials("ssh://git@h:22/r"), "ssh://***@h:22/r");
+        assert_eq!(strip_url_credentials("https://tok@h?x=1"), "https://***@h?x=1");
+        assert_eq!(strip_url_credentials("no url here"), "no url here");
+    }
+
+    #[test]
+    fn strips_credential_query_values() {
+        let table = [
+            (
+                "fatal: unable to access 'http://h:9/r.git?private_token=tok_A1/': refused",
+                "fatal: unable to access 'http://h:9/r.git?private_token=***': refused",
+            ),
+            ("https://h/r?ref=main&access%5Ftoken=t&x=1#frag", "https://h/r?ref=main&access%5Ftoken=***&x=1#frag"),
+            (
+                "see <https://h/r?apiKey=k> and https://h/r?author=me",
+                "see <https://h/r?apiKey=***> and https://h/r?author=me",
+            ),
+            (
+                "https://h/r?X-Amz-Signature=s \"https://h/?token\"",
+                "https://h/r?X-Amz-Signature=*** \"https://h/?token\"",
+            ),
+            ("https://h/r#token=t", "https://h/r#token=t"),
+            ("https://h/r?", "https://h/r?"),
+        ];
+        for (text, want) in table {
+            assert_eq!(strip_url_credentials(text), want, "{text}");
+        }
+        let r = Redactor::new();
+        assert!(!r.redact("'https://h/r.git?password=hunter2'").contains("hunter2"));
     }
 
     #[test]

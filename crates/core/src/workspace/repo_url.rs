@@ -83,7 +83,7 @@ const CREDENTIAL_WORDS: &[&str] = &[
 ];
 
 /// Whether a query parameter's (decoded) name reads as a credential.
-fn credential_name(name: &str) -> bool {
+pub(crate) fn credential_name(name: &str) -> bool {
     let mut words = Vec::new();
     let mut word = String::new();
     let mut prev_lower = false;
