@@ -122,6 +122,9 @@ pub(crate) struct TaskIndex {
 #[derive(Default)]
 struct IndexInner {
     records: BTreeMap<TaskId, TaskRecord>,
+    /// How many of `records` have ended, kept as they change: a status
+    /// change does not count them all (up to the retention's 10,000).
+    ended: usize,
     actors: HashMap<TaskId, ActorRef<TaskMsg>>,
     sessions: HashMap<SessionId, TaskId>,
     last_output: HashMap<SessionId, Instant>,
@@ -130,13 +133,19 @@ struct IndexInner {
 /// Stores `record`; drops the oldest ended records beyond `max_records` and
 /// returns their ids.
 fn store(g: &mut IndexInner, record: TaskRecord, max_records: usize) -> Vec<TaskId> {
-    g.records.insert(record.id, record);
-    let ended = g.records.values().filter(|r| r.status.is_terminal()).count();
-    let excess = ended.saturating_sub(max_records);
+    let ends = record.status.is_terminal();
+    let ended_before = g.records.insert(record.id, record).is_some_and(|old| old.status.is_terminal());
+    g.ended = g.ended + usize::from(ends) - usize::from(ended_before);
+    let excess = g.ended.saturating_sub(max_records);
+    if excess == 0 {
+        return Vec::new();
+    }
+    // Ids are time-ordered (UUIDv7): the first ended ones are the oldest.
     let drop: Vec<TaskId> = g.records.values().filter(|r| r.status.is_terminal()).take(excess).map(|r| r.id).collect();
     for id in &drop {
         g.records.remove(id);
     }
+    g.ended -= drop.len();
     drop
 }
 
@@ -151,7 +160,7 @@ impl TaskIndex {
     /// ended: then nothing is stored and the count comes back.
     pub(crate) fn admit(&self, record: TaskRecord, max_records: usize, max_live: usize) -> Result<Vec<TaskId>, usize> {
         let mut g = lock(&self.inner);
-        let live = g.records.values().filter(|r| !r.status.is_terminal()).count();
+        let live = g.records.len() - g.ended;
         if live >= max_live {
             return Err(live);
         }
@@ -355,5 +364,55 @@ impl Tasks {
             loaded: Mutex::new(loaded.records),
             router,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use warden_core::task::{TaskId, TaskRecord, TaskSpec, TaskStatus};
+
+    use super::TaskIndex;
+
+    fn record(status: TaskStatus) -> TaskRecord {
+        let mut r = TaskRecord::new(TaskId::new(), "n", TaskSpec::new("shell", "t"), 0);
+        r.status = status;
+        r
+    }
+
+    /// The count of ended records follows every change (a task that ends,
+    /// one stored again, the oldest dropped), so the retention and the
+    /// bound on tasks not ended hold as when they were counted each time.
+    #[test]
+    fn ended_records_are_counted_as_they_change() {
+        let index = TaskIndex::default();
+        let running: Vec<TaskRecord> = (0..3).map(|_| record(TaskStatus::Running)).collect();
+        for r in &running {
+            assert!(index.admit(r.clone(), 2, 4).expect("room").is_empty());
+        }
+        // Stored again unchanged, and again ended: counted once.
+        index.put(running[0].clone(), 2);
+        let mut done = running[0].clone();
+        done.status = TaskStatus::Completed;
+        assert!(index.put(done.clone(), 2).is_empty());
+        assert!(index.put(done.clone(), 2).is_empty());
+        // Two not ended, one ended: two more are admitted, then none.
+        assert!(index.admit(record(TaskStatus::Queued), 2, 4).is_ok());
+        assert!(index.admit(record(TaskStatus::Queued), 2, 4).is_ok());
+        assert_eq!(index.admit(record(TaskStatus::Queued), 2, 4).expect_err("full"), 4);
+        // Two more end: the oldest ended record goes (`done`, from the first id).
+        for r in &running[1..] {
+            let mut ended = r.clone();
+            ended.status = TaskStatus::Failed;
+            let dropped = index.put(ended, 2);
+            if r.id == running[2].id {
+                assert_eq!(dropped, vec![done.id]);
+            } else {
+                assert!(dropped.is_empty());
+            }
+        }
+        assert!(index.get(done.id).is_none());
+        let g = super::lock(&index.inner);
+        assert_eq!(g.ended, g.records.values().filter(|r| r.status.is_terminal()).count());
+        assert_eq!(g.ended, 2);
     }
 }
