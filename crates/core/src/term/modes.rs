@@ -165,6 +165,19 @@ pub struct TermModes {
     pub titles_pushed: u16,
     /// Entries pushed with the icon title only (`CSI 22 ; 1 t`; tmux ignores them).
     pub icon_titles_pushed: u16,
+    /// The kitty keyboard state of the screen not shown: kitty keeps one stack for the
+    /// main screen and one for the alternate screen, and a switch swaps which one the
+    /// `kitty_*` fields above describe.
+    kitty_hidden: KittyState,
+}
+
+/// One screen's kitty keyboard state: entries pushed and not popped, whether flags were
+/// set in place, the flags in effect.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct KittyState {
+    pushed: u16,
+    set: bool,
+    flags: u16,
 }
 
 /// What a terminal saves with the cursor (DECSC, `ESC 7`; entering the alternate screen
@@ -219,7 +232,17 @@ impl TermModes {
 
     /// Whether anything is on that [`restore`](TermModes::restore) would undo.
     pub fn any(&self) -> bool {
-        *self != TermModes::default()
+        // The alternate screen's kitty stack, once that screen is left, is not (while it
+        // is shown, `alternate_screen` is on anyway).
+        TermModes { kitty_hidden: KittyState::default(), ..*self } != TermModes::default()
+    }
+
+    /// The screen shown switched between main and alternate: the other kitty keyboard
+    /// stack is now the one in effect.
+    pub(super) fn switch_kitty_stack(&mut self) {
+        let shown = KittyState { pushed: self.kitty_pushed, set: self.kitty_set, flags: self.kitty_flags };
+        let hidden = std::mem::replace(&mut self.kitty_hidden, shown);
+        (self.kitty_pushed, self.kitty_set, self.kitty_flags) = (hidden.pushed, hidden.set, hidden.flags);
     }
 
     /// A kitty keyboard sequence: `CSI > flags u` pushes, `CSI < n u` pops `n` (default 1),
@@ -292,6 +315,10 @@ impl TermModes {
         self.attributes = !reset;
     }
 
+    fn kitty_state(&self) -> KittyState {
+        KittyState { pushed: self.kitty_pushed, set: self.kitty_set, flags: self.kitty_flags }
+    }
+
     /// The bytes that turn off everything that is on, in an order that works from any
     /// state: leave the alternate screen first (its cursor is the saved one), reset the
     /// scroll region between DECSC and DECRC (DECSTBM moves the cursor home), turn origin
@@ -304,6 +331,8 @@ impl TermModes {
             out.extend_from_slice(b"\x1b[?2026l");
         }
         if self.alternate_screen {
+            // The alternate screen's kitty stack first, while it is the one in effect.
+            kitty_restore(&mut out, self.kitty_pushed, self.kitty_set);
             out.extend_from_slice(b"\x1b[?1049l");
         }
         if self.scroll_region {
@@ -320,12 +349,9 @@ impl TermModes {
                 out.extend_from_slice(format!("\x1b[?{}l", mode.number()).as_bytes());
             }
         }
-        if self.kitty_pushed > 0 {
-            out.extend_from_slice(format!("\x1b[<{}u", self.kitty_pushed).as_bytes());
-        }
-        if self.kitty_set {
-            out.extend_from_slice(b"\x1b[=0;1u");
-        }
+        // The main screen's (the hidden one while the alternate screen is shown).
+        let main = if self.alternate_screen { self.kitty_hidden } else { self.kitty_state() };
+        kitty_restore(&mut out, main.pushed, main.set);
         if self.modify_other_keys {
             out.extend_from_slice(b"\x1b[>4m");
         }
@@ -417,6 +443,16 @@ impl InputModes {
     }
 }
 
+/// Pops `pushed` entries of the kitty keyboard stack in effect and clears flags set in place.
+fn kitty_restore(out: &mut Vec<u8>, pushed: u16, set: bool) {
+    if pushed > 0 {
+        out.extend_from_slice(format!("\x1b[<{pushed}u").as_bytes());
+    }
+    if set {
+        out.extend_from_slice(b"\x1b[=0;1u");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::Screen;
@@ -450,7 +486,14 @@ mod tests {
             (b"\x1b[>4;0m", b""),
             // RIS resets every mode.
             (b"\x1b[?1049h\x1b[?1000h\x1b[?25l\x1bc", b""),
-            (b"\x1b[?1049h\x1b[?25l\x1b[?1000h\x1b[>1u", b"\x1b[?1049l\x1b[?1000l\x1b[<1u\x1b[0m\x0f\x1b(B\x1b[?25h"),
+            // Kitty keeps one keyboard stack per screen: a push on the alternate screen
+            // is popped there, before leaving it (after it would pop the main screen's).
+            (b"\x1b[?1049h\x1b[?25l\x1b[?1000h\x1b[>1u", b"\x1b[<1u\x1b[?1049l\x1b[?1000l\x1b[0m\x0f\x1b(B\x1b[?25h"),
+            (b"\x1b[>1u\x1b[?1049h", b"\x1b[?1049l\x1b[<1u\x1b[0m\x0f\x1b(B"),
+            (b"\x1b[>1u\x1b[?1049h\x1b[>3u\x1b[=1;2u", b"\x1b[<1u\x1b[=0;1u\x1b[?1049l\x1b[<1u\x1b[0m\x0f\x1b(B"),
+            (b"\x1b[?1049h\x1b[>1u\x1b[?1049l", b""),
+            (b"\x1b[>1u\x1b[?1049h\x1b[<u\x1b[?1049l", b"\x1b[<1u"),
+            (b"\x1b[?47h\x1b[>1u\x1b[?47l\x1b[>2u", b"\x1b[<1u"),
             // What the screen's state keeps: scroll region, wrap, attributes, character set.
             (b"\x1b[5;10r", b"\x1b7\x1b[r\x1b8"),
             (b"\x1b[5;10r\x1b[r", b""),
@@ -525,8 +568,10 @@ mod tests {
     fn what_the_restore_brings_back_it_turns_off_again() {
         // The restore's own `CSI ? 1049 l` and DECSC/DECRC pair bring back what the
         // program saved: attributes, character set, shift.
-        let agents: [&[u8]; 5] = [
+        let agents: [&[u8]; 6] = [
             b"\x1b[1;31m\x1b[?1049h\x1b[0mtui-frame",
+            // One kitty keyboard stack per screen, each emptied on its own screen.
+            b"\x1b[>1u\x1b[>1u\x1b[?1049h\x1b[>3u\x1b[=5;1u",
             b"\x1b(0\x1b)0\x0e\x1b[?1049h\x0f\x1b(B",
             b"\x1b[7m\x1b[?1049h\x1b[m\x1b[5;10r",
             b"\x1b[31m\x1b7\x1b[0m\x1b8\x1b[3;9r\x1b[?1049h",

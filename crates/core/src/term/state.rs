@@ -271,6 +271,7 @@ impl Term {
         self.swap_grid(alt);
         self.alt_active = true;
         self.grid_is_main = false;
+        self.modes.switch_kitty_stack();
     }
 
     pub(super) fn exit_alt(&mut self) {
@@ -281,6 +282,7 @@ impl Term {
         self.swap_grid(main);
         self.alt_active = false;
         self.grid_is_main = true;
+        self.modes.switch_kitty_stack();
     }
 
     /// Packs the active grid away into `other` and unpacks `next` (packed) in its place.
