@@ -272,6 +272,7 @@ impl Position {
         };
         if self.next < floor {
             let missed = floor - self.next;
+            tracing::debug!(missed, from = self.next, to = floor, "a subscription fell behind the event bus");
             self.next = floor;
             return Look::Event(Arc::new(lagged(&core.node, floor - 1, missed)));
         }
