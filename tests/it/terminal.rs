@@ -574,21 +574,20 @@ fn an_agent_ending_inside_a_dcs_string_does_not_leave_the_terminal_swallowing_ou
     t.wait_for("the next command's output", |s| s.contains("next-42"));
 }
 
-/// `warden attach` whose stream falls behind the session's output (here: the
-/// attach process stopped while the agent floods) draws the session's screen
-/// again when it is told it lagged. Before, it went on from the oldest output
-/// still held, and what the skipped output drew (a header, here) never
-/// reached the person's terminal.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_attach_that_falls_behind_a_flood_draws_the_screen_again() {
+/// Runs `script` in a session of an in-process node whose bus keeps little
+/// (1 MiB, the least it takes), and `warden attach` to it in tmux. The script prints `READY`,
+/// waits for the file `{go}`, floods, and prints `END-OF-FLOOD`: the attach
+/// process is stopped while the flood runs, so its stream falls far behind,
+/// and resumed once the node's screen shows the end. Then `check` looks at
+/// the terminal, and the attach detaches.
+async fn attach_through_a_lag(script: &str, check: impl FnOnce(&Tmux)) {
     use warden_bridge::BridgeConfig;
     use warden_bridge::local::{LocalServer, LocalSettings};
     let dir = tempfile::tempdir().expect("tempdir");
     let state = dir.path().join("state");
     let mut config = warden::WardenConfig::new(state.clone());
-    // Small bounds, so a few MB of flood is far behind.
     config.bus.subscriber_capacity = 64;
-    config.bus.replay_bytes = 256 * 1024;
+    config.bus.replay_bytes = 1 << 20;
     let w = warden::Warden::start(config).await.expect("starts");
     let settings = LocalSettings {
         socket: warden_bridge::local::default_socket_path(&state),
@@ -597,12 +596,7 @@ async fn an_attach_that_falls_behind_a_flood_draws_the_screen_again() {
     };
     let server = LocalServer::start(w.clone(), settings).await.expect("serves");
     let go = dir.path().join("go");
-    let script = format!(
-        "printf 'READY\\n'; while [ ! -e {go} ]; do sleep 0.02; done; printf '\\033[2;24r\\033[24;1H'; \
-         yes flood-line-of-text | head -c 4000000; printf '\\0337\\033[1;1HHEADER-X\\0338'; \
-         yes flood-line-of-text | head -c 4000000; printf '\\nEND-OF-FLOOD\\n'; read x",
-        go = go.display()
-    );
+    let script = script.replace("{go}", &go.display().to_string());
     let s = w.spawn(SessionSpec::new("shell", "bash").args(["-c", &script]).size(24, 80)).await.expect("spawns");
 
     let t = Tmux::start(80, 24);
@@ -614,22 +608,74 @@ async fn an_attach_that_falls_behind_a_flood_draws_the_screen_again() {
     let pid = t.display("#{pane_pid}");
     kill("-STOP", &pid);
     std::fs::write(&go, "").expect("go");
-    let deadline = std::time::Instant::now() + TIMEOUT;
+    let deadline = std::time::Instant::now() + TIMEOUT * 3;
     while !w.snapshot(s.id).await.expect("snapshot").text.contains("END-OF-FLOOD") {
         assert!(std::time::Instant::now() < deadline, "the flood never ended");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     kill("-CONT", &pid);
-    let screen = tokio::task::block_in_place(|| {
-        t.wait_for("the flood's end and its header", |s| {
-            s.contains("END-OF-FLOOD") && s.lines().next().is_some_and(|l| l.starts_with("HEADER-X"))
-        })
-    });
-    assert!(!screen.contains("READY"), "the screen was drawn again: {screen}");
     tokio::task::block_in_place(|| {
+        check(&t);
         t.keys("C-]");
     });
     let _ = w.stop(s.id).await;
     server.shutdown().await;
     w.shutdown().await;
+}
+
+/// `warden attach` whose stream falls behind the session's output draws the
+/// session's screen again when it is told it lagged. Before, it went on from
+/// the oldest output still held, and what the skipped output drew (a header,
+/// here) never reached the person's terminal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attach_that_falls_behind_a_flood_draws_the_screen_again() {
+    let script = "printf 'READY\\n'; while [ ! -e {go} ]; do sleep 0.02; done; printf '\\033[2;24r\\033[24;1H'; \
+         yes flood-line-of-text | head -c 8000000; printf '\\0337\\033[1;1HHEADER-X\\0338'; \
+         yes flood-line-of-text | head -c 8000000; printf '\\nEND-OF-FLOOD\\n'; read x";
+    attach_through_a_lag(script, |t| {
+        let screen = t.wait_for("the flood's end and its header", |s| {
+            s.contains("END-OF-FLOOD") && s.lines().next().is_some_and(|l| l.starts_with("HEADER-X"))
+        });
+        assert!(!screen.contains("READY"), "the screen was drawn again: {screen}");
+    })
+    .await;
+}
+
+/// The output shown before the lag may stop inside a DCS string (a sixel
+/// image, an XTGETTCAP query) whose end is in the skipped output; tmux ends a
+/// DCS only at ST, so the redraw and all after it were swallowed. The console
+/// ends the cut sequence first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redraw_after_a_lag_inside_a_dcs_string_reaches_the_screen() {
+    let script = "printf 'READY\\n'; while [ ! -e {go} ]; do sleep 0.02; done; printf '\\033P+q'; \
+         yes 41 | tr -d '\\n' | head -c 16000000; printf '\\033\\\\'; printf 'END-OF-FLOOD\\n'; read x";
+    attach_through_a_lag(script, |t| {
+        t.wait_for("the screen drawn again after the lag", |s| s.contains("END-OF-FLOOD"));
+    })
+    .await;
+}
+
+/// A mode turned on before the lag and off in the skipped output (mouse
+/// reporting here) stayed on in the person's terminal after the redraw, which
+/// turned on only what the snapshot has on: clicks reached the agent as
+/// escape sequences it had not asked for. The console turns off what it
+/// showed turned on before drawing the snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redraw_after_a_lag_turns_off_modes_the_skipped_output_turned_off() {
+    let script = "printf 'READY\\n'; while [ ! -e {go} ]; do sleep 0.02; done; printf '\\033[?1000h'; \
+         yes flood-line-of-text | head -c 8000000; printf '\\033[?1000l'; \
+         yes flood-line-of-text | head -c 8000000; printf '\\nEND-OF-FLOOD\\n'; read x";
+    attach_through_a_lag(script, |t| {
+        t.wait_for("the screen drawn again", |s| s.contains("END-OF-FLOOD") && !s.contains("READY"));
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        loop {
+            let mouse = t.display("#{mouse_any_flag}#{mouse_standard_flag}#{mouse_button_flag}");
+            if mouse == "000" {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "mouse reporting stayed on after the redraw: {mouse}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    })
+    .await;
 }

@@ -51,12 +51,13 @@ pub struct BusLimits {
     /// Events a live subscriber may fall behind before it gets `lagged`
     /// (fewer when the replay buffer's bounds keep fewer: a subscriber reads
     /// from that buffer, so what it has not read yet is never held twice).
+    /// At least 16.
     pub subscriber_capacity: usize,
-    /// Events kept for replay at most…
+    /// Events kept for replay at most (at least 16)…
     pub replay_events: usize,
-    /// …and bytes (as [`Event::approx_size`]) kept for replay at most. All
-    /// subscriptions together hold no more than this and one event each,
-    /// however slowly they read.
+    /// …and bytes (as [`Event::approx_size`]) kept for replay at most (at
+    /// least 1 MiB). All subscriptions together hold no more than this and
+    /// one event each, however slowly they read.
     pub replay_bytes: usize,
 }
 
@@ -65,6 +66,12 @@ impl Default for BusLimits {
         BusLimits { subscriber_capacity: 16 * 1024, replay_events: 100_000, replay_bytes: 32 * 1024 * 1024 }
     }
 }
+
+/// The least [`BusLimits::subscriber_capacity`] and [`BusLimits::replay_events`]
+/// a bus takes (smaller values are raised to it).
+const MIN_EVENTS: usize = 16;
+/// The least [`BusLimits::replay_bytes`] a bus takes.
+const MIN_REPLAY_BYTES: usize = 1 << 20;
 
 struct Ring {
     next_seq: u64,
@@ -122,7 +129,12 @@ pub struct EventBus {
 
 impl EventBus {
     /// A bus for `node`.
-    pub(crate) fn new(node: impl Into<String>, limits: BusLimits) -> Self {
+    pub(crate) fn new(node: impl Into<String>, mut limits: BusLimits) -> Self {
+        // Subscribers read from the ring: with less than this they could read
+        // nothing but `lagged` markers.
+        limits.subscriber_capacity = limits.subscriber_capacity.max(MIN_EVENTS);
+        limits.replay_events = limits.replay_events.max(MIN_EVENTS);
+        limits.replay_bytes = limits.replay_bytes.max(MIN_REPLAY_BYTES);
         let ring = Ring { next_seq: 1, events: VecDeque::new(), bytes: 0, closed: false };
         let core = Core { node: node.into(), limits, ring: Mutex::new(ring), published: Notify::new() };
         EventBus { shared: Arc::new(Shared { core: Arc::new(core) }) }
@@ -180,13 +192,16 @@ impl EventBus {
         self.ring().events.front().map(|e| e.seq)
     }
 
-    /// Subscribes to events with `seq >= from_seq` (`None`: only new ones).
+    /// Subscribes to events with `seq >= from_seq` (`None`, or a `seq` the
+    /// bus has not given yet: only new ones).
     ///
     /// Events older than the replay buffer are gone; the subscription then
     /// starts with a `lagged` marker counting them.
     pub fn subscribe(&self, from_seq: Option<u64>) -> Subscription {
         let live_from = self.ring().next_seq;
-        let next = from_seq.map_or(live_from, |from| from.max(1));
+        // A `seq` not given yet (one kept from before the node restarted, when
+        // `seq`s began at 1 again) starts with what comes next, as `None` does.
+        let next = from_seq.map_or(live_from, |from| from.clamp(1, live_from));
         Subscription { core: self.shared.core.clone(), at: Position { next, live_from, filter: None } }
     }
 }
@@ -371,6 +386,23 @@ mod tests {
         assert!(all.recv().await.is_none());
         let seqs = tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("ends").expect("joins");
         assert_eq!(seqs, vec![2]);
+    }
+
+    #[tokio::test]
+    async fn bounds_too_small_to_read_from_are_raised_and_a_future_seq_starts_live() {
+        let bus = EventBus::new("n", BusLimits { subscriber_capacity: 0, replay_events: 0, replay_bytes: 0 });
+        let mut live = bus.subscribe(None);
+        // A `seq` kept from before a restart, far ahead of this bus.
+        let mut ahead = bus.subscribe(Some(1000));
+        for _ in 0..3 {
+            bus.publish(None, output(10));
+        }
+        for sub in [&mut live, &mut ahead] {
+            for want in 1..=3 {
+                let e = sub.recv_timeout(Duration::from_secs(5)).await.expect("event");
+                assert_eq!((e.seq, e.kind_name()), (want, "output"));
+            }
+        }
     }
 
     #[tokio::test]

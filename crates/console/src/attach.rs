@@ -58,14 +58,6 @@ pub fn draw_snapshot(screen: &ScreenSnapshot) -> String {
     s
 }
 
-/// The escape sequences that replace what a terminal shows with a snapshot:
-/// [`draw_snapshot`], leaving the alternate screen first when the snapshot
-/// is of the main one.
-pub fn redraw_snapshot(screen: &ScreenSnapshot) -> String {
-    let leave = if screen.alternate_screen { "" } else { "\x1b[?1049l" };
-    format!("{leave}{}", draw_snapshot(screen))
-}
-
 /// The session's screen now, and the `seq` of the last output it shows.
 async fn snapshot(link: &Link, node: &str, session: SessionId) -> Result<(ScreenSnapshot, u64), LinkError> {
     let reply = link.command(node, "snapshot", json!({"session": session})).await?;
@@ -137,7 +129,7 @@ pub async fn run_attach(link: Link, opts: AttachOptions) -> Result<AttachEnd, Li
                     // now, and go on with the output after it.
                     let (screen, seq) = snapshot(&link, node, session).await?;
                     debug!(session = %session, seq, "attached stream fell behind; screen drawn again");
-                    console.show(redraw_snapshot(&screen).as_bytes())?;
+                    console.show_instead(draw_snapshot(&screen).as_bytes())?;
                     drawn_up_to = seq;
                 }
                 None => break AttachEnd::Exited(None),

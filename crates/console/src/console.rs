@@ -186,6 +186,21 @@ impl Console {
         out.flush()
     }
 
+    /// Shows `bytes` in place of everything shown so far, when output in between was
+    /// skipped: first ends a sequence the shown output was cut in (tmux swallows all that
+    /// follows an unended DCS string) and turns off every mode it turned on (the skipped
+    /// output may have turned them off, and `bytes` turns on what it needs).
+    pub fn show_instead(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let undo = [self.screen.sequence_end(), &self.screen.modes().restore()].concat();
+        self.screen.process(&undo);
+        self.raw.track(self.screen.sequence_end(), self.screen.modes());
+        {
+            let mut out = io::stdout().lock();
+            out.write_all(&undo)?;
+        }
+        self.show(bytes)
+    }
+
     /// Puts a question on the status line (a pending confirmation); `y` and `n` typed
     /// alone answer it ([`ConsoleInput::Answer`]). `None` takes it away.
     pub fn ask(&mut self, question: Option<String>) {

@@ -202,15 +202,24 @@ fn percent_encode(text: &str, lower: bool) -> String {
 /// `***`: the userinfo (`scheme://***@host`) and the value of every query
 /// parameter named like a credential (`?access_token=***`, by the words of
 /// its name, as [`url_credential`](super::url_credential) judges them).
+/// Every `://` is looked at, so a URL glued to another or inside another's
+/// path or query is redacted too.
 pub fn strip_url_credentials(text: &str) -> String {
-    // A URL in free text ends at whitespace, a quote or `>`.
-    let url_end = |c: char| c.is_whitespace() || c == '\'' || c == '"' || c == '>';
+    redact_query_credentials(&strip_url_userinfo(text))
+}
+
+/// Replaces the userinfo of every `scheme://userinfo@host` in `text`. The
+/// authority runs to the first `/`, whitespace, quote or `>`: a password
+/// with a raw `?` or `#` in it is still userinfo.
+fn strip_url_userinfo(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(pos) = rest.find("://") {
         let (head, tail) = rest.split_at(pos + 3);
         out.push_str(head);
-        let auth_end = tail.find(|c: char| matches!(c, '/' | '?' | '#') || url_end(c)).unwrap_or(tail.len());
+        let auth_end = tail
+            .find(|c: char| c == '/' || c.is_whitespace() || c == '\'' || c == '"' || c == '>')
+            .unwrap_or(tail.len());
         let authority = &tail[..auth_end];
         match authority.rfind('@') {
             Some(at) => {
@@ -219,33 +228,58 @@ pub fn strip_url_credentials(text: &str) -> String {
             }
             None => out.push_str(authority),
         }
-        let after = &tail[auth_end..];
-        let end = after.find(url_end).unwrap_or(after.len());
-        let (path_and_query, fragment) = after[..end].split_at(after[..end].find('#').unwrap_or(end));
-        match path_and_query.split_once('?') {
-            Some((path, query)) => {
-                out.push_str(path);
-                out.push('?');
-                for (i, pair) in query.split('&').enumerate() {
-                    if i > 0 {
-                        out.push('&');
-                    }
-                    match pair.split_once('=') {
-                        Some((name, _)) if super::repo_url::credential_name(&crate::text::percent_decode(name)) => {
-                            out.push_str(name);
-                            out.push('=');
-                            out.push_str(REDACTED);
-                        }
-                        _ => out.push_str(pair),
-                    }
-                }
-            }
-            None => out.push_str(path_and_query),
-        }
-        out.push_str(fragment);
-        rest = &after[end..];
+        rest = &tail[auth_end..];
     }
     out.push_str(rest);
+    out
+}
+
+/// Replaces the value of every query parameter named like a credential, in
+/// every URL of `text` (a URL in free text ends at whitespace, a quote, `<`,
+/// `>` or `\`, so the escaped quote ending a URL inside a JSON string stays).
+/// Parameters are separated by `&` or `;`, as [`url_credential`](super::url_credential)
+/// reads them.
+fn redact_query_credentials(text: &str) -> String {
+    let url_end = |c: char| c.is_whitespace() || matches!(c, '\'' | '"' | '<' | '>' | '\\');
+    // Byte ranges of values to hide; those of a URL inside another's query may
+    // lie inside the outer ones.
+    let mut hide: Vec<(usize, usize)> = Vec::new();
+    let mut from = 0;
+    while let Some(pos) = text[from..].find("://") {
+        let start = from + pos + 3;
+        from = start;
+        let url = &text[start..];
+        let url = &url[..url.find(url_end).unwrap_or(url.len())];
+        let Some(q) = url.find('?') else { continue };
+        let query_end = url[q..].find('#').map_or(url.len(), |h| q + h);
+        let mut at = start + q + 1;
+        for pair in url[q + 1..query_end].split(['&', ';']) {
+            if let Some((name, value)) = pair.split_once('=')
+                && !value.is_empty()
+                && super::repo_url::credential_name(&crate::text::percent_decode(name))
+            {
+                hide.push((at + name.len() + 1, at + pair.len()));
+            }
+            at += pair.len() + 1;
+        }
+    }
+    if hide.is_empty() {
+        return text.to_owned();
+    }
+    hide.sort_unstable();
+    let mut out = String::with_capacity(text.len());
+    let mut pos = 0;
+    for (a, b) in hide {
+        if a < pos {
+            // Inside (or overlapping) a value already hidden.
+            pos = pos.max(b);
+            continue;
+        }
+        out.push_str(&text[pos..a]);
+        out.push_str(REDACTED);
+        pos = b;
+    }
+    out.push_str(&text[pos..]);
     out
 }
 
@@ -292,6 +326,45 @@ mod tests {
         }
         let r = Redactor::new();
         assert!(!r.redact("'https://h/r.git?password=hunter2'").contains("hunter2"));
+    }
+
+    /// What a first version let through or broke: `;` between parameters, a URL glued
+    /// to another or inside another's path or query, a password with a raw `?` or `#`,
+    /// and a URL in a JSON string (its escaped quote must stay, the text stays JSON).
+    #[test]
+    fn credentials_in_odd_places_are_redacted_and_json_stays_json() {
+        for text in [
+            "fatal: unable to access 'https://h/r.git?ref=main;private_token=SEKRET/': 403",
+            "mirrors: https://a/r.git,https://u:SEKRET@h/r.git",
+            "https://proxy/fetch?url=https://u:SEKRET@h/r.git",
+            "https://proxy/fetch?url=https://h/r.git?token=SEKRET&x=1",
+            "https://proxy/https://u:SEKRET@h/r.git",
+            "https://user:pa?SEKRET@host/r",
+            "https://user:pa#SEKRET@host/r",
+        ] {
+            let out = strip_url_credentials(text);
+            assert!(!out.contains("SEKRET"), "leaked: {text} -> {out}");
+        }
+        let body = r#"{"message":"cannot fetch \"https://h/r?token=abc&ref=x\" now"}"#;
+        let out = strip_url_credentials(body);
+        assert_eq!(out, r#"{"message":"cannot fetch \"https://h/r?token=***&ref=x\" now"}"#);
+        assert!(serde_json::from_str::<serde_json::Value>(&out).is_ok(), "not JSON any more: {out}");
+    }
+
+    /// No input panics: slices are cut at ASCII delimiters only.
+    #[test]
+    fn no_text_makes_the_url_redaction_panic() {
+        let alphabet =
+            ["://", "?", "&", ";", "=", "#", "@", "/", "'", "\"", " ", ">", "\\", "é", "€", "𝄞", "token", "a", "%"];
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..50_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let text: String =
+                (0..x % 24).map(|i| alphabet[((x >> (i % 32)) as usize + i as usize) % alphabet.len()]).collect();
+            let _ = strip_url_credentials(&text);
+        }
     }
 
     #[test]
