@@ -574,13 +574,19 @@ fn an_agent_ending_inside_a_dcs_string_does_not_leave_the_terminal_swallowing_ou
     t.wait_for("the next command's output", |s| s.contains("next-42"));
 }
 
-/// Runs `script` in a session of an in-process node whose bus keeps little
-/// (1 MiB, the least it takes), and `warden attach` to it in tmux. The script prints `READY`,
-/// waits for the file `{go}`, floods, and prints `END-OF-FLOOD`: the attach
-/// process is stopped while the flood runs, so its stream falls far behind,
-/// and resumed once the node's screen shows the end. Then `check` looks at
-/// the terminal, and the attach detaches.
-async fn attach_through_a_lag(script: &str, check: impl FnOnce(&Tmux)) {
+/// 16 MB of log lines with `middle` (printf's format) written halfway.
+fn flood_around(middle: &str) -> String {
+    let half = "yes flood-line-of-text | head -c 8000000";
+    format!("{half}; printf '{middle}'; {half}")
+}
+
+/// Runs a shell session of an in-process node whose bus keeps little (1 MiB,
+/// the least it takes), and `warden attach` to it in tmux. The session prints
+/// `READY`, runs `flood` (shell commands) once told to, and prints
+/// `END-OF-FLOOD`: the attach process is stopped while the flood runs, so its
+/// stream falls far behind, and resumed once the node's screen shows the
+/// end. Then `check` looks at the terminal, and the attach detaches.
+async fn attach_through_a_lag(flood: &str, check: impl FnOnce(&Tmux)) {
     use warden_bridge::BridgeConfig;
     use warden_bridge::local::{LocalServer, LocalSettings};
     let dir = tempfile::tempdir().expect("tempdir");
@@ -596,7 +602,10 @@ async fn attach_through_a_lag(script: &str, check: impl FnOnce(&Tmux)) {
     };
     let server = LocalServer::start(w.clone(), settings).await.expect("serves");
     let go = dir.path().join("go");
-    let script = script.replace("{go}", &go.display().to_string());
+    let script = format!(
+        "printf 'READY\\n'; while [ ! -e {} ]; do sleep 0.02; done; {flood}; printf '\\nEND-OF-FLOOD\\n'; read x",
+        go.display()
+    );
     let s = w.spawn(SessionSpec::new("shell", "bash").args(["-c", &script]).size(24, 80)).await.expect("spawns");
 
     let t = Tmux::start(80, 24);
@@ -629,10 +638,8 @@ async fn attach_through_a_lag(script: &str, check: impl FnOnce(&Tmux)) {
 /// here) never reached the person's terminal.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_attach_that_falls_behind_a_flood_draws_the_screen_again() {
-    let script = "printf 'READY\\n'; while [ ! -e {go} ]; do sleep 0.02; done; printf '\\033[2;24r\\033[24;1H'; \
-         yes flood-line-of-text | head -c 8000000; printf '\\0337\\033[1;1HHEADER-X\\0338'; \
-         yes flood-line-of-text | head -c 8000000; printf '\\nEND-OF-FLOOD\\n'; read x";
-    attach_through_a_lag(script, |t| {
+    let flood = format!("printf '\\033[2;24r\\033[24;1H'; {}", flood_around("\\0337\\033[1;1HHEADER-X\\0338"));
+    attach_through_a_lag(&flood, |t| {
         let screen = t.wait_for("the flood's end and its header", |s| {
             s.contains("END-OF-FLOOD") && s.lines().next().is_some_and(|l| l.starts_with("HEADER-X"))
         });
@@ -647,9 +654,8 @@ async fn an_attach_that_falls_behind_a_flood_draws_the_screen_again() {
 /// ends the cut sequence first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redraw_after_a_lag_inside_a_dcs_string_reaches_the_screen() {
-    let script = "printf 'READY\\n'; while [ ! -e {go} ]; do sleep 0.02; done; printf '\\033P+q'; \
-         yes 41 | tr -d '\\n' | head -c 16000000; printf '\\033\\\\'; printf 'END-OF-FLOOD\\n'; read x";
-    attach_through_a_lag(script, |t| {
+    let flood = "printf '\\033P+q'; yes 41 | tr -d '\\n' | head -c 16000000; printf '\\033\\\\'";
+    attach_through_a_lag(flood, |t| {
         t.wait_for("the screen drawn again after the lag", |s| s.contains("END-OF-FLOOD"));
     })
     .await;
@@ -662,10 +668,8 @@ async fn a_redraw_after_a_lag_inside_a_dcs_string_reaches_the_screen() {
 /// showed turned on before drawing the snapshot.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redraw_after_a_lag_turns_off_modes_the_skipped_output_turned_off() {
-    let script = "printf 'READY\\n'; while [ ! -e {go} ]; do sleep 0.02; done; printf '\\033[?1000h'; \
-         yes flood-line-of-text | head -c 8000000; printf '\\033[?1000l'; \
-         yes flood-line-of-text | head -c 8000000; printf '\\nEND-OF-FLOOD\\n'; read x";
-    attach_through_a_lag(script, |t| {
+    let flood = format!("printf '\\033[?1000h'; {}", flood_around("\\033[?1000l"));
+    attach_through_a_lag(&flood, |t| {
         t.wait_for("the screen drawn again", |s| s.contains("END-OF-FLOOD") && !s.contains("READY"));
         let deadline = std::time::Instant::now() + TIMEOUT;
         loop {
