@@ -55,6 +55,17 @@ pub struct ThroughputReport {
     /// The rates of each round in running order: bare, transcript on,
     /// transcript off, watched (the four runs of a round are back to back).
     pub rounds: Vec<[f64; 4]>,
+    /// Whether the kernel schedules each session (`setsid`) as a group of
+    /// its own (`/proc/sys/kernel/sched_autogroup_enabled`; `None` where it
+    /// cannot tell). With autogroups the agent's group is set against all of
+    /// warden's threads together, where the bare loop has one thread.
+    pub autogroups: Option<bool>,
+}
+
+/// Whether the kernel groups the scheduling of each session.
+fn autogroups() -> Option<bool> {
+    let v = std::fs::read_to_string("/proc/sys/kernel/sched_autogroup_enabled").ok()?;
+    Some(v.trim() != "0")
 }
 
 impl ThroughputReport {
@@ -128,6 +139,7 @@ pub async fn measure(options: &ThroughputOptions) -> Result<ThroughputReport, Be
         thread_cpu_ms_per_mb: std::array::from_fn(|i| group(&cpu[i])),
         switches_per_mb: switches.map(sorted),
         rounds,
+        autogroups: autogroups(),
     })
 }
 
@@ -307,6 +319,12 @@ impl fmt::Display for ThroughputReport {
         )?;
         writeln!(f, "| | median | runs |")?;
         writeln!(f, "|---|---|---|")?;
+        let grouped = match self.autogroups {
+            Some(true) => "on (the agent's session is scheduled as a group against all of warden's threads)",
+            Some(false) => "off",
+            None => "unknown",
+        };
+        writeln!(f, "| scheduler autogroups | {grouped} | |")?;
         writeln!(f, "| bare read loop on the PTY master | {bm:.1} MB/s | {} |", fmt_list(b))?;
         writeln!(f, "| warden → in-process subscriber (transcript on) | {wm:.1} MB/s | {} |", fmt_list(w))?;
         writeln!(f, "| warden → in-process subscriber (transcript off) | {qm:.1} MB/s | {} |", fmt_list(q))?;
