@@ -67,6 +67,55 @@ async fn a_reply_over_the_nats_servers_max_payload_is_a_typed_error() {
     assert_eq!(reply["error"]["code"], "too_large", "{}", &reply.to_string()[..200.min(reply.to_string().len())]);
 }
 
+/// A client that sends 200 `snapshot`s of a 1.47 MB screen and reads none of
+/// the replies holds, on the node, the connection's room for unread replies
+/// (16 MiB) and the few replies that wait for it, not 256 queued replies of
+/// any size (before: 289 MB in this test; 34 MB after). Read at last, every
+/// reply arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_a_client_does_not_read_are_bounded_in_bytes() {
+    use warden_bridge::local::frame::{Header, read_frame, write_frame};
+    const MB: u64 = 1 << 20;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let mut node = serve(&state, &[]);
+    let local = LocalClient::connect(&default_socket_path(&state), T).await.expect("local");
+    let id = big_screen(&local).await;
+    let before = common::rss(node.child.id());
+
+    let mut raw = tokio::net::UnixStream::connect(default_socket_path(&state)).await.expect("connect");
+    let body = serde_json::to_vec(&json!({"session": id})).expect("json");
+    for n in 1..=200 {
+        write_frame(&mut raw, &Header::Cmd { id: n, verb: "snapshot".into() }, &body).await.expect("write");
+    }
+    // The node answers as far as it will; its memory then stays put.
+    let t0 = Instant::now();
+    let (mut last, mut still_since) = (common::rss(node.child.id()), Instant::now());
+    while still_since.elapsed() < Duration::from_secs(2) {
+        assert!(t0.elapsed() < Duration::from_secs(60), "the node's memory never settled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = common::rss(node.child.id());
+        if now > last + MB {
+            still_since = Instant::now();
+        }
+        last = last.max(now);
+    }
+    let grown = last.saturating_sub(before);
+    assert!(grown < 100 * MB, "unread replies hold {} MB of the node", grown / MB);
+
+    let mut answered = std::collections::BTreeSet::new();
+    for _ in 1..=200 {
+        let frame = tokio::time::timeout(T, read_frame(&mut raw, 64 << 20)).await.expect("in time").expect("read");
+        let frame = frame.expect("a reply for each request");
+        let Header::Reply { id: n } = frame.header else { panic!("a reply, not {:?}", frame.header) };
+        let reply: Value = serde_json::from_slice(&frame.body).expect("json");
+        assert_eq!(reply["ok"], true, "reply {n}");
+        answered.insert(n);
+    }
+    assert_eq!(answered, (1..=200).collect(), "one reply for each request");
+    let _ = node.terminate(T);
+}
+
 /// Past the local socket's connection limit a client is told why instead of
 /// finding the connection closed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

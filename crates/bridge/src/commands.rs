@@ -13,7 +13,7 @@ use futures::future::BoxFuture;
 use futures::stream::SelectAll;
 use futures::{FutureExt, StreamExt};
 use serde_json::Value;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tracing::{debug, warn};
 use warden_actors::Warden;
 use warden_actors::launch::{self, AgentRequest, LaunchError};
@@ -198,7 +198,7 @@ async fn handle(ctx: &Arc<CommandCtx>, rate: &mut RateLimiter, lanes: &mut Sessi
             let client = msg.headers.as_ref().and_then(|h| h.get(CLIENT_HEADER)).map(|v| v.as_str().to_string());
             run_input(ctx, lanes, session, client.as_deref(), msg.payload, respond).await
         }
-        Incoming::Command { verb, any } => run_scoped(ctx, lanes, verb, &msg.payload, respond, any).await,
+        Incoming::Command { verb, any } => run_scoped(ctx, lanes, verb, &msg.payload, respond, any, None).await,
     }
 }
 
@@ -292,15 +292,19 @@ pub(crate) async fn run_input(
 
 /// Decodes, authorises and runs one command — in its session's lane when it
 /// acts on one session's terminal, on its own task otherwise — and replies;
-/// the same for every transport.
+/// the same for every transport. With a `turn`, a command outside the lanes
+/// waits for one of its permits and holds it until its reply is delivered:
+/// the caller's bound on its commands running, and on the replies they hold
+/// while it does not read them (the local socket's, per connection).
 pub(crate) async fn run_command(
     ctx: &Arc<CommandCtx>,
     lanes: &mut SessionLanes,
     verb: &str,
     payload: &[u8],
     respond: Respond,
+    turn: Option<Arc<Semaphore>>,
 ) {
-    run_scoped(ctx, lanes, verb, payload, respond, false).await
+    run_scoped(ctx, lanes, verb, payload, respond, false, turn).await
 }
 
 /// [`run_command`], for a request that came on `<prefix>.any.cmd.<verb>`
@@ -314,6 +318,7 @@ async fn run_scoped(
     payload: &[u8],
     respond: Respond,
     on_any: bool,
+    turn: Option<Arc<Semaphore>>,
 ) {
     let (entry, mut request) = match decode_request(verb, payload, ctx.max_request_bytes) {
         Ok(d) => d,
@@ -354,10 +359,26 @@ async fn run_scoped(
             respond_with(respond, reply_of(result, request_id)).await;
         }),
         None => {
-            let Ok(permit) = Arc::clone(&ctx.in_flight).try_acquire_owned() else {
-                return respond_with(respond, Reply::err(too_many_in_flight(), request_id)).await;
+            // With a turn to wait for, the node's room is taken once it runs.
+            let permit = match turn {
+                Some(_) => None,
+                None => match Arc::clone(&ctx.in_flight).try_acquire_owned() {
+                    Ok(p) => Some(p),
+                    Err(_) => return respond_with(respond, Reply::err(too_many_in_flight(), request_id)).await,
+                },
             };
             tokio::spawn(async move {
+                let _turn = match turn {
+                    Some(turn) => turn.acquire_owned().await.ok(),
+                    None => None,
+                };
+                let permit = match permit {
+                    Some(p) => p,
+                    None => match Arc::clone(&ctx.in_flight).try_acquire_owned() {
+                        Ok(p) => p,
+                        Err(_) => return respond_with(respond, Reply::err(too_many_in_flight(), request_id)).await,
+                    },
+                };
                 let result = execute(&ctx, request).await;
                 // The node's room is for commands running, not for replies waiting on a
                 // caller that does not read them (it would hold every other caller off).
@@ -719,7 +740,7 @@ mod tests {
             .boxed()
         }));
         let mut lanes = SessionLanes::default();
-        run_command(&ctx, &mut lanes, "list_agents", b"{}", stuck).await;
+        run_command(&ctx, &mut lanes, "list_agents", b"{}", stuck, None).await;
         tokio::time::timeout(Duration::from_secs(30), answered).await.expect("the command ran").expect("answered");
         assert_eq!(ctx.in_flight.available_permits(), MAX_IN_FLIGHT, "the room is free while the reply waits");
         warden.shutdown().await;

@@ -40,6 +40,19 @@ const REPLY_QUEUE: usize = 256;
 /// that does not read its replies is not read either (each unanswered
 /// request is a task and its reply in the node's memory).
 const IN_FLIGHT: usize = 256;
+/// Bytes of replies one connection may have produced and not yet read
+/// (queued for the writer or being written). Past it a reply waits, and so
+/// does the lane of its session; once [`IN_FLIGHT`] frames wait, the node
+/// reads no more of the connection. A client that never reads its replies
+/// thus holds this much of them, and one waiting reply per command that
+/// runs (per session lane and outside them), instead of [`REPLY_QUEUE`]
+/// replies of any size.
+const REPLY_BYTES: usize = 16 << 20;
+/// Commands of one connection that run at once outside the session lanes
+/// (reads, lists, spawns, workspaces); each holds its turn until its reply
+/// is queued, so a client that does not read holds at most this many
+/// replies waiting for [`REPLY_BYTES`] (a lane holds one).
+const RUNNING: usize = 8;
 /// Event and output frames queued for one connection before its
 /// subscriptions wait (and, if it stays slow, lag on the bus).
 const DATA_QUEUE: usize = 64;
@@ -178,14 +191,30 @@ async fn accept_loop(ctx: Arc<CommandCtx>, listener: UnixListener, owner: u32, m
 }
 
 type Out = (Header, Bytes);
+/// A reply queued for the writer, with the room it takes in the
+/// connection's [`REPLY_BYTES`] until it is written.
+type QueuedReply = (Header, Bytes, Option<OwnedSemaphorePermit>);
+
+/// Where a connection's replies go: the writer's queue, and the room for
+/// replies not yet written (in KiB).
+struct Replies {
+    tx: mpsc::Sender<QueuedReply>,
+    room: Arc<Semaphore>,
+}
 
 /// Where the reply to frame `id` goes; `permit` counts the frame as in
-/// flight until its reply is queued (or it is dropped unanswered).
-fn responder(tx: &mpsc::Sender<Out>, id: u64, permit: OwnedSemaphorePermit) -> Respond {
-    let tx = tx.clone();
+/// flight until its reply is queued (or it is dropped unanswered). A reply
+/// waits for room among the replies not yet written ([`REPLY_BYTES`]; one
+/// larger than all of it waits for all of it).
+fn responder(replies: &Replies, id: u64, permit: OwnedSemaphorePermit) -> Respond {
+    let (tx, room) = (replies.tx.clone(), Arc::clone(&replies.room));
     Some(Box::new(move |reply: Reply| {
         async move {
-            let _ = tx.send((Header::Reply { id }, reply.to_bytes().into())).await;
+            let body: Bytes = reply.to_bytes().into();
+            drop(reply);
+            let kib = body.len().div_ceil(1024).clamp(1, REPLY_BYTES / 1024);
+            let room = room.acquire_many_owned(u32::try_from(kib).unwrap_or(u32::MAX)).await.ok();
+            let _ = tx.send((Header::Reply { id }, body, room)).await;
             drop(permit);
         }
         .boxed()
@@ -201,12 +230,14 @@ async fn connection(ctx: Arc<CommandCtx>, stream: UnixStream, owner: u32, mut st
         let _ = write_frame(&mut wr, &Header::Reply { id: 0 }, &Reply::err(e, None).to_bytes()).await;
         return;
     }
-    let (reply_tx, reply_rx) = mpsc::channel::<Out>(REPLY_QUEUE);
+    let (reply_tx, reply_rx) = mpsc::channel::<QueuedReply>(REPLY_QUEUE);
+    let replies = Replies { tx: reply_tx, room: Arc::new(Semaphore::new(REPLY_BYTES / 1024)) };
     let (data_tx, data_rx) = mpsc::channel::<Out>(DATA_QUEUE);
     let writer = tokio::spawn(write_loop(wr, reply_rx, data_rx));
     let mut lanes = SessionLanes::default();
     let mut subs: HashMap<u64, JoinHandle<()>> = HashMap::new();
     let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
+    let running = Arc::new(Semaphore::new(RUNNING));
     loop {
         // Room for one more unanswered frame before the next is read.
         let permit = tokio::select! {
@@ -223,12 +254,12 @@ async fn connection(ctx: Arc<CommandCtx>, stream: UnixStream, owner: u32, mut st
             Ok(None) => break,
             Err(FrameError::BadHeader(e)) => {
                 let e = WireError::bad_request(format!("bad frame header: {e}"));
-                respond_with(responder(&reply_tx, 0, permit), Reply::err(e, None)).await;
+                respond_with(responder(&replies, 0, permit), Reply::err(e, None)).await;
                 continue;
             }
             Err(FrameError::TooLarge { body, .. }) => {
                 // The stream is out of step now: answer and close.
-                respond_with(responder(&reply_tx, 0, permit), Reply::err(too_large(&ctx, body), None)).await;
+                respond_with(responder(&replies, 0, permit), Reply::err(too_large(&ctx, body), None)).await;
                 break;
             }
             Err(FrameError::Io(e)) => {
@@ -238,10 +269,11 @@ async fn connection(ctx: Arc<CommandCtx>, stream: UnixStream, owner: u32, mut st
         };
         match frame.header {
             Header::Cmd { id, verb } => {
-                run_command(&ctx, &mut lanes, &verb, &frame.body, responder(&reply_tx, id, permit)).await
+                let turn = Some(Arc::clone(&running));
+                run_command(&ctx, &mut lanes, &verb, &frame.body, responder(&replies, id, permit), turn).await
             }
             Header::Input { id, session, ack, client } => {
-                let respond = if ack { responder(&reply_tx, id, permit) } else { None };
+                let respond = if ack { responder(&replies, id, permit) } else { None };
                 run_input(&ctx, &mut lanes, &session, client.as_deref(), frame.body, respond).await
             }
             Header::Subscribe { id, session, since, events, output } => {
@@ -258,28 +290,25 @@ async fn connection(ctx: Arc<CommandCtx>, stream: UnixStream, owner: u32, mut st
                     subs.insert(id, tokio::spawn(forward(sub, id, session, events, output, data_tx.clone())));
                     Reply::ok(serde_json::json!({"node": ctx.subjects.node(), "subscription": id}), None)
                 };
-                respond_with(responder(&reply_tx, id, permit), reply).await;
+                respond_with(responder(&replies, id, permit), reply).await;
             }
             Header::Unsubscribe { id } => {
                 if let Some(t) = subs.remove(&id) {
                     t.abort();
                 }
-                respond_with(
-                    responder(&reply_tx, id, permit),
-                    Reply::ok(serde_json::json!({"subscription": id}), None),
-                )
-                .await;
+                respond_with(responder(&replies, id, permit), Reply::ok(serde_json::json!({"subscription": id}), None))
+                    .await;
             }
             Header::Reply { id } | Header::Event { sub: id } | Header::Output { sub: id, .. } => {
                 let e = WireError::bad_request("a client sends `cmd`, `input`, `subscribe` or `unsubscribe` frames");
-                respond_with(responder(&reply_tx, id, permit), Reply::err(e, None)).await;
+                respond_with(responder(&replies, id, permit), Reply::err(e, None)).await;
             }
         }
     }
     for (_, t) in subs {
         t.abort();
     }
-    drop(reply_tx);
+    drop(replies);
     drop(data_tx);
     let _ = writer.await;
 }
@@ -313,14 +342,15 @@ async fn forward(
 /// Writes a connection's frames: replies first, then events and output.
 async fn write_loop(
     mut wr: tokio::net::unix::OwnedWriteHalf,
-    mut replies: mpsc::Receiver<Out>,
+    mut replies: mpsc::Receiver<QueuedReply>,
     mut data: mpsc::Receiver<Out>,
 ) {
     loop {
-        let (header, body) = tokio::select! {
+        // A reply's room is given back once it is written (at the end of the turn).
+        let (header, body, _room) = tokio::select! {
             biased;
             Some(r) = replies.recv() => r,
-            Some(d) = data.recv() => d,
+            Some((h, b)) = data.recv() => (h, b, None),
             else => break,
         };
         if let Err(e) = write_frame(&mut wr, &header, &body).await {
