@@ -440,7 +440,13 @@ async fn input_for_an_agent_that_does_not_read_is_bounded() {
     let dir = tempfile::tempdir().expect("tempdir");
     let w = start_warden(&dir).await;
     let mut sub = w.subscribe(Some(w.bus().next_seq()));
-    let s = w.spawn(SessionSpec::new("shell", "sh").args(["-c", "echo up; exec sleep 600"])).await.expect("spawns");
+    // Raw mode: a full line discipline stops taking input (in canonical mode it
+    // drops what does not fit, so writes would finish at the kernel's pace and
+    // the count below would depend on the machine's load).
+    let s = w
+        .spawn(SessionSpec::new("shell", "sh").args(["-c", "stty raw -echo; echo up; exec sleep 600"]))
+        .await
+        .expect("spawns");
     wait_output(&mut sub, s.id, "up").await;
     let mib = vec![b'x'; 1024 * 1024];
     let mut refused = None;
