@@ -112,6 +112,22 @@ fn ok_json(cmd: &mut Command) -> Result<serde_json::Value, Box<dyn Error>> {
     Ok(serde_json::from_slice(&out.stdout)?)
 }
 
+/// A `git` in `<dir>/bin` that appends its argv to `<dir>/argv.log`, then runs
+/// the real one: `(the wrapper, the log)`.
+fn argv_logging_git(dir: &Path) -> Result<(PathBuf, PathBuf), Box<dyn Error>> {
+    let real_git = String::from_utf8(Command::new("sh").args(["-c", "command -v git"]).output()?.stdout)?;
+    let bin = dir.join("bin");
+    fs::create_dir(&bin)?;
+    let argv_log = dir.join("argv.log");
+    let wrapper = bin.join("git");
+    fs::write(
+        &wrapper,
+        format!("#!/bin/sh\necho \"$@\" >> '{}'\nexec {} \"$@\"\n", argv_log.display(), real_git.trim()),
+    )?;
+    fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    Ok((wrapper, argv_log))
+}
+
 /// Files under `dir` containing `needle`.
 pub(crate) fn grep_tree(dir: &Path, needle: &str) -> Vec<PathBuf> {
     let mut hits = Vec::new();
@@ -712,16 +728,7 @@ async fn https_token_push_leaves_no_trace_in_config_events_logs_or_argv() -> Tes
     let url = format!("http://127.0.0.1:{port}/remote.git");
 
     // A `git` first on PATH that records its argv, then runs the real one.
-    let real_git = String::from_utf8(Command::new("sh").args(["-c", "command -v git"]).output()?.stdout)?;
-    let bin = tmp.path().join("bin");
-    fs::create_dir(&bin)?;
-    let argv_log = tmp.path().join("argv.log");
-    let wrapper = bin.join("git");
-    fs::write(
-        &wrapper,
-        format!("#!/bin/sh\necho \"$@\" >> '{}'\nexec {} \"$@\"\n", argv_log.display(), real_git.trim()),
-    )?;
-    fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    let (wrapper, argv_log) = argv_logging_git(tmp.path())?;
 
     // Through the API: events.
     let w = start_with(tmp.path(), |c| {
@@ -760,6 +767,7 @@ async fn https_token_push_leaves_no_trace_in_config_events_logs_or_argv() -> Tes
 
     // Through the CLI: logs at trace level.
     let state = tmp.path().join("state-cli");
+    let bin = wrapper.parent().ok_or("the wrapper's directory")?;
     let path_var = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
     let run = |args: &[&str], token: &str| {
         cli(&state).args(args).env("PATH", &path_var).env("WARDEN_GIT_TOKEN", token).env("WARDEN_LOG", "trace").output()

@@ -21,6 +21,41 @@ fn forms() -> Vec<String> {
     forms
 }
 
+/// `warden workspace provision` of a clone of a fresh bare remote in `root`
+/// (workspace `id`, branch `feat/<id>`), a new file, then `warden workspace
+/// finalize --push` with a pull request against the GitHub stub at `api`,
+/// with `GITHUB_TOKEN` set to [`TOKEN`] and debug logging: its output.
+fn provision_and_finalize_through_the_cli(
+    root: &Path,
+    id: &str,
+    api: &str,
+) -> Result<std::process::Output, Box<dyn std::error::Error>> {
+    let remote = bare_remote(root);
+    let state = root.join("state");
+    let branch = format!("feat/{id}");
+    let provisioned = ok_json(cli(&state).args([
+        "workspace",
+        "provision",
+        "--repo",
+        &s(&remote),
+        "--branch",
+        &branch,
+        "--id",
+        id,
+        "--json",
+    ]))?;
+    let path = PathBuf::from(provisioned["path"].as_str().ok_or("path")?);
+    fs::write(path.join("f.txt"), "f\n")?;
+    Ok(cli(&state)
+        .args(["workspace", "finalize", id, "-m", "add f", "--push", "--pr-title", "t", "--github-repo", "o/r"])
+        .args(["--github-api", api, "--json"])
+        .env("GITHUB_TOKEN", TOKEN)
+        .env("WARDEN_LOG", "debug")
+        .env("WARDEN_AUTHOR_NAME", "T")
+        .env("WARDEN_AUTHOR_EMAIL", "t@example.com")
+        .output()?)
+}
+
 #[test]
 fn a_token_echoed_in_any_encoding_by_the_api_never_reaches_the_cli() -> TestResult {
     let forms = forms();
@@ -32,29 +67,7 @@ fn a_token_echoed_in_any_encoding_by_the_api_never_reaches_the_cli() -> TestResu
     let body: &'static str = Box::leak(body.into_boxed_str());
     let (api, seen) = servers::github_stub(vec![(401, body)]);
     let tmp = tempfile::tempdir()?;
-    let remote = bare_remote(tmp.path());
-    let state = tmp.path().join("state");
-    let provisioned = ok_json(cli(&state).args([
-        "workspace",
-        "provision",
-        "--repo",
-        &s(&remote),
-        "--branch",
-        "feat/r",
-        "--id",
-        "r",
-        "--json",
-    ]))?;
-    let path = PathBuf::from(provisioned["path"].as_str().ok_or("path")?);
-    fs::write(path.join("f.txt"), "f\n")?;
-    let out = cli(&state)
-        .args(["workspace", "finalize", "r", "-m", "add f", "--push", "--pr-title", "t", "--github-repo", "o/r"])
-        .args(["--github-api", &api, "--json"])
-        .env("GITHUB_TOKEN", TOKEN)
-        .env("WARDEN_LOG", "debug")
-        .env("WARDEN_AUTHOR_NAME", "T")
-        .env("WARDEN_AUTHOR_EMAIL", "t@example.com")
-        .output()?;
+    let out = provision_and_finalize_through_the_cli(tmp.path(), "r", &api)?;
     let request = seen.recv_timeout(Duration::from_secs(20))?;
     assert_eq!(request.auth.as_deref(), Some(format!("Bearer {TOKEN}").as_str()), "the stub got the token");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -176,16 +189,7 @@ async fn a_token_as_the_user_of_a_clone_url_is_refused_before_git_sees_it() -> T
     let _remote = bare_remote(tmp.path());
     let counters = Arc::new(servers::Counters::default());
     let port = servers::git_http_server(tmp.path().to_path_buf(), TOKEN, Arc::clone(&counters));
-    let real_git = String::from_utf8(Command::new("sh").args(["-c", "command -v git"]).output()?.stdout)?;
-    let bin = tmp.path().join("bin");
-    fs::create_dir(&bin)?;
-    let argv_log = tmp.path().join("argv.log");
-    let wrapper = bin.join("git");
-    fs::write(
-        &wrapper,
-        format!("#!/bin/sh\necho \"$@\" >> '{}'\nexec {} \"$@\"\n", argv_log.display(), real_git.trim()),
-    )?;
-    fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    let (wrapper, argv_log) = argv_logging_git(tmp.path())?;
     let w = start_with(tmp.path(), |c| {
         c.workspace.git.program = wrapper.clone();
         c.workspace.git.token = Some(Secret::new(TOKEN));
@@ -252,35 +256,13 @@ fn a_token_cut_by_the_error_body_limit_is_still_redacted() -> TestResult {
     let body: &'static str = Box::leak(format!("{}{TOKEN} trailing", "x".repeat(288)).into_boxed_str());
     let (api, seen) = servers::github_stub(vec![(502, body)]);
     let tmp = tempfile::tempdir()?;
-    let remote = bare_remote(tmp.path());
-    let state = tmp.path().join("state");
-    let provisioned = ok_json(cli(&state).args([
-        "workspace",
-        "provision",
-        "--repo",
-        &s(&remote),
-        "--branch",
-        "feat/c",
-        "--id",
-        "c",
-        "--json",
-    ]))?;
-    let path = PathBuf::from(provisioned["path"].as_str().ok_or("path")?);
-    fs::write(path.join("f.txt"), "f\n")?;
-    let out = cli(&state)
-        .args(["workspace", "finalize", "c", "-m", "add f", "--push", "--pr-title", "t", "--github-repo", "o/r"])
-        .args(["--github-api", &api, "--json"])
-        .env("GITHUB_TOKEN", TOKEN)
-        .env("WARDEN_LOG", "debug")
-        .env("WARDEN_AUTHOR_NAME", "T")
-        .env("WARDEN_AUTHOR_EMAIL", "t@example.com")
-        .output()?;
+    let out = provision_and_finalize_through_the_cli(tmp.path(), "c", &api)?;
     seen.recv_timeout(Duration::from_secs(20))?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(text.contains("502"), "the failed step is reported: {text}");
     let start = &TOKEN[..12];
     assert!(!text.contains(start), "the start of the token reached the CLI: {text}");
-    let hits = grep_tree(&state, start);
+    let hits = grep_tree(&tmp.path().join("state"), start);
     assert!(hits.is_empty(), "the start of the token is on disk: {hits:?}");
     Ok(())
 }
