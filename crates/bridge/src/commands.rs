@@ -359,12 +359,13 @@ async fn run_scoped(
             respond_with(respond, reply_of(result, request_id)).await;
         }),
         None => {
-            // With a turn to wait for, the node's room is taken once it runs.
+            // The node's room is taken now, or, when the command first waits for
+            // its caller's turn, once it runs.
             let permit = match turn {
                 Some(_) => None,
-                None => match Arc::clone(&ctx.in_flight).try_acquire_owned() {
+                None => match node_room(&ctx) {
                     Ok(p) => Some(p),
-                    Err(_) => return respond_with(respond, Reply::err(too_many_in_flight(), request_id)).await,
+                    Err(e) => return respond_with(respond, Reply::err(e, request_id)).await,
                 },
             };
             tokio::spawn(async move {
@@ -372,12 +373,9 @@ async fn run_scoped(
                     Some(turn) => turn.acquire_owned().await.ok(),
                     None => None,
                 };
-                let permit = match permit {
-                    Some(p) => p,
-                    None => match Arc::clone(&ctx.in_flight).try_acquire_owned() {
-                        Ok(p) => p,
-                        Err(_) => return respond_with(respond, Reply::err(too_many_in_flight(), request_id)).await,
-                    },
+                let permit = match permit.map_or_else(|| node_room(&ctx), Ok) {
+                    Ok(p) => p,
+                    Err(e) => return respond_with(respond, Reply::err(e, request_id)).await,
                 };
                 let result = execute(&ctx, request).await;
                 // The node's room is for commands running, not for replies waiting on a
@@ -433,6 +431,11 @@ fn lane_of(request: &Request) -> Option<(SessionId, bool)> {
 /// Whether the request runs in a session's lane (keyed by the whole id).
 fn needs_lane(request: &Request) -> bool {
     lane_ref(request).is_some()
+}
+
+/// A permit of the node's room for commands running outside the lanes.
+fn node_room(ctx: &CommandCtx) -> Result<tokio::sync::OwnedSemaphorePermit, WireError> {
+    Arc::clone(&ctx.in_flight).try_acquire_owned().map_err(|_| too_many_in_flight())
 }
 
 fn too_many_in_flight() -> WireError {

@@ -192,13 +192,7 @@ impl Console {
     /// output may have turned them off, and `bytes` turns on what it needs).
     pub fn show_instead(&mut self, bytes: &[u8]) -> io::Result<()> {
         let undo = [self.screen.sequence_end(), &self.screen.modes().restore()].concat();
-        self.screen.process(&undo);
-        self.raw.track(self.screen.sequence_end(), self.screen.modes());
-        {
-            let mut out = io::stdout().lock();
-            out.write_all(&undo)?;
-        }
-        self.show(bytes)
+        self.show(&[&undo[..], bytes].concat())
     }
 
     /// Puts a question on the status line (a pending confirmation); `y` and `n` typed

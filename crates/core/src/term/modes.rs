@@ -240,7 +240,7 @@ impl TermModes {
     /// The screen shown switched between main and alternate: the other kitty keyboard
     /// stack is now the one in effect.
     pub(super) fn switch_kitty_stack(&mut self) {
-        let shown = KittyState { pushed: self.kitty_pushed, set: self.kitty_set, flags: self.kitty_flags };
+        let shown = self.kitty_state();
         let hidden = std::mem::replace(&mut self.kitty_hidden, shown);
         (self.kitty_pushed, self.kitty_set, self.kitty_flags) = (hidden.pushed, hidden.set, hidden.flags);
     }
