@@ -209,13 +209,10 @@ mod tests {
             label: Some("fix-auth".into()),
         };
         h.write(&mut out, &ev(a, started)).expect("write");
-        h.write(&mut out, &ev(a, EventKind::Output(Output { bytes: b"\x1b[1mhel".to_vec().into() }))).expect("write");
-        h.write(&mut out, &ev(b, EventKind::Output(Output { bytes: b"other\r\n".to_vec().into() }))).expect("write");
-        h.write(
-            &mut out,
-            &ev(a, EventKind::Output(Output { bytes: b"lo\x1b[0m\r\n\x1b]0;title\x07x".to_vec().into() })),
-        )
-        .expect("write");
+        h.write(&mut out, &ev(a, EventKind::Output(Output::new(b"\x1b[1mhel".to_vec())))).expect("write");
+        h.write(&mut out, &ev(b, EventKind::Output(Output::new(b"other\r\n".to_vec())))).expect("write");
+        h.write(&mut out, &ev(a, EventKind::Output(Output::new(b"lo\x1b[0m\r\n\x1b]0;title\x07x".to_vec()))))
+            .expect("write");
         let changed = EventKind::StateChanged {
             from: SessionState::Busy,
             to: SessionState::Blocked,

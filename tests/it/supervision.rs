@@ -630,6 +630,16 @@ async fn a_failing_agent_is_restarted_up_to_the_limit_then_the_session_fails() {
     // Three lives, each printed its last words.
     assert_eq!(ev.text().matches("crash").count(), 3, "{}", ev.log());
     assert_eq!(ev.count(|k| matches!(k, EventKind::SessionStarted { .. })), 3, "{}", ev.log());
+    // Each output's offset is where the one before it ended, over the three
+    // lives: a reader can tell output it missed.
+    let mut next = 0;
+    for k in &ev.seen {
+        if let EventKind::Output(o) = k {
+            assert_eq!(o.offset, next, "{}", ev.log());
+            next = o.end();
+        }
+    }
+    assert_eq!(next as usize, ev.output.len(), "{}", ev.log());
     assert_eq!(w.get(s.id).await.expect("info").state, SessionState::Failed);
     w.shutdown().await;
 }

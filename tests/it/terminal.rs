@@ -398,6 +398,20 @@ fn pid_in(t: &Tmux, file: &std::path::Path) -> String {
     std::fs::read_to_string(file).expect("pid").trim().to_string()
 }
 
+/// The first child of process `pid`, once it has one.
+fn child_of(pid: &str) -> String {
+    let children = format!("/proc/{pid}/task/{pid}/children");
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        let list = std::fs::read_to_string(&children).unwrap_or_default();
+        if let Some(child) = list.split_whitespace().next() {
+            return child.to_string();
+        }
+        assert!(std::time::Instant::now() < deadline, "process {pid} has no child");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 fn kill(signal: &str, pid: &str) {
     let status = std::process::Command::new("kill").args([signal, pid]).status().expect("kill runs");
     assert!(status.success(), "kill {signal} {pid}");
@@ -508,6 +522,40 @@ fn attach_turns_the_agents_input_modes_on_and_the_detach_off() {
     assert_eq!(node.terminate(TIMEOUT), Some(0));
 }
 
+/// `warden attach` to a session that has ended shows its last screen and
+/// ends at once with its code. Before, it waited for an `exited` event that
+/// had gone by and never came (the same when a NATS attach's connection was
+/// away while the session ended: the snapshot it draws again now says so).
+#[test]
+fn attach_to_a_session_that_ended_shows_its_last_screen_and_ends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let mut node = binary::serve(&state, &["--allow-agent", "shell"]);
+    let ctl = |args: &[&str]| -> serde_json::Value {
+        let out = binary::warden_cmd(&state).arg("ctl").args(args).output().expect("ctl");
+        let reply: serde_json::Value = serde_json::from_slice(&out.stdout).expect("reply");
+        assert_eq!(reply["ok"], true, "{reply}");
+        reply["result"].clone()
+    };
+    let spawned = ctl(&["spawn_agent", "--agent", "shell", "--label", "ended"]);
+    let id = spawned["session"]["id"].as_str().expect("id").to_string();
+    ctl(&["send_to_agent", "--session", &id, "--text", "echo last-words-$((6*7)); exit 3"]);
+    let snapshot = serde_json::json!({"session": id}).to_string();
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while ctl(&["raw", "snapshot", &snapshot])["exit"].is_null() {
+        assert!(std::time::Instant::now() < deadline, "the session never ended");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(ctl(&["raw", "snapshot", &snapshot])["exit"]["code"], 3);
+
+    let t = Tmux::start(100, 30);
+    t.line(&format!("{} attach {id}; echo rc=$?", warden_line(&state)));
+    let screen = t.wait_for("the attach's end", |s| s.contains("rc=3"));
+    assert!(screen.contains("last-words-42"), "its last screen was shown: {screen}");
+    assert!(screen.contains(&format!("session {id} ended with 3")), "{screen}");
+    assert_eq!(node.terminate(TIMEOUT), Some(0));
+}
+
 /// The two rows from the one reading `rc=0` (the shell's output after the run, and its
 /// next prompt), each with its attributes (`-e`; each row alone: `-e` shows a row's
 /// attributes from the terminal's defaults).
@@ -574,33 +622,62 @@ fn an_agent_ending_inside_a_dcs_string_does_not_leave_the_terminal_swallowing_ou
     t.wait_for("the next command's output", |s| s.contains("next-42"));
 }
 
-/// 16 MB of log lines with `middle` (printf's format) written halfway.
-fn flood_around(middle: &str) -> String {
-    let half = "yes flood-line-of-text | head -c 8000000";
+/// Twice `bytes` of log lines with `middle` (printf's format) written between.
+fn flood_around(bytes: usize, middle: &str) -> String {
+    let half = format!("yes flood-line-of-text | head -c {bytes}");
     format!("{half}; printf '{middle}'; {half}")
 }
 
-/// Runs a shell session of an in-process node whose bus keeps little (1 MiB,
-/// the least it takes), and `warden attach` to it in tmux. The session prints
-/// `READY`, runs `flood` (shell commands) once told to, and prints
+/// How the attach in [`attach_through_a_lag`] reaches the node.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Via {
+    /// The node's local socket.
+    Socket,
+    /// A NATS server that restarts during the flood, the node's events going
+    /// to JetStream.
+    Nats,
+}
+
+/// Runs a shell session of an in-process node, and `warden attach` to it in
+/// tmux, `via` the socket (the node's bus keeping little: 1 MiB, the least it
+/// takes) or NATS (the server goes away while the flood runs). The session
+/// prints `READY`, runs `flood` (shell commands) once told to, and prints
 /// `END-OF-FLOOD`: the attach process is stopped while the flood runs, so its
-/// stream falls far behind, and resumed once the node's screen shows the
+/// stream falls far behind, and continued once the node's screen shows the
 /// end. Then `check` looks at the terminal, and the attach detaches.
-async fn attach_through_a_lag(flood: &str, check: impl FnOnce(&Tmux)) {
-    use warden_bridge::BridgeConfig;
+async fn attach_through_a_lag(via: Via, flood: &str, check: impl FnOnce(&Tmux)) {
     use warden_bridge::local::{LocalServer, LocalSettings};
+    use warden_bridge::{Bridge, BridgeConfig, BridgeSettings, NatsOptions};
     let dir = tempfile::tempdir().expect("tempdir");
     let state = dir.path().join("state");
     let mut config = warden::WardenConfig::new(state.clone());
-    config.bus.subscriber_capacity = 64;
-    config.bus.replay_bytes = 1 << 20;
+    config.node = "lagging".into();
+    if via == Via::Socket {
+        config.bus.subscriber_capacity = 64;
+        config.bus.replay_bytes = 1 << 20;
+    }
     let w = warden::Warden::start(config).await.expect("starts");
-    let settings = LocalSettings {
-        socket: warden_bridge::local::default_socket_path(&state),
-        config: BridgeConfig::default(),
-        default_root: None,
+    let (mut local, mut bridge, mut nats) = (None, None, None);
+    let attach = match via {
+        Via::Socket => {
+            let settings = LocalSettings {
+                socket: warden_bridge::local::default_socket_path(&state),
+                config: BridgeConfig::default(),
+                default_root: None,
+            };
+            local = Some(LocalServer::start(w.clone(), settings).await.expect("serves"));
+            format!("{} attach", warden_line(&state))
+        }
+        Via::Nats => {
+            let server = nats::NatsServer::start(&dir.path().join("nats"));
+            let client = warden_bridge::connect(&NatsOptions::new(server.url())).await.expect("connects");
+            let settings = BridgeSettings { jetstream: true, ..BridgeSettings::default() };
+            bridge = Some(Bridge::start(w.clone(), client, settings).await.expect("bridge starts"));
+            let line = format!("{} attach --nats {} --node lagging", warden_line(&state), server.url());
+            nats = Some(server);
+            line
+        }
     };
-    let server = LocalServer::start(w.clone(), settings).await.expect("serves");
     let go = dir.path().join("go");
     let script = format!(
         "printf 'READY\\n'; while [ ! -e {} ]; do sleep 0.02; done; {flood}; printf '\\nEND-OF-FLOOD\\n'; read x",
@@ -609,18 +686,36 @@ async fn attach_through_a_lag(flood: &str, check: impl FnOnce(&Tmux)) {
     let s = w.spawn(SessionSpec::new("shell", "bash").args(["-c", &script]).size(24, 80)).await.expect("spawns");
 
     let t = Tmux::start(80, 24);
-    let attach = format!("exec {} attach {}", warden_line(&state), s.id);
+    // Under a shell that does not watch it, so that nothing continues it
+    // when it is stopped (tmux continues a pane's own process, an
+    // interactive shell takes the terminal back from a stopped job).
     tokio::task::block_in_place(|| {
-        t.line(&attach);
+        t.line(&format!("bash -c '{attach} {}; exit'", s.id));
         t.wait_for("the agent's screen", |s| s.contains("READY"));
     });
-    let pid = t.display("#{pane_pid}");
+    let pid = child_of(&child_of(&t.display("#{pane_pid}")));
     kill("-STOP", &pid);
+    if let Some(server) = &mut nats {
+        // The server goes away while the flood runs: what it would have sent
+        // the attach meanwhile is lost.
+        server.kill();
+    }
     std::fs::write(&go, "").expect("go");
     let deadline = std::time::Instant::now() + TIMEOUT * 3;
     while !w.snapshot(s.id).await.expect("snapshot").text.contains("END-OF-FLOOD") {
         assert!(std::time::Instant::now() < deadline, "the flood never ended");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    if let Some(server) = &mut nats {
+        server.restart();
+        // The node is back and has sent what it held before the attach is:
+        // that output is lost to the attach.
+        let client = warden_bridge::connect(&NatsOptions::new(server.url())).await.expect("connects");
+        let remote = warden_bridge::Remote::new(client, "warden", std::time::Duration::from_secs(1));
+        while remote.request_raw("lagging", "list_agents", b"{}".to_vec().into()).await.is_err() {
+            assert!(std::time::Instant::now() < deadline, "the node never came back to the server");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
     kill("-CONT", &pid);
     tokio::task::block_in_place(|| {
@@ -628,8 +723,27 @@ async fn attach_through_a_lag(flood: &str, check: impl FnOnce(&Tmux)) {
         t.keys("C-]");
     });
     let _ = w.stop(s.id).await;
-    server.shutdown().await;
+    if let Some(server) = local {
+        server.shutdown().await;
+    }
     w.shutdown().await;
+    if let Some(b) = bridge {
+        b.shutdown(std::time::Duration::from_secs(5)).await;
+    }
+}
+
+/// The flood of [`an_attach_that_falls_behind_a_flood_draws_the_screen_again`]:
+/// a header drawn once, in the middle, above a scroll region.
+fn flood_with_a_header(bytes: usize) -> String {
+    format!("printf '\\033[2;24r\\033[24;1H'; {}", flood_around(bytes, "\\0337\\033[1;1HHEADER-X\\0338"))
+}
+
+/// The terminal shows the header the skipped output drew, and the flood's end.
+fn the_header_is_drawn_again(t: &Tmux) {
+    let screen = t.wait_for("the flood's end and its header", |s| {
+        s.contains("END-OF-FLOOD") && s.lines().next().is_some_and(|l| l.starts_with("HEADER-X"))
+    });
+    assert!(!screen.contains("READY"), "the screen was drawn again: {screen}");
 }
 
 /// `warden attach` whose stream falls behind the session's output draws the
@@ -638,14 +752,20 @@ async fn attach_through_a_lag(flood: &str, check: impl FnOnce(&Tmux)) {
 /// here) never reached the person's terminal.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_attach_that_falls_behind_a_flood_draws_the_screen_again() {
-    let flood = format!("printf '\\033[2;24r\\033[24;1H'; {}", flood_around("\\0337\\033[1;1HHEADER-X\\0338"));
-    attach_through_a_lag(&flood, |t| {
-        let screen = t.wait_for("the flood's end and its header", |s| {
-            s.contains("END-OF-FLOOD") && s.lines().next().is_some_and(|l| l.starts_with("HEADER-X"))
-        });
-        assert!(!screen.contains("READY"), "the screen was drawn again: {screen}");
-    })
-    .await;
+    let flood = flood_with_a_header(8_000_000);
+    attach_through_a_lag(Via::Socket, &flood, the_header_is_drawn_again).await;
+}
+
+/// Over NATS, what the server would have sent while it was away (a restart
+/// here; a reader it dropped for falling behind is the same) is lost, and
+/// with JetStream on the node's own publisher did not say when it skipped
+/// output either. Before, the attach went on from whatever came after. Now
+/// it draws the screen again when its connection was made again, or when an
+/// output's offset shows output missing before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attach_over_nats_that_missed_output_draws_the_screen_again() {
+    let flood = flood_with_a_header(8_000_000);
+    attach_through_a_lag(Via::Nats, &flood, the_header_is_drawn_again).await;
 }
 
 /// The output shown before the lag may stop inside a DCS string (a sixel
@@ -655,7 +775,7 @@ async fn an_attach_that_falls_behind_a_flood_draws_the_screen_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redraw_after_a_lag_inside_a_dcs_string_reaches_the_screen() {
     let flood = "printf '\\033P+q'; yes 41 | tr -d '\\n' | head -c 16000000; printf '\\033\\\\'";
-    attach_through_a_lag(flood, |t| {
+    attach_through_a_lag(Via::Socket, flood, |t| {
         t.wait_for("the screen drawn again after the lag", |s| s.contains("END-OF-FLOOD"));
     })
     .await;
@@ -668,8 +788,8 @@ async fn a_redraw_after_a_lag_inside_a_dcs_string_reaches_the_screen() {
 /// showed turned on before drawing the snapshot.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redraw_after_a_lag_turns_off_modes_the_skipped_output_turned_off() {
-    let flood = format!("printf '\\033[?1000h'; {}", flood_around("\\033[?1000l"));
-    attach_through_a_lag(&flood, |t| {
+    let flood = format!("printf '\\033[?1000h'; {}", flood_around(8_000_000, "\\033[?1000l"));
+    attach_through_a_lag(Via::Socket, &flood, |t| {
         t.wait_for("the screen drawn again", |s| s.contains("END-OF-FLOOD") && !s.contains("READY"));
         let deadline = std::time::Instant::now() + TIMEOUT;
         loop {

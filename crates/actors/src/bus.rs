@@ -314,13 +314,12 @@ mod tests {
     use std::sync::Weak;
     use std::time::Duration;
 
-    use bytes::Bytes;
     use warden_core::Output;
 
     use super::*;
 
     fn output(n: usize) -> EventKind {
-        EventKind::Output(Output { bytes: Bytes::from(vec![b'x'; n]) })
+        EventKind::Output(Output::new(vec![b'x'; n]))
     }
 
     fn small() -> BusLimits {

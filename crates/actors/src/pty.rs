@@ -47,6 +47,8 @@ pub(crate) struct PtyState {
     bus: EventBus,
     flow: Arc<FlowGate>,
     ring: Option<OutputRing>,
+    /// The output's offset once the ring has gone on to the session (after the exit).
+    spilled: u64,
     carry: Utf8Carry,
     state_dir: Option<std::path::PathBuf>,
     stopping: bool,
@@ -67,12 +69,17 @@ impl PtyState {
         if bytes.is_empty() {
             return;
         }
-        if let Some(ring) = &mut self.ring {
-            ring.push(&bytes);
+        let mut offset = self.ring.as_ref().map_or(self.spilled, |r| r.written());
+        match &mut self.ring {
+            Some(ring) => ring.push(&bytes),
+            // After the process ended (the ring went on to the session).
+            None => self.spilled += bytes.len() as u64,
         }
         while !bytes.is_empty() {
             let piece = bytes.split_to(event_cut(&bytes, EVENT_MAX));
-            self.bus.publish(Some(self.id), EventKind::Output(Output { bytes: piece }));
+            let len = piece.len() as u64;
+            self.bus.publish(Some(self.id), EventKind::Output(Output { bytes: piece, offset }));
+            offset += len;
         }
     }
 }
@@ -117,6 +124,7 @@ impl Actor for PtyActor {
             reactor: args.reactor,
             flow: args.flow,
             ring: Some(args.ring),
+            spilled: 0,
             carry: Utf8Carry::new(),
             state_dir: args.state_dir,
             stopping: false,
@@ -162,6 +170,7 @@ impl Actor for PtyActor {
                 debug!(session = %st.id, ?exit, "process exited");
                 st.core.typist.attach(None);
                 let ring = st.ring.take();
+                st.spilled = ring.as_ref().map_or(0, OutputRing::written);
                 let rejection = launch_rejection(st, &exit);
                 if let Some(rejection) = rejection.as_ref().filter(|r| r.provenance.is_some()) {
                     // The CLI said it refuses these arguments: starting it again would be

@@ -616,7 +616,8 @@ async fn run_verb(ctx: &CommandCtx, request: Request) -> Result<Value, WireError
             let session = args.session.session()?;
             let seq = w.bus().next_seq().checked_sub(1);
             let screen = w.snapshot(session).await?;
-            to_value(&SnapshotResult { node, session, screen, seq })
+            let exit = w.get(session).await.ok().filter(|i| i.state.is_terminal()).and_then(|i| i.exit);
+            to_value(&SnapshotResult { node, session, screen, seq, exit })
         }
         Request::Classify(args) => {
             let session = args.session.session()?;

@@ -25,6 +25,13 @@ use crate::subjects::Subjects;
 /// Header carrying the event `seq` on raw output messages.
 pub const SEQ_HEADER: &str = "Warden-Seq";
 
+/// Header carrying the output's offset on raw output messages: how many
+/// bytes the session printed before this message's first byte. A reader
+/// that sees an offset past the end of the last message it got has missed
+/// output (the publisher fell behind, or the server dropped messages to a
+/// slow reader).
+pub const OFFSET_HEADER: &str = "Warden-Offset";
+
 /// Where a pump stands relative to a drain request.
 pub(crate) fn drained(target: Option<u64>, last_seen: u64) -> bool {
     target.is_some_and(|t| last_seen >= t)
@@ -74,6 +81,7 @@ pub(crate) async fn core_pump(
         if let (EventKind::Output(o), Some(session)) = (&event.kind, event.session) {
             let mut headers = HeaderMap::new();
             headers.insert(SEQ_HEADER, event.seq.to_string().as_str());
+            headers.insert(OFFSET_HEADER, o.offset.to_string().as_str());
             if let Err(e) = client.publish_with_headers(subjects.output(session), headers, o.bytes.clone()).await {
                 debug!(error = %e, "cannot publish output");
             }

@@ -7,11 +7,14 @@
 
 use serde_json::json;
 use tracing::debug;
-use warden_core::{ScreenSnapshot, SessionId};
+use warden_core::{ExitInfo, ScreenSnapshot, SessionId};
 
 use crate::LinkError;
 use crate::link::{AttachMsg, Link};
 use crate::{Console, ConsoleInput, ConsoleOptions};
+
+/// How long a redraw the node did not answer waits before asking again.
+const REDRAW_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// How `attach` runs.
 #[derive(Debug, Clone)]
@@ -58,8 +61,13 @@ pub fn draw_snapshot(screen: &ScreenSnapshot) -> String {
     s
 }
 
-/// The session's screen now, and the `seq` of the last output it shows.
-async fn snapshot(link: &Link, node: &str, session: SessionId) -> Result<(ScreenSnapshot, u64), LinkError> {
+/// The session's screen now, the `seq` of the last output it shows, and
+/// how the session ended if it has.
+async fn snapshot(
+    link: &Link,
+    node: &str,
+    session: SessionId,
+) -> Result<(ScreenSnapshot, u64, Option<ExitInfo>), LinkError> {
     let reply = link.command(node, "snapshot", json!({"session": session})).await?;
     let result = match (reply.ok, reply.result) {
         (true, Some(r)) => r,
@@ -70,7 +78,9 @@ async fn snapshot(link: &Link, node: &str, session: SessionId) -> Result<(Screen
     };
     let screen: ScreenSnapshot = serde_json::from_value(result["screen"].clone())
         .map_err(|e| LinkError::Protocol(format!("a snapshot that does not parse: {e}")))?;
-    Ok((screen, result["seq"].as_u64().unwrap_or(0)))
+    // A node older than the field says nothing: the `exited` event tells.
+    let exit = serde_json::from_value(result["exit"].clone()).ok().flatten();
+    Ok((screen, result["seq"].as_u64().unwrap_or(0), exit))
 }
 
 /// Attaches this terminal to the session until the detach key or its end.
@@ -81,23 +91,31 @@ pub async fn run_attach(link: Link, opts: AttachOptions) -> Result<AttachEnd, Li
     let (node, session) = (opts.node.as_str(), opts.session);
     // Output from here on is kept; the snapshot says which of it is already on screen.
     let mut stream = link.attach_stream(node, session).await?;
-    let (screen, mut drawn_up_to) = snapshot(&link, node, session).await?;
+    let (screen, mut drawn_up_to, mut ended) = snapshot(&link, node, session).await?;
     // One terminal types (and answers the agent's terminal queries), the
     // others watch until one takes over.
     let me = uuid::Uuid::new_v4().to_string();
-    let reply = link.command(node, "attach", json!({"session": session, "client": me, "take": opts.take})).await?;
-    let writer = reply.ok && reply.result.as_ref().is_some_and(|r| r["writer"] == true);
+    let writer = ended.is_none() && {
+        let reply = link.command(node, "attach", json!({"session": session, "client": me, "take": opts.take})).await?;
+        reply.ok && reply.result.as_ref().is_some_and(|r| r["writer"] == true)
+    };
 
     let mut console = Console::open(ConsoleOptions { detach_key: Some(opts.detach_byte) })?;
     if writer {
         let size = console.size();
         let _ = link.command(node, "resize", json!({"session": session, "rows": size.rows, "cols": size.cols})).await;
-    } else {
+    } else if ended.is_none() {
         console
             .note(format!("watching only: another terminal types ({} detaches; --take takes over)", opts.detach_name));
     }
     console.show(draw_snapshot(&screen).as_bytes())?;
+    // When the screen is to be drawn again (after output was skipped).
+    let mut redraw: Option<tokio::time::Instant> = None;
     let end = loop {
+        if let Some(exit) = &ended {
+            // It ended before this terminal came, or while the stream was away.
+            break AttachEnd::Exited(exit.code);
+        }
         tokio::select! {
             biased;
             input = console.next() => match input {
@@ -117,6 +135,25 @@ pub async fn run_attach(link: Link, opts: AttachOptions) -> Result<AttachEnd, Li
                 ConsoleInput::Resize(_) | ConsoleInput::Answer(_) => {}
                 ConsoleInput::Detach | ConsoleInput::Closed => break AttachEnd::Detached,
             },
+            _ = tokio::time::sleep_until(redraw.unwrap_or_else(tokio::time::Instant::now)), if redraw.is_some() => {
+                // Output was skipped: draw the session's screen as it is now,
+                // and go on with the output after it. The node may not answer
+                // yet (the NATS server came back to this terminal first): the
+                // output goes on being shown, and the screen is asked for again.
+                match snapshot(&link, node, session).await {
+                    Ok((screen, seq, exit)) => {
+                        debug!(session = %session, seq, "attached stream fell behind; screen drawn again");
+                        console.show_instead(draw_snapshot(&screen).as_bytes())?;
+                        drawn_up_to = seq;
+                        redraw = None;
+                        ended = exit;
+                    }
+                    Err(e) => {
+                        debug!(session = %session, error = %e, "cannot draw the screen again yet");
+                        redraw = Some(tokio::time::Instant::now() + REDRAW_RETRY);
+                    }
+                }
+            }
             msg = stream.recv() => match msg {
                 Some(AttachMsg::Output { seq, bytes }) => {
                     if seq == 0 || seq > drawn_up_to {
@@ -124,14 +161,7 @@ pub async fn run_attach(link: Link, opts: AttachOptions) -> Result<AttachEnd, Li
                     }
                 }
                 Some(AttachMsg::Exited(code)) => break AttachEnd::Exited(code),
-                Some(AttachMsg::Lagged) => {
-                    // Output was skipped: draw the session's screen as it is
-                    // now, and go on with the output after it.
-                    let (screen, seq) = snapshot(&link, node, session).await?;
-                    debug!(session = %session, seq, "attached stream fell behind; screen drawn again");
-                    console.show_instead(draw_snapshot(&screen).as_bytes())?;
-                    drawn_up_to = seq;
-                }
+                Some(AttachMsg::Lagged) => redraw = Some(tokio::time::Instant::now()),
                 None => break AttachEnd::Exited(None),
             },
         }

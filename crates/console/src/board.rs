@@ -382,7 +382,7 @@ mod tests {
     #[test]
     fn output_alone_does_not_make_a_row() {
         let mut b = Board::default();
-        let out = warden_core::Output { bytes: bytes::Bytes::from_static(b"x") };
+        let out = warden_core::Output::new(bytes::Bytes::from_static(b"x"));
         b.apply(&ev(1, SessionId::new(), EventKind::Output(out)), Instant::now());
         assert!(b.is_empty());
     }

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use warden_bridge::CLIENT_HEADER;
 use warden_bridge::local::{LocalClient, LocalMsg, LocalSubscribe};
 use warden_bridge::protocol::{AgentEntry, Reply};
-use warden_bridge::publish::SEQ_HEADER;
+use warden_bridge::publish::{OFFSET_HEADER, SEQ_HEADER};
 use warden_bridge::{FollowOptions, Remote, Subjects, follow_events};
 use warden_core::{Event, EventKind, SessionId};
 
@@ -37,6 +37,41 @@ pub enum AttachMsg {
     /// The stream fell behind and output was skipped: what the terminal
     /// shows is no longer the session's screen, so it is drawn again.
     Lagged,
+}
+
+/// Where a session's output stands for an attached terminal, by the offsets
+/// the node puts on it: output whose offset is past the end of the last
+/// output seen means some was missed on the way.
+#[derive(Debug, Default)]
+struct OutputTrack {
+    /// The offset the next output should have; `None` before the first.
+    next: Option<u64>,
+}
+
+impl OutputTrack {
+    /// Takes note of output at `offset` (`None`: the node did not say), `len`
+    /// bytes long; true when output before it was missed.
+    fn missed_before(&mut self, offset: Option<u64>, len: usize) -> bool {
+        let Some(offset) = offset else { return false };
+        let missed = self.next.is_some_and(|next| offset > next);
+        self.next = Some(offset.saturating_add(len as u64));
+        missed
+    }
+
+    /// Forgets where the output stood (the screen is about to be drawn
+    /// again): the next output sets it.
+    fn forget(&mut self) {
+        self.next = None;
+    }
+}
+
+/// How often an attached terminal over NATS looks whether its connection
+/// was made again (what the server sent meanwhile is lost).
+const RECONNECT_CHECK: Duration = Duration::from_millis(200);
+
+/// A header of a NATS message, as a number.
+fn header_number(m: &warden_bridge::async_nats::Message, name: &str) -> Option<u64> {
+    m.headers.as_ref().and_then(|h| h.get(name)).and_then(|v| v.as_str().parse().ok())
 }
 
 /// A way to the nodes.
@@ -132,20 +167,39 @@ impl Link {
                 // The node's publisher fell behind its bus: output was skipped.
                 let mut lagged = client.subscribe(subjects.event(None, "lagged")).await.map_err(nats)?;
                 client.flush().await.map_err(|e| LinkError::Protocol(e.to_string()))?;
+                let stats = client.statistics();
                 tokio::spawn(async move {
+                    let mut track = OutputTrack::default();
+                    // A connection made again lost what the server sent meanwhile
+                    // (it drops a reader that falls too far behind, for one).
+                    let connects = || stats.connects.load(std::sync::atomic::Ordering::Relaxed);
+                    let mut known_connects = connects();
+                    let mut check = tokio::time::interval(RECONNECT_CHECK);
+                    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                     loop {
                         let msg = tokio::select! {
                             m = out.next() => match m {
                                 Some(m) => {
-                                    let seq = m
-                                        .headers
-                                        .as_ref()
-                                        .and_then(|h| h.get(SEQ_HEADER))
-                                        .and_then(|v| v.as_str().parse().ok())
-                                        .unwrap_or(0);
+                                    let seq = header_number(&m, SEQ_HEADER).unwrap_or(0);
+                                    let offset = header_number(&m, OFFSET_HEADER);
+                                    if track.missed_before(offset, m.payload.len()) {
+                                        known_connects = connects();
+                                        if tx.send(AttachMsg::Lagged).await.is_err() {
+                                            break;
+                                        }
+                                    }
                                     AttachMsg::Output { seq, bytes: m.payload }
                                 }
                                 None => break,
+                            },
+                            _ = check.tick() => {
+                                let now = connects();
+                                if now == known_connects {
+                                    continue;
+                                }
+                                known_connects = now;
+                                track.forget();
+                                AttachMsg::Lagged
                             },
                             m = exited.next() => match m {
                                 Some(m) => match serde_json::from_slice::<Event>(&m.payload) {
@@ -155,7 +209,10 @@ impl Link {
                                 None => break,
                             },
                             m = lagged.next() => match m {
-                                Some(_) => AttachMsg::Lagged,
+                                Some(_) => {
+                                    track.forget();
+                                    AttachMsg::Lagged
+                                }
                                 None => break,
                             },
                         };
@@ -227,6 +284,20 @@ impl Link {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn output_past_the_end_of_the_last_is_output_missed() {
+        let mut t = OutputTrack::default();
+        assert!(!t.missed_before(Some(4096), 10), "the first output sets the place, wherever it is");
+        assert!(!t.missed_before(Some(4106), 5));
+        assert!(t.missed_before(Some(5000), 3), "894 bytes were missed");
+        assert!(!t.missed_before(Some(5003), 0));
+        assert!(!t.missed_before(None, 7), "a node that does not say is not checked");
+        assert!(!t.missed_before(Some(5003), 1));
+        t.forget();
+        assert!(!t.missed_before(Some(9000), 1), "after a redraw the next output sets the place again");
+        assert!(t.missed_before(Some(9002), 1));
+    }
 
     #[test]
     fn list_agents_replies_give_each_session_with_its_pending_confirmations() {

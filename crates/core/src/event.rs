@@ -526,14 +526,29 @@ pub enum InputVia {
 /// Serialises as `"data"`: the text (invalid UTF-8 replaced by U+FFFD) and,
 /// only when the bytes are not valid UTF-8, `"data_b64"`: the exact bytes in
 /// standard base64. Chunks are cut on character boundaries by warden, so valid
-/// UTF-8 output never gets split into two invalid halves.
+/// UTF-8 output never gets split into two invalid halves. `"offset"` is where
+/// the chunk's first byte stands in everything the session has printed (over
+/// restarts too): a reader that sees an offset past the end of the last chunk
+/// it got has missed output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Output {
     /// The bytes.
     pub bytes: Bytes,
+    /// How many bytes the session printed before these.
+    pub offset: u64,
 }
 
 impl Output {
+    /// A chunk at the start of the session's output.
+    pub fn new(bytes: impl Into<Bytes>) -> Self {
+        Output { bytes: bytes.into(), offset: 0 }
+    }
+
+    /// The offset just past this chunk: where the next one starts.
+    pub fn end(&self) -> u64 {
+        self.offset + self.bytes.len() as u64
+    }
+
     /// The text, with invalid UTF-8 replaced.
     pub fn text_lossy(&self) -> std::borrow::Cow<'_, str> {
         String::from_utf8_lossy(&self.bytes)
@@ -546,6 +561,8 @@ struct OutputWire<'a> {
     data: std::borrow::Cow<'a, str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     data_b64: Option<String>,
+    #[serde(default)]
+    offset: u64,
 }
 
 impl Serialize for Output {
@@ -554,7 +571,7 @@ impl Serialize for Output {
             Ok(text) => (std::borrow::Cow::Borrowed(text), None),
             Err(_) => (String::from_utf8_lossy(&self.bytes), Some(B64.encode(&self.bytes))),
         };
-        OutputWire { data, data_b64 }.serialize(s)
+        OutputWire { data, data_b64, offset: self.offset }.serialize(s)
     }
 }
 
@@ -565,7 +582,7 @@ impl<'de> Deserialize<'de> for Output {
             Some(b) => B64.decode(b.as_bytes()).map_err(serde::de::Error::custom)?,
             None => wire.data.into_owned().into_bytes(),
         };
-        Ok(Output { bytes: Bytes::from(bytes) })
+        Ok(Output { bytes: Bytes::from(bytes), offset: wire.offset })
     }
 }
 
@@ -644,13 +661,19 @@ mod tests {
 
     #[test]
     fn output_serialises_as_text() {
-        let e = Event::new(7, "n1", Some(sid()), EventKind::Output(Output { bytes: Bytes::from_static(b"hello\r\n") }));
+        let e = Event::new(
+            7,
+            "n1",
+            Some(sid()),
+            EventKind::Output(Output { bytes: Bytes::from_static(b"hello\r\n"), offset: 42 }),
+        );
         let json = e.to_json();
         let v: serde_json::Value = serde_json::from_str(&json).expect("json");
         assert_eq!(v["v"], 1);
         assert_eq!(v["seq"], 7);
         assert_eq!(v["kind"], "output");
         assert_eq!(v["data"], "hello\r\n");
+        assert_eq!(v["offset"], 42);
         assert_eq!(v["session"], "0193c2b6-7d3a-7c4e-9f00-1a2b3c4d5e6f");
         assert!(v.get("data_b64").is_none());
         let back: Event = serde_json::from_str(&json).expect("parses");
@@ -660,7 +683,7 @@ mod tests {
     #[test]
     fn invalid_utf8_output_round_trips_exactly() {
         let raw = Bytes::from_static(b"ok \xff\xfe\x80 end");
-        let e = Event::new(1, "n", None, EventKind::Output(Output { bytes: raw.clone() }));
+        let e = Event::new(1, "n", None, EventKind::Output(Output::new(raw.clone())));
         let json = e.to_json();
         let v: serde_json::Value = serde_json::from_str(&json).expect("json");
         assert!(v["data"].as_str().expect("text").contains('\u{fffd}'));

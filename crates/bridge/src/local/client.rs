@@ -34,6 +34,8 @@ pub enum LocalMsg {
         session: SessionId,
         /// The output event's `seq`.
         seq: u64,
+        /// How many bytes the session printed before these.
+        offset: u64,
         /// The bytes.
         bytes: Bytes,
     },
@@ -142,10 +144,10 @@ impl LocalClient {
                             let _ = tx.send(LocalMsg::Event(frame.body)).await;
                         }
                     }
-                    Header::Output { sub, session, seq } => {
+                    Header::Output { sub, session, seq, offset } => {
                         let tx = crate::sync_lock(&s).get(&sub).cloned();
                         if let Some(tx) = tx {
-                            let _ = tx.send(LocalMsg::Output { session, seq, bytes: frame.body }).await;
+                            let _ = tx.send(LocalMsg::Output { session, seq, offset, bytes: frame.body }).await;
                         }
                     }
                     _ => debug!("unexpected frame from the node"),

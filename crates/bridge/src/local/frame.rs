@@ -78,6 +78,9 @@ pub enum Header {
         session: SessionId,
         /// The `seq` of the output event.
         seq: u64,
+        /// How many bytes the session printed before these.
+        #[serde(default)]
+        offset: u64,
     },
 }
 

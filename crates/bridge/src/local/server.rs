@@ -329,7 +329,10 @@ async fn forward(
         }
         if output
             && let (EventKind::Output(o), Some(s)) = (&event.kind, event.session)
-            && tx.send((Header::Output { sub: id, session: s, seq: event.seq }, o.bytes.clone())).await.is_err()
+            && tx
+                .send((Header::Output { sub: id, session: s, seq: event.seq, offset: o.offset }, o.bytes.clone()))
+                .await
+                .is_err()
         {
             return;
         }

@@ -204,6 +204,10 @@ pub struct SnapshotResult {
     /// `seq`; a few bytes may show twice, none go missing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
+    /// How the session ended, when it has: a terminal that missed the
+    /// `exited` event (its connection was away) learns it here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<warden_core::ExitInfo>,
 }
 
 /// Result of `classify`.
