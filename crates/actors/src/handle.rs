@@ -601,23 +601,21 @@ impl Warden {
     /// Waits until the session's process has exited and all its output was
     /// published; returns how it ended.
     pub async fn wait(&self, id: SessionId) -> Result<ExitInfo, SessionError> {
-        match self.session(id).await {
-            Ok(core) => {
-                let (tx, rx) = tokio::sync::oneshot::channel();
-                core.wait_exit(tx.into());
-                match rx.await {
-                    Ok(exit) => Ok(exit),
-                    Err(_) => self.ended(id).await,
-                }
-            }
-            Err(SessionError::Exited(_)) => self.ended(id).await,
-            Err(e) => Err(e),
-        }
+        let core = self.call(|reply| RootMsg::Core { id, reply }).await??;
+        Ok(Self::end_of(&core).await)
     }
 
-    async fn ended(&self, id: SessionId) -> Result<ExitInfo, SessionError> {
-        let info = self.get(id).await?;
-        Ok(info.exit.unwrap_or_else(|| ExitInfo { code: None, signal: None, reason: ExitReason::of_state(info.state) }))
+    /// How the session of `core` ends: at once when it has ended. Read from
+    /// the core itself, not looked up again: the node may let an ended
+    /// session go at any moment (`retain_exited`), and a caller that found it
+    /// is owed its end.
+    async fn end_of(core: &SessionCore) -> ExitInfo {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        core.wait_exit(tx.into());
+        rx.await.unwrap_or_else(|_| {
+            let info = core.info();
+            info.exit.unwrap_or(ExitInfo { code: None, signal: None, reason: ExitReason::of_state(info.state) })
+        })
     }
 
     /// Stops a session: SIGHUP and SIGTERM to everything it started, SIGKILL
@@ -627,23 +625,21 @@ impl Warden {
     }
 
     /// [`Warden::stop`] with an explicit grace period (zero: SIGKILL at once).
+    /// A session that has ended already answers with how it ended.
     pub async fn stop_with_grace(&self, id: SessionId, grace: Duration) -> Result<ExitInfo, SessionError> {
-        match self.session(id).await {
-            Ok(core) => {
-                match core.typist.pty() {
-                    Some(pty) => {
-                        pty.cast(PtyMsg::Stop { grace }).map_err(|e| SessionError::Internal(e.to_string()))?;
-                    }
-                    // Between two lives of a restart: end it where it is.
-                    None => {
-                        let _ = core.sup_cast(SessionMsg::StopBetweenLives);
-                    }
+        let core = self.call(|reply| RootMsg::Core { id, reply }).await??;
+        if core.state().is_live() {
+            match core.typist.pty() {
+                Some(pty) => {
+                    pty.cast(PtyMsg::Stop { grace }).map_err(|e| SessionError::Internal(e.to_string()))?;
                 }
-                self.wait(id).await
+                // Between two lives of a restart: end it where it is.
+                None => {
+                    let _ = core.sup_cast(SessionMsg::StopBetweenLives);
+                }
             }
-            Err(SessionError::Exited(_)) => self.ended(id).await,
-            Err(e) => Err(e),
         }
+        Ok(Self::end_of(&core).await)
     }
 
     /// Stops every live session, in parallel; returns how many were stopped.
@@ -653,12 +649,14 @@ impl Warden {
         for info in &live {
             let me = self.clone();
             let id = info.id;
-            set.spawn(async move { me.stop(id).await });
+            set.spawn(async move { (id, me.stop(id).await) });
         }
         let mut n = 0;
         while let Some(r) = set.join_next().await {
-            if matches!(r, Ok(Ok(_))) {
-                n += 1;
+            match r {
+                Ok((_, Ok(_))) => n += 1,
+                Ok((session, Err(error))) => warn!(%session, %error, "stopping every session: this one did not stop"),
+                Err(error) => warn!(%error, "stopping every session: a stop ended early"),
             }
         }
         n
