@@ -490,3 +490,46 @@ async fn workspaces_are_provisioned_and_finalized_remotely() {
     assert_eq!(code_of(&r, "ws", "provision_workspace", bad_branch.to_string().as_bytes()).await, "bad_request");
     node.stop().await;
 }
+
+/// A terminal following a session's output over NATS is told when output
+/// went missing on the way: by the `Warden-Offset` header, an output that
+/// starts past the end of the last one (with `--jetstream` the node's
+/// publisher marks no gap of its own; the server may drop messages to a
+/// slow reader). Output without the header (an older node) is not checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attached_stream_over_nats_is_told_of_a_gap_in_the_offsets() {
+    use warden_bridge::publish::{OFFSET_HEADER, SEQ_HEADER};
+    use warden_console::link::{AttachMsg, Link};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let nats = NatsServer::start(&dir.path().join("nats"));
+    let client = warden_bridge::connect(&NatsOptions::new(nats.url())).await.expect("connects");
+    let link = Link::Nats {
+        remote: std::sync::Arc::new(Remote::new(client.clone(), "warden", T)),
+        client: client.clone(),
+        prefix: "warden".into(),
+    };
+    let session = SessionId::new();
+    let mut stream = link.attach_stream("n1", session).await.expect("follows");
+    let subject = warden_bridge::Subjects::new("warden", "n1").expect("subjects").output(session);
+    let sent: [(Option<u64>, &str); 5] =
+        [(Some(4000), "abc"), (Some(4003), "de"), (Some(5000), "zz"), (None, "old"), (Some(5002), "!")];
+    for (i, (offset, text)) in sent.iter().enumerate() {
+        let mut headers = warden_bridge::async_nats::HeaderMap::new();
+        headers.insert(SEQ_HEADER, (i + 1).to_string().as_str());
+        if let Some(offset) = offset {
+            headers.insert(OFFSET_HEADER, offset.to_string().as_str());
+        }
+        client.publish_with_headers(subject.clone(), headers, text.as_bytes().to_vec().into()).await.expect("sent");
+    }
+    client.flush().await.expect("flushed");
+    let mut got = Vec::new();
+    while got.len() < 6 {
+        let msg = tokio::time::timeout(T, stream.recv()).await.expect("in time").expect("open");
+        got.push(match msg {
+            AttachMsg::Output { bytes, .. } => String::from_utf8_lossy(&bytes).into_owned(),
+            AttachMsg::Lagged => "<lagged>".into(),
+            AttachMsg::Exited(_) => "<exited>".into(),
+        });
+    }
+    assert_eq!(got, ["abc", "de", "<lagged>", "zz", "old", "!"]);
+}

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ractor::{Actor, ActorRef};
-use tracing::{info, info_span, warn};
+use tracing::{debug, info, info_span, warn};
 use warden_core::{
     Delivery, ExitInfo, ExitReason, InputVia, PendingConfirmation, Reply, ResponseRule, ScreenSnapshot, SessionFilter,
     SessionId, SessionInfo, SessionSpec, SessionState, TermSize, event, keys,
@@ -655,6 +655,10 @@ impl Warden {
         while let Some(r) = set.join_next().await {
             match r {
                 Ok((_, Ok(_))) => n += 1,
+                // It ended by itself and was let go before its stop looked.
+                Ok((session, Err(SessionError::UnknownSession(_)))) => {
+                    debug!(%session, "stopping every session: already gone")
+                }
                 Ok((session, Err(error))) => warn!(%session, %error, "stopping every session: this one did not stop"),
                 Err(error) => warn!(%error, "stopping every session: a stop ended early"),
             }

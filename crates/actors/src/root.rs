@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tracing::{debug, warn};
-use warden_core::{ExitInfo, ExitReason, SessionFilter, SessionId, SessionInfo, SessionState};
+use warden_core::{EventKind, ExitInfo, ExitReason, SessionFilter, SessionId, SessionInfo, SessionState};
 
 use crate::classifier::StallClassifier;
 use crate::context::Ctx;
@@ -207,13 +207,15 @@ impl Actor for WardenSupervisor {
         let Some(id) = st.by_actor.remove(&cell.get_id()) else { return Ok(()) };
         if let Some(e) = st.sessions.get_mut(&id) {
             e.sup = None;
+            let exit = ExitInfo { code: None, signal: None, reason: ExitReason::Failed };
             if e.core.state().is_live() {
                 // The session's actors ended without reporting an end.
                 let reason = failure.unwrap_or_else(|| "session supervisor stopped".into());
                 e.core.transition(SessionState::Failed, &reason, None, None);
+                st.ctx.bus.publish(Some(id), EventKind::Exited(exit.clone()));
             }
             // Whoever waits for its end is answered (`wait`, `stop`).
-            e.core.finish_if_open(ExitInfo { code: None, signal: None, reason: ExitReason::Failed });
+            e.core.finish_if_open(exit);
             e.core.screen.compact_now();
             e.core.rules.release();
         }

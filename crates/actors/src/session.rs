@@ -279,6 +279,13 @@ impl Actor for SessionSupervisor {
             SessionMsg::Fail { reason } => {
                 error!(session = %st.id, %reason, "failing the session");
                 st.fail(&reason);
+                if st.pty.is_none() && st.key.is_none() {
+                    // Between two lives: no process whose exit would end it.
+                    let exit = warden_core::ExitInfo { code: None, signal: None, reason: ExitReason::Failed };
+                    st.ctx.bus.publish(Some(st.id), EventKind::Exited(exit.clone()));
+                    st.core.finish(exit);
+                    myself.stop(StopReason::Exited.reason());
+                }
             }
         }
         Ok(())

@@ -437,6 +437,8 @@ impl SessionCore {
                 return;
             }
             g.exit = Some(exit.clone());
+            // Every end is in the info too (`get`, `list`, a snapshot's `exit`).
+            g.info.exit.get_or_insert_with(|| exit.clone());
             std::mem::take(&mut g.waiters)
         };
         for w in waiters {

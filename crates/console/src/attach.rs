@@ -61,26 +61,29 @@ pub fn draw_snapshot(screen: &ScreenSnapshot) -> String {
     s
 }
 
-/// The session's screen now, the `seq` of the last output it shows, and
-/// how the session ended if it has.
-async fn snapshot(
-    link: &Link,
-    node: &str,
-    session: SessionId,
-) -> Result<(ScreenSnapshot, u64, Option<ExitInfo>), LinkError> {
+/// The session's screen, the `seq` of the last output it shows, and how the
+/// session ended if it has.
+type Snap = (ScreenSnapshot, u64, Option<ExitInfo>);
+
+/// The session's screen now. The outer error: the request got no answer
+/// (the node or the way to it is away; asking again may do); the inner:
+/// the node answered without a screen (the session is gone).
+async fn snapshot(link: &Link, node: &str, session: SessionId) -> Result<Result<Snap, LinkError>, LinkError> {
     let reply = link.command(node, "snapshot", json!({"session": session})).await?;
     let result = match (reply.ok, reply.result) {
         (true, Some(r)) => r,
         _ => {
             let why = reply.error.map(|e| e.message).unwrap_or_else(|| "no reply".into());
-            return Err(LinkError::Protocol(format!("cannot attach to {session}: {why}")));
+            return Ok(Err(LinkError::Protocol(format!("cannot attach to {session}: {why}"))));
         }
     };
-    let screen: ScreenSnapshot = serde_json::from_value(result["screen"].clone())
-        .map_err(|e| LinkError::Protocol(format!("a snapshot that does not parse: {e}")))?;
+    let screen: ScreenSnapshot = match serde_json::from_value(result["screen"].clone()) {
+        Ok(screen) => screen,
+        Err(e) => return Ok(Err(LinkError::Protocol(format!("a snapshot that does not parse: {e}")))),
+    };
     // A node older than the field says nothing: the `exited` event tells.
     let exit = serde_json::from_value(result["exit"].clone()).ok().flatten();
-    Ok((screen, result["seq"].as_u64().unwrap_or(0), exit))
+    Ok(Ok((screen, result["seq"].as_u64().unwrap_or(0), exit)))
 }
 
 /// Attaches this terminal to the session until the detach key or its end.
@@ -91,7 +94,7 @@ pub async fn run_attach(link: Link, opts: AttachOptions) -> Result<AttachEnd, Li
     let (node, session) = (opts.node.as_str(), opts.session);
     // Output from here on is kept; the snapshot says which of it is already on screen.
     let mut stream = link.attach_stream(node, session).await?;
-    let (screen, mut drawn_up_to, mut ended) = snapshot(&link, node, session).await?;
+    let (screen, mut drawn_up_to, mut ended) = snapshot(&link, node, session).await??;
     // One terminal types (and answers the agent's terminal queries), the
     // others watch until one takes over.
     let me = uuid::Uuid::new_v4().to_string();
@@ -109,12 +112,15 @@ pub async fn run_attach(link: Link, opts: AttachOptions) -> Result<AttachEnd, Li
             .note(format!("watching only: another terminal types ({} detaches; --take takes over)", opts.detach_name));
     }
     console.show(draw_snapshot(&screen).as_bytes())?;
-    // When the screen is to be drawn again (after output was skipped).
+    // When the screen is to be drawn again (after output was skipped), and
+    // the request for it while one is out: polled with everything else, so
+    // keys (the detach key) and output go on while the node is slow to answer.
     let mut redraw: Option<tokio::time::Instant> = None;
+    let mut asking: Option<std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send + '_>>> = None;
     let end = loop {
         if let Some(exit) = &ended {
             // It ended before this terminal came, or while the stream was away.
-            break AttachEnd::Exited(exit.code);
+            break Ok(AttachEnd::Exited(exit.code));
         }
         tokio::select! {
             biased;
@@ -133,26 +139,31 @@ pub async fn run_attach(link: Link, opts: AttachOptions) -> Result<AttachEnd, Li
                     }
                 }
                 ConsoleInput::Resize(_) | ConsoleInput::Answer(_) => {}
-                ConsoleInput::Detach | ConsoleInput::Closed => break AttachEnd::Detached,
+                ConsoleInput::Detach | ConsoleInput::Closed => break Ok(AttachEnd::Detached),
             },
-            _ = tokio::time::sleep_until(redraw.unwrap_or_else(tokio::time::Instant::now)), if redraw.is_some() => {
-                // Output was skipped: draw the session's screen as it is now,
-                // and go on with the output after it. The node may not answer
-                // yet (the NATS server came back to this terminal first): the
-                // output goes on being shown, and the screen is asked for again.
-                match snapshot(&link, node, session).await {
-                    Ok((screen, seq, exit)) => {
+            answer = async { asking.as_mut().expect("polled only while asking").await }, if asking.is_some() => {
+                asking = None;
+                // Output was skipped: the session's screen as it is now goes in
+                // place of what was shown, and the output after it goes on.
+                match answer {
+                    Ok(Ok((screen, seq, exit))) => {
                         debug!(session = %session, seq, "attached stream fell behind; screen drawn again");
                         console.show_instead(draw_snapshot(&screen).as_bytes())?;
                         drawn_up_to = seq;
-                        redraw = None;
                         ended = exit;
                     }
+                    Ok(Err(gone)) => break Err(gone),
+                    // The node does not answer yet (the NATS server came back to
+                    // this terminal first): the output goes on being shown.
                     Err(e) => {
                         debug!(session = %session, error = %e, "cannot draw the screen again yet");
-                        redraw = Some(tokio::time::Instant::now() + REDRAW_RETRY);
+                        redraw.get_or_insert(tokio::time::Instant::now() + REDRAW_RETRY);
                     }
                 }
+            }
+            _ = tokio::time::sleep_until(redraw.unwrap_or_else(tokio::time::Instant::now)), if redraw.is_some() && asking.is_none() => {
+                redraw = None;
+                asking = Some(Box::pin(snapshot(&link, node, session)));
             }
             msg = stream.recv() => match msg {
                 Some(AttachMsg::Output { seq, bytes }) => {
@@ -160,13 +171,17 @@ pub async fn run_attach(link: Link, opts: AttachOptions) -> Result<AttachEnd, Li
                         console.show(&bytes)?;
                     }
                 }
-                Some(AttachMsg::Exited(code)) => break AttachEnd::Exited(code),
+                Some(AttachMsg::Exited(code)) => break Ok(AttachEnd::Exited(code)),
+                // Asked for at once (again after a request already out: that
+                // screen may be from before this gap).
                 Some(AttachMsg::Lagged) => redraw = Some(tokio::time::Instant::now()),
-                None => break AttachEnd::Exited(None),
+                None => break Ok(AttachEnd::Exited(None)),
             },
         }
     };
+    drop(asking);
     console.close();
+    let end = end?;
     if writer {
         let _ = link.command(node, "detach", json!({"session": session, "client": me})).await;
     }

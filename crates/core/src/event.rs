@@ -546,7 +546,7 @@ impl Output {
 
     /// The offset just past this chunk: where the next one starts.
     pub fn end(&self) -> u64 {
-        self.offset + self.bytes.len() as u64
+        self.offset.saturating_add(self.bytes.len() as u64)
     }
 
     /// The text, with invalid UTF-8 replaced.
