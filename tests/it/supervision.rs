@@ -681,3 +681,34 @@ async fn the_default_ladder_restarts_the_agent_then_fails_if_it_stalls_again() {
     assert_eq!(state_of(&w, s.id).await, SessionState::Failed);
     w.shutdown().await;
 }
+
+/// A stop that comes while the agent is ending by itself, or between two
+/// lives of a restart, ends the session. Before, a stop that
+/// reached the process's actor after its exit, or the supervisor before it
+/// knew of the exit, was dropped: the restart went ahead, and the stop
+/// waited for a later life's end (here: the restart limit, a `failed` end).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_as_the_agent_restarts_is_not_lost() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let w = start_warden(&dir).await;
+    let mut reasons = Vec::new();
+    for i in 0..40u64 {
+        // A process that ends at once, restarted after 1 ms, up to 200 times.
+        let mut spec = SessionSpec::new("shell", "sh").args(["-c", "exit 1"]).restart(RestartPolicy::Always);
+        spec.restart_limits = Some(RestartLimits {
+            max_restarts: 200,
+            window: Duration::from_secs(60),
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(1),
+            reset_after: Duration::from_secs(600),
+        });
+        let s = w.spawn(spec).await.expect("spawns");
+        // Somewhere in its lives: the stops fall at different points of one.
+        tokio::time::sleep(Duration::from_micros(500 * (i % 7))).await;
+        let exit = tokio::time::timeout(TIMEOUT, w.stop(s.id)).await.expect("the stop returns").expect("stopped");
+        reasons.push(exit.reason.as_str().to_string());
+    }
+    // `exited` when the process had ended by itself just before the stop.
+    assert!(reasons.iter().all(|r| r == "stopped" || r == "exited"), "{reasons:?}");
+    w.shutdown().await;
+}

@@ -629,6 +629,9 @@ impl Warden {
     pub async fn stop_with_grace(&self, id: SessionId, grace: Duration) -> Result<ExitInfo, SessionError> {
         let core = self.call(|reply| RootMsg::Core { id, reply }).await??;
         if core.state().is_live() {
+            // Before the signal: a process ending by itself meanwhile ends the
+            // session instead of restarting it.
+            core.restarts.stop();
             match core.typist.pty() {
                 Some(pty) => {
                     pty.cast(PtyMsg::Stop { grace }).map_err(|e| SessionError::Internal(e.to_string()))?;

@@ -161,7 +161,7 @@ impl Actor for PtyActor {
                     signal: status.and_then(|s| s.signal()),
                     reason: if st.core.state() == SessionState::Failed {
                         ExitReason::Failed
-                    } else if stopped || st.stopping {
+                    } else if stopped || st.stopping || st.core.restarts.stopped() {
                         ExitReason::Stopped
                     } else {
                         ExitReason::Exited

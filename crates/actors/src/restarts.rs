@@ -35,6 +35,10 @@ struct Book {
     forced: RestartStrategy,
     /// A forced restart is in progress (the process is being stopped for it).
     forcing: bool,
+    /// A caller stopped the session: whatever ends the process, it ends the
+    /// session (a stop that came as the process was ending by itself, or
+    /// between two lives, is not lost to the restart).
+    stopping: bool,
 }
 
 impl Restarts {
@@ -45,6 +49,7 @@ impl Restarts {
                 policy: RestartStrategy::new(policy, limits, Duration::ZERO),
                 forced: RestartStrategy::new(RestartPolicy::Always, limits, Duration::ZERO),
                 forcing: false,
+                stopping: false,
             }),
         }
     }
@@ -52,6 +57,16 @@ impl Restarts {
     /// A stall escalation asked to restart the process: its end is a restart.
     pub(crate) fn force(&self) {
         lock(&self.inner).forcing = true;
+    }
+
+    /// A caller stops the session: no restart after this.
+    pub(crate) fn stop(&self) {
+        lock(&self.inner).stopping = true;
+    }
+
+    /// Whether a caller stopped the session.
+    pub(crate) fn stopped(&self) -> bool {
+        lock(&self.inner).stopping
     }
 
     /// A new process of the session runs.
@@ -68,7 +83,9 @@ impl Restarts {
         let now = self.origin.elapsed();
         let (forced, decision) = {
             let mut b = lock(&self.inner);
-            let forced = std::mem::take(&mut b.forcing);
+            // A caller's stop wins over an escalation's restart.
+            let forced = std::mem::take(&mut b.forcing) && !b.stopping;
+            let requested = requested || b.stopping;
             let decision = if forced {
                 // An escalation asked for this restart: it has its own history
                 // and limit, whatever the session's policy.
@@ -130,5 +147,18 @@ mod tests {
         r.process_started();
         assert!(matches!(r.process_ended(&exit(143), true), AfterExit::End(_)));
         assert!(matches!(r.process_ended(&exit(1), false), AfterExit::Restart { .. }));
+    }
+
+    #[test]
+    fn after_a_stop_no_end_restarts_the_process() {
+        let r = Restarts::new(RestartPolicy::Always, RestartLimits::default());
+        r.process_started();
+        assert!(!r.stopped());
+        r.force();
+        r.stop();
+        assert!(r.stopped());
+        // Not a restart, though the process ended by itself, and an escalation asked for one.
+        assert!(matches!(r.process_ended(&exit(1), false), AfterExit::End(_)));
+        assert!(matches!(r.process_ended(&exit(0), false), AfterExit::End(_)));
     }
 }

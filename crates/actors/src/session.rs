@@ -145,6 +145,16 @@ impl SessionSupState {
         Ok(())
     }
 
+    /// Ends the session, stopped between two lives of a restart.
+    fn end_between_lives(&mut self, myself: &ActorRef<SessionMsg>) {
+        let exit = warden_core::ExitInfo { code: None, signal: None, reason: ExitReason::Stopped };
+        self.core.update_info(|i| i.exit = Some(exit.clone()));
+        self.core.transition(SessionState::Exited, "stopped during a restart", None, None);
+        self.ctx.bus.publish(Some(self.id), EventKind::Exited(exit.clone()));
+        self.core.finish(exit);
+        myself.stop(StopReason::Exited.reason());
+    }
+
     /// Fails the session, then kills its process (in that order, so the exit
     /// cannot end the session as merely `exited`).
     fn fail(&mut self, reason: &str) {
@@ -242,6 +252,11 @@ impl Actor for SessionSupervisor {
                     // Stopped or failed during the back-off.
                     return Ok(());
                 }
+                if st.core.restarts.stopped() {
+                    // A stop that came before the supervisor knew the process had ended.
+                    st.end_between_lives(&myself);
+                    return Ok(());
+                }
                 info!(session = %st.id, "restarting the agent");
                 if let Err(e) = st.start_process(&myself, ring).await {
                     let reason = format!("restart failed: {e}");
@@ -268,12 +283,7 @@ impl Actor for SessionSupervisor {
             }
             SessionMsg::StopBetweenLives => {
                 if st.pty.is_none() && st.core.state().is_live() {
-                    let exit = warden_core::ExitInfo { code: None, signal: None, reason: ExitReason::Stopped };
-                    st.core.update_info(|i| i.exit = Some(exit.clone()));
-                    st.core.transition(SessionState::Exited, "stopped during a restart", None, None);
-                    st.ctx.bus.publish(Some(st.id), EventKind::Exited(exit.clone()));
-                    st.core.finish(exit);
-                    myself.stop(StopReason::Exited.reason());
+                    st.end_between_lives(&myself);
                 }
             }
             SessionMsg::Fail { reason } => {
