@@ -477,6 +477,20 @@ fn a_task_runs_pending_confirmation_is_answered_on_the_status_line() {
     assert_eq!(crate::common::git::git(&remote, &["show", "feat/asked:a.txt"]), "y");
 }
 
+/// `warden ctl ARGS` of the node with state `state`: its `result`, the reply `ok`.
+fn ctl_ok(state: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    let out = binary::warden_cmd(state).arg("ctl").args(args).output().expect("ctl");
+    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).expect("reply");
+    assert_eq!(reply["ok"], true, "{reply}");
+    reply["result"].clone()
+}
+
+/// A shell session labelled `label` on the node with state `state`: its id.
+fn spawn_shell(state: &std::path::Path, label: &str) -> String {
+    let spawned = ctl_ok(state, &["spawn_agent", "--agent", "shell", "--label", label]);
+    spawned["session"]["id"].as_str().expect("id").to_string()
+}
+
 /// `warden attach` to an agent that turned the mouse on (and bash's bracketed
 /// paste) turns them on in the terminal that starts showing it — clicks and
 /// pastes reach the agent as it asked — and off again at the detach.
@@ -485,14 +499,8 @@ fn attach_turns_the_agents_input_modes_on_and_the_detach_off() {
     let dir = tempfile::tempdir().expect("tempdir");
     let state = dir.path().join("state");
     let mut node = binary::serve(&state, &["--allow-agent", "shell"]);
-    let ctl = |args: &[&str]| -> serde_json::Value {
-        let out = binary::warden_cmd(&state).arg("ctl").args(args).output().expect("ctl");
-        let reply: serde_json::Value = serde_json::from_slice(&out.stdout).expect("reply");
-        assert_eq!(reply["ok"], true, "{reply}");
-        reply["result"].clone()
-    };
-    let spawned = ctl(&["spawn_agent", "--agent", "shell", "--label", "modes"]);
-    let id = spawned["session"]["id"].as_str().expect("id").to_string();
+    let ctl = |args: &[&str]| ctl_ok(&state, args);
+    let id = spawn_shell(&state, "modes");
     ctl(&["send_to_agent", "--session", &id, "--text", r"printf '\033[?1000h\033[?1006h'; echo mouse-$((2+2))"]);
     let snapshot = serde_json::json!({"session": id}).to_string();
     let deadline = std::time::Instant::now() + TIMEOUT;
@@ -531,14 +539,8 @@ fn attach_to_a_session_that_ended_shows_its_last_screen_and_ends() {
     let dir = tempfile::tempdir().expect("tempdir");
     let state = dir.path().join("state");
     let mut node = binary::serve(&state, &["--allow-agent", "shell"]);
-    let ctl = |args: &[&str]| -> serde_json::Value {
-        let out = binary::warden_cmd(&state).arg("ctl").args(args).output().expect("ctl");
-        let reply: serde_json::Value = serde_json::from_slice(&out.stdout).expect("reply");
-        assert_eq!(reply["ok"], true, "{reply}");
-        reply["result"].clone()
-    };
-    let spawned = ctl(&["spawn_agent", "--agent", "shell", "--label", "ended"]);
-    let id = spawned["session"]["id"].as_str().expect("id").to_string();
+    let ctl = |args: &[&str]| ctl_ok(&state, args);
+    let id = spawn_shell(&state, "ended");
     ctl(&["send_to_agent", "--session", &id, "--text", "echo last-words-$((6*7)); exit 3"]);
     let snapshot = serde_json::json!({"session": id}).to_string();
     let deadline = std::time::Instant::now() + TIMEOUT;
