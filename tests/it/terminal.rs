@@ -709,15 +709,9 @@ async fn attach_through_a_lag(via: Via, flood: &str, check: impl FnOnce(&Tmux)) 
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     if let Some(server) = &mut nats {
-        server.restart();
         // The node is back and has sent what it held before the attach is:
         // that output is lost to the attach.
-        let client = warden_bridge::connect(&NatsOptions::new(server.url())).await.expect("connects");
-        let remote = warden_bridge::Remote::new(client, "warden", std::time::Duration::from_secs(1));
-        while remote.request_raw("lagging", "list_agents", b"{}".to_vec().into()).await.is_err() {
-            assert!(std::time::Instant::now() < deadline, "the node never came back to the server");
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        restart_until_the_node_answers(server, "lagging").await;
     }
     kill("-CONT", &pid);
     tokio::task::block_in_place(|| {
@@ -731,6 +725,18 @@ async fn attach_through_a_lag(via: Via, flood: &str, check: impl FnOnce(&Tmux)) 
     w.shutdown().await;
     if let Some(b) = bridge {
         b.shutdown(std::time::Duration::from_secs(5)).await;
+    }
+}
+
+/// Restarts `server` and waits until node `node` answers on it again.
+async fn restart_until_the_node_answers(server: &mut nats::NatsServer, node: &str) {
+    server.restart();
+    let client = warden_bridge::connect(&warden_bridge::NatsOptions::new(server.url())).await.expect("connects");
+    let remote = warden_bridge::Remote::new(client, "warden", std::time::Duration::from_secs(1));
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while remote.request_raw(node, "list_agents", b"{}".to_vec().into()).await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "the node never came back to the server");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 
@@ -804,4 +810,49 @@ async fn a_redraw_after_a_lag_turns_off_modes_the_skipped_output_turned_off() {
         }
     })
     .await;
+}
+
+/// A NATS `warden attach` whose session ended and was let go while the
+/// connection was away ends, saying so, when it comes back: the node no
+/// longer knows the session. Before, it asked for the screen again every
+/// 500 ms, for ever (and before that, it was never told at all).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attach_over_nats_whose_session_was_let_go_meanwhile_ends() {
+    use warden_bridge::{Bridge, BridgeSettings, NatsOptions};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let mut config = warden::WardenConfig::new(state.clone());
+    config.node = "forgetful".into();
+    config.retain_exited = 0;
+    let w = warden::Warden::start(config).await.expect("starts");
+    let mut server = nats::NatsServer::start(&dir.path().join("nats"));
+    let client = warden_bridge::connect(&NatsOptions::new(server.url())).await.expect("connects");
+    let bridge = Bridge::start(w.clone(), client, BridgeSettings::default()).await.expect("bridge starts");
+    let script = "printf 'READY\\n'; read x";
+    let s = w.spawn(SessionSpec::new("shell", "bash").args(["-c", script]).size(24, 80)).await.expect("spawns");
+
+    let t = Tmux::start(80, 24);
+    let attach = format!("{} attach --nats {} --node forgetful {}", warden_line(&state), server.url(), s.id);
+    tokio::task::block_in_place(|| {
+        t.line(&format!("bash -c '{attach}; echo attach-rc=$?; exit'"));
+        t.wait_for("the agent's screen", |s| s.contains("READY"));
+    });
+    let pid = child_of(&child_of(&t.display("#{pane_pid}")));
+    kill("-STOP", &pid);
+    server.kill();
+    w.write(s.id, &b"\n"[..]).await.expect("typed");
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while w.get(s.id).await.is_ok() {
+        assert!(std::time::Instant::now() < deadline, "the session was never let go");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    restart_until_the_node_answers(&mut server, "forgetful").await;
+    kill("-CONT", &pid);
+    tokio::task::block_in_place(|| {
+        let screen = t.wait_for("the attach's end", |s| s.contains("attach-rc="));
+        assert!(screen.contains("unknown session"), "it says why: {screen}");
+        assert!(!screen.contains("attach-rc=0"), "{screen}");
+    });
+    w.shutdown().await;
+    bridge.shutdown(std::time::Duration::from_secs(5)).await;
 }
