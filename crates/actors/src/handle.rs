@@ -15,8 +15,8 @@ use bytes::Bytes;
 use ractor::{Actor, ActorRef};
 use tracing::{debug, info, info_span, warn};
 use warden_core::{
-    Delivery, ExitInfo, ExitReason, InputVia, PendingConfirmation, Reply, ResponseRule, ScreenSnapshot, SessionFilter,
-    SessionId, SessionInfo, SessionSpec, SessionState, TermSize, event, keys,
+    Delivery, ExitInfo, InputVia, PendingConfirmation, Reply, ResponseRule, ScreenSnapshot, SessionFilter, SessionId,
+    SessionInfo, SessionSpec, SessionState, TermSize, event, keys,
 };
 
 use crate::budget::{Budget, BudgetError};
@@ -612,10 +612,7 @@ impl Warden {
     async fn end_of(core: &SessionCore) -> ExitInfo {
         let (tx, rx) = tokio::sync::oneshot::channel();
         core.wait_exit(tx.into());
-        rx.await.unwrap_or_else(|_| {
-            let info = core.info();
-            info.exit.unwrap_or(ExitInfo { code: None, signal: None, reason: ExitReason::of_state(info.state) })
-        })
+        rx.await.unwrap_or_else(|_| core.info().exit_or_state())
     }
 
     /// Stops a session: SIGHUP and SIGTERM to everything it started, SIGKILL

@@ -46,9 +46,8 @@ pub(crate) struct PtyState {
     reactor: ReactorHandle,
     bus: EventBus,
     flow: Arc<FlowGate>,
+    /// Until it goes on to the next process of the session (a restart).
     ring: Option<OutputRing>,
-    /// The output's offset once the ring has gone on to the session (after the exit).
-    spilled: u64,
     carry: Utf8Carry,
     state_dir: Option<std::path::PathBuf>,
     stopping: bool,
@@ -69,11 +68,10 @@ impl PtyState {
         if bytes.is_empty() {
             return;
         }
-        let mut offset = self.ring.as_ref().map_or(self.spilled, |r| r.written());
-        match &mut self.ring {
-            Some(ring) => ring.push(&bytes),
-            // After the process ended (the ring went on to the session).
-            None => self.spilled += bytes.len() as u64,
+        // The ring is gone only once this actor ends, handing it to the next process.
+        let mut offset = self.ring.as_ref().map_or(0, OutputRing::written);
+        if let Some(ring) = &mut self.ring {
+            ring.push(&bytes);
         }
         while !bytes.is_empty() {
             let piece = bytes.split_to(event_cut(&bytes, EVENT_MAX));
@@ -124,7 +122,6 @@ impl Actor for PtyActor {
             reactor: args.reactor,
             flow: args.flow,
             ring: Some(args.ring),
-            spilled: 0,
             carry: Utf8Carry::new(),
             state_dir: args.state_dir,
             stopping: false,
@@ -169,8 +166,6 @@ impl Actor for PtyActor {
                 };
                 debug!(session = %st.id, ?exit, "process exited");
                 st.core.typist.attach(None);
-                let ring = st.ring.take();
-                st.spilled = ring.as_ref().map_or(0, OutputRing::written);
                 let rejection = launch_rejection(st, &exit);
                 if let Some(rejection) = rejection.as_ref().filter(|r| r.provenance.is_some()) {
                     // The CLI said it refuses these arguments: starting it again would be
@@ -193,7 +188,7 @@ impl Actor for PtyActor {
                         );
                         st.core.transition(SessionState::Starting, &format!("restarting: {reason}"), None, None);
                         st.core.screen.poke();
-                        let _ = st.core.sup_cast(SessionMsg::Respawn { after, ring });
+                        let _ = st.core.sup_cast(SessionMsg::Respawn { after, ring: st.ring.take() });
                         myself.stop(StopReason::Restart.reason());
                     }
                     AfterExit::End(exit) => {

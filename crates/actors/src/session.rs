@@ -150,6 +150,12 @@ impl SessionSupState {
         let exit = warden_core::ExitInfo { code: None, signal: None, reason: ExitReason::Stopped };
         self.core.update_info(|i| i.exit = Some(exit.clone()));
         self.core.transition(SessionState::Exited, "stopped during a restart", None, None);
+        self.end_without_a_process(myself, exit);
+    }
+
+    /// Ends the session where no process is left whose exit would: its
+    /// `exited` event, its end for whoever waits, and this supervisor.
+    fn end_without_a_process(&mut self, myself: &ActorRef<SessionMsg>, exit: warden_core::ExitInfo) {
         self.ctx.bus.publish(Some(self.id), EventKind::Exited(exit.clone()));
         self.core.finish(exit);
         myself.stop(StopReason::Exited.reason());
@@ -262,9 +268,7 @@ impl Actor for SessionSupervisor {
                     let reason = format!("restart failed: {e}");
                     st.core.transition(SessionState::Failed, &reason, None, None);
                     let exit = warden_core::ExitInfo { code: None, signal: None, reason: ExitReason::Failed };
-                    st.ctx.bus.publish(Some(st.id), EventKind::Exited(exit.clone()));
-                    st.core.finish(exit);
-                    myself.stop(StopReason::Exited.reason());
+                    st.end_without_a_process(&myself, exit);
                 }
             }
             SessionMsg::RestartAgent { reason } => {
@@ -292,9 +296,7 @@ impl Actor for SessionSupervisor {
                 if st.pty.is_none() && st.key.is_none() {
                     // Between two lives: no process whose exit would end it.
                     let exit = warden_core::ExitInfo { code: None, signal: None, reason: ExitReason::Failed };
-                    st.ctx.bus.publish(Some(st.id), EventKind::Exited(exit.clone()));
-                    st.core.finish(exit);
-                    myself.stop(StopReason::Exited.reason());
+                    st.end_without_a_process(&myself, exit);
                 }
             }
         }

@@ -17,8 +17,8 @@ use tokio::sync::{Semaphore, watch};
 use tracing::{debug, warn};
 use warden_actors::Warden;
 use warden_actors::launch::{self, AgentRequest, LaunchError};
+use warden_core::SessionId;
 use warden_core::task::TaskRecord;
-use warden_core::{ExitInfo, ExitReason, SessionId};
 
 use crate::error::BridgeError;
 use crate::lanes::{LaneFull, MAX_LANE_BYTES, MAX_LANE_DEPTH, MAX_QUEUED_BYTES, SessionLanes};
@@ -616,9 +616,7 @@ async fn run_verb(ctx: &CommandCtx, request: Request) -> Result<Value, WireError
             let session = args.session.session()?;
             // The end first: a session that had ended by then shows its final
             // screen below, and one that ends meanwhile is not said to have.
-            let exit = w.get(session).await.ok().filter(|i| i.state.is_terminal()).map(|i| {
-                i.exit.unwrap_or(ExitInfo { code: None, signal: None, reason: ExitReason::of_state(i.state) })
-            });
+            let exit = w.get(session).await.ok().filter(|i| i.state.is_terminal()).map(|i| i.exit_or_state());
             let seq = w.bus().next_seq().checked_sub(1);
             let screen = w.snapshot(session).await?;
             to_value(&SnapshotResult { node, session, screen, seq, exit })

@@ -38,6 +38,18 @@ pub struct SessionInfo {
     pub exit: Option<ExitInfo>,
 }
 
+impl SessionInfo {
+    /// How the session ended: its recorded end, or, while none is recorded,
+    /// one made from its state.
+    pub fn exit_or_state(&self) -> ExitInfo {
+        self.exit.clone().unwrap_or(ExitInfo {
+            code: None,
+            signal: None,
+            reason: crate::exit::ExitReason::of_state(self.state),
+        })
+    }
+}
+
 /// Which sessions [`list`](crate) calls return.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionFilter {
