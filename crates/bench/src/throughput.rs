@@ -3,7 +3,10 @@
 //! loop on a PTY master, alternating. The `bench` agent has no adapter
 //! rules, so nothing watches its screen; the `shell` agent's screen is
 //! watched (its adapter has a rule), so that row has the stall detector and
-//! the auto-responder looking at the screen while it floods.
+//! the auto-responder looking at the screen while it floods. Every round
+//! runs the bare loop twice, first and last: the ratio of those two runs is
+//! the bench's own calibration, what one run reads for a variant that costs
+//! nothing.
 
 use std::fmt;
 use std::io::Read;
@@ -42,6 +45,10 @@ pub struct ThroughputReport {
     /// Warden to an in-process subscriber, transcript on, the screen watched
     /// by the session's observers (the `shell` adapter).
     pub watched: Vec<f64>,
+    /// The bare read loop once more in every round, at the other end of the
+    /// round from the first: its ratio to the first is what this machine's
+    /// noise alone makes of a variant that costs nothing.
+    pub bare_again: Vec<f64>,
     /// CPU time of this whole process (all threads) per MB delivered, in ms,
     /// for bare, transcript on, transcript off and watched, each sorted: far
     /// less noisy than wall-clock rates on a shared machine.
@@ -52,9 +59,10 @@ pub struct ThroughputReport {
     /// Context switches of this process's threads per MB delivered, for the
     /// same four variants, each sorted.
     pub switches_per_mb: [Vec<f64>; 4],
-    /// The rates of each round in running order: bare, transcript on,
-    /// transcript off, watched (the four runs of a round are back to back).
-    pub rounds: Vec<[f64; 4]>,
+    /// The rates of each round: bare, transcript on, transcript off,
+    /// watched, bare again (the five runs of a round are back to back, in
+    /// this order or the reverse).
+    pub rounds: Vec<[f64; 5]>,
     /// Whether the kernel schedules each session (`setsid`) as a group of
     /// its own (`/proc/sys/kernel/sched_autogroup_enabled`; `None` where it
     /// cannot tell). With autogroups the agent's group is set against all of
@@ -102,6 +110,13 @@ impl ThroughputReport {
     pub fn ratio_transcript_off(&self) -> f64 {
         self.paired_ratio(2)
     }
+
+    /// The bare loop's second run of each round over its first, the median of
+    /// the per-round ratios: 1 but for this machine's noise and the runs'
+    /// places in a round.
+    pub fn ratio_bare_again(&self) -> f64 {
+        self.paired_ratio(4)
+    }
 }
 
 fn producer_args(bytes: usize) -> Vec<String> {
@@ -125,16 +140,17 @@ pub async fn measure(options: &ThroughputOptions) -> Result<ThroughputReport, Be
     let result = rounds(&warden, &quiet, options).await;
     warden.shutdown().await;
     quiet.shutdown().await;
-    let (bare, on, off, watched, cpu, switches) = result?;
+    let (bare, on, off, watched, again, cpu, switches) = result?;
     let total = |v: &Vec<[f64; 5]>| sorted(v.iter().map(|g| g.iter().sum()).collect());
     let group = |v: &Vec<[f64; 5]>| std::array::from_fn(|g| sorted(v.iter().map(|r| r[g]).collect()));
-    let rounds = (0..bare.len()).map(|i| [bare[i], on[i], off[i], watched[i]]).collect();
+    let rounds = (0..bare.len()).map(|i| [bare[i], on[i], off[i], watched[i], again[i]]).collect();
     Ok(ThroughputReport {
         options: options.clone(),
         bare: sorted(bare),
         transcript_on: sorted(on),
         transcript_off: sorted(off),
         watched: sorted(watched),
+        bare_again: sorted(again),
         cpu_ms_per_mb: std::array::from_fn(|i| total(&cpu[i])),
         thread_cpu_ms_per_mb: std::array::from_fn(|i| group(&cpu[i])),
         switches_per_mb: switches.map(sorted),
@@ -143,7 +159,7 @@ pub async fn measure(options: &ThroughputOptions) -> Result<ThroughputReport, Be
     })
 }
 
-type Rates = (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, [Vec<[f64; 5]>; 4], [Vec<f64>; 4]);
+type Rates = (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, [Vec<[f64; 5]>; 4], [Vec<f64>; 4]);
 
 /// The threads of this process, by what they do in a run.
 const THREAD_GROUPS: [&str; 5] = ["main", "reactor", "runtime", "writer", "other"];
@@ -221,30 +237,34 @@ async fn with_cpu<F: std::future::Future<Output = Result<f64, BenchError>>>(
 
 async fn rounds(warden: &Warden, quiet: &Warden, options: &ThroughputOptions) -> Result<Rates, BenchError> {
     let bytes = options.mbytes * 1_000_000;
-    let (mut b, mut w, mut q, mut s) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut b, mut w, mut q, mut s, mut a) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut cpu: [Vec<[f64; 5]>; 4] = Default::default();
     let mut switches: [Vec<f64>; 4] = Default::default();
     for round in 0..options.rounds {
-        // Every other round runs the four variants in the reverse order, so
+        // Every other round runs the variants in the reverse order, so
         // that whatever the previous run leaves behind (the kernel writing
         // its transcript back, a warm or cold CPU) falls on each variant alike.
-        let order: [usize; 4] = if round % 2 == 0 { [0, 1, 2, 3] } else { [3, 2, 1, 0] };
-        let mut runs = [Run::default(); 4];
+        // The bare loop runs first and last, so its second run (the
+        // calibration) sits where the first does in the reversed rounds.
+        let order: [usize; 5] = if round % 2 == 0 { [0, 1, 2, 3, 4] } else { [4, 3, 2, 1, 0] };
+        let mut runs = [Run::default(); 5];
         for i in order {
             runs[i] = match i {
-                0 => with_cpu(bytes, async { bare_throughput(bytes) }).await?,
+                0 | 4 => with_cpu(bytes, async { bare_throughput(bytes) }).await?,
                 1 => with_cpu(bytes, warden_throughput(warden, "bench", bytes)).await?,
                 2 => with_cpu(bytes, warden_throughput(quiet, "bench", bytes)).await?,
                 _ => with_cpu(bytes, warden_throughput(warden, "shell", bytes)).await?,
             };
         }
         for (i, run) in runs.into_iter().enumerate() {
-            [&mut b, &mut w, &mut q, &mut s][i].push(run.rate);
-            cpu[i].push(run.cpu_ms_per_mb);
-            switches[i].push(run.switches_per_mb);
+            [&mut b, &mut w, &mut q, &mut s, &mut a][i].push(run.rate);
+            if i < 4 {
+                cpu[i].push(run.cpu_ms_per_mb);
+                switches[i].push(run.switches_per_mb);
+            }
         }
     }
-    Ok((b, w, q, s, cpu, switches))
+    Ok((b, w, q, s, a, cpu, switches))
 }
 
 async fn warden_throughput(warden: &Warden, agent: &str, bytes: usize) -> Result<f64, BenchError> {
@@ -326,6 +346,13 @@ impl fmt::Display for ThroughputReport {
         };
         writeln!(f, "| scheduler autogroups | {grouped} | |")?;
         writeln!(f, "| bare read loop on the PTY master | {bm:.1} MB/s | {} |", fmt_list(b))?;
+        let again = &self.bare_again;
+        writeln!(
+            f,
+            "| bare read loop again (the other end of each round) | {:.1} MB/s | {} |",
+            percentile(again, 0.5),
+            fmt_list(again)
+        )?;
         writeln!(f, "| warden → in-process subscriber (transcript on) | {wm:.1} MB/s | {} |", fmt_list(w))?;
         writeln!(f, "| warden → in-process subscriber (transcript off) | {qm:.1} MB/s | {} |", fmt_list(q))?;
         writeln!(
@@ -380,12 +407,19 @@ impl fmt::Display for ThroughputReport {
             sw(2),
             sw(3)
         )?;
-        write!(
+        writeln!(
             f,
             "| ratio warden / bare (transcript off; median of per-round ratios) | {:.3}{} | {} |",
             self.ratio_transcript_off(),
             ci(2),
             per_round(2)
+        )?;
+        write!(
+            f,
+            "| calibration: ratio bare / bare (the bare loop run again at the other end of each round; what noise alone reads) | {:.3}{} | {} |",
+            self.ratio_bare_again(),
+            ci(4),
+            per_round(4)
         )
     }
 }

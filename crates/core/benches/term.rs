@@ -180,6 +180,52 @@ fn flood_table() {
     println!("\nthe check alone (`skippable_prefix` on all {mb:.1} MB): {:.0} MB/s", median(times));
 }
 
+/// Seconds to queue `input` in `chunk`-byte pieces as a session's screen that nobody
+/// watches queues its output (`ScreenCell::push` in warden-actors): the bytes are copied
+/// into a pending buffer and, once more than `trim` wait, what a plain flood scrolled
+/// away is dropped unparsed (`skip_prefix`); when nothing can be dropped the next try
+/// waits for twice as much.
+fn run_queue(input: &[u8], chunk: usize, trim: usize) -> f64 {
+    let start = Instant::now();
+    let mut screen = Screen::new(ROWS, COLS);
+    let mut pending: Vec<u8> = Vec::new();
+    let mut trim_at = trim;
+    for part in input.chunks(chunk) {
+        pending.extend_from_slice(black_box(part));
+        if pending.len() > trim_at {
+            let dropped = screen.skip_prefix(&pending);
+            pending.drain(..dropped);
+            trim_at = if dropped > 0 { trim } else { pending.len().saturating_mul(2) };
+        }
+    }
+    black_box((screen.scrolled(), pending.len()));
+    start.elapsed().as_secs_f64()
+}
+
+/// The output queue of a screen nobody watches during a plain flood, in 40 KB pieces
+/// (the size of a flood's output events), for the trim thresholds in `trims` (warden
+/// trims at 1 MiB: `UNWATCHED_TRIM` in `crates/actors/src/screen_cell.rs`). A trim keeps
+/// the last ~4,200 lines and the next one scans them again, so a larger threshold scans
+/// each byte fewer times; nearly all of the cost is `Screen::skip_prefix`'s scan (the
+/// copy into the queue alone runs at 40+ GB/s).
+fn queue_table(trims: &[usize]) {
+    let mut input = plain_lines();
+    input.truncate(FLOOD_BYTES);
+    let mb = input.len() as f64 / 1e6;
+    println!("\nan unwatched screen's queue during a plain flood, {mb:.1} MB in 40 KB pieces, median of {RUNS} runs");
+    println!("| trimmed past | MB/s |");
+    println!("|---:|---:|");
+    let mut rates = vec![Vec::new(); trims.len()];
+    for _ in 0..RUNS {
+        for (i, &trim) in trims.iter().enumerate() {
+            rates[i].push(mb / run_queue(&input, 40_000, trim));
+        }
+    }
+    for (trim, r) in trims.iter().zip(rates) {
+        println!("| {} KiB | {:.0} |", trim >> 10, median(r));
+    }
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -192,6 +238,11 @@ fn main() {
         let mut s = Screen::new(ROWS, COLS);
         s.process(&tui_redraws()[..100_000]);
         s.process_flood(&plain_lines()[..200_000]);
+        return;
+    }
+    if std::env::args().any(|a| a == "queue") {
+        // `cargo bench -p warden-core --bench term -- queue`: this table alone.
+        queue_table(&[1 << 20, 3 << 20]);
         return;
     }
     let workloads: [(&str, Workload); 4] = [
@@ -215,6 +266,7 @@ fn main() {
         println!("| {name} | {mb:.1} | {ours:.0} | {theirs:.0} | {:.1}× |", ours / theirs);
     }
     flood_table();
+    queue_table(&[1 << 20, 3 << 20]);
     let mut screen = Screen::new(ROWS, COLS);
     screen.process(&tui_redraws()[..200_000]);
     let active = screen.heap_bytes();
