@@ -31,6 +31,13 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 const STEP_TIMEOUT: Duration = Duration::from_secs(120);
 /// A keystroke every this often during the flood.
 const KEY_EVERY: Duration = Duration::from_millis(50);
+/// The last byte of every keystroke: the flood prints no capital letters,
+/// so its echo marks the keystroke's end wherever it lands. The terminal
+/// echoes what it can while the flood fills its buffer and the rest before
+/// the producer's next write, so an echo may come split by flood bytes.
+const KEY_END: u8 = b'Q';
+/// What the agent prints when its flood is over.
+const FLOOD_END: &[u8] = b"FLOOD-END";
 
 /// What the attach part measures.
 #[derive(Debug, Clone)]
@@ -115,20 +122,28 @@ struct Terminal {
 }
 
 impl Terminal {
-    /// Applies one message; true when it holds `needle` (in it or across its start).
-    fn take(&mut self, seq: u64, bytes: &Bytes, needle: &[u8]) -> bool {
+    /// Applies one message; says whether it holds the end of a keystroke's
+    /// echo ([`KEY_END`]) and whether `FLOOD-END` is in it or across its start.
+    fn take(&mut self, seq: u64, bytes: &Bytes) -> Seen {
         if seq != 0 && seq <= self.drawn_up_to {
-            return false;
+            return Seen::default();
         }
         self.screen.process(bytes);
         self.bytes += bytes.len();
         let mut window = std::mem::take(&mut self.tail);
         window.extend_from_slice(&bytes[..bytes.len().min(64)]);
-        let found = contains(&window, needle) || contains(bytes, needle);
+        let flood_end = contains(&window, FLOOD_END) || contains(bytes, FLOOD_END);
         let keep = bytes.len().min(32);
         self.tail = bytes[bytes.len() - keep..].to_vec();
-        found
+        Seen { key_end: bytes.contains(&KEY_END), flood_end }
     }
+}
+
+/// What one message of the attached stream held.
+#[derive(Debug, Default, Clone, Copy)]
+struct Seen {
+    key_end: bool,
+    flood_end: bool,
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
@@ -168,15 +183,15 @@ async fn flood_run(
 
         let mut echo_ms = Vec::new();
         let mut key = 0u32;
-        let mut pending: Option<(Vec<u8>, Instant)> = None;
+        let mut pending: Option<Instant> = None;
         let mut next_key = Instant::now() + KEY_EVERY;
         let mut flood_done = None;
         loop {
             if pending.is_none() && Instant::now() >= next_key && flood_done.is_none() {
                 key += 1;
-                let typed = format!("k{key}q").into_bytes();
-                link.input(&node, id, me, Bytes::from(typed.clone())).await.map_err(run_error)?;
-                pending = Some((typed, Instant::now()));
+                let typed = format!("K{key}").into_bytes().into_iter().chain([KEY_END]).collect::<Vec<u8>>();
+                link.input(&node, id, me, Bytes::from(typed)).await.map_err(run_error)?;
+                pending = Some(Instant::now());
             }
             let wait =
                 if pending.is_none() { next_key.saturating_duration_since(Instant::now()) } else { STEP_TIMEOUT };
@@ -191,14 +206,14 @@ async fn flood_run(
                 AttachMsg::Lagged => return Err(run_error("the attached stream fell behind the flood")),
                 AttachMsg::Exited(_) => return Err(run_error("the agent ended")),
             };
-            let needle = pending.as_ref().map(|(n, _)| n.clone()).unwrap_or_default();
-            if term.take(seq, &bytes, &needle)
-                && let Some((_, at)) = pending.take()
+            let seen = term.take(seq, &bytes);
+            if seen.key_end
+                && let Some(at) = pending.take()
             {
                 echo_ms.push(at.elapsed().as_secs_f64() * 1000.0);
                 next_key = Instant::now() + KEY_EVERY;
             }
-            if flood_done.is_none() && (contains(&bytes, b"FLOOD-END") || contains(&term.tail, b"FLOOD-END")) {
+            if flood_done.is_none() && seen.flood_end {
                 flood_done = Some(started.elapsed());
             }
             if flood_done.is_some() && pending.is_none() {
@@ -250,5 +265,41 @@ impl fmt::Display for AttachReport {
             write!(f, "\n(over NATS too: `warden bench --only attach --nats URL`)")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn terminal() -> Terminal {
+        Terminal { screen: Screen::new(24, 80), drawn_up_to: 0, tail: Vec::new(), bytes: 0 }
+    }
+
+    #[test]
+    fn an_echo_split_by_flood_output_still_ends_the_keystroke() {
+        // The terminal echoed what fitted in its buffer, then the flood went on,
+        // then the rest of the echo: the keystroke ends with its last byte.
+        let mut term = terminal();
+        let first = term.take(1, &Bytes::from_static(b"attach flood line 0123\r\nK7"));
+        assert!(!first.key_end, "the echo is not over yet");
+        let rest = term.take(2, &Bytes::from_static(b"456789 abcdefghijklmnopqrstuvwxyz\r\natQ"));
+        assert!(rest.key_end, "the end of the echo came");
+    }
+
+    #[test]
+    fn the_end_of_the_flood_is_seen_across_two_messages() {
+        let mut term = terminal();
+        assert!(!term.take(1, &Bytes::from_static(b"xyz\r\n\r\nFLOOD")).flood_end);
+        assert!(term.take(2, &Bytes::from_static(b"-END\r\n")).flood_end);
+    }
+
+    #[test]
+    fn output_the_snapshot_already_drew_is_not_taken_again() {
+        let mut term = terminal();
+        term.drawn_up_to = 5;
+        let seen = term.take(5, &Bytes::from_static(b"K1Q FLOOD-END"));
+        assert!(!seen.key_end && !seen.flood_end);
+        assert_eq!(term.bytes, 0);
     }
 }
