@@ -3,7 +3,9 @@
 //! `cargo bench -p warden-core --bench term`. Each workload is at least 20 MB, fed in
 //! 4 KiB chunks to a 40×120 screen; both parsers run alternately, five times each, and
 //! the table shows the median MB/s. A second table compares `process` with
-//! `process_flood` on 8 MB of plain log lines handed over in calls of several sizes.
+//! `process_flood` on 8 MB of plain log lines handed over in calls of several sizes, and
+//! a third runs the output queue of a screen nobody watches on the same lines
+//! (`cargo bench -p warden-core --bench term -- queue` runs that one alone).
 
 use std::hint::black_box;
 use std::path::Path;
@@ -151,13 +153,19 @@ fn run_flood(input: &[u8], chunk: usize, flood: bool) -> f64 {
     start.elapsed().as_secs_f64()
 }
 
+/// [`FLOOD_BYTES`] of plain log lines, and their size in MB.
+fn plain_flood() -> (Vec<u8>, f64) {
+    let mut input = plain_lines();
+    input.truncate(FLOOD_BYTES);
+    let mb = input.len() as f64 / 1e6;
+    (input, mb)
+}
+
 /// Plain log lines without escapes, skipped (`process_flood`) or parsed in full: what a
 /// session printing a build log or `cat` of a big file costs when the output piles up
 /// between two looks at the screen.
 fn flood_table() {
-    let mut input = plain_lines();
-    input.truncate(FLOOD_BYTES);
-    let mb = input.len() as f64 / 1e6;
+    let (input, mb) = plain_flood();
     println!("\nplain log lines without escapes, {mb:.1} MB, {ROWS}x{COLS}, median of {RUNS} runs");
     println!("| bytes per call | process MB/s | process_flood MB/s | ratio |");
     println!("|---:|---:|---:|---:|");
@@ -209,9 +217,7 @@ fn run_queue(input: &[u8], chunk: usize, trim: usize) -> f64 {
 /// each byte fewer times; nearly all of the cost is `Screen::skip_prefix`'s scan (the
 /// copy into the queue alone runs at 40+ GB/s).
 fn queue_table(trims: &[usize]) {
-    let mut input = plain_lines();
-    input.truncate(FLOOD_BYTES);
-    let mb = input.len() as f64 / 1e6;
+    let (input, mb) = plain_flood();
     println!("\nan unwatched screen's queue during a plain flood, {mb:.1} MB in 40 KB pieces, median of {RUNS} runs");
     println!("| trimmed past | MB/s |");
     println!("|---:|---:|");
@@ -237,7 +243,9 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         let mut s = Screen::new(ROWS, COLS);
         s.process(&tui_redraws()[..100_000]);
-        s.process_flood(&plain_lines()[..200_000]);
+        let plain = plain_lines();
+        s.process_flood(&plain[..200_000]);
+        run_queue(&plain[..2_000_000], 40_000, 1 << 20);
         return;
     }
     if std::env::args().any(|a| a == "queue") {
