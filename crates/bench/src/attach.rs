@@ -189,7 +189,7 @@ async fn flood_run(
         loop {
             if pending.is_none() && Instant::now() >= next_key && flood_done.is_none() {
                 key += 1;
-                let typed = format!("K{key}").into_bytes().into_iter().chain([KEY_END]).collect::<Vec<u8>>();
+                let typed = format!("K{key}{}", char::from(KEY_END));
                 link.input(&node, id, me, Bytes::from(typed)).await.map_err(run_error)?;
                 pending = Some(Instant::now());
             }
