@@ -46,6 +46,7 @@
 //! the memory held differ from parsing everything.
 
 use memchr::{memchr, memchr_iter, memchr2_iter, memmem, memrchr, memrchr_iter, memrchr2};
+use wide::u8x64;
 
 use super::cell::SCROLLBACK_CAP;
 use super::state::{char_width, is_dropped};
@@ -163,12 +164,8 @@ impl Screen {
         {
             return None;
         }
-        // A quick count first: most inputs that fail, fail here.
-        if count(plain, b'\n') < need {
-            return None;
-        }
         // The latest cut: a CR before the `need`-th line feed from the end.
-        let last_needed = memrchr_iter(b'\n', plain).nth(need - 1)?;
+        let last_needed = nth_feed_from_end(plain, need)?;
         let cut = memrchr(b'\r', &plain[..last_needed])?;
         if cut == 0 {
             return None;
@@ -198,6 +195,18 @@ pub(super) fn dropped_rows(dropped: &[u8], col: u16, cols: u16) -> Option<u64> {
 
 /// [`dropped_rows`], and whether `dropped` holds VT, FF, SO or SI (rare in a flood).
 fn dropped_rows_and_rare(dropped: &[u8], col: u16, cols: u16) -> Option<(u64, bool)> {
+    if usize::from(cols) >= BLOCK {
+        match rows_by_block(dropped, col, cols) {
+            BlockScan::Rows(rows) => return Some((rows, false)),
+            BlockScan::Unsure => return None,
+            BlockScan::Controls => {}
+        }
+    }
+    rows_by_line(dropped, col, cols)
+}
+
+/// [`dropped_rows_and_rare`] for any input without ESC, one stretch between CRs at a time.
+fn rows_by_line(dropped: &[u8], col: u16, cols: u16) -> Option<(u64, bool)> {
     let tabs = memchr(b'\t', dropped).is_some();
     let (lf, rare) = feeds_and_rare(dropped);
     let feeds = lf + if rare { memchr2_iter(0x0B, 0x0C, dropped).count() } else { 0 };
@@ -209,6 +218,100 @@ fn dropped_rows_and_rare(dropped: &[u8], col: u16, cols: u16) -> Option<(u64, bo
     }
     wraps += segment_wraps(&dropped[seg_start..], seg_col, cols, tabs)?;
     Some((feeds as u64 + wraps, rare))
+}
+
+/// Where the `n`-th line feed from the end of `data` is (`n` ≥ 1), or `None` when there
+/// are fewer: line feeds are counted [`BLOCK`] bytes at a time from the end, so a search
+/// that fails costs one vector pass and one that succeeds reads only as far as it must.
+fn nth_feed_from_end(data: &[u8], n: usize) -> Option<usize> {
+    debug_assert!(n > 0);
+    let lf = u8x64::splat(b'\n');
+    let (head, blocks) = data.as_rchunks::<BLOCK>();
+    let mut left = n;
+    for (i, block) in blocks.iter().enumerate().rev() {
+        let mut feeds = u8x64::new(*block).simd_eq(lf).to_bitmask();
+        let here = feeds.count_ones() as usize;
+        if left > here {
+            left -= here;
+            continue;
+        }
+        // The `left`-th highest set bit.
+        for _ in 1..left {
+            feeds &= !(1 << (63 - feeds.leading_zeros()));
+        }
+        return Some(head.len() + i * BLOCK + 63 - feeds.leading_zeros() as usize);
+    }
+    memrchr_iter(b'\n', head).nth(left - 1)
+}
+
+/// Bytes [`rows_by_block`] looks at together.
+const BLOCK: usize = 64;
+
+/// What [`rows_by_block`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BlockScan {
+    /// The row increments: line feeds and soft wraps.
+    Rows(u64),
+    /// A stretch long enough to wrap holds U+FE0F: the count is unsure.
+    Unsure,
+    /// A C0 control other than CR and LF: for the general count.
+    Controls,
+}
+
+/// The rows of [`dropped_rows`] in one pass over a flood of text, CRs and LFs on a screen
+/// at least [`BLOCK`] columns wide, [`BLOCK`] bytes at a time: vector compares give each
+/// block's CRs as a bit mask, and count its LFs and other C0 controls in vector lanes. A
+/// stretch between two CRs of one block is shorter than a row and starts in column 0, so
+/// it cannot wrap; only the stretch that reaches into a block from before its first CR
+/// is measured. A flood of short lines costs a few instructions per block, where the
+/// general count searches once per line.
+fn rows_by_block(data: &[u8], col: u16, cols: u16) -> BlockScan {
+    let (cr, lf, c0) = (u8x64::splat(b'\r'), u8x64::splat(b'\n'), u8x64::splat(0x1F));
+    let (blocks, rest) = data.as_chunks::<BLOCK>();
+    // The last, partial block is padded with spaces: text that is no CR, LF or control.
+    let mut last = [b' '; BLOCK];
+    last[..rest.len()].copy_from_slice(rest);
+    let (mut wraps, mut feeds) = (0u64, 0u64);
+    let (mut seg_start, mut seg_col) = (0, col);
+    // Line feeds by lane (a lane counts at most one a block, so it is added up and
+    // cleared every 255 blocks), and the lanes that saw another control (looked at
+    // then too, so that input with them goes to the general count after ~16 KB).
+    let (mut lanes, mut lane_blocks, mut controls) = (u8x64::splat(0), 0u8, u8x64::splat(0));
+    let lane_sum = |lanes: u8x64| lanes.to_array().iter().map(|&n| u64::from(n)).sum::<u64>();
+    for (i, block) in blocks.iter().chain([&last]).enumerate() {
+        let v = u8x64::new(*block);
+        let (is_cr, is_lf) = (v.simd_eq(cr), v.simd_eq(lf));
+        controls |= v.min(c0).simd_eq(v) & !(is_cr | is_lf);
+        // A match is all ones: subtracting it adds one.
+        lanes -= is_lf;
+        lane_blocks += 1;
+        if lane_blocks == u8::MAX {
+            if controls.any() {
+                return BlockScan::Controls;
+            }
+            feeds += lane_sum(lanes);
+            (lanes, lane_blocks) = (u8x64::splat(0), 0);
+        }
+        let crs = is_cr.to_bitmask();
+        if crs != 0 {
+            let base = i * BLOCK;
+            let first = base + crs.trailing_zeros() as usize;
+            if usize::from(seg_col) + (first - seg_start) > usize::from(cols) {
+                match segment_wraps(&data[seg_start..first], seg_col, cols, false) {
+                    Some(w) => wraps += w,
+                    None => return BlockScan::Unsure,
+                }
+            }
+            (seg_start, seg_col) = (base + BLOCK - crs.leading_zeros() as usize, 0);
+        }
+    }
+    if controls.any() {
+        return BlockScan::Controls;
+    }
+    match segment_wraps(&data[seg_start..], seg_col, cols, false) {
+        Some(w) => BlockScan::Rows(feeds + lane_sum(lanes) + wraps + w),
+        None => BlockScan::Unsure,
+    }
 }
 
 /// Line feeds in `data`, and whether it holds any of VT, FF, SO and SI: one pass the
@@ -228,18 +331,6 @@ fn feeds_and_rare(data: &[u8]) -> (usize, bool) {
         seen |= rare(b);
     }
     (n, seen != 0)
-}
-
-/// How many times `byte` occurs in `data` (a loop the compiler vectorises: faster than
-/// iterating over matches when they are frequent).
-fn count(data: &[u8], byte: u8) -> usize {
-    let mut chunks = data.chunks_exact(128);
-    let mut n = 0;
-    for chunk in &mut chunks {
-        // At most 128 matches: fits in a u8.
-        n += usize::from(chunk.iter().fold(0u8, |acc, &b| acc + u8::from(b == byte)));
-    }
-    n + chunks.remainder().iter().filter(|&&b| b == byte).count()
 }
 
 /// Soft wraps of parsing `seg` (no CR, no ESC) from column `col`, or `None` when unsure.
@@ -318,4 +409,100 @@ fn simulate(seg: &[u8], mut col: u16, cols: u16) -> Option<u64> {
         i += 1;
     }
     Some(wraps)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use memchr::memrchr_iter;
+
+    use super::{BLOCK, BlockScan, nth_feed_from_end, rows_by_block, rows_by_line};
+
+    /// Pieces of a flood: text of every width, line ends, and the controls that send
+    /// [`rows_by_block`] to the general count.
+    fn piece() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            40 => (0usize..150).prop_map(|n| b"x".repeat(n)),
+            20 => Just(b"\r\n".to_vec()),
+            3 => Just(b"\r".to_vec()),
+            3 => Just(b"\n".to_vec()),
+            3 => Just("\u{e9}".as_bytes().to_vec()),
+            3 => Just("\u{4e2d}".as_bytes().to_vec()),
+            2 => Just("\u{26a0}\u{fe0f}".as_bytes().to_vec()),
+            // Rare, so that most inputs have none and are counted in blocks.
+            1 => prop::sample::select(vec![0x00u8, 0x07, 0x08, 0x09, 0x0B, 0x0C, 0x0E, 0x0F, 0x1F, 0x7F, 0x9B]).prop_map(|b| vec![b]),
+        ]
+    }
+
+    proptest! {
+        /// The block count is the general count wherever it gives one.
+        #[test]
+        fn blocks_count_what_lines_count(
+            pieces in prop::collection::vec(piece(), 0..60),
+            cols in prop::sample::select(vec![64u16, 65, 80, 120, 200]),
+            col in 0u16..200,
+        ) {
+            let data = pieces.concat();
+            let col = col % cols;
+            let general = rows_by_line(&data, col, cols);
+            match rows_by_block(&data, col, cols) {
+                BlockScan::Rows(rows) => prop_assert_eq!(general, Some((rows, false))),
+                BlockScan::Unsure => prop_assert_eq!(general, None),
+                BlockScan::Controls => prop_assert!(data.iter().any(|&b| b < 0x20 && b != b'\r' && b != b'\n')),
+            }
+        }
+    }
+
+    proptest! {
+        /// The block search finds the line feed a search one by one finds.
+        #[test]
+        fn the_nth_feed_from_the_end_is_found_in_blocks(
+            pieces in prop::collection::vec(prop_oneof![
+                (0usize..200).prop_map(|n| b"x".repeat(n)),
+                Just(b"\n".to_vec()),
+                Just(b"\r\n".to_vec()),
+            ], 0..80),
+            n in 1usize..120,
+        ) {
+            let data = pieces.concat();
+            prop_assert_eq!(nth_feed_from_end(&data, n), memrchr_iter(b'\n', &data).nth(n - 1));
+        }
+    }
+
+    #[test]
+    fn the_nth_feed_from_the_end_in_a_run_of_line_feeds() {
+        let data = [b'\n'; 1000];
+        for n in 1..=1000 {
+            assert_eq!(nth_feed_from_end(&data, n), Some(1000 - n), "{n}");
+        }
+        assert_eq!(nth_feed_from_end(&data, 1001), None);
+        assert_eq!(nth_feed_from_end(b"", 1), None);
+    }
+
+    #[test]
+    fn blocks_see_every_line_end_and_the_stretches_across_blocks() {
+        // Lines of every length around a block, so stretches start and end on each side
+        // of a block's edge, and one too long for the row.
+        let mut data = Vec::new();
+        for len in 0..3 * BLOCK {
+            data.extend(b"y".repeat(len));
+            data.extend(b"\r\n");
+        }
+        data.extend(b"z".repeat(300));
+        let want = rows_by_line(&data, 5, 80).expect("a sure count").0;
+        assert_eq!(rows_by_block(&data, 5, 80), BlockScan::Rows(want));
+        // 3 × 64 line feeds, the lines of 81+ columns wrap once (and 161+ twice), the last
+        // stretch wraps three times.
+        assert_eq!(want, 3 * 64 + (3 * 64 - 81) as u64 + (3 * 64 - 161) as u64 + 3);
+        // Lines ended by CR alone: a stretch of exactly one column more than the row wraps.
+        let mut data = Vec::new();
+        for len in 0..3 * BLOCK {
+            data.extend(b"y".repeat(len));
+            data.push(b'\r');
+        }
+        let want = rows_by_line(&data, 0, 80).expect("a sure count").0;
+        assert_eq!(rows_by_block(&data, 0, 80), BlockScan::Rows(want));
+        assert_eq!(want, (3 * 64 - 81) as u64 + (3 * 64 - 161) as u64);
+    }
 }
