@@ -275,6 +275,39 @@ async fn an_unsafe_permission_prompt_waits_for_a_confirmation() {
     w.shutdown().await;
 }
 
+/// A confirmed answer is resolved in the event stream before the agent can act on it.
+/// Before, the answer was typed first: an agent that exits on it could end the stream
+/// (`exited`) before `confirmation_resolved`, and `warden run --json`, which stops at
+/// the exit, never printed the resolution (seen once in CI). The hook holds the
+/// answer between its two steps, so the order of the steps shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmed_answer_is_resolved_before_the_agent_acts_on_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let w = start_warden(&dir).await;
+    let sub = w.subscribe(Some(w.bus().next_seq()));
+    let script = "screen busy; spinner 200; screen permission; expect-key enter; print took-it; exit 0";
+    let s = w.spawn(fake("claude", script)).await.expect("spawns");
+    let mut ev = Watch::new(sub, s.id);
+    let pending = ev.until("a pending confirmation", |k| matches!(k, EventKind::ConfirmationPending { .. })).await;
+    let EventKind::ConfirmationPending { id, .. } = pending else { unreachable!() };
+    let hold = w.hold_confirmed_answers(s.id).await.expect("held");
+    let confirm = {
+        let w = w.clone();
+        tokio::spawn(async move { w.confirm(s.id, &id, None).await })
+    };
+    let first = ev
+        .until("the resolution or the end", |k| {
+            matches!(k, EventKind::ConfirmationResolved { .. } | EventKind::Exited(_))
+        })
+        .await;
+    drop(hold);
+    assert!(matches!(first, EventKind::ConfirmationResolved { .. }), "{}", ev.log());
+    confirm.await.expect("joined").expect("confirmed");
+    assert_eq!(ev.exit().await.code, Some(0));
+    assert!(ev.text().contains("took-it"), "{}", ev.log());
+    w.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repeating_prompt_trips_the_loop_guard() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -26,7 +26,9 @@ pub(crate) async fn confirm(core: &SessionCore, id: &str, reply: Option<Option<R
     match reply {
         Some(r) => {
             let Some(r) = r.or(pending.suggested.clone()) else { return Err(unknown()) };
-            core.type_reply(&r);
+            // The resolution first, then the answer: what the agent does with it (print,
+            // exit) comes after it in the event stream, even when this task is held up
+            // between the two and the agent is quick.
             core.bus.publish(
                 Some(core.id),
                 EventKind::ConfirmationResolved {
@@ -35,6 +37,9 @@ pub(crate) async fn confirm(core: &SessionCore, id: &str, reply: Option<Option<R
                     sent: Some(r.describe()),
                 },
             );
+            #[cfg(feature = "test-hooks")]
+            drop(core.faults.confirm_gate.read().await);
+            core.type_reply(&r);
         }
         None => {
             core.bus.publish(

@@ -548,6 +548,18 @@ impl Warden {
         Ok(())
     }
 
+    /// Test support: until the returned guard is dropped, a confirmed answer to
+    /// this session waits between its two steps (publishing the resolution and
+    /// typing the answer).
+    #[cfg(feature = "test-hooks")]
+    pub async fn hold_confirmed_answers(
+        &self,
+        id: SessionId,
+    ) -> Result<tokio::sync::OwnedRwLockWriteGuard<()>, SessionError> {
+        let s = self.session(id).await?;
+        Ok(std::sync::Arc::clone(&s.faults.confirm_gate).write_owned().await)
+    }
+
     /// Test support: whether the session's observer actors (stall detector,
     /// auto-responder) run, or hibernate.
     #[cfg(feature = "test-hooks")]

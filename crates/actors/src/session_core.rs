@@ -99,12 +99,14 @@ struct Links {
     hibernated: Option<(DetectorMemory, u64)>,
 }
 
-/// Test hooks: the next message makes the actor panic.
+/// Test hooks: the next message makes the actor panic; a confirmed answer
+/// waits between its two steps while a test holds `confirm_gate`.
 #[cfg(feature = "test-hooks")]
 #[derive(Default)]
 pub(crate) struct Faults {
     pub detector: AtomicBool,
     pub responder: AtomicBool,
+    pub confirm_gate: Arc<tokio::sync::RwLock<()>>,
 }
 
 /// One session's core. See the module documentation.
