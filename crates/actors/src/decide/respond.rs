@@ -276,6 +276,14 @@ impl Memory {
                         self.note_typed(t);
                     }
                     let sent = reply.describe();
+                    // The event first, then the answer: what the agent does with it
+                    // (print, exit) comes after it in the event stream.
+                    out.push(Effect::Publish(EventKind::AutoResponded {
+                        rule: c.latch.rule.clone(),
+                        source: c.source,
+                        matched: c.matched,
+                        sent,
+                    }));
                     out.push(Effect::Send(reply));
                     if c.source != RuleSource::Adapter {
                         answered_lines.push(c.on_line);
@@ -284,12 +292,6 @@ impl Memory {
                         let again = now + TUI_REANSWER_AFTER;
                         wake_at = Some(wake_at.map_or(again, |w| w.min(again)));
                     }
-                    out.push(Effect::Publish(EventKind::AutoResponded {
-                        rule: c.latch.rule,
-                        source: c.source,
-                        matched: c.matched,
-                        sent,
-                    }));
                 }
                 (_, reply) => {
                     let reason = if reply.is_none() {

@@ -375,11 +375,11 @@ fn claude_onboarding_is_answered_once_per_dialog_then_the_task_is_typed() {
         0     onboarding-theme           | state:blocked blocking_prompt:config
         100   onboarding-theme           |
         399   tick                       |
-        400   tick                       | typed:keys:enter auto_responded:claude/onboarding-theme
+        400   tick                       | auto_responded:claude/onboarding-theme typed:keys:enter
         500   onboarding-security-notes  | blocking_prompt:tos
-        900   tick                       | typed:keys:enter auto_responded:claude/security-notes
+        900   tick                       | auto_responded:claude/security-notes typed:keys:enter
         1000  trust-folder               | blocking_prompt:trust
-        1400  tick                       | typed:keys:down,enter auto_responded:claude/trust-folder
+        1400  tick                       | auto_responded:claude/trust-folder typed:keys:down,enter
         1500  ready-fake-key             |
         4499  tick                       |
         4500  tick                       | state:ready typed:fix the bug state:busy
@@ -395,10 +395,10 @@ fn claude_dialog_that_stays_is_answered_again_after_a_while() {
         Setup::new("claude"),
         "
         0     trust-folder     | state:blocked blocking_prompt:trust
-        400   tick             | typed:keys:down,enter auto_responded:claude/trust-folder
+        400   tick             | auto_responded:claude/trust-folder typed:keys:down,enter
         700   trust-folder     |
         1899  tick             |
-        1900  tick             | typed:keys:down,enter auto_responded:claude/trust-folder
+        1900  tick             | auto_responded:claude/trust-folder typed:keys:down,enter
         ",
     );
 }
@@ -466,7 +466,7 @@ fn claude_unsafe_prompt_becomes_a_pending_confirmation() {
         Setup::new("claude").preset(ApprovalPreset::Permissive).screen("edit", EDIT),
         "
         0     edit    | state:blocked blocking_prompt:permission
-        400   tick    | typed:keys:enter auto_responded:claude/permission-edit
+        400   tick    | auto_responded:claude/permission-edit typed:keys:enter
         ",
     );
 }
@@ -485,7 +485,7 @@ fn codex_login_trust_ready_and_a_turn() {
         1000  login-browser-url     | login_required:oauth
         2000  trust-folder          | state:blocked blocking_prompt:trust
         2399  tick                  |
-        2400  tick                  | typed:keys:enter auto_responded:codex/trust-folder
+        2400  tick                  | auto_responded:codex/trust-folder typed:keys:enter
         2500  ready                 |
         4500  tick                  | state:ready
         4600  type hi               | typed:hi state:busy
@@ -530,7 +530,7 @@ fn gemini_first_run_then_a_stall() {
         Setup::new("gemini").stall_window(Duration::from_secs(8), Duration::from_secs(20)),
         "
         0      trust-folder                | state:blocked blocking_prompt:trust
-        400    tick                        | typed:keys:enter auto_responded:gemini/trust-folder
+        400    tick                        | auto_responded:gemini/trust-folder typed:keys:enter
         500    auth-choice-key-detected    | state:authenticating login_required:choices
         1000   api-key-entry-prefilled     | login_required:api_key
         1500   ready                       |
@@ -570,10 +570,10 @@ fn aider_questions_are_answered_at_once() {
     check(
         Setup::new("aider"),
         "
-        0     analytics-prompt        | state:blocked blocking_prompt:config typed:n auto_responded:aider/analytics
+        0     analytics-prompt        | state:blocked blocking_prompt:config auto_responded:aider/analytics typed:n
         50    analytics-prompt        |
-        100   gitignore-prompt        | blocking_prompt:config typed:y auto_responded:aider/gitignore
-        200   release-notes-prompt    | blocking_prompt:config typed:n auto_responded:aider/release-notes
+        100   gitignore-prompt        | blocking_prompt:config auto_responded:aider/gitignore typed:y
+        200   release-notes-prompt    | blocking_prompt:config auto_responded:aider/release-notes typed:n
         300   ready                   |
         500   tick                    | state:ready
         600   type hi                 | typed:hi state:busy
@@ -663,7 +663,7 @@ fn shell_prompt_turns_and_a_callers_rule() {
         100   tick                                | state:ready
         200   type read -p \"Proceed? [y/N] \" a  | typed:read -p \"Proceed? [y/N] \" a state:busy
         300   echo                                |
-        400   asks                                | typed:y auto_responded:rule-1
+        400   asks                                | auto_responded:rule-1 typed:y
         500   asks                                |
         600   answered                            |
         700   tick                                | state:ready task_complete
@@ -700,15 +700,15 @@ fn a_new_process_answers_its_own_prompts() {
     check(
         Setup::new("shell").rule(r"Proceed\? \[y/N\]\s*$=y").screen("asks", "$ ./deploy\nProceed? [y/N] "),
         "
-        0     asks     | typed:y auto_responded:rule-1
+        0     asks     | auto_responded:rule-1 typed:y
         100   asks     |
-        200   restart  | typed:y auto_responded:rule-1
+        200   restart  | auto_responded:rule-1 typed:y
         ",
     );
     check(
         Setup::new("aider"),
         "
-        0     analytics-prompt  | state:blocked blocking_prompt:config typed:n auto_responded:aider/analytics
+        0     analytics-prompt  | state:blocked blocking_prompt:config auto_responded:aider/analytics typed:n
         100   analytics-prompt  |
         200   restart           |
         ",
@@ -722,7 +722,7 @@ fn a_callers_rule_takes_precedence_over_the_builtin_answer() {
     check(
         Setup::new("aider").rule(r"Allow collection of anonymous analytics=y"),
         "
-        0     analytics-prompt  | state:blocked blocking_prompt:config typed:y auto_responded:rule-1
+        0     analytics-prompt  | state:blocked blocking_prompt:config auto_responded:rule-1 typed:y
         ",
     );
 }
