@@ -275,16 +275,6 @@ impl Memory {
                     if let Answer::Reply(Reply::Text(t)) | Answer::Builtin(Reply::Text(t)) = &reply {
                         self.note_typed(t);
                     }
-                    let sent = reply.describe();
-                    // The event first, then the answer: what the agent does with it
-                    // (print, exit) comes after it in the event stream.
-                    out.push(Effect::Publish(EventKind::AutoResponded {
-                        rule: c.latch.rule.clone(),
-                        source: c.source,
-                        matched: c.matched,
-                        sent,
-                    }));
-                    out.push(Effect::Send(reply));
                     if c.source != RuleSource::Adapter {
                         answered_lines.push(c.on_line);
                     } else if cfg.tui {
@@ -292,6 +282,16 @@ impl Memory {
                         let again = now + TUI_REANSWER_AFTER;
                         wake_at = Some(wake_at.map_or(again, |w| w.min(again)));
                     }
+                    // The event first, then the answer: what the agent does with it
+                    // (print, exit) comes after it in the event stream.
+                    let sent = reply.describe();
+                    out.push(Effect::Publish(EventKind::AutoResponded {
+                        rule: c.latch.rule,
+                        source: c.source,
+                        matched: c.matched,
+                        sent,
+                    }));
+                    out.push(Effect::Send(reply));
                 }
                 (_, reply) => {
                     let reason = if reply.is_none() {
