@@ -8,7 +8,7 @@
 //! | part | module | baseline |
 //! |---|---|---|
 //! | spawn → first output byte | [`spawn`] | `openpty` + fork/exec + blocking read (`bare_spawn`, the crate's only `unsafe`) |
-//! | output throughput | [`throughput`] | a read loop on a PTY master |
+//! | output throughput | [`throughput`] | a read loop on a PTY master (the producer started by `posix_spawn`, no fork) |
 //! | memory per idle session | [`memory`] | — (warden's own RSS; run in a fresh process, see [`memory::in_fresh_process`]) |
 //! | prompt → answer latency | [`prompt`] | a loop on the PTY master that answers the raw bytes |
 //! | stall precision | [`stall`] | — (lateness after the configured window) |
@@ -29,9 +29,10 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-// The only module allowed `unsafe`: the bare spawn baseline forks a session
-// leader itself (`setsid` + `TIOCSCTTY` in `pre_exec`), as a terminal
-// emulator would, to measure the floor warden's spawn is compared with.
+// The only module allowed `unsafe`: the bare baselines start a session
+// leader on a PTY themselves (fork/exec with `setsid` + `TIOCSCTTY` in
+// `pre_exec` for the spawn floor, `posix_spawn` for the throughput loop's
+// producer), to measure the floors warden is compared with.
 pub mod attach;
 #[allow(unsafe_code)]
 mod bare_spawn;

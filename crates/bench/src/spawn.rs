@@ -4,6 +4,14 @@
 //! (a pause before each spawn, as agents are started in practice). Paced
 //! spawns show costs that back-to-back ones hide, such as the kernel's
 //! cgroup migration lock, which is cheap only right after another migration.
+//!
+//! Back to back, a third side alternates with those two: `openpty` +
+//! `posix_spawn` + a blocking read. A fork copies the page tables of this
+//! whole process (the warden instance's memory included), where
+//! `posix_spawn` and warden's own spawn run the child on the parent's
+//! memory until it execs (`clone(CLONE_VM | CLONE_VFORK)`); that floor is
+//! the cost of starting a session leader on a PTY at all, and the ratio to
+//! it is what warden adds.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -38,6 +46,8 @@ pub struct SpawnReport {
     pub bare_ms: Vec<f64>,
     /// Warden spawn → first `output` event.
     pub warden_ms: Vec<f64>,
+    /// Bare `openpty` + `posix_spawn` + read (back to back).
+    pub spawned_ms: Vec<f64>,
     /// Bare, each after a pause of [`PACE`].
     pub paced_bare_ms: Vec<f64>,
     /// Warden, each after a pause of [`PACE`].
@@ -57,32 +67,41 @@ pub async fn measure(options: &SpawnOptions) -> Result<SpawnReport, BenchError> 
     let result = async {
         bare_spawn::first_byte(PROGRAM)?;
         warden_first_byte(&warden, PROGRAM).await?;
-        let back_to_back = alternate(&warden, n, Duration::ZERO).await?;
-        let paced = alternate(&warden, paced_count(n), PACE).await?;
+        bare_spawn::first_byte_spawned(PROGRAM)?;
+        let back_to_back = alternate(&warden, n, Duration::ZERO, true).await?;
+        let paced = alternate(&warden, paced_count(n), PACE, false).await?;
         Ok::<_, BenchError>((back_to_back, paced))
     }
     .await;
     warden.shutdown().await;
-    let ((bare, w), (paced_bare, paced_w)) = result?;
+    let ((bare, w, spawned), (paced_bare, paced_w, _)) = result?;
     Ok(SpawnReport {
         options: options.clone(),
         bare_ms: sorted(bare),
         warden_ms: sorted(w),
+        spawned_ms: sorted(spawned),
         paced_bare_ms: sorted(paced_bare),
         paced_warden_ms: sorted(paced_w),
     })
 }
 
-async fn alternate(warden: &Warden, n: usize, pause: Duration) -> Result<(Vec<f64>, Vec<f64>), BenchError> {
+/// Bare fork/exec, warden and (with `spawned`) bare `posix_spawn` times, in turn.
+type Sides = (Vec<f64>, Vec<f64>, Vec<f64>);
+
+async fn alternate(warden: &Warden, n: usize, pause: Duration, spawned: bool) -> Result<Sides, BenchError> {
     let mut w_ms = Vec::with_capacity(n);
     let mut b_ms = Vec::with_capacity(n);
+    let mut s_ms = Vec::new();
     for _ in 0..n {
         tokio::time::sleep(pause).await;
         b_ms.push(bare_spawn::first_byte(PROGRAM)?.as_secs_f64() * 1e3);
         tokio::time::sleep(pause).await;
         w_ms.push(warden_first_byte(warden, PROGRAM).await?.as_secs_f64() * 1e3);
+        if spawned {
+            s_ms.push(bare_spawn::first_byte_spawned(PROGRAM)?.as_secs_f64() * 1e3);
+        }
     }
-    Ok((b_ms, w_ms))
+    Ok((b_ms, w_ms, s_ms))
 }
 
 async fn warden_first_byte(warden: &Warden, program: &str) -> Result<Duration, BenchError> {
@@ -124,6 +143,19 @@ impl fmt::Display for SpawnReport {
             "| ratio warden / bare | {:.2} | {:.2} |",
             percentile(w, 0.5) / percentile(b, 0.5),
             percentile(w, 0.99) / percentile(b, 0.99)
+        )?;
+        let sp = &self.spawned_ms;
+        writeln!(
+            f,
+            "| bare openpty + posix_spawn + read (no fork, as warden starts a child) | {:.3} ms | {:.3} ms |",
+            percentile(sp, 0.5),
+            percentile(sp, 0.99)
+        )?;
+        writeln!(
+            f,
+            "| ratio warden / bare posix_spawn | {:.2} | {:.2} |",
+            percentile(w, 0.5) / percentile(sp, 0.5),
+            percentile(w, 0.99) / percentile(sp, 0.99)
         )?;
         let (pb, pw) = (&self.paced_bare_ms, &self.paced_warden_ms);
         let pace = PACE.as_millis();

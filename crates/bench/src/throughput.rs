@@ -12,7 +12,7 @@ use std::fmt;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use portable_pty::{CommandBuilder, native_pty_system};
+use portable_pty::native_pty_system;
 use warden_actors::Warden;
 use warden_core::{EventKind, SessionSpec};
 
@@ -302,12 +302,15 @@ async fn warden_throughput(warden: &Warden, agent: &str, bytes: usize) -> Result
     Ok(got as f64 / secs / 1e6)
 }
 
+/// The bare loop: the producer is a session leader on a fresh PTY, started
+/// without a `fork` ([`crate::bare_spawn::spawn_leader`]: a fork here would
+/// write-protect the warden instances' memory in this process and charge
+/// the page faults to the warden runs that follow), read by a blocking loop.
 fn bare_throughput(bytes: usize) -> Result<f64, BenchError> {
     let t0 = Instant::now();
     let pair = native_pty_system().openpty(BARE_PTY_SIZE).map_err(BenchError::pty)?;
-    let mut cmd = CommandBuilder::new("sh");
-    cmd.args(producer_args(bytes));
-    let mut child = pair.slave.spawn_command(cmd).map_err(BenchError::pty)?;
+    let tty = pair.master.tty_name().ok_or_else(|| BenchError::Pty("the PTY has no tty name".into()))?;
+    let child = crate::bare_spawn::spawn_leader("sh", &producer_args(bytes), &tty)?;
     drop(pair.slave);
     let mut reader = pair.master.try_clone_reader().map_err(BenchError::pty)?;
     let mut buf = vec![0u8; 64 * 1024];
