@@ -144,7 +144,19 @@ pub(crate) fn spawn_leader(program: &str, args: &[String], tty: &std::path::Path
             return Err(e);
         }
         let result = (|| {
-            check(libc::posix_spawnattr_setflags(&mut attr, libc::POSIX_SPAWN_SETSID as libc::c_short))?;
+            // Every signal at its default and none blocked, as warden's spawn
+            // and `std::process::Command` leave them (the Rust runtime
+            // ignores SIGPIPE, which a shell pipeline must not inherit).
+            let flags = libc::c_int::from(libc::POSIX_SPAWN_SETSID)
+                | libc::POSIX_SPAWN_SETSIGDEF
+                | libc::POSIX_SPAWN_SETSIGMASK;
+            check(libc::posix_spawnattr_setflags(&mut attr, flags as libc::c_short))?;
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            check(libc::posix_spawnattr_setsigdefault(&mut attr, &all))?;
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            check(libc::posix_spawnattr_setsigmask(&mut attr, &none))?;
             // glibc runs `setsid` before the file actions, so the new session
             // leader opens the slave without O_NOCTTY and it becomes the
             // session's controlling terminal.
@@ -197,6 +209,25 @@ mod tests {
         child.wait().expect("wait");
         assert!(out.contains("leader of "), "not a session leader with a controlling terminal: {out:?}");
         assert!(out.contains(&tty.display().to_string()), "stdin is not {tty:?}: {out:?}");
+    }
+
+    #[test]
+    fn a_spawned_leader_has_every_signal_at_its_default() {
+        let pair = native_pty_system().openpty(BARE_PTY_SIZE).expect("openpty");
+        let tty = pair.master.tty_name().expect("tty name");
+        // SigIgn and SigBlk of /proc/self/status: no standard signal (1–31)
+        // ignored or blocked (this test process ignores SIGPIPE, as every Rust
+        // program does; glibc keeps its own real-time signals 32 and 33).
+        let script = "grep -E '^Sig(Ign|Blk)' /proc/self/status";
+        let child = spawn_leader("sh", &["-c".into(), script.into()], &tty).expect("spawn");
+        drop(pair.slave);
+        let out = read_all(&*pair.master);
+        child.wait().expect("wait");
+        for field in ["SigIgn", "SigBlk"] {
+            let line = out.lines().find(|l| l.starts_with(field)).unwrap_or_else(|| panic!("no {field} in {out:?}"));
+            let mask = line.split_whitespace().nth(1).and_then(|h| u64::from_str_radix(h, 16).ok());
+            assert_eq!(mask.map(|m| m & 0x7fff_ffff), Some(0), "{line:?}");
+        }
     }
 
     #[test]
