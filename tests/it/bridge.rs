@@ -527,9 +527,10 @@ async fn an_attached_stream_over_nats_is_told_of_a_gap_in_the_offsets() {
         let msg = tokio::time::timeout(T, stream.recv()).await.expect("in time").expect("open");
         got.push(match msg {
             AttachMsg::Output { bytes, .. } => String::from_utf8_lossy(&bytes).into_owned(),
-            AttachMsg::Lagged => "<lagged>".into(),
+            AttachMsg::Lagged { covered_by } => format!("<lagged {covered_by:?}>"),
             AttachMsg::Exited(_) => "<exited>".into(),
         });
     }
-    assert_eq!(got, ["abc", "de", "<lagged>", "zz", "old", "!"]);
+    // What was missed came before "zz" (seq 3): a screen up to seq 2 shows it.
+    assert_eq!(got, ["abc", "de", "<lagged Some(2)>", "zz", "old", "!"]);
 }

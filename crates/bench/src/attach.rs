@@ -203,7 +203,7 @@ async fn flood_run(
             };
             let (seq, bytes) = match msg {
                 AttachMsg::Output { seq, bytes } => (seq, bytes),
-                AttachMsg::Lagged => return Err(run_error("the attached stream fell behind the flood")),
+                AttachMsg::Lagged { .. } => return Err(run_error("the attached stream fell behind the flood")),
                 AttachMsg::Exited(_) => return Err(run_error("the agent ended")),
             };
             let seen = term.take(seq, &bytes);

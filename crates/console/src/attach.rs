@@ -16,6 +16,47 @@ use crate::{Console, ConsoleInput, ConsoleOptions};
 /// How long a redraw the node did not answer waits before asking again.
 const REDRAW_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// What the attached terminal still owes the person after output was
+/// skipped: one lag can be told twice (over NATS, by the node's `lagged`
+/// marker and by the next output's offset, in either order), and a second
+/// notice of what the screen drawn (or being asked for) already shows must
+/// not draw it again.
+#[derive(Debug, Default)]
+struct Redraws {
+    /// The highest `seq` a screen must show to cover every skip noticed.
+    cover: Option<u64>,
+    /// A skip of unknown extent was noticed since the last request: only a
+    /// screen asked for after it covers it.
+    fresh: bool,
+}
+
+impl Redraws {
+    /// Output was skipped (`covered_by`: see [`AttachMsg::Lagged`]); whether
+    /// the screen must be asked for (now, or after the request that is out).
+    fn lagged(&mut self, covered_by: Option<u64>, drawn_up_to: u64) -> bool {
+        match covered_by {
+            Some(seq) if seq <= drawn_up_to => return false,
+            Some(seq) => self.cover = Some(self.cover.map_or(seq, |c| c.max(seq))),
+            None => self.fresh = true,
+        }
+        true
+    }
+
+    /// A request for the screen goes out now.
+    fn asked(&mut self) {
+        self.fresh = false;
+    }
+
+    /// A screen showing output up to `seq` was drawn; whether it must be
+    /// asked for again (it is older than a skip noticed meanwhile).
+    fn drawn(&mut self, seq: u64) -> bool {
+        if self.cover.is_some_and(|c| c <= seq) {
+            self.cover = None;
+        }
+        self.fresh || self.cover.is_some()
+    }
+}
+
 /// How `attach` runs.
 #[derive(Debug, Clone)]
 pub struct AttachOptions {
@@ -116,6 +157,7 @@ pub async fn run_attach(link: Link, opts: AttachOptions) -> Result<AttachEnd, Li
     // the request for it while one is out: polled with everything else, so
     // keys (the detach key) and output go on while the node is slow to answer.
     let mut redraw: Option<tokio::time::Instant> = None;
+    let mut owed = Redraws::default();
     let mut asking: Option<std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send + '_>>> = None;
     let end = loop {
         if let Some(exit) = &ended {
@@ -151,6 +193,9 @@ pub async fn run_attach(link: Link, opts: AttachOptions) -> Result<AttachEnd, Li
                         console.show_instead(draw_snapshot(&screen).as_bytes())?;
                         drawn_up_to = seq;
                         ended = exit;
+                        if owed.drawn(seq) {
+                            redraw = Some(tokio::time::Instant::now());
+                        }
                     }
                     Ok(Err(gone)) => break Err(gone),
                     // The node does not answer yet (the NATS server came back to
@@ -163,6 +208,7 @@ pub async fn run_attach(link: Link, opts: AttachOptions) -> Result<AttachEnd, Li
             }
             _ = tokio::time::sleep_until(redraw.unwrap_or_else(tokio::time::Instant::now)), if redraw.is_some() && asking.is_none() => {
                 redraw = None;
+                owed.asked();
                 asking = Some(Box::pin(snapshot(&link, node, session)));
             }
             msg = stream.recv() => match msg {
@@ -172,9 +218,13 @@ pub async fn run_attach(link: Link, opts: AttachOptions) -> Result<AttachEnd, Li
                     }
                 }
                 Some(AttachMsg::Exited(code)) => break Ok(AttachEnd::Exited(code)),
-                // Asked for at once (again after a request already out: that
-                // screen may be from before this gap).
-                Some(AttachMsg::Lagged) => redraw = Some(tokio::time::Instant::now()),
+                // Asked for at once; while a request is out, its answer says
+                // whether that screen is from before this gap (`Redraws`).
+                Some(AttachMsg::Lagged { covered_by }) => {
+                    if owed.lagged(covered_by, drawn_up_to) && asking.is_none() {
+                        redraw.get_or_insert_with(tokio::time::Instant::now);
+                    }
+                }
                 None => break Ok(AttachEnd::Exited(None)),
             },
         }
@@ -200,6 +250,64 @@ pub async fn run_attach(link: Link, opts: AttachOptions) -> Result<AttachEnd, Li
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs lag notices (`lag:<seq>`, `lag:?` for an unknown extent) and
+    /// answered screens (`drawn:<seq>`) through [`Redraws`] as the attach
+    /// loop does (one request out at a time); marks each step that sends a
+    /// request for the screen with ` -> ask`.
+    fn redraws(steps: &[&str]) -> Vec<String> {
+        let mut owed = Redraws::default();
+        let (mut drawn_up_to, mut asking) = (0, false);
+        let mut out = Vec::new();
+        for step in steps {
+            let (what, arg) = step.split_once(':').expect("step:arg");
+            let wants = match what {
+                "lag" => owed.lagged(arg.parse().ok(), drawn_up_to) && !asking,
+                "drawn" => {
+                    assert!(asking, "an answer without a request: {step}");
+                    asking = false;
+                    drawn_up_to = arg.parse().expect("a seq");
+                    owed.drawn(drawn_up_to)
+                }
+                _ => panic!("unknown step {step}"),
+            };
+            if wants {
+                owed.asked();
+                asking = true;
+            }
+            out.push(format!("{step}{}", if wants { " -> ask" } else { "" }));
+        }
+        out
+    }
+
+    #[test]
+    fn one_lag_told_twice_draws_the_screen_once() {
+        // Over NATS: the next output's offset shows the gap (output 41 came
+        // after it), the request goes out, then the node's marker for the
+        // same gap (its last skipped event, 40) arrives before the answer.
+        assert_eq!(redraws(&["lag:40", "lag:40", "drawn:57"]), ["lag:40 -> ask", "lag:40", "drawn:57"]);
+        // The marker after the answer: that screen shows it already.
+        assert_eq!(redraws(&["lag:40", "drawn:57", "lag:40"]), ["lag:40 -> ask", "drawn:57", "lag:40"]);
+    }
+
+    #[test]
+    fn a_screen_from_before_a_gap_noticed_meanwhile_is_asked_for_again() {
+        assert_eq!(
+            redraws(&["lag:40", "lag:90", "drawn:57", "drawn:95"]),
+            ["lag:40 -> ask", "lag:90", "drawn:57 -> ask", "drawn:95"]
+        );
+    }
+
+    #[test]
+    fn a_gap_of_unknown_extent_is_covered_only_by_a_later_request() {
+        // A connection made again while a request was out: its answer may be
+        // from before what the server dropped.
+        assert_eq!(
+            redraws(&["lag:40", "lag:?", "drawn:57", "drawn:57"]),
+            ["lag:40 -> ask", "lag:?", "drawn:57 -> ask", "drawn:57"]
+        );
+        assert_eq!(redraws(&["lag:?", "drawn:12"]), ["lag:? -> ask", "drawn:12"]);
+    }
 
     #[test]
     fn a_snapshot_draws_where_it_was() {

@@ -36,7 +36,14 @@ pub enum AttachMsg {
     Exited(Option<i32>),
     /// The stream fell behind and output was skipped: what the terminal
     /// shows is no longer the session's screen, so it is drawn again.
-    Lagged,
+    Lagged {
+        /// A snapshot whose `seq` is at least this shows everything skipped
+        /// (the `seq` of the last event skipped, or one before the first
+        /// output after the gap); `None` when the transport cannot tell (a
+        /// connection made again): only a snapshot asked for after this
+        /// notice does.
+        covered_by: Option<u64>,
+    },
 }
 
 /// Where a session's output stands for an attached terminal, by the offsets
@@ -148,7 +155,9 @@ impl Link {
                             LocalMsg::Output { seq, bytes, .. } => AttachMsg::Output { seq, bytes },
                             LocalMsg::Event(json) => match serde_json::from_slice::<Event>(&json) {
                                 Ok(Event { kind: EventKind::Exited(exit), .. }) => AttachMsg::Exited(exit.code),
-                                Ok(Event { kind: EventKind::Lagged { .. }, .. }) => AttachMsg::Lagged,
+                                Ok(Event { kind: EventKind::Lagged { .. }, seq, .. }) => {
+                                    AttachMsg::Lagged { covered_by: Some(seq) }
+                                }
                                 _ => continue,
                             },
                         };
@@ -184,7 +193,9 @@ impl Link {
                                     let offset = header_number(&m, OFFSET_HEADER);
                                     if track.missed_before(offset, m.payload.len()) {
                                         known_connects = connects();
-                                        if tx.send(AttachMsg::Lagged).await.is_err() {
+                                        // What was missed came before this output.
+                                        let covered_by = seq.checked_sub(1);
+                                        if tx.send(AttachMsg::Lagged { covered_by }).await.is_err() {
                                             break;
                                         }
                                     }
@@ -199,7 +210,7 @@ impl Link {
                                 }
                                 known_connects = now;
                                 track.forget();
-                                AttachMsg::Lagged
+                                AttachMsg::Lagged { covered_by: None }
                             },
                             m = exited.next() => match m {
                                 Some(m) => match serde_json::from_slice::<Event>(&m.payload) {
@@ -209,9 +220,11 @@ impl Link {
                                 None => break,
                             },
                             m = lagged.next() => match m {
-                                Some(_) => {
+                                Some(m) => {
                                     track.forget();
-                                    AttachMsg::Lagged
+                                    // The marker's `seq` is the last event it stands for.
+                                    let covered_by = serde_json::from_slice::<Event>(&m.payload).ok().map(|e| e.seq);
+                                    AttachMsg::Lagged { covered_by }
                                 }
                                 None => break,
                             },
