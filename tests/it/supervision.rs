@@ -715,6 +715,66 @@ async fn the_default_ladder_restarts_the_agent_then_fails_if_it_stalls_again() {
     w.shutdown().await;
 }
 
+/// A session restarted after its process ended, with a back-off longer than
+/// any wait here: the restart is the only way on.
+/// Its process ends at the first line it reads.
+fn restarted_after_a_long_back_off() -> SessionSpec {
+    let mut spec = SessionSpec::new("shell", "sh").args(["-c", "read x; exit 1"]).restart(RestartPolicy::Always);
+    spec.restart_limits = Some(RestartLimits {
+        max_restarts: 3,
+        window: Duration::from_secs(600),
+        initial_backoff: Duration::from_secs(600),
+        max_backoff: Duration::from_secs(600),
+        reset_after: Duration::from_secs(600),
+    });
+    spec
+}
+
+/// The stall detector's last escalation step fails the session. When that
+/// lands after a process ended and before its supervisor was told to
+/// restart it, the restart found the session failed and did nothing, and no
+/// process was left whose exit would end it: the session stayed `failed`
+/// with no `exited`, and `wait` never answered. It ends there now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_before_the_supervisor_hears_of_a_restart_ends_the_session() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let w = start_warden(&dir).await;
+    let sub = w.subscribe(Some(w.bus().next_seq()));
+    let s = w.spawn(restarted_after_a_long_back_off()).await.expect("spawns");
+    let hold = w.hold_respawns(s.id).await.expect("held");
+    w.write(s.id, &b"end\r"[..]).await.expect("written");
+    let mut ev = Watch::new(sub, s.id);
+    ev.until("the restart", |k| matches!(k, EventKind::Restarting { .. })).await;
+    w.fail_as_the_detector_does(s.id, "stalled: every escalation step was taken").await.expect("fails");
+    drop(hold);
+    let exit = ev.exit().await;
+    assert_eq!(exit.reason.as_str(), "failed", "{}", ev.log());
+    assert_eq!(state_of(&w, s.id).await, SessionState::Failed);
+    let waited = tokio::time::timeout(TIMEOUT, w.wait(s.id)).await.expect("wait answers").expect("ended");
+    assert_eq!(waited.reason.as_str(), "failed");
+    w.shutdown().await;
+}
+
+/// The same failure landing anywhere in the back-off between two lives (the
+/// supervisor told or not yet) ends the session, failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_between_two_lives_ends_the_session() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let w = start_warden(&dir).await;
+    for _ in 0..10 {
+        let sub = w.subscribe(Some(w.bus().next_seq()));
+        let s = w.spawn(restarted_after_a_long_back_off()).await.expect("spawns");
+        w.write(s.id, &b"end\r"[..]).await.expect("written");
+        let mut ev = Watch::new(sub, s.id);
+        ev.until("the restart", |k| matches!(k, EventKind::Restarting { .. })).await;
+        w.fail_as_the_detector_does(s.id, "stalled: every escalation step was taken").await.expect("fails");
+        let exit = ev.exit().await;
+        assert_eq!(exit.reason.as_str(), "failed", "{}", ev.log());
+        assert_eq!(state_of(&w, s.id).await, SessionState::Failed);
+    }
+    w.shutdown().await;
+}
+
 /// A stop that comes while the agent is ending by itself, or between two
 /// lives of a restart, ends the session. Before, a stop that
 /// reached the process's actor after its exit, or the supervisor before it

@@ -560,6 +560,26 @@ impl Warden {
         Ok(std::sync::Arc::clone(&s.faults.confirm_gate).write_owned().await)
     }
 
+    /// Test support: until the returned guard is dropped, a process of this
+    /// session that ended and is to be restarted waits before its supervisor
+    /// is told (after `restarting` is published).
+    #[cfg(feature = "test-hooks")]
+    pub async fn hold_respawns(&self, id: SessionId) -> Result<tokio::sync::OwnedRwLockWriteGuard<()>, SessionError> {
+        let s = self.session(id).await?;
+        Ok(std::sync::Arc::clone(&s.faults.respawn_gate).write_owned().await)
+    }
+
+    /// Test support: fails the session as the stall detector's last
+    /// escalation step does (the state first, then the supervisor told), at
+    /// a moment the test picks.
+    #[cfg(feature = "test-hooks")]
+    pub async fn fail_as_the_detector_does(&self, id: SessionId, reason: &str) -> Result<(), SessionError> {
+        let s = self.session(id).await?;
+        s.transition(SessionState::Failed, reason, None, None);
+        s.sup_cast(SessionMsg::Fail { reason: reason.to_string() });
+        Ok(())
+    }
+
     /// Test support: whether the session's observer actors (stall detector,
     /// auto-responder) run, or hibernate.
     #[cfg(feature = "test-hooks")]

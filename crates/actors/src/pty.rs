@@ -188,6 +188,8 @@ impl Actor for PtyActor {
                         );
                         st.core.transition(SessionState::Starting, &format!("restarting: {reason}"), None, None);
                         st.core.screen.poke();
+                        #[cfg(feature = "test-hooks")]
+                        drop(st.core.faults.respawn_gate.read().await);
                         let _ = st.core.sup_cast(SessionMsg::Respawn { after, ring: st.ring.take() });
                         myself.stop(StopReason::Restart.reason());
                     }

@@ -251,6 +251,14 @@ impl Actor for SessionSupervisor {
             SessionMsg::Respawn { after, ring } => {
                 st.pty = None;
                 st.key = None;
+                if st.core.state() == SessionState::Failed {
+                    // Failed after the process ended and before this supervisor
+                    // knew: no life is to start, and no process is left whose
+                    // exit would end the session.
+                    let exit = warden_core::ExitInfo { code: None, signal: None, reason: ExitReason::Failed };
+                    st.end_without_a_process(&myself, exit);
+                    return Ok(());
+                }
                 myself.send_after(after, move || SessionMsg::DoRespawn { ring });
             }
             SessionMsg::DoRespawn { ring } => {

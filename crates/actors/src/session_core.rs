@@ -100,13 +100,16 @@ struct Links {
 }
 
 /// Test hooks: the next message makes the actor panic; a confirmed answer
-/// waits between its two steps while a test holds `confirm_gate`.
+/// waits between its two steps while a test holds `confirm_gate`; a process
+/// that ended and is to be restarted waits, before its supervisor is told,
+/// while a test holds `respawn_gate`.
 #[cfg(feature = "test-hooks")]
 #[derive(Default)]
 pub(crate) struct Faults {
     pub detector: AtomicBool,
     pub responder: AtomicBool,
     pub confirm_gate: Arc<tokio::sync::RwLock<()>>,
+    pub respawn_gate: Arc<tokio::sync::RwLock<()>>,
 }
 
 /// One session's core. See the module documentation.
