@@ -730,11 +730,17 @@ fn restarted_after_a_long_back_off() -> SessionSpec {
     spec
 }
 
+/// The `error` events of a session seen so far.
+fn errors(ev: &Watch) -> usize {
+    ev.seen.iter().filter(|k| matches!(k, EventKind::Error { .. })).count()
+}
+
 /// The stall detector's last escalation step fails the session. When that
 /// lands after a process ended and before its supervisor was told to
 /// restart it, the restart found the session failed and did nothing, and no
 /// process was left whose exit would end it: the session stayed `failed`
-/// with no `exited`, and `wait` never answered. It ends there now.
+/// with no `exited`, and `wait` never answered. It ends there now, saying
+/// the last process's code, with one `error`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failure_before_the_supervisor_hears_of_a_restart_ends_the_session() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -749,6 +755,8 @@ async fn a_failure_before_the_supervisor_hears_of_a_restart_ends_the_session() {
     drop(hold);
     let exit = ev.exit().await;
     assert_eq!(exit.reason.as_str(), "failed", "{}", ev.log());
+    assert_eq!(exit.code, Some(1), "{}", ev.log());
+    assert_eq!(errors(&ev), 1, "{}", ev.log());
     assert_eq!(state_of(&w, s.id).await, SessionState::Failed);
     let waited = tokio::time::timeout(TIMEOUT, w.wait(s.id)).await.expect("wait answers").expect("ended");
     assert_eq!(waited.reason.as_str(), "failed");
@@ -770,6 +778,8 @@ async fn a_failure_between_two_lives_ends_the_session() {
         w.fail_as_the_detector_does(s.id, "stalled: every escalation step was taken").await.expect("fails");
         let exit = ev.exit().await;
         assert_eq!(exit.reason.as_str(), "failed", "{}", ev.log());
+        assert_eq!(exit.code, Some(1), "{}", ev.log());
+        assert_eq!(errors(&ev), 1, "{}", ev.log());
         assert_eq!(state_of(&w, s.id).await, SessionState::Failed);
     }
     w.shutdown().await;

@@ -575,6 +575,7 @@ impl Warden {
     #[cfg(feature = "test-hooks")]
     pub async fn fail_as_the_detector_does(&self, id: SessionId, reason: &str) -> Result<(), SessionError> {
         let s = self.session(id).await?;
+        s.bus.publish(Some(id), warden_core::EventKind::Error { message: reason.to_string() });
         s.transition(SessionState::Failed, reason, None, None);
         s.sup_cast(SessionMsg::Fail { reason: reason.to_string() });
         Ok(())

@@ -36,8 +36,9 @@ pub(crate) enum PtyMsg {
 
 /// Messages of the `SessionSupervisor`.
 pub(crate) enum SessionMsg {
-    /// The process ended and the restart policy starts a new one after `after`.
-    Respawn { after: Duration, ring: Option<OutputRing> },
+    /// The process ended (`exit`) and the restart policy starts a new one
+    /// after `after`.
+    Respawn { after: Duration, ring: Option<OutputRing>, exit: warden_core::ExitInfo },
     /// The back-off passed: start the new process.
     DoRespawn { ring: Option<OutputRing> },
     /// Restart the agent now (stall escalation).

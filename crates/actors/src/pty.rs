@@ -176,7 +176,14 @@ impl Actor for PtyActor {
                     st.end(exit, &myself);
                     return Ok(());
                 }
-                match st.core.restarts.process_ended(&exit, stopped || st.stopping) {
+                // A session failed while this process ran (the stall ladder's
+                // last step) is not restarted: it ends with this exit.
+                let after_exit = if exit.reason == ExitReason::Failed {
+                    AfterExit::End(exit.clone())
+                } else {
+                    st.core.restarts.process_ended(&exit, stopped || st.stopping)
+                };
+                match after_exit {
                     AfterExit::Restart { after, attempt, reason } => {
                         st.bus.publish(
                             Some(st.id),
@@ -190,7 +197,7 @@ impl Actor for PtyActor {
                         st.core.screen.poke();
                         #[cfg(feature = "test-hooks")]
                         drop(st.core.faults.respawn_gate.read().await);
-                        let _ = st.core.sup_cast(SessionMsg::Respawn { after, ring: st.ring.take() });
+                        let _ = st.core.sup_cast(SessionMsg::Respawn { after, ring: st.ring.take(), exit });
                         myself.stop(StopReason::Restart.reason());
                     }
                     AfterExit::End(exit) => {
@@ -200,7 +207,10 @@ impl Actor for PtyActor {
                             publish_rejection(st, &exit, rejection);
                         }
                         st.core.update_info(|i| i.exit = Some(exit.clone()));
-                        st.core.transition(SessionState::Exited, exit.reason.as_str(), None, None);
+                        if exit.reason != ExitReason::Failed {
+                            // A failed session stays failed (no way out of it).
+                            st.core.transition(SessionState::Exited, exit.reason.as_str(), None, None);
+                        }
                         st.end(exit, &myself);
                     }
                     AfterExit::GiveUp { exit, reason } => {

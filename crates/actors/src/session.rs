@@ -66,6 +66,9 @@ pub(crate) struct SessionSupState {
     classifier: Option<Arc<dyn StallClassifier>>,
     actor_restarts: RestartStrategy,
     origin: Instant,
+    /// How the last process ended, while a restart's back-off runs: a
+    /// session that ends there says its code.
+    last_exit: Option<warden_core::ExitInfo>,
 }
 
 impl SessionSupState {
@@ -153,6 +156,17 @@ impl SessionSupState {
         self.end_without_a_process(myself, exit);
     }
 
+    /// How a session failed between two lives ends: the last process's code
+    /// or signal, and `failed`.
+    fn failed_between_lives(&self) -> warden_core::ExitInfo {
+        let last = self.last_exit.as_ref();
+        warden_core::ExitInfo {
+            code: last.and_then(|e| e.code),
+            signal: last.and_then(|e| e.signal),
+            reason: ExitReason::Failed,
+        }
+    }
+
     /// Ends the session where no process is left whose exit would: its
     /// `exited` event, its end for whoever waits, and this supervisor.
     fn end_without_a_process(&mut self, myself: &ActorRef<SessionMsg>, exit: warden_core::ExitInfo) {
@@ -162,9 +176,12 @@ impl SessionSupState {
     }
 
     /// Fails the session, then kills its process (in that order, so the exit
-    /// cannot end the session as merely `exited`).
+    /// cannot end the session as merely `exited`). Whoever failed it first
+    /// published its `error` (the stall detector does, before the state).
     fn fail(&mut self, reason: &str) {
-        self.ctx.bus.publish(Some(self.id), EventKind::Error { message: reason.to_string() });
+        if self.core.state() != SessionState::Failed {
+            self.ctx.bus.publish(Some(self.id), EventKind::Error { message: reason.to_string() });
+        }
         self.core.transition(SessionState::Failed, reason, None, None);
         if let Some(key) = self.key {
             self.ctx.reactor.stop(key, Duration::ZERO);
@@ -199,6 +216,7 @@ impl Actor for SessionSupervisor {
             ctx,
             classifier,
             actor_restarts: RestartStrategy::new(RestartPolicy::Always, RestartLimits::for_actors(), Duration::ZERO),
+            last_exit: None,
             origin: Instant::now(),
         };
         // Observers start with the first output (the PTY actor asks), or now
@@ -248,14 +266,15 @@ impl Actor for SessionSupervisor {
         st: &mut SessionSupState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            SessionMsg::Respawn { after, ring } => {
+            SessionMsg::Respawn { after, ring, exit } => {
                 st.pty = None;
                 st.key = None;
+                st.last_exit = Some(exit);
                 if st.core.state() == SessionState::Failed {
                     // Failed after the process ended and before this supervisor
                     // knew: no life is to start, and no process is left whose
                     // exit would end the session.
-                    let exit = warden_core::ExitInfo { code: None, signal: None, reason: ExitReason::Failed };
+                    let exit = st.failed_between_lives();
                     st.end_without_a_process(&myself, exit);
                     return Ok(());
                 }
@@ -303,7 +322,7 @@ impl Actor for SessionSupervisor {
                 st.fail(&reason);
                 if st.pty.is_none() && st.key.is_none() {
                     // Between two lives: no process whose exit would end it.
-                    let exit = warden_core::ExitInfo { code: None, signal: None, reason: ExitReason::Failed };
+                    let exit = st.failed_between_lives();
                     st.end_without_a_process(&myself, exit);
                 }
             }

@@ -74,26 +74,46 @@ pub(crate) fn first_byte_spawned(program: &str) -> Result<Duration, BenchError> 
     Ok(elapsed)
 }
 
-/// A child started by [`spawn_leader`], waited for by pid.
+/// A child started by [`spawn_leader`], waited for by pid; killed and
+/// reaped if dropped unwaited (an error on the way), so that no zombie stays.
 #[derive(Debug)]
 pub(crate) struct Leader {
     pid: libc::pid_t,
+    reaped: bool,
 }
 
 impl Leader {
     /// Waits for the child to end.
-    pub(crate) fn wait(self) -> std::io::Result<()> {
+    pub(crate) fn wait(mut self) -> std::io::Result<()> {
+        self.reap()
+    }
+
+    fn reap(&mut self) -> std::io::Result<()> {
         let mut status = 0;
         loop {
             // SAFETY: waits for this process's own child; `status` is a valid
             // out pointer.
             if unsafe { libc::waitpid(self.pid, &mut status, 0) } == self.pid {
+                self.reaped = true;
                 return Ok(());
             }
             let e = std::io::Error::last_os_error();
             if e.kind() != std::io::ErrorKind::Interrupted {
+                // ECHILD: nothing is left to reap.
+                self.reaped = true;
                 return Err(e);
             }
+        }
+    }
+}
+
+impl Drop for Leader {
+    fn drop(&mut self) {
+        if !self.reaped {
+            // SAFETY: signals this process's own child, not yet reaped (its pid
+            // cannot have been reused).
+            unsafe { libc::kill(self.pid, libc::SIGKILL) };
+            let _ = self.reap();
         }
     }
 }
@@ -109,12 +129,16 @@ impl Leader {
 /// pay a page fault for every page they write (~60 per MB of output
 /// measured, on warden's reactor thread): the baseline would slow down what
 /// it is compared with.
-pub(crate) fn spawn_leader(program: &str, args: &[String], tty: &std::path::Path) -> std::io::Result<Leader> {
+pub(crate) fn spawn_leader(
+    program: impl AsRef<std::ffi::OsStr>,
+    args: &[String],
+    tty: &std::path::Path,
+) -> std::io::Result<Leader> {
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
     let invalid = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("a NUL byte in {what}"));
     let tty = CString::new(tty.as_os_str().as_bytes()).map_err(|_| invalid("the tty path"))?;
-    let mut argv_owned = vec![CString::new(program).map_err(|_| invalid("the program"))?];
+    let mut argv_owned = vec![CString::new(program.as_ref().as_bytes()).map_err(|_| invalid("the program"))?];
     for a in args {
         argv_owned.push(CString::new(a.as_str()).map_err(|_| invalid("an argument"))?);
     }
@@ -165,7 +189,7 @@ pub(crate) fn spawn_leader(program: &str, args: &[String], tty: &std::path::Path
             check(libc::posix_spawn_file_actions_adddup2(&mut actions, 0, 2))?;
             let mut pid = 0;
             check(libc::posix_spawnp(&mut pid, argv[0], &actions, &attr, argv.as_ptr(), envp.as_ptr()))?;
-            Ok(Leader { pid })
+            Ok(Leader { pid, reaped: false })
         })();
         libc::posix_spawn_file_actions_destroy(&mut actions);
         libc::posix_spawnattr_destroy(&mut attr);

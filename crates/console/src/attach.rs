@@ -48,9 +48,12 @@ impl Redraws {
     }
 
     /// A screen showing output up to `seq` was drawn; whether it must be
-    /// asked for again (it is older than a skip noticed meanwhile).
+    /// asked for again (it is older than a skip noticed meanwhile). A node
+    /// that does not say (`seq` 0, older than the field) cannot be checked:
+    /// its screen is taken as covering what was noticed, rather than asked
+    /// for without end.
     fn drawn(&mut self, seq: u64) -> bool {
-        if self.cover.is_some_and(|c| c <= seq) {
+        if seq == 0 || self.cover.is_some_and(|c| c <= seq) {
             self.cover = None;
         }
         self.fresh || self.cover.is_some()
@@ -307,6 +310,11 @@ mod tests {
             ["lag:40 -> ask", "lag:?", "drawn:57 -> ask", "drawn:57"]
         );
         assert_eq!(redraws(&["lag:?", "drawn:12"]), ["lag:? -> ask", "drawn:12"]);
+    }
+
+    #[test]
+    fn a_screen_from_a_node_that_does_not_say_its_seq_is_not_asked_for_again() {
+        assert_eq!(redraws(&["lag:40", "lag:90", "drawn:0"]), ["lag:40 -> ask", "lag:90", "drawn:0"]);
     }
 
     #[test]

@@ -449,8 +449,11 @@ fn escalate(step: EscalationStep, d: &mut Decisions) {
         EscalationStep::RestartResume => d.effects.push(Effect::RestartAgent { reason: "stalled".into() }),
         EscalationStep::Fail => {
             let reason = "stalled: every escalation step was taken";
-            // Failed first, then the process is killed: its exit must not win the race
-            // and end the session as merely exited.
+            // The `error` before the state, so that whoever sees the state failed
+            // (the process's exit, a restart) knows it is told; failed first, then
+            // the process is killed: its exit must not win the race and end the
+            // session as merely exited.
+            d.effects.push(Effect::Publish(EventKind::Error { message: reason.into() }));
             d.transition(SessionState::Failed, reason, None, None);
             d.effects.push(Effect::Fail { reason: reason.into() });
         }

@@ -337,6 +337,7 @@ fn describe(event: &EventKind) -> String {
         EventKind::AutoResponded { rule, .. } => format!("auto_responded:{rule}"),
         EventKind::ConfirmationPending { id, prompt_kind, .. } => format!("pending:{id}:{prompt_kind}"),
         EventKind::ConfirmationResolved { id, outcome, .. } => format!("resolved:{id}:{outcome}"),
+        EventKind::Error { .. } => "error".into(),
         other => format!("{other:?}"),
     }
 }
@@ -687,7 +688,7 @@ fn shell_stall_climbs_the_ladder_to_fail() {
         999   tick             |
         1000  tick             | state:stalled stalled ask_classifier
         2000  tick             | escalated:0
-        3000  tick             | escalated:1 state:failed fail
+        3000  tick             | escalated:1 error state:failed fail
         ",
     );
 }
