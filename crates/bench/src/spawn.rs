@@ -120,9 +120,20 @@ async fn warden_first_byte(warden: &Warden, program: &str) -> Result<Duration, B
     first.ok_or_else(|| BenchError::Run("the warden session printed nothing".into()))
 }
 
+/// A row of medians and p99s in ms.
+fn times(f: &mut fmt::Formatter<'_>, label: &str, v: &[f64]) -> fmt::Result {
+    writeln!(f, "| {label} | {:.3} ms | {:.3} ms |", percentile(v, 0.5), percentile(v, 0.99))
+}
+
+/// A row of the ratios of `a`'s median and p99 to `b`'s.
+fn ratios(f: &mut fmt::Formatter<'_>, label: &str, a: &[f64], b: &[f64]) -> fmt::Result {
+    let ratio = |q: f64| percentile(a, q) / percentile(b, q);
+    write!(f, "| {label} | {:.2} | {:.2} |", ratio(0.5), ratio(0.99))
+}
+
 impl fmt::Display for SpawnReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (b, w) = (&self.bare_ms, &self.warden_ms);
+        let (b, w, sp) = (&self.bare_ms, &self.warden_ms, &self.spawned_ms);
         let t = if self.options.transcripts { "on" } else { "off" };
         writeln!(
             f,
@@ -131,53 +142,17 @@ impl fmt::Display for SpawnReport {
         )?;
         writeln!(f, "| | median | p99 |")?;
         writeln!(f, "|---|---|---|")?;
-        writeln!(
-            f,
-            "| bare openpty + fork/exec + read | {:.3} ms | {:.3} ms |",
-            percentile(b, 0.5),
-            percentile(b, 0.99)
-        )?;
-        writeln!(f, "| warden spawn → output event | {:.3} ms | {:.3} ms |", percentile(w, 0.5), percentile(w, 0.99))?;
-        writeln!(
-            f,
-            "| ratio warden / bare | {:.2} | {:.2} |",
-            percentile(w, 0.5) / percentile(b, 0.5),
-            percentile(w, 0.99) / percentile(b, 0.99)
-        )?;
-        let sp = &self.spawned_ms;
-        writeln!(
-            f,
-            "| bare openpty + posix_spawn + read (no fork, as warden starts a child) | {:.3} ms | {:.3} ms |",
-            percentile(sp, 0.5),
-            percentile(sp, 0.99)
-        )?;
-        writeln!(
-            f,
-            "| ratio warden / bare posix_spawn | {:.2} | {:.2} |",
-            percentile(w, 0.5) / percentile(sp, 0.5),
-            percentile(w, 0.99) / percentile(sp, 0.99)
-        )?;
+        times(f, "bare openpty + fork/exec + read", b)?;
+        times(f, "warden spawn → output event", w)?;
+        ratios(f, "ratio warden / bare", w, b)?;
+        writeln!(f)?;
+        times(f, "bare openpty + posix_spawn + read (no fork, as warden starts a child)", sp)?;
+        ratios(f, "ratio warden / bare posix_spawn", w, sp)?;
+        writeln!(f)?;
         let (pb, pw) = (&self.paced_bare_ms, &self.paced_warden_ms);
         let pace = PACE.as_millis();
-        writeln!(
-            f,
-            "| bare, {} spawns {pace} ms apart | {:.3} ms | {:.3} ms |",
-            pb.len(),
-            percentile(pb, 0.5),
-            percentile(pb, 0.99)
-        )?;
-        writeln!(
-            f,
-            "| warden, {} spawns {pace} ms apart | {:.3} ms | {:.3} ms |",
-            pw.len(),
-            percentile(pw, 0.5),
-            percentile(pw, 0.99)
-        )?;
-        write!(
-            f,
-            "| ratio warden / bare, {pace} ms apart | {:.2} | {:.2} |",
-            percentile(pw, 0.5) / percentile(pb, 0.5),
-            percentile(pw, 0.99) / percentile(pb, 0.99)
-        )
+        times(f, &format!("bare, {} spawns {pace} ms apart", pb.len()), pb)?;
+        times(f, &format!("warden, {} spawns {pace} ms apart", pw.len()), pw)?;
+        ratios(f, &format!("ratio warden / bare, {pace} ms apart"), pw, pb)
     }
 }
