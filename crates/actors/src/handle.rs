@@ -570,8 +570,8 @@ impl Warden {
     }
 
     /// Test support: fails the session as the stall detector's last
-    /// escalation step does (the state first, then the supervisor told), at
-    /// a moment the test picks.
+    /// escalation step does (its `error`, the state, then the supervisor
+    /// told), at a moment the test picks.
     #[cfg(feature = "test-hooks")]
     pub async fn fail_as_the_detector_does(&self, id: SessionId, reason: &str) -> Result<(), SessionError> {
         let s = self.session(id).await?;
