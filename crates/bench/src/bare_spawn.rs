@@ -65,13 +65,22 @@ fn first_byte_after(t0: Instant, master: &dyn portable_pty::MasterPty) -> Result
 /// As [`first_byte`], with the child started by [`spawn_leader`] (no fork).
 pub(crate) fn first_byte_spawned(program: &str) -> Result<Duration, BenchError> {
     let t0 = Instant::now();
-    let pair = native_pty_system().openpty(BARE_PTY_SIZE).map_err(BenchError::pty)?;
-    let tty = pair.master.tty_name().ok_or_else(|| BenchError::Pty("the PTY has no tty name".into()))?;
-    let child = spawn_leader(program, &["x".to_string()], &tty)?;
-    drop(pair.slave);
-    let elapsed = first_byte_after(t0, &*pair.master)?;
+    let (master, child) = leader_on_a_new_pty(program, &["x".to_string()])?;
+    let elapsed = first_byte_after(t0, &*master)?;
     child.wait()?;
     Ok(elapsed)
+}
+
+/// A fresh PTY (of the bare baselines' size) with `program args` started on
+/// it by [`spawn_leader`]; this process keeps only the master.
+pub(crate) fn leader_on_a_new_pty(
+    program: impl AsRef<std::ffi::OsStr>,
+    args: &[String],
+) -> Result<(Box<dyn portable_pty::MasterPty + Send>, Leader), BenchError> {
+    let pair = native_pty_system().openpty(BARE_PTY_SIZE).map_err(BenchError::pty)?;
+    let tty = pair.master.tty_name().ok_or_else(|| BenchError::Pty("the PTY has no tty name".into()))?;
+    let child = spawn_leader(program, args, &tty)?;
+    Ok((pair.master, child))
 }
 
 /// A child started by [`spawn_leader`], waited for by pid; killed and
@@ -221,15 +230,13 @@ mod tests {
 
     #[test]
     fn a_spawned_leader_leads_its_session_on_the_terminal_it_controls() {
-        let pair = native_pty_system().openpty(BARE_PTY_SIZE).expect("openpty");
-        let tty = pair.master.tty_name().expect("tty name");
         // Field 6 of /proc/<pid>/stat is the session id; /dev/tty opens only
         // for a process with a controlling terminal.
         let script = r#"read -r pid comm state ppid pgrp sid rest < /proc/$$/stat
 [ "$sid" = "$$" ] && echo "leader of $sid" > /dev/tty && tty"#;
-        let child = spawn_leader("sh", &["-c".into(), script.into()], &tty).expect("spawn");
-        drop(pair.slave);
-        let out = read_all(&*pair.master);
+        let (master, child) = leader_on_a_new_pty("sh", &["-c".into(), script.into()]).expect("spawn");
+        let tty = master.tty_name().expect("tty name");
+        let out = read_all(&*master);
         child.wait().expect("wait");
         assert!(out.contains("leader of "), "not a session leader with a controlling terminal: {out:?}");
         assert!(out.contains(&tty.display().to_string()), "stdin is not {tty:?}: {out:?}");
@@ -237,15 +244,12 @@ mod tests {
 
     #[test]
     fn a_spawned_leader_has_every_signal_at_its_default() {
-        let pair = native_pty_system().openpty(BARE_PTY_SIZE).expect("openpty");
-        let tty = pair.master.tty_name().expect("tty name");
         // SigIgn and SigBlk of /proc/self/status: no standard signal (1–31)
         // ignored or blocked (this test process ignores SIGPIPE, as every Rust
         // program does; glibc keeps its own real-time signals 32 and 33).
         let script = "grep -E '^Sig(Ign|Blk)' /proc/self/status";
-        let child = spawn_leader("sh", &["-c".into(), script.into()], &tty).expect("spawn");
-        drop(pair.slave);
-        let out = read_all(&*pair.master);
+        let (master, child) = leader_on_a_new_pty("sh", &["-c".into(), script.into()]).expect("spawn");
+        let out = read_all(&*master);
         child.wait().expect("wait");
         for field in ["SigIgn", "SigBlk"] {
             let line = out.lines().find(|l| l.starts_with(field)).unwrap_or_else(|| panic!("no {field} in {out:?}"));
@@ -259,11 +263,8 @@ mod tests {
         // A fork would write-protect these pages, and writing them again
         // would fault once per page.
         let mut mem = vec![1u8; 4 << 20];
-        let pair = native_pty_system().openpty(BARE_PTY_SIZE).expect("openpty");
-        let tty = pair.master.tty_name().expect("tty name");
-        let child = spawn_leader("true", &[], &tty).expect("spawn");
-        drop(pair.slave);
-        read_all(&*pair.master);
+        let (master, child) = leader_on_a_new_pty("true", &[]).expect("spawn");
+        read_all(&*master);
         child.wait().expect("wait");
         let before = thread_faults();
         for page in mem.chunks_mut(4096) {

@@ -14,12 +14,11 @@ use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use portable_pty::native_pty_system;
 use warden_actors::{Warden, WardenConfig};
 use warden_core::{EventKind, Reply, ResponseRule, SessionSpec};
 
+use crate::BenchError;
 use crate::stats::{max, percentile, sorted};
-use crate::{BARE_PTY_SIZE, BenchError};
 
 const PROMPT: &str = "Proceed? [y/N] ";
 const MARK: &str = "LATENCY_US ";
@@ -160,14 +159,11 @@ async fn warden_responder(warden: &Warden, probe: &ProbeCommand, n: usize, kb: u
 }
 
 fn bare_responder(probe: &ProbeCommand, n: usize, kb: usize) -> Result<Vec<f64>, BenchError> {
-    let pair = native_pty_system().openpty(BARE_PTY_SIZE).map_err(BenchError::pty)?;
-    let tty = pair.master.tty_name().ok_or_else(|| BenchError::Pty("the PTY has no tty name".into()))?;
     // Without a fork, as in the throughput part: a fork would write-protect
     // the warden instance's memory in this process.
-    let child = crate::bare_spawn::spawn_leader(&probe.program, &(probe.args)(n, kb), &tty)?;
-    drop(pair.slave);
-    let mut reader = pair.master.try_clone_reader().map_err(BenchError::pty)?;
-    let mut writer = pair.master.take_writer().map_err(BenchError::pty)?;
+    let (master, child) = crate::bare_spawn::leader_on_a_new_pty(&probe.program, &(probe.args)(n, kb))?;
+    let mut reader = master.try_clone_reader().map_err(BenchError::pty)?;
+    let mut writer = master.take_writer().map_err(BenchError::pty)?;
     let mut buf = vec![0u8; 64 * 1024];
     let mut tail: Vec<u8> = Vec::new();
     let mut all = Vec::new();

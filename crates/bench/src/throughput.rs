@@ -12,12 +12,11 @@ use std::fmt;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use portable_pty::native_pty_system;
 use warden_actors::Warden;
 use warden_core::{EventKind, SessionSpec};
 
 use crate::stats::{median_ci95, percentile, sorted};
-use crate::{BARE_PTY_SIZE, BenchError, start_warden};
+use crate::{BenchError, start_warden};
 
 const LINE: &str = "warden throughput line 0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 const EVENT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -308,11 +307,8 @@ async fn warden_throughput(warden: &Warden, agent: &str, bytes: usize) -> Result
 /// the page faults to the warden runs that follow), read by a blocking loop.
 fn bare_throughput(bytes: usize) -> Result<f64, BenchError> {
     let t0 = Instant::now();
-    let pair = native_pty_system().openpty(BARE_PTY_SIZE).map_err(BenchError::pty)?;
-    let tty = pair.master.tty_name().ok_or_else(|| BenchError::Pty("the PTY has no tty name".into()))?;
-    let child = crate::bare_spawn::spawn_leader("sh", &producer_args(bytes), &tty)?;
-    drop(pair.slave);
-    let mut reader = pair.master.try_clone_reader().map_err(BenchError::pty)?;
+    let (master, child) = crate::bare_spawn::leader_on_a_new_pty("sh", &producer_args(bytes))?;
+    let mut reader = master.try_clone_reader().map_err(BenchError::pty)?;
     let mut buf = vec![0u8; 64 * 1024];
     let mut got = 0usize;
     loop {
