@@ -176,14 +176,7 @@ impl Actor for PtyActor {
                     st.end(exit, &myself);
                     return Ok(());
                 }
-                // A session failed while this process ran (the stall ladder's
-                // last step) is not restarted: it ends with this exit.
-                let after_exit = if exit.reason == ExitReason::Failed {
-                    AfterExit::End(exit.clone())
-                } else {
-                    st.core.restarts.process_ended(&exit, stopped || st.stopping)
-                };
-                match after_exit {
+                match st.core.restarts.process_ended(&exit, stopped || st.stopping) {
                     AfterExit::Restart { after, attempt, reason } => {
                         st.bus.publish(
                             Some(st.id),

@@ -80,6 +80,11 @@ impl Restarts {
     /// Decides what the end of the agent process means for the session.
     /// `requested`: a caller stopped it.
     pub(crate) fn process_ended(&self, exit: &ExitInfo, requested: bool) -> AfterExit {
+        if exit.reason == ExitReason::Failed {
+            // The session failed while this process ran (the stall ladder's
+            // last step): no policy restarts a failed session.
+            return AfterExit::End(exit.clone());
+        }
         let now = self.origin.elapsed();
         let (forced, decision) = {
             let mut b = lock(&self.inner);
@@ -139,6 +144,15 @@ mod tests {
         }
         // The force is used up by that end.
         assert!(matches!(r.process_ended(&exit(1), false), AfterExit::End(_)));
+    }
+
+    #[test]
+    fn a_process_of_a_failed_session_is_not_restarted() {
+        let r = Restarts::new(RestartPolicy::Always, RestartLimits::default());
+        r.process_started();
+        r.force();
+        let failed = ExitInfo { code: Some(1), signal: None, reason: ExitReason::Failed };
+        assert!(matches!(r.process_ended(&failed, false), AfterExit::End(e) if e == failed));
     }
 
     #[test]
