@@ -11,6 +11,7 @@ mod complete;
 mod confirm;
 mod options;
 mod outcome;
+mod printed;
 mod task_mode;
 mod watch;
 

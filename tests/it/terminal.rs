@@ -161,6 +161,31 @@ fn after_a_tui_agent_exits_the_terminal_is_as_it_was() {
 }
 
 #[test]
+fn a_run_nobody_types_into_leaves_no_replies_at_the_shell_prompt() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let t = Tmux::start(100, 30);
+    // stdout is the pane, stdin is not: no console, and warden answers the
+    // agent's queries itself. The pane must not answer them too: its replies
+    // would wait in its input for the shell.
+    // The agent reads warden's three replies (its terminal echoes nothing then).
+    let script =
+        r"raw \e[6n\e[c\e]11\;?\e\\ ; expect-reply 5000; expect-reply 5000; expect-reply 5000; print ok\tgo; exit 0";
+    t.line(&format!(
+        "{} run --program {} -- --script-inline '{script}' < /dev/null; echo rc=$?",
+        warden_line(state.path()),
+        fake_agent()
+    ));
+    let screen = t.wait_for("the run's end", |s| s.contains("rc=0"));
+    // The tab is printed as the pane's tab stop, not as the typed `\t`.
+    assert!(screen.lines().any(|l| l.starts_with("ok      go")), "the agent's output is printed:\n{screen}");
+    t.line("echo clean-$((1+1))");
+    let screen = t.wait_for("the next command", |s| s.contains("clean-2"));
+    for garbage in ["1R", "[?1;2c", "rgb:", "^["] {
+        assert!(!screen.contains(garbage), "{garbage:?} reached the shell:\n{screen}");
+    }
+}
+
+#[test]
 fn a_scroll_region_no_wrap_colours_and_line_drawing_left_on_are_undone() {
     let state = tempfile::tempdir().expect("tempdir");
     let t = Tmux::start(100, 30);

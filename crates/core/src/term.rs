@@ -44,7 +44,7 @@ use grid::Grid;
 use state::Term;
 
 pub use modes::{InputModes, Mode, TermModes};
-pub use query::{Query, QueryScanner, ReplyContext};
+pub use query::{Query, QueryFilter, QueryScanner, ReplyContext};
 
 /// The exit status a shell reported for its last command (`OSC 133 ; D ; status`, the
 /// semantic-prompt mark a prompt hook prints), and how many commands it reported so far.

@@ -113,6 +113,7 @@ pub(super) async fn run(warden: &Warden, spec: TaskSpec, json: bool, interactive
     };
     let mut confirmations = Confirmations::new(console.is_none() && std::io::stdin().is_terminal());
     let mut stdout = std::io::stdout();
+    let mut printed = super::printed::Printed::new(console.is_none() && !json && std::io::stdout().is_terminal());
     // The session keystrokes go to, and the terminal attached to it (it answers its queries).
     let mut current: Option<SessionId> = None;
     let mut _attached = None;
@@ -204,7 +205,11 @@ pub(super) async fn run(warden: &Warden, spec: TaskSpec, json: bool, interactive
                     let _ = c.show(&o.bytes);
                 }
                 (EventKind::Output(o), None) if !json => {
-                    let _ = stdout.write_all(&o.bytes);
+                    let _ = printed.output(&mut stdout, event.session, &o.bytes);
+                    let _ = stdout.flush();
+                }
+                (EventKind::Exited(_), None) if !json => {
+                    let _ = printed.ended(&mut stdout, event.session);
                     let _ = stdout.flush();
                 }
                 _ if json => {

@@ -89,6 +89,7 @@ impl Watch {
         // With a console, answers come as y/n on its status line, not as typed lines.
         let mut confirmations = Confirmations::new(console.is_none() && std::io::stdin().is_terminal());
         let stdout = std::io::stdout();
+        let mut printed = super::printed::Printed::new(console.is_none() && !self.json && stdout.is_terminal());
         let mut result = WatchResult { code: None, ending: None, output_ended_mid_line: false, completed: None };
         let mut input_open = true;
         let mut task_done = false;
@@ -187,7 +188,11 @@ impl Watch {
                 }
             } else if stdout_open {
                 let mut out = stdout.lock();
-                let written = crate::cli::print::write_event(&mut out, &event, self.json, false);
+                let written = match &event.kind {
+                    EventKind::Output(o) if !self.json => printed.output(&mut out, event.session, &o.bytes),
+                    EventKind::Exited(_) if !self.json => printed.ended(&mut out, event.session),
+                    _ => crate::cli::print::write_event(&mut out, &event, self.json, false),
+                };
                 if written.and_then(|_| out.flush()).is_err() {
                     // stdout closed (e.g. piped into `head`): stop the agent and leave.
                     stdout_open = false;

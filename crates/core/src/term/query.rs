@@ -109,6 +109,10 @@ pub struct QueryScanner {
     len: usize,
     /// The sequence outgrew `buf` (or has an intermediate byte): it is no query.
     spoiled: bool,
+    /// Bytes fed so far: the stream offset of the next byte.
+    fed: u64,
+    /// The stream offset of the ESC that began the current sequence.
+    began: u64,
 }
 
 impl Default for QueryScanner {
@@ -120,17 +124,28 @@ impl Default for QueryScanner {
 impl QueryScanner {
     /// A scanner in the ground state.
     pub fn new() -> Self {
-        QueryScanner { state: State::Ground, buf: [0; PARAMS_CAP], len: 0, spoiled: false }
+        QueryScanner { state: State::Ground, buf: [0; PARAMS_CAP], len: 0, spoiled: false, fed: 0, began: 0 }
     }
 
     /// Scans `data`; calls `found(end, query)` for each query, `end` being the offset in
     /// `data` just past the query's last byte.
     pub fn feed(&mut self, data: &[u8], mut found: impl FnMut(usize, Query)) {
+        self.feed_spans(data, |_, end, q| found(end, q));
+    }
+
+    /// As [`QueryScanner::feed`], also giving where each query began: the
+    /// stream offset of its ESC (counted over everything fed, so a query that
+    /// began in an earlier piece has a start before this piece's first byte,
+    /// [`QueryScanner::fed`] as it was before this call).
+    pub fn feed_spans(&mut self, data: &[u8], mut found: impl FnMut(u64, usize, Query)) {
+        let base = self.fed;
+        self.fed += data.len() as u64;
         let mut i = 0;
         while i < data.len() {
             if self.state == State::Ground {
                 match memchr(0x1b, &data[i..]) {
                     Some(at) => {
+                        self.began = base + (i + at) as u64;
                         i += at + 1;
                         self.state = State::Esc;
                         continue;
@@ -145,7 +160,8 @@ impl QueryScanner {
                 State::Esc => match b {
                     b'[' => self.start(State::Csi),
                     b']' => self.start(State::Osc),
-                    0x1b => {}
+                    // A second ESC begins the sequence anew.
+                    0x1b => self.began = base + (i - 1) as u64,
                     _ => self.state = State::Ground,
                 },
                 State::Csi => match b {
@@ -157,10 +173,13 @@ impl QueryScanner {
                         if !self.spoiled
                             && let Some(q) = csi_query(&self.buf[..self.len], b)
                         {
-                            found(i, q);
+                            found(self.began, i, q);
                         }
                     }
-                    0x1b => self.state = State::Esc,
+                    0x1b => {
+                        self.state = State::Esc;
+                        self.began = base + (i - 1) as u64;
+                    }
                     0x18 | 0x1a => self.state = State::Ground,
                     // Other C0 controls are executed inside a CSI; the sequence goes on.
                     _ => {}
@@ -169,7 +188,7 @@ impl QueryScanner {
                     0x07 => {
                         self.state = State::Ground;
                         if let Some(q) = self.osc_query(true) {
-                            found(i, q);
+                            found(self.began, i, q);
                         }
                     }
                     0x1b => self.state = State::OscEsc,
@@ -180,15 +199,33 @@ impl QueryScanner {
                     if b == b'\\' {
                         self.state = State::Ground;
                         if let Some(q) = self.osc_query(false) {
-                            found(i, q);
+                            found(self.began, i, q);
                         }
                     } else {
                         // ESC ends the OSC and starts a new sequence with `b`.
                         self.state = State::Esc;
+                        self.began = (base + i as u64).saturating_sub(2);
                         i -= 1;
                     }
                 }
             }
+        }
+    }
+
+    /// Bytes fed so far.
+    pub fn fed(&self) -> u64 {
+        self.fed
+    }
+
+    /// Where the sequence the last byte fed left open began, while it may
+    /// still turn out to be a query.
+    pub fn open_query_start(&self) -> Option<u64> {
+        match self.state {
+            State::Ground => None,
+            State::Esc => Some(self.began),
+            State::Csi | State::Osc => (!self.spoiled).then_some(self.began),
+            // The ESC just fed ends the OSC, or begins a sequence of its own.
+            State::OscEsc => Some(if self.spoiled { self.fed - 1 } else { self.began }),
         }
     }
 
@@ -223,6 +260,81 @@ impl QueryScanner {
             b"11;?" => Some(Query::Background { bel }),
             _ => None,
         }
+    }
+}
+
+/// The most a [`QueryFilter`] holds back of a sequence that may still become
+/// a query; a longer one is let through (and so is the query, if it becomes one).
+pub const HOLD_MAX: usize = 64;
+
+/// Takes the [`Query`]s out of a byte stream fed in pieces split anywhere,
+/// passing everything else through in order: for output printed to a terminal
+/// whose replies nobody should read, because warden answered them already.
+/// The C0 controls a terminal would run inside a query's CSI stay.
+///
+/// The end of a piece that may begin a query (at most [`HOLD_MAX`] bytes) is
+/// held back until the next piece or [`QueryFilter::finish`]: an unfinished
+/// escape sequence shows nothing on a terminal anyway.
+#[derive(Debug, Clone, Default)]
+pub struct QueryFilter {
+    scanner: QueryScanner,
+    /// Bytes held back, starting at stream offset `held_at`.
+    held: Vec<u8>,
+    held_at: u64,
+}
+
+impl QueryFilter {
+    /// A filter at the start of a stream.
+    pub fn new() -> Self {
+        QueryFilter::default()
+    }
+
+    /// Appends to `out` what of `data` (after what was held back) can be
+    /// printed now.
+    pub fn push(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        let base = self.scanner.fed();
+        let end = base + data.len() as u64;
+        let mut spans: Vec<(u64, u64)> = Vec::new();
+        self.scanner.feed_spans(data, |start, stop, _| spans.push((start, base + stop as u64)));
+        // The stream from `held_at` to `end`: what was held, then `data`.
+        let (held, held_at) = (std::mem::take(&mut self.held), self.held_at);
+        let bytes = |from: u64, to: u64, out: &mut Vec<u8>| {
+            for (piece, at) in [(&held[..], held_at), (data, base)] {
+                let lo = from.max(at);
+                let hi = to.min(at + piece.len() as u64);
+                if lo < hi {
+                    out.extend_from_slice(&piece[(lo - at) as usize..(hi - at) as usize]);
+                }
+            }
+        };
+        let mut next = held_at;
+        for (start, stop) in spans {
+            // A query that began in bytes already printed goes through whole.
+            if start < next {
+                continue;
+            }
+            bytes(next, start, out);
+            // Between its ESC and its last byte (a final byte, BEL or `\`).
+            let mut inside = Vec::new();
+            bytes(start + 1, stop - 1, &mut inside);
+            out.extend(inside.into_iter().filter(|&b| b < 0x20 && b != 0x1b && b != 0x18 && b != 0x1a));
+            next = stop;
+        }
+        let hold = match self.scanner.open_query_start() {
+            Some(start) if end - start.max(next) <= HOLD_MAX as u64 => start.max(next),
+            _ => end,
+        };
+        bytes(next, hold, out);
+        let mut kept = Vec::new();
+        bytes(hold, end, &mut kept);
+        self.held = kept;
+        self.held_at = hold;
+    }
+
+    /// Appends what is still held back: the stream has ended.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        out.append(&mut self.held);
+        self.held_at = self.scanner.fed();
     }
 }
 
@@ -288,6 +400,107 @@ mod tests {
         assert_eq!(r(Query::Foreground { bel: true }), "\x1b]10;rgb:ffff/ffff/ffff\x07");
         assert_eq!(r(Query::Background { bel: false }), "\x1b]11;rgb:0000/0000/0000\x1b\\");
         assert!(Query::CursorPosition.needs_cursor() && !Query::Status.needs_cursor());
+    }
+
+    fn filtered(pieces: &[&[u8]]) -> Vec<u8> {
+        let mut f = QueryFilter::new();
+        let mut out = Vec::new();
+        for p in pieces {
+            f.push(p, &mut out);
+        }
+        f.finish(&mut out);
+        out
+    }
+
+    #[test]
+    fn a_filter_takes_out_the_queries_and_nothing_else() {
+        let cases: &[(&[u8], &[u8])] = &[
+            (b"hello", b"hello"),
+            (b"a\x1b[6nb\x1b[cc\x1b]11;?\x07d\x1b]10;?\x1b\\e", b"abcde"),
+            // Not queries: they stay, whatever they look like.
+            (b"\x1b[1;31mred\x1b[0m\x1b[?1;2c\x1b]0;title\x07", b"\x1b[1;31mred\x1b[0m\x1b[?1;2c\x1b]0;title\x07"),
+            // A line feed a terminal runs inside the CSI stays; the ESC before an ESC too.
+            (b"x\x1b[6\nny", b"x\ny"),
+            (b"\x1b\x1b[5n!", b"\x1b!"),
+            // An OSC ended by the ESC of a query.
+            (b"\x1b]0;t\x1b[6n.", b"\x1b]0;t."),
+            // An unfinished sequence at the end is printed when the stream ends.
+            (b"end\x1b[", b"end\x1b["),
+        ];
+        for (input, want) in cases {
+            assert_eq!(filtered(&[input]), want.to_vec(), "{:?}", String::from_utf8_lossy(input));
+        }
+        // Split in the middle of a query, of a non-query, of an OSC's ST.
+        assert_eq!(filtered(&[b"a\x1b", b"[6", b"nb"]), b"ab");
+        assert_eq!(filtered(&[b"a\x1b[1", b";31mb"]), b"a\x1b[1;31mb");
+        assert_eq!(filtered(&[b"\x1b]11;?\x1b", b"\\z"]), b"z");
+    }
+
+    #[test]
+    fn a_filter_holds_back_only_what_may_still_be_a_query() {
+        let mut f = QueryFilter::new();
+        let mut out = Vec::new();
+        f.push(b"abc\x1b[6", &mut out);
+        assert_eq!(out, b"abc", "the start of a possible query waits");
+        out.clear();
+        // A long OSC is no query: it goes through at once, unbounded input or not.
+        let mut long = b"\x1b]0;".to_vec();
+        long.extend(std::iter::repeat_n(b'x', 10 * HOLD_MAX));
+        let mut f = QueryFilter::new();
+        f.push(&long, &mut out);
+        assert_eq!(out, long);
+        // A CSI drawn out by line feeds is let go past HOLD_MAX; when it turns out
+        // to be a query it is printed whole, not cut in half.
+        let mut f = QueryFilter::new();
+        let mut out = Vec::new();
+        let mut drawn = b"\x1b[6".to_vec();
+        drawn.extend(std::iter::repeat_n(b'\n', 2 * HOLD_MAX));
+        f.push(&drawn, &mut out);
+        f.push(b"n", &mut out);
+        f.finish(&mut out);
+        drawn.push(b'n');
+        assert_eq!(out, drawn);
+    }
+
+    proptest! {
+        /// Split anywhere, a filter prints the same bytes: the stream with each
+        /// query's span taken out, the controls run inside a CSI kept.
+        #[test]
+        fn a_filter_prints_the_same_however_the_stream_is_split(
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    Just(b"\x1b[6n".to_vec()), Just(b"\x1b]11;?\x07".to_vec()), Just(b"\x1b[>c".to_vec()),
+                    Just(b"\x1b]10;?\x1b\\".to_vec()), Just(b"\x1b[1;2m".to_vec()), Just(b"text ".to_vec()),
+                    Just(b"\x1b".to_vec()), Just(b"\n".to_vec()),
+                    proptest::collection::vec(any::<u8>(), 0..12),
+                ],
+                0..20,
+            ),
+            cuts in proptest::collection::vec(any::<usize>(), 0..6),
+        ) {
+            let data: Vec<u8> = parts.concat();
+            let whole = filtered(&[&data]);
+            let mut spans = Vec::new();
+            QueryScanner::new().feed_spans(&data, |start, end, _| spans.push((start as usize, end)));
+            let mut want = Vec::new();
+            let mut next = 0;
+            for (start, end) in spans {
+                want.extend_from_slice(&data[next..start]);
+                want.extend(data[start + 1..end - 1].iter().filter(|&&b| b < 0x20 && ![0x1b, 0x18, 0x1a].contains(&b)));
+                next = end;
+            }
+            want.extend_from_slice(&data[next..]);
+            prop_assert_eq!(&whole, &want);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (data.len() + 1)).collect();
+            cuts.sort_unstable();
+            let mut pieces = Vec::new();
+            let mut from = 0;
+            for cut in cuts.into_iter().chain([data.len()]) {
+                pieces.push(&data[from..cut]);
+                from = cut;
+            }
+            prop_assert_eq!(filtered(&pieces), whole);
+        }
     }
 
     proptest! {
