@@ -5,13 +5,14 @@
 //! the table shows the median MB/s. A second table compares `process` with
 //! `process_flood` on 8 MB of plain log lines handed over in calls of several sizes, and
 //! a third runs the output queue of a screen nobody watches on the same lines
-//! (`cargo bench -p warden-core --bench term -- queue` runs that one alone).
+//! (`cargo bench -p warden-core --bench term -- queue` runs that one alone), and a
+//! fourth the terminal-query scan and filter (`-- queries` alone).
 
 use std::hint::black_box;
 use std::path::Path;
 use std::time::Instant;
 
-use warden_core::term::Screen;
+use warden_core::term::{QueryFilter, QueryScanner, Screen};
 
 const ROWS: u16 = 40;
 const COLS: u16 = 120;
@@ -232,6 +233,42 @@ fn queue_table(trims: &[usize]) {
     }
 }
 
+/// The terminal-query scan on the output path (`QueryScanner`, run by the PTY actor
+/// over every output chunk), and `QueryFilter` (output `warden run` prints to a
+/// terminal without a console), in 40 KB pieces.
+fn query_table() {
+    println!("\nterminal queries in output, 40 KB pieces, median of {RUNS} runs");
+    println!("| workload | MB | QueryScanner MB/s | QueryFilter MB/s |");
+    println!("|---|---:|---:|---:|");
+    let workloads: [(&str, Workload); 3] =
+        [("coloured log lines", coloured_log_lines), ("full-screen TUI redraws", tui_redraws), ("plain text lines", plain_lines)];
+    for (name, make) in workloads {
+        let input = make();
+        let mb = input.len() as f64 / 1e6;
+        let (mut scan, mut filter) = (Vec::new(), Vec::new());
+        for _ in 0..RUNS {
+            let start = Instant::now();
+            let mut scanner = QueryScanner::new();
+            let mut found = 0;
+            for part in input.chunks(40_000) {
+                found += scanner.scan(black_box(part)).len();
+            }
+            black_box(found);
+            scan.push(mb / start.elapsed().as_secs_f64());
+            let start = Instant::now();
+            let mut f = QueryFilter::new();
+            let mut out = Vec::with_capacity(48_000);
+            for part in input.chunks(40_000) {
+                out.clear();
+                f.push(black_box(part), &mut out);
+                black_box(out.len());
+            }
+            filter.push(mb / start.elapsed().as_secs_f64());
+        }
+        println!("| {name} | {mb:.1} | {:.0} | {:.0} |", median(scan), median(filter));
+    }
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -246,6 +283,11 @@ fn main() {
         let plain = plain_lines();
         s.process_flood(&plain[..200_000]);
         run_queue(&plain[..2_000_000], 40_000, 1 << 20);
+        return;
+    }
+    if std::env::args().any(|a| a == "queries") {
+        // `cargo bench -p warden-core --bench term -- queries`: this table alone.
+        query_table();
         return;
     }
     if std::env::args().any(|a| a == "queue") {
@@ -275,6 +317,7 @@ fn main() {
     }
     flood_table();
     queue_table(&[1 << 20, 3 << 20]);
+    query_table();
     let mut screen = Screen::new(ROWS, COLS);
     screen.process(&tui_redraws()[..200_000]);
     let active = screen.heap_bytes();
