@@ -240,8 +240,11 @@ fn query_table() {
     println!("\nterminal queries in output, 40 KB pieces, median of {RUNS} runs");
     println!("| workload | MB | QueryScanner MB/s | QueryFilter MB/s |");
     println!("|---|---:|---:|---:|");
-    let workloads: [(&str, Workload); 3] =
-        [("coloured log lines", coloured_log_lines), ("full-screen TUI redraws", tui_redraws), ("plain text lines", plain_lines)];
+    let workloads: [(&str, Workload); 3] = [
+        ("coloured log lines", coloured_log_lines),
+        ("full-screen TUI redraws", tui_redraws),
+        ("plain text lines", plain_lines),
+    ];
     for (name, make) in workloads {
         let input = make();
         let mb = input.len() as f64 / 1e6;

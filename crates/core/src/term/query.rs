@@ -462,23 +462,46 @@ mod tests {
         assert_eq!(out, drawn);
     }
 
+    /// A byte stream of queries, other sequences, text and random bytes.
+    fn stream() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            prop_oneof![
+                Just(b"\x1b[6n".to_vec()),
+                Just(b"\x1b]11;?\x07".to_vec()),
+                Just(b"\x1b[>c".to_vec()),
+                Just(b"\x1b]10;?\x1b\\".to_vec()),
+                Just(b"\x1b[1;2m".to_vec()),
+                Just(b"text ".to_vec()),
+                Just(b"\x1b".to_vec()),
+                Just(b"\n".to_vec()),
+                proptest::collection::vec(any::<u8>(), 0..12),
+            ],
+            0..20,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
+    /// `data` cut at `cuts` (taken modulo its length), each piece with its offset.
+    fn split(data: &[u8], cuts: Vec<usize>) -> Vec<(usize, &[u8])> {
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (data.len() + 1)).collect();
+        cuts.sort_unstable();
+        let mut pieces = Vec::new();
+        let mut from = 0;
+        for cut in cuts.into_iter().chain([data.len()]) {
+            pieces.push((from, &data[from..cut]));
+            from = cut;
+        }
+        pieces
+    }
+
     proptest! {
         /// Split anywhere, a filter prints the same bytes: the stream with each
         /// query's span taken out, the controls run inside a CSI kept.
         #[test]
         fn a_filter_prints_the_same_however_the_stream_is_split(
-            parts in proptest::collection::vec(
-                prop_oneof![
-                    Just(b"\x1b[6n".to_vec()), Just(b"\x1b]11;?\x07".to_vec()), Just(b"\x1b[>c".to_vec()),
-                    Just(b"\x1b]10;?\x1b\\".to_vec()), Just(b"\x1b[1;2m".to_vec()), Just(b"text ".to_vec()),
-                    Just(b"\x1b".to_vec()), Just(b"\n".to_vec()),
-                    proptest::collection::vec(any::<u8>(), 0..12),
-                ],
-                0..20,
-            ),
+            data in stream(),
             cuts in proptest::collection::vec(any::<usize>(), 0..6),
         ) {
-            let data: Vec<u8> = parts.concat();
             let whole = filtered(&[&data]);
             let mut spans = Vec::new();
             QueryScanner::new().feed_spans(&data, |start, end, _| spans.push((start as usize, end)));
@@ -491,44 +514,23 @@ mod tests {
             }
             want.extend_from_slice(&data[next..]);
             prop_assert_eq!(&whole, &want);
-            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (data.len() + 1)).collect();
-            cuts.sort_unstable();
-            let mut pieces = Vec::new();
-            let mut from = 0;
-            for cut in cuts.into_iter().chain([data.len()]) {
-                pieces.push(&data[from..cut]);
-                from = cut;
-            }
+            let pieces: Vec<&[u8]> = split(&data, cuts).into_iter().map(|(_, p)| p).collect();
             prop_assert_eq!(filtered(&pieces), whole);
         }
-    }
 
-    proptest! {
         /// Split anywhere, the stream yields the same queries at the same places.
         #[test]
         fn chunking_changes_nothing(
-            parts in proptest::collection::vec(
-                prop_oneof![
-                    Just(b"\x1b[6n".to_vec()), Just(b"\x1b]11;?\x07".to_vec()), Just(b"\x1b[>c".to_vec()),
-                    Just(b"\x1b[1;2m".to_vec()), Just(b"text ".to_vec()), Just(b"\x1b".to_vec()),
-                    proptest::collection::vec(any::<u8>(), 0..12),
-                ],
-                0..20,
-            ),
+            data in stream(),
             cuts in proptest::collection::vec(any::<usize>(), 0..6),
         ) {
-            let data: Vec<u8> = parts.concat();
             let whole = queries(&data);
-            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (data.len() + 1)).collect();
-            cuts.sort_unstable();
             let mut scanner = QueryScanner::new();
-            let mut split = Vec::new();
-            let mut from = 0;
-            for cut in cuts.into_iter().chain([data.len()]) {
-                scanner.feed(&data[from..cut], |end, q| split.push((from + end, q)));
-                from = cut;
+            let mut found = Vec::new();
+            for (from, piece) in split(&data, cuts) {
+                scanner.feed(piece, |end, q| found.push((from + end, q)));
             }
-            prop_assert_eq!(whole, split);
+            prop_assert_eq!(whole, found);
         }
     }
 }
