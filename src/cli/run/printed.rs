@@ -7,7 +7,7 @@
 //! file, output stays byte for byte what the agent wrote.
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use warden_core::SessionId;
 use warden_core::term::QueryFilter;
@@ -19,8 +19,15 @@ pub(super) struct Printed {
 }
 
 impl Printed {
+    /// For this process's stdout: filtered when it is a terminal, unless a
+    /// console writes to it (the terminal answers there) or events go out as
+    /// JSON lines.
+    pub fn for_stdout(console: bool, json: bool) -> Self {
+        Printed::new(!console && !json && std::io::stdout().is_terminal())
+    }
+
     /// `terminal`: stdout is a terminal and no console writes to it.
-    pub fn new(terminal: bool) -> Self {
+    fn new(terminal: bool) -> Self {
         Printed { filters: terminal.then(HashMap::new) }
     }
 

@@ -113,7 +113,7 @@ pub(super) async fn run(warden: &Warden, spec: TaskSpec, json: bool, interactive
     };
     let mut confirmations = Confirmations::new(console.is_none() && std::io::stdin().is_terminal());
     let mut stdout = std::io::stdout();
-    let mut printed = super::printed::Printed::new(console.is_none() && !json && std::io::stdout().is_terminal());
+    let mut printed = super::printed::Printed::for_stdout(console.is_some(), json);
     // The session keystrokes go to, and the terminal attached to it (it answers its queries).
     let mut current: Option<SessionId> = None;
     let mut _attached = None;

@@ -89,7 +89,7 @@ impl Watch {
         // With a console, answers come as y/n on its status line, not as typed lines.
         let mut confirmations = Confirmations::new(console.is_none() && std::io::stdin().is_terminal());
         let stdout = std::io::stdout();
-        let mut printed = super::printed::Printed::new(console.is_none() && !self.json && stdout.is_terminal());
+        let mut printed = super::printed::Printed::for_stdout(console.is_some(), self.json);
         let mut result = WatchResult { code: None, ending: None, output_ended_mid_line: false, completed: None };
         let mut input_open = true;
         let mut task_done = false;

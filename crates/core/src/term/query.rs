@@ -296,16 +296,15 @@ impl QueryFilter {
         let end = base + data.len() as u64;
         let mut spans: Vec<(u64, u64)> = Vec::new();
         self.scanner.feed_spans(data, |start, stop, _| spans.push((start, base + stop as u64)));
-        // The stream from `held_at` to `end`: what was held, then `data`.
-        let (held, held_at) = (std::mem::take(&mut self.held), self.held_at);
-        let bytes = |from: u64, to: u64, out: &mut Vec<u8>| {
-            for (piece, at) in [(&held[..], held_at), (data, base)] {
-                let lo = from.max(at);
-                let hi = to.min(at + piece.len() as u64);
-                if lo < hi {
-                    out.extend_from_slice(&piece[(lo - at) as usize..(hi - at) as usize]);
-                }
-            }
+        // The stream from `held_at` to `end` is what was held, then `data`;
+        // `part(from, to)` is its bytes from `from` to `to`, in two slices.
+        let held = std::mem::take(&mut self.held);
+        let held_at = self.held_at;
+        let part = |from: u64, to: u64| {
+            [(&held[..], held_at), (data, base)].map(|(piece, at)| {
+                let edge = |x: u64| (x.clamp(at, at + piece.len() as u64) - at) as usize;
+                &piece[edge(from)..edge(to)]
+            })
         };
         let mut next = held_at;
         for (start, stop) in spans {
@@ -313,21 +312,17 @@ impl QueryFilter {
             if start < next {
                 continue;
             }
-            bytes(next, start, out);
+            part(next, start).iter().for_each(|s| out.extend_from_slice(s));
             // Between its ESC and its last byte (a final byte, BEL or `\`).
-            let mut inside = Vec::new();
-            bytes(start + 1, stop - 1, &mut inside);
-            out.extend(inside.into_iter().filter(|&b| b < 0x20 && b != 0x1b && b != 0x18 && b != 0x1a));
+            out.extend(part(start + 1, stop - 1).iter().flat_map(|s| s.iter()).filter(|&&b| runs_inside_a_csi(b)));
             next = stop;
         }
         let hold = match self.scanner.open_query_start() {
             Some(start) if end - start.max(next) <= HOLD_MAX as u64 => start.max(next),
             _ => end,
         };
-        bytes(next, hold, out);
-        let mut kept = Vec::new();
-        bytes(hold, end, &mut kept);
-        self.held = kept;
+        part(next, hold).iter().for_each(|s| out.extend_from_slice(s));
+        self.held = part(hold, end).concat();
         self.held_at = hold;
     }
 
@@ -336,6 +331,12 @@ impl QueryFilter {
         out.append(&mut self.held);
         self.held_at = self.scanner.fed();
     }
+}
+
+/// Whether a terminal runs `b` met inside a CSI (a C0 control other than the
+/// ESC, CAN and SUB that end the sequence).
+fn runs_inside_a_csi(b: u8) -> bool {
+    b < 0x20 && !matches!(b, 0x1b | 0x18 | 0x1a)
 }
 
 fn csi_query(params: &[u8], action: u8) -> Option<Query> {
@@ -509,7 +510,7 @@ mod tests {
             let mut next = 0;
             for (start, end) in spans {
                 want.extend_from_slice(&data[next..start]);
-                want.extend(data[start + 1..end - 1].iter().filter(|&&b| b < 0x20 && ![0x1b, 0x18, 0x1a].contains(&b)));
+                want.extend(data[start + 1..end - 1].iter().filter(|&&b| runs_inside_a_csi(b)));
                 next = end;
             }
             want.extend_from_slice(&data[next..]);
