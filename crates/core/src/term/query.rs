@@ -130,14 +130,22 @@ impl QueryScanner {
     /// Scans `data`; calls `found(end, query)` for each query, `end` being the offset in
     /// `data` just past the query's last byte.
     pub fn feed(&mut self, data: &[u8], mut found: impl FnMut(usize, Query)) {
-        self.feed_spans(data, |_, end, q| found(end, q));
+        self.run::<false>(data, |_, end, q| found(end, q));
     }
 
     /// As [`QueryScanner::feed`], also giving where each query began: the
     /// stream offset of its ESC (counted over everything fed, so a query that
     /// began in an earlier piece has a start before this piece's first byte,
-    /// [`QueryScanner::fed`] as it was before this call).
-    pub fn feed_spans(&mut self, data: &[u8], mut found: impl FnMut(u64, usize, Query)) {
+    /// [`QueryScanner::fed`] as it was before this call). A scanner is fed
+    /// either this way or by [`QueryScanner::feed`] for its whole life: only
+    /// this one tracks where sequences begin.
+    pub fn feed_spans(&mut self, data: &[u8], found: impl FnMut(u64, usize, Query)) {
+        self.run::<true>(data, found);
+    }
+
+    /// The scan; with `SPANS`, it keeps `began` (the output path's scan,
+    /// through `feed`, does not pay for it).
+    fn run<const SPANS: bool>(&mut self, data: &[u8], mut found: impl FnMut(u64, usize, Query)) {
         let base = self.fed;
         self.fed += data.len() as u64;
         let mut i = 0;
@@ -145,7 +153,9 @@ impl QueryScanner {
             if self.state == State::Ground {
                 match memchr(0x1b, &data[i..]) {
                     Some(at) => {
-                        self.began = base + (i + at) as u64;
+                        if SPANS {
+                            self.began = base + (i + at) as u64;
+                        }
                         i += at + 1;
                         self.state = State::Esc;
                         continue;
@@ -161,7 +171,8 @@ impl QueryScanner {
                     b'[' => self.start(State::Csi),
                     b']' => self.start(State::Osc),
                     // A second ESC begins the sequence anew.
-                    0x1b => self.began = base + (i - 1) as u64,
+                    0x1b if SPANS => self.began = base + (i - 1) as u64,
+                    0x1b => {}
                     _ => self.state = State::Ground,
                 },
                 State::Csi => match b {
@@ -178,7 +189,9 @@ impl QueryScanner {
                     }
                     0x1b => {
                         self.state = State::Esc;
-                        self.began = base + (i - 1) as u64;
+                        if SPANS {
+                            self.began = base + (i - 1) as u64;
+                        }
                     }
                     0x18 | 0x1a => self.state = State::Ground,
                     // Other C0 controls are executed inside a CSI; the sequence goes on.
@@ -204,7 +217,9 @@ impl QueryScanner {
                     } else {
                         // ESC ends the OSC and starts a new sequence with `b`.
                         self.state = State::Esc;
-                        self.began = (base + i as u64).saturating_sub(2);
+                        if SPANS {
+                            self.began = (base + i as u64).saturating_sub(2);
+                        }
                         i -= 1;
                     }
                 }
