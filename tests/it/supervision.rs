@@ -730,9 +730,15 @@ fn restarted_after_a_long_back_off() -> SessionSpec {
     spec
 }
 
-/// The `error` events of a session seen so far.
-fn errors(ev: &Watch) -> usize {
-    ev.seen.iter().filter(|k| matches!(k, EventKind::Error { .. })).count()
+/// Waits for the session of [`restarted_after_a_long_back_off`] to end, and
+/// checks it ended failed, saying its last process's code, with one `error`.
+async fn ended_failed_with_one_error(w: &Warden, ev: &mut Watch, id: SessionId) {
+    let exit = ev.exit().await;
+    assert_eq!(exit.reason.as_str(), "failed", "{}", ev.log());
+    assert_eq!(exit.code, Some(1), "{}", ev.log());
+    let errors = ev.seen.iter().filter(|k| matches!(k, EventKind::Error { .. })).count();
+    assert_eq!(errors, 1, "{}", ev.log());
+    assert_eq!(state_of(w, id).await, SessionState::Failed);
 }
 
 /// The stall detector's last escalation step fails the session. When that
@@ -753,11 +759,7 @@ async fn a_failure_before_the_supervisor_hears_of_a_restart_ends_the_session() {
     ev.until("the restart", |k| matches!(k, EventKind::Restarting { .. })).await;
     w.fail_as_the_detector_does(s.id, "stalled: every escalation step was taken").await.expect("fails");
     drop(hold);
-    let exit = ev.exit().await;
-    assert_eq!(exit.reason.as_str(), "failed", "{}", ev.log());
-    assert_eq!(exit.code, Some(1), "{}", ev.log());
-    assert_eq!(errors(&ev), 1, "{}", ev.log());
-    assert_eq!(state_of(&w, s.id).await, SessionState::Failed);
+    ended_failed_with_one_error(&w, &mut ev, s.id).await;
     let waited = tokio::time::timeout(TIMEOUT, w.wait(s.id)).await.expect("wait answers").expect("ended");
     assert_eq!(waited.reason.as_str(), "failed");
     w.shutdown().await;
@@ -776,11 +778,7 @@ async fn a_failure_between_two_lives_ends_the_session() {
         let mut ev = Watch::new(sub, s.id);
         ev.until("the restart", |k| matches!(k, EventKind::Restarting { .. })).await;
         w.fail_as_the_detector_does(s.id, "stalled: every escalation step was taken").await.expect("fails");
-        let exit = ev.exit().await;
-        assert_eq!(exit.reason.as_str(), "failed", "{}", ev.log());
-        assert_eq!(exit.code, Some(1), "{}", ev.log());
-        assert_eq!(errors(&ev), 1, "{}", ev.log());
-        assert_eq!(state_of(&w, s.id).await, SessionState::Failed);
+        ended_failed_with_one_error(&w, &mut ev, s.id).await;
     }
     w.shutdown().await;
 }
