@@ -6,7 +6,9 @@
 //! the auto-responder looking at the screen while it floods. Every round
 //! runs the bare loop twice, first and last: the ratio of those two runs is
 //! the bench's own calibration, what one run reads for a variant that costs
-//! nothing.
+//! nothing. A third bare run stores every byte in a file, as warden's
+//! transcript does: warden's transcript-on rate over it is what warden costs
+//! beyond keeping the bytes on disk.
 
 use std::fmt;
 use std::io::Read;
@@ -48,6 +50,9 @@ pub struct ThroughputReport {
     /// round from the first: its ratio to the first is what this machine's
     /// noise alone makes of a variant that costs nothing.
     pub bare_again: Vec<f64>,
+    /// The bare read loop storing every byte in a file (in batches of
+    /// [`TRANSCRIPT_BATCH`] bytes, as warden's transcript writer gets them).
+    pub bare_stored: Vec<f64>,
     /// CPU time of this whole process (all threads) per MB delivered, in ms,
     /// for bare, transcript on, transcript off and watched, each sorted: far
     /// less noisy than wall-clock rates on a shared machine.
@@ -59,9 +64,10 @@ pub struct ThroughputReport {
     /// same four variants, each sorted.
     pub switches_per_mb: [Vec<f64>; 4],
     /// The rates of each round: bare, transcript on, transcript off,
-    /// watched, bare again (the five runs of a round are back to back, in
-    /// this order or the reverse).
-    pub rounds: Vec<[f64; 5]>,
+    /// watched, bare again, bare storing its bytes (the six runs of a round
+    /// are back to back: bare, bare storing, then the others in this order,
+    /// or all in the reverse order).
+    pub rounds: Vec<[f64; 6]>,
     /// Whether the kernel schedules each session (`setsid`) as a group of
     /// its own (`/proc/sys/kernel/sched_autogroup_enabled`; `None` where it
     /// cannot tell). With autogroups the agent's group is set against all of
@@ -116,6 +122,24 @@ impl ThroughputReport {
     pub fn ratio_bare_again(&self) -> f64 {
         self.paired_ratio(4)
     }
+
+    /// Warden (transcript on) over the bare loop that stores its bytes too,
+    /// the median of the per-round ratios: what warden costs beyond writing
+    /// every byte to disk, which no supervisor keeping a transcript avoids.
+    pub fn ratio_transcript_on_to_stored(&self) -> f64 {
+        percentile(&self.stored_ratios(), 0.5)
+    }
+
+    /// Warden (transcript on) over the bare loop storing its bytes, per round, sorted.
+    fn stored_ratios(&self) -> Vec<f64> {
+        sorted(self.rounds.iter().filter(|r| r[5] > 0.0).map(|r| r[1] / r[5]).collect())
+    }
+
+    /// The bare loop storing its bytes over the bare loop, the median of the
+    /// per-round ratios: what writing every byte to disk costs by itself.
+    pub fn ratio_stored(&self) -> f64 {
+        self.paired_ratio(5)
+    }
 }
 
 fn producer_args(bytes: usize) -> Vec<String> {
@@ -136,13 +160,13 @@ pub async fn measure(options: &ThroughputOptions) -> Result<ThroughputReport, Be
             return Err(e);
         }
     };
-    let result = rounds(&warden, &quiet, options).await;
+    let result = rounds(&warden, &quiet, options, &dir.path().join("bare-transcript")).await;
     warden.shutdown().await;
     quiet.shutdown().await;
-    let (bare, on, off, watched, again, cpu, switches) = result?;
+    let (bare, on, off, watched, again, stored, cpu, switches) = result?;
     let total = |v: &Vec<[f64; 5]>| sorted(v.iter().map(|g| g.iter().sum()).collect());
     let group = |v: &Vec<[f64; 5]>| std::array::from_fn(|g| sorted(v.iter().map(|r| r[g]).collect()));
-    let rounds = (0..bare.len()).map(|i| [bare[i], on[i], off[i], watched[i], again[i]]).collect();
+    let rounds = (0..bare.len()).map(|i| [bare[i], on[i], off[i], watched[i], again[i], stored[i]]).collect();
     Ok(ThroughputReport {
         options: options.clone(),
         bare: sorted(bare),
@@ -150,6 +174,7 @@ pub async fn measure(options: &ThroughputOptions) -> Result<ThroughputReport, Be
         transcript_off: sorted(off),
         watched: sorted(watched),
         bare_again: sorted(again),
+        bare_stored: sorted(stored),
         cpu_ms_per_mb: std::array::from_fn(|i| total(&cpu[i])),
         thread_cpu_ms_per_mb: std::array::from_fn(|i| group(&cpu[i])),
         switches_per_mb: switches.map(sorted),
@@ -158,7 +183,7 @@ pub async fn measure(options: &ThroughputOptions) -> Result<ThroughputReport, Be
     })
 }
 
-type Rates = (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, [Vec<[f64; 5]>; 4], [Vec<f64>; 4]);
+type Rates = (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, [Vec<[f64; 5]>; 4], [Vec<f64>; 4]);
 
 /// The threads of this process, by what they do in a run.
 const THREAD_GROUPS: [&str; 5] = ["main", "reactor", "runtime", "writer", "other"];
@@ -234,9 +259,15 @@ async fn with_cpu<F: std::future::Future<Output = Result<f64, BenchError>>>(
     })
 }
 
-async fn rounds(warden: &Warden, quiet: &Warden, options: &ThroughputOptions) -> Result<Rates, BenchError> {
+async fn rounds(
+    warden: &Warden,
+    quiet: &Warden,
+    options: &ThroughputOptions,
+    stored: &std::path::Path,
+) -> Result<Rates, BenchError> {
     let bytes = options.mbytes * 1_000_000;
     let (mut b, mut w, mut q, mut s, mut a) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut st = Vec::new();
     let mut cpu: [Vec<[f64; 5]>; 4] = Default::default();
     let mut switches: [Vec<f64>; 4] = Default::default();
     for round in 0..options.rounds {
@@ -245,27 +276,34 @@ async fn rounds(warden: &Warden, quiet: &Warden, options: &ThroughputOptions) ->
         // its transcript back, a warm or cold CPU) falls on each variant alike.
         // The bare loop runs first and last, so its second run (the
         // calibration) sits where the first does in the reversed rounds.
-        let order: [usize; 5] = if round % 2 == 0 { [0, 1, 2, 3, 4] } else { [4, 3, 2, 1, 0] };
-        let mut runs = [Run::default(); 5];
+        // The bare loop storing its bytes runs between the bare loop and
+        // warden's transcript-on run, the two it is compared with.
+        let order: [usize; 6] = if round % 2 == 0 { [0, 5, 1, 2, 3, 4] } else { [4, 3, 2, 1, 5, 0] };
+        let mut runs = [Run::default(); 6];
         for i in order {
             runs[i] = match i {
-                0 => with_cpu(bytes, async { bare_throughput(bytes) }).await?,
-                // Only its rate is wanted.
-                4 => Run { rate: bare_throughput(bytes)?, ..Run::default() },
+                0 => with_cpu(bytes, async { bare_throughput(bytes, None) }).await?,
+                // Only their rates are wanted.
+                4 => Run { rate: bare_throughput(bytes, None)?, ..Run::default() },
+                5 => {
+                    let rate = bare_throughput(bytes, Some(stored))?;
+                    std::fs::remove_file(stored)?;
+                    Run { rate, ..Run::default() }
+                }
                 1 => with_cpu(bytes, warden_throughput(warden, "bench", bytes)).await?,
                 2 => with_cpu(bytes, warden_throughput(quiet, "bench", bytes)).await?,
                 _ => with_cpu(bytes, warden_throughput(warden, "shell", bytes)).await?,
             };
         }
         for (i, run) in runs.into_iter().enumerate() {
-            [&mut b, &mut w, &mut q, &mut s, &mut a][i].push(run.rate);
+            [&mut b, &mut w, &mut q, &mut s, &mut a, &mut st][i].push(run.rate);
             if i < 4 {
                 cpu[i].push(run.cpu_ms_per_mb);
                 switches[i].push(run.switches_per_mb);
             }
         }
     }
-    Ok((b, w, q, s, a, cpu, switches))
+    Ok((b, w, q, s, a, st, cpu, switches))
 }
 
 async fn warden_throughput(warden: &Warden, agent: &str, bytes: usize) -> Result<f64, BenchError> {
@@ -301,21 +339,42 @@ async fn warden_throughput(warden: &Warden, agent: &str, bytes: usize) -> Result
     Ok(got as f64 / secs / 1e6)
 }
 
+/// Bytes the bare loop gathers before it writes them to its file, with
+/// `store`: as many as warden's reactor hands its transcript writer at once.
+const TRANSCRIPT_BATCH: usize = 256 * 1024;
+
 /// The bare loop: the producer is a session leader on a fresh PTY, started
 /// without a `fork` ([`crate::bare_spawn::spawn_leader`]: a fork here would
 /// write-protect the warden instances' memory in this process and charge
 /// the page faults to the warden runs that follow), read by a blocking loop.
-fn bare_throughput(bytes: usize) -> Result<f64, BenchError> {
+/// With `store`, the loop also writes every byte to that file (created
+/// anew), in batches of [`TRANSCRIPT_BATCH`].
+fn bare_throughput(bytes: usize, store: Option<&std::path::Path>) -> Result<f64, BenchError> {
+    use std::io::Write;
     let t0 = Instant::now();
     let (master, child) = crate::bare_spawn::leader_on_a_new_pty("sh", &producer_args(bytes))?;
     let mut reader = master.try_clone_reader().map_err(BenchError::pty)?;
+    let mut file = store.map(std::fs::File::create).transpose()?;
     let mut buf = vec![0u8; 64 * 1024];
+    let mut batch = Vec::with_capacity(if file.is_some() { TRANSCRIPT_BATCH + buf.len() } else { 0 });
     let mut got = 0usize;
     loop {
         match reader.read(&mut buf) {
             Ok(0) | Err(_) => break,
-            Ok(n) => got += n,
+            Ok(n) => {
+                got += n;
+                if let Some(file) = &mut file {
+                    batch.extend_from_slice(&buf[..n]);
+                    if batch.len() >= TRANSCRIPT_BATCH {
+                        file.write_all(&batch)?;
+                        batch.clear();
+                    }
+                }
+            }
         }
+    }
+    if let Some(file) = &mut file {
+        file.write_all(&batch)?;
     }
     let secs = t0.elapsed().as_secs_f64();
     child.wait()?;
@@ -354,6 +413,13 @@ impl fmt::Display for ThroughputReport {
             percentile(again, 0.5),
             fmt_list(again)
         )?;
+        let stored = &self.bare_stored;
+        writeln!(
+            f,
+            "| bare read loop storing every byte in a file | {:.1} MB/s | {} |",
+            percentile(stored, 0.5),
+            fmt_list(stored)
+        )?;
         writeln!(f, "| warden → in-process subscriber (transcript on) | {wm:.1} MB/s | {} |", fmt_list(w))?;
         writeln!(f, "| warden → in-process subscriber (transcript off) | {qm:.1} MB/s | {} |", fmt_list(q))?;
         writeln!(
@@ -380,6 +446,23 @@ impl fmt::Display for ThroughputReport {
             self.ratio_watched(),
             ci(3),
             per_round(3)
+        )?;
+        let stored_ci = match median_ci95(&self.stored_ratios()) {
+            Some((lo, hi)) => format!(" (95% CI {lo:.3}–{hi:.3})"),
+            None => String::new(),
+        };
+        writeln!(
+            f,
+            "| ratio warden (transcript on) / bare loop storing its bytes (what warden costs beyond the disk; median of per-round ratios) | {:.3}{stored_ci} | {} |",
+            self.ratio_transcript_on_to_stored(),
+            self.rounds.iter().map(|r| format!("{:.3}", r[1] / r[5])).collect::<Vec<_>>().join(", ")
+        )?;
+        writeln!(
+            f,
+            "| ratio bare loop storing its bytes / bare (what the disk costs by itself; median of per-round ratios) | {:.3}{} | {} |",
+            self.ratio_stored(),
+            ci(5),
+            per_round(5)
         )?;
         let c = |i: usize| percentile(&self.cpu_ms_per_mb[i], 0.5);
         writeln!(
@@ -422,5 +505,27 @@ impl fmt::Display for ThroughputReport {
             ci(4),
             per_round(4)
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_storing_bare_loop_stores_every_byte_the_terminal_printed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("stored");
+        // More than one batch, and a last batch that is not full.
+        let bytes = 2 * TRANSCRIPT_BATCH + 1000;
+        let rate = bare_throughput(bytes, Some(&path)).expect("the loop runs");
+        assert!(rate > 0.0, "rate {rate}");
+        let stored = std::fs::read(&path).expect("the file is there");
+        // The terminal turned each line feed into CR LF.
+        let text = String::from_utf8(stored).expect("text").replace("\r\n", "\n");
+        let want: String =
+            std::iter::repeat(format!("{LINE}\n")).flat_map(|l| l.chars().collect::<Vec<_>>()).take(bytes).collect();
+        assert_eq!(text.len(), bytes);
+        assert!(text == want, "the stored bytes differ from what the producer printed");
     }
 }
