@@ -28,9 +28,10 @@ pub struct BenchArgs {
     /// Megabytes printed per throughput run.
     #[arg(long, default_value_t = 50)]
     pub mbytes: usize,
-    /// Throughput rounds (each runs the bare loop and the three warden
-    /// variants back to back); the ratios are medians over rounds, with a
-    /// 95% confidence interval from 6 rounds on.
+    /// Throughput rounds (each runs the bare loop, the bare loop storing its
+    /// bytes in a file, the three warden variants and the bare loop again,
+    /// back to back); the ratios are medians over rounds, with a 95%
+    /// confidence interval from 6 rounds on.
     #[arg(long, default_value_t = 21)]
     pub rounds: usize,
     /// Idle-session counts for the memory benchmark.
