@@ -88,17 +88,17 @@ impl ThroughputReport {
     /// minutes of the whole part cancels out, where a ratio of the two
     /// medians would mix runs from different minutes.
     fn paired_ratio(&self, i: usize) -> f64 {
-        percentile(&self.round_ratios(i), 0.5)
+        percentile(&self.round_ratios(i, 0), 0.5)
     }
 
-    /// Variant `i` over bare, per round, sorted.
-    fn round_ratios(&self, i: usize) -> Vec<f64> {
-        sorted(self.rounds.iter().filter(|r| r[0] > 0.0).map(|r| r[i] / r[0]).collect())
+    /// Run `i` of each round over run `base` of the same round, sorted.
+    fn round_ratios(&self, i: usize, base: usize) -> Vec<f64> {
+        sorted(self.rounds.iter().filter(|r| r[base] > 0.0).map(|r| r[i] / r[base]).collect())
     }
 
     /// The 95 % confidence interval of [`Self::paired_ratio`] (`None` under 6 rounds).
     pub fn ratio_ci95(&self, i: usize) -> Option<(f64, f64)> {
-        median_ci95(&self.round_ratios(i))
+        median_ci95(&self.round_ratios(i, 0))
     }
 
     /// Warden (transcript on) over bare, the median of the per-round ratios.
@@ -127,12 +127,7 @@ impl ThroughputReport {
     /// the median of the per-round ratios: what warden costs beyond writing
     /// every byte to disk, which no supervisor keeping a transcript avoids.
     pub fn ratio_transcript_on_to_stored(&self) -> f64 {
-        percentile(&self.stored_ratios(), 0.5)
-    }
-
-    /// Warden (transcript on) over the bare loop storing its bytes, per round, sorted.
-    fn stored_ratios(&self) -> Vec<f64> {
-        sorted(self.rounds.iter().filter(|r| r[5] > 0.0).map(|r| r[1] / r[5]).collect())
+        percentile(&self.round_ratios(1, 5), 0.5)
     }
 
     /// The bare loop storing its bytes over the bare loop, the median of the
@@ -427,12 +422,15 @@ impl fmt::Display for ThroughputReport {
             "| warden → subscriber (transcript on, screen watched: shell adapter) | {sm:.1} MB/s | {} |",
             fmt_list(s)
         )?;
-        let per_round =
-            |i: usize| self.rounds.iter().map(|r| format!("{:.3}", r[i] / r[0])).collect::<Vec<_>>().join(", ");
-        let ci = |i: usize| match self.ratio_ci95(i) {
+        let per_round_over = |i: usize, base: usize| {
+            self.rounds.iter().map(|r| format!("{:.3}", r[i] / r[base])).collect::<Vec<_>>().join(", ")
+        };
+        let per_round = |i: usize| per_round_over(i, 0);
+        let ci_over = |i: usize, base: usize| match median_ci95(&self.round_ratios(i, base)) {
             Some((lo, hi)) => format!(" (95% CI {lo:.3}–{hi:.3})"),
             None => String::new(),
         };
+        let ci = |i: usize| ci_over(i, 0);
         writeln!(
             f,
             "| ratio warden / bare (transcript on; median of per-round ratios) | {:.3}{} | {} |",
@@ -447,15 +445,12 @@ impl fmt::Display for ThroughputReport {
             ci(3),
             per_round(3)
         )?;
-        let stored_ci = match median_ci95(&self.stored_ratios()) {
-            Some((lo, hi)) => format!(" (95% CI {lo:.3}–{hi:.3})"),
-            None => String::new(),
-        };
         writeln!(
             f,
-            "| ratio warden (transcript on) / bare loop storing its bytes (what warden costs beyond the disk; median of per-round ratios) | {:.3}{stored_ci} | {} |",
+            "| ratio warden (transcript on) / bare loop storing its bytes (what warden costs beyond the disk; median of per-round ratios) | {:.3}{} | {} |",
             self.ratio_transcript_on_to_stored(),
-            self.rounds.iter().map(|r| format!("{:.3}", r[1] / r[5])).collect::<Vec<_>>().join(", ")
+            ci_over(1, 5),
+            per_round_over(1, 5)
         )?;
         writeln!(
             f,
@@ -523,8 +518,8 @@ mod tests {
         let stored = std::fs::read(&path).expect("the file is there");
         // The terminal turned each line feed into CR LF.
         let text = String::from_utf8(stored).expect("text").replace("\r\n", "\n");
-        let want: String =
-            std::iter::repeat(format!("{LINE}\n")).flat_map(|l| l.chars().collect::<Vec<_>>()).take(bytes).collect();
+        let lines = format!("{LINE}\n").repeat(bytes / LINE.len() + 1);
+        let want = &lines[..bytes];
         assert_eq!(text.len(), bytes);
         assert!(text == want, "the stored bytes differ from what the producer printed");
     }
