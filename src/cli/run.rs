@@ -318,6 +318,7 @@ fn prepare(state_dir: Option<PathBuf>, args: &RunArgs, interactive: bool) -> Res
         config.node = node;
     }
     config.adapters = Arc::clone(&registry);
+    config.workspace.git.token = crate::cli::workspace::git_token_from_env();
     // An attached terminal answers the agent's queries; warden must not answer too.
     config.answer_terminal_queries = !interactive;
     Ok(Prepared { request, request_preset: sup.preset, config, timeout: sup.timeout, on_complete })

@@ -184,6 +184,7 @@ async fn serve_inner(state_dir: Option<PathBuf>, overlays: PathBuf, args: ServeA
     wc.node = node.clone();
     let socket = args.socket.clone().unwrap_or_else(|| warden_bridge::local::default_socket_path(&wc.state_dir));
     wc.adapter_overlays = Some(overlays);
+    wc.workspace.git.token = crate::cli::workspace::git_token_from_env();
     let warden = Warden::start(wc).await.map_err(|e| e.to_string())?;
     let local = LocalSettings { socket, config: config.clone(), default_root: None };
     let local = match LocalServer::start(warden.clone(), local).await {

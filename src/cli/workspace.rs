@@ -25,6 +25,12 @@ use super::EXIT_WARDEN_ERROR;
 /// through a credential helper, never in a URL or argv).
 pub const GIT_TOKEN_ENV: &str = "WARDEN_GIT_TOKEN";
 
+/// The node's git token for HTTPS remotes, from [`GIT_TOKEN_ENV`] (every
+/// command that runs workspaces reads it: `workspace`, `run`, `serve`).
+pub fn git_token_from_env() -> Option<Secret> {
+    std::env::var(GIT_TOKEN_ENV).ok().filter(|t| !t.is_empty()).map(Secret::new)
+}
+
 /// Arguments of `warden workspace`.
 #[derive(Debug, Args)]
 pub struct WorkspaceArgs {
@@ -227,7 +233,7 @@ pub async fn workspace(state_dir: Option<PathBuf>, args: WorkspaceArgs) -> i32 {
         ws.github.api_base = api.clone();
     }
     ws.allow_force_push = args.allow_force_push;
-    ws.git.token = std::env::var(GIT_TOKEN_ENV).ok().filter(|t| !t.is_empty()).map(Secret::new);
+    ws.git.token = git_token_from_env();
     let warden = match Warden::start(config).await {
         Ok(w) => w,
         Err(e) => {

@@ -714,9 +714,68 @@ async fn pull_request_against_a_github_stub() -> TestResult {
     Ok(())
 }
 
+/// A pull request for a workspace whose remote is not on the host the
+/// GitHub API serves (a GitLab remote, say) is refused unless the request
+/// names the repository: it does not go to GitHub with the GitHub token.
+/// A remote on the served host still names the repository by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_request_for_a_remote_elsewhere_does_not_go_to_github() -> TestResult {
+    let (api, seen) = servers::github_stub(vec![(201, r#"{"number":5,"html_url":"https://h/o/r/pull/5","id":1}"#)]);
+    let tmp = tempfile::tempdir()?;
+    let remote = bare_remote(tmp.path());
+    let w = start_with(tmp.path(), |c| {
+        c.workspace.github.api_base = api.clone();
+        c.workspace.github.token = Some(Secret::new(GH_TOKEN));
+    })
+    .await;
+    let ws = w.provision_workspace(clone_spec(&remote, "elsewhere", "feat/elsewhere")).await?;
+    git(&ws.path, &["remote", "set-url", "origin", "https://gitlab.example.com/acme/app.git"]);
+    let req = PrRequest { title: "t".into(), ..Default::default() };
+    let err = w.create_pr(&ws.id, req.clone()).await.expect_err("a remote on another host");
+    assert!(matches!(err, WorkspaceError::Config { .. }) && err.to_string().contains("pass repo"), "{err:?}");
+    assert!(seen.try_recv().is_err(), "the API heard of a GitLab repository");
+    // The stub's host is the served one here: a remote there names the repository.
+    let served = api.split("://").nth(1).and_then(|r| r.split(['/', ':']).next()).ok_or("the stub's host")?;
+    git(&ws.path, &["remote", "set-url", "origin", &format!("https://{served}/acme/app.git")]);
+    let pr = w.create_pr(&ws.id, req).await?;
+    assert_eq!(pr.number, 5);
+    let create = seen.recv_timeout(Duration::from_secs(10))?;
+    assert_eq!((create.method.as_str(), create.path.as_str()), ("POST", "/api/v3/repos/acme/app/pulls"));
+    w.shutdown().await;
+    Ok(())
+}
+
 // ---------------------------------------------------------------- credentials
 
 const GIT_TOKEN: &str = "tok_s3cr3t_Zq8XvP2mN";
+
+/// `warden run` reads the node's git token from `WARDEN_GIT_TOKEN`, as
+/// `warden workspace` does (and `warden serve`, through the same helper): a
+/// task on an HTTP remote that asks for it clones and pushes with it, and
+/// the agent does not see it.
+#[test]
+fn warden_run_uses_the_git_token_from_the_environment() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let remote = bare_remote(tmp.path());
+    git(&remote, &["config", "http.receivepack", "true"]);
+    let counters = Arc::new(servers::Counters::default());
+    let port = servers::git_http_server(tmp.path().to_path_buf(), GIT_TOKEN, Arc::clone(&counters));
+    let task = format!("echo hi > f.txt; (env | grep -q {GIT_TOKEN} && echo seen || echo unseen) > env.txt; exit 0");
+    let out = cli(&tmp.path().join("state"))
+        .args(["run", "--agent", "shell", "--repo", &format!("http://127.0.0.1:{port}/remote.git")])
+        .args(["--branch", "feat/run-token", "--finalize", "push", "--task", &task])
+        .env("WARDEN_GIT_TOKEN", GIT_TOKEN)
+        .env("GIT_AUTHOR_NAME", "T")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "status {:?}\nstderr: {stderr}", out.status);
+    assert_eq!(show(&remote, "feat/run-token", "f.txt"), "hi");
+    assert_eq!(show(&remote, "feat/run-token", "env.txt"), "unseen", "the agent saw the token");
+    assert!(counters.authorized.load(Ordering::SeqCst) >= 2, "the clone and the push used the token");
+    assert!(!stderr.contains(GIT_TOKEN), "{stderr}");
+    Ok(())
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_token_push_leaves_no_trace_in_config_events_logs_or_argv() -> TestResult {

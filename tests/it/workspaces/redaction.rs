@@ -340,3 +340,61 @@ async fn fetch_from_a_remote_whose_url_carries_a_token_is_refused() -> TestResul
     assert!(!events_json.contains(TOKEN), "the token reached an event: {events_json}");
     Ok(())
 }
+
+/// The git token is offered only to the origin a workspace was cloned from:
+/// a remote pointed elsewhere afterwards (as an agent in the workspace can
+/// do) is refused before `git` runs, for a push and for a fetch, and the
+/// other server never hears from warden. A fetch checks the remote's `url`,
+/// which is what `git fetch` uses (not its `pushurl`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_git_token_goes_only_to_the_origin_the_workspace_was_cloned_from() -> TestResult {
+    const TOKEN: &str = "tok_OriginBound_Zq8XvP2mN";
+    let tmp = tempfile::tempdir()?;
+    let remote = bare_remote(tmp.path());
+    git(&remote, &["config", "http.receivepack", "true"]);
+    let home = Arc::new(servers::Counters::default());
+    let port = servers::git_http_server(tmp.path().to_path_buf(), TOKEN, Arc::clone(&home));
+    let elsewhere = Arc::new(servers::Counters::default());
+    let other = servers::git_http_server(tmp.path().to_path_buf(), TOKEN, Arc::clone(&elsewhere));
+    let home_url = format!("http://127.0.0.1:{port}/remote.git");
+    let other_url = format!("http://127.0.0.1:{other}/remote.git");
+    let w = start_with(tmp.path(), |c| c.workspace.git.token = Some(Secret::new(TOKEN))).await;
+    let spec = ProvisionSpec::Clone(CloneSpec {
+        id: Some("bound".into()),
+        source: home_url.clone(),
+        branch: BranchSpec::Named { name: "feat/bound".into() },
+        base: None,
+        depth: None,
+    });
+    let ws = w.provision_workspace(spec).await?;
+    fs::write(ws.path.join("bound.txt"), "x\n")?;
+    w.commit(&ws.id, commit_req("add")).await?;
+
+    let refused = |err: WorkspaceError| {
+        assert!(matches!(err, WorkspaceError::Config { .. }), "a typed refusal: {err:?}");
+        assert!(err.to_string().contains("cloned from") && !err.to_string().contains(TOKEN), "{err}");
+    };
+    // The remote pointed at another origin: neither a push nor a fetch goes.
+    git(&ws.path, &["remote", "set-url", "origin", &other_url]);
+    refused(w.push(&ws.id, PushRequest::default()).await.expect_err("a push to another origin"));
+    refused(w.fetch_workspace(&ws.id).await.expect_err("a fetch from another origin"));
+    // Only the push URL elsewhere: the fetch (from `url`) goes, the push does not.
+    git(&ws.path, &["remote", "set-url", "origin", &home_url]);
+    git(&ws.path, &["remote", "set-url", "--push", "origin", &other_url]);
+    w.fetch_workspace(&ws.id).await?;
+    refused(w.push(&ws.id, PushRequest::default()).await.expect_err("a push URL at another origin"));
+    // Credentials in `url` (the one `git fetch` uses) are refused for a fetch.
+    git(&ws.path, &["remote", "set-url", "--push", "origin", &home_url]);
+    git(&ws.path, &["remote", "set-url", "origin", &format!("http://u:{TOKEN}@127.0.0.1:{port}/remote.git")]);
+    let err = w.fetch_workspace(&ws.id).await.expect_err("credentials in the fetch URL");
+    assert!(matches!(err, WorkspaceError::Config { .. }) && !err.to_string().contains(TOKEN), "{err:?}");
+    // Back home, the push goes through with the token.
+    git(&ws.path, &["remote", "set-url", "origin", &home_url]);
+    w.push(&ws.id, PushRequest::default()).await?;
+    w.shutdown().await;
+    assert_eq!(show(&remote, "feat/bound", "bound.txt"), "x");
+    assert!(home.authorized.load(Ordering::SeqCst) >= 2, "the cloned-from origin got the token");
+    let heard = elsewhere.authorized.load(Ordering::SeqCst) + elsewhere.refused.load(Ordering::SeqCst);
+    assert_eq!(heard, 0, "the other origin heard from warden");
+    Ok(())
+}

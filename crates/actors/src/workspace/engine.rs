@@ -23,6 +23,7 @@ use warden_core::workspace::url_credential;
 use crate::workspace::EventSink;
 use crate::workspace::branches::{self, RetiredWorktree};
 use crate::workspace::git;
+use crate::workspace::git_cli::http_origin;
 use crate::workspace::github;
 use crate::workspace::paths;
 use crate::workspace::registry::{WorkspaceLock, this_process};
@@ -311,9 +312,7 @@ impl WorkspaceOps {
             }
             let remote = ctx.remote.as_str();
             let url = git::push_url(&self.repo, remote)?;
-            if let Some(found) = url_credential(&url) {
-                return Err(WorkspaceError::Config { message: format!("remote {remote:?}: {}", found.refusal()) });
-            }
+            self.check_remote_url(&ctx, &url)?;
             let branch = &self.record.branch;
             let commit = git::branch_head(&self.repo, branch)?.to_string();
             let refspec = format!("{0}:{0}", branch.full_ref());
@@ -352,11 +351,9 @@ impl WorkspaceOps {
     pub fn fetch(&mut self, sink: EventSink<'_>) -> Result<(), WorkspaceError> {
         let ctx = Arc::clone(&self.ctx);
         traced(&ctx, &self.record.id, "fetch", Some(Step::Fetch), sink, |_| {
-            let url = git::push_url(&self.repo, &ctx.remote)?;
-            if let Some(found) = url_credential(&url) {
-                let remote = ctx.remote.as_str();
-                return Err(WorkspaceError::Config { message: format!("remote {remote:?}: {}", found.refusal()) });
-            }
+            // `git fetch` talks to the remote's `url` (a `pushurl` is for pushes only).
+            let url = git::fetch_url(&self.repo, &ctx.remote)?;
+            self.check_remote_url(&ctx, &url)?;
             ctx.git.run(&self.record.path, &["fetch", "--prune", &ctx.remote], Some(&url), &ctx.redactor)?;
             Ok(())
         })
@@ -373,12 +370,15 @@ impl WorkspaceOps {
                 Some(s) => s.clone(),
                 None => {
                     let url = git::push_url(&self.repo, &ctx.remote)?;
-                    github::parse_remote(&url).ok_or_else(|| WorkspaceError::Config {
-                        message: format!(
-                            "cannot tell the GitHub repository from remote {:?}; pass repo",
-                            ctx.redactor.redact(&url)
-                        ),
-                    })?
+                    github::parse_remote(&url).filter(|slug| github::serves(&ctx.github, &slug.host)).ok_or_else(
+                        || WorkspaceError::Config {
+                            message: format!(
+                                "cannot tell the GitHub repository from remote {:?} (not a repository on {}); pass repo",
+                                ctx.redactor.redact(&url),
+                                github::served_host(&ctx.github),
+                            ),
+                        },
+                    )?
                 }
             };
             let base = req.base.as_deref().unwrap_or(&self.record.base);
@@ -393,6 +393,33 @@ impl WorkspaceOps {
             )?;
             sink(EventKind::PrCreated { workspace: self.record.id.clone(), number: pr.number, url: pr.url.clone() });
             Ok(pr)
+        })
+    }
+
+    /// Refuses to let `git` talk to the remote at `url` (set outside warden,
+    /// perhaps by the agent) when it carries credentials, or when a git
+    /// token is configured and `url` is an `http(s)` origin other than the
+    /// one this workspace was cloned from: the token is only ever offered
+    /// there, so pointing the remote at a host of one's choosing cannot
+    /// collect it.
+    fn check_remote_url(&self, ctx: &WorkspaceContext, url: &str) -> Result<(), WorkspaceError> {
+        let remote = ctx.remote.as_str();
+        if let Some(found) = url_credential(url) {
+            return Err(WorkspaceError::Config { message: format!("remote {remote:?}: {}", found.refusal()) });
+        }
+        if ctx.git.token.is_none() {
+            return Ok(());
+        }
+        let Some(now) = http_origin(url) else { return Ok(()) };
+        if http_origin(&self.record.repo).as_deref() == Some(now.as_str()) {
+            return Ok(());
+        }
+        Err(WorkspaceError::Config {
+            message: format!(
+                "remote {remote:?} points at {}, not at the origin this workspace was cloned from; \
+                 the git token is offered only there (set the remote's URL back, or run without a token)",
+                ctx.redactor.redact(&now)
+            ),
         })
     }
 

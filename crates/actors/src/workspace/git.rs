@@ -305,6 +305,15 @@ pub fn push_url(repo: &Repository, remote: &str) -> Result<String, WorkspaceErro
     url.map(str::to_owned).ok_or_else(|| WorkspaceError::Config { message: format!("remote {remote:?} has no url") })
 }
 
+/// The URL `git fetch` uses for `remote` (its `url`; a `pushurl` is for pushes only).
+pub fn fetch_url(repo: &Repository, remote: &str) -> Result<String, WorkspaceError> {
+    let r = repo.find_remote(remote).map_err(|_| WorkspaceError::RefNotFound { what: format!("remote {remote:?}") })?;
+    r.url()
+        .ok()
+        .map(str::to_owned)
+        .ok_or_else(|| WorkspaceError::Config { message: format!("remote {remote:?} has no url") })
+}
+
 /// Record `remote/branch` as the upstream of `branch` (two config writes,
 /// retried while another writer holds `config.lock`). Skipped if already set.
 pub fn set_upstream(repo: &Repository, branch: &BranchName, remote: &str) -> Result<(), WorkspaceError> {

@@ -48,6 +48,24 @@ impl GithubConfig {
     }
 }
 
+/// The host whose repositories the configured API serves: the API's host
+/// without a leading `api.` (`api.github.com` serves `github.com`;
+/// `https://ghe.example/api/v3` serves `ghe.example`).
+pub fn served_host(cfg: &GithubConfig) -> String {
+    let rest = cfg.api_base.split_once("://").map_or(cfg.api_base.as_str(), |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    let host = host.split(':').next().unwrap_or_default().to_ascii_lowercase();
+    host.strip_prefix("api.").map(str::to_owned).unwrap_or(host)
+}
+
+/// Whether a repository on `host` (from a remote's URL) is one the
+/// configured API serves: a pull request for a repository elsewhere (a
+/// GitLab remote, say) must not go to GitHub with the GitHub token.
+pub fn serves(cfg: &GithubConfig, host: &str) -> bool {
+    host.eq_ignore_ascii_case(&served_host(cfg))
+}
+
 #[derive(Serialize)]
 struct CreateBody<'a> {
     title: &'a str,
@@ -177,6 +195,13 @@ mod tests {
             assert_eq!(parse_remote(url), want, "{url}");
         }
         assert_eq!(parse_remote("/srv/repo.git"), None);
+        let github = GithubConfig::default();
+        assert_eq!(served_host(&github), "github.com");
+        assert!(serves(&github, "github.com") && serves(&github, "GitHub.com"));
+        assert!(!serves(&github, "gitlab.example.com") && !serves(&github, "api.github.com"));
+        let ghe = GithubConfig { api_base: "https://ghe.example:8443/api/v3".into(), ..GithubConfig::default() };
+        assert_eq!(served_host(&ghe), "ghe.example");
+        assert!(serves(&ghe, "ghe.example") && !serves(&ghe, "github.com"));
         assert_eq!(parse_remote("https://github.com/o"), None);
         assert_eq!(parse_remote("https://ghe.corp/o/r/extra"), None);
     }
