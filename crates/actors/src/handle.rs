@@ -707,6 +707,9 @@ impl Warden {
         let stopped = self.stop_all().await;
         self.inner.reactor.shutdown(self.inner.config.stop_grace).await;
         self.inner.root.stop(StopReason::Shutdown.reason());
+        // Every task record queued so far is on disk before this returns: a
+        // task that ended just now is found ended by the next start.
+        self.inner.tasks.writer.flush().await;
         info!(stopped, "warden shut down");
     }
 
