@@ -137,16 +137,21 @@ impl Policy {
                  inside the node's roots (`warden serve --workdir-root DIR` or `workdir_roots`)"
             )));
         }
-        let resolved = self.resolve_workdir(Some(Path::new(path))).map_err(|e| {
-            if e.code == ErrorCode::Forbidden {
-                WireError::forbidden(format!(
-                    "repository path {path} is outside the allowed roots of this node; \
-                     `warden serve --workdir-root DIR` (or `workdir_roots` in its configuration) allows it"
-                ))
-            } else {
-                e
+        let resolved = self.resolve_workdir(Some(Path::new(path))).map_err(|e| match e.code {
+            ErrorCode::Forbidden => WireError::forbidden(format!(
+                "repository path {path} is outside the allowed roots of this node; \
+                 `warden serve --workdir-root DIR` (or `workdir_roots` in its configuration) allows it"
+            )),
+            ErrorCode::BadRequest => {
+                WireError::bad_request(e.message.replacen("working directory", "repository path", 1))
             }
+            _ => e,
         })?;
+        // A repository (bare or not) is a directory; a file would reach git
+        // and come back as an untyped failure.
+        if !resolved.is_dir() {
+            return Err(WireError::bad_request(format!("repository path {path} is not a directory")));
+        }
         Ok(resolved.display().to_string())
     }
 
@@ -279,6 +284,13 @@ mod tests {
             assert_eq!(p.check_repo_source(bad).expect_err(bad).code, ErrorCode::Forbidden, "{bad}");
         }
         assert_eq!(p.check_repo_source(" ").expect_err("empty").code, ErrorCode::BadRequest);
+        // A file, or nothing, inside the roots: a typed refusal naming the repository path.
+        std::fs::write(root.join("README"), "x").expect("file");
+        for (bad, says) in [("README", "is not a directory"), ("missing.git", "is not usable")] {
+            let refused = p.check_repo_source(bad).expect_err(bad);
+            assert_eq!(refused.code, ErrorCode::BadRequest, "{bad}");
+            assert!(refused.message.contains(&format!("repository path {bad} {says}")), "{bad}: {}", refused.message);
+        }
         for secret in
             ["https://tok3n@h/x.git", "https://u:tok3n@h/a::b", "ext::https://tok3n@h/x", "http://h/x?token=tok3n"]
         {
