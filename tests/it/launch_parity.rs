@@ -300,3 +300,29 @@ async fn a_remote_readonly_spawn_gets_the_presets_flags_and_files() {
     assert_eq!(settings, readonly.files[0].contents);
     assert!(record.files.starts_with("file=./.claude/settings.local.json\n"), "{}", record.files);
 }
+
+/// A launch that cannot start (its program is not on the `PATH` the agent
+/// would get) fails before anything is written into the working directory:
+/// no memory file, no preset files left behind for nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_launch_whose_program_is_missing_writes_no_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let empty_bin = mkdir(dir.path().join("bin"));
+    let work = mkdir(dir.path().join("work"));
+    let mut wc = WardenConfig::new(dir.path().join("state"));
+    wc.adapters = Arc::new(Registry::builtin().clone());
+    let warden = Warden::start(wc).await.expect("warden starts");
+    let req = warden::actors::AgentRequest::named("claude")
+        .preset(ApprovalPreset::Readonly)
+        .memory("Run the tests before you commit.")
+        .env("PATH", empty_bin.display().to_string())
+        .workdir(&work);
+    let err = warden.spawn_agent(req).await.expect_err("no claude on that PATH");
+    warden.shutdown().await;
+    assert!(
+        matches!(err, warden::actors::LaunchError::Session(warden::actors::SessionError::ProgramNotFound { .. })),
+        "{err:?}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&work).expect("read work").flatten().map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "files written for a launch that could not start: {left:?}");
+}

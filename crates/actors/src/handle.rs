@@ -371,9 +371,7 @@ impl Warden {
             &id.to_string(),
             &self.inner.instance.id,
         );
-        let path_var = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.to_string_lossy().into_owned());
-        let program = resolve_program(&spec.program, path_var.as_deref(), &workdir)
-            .ok_or_else(|| SessionError::ProgramNotFound { program: spec.program.clone() })?;
+        let program = program_in(&spec, &env, &workdir)?;
         let info = SessionInfo {
             id,
             agent: spec.agent.clone(),
@@ -699,6 +697,19 @@ impl Warden {
         n
     }
 
+    /// The program `spec` starts in `workdir`, found as [`Warden::spawn`] finds
+    /// it (on the `PATH` the child gets), without starting anything.
+    pub(crate) fn program_of(&self, spec: &SessionSpec, workdir: &Path) -> Result<PathBuf, SessionError> {
+        let env = crate::env::child_env(
+            std::env::vars_os(),
+            &self.inner.config.env_passthrough,
+            &spec.env,
+            "",
+            &self.inner.instance.id,
+        );
+        program_in(spec, &env, workdir)
+    }
+
     /// Stops every session and the instance. Other clones become unusable.
     pub async fn shutdown(&self) {
         // Agents that end now do not end their tasks: the records stay for the next start.
@@ -745,6 +756,17 @@ impl WeakWarden {
     pub(crate) fn upgrade(&self) -> Option<Warden> {
         self.0.upgrade().map(|inner| Warden { inner })
     }
+}
+
+/// `spec`'s program on the `PATH` of the child's environment `env`.
+fn program_in(
+    spec: &SessionSpec,
+    env: &[(std::ffi::OsString, std::ffi::OsString)],
+    workdir: &Path,
+) -> Result<PathBuf, SessionError> {
+    let path_var = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.to_string_lossy().into_owned());
+    resolve_program(&spec.program, path_var.as_deref(), workdir)
+        .ok_or_else(|| SessionError::ProgramNotFound { program: spec.program.clone() })
 }
 
 /// A typed error ([`SessionError::BadWorkdir`]) unless `dir` is an existing

@@ -423,6 +423,9 @@ impl Warden {
             None => std::env::current_dir()
                 .map_err(|e| SessionError::BadWorkdir { path: ".".into(), reason: e.to_string() })?,
         };
+        // Nothing is written into the working directory for a launch that cannot start.
+        check_workdir(&workdir)?;
+        self.program_of(&spec, &workdir)?;
         spec.workdir = Some(workdir.clone());
         let written = tokio::task::spawn_blocking(move || prepare_workdir(&workdir, &files))
             .await
