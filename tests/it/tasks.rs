@@ -79,6 +79,35 @@ fn warden_run_with_task_options_pushes_the_branch_and_prints_the_commit() -> Tes
     Ok(())
 }
 
+/// A task on a branch the remote has already continues that branch: the
+/// agent's worktree starts at the remote's tip of it (not at the base), and
+/// the push is a fast-forward.
+#[test]
+fn a_task_on_a_branch_the_remote_has_continues_it() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let remote = bare_remote(tmp.path());
+    let seed = tmp.path().join("seed");
+    git(&seed, &["checkout", "-q", "-b", "feat/y"]);
+    std::fs::write(seed.join("existing.txt"), "there\n")?;
+    git(&seed, &["add", "existing.txt"]);
+    git(&seed, &["commit", "-q", "-m", "existing work"]);
+    git(&seed, &["push", "-q", "origin", "feat/y"]);
+    let before = git(&remote, &["rev-parse", "refs/heads/feat/y"]);
+    let out = warden_cmd(&tmp.path().join("state"))
+        .args(["run", "--agent", "shell", "--repo"])
+        .arg(&remote)
+        .args(["--branch", "feat/y", "--finalize", "push", "--task", "cat existing.txt > seen.txt; exit 0"])
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "T")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "status {:?}\nstderr: {stderr}", out.status);
+    assert_eq!(git(&remote, &["show", "feat/y:seen.txt"]), "there", "the agent saw the branch's work");
+    assert_eq!(git(&remote, &["rev-parse", "feat/y~1"]), before, "the push continued the branch");
+    Ok(())
+}
+
 #[test]
 fn warden_run_task_options_are_checked() -> TestResult {
     let tmp = tempfile::tempdir()?;

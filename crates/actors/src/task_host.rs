@@ -222,7 +222,11 @@ async fn provision(
             other => {
                 if let Some(r) = other {
                     // Left over from an earlier clone that did not end ready: start again.
-                    let _ = warden.discard_workspace(&r.id).await;
+                    // Unless it cannot be discarded (another warden process is still
+                    // cloning it): then its record stays, and this task fails typed.
+                    warden.discard_workspace(&r.id).await.map_err(|e| {
+                        fail(format!("the clone of this repository is not ready and cannot be replaced now: {e}"))
+                    })?;
                     let ctx = Arc::clone(&warden.workspaces().ctx);
                     let id = r.id.clone();
                     let _ = tokio::task::spawn_blocking(move || ctx.registry().remove(&id)).await;

@@ -155,7 +155,8 @@ impl WorkspaceOps {
             let made = unpanicked("provisioning", || {
                 let repo = clone_repo(&ctx, spec, &dir)?;
                 let (base_name, base_oid) = git::resolve_base(&repo, spec.base.as_deref())?;
-                git::checkout_new_branch(&repo, &branch, base_oid)?;
+                let start = git::branch_start(&repo, &branch, &ctx.remote, base_oid)?;
+                git::checkout_new_branch(&repo, &branch, start)?;
                 Ok((repo, base_name))
             })
             .map_err(|e| e.redacted(&ctx.redactor));
@@ -243,7 +244,8 @@ impl WorkspaceOps {
                 begin_provisioning(&ctx, &id, &dir, repo_shown, &branch, spec.base.as_deref(), parent, sink)?;
             let made = unpanicked("provisioning", || {
                 let (base_name, base_oid) = git::resolve_base(&self.repo, spec.base.as_deref())?;
-                git::add_worktree(&self.repo, &id, &dir, &branch, base_oid)?;
+                let start = git::branch_start(&self.repo, &branch, &ctx.remote, base_oid)?;
+                git::add_worktree(&self.repo, &id, &dir, &branch, start)?;
                 Ok(base_name)
             })
             .map_err(|e| e.redacted(&ctx.redactor));

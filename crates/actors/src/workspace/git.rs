@@ -93,6 +93,20 @@ pub fn checkout_new_branch(repo: &Repository, branch: &BranchName, base: Oid) ->
     Ok(())
 }
 
+/// Where a new local `branch` starts: at `<remote>/<branch>` when the remote
+/// has that branch already (so the work continues it, and its push is a
+/// fast-forward), else at `base`.
+pub fn branch_start(repo: &Repository, branch: &BranchName, remote: &str, base: Oid) -> Result<Oid, WorkspaceError> {
+    if repo.find_branch(branch.as_str(), BranchType::Local).is_ok() {
+        return Ok(base);
+    }
+    match repo.find_branch(&format!("{remote}/{}", branch.as_str()), BranchType::Remote) {
+        Ok(b) => Ok(b.get().peel_to_commit()?.id()),
+        Err(e) if e.code() == ErrorCode::NotFound => Ok(base),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Add worktree `id` at `path` on `branch` (created from `base` unless it
 /// exists). Must run on the parent's serial executor: it writes the shared
 /// `.git` (worktree admin dir, the branch ref).
