@@ -19,22 +19,35 @@ use warden_bridge::{Bridge, BridgeSettings, FollowOptions, NatsOptions, Remote, 
 const T: Duration = common::TIMEOUT;
 
 /// A warden and its bridge in this process.
-struct Node {
-    warden: Warden,
+pub(crate) struct Node {
+    pub(crate) warden: Warden,
     bridge: Option<Bridge>,
 }
 
 impl Node {
-    async fn start(
+    pub(crate) async fn start(
         dir: &std::path::Path,
         nats: &NatsServer,
         name: &str,
         config: BridgeConfig,
         jetstream: bool,
     ) -> Node {
+        Node::start_with(dir, nats, name, config, jetstream, |_| {}).await
+    }
+
+    /// [`Node::start`], with `warden` adjusting the warden's configuration.
+    pub(crate) async fn start_with(
+        dir: &std::path::Path,
+        nats: &NatsServer,
+        name: &str,
+        config: BridgeConfig,
+        jetstream: bool,
+        warden: impl FnOnce(&mut WardenConfig),
+    ) -> Node {
         let mut wc = WardenConfig::new(dir.join(name));
         wc.node = name.into();
         wc.stop_grace = Duration::from_millis(300);
+        warden(&mut wc);
         let warden = Warden::start(wc).await.expect("warden starts");
         let client = warden_bridge::connect(&NatsOptions::new(nats.url())).await.expect("connects");
         let settings = BridgeSettings { jetstream, config, ..BridgeSettings::default() };
@@ -42,7 +55,7 @@ impl Node {
         Node { warden, bridge: Some(bridge) }
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(mut b) = self.bridge.take() {
             b.stop_commands().await;
             self.warden.shutdown().await;
@@ -51,7 +64,7 @@ impl Node {
     }
 }
 
-fn shell_config(root: &std::path::Path) -> BridgeConfig {
+pub(crate) fn shell_config(root: &std::path::Path) -> BridgeConfig {
     BridgeConfig {
         allow_agents: Some(vec!["shell".into()]),
         workdir_roots: vec![root.to_path_buf()],
@@ -59,7 +72,7 @@ fn shell_config(root: &std::path::Path) -> BridgeConfig {
     }
 }
 
-async fn remote(nats: &NatsServer) -> Remote {
+pub(crate) async fn remote(nats: &NatsServer) -> Remote {
     let client = warden_bridge::connect(&NatsOptions::new(nats.url())).await.expect("connects");
     Remote::new(client, "warden", T)
 }

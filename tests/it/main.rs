@@ -10,6 +10,7 @@ mod adapters_check;
 mod adapters_cli;
 mod adapters_life;
 mod bridge;
+mod bridge_routing;
 mod bridge_supervision;
 mod budgets;
 mod bus_isolation;

@@ -252,7 +252,8 @@ pub(crate) fn too_large(ctx: &CommandCtx, len: usize) -> WireError {
     )
 }
 
-/// Writes raw input into a session's terminal, in the session's lane; the
+/// Writes raw input into a session's terminal, in the session's lane (the
+/// keyboard holder checked there too, in order with `attach`/`detach`); the
 /// same for every transport.
 pub(crate) async fn run_input(
     ctx: &Arc<CommandCtx>,
@@ -267,16 +268,20 @@ pub(crate) async fn run_input(
     let full = parsed.as_ref().ok().and_then(|id| lanes.room(*id, bytes).err());
     match (parsed, full) {
         (Ok(id), Some(full)) => respond_with(respond, Reply::err(lane_full(id, full), None)).await,
-        (Ok(id), None) if !ctx.keyboards.may_type(id, client) => {
-            let e = WireError::new(
-                ErrorCode::Conflict,
-                "another attached terminal holds this session's keyboard (attach with --take to take it over)",
-            );
-            respond_with(respond, Reply::err(e, None)).await
-        }
         (Ok(id), None) => {
             let ctx = ctx.clone();
+            let client = client.map(str::to_string);
             lanes.run(id, bytes, async move {
+                // The keyboard is checked in the lane, just before the write: after
+                // every `attach`/`detach` that came before this input, and before
+                // any that came after it.
+                if !ctx.keyboards.may_type(id, client.as_deref()) {
+                    let e = WireError::new(
+                        ErrorCode::Conflict,
+                        "another attached terminal holds this session's keyboard (attach with --take to take it over)",
+                    );
+                    return respond_with(respond, Reply::err(e, None)).await;
+                }
                 let result = ctx
                     .warden
                     .write(id, payload)

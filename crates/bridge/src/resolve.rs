@@ -85,12 +85,14 @@ fn ambiguous(kind: &str, reference: &IdRef, shorts: Vec<String>) -> WireError {
 }
 
 /// Whether this node has what a request on `any` names, by whole id or
-/// short id (hexadecimal, at least [`idref::SHORT_LEN`] characters: the
-/// random tail, unique across nodes in practice); the reference is
-/// replaced by the whole id. Labels and short prefixes are not served on
-/// `any` (they may name things on several nodes): a client asks `resolve`
-/// first. A request that names nothing (`stop_agent` with `all`) is not
-/// served on `any` either.
+/// short id (the id's tail: hexadecimal, at least [`idref::SHORT_LEN`]
+/// characters, random, unique across nodes in practice); the reference is
+/// replaced by the whole id. Prefixes and labels are not served on `any`,
+/// even hexadecimal ones: they may name things on several nodes (ids made
+/// in the same minute share their head), and every node that has one would
+/// act on it. A client asks `resolve` first. A request that names nothing
+/// (`stop_agent` with `all`) is not served on `any` either, nor a tail that
+/// names several things of this node.
 pub(crate) async fn owns(w: &Warden, request: &mut Request) -> bool {
     // A workspace is named by its id, which names no session or task: the
     // node whose registry has it answers.
@@ -100,24 +102,47 @@ pub(crate) async fn owns(w: &Warden, request: &mut Request) -> bool {
             Err(_) => false,
         };
     }
-    let Some((field, reference)) = request.reference() else { return false };
-    let hex: String = reference.as_str().chars().filter(|c| *c != '-').collect();
-    let whole = reference.as_session().is_some();
-    let short = hex.len() >= idref::SHORT_LEN && hex.chars().all(|c| c.is_ascii_hexdigit());
-    if !(whole || short) {
-        return false;
+    let Some((field, reference)) = request.reference_mut() else { return false };
+    let whole = match field {
+        "session" => owned_session(w, reference).await.map(IdRef::from),
+        "task" => owned_task(w, reference).map(IdRef::from),
+        _ => None,
+    };
+    match whole {
+        Some(whole) => {
+            *reference = whole;
+            true
+        }
+        None => false,
     }
-    if resolve_request(w, request).await.is_err() {
-        return false;
+}
+
+/// The session of this node `reference` names by its whole id or its tail
+/// ([`idref::find_by_tail`]), if exactly one.
+async fn owned_session(w: &Warden, reference: &IdRef) -> Option<SessionId> {
+    if let Some(id) = reference.as_session() {
+        return w.get(id).await.is_ok().then_some(id);
     }
-    let Some((_, resolved)) = request.reference() else { return false };
-    match field {
-        "task" => resolved.as_task().is_some_and(|id| w.task(id).is_ok()),
-        "session" => match resolved.as_session() {
-            Some(id) => w.get(id).await.is_ok(),
-            None => false,
-        },
-        _ => false,
+    if !idref::is_tail(reference.as_str()) {
+        return None;
+    }
+    match idref::find_by_tail(reference.as_str(), &session_candidates(&sessions(w).await.ok()?)) {
+        Found::One(id) => Some(id),
+        Found::None | Found::Ambiguous(_) => None,
+    }
+}
+
+/// The task of this node `reference` names by its whole id or its tail.
+fn owned_task(w: &Warden, reference: &IdRef) -> Option<TaskId> {
+    if let Some(id) = reference.as_task() {
+        return w.task(id).is_ok().then_some(id);
+    }
+    if !idref::is_tail(reference.as_str()) {
+        return None;
+    }
+    match idref::find_by_tail(reference.as_str(), &task_candidates(w)) {
+        Found::One(id) => Some(id),
+        Found::None | Found::Ambiguous(_) => None,
     }
 }
 

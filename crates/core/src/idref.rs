@@ -16,6 +16,10 @@
 //!
 //! Live items are searched first, then retained ended ones; more than one
 //! match is ambiguous, and the caller lists the candidates' short forms.
+//!
+//! A request every node receives (on `any`) names an id by its end only
+//! ([`find_by_tail`]): the whole id or a suffix of at least [`SHORT_LEN`]
+//! hexadecimal digits. A prefix or a label may name ids on several nodes.
 
 /// Characters of the short form (at least).
 pub const SHORT_LEN: usize = 8;
@@ -83,6 +87,14 @@ pub fn names_id(reference: &str, id: &str) -> bool {
     n.starts_with(&r) || (r.chars().count() >= MIN_SUFFIX && n.ends_with(&r))
 }
 
+/// Whether `reference` can name an id by its tail alone: at least
+/// [`SHORT_LEN`] hexadecimal digits, dashes aside (a short id, or a whole
+/// session or task id).
+pub fn is_tail(reference: &str) -> bool {
+    let r = normalize(reference.trim());
+    r.chars().count() >= SHORT_LEN && r.chars().all(|c| c.is_ascii_hexdigit())
+}
+
 /// One item a reference may name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate<T> {
@@ -141,6 +153,31 @@ pub fn find<T: Clone>(reference: &str, candidates: &[Candidate<T>]) -> Found<T> 
     Found::None
 }
 
+/// Finds the one item `reference` names by the end of its id only: the
+/// whole id, or a suffix of it that [`is_tail`] (its random tail) — never a
+/// prefix or a label, which may name items elsewhere too (ids made in the
+/// same minute share their head). What a node serves on `any`. Live items
+/// are searched first, then every item.
+pub fn find_by_tail<T: Clone>(reference: &str, candidates: &[Candidate<T>]) -> Found<T> {
+    if !is_tail(reference) {
+        return Found::None;
+    }
+    let r = normalize(reference.trim());
+    for live_only in [true, false] {
+        let hits: Vec<&Candidate<T>> =
+            candidates.iter().filter(|c| (c.live || !live_only) && normalize(&c.id).ends_with(&r)).collect();
+        match hits.as_slice() {
+            [] => continue,
+            [one] => return Found::One(one.value.clone()),
+            many => {
+                let all = Shorts::new(candidates.iter().map(|c| c.id.as_str()));
+                return Found::Ambiguous(many.iter().map(|c| all.of(&c.id)).collect());
+            }
+        }
+    }
+    Found::None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +225,30 @@ mod tests {
         assert_eq!(one(""), Found::None);
         assert_eq!(one(&"a".repeat(500)), Found::None);
         assert_eq!(one("e6f"), Found::None, "a suffix needs four characters");
+    }
+
+    /// On `any` only the whole id or its tail names an item: a prefix (the
+    /// timestamp head, shared by ids made in the same minute on every node)
+    /// or a label names nothing there, even when it is hexadecimal.
+    #[test]
+    fn by_tail_only_whole_ids_and_tails_name_items() {
+        let all = [cand(A, Some("deadbeef"), true), cand(B, None, true), cand(C, Some("old"), false)];
+        let one = |r: &str| find_by_tail(r, &all);
+        assert_eq!(one(A), Found::One(A.to_string()));
+        assert_eq!(one(&A.to_uppercase().replace('-', "")), Found::One(A.to_string()));
+        assert_eq!(one("3c4d5e6f"), Found::One(A.to_string()));
+        assert_eq!(one("3C4D-5E6F"), Found::One(A.to_string()));
+        assert_eq!(one("9f001a2b3c4d5e6f"), Found::One(A.to_string()), "a longer tail");
+        assert_eq!(one("0193c2b6"), Found::None, "a prefix of every id is no tail");
+        assert_eq!(one("0193c2b6-7d3a"), Found::None, "nor is a unique prefix");
+        assert_eq!(one("deadbeef"), Found::None, "a label, even a hexadecimal one");
+        assert_eq!(one("old"), Found::None);
+        assert_eq!(one("5e6f"), Found::None, "a tail has at least eight digits");
+        assert_eq!(one("0000beef"), Found::One(B.to_string()), "the live one first");
+        assert_eq!(one("10000beef"), Found::One(C.to_string()), "then ended ones");
+        let both = [cand(B, None, true), cand(C, None, true)];
+        assert_eq!(find_by_tail("0000beef", &both), Found::Ambiguous(vec!["00000beef".into(), "10000beef".into()]));
+        assert!(is_tail(A) && is_tail(" 3c4d-5e6f ") && !is_tail("3c4d5e6") && !is_tail("3c4d5e6g"));
     }
 
     #[test]

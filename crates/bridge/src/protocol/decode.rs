@@ -120,6 +120,33 @@ impl Request {
         }
     }
 
+    /// [`Request::reference`], to replace it (by the whole id it names).
+    pub fn reference_mut(&mut self) -> Option<(&'static str, &mut IdRef)> {
+        match self {
+            Request::TaskStatus(a) | Request::PauseTask(a) | Request::ResumeTask(a) | Request::CancelTask(a) => {
+                Some(("task", &mut a.task))
+            }
+            Request::SendToAgent(a) => Some(("session", &mut a.session)),
+            Request::StopAgent(a) => a.session.as_mut().map(|s| ("session", s)),
+            Request::Resize(a) => Some(("session", &mut a.session)),
+            Request::Snapshot(a) | Request::Classify(a) | Request::PendingConfirmations(a) | Request::ClearRules(a) => {
+                Some(("session", &mut a.session))
+            }
+            Request::Confirm(a) => Some(("session", &mut a.session)),
+            Request::Decline(a) => Some(("session", &mut a.session)),
+            Request::AddRules(a) => Some(("session", &mut a.session)),
+            Request::Attach(a) => Some(("session", &mut a.session)),
+            Request::Detach(a) => Some(("session", &mut a.session)),
+            Request::Resolve(a) => Some(("id", &mut a.id)),
+            Request::CreateTask(_)
+            | Request::ListTasks(_)
+            | Request::SpawnAgent(_)
+            | Request::ListAgents(_)
+            | Request::ProvisionWorkspace(_)
+            | Request::FinalizeWorkspace(_) => None,
+        }
+    }
+
     /// The caller's `request_id`.
     pub fn request_id(&self) -> Option<String> {
         self.common().1.cloned()
