@@ -555,6 +555,80 @@ fn attach_turns_the_agents_input_modes_on_and_the_detach_off() {
     assert_eq!(node.terminate(TIMEOUT), Some(0));
 }
 
+/// Asks node `state` for session `id`'s screen until its text has `text`.
+fn wait_screen_text(state: &std::path::Path, id: &str, text: &str) -> serde_json::Value {
+    let snapshot = serde_json::json!({"session": id}).to_string();
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        let screen = ctl_ok(state, &["raw", "snapshot", &snapshot])["screen"].clone();
+        if screen["text"].as_str().is_some_and(|t| t.contains(text)) {
+            return screen;
+        }
+        assert!(std::time::Instant::now() < deadline, "the session never showed {text:?}: {screen}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// An agent that turned on kitty's keyboard protocol has it turned on in the
+/// attached terminal too, which then sends ctrl+] as `CSI 93 ; 5 u`: that
+/// detaches. Before, only the byte 0x1d did; the sequence went to the agent
+/// and the person stayed attached.
+#[test]
+fn attach_to_an_agent_with_kittys_keyboard_protocol_detaches_on_its_ctrl_bracket() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let mut node = binary::serve(&state, &["--allow-agent", "shell"]);
+    let id = spawn_shell(&state, "kitty");
+    let typed = r"printf '\033[>1u'; echo kitty-$((2+2)); cat -v";
+    ctl_ok(&state, &["send_to_agent", "--session", &id, "--text", typed]);
+    let screen = wait_screen_text(&state, &id, "kitty-4");
+    assert_eq!(screen["input_modes"]["kitty_flags"], 1, "the snapshot has it: {screen}");
+
+    let t = Tmux::start(100, 30);
+    t.line(&format!("{} attach {id}; echo rc=$?", warden_line(&state)));
+    t.wait_for("the agent's screen", |s| s.contains("kitty-4"));
+    // What a terminal with the flags on sends for ctrl+].
+    t.run(&["send-keys", "-t", "t", "-l", "\x1b[93;5u"]);
+    let screen = t.wait_for("the detach", |s| s.contains("rc=0"));
+    assert!(screen.contains("keeps running"), "{screen}");
+    assert_eq!(node.terminate(TIMEOUT), Some(0));
+}
+
+/// `warden attach` from a terminal smaller than the session draws the
+/// session's screen at the terminal's size. Before, the screen was taken
+/// before the resize and drawn at the session's old size: its long rows
+/// wrapped onto the next, which the next row's text was written over
+/// (`short04000…-END`), and its rows past the terminal's bottom were
+/// written over its last row.
+#[test]
+fn attach_from_a_smaller_terminal_draws_the_screen_at_its_size() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let mut node = binary::serve(&state, &["--allow-agent", "shell"]);
+    let spawned =
+        ctl_ok(&state, &["spawn_agent", "--agent", "shell", "--label", "wide", "--rows", "40", "--cols", "120"]);
+    let id = spawned["session"]["id"].as_str().expect("id").to_string();
+    // 108-column rows and short ones, one after the other, then a last line.
+    let typed = r"clear; for i in $(seq -w 0 11); do printf 'lo%sng%s%0100d-END\n' '' $i 0; printf 'sh%sort%s\n' '' $i; done; echo done-$((2+2))";
+    ctl_ok(&state, &["send_to_agent", "--session", &id, "--text", typed]);
+    wait_screen_text(&state, &id, "done-4");
+
+    let t = Tmux::start(80, 24);
+    t.line(&format!("{} attach {id}", warden_line(&state)));
+    let clean = |s: &str| {
+        let shorts: Vec<&str> = s.lines().filter(|l| l.contains("short")).collect();
+        s.contains("done-4")
+            && shorts.len() >= 10
+            && shorts.iter().all(|l| l.trim_end().len() == "short00".len())
+            && !s.contains("-END")
+    };
+    let screen = t.wait_for("the session's screen drawn at 80x24, each short row on its own", clean);
+    assert!(screen.lines().any(|l| l.starts_with("long11") && l.len() == 80), "long rows cut at 80:\n{screen}");
+    t.keys("C-]");
+    t.wait_for("the detach", |s| s.contains("keeps running"));
+    assert_eq!(node.terminate(TIMEOUT), Some(0));
+}
+
 /// `warden attach` to a session that has ended shows its last screen and
 /// ends at once with its code. Before, it waited for an `exited` event that
 /// had gone by and never came (the same when a NATS attach's connection was

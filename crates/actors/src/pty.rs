@@ -261,13 +261,15 @@ impl Actor for PtyActor {
                     let _ = reply.send(Err(SessionError::Exited(st.id)));
                     return Ok(());
                 };
+                // The screen model first: a snapshot asked for once the reply came (a
+                // terminal attaching at its own size) shows the new size.
+                st.core.screen.resize(size);
                 let reactor = st.reactor.clone();
                 let id = st.id;
                 // Resizing is one ioctl; answer from a task so the mailbox keeps moving.
                 tokio::spawn(async move {
                     let _ = reply.send(reactor.resize(key, size).await.map_err(|e| io_error(id, e)));
                 });
-                st.core.screen.resize(size);
                 st.core.update_info(|i| i.size = size);
                 st.bus.publish(Some(st.id), EventKind::Resized { size });
             }

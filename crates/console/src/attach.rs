@@ -7,7 +7,7 @@
 
 use serde_json::json;
 use tracing::debug;
-use warden_core::{ExitInfo, ScreenSnapshot, SessionId};
+use warden_core::{ExitInfo, ScreenSnapshot, SessionId, TermSize};
 
 use crate::LinkError;
 use crate::link::{AttachMsg, Link};
@@ -67,7 +67,8 @@ pub struct AttachOptions {
     pub node: String,
     /// The session.
     pub session: SessionId,
-    /// The byte that detaches (ctrl+] is 0x1d).
+    /// The byte that detaches (ctrl+] is 0x1d; the escape sequences of its key in the
+    /// keyboard protocols an agent may turn on detach too).
     pub detach_byte: u8,
     /// Its name, for messages.
     pub detach_name: String,
@@ -86,17 +87,37 @@ pub enum AttachEnd {
 
 /// The escape sequences that draw a snapshot on a terminal of its size.
 pub fn draw_snapshot(screen: &ScreenSnapshot) -> String {
+    draw_snapshot_on(screen, TermSize { rows: screen.rows, cols: screen.cols })
+}
+
+/// The escape sequences that draw a snapshot on a terminal of size `term`. A snapshot
+/// larger than the terminal (a terminal that watches a session of another size, or
+/// whose resize the node has not made yet) is cut to it: each row to the terminal's
+/// width (a longer one would wrap onto the next row and be written over), and the rows
+/// to its height, the cursor's row kept in view (as a resize of the screen model does:
+/// the rows below the cursor go first, then rows off the top).
+pub fn draw_snapshot_on(screen: &ScreenSnapshot, term: TermSize) -> String {
     let mut s = String::new();
     if screen.alternate_screen {
         s.push_str("\x1b[?1049h");
     }
     s.push_str("\x1b[0m\x1b[H\x1b[2J");
-    for (i, line) in screen.text.split('\n').enumerate().take(screen.rows as usize) {
+    let (rows, cols) = (screen.rows.min(term.rows), usize::from(term.cols));
+    let top = screen.cursor_row.min(screen.rows.saturating_sub(1)).saturating_sub(rows.saturating_sub(1));
+    for (i, line) in screen.text.split('\n').skip(usize::from(top)).take(usize::from(rows)).enumerate() {
         s.push_str(&format!("\x1b[{};1H", i + 1));
-        s.extend(line.chars().filter(|c| !c.is_control()));
+        let mut width = 0;
+        for c in line.chars().filter(|c| !c.is_control()) {
+            width += unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+            if width > cols {
+                break;
+            }
+            s.push(c);
+        }
     }
     // u32: a snapshot comes from the node, and a hostile one may say 65535.
-    s.push_str(&format!("\x1b[{};{}H", u32::from(screen.cursor_row) + 1, u32::from(screen.cursor_col) + 1));
+    let (row, col) = (screen.cursor_row.saturating_sub(top), screen.cursor_col);
+    s.push_str(&format!("\x1b[{};{}H", u32::from(row) + 1, u32::from(col) + 1));
     s.push_str(if screen.cursor_visible { "\x1b[?25h" } else { "\x1b[?25l" });
     // The agent's input modes (mouse, bracketed paste, keyboard protocol):
     // keys, pastes and clicks reach it as it asked; the console undoes them
@@ -138,7 +159,7 @@ pub async fn run_attach(link: Link, opts: AttachOptions) -> Result<AttachEnd, Li
     let (node, session) = (opts.node.as_str(), opts.session);
     // Output from here on is kept; the snapshot says which of it is already on screen.
     let mut stream = link.attach_stream(node, session).await?;
-    let (screen, mut drawn_up_to, mut ended) = snapshot(&link, node, session).await??;
+    let (mut screen, mut drawn_up_to, mut ended) = snapshot(&link, node, session).await??;
     // One terminal types (and answers the agent's terminal queries), the
     // others watch until one takes over.
     let me = uuid::Uuid::new_v4().to_string();
@@ -148,14 +169,20 @@ pub async fn run_attach(link: Link, opts: AttachOptions) -> Result<AttachEnd, Li
     };
 
     let mut console = Console::open(ConsoleOptions { detach_key: Some(opts.detach_byte) })?;
+    let size = console.size();
     if writer {
-        let size = console.size();
-        let _ = link.command(node, "resize", json!({"session": session, "rows": size.rows, "cols": size.cols})).await;
+        let body = json!({"session": session, "rows": size.rows, "cols": size.cols});
+        let resized = link.command(node, "resize", body).await.is_ok_and(|r| r.ok);
+        // The screen at this terminal's size: the one taken before the resize has the
+        // session's old size, and drawn here its long rows would wrap over the next.
+        if resized && (screen.rows, screen.cols) != (size.rows, size.cols) {
+            (screen, drawn_up_to, ended) = snapshot(&link, node, session).await??;
+        }
     } else if ended.is_none() {
         console
             .note(format!("watching only: another terminal types ({} detaches; --take takes over)", opts.detach_name));
     }
-    console.show(draw_snapshot(&screen).as_bytes())?;
+    console.show(draw_snapshot_on(&screen, size).as_bytes())?;
     // When the screen is to be drawn again (after output was skipped), and
     // the request for it while one is out: polled with everything else, so
     // keys (the detach key) and output go on while the node is slow to answer.
@@ -193,7 +220,7 @@ pub async fn run_attach(link: Link, opts: AttachOptions) -> Result<AttachEnd, Li
                 match answer {
                     Ok(Ok((screen, seq, exit))) => {
                         debug!(session = %session, seq, "attached stream fell behind; screen drawn again");
-                        console.show_instead(draw_snapshot(&screen).as_bytes())?;
+                        console.show_instead(draw_snapshot_on(&screen, console.size()).as_bytes())?;
                         drawn_up_to = seq;
                         ended = exit;
                         if owed.drawn(seq) {
@@ -335,6 +362,31 @@ mod tests {
         assert!(s.starts_with("\x1b[?1049h"), "{s:?}");
         assert!(s.contains("\x1b[2;1Hb"), "control characters of the text are not replayed: {s:?}");
         assert!(s.ends_with("\x1b[2;5H\x1b[?25l"), "{s:?}");
+    }
+
+    #[test]
+    fn a_snapshot_larger_than_the_terminal_is_cut_to_it() {
+        let screen = ScreenSnapshot {
+            rows: 5,
+            cols: 12,
+            text: "long00-xxEND\nshort0\nlong01-xxEND\nshort1\n\u{4e16}\u{754c}\u{4e16}\u{754c}-END".into(),
+            cursor_row: 4,
+            cursor_col: 2,
+            cursor_visible: true,
+            title: String::new(),
+            alternate_screen: false,
+            bytes: 0,
+            input_modes: Default::default(),
+        };
+        let mut term = warden_core::term::Screen::new(3, 8);
+        term.process(draw_snapshot_on(&screen, TermSize { rows: 3, cols: 8 }).as_bytes());
+        // The rows above the cursor's go; each row is cut (a wide character whole).
+        assert_eq!(term.text(), "long01-x\nshort1\n\u{4e16}\u{754c}\u{4e16}\u{754c}");
+        assert_eq!(term.cursor(), (2, 2));
+        // At its own size, as before.
+        let mut same = warden_core::term::Screen::new(5, 12);
+        same.process(draw_snapshot(&screen).as_bytes());
+        assert_eq!(same.text(), screen.text);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use warden_core::TermSize;
 use warden_core::term::{Query, QueryScanner, Screen};
 
-use crate::input::{Piece, split};
+use crate::input::{HOLD_FOR, KeySplitter, Piece};
 use crate::raw::{self, PUSH_TITLE, RawMode};
 use crate::reader::{Chunk, Reader, attributes_replies, cursor_position, drain_replies, find_cursor_report};
 use crate::status::{clear_status, draw_status, past_origin_mode};
@@ -42,8 +42,10 @@ pub enum ConsoleError {
 /// How a console behaves.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ConsoleOptions {
-    /// The byte that detaches (see [`crate::detach_key_byte`]); `None`: no detach key,
-    /// every byte goes to the session.
+    /// The byte that detaches (see [`crate::detach_key_byte`]), and the escape
+    /// sequences of its key in kitty's keyboard protocol and xterm's modifyOtherKeys
+    /// (`CSI 93 ; 5 u`, `CSI 27 ; 5 ; 93 ~` for ctrl+]); `None`: no detach key, every
+    /// byte goes to the session.
     pub detach_key: Option<u8>,
 }
 
@@ -79,7 +81,11 @@ pub struct Console {
     /// the bottom row and the modes to undo.
     screen: Screen,
     size: TermSize,
-    detach: Option<u8>,
+    /// The detach key and the answers in what is read, across reads.
+    keys: KeySplitter,
+    /// Until when the start of an escape sequence at the end of the last read waits for
+    /// the rest (see [`KeySplitter`]).
+    held_until: Option<Instant>,
     question: Option<String>,
     note: Option<(String, Instant)>,
     /// The status line is on the terminal now, on this row (1-based: the terminal's
@@ -148,7 +154,8 @@ impl Console {
             winch,
             screen,
             size,
-            detach: options.detach_key,
+            keys: KeySplitter::new(options.detach_key),
+            held_until: None,
             question: None,
             note: None,
             drawn: None,
@@ -222,16 +229,22 @@ impl Console {
                     Some(Chunk::Bytes(mut bytes)) => {
                         take_late_report(&mut bytes, &mut self.late_report, Instant::now());
                         self.attributes_answered += attributes_replies(&bytes);
-                        for piece in split(&bytes, self.detach, self.question.is_some()) {
-                            self.pending.push_back(match piece {
-                                Piece::Keys(k) => ConsoleInput::Keys(Bytes::from(k)),
-                                Piece::Detach => ConsoleInput::Detach,
-                                Piece::Answer(yes) => ConsoleInput::Answer(yes),
-                            });
-                        }
+                        let pieces = self.keys.split(&bytes, self.question.is_some());
+                        self.held_until = self.keys.holding().then(|| Instant::now() + HOLD_FOR);
+                        self.pending.extend(pieces.into_iter().map(console_input));
                     }
-                    Some(Chunk::Closed) | None => return ConsoleInput::Closed,
+                    Some(Chunk::Closed) | None => {
+                        // What was held back is the session's: a Closed comes after it.
+                        self.held_until = None;
+                        self.pending.extend(self.keys.release().map(console_input));
+                        self.pending.push_back(ConsoleInput::Closed);
+                    }
                 },
+                _ = sleep_until(self.held_until) => {
+                    // The rest of the sequence did not come: it was not the console's key.
+                    self.held_until = None;
+                    self.pending.extend(self.keys.release().map(console_input));
+                }
                 _ = recv_signal(&mut self.winch) => {
                     if let Some(size) = terminal_size().filter(|s| *s != self.size) {
                         self.size = size;
@@ -331,6 +344,14 @@ fn closing_bytes(screen: &Screen, status_row: Option<u16>, title_pushed: bool) -
         None => Vec::new(),
     };
     raw::closing(screen.sequence_end(), &status, &screen.modes(), title_pushed)
+}
+
+fn console_input(piece: Piece) -> ConsoleInput {
+    match piece {
+        Piece::Keys(k) => ConsoleInput::Keys(Bytes::from(k)),
+        Piece::Detach => ConsoleInput::Detach,
+        Piece::Answer(yes) => ConsoleInput::Answer(yes),
+    }
 }
 
 fn draw_status_for(size: TermSize) -> impl Fn(&str) -> Vec<u8> {
