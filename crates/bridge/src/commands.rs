@@ -715,7 +715,9 @@ fn launch_error(e: LaunchError) -> WireError {
         | LaunchError::NoMemoryFile { .. }
         | LaunchError::Preset(_) => WireError::bad_request(e.to_string()),
         LaunchError::FileOutside { .. } => WireError::forbidden(e.to_string()),
-        LaunchError::WriteFile { .. } => WireError::internal(e.to_string()),
+        // The file goes into the caller's working directory: what stands in its way
+        // there (a directory of that name, no permission) is the caller's to fix.
+        LaunchError::WriteFile { .. } => WireError::bad_request(e.to_string()),
     }
 }
 
@@ -723,6 +725,20 @@ fn launch_error(e: LaunchError) -> WireError {
 mod tests {
     use super::*;
     use crate::config::BridgeConfig;
+
+    /// A launch file the caller's working directory will not take is the caller's
+    /// error, not warden's.
+    #[test]
+    fn a_launch_file_that_cannot_be_written_is_bad_request() {
+        let e = LaunchError::WriteFile {
+            action: "write",
+            path: "/w/CLAUDE.md".into(),
+            source: std::io::Error::from(std::io::ErrorKind::IsADirectory),
+        };
+        let wire = launch_error(e);
+        assert_eq!(wire.code, ErrorCode::BadRequest);
+        assert!(wire.message.contains("/w/CLAUDE.md"), "{}", wire.message);
+    }
     use crate::subjects::DEFAULT_PREFIX;
 
     /// A caller that never takes its reply holds the node's room for commands
