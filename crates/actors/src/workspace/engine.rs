@@ -413,7 +413,8 @@ impl WorkspaceOps {
             return Ok(());
         }
         let Some(now) = http_origin(url) else { return Ok(()) };
-        if http_origin(&self.record.repo).as_deref() == Some(now.as_str()) {
+        // Host names are case-insensitive.
+        if http_origin(&self.record.repo).is_some_and(|cloned| cloned.eq_ignore_ascii_case(&now)) {
             return Ok(());
         }
         Err(WorkspaceError::Config {
