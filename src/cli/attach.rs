@@ -39,12 +39,15 @@ pub struct AttachArgs {
     pub take: bool,
 }
 
-/// Attaches until the detach key or the session's end; returns the exit
-/// code: 0 when detached, the session's code when it ended.
+/// Attaches until the detach key, the session's end or a signal; returns the
+/// exit code: 0 when detached, the session's code when it ended, 128 + the
+/// signal's number when SIGTERM, SIGHUP or SIGINT stopped it (it detached
+/// first, the terminal restored; the session keeps running).
 pub async fn attach(state_dir: Option<PathBuf>, args: AttachArgs) -> i32 {
     match attach_inner(state_dir, args).await {
         Ok(AttachEnd::Detached) => 0,
         Ok(AttachEnd::Exited(code)) => code.unwrap_or(0),
+        Ok(AttachEnd::Stopped(signal)) => signal.exit_code(),
         Err(message) => {
             eprintln!("warden: {message}");
             EXIT_WARDEN_ERROR

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Args;
 use warden_bridge::Remote;
 use warden_bridge::local::LocalClient;
-use warden_console::{Link, TopOptions, run_top};
+use warden_console::{Link, TopEnd, TopOptions, run_top};
 
 use super::EXIT_WARDEN_ERROR;
 use super::serve::NatsArgs;
@@ -30,10 +30,12 @@ pub struct TopArgs {
     pub filter: String,
 }
 
-/// Runs the view until the user quits; returns the exit code.
+/// Runs the view until the user quits; returns the exit code: 0, or 128 + the
+/// signal's number when SIGTERM, SIGHUP or SIGINT stopped it (the terminal restored).
 pub async fn top(state_dir: Option<PathBuf>, args: TopArgs) -> i32 {
     match top_inner(state_dir, args).await {
-        Ok(()) => 0,
+        Ok(TopEnd::Quit) => 0,
+        Ok(TopEnd::Stopped(signal)) => signal.exit_code(),
         Err(message) => {
             eprintln!("warden: {message}");
             EXIT_WARDEN_ERROR
@@ -80,7 +82,7 @@ fn attach_command(state_dir: Option<PathBuf>, args: &TopArgs) -> Option<Vec<Stri
     Some(cmd)
 }
 
-async fn top_inner(state_dir: Option<PathBuf>, args: TopArgs) -> Result<(), String> {
+async fn top_inner(state_dir: Option<PathBuf>, args: TopArgs) -> Result<TopEnd, String> {
     let state_dir_arg = state_dir.clone();
     let link = match &args.nats.nats {
         Some(_) => {

@@ -555,6 +555,98 @@ fn attach_turns_the_agents_input_modes_on_and_the_detach_off() {
     assert_eq!(node.terminate(TIMEOUT), Some(0));
 }
 
+/// Waits until the pane's `format` (`tmux display -p`) reads `want`.
+fn wait_display(t: &Tmux, what: &str, format: &str, want: &str) {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        let got = t.display(format);
+        if got == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}: {format} is {got}:\n{}",
+            t.screen()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// SIGTERM or SIGHUP (signals, not keys: the terminal is in raw mode) to
+/// `warden attach` end it as a detach does: the modes the agent's screen turned
+/// on in the terminal are turned off, the session keeps running, and the attach
+/// exits with 128 + the signal's number. Before, the signal killed it with the
+/// alternate screen, the mouse and the hidden cursor left on.
+#[test]
+fn a_signal_to_attach_leaves_the_terminal_as_it_was() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let pids = tempfile::tempdir().expect("tempdir");
+    let mut node = binary::serve(&state, &["--allow-agent", "shell"]);
+    let id = spawn_shell(&state, "signalled");
+    let typed = r"printf '\033[?1049h\033[?1000h\033[?1006h\033[?25l'; echo tui-$((2+2))";
+    ctl_ok(&state, &["send_to_agent", "--session", &id, "--text", typed]);
+    let screen = wait_screen_text(&state, &id, "tui-4");
+    assert_eq!(screen["alternate_screen"], true, "{screen}");
+
+    let t = Tmux::start(100, 30);
+    for (signal, rc) in [("-TERM", "rc=143"), ("-HUP", "rc=129")] {
+        t.line("clear");
+        let pid_file = pids.path().join(format!("attach{signal}.pid"));
+        t.line(&format!(
+            "sh -c 'echo $$ > {}; exec {} attach {id}'; echo rc=$?",
+            pid_file.display(),
+            warden_line(&state)
+        ));
+        let pid = pid_in(&t, &pid_file);
+        t.wait_for("the agent's screen", |s| s.contains("tui-4"));
+        wait_display(
+            &t,
+            "the agent's modes on",
+            "#{alternate_on}#{mouse_any_flag}#{mouse_sgr_flag}#{cursor_flag}",
+            "1110",
+        );
+        kill(signal, &pid);
+        let screen = t.wait_for("the attach's end", |s| s.lines().any(|l| l.starts_with("rc=")));
+        assert!(screen.lines().any(|l| l == rc), "{signal}: {screen}");
+        assert_eq!(
+            t.display("#{alternate_on}#{mouse_any_flag}#{mouse_sgr_flag}#{cursor_flag}"),
+            "0001",
+            "{signal}: the terminal is as it was:\n{screen}"
+        );
+        assert!(screen.contains("keeps running"), "{signal}: {screen}");
+    }
+    // The session was left running.
+    ctl_ok(&state, &["send_to_agent", "--session", &id, "--text", "echo still-$((3+3))"]);
+    wait_screen_text(&state, &id, "still-6");
+    assert_eq!(node.terminate(TIMEOUT), Some(0));
+}
+
+/// SIGTERM to `warden top` ends it as `q` does: the alternate screen is left and
+/// the cursor shown again; it exits with 143. Before, the signal killed it with
+/// both left as ratatui had set them.
+#[test]
+fn a_signal_to_top_leaves_the_terminal_as_it_was() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let pids = tempfile::tempdir().expect("tempdir");
+    let mut node = binary::serve(&state, &["--allow-agent", "shell"]);
+    let t = Tmux::start(100, 30);
+    for (signal, rc) in [("-TERM", "rc=143"), ("-INT", "rc=130")] {
+        t.line("clear");
+        let pid_file = pids.path().join(format!("top{signal}.pid"));
+        t.line(&format!("sh -c 'echo $$ > {}; exec {} top'; echo rc=$?", pid_file.display(), warden_line(&state)));
+        let pid = pid_in(&t, &pid_file);
+        t.wait_for("top's view", |s| s.contains("warden top"));
+        wait_display(&t, "top's screen", "#{alternate_on}#{cursor_flag}", "10");
+        kill(signal, &pid);
+        let screen = t.wait_for("top's end", |s| s.lines().any(|l| l.starts_with("rc=")));
+        assert!(screen.lines().any(|l| l == rc), "{signal}: {screen}");
+        assert_eq!(t.display("#{alternate_on}#{cursor_flag}"), "01", "{signal}: the terminal is as it was:\n{screen}");
+    }
+    assert_eq!(node.terminate(TIMEOUT), Some(0));
+}
+
 /// Asks node `state` for session `id`'s screen until its text has `text`.
 fn wait_screen_text(state: &std::path::Path, id: &str, text: &str) -> serde_json::Value {
     let snapshot = serde_json::json!({"session": id}).to_string();
@@ -680,6 +772,21 @@ fn the_agents_window_title_does_not_outlive_it() {
     assert_eq!(t.display("#{pane_title}"), "person-title");
     let screen = run_fake_script(&t, state.path(), r"raw \e]2\;agent-title\e\\ ; print named; exit 0");
     assert_eq!(t.display("#{pane_title}"), "person-title", "the agent's title stayed:\n{screen}");
+}
+
+/// Colours the agent set (OSC 10 foreground, 11 background, 12 cursor, 4 a
+/// palette entry) are the terminal's defaults again after the run. Before, the
+/// pane kept the agent's green on dark red.
+#[test]
+fn colours_the_agent_set_do_not_outlive_it() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let t = Tmux::start(100, 30);
+    assert_eq!(t.display("#{pane_fg} #{pane_bg}"), "default default");
+    let script =
+        r"raw \e]11\;#400000\e\\\e]10\;#00ff00\e\\\e]12\;#ff0000\e\\\e]4\;1\;#123456\e\\ ; print coloured; exit 0";
+    let screen = run_fake_script(&t, state.path(), script);
+    assert!(screen.contains("coloured"), "{screen}");
+    assert_eq!(t.display("#{pane_fg} #{pane_bg}"), "default default", "the agent's colours stayed:\n{screen}");
 }
 
 #[test]

@@ -5,12 +5,15 @@
 //! agent as they are typed; the agent's terminal follows this one's size; a
 //! detach key (default ctrl+]) leaves the agent running.
 
+use std::io::Write;
+
 use serde_json::json;
 use tracing::debug;
 use warden_core::{ExitInfo, ScreenSnapshot, SessionId, TermSize};
 
 use crate::LinkError;
 use crate::link::{AttachMsg, Link};
+use crate::stop::{StopSignal, StopSignals};
 use crate::{Console, ConsoleInput, ConsoleOptions};
 
 /// How long a redraw the node did not answer waits before asking again.
@@ -83,6 +86,9 @@ pub enum AttachEnd {
     Detached,
     /// The session ended, with its exit code if it had one.
     Exited(Option<i32>),
+    /// A signal told `attach` to stop (SIGTERM, SIGHUP, SIGINT): it detached, the
+    /// terminal restored; the agent keeps running.
+    Stopped(StopSignal),
 }
 
 /// The escape sequences that draw a snapshot on a terminal of its size.
@@ -168,6 +174,10 @@ pub async fn run_attach(link: Link, opts: AttachOptions) -> Result<AttachEnd, Li
         reply.ok && reply.result.as_ref().is_some_and(|r| r["writer"] == true)
     };
 
+    // Caught from just before the terminal changes (until then their default action
+    // is right: ctrl+c ends a connect that hangs): a signal ends the loop below like
+    // the detach key, and the console restores the terminal.
+    let mut signals = StopSignals::catch();
     let mut console = Console::open(ConsoleOptions { detach_key: Some(opts.detach_byte) })?;
     let size = console.size();
     if writer {
@@ -196,6 +206,7 @@ pub async fn run_attach(link: Link, opts: AttachOptions) -> Result<AttachEnd, Li
         }
         tokio::select! {
             biased;
+            signal = signals.recv() => break Ok(AttachEnd::Stopped(signal)),
             input = console.next() => match input {
                 ConsoleInput::Keys(keys) => {
                     if writer {
@@ -265,15 +276,22 @@ pub async fn run_attach(link: Link, opts: AttachOptions) -> Result<AttachEnd, Li
     if writer {
         let _ = link.command(node, "detach", json!({"session": session, "client": me})).await;
     }
-    match end {
-        AttachEnd::Detached => eprintln!(
-            "warden: detached ({}); session {session} keeps running — `warden attach {session}` to come back",
+    // Not eprintln!: after a SIGHUP the terminal may be gone, and a failed write must
+    // not panic.
+    let said = match end {
+        AttachEnd::Detached => format!(
+            "detached ({}); session {session} keeps running — `warden attach {session}` to come back",
             opts.detach_name
         ),
+        AttachEnd::Stopped(signal) => format!(
+            "{}: detached; session {session} keeps running — `warden attach {session}` to come back",
+            signal.name()
+        ),
         AttachEnd::Exited(code) => {
-            eprintln!("warden: session {session} ended{}", code.map(|c| format!(" with {c}")).unwrap_or_default())
+            format!("session {session} ended{}", code.map(|c| format!(" with {c}")).unwrap_or_default())
         }
-    }
+    };
+    let _ = writeln!(std::io::stderr(), "warden: {said}");
     Ok(end)
 }
 

@@ -6,8 +6,9 @@
 //! ([`Console::next`]: keystrokes as bytes, resizes, a detach key, a yes/no
 //! answer to a question on the status line) and shows what the session
 //! prints ([`Console::show`]). Whatever happens — the session ends, the
-//! caller returns early, a panic unwinds, the process is told to stop — the
-//! terminal is left as it was found: the modes the program turned on
+//! caller returns early, a panic unwinds, the process is told to stop (the
+//! clients here catch SIGTERM, SIGHUP and SIGINT and end as their own way out
+//! does: [`StopSignal`]) — the terminal is left as it was found: the modes the program turned on
 //! (alternate screen, hidden cursor, mouse, focus and bracketed-paste
 //! reporting, keyboard protocols; tracked by
 //! [`warden_core::term::Screen::modes`]) are turned off, the terminal's
@@ -34,6 +35,7 @@ pub mod link;
 mod raw;
 mod reader;
 mod status;
+mod stop;
 pub mod top;
 
 pub use attach::{AttachEnd, AttachOptions, run_attach};
@@ -41,7 +43,8 @@ pub use console::{Console, ConsoleError, ConsoleInput, ConsoleOptions};
 pub use input::{DEFAULT_DETACH_KEY, detach_key_byte};
 pub use link::Link;
 pub use status::{clear_status, draw_status, past_origin_mode};
-pub use top::{TopOptions, run_top};
+pub use stop::StopSignal;
+pub use top::{TopEnd, TopOptions, run_top};
 
 /// Why a client of the protocol (`attach`, `top`) stopped.
 #[derive(Debug, thiserror::Error)]

@@ -19,6 +19,7 @@ use warden_core::SessionId;
 use crate::LinkError;
 use crate::board::Board;
 use crate::link::Link;
+use crate::stop::{StopSignal, StopSignals};
 
 /// How `top` runs.
 #[derive(Debug, Clone, Default)]
@@ -29,6 +30,15 @@ pub struct TopOptions {
     /// its id appended (e.g. the running `warden` with `attach` and the
     /// link's options); `None`: the attach key only says how.
     pub attach: Option<Vec<String>>,
+}
+
+/// How `top` ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopEnd {
+    /// The person quit (`q`, Esc, ctrl+c, or the terminal's input ended).
+    Quit,
+    /// A signal told it to stop (SIGTERM, SIGHUP, SIGINT); the terminal was restored.
+    Stopped(StopSignal),
 }
 
 /// What the keyboard is doing.
@@ -55,8 +65,9 @@ struct App {
     quit: bool,
 }
 
-/// Runs `top` until the user quits; the terminal is restored on every way out.
-pub async fn run_top(link: Link, opts: TopOptions) -> Result<(), LinkError> {
+/// Runs `top` until the user quits or a signal stops it; the terminal is restored on
+/// every way out.
+pub async fn run_top(link: Link, opts: TopOptions) -> Result<TopEnd, LinkError> {
     let mut board = Board::default();
     let now = Instant::now();
     // Subscribe first, then list: nothing that happens in between is missed.
@@ -76,8 +87,11 @@ pub async fn run_top(link: Link, opts: TopOptions) -> Result<(), LinkError> {
         selected: None,
         quit: false,
     };
+    // Caught from just before the terminal changes: a signal ends the loop, and the
+    // terminal is restored below.
+    let mut signals = StopSignals::catch();
     let mut terminal = ratatui::try_init()?;
-    let result = app.run(&mut terminal, &mut events).await;
+    let result = app.run(&mut terminal, &mut events, &mut signals).await;
     ratatui::restore();
     result
 }
@@ -87,7 +101,8 @@ impl App {
         &mut self,
         terminal: &mut ratatui::DefaultTerminal,
         events: &mut mpsc::Receiver<warden_core::Event>,
-    ) -> Result<(), LinkError> {
+        signals: &mut StopSignals,
+    ) -> Result<TopEnd, LinkError> {
         let mut keys = EventStream::new();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let (status_tx, mut status_rx) = mpsc::channel::<String>(64);
@@ -95,6 +110,9 @@ impl App {
         while !self.quit {
             terminal.draw(|f| self.draw(f))?;
             tokio::select! {
+                // One that comes while `warden attach` has the terminal (`a`) ends top
+                // when the attach ends.
+                signal = signals.recv() => return Ok(TopEnd::Stopped(signal)),
                 k = keys.next() => match k {
                     Some(Ok(TermEvent::Key(key))) => {
                         if let Some(attach) = self.on_key(key, &status_tx) {
@@ -123,7 +141,7 @@ impl App {
                 _ = tick.tick() => {}
             }
         }
-        Ok(())
+        Ok(TopEnd::Quit)
     }
 
     fn selected_row(&self) -> Option<&crate::board::Row> {

@@ -43,7 +43,7 @@ use cell::{Clusters, into_string, render_row};
 use grid::Grid;
 use state::Term;
 
-pub use modes::{InputModes, Mode, TermModes};
+pub use modes::{Colours, InputModes, Mode, TermModes};
 pub use query::{Query, QueryFilter, QueryScanner, ReplyContext};
 
 /// The exit status a shell reported for its last command (`OSC 133 ; D ; status`, the

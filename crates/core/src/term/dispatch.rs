@@ -5,7 +5,8 @@
 //! (`ESC E`), SCOSC/SCORC (`CSI s`, `CSI u` without parameters), DECAWM (mode 7) and
 //! mode 1047.
 //! Mouse, focus, bracketed-paste and keyboard-protocol modes, whether SGR attributes are
-//! in effect and the G0 character set are recorded (`modes.rs`) but change no text; a
+//! in effect and the G0 character set are recorded (`modes.rs`) but change no text, as
+//! are colours set with OSC 4, 10, 11 and 12 (and reset with OSC 104, 110–112); a
 //! shell's `OSC 133 ; D ; status` is recorded as its last command status.
 //! Everything else (DCS, APC, other OSC) is ignored.
 
@@ -167,6 +168,10 @@ impl vte::Perform for Term {
             let code = rest.first().and_then(|c| std::str::from_utf8(c).ok()).and_then(|c| c.trim().parse().ok());
             let count = self.command.map_or(1, |c| c.count.wrapping_add(1));
             self.command = Some(super::CommandStatus { count, code });
+            return;
+        }
+        if let [b"4" | b"10" | b"11" | b"12" | b"104" | b"110" | b"111" | b"112", ..] = params {
+            self.modes.colours.osc(params);
             return;
         }
         if let [b"0" | b"2", rest @ ..] = params {

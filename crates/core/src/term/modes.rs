@@ -1,7 +1,8 @@
 //! The terminal modes a program turned on that a person's terminal must have turned off
 //! again when the program is gone: the alternate screen, a hidden cursor, mouse
-//! reporting, bracketed paste, focus reporting, application cursor keys and keypad, and
-//! the keyboard protocols (kitty's `CSI > flags u` stack, xterm's modifyOtherKeys).
+//! reporting, bracketed paste, focus reporting, application cursor keys and keypad, the
+//! keyboard protocols (kitty's `CSI > flags u` stack, xterm's modifyOtherKeys), and the
+//! colours set with OSC ([`Colours`]).
 //!
 //! [`Screen`](super::Screen) records them as it parses ([`Screen::modes`](super::Screen::modes));
 //! [`TermModes::restore`] is what to write to the terminal to undo them, and
@@ -165,10 +166,79 @@ pub struct TermModes {
     pub titles_pushed: u16,
     /// Entries pushed with the icon title only (`CSI 22 ; 1 t`; tmux ignores them).
     pub icon_titles_pushed: u16,
+    /// Colours set with OSC (default foreground and background, cursor colour,
+    /// palette entries). Kept over RIS, which does not reset them in tmux.
+    pub colours: Colours,
     /// The kitty keyboard state of the screen not shown: kitty keeps one stack for the
     /// main screen and one for the alternate screen, and a switch swaps which one the
     /// `kitty_*` fields above describe.
     kitty_hidden: KittyState,
+}
+
+/// The colours a program set with an operating system command, which the terminal keeps
+/// until they are reset: `OSC 10`, `OSC 11`, `OSC 12` (the default foreground and
+/// background, the cursor colour; one OSC 10 may set the next ones too: `OSC 10 ; fg ;
+/// bg`) and `OSC 4 ; n ; spec` (palette entries). A `?` in place of a colour asks for it
+/// and sets nothing; `OSC 110`, `OSC 111`, `OSC 112` and `OSC 104` (every entry) reset
+/// them. Each is undone with its reset, which brings back the terminal's configured
+/// colour (not one set with OSC before the program ran).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Colours {
+    /// The default foreground (`OSC 10`).
+    pub foreground: bool,
+    /// The default background (`OSC 11`).
+    pub background: bool,
+    /// The cursor's colour (`OSC 12`).
+    pub cursor: bool,
+    /// At least one palette entry (`OSC 4`) not reset since.
+    pub palette: bool,
+}
+
+impl Colours {
+    /// An OSC whose first parameter is 4, 10, 11, 12, 104, 110, 111 or 112 (others are
+    /// ignored).
+    pub fn osc(&mut self, params: &[&[u8]]) {
+        let Some((command, rest)) = params.split_first() else { return };
+        let sets = |spec: &&[u8]| !spec.is_empty() && *spec != b"?";
+        match *command {
+            // Index and colour pairs.
+            b"4" => self.palette |= rest.iter().skip(1).step_by(2).any(sets),
+            // Each colour sets the next dynamic colour: 10, 11, 12 (13 and on untracked).
+            b"10" | b"11" | b"12" => {
+                let first = usize::from(command[1] - b'0');
+                for (slot, spec) in (first..).zip(rest) {
+                    if sets(spec) {
+                        match slot {
+                            0 => self.foreground = true,
+                            1 => self.background = true,
+                            2 => self.cursor = true,
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            // Without an index every entry; with indices only those (others may be left).
+            b"104" if rest.iter().all(|p| p.is_empty()) => self.palette = false,
+            b"110" => self.foreground = false,
+            b"111" => self.background = false,
+            b"112" => self.cursor = false,
+            _ => {}
+        }
+    }
+
+    /// The resets of what was set: `OSC 110`, `OSC 111`, `OSC 112`, `OSC 104`.
+    fn restore(&self, out: &mut Vec<u8>) {
+        for (set, reset) in [
+            (self.foreground, &b"\x1b]110\x1b\\"[..]),
+            (self.background, b"\x1b]111\x1b\\"),
+            (self.cursor, b"\x1b]112\x1b\\"),
+            (self.palette, b"\x1b]104\x1b\\"),
+        ] {
+            if set {
+                out.extend_from_slice(reset);
+            }
+        }
+    }
 }
 
 /// One screen's kitty keyboard state: entries pushed and not popped, whether flags were
@@ -380,6 +450,7 @@ impl TermModes {
         if self.reverse_video {
             out.extend_from_slice(b"\x1b[?5l");
         }
+        self.colours.restore(&mut out);
         for _ in 0..self.icon_titles_pushed {
             out.extend_from_slice(b"\x1b[23;1t");
         }
@@ -542,6 +613,17 @@ mod tests {
             (b"\x1b[22;2t\x1b[22;1t", b"\x1b[23;1t\x1b[23;0t"),
             (b"\x1b[22;0t\x1b[23;0t\x1b[23;0t", b""),
             (b"\x1b[22;0t\x1b[18t\x1b[8;24;80t", b"\x1b[23;0t"),
+            // Colours set with OSC (BEL or ST ends it), reset with theirs; queries set
+            // nothing; RIS does not reset them (tmux keeps them).
+            (b"\x1b]11;#400000\x07\x1b]10;#00ff00\x1b\\", b"\x1b]110\x1b\\\x1b]111\x1b\\"),
+            (b"\x1b]12;red\x07\x1b]4;1;#123456\x07", b"\x1b]112\x1b\\\x1b]104\x1b\\"),
+            (b"\x1b]10;?\x07\x1b]11;?\x1b\\\x1b]12;?\x07\x1b]4;1;?\x07", b""),
+            (b"\x1b]10;?;#000000\x07", b"\x1b]111\x1b\\"),
+            (b"\x1b]4;1;?;2;blue\x07", b"\x1b]104\x1b\\"),
+            (b"\x1b]11;#400000\x07\x1b]111\x07\x1b]12;red\x07\x1b]112\x07", b""),
+            (b"\x1b]4;1;red\x07\x1b]104;1\x07", b"\x1b]104\x1b\\"),
+            (b"\x1b]4;1;red\x07\x1b]104\x07", b""),
+            (b"\x1b]11;#400000\x07\x1bc", b"\x1b]111\x1b\\"),
         ];
         for (input, want) in cases {
             let got = modes_after(input).restore();
@@ -562,6 +644,23 @@ mod tests {
         s.process(b"\x1b[?1049h\x1b[?25l\x1b[?1002;1006;1004;2004;1h\x1b=\x1b[>1u\x1b[>4;1m\x1b[=3u");
         s.process(&on.restore());
         assert!(!s.modes().any(), "{:?}", s.modes());
+    }
+
+    #[test]
+    fn colours_set_with_osc_are_recorded_and_their_resets_leave_nothing_set() {
+        let mut s = Screen::new(10, 40);
+        s.process(b"\x1b]10;#00ff00;#400000;#ff0000\x07\x1b]4;1;#123456\x1b\\text");
+        let on = s.modes();
+        assert_eq!(on.colours, Colours { foreground: true, background: true, cursor: true, palette: true });
+        assert_eq!(s.text(), "text", "they print nothing");
+        s.process(&on.restore());
+        assert!(!s.modes().any(), "{:?}", s.modes());
+        // An OSC cut in two reads is recorded once it ends.
+        let mut s = Screen::new(10, 40);
+        s.process(b"\x1b]11;#40");
+        assert!(!s.modes().colours.background);
+        s.process(b"0000\x07");
+        assert!(s.modes().colours.background);
     }
 
     #[test]

@@ -323,15 +323,18 @@ impl Term {
         }
     }
 
-    /// RIS: everything back to the initial state except the title.
+    /// RIS: everything back to the initial state except the title and the colours set
+    /// with OSC (tmux keeps those over RIS: the restore must still reset them).
     pub(super) fn reset(&mut self) {
         let title = std::mem::take(&mut self.title);
         let mut scrollback = std::mem::take(&mut self.scrollback);
         scrollback.clear();
         // RIS is an escape sequence: the parser is in its ground state after it.
         let command = self.command;
+        let colours = self.modes.colours;
         *self =
             Term { title, scrollback, command, version: self.version, stop: true, ..Term::new(self.rows, self.cols) };
+        self.modes.colours = colours;
     }
 
     /// Resizes both grids as vt100's `Screen::set_size` does.
