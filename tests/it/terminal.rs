@@ -300,6 +300,44 @@ fn a_pending_confirmation_is_answered_on_the_status_line() {
     t.wait_for("the run's end", |s| s.contains("rc=0"));
 }
 
+/// Output that scrolls while the status line shows does not carry copies of it up the
+/// screen or into the scrollback: the status line is taken off before the output and
+/// drawn again after it, and the rows the agent printed are whole.
+#[test]
+fn output_that_scrolls_under_the_status_line_leaves_no_copies_of_it() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let t = Tmux::start(100, 30);
+    let go = state.path().join("go");
+    let task = format!(
+        r#"i=1; while [ $i -le 24 ]; do echo pre-$i; i=$((i+1)); done; (while [ ! -e {} ]; do sleep 0.05; done; i=1; while [ $i -le 10 ]; do echo row-$i; i=$((i+1)); sleep 0.01; done; echo scrolled-$((6*7))) & read -p "Proceed? [y/N] " a; echo got-$a"#,
+        go.display()
+    );
+    t.line(&format!(
+        "{} run --agent shell --env 'PS1=inner$ ' --supervision confirm --rule 'Proceed\\? \\[y/N\\]=y' --task '{task}'; echo rc=$?",
+        warden_line(state.path())
+    ));
+    let last_line = |screen: &str| screen.lines().rfind(|l| !l.trim().is_empty()).unwrap_or_default().to_string();
+    t.wait_for("the question on the status line", |s| last_line(s).contains("waits for you"));
+    std::fs::write(&go, "").expect("go");
+    t.wait_for("the output, then the question on the bottom line", |s| {
+        s.contains("scrolled-42") && last_line(s).contains("waits for you")
+    });
+    let all = t.run(&["capture-pane", "-t", "t", "-p", "-S", "-"]);
+    assert_eq!(all.matches("waits for you").count(), 1, "one status line, screen and scrollback:\n{all}");
+    // The rows it scrolled past the status line, and those it pushed up, are whole (the
+    // prompt stays on the screen, so the question stays pending).
+    for row in (1..=24).map(|i| format!("pre-{i}")).chain((1..=10).map(|i| format!("row-{i}"))) {
+        assert!(
+            all.lines().any(|l| l.trim_end() == row || l.trim_end() == format!("Proceed? [y/N] {row}")),
+            "{row} whole:\n{all}"
+        );
+    }
+    t.keys("y");
+    t.wait_for("the answer", |s| s.contains("got-y"));
+    t.line("exit");
+    t.wait_for("the run's end", |s| s.contains("rc="));
+}
+
 #[test]
 fn the_status_line_never_lands_inside_the_agents_escape_sequence() {
     let state = tempfile::tempdir().expect("tempdir");

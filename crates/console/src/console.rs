@@ -177,12 +177,20 @@ impl Console {
 
     /// Shows the session's output.
     pub fn show(&mut self, bytes: &[u8]) -> io::Result<()> {
+        // The status line stands on the terminal's bottom row, over the program's: output
+        // that scrolls would carry it up the screen and into the scrollback, a copy left
+        // behind each time. So the program's bottom row goes back first (what it had
+        // before this output), and the status line is drawn again after the output.
+        let lifted = self.lift_status();
         self.screen.process(bytes);
         self.raw.track(self.screen.sequence_end(), self.screen.modes());
         let mut asked = 0;
         self.queries.feed(bytes, |_, q| asked += usize::from(q == Query::PrimaryAttributes));
         self.attributes_asked += asked;
         let mut out = io::stdout().lock();
+        if let Some(lifted) = lifted {
+            out.write_all(&lifted)?;
+        }
         out.write_all(bytes)?;
         // The output may have written over the status line or scrolled it away.
         if (self.status_text().is_some() || self.owed)
@@ -275,6 +283,19 @@ impl Console {
         let Some(bytes) = self.status_bytes().filter(|b| !b.is_empty()) else { return };
         let mut out = io::stdout().lock();
         let _ = out.write_all(&bytes).and_then(|_| out.flush());
+    }
+
+    /// The bytes that take the status line off the terminal's bottom row before output
+    /// (the program's row drawn there again), when it is drawn and can be: not while the
+    /// program's output stands inside an escape sequence or a character.
+    fn lift_status(&mut self) -> Option<Vec<u8>> {
+        let row = self.drawn.filter(|&row| row <= self.size.rows)?;
+        if self.screen.mid_sequence() {
+            return None;
+        }
+        self.drawn = None;
+        let bytes = clear_status(row, &self.screen.row_text(row - 1));
+        Some(if self.screen.origin_mode() { past_origin_mode(&bytes) } else { bytes })
     }
 
     /// The bytes that draw the status line on the bottom row (again), or take it away,
