@@ -643,6 +643,15 @@ fn separate_warden_processes_share_the_state_dir() -> TestResult {
 
 const GH_TOKEN: &str = "ghp_stubtoken1234567890";
 
+/// A warden whose GitHub API is the stub at `api`, with [`GH_TOKEN`].
+async fn start_with_github(root: &Path, api: &str) -> Warden {
+    start_with(root, |c| {
+        c.workspace.github.api_base = api.to_string();
+        c.workspace.github.token = Some(Secret::new(GH_TOKEN));
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pull_request_against_a_github_stub() -> TestResult {
     let (api, seen) = servers::github_stub(vec![
@@ -652,11 +661,7 @@ async fn pull_request_against_a_github_stub() -> TestResult {
     ]);
     let tmp = tempfile::tempdir()?;
     let remote = bare_remote(tmp.path());
-    let w = start_with(tmp.path(), |c| {
-        c.workspace.github.api_base = api.clone();
-        c.workspace.github.token = Some(Secret::new(GH_TOKEN));
-    })
-    .await;
+    let w = start_with_github(tmp.path(), &api).await;
     let ws = w.provision_workspace(clone_spec(&remote, "pr", "feat/pr")).await?;
     fs::write(ws.path.join("f.txt"), "f\n")?;
     let mut sub = w.subscribe(Some(w.bus().next_seq()));
@@ -723,11 +728,7 @@ async fn a_pull_request_for_a_remote_elsewhere_does_not_go_to_github() -> TestRe
     let (api, seen) = servers::github_stub(vec![(201, r#"{"number":5,"html_url":"https://h/o/r/pull/5","id":1}"#)]);
     let tmp = tempfile::tempdir()?;
     let remote = bare_remote(tmp.path());
-    let w = start_with(tmp.path(), |c| {
-        c.workspace.github.api_base = api.clone();
-        c.workspace.github.token = Some(Secret::new(GH_TOKEN));
-    })
-    .await;
+    let w = start_with_github(tmp.path(), &api).await;
     let ws = w.provision_workspace(clone_spec(&remote, "elsewhere", "feat/elsewhere")).await?;
     git(&ws.path, &["remote", "set-url", "origin", "https://gitlab.example.com/acme/app.git"]);
     let req = PrRequest { title: "t".into(), ..Default::default() };

@@ -16,6 +16,7 @@ use crate::input::{HOLD_FOR, KeySplitter, Piece};
 use crate::raw::{self, PUSH_TITLE, RawMode};
 use crate::reader::{Chunk, Reader, attributes_replies, cursor_position, drain_replies, find_cursor_report};
 use crate::status::{clear_status, draw_status, past_origin_mode};
+use crate::stop::recv_signal;
 
 /// How long a note stays on the status line.
 const NOTE_FOR: Duration = Duration::from_secs(4);
@@ -383,15 +384,6 @@ fn draw_status_for(size: TermSize) -> impl Fn(&str) -> Vec<u8> {
 fn terminal_size() -> Option<TermSize> {
     let ws = rustix::termios::tcgetwinsize(io::stdout().as_fd()).ok()?;
     TermSize::new(ws.ws_row, ws.ws_col).ok()
-}
-
-async fn recv_signal(sig: &mut Option<Signal>) {
-    match sig {
-        Some(s) => {
-            s.recv().await;
-        }
-        None => std::future::pending().await,
-    }
 }
 
 async fn sleep_until(at: Option<Instant>) {

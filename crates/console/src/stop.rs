@@ -66,14 +66,16 @@ impl StopSignals {
     /// Cancel-safe.
     pub(crate) async fn recv(&mut self) -> StopSignal {
         tokio::select! {
-            _ = recv(&mut self.terminate) => StopSignal::Terminate,
-            _ = recv(&mut self.hangup) => StopSignal::Hangup,
-            _ = recv(&mut self.interrupt) => StopSignal::Interrupt,
+            _ = recv_signal(&mut self.terminate) => StopSignal::Terminate,
+            _ = recv_signal(&mut self.hangup) => StopSignal::Hangup,
+            _ = recv_signal(&mut self.interrupt) => StopSignal::Interrupt,
         }
     }
 }
 
-async fn recv(sig: &mut Option<Signal>) {
+/// The next delivery of a caught signal; never, for one that could not be caught (the
+/// console's window changes use it too).
+pub(crate) async fn recv_signal(sig: &mut Option<Signal>) {
     match sig {
         // `None` only once the runtime's signal driver is gone: wait for ever.
         Some(s) => {
