@@ -293,6 +293,8 @@ async fn bad_input_gets_error_codes_and_the_node_keeps_serving() {
         ("strict", "provision_workspace", b"{}".to_vec(), "bad_request"),
         ("strict", "send_to_agent", format!(r#"{{"session":"{sid}","text":"hi"}}"#).into_bytes(), "unknown_session"),
         ("strict", "stop_agent", format!(r#"{{"session":"{sid}"}}"#).into_bytes(), "unknown_session"),
+        ("strict", "attach", format!(r#"{{"session":"{sid}","client":"c"}}"#).into_bytes(), "unknown_session"),
+        ("strict", "detach", format!(r#"{{"session":"{sid}","client":"c"}}"#).into_bytes(), "unknown_session"),
         ("strict", "spawn_agent", format!(r#"{{"agent":"{}"}}"#, "x".repeat(5000)).into_bytes(), "too_large"),
         ("strict", "spawn_agent", br#"{"agent":"shell"}"#.to_vec(), "forbidden"),
         ("strict", "spawn_coding_agent", br#"{"agentType":"bash"}"#.to_vec(), "forbidden"),

@@ -674,6 +674,12 @@ async fn run_verb(ctx: &CommandCtx, request: Request) -> Result<Value, WireError
         Request::Detach(args) => {
             let session = args.session.session()?;
             let released = ctx.keyboards.detach(session, &args.client);
+            if !released {
+                // A keyboard held for a session is released whatever became of the
+                // session; with nothing held, an id the node never knew is
+                // `unknown_session`, as for `attach`.
+                w.get(session).await?;
+            }
             to_value(&DetachResult { node, session, released })
         }
     }
