@@ -164,7 +164,9 @@ impl KeySplitter {
                         code.as_bytes().starts_with(&params[..first])
                     }
                 };
-                let detach = self.detach.is_some_and(|d| may_be(ctrl_key_code(d)) || may_be(27));
+                let detach = self
+                    .detach
+                    .is_some_and(|d| may_be(ctrl_key_code(d)) || ctrl_key_base(d).is_some_and(may_be) || may_be(27));
                 let answer = asking && ANSWER_CODES.iter().any(|&c| may_be(c));
                 if detach || answer { Lead::Cut } else { Lead::Other }
             }
@@ -208,6 +210,19 @@ const ANSWER_CODES: [u32; 4] = [b'y' as u32, b'n' as u32, b'Y' as u32, b'N' as u
 fn ctrl_key_code(byte: u8) -> u32 {
     let c = (byte & 0x1f) | 0x40;
     u32::from(c.to_ascii_lowercase())
+}
+
+/// The key that, on a US layout, types with shift the character of a ctrl key that
+/// needs it (`^` is shift+6, `_` shift+-, `@` shift+2): kitty's protocol without its
+/// alternate-keys flag reports that key, and a legacy terminal sends the control byte
+/// for ctrl+6 with or without shift.
+fn ctrl_key_base(byte: u8) -> Option<u32> {
+    match char::from_u32(ctrl_key_code(byte))? {
+        '^' => Some(u32::from(b'6')),
+        '_' => Some(u32::from(b'-')),
+        '@' => Some(u32::from(b'2')),
+        _ => None,
+    }
 }
 
 /// A control sequence at the start of some bytes, with parameters as keys have them.
@@ -267,9 +282,9 @@ impl KeyEvent {
     /// ctrl alone; shift too for keys typed with it (ctrl+^, ctrl+_, ctrl+@).
     fn is_ctrl_key(&self, byte: u8) -> bool {
         let code = ctrl_key_code(byte);
-        let shift_ok = matches!(char::from_u32(code), Some('^' | '_' | '@'));
-        let allowed = if shift_ok { CTRL | SHIFT } else { CTRL };
-        (self.code == code || self.shifted == Some(code))
+        let base = ctrl_key_base(byte);
+        let allowed = if base.is_some() { CTRL | SHIFT } else { CTRL };
+        (self.code == code || self.shifted == Some(code) || base == Some(self.code))
             && self.mods & CTRL != 0
             && self.mods & !allowed == 0
             && self.event != Event::Release
@@ -402,11 +417,24 @@ mod tests {
         assert_eq!(pieces(Some(0x01), false, &[b"\x1b[97;5u"]), vec![Piece::Detach], "ctrl+a");
         assert_eq!(pieces(Some(0x01), false, &[b"\x1b[27;5;97~"]), vec![Piece::Detach]);
         assert_eq!(pieces(Some(0x1f), false, &[b"\x1b[95;6u"]), vec![Piece::Detach], "ctrl+_ is ctrl+shift+-");
+        // kitty without its alternate-keys flag names the key pressed, not the character
+        // shift makes of it: ctrl+^ is ctrl+shift+6 on a US layout, as a legacy
+        // terminal's 0x1e is ctrl+6 or ctrl+shift+6.
+        for (byte, form) in [
+            (0x1e, &b"\x1b[54;6u"[..]),
+            (0x1e, b"\x1b[54;5u"),
+            (0x1e, b"\x1b[54;6:1u"),
+            (0x1f, b"\x1b[45;6u"),
+            (0x00, b"\x1b[50;6u"),
+        ] {
+            let what = String::from_utf8_lossy(form);
+            assert_eq!(pieces(Some(byte), false, &[form]), vec![Piece::Detach], "{byte:#x} {what:?}");
+        }
     }
 
     #[test]
     fn other_keys_that_look_alike_go_to_the_session() {
-        let others: [&[u8]; 12] = [
+        let others: [&[u8]; 13] = [
             b"\x1b[93;5:3u",   // the release
             b"\x1b[93u",       // ] alone
             b"\x1b[93;7u",     // ctrl+alt+]
@@ -416,6 +444,7 @@ mod tests {
             b"\x1b[27;5;94~",  //
             b"\x1b[28;5;93~",  // not modifyOtherKeys
             b"\x1b[93;5;1;1u", // too many fields
+            b"\x1b[54;5u",     // ctrl+6: ctrl+^ is not the detach key here
             b"\x1b[93;0u",     // no such modifiers
             b"\x1b[5;93R",     // a cursor report
             b"\x1b[?93;5u",    // a private sequence
@@ -443,6 +472,7 @@ mod tests {
         }
         // In three pieces.
         assert_eq!(pieces(D, false, &[b"\x1b", b"[93", b";5u"]), vec![Piece::Detach]);
+        assert_eq!(pieces(Some(0x1e), false, &[b"\x1b[5", b"4;6u"]), vec![Piece::Detach], "ctrl+^ as ctrl+shift+6");
     }
 
     #[test]
