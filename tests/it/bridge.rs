@@ -486,12 +486,27 @@ async fn workspaces_are_provisioned_and_finalized_remotely() {
     let shown =
         Command::new("git").args(["show", "feat/remote:g.txt"]).current_dir(&remote_repo).output().expect("git");
     assert_eq!(String::from_utf8_lossy(&shown.stdout), "g\n", "the pushed branch has the file");
-    // On `any`, the node that has the workspace answers; for one nobody has, nobody does.
+    // On `any`, the node that has the workspace answers: refusing an id its
+    // caller chose (another node may have it too), serving a generated one;
+    // for one nobody has, nobody does.
     std::fs::write(std::path::Path::new(&provisioned.workspace.path).join("h.txt"), "h\n").expect("write");
     let again = serde_json::json!({"workspace": "w1", "commit": {"message": "add h"}, "push": {}});
+    assert_eq!(code_of(&r, "any", "finalize_workspace", again.to_string().as_bytes()).await, "bad_request");
+    let reply = r
+        .request(
+            "ws",
+            "provision_workspace",
+            &serde_json::json!({"repo": "remote.git", "branch": {"from": "named", "name": "feat/gen"}}),
+        )
+        .await
+        .expect("reply");
+    let generated: warden_bridge::protocol::ProvisionWorkspaceResult = result(&reply);
+    std::fs::write(std::path::Path::new(&generated.workspace.path).join("h.txt"), "h\n").expect("write");
+    let id = generated.workspace.id.to_string();
+    let again = serde_json::json!({"workspace": id, "commit": {"message": "add h"}, "push": {}});
     let reply = r.request("any", "finalize_workspace", &again).await.expect("the owner answers on any");
     let finalized: warden_bridge::protocol::FinalizeWorkspaceResult = result(&reply);
-    assert_eq!(finalized.workspace, "w1");
+    assert_eq!(finalized.workspace, id);
     let nobody = serde_json::json!({"workspace": "nope", "commit": {"message": "m"}});
     assert!(r.request("any", "finalize_workspace", &nobody).await.is_err(), "nobody has it");
 

@@ -1,8 +1,9 @@
 //! Which node and which terminal a request reaches, against a real
 //! `nats-server`: on `any`, only the node that has a session by its whole
 //! id or its tail serves it (a prefix, shared by ids made in the same minute
-//! on every node, is served by none); raw input is checked against the
-//! keyboard's holder in the order it came with `attach`, in the session's lane.
+//! on every node, is served by none); a workspace id a caller chose, which
+//! several nodes may have, is refused on `any`; raw input is checked against
+//! the keyboard's holder in the order it came with `attach`, in the session's lane.
 
 use crate::bridge::{Node, remote, shell_config};
 use crate::common;
@@ -181,4 +182,68 @@ async fn raw_input_is_checked_against_the_keyboard_in_the_order_it_came_with_att
     let text = common::wait_output(&mut events, id, "typed-by-b-5").await;
     assert!(!text.contains("typed-by-a-7"), "{text:?}");
     node.stop().await;
+}
+
+/// Provisions workspace `id` (or a generated one) of `remote.git` on branch
+/// `branch` on `node`, writes a file into it; the workspace's id.
+async fn provisioned(remote: &Remote, node: &str, id: Option<&str>, branch: &str) -> String {
+    let mut body = json!({"repo": "remote.git", "branch": {"from": "named", "name": branch}});
+    if let Some(id) = id {
+        body["id"] = json!(id);
+    }
+    let reply = remote.request(node, "provision_workspace", &body).await.expect("provision reply");
+    assert!(reply.ok, "{node}: {reply:?}");
+    let ws = &reply.result.expect("result")["workspace"];
+    std::fs::write(std::path::Path::new(ws["path"].as_str().expect("path")).join("f.txt"), node).expect("write");
+    ws["id"].as_str().expect("id").to_string()
+}
+
+/// The reported defect: a workspace id a caller chose (`demo`) may exist on
+/// two nodes, and `finalize_workspace` on `any` was served by both: both
+/// committed and pushed (and would have opened two pull requests). Now each
+/// node that has a chosen id refuses it on `any` and acts on nothing; a
+/// generated id (a UUID) is served by its node on `any`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_any_a_workspace_id_a_caller_chose_is_refused_and_nothing_is_pushed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = NatsServer::start(&dir.path().join("nats"));
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(&root).expect("root");
+    let bare = common::git::bare_remote(&root);
+    let n1 = Node::start(dir.path(), &server, "n1", shell_config(&root), false).await;
+    let n2 = Node::start(dir.path(), &server, "n2", shell_config(&root), false).await;
+    let remote = remote(&server).await;
+    provisioned(&remote, "n1", Some("demo"), "feat/one").await;
+    provisioned(&remote, "n2", Some("demo"), "feat/two").await;
+
+    let finalize = json!({"workspace": "demo", "commit": {"message": "m"}, "push": {}});
+    let replies = remote
+        .gather_raw("finalize_workspace", serde_json::to_vec(&finalize).expect("json").into(), Duration::from_secs(3))
+        .await
+        .expect("gathers");
+    assert_eq!(replies.len(), 2, "both nodes that have `demo` answer");
+    for raw in &replies {
+        let reply: Reply = serde_json::from_slice(raw).expect("reply");
+        let error = reply.error.as_ref().unwrap_or_else(|| panic!("refused: {reply:?}"));
+        assert_eq!(error.code.as_str(), "bad_request", "{reply:?}");
+        assert!(error.message.contains("not `any`"), "the message says what to do: {}", error.message);
+    }
+    let branches = common::git::git(&bare, &["branch", "--list"]);
+    assert!(!branches.contains("feat/"), "nothing was pushed: {branches}");
+
+    // Addressed to its node, the chosen id is served.
+    let reply = remote.request("n1", "finalize_workspace", &finalize).await.expect("reply");
+    assert!(reply.ok, "{reply:?}");
+    // A generated id is served on `any` by the node that has it.
+    let id = provisioned(&remote, "n2", None, "feat/three").await;
+    let finalize = json!({"workspace": id, "commit": {"message": "m"}, "push": {}});
+    let reply = remote.request("any", "finalize_workspace", &finalize).await.expect("the owner answers");
+    assert!(reply.ok, "{reply:?}");
+    assert_eq!(reply.result.expect("result")["node"], "n2");
+    let branches = common::git::git(&bare, &["branch", "--list"]);
+    assert!(branches.contains("feat/one") && branches.contains("feat/three"), "{branches}");
+    assert!(!branches.contains("feat/two"), "{branches}");
+
+    n1.stop().await;
+    n2.stop().await;
 }

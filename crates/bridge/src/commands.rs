@@ -29,6 +29,7 @@ use crate::protocol::{
     Request, ResizeResult, SendInput, SendResult, SnapshotResult, SpawnArgs, SpawnResult, StopResult, TaskResult,
     VERBS, WireError, decode_request,
 };
+use crate::resolve::OnAny;
 use crate::subjects::{Incoming, Subjects};
 
 /// Header naming the attached terminal that sends raw input on NATS.
@@ -329,11 +330,20 @@ async fn run_scoped(
         Ok(d) => d,
         Err(e) => return respond_with(respond, Reply::err(e, lenient_request_id(payload))).await,
     };
-    if on_any && entry.any == AnyMode::Owner && !crate::resolve::owns(&ctx.warden, &mut request).await {
-        debug!(verb = entry.name, "a request on `any` for something this node does not have");
-        return;
-    }
     let request_id = request.request_id();
+    if on_any && entry.any == AnyMode::Owner {
+        match crate::resolve::owns(&ctx.warden, &mut request).await {
+            OnAny::Serve => {}
+            OnAny::Silent => {
+                debug!(verb = entry.name, "a request on `any` for something this node does not have");
+                return;
+            }
+            OnAny::Refuse(e) => {
+                debug!(verb = entry.name, "a request on `any` for something other nodes may have too");
+                return respond_with(respond, Reply::err(e, request_id)).await;
+            }
+        }
+    }
     if let Err(e) = ctx.policy.check_verb(entry) {
         return respond_with(respond, Reply::err(e, request_id)).await;
     }

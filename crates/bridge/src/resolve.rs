@@ -84,6 +84,19 @@ fn ambiguous(kind: &str, reference: &IdRef, shorts: Vec<String>) -> WireError {
     ))
 }
 
+/// What a node does with a request on `any` that names a session, task or
+/// workspace ([`owns`]).
+#[derive(Debug)]
+pub(crate) enum OnAny {
+    /// This node has it: serve the request.
+    Serve,
+    /// Not this node's: stay silent (the owner answers).
+    Silent,
+    /// This node has it, but so may others: answer with this error and act on
+    /// nothing.
+    Refuse(WireError),
+}
+
 /// Whether this node has what a request on `any` names, by whole id or
 /// short id (the id's tail: hexadecimal, at least [`idref::SHORT_LEN`]
 /// characters, random, unique across nodes in practice); the reference is
@@ -93,16 +106,28 @@ fn ambiguous(kind: &str, reference: &IdRef, shorts: Vec<String>) -> WireError {
 /// act on it. A client asks `resolve` first. A request that names nothing
 /// (`stop_agent` with `all`) is not served on `any` either, nor a tail that
 /// names several things of this node.
-pub(crate) async fn owns(w: &Warden, request: &mut Request) -> bool {
-    // A workspace is named by its id, which names no session or task: the
-    // node whose registry has it answers.
+///
+/// A workspace is named by its whole id only. An id the node generated is a
+/// UUID, unique across nodes in practice; one a caller chose (`demo`) may
+/// name a workspace on several nodes, each of which would push and open a
+/// pull request. So a node that has a workspace of a chosen id refuses the
+/// request on `any` (`bad_request`, naming the node's own subject) and acts on
+/// nothing; another node that has one too refuses too.
+pub(crate) async fn owns(w: &Warden, request: &mut Request) -> OnAny {
     if let Request::FinalizeWorkspace(a) = request {
-        return match WorkspaceId::parse(&a.workspace) {
-            Ok(id) => w.workspace(&id).await.is_ok(),
-            Err(_) => false,
-        };
+        let Ok(id) = WorkspaceId::parse(&a.workspace) else { return OnAny::Silent };
+        if w.workspace(&id).await.is_err() {
+            return OnAny::Silent;
+        }
+        if id.is_unique_form() {
+            return OnAny::Serve;
+        }
+        return OnAny::Refuse(WireError::bad_request(format!(
+            "workspace `{id}` has an id chosen by its caller, which other nodes may have too: \
+             send `finalize_workspace` to its node (`<prefix>.<node>.cmd.finalize_workspace`), not `any`"
+        )));
     }
-    let Some((field, reference)) = request.reference_mut() else { return false };
+    let Some((field, reference)) = request.reference_mut() else { return OnAny::Silent };
     let whole = match field {
         "session" => owned_session(w, reference).await.map(IdRef::from),
         "task" => owned_task(w, reference).map(IdRef::from),
@@ -111,9 +136,9 @@ pub(crate) async fn owns(w: &Warden, request: &mut Request) -> bool {
     match whole {
         Some(whole) => {
             *reference = whole;
-            true
+            OnAny::Serve
         }
-        None => false,
+        None => OnAny::Silent,
     }
 }
 

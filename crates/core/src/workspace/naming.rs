@@ -176,6 +176,13 @@ impl WorkspaceId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether the id has the form of a [generated](Self::generate) one (a UUID), so
+    /// that no other node has it in practice; an id a caller chose (`demo`) may name
+    /// workspaces on several nodes.
+    pub fn is_unique_form(&self) -> bool {
+        uuid::Uuid::try_parse(&self.0).is_ok()
+    }
 }
 
 impl TryFrom<String> for WorkspaceId {
