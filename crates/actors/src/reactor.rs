@@ -51,6 +51,13 @@ const CHUNK_MAX: usize = 256 * 1024;
 /// session's actor (and the screen's observers) start on a burst while the
 /// rest is still read: a prompt after 80 KB of output is answered sooner.
 const CHUNK_FIRST: usize = 64 * 1024;
+/// Most bytes one session's pump reads in one turn of the reactor's loop. A
+/// flood whose producer keeps the master full would otherwise be read until
+/// back-pressure pauses it (8 MiB, ~100 ms): meanwhile no other session's
+/// output was read, and no input written, no command served, not even the
+/// flooding session's own keystrokes. Past it the session waits for the next
+/// turn, after everything else had its own (one chunk: a few ms of a flood).
+const PUMP_BUDGET: usize = CHUNK_MAX;
 /// Room for the read that completes a chunk (a PTY master hands out at
 /// most a few KiB per read; a larger read just returns less).
 const READ_MAX: usize = 16 * 1024;
@@ -166,6 +173,7 @@ impl ReactorHandle {
             poll,
             rx,
             sessions: HashMap::new(),
+            unread: Vec::new(),
             next_key: 1,
             // A chunk is cut once CHUNK_MAX bytes are in, so one read more
             // always has room (a PTY read returns at most a few KiB).
@@ -276,6 +284,9 @@ struct IoSession {
     child: ChildProc,
     pid: i32,
     transcript: bool,
+    /// The last pump stopped at [`PUMP_BUDGET`] inside a burst: the next one
+    /// goes on with chunks of [`CHUNK_MAX`] (the burst's first chunk went).
+    in_burst: bool,
     /// Output not yet handed to the transcript writer (≤ [`TRANSCRIPT_BATCH`]
     /// plus one chunk): the chunks themselves, shared with the events, so
     /// the transcript costs no copy on this thread.
@@ -300,6 +311,10 @@ struct Reactor {
     poll: Poll,
     rx: mpsc::Receiver<IoCmd>,
     sessions: HashMap<u64, IoSession>,
+    /// Sessions whose pump stopped at [`PUMP_BUDGET`] with bytes left to
+    /// read: pumped again in the next turn (edge-triggered readiness will
+    /// not say so again).
+    unread: Vec<u64>,
     next_key: u64,
     buf: Box<[u8]>,
     stack: ChildStack,
@@ -334,11 +349,15 @@ impl Reactor {
     fn run(mut self) {
         let mut events = Events::with_capacity(256);
         loop {
-            let timeout = self.next_timeout();
+            // Sessions with bytes left from the last turn: only look for events.
+            let timeout = if self.unread.is_empty() { self.next_timeout() } else { Some(Duration::ZERO) };
             if let Err(e) = self.poll.poll(&mut events, timeout)
                 && e.kind() != io::ErrorKind::Interrupted
             {
                 warn!(error = %e, "reactor poll failed");
+            }
+            for key in std::mem::take(&mut self.unread) {
+                self.pump(key);
             }
             for ev in events.iter() {
                 let token = ev.token();
@@ -564,56 +583,43 @@ impl Reactor {
                 stop_requested: false,
                 grace: Duration::from_secs(2),
                 eof_deadline: None,
+                in_burst: false,
             },
         );
         debug!(pid, key, exec_micros, born_in_cgroup, micros = started.elapsed().as_micros() as u64, "spawned");
         let _ = reply.send(Ok(Spawned { key, pid }));
     }
 
-    /// Reads everything available from a session's master.
-    ///
-    /// Reads land one after another in the reactor's scratch buffer, and a
-    /// chunk is copied out of it once, at its exact size, when it is handed
-    /// over: one copy per byte on this thread (the transcript shares the
-    /// chunk), and no chunk holds more memory than its bytes.
+    /// Reads what is available from a session's master ([`read_turn`]),
+    /// [`PUMP_BUDGET`] bytes at most; a session with more is pumped again in
+    /// the next turn. The transcript shares the chunks.
     fn pump(&mut self, key: u64) {
         let Some(s) = self.sessions.get_mut(&key) else { return };
         if s.paused || s.eof {
             return;
         }
-        let mut filled = 0;
-        let mut cut_at = CHUNK_FIRST;
-        loop {
-            match sys::read_fd(s.fd, &mut self.buf[filled..]) {
-                Ok(0) => {
-                    s.eof = true;
-                    break;
-                }
-                Ok(n) => {
-                    filled += n;
-                    if filled >= cut_at {
-                        let chunk = Bytes::copy_from_slice(&self.buf[..filled]);
-                        filled = 0;
-                        cut_at = CHUNK_MAX;
-                        if deliver(key, s, chunk, &self.transcripts, &mut self.batches) {
-                            break; // paused by back-pressure
-                        }
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    // EIO: every slave descriptor is closed.
-                    if e.raw_os_error() != Some(libc::EIO) {
-                        debug!(session = %s.id, error = %e, "master read error, treating as EOF");
-                    }
-                    s.eof = true;
-                    break;
-                }
+        let (fd, continuing) = (s.fd, std::mem::take(&mut s.in_burst));
+        let (transcripts, batches) = (&self.transcripts, &mut self.batches);
+        let end = read_turn(
+            &mut self.buf,
+            |buf| sys::read_fd(fd, buf),
+            continuing,
+            |chunk| deliver(key, s, chunk, transcripts, batches),
+        );
+        match end {
+            TurnEnd::Drained | TurnEnd::Paused => {}
+            TurnEnd::Budget => {
+                s.in_burst = true;
+                self.unread.push(key);
             }
-        }
-        if filled > 0 {
-            deliver(key, s, Bytes::copy_from_slice(&self.buf[..filled]), &self.transcripts, &mut self.batches);
+            TurnEnd::Eof => s.eof = true,
+            TurnEnd::Failed(e) => {
+                // EIO: every slave descriptor is closed.
+                if e.raw_os_error() != Some(libc::EIO) {
+                    debug!(session = %s.id, error = %e, "master read error, treating as EOF");
+                }
+                s.eof = true;
+            }
         }
         if s.eof {
             self.on_eof(key);
@@ -795,6 +801,68 @@ impl Reactor {
 
 /// Hands `chunk` to the transcript writer and the sink; true when
 /// back-pressure paused the session.
+/// How a turn of reading a session's master ended.
+#[derive(Debug)]
+enum TurnEnd {
+    /// Nothing more to read for now.
+    Drained,
+    /// Back-pressure paused the session.
+    Paused,
+    /// [`PUMP_BUDGET`] was read and there may be more: the next turn goes on.
+    Budget,
+    /// End of file.
+    Eof,
+    /// A read failed (EIO once every slave descriptor is closed): the end too.
+    Failed(io::Error),
+}
+
+/// One turn of reading a master with `read` into `buf` (at least
+/// [`CHUNK_MAX`] + [`READ_MAX`] long). Reads land one after another in `buf`,
+/// and a chunk is copied out of it once, at its exact size, when it is handed
+/// to `deliver` (which answers whether the session is paused now): one copy
+/// per byte, and no chunk holds more memory than its bytes. The first chunk of
+/// a burst goes at [`CHUNK_FIRST`] bytes, later ones (and all of a turn that
+/// goes on with a burst, `continuing`) at [`CHUNK_MAX`]. The turn ends when
+/// `read` has nothing more, at the end, at a pause, or once [`PUMP_BUDGET`]
+/// bytes were read; what was read and not delivered yet goes then.
+fn read_turn(
+    buf: &mut [u8],
+    mut read: impl FnMut(&mut [u8]) -> io::Result<usize>,
+    continuing: bool,
+    mut deliver: impl FnMut(Bytes) -> bool,
+) -> TurnEnd {
+    let mut filled = 0;
+    let mut cut_at = if continuing { CHUNK_MAX } else { CHUNK_FIRST };
+    let mut total = 0;
+    let end = loop {
+        match read(&mut buf[filled..]) {
+            Ok(0) => break TurnEnd::Eof,
+            Ok(n) => {
+                filled += n;
+                total += n;
+                if filled >= cut_at {
+                    let chunk = Bytes::copy_from_slice(&buf[..filled]);
+                    filled = 0;
+                    cut_at = CHUNK_MAX;
+                    if deliver(chunk) {
+                        break TurnEnd::Paused;
+                    }
+                    if total >= PUMP_BUDGET {
+                        break TurnEnd::Budget;
+                    }
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break TurnEnd::Drained,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => break TurnEnd::Failed(e),
+        }
+    };
+    if filled > 0 {
+        deliver(Bytes::copy_from_slice(&buf[..filled]));
+    }
+    end
+}
+
 fn deliver(
     key: u64,
     s: &mut IoSession,
@@ -844,5 +912,87 @@ fn fail_writes(s: &mut IoSession) {
     s.queued = 0;
     for w in s.writes.drain(..) {
         let _ = w.reply.send(Err(IoError::Exited));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A master that always has `n`-byte reads ready, up to `total` bytes, then
+    /// nothing for now (`WouldBlock`).
+    fn source(n: usize, total: usize) -> impl FnMut(&mut [u8]) -> io::Result<usize> {
+        let mut left = total;
+        move |buf: &mut [u8]| {
+            if left == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let k = n.min(left).min(buf.len());
+            buf[..k].fill(b'x');
+            left -= k;
+            Ok(k)
+        }
+    }
+
+    fn turn(total: usize, continuing: bool, pause_after: Option<usize>) -> (TurnEnd, Vec<usize>) {
+        let mut buf = vec![0u8; CHUNK_MAX + READ_MAX];
+        let mut chunks = Vec::new();
+        let end = read_turn(&mut buf, source(4095, total), continuing, |chunk| {
+            chunks.push(chunk.len());
+            pause_after.is_some_and(|p| chunks.len() >= p)
+        });
+        (end, chunks)
+    }
+
+    /// The reported defect: a flood whose producer kept the master full was
+    /// read in one go until back-pressure paused it (8 MiB, ~100 ms on the
+    /// bench machine): no other session's output, no input, no command in
+    /// between (a keystroke's echo took 101 ms at p99 in `warden bench --only
+    /// attach`). A turn now ends at the budget, after whole chunks.
+    #[test]
+    fn a_flood_is_read_a_budget_at_a_time() {
+        let (end, chunks) = turn(64 * 1024 * 1024, false, None);
+        assert!(matches!(end, TurnEnd::Budget), "{end:?}");
+        let read: usize = chunks.iter().sum();
+        assert!((PUMP_BUDGET..PUMP_BUDGET + CHUNK_FIRST + READ_MAX).contains(&read), "one turn read {read} bytes");
+        assert!((CHUNK_FIRST..CHUNK_FIRST + READ_MAX).contains(&chunks[0]), "the first chunk early: {chunks:?}");
+        // The burst goes on with whole chunks of CHUNK_MAX, one a turn.
+        let (end, chunks) = turn(64 * 1024 * 1024, true, None);
+        assert!(matches!(end, TurnEnd::Budget), "{end:?}");
+        assert!(chunks.len() == 1 && (CHUNK_MAX..CHUNK_MAX + READ_MAX).contains(&chunks[0]), "{chunks:?}");
+    }
+
+    #[test]
+    fn a_turn_ends_when_drained_paused_or_at_the_end() {
+        let (end, chunks) = turn(10_000, false, None);
+        assert!(matches!(end, TurnEnd::Drained), "{end:?}");
+        assert_eq!(chunks, vec![10_000], "what was read goes when nothing more is there");
+        let (end, chunks) = turn(200 * 1024, false, Some(1));
+        assert!(matches!(end, TurnEnd::Paused), "{end:?}");
+        assert_eq!(chunks.len(), 1, "nothing is read after the pause");
+        let mut buf = vec![0u8; CHUNK_MAX + READ_MAX];
+        let mut reads = [Ok(5), Ok(0)].into_iter();
+        let mut got = Vec::new();
+        let end = read_turn(
+            &mut buf,
+            |_| reads.next().expect("no read after the end"),
+            false,
+            |c| {
+                got.push(c.len());
+                false
+            },
+        );
+        assert!(matches!(end, TurnEnd::Eof) && got == [5], "{end:?} {got:?}");
+        let mut reads = [Ok(7), Err(io::Error::from_raw_os_error(libc::EIO))].into_iter();
+        let end = read_turn(
+            &mut buf,
+            |_| reads.next().expect("read"),
+            false,
+            |c| {
+                got.push(c.len());
+                false
+            },
+        );
+        assert!(matches!(end, TurnEnd::Failed(_)) && got == [5, 7], "{end:?} {got:?}");
     }
 }
