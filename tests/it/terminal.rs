@@ -759,6 +759,81 @@ fn attach_from_a_smaller_terminal_draws_the_screen_at_its_size() {
     assert_eq!(node.terminate(TIMEOUT), Some(0));
 }
 
+/// `warden attach` to an agent on the alternate screen draws the agent's main
+/// screen under it, so that the agent's leaving the alternate screen shows its
+/// main screen. Before, the snapshot had only the alternate screen: leaving it
+/// showed what the terminal had before the attach (the person's shell and the
+/// `warden attach` command line).
+#[test]
+fn leaving_the_alternate_screen_after_an_attach_shows_the_agents_main_screen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let mut node = binary::serve(&state, &["--allow-agent", "shell"]);
+    let spawned =
+        ctl_ok(&state, &["spawn_agent", "--agent", "shell", "--label", "alternate", "--rows", "24", "--cols", "80"]);
+    let id = spawned["session"]["id"].as_str().expect("id").to_string();
+    let typed = r"clear; echo main-$((2+3)); printf '\033[?1049h'; echo alt-$((2+2))";
+    ctl_ok(&state, &["send_to_agent", "--session", &id, "--text", typed]);
+    let screen = wait_screen_text(&state, &id, "alt-4");
+    assert_eq!(screen["alternate_screen"], true, "{screen}");
+    assert!(screen["main_screen"]["text"].as_str().is_some_and(|t| t.contains("main-5")), "{screen}");
+
+    let t = Tmux::start(80, 24);
+    t.line(&format!("{} attach {id}", warden_line(&state)));
+    t.wait_for("the agent's alternate screen", |s| s.contains("alt-4"));
+    wait_display(&t, "the alternate screen", "#{alternate_on}", "1");
+    ctl_ok(&state, &["send_to_agent", "--session", &id, "--text", r"printf '\033[?1049l'; echo back-$((3+3))"]);
+    let screen = t.wait_for("the agent's main screen", |s| s.contains("back-6"));
+    assert_eq!(t.display("#{alternate_on}"), "0", "{screen}");
+    let lines: Vec<&str> = screen.lines().map(str::trim_end).collect();
+    assert_eq!(lines.first(), Some(&"main-5"), "the agent's main screen:\n{screen}");
+    assert_eq!(lines.get(1), Some(&"back-6"), "its output where its cursor was:\n{screen}");
+    assert!(!screen.contains("attach"), "nothing of the terminal's screen before the attach:\n{screen}");
+    t.keys("C-]");
+    t.wait_for("the detach", |s| s.contains("keeps running"));
+    assert_eq!(node.terminate(TIMEOUT), Some(0));
+}
+
+/// `warden attach` to an agent that set a scroll region sets it in the
+/// terminal too: output the agent scrolls inside it leaves the rows below as
+/// they were, and the detach gives the terminal its whole screen back. Before,
+/// the attached terminal had no region and the output scrolled the whole
+/// screen, the agent's footer with it.
+#[test]
+fn output_the_agent_scrolls_in_its_region_after_an_attach_stays_in_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let mut node = binary::serve(&state, &["--allow-agent", "shell"]);
+    // The session as large as the pane: a resize would reset the region.
+    let spawned =
+        ctl_ok(&state, &["spawn_agent", "--agent", "shell", "--label", "region", "--rows", "24", "--cols", "80"]);
+    let id = spawned["session"]["id"].as_str().expect("id").to_string();
+    // A footer on rows 11 to 24, then rows 1 to 10 as the region (the cursor goes home).
+    let typed = r"clear; for i in $(seq 11 24); do printf '\033[%d;1Hfooter-%d' $i $i; done; printf '\033[1;10r'; echo region-$((2+2))";
+    ctl_ok(&state, &["send_to_agent", "--session", &id, "--text", typed]);
+    let screen = wait_screen_text(&state, &id, "region-4");
+    assert_eq!(screen["output_modes"]["scroll_region"], serde_json::json!({"top": 0, "bottom": 9}), "{screen}");
+
+    let t = Tmux::start(80, 24);
+    assert_eq!(t.display("#{pane_height}x#{pane_width}"), "24x80");
+    t.line(&format!("{} attach {id}", warden_line(&state)));
+    // The region is set in the same write as the text, before any later output.
+    t.wait_for("the agent's screen", |s| s.contains("region-4") && s.contains("footer-24"));
+    let typed = r"for i in $(seq 1 30); do echo line-$i; done; echo done-$((3+3))";
+    ctl_ok(&state, &["send_to_agent", "--session", &id, "--text", typed]);
+    let screen = t.wait_for("the agent's output", |s| s.contains("done-6"));
+    let lines: Vec<&str> = screen.lines().map(str::trim_end).collect();
+    let footer: Vec<String> = (11..=24).map(|i| format!("footer-{i}")).collect();
+    let below: Vec<String> = lines.iter().skip(10).map(|l| l.to_string()).collect();
+    assert_eq!(below, footer, "the rows below the region are as they were:\n{screen}");
+    assert!(lines[..10].contains(&"line-30"), "the output scrolled in rows 1 to 10:\n{screen}");
+    assert_eq!(t.display("#{scroll_region_upper}-#{scroll_region_lower}"), "0-9");
+    t.keys("C-]");
+    t.wait_for("the detach", |s| s.contains("keeps running"));
+    assert_eq!(t.display("#{scroll_region_upper}-#{scroll_region_lower}"), "0-23", "the whole screen scrolls again");
+    assert_eq!(node.terminate(TIMEOUT), Some(0));
+}
+
 /// `warden attach` to a session that has ended shows its last screen and
 /// ends at once with its code. Before, it waited for an `exited` event that
 /// had gone by and never came (the same when a NATS attach's connection was

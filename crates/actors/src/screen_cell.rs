@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use warden_core::term::Screen;
-use warden_core::{ScreenSnapshot, TermSize};
+use warden_core::{MainScreen, ScreenSnapshot, TermSize};
 
 use crate::decide::view::View;
 use crate::sync::lock;
@@ -219,19 +219,27 @@ impl ScreenCell {
     /// The snapshot callers get.
     pub(crate) fn snapshot(&self) -> ScreenSnapshot {
         let mut g = self.parsed();
-        let (rows, cols) = g.screen().size();
-        let (cursor_row, cursor_col) = g.screen().cursor();
+        let bytes = g.bytes;
+        let screen = g.screen();
+        let (rows, cols) = screen.size();
+        let (cursor_row, cursor_col) = screen.cursor();
+        let main_screen = screen
+            .main_text()
+            .zip(screen.main_cursor())
+            .map(|(text, (cursor_row, cursor_col))| MainScreen { text, cursor_row, cursor_col });
         ScreenSnapshot {
             rows,
             cols,
-            text: g.screen().text(),
+            text: screen.text(),
             cursor_row,
             cursor_col,
-            cursor_visible: g.screen().cursor_visible(),
-            title: g.screen().title().to_string(),
-            alternate_screen: g.screen().alternate_screen(),
-            bytes: g.bytes,
-            input_modes: g.screen().modes().input(),
+            cursor_visible: screen.cursor_visible(),
+            title: screen.title().to_string(),
+            alternate_screen: screen.alternate_screen(),
+            bytes,
+            input_modes: screen.modes().input(),
+            main_screen,
+            output_modes: screen.output_modes(),
         }
     }
 
@@ -361,5 +369,28 @@ mod tests {
         }
         assert!(lock(&cell.inner).pending.len() > UNWATCHED_TRIM, "the observers parse it, not the output path");
         assert!(cell.view().text.contains("023999"));
+    }
+
+    #[test]
+    fn a_snapshot_has_the_main_screen_under_the_alternate_one_and_where_output_lands() {
+        let cell = ScreenCell::new(TermSize::new(24, 80).expect("valid size"));
+        cell.push(b"$ top\r\n\x1b[?1049h\x1b[3;20r\x1b[?6h\x1b[2;5H", true);
+        let snap = cell.snapshot();
+        assert!(snap.alternate_screen);
+        assert_eq!(snap.main_screen, Some(MainScreen { text: "$ top".into(), cursor_row: 1, cursor_col: 0 }));
+        assert_eq!(
+            snap.output_modes,
+            warden_core::term::OutputModes {
+                scroll_region: Some(warden_core::term::ScrollRegion { top: 2, bottom: 19 }),
+                origin: true,
+                ..Default::default()
+            }
+        );
+        assert_eq!((snap.cursor_row, snap.cursor_col), (3, 4), "counted from the screen's top");
+        // Back on the main screen: no main screen besides the shown one, and its modes.
+        cell.push(b"\x1b[?1049l", true);
+        let snap = cell.snapshot();
+        assert_eq!((snap.main_screen, snap.text.as_str()), (None, "$ top"));
+        assert!(snap.output_modes.is_default());
     }
 }

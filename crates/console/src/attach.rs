@@ -9,6 +9,7 @@ use std::io::Write;
 
 use serde_json::json;
 use tracing::debug;
+use warden_core::term::ScrollRegion;
 use warden_core::{ExitInfo, ScreenSnapshot, SessionId, TermSize};
 
 use crate::LinkError;
@@ -101,16 +102,67 @@ pub fn draw_snapshot(screen: &ScreenSnapshot) -> String {
 /// whose resize the node has not made yet) is cut to it: each row to the terminal's
 /// width (a longer one would wrap onto the next row and be written over), and the rows
 /// to its height, the cursor's row kept in view (as a resize of the screen model does:
-/// the rows below the cursor go first, then rows off the top).
+/// the rows below the cursor go first, then rows off the top); a scroll region is cut
+/// to the rows shown.
+///
+/// While the alternate screen is shown, the main screen under it is drawn first and
+/// the alternate screen entered after it, so that the program's leaving the alternate
+/// screen shows its main screen, not what the terminal showed before. After the text
+/// come the modes that decide where later output lands (scroll region, origin, insert
+/// and wrap modes, character set), then the cursor (DECSTBM and DECOM move it home; under
+/// origin mode its row counts from the region's top). The console undoes all of them
+/// when it closes, as it undoes what the program's own output turns on.
 pub fn draw_snapshot_on(screen: &ScreenSnapshot, term: TermSize) -> String {
     let mut s = String::new();
+    let rows = screen.rows.min(term.rows);
     if screen.alternate_screen {
+        if let Some(main) = &screen.main_screen {
+            let cut = draw_text(&mut s, &main.text, main.cursor_row, screen.rows, TermSize { rows, cols: term.cols });
+            let row = main.cursor_row.saturating_sub(cut);
+            s.push_str(&format!("\x1b[{};{}H", u32::from(row) + 1, u32::from(main.cursor_col) + 1));
+        }
         s.push_str("\x1b[?1049h");
     }
+    let cut = draw_text(&mut s, &screen.text, screen.cursor_row, screen.rows, TermSize { rows, cols: term.cols });
+    let modes = &screen.output_modes;
+    let region = modes.scroll_region.and_then(|r| region_shown(r, screen.rows, cut, rows));
+    if let Some(ScrollRegion { top, bottom }) = region {
+        s.push_str(&format!("\x1b[{};{}r", u32::from(top) + 1, u32::from(bottom) + 1));
+    }
+    for (on, set) in [
+        (modes.origin, "\x1b[?6h"),
+        (modes.insert, "\x1b[4h"),
+        (modes.autowrap_off, "\x1b[?7l"),
+        (modes.line_drawing, "\x1b(0"),
+        (modes.shifted_out, "\x0e"),
+    ] {
+        if on {
+            s.push_str(set);
+        }
+    }
+    // u32: a snapshot comes from the node, and a hostile one may say 65535.
+    let mut row = screen.cursor_row.saturating_sub(cut);
+    if modes.origin {
+        row = row.saturating_sub(region.map_or(0, |r| r.top));
+    }
+    s.push_str(&format!("\x1b[{};{}H", u32::from(row) + 1, u32::from(screen.cursor_col) + 1));
+    s.push_str(if screen.cursor_visible { "\x1b[?25h" } else { "\x1b[?25l" });
+    // The agent's input modes (mouse, bracketed paste, keyboard protocol):
+    // keys, pastes and clicks reach it as it asked; the console undoes them
+    // at detach like any mode the agent turns on.
+    s.push_str(&String::from_utf8_lossy(&screen.input_modes.replay()));
+    s
+}
+
+/// Clears the screen and draws `text` (the rows of a screen of `screen_rows` with its
+/// cursor on `cursor_row`) on a terminal of `term` rows (at most `screen_rows`): each row
+/// cut to the terminal's width, the rows to its height with the cursor's row in view.
+/// Returns how many rows were cut off the top.
+fn draw_text(s: &mut String, text: &str, cursor_row: u16, screen_rows: u16, term: TermSize) -> u16 {
     s.push_str("\x1b[0m\x1b[H\x1b[2J");
-    let (rows, cols) = (screen.rows.min(term.rows), usize::from(term.cols));
-    let top = screen.cursor_row.min(screen.rows.saturating_sub(1)).saturating_sub(rows.saturating_sub(1));
-    for (i, line) in screen.text.split('\n').skip(usize::from(top)).take(usize::from(rows)).enumerate() {
+    let cols = usize::from(term.cols);
+    let cut = cursor_row.min(screen_rows.saturating_sub(1)).saturating_sub(term.rows.saturating_sub(1));
+    for (i, line) in text.split('\n').skip(usize::from(cut)).take(usize::from(term.rows)).enumerate() {
         s.push_str(&format!("\x1b[{};1H", i + 1));
         let mut width = 0;
         for c in line.chars().filter(|c| !c.is_control()) {
@@ -121,15 +173,17 @@ pub fn draw_snapshot_on(screen: &ScreenSnapshot, term: TermSize) -> String {
             s.push(c);
         }
     }
-    // u32: a snapshot comes from the node, and a hostile one may say 65535.
-    let (row, col) = (screen.cursor_row.saturating_sub(top), screen.cursor_col);
-    s.push_str(&format!("\x1b[{};{}H", u32::from(row) + 1, u32::from(col) + 1));
-    s.push_str(if screen.cursor_visible { "\x1b[?25h" } else { "\x1b[?25l" });
-    // The agent's input modes (mouse, bracketed paste, keyboard protocol):
-    // keys, pastes and clicks reach it as it asked; the console undoes them
-    // at detach like any mode the agent turns on.
-    s.push_str(&String::from_utf8_lossy(&screen.input_modes.replay()));
-    s
+    cut
+}
+
+/// A snapshot's scroll region on a terminal that shows `rows` of its `screen_rows`,
+/// from row `cut` on: `None` when what is left of it is the whole terminal or no region
+/// at all (a DECSTBM whose top is not above its bottom is ignored).
+fn region_shown(region: ScrollRegion, screen_rows: u16, cut: u16, rows: u16) -> Option<ScrollRegion> {
+    let last = rows.checked_sub(1)?;
+    let bottom = region.bottom.min(screen_rows.saturating_sub(1)).checked_sub(cut)?.min(last);
+    let top = region.top.saturating_sub(cut);
+    (top < bottom && (top, bottom) != (0, last)).then_some(ScrollRegion { top, bottom })
 }
 
 /// The session's screen, the `seq` of the last output it shows, and how the
@@ -298,6 +352,8 @@ pub async fn run_attach(link: Link, opts: AttachOptions) -> Result<AttachEnd, Li
 #[cfg(test)]
 mod tests {
     use super::*;
+    use warden_core::MainScreen;
+    use warden_core::term::{OutputModes, Screen};
 
     /// Runs lag notices (`lag:<seq>`, `lag:?` for an unknown extent) and
     /// answered screens (`drawn:<seq>`) through [`Redraws`] as the attach
@@ -375,6 +431,8 @@ mod tests {
             alternate_screen: true,
             bytes: 0,
             input_modes: Default::default(),
+            main_screen: None,
+            output_modes: Default::default(),
         };
         let s = draw_snapshot(&screen);
         assert!(s.starts_with("\x1b[?1049h"), "{s:?}");
@@ -395,6 +453,8 @@ mod tests {
             alternate_screen: false,
             bytes: 0,
             input_modes: Default::default(),
+            main_screen: None,
+            output_modes: Default::default(),
         };
         let mut term = warden_core::term::Screen::new(3, 8);
         term.process(draw_snapshot_on(&screen, TermSize { rows: 3, cols: 8 }).as_bytes());
@@ -420,6 +480,8 @@ mod tests {
             alternate_screen: false,
             bytes: 0,
             input_modes: Default::default(),
+            main_screen: None,
+            output_modes: Default::default(),
         };
         assert!(draw_snapshot(&snapshot).contains("\x1b[65536;65536H"));
     }
@@ -439,6 +501,8 @@ mod tests {
             alternate_screen: false,
             bytes: 0,
             input_modes: screen.modes().input(),
+            main_screen: None,
+            output_modes: Default::default(),
         };
         let s = draw_snapshot(&snapshot);
         assert!(s.ends_with("\x1b[?1000h\x1b[?1006h\x1b=\x1b[>5u\x1b[>4;2m"), "{s:?}");
@@ -446,5 +510,146 @@ mod tests {
         let mut shown = warden_core::term::Screen::new(3, 10);
         shown.process(s.as_bytes());
         assert_eq!(shown.modes().input(), snapshot.input_modes);
+    }
+
+    /// A snapshot of a `rows` × `cols` screen showing `text` with the cursor at `cursor`.
+    fn snapshot_of(rows: u16, cols: u16, text: &str, cursor: (u16, u16)) -> ScreenSnapshot {
+        ScreenSnapshot {
+            rows,
+            cols,
+            text: text.into(),
+            cursor_row: cursor.0,
+            cursor_col: cursor.1,
+            cursor_visible: true,
+            title: String::new(),
+            alternate_screen: false,
+            bytes: 0,
+            input_modes: Default::default(),
+            main_screen: None,
+            output_modes: Default::default(),
+        }
+    }
+
+    #[test]
+    fn over_the_alternate_screen_the_main_screen_is_drawn_first() {
+        let screen = ScreenSnapshot {
+            alternate_screen: true,
+            main_screen: Some(MainScreen { text: "$ vi x\nmain".into(), cursor_row: 1, cursor_col: 4 }),
+            ..snapshot_of(3, 10, "tui", (0, 3))
+        };
+        let s = draw_snapshot(&screen);
+        assert_eq!(
+            s,
+            concat!(
+                "\x1b[0m\x1b[H\x1b[2J\x1b[1;1H$ vi x\x1b[2;1Hmain\x1b[2;5H",
+                "\x1b[?1049h\x1b[0m\x1b[H\x1b[2J\x1b[1;1Htui\x1b[1;4H\x1b[?25h"
+            )
+        );
+        // The program leaves the alternate screen: its main screen shows, the cursor
+        // where it was on it.
+        let mut term = Screen::new(3, 10);
+        term.process(b"the person's shell");
+        term.process(s.as_bytes());
+        assert_eq!(term.text(), "tui");
+        term.process(b"\x1b[?1049l");
+        assert_eq!(term.text(), "$ vi x\nmain");
+        assert_eq!(term.cursor(), (1, 4));
+        // Cut to a smaller terminal, each screen keeps its own cursor's row in view.
+        let screen = ScreenSnapshot {
+            alternate_screen: true,
+            main_screen: Some(MainScreen { text: "m0\nm1\nm2\nm3".into(), cursor_row: 3, cursor_col: 2 }),
+            ..snapshot_of(4, 10, "a0\na1\na2\na3", (0, 2))
+        };
+        let mut term = Screen::new(2, 10);
+        term.process(draw_snapshot_on(&screen, TermSize { rows: 2, cols: 10 }).as_bytes());
+        assert_eq!((term.text().as_str(), term.cursor()), ("a0\na1", (0, 2)));
+        term.process(b"\x1b[?1049l");
+        assert_eq!((term.text().as_str(), term.cursor()), ("m2\nm3", (1, 2)));
+    }
+
+    #[test]
+    fn the_modes_later_output_depends_on_are_set_after_the_text() {
+        let modes = OutputModes {
+            scroll_region: Some(ScrollRegion { top: 1, bottom: 3 }),
+            origin: true,
+            insert: true,
+            autowrap_off: true,
+            line_drawing: true,
+            shifted_out: true,
+        };
+        let screen = ScreenSnapshot { output_modes: modes, ..snapshot_of(6, 10, "head\n\n\n\nfoot", (2, 5)) };
+        let s = draw_snapshot(&screen);
+        // The region and origin mode move the cursor home: it is placed after them, its
+        // row counted from the region's top.
+        assert!(s.ends_with("\x1b[5;1Hfoot\x1b[2;4r\x1b[?6h\x1b[4h\x1b[?7l\x1b(0\x0e\x1b[2;6H\x1b[?25h"), "{s:?}");
+        let mut term = Screen::new(6, 10);
+        term.process(s.as_bytes());
+        assert_eq!(term.output_modes(), modes);
+        assert_eq!(term.cursor(), (2, 5));
+        // Output that scrolls stays in the region: the rows around it are as they were.
+        term.process(b"\x1b[?6l\x1b[?7h\x1b[4l\x0f\x1b(B\x1b[2;1H1\r\n2\r\n3\r\n4\r\n5");
+        assert_eq!(term.text(), "head\n3\n4\n5\nfoot");
+        // Without any, nothing is set.
+        let plain = draw_snapshot(&snapshot_of(6, 10, "head", (0, 4)));
+        assert!(plain.ends_with("\x1b[1;1Hhead\x1b[1;5H\x1b[?25h"), "{plain:?}");
+    }
+
+    #[test]
+    fn a_scroll_region_is_cut_to_a_smaller_terminal() {
+        let term = TermSize { rows: 5, cols: 10 };
+        let region = |top, bottom| Some(ScrollRegion { top, bottom });
+        // (region, origin, cursor row) on a 10-row screen → what is set, and where the
+        // cursor goes, on 5 rows (the rows from the cursor's row − 4 on).
+        let cases = [
+            // Its rows cut off the top go; cut at the bottom to the terminal's.
+            (region(2, 8), false, 9, "\x1b[1;4r\x1b[5;1H"),
+            (region(7, 9), true, 9, "\x1b[3;5r\x1b[?6h\x1b[3;1H"),
+            (region(1, 3), false, 4, "\x1b[2;4r\x1b[5;1H"),
+            // What is left of it is the whole terminal, or nothing: no region.
+            (region(2, 8), true, 6, "\x1b[?6h\x1b[5;1H"),
+            (region(0, 3), false, 9, "\x1b[5;1H"),
+            // Nonsense from a hostile node is not sent on.
+            (region(3, 1), false, 0, "\x1b[1;1H"),
+            (region(50, 60000), false, 0, "\x1b[1;1H"),
+            (region(8, 60000), false, 9, "\x1b[4;5r\x1b[5;1H"),
+        ];
+        for (scroll_region, origin, row, want) in cases {
+            let screen = ScreenSnapshot {
+                output_modes: OutputModes { scroll_region, origin, ..Default::default() },
+                ..snapshot_of(10, 10, "0\n1\n2\n3\n4\n5\n6\n7\n8\n9", (row, 0))
+            };
+            let s = draw_snapshot_on(&screen, term);
+            assert!(s.ends_with(&format!("{want}\x1b[?25h")), "{scroll_region:?} origin {origin} row {row}: {s:?}");
+            // And on the terminal the cursor is on the snapshot's row, as shown.
+            let mut shown = Screen::new(5, 10);
+            shown.process(s.as_bytes());
+            assert_eq!(shown.cursor().0, row.min(4), "{scroll_region:?} origin {origin} row {row}");
+        }
+    }
+
+    #[test]
+    fn what_a_snapshot_turns_on_the_console_turns_off() {
+        let screen = ScreenSnapshot {
+            alternate_screen: true,
+            cursor_visible: false,
+            main_screen: Some(MainScreen { text: "$ tui".into(), cursor_row: 0, cursor_col: 5 }),
+            output_modes: OutputModes {
+                scroll_region: Some(ScrollRegion { top: 1, bottom: 3 }),
+                origin: true,
+                insert: true,
+                autowrap_off: true,
+                line_drawing: true,
+                shifted_out: true,
+            },
+            ..snapshot_of(6, 10, "frame", (2, 1))
+        };
+        // The console's screen model takes in what it shows; its close writes the restore.
+        let mut console = Screen::new(6, 10);
+        console.process(draw_snapshot(&screen).as_bytes());
+        let restore = console.modes().restore();
+        console.process(&restore);
+        assert!(!console.modes().any(), "{:?}", console.modes());
+        assert_eq!(console.output_modes(), OutputModes::default());
+        assert_eq!((console.text().as_str(), console.cursor()), ("$ tui", (0, 5)), "back on the main screen");
     }
 }

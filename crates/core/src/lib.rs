@@ -40,7 +40,7 @@ pub use screen::{normalize as normalize_screen, screen_hash};
 pub use spec::{SessionSpec, SpecError, TermSize};
 pub use state::{IllegalTransition, SessionState, check_transition};
 pub use supervise::{
-    ApprovalPreset, Delivery, LoopGuard, PendingConfirmation, Provenance, Reply, ResponseRule, RuleSource,
+    ApprovalPreset, Delivery, LoopGuard, MainScreen, PendingConfirmation, Provenance, Reply, ResponseRule, RuleSource,
     ScreenSnapshot, StallSpec, SupervisionLevel,
 };
 pub use task::{TaskId, TaskRecord, TaskSpec, TaskStatus};

@@ -323,6 +323,29 @@ pub struct ScreenSnapshot {
     /// attach`) turns them on too. Absent when none is on.
     #[serde(default, skip_serializing_if = "crate::term::InputModes::is_empty")]
     pub input_modes: crate::term::InputModes,
+    /// While the alternate screen is shown, the main screen under it: a terminal that
+    /// starts showing the session draws it before entering the alternate screen, so
+    /// that the program's leaving that screen shows it again. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub main_screen: Option<MainScreen>,
+    /// The shown screen's scroll region, origin, insert and wrap modes and character
+    /// set: a terminal that starts showing the session sets them after the text, so
+    /// that later output lands where it lands on the session's screen. Absent when all
+    /// are as a terminal starts.
+    #[serde(default, skip_serializing_if = "crate::term::OutputModes::is_default")]
+    pub output_modes: crate::term::OutputModes,
+}
+
+/// The main screen of a session while the alternate screen is shown over it
+/// ([`ScreenSnapshot::main_screen`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MainScreen {
+    /// Its rows as text, as [`ScreenSnapshot::text`].
+    pub text: String,
+    /// Its cursor row (0-based): where leaving the alternate screen puts the cursor.
+    pub cursor_row: u16,
+    /// Its cursor column (0-based).
+    pub cursor_col: u16,
 }
 
 /// Whether input reached the agent (`Warden::send`).
@@ -413,6 +436,42 @@ mod tests {
         );
         let back: PendingConfirmation = serde_json::from_str(&json).expect("parses");
         assert_eq!(back, PendingConfirmation { on_screen: None, ..p });
+    }
+
+    #[test]
+    fn a_snapshot_from_a_node_before_the_main_screen_and_output_modes_parses() {
+        let old = r#"{"rows":24,"cols":80,"text":"$","cursor_row":0,"cursor_col":1,"cursor_visible":true,"alternate_screen":true,"bytes":9}"#;
+        let snap: ScreenSnapshot = serde_json::from_str(old).expect("parses");
+        assert_eq!((&snap.main_screen, snap.output_modes), (&None, crate::term::OutputModes::default()));
+        // And a snapshot with them off writes neither.
+        let again = serde_json::to_string(&snap).expect("json");
+        assert_eq!(again, old);
+    }
+
+    #[test]
+    fn a_snapshot_over_the_alternate_screen_carries_the_main_screen() {
+        let snap = ScreenSnapshot {
+            rows: 24,
+            cols: 80,
+            text: "tui".into(),
+            cursor_row: 0,
+            cursor_col: 3,
+            cursor_visible: true,
+            title: String::new(),
+            alternate_screen: true,
+            bytes: 20,
+            input_modes: Default::default(),
+            main_screen: Some(MainScreen { text: "$ vi".into(), cursor_row: 0, cursor_col: 4 }),
+            output_modes: crate::term::OutputModes { insert: true, ..Default::default() },
+        };
+        let json = serde_json::to_string(&snap).expect("json");
+        assert!(
+            json.ends_with(
+                r#""main_screen":{"text":"$ vi","cursor_row":0,"cursor_col":4},"output_modes":{"insert":true}}"#
+            ),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<ScreenSnapshot>(&json).expect("parses"), snap);
     }
 
     #[test]

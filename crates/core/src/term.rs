@@ -33,6 +33,7 @@ mod dispatch;
 mod flood;
 mod grid;
 pub mod modes;
+mod output_modes;
 mod pack;
 pub mod query;
 mod state;
@@ -43,7 +44,8 @@ use cell::{Clusters, into_string, render_row};
 use grid::Grid;
 use state::Term;
 
-pub use modes::{Colours, InputModes, Mode, TermModes};
+pub use modes::{Charset, Colours, InputModes, Mode, TermModes};
+pub use output_modes::{OutputModes, ScrollRegion};
 pub use query::{Query, QueryFilter, QueryScanner, ReplyContext};
 
 /// The exit status a shell reported for its last command (`OSC 133 ; D ; status`, the
@@ -173,25 +175,40 @@ impl Screen {
     /// (text ran past the right margin) is joined to the next without a `'\n'`, and spaces
     /// that were written are kept (only never-written or erased cells are "empty").
     pub fn text(&self) -> String {
-        self.with_grid(|grid, clusters| {
-            let mut out = Vec::with_capacity(usize::from(grid.rows) * 8);
-            let mut wrapping = false;
-            for r in 0..grid.rows {
-                let wrote = render_row(&mut out, grid.row(r), clusters);
-                if !wrote && wrapping {
-                    out.push(b'\n');
-                }
-                let wrapped = grid.is_wrapped(r);
-                if !wrapped {
-                    out.push(b'\n');
-                }
-                wrapping = wrapped;
-            }
-            while out.last() == Some(&b'\n') {
-                out.pop();
-            }
-            into_string(out)
-        })
+        self.with_grid(grid_text)
+    }
+
+    /// While the alternate screen is shown, the text of the main screen under it (as
+    /// [`text`](Screen::text) gives it): what leaving the alternate screen shows again.
+    /// `None` while the main screen is shown.
+    pub fn main_text(&self) -> Option<String> {
+        let main = self.term.other.as_ref().filter(|_| self.term.alt_active)?;
+        // The hidden grid is always packed (`Term::other`): its clusters are its own.
+        Some(with_unpacked(main, &self.term.clusters, grid_text))
+    }
+
+    /// While the alternate screen is shown, the main screen's cursor `(row, col)`: where
+    /// it stood on entering the alternate screen, and stands again on leaving it. `None`
+    /// while the main screen is shown.
+    pub fn main_cursor(&self) -> Option<(u16, u16)> {
+        let main = self.term.other.as_ref().filter(|_| self.term.alt_active)?;
+        Some((main.pos.row, main.pos.col))
+    }
+
+    /// The shown screen's state that decides where and how later output lands (scroll
+    /// region, origin, insert and wrap modes, character set): what a terminal that
+    /// starts showing this screen sets after drawing its text.
+    pub fn output_modes(&self) -> OutputModes {
+        let (top, bottom) = self.term.grid.region();
+        let whole = (top, bottom) == (0, self.term.rows - 1);
+        OutputModes {
+            scroll_region: (!whole).then_some(ScrollRegion { top, bottom }),
+            origin: self.term.grid.origin(),
+            insert: self.term.modes.insert,
+            autowrap_off: !self.term.autowrap,
+            line_drawing: self.term.modes.charset_g0 == Charset::DecLineDrawing,
+            shifted_out: self.term.modes.shifted_out,
+        }
     }
 
     /// The text of one row, trailing empty cells dropped; `""` for a row out of range.
@@ -345,13 +362,7 @@ impl Screen {
 
     /// Runs `f` on the active grid, unpacked into a temporary copy when compact.
     fn with_grid<R>(&self, f: impl FnOnce(&Grid, &Clusters) -> R) -> R {
-        if self.term.grid.is_packed() {
-            let mut clusters = Clusters::default();
-            let grid = self.term.grid.unpacked_copy(&mut clusters);
-            f(&grid, &clusters)
-        } else {
-            f(&self.term.grid, &self.term.clusters)
-        }
+        with_unpacked(&self.term.grid, &self.term.clusters, f)
     }
 }
 
@@ -373,6 +384,39 @@ impl fmt::Debug for Screen {
             .field("version", &self.version())
             .finish_non_exhaustive()
     }
+}
+
+/// Runs `f` on `grid` (whose clusters are in `clusters` while it is unpacked), unpacked
+/// into a temporary copy when it is packed.
+fn with_unpacked<R>(grid: &Grid, clusters: &Clusters, f: impl FnOnce(&Grid, &Clusters) -> R) -> R {
+    if grid.is_packed() {
+        let mut own = Clusters::default();
+        let copy = grid.unpacked_copy(&mut own);
+        f(&copy, &own)
+    } else {
+        f(grid, clusters)
+    }
+}
+
+/// The text of `grid` as [`Screen::text`] gives it.
+fn grid_text(grid: &Grid, clusters: &Clusters) -> String {
+    let mut out = Vec::with_capacity(usize::from(grid.rows) * 8);
+    let mut wrapping = false;
+    for r in 0..grid.rows {
+        let wrote = render_row(&mut out, grid.row(r), clusters);
+        if !wrote && wrapping {
+            out.push(b'\n');
+        }
+        let wrapped = grid.is_wrapped(r);
+        if !wrapped {
+            out.push(b'\n');
+        }
+        wrapping = wrapped;
+    }
+    while out.last() == Some(&b'\n') {
+        out.pop();
+    }
+    into_string(out)
 }
 
 /// Length of the run of printable ASCII (0x20..=0x7E) at the start of `bytes`.

@@ -132,7 +132,7 @@ impl vte::Perform for Term {
         if !intermediates.is_empty() {
             // Designating G0 (`ESC ( 0`: line drawing, `ESC ( B`: ASCII) changes no text.
             if intermediates == b"(" {
-                self.modes.charset_g0 = byte != b'B';
+                self.modes.charset_g0 = super::modes::Charset::designated(byte);
             }
             return;
         }

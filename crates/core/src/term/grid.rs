@@ -230,6 +230,11 @@ impl Grid {
         self.saved_rendition
     }
 
+    /// The scroll region's top and bottom rows (0-based, inclusive).
+    pub(super) fn region(&self) -> (u16, u16) {
+        (self.top, self.bottom)
+    }
+
     fn in_region(&self) -> bool {
         (self.top..=self.bottom).contains(&self.pos.row)
     }

@@ -142,9 +142,9 @@ pub struct TermModes {
     /// leaving it brings them back (they were in effect on entering it with mode 1049).
     /// DECSC saves this and the next two with the cursor, DECRC puts them back.
     pub attributes: bool,
-    /// G0 holds a character set other than ASCII (`ESC ( 0`: DEC line drawing, …), or
-    /// leaving the alternate screen brings one back.
-    pub charset_g0: bool,
+    /// The character set in G0 (`ESC ( 0`: DEC line drawing, …); one other than ASCII is
+    /// on. While the alternate screen is shown, also what leaving it brings back.
+    pub charset_g0: Charset,
     /// Shifted out (SO): G1 is in use until SI (or leaving the alternate screen brings
     /// the shift back).
     pub shifted_out: bool,
@@ -241,6 +241,34 @@ impl Colours {
     }
 }
 
+/// A character set designated into G0 (`ESC ( c`), as far as warden tells them apart.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Charset {
+    /// ASCII (`ESC ( B`), what a terminal starts with.
+    #[default]
+    Ascii,
+    /// DEC special graphics (`ESC ( 0`): the line-drawing set.
+    DecLineDrawing,
+    /// Any other set (`ESC ( A`, British, …): undone by the restore, not replayed.
+    Other,
+}
+
+impl Charset {
+    /// The set a designation's final byte names.
+    pub fn designated(byte: u8) -> Charset {
+        match byte {
+            b'B' => Charset::Ascii,
+            b'0' => Charset::DecLineDrawing,
+            _ => Charset::Other,
+        }
+    }
+
+    /// This set, or `other` when this one is ASCII.
+    fn or(self, other: Charset) -> Charset {
+        if self == Charset::Ascii { other } else { self }
+    }
+}
+
 /// One screen's kitty keyboard state: entries pushed and not popped, whether flags were
 /// set in place, the flags in effect.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -258,7 +286,7 @@ struct KittyState {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct Rendition {
     attributes: bool,
-    charset_g0: bool,
+    charset_g0: Charset,
     shifted_out: bool,
 }
 
@@ -267,7 +295,7 @@ impl Rendition {
     pub(super) fn union(self, other: Rendition) -> Rendition {
         Rendition {
             attributes: self.attributes || other.attributes,
-            charset_g0: self.charset_g0 || other.charset_g0,
+            charset_g0: self.charset_g0.or(other.charset_g0),
             shifted_out: self.shifted_out || other.shifted_out,
         }
     }
@@ -438,7 +466,7 @@ impl TermModes {
         if self.attributes || self.alternate_screen {
             out.extend_from_slice(b"\x1b[0m");
         }
-        if self.charset_g0 || self.shifted_out || self.alternate_screen {
+        if self.charset_g0 != Charset::Ascii || self.shifted_out || self.alternate_screen {
             out.extend_from_slice(b"\x0f\x1b(B");
         }
         if self.insert {
