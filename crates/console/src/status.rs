@@ -24,7 +24,9 @@ pub fn draw_status(rows: u16, cols: u16, text: &str) -> Vec<u8> {
         width += w;
         fitted.push(c);
     }
-    format!("\x1b7\x1b[{rows};1H\x1b[2K\x1b[7m{fitted}\x1b[0m\x1b8").into_bytes()
+    // In ASCII whatever character set the program has on (`ESC ( 0` would draw the
+    // text as line-drawing glyphs); DECRC puts the program's back.
+    format!("\x1b7\x0f\x1b(B\x1b[{rows};1H\x1b[2K\x1b[7m{fitted}\x1b[0m\x1b8").into_bytes()
 }
 
 /// The bytes that take the status line away: the bottom row drawn again with
@@ -61,6 +63,22 @@ mod tests {
         s.process(&clear_status(5, ""));
         assert_eq!(s.row_text(4), "");
         assert_eq!(s.cursor(), before);
+    }
+
+    /// The reported defect: with the program's line drawing (`ESC ( 0`) or shift-out
+    /// on, the status line's text was drawn as line-drawing glyphs.
+    #[test]
+    fn its_text_is_ascii_whatever_set_the_program_has_on() {
+        let bytes = draw_status(5, 20, "watching only");
+        let text = bytes.iter().position(|&b| b == b'w').expect("the text");
+        let before = &bytes[..text];
+        assert!(before.windows(4).any(|w| w == b"\x0f\x1b(B"), "SI and G0 = ASCII before the text: {before:?}");
+        assert!(bytes.starts_with(b"\x1b7") && bytes.ends_with(b"\x1b8"), "and the program's set back after");
+        let mut s = Screen::new(5, 20);
+        s.process(b"\x1b(0\x0e");
+        s.process(&bytes);
+        let modes = s.output_modes();
+        assert!(modes.line_drawing && modes.shifted_out, "DECRC gives the program its set back: {modes:?}");
     }
 
     #[test]
