@@ -37,6 +37,7 @@ mod replies;
 mod sessions;
 mod slow_callers;
 mod supervision;
+mod task_clones;
 mod task_merge;
 mod task_retention;
 mod tasks;

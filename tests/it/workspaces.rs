@@ -1,6 +1,7 @@
 //! Git workspaces end to end: real repositories (a local bare repository as
 //! the remote), the `Warden` embedding API and the `warden` binary.
 
+mod branches;
 mod edge;
 mod redaction;
 pub(crate) mod servers;
@@ -379,11 +380,34 @@ async fn paths_cannot_escape_the_workspace_or_base_dir() -> TestResult {
     let w = start(tmp.path()).await;
     let ws = w.provision_workspace(clone_spec(&remote, "w1", "b")).await?;
     std::os::unix::fs::symlink(tmp.path(), ws.path.join("out"))?;
-    for bad in ["../x", "/etc/passwd", "out/remote.git/config", ".git/config"] {
+    // The git directory in any spelling git itself refuses, at any depth: a
+    // typed refusal, never "nothing to commit" (even with such a file there).
+    fs::create_dir_all(ws.path.join(".GIT"))?;
+    fs::write(ws.path.join(".GIT/x"), "x\n")?;
+    for bad in [
+        "../x",
+        "/etc/passwd",
+        "out/remote.git/config",
+        ".git/config",
+        ".GIT",
+        ".GIT/x",
+        ".Git/config",
+        ".git/..",
+        "sub/.git/config",
+        ".git.",
+        "git~1/config",
+    ] {
         let req = CommitRequest { message: "m".into(), paths: Some(vec![bad.into()]), author: None };
         let err = w.commit(&ws.id, req).await.expect_err("escape accepted");
         assert!(matches!(err, WorkspaceError::PathEscape { .. }), "{bad}: {err:?}");
     }
+    // The command line says so too.
+    let out = cli(&tmp.path().join("state"))
+        .args(["workspace", "commit", "w1", "-m", "m", "--path", ".GIT", "--author-name", "T", "--author-email", "t@e"])
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{stderr}");
+    assert!(stderr.contains("\".GIT\" escapes"), "{stderr}");
     w.shutdown().await;
     // A workspace directory replaced by a symlink out of base_dir is refused after a restart.
     fs::remove_dir_all(&ws.path)?;

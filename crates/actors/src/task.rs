@@ -35,7 +35,7 @@ pub(crate) mod place;
 pub mod registry;
 
 pub(crate) use actor::{Control, FinalizeOutcome, Finalized, Merged, Place, TaskArgs, TaskMsg, start_actor};
-pub(crate) use host::{HostFuture, LaunchPlan, TaskHost};
+pub(crate) use host::{HostFuture, LaunchPlan, TaskGone, TaskHost};
 pub(crate) use place::SCRATCH_DIR;
 use registry::RegistryWriter;
 pub use registry::TaskRegistry;
@@ -57,6 +57,10 @@ pub struct TaskConfig {
     /// How many finished worktrees (of ended tasks) are kept, how many bytes
     /// and how old; applied after each task ends and when warden starts.
     pub worktrees: WorktreeRetention,
+    /// How long a task waits for another warden process (or task) that is
+    /// making the parent clone of the same repository on this state
+    /// directory, before it fails (`provision_failed`).
+    pub clone_wait: std::time::Duration,
 }
 
 impl Default for TaskConfig {
@@ -67,6 +71,7 @@ impl Default for TaskConfig {
             max_records: 10_000,
             max_live: 1024,
             worktrees: WorktreeRetention::default(),
+            clone_wait: std::time::Duration::from_secs(15 * 60),
         }
     }
 }
@@ -308,8 +313,6 @@ pub(crate) struct Tasks {
     pub writer: RegistryWriter,
     /// One permit per agent slot (`max_sessions`).
     pub slots: Arc<Semaphore>,
-    /// Serialises the creation of parent clones.
-    pub parent_lock: Arc<tokio::sync::Mutex<()>>,
     /// Held by a pass of the worktree retention policy, and while an ended
     /// task is started again (so a pass never removes what a resume uses).
     pub retention_lock: Arc<tokio::sync::Mutex<()>>,
@@ -355,7 +358,6 @@ impl Tasks {
             index,
             writer,
             slots: Arc::new(Semaphore::new(config.max_sessions.max(1))),
-            parent_lock: Arc::new(tokio::sync::Mutex::new(())),
             retention_lock: Arc::new(tokio::sync::Mutex::new(())),
             cooldowns: Arc::new(cooldown::Cooldowns::default()),
             patterns: Arc::new(place::instruction_patterns(&config.adapters)),

@@ -15,19 +15,22 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tracing::Instrument;
 use warden_adapters::Strategy;
-use warden_core::task::{CleanupPolicy, FinalizeMode, StatusReason, TaskRecord};
+use warden_core::task::{CleanupPolicy, FinalizeMode, RepoSpec, StatusReason, TaskRecord};
 use warden_core::workspace::{
     BranchSpec, CloneSpec, CommitOutcome, CommitRequest, FinalizeRequest, PrRequest, ProvisionSpec, PushRequest,
-    RepoSlug, StepResult, WorkspaceId, WorkspaceState, WorktreeSpec, branch_for_task,
+    RepoSlug, StepResult, WorkspaceId, WorkspaceRecord, WorkspaceState, WorktreeSpec, branch_for_task,
 };
 use warden_core::{SessionId, SessionInfo};
 
 use crate::error::SessionError;
 use crate::handle::{Warden, WeakWarden};
 use crate::launch::{AgentRequest, LaunchError};
-use crate::task::{FinalizeOutcome, Finalized, HostFuture, LaunchPlan, Place, TaskHost, place};
+use crate::task::{FinalizeOutcome, Finalized, HostFuture, LaunchPlan, Place, TaskGone, TaskHost, place};
 use crate::workspace::WorkspaceError;
+use crate::workspace::engine::ProvisionedWorktree;
+use crate::workspace::registry::LockWait;
 
 /// How often a launch that meets a full node retries, and how many times.
 const SLOT_RETRY: Duration = Duration::from_millis(100);
@@ -38,12 +41,12 @@ impl TaskHost for WeakWarden {
         &self,
         record: TaskRecord,
         patterns: Arc<Vec<String>>,
-        parent_lock: Arc<tokio::sync::Mutex<()>>,
+        gone: TaskGone,
     ) -> HostFuture<Result<Vec<Place>, (StatusReason, String)>> {
         let w = self.upgrade();
         Box::pin(async move {
             let w = w.ok_or((StatusReason::ProvisionFailed, "warden is shutting down".to_string()))?;
-            provision(&w, &record, &patterns, &parent_lock).await
+            provision(&w, &record, &patterns, gone).await
         })
     }
 
@@ -175,13 +178,13 @@ fn request(plan: &LaunchPlan, adapters: &warden_adapters::Registry) -> AgentRequ
 }
 
 /// Prepares where each agent works: a worktree of the repository's parent
-/// clone (created once, fetched for later tasks), a scratch directory, or the
-/// given directory.
+/// clone (created once, fetched for later tasks: [`parent_clone`]), a
+/// scratch directory, or the given directory.
 async fn provision(
     warden: &Warden,
     record: &TaskRecord,
     patterns: &[String],
-    parent_lock: &tokio::sync::Mutex<()>,
+    gone: TaskGone,
 ) -> Result<Vec<Place>, (StatusReason, String)> {
     let fail = |e: String| (StatusReason::ProvisionFailed, e);
     let spec = &record.spec;
@@ -207,44 +210,12 @@ async fn provision(
         return Ok(places);
     };
     let parent = place::parent_id(&repo.source);
-    let parent_record = {
-        let _guard = parent_lock.lock().await;
-        let existing = match warden.workspace(&parent).await {
-            Ok(r) => Some(r),
-            Err(WorkspaceError::NotFound { .. }) => None,
-            Err(e) => return Err(fail(e.to_string())),
-        };
-        match existing {
-            Some(r) if r.state == WorkspaceState::Ready => {
-                warden.fetch_workspace(&parent).await.map_err(|e| fail(format!("fetch: {e}")))?;
-                r
-            }
-            other => {
-                if let Some(r) = other {
-                    // Left over from an earlier clone that did not end ready: start again.
-                    // Unless it cannot be discarded (another warden process is still
-                    // cloning it): then its record stays, and this task fails typed.
-                    warden.discard_workspace(&r.id).await.map_err(|e| {
-                        fail(format!("the clone of this repository is not ready and cannot be replaced now: {e}"))
-                    })?;
-                    let ctx = Arc::clone(&warden.workspaces().ctx);
-                    let id = r.id.clone();
-                    let _ = tokio::task::spawn_blocking(move || ctx.registry().remove(&id)).await;
-                }
-                warden
-                    .provision_workspace(ProvisionSpec::Clone(CloneSpec {
-                        id: Some(parent.to_string()),
-                        source: repo.source.clone(),
-                        branch: BranchSpec::Named { name: "warden/parent".into() },
-                        base: repo.base.clone(),
-                        depth: None,
-                    }))
-                    .await
-                    .map_err(|e| fail(e.to_string()))?
-            }
-        }
-    };
+    let span = tracing::info_span!("parent_clone", workspace = %parent);
+    let parent_record = parent_clone(warden, &parent, repo, &gone).instrument(span).await.map_err(fail)?;
     let base = repo.base.clone().unwrap_or_else(|| parent_record.base.clone());
+    // What this provisioning made, taken back if a later step fails (or the
+    // task goes), so that nothing of it is left to change a retry.
+    let mut made: Vec<ProvisionedWorktree> = Vec::with_capacity(n);
     let mut places = Vec::with_capacity(n);
     for i in 0..n {
         let agent = &spec.agents[i].agent;
@@ -258,25 +229,187 @@ async fn provision(
                 branch_for_task(&record.id.short(), &role, &spec.description).to_string()
             }
         };
-        let ws = warden
-            .provision_workspace(ProvisionSpec::Worktree(WorktreeSpec {
-                parent: parent.to_string(),
-                id: Some(format!("t-{}-{i}", record.id.as_simple())),
-                branch: BranchSpec::Named { name: branch.clone() },
-                base: Some(format!("origin/{base}")),
-            }))
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-        if !spec.commit_instruction_files {
-            let (dir, patterns) = (ws.path.clone(), patterns.to_vec());
-            tokio::task::spawn_blocking(move || place::exclude_locally(&dir, &patterns))
+        let step = async {
+            if gone.is_gone() {
+                return Err("the task ended while its workspaces were being made".to_owned());
+            }
+            let ws = warden
+                .add_worktree(WorktreeSpec {
+                    parent: parent.to_string(),
+                    id: Some(format!("t-{}-{i}", record.id.as_simple())),
+                    branch: BranchSpec::Named { name: branch.clone() },
+                    base: Some(format!("origin/{base}")),
+                })
                 .await
-                .map_err(|e| fail(e.to_string()))?
-                .map_err(|e| fail(format!("cannot write the local git exclude: {e}")))?;
+                .map_err(|e| e.to_string())?;
+            let here =
+                Place { workdir: ws.record.path.clone(), workspace: Some(ws.record.id.clone()), branch: Some(branch) };
+            made.push(ws);
+            if !spec.commit_instruction_files {
+                let (dir, patterns) = (here.workdir.clone(), patterns.to_vec());
+                tokio::task::spawn_blocking(move || place::exclude_locally(&dir, &patterns))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| format!("cannot write the local git exclude: {e}"))?;
+            }
+            Ok(here)
+        };
+        match step.await {
+            Ok(here) => places.push(here),
+            Err(e) => {
+                undo_worktrees(warden, &made).await;
+                return Err(fail(e));
+            }
         }
-        places.push(Place { workdir: ws.path.clone(), workspace: Some(ws.id.clone()), branch: Some(branch) });
+    }
+    if gone.is_gone() {
+        undo_worktrees(warden, &made).await;
+        return Err(fail("the task ended while its workspaces were being made".to_owned()));
     }
     Ok(places)
+}
+
+/// Takes back worktrees a task's provisioning made before a later step failed.
+async fn undo_worktrees(warden: &Warden, made: &[ProvisionedWorktree]) {
+    for ws in made.iter().rev() {
+        match warden.undo_worktree(ws).await {
+            Ok(()) => tracing::info!(workspace = %ws.record.id, "worktree of a failed provisioning taken back"),
+            Err(e) => {
+                tracing::warn!(workspace = %ws.record.id, error = %e, "cannot take back the worktree of a failed provisioning")
+            }
+        }
+    }
+}
+
+/// The parent clone of `repo`, ready: the one there is (fetched first), or
+/// one made now. It is made under the parent's cross-process lock
+/// (`locks/<parent>.lock` in the workspace registry), held only while it is
+/// made, so that of two tasks needing it at once — of this or of another
+/// warden process on the state directory — one clones and the other waits
+/// for that clone (up to `TaskConfig::clone_wait`, and only while its task
+/// is there and warden is not shutting down) and then uses it.
+async fn parent_clone(
+    warden: &Warden,
+    parent: &WorkspaceId,
+    repo: &RepoSpec,
+    gone: &TaskGone,
+) -> Result<WorkspaceRecord, String> {
+    let existing = lookup(warden, parent).await?;
+    if let Some(r) = existing.as_ref().filter(|r| r.state == WorkspaceState::Ready) {
+        warden.fetch_workspace(parent).await.map_err(|e| format!("fetch: {e}"))?;
+        return Ok(r.clone());
+    }
+    let registry = warden.workspaces().ctx.registry().clone();
+    let key = parent.clone();
+    let free = tokio::task::spawn_blocking(move || registry.try_lock_workspace(&key))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let lock = match free {
+        Some(lock) => lock,
+        None => {
+            let owner = owner_of(existing.as_ref());
+            let limit = warden.tasks().config.clone_wait;
+            tracing::info!(owner = %owner, limit_s = limit.as_secs(), "the clone of this repository is being made elsewhere; waiting for it");
+            let started = std::time::Instant::now();
+            let registry = warden.workspaces().ctx.registry();
+            // Waiting stops when the task goes, or when warden shuts down.
+            let closing = Arc::clone(&warden.tasks().closing);
+            let stop = {
+                let gone = gone.clone();
+                let closing = Arc::clone(&closing);
+                async move {
+                    let shutdown = async {
+                        while !closing.load(std::sync::atomic::Ordering::Acquire) {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    };
+                    tokio::select! {
+                        () = gone.gone() => {}
+                        () = shutdown => {}
+                    }
+                }
+            };
+            match registry.wait_lock_workspace(parent, limit, stop).await {
+                Ok(lock) => {
+                    let waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    tracing::info!(waited_ms, "waited for the clone of this repository");
+                    lock
+                }
+                Err(LockWait::TimedOut { waited }) => {
+                    let owner = owner_of(lookup(warden, parent).await.ok().flatten().as_ref());
+                    tracing::warn!(owner = %owner, waited_s = waited.as_secs(), "gave up waiting for the clone of this repository");
+                    return Err(format!(
+                        "the clone of this repository (workspace {parent}) was still being made by {owner} after \
+                         {} s of waiting; try again once it is ready (`warden workspace list` shows its state)",
+                        waited.as_secs()
+                    ));
+                }
+                Err(LockWait::Cancelled) => {
+                    let why = if closing.load(std::sync::atomic::Ordering::Acquire) {
+                        "warden shut down while the task waited for the clone of this repository"
+                    } else {
+                        "the task ended while it waited for the clone of this repository"
+                    };
+                    tracing::info!("{why}");
+                    return Err(why.to_owned());
+                }
+                Err(LockWait::Failed(e)) => return Err(e.to_string()),
+            }
+        }
+    };
+    // Whoever held the lock may have made it meanwhile.
+    match lookup(warden, parent).await? {
+        Some(r) if r.state == WorkspaceState::Ready => {
+            drop(lock);
+            warden.fetch_workspace(parent).await.map_err(|e| format!("fetch: {e}"))?;
+            Ok(r)
+        }
+        other => {
+            if let Some(r) = other {
+                // Left over from an earlier clone that did not end ready: start again.
+                // Unless it cannot be discarded (being made without this lock, by a
+                // process that is still alive): then its record stays, and this task
+                // fails typed.
+                warden.discard_workspace(&r.id).await.map_err(|e| {
+                    format!("the clone of this repository is not ready and cannot be replaced now: {e}")
+                })?;
+                let ctx = Arc::clone(&warden.workspaces().ctx);
+                let id = r.id.clone();
+                let _ = tokio::task::spawn_blocking(move || ctx.registry().remove(&id)).await;
+            }
+            let made = warden
+                .provision_workspace(ProvisionSpec::Clone(CloneSpec {
+                    id: Some(parent.to_string()),
+                    source: repo.source.clone(),
+                    branch: BranchSpec::Named { name: "warden/parent".into() },
+                    base: repo.base.clone(),
+                    depth: None,
+                }))
+                .await
+                .map_err(|e| e.to_string());
+            drop(lock);
+            made
+        }
+    }
+}
+
+/// The registry record of workspace `id`, if it has one.
+async fn lookup(warden: &Warden, id: &WorkspaceId) -> Result<Option<WorkspaceRecord>, String> {
+    match warden.workspace(id).await {
+        Ok(r) => Ok(Some(r)),
+        Err(WorkspaceError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Who is making a workspace, as far as its record says.
+fn owner_of(record: Option<&WorkspaceRecord>) -> String {
+    match record.and_then(|r| r.owner.filter(|_| r.state == WorkspaceState::Provisioning)) {
+        Some(owner) if owner.pid == std::process::id() => "another task of this warden process".to_owned(),
+        Some(owner) => format!("warden process {}", owner.pid),
+        None => "another warden process".to_owned(),
+    }
 }
 
 /// Starts one agent through the one launch path. A node that is full

@@ -13,12 +13,13 @@ use ractor::{ActorRef, RpcReplyPort};
 use warden_core::workspace::{
     CleanupOutcome, CommitOutcome, CommitRequest, DiffStat, FinalizeReport, FinalizeRequest, PrRequest, ProvisionSpec,
     PullRequest, PushOutcome, PushRequest, StepResult, WorkspaceId, WorkspaceRecord, WorkspaceState, WorkspaceStatus,
+    WorktreeSpec,
 };
 
 use super::Warden;
 use crate::workspace::WorkspaceMsg;
 use crate::workspace::WorkspaceSupMsg;
-use crate::workspace::engine::WorkspaceOps;
+use crate::workspace::engine::{ProvisionedWorktree, WorkspaceOps};
 use crate::workspace::error::WorkspaceError;
 use crate::workspace::registry::{RecoveryReport, process_alive};
 
@@ -129,17 +130,35 @@ impl Warden {
                 self.adopt(ops).await?;
                 Ok(record)
             }
-            ProvisionSpec::Worktree(spec) => {
-                let parent = WorkspaceId::parse(&spec.parent).map_err(invalid_id(&spec.parent))?;
-                let actor = self.workspace_actor(&parent).await?;
-                let record = ask(&actor, |reply| WorkspaceMsg::AddWorktree(spec, reply)).await?;
-                let ctx = Arc::clone(&self.workspaces().ctx);
-                let id = record.id.clone();
-                let ops = blocking(move || WorkspaceOps::open(ctx, &id)).await?;
-                self.adopt(ops).await?;
-                Ok(record)
-            }
+            ProvisionSpec::Worktree(spec) => Ok(self.add_worktree(spec).await?.record),
         }
+    }
+
+    /// Provisions a worktree (through its parent's actor) and starts its
+    /// actor; also says what was done to its branch, for [`Warden::undo_worktree`].
+    pub(crate) async fn add_worktree(&self, spec: WorktreeSpec) -> Result<ProvisionedWorktree, WorkspaceError> {
+        let parent = WorkspaceId::parse(&spec.parent).map_err(invalid_id(&spec.parent))?;
+        let actor = self.workspace_actor(&parent).await?;
+        let made = ask(&actor, |reply| WorkspaceMsg::AddWorktree(spec, reply)).await?;
+        let ctx = Arc::clone(&self.workspaces().ctx);
+        let id = made.record.id.clone();
+        let ops = blocking(move || WorkspaceOps::open(ctx, &id)).await?;
+        self.adopt(ops).await?;
+        Ok(made)
+    }
+
+    /// Takes back a worktree [`Warden::add_worktree`] made that its caller
+    /// could not use (see [`WorkspaceOps::undo_worktree`]): its actor is
+    /// retired, then its parent's actor removes it and undoes its branch.
+    pub(crate) async fn undo_worktree(&self, made: &ProvisionedWorktree) -> Result<(), WorkspaceError> {
+        let parent = made.record.parent.clone().ok_or_else(|| WorkspaceError::Conflict {
+            message: format!("workspace {} is not a worktree", made.record.id),
+        })?;
+        let key = made.record.id.clone();
+        self.workspace_sup(|reply| WorkspaceSupMsg::Retire { id: key, reply }).await?;
+        let actor = self.workspace_actor(&parent).await?;
+        let (child, prep) = (made.record.id.clone(), made.branch);
+        ask(&actor, |reply| WorkspaceMsg::UndoWorktree { child, prep, reply }).await
     }
 
     /// The registry record of a workspace.

@@ -19,7 +19,7 @@ use warden_core::task::{
 use warden_core::workspace::{WorkspaceId, now_ms};
 use warden_core::{Event, EventKind, SessionId, SessionInfo};
 
-use super::host::{LaunchPlan, TaskHost};
+use super::host::{LaunchPlan, TaskGone, TaskGoneSender, TaskHost};
 use super::registry::RegistryWriter;
 use super::{TaskConfig, TaskError, TaskIndex, place};
 use crate::bus::EventBus;
@@ -109,7 +109,6 @@ pub(crate) struct TaskArgs {
     pub index: Arc<TaskIndex>,
     pub writer: RegistryWriter,
     pub slots: Arc<tokio::sync::Semaphore>,
-    pub parent_lock: Arc<tokio::sync::Mutex<()>>,
     pub patterns: Arc<Vec<String>>,
     pub config: TaskConfig,
     pub closing: Arc<std::sync::atomic::AtomicBool>,
@@ -164,6 +163,9 @@ pub(crate) struct TaskState {
     agent_now: Vec<Option<String>>,
     /// Per agent, a switch under way: the detail its `agent_switched` change gets.
     switching: Vec<Option<String>>,
+    /// Held while a provisioning runs: dropped with the actor's state when
+    /// the task ends, which tells the provisioning to stop waiting.
+    provisioning: Option<TaskGoneSender>,
 }
 
 /// Starts the actor of a task.
@@ -205,6 +207,7 @@ impl Actor for TaskActor {
             seen_seq: vec![0; n],
             agent_now: vec![None; n],
             switching: vec![None; n],
+            provisioning: None,
         })
     }
 
@@ -262,6 +265,7 @@ impl TaskState {
                 }
             }
             TaskMsg::Placed(result) => {
+                st.provisioning = None;
                 if st.record().status != TaskStatus::Provisioning {
                     return;
                 }
@@ -360,6 +364,8 @@ impl TaskState {
         source: ChangeSource,
     ) {
         self.permit = None;
+        // A provisioning still under way stops waiting.
+        self.provisioning = None;
         self.set(status, reason, detail, source, None);
         self.answer_waiting();
         if self.a.record.scratch.is_some() {
@@ -411,12 +417,13 @@ impl TaskState {
         let host = Arc::clone(&self.a.host);
         let record = self.a.record.clone();
         let patterns = Arc::clone(&self.a.patterns);
-        let parent_lock = Arc::clone(&self.a.parent_lock);
+        let (sender, gone) = TaskGone::new();
+        self.provisioning = Some(sender);
         let me = myself.clone();
         let span = info_span!("provision", task = %record.id);
         tokio::spawn(
             async move {
-                let result = host.provision(record, patterns, parent_lock).await;
+                let result = host.provision(record, patterns, gone).await;
                 let _ = me.cast(TaskMsg::Placed(result));
             }
             .instrument(span),

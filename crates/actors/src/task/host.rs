@@ -13,6 +13,33 @@ use warden_core::{SessionId, SessionInfo};
 
 use super::actor::{FinalizeOutcome, Place};
 
+/// Tells a long step of a task (provisioning) that its task has gone — its
+/// actor stopped: cancelled, ended, or warden shut down — so that it stops
+/// waiting. The actor holds the [`TaskGoneSender`]; dropping it is the signal.
+#[derive(Debug, Clone)]
+pub(crate) struct TaskGone(tokio::sync::watch::Receiver<()>);
+
+/// The task actor's side of [`TaskGone`].
+pub(crate) type TaskGoneSender = tokio::sync::watch::Sender<()>;
+
+impl TaskGone {
+    /// A new signal and its sender.
+    pub(crate) fn new() -> (TaskGoneSender, TaskGone) {
+        let (tx, rx) = tokio::sync::watch::channel(());
+        (tx, TaskGone(rx))
+    }
+
+    /// Whether the task has gone.
+    pub(crate) fn is_gone(&self) -> bool {
+        self.0.has_changed().is_err()
+    }
+
+    /// Completes when the task has gone.
+    pub(crate) async fn gone(mut self) {
+        while self.0.changed().await.is_ok() {}
+    }
+}
+
 /// A boxed future the actor spawns.
 pub(crate) type HostFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
@@ -34,12 +61,13 @@ pub(crate) struct LaunchPlan {
 
 /// The effects of a task actor.
 pub(crate) trait TaskHost: Send + Sync + 'static {
-    /// Prepares where each agent works.
+    /// Prepares where each agent works; stops early once `gone` says the
+    /// task has gone.
     fn provision(
         &self,
         record: TaskRecord,
         patterns: Arc<Vec<String>>,
-        parent_lock: Arc<tokio::sync::Mutex<()>>,
+        gone: TaskGone,
     ) -> HostFuture<Result<Vec<Place>, (StatusReason, String)>>;
     /// Starts one agent; the session and, when chosen, why.
     fn launch(&self, plan: LaunchPlan) -> HostFuture<Result<(SessionInfo, Option<String>), String>>;

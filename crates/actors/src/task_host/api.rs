@@ -83,7 +83,6 @@ impl Warden {
             index: Arc::clone(&t.index),
             writer: t.writer.clone(),
             slots: Arc::clone(&t.slots),
-            parent_lock: Arc::clone(&t.parent_lock),
             patterns: Arc::clone(&t.patterns),
             config: t.config.clone(),
             closing: Arc::clone(&t.closing),

@@ -19,12 +19,12 @@ use tracing::debug;
 use warden_core::EventKind;
 use warden_core::workspace::{
     BranchName, CleanupOutcome, CommitOutcome, CommitRequest, DiffStat, FinalizeReport, FinalizeRequest, PrRequest,
-    PullRequest, PushOutcome, PushRequest, StepResult, WorkspaceId, WorkspaceRecord, WorkspaceStatus, WorktreeSpec,
+    PullRequest, PushOutcome, PushRequest, StepResult, WorkspaceId, WorkspaceStatus, WorktreeSpec,
 };
 
 use crate::bus::EventBus;
-use crate::workspace::branches::RetiredWorktree;
-use crate::workspace::engine::WorkspaceOps;
+use crate::workspace::branches::{BranchPrep, RetiredWorktree};
+use crate::workspace::engine::{ProvisionedWorktree, WorkspaceOps};
 use crate::workspace::error::WorkspaceError;
 
 /// A typed answer.
@@ -49,7 +49,10 @@ pub(crate) enum WorkspaceMsg {
     /// Remove this workspace (a worktree answers `DelegateToParent`).
     Cleanup { force: bool, reply: Reply<CleanupOutcome> },
     /// Add a worktree of this (parent) workspace.
-    AddWorktree(WorktreeSpec, Reply<WorkspaceRecord>),
+    AddWorktree(WorktreeSpec, Reply<ProvisionedWorktree>),
+    /// Take back a worktree of this (parent) workspace that was just
+    /// provisioned and could not be used.
+    UndoWorktree { child: WorkspaceId, prep: BranchPrep, reply: Reply<()> },
     /// Remove a worktree of this (parent) workspace.
     RemoveWorktree { child: WorkspaceId, force: bool, reply: Reply<()> },
     /// Remove a finished worktree of this (parent) workspace for the retention policy.
@@ -185,6 +188,10 @@ impl Actor for WorkspaceActor {
             }
             WorkspaceMsg::AddWorktree(spec, reply) => {
                 let r = st.run(Access::Write, move |ops, sink| ops.provision_worktree(&spec, sink)).await?;
+                let _ = reply.send(r);
+            }
+            WorkspaceMsg::UndoWorktree { child, prep, reply } => {
+                let r = st.run(Access::Write, move |ops, sink| ops.undo_worktree(&child, prep, sink)).await?;
                 let _ = reply.send(r);
             }
             WorkspaceMsg::RemoveWorktree { child, force, reply } => {

@@ -21,7 +21,7 @@ use warden_core::workspace::Step;
 use warden_core::workspace::url_credential;
 
 use crate::workspace::EventSink;
-use crate::workspace::branches::{self, RetiredWorktree};
+use crate::workspace::branches::{self, BranchPrep, RetiredWorktree};
 use crate::workspace::git;
 use crate::workspace::git_cli::http_origin;
 use crate::workspace::github;
@@ -35,6 +35,16 @@ use warden_core::workspace::record::{WorkspaceRecord, WorkspaceState, now_ms};
 use warden_core::workspace::request::{
     BranchSpec, CloneSpec, CommitRequest, FinalizeRequest, PrRequest, PushRequest, WorktreeSpec,
 };
+
+/// A worktree just provisioned: its record, and what was done to its
+/// branch (for [`WorkspaceOps::undo_worktree`]).
+#[derive(Debug, Clone)]
+pub struct ProvisionedWorktree {
+    /// The new workspace's record (`ready`).
+    pub record: WorkspaceRecord,
+    /// What was done to its branch.
+    pub branch: BranchPrep,
+}
 
 /// All operations on one workspace. Owns its `Repository` (`Send`, not
 /// `Sync`): exactly one executor may hold it.
@@ -155,16 +165,14 @@ impl WorkspaceOps {
             let made = unpanicked("provisioning", || {
                 let repo = clone_repo(&ctx, spec, &dir)?;
                 let (base_name, base_oid) = git::resolve_base(&repo, spec.base.as_deref())?;
-                let start = git::branch_start(&repo, &branch, &ctx.remote, base_oid)?;
-                git::checkout_new_branch(&repo, &branch, start)?;
+                branches::prepare_branch(&repo, &branch, &ctx.remote, base_oid)?;
+                git::checkout_branch(&repo, &branch)?;
                 Ok((repo, base_name))
             })
-            .map_err(|e| e.redacted(&ctx.redactor));
+            .map_err(|e| e.redacted(&ctx.redactor))
+            .and_then(|(repo, base_name)| mark_ready(&ctx, &mut record, &dir, base_name, sink).map(|()| repo));
             match made {
-                Ok((repo, base_name)) => {
-                    mark_ready(&ctx, &mut record, &dir, base_name, sink)?;
-                    Ok(Self { ctx: Arc::clone(&ctx), record, repo })
-                }
+                Ok(repo) => Ok(Self { ctx: Arc::clone(&ctx), record, repo }),
                 Err(e) => {
                     fail_provisioning(&ctx, &mut record, &e, sink);
                     if dir.exists() {
@@ -220,13 +228,17 @@ impl WorkspaceOps {
     }
 
     /// Add a worktree of this workspace (run on *this* workspace's executor:
-    /// it writes the shared `.git`). Returns the new workspace's record;
-    /// open it with [`WorkspaceOps::open`] on its own executor.
+    /// it writes the shared `.git`) on a branch made ready by
+    /// [`branches::prepare_branch`]. Returns the new workspace's record (open
+    /// it with [`WorkspaceOps::open`] on its own executor) and what was done
+    /// to its branch. A failure leaves nothing behind: the directory, the
+    /// admin entry and what was done to the branch are undone (the record
+    /// stays, `failed`).
     pub fn provision_worktree(
         &mut self,
         spec: &WorktreeSpec,
         sink: EventSink<'_>,
-    ) -> Result<WorkspaceRecord, WorkspaceError> {
+    ) -> Result<ProvisionedWorktree, WorkspaceError> {
         let id = parse_id(spec.id.as_deref())?;
         let ctx = Arc::clone(&self.ctx);
         traced(&ctx, &id, "provision_worktree", None, sink, |sink| {
@@ -242,24 +254,74 @@ impl WorkspaceOps {
             let repo_shown = self.record.repo.clone();
             let mut record =
                 begin_provisioning(&ctx, &id, &dir, repo_shown, &branch, spec.base.as_deref(), parent, sink)?;
+            // What was done to the branch, so that a failure undoes just that.
+            let mut prep = None;
             let made = unpanicked("provisioning", || {
                 let (base_name, base_oid) = git::resolve_base(&self.repo, spec.base.as_deref())?;
-                let start = git::branch_start(&self.repo, &branch, &ctx.remote, base_oid)?;
-                git::add_worktree(&self.repo, &id, &dir, &branch, start)?;
+                prep = Some(branches::prepare_branch(&self.repo, &branch, &ctx.remote, base_oid)?);
+                git::add_worktree(&self.repo, &id, &dir, &branch)?;
                 Ok(base_name)
             })
-            .map_err(|e| e.redacted(&ctx.redactor));
+            .map_err(|e| e.redacted(&ctx.redactor))
+            .and_then(|base_name| mark_ready(&ctx, &mut record, &dir, base_name, sink));
             match made {
-                Ok(base_name) => {
-                    mark_ready(&ctx, &mut record, &dir, base_name, sink)?;
-                    Ok(record)
-                }
+                Ok(()) => Ok(ProvisionedWorktree { record, branch: prep.unwrap_or(BranchPrep::Kept) }),
                 Err(e) => {
                     fail_provisioning(&ctx, &mut record, &e, sink);
-                    let _ = git::remove_worktree(&self.repo, &id, &dir);
+                    self.undo_worktree_parts(&id, &dir, &branch, prep);
                     Err(e)
                 }
             }
+        })
+    }
+
+    /// Removes what a worktree provisioning of this workspace made (its
+    /// directory and admin entry, and what it did to the branch); best
+    /// effort, failures are logged.
+    fn undo_worktree_parts(
+        &self,
+        id: &WorkspaceId,
+        dir: &std::path::Path,
+        branch: &BranchName,
+        prep: Option<BranchPrep>,
+    ) {
+        if let Err(e) = git::remove_worktree(&self.repo, id, dir) {
+            tracing::warn!(workspace = %id, error = %e.redacted(&self.ctx.redactor), "cannot remove the worktree of a failed provisioning");
+        }
+        if let Some(prep) = prep
+            && let Err(e) = branches::undo_prepare(&self.repo, branch, prep)
+        {
+            tracing::warn!(workspace = %id, %branch, error = %e.redacted(&self.ctx.redactor), "cannot undo the branch of a failed provisioning");
+        }
+    }
+
+    /// Takes back worktree `child` of this workspace that a caller had
+    /// provisioned ([`WorkspaceOps::provision_worktree`]) and could not use
+    /// (a task whose later step failed): its directory and admin entry go,
+    /// its branch is undone as `prep` says ([`branches::undo_prepare`]), and
+    /// its registry record is forgotten. Refuses a worktree with changes
+    /// (`dirty`): only an untouched one is taken back.
+    pub fn undo_worktree(
+        &mut self,
+        child: &WorkspaceId,
+        prep: BranchPrep,
+        sink: EventSink<'_>,
+    ) -> Result<(), WorkspaceError> {
+        let ctx = Arc::clone(&self.ctx);
+        traced(&ctx, child, "undo_worktree", Some(Step::Cleanup), sink, |sink| {
+            let (_child_lock, record) = self.lock_child(&ctx, child)?;
+            if record.path.exists() {
+                let dir = paths::existing_workspace_dir(&ctx.base_dir, &record.path)?;
+                let st = git::status(&Repository::open(&dir)?)?;
+                if !st.files.is_empty() {
+                    return Err(WorkspaceError::Dirty { files: st.files.len() });
+                }
+            }
+            git::remove_worktree(&self.repo, child, &record.path)?;
+            branches::undo_prepare(&self.repo, &record.branch, prep)?;
+            ctx.registry.remove(child)?;
+            sink(EventKind::WorkspaceCleaned { workspace: child.clone(), forced: true });
+            Ok(())
         })
     }
 
@@ -664,7 +726,9 @@ fn is_local_source(source: &str) -> bool {
 /// Test hook: with `WARDEN_TEST_PAUSE_AFTER_RECORD=<id>` in the environment,
 /// provisioning of workspace `<id>` stops for good right after its
 /// `provisioning` record is written, so that tests can kill warden at exactly
-/// that point. Has no effect for any other id. Only with the `test-hooks`
+/// that point; with `<id>:<file>` (ids have no `:`) it stops there until
+/// `<file>` exists, so that tests can hold a clone in the middle for as long
+/// as they need. Has no effect for any other id. Only with the `test-hooks`
 /// feature: a default build never reads the variable.
 #[cfg(feature = "test-hooks")]
 pub const PAUSE_AFTER_RECORD_ENV: &str = "WARDEN_TEST_PAUSE_AFTER_RECORD";
@@ -729,10 +793,26 @@ fn mark_ready(
 
 #[cfg(feature = "test-hooks")]
 fn pause_for_tests(id: &WorkspaceId) {
-    if std::env::var(PAUSE_AFTER_RECORD_ENV).is_ok_and(|v| v == id.as_str()) {
-        tracing::warn!(workspace = %id, "{PAUSE_AFTER_RECORD_ENV}: provisioning paused for good");
-        loop {
-            std::thread::park();
+    let Ok(value) = std::env::var(PAUSE_AFTER_RECORD_ENV) else { return };
+    let (named, until) = match value.split_once(':') {
+        Some((named, file)) => (named, Some(std::path::PathBuf::from(file))),
+        None => (value.as_str(), None),
+    };
+    if named != id.as_str() {
+        return;
+    }
+    match until {
+        None => {
+            tracing::warn!(workspace = %id, "{PAUSE_AFTER_RECORD_ENV}: provisioning paused for good");
+            loop {
+                std::thread::park();
+            }
+        }
+        Some(file) => {
+            tracing::warn!(workspace = %id, file = %file.display(), "{PAUSE_AFTER_RECORD_ENV}: provisioning paused until the file exists");
+            while !file.exists() {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
         }
     }
 }

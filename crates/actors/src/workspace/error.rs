@@ -199,9 +199,9 @@ impl WorkspaceError {
 }
 
 /// `what` followed by `suffix`, unless a library's message already says it
-/// (git2's read "reference 'refs/heads/x' not found").
+/// (git2's read "reference 'refs/heads/x' not found", "…: directory exists").
 fn with_suffix(what: &str, suffix: &str) -> String {
-    let said = ["not found", "already exists", "does not exist", "cannot locate", "could not find"];
+    let said = ["not found", "exists", "does not exist", "cannot locate", "could not find"];
     if said.iter().any(|s| what.contains(s)) { what.to_owned() } else { format!("{what} {suffix}") }
 }
 
@@ -218,5 +218,22 @@ impl From<git2::Error> for WorkspaceError {
             git2::ErrorCode::Exists => Self::AlreadyExists { what: message },
             _ => Self::Git { message },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reported defect: libgit2's "…: directory exists" became
+    /// "…: directory exists already exists".
+    #[test]
+    fn a_message_that_says_it_already_gets_no_suffix() {
+        let said = WorkspaceError::AlreadyExists { what: "failed to make directory '/w/x': directory exists".into() };
+        assert_eq!(said.to_string(), "failed to make directory '/w/x': directory exists");
+        let bare = WorkspaceError::AlreadyExists { what: "workspace w1".into() };
+        assert_eq!(bare.to_string(), "workspace w1 already exists");
+        let found = WorkspaceError::RefNotFound { what: "reference 'refs/heads/x' not found".into() };
+        assert_eq!(found.to_string(), "reference 'refs/heads/x' not found");
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::workspace::error::WorkspaceError;
 use git2::{
-    BranchType, DiffOptions, ErrorCode, IndexAddOption, Oid, Repository, Signature, StatusOptions, WorktreeAddOptions,
+    DiffOptions, ErrorCode, IndexAddOption, Oid, Repository, Signature, StatusOptions, WorktreeAddOptions,
     WorktreePruneOptions,
 };
 use warden_core::workspace::naming::{BranchName, WorkspaceId};
@@ -74,18 +74,10 @@ pub fn resolve_base(repo: &Repository, base: Option<&str>) -> Result<(String, Oi
     }
 }
 
-/// Create (or reuse) `branch` at `base` and check it out in a fresh clone.
-pub fn checkout_new_branch(repo: &Repository, branch: &BranchName, base: Oid) -> Result<(), WorkspaceError> {
-    let commit = repo.find_commit(base)?;
-    let existing = repo.find_branch(branch.as_str(), BranchType::Local);
-    let target = match existing {
-        Ok(b) => b.get().peel_to_commit()?,
-        Err(e) if e.code() == ErrorCode::NotFound => {
-            repo.branch(branch.as_str(), &commit, false)?;
-            commit
-        }
-        Err(e) => return Err(e.into()),
-    };
+/// Check out local `branch` (it exists: [`crate::workspace::branches::prepare_branch`])
+/// in a fresh clone.
+pub fn checkout_branch(repo: &Repository, branch: &BranchName) -> Result<(), WorkspaceError> {
+    let target = repo.find_reference(&branch.full_ref())?.peel_to_commit()?;
     let mut co = git2::build::CheckoutBuilder::new();
     co.safe();
     repo.checkout_tree(target.as_object(), Some(&mut co))?;
@@ -93,38 +85,16 @@ pub fn checkout_new_branch(repo: &Repository, branch: &BranchName, base: Oid) ->
     Ok(())
 }
 
-/// Where a new local `branch` starts: at `<remote>/<branch>` when the remote
-/// has that branch already (so the work continues it, and its push is a
-/// fast-forward), else at `base`.
-pub fn branch_start(repo: &Repository, branch: &BranchName, remote: &str, base: Oid) -> Result<Oid, WorkspaceError> {
-    if repo.find_branch(branch.as_str(), BranchType::Local).is_ok() {
-        return Ok(base);
-    }
-    match repo.find_branch(&format!("{remote}/{}", branch.as_str()), BranchType::Remote) {
-        Ok(b) => Ok(b.get().peel_to_commit()?.id()),
-        Err(e) if e.code() == ErrorCode::NotFound => Ok(base),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Add worktree `id` at `path` on `branch` (created from `base` unless it
-/// exists). Must run on the parent's serial executor: it writes the shared
-/// `.git` (worktree admin dir, the branch ref).
+/// Add worktree `id` at `path` on local `branch` (it exists:
+/// [`crate::workspace::branches::prepare_branch`]). Must run on the parent's
+/// serial executor: it writes the shared `.git` (worktree admin dir).
 pub fn add_worktree(
     parent: &Repository,
     id: &WorkspaceId,
     path: &Path,
     branch: &BranchName,
-    base: Oid,
 ) -> Result<(), WorkspaceError> {
-    let reference = match parent.find_branch(branch.as_str(), BranchType::Local) {
-        Ok(b) => b.into_reference(),
-        Err(e) if e.code() == ErrorCode::NotFound => {
-            let commit = parent.find_commit(base)?;
-            retry_locked(|| parent.branch(branch.as_str(), &commit, false))?.into_reference()
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let reference = parent.find_reference(&branch.full_ref())?;
     let mut opts = WorktreeAddOptions::new();
     opts.reference(Some(&reference));
     parent.worktree(id.as_str(), path, Some(&opts)).map_err(|e| {

@@ -43,8 +43,10 @@ pub fn existing_workspace_dir(base_dir: &Path, dir: &Path) -> Result<PathBuf, Wo
 }
 
 /// Validate a caller-supplied path inside a workspace (e.g. a file to
-/// commit): relative, no `..`, no NUL, and no symlinked directory on the way
-/// that leads out of `root`. Returns the path with `/` separators.
+/// commit): relative, no `..`, no NUL, no component that names the git
+/// directory ([`names_git_dir`]: `.git`, `.GIT`, `sub/.git`, …), and no
+/// symlinked directory on the way that leads out of `root`. Returns the path
+/// with `/` separators.
 pub fn relative_path_in(root: &Path, path: &str) -> Result<String, WorkspaceError> {
     let invalid = |source| WorkspaceError::InvalidName { name: path.to_owned(), source };
     if path.is_empty() {
@@ -65,7 +67,7 @@ pub fn relative_path_in(root: &Path, path: &str) -> Result<String, WorkspaceErro
             }
         }
     }
-    if parts.is_empty() || parts.first().is_some_and(|f| f == ".git") {
+    if parts.is_empty() || parts.iter().any(|part| names_git_dir(part)) {
         return Err(escape());
     }
     // Resolve the deepest existing ancestor and make sure it stays inside.
@@ -83,4 +85,84 @@ pub fn relative_path_in(root: &Path, path: &str) -> Result<String, WorkspaceErro
         probe = dir.parent().map(Path::to_path_buf);
     }
     Ok(parts.join("/"))
+}
+
+/// Whether one path component names a git directory as git itself sees it
+/// (`verify_path` with `core.protectNTFS`, on by default, and
+/// `core.protectHFS`): `.git` in any case, also with trailing dots or spaces
+/// (`.git.`, `.GIT `), an NTFS stream (`.git::$INDEX_ALLOCATION`) or a
+/// backslash after it, or characters HFS+ ignores inside (`.g\u{200c}it`),
+/// and its NTFS short name `git~1` the same ways. git refuses such paths in
+/// its index, so a commit of one could only ever do nothing, or reach into
+/// `.git`.
+pub fn names_git_dir(component: &str) -> bool {
+    // Code points HFS+ ignores when it compares names.
+    const HFS_IGNORED: &[char] = &[
+        '\u{200c}', '\u{200d}', '\u{200e}', '\u{200f}', '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}',
+        '\u{206a}', '\u{206b}', '\u{206c}', '\u{206d}', '\u{206e}', '\u{206f}', '\u{feff}',
+    ];
+    let folded: String = component.chars().filter(|c| !HFS_IGNORED.contains(c)).collect();
+    let head = folded.split([':', '\\']).next().unwrap_or_default();
+    let trimmed = head.trim_end_matches(['.', ' ']);
+    trimmed.eq_ignore_ascii_case(".git") || trimmed.eq_ignore_ascii_case("git~1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_git_dir_is_named_in_every_spelling_git_refuses() {
+        for name in [
+            ".git",
+            ".GIT",
+            ".Git",
+            ".gIt",
+            ".git.",
+            ".GIT  ",
+            ".git. .",
+            "git~1",
+            "GIT~1",
+            "git~1. ",
+            ".git::$INDEX_ALLOCATION",
+            ".git\\config",
+            ".g\u{200c}it",
+            "\u{feff}.git",
+        ] {
+            assert!(names_git_dir(name), "{name:?}");
+        }
+        for name in ["git", ".github", ".gitignore", ".git~1", "x.git", ".gitx", "git~2", ".", "..", ""] {
+            assert!(!names_git_dir(name), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn commit_paths_naming_the_git_dir_or_leaving_the_root_are_refused() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let root = root.path().canonicalize().expect("canonical");
+        for bad in [
+            ".git",
+            ".GIT",
+            ".Git/config",
+            "./.git",
+            ".git/..",
+            "sub/.git/HEAD",
+            "sub/.GIT",
+            "git~1/config",
+            ".git.",
+            "..",
+            "a/../../b",
+            "/etc/passwd",
+            ".",
+            "./",
+        ] {
+            let err = relative_path_in(&root, bad).expect_err(bad);
+            assert!(matches!(err, WorkspaceError::PathEscape { .. }), "{bad}: {err:?}");
+        }
+        for good in
+            ["src/lib.rs", "./README.md", ".github/workflows/ci.yml", ".gitignore", "docs/.git-blame-ignore-revs"]
+        {
+            assert!(relative_path_in(&root, good).is_ok(), "{good}");
+        }
+    }
 }

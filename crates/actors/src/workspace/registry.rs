@@ -14,7 +14,7 @@
 //! new record, never a torn one; stray temp files are removed by
 //! [`Registry::recover`].
 //!
-//! Every access takes an advisory `flock` on `workspaces.lock` (shared for
+//! Every access takes an advisory `flock` on `registry.lock` (shared for
 //! reads, exclusive for writes and read-modify-write), so any number of
 //! `warden` processes and threads can share one state directory. Nothing is
 //! cached in memory: the files are the truth.
@@ -73,6 +73,23 @@ pub struct WorkspaceLock {
     _file: File,
 }
 
+/// Why [`Registry::wait_lock_workspace`] returned without the lock.
+#[derive(Debug, thiserror::Error)]
+pub enum LockWait {
+    /// Someone held it for the whole time allowed.
+    #[error("still held after {} s", waited.as_secs())]
+    TimedOut {
+        /// How long was waited.
+        waited: std::time::Duration,
+    },
+    /// The waiter gave up (its cancellation completed).
+    #[error("the wait was cancelled")]
+    Cancelled,
+    /// The lock file could not be used.
+    #[error(transparent)]
+    Failed(WorkspaceError),
+}
+
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl Registry {
@@ -90,6 +107,13 @@ impl Registry {
     /// and fetch), so that two warden processes on one state directory take
     /// turns instead of interleaving.
     pub fn lock_workspace(&self, id: &WorkspaceId) -> Result<WorkspaceLock, WorkspaceError> {
+        let (path, file) = self.workspace_lock_file(id)?;
+        file.lock().map_err(|e| WorkspaceError::io(format!("locking {}", path.display()), e))?;
+        Ok(WorkspaceLock { _file: file })
+    }
+
+    /// The lock file of workspace `id` (created if needed), open.
+    fn workspace_lock_file(&self, id: &WorkspaceId) -> Result<(PathBuf, File), WorkspaceError> {
         let path = self.workspace_locks.join(format!("{id}.lock"));
         let file = OpenOptions::new()
             .create(true)
@@ -97,8 +121,52 @@ impl Registry {
             .write(true)
             .open(&path)
             .map_err(|e| WorkspaceError::io(format!("opening {}", path.display()), e))?;
-        file.lock().map_err(|e| WorkspaceError::io(format!("locking {}", path.display()), e))?;
-        Ok(WorkspaceLock { _file: file })
+        Ok((path, file))
+    }
+
+    /// Take the exclusive lock of workspace `id` if nobody holds it
+    /// (`None` when someone does), without waiting.
+    pub fn try_lock_workspace(&self, id: &WorkspaceId) -> Result<Option<WorkspaceLock>, WorkspaceError> {
+        let (path, file) = self.workspace_lock_file(id)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(WorkspaceLock { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(WorkspaceError::io(format!("locking {}", path.display()), e)),
+        }
+    }
+
+    /// Wait for and take the exclusive lock of workspace `id`, for at most
+    /// `limit`, and only while `cancelled` has not completed: the lock, or
+    /// why there is none. Polls (every 10 ms at first, then up to every
+    /// 250 ms) so that it can give up; each attempt runs off the async
+    /// runtime.
+    pub async fn wait_lock_workspace(
+        &self,
+        id: &WorkspaceId,
+        limit: std::time::Duration,
+        cancelled: impl std::future::Future<Output = ()>,
+    ) -> Result<WorkspaceLock, LockWait> {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut pause = std::time::Duration::from_millis(10);
+        tokio::pin!(cancelled);
+        loop {
+            let (registry, key) = (self.clone(), id.clone());
+            let tried = tokio::task::spawn_blocking(move || registry.try_lock_workspace(&key))
+                .await
+                .map_err(|e| LockWait::Failed(WorkspaceError::Unavailable { message: e.to_string() }))?;
+            if let Some(lock) = tried.map_err(LockWait::Failed)? {
+                return Ok(lock);
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(LockWait::TimedOut { waited: limit });
+            }
+            tokio::select! {
+                () = &mut cancelled => return Err(LockWait::Cancelled),
+                () = tokio::time::sleep(pause.min(deadline - now)) => {}
+            }
+            pause = (pause * 2).min(std::time::Duration::from_millis(250));
+        }
     }
 
     fn lock(&self, exclusive: bool) -> Result<File, WorkspaceError> {
@@ -369,6 +437,53 @@ mod tests {
         assert!(!process_alive(owner), "a zombie owns nothing");
         child.wait().expect("reaped");
         assert!(!process_alive(owner));
+    }
+
+    /// The wait for a workspace's lock takes it once its holder lets go
+    /// (flock: a second open file of the same process conflicts like another
+    /// process), gives up at its limit, and stops when cancelled.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn waiting_for_a_workspace_lock_is_bounded_and_cancellable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let reg = Registry::open(dir.path()).expect("opens");
+        let id = WorkspaceId::parse("repo-1").expect("id");
+        let held = reg.try_lock_workspace(&id).expect("lockable").expect("free");
+        assert!(reg.try_lock_workspace(&id).expect("lockable").is_none(), "held twice");
+
+        let never = std::future::pending::<()>();
+        let started = std::time::Instant::now();
+        let err = reg.wait_lock_workspace(&id, Duration::from_millis(300), never).await.expect_err("timed out");
+        assert!(matches!(err, LockWait::TimedOut { .. }), "{err:?}");
+        assert!(started.elapsed() >= Duration::from_millis(300), "gave up early");
+
+        let (cancel, cancelled) = tokio::sync::oneshot::channel::<()>();
+        let waiting = {
+            let (reg, id) = (reg.clone(), id.clone());
+            tokio::spawn(async move {
+                reg.wait_lock_workspace(&id, Duration::from_secs(600), async {
+                    let _ = cancelled.await;
+                })
+                .await
+            })
+        };
+        drop(cancel);
+        let err = tokio::time::timeout(Duration::from_secs(10), waiting)
+            .await
+            .expect("a cancelled wait ends at once")
+            .expect("joined")
+            .expect_err("cancelled");
+        assert!(matches!(err, LockWait::Cancelled), "{err:?}");
+
+        let waiting = {
+            let (reg, id) = (reg.clone(), id.clone());
+            tokio::spawn(
+                async move { reg.wait_lock_workspace(&id, Duration::from_secs(600), std::future::pending()).await },
+            )
+        };
+        drop(held);
+        let lock =
+            tokio::time::timeout(Duration::from_secs(10), waiting).await.expect("taken once free").expect("joined");
+        assert!(lock.is_ok(), "{lock:?}");
     }
 
     #[test]

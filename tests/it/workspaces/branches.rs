@@ -1,0 +1,134 @@
+//! Where a new worktree's branch starts when the parent clone has that
+//! branch already (left by earlier work), and what a failed provisioning
+//! leaves of it.
+
+use super::*;
+use warden::core::workspace::WorkspaceErrorCode;
+
+/// The commit `rev` names in `repo`.
+fn rev(repo: &Path, rev: &str) -> String {
+    git(repo, &["rev-parse", rev])
+}
+
+/// A commit of `file` on `branch` of the remote, made in the seed clone
+/// `bare_remote` leaves next to it (from the remote's branch, or `main`).
+fn push_to_remote(root: &Path, branch: &str, file: &str) -> String {
+    let seed = root.join("seed");
+    git(&seed, &["fetch", "-q", "origin"]);
+    let from = if git(&seed, &["ls-remote", "--heads", "origin", branch]).is_empty() {
+        "origin/main".to_owned()
+    } else {
+        format!("origin/{branch}")
+    };
+    git(&seed, &["checkout", "-q", "-B", branch, &from]);
+    fs::write(seed.join(file), format!("{file}\n")).expect("write");
+    git(&seed, &["add", file]);
+    git(&seed, &["commit", "-q", "-m", file]);
+    git(&seed, &["push", "-q", "origin", branch]);
+    rev(&seed, "HEAD")
+}
+
+/// A commit of `file` in workspace `id`.
+async fn commit_file(w: &Warden, path: &Path, id: &str, file: &str) -> Result<String, Box<dyn Error>> {
+    fs::write(path.join(file), format!("{file}\n"))?;
+    match w.commit(&wid(id), commit_req(file)).await? {
+        CommitOutcome::Committed { commit, .. } => Ok(commit),
+        CommitOutcome::NothingToCommit => Err("nothing to commit".into()),
+    }
+}
+
+/// A local branch of the parent clone left by earlier work: only behind the
+/// remote's → the new worktree starts at the remote's tip (its push
+/// fast-forwards); ahead of it (commits no push took) → kept, the work
+/// continues; diverged from it → refused as a conflict naming the branch,
+/// nothing left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_branch_left_in_the_parent_clone_starts_at_the_remote_unless_it_has_work_of_its_own() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let remote = bare_remote(tmp.path());
+    let w = start(tmp.path()).await;
+    let p = w.provision_workspace(clone_spec(&remote, "p", "warden/parent")).await?;
+
+    // Behind: an earlier worktree on it is gone, the remote moved on.
+    let b1 = w.provision_workspace(worktree_spec("p", "b1", "feat/behind", Some("origin/main"))).await?;
+    w.cleanup_workspace(&b1.id, false).await?;
+    let tip = push_to_remote(tmp.path(), "feat/behind", "behind.txt");
+    w.fetch_workspace(&p.id).await?;
+    let b2 = w.provision_workspace(worktree_spec("p", "b2", "feat/behind", Some("origin/main"))).await?;
+    assert_eq!(rev(&b2.path, "HEAD"), tip, "starts at the remote's tip, not the stale local branch");
+    assert!(b2.path.join("behind.txt").exists());
+    commit_file(&w, &b2.path, "b2", "more.txt").await?;
+    let pushed = w.push(&b2.id, PushRequest::default()).await?;
+    assert_eq!(rev(&remote, "feat/behind"), pushed.commit, "the push fast-forwarded");
+
+    // Ahead: a commit no push took stays, and the work continues on it.
+    let a1 = w.provision_workspace(worktree_spec("p", "a1", "feat/ahead", Some("origin/main"))).await?;
+    commit_file(&w, &a1.path, "a1", "one.txt").await?;
+    w.push(&a1.id, PushRequest::default()).await?;
+    let local = commit_file(&w, &a1.path, "a1", "two.txt").await?;
+    w.cleanup_workspace(&a1.id, true).await?;
+    let a2 = w.provision_workspace(worktree_spec("p", "a2", "feat/ahead", Some("origin/main"))).await?;
+    assert_eq!(rev(&a2.path, "HEAD"), local, "the local commit is kept");
+
+    // Diverged: refused, naming the branch; no worktree, the branch as it was.
+    let d1 = w.provision_workspace(worktree_spec("p", "d1", "feat/div", Some("origin/main"))).await?;
+    commit_file(&w, &d1.path, "d1", "one.txt").await?;
+    w.push(&d1.id, PushRequest::default()).await?;
+    let mine = commit_file(&w, &d1.path, "d1", "mine.txt").await?;
+    w.cleanup_workspace(&d1.id, true).await?;
+    push_to_remote(tmp.path(), "feat/div", "theirs.txt");
+    w.fetch_workspace(&p.id).await?;
+    let err = w
+        .provision_workspace(worktree_spec("p", "d2", "feat/div", Some("origin/main")))
+        .await
+        .expect_err("a diverged branch was used");
+    assert_eq!(err.code(), WorkspaceErrorCode::Conflict, "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("local branch feat/div") && text.contains("1 commit(s) that origin/feat/div lacks"),
+        "{text}"
+    );
+    assert_eq!(w.workspace(&wid("d2")).await?.state, WorkspaceState::Failed);
+    assert!(!tmp.path().join("state/workspaces/d2").exists());
+    assert_eq!(rev(&p.path, "refs/heads/feat/div"), mine, "the local branch is as it was");
+    w.shutdown().await;
+    Ok(())
+}
+
+/// A worktree provisioning that fails after it made the branch (here: git's
+/// admin entry of that worktree id is in the way) takes the branch back, so a
+/// later attempt starts afresh; a branch it moved forward is moved back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_worktree_provisioning_takes_back_what_it_did_to_the_branch() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let remote = bare_remote(tmp.path());
+    let w = start(tmp.path()).await;
+    let p = w.provision_workspace(clone_spec(&remote, "p", "warden/parent")).await?;
+    let main = rev(&p.path, "origin/main");
+
+    fs::create_dir_all(p.path.join(".git/worktrees/wx"))?;
+    let err = w
+        .provision_workspace(worktree_spec("p", "wx", "feat/new", Some("origin/main")))
+        .await
+        .expect_err("the admin entry is in the way");
+    assert_eq!(w.workspace(&wid("wx")).await?.state, WorkspaceState::Failed, "{err}");
+    assert_eq!(git(&p.path, &["branch", "--list", "feat/new"]), "", "the branch it made is gone: {err}");
+    assert!(!tmp.path().join("state/workspaces/wx").exists());
+    fs::remove_dir(p.path.join(".git/worktrees/wx"))?;
+
+    // A branch it fast-forwarded is put back where it was.
+    let f1 = w.provision_workspace(worktree_spec("p", "f1", "feat/ff", Some("origin/main"))).await?;
+    w.cleanup_workspace(&f1.id, false).await?;
+    push_to_remote(tmp.path(), "feat/ff", "ff.txt");
+    w.fetch_workspace(&p.id).await?;
+    fs::create_dir_all(p.path.join(".git/worktrees/wy"))?;
+    w.provision_workspace(worktree_spec("p", "wy", "feat/ff", Some("origin/main"))).await.expect_err("in the way");
+    assert_eq!(rev(&p.path, "refs/heads/feat/ff"), main, "the branch is back where it was");
+    fs::remove_dir(p.path.join(".git/worktrees/wy"))?;
+
+    // Once what was in the way is gone, another attempt starts where a first one would.
+    let again = w.provision_workspace(worktree_spec("p", "w2", "feat/new", Some("origin/main"))).await?;
+    assert_eq!(rev(&again.path, "HEAD"), main);
+    w.shutdown().await;
+    Ok(())
+}
