@@ -96,8 +96,9 @@ async fn a_branch_left_in_the_parent_clone_starts_at_the_remote_unless_it_has_wo
 }
 
 /// A worktree provisioning that fails after it made the branch (here: git's
-/// admin entry of that worktree id is in the way) takes the branch back, so a
-/// later attempt starts afresh; a branch it moved forward is moved back.
+/// admin entry of that worktree id is in the way, locked, so not pruned as
+/// stale) takes the branch back, so a later attempt starts afresh; a branch
+/// it moved forward is moved back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_worktree_provisioning_takes_back_what_it_did_to_the_branch() -> TestResult {
     let tmp = tempfile::tempdir()?;
@@ -106,7 +107,11 @@ async fn a_failed_worktree_provisioning_takes_back_what_it_did_to_the_branch() -
     let p = w.provision_workspace(clone_spec(&remote, "p", "warden/parent")).await?;
     let main = rev(&p.path, "origin/main");
 
-    fs::create_dir_all(p.path.join(".git/worktrees/wx"))?;
+    let in_the_way = |name: &str| -> std::io::Result<()> {
+        fs::create_dir_all(p.path.join(".git/worktrees").join(name))?;
+        fs::write(p.path.join(".git/worktrees").join(name).join("locked"), "kept by hand\n")
+    };
+    in_the_way("wx")?;
     let err = w
         .provision_workspace(worktree_spec("p", "wx", "feat/new", Some("origin/main")))
         .await
@@ -114,21 +119,64 @@ async fn a_failed_worktree_provisioning_takes_back_what_it_did_to_the_branch() -
     assert_eq!(w.workspace(&wid("wx")).await?.state, WorkspaceState::Failed, "{err}");
     assert_eq!(git(&p.path, &["branch", "--list", "feat/new"]), "", "the branch it made is gone: {err}");
     assert!(!tmp.path().join("state/workspaces/wx").exists());
-    fs::remove_dir(p.path.join(".git/worktrees/wx"))?;
+    fs::remove_dir_all(p.path.join(".git/worktrees/wx"))?;
 
     // A branch it fast-forwarded is put back where it was.
     let f1 = w.provision_workspace(worktree_spec("p", "f1", "feat/ff", Some("origin/main"))).await?;
     w.cleanup_workspace(&f1.id, false).await?;
     push_to_remote(tmp.path(), "feat/ff", "ff.txt");
     w.fetch_workspace(&p.id).await?;
-    fs::create_dir_all(p.path.join(".git/worktrees/wy"))?;
+    in_the_way("wy")?;
     w.provision_workspace(worktree_spec("p", "wy", "feat/ff", Some("origin/main"))).await.expect_err("in the way");
     assert_eq!(rev(&p.path, "refs/heads/feat/ff"), main, "the branch is back where it was");
-    fs::remove_dir(p.path.join(".git/worktrees/wy"))?;
+    fs::remove_dir_all(p.path.join(".git/worktrees/wy"))?;
 
     // Once what was in the way is gone, another attempt starts where a first one would.
     let again = w.provision_workspace(worktree_spec("p", "w2", "feat/new", Some("origin/main"))).await?;
     assert_eq!(rev(&again.path, "HEAD"), main);
     w.shutdown().await;
+    Ok(())
+}
+
+/// The reported defect: admin entries of worktrees whose directories are
+/// gone (`.git/worktrees/<name>` left by a crash, or emptied) stayed, and
+/// with more than one of them libgit2 refused every new worktree as
+/// "already checked out" (its cleanup warned "git: no error"). A new
+/// worktree now prunes entries whose worktree is gone first, as `git
+/// worktree prune` does; a worktree that exists is left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_worktree_entries_of_the_parent_clone_do_not_stop_a_new_worktree() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let remote = bare_remote(tmp.path());
+    let w = start(tmp.path()).await;
+    let p = w.provision_workspace(clone_spec(&remote, "p", "warden/parent")).await?;
+    let live = w.provision_workspace(worktree_spec("p", "live", "feat/live", Some("origin/main"))).await?;
+    let admin = p.path.join(".git").join("worktrees");
+    // Two kinds of leftovers: an empty admin directory, and one whose worktree
+    // directory was deleted by hand.
+    fs::create_dir_all(admin.join("junk1"))?;
+    fs::create_dir_all(admin.join("junk2"))?;
+    git(&p.path, &["worktree", "add", "-q", "-b", "feat/gone", &tmp.path().join("gone").to_string_lossy()]);
+    fs::remove_dir_all(tmp.path().join("gone"))?;
+
+    let new = w.provision_workspace(worktree_spec("p", "new", "feat/new", Some("origin/main"))).await?;
+    assert_eq!(git(&new.path, &["branch", "--show-current"]), "feat/new");
+    for gone in ["junk1", "junk2", "gone"] {
+        assert!(!admin.join(gone).exists(), "{gone} pruned");
+    }
+    assert!(admin.join("live").exists(), "a worktree that exists keeps its entry");
+    assert_eq!(git(&live.path, &["branch", "--show-current"]), "feat/live");
+    // The branch of the pruned worktree is kept, as git keeps it.
+    assert_eq!(git(&p.path, &["branch", "--list", "feat/gone"]), "feat/gone");
+
+    // A worktree of warden's whose admin entry a crash emptied is cleaned up
+    // all the same (libgit2 cannot open the entry; it said "no error").
+    let crashed = w.provision_workspace(worktree_spec("p", "crashed", "feat/crashed", Some("origin/main"))).await?;
+    for f in fs::read_dir(admin.join("crashed"))? {
+        let f = f?.path();
+        if f.is_dir() { fs::remove_dir_all(f)? } else { fs::remove_file(f)? }
+    }
+    w.cleanup_workspace(&crashed.id, true).await?;
+    assert!(!admin.join("crashed").exists() && !crashed.path.exists(), "its entry and directory are gone");
     Ok(())
 }

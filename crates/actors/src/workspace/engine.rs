@@ -258,6 +258,9 @@ impl WorkspaceOps {
             let mut prep = None;
             let made = unpanicked("provisioning", || {
                 let (base_name, base_oid) = git::resolve_base(&self.repo, spec.base.as_deref())?;
+                // Before the branch is looked at: a stale entry would count as
+                // having it checked out.
+                git::prune_stale_worktrees(&self.repo);
                 prep = Some(branches::prepare_branch(&self.repo, &branch, &ctx.remote, base_oid)?);
                 git::add_worktree(&self.repo, &id, &dir, &branch)?;
                 Ok(base_name)

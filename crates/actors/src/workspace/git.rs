@@ -107,6 +107,53 @@ pub fn add_worktree(
     Ok(())
 }
 
+/// Removes the admin entries (`.git/worktrees/<name>`) of `parent`'s worktrees
+/// whose directory is gone and that are not locked, as `git worktree prune`
+/// does, and admin directories with nothing in them (left by a crash). With
+/// such entries about, libgit2 refuses new worktrees as "already checked
+/// out". Their branches are kept. Best effort: what cannot be pruned is
+/// logged and left.
+pub fn prune_stale_worktrees(parent: &Repository) {
+    // Read here: libgit2's list leaves some of these entries out.
+    let admin = parent.commondir().join("worktrees");
+    let entries = match std::fs::read_dir(&admin) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list the worktrees to prune stale ones");
+            return;
+        }
+    };
+    let names: Vec<String> = entries.flatten().filter_map(|e| e.file_name().into_string().ok()).collect();
+    for name in &names {
+        let (dir, name) = (admin.join(name), name.as_str());
+        match parent.find_worktree(name) {
+            Ok(wt) => {
+                if wt.validate().is_ok() || !matches!(wt.is_locked(), Ok(git2::WorktreeLockStatus::Unlocked)) {
+                    continue;
+                }
+                let mut opts = WorktreePruneOptions::new();
+                opts.valid(false).locked(false).working_tree(false);
+                match wt.prune(Some(&mut opts)) {
+                    Ok(()) => tracing::info!(worktree = name, "pruned the admin entry of a worktree that is gone"),
+                    Err(e) => tracing::warn!(worktree = name, error = %e.message(), "cannot prune a stale worktree"),
+                }
+            }
+            Err(_) if std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_none()) => {
+                match std::fs::remove_dir(&dir) {
+                    Ok(()) => tracing::info!(worktree = name, "removed an empty worktree admin directory"),
+                    Err(e) => {
+                        tracing::warn!(worktree = name, error = %e, "cannot remove an empty worktree admin directory")
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(worktree = name, error = %e.message(), "a worktree admin entry that does not open")
+            }
+        }
+    }
+}
+
 /// Remove worktree `id` of `parent`: its directory and admin entry. The
 /// branch is kept. Must run on the parent's serial executor.
 pub fn remove_worktree(parent: &Repository, id: &WorkspaceId, path: &Path) -> Result<(), WorkspaceError> {
@@ -121,7 +168,16 @@ pub fn remove_worktree(parent: &Repository, id: &WorkspaceId, path: &Path) -> Re
             Ok(())
         }
         Err(e) if e.code() == ErrorCode::NotFound => Ok(()),
-        Err(e) => Err(e.into()),
+        // An admin entry libgit2 cannot open (emptied by a crash: it says "no
+        // error"): it is this worktree's, so it goes as it is, unless someone
+        // locked it (`git worktree lock`).
+        Err(e) => {
+            let admin = parent.commondir().join("worktrees").join(id.as_str());
+            if !admin.is_dir() || admin.join("locked").exists() {
+                return Err(e.into());
+            }
+            std::fs::remove_dir_all(&admin).map_err(|e| WorkspaceError::io(format!("removing {}", admin.display()), e))
+        }
     }
 }
 
