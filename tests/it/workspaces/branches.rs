@@ -180,3 +180,32 @@ async fn stale_worktree_entries_of_the_parent_clone_do_not_stop_a_new_worktree()
     assert!(!admin.join("crashed").exists() && !crashed.path.exists(), "its entry and directory are gone");
     Ok(())
 }
+
+/// The reported defect: a worktree on base `main` of a parent clone started
+/// from the clone's local `main`, which stays where it was cloned (a fetch
+/// moves `origin/main` only), so it missed everything merged since. A local
+/// base branch that is only behind the remote's now gives way to it; one
+/// with commits of its own is used as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_base_branch_the_parent_clone_has_as_cloned_starts_at_the_remotes_tip() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let remote = bare_remote(tmp.path());
+    let w = start(tmp.path()).await;
+    let p = w.provision_workspace(clone_spec(&remote, "p", "warden/parent")).await?;
+    let tip = push_to_remote(tmp.path(), "main", "merged-since.txt");
+    w.fetch_workspace(&p.id).await?;
+    let a = w.provision_workspace(worktree_spec("p", "a", "feat/a", Some("main"))).await?;
+    assert_eq!(rev(&a.path, "HEAD"), tip, "starts at what the remote's main is now");
+
+    // A local main with a commit of its own is the base as it is.
+    git(&p.path, &["branch", "-f", "main", "origin/main"]);
+    git(&p.path, &["worktree", "add", "-q", &tmp.path().join("own").to_string_lossy(), "main"]);
+    let own = tmp.path().join("own");
+    fs::write(own.join("own.txt"), "own\n")?;
+    git(&own, &["add", "own.txt"]);
+    git(&own, &["commit", "-q", "-m", "own"]);
+    let mine = rev(&own, "HEAD");
+    let b = w.provision_workspace(worktree_spec("p", "b", "feat/b", Some("main"))).await?;
+    assert_eq!(rev(&b.path, "HEAD"), mine, "the local main with work of its own");
+    Ok(())
+}

@@ -51,7 +51,10 @@ pub fn clone_local(source: &str, dest: &Path, branch: Option<&str>) -> Result<Re
 
 /// Resolve a base branch (`name` as local branch, then `origin/<name>`, then
 /// any revision) to a commit; `None` means the current HEAD. Returns the
-/// base's display name and commit.
+/// base's display name and commit. A local branch that is only behind
+/// `origin/<name>` (no commit of its own: a parent clone's `main` as it was
+/// cloned, fetched since) gives way to `origin/<name>`, so that the base is
+/// what the remote has now; one with commits of its own is used as it is.
 pub fn resolve_base(repo: &Repository, base: Option<&str>) -> Result<(String, Oid), WorkspaceError> {
     match base {
         None => {
@@ -61,10 +64,17 @@ pub fn resolve_base(repo: &Repository, base: Option<&str>) -> Result<(String, Oi
             Ok((name, oid))
         }
         Some(name) => {
-            for candidate in [format!("refs/heads/{name}"), format!("refs/remotes/origin/{name}")] {
-                if let Ok(r) = repo.find_reference(&candidate) {
-                    return Ok((name.to_owned(), r.peel_to_commit()?.id()));
+            let tip = |full: String| -> Result<Option<Oid>, WorkspaceError> {
+                match repo.find_reference(&full) {
+                    Ok(r) => Ok(Some(r.peel_to_commit()?.id())),
+                    Err(_) => Ok(None),
                 }
+            };
+            let (local, remote) = (tip(format!("refs/heads/{name}"))?, tip(format!("refs/remotes/origin/{name}"))?);
+            match (local, remote) {
+                (Some(l), Some(r)) if l != r && repo.graph_descendant_of(r, l)? => return Ok((name.to_owned(), r)),
+                (Some(oid), _) | (None, Some(oid)) => return Ok((name.to_owned(), oid)),
+                (None, None) => {}
             }
             let obj = repo
                 .revparse_single(name)
