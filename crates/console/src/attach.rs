@@ -421,18 +421,9 @@ mod tests {
     #[test]
     fn a_snapshot_draws_where_it_was() {
         let screen = ScreenSnapshot {
-            rows: 3,
-            cols: 10,
-            text: "a\n\u{1b}b\nc".into(),
-            cursor_row: 1,
-            cursor_col: 4,
             cursor_visible: false,
-            title: String::new(),
             alternate_screen: true,
-            bytes: 0,
-            input_modes: Default::default(),
-            main_screen: None,
-            output_modes: Default::default(),
+            ..snapshot_of(3, 10, "a\n\u{1b}b\nc", (1, 4))
         };
         let s = draw_snapshot(&screen);
         assert!(s.starts_with("\x1b[?1049h"), "{s:?}");
@@ -442,20 +433,12 @@ mod tests {
 
     #[test]
     fn a_snapshot_larger_than_the_terminal_is_cut_to_it() {
-        let screen = ScreenSnapshot {
-            rows: 5,
-            cols: 12,
-            text: "long00-xxEND\nshort0\nlong01-xxEND\nshort1\n\u{4e16}\u{754c}\u{4e16}\u{754c}-END".into(),
-            cursor_row: 4,
-            cursor_col: 2,
-            cursor_visible: true,
-            title: String::new(),
-            alternate_screen: false,
-            bytes: 0,
-            input_modes: Default::default(),
-            main_screen: None,
-            output_modes: Default::default(),
-        };
+        let screen = snapshot_of(
+            5,
+            12,
+            "long00-xxEND\nshort0\nlong01-xxEND\nshort1\n\u{4e16}\u{754c}\u{4e16}\u{754c}-END",
+            (4, 2),
+        );
         let mut term = warden_core::term::Screen::new(3, 8);
         term.process(draw_snapshot_on(&screen, TermSize { rows: 3, cols: 8 }).as_bytes());
         // The rows above the cursor's go; each row is cut (a wide character whole).
@@ -469,20 +452,7 @@ mod tests {
 
     #[test]
     fn a_snapshot_with_the_largest_cursor_position_draws() {
-        let snapshot = ScreenSnapshot {
-            rows: 3,
-            cols: 10,
-            text: String::new(),
-            cursor_row: u16::MAX,
-            cursor_col: u16::MAX,
-            cursor_visible: true,
-            title: String::new(),
-            alternate_screen: false,
-            bytes: 0,
-            input_modes: Default::default(),
-            main_screen: None,
-            output_modes: Default::default(),
-        };
+        let snapshot = snapshot_of(3, 10, "", (u16::MAX, u16::MAX));
         assert!(draw_snapshot(&snapshot).contains("\x1b[65536;65536H"));
     }
 
@@ -490,20 +460,7 @@ mod tests {
     fn a_snapshot_turns_the_agents_input_modes_back_on() {
         let mut screen = warden_core::term::Screen::new(3, 10);
         screen.process(b"\x1b[?1000h\x1b[?1006h\x1b[?2004h\x1b=\x1b[>5u\x1b[>4;2m\x1b[?2004l");
-        let snapshot = ScreenSnapshot {
-            rows: 3,
-            cols: 10,
-            text: String::new(),
-            cursor_row: 0,
-            cursor_col: 0,
-            cursor_visible: true,
-            title: String::new(),
-            alternate_screen: false,
-            bytes: 0,
-            input_modes: screen.modes().input(),
-            main_screen: None,
-            output_modes: Default::default(),
-        };
+        let snapshot = ScreenSnapshot { input_modes: screen.modes().input(), ..snapshot_of(3, 10, "", (0, 0)) };
         let s = draw_snapshot(&snapshot);
         assert!(s.ends_with("\x1b[?1000h\x1b[?1006h\x1b=\x1b[>5u\x1b[>4;2m"), "{s:?}");
         // And a terminal that shows it turns them off again: what it drew is all undone.
