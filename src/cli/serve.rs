@@ -217,6 +217,9 @@ async fn serve_inner(state_dir: Option<PathBuf>, overlays: PathBuf, args: ServeA
             }
         }
     }
+    // Listened for before the node says it serves: a signal sent as soon as
+    // that line appears must stop it cleanly, not by the default action.
+    let stop = stop_signal();
     match &opts {
         Some(opts) => eprintln!(
             "warden: node {node} serving on {} (prefix {}, jetstream {}) and on {}",
@@ -228,7 +231,7 @@ async fn serve_inner(state_dir: Option<PathBuf>, overlays: PathBuf, args: ServeA
         None => eprintln!("warden: node {node} serving on {} (no NATS: add --nats URL)", local.path().display()),
     }
 
-    wait_for_signal().await;
+    stop.await;
     if let Some(bridge) = &mut bridge {
         bridge.stop_commands().await;
     }
@@ -240,17 +243,22 @@ async fn serve_inner(state_dir: Option<PathBuf>, overlays: PathBuf, args: ServeA
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// SIGINT or SIGTERM, listened for from the call on (the handlers are
+/// installed here, not when the future is first polled).
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
-        (Ok(mut int), Ok(mut term)) => {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
+    let signals = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()));
+    async move {
+        match signals {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
             }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
 }

@@ -266,3 +266,82 @@ fn task_commands_use_the_local_socket() {
     }
     assert_eq!(node.terminate(T), Some(0));
 }
+
+/// A node out of file descriptors (its limit here is 64, and a client holds
+/// 150 connections) waits a little after a failed `accept` instead of trying
+/// again at once: the connection stays in the backlog, so every retry failed
+/// again, and the node spun a core and logged a warning per retry (268 844
+/// lines in 2 s). Once the client lets go, the node serves again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_out_of_descriptors_backs_off_its_accept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let mut warden = warden_cmd(&state);
+    warden.args(["serve", "--node", "local1"]);
+    // The limit set by a shell that then becomes the node (`exec`: the same pid).
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", r#"ulimit -n 64 && exec "$0" "$@""#]).arg(warden.get_program()).args(warden.get_args());
+    for (name, value) in warden.get_envs() {
+        match value {
+            Some(value) => cmd.env(name, value),
+            None => cmd.env_remove(name),
+        };
+    }
+    cmd.stdin(std::process::Stdio::null());
+    let mut node = serving(cmd);
+    let socket = default_socket_path(&state);
+    let held: Vec<_> = (0..150).map(|_| std::os::unix::net::UnixStream::connect(&socket).expect("connect")).collect();
+    node.wait_stderr("accept failed", T);
+    let before = node.stderr_seen.len();
+    // The rate of failed accepts, over one second with descriptors exhausted.
+    std::thread::sleep(Duration::from_secs(1));
+    let failed = node.drain_stderr()[before..].iter().filter(|l| l.contains("accept failed")).count();
+    drop(held);
+    let local = LocalClient::connect(&socket, T).await.expect("connects again");
+    let reply: Value =
+        serde_json::from_slice(&local.request_raw("list_agents", "{}".into()).await.expect("reply")).expect("json");
+    assert_eq!(reply["ok"], true, "{reply}");
+    assert!(failed <= 50, "{failed} failed accepts logged in one second: the accept loop spins");
+    drop(local);
+    assert_eq!(node.terminate(T), Some(0));
+}
+
+/// A frame whose header is over the limit (16 KiB) is refused `too_large`
+/// naming the header: the message used to be the body's ("request is 10
+/// bytes; this node accepts at most 262144"), which says nothing wrong.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_header_over_the_limit_is_refused_naming_the_header() {
+    use tokio::io::AsyncWriteExt;
+    use warden_bridge::local::frame::{Header, MAX_HEADER, read_frame};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let mut node = serve(&state, &[]);
+    let mut stream = tokio::net::UnixStream::connect(default_socket_path(&state)).await.expect("connect");
+    let mut lens = Vec::new();
+    lens.extend_from_slice(&(MAX_HEADER as u32 + 1).to_be_bytes());
+    lens.extend_from_slice(&10u32.to_be_bytes());
+    stream.write_all(&lens).await.expect("write");
+    let frame = tokio::time::timeout(T, read_frame(&mut stream, 1 << 20)).await.expect("in time").expect("read");
+    let frame = frame.expect("a reply");
+    assert_eq!(frame.header, Header::Reply { id: 0 });
+    let reply: Value = serde_json::from_slice(&frame.body).expect("json");
+    assert_eq!(reply["error"]["code"], "too_large", "{reply}");
+    let message = reply["error"]["message"].as_str().expect("message");
+    assert!(message.contains("header") && message.contains(&MAX_HEADER.to_string()), "{message}");
+    assert_eq!(node.terminate(T), Some(0));
+}
+
+/// A node told to stop as soon as it says it serves stops cleanly (exit 0,
+/// its socket removed): it used to install its SIGTERM handler only after
+/// printing "serving on", so a signal right after that line killed it by
+/// the default action (no exit code, the socket left behind).
+#[test]
+fn a_node_stopped_right_after_it_serves_stops_cleanly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for i in 0..20 {
+        let state = dir.path().join(format!("state{i}"));
+        let mut node = serve(&state, &[]);
+        assert_eq!(node.terminate(T), Some(0), "start {i}: {:?}", node.drain_stderr());
+        assert!(!default_socket_path(&state).exists(), "start {i}: the socket is left behind");
+    }
+}

@@ -22,7 +22,7 @@ use tracing::{debug, info, warn};
 use warden_actors::Warden;
 use warden_core::{EventKind, SessionId};
 
-use super::frame::{FrameError, Header, read_frame, write_frame};
+use super::frame::{FrameError, Header, MAX_HEADER, read_frame, write_frame};
 use crate::commands::{CommandCtx, Respond, respond_with, run_command, run_input, too_large};
 use crate::lanes::SessionLanes;
 use crate::protocol::{ErrorCode, Reply, WireError};
@@ -56,6 +56,9 @@ const RUNNING: usize = 8;
 /// Event and output frames queued for one connection before its
 /// subscriptions wait (and, if it stays slow, lag on the bus).
 const DATA_QUEUE: usize = 64;
+/// How long the node waits after a failed `accept` (out of descriptors)
+/// before it tries again.
+const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The socket a node serves by default: `<state_dir>/run/warden.sock`.
 pub fn default_socket_path(state_dir: &Path) -> PathBuf {
@@ -152,8 +155,14 @@ async fn accept_loop(ctx: Arc<CommandCtx>, listener: UnixListener, owner: u32, m
         let stream = match accepted {
             Ok((stream, _)) => stream,
             Err(e) => {
-                warn!(error = %e, "local socket accept failed");
-                continue;
+                // Out of descriptors (EMFILE, ENFILE) or memory, the connection stays in
+                // the backlog and the next `accept` fails the same at once: wait a little
+                // instead of spinning (and logging) until something is freed.
+                warn!(error = %e, "local socket accept failed; waiting before the next");
+                tokio::select! {
+                    _ = stop.wait_for(|s| *s) => break,
+                    _ = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
+                }
             }
         };
         if conns.len() >= MAX_CONNECTIONS {
@@ -257,9 +266,17 @@ async fn connection(ctx: Arc<CommandCtx>, stream: UnixStream, owner: u32, mut st
                 respond_with(responder(&replies, 0, permit), Reply::err(e, None)).await;
                 continue;
             }
-            Err(FrameError::TooLarge { body, .. }) => {
+            Err(FrameError::TooLarge { header, body, .. }) => {
                 // The stream is out of step now: answer and close.
-                respond_with(responder(&replies, 0, permit), Reply::err(too_large(&ctx, body), None)).await;
+                let e = if header > MAX_HEADER {
+                    WireError::new(
+                        ErrorCode::TooLarge,
+                        format!("frame header is {header} bytes; this node accepts at most {MAX_HEADER}"),
+                    )
+                } else {
+                    too_large(&ctx, body)
+                };
+                respond_with(responder(&replies, 0, permit), Reply::err(e, None)).await;
                 break;
             }
             Err(FrameError::Io(e)) => {
