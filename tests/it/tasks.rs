@@ -338,7 +338,8 @@ async fn pause_resume_and_cancel() -> TestResult {
     let paused = w.pause_task(id).await?;
     assert_eq!((paused.status, paused.reason), (TaskStatus::Waiting, StatusReason::Paused));
     assert!(w.pause_task(id).await.is_err(), "already paused");
-    w.resume_task(id).await?;
+    let resumed = w.resume_task(id).await?;
+    assert_eq!((resumed.status, resumed.reason), (TaskStatus::Queued, StatusReason::Resumed), "no longer paused");
     let done = wait_end(&w, id).await;
     assert_eq!(done.status, TaskStatus::Completed, "{done:?}");
     assert!(done.agents[0].commit.is_some());

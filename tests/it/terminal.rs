@@ -300,6 +300,34 @@ fn a_pending_confirmation_is_answered_on_the_status_line() {
     t.wait_for("the run's end", |s| s.contains("rc=0"));
 }
 
+/// A question the person answered on the agent's screen (a line prompt, whose text
+/// stays there) leaves the status line, and a later `y` is a key for the agent again,
+/// not the suggestion sent to whatever reads next.
+#[test]
+fn a_question_answered_on_the_agents_screen_no_longer_takes_y() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let t = Tmux::start(100, 30);
+    let task = r#"read -p "Proceed? [y/N] " a; echo got-$a"#;
+    t.line(&format!(
+        "{} run --agent shell --env 'PS1=inner$ ' --supervision confirm --rule 'Proceed\\? \\[y/N\\]=y' --task '{task}'; echo rc=$?",
+        warden_line(state.path())
+    ));
+    t.wait_for("the question on the status line", |s| s.contains("waits for you"));
+    // One read, as a person types it: an uppercase Y alone would be an answer on the status line.
+    t.run(&["send-keys", "-t", "t", "-l", "Y\r"]);
+    t.wait_for("the answer typed on the agent's screen, and the question gone", |s| {
+        s.contains("got-Y") && !s.contains("waits for you")
+    });
+    t.run(&["send-keys", "-t", "t", "-l", "echo "]);
+    t.wait_for("the typed command", |s| s.lines().any(|l| l.trim_end() == "inner$ echo"));
+    t.keys("y");
+    t.line("es-a-key");
+    let screen = t.wait_for("the command's output", |s| s.lines().any(|l| l == "yes-a-key" || l == "y"));
+    assert!(screen.lines().any(|l| l == "yes-a-key"), "the y went to the agent as a key:\n{screen}");
+    t.line("exit");
+    t.wait_for("the run's end", |s| s.contains("rc=0"));
+}
+
 /// Output that scrolls while the status line shows does not carry copies of it up the
 /// screen or into the scrollback: the status line is taken off before the output and
 /// drawn again after it, and the rows the agent printed are whole.

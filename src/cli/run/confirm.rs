@@ -75,6 +75,30 @@ impl Confirmations {
         })
     }
 
+    /// Keys the person typed to `session`'s agent (interactive, past the status line):
+    /// an Enter among them answered its oldest pending question on the agent's screen
+    /// (a line prompt's text stays there, so the node would keep it pending). warden's
+    /// own answer is declined (nothing is typed) so that a later `y` or `n` is a key for
+    /// the agent again, not an answer to a question already answered. Returns a note.
+    pub async fn answered_on_screen(
+        &mut self,
+        warden: &warden_actors::Warden,
+        session: SessionId,
+        keys: &[u8],
+    ) -> Option<String> {
+        if !keys.iter().any(|b| matches!(b, b'\r' | b'\n')) {
+            return None;
+        }
+        let id = self.queue.iter().find(|(s, _, _)| *s == session).map(|(_, id, _)| id.clone())?;
+        self.resolved(session, &id);
+        match warden.decline(session, &id).await {
+            Ok(()) | Err(warden_actors::SessionError::UnknownConfirmation { .. }) => {
+                Some(format!("{id} answered on the agent's screen"))
+            }
+            Err(e) => Some(format!("{id}: {}", super::options::one_line(&e.to_string()))),
+        }
+    }
+
     /// The next typed line; pending forever when none can come.
     pub async fn next_line(&mut self) -> String {
         match &mut self.lines {

@@ -155,10 +155,16 @@ pub(super) async fn run(warden: &Warden, spec: TaskSpec, json: bool, interactive
             input = next_input(&mut console), if input_open => {
                 match input {
                     ConsoleInput::Keys(bytes) => {
-                        if let Some(s) = current
-                            && let Err(e) = warden.write(s, bytes).await
-                        {
-                            tracing::debug!(error = %e, "keystrokes not delivered");
+                        if let Some(s) = current {
+                            if let Err(e) = warden.write(s, bytes.clone()).await {
+                                tracing::debug!(error = %e, "keystrokes not delivered");
+                            }
+                            if let Some(note) = confirmations.answered_on_screen(warden, s, &bytes).await
+                                && let Some(c) = console.as_mut()
+                            {
+                                c.ask(question(&confirmations));
+                                c.note(note);
+                            }
                         }
                     }
                     ConsoleInput::Resize(size) => {

@@ -123,8 +123,14 @@ impl Watch {
                     match input {
                         ConsoleInput::Keys(bytes) => {
                             // The agent may be on its way out; what it cannot take is dropped.
-                            if let Err(e) = warden.write(id, bytes).await {
+                            if let Err(e) = warden.write(id, bytes.clone()).await {
                                 tracing::debug!(error = %e, "keystrokes not delivered");
+                            }
+                            if let Some(note) = confirmations.answered_on_screen(warden, id, &bytes).await
+                                && let Some(c) = console.as_mut()
+                            {
+                                c.ask(question(&confirmations));
+                                c.note(note);
                             }
                         }
                         ConsoleInput::Resize(size) => {

@@ -863,9 +863,9 @@ impl TaskState {
                 } else {
                     self.resumed = true;
                     self.intent = Intent::Finish;
-                    if status == TaskStatus::Failed {
-                        self.set(TaskStatus::Queued, StatusReason::Resumed, None, ChangeSource::Caller, None);
-                    }
+                    // Queued until the agents start again (a paused task too:
+                    // the reply must not say `paused` any more).
+                    self.set(TaskStatus::Queued, StatusReason::Resumed, None, ChangeSource::Caller, None);
                     self.want_slots(myself);
                 }
                 let _ = reply.send(Ok(self.a.record.clone()));
