@@ -86,6 +86,7 @@ pub fn note(event: &Event) -> Option<String> {
         EventKind::ConfirmationResolved { id, outcome, sent } => match (outcome.as_str(), sent) {
             ("answered", Some(sent)) => format!("{id} answered: sent {}", clean(sent)),
             ("gone", _) => format!("{id} gone (the prompt left the screen)"),
+            ("on_screen", _) => format!("{id} answered on the agent's screen"),
             (outcome, _) => format!("{id} {outcome}"),
         },
         EventKind::InputUndelivered { input, reason } => format!("input {input} not delivered: {reason}"),

@@ -12,11 +12,13 @@ use std::time::{Duration, Instant};
 
 use crate::common::{TIMEOUT, alive, fake_agent, shell_spec, start_warden};
 use warden::actors::{ClassifyFuture, StallClassifier, StallContext};
+use warden::core::ConfirmationOutcome;
 use warden::core::restart::RestartLimits;
 use warden::core::stall::{Classification, EscalationStep};
 use warden::core::{ActorKind, InputVia, RestartPolicy};
 use warden::{
-    EventKind, Reply, ResponseRule, SessionId, SessionSpec, SessionState, Subscription, Warden, WardenConfig,
+    EventKind, Reply, ResponseRule, SessionError, SessionId, SessionSpec, SessionState, Subscription, SupervisionLevel,
+    Warden, WardenConfig,
 };
 
 /// Kinds of the session's events until it exits (`exited` included).
@@ -811,5 +813,40 @@ async fn a_stop_as_the_agent_restarts_is_not_lost() {
     }
     // `exited` when the process had ended by itself just before the stop.
     assert!(reasons.iter().all(|r| r == "stopped" || r == "exited"), "{reasons:?}");
+    w.shutdown().await;
+}
+
+/// The reported defect: a person who answered a pending prompt on the agent's
+/// screen (an attached terminal's keys, with an Enter) left the confirmation
+/// pending, because a line prompt's text stays on the screen; a caller's later
+/// `confirm` then typed warden's answer into whatever the agent showed by then
+/// (here: the shell, which ran `y`). Now the Enter resolves it `on_screen`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prompt_answered_on_the_agents_screen_is_no_longer_pending() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let w = start_warden(&dir).await;
+    let sub = w.subscribe(Some(w.bus().next_seq()));
+    let spec = shell_spec()
+        .task(r#"read -p "Proceed? [y/N] " a; echo got-$a; read -p "next> " b; echo typed-$b"#)
+        .rule(ResponseRule::new(r"Proceed\? \[y/N\]", Reply::Text("y".into())))
+        .supervision(SupervisionLevel::Confirm);
+    let s = w.spawn(spec).await.expect("spawns");
+    let mut ev = Watch::new(sub, s.id);
+    let pending = ev.until("a pending confirmation", |k| matches!(k, EventKind::ConfirmationPending { .. })).await;
+    let EventKind::ConfirmationPending { id, .. } = pending else { unreachable!() };
+    // Arrows and letters answer nothing; the Enter does.
+    w.write(s.id, &b"Y"[..]).await.expect("written");
+    assert_eq!(w.pending_confirmations(s.id).await.expect("pending").len(), 1, "no Enter yet");
+    w.write(s.id, &b"\r"[..]).await.expect("written");
+    let resolved = ev.until("the resolution", |k| matches!(k, EventKind::ConfirmationResolved { .. })).await;
+    let EventKind::ConfirmationResolved { id: rid, outcome, sent } = resolved else { unreachable!() };
+    assert_eq!((rid.as_str(), outcome, sent), (id.as_str(), ConfirmationOutcome::OnScreen, None));
+    ev.output_until("next> ").await;
+    assert!(w.pending_confirmations(s.id).await.expect("pending").is_empty(), "{}", ev.log());
+    let late = w.confirm(s.id, &id, None).await;
+    assert!(matches!(late, Err(SessionError::UnknownConfirmation { .. })), "{late:?}");
+    w.write(s.id, &b"end\r"[..]).await.expect("written");
+    ev.output_until("typed-end").await;
+    assert!(ev.text().contains("got-Y"), "{}", ev.log());
     w.shutdown().await;
 }

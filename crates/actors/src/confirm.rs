@@ -50,3 +50,23 @@ pub(crate) async fn confirm(core: &SessionCore, id: &str, reply: Option<Option<R
     }
     Ok(())
 }
+
+/// Raw input with an Enter reached the agent while a confirmation was pending:
+/// the person answered the prompt on the agent's screen. The oldest pending
+/// confirmation is resolved `on_screen` (nothing typed), so that no caller can
+/// later type warden's answer into whatever the agent shows by then. A line
+/// prompt's text stays on the screen once answered, so the responder alone
+/// would keep it pending.
+pub(crate) fn answered_on_screen(core: &SessionCore) {
+    let resolved = {
+        let mut pending = core.lock_pending();
+        if pending.is_empty() { None } else { Some(pending.remove(0)) }
+    };
+    if let Some(p) = resolved {
+        tracing::info!(session = %core.id, id = %p.id, "confirmation answered on the agent's screen");
+        core.bus.publish(
+            Some(core.id),
+            EventKind::ConfirmationResolved { id: p.id, outcome: ConfirmationOutcome::OnScreen, sent: None },
+        );
+    }
+}

@@ -506,9 +506,19 @@ impl Warden {
         self.input(id, Bytes::from(data), InputVia::Paste, Vec::new()).await
     }
 
-    /// Writes raw bytes to the terminal.
+    /// Writes raw bytes to the terminal: a person's keystrokes (an attached
+    /// terminal, `warden run`). An Enter among them while a confirmation is
+    /// pending answered its prompt on the agent's screen: the oldest pending
+    /// confirmation is resolved `on_screen`.
     pub async fn write(&self, id: SessionId, data: impl Into<Bytes>) -> Result<(), SessionError> {
-        self.input(id, data.into(), InputVia::Raw, Vec::new()).await
+        let data = data.into();
+        let enter = data.iter().any(|b| matches!(b, b'\r' | b'\n'));
+        let core = self.session(id).await?;
+        core.typist.input(data, InputVia::Raw, Vec::new()).await?;
+        if enter {
+            crate::confirm::answered_on_screen(&core);
+        }
+        Ok(())
     }
 
     pub(crate) async fn input(

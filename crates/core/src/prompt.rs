@@ -75,6 +75,10 @@ wire_enum! {
         Declined = "declined",
         /// The prompt left the screen before anyone answered.
         Gone = "gone",
+        /// A person answered it on the agent's screen: raw input with an Enter
+        /// (an attached terminal, `warden run`) reached the agent while it was
+        /// pending. Nothing of warden's was typed.
+        OnScreen = "on_screen",
     }
 }
 
@@ -198,7 +202,7 @@ mod tests {
 
     #[test]
     fn outcomes_travel_as_documented() {
-        round_trips(ConfirmationOutcome::ALL, |o| o.as_str(), &["answered", "declined", "gone"]);
+        round_trips(ConfirmationOutcome::ALL, |o| o.as_str(), &["answered", "declined", "gone", "on_screen"]);
         assert!(ConfirmationOutcome::Answered == "answered");
     }
 

@@ -76,27 +76,20 @@ impl Confirmations {
     }
 
     /// Keys the person typed to `session`'s agent (interactive, past the status line):
-    /// an Enter among them answered its oldest pending question on the agent's screen
-    /// (a line prompt's text stays there, so the node would keep it pending). warden's
-    /// own answer is declined (nothing is typed) so that a later `y` or `n` is a key for
-    /// the agent again, not an answer to a question already answered. Returns a note.
-    pub async fn answered_on_screen(
-        &mut self,
-        warden: &warden_actors::Warden,
-        session: SessionId,
-        keys: &[u8],
-    ) -> Option<String> {
+    /// an Enter among them answered its oldest pending question on the agent's screen.
+    /// The node resolves that confirmation `on_screen` when it writes the keys
+    /// (`Warden::write`), and its event brings the note; the question goes off the
+    /// status line here already, so that a `y` or `n` typed before that event arrives
+    /// is a key for the agent, not an answer. Whether a question went.
+    pub fn answered_on_screen(&mut self, session: SessionId, keys: &[u8]) -> bool {
         if !keys.iter().any(|b| matches!(b, b'\r' | b'\n')) {
-            return None;
+            return false;
         }
-        let id = self.queue.iter().find(|(s, _, _)| *s == session).map(|(_, id, _)| id.clone())?;
+        let Some(id) = self.queue.iter().find(|(s, _, _)| *s == session).map(|(_, id, _)| id.clone()) else {
+            return false;
+        };
         self.resolved(session, &id);
-        match warden.decline(session, &id).await {
-            Ok(()) | Err(warden_actors::SessionError::UnknownConfirmation { .. }) => {
-                Some(format!("{id} answered on the agent's screen"))
-            }
-            Err(e) => Some(format!("{id}: {}", super::options::one_line(&e.to_string()))),
-        }
+        true
     }
 
     /// The next typed line; pending forever when none can come.

@@ -159,11 +159,10 @@ pub(super) async fn run(warden: &Warden, spec: TaskSpec, json: bool, interactive
                             if let Err(e) = warden.write(s, bytes.clone()).await {
                                 tracing::debug!(error = %e, "keystrokes not delivered");
                             }
-                            if let Some(note) = confirmations.answered_on_screen(warden, s, &bytes).await
+                            if confirmations.answered_on_screen(s, &bytes)
                                 && let Some(c) = console.as_mut()
                             {
                                 c.ask(question(&confirmations));
-                                c.note(note);
                             }
                         }
                     }

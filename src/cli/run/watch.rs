@@ -126,11 +126,10 @@ impl Watch {
                             if let Err(e) = warden.write(id, bytes.clone()).await {
                                 tracing::debug!(error = %e, "keystrokes not delivered");
                             }
-                            if let Some(note) = confirmations.answered_on_screen(warden, id, &bytes).await
+                            if confirmations.answered_on_screen(id, &bytes)
                                 && let Some(c) = console.as_mut()
                             {
                                 c.ask(question(&confirmations));
-                                c.note(note);
                             }
                         }
                         ConsoleInput::Resize(size) => {
