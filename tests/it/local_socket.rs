@@ -345,3 +345,39 @@ fn a_node_stopped_right_after_it_serves_stops_cleanly() {
         assert!(!default_socket_path(&state).exists(), "start {i}: the socket is left behind");
     }
 }
+
+/// The reported defect: a client that sent part of a frame and stopped held
+/// its connection (one of 256) for good. The rest of a started frame must now
+/// come within `FRAME_REST` (5 s); past it the node answers `bad_request` and
+/// closes. A connection that is idle between frames is not touched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_started_and_never_finished_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use warden_bridge::local::frame::{FRAME_REST, Header, read_frame};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let mut node = serve(&state, &[]);
+    let socket = default_socket_path(&state);
+    let idle = LocalClient::connect(&socket, T).await.expect("connects");
+    let mut stream = tokio::net::UnixStream::connect(&socket).await.expect("connect");
+    stream.write_all(&[0, 0, 0]).await.expect("three bytes of a frame");
+    let started = std::time::Instant::now();
+    let frame = tokio::time::timeout(FRAME_REST + T, read_frame(&mut stream, 1 << 20))
+        .await
+        .expect("the node answers the stalled frame")
+        .expect("read")
+        .expect("a reply");
+    assert!(started.elapsed() >= FRAME_REST, "cut off early: {:?}", started.elapsed());
+    assert_eq!(frame.header, Header::Reply { id: 0 });
+    let reply: Value = serde_json::from_slice(&frame.body).expect("json");
+    assert_eq!(reply["error"]["code"], "bad_request", "{reply}");
+    let mut rest = Vec::new();
+    let n = tokio::time::timeout(T, stream.read_to_end(&mut rest)).await.expect("closed").expect("read");
+    assert_eq!(n, 0, "the connection is closed after the reply");
+    // The idle connection, as old, still serves.
+    let reply: Value =
+        serde_json::from_slice(&idle.request_raw("list_agents", "{}".into()).await.expect("reply")).expect("json");
+    assert_eq!(reply["ok"], true, "{reply}");
+    drop(idle);
+    assert_eq!(node.terminate(T), Some(0));
+}

@@ -469,6 +469,18 @@ mod tests {
         assert_eq!(shown.modes().input(), snapshot.input_modes);
     }
 
+    /// Every output mode on, with a scroll region of rows 2–4.
+    fn every_output_mode() -> OutputModes {
+        OutputModes {
+            scroll_region: Some(ScrollRegion { top: 1, bottom: 3 }),
+            origin: true,
+            insert: true,
+            autowrap_off: true,
+            line_drawing: true,
+            shifted_out: true,
+        }
+    }
+
     /// A snapshot of a `rows` × `cols` screen showing `text` with the cursor at `cursor`.
     fn snapshot_of(rows: u16, cols: u16, text: &str, cursor: (u16, u16)) -> ScreenSnapshot {
         ScreenSnapshot {
@@ -526,14 +538,7 @@ mod tests {
 
     #[test]
     fn the_modes_later_output_depends_on_are_set_after_the_text() {
-        let modes = OutputModes {
-            scroll_region: Some(ScrollRegion { top: 1, bottom: 3 }),
-            origin: true,
-            insert: true,
-            autowrap_off: true,
-            line_drawing: true,
-            shifted_out: true,
-        };
+        let modes = every_output_mode();
         let screen = ScreenSnapshot { output_modes: modes, ..snapshot_of(6, 10, "head\n\n\n\nfoot", (2, 5)) };
         let s = draw_snapshot(&screen);
         // The region and origin mode move the cursor home: it is placed after them, its
@@ -590,14 +595,7 @@ mod tests {
             alternate_screen: true,
             cursor_visible: false,
             main_screen: Some(MainScreen { text: "$ tui".into(), cursor_row: 0, cursor_col: 5 }),
-            output_modes: OutputModes {
-                scroll_region: Some(ScrollRegion { top: 1, bottom: 3 }),
-                origin: true,
-                insert: true,
-                autowrap_off: true,
-                line_drawing: true,
-                shifted_out: true,
-            },
+            output_modes: every_output_mode(),
             ..snapshot_of(6, 10, "frame", (2, 1))
         };
         // The console's screen model takes in what it shows; its close writes the restore.

@@ -114,6 +114,27 @@ pub enum FrameError {
     /// dropped, so the connection is still in step.
     #[error("bad frame header: {0}")]
     BadHeader(String),
+    /// A frame was begun and its rest did not come within [`FRAME_REST`]
+    /// ([`read_frame_within`]); the connection is out of step.
+    #[error("a frame was begun and not finished within {} s", FRAME_REST.as_secs())]
+    Stalled,
+}
+
+/// How long the rest of a frame may take once its first byte came, on a
+/// connection the node serves: a frame is written at once, and one begun and
+/// left unfinished would hold the connection for good.
+pub const FRAME_REST: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// [`read_frame`] for a peer that may stall: it waits as long as it takes for
+/// a frame's first byte (a connection may be idle between frames), then
+/// [`FRAME_REST`] at most for the rest ([`FrameError::Stalled`]).
+pub async fn read_frame_within<R: AsyncRead + Unpin>(r: &mut R, max_body: usize) -> Result<Option<Frame>, FrameError> {
+    let mut first = [0u8; 1];
+    if r.read(&mut first).await? == 0 {
+        return Ok(None);
+    }
+    let mut whole = (&first[..]).chain(r);
+    tokio::time::timeout(FRAME_REST, read_frame(&mut whole, max_body)).await.map_err(|_| FrameError::Stalled)?
 }
 
 /// Reads one frame; `Ok(None)` at a clean end of the stream.

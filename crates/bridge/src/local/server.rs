@@ -22,7 +22,7 @@ use tracing::{debug, info, warn};
 use warden_actors::Warden;
 use warden_core::{EventKind, SessionId};
 
-use super::frame::{FrameError, Header, MAX_HEADER, read_frame, write_frame};
+use super::frame::{FRAME_REST, FrameError, Header, MAX_HEADER, read_frame_within, write_frame};
 use crate::commands::{CommandCtx, Respond, respond_with, run_command, run_input, too_large};
 use crate::lanes::SessionLanes;
 use crate::protocol::{ErrorCode, Reply, WireError};
@@ -256,7 +256,7 @@ async fn connection(ctx: Arc<CommandCtx>, stream: UnixStream, owner: u32, mut st
         let Ok(permit) = permit else { break };
         let frame = tokio::select! {
             _ = stop.wait_for(|s| *s) => break,
-            f = read_frame(&mut rd, ctx.max_request_bytes) => f,
+            f = read_frame_within(&mut rd, ctx.max_request_bytes) => f,
         };
         let frame = match frame {
             Ok(Some(frame)) => frame,
@@ -276,6 +276,15 @@ async fn connection(ctx: Arc<CommandCtx>, stream: UnixStream, owner: u32, mut st
                 } else {
                     too_large(&ctx, body)
                 };
+                respond_with(responder(&replies, 0, permit), Reply::err(e, None)).await;
+                break;
+            }
+            Err(FrameError::Stalled) => {
+                // Out of step too: answer and close, freeing the connection's place.
+                let e = WireError::bad_request(format!(
+                    "a frame was begun and not finished within {} s; closing",
+                    FRAME_REST.as_secs()
+                ));
                 respond_with(responder(&replies, 0, permit), Reply::err(e, None)).await;
                 break;
             }
