@@ -512,7 +512,7 @@ impl Warden {
     /// confirmation is resolved `on_screen`.
     pub async fn write(&self, id: SessionId, data: impl Into<Bytes>) -> Result<(), SessionError> {
         let data = data.into();
-        let enter = data.iter().any(|b| matches!(b, b'\r' | b'\n'));
+        let enter = keys::has_enter(&data);
         let core = self.session(id).await?;
         core.typist.input(data, InputVia::Raw, Vec::new()).await?;
         if enter {

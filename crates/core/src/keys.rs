@@ -229,6 +229,12 @@ pub fn key_names() -> impl Iterator<Item = &'static str> {
     KEYS.iter().map(|&(name, _)| name)
 }
 
+/// Whether keystrokes a person typed hold an Enter (CR, or LF from a terminal that
+/// sends it): what answers a line prompt on the agent's screen.
+pub fn has_enter(keys: &[u8]) -> bool {
+    keys.iter().any(|b| matches!(b, b'\r' | b'\n'))
+}
+
 const PASTE_START: &[u8] = b"\x1b[200~";
 const PASTE_END: &[u8] = b"\x1b[201~";
 

@@ -82,7 +82,7 @@ impl Confirmations {
     /// status line here already, so that a `y` or `n` typed before that event arrives
     /// is a key for the agent, not an answer. Whether a question went.
     pub fn answered_on_screen(&mut self, session: SessionId, keys: &[u8]) -> bool {
-        if !keys.iter().any(|b| matches!(b, b'\r' | b'\n')) {
+        if !warden_core::keys::has_enter(keys) {
             return false;
         }
         let Some(id) = self.queue.iter().find(|(s, _, _)| *s == session).map(|(_, id, _)| id.clone()) else {
